@@ -1,0 +1,27 @@
+/* forward.h: the DeepSeek-V2 forward pass over a latent (MLA) KV cache: prefill a batch, decode one. */
+#ifndef DS_FORWARD_H
+#define DS_FORWARD_H
+
+#include "model.h"
+
+struct ds_state;
+
+/* Creates the run state for m: a latent KV cache of n_ctx positions (kv_lora_rank + qk_rope_head_dim
+ * floats per token per layer), scratch buffers sized for prefill batches, and a pool of n_threads
+ * worker threads (0: all cores). Everything the decode loop needs is allocated here. Returns NULL
+ * with a sentence in err when the memory cannot be had. m must outlive the state. */
+struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen);
+void ds_state_free(struct ds_state *s);
+
+int ds_state_n_ctx(const struct ds_state *s);
+int ds_state_threads(const struct ds_state *s);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1, writing their latent K/V into the cache (positions
+ * >= pos are overwritten: rewinding is just calling with a smaller pos). n > 1 runs as a batch
+ * (matrix-matrix, K/V expanded with kv_b_proj); n == 1 runs the absorbed decode path. Both give the
+ * same logits. If logits is not NULL it receives vocab_size floats per position when all_logits,
+ * else only those of the last position. Requires 0 <= pos and pos + n <= n_ctx, token ids in
+ * [0, vocab_size): returns -1 otherwise, without touching the cache. */
+int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits);
+
+#endif

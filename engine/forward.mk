@@ -1,0 +1,1 @@
+# engine/forward.mk: build fragment (included by Makefile.am).

@@ -1,0 +1,1 @@
+# engine/loader.mk: build fragment (included by Makefile.am).

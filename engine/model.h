@@ -1,0 +1,135 @@
+/* model.h: the DeepSeek-V2 configuration, the mapped weights, and loading a Hugging Face directory. */
+#ifndef DS_MODEL_H
+#define DS_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element types a safetensors file may hold for the weights. */
+enum ds_dtype { DS_F32 = 0, DS_F16 = 1, DS_BF16 = 2 };
+
+enum ds_topk_method { DS_TOPK_GREEDY = 0, DS_TOPK_GROUP_LIMITED = 1 };
+
+/* Everything config.json says about the network (only the keys the forward pass uses, plus names). */
+struct ds_config {
+	int vocab_size;
+	int hidden_size;
+	int intermediate_size;      /* dense MLP width (layers < first_k_dense_replace) */
+	int moe_intermediate_size;  /* width of one routed or shared expert */
+	int num_hidden_layers;
+	int num_attention_heads;
+	int n_shared_experts;       /* 0: no shared experts */
+	int n_routed_experts;       /* 0: every layer is dense */
+	int num_experts_per_tok;
+	float routed_scaling_factor;
+	enum ds_topk_method topk_method;
+	int n_group, topk_group;
+	bool norm_topk_prob;
+	int first_k_dense_replace;
+	int moe_layer_freq;         /* layer l is MoE iff l >= first_k_dense_replace && l % freq == 0 */
+	int q_lora_rank;            /* 0: q_proj (Lite); otherwise q_a_proj -> norm -> q_b_proj */
+	int kv_lora_rank;
+	int qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+	int max_position_embeddings;
+	float rms_norm_eps;
+	float rope_theta;
+	bool yarn;                  /* rope_scaling.type == "yarn" */
+	float yarn_factor;
+	int yarn_original_max_position;
+	float yarn_beta_fast, yarn_beta_slow;
+	float yarn_mscale, yarn_mscale_all_dim;
+	int bos_token_id, eos_token_id;
+	char dtype_name[16];        /* torch_dtype, for display */
+};
+
+/* A view of one weight tensor inside a mapped file (never owned). 1-D tensors have rows == 1.
+ * Matrices are row-major (out_features rows of in_features columns), as PyTorch's Linear stores them. */
+struct ds_tensor {
+	enum ds_dtype dtype;
+	const void *data;
+	int64_t rows, cols;
+};
+
+/* Is layer l a MoE layer under cfg? */
+static inline bool ds_layer_is_moe(const struct ds_config *cfg, int l)
+{
+	return cfg->n_routed_experts > 0 && l >= cfg->first_k_dense_replace &&
+	       l % (cfg->moe_layer_freq > 0 ? cfg->moe_layer_freq : 1) == 0;
+}
+
+struct ds_layer {
+	struct ds_tensor input_norm;   /* (hidden) */
+	/* q path: q_proj when q_lora_rank == 0, else q_a_proj, q_a_norm, q_b_proj */
+	struct ds_tensor q_proj;       /* (heads * (nope + rope), hidden) */
+	struct ds_tensor q_a_proj;     /* (q_lora_rank, hidden) */
+	struct ds_tensor q_a_norm;     /* (q_lora_rank) */
+	struct ds_tensor q_b_proj;     /* (heads * (nope + rope), q_lora_rank) */
+	struct ds_tensor kv_a_proj;    /* (kv_lora_rank + rope, hidden): kv_a_proj_with_mqa */
+	struct ds_tensor kv_a_norm;    /* (kv_lora_rank) */
+	struct ds_tensor kv_b_proj;    /* (heads * (nope + v), kv_lora_rank) */
+	struct ds_tensor o_proj;       /* (hidden, heads * v) */
+	struct ds_tensor post_norm;    /* (hidden): post_attention_layernorm */
+	/* dense MLP (layer is not MoE) */
+	struct ds_tensor gate_proj;    /* (intermediate, hidden) */
+	struct ds_tensor up_proj;      /* (intermediate, hidden) */
+	struct ds_tensor down_proj;    /* (hidden, intermediate) */
+	/* MoE (layer is MoE) */
+	struct ds_tensor router;       /* (n_routed, hidden): mlp.gate.weight */
+	struct ds_tensor *exp_gate;    /* n_routed x (moe_inter, hidden) */
+	struct ds_tensor *exp_up;      /* n_routed x (moe_inter, hidden) */
+	struct ds_tensor *exp_down;    /* n_routed x (hidden, moe_inter) */
+	struct ds_tensor shared_gate;  /* (n_shared * moe_inter, hidden) */
+	struct ds_tensor shared_up;    /* (n_shared * moe_inter, hidden) */
+	struct ds_tensor shared_down;  /* (hidden, n_shared * moe_inter) */
+};
+
+struct ds_weights {
+	struct ds_tensor embed;        /* (vocab, hidden): model.embed_tokens.weight */
+	struct ds_layer *layers;       /* num_hidden_layers */
+	struct ds_tensor norm;         /* (hidden): model.norm.weight */
+	struct ds_tensor lm_head;      /* (vocab, hidden) */
+};
+
+struct ds_mapping {
+	void *addr;
+	size_t size;
+};
+
+struct ds_model {
+	char *dir;                     /* the checkpoint directory */
+	char *name;                    /* last path component, for display */
+	struct ds_config cfg;
+	struct ds_weights w;
+	struct ds_mapping *maps;       /* mmapped safetensors files */
+	int n_maps;
+	uint64_t weight_bytes;         /* sum of all tensors' bytes */
+	uint64_t n_params;             /* sum of all tensors' elements */
+};
+
+/* Progress while mapping/checking the files: called with bytes done and total. May be NULL. */
+typedef void (*ds_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/* Parses dir/config.json into cfg. On error returns -1 with one sentence in err naming the file and
+ * key; cfg is then unspecified. */
+int ds_config_load(const char *path, struct ds_config *cfg, char *err, size_t errlen);
+
+/* Loads the checkpoint in dir: config.json, then model.safetensors or the shards named by
+ * model.safetensors.index.json, mmapped read-only. Every tensor the config needs is checked for
+ * presence, dtype and shape, and that its bytes lie inside its file. On success returns 0 and m owns
+ * the mappings (release with ds_model_free). On error returns -1, m holds nothing, and err has one
+ * sentence naming the file (and tensor or key) and the problem. */
+int ds_model_load(const char *dir, struct ds_model *m, ds_progress_fn progress, void *arg,
+		  char *err, size_t errlen);
+void ds_model_free(struct ds_model *m);
+
+/* Bytes of weight data read to decode one token (embedding row, attention, dense MLP, the routed
+ * experts of top-k, shared experts, lm_head): the numerator of the bandwidth figure. */
+uint64_t ds_model_bytes_per_token(const struct ds_model *m);
+
+static inline size_t ds_dtype_size(enum ds_dtype t)
+{
+	return t == DS_F32 ? 4 : 2;
+}
+
+#endif

@@ -1,0 +1,1 @@
+# engine/serve.mk: build fragment (included by Makefile.am).

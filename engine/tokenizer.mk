@@ -1,0 +1,1 @@
+# engine/tokenizer.mk: build fragment (included by Makefile.am).

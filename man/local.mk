@@ -1,0 +1,1 @@
+# man/local.mk: build fragment (included by Makefile.am).

@@ -1,0 +1,1 @@
+# models/local.mk: build fragment (included by Makefile.am).

@@ -1,0 +1,10 @@
+# src/local.mk: the code both programs share (libdscommon.a) and the two main()s.
+noinst_LIBRARIES += libdscommon.a
+libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h
+libdscommon_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS)
+
+bin_PROGRAMS += dscoder-engine
+dscoder_engine_SOURCES = src/engine-main.c
+dscoder_engine_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+dscoder_engine_LDADD = libengine.a libkernels.a libdscommon.a \
+	$(PCRE2_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm

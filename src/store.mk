@@ -1,0 +1,1 @@
+# src/store.mk: build fragment (included by Makefile.am).

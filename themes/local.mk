@@ -1,0 +1,1 @@
+# themes/local.mk: build fragment (included by Makefile.am).

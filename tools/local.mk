@@ -1,0 +1,1 @@
+# tools/local.mk: build fragment (included by Makefile.am).

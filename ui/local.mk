@@ -1,0 +1,1 @@
+# ui/local.mk: build fragment (included by Makefile.am).

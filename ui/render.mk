@@ -1,0 +1,1 @@
+# ui/render.mk: build fragment (included by Makefile.am).
