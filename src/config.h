@@ -1,0 +1,44 @@
+/* config.h: the user's settings file, $XDG_CONFIG_HOME/dscoder-tui/config.yaml, and choosing the model. */
+#ifndef DS_CONFIG_H
+#define DS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Every string is owned by the struct and NULL when the file does not set it. Paths are already
+ * expanded: "~/" becomes $HOME and a relative path is taken relative to the config file's directory. */
+struct config {
+	char *path;                 /* the file read, or NULL when there was none (all defaults) */
+	char *model;                /* model directory */
+	char *engine;               /* path of the dscoder-engine binary */
+	char *theme;                /* theme name */
+	char *profile;              /* default profile name */
+	int threads;                /* engine threads; 0: engine default (all cores) */
+	int ctx;                    /* context length in tokens; 0: engine default */
+	char *backend;              /* "auto", "cpu", "cuda", ... passed to the engine as is */
+};
+
+/* Reads path, or the default config.yaml when path is NULL. A missing default file is not an error
+ * (cfg holds defaults); a missing file named explicitly is. Unknown keys, wrong types and bad YAML are
+ * errors naming file:line (and the key). Returns 0, or -1 with one sentence in err (cfg is then
+ * zeroed, safe to config_free). Free with config_free. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+enum config_model_source {
+	CONFIG_MODEL_ARG,           /* --model */
+	CONFIG_MODEL_CONFIG,        /* model: in config.yaml */
+	CONFIG_MODEL_ENV,           /* $DSCODER_MODEL */
+	CONFIG_MODEL_DEMO,          /* the bundled demo model */
+};
+
+/* The model directory to use: arg (--model, may be NULL), else cfg->model (cfg may be NULL), else
+ * $DSCODER_MODEL (if non-empty), else <pkgdatadir>/models/dscoder-demo. Existence is not checked (the
+ * engine reports a missing model). Returns a newly allocated path (caller frees); *is_demo (if not
+ * NULL) says whether it is the bundled demo model, *source (if not NULL) where it came from. */
+char *config_resolve_model(const char *arg, const struct config *cfg, bool *is_demo,
+			   enum config_model_source *source);
+/* "--model", "config.yaml", "$DSCODER_MODEL", "demo model": for the status bar and messages. */
+const char *config_model_source_name(enum config_model_source s);
+
+#endif
