@@ -1,1 +1,8 @@
-# engine/loader.mk: build fragment (included by Makefile.am).
+# engine/loader.mk: build fragment (included by Makefile.am): config.json and safetensors loading.
+libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c
+
+check_PROGRAMS += tests/test-loader
+tests_test_loader_SOURCES = tests/test-loader.c
+tests_test_loader_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_test_loader_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
+TESTS += tests/test-loader
