@@ -224,6 +224,7 @@ void ds_proto_event_free(struct ds_proto_event *ev);
 struct ds_proto_lines {
 	char *buf;
 	size_t len, cap, pos;       /* buf[pos..len) is not yet handed out */
+	size_t tail;                /* buf[tail..len) is the unterminated last line */
 	size_t max;
 	bool skipping;              /* inside a line already known to be too long */
 	size_t *drops;              /* offsets into buf where a dropped line sat, ascending */
