@@ -1,2 +1,266 @@
-/* engine-main.c: dscoder-engine, the command line and the pipe service of the model runtime. */
-int main(void) { return 0; }
+/* engine-main.c: dscoder-engine's command line: the tokenizer and forward-pass verbs for people and
+ * tests, --generate, --bench, and (with no verb) the JSON-lines service the TUI talks to. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine-cli.h"
+#include "generate.h"
+#include "xalloc.h"
+
+static const char usage_text[] =
+"usage: dscoder-engine [--model DIR] [options] [VERB]\n"
+"\n"
+"Runs DeepSeek-Coder-V2 (a Hugging Face checkpoint directory) on this machine. With no verb it\n"
+"serves the JSON-lines protocol of dscoder-engine(1) on stdin/stdout.\n"
+"\n"
+"Verbs:\n"
+"  --tokenize               UTF-8 text on stdin -> ids on one line (no BOS)\n"
+"  --detokenize             ids on stdin -> text\n"
+"  --ids FILE --logits OUT  one forward pass over the ids in FILE; OUT gets positions x vocab float32\n"
+"  --ids FILE --greedy N    the next N ids by argmax, decoding through the KV cache\n"
+"  --generate TEXT          TEXT as one user message (chat format); the answer streams to stdout\n"
+"  --complete TEXT          TEXT as a raw completion prompt (Base models)\n"
+"  --fim-prefix TEXT --fim-suffix TEXT   fill in the middle; prints the hole\n"
+"  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
+"\n"
+"Options:\n"
+"  --model DIR              checkpoint directory (default: $DSCODER_MODEL, else the bundled demo model)\n"
+"  --system TEXT            system message for --generate\n"
+"  --threads N              CPU threads (default: all cores)\n"
+"  --ctx N                  context length (default: the model's, capped by available memory)\n"
+"  --max-tokens N           stop after N tokens (default: until EOS)\n"
+"  --temperature T          0 = greedy (default 0)\n"
+"  --top-k N, --top-p P, --min-p P, --repetition-penalty R, --seed S\n"
+"  --stop STRING            stop before STRING (repeatable)\n"
+"  --help, --version\n";
+
+enum {
+	OPT_TOKENIZE = 256, OPT_DETOKENIZE, OPT_IDS, OPT_LOGITS, OPT_GREEDY, OPT_GENERATE, OPT_COMPLETE,
+	OPT_FIM_PREFIX, OPT_FIM_SUFFIX, OPT_BENCH, OPT_JSON, OPT_MODEL, OPT_SYSTEM, OPT_THREADS, OPT_CTX,
+	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_STOP,
+	OPT_HELP, OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{ "tokenize", no_argument, NULL, OPT_TOKENIZE },
+	{ "detokenize", no_argument, NULL, OPT_DETOKENIZE },
+	{ "ids", required_argument, NULL, OPT_IDS },
+	{ "logits", required_argument, NULL, OPT_LOGITS },
+	{ "greedy", required_argument, NULL, OPT_GREEDY },
+	{ "generate", required_argument, NULL, OPT_GENERATE },
+	{ "complete", required_argument, NULL, OPT_COMPLETE },
+	{ "fim-prefix", required_argument, NULL, OPT_FIM_PREFIX },
+	{ "fim-suffix", required_argument, NULL, OPT_FIM_SUFFIX },
+	{ "bench", no_argument, NULL, OPT_BENCH },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "model", required_argument, NULL, OPT_MODEL },
+	{ "system", required_argument, NULL, OPT_SYSTEM },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "ctx", required_argument, NULL, OPT_CTX },
+	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
+	{ "top-k", required_argument, NULL, OPT_TOP_K },
+	{ "top-p", required_argument, NULL, OPT_TOP_P },
+	{ "min-p", required_argument, NULL, OPT_MIN_P },
+	{ "repetition-penalty", required_argument, NULL, OPT_REPEAT },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "stop", required_argument, NULL, OPT_STOP },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Prints "dscoder-engine: message" as the one line a user sees, and returns exit status 1. */
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("dscoder-engine: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int parse_int(const char *opt, const char *arg, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < min || v > max) {
+		cli_fail("%s needs a whole number from %ld to %ld, not '%s'", opt, min, max, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_float(const char *opt, const char *arg, double min, double max, float *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno != 0 || end == arg || *end != '\0' || !(v >= min && v <= max)) {
+		cli_fail("%s needs a number from %g to %g, not '%s'", opt, min, max, arg);
+		return -1;
+	}
+	*out = (float)v;
+	return 0;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *cli_default_model(void)
+{
+	const char *env = getenv("DSCODER_MODEL");
+
+	if (env != NULL && *env != '\0')
+		return env;
+	if (is_dir(DATADIR "/models/dscoder-demo"))
+		return DATADIR "/models/dscoder-demo";
+	/* Not installed yet: running from the build tree. */
+	if (is_dir(SRCDIR "/models/dscoder-demo"))
+		return SRCDIR "/models/dscoder-demo";
+	return DATADIR "/models/dscoder-demo";
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_args a;
+	long v;
+	int c;
+
+	memset(&a, 0, sizeof a);
+	ds_sampling_defaults(&a.sampling);
+	a.greedy = -1;
+	while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_TOKENIZE: a.verb = VERB_TOKENIZE; break;
+		case OPT_DETOKENIZE: a.verb = VERB_DETOKENIZE; break;
+		case OPT_IDS: a.ids_path = optarg; break;
+		case OPT_LOGITS: a.logits_path = optarg; a.verb = VERB_LOGITS; break;
+		case OPT_GREEDY:
+			if (parse_int("--greedy", optarg, 0, INT_MAX / 2, &v) != 0)
+				return 1;
+			a.greedy = (int)v;
+			a.verb = VERB_GREEDY;
+			break;
+		case OPT_GENERATE: a.text = optarg; a.verb = VERB_GENERATE; break;
+		case OPT_COMPLETE: a.text = optarg; a.verb = VERB_COMPLETE; break;
+		case OPT_FIM_PREFIX: a.fim_prefix = optarg; a.verb = VERB_FIM; break;
+		case OPT_FIM_SUFFIX: a.fim_suffix = optarg; a.verb = VERB_FIM; break;
+		case OPT_BENCH: a.verb = VERB_BENCH; break;
+		case OPT_JSON: a.json = true; break;
+		case OPT_MODEL: a.model = optarg; break;
+		case OPT_SYSTEM: a.system = optarg; break;
+		case OPT_THREADS:
+			if (parse_int("--threads", optarg, 1, 4096, &v) != 0)
+				return 1;
+			a.threads = (int)v;
+			break;
+		case OPT_CTX:
+			if (parse_int("--ctx", optarg, 16, INT_MAX / 2, &v) != 0)
+				return 1;
+			a.n_ctx = (int)v;
+			break;
+		case OPT_MAX_TOKENS:
+			if (parse_int("--max-tokens", optarg, 0, INT_MAX / 2, &v) != 0)
+				return 1;
+			a.sampling.max_tokens = (int)v;
+			break;
+		case OPT_TEMPERATURE:
+			if (parse_float("--temperature", optarg, 0, 100, &a.sampling.temperature) != 0)
+				return 1;
+			break;
+		case OPT_TOP_K:
+			if (parse_int("--top-k", optarg, 0, INT_MAX, &v) != 0)
+				return 1;
+			a.sampling.top_k = (int)v;
+			break;
+		case OPT_TOP_P:
+			if (parse_float("--top-p", optarg, 0, 1, &a.sampling.top_p) != 0)
+				return 1;
+			break;
+		case OPT_MIN_P:
+			if (parse_float("--min-p", optarg, 0, 1, &a.sampling.min_p) != 0)
+				return 1;
+			break;
+		case OPT_REPEAT:
+			if (parse_float("--repetition-penalty", optarg, 0.01, 100, &a.sampling.repetition_penalty) != 0)
+				return 1;
+			break;
+		case OPT_SEED: {
+			char *end;
+
+			errno = 0;
+			a.sampling.seed = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0')
+				return cli_fail("--seed needs a whole number, not '%s'", optarg);
+			break;
+		}
+		case OPT_STOP:
+			a.stop = xreallocarray(a.stop, (size_t)a.n_stop + 1, sizeof *a.stop);
+			a.stop[a.n_stop++] = optarg;
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("dscoder-engine %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			fputs("Try 'dscoder-engine --help'.\n", stderr);
+			return 1;
+		}
+	}
+	if (optind < argc)
+		return cli_fail("unexpected argument '%s'; options start with -- (see --help)", argv[optind]);
+	a.sampling.stop = a.stop;
+	a.sampling.n_stop = a.n_stop;
+	if (a.model == NULL)
+		a.model = cli_default_model();
+	if ((a.verb == VERB_LOGITS || a.verb == VERB_GREEDY) && a.ids_path == NULL)
+		return cli_fail("--logits and --greedy need --ids FILE with the prompt's token ids");
+	if (a.verb == VERB_NONE && a.ids_path != NULL)
+		return cli_fail("--ids needs --logits OUT or --greedy N to say what to do with the ids");
+	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
+		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
+
+	/* A reader that goes away (| head) ends us quietly instead of killing us with a signal. */
+	signal(SIGPIPE, SIG_IGN);
+
+	switch (a.verb) {
+	case VERB_TOKENIZE: return cli_tokenize(&a);
+	case VERB_DETOKENIZE: return cli_detokenize(&a);
+	case VERB_LOGITS: return cli_logits(&a);
+	case VERB_GREEDY: return cli_greedy(&a);
+	case VERB_GENERATE:
+	case VERB_COMPLETE:
+	case VERB_FIM: return cli_generate(&a);
+	case VERB_BENCH: return cli_bench(&a);
+	case VERB_NONE: return cli_serve(&a);
+	}
+	return 1;
+}

@@ -4,7 +4,7 @@ libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h
 libdscommon_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS)
 
 bin_PROGRAMS += dscoder-engine
-dscoder_engine_SOURCES = src/engine-main.c
+dscoder_engine_SOURCES = src/engine-main.c src/engine-cli.h src/engine-verbs.c src/engine-bench.c
 dscoder_engine_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 dscoder_engine_LDADD = libengine.a libkernels.a libdscommon.a \
 	$(PCRE2_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm

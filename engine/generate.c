@@ -1,0 +1,276 @@
+/* generate.c: opening an engine and the generation loop: prompt cache, batched prefill, sampling,
+ * streaming UTF-8 text with stop strings held back until they are decided. */
+#include "generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xalloc.h"
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *ds_finish_name(enum ds_finish f)
+{
+	switch (f) {
+	case DS_FINISH_STOP: return "stop";
+	case DS_FINISH_LENGTH: return "length";
+	case DS_FINISH_CANCEL: return "cancel";
+	case DS_FINISH_CONTEXT: return "context";
+	}
+	return "stop";
+}
+
+/* The default context: the model's, but the latent cache may take at most half of the memory that
+ * is available now, so a 128K-context model opens on a small machine with a shorter window instead
+ * of failing. */
+static int default_context(const struct ds_config *cfg)
+{
+	long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t per_token = (uint64_t)cfg->num_hidden_layers *
+			     (uint64_t)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) * sizeof(float);
+	uint64_t n = (uint64_t)cfg->max_position_embeddings;
+
+	if (pages > 0 && page > 0 && per_token > 0) {
+		uint64_t fit = (uint64_t)pages * (uint64_t)page / 2 / per_token;
+
+		if (fit < n)
+			n = fit;
+	}
+	if (n < 16)
+		n = 16;
+	return (int)n;
+}
+
+int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_threads,
+		   ds_progress_fn progress, void *arg, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	e->tok = tok_load(dir, err, errlen);
+	if (e->tok == NULL)
+		return -1;
+	if (ds_model_load(dir, &e->model, progress, arg, err, errlen) != 0) {
+		tok_free(e->tok);
+		e->tok = NULL;
+		return -1;
+	}
+	if (n_ctx <= 0)
+		n_ctx = default_context(&e->model.cfg);
+	e->state = ds_state_new(&e->model, n_ctx, n_threads, err, errlen);
+	if (e->state == NULL) {
+		ds_model_free(&e->model);
+		tok_free(e->tok);
+		e->tok = NULL;
+		return -1;
+	}
+	e->cached = xcalloc((size_t)n_ctx, sizeof *e->cached);
+	e->history = xcalloc((size_t)n_ctx, sizeof *e->history);
+	e->logits = xcalloc((size_t)e->model.cfg.vocab_size, sizeof *e->logits);
+	e->n_cached = 0;
+	return 0;
+}
+
+void ds_engine_close(struct ds_engine *e)
+{
+	if (e->state != NULL)
+		ds_state_free(e->state);
+	ds_model_free(&e->model);
+	tok_free(e->tok);
+	free(e->cached);
+	free(e->history);
+	free(e->logits);
+	memset(e, 0, sizeof *e);
+}
+
+/* The answer text so far, and how much of it has been handed to the caller. Text that could be the
+ * beginning of a stop string stays back until the next tokens decide. */
+struct answer {
+	char *text;
+	size_t len, cap;
+	size_t sent;
+};
+
+/* Length of the longest suffix of text[0..len) that is a proper prefix of one of the stop strings. */
+static size_t stop_prefix_suffix(const char *text, size_t len, char **stop, int n_stop)
+{
+	size_t best = 0;
+
+	for (int i = 0; i < n_stop; i++) {
+		size_t sl = strlen(stop[i]);
+
+		for (size_t k = sl > 0 ? sl - 1 : 0; k > best; k--)
+			if (k <= len && memcmp(text + len - k, stop[i], k) == 0) {
+				best = k;
+				break;
+			}
+	}
+	return best;
+}
+
+/* Searches for the earliest stop string starting at or after from. Returns its offset or -1. */
+static long find_stop(const struct answer *a, size_t from, char **stop, int n_stop)
+{
+	long found = -1;
+
+	for (int i = 0; i < n_stop; i++) {
+		size_t sl = strlen(stop[i]);
+
+		if (sl == 0)
+			continue;
+		for (size_t at = from; at + sl <= a->len; at++)
+			if (memcmp(a->text + at, stop[i], sl) == 0) {
+				if (found < 0 || (long)at < found)
+					found = (long)at;
+				break;
+			}
+	}
+	return found;
+}
+
+/* Hands text[sent..upto) to the caller; returns the callback's verdict (nonzero: cancel). */
+static int emit(struct answer *a, size_t upto, ds_text_fn on_text, void *arg)
+{
+	int verdict = 0;
+
+	if (upto > a->sent) {
+		verdict = on_text(a->text + a->sent, upto - a->sent, arg);
+		a->sent = upto;
+	} else {
+		verdict = on_text("", 0, arg);
+	}
+	return verdict;
+}
+
+static size_t common_prefix(const int *a, int na, const int *b, int nb)
+{
+	int i = 0;
+
+	while (i < na && i < nb && a[i] == b[i])
+		i++;
+	return (size_t)i;
+}
+
+int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_sampling *p,
+		ds_text_fn on_text, void *arg, struct ds_gen_stats *st, char *err, size_t errlen)
+{
+	const struct ds_config *cfg = &e->model.cfg;
+	int n_ctx = ds_state_n_ctx(e->state), eos = cfg->eos_token_id, pos, reuse, n_hist = 0;
+	int tok_eos = tok_eos_id(e->tok);
+	struct ds_sampler *sampler;
+	struct tok_stream stream;
+	struct answer a = { 0 };
+	double t0 = now_seconds(), t_first = 0, t_decode0 = 0;
+	int n_decoded = 0, rc = 0;
+
+	memset(st, 0, sizeof *st);
+	st->prompt_tokens = n;
+	if (n <= 0)
+		return errorf(err, errlen, "the prompt is empty");
+	for (int i = 0; i < n; i++)
+		if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size)
+			return errorf(err, errlen, "prompt id %d at position %d is outside the vocabulary [0, %d)",
+				      prompt[i], i, cfg->vocab_size);
+	/* The prompt and at least one answer token must fit: never cut silently. */
+	if (n >= n_ctx) {
+		st->finish = DS_FINISH_CONTEXT;
+		st->over_by = n - n_ctx + 1;
+		return 0;
+	}
+
+	/* Prompt cache: keep the longest prefix already in the KV cache; the last prompt token is always
+	 * run again because its logits are needed. */
+	reuse = (int)common_prefix(e->cached, e->n_cached, prompt, n);
+	if (reuse >= n)
+		reuse = n - 1;
+	st->cached_tokens = reuse;
+	e->n_cached = reuse;
+	if (ds_forward(e->state, prompt + reuse, n - reuse, reuse, e->logits, false) != 0) {
+		e->n_cached = 0;
+		return errorf(err, errlen, "the forward pass rejected the prompt");
+	}
+	memcpy(e->cached + reuse, prompt + reuse, (size_t)(n - reuse) * sizeof *prompt);
+	e->n_cached = n;
+	memcpy(e->history, prompt, (size_t)n * sizeof *prompt);
+	n_hist = n;
+	pos = n;
+	{
+		double t = now_seconds() - t0;
+
+		st->prefill_tps = t > 0 ? (double)(n - reuse) / t : 0;
+	}
+
+	sampler = ds_sampler_new(cfg->vocab_size, p);
+	tok_stream_init(&stream);
+	for (;;) {
+		int id = ds_sampler_pick(sampler, e->logits, e->history, n_hist);
+		size_t hold;
+		long stop_at;
+
+		if (st->completion_tokens == 0) {
+			t_first = now_seconds();
+			st->ttft_ms = (t_first - t0) * 1000.0;
+			t_decode0 = t_first;
+		}
+		if (id == eos || id == tok_eos) {
+			st->finish = DS_FINISH_STOP;
+			break;
+		}
+		st->completion_tokens++;
+		e->history[n_hist++] = id;
+
+		tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
+		/* Everything already sent is known not to start a stop string (a possible start is held
+		 * back), so the search begins at the first unsent byte. */
+		stop_at = find_stop(&a, a.sent, p->stop, p->n_stop);
+		if (stop_at >= 0) {
+			a.len = (size_t)stop_at;
+			if (emit(&a, a.len, on_text, arg) != 0) {
+				st->finish = DS_FINISH_CANCEL;
+				goto out;
+			}
+			st->finish = DS_FINISH_STOP;
+			goto out;
+		}
+		hold = stop_prefix_suffix(a.text, a.len, p->stop, p->n_stop);
+		if (emit(&a, a.len - hold, on_text, arg) != 0) {
+			st->finish = DS_FINISH_CANCEL;
+			goto out;
+		}
+		if (p->max_tokens > 0 && st->completion_tokens >= p->max_tokens) {
+			st->finish = DS_FINISH_LENGTH;
+			break;
+		}
+		if (pos >= n_ctx) {
+			st->finish = DS_FINISH_CONTEXT;
+			break;
+		}
+		if (ds_forward(e->state, &id, 1, pos, e->logits, false) != 0) {
+			rc = errorf(err, errlen, "the forward pass failed at position %d", pos);
+			goto out;
+		}
+		e->cached[pos++] = id;
+		e->n_cached = pos;
+		n_decoded++;
+	}
+	/* The answer ended normally: whatever was held back is not a stop string. */
+	tok_stream_flush(&stream, &a.text, &a.len, &a.cap);
+	if (emit(&a, a.len, on_text, arg) != 0)
+		st->finish = DS_FINISH_CANCEL;
+out:
+	{
+		double t = now_seconds() - t_decode0;
+
+		st->decode_tps = n_decoded > 0 && t > 0 ? (double)n_decoded / t : 0;
+	}
+	ds_sampler_free(sampler);
+	free(a.text);
+	return rc;
+}

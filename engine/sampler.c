@@ -1,0 +1,181 @@
+/* sampler.c: picks the next token: repetition penalty, temperature, top-k, top-p, min-p, then a
+ * draw from a seeded generator (greedy when the temperature is 0). */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "xalloc.h"
+
+struct candidate {
+	float logit;
+	int id;
+};
+
+struct ds_sampler {
+	struct ds_sampling p;
+	int vocab_size;
+	uint64_t rng;
+	uint32_t *seen;             /* epoch stamp per id, so the penalty touches each id once */
+	uint32_t epoch;
+	struct candidate *cand;     /* vocab_size */
+};
+
+void ds_sampling_defaults(struct ds_sampling *p)
+{
+	*p = (struct ds_sampling){
+		.max_tokens = 0,
+		.temperature = 0.0f,
+		.top_k = 0,
+		.top_p = 1.0f,
+		.min_p = 0.0f,
+		.repetition_penalty = 1.0f,
+		.seed = 0,
+		.stop = NULL,
+		.n_stop = 0,
+	};
+}
+
+/* splitmix64: a small generator with good statistics whose whole state is the seed, so a seed
+ * reproduces a run exactly. */
+static uint64_t rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 24 bits, enough for a float comparison. */
+static float rng_float(uint64_t *state)
+{
+	return (float)(rng_next(state) >> 40) / 16777216.0f;
+}
+
+struct ds_sampler *ds_sampler_new(int vocab_size, const struct ds_sampling *p)
+{
+	struct ds_sampler *s = xcalloc(1, sizeof *s);
+
+	s->p = *p;
+	s->vocab_size = vocab_size;
+	s->rng = p->seed;
+	s->seen = xcalloc((size_t)vocab_size, sizeof *s->seen);
+	s->cand = xcalloc((size_t)vocab_size, sizeof *s->cand);
+	return s;
+}
+
+void ds_sampler_free(struct ds_sampler *s)
+{
+	if (s == NULL)
+		return;
+	free(s->seen);
+	free(s->cand);
+	free(s);
+}
+
+int ds_argmax(const float *x, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* The penalty of the CTRL paper as Hugging Face applies it: a positive logit is divided by the
+ * penalty, a negative one multiplied, once per distinct id already seen. */
+static void apply_repetition_penalty(struct ds_sampler *s, float *logits, const int *history, int n)
+{
+	float penalty = s->p.repetition_penalty;
+
+	if (penalty == 1.0f || n == 0)
+		return;
+	if (++s->epoch == 0) {
+		for (int i = 0; i < s->vocab_size; i++)
+			s->seen[i] = 0;
+		s->epoch = 1;
+	}
+	for (int i = 0; i < n; i++) {
+		int id = history[i];
+
+		if (id < 0 || id >= s->vocab_size || s->seen[id] == s->epoch)
+			continue;
+		s->seen[id] = s->epoch;
+		logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+	}
+}
+
+static int cmp_candidate_desc(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+
+	if (x->logit != y->logit)
+		return x->logit < y->logit ? 1 : -1;
+	return x->id - y->id;
+}
+
+int ds_sampler_pick(struct ds_sampler *s, float *logits, const int *history, int n_history)
+{
+	const struct ds_sampling *p = &s->p;
+	int n = s->vocab_size, kept = 0;
+	float max_logit, sum = 0, cut;
+
+	apply_repetition_penalty(s, logits, history, n_history);
+	if (p->temperature <= 0.0f)
+		return ds_argmax(logits, n);
+
+	/* Probabilities at this temperature, relative to the largest (so exp never overflows). */
+	max_logit = logits[ds_argmax(logits, n)];
+	for (int i = 0; i < n; i++) {
+		logits[i] = expf((logits[i] - max_logit) / p->temperature);
+		sum += logits[i];
+	}
+
+	/* Candidates that can survive the filters. A token below (1 - top_p) / (n - 1) of the mass
+	 * can never be inside the nucleus, and min_p removes those under min_p x the best, so the
+	 * sort below sees only a handful of ids instead of the whole vocabulary. */
+	cut = 0.0f;
+	if (p->top_p < 1.0f)
+		cut = (1.0f - p->top_p) / (float)(n - 1) * sum;
+	if (p->min_p > 0.0f && p->min_p * 1.0f > cut)
+		cut = p->min_p;
+	if (cut > 1.0f)
+		cut = 1.0f;             /* the best token has weight exp(0) = 1 and always stays */
+	for (int i = 0; i < n; i++)
+		if (logits[i] >= cut)
+			s->cand[kept++] = (struct candidate){ logits[i], i };
+	qsort(s->cand, (size_t)kept, sizeof *s->cand, cmp_candidate_desc);
+
+	if (p->top_k > 0 && p->top_k < kept)
+		kept = p->top_k;
+	if (p->top_p < 1.0f) {
+		float total = 0, acc = 0;
+
+		for (int i = 0; i < kept; i++)
+			total += s->cand[i].logit;
+		for (int i = 0; i < kept; i++) {
+			acc += s->cand[i].logit;
+			if (acc >= p->top_p * total) {
+				kept = i + 1;
+				break;
+			}
+		}
+	}
+
+	/* Draw from what is left. */
+	{
+		float total = 0, r, acc = 0;
+
+		for (int i = 0; i < kept; i++)
+			total += s->cand[i].logit;
+		r = rng_float(&s->rng) * total;
+		for (int i = 0; i < kept; i++) {
+			acc += s->cand[i].logit;
+			if (r < acc)
+				return s->cand[i].id;
+		}
+		return s->cand[kept - 1].id;
+	}
+}

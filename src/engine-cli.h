@@ -1,0 +1,39 @@
+/* engine-cli.h: the verbs of dscoder-engine's command line, one function each. */
+#ifndef DS_ENGINE_CLI_H
+#define DS_ENGINE_CLI_H
+
+#include <stdbool.h>
+
+#include "sampler.h"
+
+enum cli_verb {
+	VERB_NONE = 0, VERB_TOKENIZE, VERB_DETOKENIZE, VERB_LOGITS, VERB_GREEDY, VERB_GENERATE,
+	VERB_COMPLETE, VERB_FIM, VERB_BENCH,
+};
+
+struct cli_args {
+	enum cli_verb verb;
+	const char *model;
+	const char *ids_path, *logits_path;
+	int greedy;
+	const char *text, *system, *fim_prefix, *fim_suffix;
+	bool json;
+	int threads, n_ctx;
+	struct ds_sampling sampling;
+	char **stop;
+	int n_stop;
+};
+
+/* Each returns the process exit status; errors are one line on stderr (cli_fail). */
+int cli_tokenize(const struct cli_args *a);
+int cli_detokenize(const struct cli_args *a);
+int cli_logits(const struct cli_args *a);
+int cli_greedy(const struct cli_args *a);
+int cli_generate(const struct cli_args *a);
+int cli_bench(const struct cli_args *a);
+int cli_serve(const struct cli_args *a);
+
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *cli_default_model(void);
+
+#endif
