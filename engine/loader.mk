@@ -5,4 +5,6 @@ check_PROGRAMS += tests/test-loader
 tests_test_loader_SOURCES = tests/test-loader.c
 tests_test_loader_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_loader_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
-TESTS += tests/test-loader
+TESTS += tests/test-loader tests/bad-checkpoints.sh
+dist_check_SCRIPTS += tests/bad-checkpoints.sh
+EXTRA_DIST += tests/make-bad-checkpoints.py
