@@ -1,0 +1,19 @@
+/* serve.h: dscoder-engine's pipe service: the JSON-lines protocol of src/protocol.h on stdin/stdout. */
+#ifndef DS_SERVE_H
+#define DS_SERVE_H
+
+struct ds_serve_opts {
+	const char *model_dir;      /* the checkpoint directory (--model) */
+	int n_ctx;                  /* --ctx; 0: the model's, capped by memory (ds_engine_open decides) */
+	int n_threads;              /* --threads; 0: all cores */
+};
+
+/* Loads the model (emitting loading events, then ready, or an error event and return 1), then serves
+ * requests from stdin until shutdown, EOF on stdin (queued requests are answered first), SIGTERM or
+ * SIGINT (the running and queued requests end with finish "cancel"; a second signal exits at once),
+ * or until stdout is closed by the reader (EPIPE: exits quietly). Returns the exit status: 0, or 1
+ * when the model could not be loaded. Side effects that outlive the call: SIGPIPE is ignored and
+ * SIGTERM/SIGINT stay blocked (a late signal then cannot turn a clean exit into a killed one). */
+int ds_serve(const struct ds_serve_opts *o);
+
+#endif
