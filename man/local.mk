@@ -1,1 +1,2 @@
-# man/local.mk: build fragment (included by Makefile.am).
+# man/local.mk: the manual pages, installed so `man dscoder-tui` works after make install.
+dist_man_MANS += man/dscoder-engine.1
