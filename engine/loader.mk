@@ -8,3 +8,8 @@ tests_test_loader_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS
 TESTS += tests/test-loader tests/bad-checkpoints.sh
 dist_check_SCRIPTS += tests/bad-checkpoints.sh
 EXTRA_DIST += tests/make-bad-checkpoints.py
+
+check_PROGRAMS += tests/test-safetensors-fuzz
+tests_test_safetensors_fuzz_SOURCES = tests/test-safetensors-fuzz.c
+tests_test_safetensors_fuzz_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
+TESTS += tests/test-safetensors-fuzz

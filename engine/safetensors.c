@@ -150,7 +150,10 @@ static int st_parse_tensor(const char *path, const char *name, json_t *v, const 
 			return errorf(err, errlen, "%s: tensor '%s' has a shape whose size overflows", path, name);
 		count *= d;
 	}
-	if (begin > end || end > data_size)
+	if (begin > end)
+		return errorf(err, errlen, "%s: tensor '%s' has data_offsets [%llu, %llu] that end before they begin: the file is corrupt",
+			      path, name, (unsigned long long)begin, (unsigned long long)end);
+	if (end > data_size)
 		return errorf(err, errlen,
 			      "%s: tensor '%s' has data_offsets [%llu, %llu] outside the data area of %llu bytes: the file is truncated or corrupt",
 			      path, name, (unsigned long long)begin, (unsigned long long)end,
