@@ -1,1 +1,13 @@
-# engine/forward.mk: build fragment (included by Makefile.am).
+# engine/forward.mk: build fragment (included by Makefile.am): the forward pass, RoPE, MoE routing,
+# and their tests (the kernels themselves live in kernels/local.mk).
+libengine_a_SOURCES += engine/forward.c engine/rope.c engine/rope.h engine/moe.c engine/moe.h
+
+FORWARD_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
+	$(PTHREAD_LIBS) -lm
+
+check_PROGRAMS += tests/test-forward tests/test-kernels
+tests_test_forward_SOURCES = tests/test-forward.c
+tests_test_forward_LDADD = $(FORWARD_TEST_LIBS)
+tests_test_kernels_SOURCES = tests/test-kernels.c
+tests_test_kernels_LDADD = $(FORWARD_TEST_LIBS)
+TESTS += tests/test-forward tests/test-kernels

@@ -1,0 +1,245 @@
+/* forward.c: the DeepSeek-V2 forward pass, written once against the backend interface
+ * (kernels/backend.h); the steps follow ../shared/ARCHITECTURE.md. */
+#include "build-config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "forward.h"
+#include "moe.h"
+#include "rope.h"
+#include "xalloc.h"
+
+/* Prompts longer than this run as several batches; scratch is sized for one. */
+#define DS_CHUNK 64
+
+struct ds_state {
+	const struct ds_model *m;
+	const struct ds_backend *be;
+	void *bc;                   /* backend context */
+	int n_ctx, chunk;
+	struct ds_rope rope;
+	float **cache;              /* per layer (n_ctx, kv_lora_rank + rope): c_kv | roped k_pe */
+	float *x;                   /* (chunk, hidden) residual stream */
+	float *h;                   /* (chunk, hidden) normed input of a block, then its output */
+	float *ffn;                 /* (chunk, hidden) */
+	float *qa;                  /* (chunk, q_lora_rank) */
+	float *q;                   /* (chunk, heads * (nope + rope)) */
+	float *attn;                /* (chunk, heads * v_head_dim) */
+	float *router;              /* (chunk, n_routed) */
+	float *logits;              /* (chunk, vocab) */
+	float *router_host;         /* (chunk, n_routed) */
+	float *route_scratch;       /* (2 * n_routed) */
+	int *topk_ids;              /* (chunk, top_k) */
+	float *topk_w;              /* (chunk, top_k) */
+};
+
+static void state_release(struct ds_state *s, float **p)
+{
+	if (*p != NULL)
+		s->be->release(s->bc, *p);
+	*p = NULL;
+}
+
+void ds_state_free(struct ds_state *s)
+{
+	if (s == NULL)
+		return;
+	if (s->bc != NULL) {
+		if (s->cache != NULL)
+			for (int l = 0; l < s->m->cfg.num_hidden_layers; l++)
+				state_release(s, &s->cache[l]);
+		state_release(s, &s->x);
+		state_release(s, &s->h);
+		state_release(s, &s->ffn);
+		state_release(s, &s->qa);
+		state_release(s, &s->q);
+		state_release(s, &s->attn);
+		state_release(s, &s->router);
+		state_release(s, &s->logits);
+		s->be->destroy(s->bc);
+	}
+	free(s->cache);
+	free(s->router_host);
+	free(s->route_scratch);
+	free(s->topk_ids);
+	free(s->topk_w);
+	free(s);
+}
+
+static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
+{
+	float *p = s->be->alloc(s->bc, n > 0 ? n : 1);
+	if (p == NULL)
+		*ok = false;
+	return p;
+}
+
+struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen)
+{
+	const struct ds_config *cfg = &m->cfg;
+	if (n_ctx <= 0) {
+		errorf(err, errlen, "the context size must be at least 1 token (got %d)", n_ctx);
+		return NULL;
+	}
+	struct ds_state *s = xcalloc(1, sizeof *s);
+	s->m = m;
+	s->be = &ds_backend_cpu;
+	s->n_ctx = n_ctx;
+	s->chunk = n_ctx < DS_CHUNK ? n_ctx : DS_CHUNK;
+	if (ds_rope_init(cfg, &s->rope) != 0) {
+		errorf(err, errlen, "%s/config.json: qk_rope_head_dim %d is not an even number up to 512",
+		       m->dir ? m->dir : ".", cfg->qk_rope_head_dim);
+		free(s);
+		return NULL;
+	}
+	struct ds_backend_params bp = { .cfg = cfg, .n_ctx = n_ctx, .max_batch = s->chunk,
+					.n_threads = n_threads };
+	s->bc = s->be->create(&bp, err, errlen);
+	if (s->bc == NULL) {
+		free(s);
+		return NULL;
+	}
+
+	size_t ch = (size_t)s->chunk, hd = (size_t)cfg->hidden_size, nh = (size_t)cfg->num_attention_heads;
+	size_t lat = (size_t)cfg->kv_lora_rank + (size_t)cfg->qk_rope_head_dim;
+	size_t ne = (size_t)cfg->n_routed_experts, k = (size_t)cfg->num_experts_per_tok;
+	bool ok = true;
+	s->cache = xcalloc((size_t)cfg->num_hidden_layers, sizeof *s->cache);
+	for (int l = 0; l < cfg->num_hidden_layers && ok; l++)
+		s->cache[l] = state_alloc(s, (size_t)n_ctx * lat, &ok);
+	s->x = state_alloc(s, ch * hd, &ok);
+	s->h = state_alloc(s, ch * hd, &ok);
+	s->ffn = state_alloc(s, ch * hd, &ok);
+	s->qa = state_alloc(s, ch * (size_t)cfg->q_lora_rank, &ok);
+	s->q = state_alloc(s, ch * nh * (size_t)(cfg->qk_nope_head_dim + cfg->qk_rope_head_dim), &ok);
+	s->attn = state_alloc(s, ch * nh * (size_t)cfg->v_head_dim, &ok);
+	s->router = state_alloc(s, ch * ne, &ok);
+	s->logits = state_alloc(s, ch * (size_t)cfg->vocab_size, &ok);
+	if (!ok) {
+		errorf(err, errlen, "not enough memory for a context of %d tokens (%.1f GiB of KV cache): "
+		       "ask for a smaller context", n_ctx,
+		       (double)n_ctx * (double)lat * 4.0 * cfg->num_hidden_layers / (1 << 30));
+		ds_state_free(s);
+		return NULL;
+	}
+	s->router_host = xcalloc(ch * (ne > 0 ? ne : 1), sizeof *s->router_host);
+	s->route_scratch = xcalloc(2 * (ne > 0 ? ne : 1), sizeof *s->route_scratch);
+	s->topk_ids = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_ids);
+	s->topk_w = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_w);
+	return s;
+}
+
+int ds_state_n_ctx(const struct ds_state *s)
+{
+	return s->n_ctx;
+}
+
+int ds_state_threads(const struct ds_state *s)
+{
+	return s->be->threads(s->bc);
+}
+
+/* One decoder layer for n tokens at positions pos..: attention block, then the FFN block. */
+static void forward_layer(struct ds_state *s, int l, int n, int pos)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	const struct ds_layer *L = &s->m->w.layers[l];
+	const struct ds_backend *be = s->be;
+	void *bc = s->bc;
+	const int hd = cfg->hidden_size, nh = cfg->num_attention_heads;
+	const int nope = cfg->qk_nope_head_dim, rd = cfg->qk_rope_head_dim, kr = cfg->kv_lora_rank;
+	const int qd = nope + rd, lat = kr + rd;
+	const float eps = cfg->rms_norm_eps;
+
+	/* 1. h = RMSNorm(x) */
+	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->input_norm, n, eps);
+	/* 2. queries: q_proj, or q_b_proj(RMSNorm(q_a_proj h)) */
+	if (cfg->q_lora_rank > 0) {
+		be->matmul(bc, s->qa, &L->q_a_proj, s->h, n);
+		be->rmsnorm(bc, s->qa, cfg->q_lora_rank, s->qa, cfg->q_lora_rank, &L->q_a_norm, n, eps);
+		be->matmul(bc, s->q, &L->q_b_proj, s->qa, n);
+	} else {
+		be->matmul(bc, s->q, &L->q_proj, s->h, n);
+	}
+	/* 3. latent K/V straight into the cache rows: [c_kv | k_pe], c_kv normed */
+	float *kv = s->cache[l] + (size_t)pos * (size_t)lat;
+	be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
+	be->rmsnorm(bc, kv, lat, kv, lat, &L->kv_a_norm, n, eps);
+	/* 4. RoPE on k_pe (one head shared by all) and on every head's q_pe */
+	be->rope(bc, kv + kr, n, 1, lat, 0, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
+	be->rope(bc, s->q + nope, n, nh, nh * qd, qd, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
+	/* 5. attention over positions 0..pos+n-1 */
+	struct ds_attn_args aa = {
+		.out = s->attn, .q = s->q, .cache = s->cache[l], .kv_b = &L->kv_b_proj,
+		.n = n, .pos = pos, .n_heads = nh, .nope = nope, .rope = rd, .v_dim = cfg->v_head_dim,
+		.kv_rank = kr, .scale = s->rope.attn_scale,
+	};
+	be->attention(bc, &aa);
+	/* 6. x += o_proj(attn); h = RMSNorm(x) */
+	be->matmul(bc, s->h, &L->o_proj, s->attn, n);
+	be->add(bc, s->x, s->h, (size_t)n * hd);
+	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->post_norm, n, eps);
+	/* 7. FFN: dense SwiGLU, or routed experts plus shared experts */
+	if (ds_layer_is_moe(cfg, l)) {
+		const int ne = cfg->n_routed_experts, k = cfg->num_experts_per_tok;
+		be->matmul(bc, s->router, &L->router, s->h, n);
+		be->read(bc, s->router_host, s->router, (size_t)n * ne);
+		for (int i = 0; i < n; i++)
+			ds_moe_route(cfg, s->router_host + (size_t)i * ne, s->route_scratch,
+				     s->topk_ids + (size_t)i * k, s->topk_w + (size_t)i * k);
+		bool shared = cfg->n_shared_experts > 0;
+		struct ds_moe_args ma = {
+			.x = s->h, .n = n, .hidden = hd, .top_k = k, .ids = s->topk_ids, .weights = s->topk_w,
+			.n_routed = ne, .gate = L->exp_gate, .up = L->exp_up, .down = L->exp_down,
+			.shared_gate = shared ? &L->shared_gate : NULL,
+			.shared_up = shared ? &L->shared_up : NULL,
+			.shared_down = shared ? &L->shared_down : NULL,
+		};
+		be->moe(bc, s->ffn, &ma);
+	} else {
+		be->swiglu(bc, s->ffn, &L->gate_proj, &L->up_proj, &L->down_proj, s->h, n);
+	}
+	be->add(bc, s->x, s->ffn, (size_t)n * hd);
+}
+
+/* One batch of at most chunk tokens; logits of the last position, or of all when all_logits. */
+static void forward_batch(struct ds_state *s, const int *tokens, int n, int pos, float *logits,
+			  bool all_logits)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	const int hd = cfg->hidden_size;
+	s->be->embed(s->bc, s->x, &s->m->w.embed, tokens, n);
+	for (int l = 0; l < cfg->num_hidden_layers; l++)
+		forward_layer(s, l, n, pos);
+	if (logits == NULL)
+		return;
+	/* 8. final RMSNorm and lm_head */
+	int first = all_logits ? 0 : n - 1, rows = n - first;
+	s->be->rmsnorm(s->bc, s->h, hd, s->x + (size_t)first * hd, hd, &s->m->w.norm, rows, cfg->rms_norm_eps);
+	s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h, rows);
+	s->be->read(s->bc, logits, s->logits, (size_t)rows * cfg->vocab_size);
+}
+
+int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	if (n <= 0 || pos < 0 || pos > s->n_ctx - n || tokens == NULL)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
+			return -1;
+	for (int done = 0; done < n;) {
+		int c = n - done < s->chunk ? n - done : s->chunk;
+		bool last = done + c == n;
+		float *out = NULL;
+		if (logits != NULL && all_logits)
+			out = logits + (size_t)done * cfg->vocab_size;
+		else if (logits != NULL && last)
+			out = logits;
+		forward_batch(s, tokens + done, c, pos + done, out, all_logits);
+		done += c;
+	}
+	return 0;
+}

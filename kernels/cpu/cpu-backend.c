@@ -1,0 +1,277 @@
+/* cpu-backend.c: the CPU backend: buffers in host memory, matrix products split by rows over the
+ * thread pool, the small element-wise steps on the calling thread. */
+#include "build-config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu-backend.h"
+#include "xalloc.h"
+
+static float *cpu_alloc(void *ctx, size_t n)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, n ? n * sizeof(float) : 64) != 0)
+		return NULL;
+	return p;
+}
+
+static float *cpu_xalloc(size_t n)
+{
+	float *p = cpu_alloc(NULL, n);
+	if (p == NULL)
+		fatal("out of memory allocating %zu bytes of CPU scratch", n * sizeof(float));
+	return p;
+}
+
+static void cpu_release(void *ctx, float *buf)
+{
+	free(buf);
+}
+
+static void cpu_destroy(void *ctx)
+{
+	struct cpu_ctx *c = ctx;
+	if (c == NULL)
+		return;
+	cpu_pool_free(c->pool);
+	free(c->ffn_gate);
+	free(c->ffn_up);
+	free(c->moe_x);
+	free(c->moe_y);
+	free(c->moe_acc);
+	free(c->moe_tok);
+	free(c->moe_w);
+	free(c->att_q);
+	free(c->att_kv);
+	free(c->att_part);
+	free(c->att_scores);
+	free(c->att_lat);
+	free(c);
+}
+
+static void *cpu_create(const struct ds_backend_params *p, char *err, size_t errlen)
+{
+	const struct ds_config *cfg = p->cfg;
+	struct cpu_ctx *c = xcalloc(1, sizeof *c);
+	c->pool = cpu_pool_new(p->n_threads);
+	if (c->pool == NULL) {
+		free(c);
+		errorf(err, errlen, "cannot start the CPU worker threads");
+		return NULL;
+	}
+	c->k = cpu_kernels_best();
+	c->nth = cpu_pool_threads(c->pool);
+	c->n_ctx = p->n_ctx;
+	c->max_batch = p->max_batch;
+	c->hidden = cfg->hidden_size;
+	c->n_heads = cfg->num_attention_heads;
+	c->nope = cfg->qk_nope_head_dim;
+	c->rope = cfg->qk_rope_head_dim;
+	c->v_dim = cfg->v_head_dim;
+	c->kv_rank = cfg->kv_lora_rank;
+	int w = cfg->intermediate_size;
+	if (cfg->n_shared_experts * cfg->moe_intermediate_size > w)
+		w = cfg->n_shared_experts * cfg->moe_intermediate_size;
+	if (cfg->moe_intermediate_size > w)
+		w = cfg->moe_intermediate_size;
+	c->ffn_width = w;
+	size_t mb = (size_t)p->max_batch, hd = (size_t)c->hidden, nh = (size_t)c->n_heads;
+	size_t lat = (size_t)c->kv_rank + (size_t)c->rope;
+	c->ffn_gate = cpu_xalloc(mb * (size_t)w);
+	c->ffn_up = cpu_xalloc(mb * (size_t)w);
+	c->moe_x = cpu_xalloc(mb * hd);
+	c->moe_y = cpu_xalloc(mb * hd);
+	c->moe_acc = cpu_xalloc(mb * hd);
+	c->moe_tok = xcalloc(mb, sizeof *c->moe_tok);
+	c->moe_w = cpu_xalloc(mb);
+	c->att_q = cpu_xalloc(mb * nh * lat);
+	c->att_kv = cpu_xalloc(mb * nh * (size_t)(c->nope + c->v_dim));
+	c->att_part = cpu_xalloc((size_t)c->nth * nh * (size_t)(c->kv_rank + 2));
+	c->score_ld = (long)c->n_heads * 32 > p->n_ctx ? (long)c->n_heads * 32 : p->n_ctx;
+	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
+	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
+	return c;
+}
+
+static int cpu_threads(const void *ctx)
+{
+	return ((const struct cpu_ctx *)ctx)->nth;
+}
+
+static void cpu_read(void *ctx, float *host, const float *buf, size_t n)
+{
+	if (host != buf)
+		memcpy(host, buf, n * sizeof *host);
+}
+
+static void cpu_embed(void *ctx, float *out, const struct ds_tensor *table, const int *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		cpu_tensor_row(table, ids[i], out + (size_t)i * (size_t)table->cols);
+}
+
+struct matmul_task {
+	const struct cpu_kernels *k;
+	float *y;
+	long ldy, ldx;
+	const struct ds_tensor *w;
+	const float *x;
+	int n;
+};
+
+static void matmul_run(void *arg, int ith, int nth)
+{
+	struct matmul_task *t = arg;
+	long lo, hi;
+	cpu_split((long)t->w->rows, 4, ith, nth, &lo, &hi);
+	if (lo < hi)
+		t->k->rows(t->w, lo, hi, t->x, t->n, t->ldx, t->y, t->ldy);
+}
+
+void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
+		   long ldx, int n)
+{
+	struct matmul_task t = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n };
+	/* tiny products (the router, the test models) are not worth waking the workers */
+	if ((long)w->rows * w->cols * n < 32768)
+		matmul_run(&t, 0, 1);
+	else
+		cpu_pool_run(c->pool, matmul_run, &t);
+}
+
+static void cpu_matmul(void *ctx, float *y, const struct ds_tensor *w, const float *x, int n)
+{
+	cpu_matmul_ld(ctx, y, (long)w->rows, w, x, (long)w->cols, n);
+}
+
+static void cpu_rmsnorm(void *ctx, float *y, int ldy, const float *x, int ldx, const struct ds_tensor *w,
+			int n, float eps)
+{
+	long d = (long)w->cols;
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (long)i * ldx;
+		float *yi = y + (long)i * ldy;
+		double ss = 0;
+		for (long j = 0; j < d; j++)
+			ss += (double)xi[j] * xi[j];
+		float r = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
+		for (long j = 0; j < d; j++)
+			yi[j] = xi[j] * r * cpu_tensor_at(w, 0, j);
+	}
+}
+
+static void cpu_rope(void *ctx, float *x, int n, int n_heads, int ld, int head_ld, int dim, int pos,
+		     const double *inv_freq, float mscale)
+{
+	for (int t = 0; t < n; t++) {
+		for (int i = 0; i < dim / 2; i++) {
+			double a = (double)(pos + t) * inv_freq[i];
+			float cs = (float)cos(a) * mscale, sn = (float)sin(a) * mscale;
+			for (int h = 0; h < n_heads; h++) {
+				float *p = x + (long)t * ld + (long)h * head_ld + 2 * i;
+				float x0 = p[0], x1 = p[1];
+				p[0] = x0 * cs - x1 * sn;
+				p[1] = x1 * cs + x0 * sn;
+			}
+		}
+	}
+}
+
+static void cpu_add(void *ctx, float *y, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+struct swiglu_task {
+	struct cpu_ctx *c;
+	const struct ds_tensor *gate, *up;
+	const float *x;
+	int n;
+};
+
+/* Each thread computes the same rows of gate and up, so it can finish silu(g) * u on its own. */
+static void swiglu_run(void *arg, int ith, int nth)
+{
+	struct swiglu_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	long lo, hi, w = (long)t->gate->rows;
+	cpu_split(w, 4, ith, nth, &lo, &hi);
+	if (lo >= hi)
+		return;
+	c->k->rows(t->gate, lo, hi, t->x, t->n, (long)t->gate->cols, c->ffn_gate, w);
+	c->k->rows(t->up, lo, hi, t->x, t->n, (long)t->up->cols, c->ffn_up, w);
+	for (int i = 0; i < t->n; i++) {
+		float *g = c->ffn_gate + (long)i * w, *u = c->ffn_up + (long)i * w;
+		for (long r = lo; r < hi; r++)
+			g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+	}
+}
+
+static void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
+		       const struct ds_tensor *down, const float *x, int n)
+{
+	struct cpu_ctx *c = ctx;
+	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n };
+	if ((long)gate->rows * gate->cols * n < 16384)
+		swiglu_run(&t, 0, 1);
+	else
+		cpu_pool_run(c->pool, swiglu_run, &t);
+	cpu_matmul_ld(c, y, (long)down->rows, down, c->ffn_gate, (long)gate->rows, n);
+}
+
+/* Tokens are grouped by expert, so each expert's weights are read once per batch (and only the
+ * chosen experts are read at all); experts are visited in id order, the same for any batch size. */
+static void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
+{
+	struct cpu_ctx *c = ctx;
+	size_t hd = (size_t)a->hidden;
+	if (a->shared_gate != NULL && a->shared_gate->rows > 0)
+		cpu_swiglu(c, y, a->shared_gate, a->shared_up, a->shared_down, a->x, a->n);
+	else
+		memset(y, 0, (size_t)a->n * hd * sizeof *y);
+	memset(c->moe_acc, 0, (size_t)a->n * hd * sizeof *y);
+	for (int e = 0; e < a->n_routed; e++) {
+		int m = 0;
+		for (int i = 0; i < a->n; i++)
+			for (int j = 0; j < a->top_k; j++)
+				if (a->ids[i * a->top_k + j] == e) {
+					c->moe_tok[m] = i;
+					c->moe_w[m] = a->weights[i * a->top_k + j];
+					m++;
+				}
+		if (m == 0)
+			continue;
+		const float *xs = a->x;
+		if (a->n > 1) {
+			for (int r = 0; r < m; r++)
+				memcpy(c->moe_x + (size_t)r * hd, a->x + (size_t)c->moe_tok[r] * hd, hd * sizeof *y);
+			xs = c->moe_x;
+		}
+		cpu_swiglu(c, c->moe_y, &a->gate[e], &a->up[e], &a->down[e], xs, m);
+		for (int r = 0; r < m; r++)
+			c->k->axpy(c->moe_acc + (size_t)c->moe_tok[r] * hd, c->moe_w[r],
+				   c->moe_y + (size_t)r * hd, (long)hd);
+	}
+	cpu_add(c, y, c->moe_acc, (size_t)a->n * hd);
+}
+
+const struct ds_backend ds_backend_cpu = {
+	.name = "cpu",
+	.create = cpu_create,
+	.destroy = cpu_destroy,
+	.threads = cpu_threads,
+	.alloc = cpu_alloc,
+	.release = cpu_release,
+	.read = cpu_read,
+	.embed = cpu_embed,
+	.matmul = cpu_matmul,
+	.rmsnorm = cpu_rmsnorm,
+	.rope = cpu_rope,
+	.attention = cpu_attention,
+	.swiglu = cpu_swiglu,
+	.moe = cpu_moe,
+	.add = cpu_add,
+};

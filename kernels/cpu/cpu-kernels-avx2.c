@@ -1,0 +1,194 @@
+/* cpu-kernels-avx2.c: the AVX2/FMA/F16C kernels, compiled with target attributes so the binary
+ * still starts on CPUs without them (cpu_kernels_best picks this set only where it runs). */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#ifdef HAVE_AVX2_TARGET
+
+#include <immintrin.h>
+
+#include "cpu-kernels.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/* Eight consecutive weights from element i of a row of type t, widened to float. BF16 is the top
+ * half of an F32, so widening is a shift. */
+AVX2_INLINE __m256 ld8(const void *row, long i, enum ds_dtype t)
+{
+	if (t == DS_F32)
+		return _mm256_loadu_ps((const float *)row + i);
+	__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + i));
+	if (t == DS_BF16)
+		return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+	return _mm256_cvtph_ps(h);
+}
+
+AVX2_INLINE float ld1(const void *row, long i, enum ds_dtype t)
+{
+	if (t == DS_F32)
+		return ((const float *)row)[i];
+	uint16_t h = ((const uint16_t *)row)[i];
+	return t == DS_BF16 ? cpu_bf16_to_f32(h) : cpu_f16_to_f32(h);
+}
+
+AVX2_INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Tiles of 4 rows x 2 tokens keep 8 accumulators in registers: each weight vector loaded serves two
+ * tokens, each activation vector four rows. One token (decode) uses 4 rows x 1. */
+AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
+			      long ldx, float *y, long ldy, enum ds_dtype t)
+{
+	const long k = (long)w->cols, k8 = k & ~7L;
+	const size_t es = t == DS_F32 ? 4 : 2;
+	const char *base = w->data;
+	long r = r0;
+	for (; r + 4 <= r1; r += 4) {
+		const void *w0 = base + (size_t)r * (size_t)k * es;
+		const void *w1 = base + (size_t)(r + 1) * (size_t)k * es;
+		const void *w2 = base + (size_t)(r + 2) * (size_t)k * es;
+		const void *w3 = base + (size_t)(r + 3) * (size_t)k * es;
+		int i = 0;
+		for (; i + 2 <= n; i += 2) {
+			const float *xa = x + (long)i * ldx, *xb = xa + ldx;
+			__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			for (long c = 0; c < k8; c += 8) {
+				__m256 va = _mm256_loadu_ps(xa + c), vb = _mm256_loadu_ps(xb + c);
+				__m256 v0 = ld8(w0, c, t), v1 = ld8(w1, c, t);
+				a0 = _mm256_fmadd_ps(v0, va, a0);
+				b0 = _mm256_fmadd_ps(v0, vb, b0);
+				a1 = _mm256_fmadd_ps(v1, va, a1);
+				b1 = _mm256_fmadd_ps(v1, vb, b1);
+				__m256 v2 = ld8(w2, c, t), v3 = ld8(w3, c, t);
+				a2 = _mm256_fmadd_ps(v2, va, a2);
+				b2 = _mm256_fmadd_ps(v2, vb, b2);
+				a3 = _mm256_fmadd_ps(v3, va, a3);
+				b3 = _mm256_fmadd_ps(v3, vb, b3);
+			}
+			float sa[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+			float sb[4] = {hsum(b0), hsum(b1), hsum(b2), hsum(b3)};
+			for (long c = k8; c < k; c++) {
+				float e[4] = {ld1(w0, c, t), ld1(w1, c, t), ld1(w2, c, t), ld1(w3, c, t)};
+				for (int j = 0; j < 4; j++) {
+					sa[j] += e[j] * xa[c];
+					sb[j] += e[j] * xb[c];
+				}
+			}
+			for (int j = 0; j < 4; j++) {
+				y[(long)i * ldy + r + j] = sa[j];
+				y[(long)(i + 1) * ldy + r + j] = sb[j];
+			}
+		}
+		for (; i < n; i++) {
+			const float *xa = x + (long)i * ldx;
+			__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			for (long c = 0; c < k8; c += 8) {
+				__m256 va = _mm256_loadu_ps(xa + c);
+				a0 = _mm256_fmadd_ps(ld8(w0, c, t), va, a0);
+				a1 = _mm256_fmadd_ps(ld8(w1, c, t), va, a1);
+				a2 = _mm256_fmadd_ps(ld8(w2, c, t), va, a2);
+				a3 = _mm256_fmadd_ps(ld8(w3, c, t), va, a3);
+			}
+			float sa[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+			for (long c = k8; c < k; c++) {
+				sa[0] += ld1(w0, c, t) * xa[c];
+				sa[1] += ld1(w1, c, t) * xa[c];
+				sa[2] += ld1(w2, c, t) * xa[c];
+				sa[3] += ld1(w3, c, t) * xa[c];
+			}
+			for (int j = 0; j < 4; j++)
+				y[(long)i * ldy + r + j] = sa[j];
+		}
+	}
+	for (; r < r1; r++) {
+		const void *w0 = base + (size_t)r * (size_t)k * es;
+		for (int i = 0; i < n; i++) {
+			const float *xa = x + (long)i * ldx;
+			__m256 a0 = _mm256_setzero_ps(), a1 = a0;
+			long c = 0;
+			for (; c + 16 <= k8; c += 16) {
+				a0 = _mm256_fmadd_ps(ld8(w0, c, t), _mm256_loadu_ps(xa + c), a0);
+				a1 = _mm256_fmadd_ps(ld8(w0, c + 8, t), _mm256_loadu_ps(xa + c + 8), a1);
+			}
+			for (; c < k8; c += 8)
+				a0 = _mm256_fmadd_ps(ld8(w0, c, t), _mm256_loadu_ps(xa + c), a0);
+			float s = hsum(_mm256_add_ps(a0, a1));
+			for (c = k8; c < k; c++)
+				s += ld1(w0, c, t) * xa[c];
+			y[(long)i * ldy + r] = s;
+		}
+	}
+}
+
+static AVX2 void avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
+			   long ldx, float *y, long ldy)
+{
+	switch (w->dtype) {
+	case DS_F32: rows_generic(w, r0, r1, x, n, ldx, y, ldy, DS_F32); break;
+	case DS_BF16: rows_generic(w, r0, r1, x, n, ldx, y, ldy, DS_BF16); break;
+	default: rows_generic(w, r0, r1, x, n, ldx, y, ldy, DS_F16); break;
+	}
+}
+
+AVX2_INLINE void axpy_row_generic(float *y, float a, const void *row, long n, enum ds_dtype t)
+{
+	__m256 va = _mm256_set1_ps(a);
+	long c = 0;
+	for (; c + 8 <= n; c += 8)
+		_mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, ld8(row, c, t), _mm256_loadu_ps(y + c)));
+	for (; c < n; c++)
+		y[c] += a * ld1(row, c, t);
+}
+
+static AVX2 void avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
+{
+	long n = (long)w->cols;
+	const char *p = (const char *)w->data + (size_t)row * (size_t)n * ds_dtype_size(w->dtype);
+	switch (w->dtype) {
+	case DS_F32: axpy_row_generic(y, a, p, n, DS_F32); break;
+	case DS_BF16: axpy_row_generic(y, a, p, n, DS_BF16); break;
+	default: axpy_row_generic(y, a, p, n, DS_F16); break;
+	}
+}
+
+static AVX2 float avx2_dot(const float *a, const float *b, long n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	long c = 0;
+	for (; c + 16 <= n; c += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
+	}
+	for (; c + 8 <= n; c += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+	float s = hsum(_mm256_add_ps(s0, s1));
+	for (; c < n; c++)
+		s += a[c] * b[c];
+	return s;
+}
+
+static AVX2 void avx2_axpy(float *y, float a, const float *x, long n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	long c = 0;
+	for (; c + 8 <= n; c += 8)
+		_mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+	for (; c < n; c++)
+		y[c] += a * x[c];
+}
+
+const struct cpu_kernels cpu_kernels_avx2 = {
+	.name = "AVX2/FMA/F16C",
+	.rows = avx2_rows,
+	.axpy_row = avx2_axpy_row,
+	.dot = avx2_dot,
+	.axpy = avx2_axpy,
+};
+
+#endif

@@ -1,0 +1,134 @@
+/* cpu-kernels.c: the portable kernels, and the choice of kernel set at run time. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "cpu-kernels.h"
+
+void cpu_tensor_row(const struct ds_tensor *w, long r, float *out)
+{
+	long n = (long)w->cols;
+	size_t base = (size_t)r * (size_t)n;
+	switch (w->dtype) {
+	case DS_F32:
+		memcpy(out, (const float *)w->data + base, (size_t)n * sizeof *out);
+		break;
+	case DS_BF16:
+		for (long c = 0; c < n; c++)
+			out[c] = cpu_bf16_to_f32(((const uint16_t *)w->data)[base + c]);
+		break;
+	default:
+		for (long c = 0; c < n; c++)
+			out[c] = cpu_f16_to_f32(((const uint16_t *)w->data)[base + c]);
+		break;
+	}
+}
+
+/* Four partial sums, so the portable build also pipelines and rounds like a vector kernel. */
+static inline __attribute__((always_inline)) float ref_dot_row(const void *wrow, enum ds_dtype t,
+							      const float *x, long n)
+{
+	float s[4] = {0, 0, 0, 0};
+	long c = 0;
+	if (t == DS_F32) {
+		const float *w = wrow;
+		for (; c + 4 <= n; c += 4)
+			for (int j = 0; j < 4; j++)
+				s[j] += w[c + j] * x[c + j];
+		for (; c < n; c++)
+			s[0] += w[c] * x[c];
+	} else if (t == DS_BF16) {
+		const uint16_t *w = wrow;
+		for (; c + 4 <= n; c += 4)
+			for (int j = 0; j < 4; j++)
+				s[j] += cpu_bf16_to_f32(w[c + j]) * x[c + j];
+		for (; c < n; c++)
+			s[0] += cpu_bf16_to_f32(w[c]) * x[c];
+	} else {
+		const uint16_t *w = wrow;
+		for (; c + 4 <= n; c += 4)
+			for (int j = 0; j < 4; j++)
+				s[j] += cpu_f16_to_f32(w[c + j]) * x[c + j];
+		for (; c < n; c++)
+			s[0] += cpu_f16_to_f32(w[c]) * x[c];
+	}
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void ref_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+		     float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t es = ds_dtype_size(w->dtype);
+	for (long r = r0; r < r1; r++) {
+		const char *wrow = (const char *)w->data + (size_t)r * (size_t)k * es;
+		for (int i = 0; i < n; i++)
+			y[(long)i * ldy + r] = ref_dot_row(wrow, w->dtype, x + (long)i * ldx, k);
+	}
+}
+
+static void ref_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
+{
+	long n = (long)w->cols;
+	for (long c = 0; c < n; c++)
+		y[c] += a * cpu_tensor_at(w, row, c);
+}
+
+static float ref_dot(const float *a, const float *b, long n)
+{
+	float s[4] = {0, 0, 0, 0};
+	long c = 0;
+	for (; c + 4 <= n; c += 4)
+		for (int j = 0; j < 4; j++)
+			s[j] += a[c + j] * b[c + j];
+	for (; c < n; c++)
+		s[0] += a[c] * b[c];
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void ref_axpy(float *y, float a, const float *x, long n)
+{
+	for (long c = 0; c < n; c++)
+		y[c] += a * x[c];
+}
+
+const struct cpu_kernels cpu_kernels_ref = {
+	.name = "portable C",
+	.rows = ref_rows,
+	.axpy_row = ref_axpy_row,
+	.dot = ref_dot,
+	.axpy = ref_axpy,
+};
+
+int cpu_kernels_have_avx2(void)
+{
+#if defined(HAVE_AVX2_TARGET) && (defined(__x86_64__) || defined(__i386__))
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("f16c");
+#else
+	return 0;
+#endif
+}
+
+static const struct cpu_kernels *kernels_chosen;
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+
+static void kernels_choose(void)
+{
+	const char *force = getenv("DSCODER_KERNELS");
+	kernels_chosen = &cpu_kernels_ref;
+#ifdef HAVE_AVX2_TARGET
+	if ((force == NULL || strcmp(force, "ref") != 0) && cpu_kernels_have_avx2())
+		kernels_chosen = &cpu_kernels_avx2;
+#else
+	(void)force;
+#endif
+}
+
+const struct cpu_kernels *cpu_kernels_best(void)
+{
+	pthread_once(&kernels_once, kernels_choose);
+	return kernels_chosen;
+}

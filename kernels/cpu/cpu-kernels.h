@@ -1,0 +1,74 @@
+/* cpu-kernels.h: single-threaded compute kernels over mapped F32/F16/BF16 weights with F32
+ * activations: a portable C set and an AVX2/FMA/F16C set with the same results within rounding. */
+#ifndef DS_CPU_KERNELS_H
+#define DS_CPU_KERNELS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "model.h"
+
+struct cpu_kernels {
+	const char *name;
+	/* y[i*ldy + r] = W[r] . x[i*ldx ..] for rows r in [r0, r1) and tokens i < n: each weight row is
+	 * read once for all n tokens. */
+	void (*rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+		     float *y, long ldy);
+	/* y[c] += a * W[row][c] for c < w->cols */
+	void (*axpy_row)(float *y, float a, const struct ds_tensor *w, long row);
+	float (*dot)(const float *a, const float *b, long n);
+	/* y += a * x */
+	void (*axpy)(float *y, float a, const float *x, long n);
+};
+
+extern const struct cpu_kernels cpu_kernels_ref;
+#ifdef HAVE_AVX2_TARGET
+extern const struct cpu_kernels cpu_kernels_avx2;
+#endif
+
+/* The fastest set this CPU runs (AVX2 with FMA and F16C when present); DSCODER_KERNELS=ref in the
+ * environment forces the portable set. */
+const struct cpu_kernels *cpu_kernels_best(void);
+/* Is the AVX2 set compiled in and supported by this CPU? */
+int cpu_kernels_have_avx2(void);
+
+static inline float cpu_bf16_to_f32(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+static inline float cpu_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
+	if (e == 0) {
+		/* zero or subnormal: m * 2^-24 is exact in float */
+		float f = (float)m * (1.0f / 16777216.0f);
+		return sign ? -f : f;
+	}
+	if (e == 31)
+		u = sign | 0x7f800000u | (m << 13);
+	else
+		u = sign | ((e + 112) << 23) | (m << 13);
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* Element c of row r of w, as float. */
+static inline float cpu_tensor_at(const struct ds_tensor *w, long r, long c)
+{
+	size_t i = (size_t)r * (size_t)w->cols + (size_t)c;
+	switch (w->dtype) {
+	case DS_F32: return ((const float *)w->data)[i];
+	case DS_BF16: return cpu_bf16_to_f32(((const uint16_t *)w->data)[i]);
+	default: return cpu_f16_to_f32(((const uint16_t *)w->data)[i]);
+	}
+}
+
+/* Row r of w converted to n = w->cols floats. */
+void cpu_tensor_row(const struct ds_tensor *w, long r, float *out);
+
+#endif

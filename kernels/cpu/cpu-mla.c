@@ -1,0 +1,198 @@
+/* cpu-mla.c: multi-head latent attention over the latent cache (c_kv | roped k_pe per position).
+ * Decode folds kv_b_proj into the query and the output (W_UK, W_UV) and reads each cache row once
+ * for all heads; a batch expands its own K/V with kv_b_proj and reaches cached positions before it
+ * through the same absorbed form, so a prompt prefilled in chunks costs no re-expansion. */
+#include "build-config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cpu-backend.h"
+
+#define MLA_BLOCK 32
+
+struct mla_task {
+	struct cpu_ctx *c;
+	const struct ds_attn_args *a;
+	int n_keys;               /* decode: positions 0..n_keys-1 */
+};
+
+/* Rows of kv_b_proj that hold W_UV of head h: a view, nothing copied. */
+static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
+{
+	struct ds_tensor t = *a->kv_b;
+	size_t r0 = (size_t)h * (size_t)(a->nope + a->v_dim) + (size_t)a->nope;
+	t.data = (const char *)t.data + r0 * (size_t)t.cols * ds_dtype_size(t.dtype);
+	t.rows = a->v_dim;
+	return t;
+}
+
+/* The absorbed, scaled query of token i, head h: [scale * q_nope W_UK | scale * q_pe]. */
+static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i, int h)
+{
+	long lat = a->kv_rank + a->rope;
+	float *qc = c->att_q + ((long)i * a->n_heads + h) * lat;
+	const float *q = a->q + (long)i * a->n_heads * (a->nope + a->rope) + (long)h * (a->nope + a->rope);
+	long row0 = (long)h * (a->nope + a->v_dim);
+	memset(qc, 0, (size_t)a->kv_rank * sizeof *qc);
+	for (int j = 0; j < a->nope; j++)
+		c->k->axpy_row(qc, q[j] * a->scale, a->kv_b, row0 + j);
+	for (int j = 0; j < a->rope; j++)
+		qc[a->kv_rank + j] = q[a->nope + j] * a->scale;
+}
+
+static void mla_absorb_run(void *arg, int ith, int nth)
+{
+	struct mla_task *t = arg;
+	long lo, hi;
+	cpu_split((long)t->a->n * t->a->n_heads, 1, ith, nth, &lo, &hi);
+	for (long p = lo; p < hi; p++)
+		mla_absorb(t->c, t->a, (int)(p / t->a->n_heads), (int)(p % t->a->n_heads));
+}
+
+/* Decode, phase 1: each thread takes a range of positions and, for every head, keeps a running max,
+ * the sum of exponentials and the weighted sum of c_kv (online softmax), block by block. */
+static void mla_decode_run(void *arg, int ith, int nth)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
+	float *part = c->att_part + (long)ith * nh * (kr + 2);
+	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
+	long lo, hi;
+	cpu_split(t->n_keys, 1, ith, nth, &lo, &hi);
+	for (int h = 0; h < nh; h++) {
+		float *ph = part + (long)h * (kr + 2);
+		ph[0] = -INFINITY;
+		ph[1] = 0;
+		memset(ph + 2, 0, (size_t)kr * sizeof *ph);
+	}
+	for (long b = lo; b < hi; b += MLA_BLOCK) {
+		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
+		for (int h = 0; h < nh; h++) {
+			const float *qc = c->att_q + (long)h * lat;
+			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
+			float m = ph[0];
+			for (int j = 0; j < nb; j++) {
+				sh[j] = c->k->dot(qc, a->cache + (b + j) * lat, lat);
+				if (sh[j] > m)
+					m = sh[j];
+			}
+			if (m > ph[0]) {
+				float f = expf(ph[0] - m);
+				ph[1] *= f;
+				for (int k = 0; k < kr; k++)
+					ph[2 + k] *= f;
+				ph[0] = m;
+			}
+			for (int j = 0; j < nb; j++) {
+				float p = expf(sh[j] - m);
+				ph[1] += p;
+				c->k->axpy(ph + 2, p, a->cache + (b + j) * lat, kr);
+			}
+		}
+	}
+}
+
+/* Decode, phase 2: per head, merge the threads' partial sums, then out = W_UV o_lat. */
+static void mla_merge_run(void *arg, int ith, int nth)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int kr = a->kv_rank, nh = a->n_heads;
+	float *o = c->att_lat + (long)ith * kr;
+	long lo, hi;
+	cpu_split(nh, 1, ith, nth, &lo, &hi);
+	for (long h = lo; h < hi; h++) {
+		float m = -INFINITY, l = 0;
+		for (int p = 0; p < c->nth; p++) {
+			float mp = c->att_part[((long)p * nh + h) * (kr + 2)];
+			if (mp > m)
+				m = mp;
+		}
+		memset(o, 0, (size_t)kr * sizeof *o);
+		for (int p = 0; p < c->nth; p++) {
+			const float *ph = c->att_part + ((long)p * nh + h) * (kr + 2);
+			if (ph[1] == 0)
+				continue;
+			float f = expf(ph[0] - m);
+			l += ph[1] * f;
+			c->k->axpy(o, f, ph + 2, kr);
+		}
+		for (int k = 0; k < kr; k++)
+			o[k] /= l;
+		struct ds_tensor uv = mla_w_uv(a, (int)h);
+		c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + h * a->v_dim, a->v_dim);
+	}
+}
+
+/* Batch: one (token, head) pair at a time; keys before the batch through the absorbed query, keys
+ * inside it through the expanded K/V in att_kv. */
+static void mla_batch_run(void *arg, int ith, int nth)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
+	const int qd = a->nope + a->rope, kvd = a->nope + a->v_dim;
+	float *s = c->att_scores + (long)ith * c->score_ld;
+	float *o = c->att_lat + (long)ith * kr;
+	long lo, hi;
+	cpu_split((long)a->n * nh, 1, ith, nth, &lo, &hi);
+	for (long p = lo; p < hi; p++) {
+		int i = (int)(p / nh), h = (int)(p % nh);
+		const float *q = a->q + (long)i * nh * qd + (long)h * qd;
+		const float *qc = c->att_q + ((long)i * nh + h) * lat;
+		int nk = a->pos + i + 1;
+		float m = -INFINITY;
+		for (int t0 = 0; t0 < a->pos; t0++)
+			s[t0] = c->k->dot(qc, a->cache + (long)t0 * lat, lat);
+		for (int j = 0; j <= i; j++) {
+			const float *kv = c->att_kv + (long)j * nh * kvd + (long)h * kvd;
+			const float *kpe = a->cache + (long)(a->pos + j) * lat + kr;
+			s[a->pos + j] = (c->k->dot(q, kv, a->nope) + c->k->dot(q + a->nope, kpe, a->rope)) * a->scale;
+		}
+		for (int k = 0; k < nk; k++)
+			if (s[k] > m)
+				m = s[k];
+		float l = 0;
+		for (int k = 0; k < nk; k++) {
+			s[k] = expf(s[k] - m);
+			l += s[k];
+		}
+		float *out = a->out + (long)i * nh * a->v_dim + (long)h * a->v_dim;
+		memset(out, 0, (size_t)a->v_dim * sizeof *out);
+		if (a->pos > 0) {
+			memset(o, 0, (size_t)kr * sizeof *o);
+			for (int t0 = 0; t0 < a->pos; t0++)
+				c->k->axpy(o, s[t0], a->cache + (long)t0 * lat, kr);
+			struct ds_tensor uv = mla_w_uv(a, h);
+			c->k->rows(&uv, 0, a->v_dim, o, 1, kr, out, a->v_dim);
+		}
+		for (int j = 0; j <= i; j++)
+			c->k->axpy(out, s[a->pos + j], c->att_kv + (long)j * nh * kvd + (long)h * kvd + a->nope,
+				   a->v_dim);
+		for (int k = 0; k < a->v_dim; k++)
+			out[k] /= l;
+	}
+}
+
+void cpu_attention(void *ctx, const struct ds_attn_args *a)
+{
+	struct cpu_ctx *c = ctx;
+	struct mla_task t = { .c = c, .a = a, .n_keys = a->pos + a->n };
+	if (a->n == 1) {
+		cpu_pool_run(c->pool, mla_absorb_run, &t);
+		cpu_pool_run(c->pool, mla_decode_run, &t);
+		cpu_pool_run(c->pool, mla_merge_run, &t);
+		return;
+	}
+	long lat = a->kv_rank + a->rope;
+	/* K/V of the batch's own positions: kv_b_proj (c_kv) for n rows of the cache */
+	cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
+	if (a->pos > 0)
+		cpu_pool_run(c->pool, mla_absorb_run, &t);
+	cpu_pool_run(c->pool, mla_batch_run, &t);
+}

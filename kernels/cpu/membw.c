@@ -1,0 +1,110 @@
+/* membw.c: the read bandwidth every thread together gets from a buffer that no cache holds. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef HAVE_AVX2_TARGET
+#include <immintrin.h>
+#endif
+
+#include "cpu-kernels.h"
+#include "cpu-pool.h"
+#include "membw.h"
+
+#define MEMBW_BYTES ((size_t)1 << 30)
+#define MEMBW_RUNS 3
+
+struct membw_task {
+	const uint64_t *buf;
+	size_t n;              /* uint64 words */
+	uint64_t sink[64];     /* per-thread results, so the reads are not optimised away */
+	int avx2;
+};
+
+#ifdef HAVE_AVX2_TARGET
+__attribute__((target("avx2"))) static uint64_t membw_sum_avx2(const uint64_t *p, size_t n)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_xor_si256(s0, _mm256_loadu_si256((const __m256i *)(p + i)));
+		s1 = _mm256_xor_si256(s1, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+		s2 = _mm256_xor_si256(s2, _mm256_loadu_si256((const __m256i *)(p + i + 8)));
+		s3 = _mm256_xor_si256(s3, _mm256_loadu_si256((const __m256i *)(p + i + 12)));
+	}
+	s0 = _mm256_xor_si256(_mm256_xor_si256(s0, s1), _mm256_xor_si256(s2, s3));
+	uint64_t out[4];
+	_mm256_storeu_si256((__m256i *)out, s0);
+	uint64_t s = out[0] ^ out[1] ^ out[2] ^ out[3];
+	for (; i < n; i++)
+		s ^= p[i];
+	return s;
+}
+#endif
+
+static uint64_t membw_sum(const uint64_t *p, size_t n)
+{
+	uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 ^= p[i];
+		s1 ^= p[i + 1];
+		s2 ^= p[i + 2];
+		s3 ^= p[i + 3];
+	}
+	for (; i < n; i++)
+		s0 ^= p[i];
+	return s0 ^ s1 ^ s2 ^ s3;
+}
+
+static void membw_run(void *arg, int ith, int nth)
+{
+	struct membw_task *t = arg;
+	long lo, hi;
+	cpu_split((long)t->n, 512, ith, nth, &lo, &hi);
+	uint64_t s;
+#ifdef HAVE_AVX2_TARGET
+	if (t->avx2)
+		s = membw_sum_avx2(t->buf + lo, (size_t)(hi - lo));
+	else
+#endif
+		s = membw_sum(t->buf + lo, (size_t)(hi - lo));
+	t->sink[ith % 64] ^= s;
+}
+
+static double membw_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cpu_measure_read_bandwidth(int n_threads)
+{
+	uint64_t *buf = malloc(MEMBW_BYTES);
+	if (buf == NULL)
+		return 0;
+	/* touch every page first: the first-touch faults are not bandwidth */
+	memset(buf, 0x5a, MEMBW_BYTES);
+	struct cpu_pool *pool = cpu_pool_new(n_threads);
+	if (pool == NULL) {
+		free(buf);
+		return 0;
+	}
+	struct membw_task t = { .buf = buf, .n = MEMBW_BYTES / sizeof *buf,
+				.avx2 = cpu_kernels_have_avx2() };
+	double best = 0;
+	for (int run = 0; run < MEMBW_RUNS; run++) {
+		double t0 = membw_now();
+		cpu_pool_run(pool, membw_run, &t);
+		double dt = membw_now() - t0;
+		double gbs = (double)MEMBW_BYTES / dt / 1e9;
+		if (gbs > best)
+			best = gbs;
+	}
+	cpu_pool_free(pool);
+	free(buf);
+	return best;
+}

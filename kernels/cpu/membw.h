@@ -1,0 +1,10 @@
+/* membw.h: measuring the machine's memory read bandwidth, the yardstick of decode speed. */
+#ifndef DS_MEMBW_H
+#define DS_MEMBW_H
+
+/* GB/s (1e9 bytes per second) reading a 1 GiB buffer, far larger than the caches, with n_threads
+ * threads (0: all online cores); the best of a few runs. Takes about a second. Returns 0 when the
+ * buffer or threads cannot be had. */
+double cpu_measure_read_bandwidth(int n_threads);
+
+#endif

@@ -1,0 +1,209 @@
+/* test-forward.c: the forward pass on the three fixture checkpoints: logits against the golden
+ * reference, greedy decoding, decode vs batch vs chunked prefill, 1 vs 2 threads, bad arguments. */
+#include "build-config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "forward.h"
+#include "model.h"
+#include "xalloc.h"
+
+#define GREEDY_N 24
+
+static int failures;
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+
+static int *read_ids(const char *path, int *n)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
+	*n = 0;
+	while (fscanf(f, "%d", &v) == 1) {
+		if (*n == cap)
+			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
+		ids[(*n)++] = v;
+	}
+	fclose(f);
+	return ids;
+}
+
+static float *read_f32(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long sz = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	float *p = xmalloc((size_t)sz + 4);
+	*n = fread(p, 1, (size_t)sz, f) / sizeof(float);
+	fclose(f);
+	return p;
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - (double)b[i]);
+		if (!(d <= m))    /* NaN counts as infinitely far */
+			m = isnan(d) ? INFINITY : d;
+	}
+	return m;
+}
+
+static int argmax(const float *v, int n)
+{
+	int b = 0;
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[b])
+			b = i;
+	return b;
+}
+
+/* Greedy decoding one token at a time after a batch prefill of the prompt. */
+static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int *out, int n_out)
+{
+	float *lg = xmalloc(sizeof *lg * (size_t)vocab);
+	if (ds_forward(s, prompt, np, 0, lg, false) != 0) {
+		CHECK(0, "prefill of %d tokens refused", np);
+		free(lg);
+		return;
+	}
+	for (int i = 0; i < n_out; i++) {
+		out[i] = argmax(lg, vocab);
+		if (ds_forward(s, &out[i], 1, np + i, lg, false) != 0)
+			CHECK(0, "decode step %d refused", i);
+	}
+	free(lg);
+}
+
+static void test_model(const char *name)
+{
+	char dir[1024], path[1200], err[512];
+	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	struct ds_model m;
+	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s: %s", name, err);
+		return;
+	}
+	const int V = m.cfg.vocab_size;
+	int np = 0, ng = 0;
+	size_t nl = 0;
+	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
+	int *prompt = read_ids(path, &np);
+	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
+	int *gold_ids = read_ids(path, &ng);
+	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
+	float *gold = read_f32(path, &nl);
+	if (prompt == NULL || gold_ids == NULL || gold == NULL || nl != (size_t)np * V || ng != GREEDY_N) {
+		CHECK(0, "%s: golden files missing or of the wrong size", name);
+		goto out_files;
+	}
+	const int n_ctx = np + GREEDY_N + 8;
+	struct ds_state *s = ds_state_new(&m, n_ctx, 2, err, sizeof err);
+	if (s == NULL) {
+		CHECK(0, "%s: ds_state_new: %s", name, err);
+		goto out_files;
+	}
+	CHECK(ds_state_n_ctx(s) == n_ctx, "%s: n_ctx %d, asked %d", name, ds_state_n_ctx(s), n_ctx);
+	CHECK(ds_state_threads(s) == 2, "%s: %d threads, asked 2", name, ds_state_threads(s));
+
+	/* batch pass over the whole prompt against the reference */
+	size_t nlog = (size_t)(np + GREEDY_N) * V;
+	float *batch = xcalloc(nlog, sizeof *batch), *other = xcalloc(nlog, sizeof *other);
+	CHECK(ds_forward(s, prompt, np, 0, batch, true) == 0, "%s: batch pass refused", name);
+	double d = max_diff(batch, gold, (size_t)np * V);
+	printf("%s: batch logits vs golden: max |diff| %.3g over %d positions\n", name, d, np);
+	CHECK(d <= 1e-3, "%s: batch logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
+
+	/* greedy decoding, 2 threads */
+	int ids2[GREEDY_N], ids1[GREEDY_N];
+	greedy(s, prompt, np, V, ids2, GREEDY_N);
+	for (int i = 0; i < GREEDY_N; i++)
+		CHECK(ids2[i] == gold_ids[i], "%s: greedy token %d is %d, golden/greedy.ids says %d", name, i,
+		      ids2[i], gold_ids[i]);
+
+	/* decode path for every position equals the batch path */
+	int *all = xmalloc(sizeof *all * (size_t)(np + GREEDY_N));
+	memcpy(all, prompt, sizeof *all * (size_t)np);
+	memcpy(all + np, gold_ids, sizeof *all * GREEDY_N);
+	for (int i = 0; i < np + GREEDY_N; i++)
+		CHECK(ds_forward(s, &all[i], 1, i, other + (size_t)i * V, false) == 0, "%s: decode %d refused", name, i);
+	d = max_diff(other, batch, (size_t)np * V);
+	printf("%s: decode (one token at a time) vs batch: max |diff| %.3g\n", name, d);
+	CHECK(d <= 1e-4, "%s: decode logits differ from the batch logits by %.3g (> 1e-4)", name, d);
+	d = max_diff(other, gold, (size_t)np * V);
+	CHECK(d <= 1e-3, "%s: decode logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
+
+	/* one call over prompt + answer runs as more than one internal batch (64 tokens each) */
+	CHECK(ds_forward(s, all, np + GREEDY_N, 0, batch, true) == 0, "%s: long batch refused", name);
+	d = max_diff(batch, other, nlog);
+	printf("%s: %d-token batch vs decode: max |diff| %.3g\n", name, np + GREEDY_N, d);
+	CHECK(d <= 1e-4, "%s: %d-token batch differs from decode by %.3g (> 1e-4)", name, np + GREEDY_N, d);
+
+	/* prompt in two chunks (the second attends to the cached first) equals one pass */
+	int cut = np / 3;
+	CHECK(ds_forward(s, prompt, cut, 0, other, true) == 0, "%s: chunk 1 refused", name);
+	CHECK(ds_forward(s, prompt + cut, np - cut, cut, other + (size_t)cut * V, true) == 0,
+	      "%s: chunk 2 refused", name);
+	d = max_diff(other, batch, (size_t)np * V);
+	printf("%s: two chunks (%d + %d) vs one pass: max |diff| %.3g\n", name, cut, np - cut, d);
+	CHECK(d <= 1e-4, "%s: chunked prefill differs from one pass by %.3g (> 1e-4)", name, d);
+
+	/* rewinding: a shorter pos overwrites the cache, last-position logits only */
+	float *last = xmalloc(sizeof *last * (size_t)V);
+	CHECK(ds_forward(s, prompt + 5, np - 5, 5, last, false) == 0, "%s: rewind refused", name);
+	d = max_diff(last, batch + (size_t)(np - 1) * V, (size_t)V);
+	CHECK(d <= 1e-4, "%s: prefill after rewinding to 5 differs by %.3g (> 1e-4)", name, d);
+
+	/* bad arguments are refused */
+	int bad = V;
+	CHECK(ds_forward(s, &bad, 1, 0, last, false) == -1, "%s: token id %d accepted", name, V);
+	bad = -1;
+	CHECK(ds_forward(s, &bad, 1, 0, last, false) == -1, "%s: token id -1 accepted", name);
+	CHECK(ds_forward(s, prompt, 2, n_ctx - 1, last, false) == -1, "%s: pos + n > n_ctx accepted", name);
+	CHECK(ds_forward(s, prompt, 1, -1, last, false) == -1, "%s: pos -1 accepted", name);
+	ds_state_free(s);
+
+	/* one thread gives the same tokens */
+	s = ds_state_new(&m, n_ctx, 1, err, sizeof err);
+	if (s == NULL) {
+		CHECK(0, "%s: ds_state_new (1 thread): %s", name, err);
+	} else {
+		greedy(s, prompt, np, V, ids1, GREEDY_N);
+		CHECK(memcmp(ids1, ids2, sizeof ids1) == 0, "%s: 1 thread and 2 threads decode different ids", name);
+		ds_state_free(s);
+	}
+	free(last);
+	free(all);
+	free(batch);
+	free(other);
+out_files:
+	free(prompt);
+	free(gold_ids);
+	free(gold);
+	ds_model_free(&m);
+}
+
+int main(void)
+{
+	struct stat st;
+	if (stat(FIXTURES_DIR "/models", &st) != 0) {
+		printf("SKIP: no fixtures at %s\n", FIXTURES_DIR);
+		return 77;
+	}
+	test_model("tiny-ds2-full");
+	test_model("tiny-ds2-lite");
+	test_model("tiny-ds2-group");
+	if (failures)
+		printf("%d checks failed\n", failures);
+	return failures ? 1 : 0;
+}
