@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -90,12 +91,23 @@ static void ml_report(struct ml_ctx *c, uint64_t done, uint64_t total)
 		c->progress(done, total, c->progress_arg);
 }
 
+/* Is read-ahead of total bytes worth asking for? Only when the weights fit easily in RAM: otherwise
+ * read-ahead only evicts what it read before (a CPU run of a model larger than memory streams the
+ * weights from disk on every token anyway). */
+static bool ml_want_readahead(uint64_t total)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && page > 0 && total < (uint64_t)pages * (uint64_t)page / 2;
+}
+
 /* Maps every file, reporting progress in steps of at most 1/64 of the total. The weights are not
  * read here: WILLNEED starts the kernel's read-ahead so the first forward pass waits less. */
 static int ml_map_files(struct ml_ctx *c)
 {
 	uint64_t total = 0, done = 0, step;
 	struct stat st;
+	bool readahead;
 
 	for (int i = 0; i < c->n_files; i++) {
 		char *path = xasprintf("%s/%s", c->dir, c->names[i]);
@@ -112,6 +124,7 @@ static int ml_map_files(struct ml_ctx *c)
 		total += (uint64_t)st.st_size;
 	}
 	step = total / 64 > 0 ? total / 64 : 1;
+	readahead = ml_want_readahead(total);
 	ml_report(c, 0, total);
 	c->files = xcalloc(c->n_files, sizeof(*c->files));
 	for (int i = 0; i < c->n_files; i++) {
@@ -130,7 +143,8 @@ static int ml_map_files(struct ml_ctx *c)
 
 			if (len > chunk)
 				len = chunk;
-			madvise((char *)c->files[i].addr + off, len, MADV_WILLNEED);
+			if (readahead)
+				madvise((char *)c->files[i].addr + off, len, MADV_WILLNEED);
 			off += len;
 			done += len;
 			ml_report(c, done, total);

@@ -137,6 +137,14 @@ def main():
     t2[name] = ["F64", tensors[name][1], struct.pack("<%dd" % len(vals), *vals)]
     write_st(os.path.join(d, st), meta, t2)
 
+    # A header padded to 8k + 2 bytes: every F32 tensor starts off its 4-byte alignment.
+    d = case("misaligned-data", st, "model.embed_tokens.weight", "multiple")
+    text = header_of(meta, tensors) + b"  "
+    with open(os.path.join(d, st), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for dtype, shape, data in tensors.values():
+            f.write(data)
+
     # A shape that disagrees with config.json (same byte count, so only the shape check can see it).
     name = "model.layers.3.self_attn.kv_b_proj.weight"
     d = case("shape-mismatch", st, name, "[64, 64]", "[128, 32]")
