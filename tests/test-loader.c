@@ -379,6 +379,165 @@ static void test_config_cases(void)
 	rmdir(dir);
 }
 
+/* ---- a synthetic dense checkpoint: F16 and BF16 mixed, extra tensors, __metadata__ ---- */
+
+struct synth {
+	const char *name;
+	const char *dtype;    /* "F16", "BF16", "F32" */
+	int64_t rows, cols;   /* rows 0: 1-D */
+};
+
+/* Element i of every tensor is (i % 7) - 3, exact in all three dtypes. */
+static void synth_write(const char *path, const struct synth *t, int n)
+{
+	char *hdr = xstrdup("{\"__metadata__\":{\"format\":\"pt\"}");
+	uint64_t off = 0, hlen;
+	FILE *fp;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t count = (uint64_t)(t[i].rows ? t[i].rows : 1) * (uint64_t)t[i].cols;
+		uint64_t bytes = count * (strcmp(t[i].dtype, "F32") == 0 ? 4 : 2);
+		char shape[64], *h;
+
+		if (t[i].rows)
+			snprintf(shape, sizeof(shape), "[%lld,%lld]", (long long)t[i].rows, (long long)t[i].cols);
+		else
+			snprintf(shape, sizeof(shape), "[%lld]", (long long)t[i].cols);
+		h = xasprintf("%s,\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%llu,%llu]}", hdr,
+			      t[i].name, t[i].dtype, shape, (unsigned long long)off,
+			      (unsigned long long)(off + bytes));
+		free(hdr);
+		hdr = h;
+		off += bytes;
+	}
+	{
+		char *h = xasprintf("%s}", hdr);
+
+		free(hdr);
+		hdr = h;
+	}
+	hlen = (strlen(hdr) + 7) / 8 * 8;
+	fp = fopen(path, "wb");
+	if (fp == NULL) {
+		perror(path);
+		exit(1);
+	}
+	for (int b = 0; b < 8; b++)
+		fputc((int)(hlen >> (8 * b)) & 0xff, fp);
+	fputs(hdr, fp);
+	for (uint64_t k = strlen(hdr); k < hlen; k++)
+		fputc(' ', fp);
+	for (int i = 0; i < n; i++) {
+		uint64_t count = (uint64_t)(t[i].rows ? t[i].rows : 1) * (uint64_t)t[i].cols;
+
+		for (uint64_t k = 0; k < count; k++) {
+			float v = (float)((int)(k % 7) - 3);
+			uint32_t u;
+
+			memcpy(&u, &v, sizeof(u));
+			if (strcmp(t[i].dtype, "F32") == 0) {
+				fwrite(&v, 4, 1, fp);
+			} else if (strcmp(t[i].dtype, "BF16") == 0) {
+				uint16_t h = (uint16_t)(u >> 16);
+
+				fwrite(&h, 2, 1, fp);
+			} else {
+				/* small integers: sign, exponent 15 + e, 10-bit mantissa */
+				uint16_t h = 0;
+				int a = v < 0 ? (int)-v : (int)v, e = 0;
+
+				if (a != 0) {
+					while ((a >> e) > 1)
+						e++;
+					h = (uint16_t)(((15 + e) << 10) | (((a << 10) >> e) & 0x3ff));
+				}
+				if (v < 0)
+					h |= 0x8000;
+				fwrite(&h, 2, 1, fp);
+			}
+		}
+	}
+	fclose(fp);
+	free(hdr);
+}
+
+static float f16_to_f32(uint16_t h)
+{
+	int e = (h >> 10) & 0x1f, mant = h & 0x3ff;
+	float v = e == 0 ? ldexpf((float)mant, -24) : ldexpf((float)(mant | 0x400), e - 25);
+
+	return (h & 0x8000) ? -v : v;
+}
+
+static void test_synthetic_dense(void)
+{
+	char tmpl[] = "/tmp/test-loader-dense-XXXXXX", path[4096], err[1024];
+	static const struct synth t[] = {
+		{ "lm_head.weight", "F16", 10, 8 },
+		{ "model.embed_tokens.weight", "F16", 10, 8 },
+		{ "model.norm.weight", "F32", 0, 8 },
+		{ "model.layers.0.input_layernorm.weight", "BF16", 0, 8 },
+		{ "model.layers.0.self_attn.q_proj.weight", "F16", 2 * 6, 8 },
+		{ "model.layers.0.self_attn.kv_a_proj_with_mqa.weight", "F16", 4 + 2, 8 },
+		{ "model.layers.0.self_attn.kv_a_layernorm.weight", "F16", 0, 4 },
+		{ "model.layers.0.self_attn.kv_b_proj.weight", "F16", 2 * (4 + 4), 4 },
+		{ "model.layers.0.self_attn.o_proj.weight", "F16", 8, 2 * 4 },
+		{ "model.layers.0.post_attention_layernorm.weight", "F16", 0, 8 },
+		{ "model.layers.0.mlp.gate_proj.weight", "F16", 16, 8 },
+		{ "model.layers.0.mlp.up_proj.weight", "F16", 16, 8 },
+		{ "model.layers.0.mlp.down_proj.weight", "F16", 8, 16 },
+		{ "model.layers.0.self_attn.rotary_emb.inv_freq", "F32", 0, 1 },
+	};
+	struct ds_model m;
+	char *dir = mkdtemp(tmpl);
+	FILE *fp;
+
+	if (dir == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	fp = fopen(path, "w");
+	fputs("{\"vocab_size\": 10, \"hidden_size\": 8, \"intermediate_size\": 16, \"moe_intermediate_size\": 4,"
+	      " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"n_shared_experts\": null,"
+	      " \"n_routed_experts\": null, \"q_lora_rank\": null, \"kv_lora_rank\": 4,"
+	      " \"qk_nope_head_dim\": 4, \"qk_rope_head_dim\": 2, \"v_head_dim\": 4,"
+	      " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-6, \"rope_theta\": 10000,"
+	      " \"rope_scaling\": null, \"torch_dtype\": \"float16\"}", fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	synth_write(path, t, (int)(sizeof(t) / sizeof(t[0])));
+
+	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof(err)) != 0) {
+		CHECK(0, "synthetic dense F16 checkpoint: %s", err);
+	} else {
+		const struct ds_layer *L = &m.w.layers[0];
+
+		CHECK(!m.cfg.yarn, "yarn on");
+		CHECK_INT(m.cfg.n_routed_experts, 0);
+		CHECK_INT(m.w.embed.dtype, DS_F16);
+		CHECK_INT(m.w.norm.dtype, DS_F32);
+		CHECK_INT(L->input_norm.dtype, DS_BF16);
+		check_shape("q_proj", &L->q_proj, 12, 8, DS_F16);
+		check_shape("down_proj", &L->down_proj, 8, 16, DS_F16);
+		CHECK(L->exp_gate == NULL && L->router.data == NULL, "dense model has MoE tensors");
+		for (int i = 0; i < 20; i++)
+			CHECK_FLOAT(f16_to_f32(((const uint16_t *)L->gate_proj.data)[i]), (float)(i % 7 - 3));
+		CHECK_FLOAT(elem(&L->input_norm, 5), 2.0f);
+		CHECK_FLOAT(elem(&m.w.norm, 2), -1.0f);
+		/* every tensor but inv_freq (1 element) */
+		CHECK_INT(m.n_params, 80 + 80 + 8 + 8 + 96 + 48 + 4 + 64 + 64 + 8 + 128 + 128 + 128);
+		/* embedding row (8 F16) + attention (q, kv_a, kv_a_norm, kv_b, o in F16; two 8-element
+		 * norms) + MLP (3 x 128 F16) + final norm (8 F32) + lm_head (80 F16) */
+		CHECK_INT(ds_model_bytes_per_token(&m), 16 + (2 * (96 + 48 + 4 + 64 + 64) + 16 + 16) + 768 + 32 + 160);
+		ds_model_free(&m);
+	}
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const char *root = getenv("FIXTURES");
@@ -393,6 +552,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
 		test_fixture(root, &fixtures[i]);
 	test_config_cases();
+	test_synthetic_dense();
 	if (failures) {
 		fprintf(stderr, "test-loader: %d check(s) failed\n", failures);
 		return 1;
