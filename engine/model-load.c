@@ -316,15 +316,47 @@ static int ml_weights(struct ml_ctx *c)
 	return 0;
 }
 
+/* The name shown for a checkpoint: the last path component, except inside the Hugging Face cache
+ * (.../models--ORG--NAME/snapshots/REVISION), where the revision hash says nothing and ORG/NAME does. */
 static char *ml_base_name(const char *dir)
 {
-	size_t end = strlen(dir), start;
+	size_t end = strlen(dir), start, pend, pstart, gend, gstart;
 
 	while (end > 1 && dir[end - 1] == '/')
 		end--;
 	start = end;
 	while (start > 0 && dir[start - 1] != '/')
 		start--;
+	pend = start > 0 ? start - 1 : 0;
+	pstart = pend;
+	while (pstart > 0 && dir[pstart - 1] != '/')
+		pstart--;
+	gend = pstart > 0 ? pstart - 1 : 0;
+	gstart = gend;
+	while (gstart > 0 && dir[gstart - 1] != '/')
+		gstart--;
+	if (pend - pstart == 9 && strncmp(dir + pstart, "snapshots", 9) == 0 && gend - gstart > 8 &&
+	    strncmp(dir + gstart, "models--", 8) == 0) {
+		char *name = xstrndup(dir + gstart + 8, gend - gstart - 8);
+		char *sep = strstr(name, "--");
+
+		if (sep != NULL) {
+			sep[0] = '/';
+			memmove(sep + 1, sep + 2, strlen(sep + 2) + 1);
+		}
+		return name;
+	}
+	if ((end - start == 1 && dir[start] == '.') || (end - start == 2 && strncmp(dir + start, "..", 2) == 0)) {
+		char *real = realpath(dir, NULL);
+
+		if (real != NULL && strcmp(real, "/") != 0) {
+			char *name = ml_base_name(real);
+
+			free(real);
+			return name;
+		}
+		free(real);
+	}
 	return xstrndup(dir + start, end - start);
 }
 

@@ -538,6 +538,46 @@ static void test_synthetic_dense(void)
 	rmdir(dir);
 }
 
+/* A Hugging Face cache snapshot (files are symlinks into blobs) is named by its repository. */
+static void test_hf_cache_name(const char *root)
+{
+	char tmpl[] = "/tmp/test-loader-hf-XXXXXX", snap[4096], link[4096], target[4096], err[1024];
+	static const char *files[] = { "config.json", "model.safetensors" };
+	char *top = mkdtemp(tmpl);
+	struct ds_model m;
+
+	if (top == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(snap, sizeof(snap), "%s/models--deepseek-ai--DeepSeek-Coder-V2-Lite-Instruct", top);
+	mkdir(snap, 0700);
+	strcat(snap, "/snapshots");
+	mkdir(snap, 0700);
+	strcat(snap, "/e0b1c2d3");
+	mkdir(snap, 0700);
+	for (int i = 0; i < 2; i++) {
+		snprintf(link, sizeof(link), "%s/%s", snap, files[i]);
+		snprintf(target, sizeof(target), "%s/models/tiny-ds2-full/%s", root, files[i]);
+		CHECK(symlink(target, link) == 0, "symlink %s", link);
+	}
+	if (ds_model_load(snap, &m, NULL, NULL, err, sizeof(err)) != 0) {
+		CHECK(0, "loading through symlinks: %s", err);
+	} else {
+		CHECK(strcmp(m.name, "deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct") == 0, "name '%s'", m.name);
+		ds_model_free(&m);
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(link, sizeof(link), "%s/%s", snap, files[i]);
+		unlink(link);
+	}
+	for (int i = 0; i < 3; i++) {
+		rmdir(snap);
+		*strrchr(snap, '/') = '\0';
+	}
+	rmdir(top);
+}
+
 int main(void)
 {
 	const char *root = getenv("FIXTURES");
@@ -553,6 +593,7 @@ int main(void)
 		test_fixture(root, &fixtures[i]);
 	test_config_cases();
 	test_synthetic_dense();
+	test_hf_cache_name(root);
 	if (failures) {
 		fprintf(stderr, "test-loader: %d check(s) failed\n", failures);
 		return 1;
