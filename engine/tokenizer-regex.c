@@ -1,0 +1,249 @@
+/* tokenizer-regex.c: rewrites the pre-tokenizer regexes of tokenizer.json from the Oniguruma
+ * dialect that Hugging Face tokenizers compiles them with into what PCRE2 accepts. */
+#include "tokenizer-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+/* Why this exists: the DeepSeek-V2 letter class was stored after Unicode normalisation, which
+ * turned some range ends into lower code points ("\u1f5f-\u03ce"). Oniguruma (Ruby syntax) accepts
+ * such an out-of-order range and ignores it, so it matches neither end; PCRE2 refuses to compile
+ * it. We drop those ranges the same way. Oniguruma's \uHHHH and \h (hex digit) are spelled
+ * differently in PCRE2 and are rewritten; the rest of the syntax both share. */
+
+struct rx_buf {
+	char *s;
+	size_t len, cap;
+};
+
+static void rx_put(struct rx_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void rx_puts(struct rx_buf *b, const char *s)
+{
+	rx_put(b, s, strlen(s));
+}
+
+static int rx_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes one UTF-8 character at p (the pattern came from jansson, so it is valid UTF-8). */
+static size_t rx_utf8(const char *p, size_t n, unsigned *cp)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t len = u[0] < 0x80 ? 1 : u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+
+	if (len > n)
+		len = n;
+	*cp = len == 1 ? u[0] : len == 2 ? u[0] & 0x1f : len == 3 ? u[0] & 0x0f : u[0] & 0x07;
+	for (size_t i = 1; i < len; i++)
+		*cp = (*cp << 6) | (u[i] & 0x3f);
+	return len;
+}
+
+/* One item of a pattern: a single character (has_value, with its code point) or something else
+ * (a class escape such as \s or \p{L}). out is its PCRE2 spelling. */
+struct rx_atom {
+	bool has_value;
+	unsigned value;
+	char out[64];
+	size_t src_len;
+};
+
+/* Parses the escape at p[0] == '\\'. Returns 0 on success, -1 with err set. */
+static int rx_escape(const char *p, size_t n, bool in_class, struct rx_atom *a, char *err,
+		     size_t errlen)
+{
+	static const char simple[] = "tnrfvae";
+	static const unsigned simple_val[] = { 9, 10, 13, 12, 11, 7, 27 };
+	const char *q;
+
+	a->has_value = false;
+	if (n < 2)
+		return errorf(err, errlen, "the pattern ends with a lone backslash");
+	if ((q = strchr(simple, p[1])) != NULL && p[1] != '\0') {
+		a->has_value = true;
+		a->value = simple_val[q - simple];
+		snprintf(a->out, sizeof(a->out), "%.2s", p);
+		a->src_len = 2;
+		return 0;
+	}
+	if (p[1] == 'u' && n >= 6 && rx_hex(p[2]) >= 0 && rx_hex(p[3]) >= 0 && rx_hex(p[4]) >= 0 &&
+	    rx_hex(p[5]) >= 0) {
+		a->has_value = true;
+		a->value = (unsigned)(rx_hex(p[2]) << 12 | rx_hex(p[3]) << 8 | rx_hex(p[4]) << 4 |
+				      rx_hex(p[5]));
+		snprintf(a->out, sizeof(a->out), "\\x{%04X}", a->value);
+		a->src_len = 6;
+		return 0;
+	}
+	if (p[1] == 'x') {
+		size_t i = 2;
+		unsigned v = 0;
+
+		if (i < n && p[i] == '{') {
+			for (i++; i < n && rx_hex(p[i]) >= 0 && i < 12; i++)
+				v = v * 16 + (unsigned)rx_hex(p[i]);
+			if (i >= n || p[i] != '}')
+				return errorf(err, errlen, "a \\x{...} escape is not closed");
+			i++;
+		} else {
+			for (; i < n && i < 4 && rx_hex(p[i]) >= 0; i++)
+				v = v * 16 + (unsigned)rx_hex(p[i]);
+		}
+		a->has_value = true;
+		a->value = v;
+		snprintf(a->out, sizeof(a->out), "\\x{%X}", v);
+		a->src_len = i;
+		return 0;
+	}
+	if (p[1] == 'h' || p[1] == 'H') {
+		/* Oniguruma's \h is a hex digit; PCRE2's is horizontal space. */
+		if (in_class && p[1] == 'H')
+			return errorf(err, errlen, "\\H inside a character class is not supported");
+		snprintf(a->out, sizeof(a->out), "%s",
+			 in_class ? "0-9a-fA-F" : p[1] == 'h' ? "[0-9a-fA-F]" : "[^0-9a-fA-F]");
+		a->src_len = 2;
+		return 0;
+	}
+	if ((p[1] == 'p' || p[1] == 'P') && n > 2 && p[2] == '{') {
+		const char *end = memchr(p + 2, '}', n - 2);
+
+		if (end == NULL || (size_t)(end - p) + 1 >= sizeof(a->out))
+			return errorf(err, errlen, "a \\p{...} escape is not closed");
+		a->src_len = (size_t)(end - p) + 1;
+		memcpy(a->out, p, a->src_len);
+		a->out[a->src_len] = '\0';
+		return 0;
+	}
+	if ((unsigned char)p[1] >= 0x80 ||
+	    !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
+	      (p[1] >= '0' && p[1] <= '9'))) {
+		/* An escaped punctuation or non-ASCII character stands for itself. */
+		size_t cl = rx_utf8(p + 1, n - 1, &a->value);
+
+		a->has_value = true;
+		snprintf(a->out, sizeof(a->out), "\\%.*s", (int)cl, p + 1);
+		a->src_len = 1 + cl;
+		return 0;
+	}
+	/* Any other escape (\s, \d, \w, \b, \A, \z, \pL, ...) means the same in both dialects. */
+	snprintf(a->out, sizeof(a->out), "%.2s", p);
+	a->src_len = 2;
+	return 0;
+}
+
+/* Reads one class member at p: a character, an escape, or a POSIX [:name:]. */
+static int rx_class_atom(const char *p, size_t n, struct rx_atom *a, char *err, size_t errlen)
+{
+	if (p[0] == '\\')
+		return rx_escape(p, n, true, a, err, errlen);
+	if (p[0] == '[') {
+		const char *end;
+
+		if (n < 2 || p[1] != ':' || (end = strstr(p, ":]")) == NULL ||
+		    (size_t)(end - p) + 2 >= sizeof(a->out))
+			return errorf(err, errlen, "nested character classes are not supported");
+		a->has_value = false;
+		a->src_len = (size_t)(end - p) + 2;
+		memcpy(a->out, p, a->src_len);
+		a->out[a->src_len] = '\0';
+		return 0;
+	}
+	if (p[0] == '&' && n > 1 && p[1] == '&')
+		return errorf(err, errlen, "character class intersection (&&) is not supported");
+	a->has_value = true;
+	a->src_len = rx_utf8(p, n, &a->value);
+	memcpy(a->out, p, a->src_len);
+	a->out[a->src_len] = '\0';
+	return 0;
+}
+
+/* Translates the class starting at pat[*i] == '['; advances *i past its ']'. */
+static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, char *err,
+		    size_t errlen)
+{
+	size_t p = *i + 1, body;
+	bool negated = false;
+	struct rx_atom lo, hi;
+
+	if (p < len && pat[p] == '^') {
+		negated = true;
+		p++;
+	}
+	rx_puts(b, negated ? "[^" : "[");
+	body = b->len;
+	for (bool first = true; p < len && (pat[p] != ']' || first); first = false) {
+		if (rx_class_atom(pat + p, len - p, &lo, err, errlen) < 0)
+			return -1;
+		p += lo.src_len;
+		if (p + 1 < len && pat[p] == '-' && pat[p + 1] != ']') {
+			if (rx_class_atom(pat + p + 1, len - p - 1, &hi, err, errlen) < 0)
+				return -1;
+			p += 1 + hi.src_len;
+			if (lo.has_value && hi.has_value && lo.value > hi.value)
+				continue;	/* out of order: Oniguruma ignores it */
+			rx_puts(b, lo.out);
+			rx_puts(b, "-");
+			rx_puts(b, hi.out);
+			continue;
+		}
+		rx_puts(b, lo.out);
+	}
+	if (p >= len)
+		return errorf(err, errlen, "a character class is not closed");
+	if (b->len == body) {
+		/* Everything was dropped: a class that matches nothing (or, negated, anything). */
+		b->len = body - (negated ? 2 : 1);
+		rx_puts(b, negated ? "[\\x{0}-\\x{10FFFF}]" : "[^\\x{0}-\\x{10FFFF}]");
+	} else {
+		rx_puts(b, "]");
+	}
+	*i = p + 1;
+	return 0;
+}
+
+char *tok_regex_translate(const char *pat, size_t len, char *err, size_t errlen)
+{
+	struct rx_buf b = { 0 };
+	struct rx_atom a;
+
+	rx_put(&b, "", 0);
+	for (size_t i = 0; i < len;) {
+		if (pat[i] == '[') {
+			if (rx_class(pat, len, &i, &b, err, errlen) < 0)
+				goto fail;
+		} else if (pat[i] == '\\') {
+			if (rx_escape(pat + i, len - i, false, &a, err, errlen) < 0)
+				goto fail;
+			rx_puts(&b, a.out);
+			i += a.src_len;
+		} else {
+			rx_put(&b, pat + i, 1);
+			i++;
+		}
+	}
+	return b.s;
+fail:
+	free(b.s);
+	return NULL;
+}
