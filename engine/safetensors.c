@@ -171,6 +171,35 @@ static int st_parse_tensor(const char *path, const char *name, json_t *v, const 
 	return 0;
 }
 
+static int st_cmp_data(const void *a, const void *b)
+{
+	const struct st_tensor *x = *(const struct st_tensor *const *)a, *y = *(const struct st_tensor *const *)b;
+
+	return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* Two tensors sharing bytes mean a corrupt header (the safetensors library never writes that). */
+static int st_check_overlap(const struct st_file *f, char *err, size_t errlen)
+{
+	const struct st_tensor **by = xcalloc(f->n_tensors, sizeof(*by));
+	const struct st_tensor *prev = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < f->n_tensors; i++)
+		by[i] = &f->tensors[i];
+	qsort(by, f->n_tensors, sizeof(*by), st_cmp_data);
+	for (size_t i = 0; i < f->n_tensors && r == 0; i++) {
+		if (by[i]->nbytes == 0)
+			continue;
+		if (prev != NULL && (const char *)by[i]->data < (const char *)prev->data + prev->nbytes)
+			r = errorf(err, errlen, "%s: tensors '%s' and '%s' overlap in the data area: the file is corrupt",
+				   f->path, prev->name, by[i]->name);
+		prev = by[i];
+	}
+	free(by);
+	return r;
+}
+
 static int st_parse_header(struct st_file *f, char *err, size_t errlen)
 {
 	const unsigned char *p = f->addr;
@@ -219,7 +248,7 @@ static int st_parse_header(struct st_file *f, char *err, size_t errlen)
 	f->n_tensors = n;
 	json_decref(root);
 	qsort(f->tensors, f->n_tensors, sizeof(*f->tensors), st_cmp_name);
-	return 0;
+	return st_check_overlap(f, err, errlen);
 }
 
 int st_open(const char *path, struct st_file *f, char *err, size_t errlen)

@@ -119,6 +119,12 @@ def main():
     size = sum(len(t[2]) for t in tensors.values())
     write_st(os.path.join(d, st), meta, tensors, {name: {"data_offsets": [size - 100, size + 16284]}})
 
+    # Two tensors of one size sharing their bytes.
+    a, b = "model.layers.1.mlp.experts.3.gate_proj.weight", "model.layers.1.mlp.experts.3.up_proj.weight"
+    d = case("offsets-overlap", st, "experts.3", "overlap")
+    h = json.loads(header_of(meta, tensors))
+    write_st(os.path.join(d, st), meta, tensors, {b: {"data_offsets": h[a]["data_offsets"]}})
+
     # data_offsets whose length disagrees with shape x dtype.
     name = "model.layers.1.mlp.gate.weight"
     d = case("offsets-wrong-length", st, name)
