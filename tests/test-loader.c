@@ -349,6 +349,31 @@ static void test_config_cases(void)
 	r = load_cfg(dir, "greedy", "1", "1", "null", yarn, ", \"scoring_func\": \"sigmoid\"", &cfg, err, sizeof(err));
 	/* a duplicate key is itself an error; either way the message must name config.json */
 	CHECK(r == -1, "duplicate scoring_func loaded");
+	r = load_cfg(dir, "group_limited_greedy", "4", "5", "null", yarn, "", &cfg, err, sizeof(err));
+	expect_error(r, err, "'topk_group'");
+	r = load_cfg(dir, "group_limited_greedy", "8", "2", "null", yarn, "", &cfg, err, sizeof(err));
+	expect_error(r, err, "'topk_group'");   /* 2 groups of 1 expert cannot give 3 */
+	r = load_cfg(dir, "greedy", "1", "1", "null", "[40]", "", &cfg, err, sizeof(err));
+	expect_error(r, err, "'rope_scaling'");
+	r = load_cfg(dir, "greedy", "1", "1", "null", "{\"type\": \"yarn\", \"factor\": -40,"
+		     " \"original_max_position_embeddings\": 4096}", "", &cfg, err, sizeof(err));
+	expect_error(r, err, "'rope_scaling.factor'");
+	{
+		char *t = xasprintf(base_config, "greedy", "1", "1", "null", yarn, "");
+		char *p = strstr(t, "\"bos_token_id\": 295");
+
+		memcpy(p, "\"bos_token_id\": 999", strlen("\"bos_token_id\": 999"));
+		r = load_text(dir, t, &cfg, err, sizeof(err));
+		expect_error(r, err, "'bos_token_id'");
+		p = strstr(t, "\"moe_layer_freq\": 1");
+		memcpy(p, "\"moe_layer_freq\": 0", strlen("\"moe_layer_freq\": 0"));
+		memcpy(strstr(t, "\"bos_token_id\": 999"), "\"bos_token_id\": 295", strlen("\"bos_token_id\": 295"));
+		r = load_text(dir, t, &cfg, err, sizeof(err));
+		expect_error(r, err, "'moe_layer_freq'");
+		free(t);
+	}
+	r = load_text(dir, "[1, 2]", &cfg, err, sizeof(err));
+	expect_error(r, err, "object");
 	r = load_text(dir, "{\"vocab_size\": 320, \"hidden_size\": 0}", &cfg, err, sizeof(err));
 	expect_error(r, err, "'hidden_size'");
 	r = load_text(dir, "{\"vocab_size\": 320}", &cfg, err, sizeof(err));
