@@ -17,12 +17,15 @@ struct yu_doc {
 	yaml_document_t doc;
 	const char *file;           /* for messages; not owned, must outlive the doc */
 	bool loaded;
+	int key_line;               /* line of the key yu_map_each is visiting (for unknown-key errors) */
 };
 
-/* Parses buf[0..len) as one YAML document. Invalid UTF-8, a syntax error, an empty file or more than
- * one document is an error "FILE:LINE: problem." in err (-1). On success (0) free with yu_free. */
+/* Parses buf[0..len) as one YAML document. Invalid UTF-8, a NUL byte, a syntax error or more than one
+ * document is an error "FILE:LINE: problem." in err (-1). On success (0) free with yu_free; an empty
+ * file (or only comments) succeeds with yu_root() == NULL. */
 int yu_load(struct yu_doc *d, const char *file, const char *buf, size_t len, char *err, size_t errlen);
 void yu_free(struct yu_doc *d);
+/* The root node, or NULL for an empty document. */
 yaml_node_t *yu_root(struct yu_doc *d);
 /* 1-based line where node starts. */
 int yu_line(const yaml_node_t *n);
@@ -53,6 +56,10 @@ int yu_time(struct yu_doc *d, yaml_node_t *n, const char *key, int64_t *out, cha
 /* True when n is a plain null scalar ("~", "null", "Null", "NULL" or empty). */
 bool yu_is_null(const yaml_node_t *n);
 
+/* Error for a key not in the NULL-terminated list known: "FILE:LINE: unknown key "tempreature" in
+ * <what>; did you mean "temperature"? (known: ...)". Returns -1. */
+int yu_unknown_key(struct yu_doc *d, yaml_node_t *v, const char *key, const char *const *known,
+		   const char *what, char *err, size_t errlen);
 /* Reads a "sampling:" mapping into p (keys absent keep their value; unknown keys are errors naming
  * FILE:LINE and the key; values are range-checked). */
 int yu_sampling(struct yu_doc *d, yaml_node_t *n, struct params_sampling *p, char *err, size_t errlen);

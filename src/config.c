@@ -1,0 +1,171 @@
+/* config.c: reading config.yaml and choosing the model directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicio.h"
+#include "paths.h"
+#include "xalloc.h"
+#include "yamlutil.h"
+
+#define CONFIG_MAX_FILE_SIZE ((size_t)1 << 20)
+
+void config_free(struct config *cfg)
+{
+	free(cfg->path);
+	free(cfg->model);
+	free(cfg->engine);
+	free(cfg->theme);
+	free(cfg->profile);
+	free(cfg->backend);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct config_ctx {
+	struct config *cfg;
+	char *dir;                  /* the config file's directory, for relative paths */
+};
+
+/* "~/x" is under $HOME; "x" is next to config.yaml (a config file should not depend on the current
+ * directory of whoever starts the program). */
+static void config_path_value(char **field, const char *dir)
+{
+	char *v = *field;
+
+	if (v == NULL)
+		return;
+	if (v[0] == '~') {
+		*field = paths_expand_home(v);
+		free(v);
+	} else if (v[0] != '/') {
+		*field = xasprintf("%s/%s", dir, v);
+		free(v);
+	}
+}
+
+static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
+{
+	static const char *const known[] = { "model", "engine", "theme", "profile", "threads", "ctx",
+		"backend", NULL };
+	struct config_ctx *ctx = arg;
+	struct config *cfg = ctx->cfg;
+	int64_t i;
+
+	if (strcmp(key, "model") == 0) {
+		if (yu_str(d, v, key, true, &cfg->model, err, errlen))
+			return -1;
+		config_path_value(&cfg->model, ctx->dir);
+	} else if (strcmp(key, "engine") == 0) {
+		if (yu_str(d, v, key, true, &cfg->engine, err, errlen))
+			return -1;
+		config_path_value(&cfg->engine, ctx->dir);
+	} else if (strcmp(key, "theme") == 0) {
+		return yu_str(d, v, key, true, &cfg->theme, err, errlen);
+	} else if (strcmp(key, "profile") == 0) {
+		return yu_str(d, v, key, true, &cfg->profile, err, errlen);
+	} else if (strcmp(key, "backend") == 0) {
+		return yu_str(d, v, key, true, &cfg->backend, err, errlen);
+	} else if (strcmp(key, "threads") == 0) {
+		if (yu_int(d, v, key, 0, 4096, &i, err, errlen))
+			return -1;
+		cfg->threads = (int)i;
+	} else if (strcmp(key, "ctx") == 0) {
+		if (yu_int(d, v, key, 0, 1 << 24, &i, err, errlen))
+			return -1;
+		cfg->ctx = (int)i;
+	} else {
+		return yu_unknown_key(d, v, key, known, "the configuration", err, errlen);
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	char *file, *buf;
+	size_t len;
+	struct yu_doc d;
+	struct config_ctx ctx;
+	yaml_node_t *root;
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (path != NULL) {
+		file = xstrdup(path);
+	} else {
+		char *dir = paths_config_dir(NULL, 0);
+
+		if (dir == NULL)
+			return 0;       /* no home: nothing configured */
+		file = xasprintf("%s/config.yaml", dir);
+		free(dir);
+	}
+	buf = atomicio_read(file, CONFIG_MAX_FILE_SIZE, &len, err, errlen);
+	if (buf == NULL) {
+		if (errno == ENOENT && path == NULL) {
+			free(file);
+			return 0;
+		}
+		free(file);
+		return -1;
+	}
+	if (yu_load(&d, file, buf, len, err, errlen) != 0) {
+		free(buf);
+		free(file);
+		return -1;
+	}
+	root = yu_root(&d);
+	ctx.cfg = cfg;
+	ctx.dir = paths_dirname(file);
+	/* A file holding only comments parses as an empty document: treat it like a missing one. */
+	r = root == NULL || yu_is_null(root) ? 0 : yu_map_each(&d, root, "the configuration", config_key, &ctx, err, errlen);
+	free(ctx.dir);
+	yu_free(&d);
+	free(buf);
+	if (r != 0) {
+		free(file);
+		config_free(cfg);
+		return -1;
+	}
+	cfg->path = file;
+	return 0;
+}
+
+char *config_resolve_model(const char *arg, const struct config *cfg, bool *is_demo,
+			   enum config_model_source *source)
+{
+	const char *env = getenv("DSCODER_MODEL");
+	enum config_model_source src;
+	char *model;
+
+	if (arg != NULL && arg[0] != '\0') {
+		src = CONFIG_MODEL_ARG;
+		model = paths_expand_home(arg);
+	} else if (cfg != NULL && cfg->model != NULL && cfg->model[0] != '\0') {
+		src = CONFIG_MODEL_CONFIG;
+		model = xstrdup(cfg->model);
+	} else if (env != NULL && env[0] != '\0') {
+		src = CONFIG_MODEL_ENV;
+		model = paths_expand_home(env);
+	} else {
+		src = CONFIG_MODEL_DEMO;
+		model = xasprintf("%s/models/dscoder-demo", paths_pkgdatadir());
+	}
+	if (is_demo != NULL)
+		*is_demo = src == CONFIG_MODEL_DEMO;
+	if (source != NULL)
+		*source = src;
+	return model;
+}
+
+const char *config_model_source_name(enum config_model_source s)
+{
+	switch (s) {
+	case CONFIG_MODEL_ARG: return "--model";
+	case CONFIG_MODEL_CONFIG: return "config.yaml";
+	case CONFIG_MODEL_ENV: return "$DSCODER_MODEL";
+	case CONFIG_MODEL_DEMO: return "demo model";
+	}
+	return "?";
+}
