@@ -75,6 +75,11 @@ static int profile_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *
 		free(s);
 	} else if (strcmp(key, "sampling") == 0) {
 		return yu_sampling(d, v, &p->sampling, err, errlen);
+	} else if (strcmp(key, "temperature") == 0 || strcmp(key, "top_k") == 0 || strcmp(key, "top_p") == 0 ||
+		   strcmp(key, "min_p") == 0 || strcmp(key, "repetition_penalty") == 0 ||
+		   strcmp(key, "max_tokens") == 0 || strcmp(key, "seed") == 0) {
+		return errorf(err, errlen, "%s:%d: %s belongs under \"sampling:\" (indented below it)", d->file,
+			      d->key_line, key);
 	} else {
 		return yu_unknown_key(d, v, key, known, "the profile", err, errlen);
 	}

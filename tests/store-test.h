@@ -55,7 +55,7 @@ static int ts_rm_one(const char *path, const struct stat *st, int flag, struct F
 /* Undoes chmod 0500 of directories made read-only by a test, so they can be emptied. */
 static void ts_chmod_tree(const char *dir)
 {
-	char cmd[4200];
+	char cmd[8300];
 
 	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null", dir);
 	if (system(cmd) != 0) {
@@ -125,7 +125,7 @@ TS_FN void ts_write(const char *path, const char *data, size_t len)
 
 TS_FN void ts_mkdir(const char *path)
 {
-	char cmd[4200];
+	char cmd[8300];
 
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
 	TS_REQUIRE(system(cmd) == 0, "mkdir -p %s failed", path);
@@ -143,7 +143,7 @@ TS_FN int ts_mode(const char *path)
 /* Number of entries in dir whose name starts with '.', other than . and .. (left-over temp files). */
 TS_FN int ts_count_dotfiles(const char *dir)
 {
-	char cmd[4200];
+	char cmd[8300];
 	FILE *p;
 	int n = 0, c;
 

@@ -1,0 +1,139 @@
+/* test-config.c: config.yaml (missing, full, mistakes) and the model precedence: --model, then
+ * config, then $DSCODER_MODEL, then the bundled demo model. */
+#include "store-test.h"
+
+#include "config.h"
+#include "paths.h"
+
+static char cfg_path[4400];
+
+static void write_config(const char *text)
+{
+	ts_write(cfg_path, text, strlen(text));
+}
+
+static void test_missing(void)
+{
+	struct config cfg;
+	char err[1024], path[4400];
+
+	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0, "no config file is an error: %s", err);
+	TS_CHECK(cfg.path == NULL && cfg.model == NULL && cfg.threads == 0, "defaults not empty");
+	config_free(&cfg);
+	snprintf(path, sizeof(path), "%s/elsewhere.yaml", ts_home);
+	TS_CHECK(config_load(&cfg, path, err, sizeof(err)) == -1 && strstr(err, path) != NULL,
+		 "a missing file given explicitly: \"%s\"", err);
+	config_free(&cfg);
+}
+
+static void test_full(void)
+{
+	struct config cfg;
+	char err[1024], want[4400];
+
+	write_config("# my settings\nmodel: models/lite\nengine: ~/bin/dscoder-engine\ntheme: gruvbox\n"
+		     "profile: reviewer\nthreads: 8\nctx: 16384\nbackend: cuda\n");
+	TS_REQUIRE(config_load(&cfg, NULL, err, sizeof(err)) == 0, "full config: %s", err);
+	TS_CHECK(cfg.path != NULL && strcmp(cfg.path, cfg_path) == 0, "path %s", cfg.path);
+	snprintf(want, sizeof(want), "%s/config/dscoder-tui/models/lite", ts_home);
+	TS_CHECK(cfg.model && strcmp(cfg.model, want) == 0, "relative model %s, expected %s", cfg.model, want);
+	snprintf(want, sizeof(want), "%s/bin/dscoder-engine", ts_home);
+	TS_CHECK(cfg.engine && strcmp(cfg.engine, want) == 0, "engine %s, expected %s", cfg.engine, want);
+	TS_CHECK(cfg.theme && strcmp(cfg.theme, "gruvbox") == 0, "theme %s", cfg.theme);
+	TS_CHECK(cfg.profile && strcmp(cfg.profile, "reviewer") == 0, "profile %s", cfg.profile);
+	TS_CHECK(cfg.threads == 8 && cfg.ctx == 16384, "threads %d ctx %d", cfg.threads, cfg.ctx);
+	TS_CHECK(cfg.backend && strcmp(cfg.backend, "cuda") == 0, "backend %s", cfg.backend);
+	config_free(&cfg);
+
+	write_config("# only comments\n");
+	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.model == NULL, "comments-only file: %s", err);
+	config_free(&cfg);
+	write_config("model: /abs/model\ntheme: ~\n");
+	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.model && strcmp(cfg.model, "/abs/model") == 0 &&
+		 cfg.theme == NULL, "absolute model / null theme: %s", err);
+	config_free(&cfg);
+}
+
+static void test_errors(void)
+{
+	static const struct { const char *text, *want1, *want2; } bad[] = {
+		{ "modle: /x\n", "config.yaml:1:", "did you mean \"model\"" },
+		{ "theme: dark\nthreads: lots\n", "config.yaml:2:", "threads must be a whole number" },
+		{ "ctx: -5\n", "config.yaml:1:", "ctx" },
+		{ "model: [a, b]\n", "config.yaml:1:", "model must be text" },
+		{ "engine:\n  path: /x\n", "config.yaml:2:", "engine must be text" },
+		{ "theme: dark\ntheme: light\n", "config.yaml:2:", "twice" },
+		{ "model: \"unterminated\n", "config.yaml:", "not valid YAML" },
+		{ "just text\n", "config.yaml:1:", "mapping" },
+		{ "model: caf\xe9\n", "config.yaml:1:", "UTF-8" },
+	};
+	struct config cfg;
+	char err[1024];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_config(bad[i].text);
+		err[0] = '\0';
+		TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == -1, "config %zu loaded although it is wrong", i);
+		TS_CHECK(strstr(err, bad[i].want1) != NULL && strstr(err, bad[i].want2) != NULL,
+			 "config %zu: message \"%s\" lacks \"%s\" or \"%s\"", i, err, bad[i].want1, bad[i].want2);
+		TS_CHECK(cfg.model == NULL && cfg.path == NULL, "config %zu: half-filled struct after an error", i);
+		config_free(&cfg);
+	}
+}
+
+static void test_precedence(void)
+{
+	struct config cfg = { 0 }, empty = { 0 };
+	enum config_model_source src;
+	bool demo = true;
+	char *m, want[4400];
+
+	setenv("DSCODER_DATADIR", "/opt/ds", 1);
+	cfg.model = strdup("/from/config");
+	setenv("DSCODER_MODEL", "/from/env", 1);
+
+	m = config_resolve_model("/from/arg", &cfg, &demo, &src);
+	TS_CHECK(strcmp(m, "/from/arg") == 0 && !demo && src == CONFIG_MODEL_ARG, "--model should win: %s", m);
+	free(m);
+	m = config_resolve_model(NULL, &cfg, &demo, &src);
+	TS_CHECK(strcmp(m, "/from/config") == 0 && !demo && src == CONFIG_MODEL_CONFIG, "config before env: %s", m);
+	free(m);
+	m = config_resolve_model(NULL, &empty, &demo, &src);
+	TS_CHECK(strcmp(m, "/from/env") == 0 && !demo && src == CONFIG_MODEL_ENV, "env before demo: %s", m);
+	free(m);
+	m = config_resolve_model("", NULL, &demo, &src);
+	TS_CHECK(strcmp(m, "/from/env") == 0 && src == CONFIG_MODEL_ENV, "empty --model / NULL config: %s", m);
+	free(m);
+	unsetenv("DSCODER_MODEL");
+	m = config_resolve_model(NULL, &empty, &demo, &src);
+	TS_CHECK(strcmp(m, "/opt/ds/models/dscoder-demo") == 0 && demo && src == CONFIG_MODEL_DEMO,
+		 "demo model: %s (demo %d)", m, demo);
+	TS_CHECK(strcmp(config_model_source_name(src), "demo model") == 0, "source name %s", config_model_source_name(src));
+	free(m);
+	setenv("DSCODER_MODEL", "", 1);
+	m = config_resolve_model(NULL, NULL, &demo, NULL);
+	TS_CHECK(demo, "an empty $DSCODER_MODEL should not count: %s", m);
+	free(m);
+	m = config_resolve_model("~/m", NULL, NULL, NULL);
+	snprintf(want, sizeof(want), "%s/m", ts_home);
+	TS_CHECK(strcmp(m, want) == 0, "~ in --model: %s", m);
+	free(m);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	char *dir, err[512];
+
+	ts_setup();
+	dir = paths_config_dir(err, sizeof(err));
+	TS_REQUIRE(dir != NULL, "%s", err);
+	ts_mkdir(dir);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/config.yaml", dir);
+	free(dir);
+	test_missing();
+	test_full();
+	test_errors();
+	test_precedence();
+	return ts_finish("test-config");
+}
