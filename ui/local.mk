@@ -1,1 +1,29 @@
-# ui/local.mk: build fragment (included by Makefile.am).
+# ui/local.mk: the TUI front end (libui.a: app loop, layout, panes, editor, key table, engine
+# client, clipboard), the dscoder-tui program, its man page and its tests.
+noinst_LIBRARIES += libui.a
+libui_a_SOURCES = ui/app.c ui/app.h ui/layout.c \
+	ui/pane-transcript.c ui/pane-input.c ui/pane-sidebar.c ui/pane-status.c \
+	ui/pane-system.c ui/pane-help.c ui/pane-prompt.c \
+	ui/keys.c ui/keys.h ui/editor.c ui/editor.h \
+	ui/engine-client.c ui/engine-client.h ui/clipboard.c
+UI_CFLAGS = $(AM_CFLAGS) $(NCURSES_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS) $(PCRE2_CFLAGS) \
+	$(JANSSON_CFLAGS)
+libui_a_CFLAGS = $(UI_CFLAGS)
+UI_LIBS = libui.a libdsrender.a libdscommon.a $(NCURSES_LIBS) $(YAML_LIBS) $(UTF8PROC_LIBS) \
+	$(PCRE2_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+
+bin_PROGRAMS += dscoder-tui
+dscoder_tui_SOURCES = src/tui-main.c
+dscoder_tui_CFLAGS = $(UI_CFLAGS)
+dscoder_tui_LDADD = $(UI_LIBS)
+
+# Unit tests of the editor buffer and the key table (no terminal needed).
+ui_unit_tests = tests/test-editor tests/test-keys
+check_PROGRAMS += $(ui_unit_tests)
+TESTS += $(ui_unit_tests)
+tests_test_editor_SOURCES = tests/test-editor.c
+tests_test_editor_CFLAGS = $(UI_CFLAGS)
+tests_test_editor_LDADD = libui.a libdscommon.a $(UTF8PROC_LIBS)
+tests_test_keys_SOURCES = tests/test-keys.c
+tests_test_keys_CFLAGS = $(UI_CFLAGS)
+tests_test_keys_LDADD = libui.a $(NCURSES_LIBS)

@@ -1,0 +1,1816 @@
+/* app.c: the TUI's event loop (keyboard, engine pipes, signals through a self-pipe, all in one
+ * poll), the actions behind the key table, engine supervision and conversation handling. */
+#include "build-config.h"
+#include <curses.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "atomicio.h"
+#include "paths.h"
+#include "config.h"
+#include "profile.h"
+#include "theme.h"
+#include "utf8.h"
+#include "xalloc.h"
+
+/* Key codes of our own for the bracketed-paste markers (above ncurses' KEY_MAX). */
+#define KEY_PASTE_BEGIN 01001
+#define KEY_PASTE_END 01002
+
+#define APP_SAVE_INTERVAL 1.0       /* seconds between saves while an answer streams */
+#define APP_ENGINE_GRACE_MS 2000    /* wait this long after shutdown, then SIGTERM, then SIGKILL */
+
+static const char *app_theme_names[] = { "default", "light", "gruvbox", "solarized", "monochrome" };
+
+static int app_wake_fd = -1;
+static volatile sig_atomic_t app_sig_winch, app_sig_chld, app_sig_term;
+
+static void app_on_signal(int sig)
+{
+	int saved = errno;
+	if (sig == SIGWINCH)
+		app_sig_winch = 1;
+	else if (sig == SIGCHLD)
+		app_sig_chld = 1;
+	else
+		app_sig_term = 1;
+	if (app_wake_fd >= 0) {
+		char c = (char)sig;
+		ssize_t w = write(app_wake_fd, &c, 1);
+		(void)w;
+	}
+	errno = saved;
+}
+
+double app_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void app_notice(struct app *a, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char buf[1024];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	free(a->notice);
+	a->notice = xstrdup(buf);
+	a->notice_error = error;
+	a->notice_time = app_now();
+}
+
+int app_input_empty(const struct app *a)
+{
+	return editor_empty(&a->input) && (a->conv->mode != PARAMS_MODE_FIM || editor_empty(&a->suffix));
+}
+
+/* ---- saving ------------------------------------------------------------------------------------ */
+
+static void app_save(struct app *a)
+{
+	if (a->conv->n_msgs == 0)
+		return;
+	char err[512];
+	if (conv_save(a->conv, err, sizeof err) < 0)
+		app_notice(a, true, "not saved: %s", err);
+	a->last_save = app_now();
+	a->dirty = false;
+	/* The list shows titles and dates: refresh it when it is on screen. */
+	if (a->sidebar_open)
+		a->list_loaded = false;
+}
+
+/* ---- engine ------------------------------------------------------------------------------------ */
+
+static void app_start_generation(struct app *a);
+static void app_send_count(struct app *a);
+
+static void app_engine_args(struct app *a, char **args, int *n, char bufs[][32])
+{
+	int k = 0;
+	args[k++] = "--model";
+	args[k++] = (char *)a->opt.model;
+	if (a->opt.ctx > 0) {
+		snprintf(bufs[0], 32, "%d", a->opt.ctx);
+		args[k++] = "--ctx";
+		args[k++] = bufs[0];
+	}
+	if (a->opt.threads > 0) {
+		snprintf(bufs[1], 32, "%d", a->opt.threads);
+		args[k++] = "--threads";
+		args[k++] = bufs[1];
+	}
+	if (a->opt.backend && *a->opt.backend && strcmp(a->opt.backend, "auto") != 0) {
+		args[k++] = "--backend";
+		args[k++] = (char *)a->opt.backend;
+	}
+	args[k] = NULL;
+	*n = k;
+}
+
+static void app_engine_start(struct app *a)
+{
+	char err[512];
+	int rc;
+	free(a->engine_error);
+	a->engine_error = NULL;
+	if (a->eng.starts == 0) {
+		char *args[12];
+		char bufs[2][32];
+		int n;
+		app_engine_args(a, args, &n, bufs);
+		rc = engine_client_start(&a->eng, a->opt.engine_path, args, err, sizeof err);
+	} else {
+		rc = engine_client_restart(&a->eng, err, sizeof err);
+	}
+	a->load_done = a->load_total = 0;
+	a->gen_id = 0;
+	a->cancel_sent = false;
+	if (rc < 0) {
+		a->state = ENGINE_STOPPED;
+		a->engine_error = xstrdup(err);
+		app_notice(a, true, "%s", err);
+		return;
+	}
+	a->state = ENGINE_STARTING;
+}
+
+/* The engine process ended (SIGCHLD, or its stdout closed and it was reaped). */
+static void app_engine_gone(struct app *a)
+{
+	char how[128];
+	engine_client_describe_exit(&a->eng, how, sizeof how);
+	bool was_generating = a->state == ENGINE_GENERATING;
+	a->state = ENGINE_STOPPED;
+	if (was_generating && a->conv->n_msgs > 0 &&
+	    a->conv->msgs[a->conv->n_msgs - 1].role == CONV_ROLE_ASSISTANT) {
+		/* Keep what arrived; mark why it stopped. */
+		struct conv_stats st = { 0 };
+		st.completion_tokens = a->gen_tokens;
+		snprintf(st.finish, sizeof st.finish, "error");
+		conv_set_last_stats(a->conv, &st);
+		transcript_sync(a);
+	}
+	a->gen_id = 0;
+	a->pending_generate = false;
+	if (!a->engine_error)
+		a->engine_error = xasprintf("The engine %s.", how);
+	else {
+		char *e = xasprintf("%s (the engine %s)", a->engine_error, how);
+		free(a->engine_error);
+		a->engine_error = e;
+	}
+	app_save(a);
+}
+
+static void app_engine_restart(struct app *a)
+{
+	if (engine_client_running(&a->eng)) {
+		app_notice(a, false, "the engine is running");
+		return;
+	}
+	app_engine_start(a);
+	if (a->state != ENGINE_STOPPED)
+		app_notice(a, false, "restarting the engine");
+}
+
+static struct ds_proto_message *app_build_messages(struct app *a, int *n_out, bool skip_last_empty)
+{
+	struct conversation *c = a->conv;
+	struct ds_proto_message *m = xcalloc(c->n_msgs + 1, sizeof *m);
+	int n = 0;
+	if (c->system_prompt && *c->system_prompt)
+		m[n++] = (struct ds_proto_message){ "system", c->system_prompt };
+	for (size_t i = 0; i < c->n_msgs; i++) {
+		const struct conv_message *msg = &c->msgs[i];
+		if (skip_last_empty && i + 1 == c->n_msgs && msg->role == CONV_ROLE_ASSISTANT)
+			continue;
+		if (msg->role == CONV_ROLE_ASSISTANT && msg->len == 0)
+			continue;   /* an answer cancelled before its first token */
+		m[n++] = (struct ds_proto_message){ (char *)conv_role_name(msg->role), msg->content };
+	}
+	*n_out = n;
+	return m;
+}
+
+static void app_send_count(struct app *a)
+{
+	if (a->state != ENGINE_READY && a->state != ENGINE_GENERATING)
+		return;
+	if (a->conv->mode != PARAMS_MODE_CHAT)
+		return;
+	struct ds_proto_request r = { 0 };
+	r.op = DS_OP_COUNT;
+	r.id = ds_proto_id_int(++a->next_id);
+	r.input = DS_INPUT_CHAT;
+	int n;
+	r.messages = app_build_messages(a, &n, a->state == ENGINE_GENERATING);
+	r.n_messages = n;
+	if (n == 0) {
+		a->ctx_tokens = 0;
+		free(r.messages);
+		return;
+	}
+	char *line = ds_proto_encode_request(&r, NULL);
+	size_t len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		line[len - 1] = '\0';
+	a->count_id = r.id.num;
+	engine_client_send(&a->eng, line);
+	free(line);
+	free(r.messages);
+}
+
+static void app_start_generation(struct app *a)
+{
+	struct conversation *c = a->conv;
+	if (a->state == ENGINE_STOPPED) {
+		app_engine_start(a);
+		if (a->state == ENGINE_STOPPED)
+			return;
+	}
+	if (a->state != ENGINE_READY) {
+		a->pending_generate = true;
+		app_notice(a, false, "the answer starts when the engine is ready");
+		return;
+	}
+	a->pending_generate = false;
+	struct ds_proto_request r = { 0 };
+	r.op = DS_OP_GENERATE;
+	r.id = ds_proto_id_int(++a->next_id);
+	char *fim_prefix = NULL, *fim_suffix = NULL;
+	if (c->mode == PARAMS_MODE_CHAT) {
+		r.input = DS_INPUT_CHAT;
+		int n;
+		r.messages = app_build_messages(a, &n, false);
+		r.n_messages = n;
+		if (n == 0) {
+			free(r.messages);
+			return;
+		}
+	} else if (c->mode == PARAMS_MODE_COMPLETION) {
+		r.input = DS_INPUT_COMPLETION;
+		const char *p = "";
+		for (size_t i = c->n_msgs; i-- > 0;)
+			if (c->msgs[i].role == CONV_ROLE_USER) {
+				p = c->msgs[i].content;
+				break;
+			}
+		r.prompt = (char *)p;
+	} else {
+		r.input = DS_INPUT_FIM;
+		fim_prefix = c->prefix ? c->prefix : "";
+		fim_suffix = c->suffix ? c->suffix : "";
+		r.fim_prefix = fim_prefix;
+		r.fim_suffix = fim_suffix;
+	}
+	const struct params_sampling *s = &c->sampling;
+	r.sampling.set = DS_SAMPLE_TEMPERATURE | DS_SAMPLE_TOP_K | DS_SAMPLE_TOP_P | DS_SAMPLE_MIN_P |
+			 DS_SAMPLE_REPETITION_PENALTY;
+	r.sampling.temperature = s->temperature;
+	r.sampling.top_k = s->top_k;
+	r.sampling.top_p = s->top_p > 0 && s->top_p <= 1 ? s->top_p : 1.0;
+	r.sampling.min_p = s->min_p;
+	r.sampling.repetition_penalty = s->repetition_penalty > 0 ? s->repetition_penalty : 1.0;
+	if (s->max_tokens > 0) {
+		r.sampling.set |= DS_SAMPLE_MAX_TOKENS;
+		r.sampling.max_tokens = s->max_tokens;
+	}
+	if (s->seed >= 0) {
+		r.sampling.set |= DS_SAMPLE_SEED;
+		r.sampling.seed = (uint64_t)s->seed;
+	}
+	char *line = ds_proto_encode_request(&r, NULL);
+	free(r.messages);
+	size_t len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		line[len - 1] = '\0';
+	conv_add_message(c, CONV_ROLE_ASSISTANT, "", 0);
+	if (engine_client_send(&a->eng, line) < 0) {
+		free(line);
+		conv_remove_messages(c, c->n_msgs - 1, 1);
+		app_notice(a, true, "the engine is not running; F12 restarts it");
+		return;
+	}
+	free(line);
+	a->gen_id = r.id.num;
+	a->state = ENGINE_GENERATING;
+	a->gen_tokens = 0;
+	a->gen_start = app_now();
+	a->cancel_sent = false;
+	transcript_sync(a);
+	transcript_to_end(a);
+	app_save(a);
+}
+
+static void app_cancel(struct app *a)
+{
+	if (a->pending_generate) {
+		a->pending_generate = false;
+		app_notice(a, false, "not sent; the message stays in the conversation");
+		return;
+	}
+	if (a->state != ENGINE_GENERATING || a->cancel_sent)
+		return;
+	char *line = xasprintf("{\"op\":\"cancel\",\"id\":%lld}", a->gen_id);
+	engine_client_send(&a->eng, line);
+	free(line);
+	a->cancel_sent = true;
+}
+
+/* Removes the oldest turn: the first user message and the answers after it, up to the next user
+ * message. The system prompt is not a message, so it always stays. Returns 0 if nothing could go
+ * (only the last question is left). */
+static int app_drop_oldest_turn(struct app *a)
+{
+	struct conversation *c = a->conv;
+	size_t first = 0;
+	while (first < c->n_msgs && c->msgs[first].role != CONV_ROLE_USER)
+		first++;
+	size_t next = first + 1;
+	while (next < c->n_msgs && c->msgs[next].role != CONV_ROLE_USER)
+		next++;
+	if (first >= c->n_msgs || next >= c->n_msgs)
+		return 0;
+	conv_remove_messages(c, first, next - first);
+	transcript_rebuild(a);
+	return 1;
+}
+
+static void app_drop_confirmed(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok) {
+		app_notice(a, false, "nothing dropped; Alt-o drops the oldest turn, F5 retries");
+		return;
+	}
+	if (!app_drop_oldest_turn(a)) {
+		app_notice(a, true, "your last message alone does not fit in the context; shorten it");
+		return;
+	}
+	a->drop_and_retry = 1;
+	app_save(a);
+	app_send_count(a);
+}
+
+static void app_on_event(struct app *a, struct ds_proto_event *ev)
+{
+	struct conversation *c = a->conv;
+	long long id = ev->id.kind == DS_ID_INT ? ev->id.num : -1;
+	switch (ev->type) {
+	case DS_EV_LOADING:
+		a->state = ENGINE_LOADING;
+		a->load_done = ev->done;
+		a->load_total = ev->total;
+		break;
+	case DS_EV_READY:
+		if (ev->protocol != DS_PROTO_VERSION) {
+			app_notice(a, true, "the engine speaks protocol %d, this TUI %d: install matching "
+				   "versions", ev->protocol, DS_PROTO_VERSION);
+		}
+		a->state = ENGINE_READY;
+		free(a->model_name);
+		free(a->backend);
+		a->model_name = xstrdup(ev->model.name ? ev->model.name : "");
+		a->backend = ev->model.backend ? xstrdup(ev->model.backend) : NULL;
+		a->n_ctx = ev->model.n_ctx;
+		if (!c->model)
+			conv_set_model(c, a->opt.model);
+		if (a->pending_generate)
+			app_start_generation(a);
+		app_send_count(a);
+		break;
+	case DS_EV_TOKEN:
+		if (id != a->gen_id || a->state != ENGINE_GENERATING || c->n_msgs == 0)
+			break;
+		conv_append_last(c, ev->text, ev->text_len);
+		a->gen_tokens++;
+		a->dirty = true;
+		transcript_sync(a);
+		if (app_now() - a->last_save >= APP_SAVE_INTERVAL)
+			app_save(a);
+		break;
+	case DS_EV_DONE: {
+		if (id != a->gen_id)
+			break;
+		struct conv_stats st = { 0 };
+		st.prompt_tokens = ev->prompt_tokens;
+		st.completion_tokens = ev->completion_tokens;
+		st.ttft_ms = ev->ttft_ms;
+		st.decode_tps = ev->decode_tps;
+		snprintf(st.finish, sizeof st.finish, "%s", ds_proto_finish_name(ev->finish));
+		a->gen_id = 0;
+		a->state = ENGINE_READY;
+		a->cancel_sent = false;
+		if (ev->decode_tps > 0)
+			a->last_tps = ev->decode_tps;
+		bool over = ev->finish == DS_PROTO_FINISH_CONTEXT && ev->over_by > 0;
+		if (over && c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT &&
+		    c->msgs[c->n_msgs - 1].len == 0) {
+			conv_remove_messages(c, c->n_msgs - 1, 1);
+		} else {
+			conv_set_last_stats(c, &st);
+		}
+		transcript_sync(a);
+		app_save(a);
+		if (over) {
+			char title[160], body[512];
+			snprintf(title, sizeof title, "The conversation does not fit in the context");
+			snprintf(body, sizeof body, "It is %d tokens over the model's context of %d tokens. "
+				 "Drop the oldest turns until it fits and ask again? The system prompt "
+				 "stays; the dropped turns are removed from this conversation.",
+				 ev->over_by, a->n_ctx);
+			a->ctx_tokens = a->n_ctx + ev->over_by;
+			modal_confirm(a, title, body, app_drop_confirmed, 0);
+		} else if (ev->finish == DS_PROTO_FINISH_CONTEXT) {
+			app_notice(a, true, "the answer filled the context; Alt-o drops the oldest turn");
+		}
+		if (a->regenerate_after_cancel) {
+			a->regenerate_after_cancel = false;
+			if (c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT)
+				conv_remove_messages(c, c->n_msgs - 1, 1);
+			transcript_sync(a);
+			app_start_generation(a);
+		}
+		app_send_count(a);
+		break;
+	}
+	case DS_EV_COUNT:
+		if (id != a->count_id)
+			break;
+		a->ctx_tokens = ev->tokens;
+		if (ev->n_ctx > 0)
+			a->n_ctx = ev->n_ctx;
+		if (a->drop_and_retry) {
+			/* Leave room for an answer: an eighth of the context, at least 64 tokens. */
+			int reserve = a->n_ctx / 8 > 64 ? a->n_ctx / 8 : 64;
+			if (ev->tokens + reserve > a->n_ctx && app_drop_oldest_turn(a)) {
+				app_send_count(a);
+			} else {
+				a->drop_and_retry = 0;
+				app_save(a);
+				if (a->state == ENGINE_READY)
+					app_start_generation(a);
+			}
+		}
+		break;
+	case DS_EV_ERROR:
+		if (a->state == ENGINE_STARTING || a->state == ENGINE_LOADING) {
+			free(a->engine_error);
+			a->engine_error = xstrdup(ev->message ? ev->message : "the engine failed to start");
+		} else {
+			app_notice(a, true, "engine: %s", ev->message ? ev->message : "error");
+			if (id == a->gen_id && a->state == ENGINE_GENERATING) {
+				a->gen_id = 0;
+				a->state = ENGINE_READY;
+				if (c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT &&
+				    c->msgs[c->n_msgs - 1].len == 0)
+					conv_remove_messages(c, c->n_msgs - 1, 1);
+				transcript_sync(a);
+			}
+		}
+		break;
+	}
+}
+
+static void app_on_line(const char *line, void *arg)
+{
+	struct app *a = arg;
+	struct ds_proto_event ev;
+	char err[256];
+	if (ds_proto_parse_event(line, strlen(line), &ev, err, sizeof err) < 0) {
+		/* Not a protocol line: keep it with the diagnostics rather than lose it. */
+		app_notice(a, true, "engine sent a bad line: %s", err);
+		return;
+	}
+	app_on_event(a, &ev);
+	ds_proto_event_free(&ev);
+}
+
+/* ---- conversations ----------------------------------------------------------------------------- */
+
+static void app_apply_profile(struct app *a, struct profile *p)
+{
+	conv_set_profile(a->conv, p->name);
+	if (p->system_prompt)
+		conv_set_system_prompt(a->conv, p->system_prompt);
+	a->conv->mode = p->mode;
+	a->conv->sampling = p->sampling;
+}
+
+static void app_set_conversation(struct app *a, struct conversation *c)
+{
+	conv_free(a->conv);
+	a->conv = c;
+	a->editing = -1;
+	a->ctx_tokens = -1;
+	a->tr.follow = true;
+	transcript_rebuild(a);
+	transcript_to_end(a);
+	if (c->mode == PARAMS_MODE_FIM) {
+		editor_set(&a->input, c->prefix ? c->prefix : "");
+		editor_set(&a->suffix, c->suffix ? c->suffix : "");
+	}
+	app_send_count(a);
+}
+
+static void app_new_conversation(struct app *a)
+{
+	if (a->state == ENGINE_GENERATING) {
+		app_notice(a, true, "an answer is running: Esc stops it first");
+		return;
+	}
+	app_save(a);
+	struct conversation *c = conv_new();
+	const char *pname = a->conv->profile ? a->conv->profile : a->opt.profile;
+	if (pname) {
+		char err[512];
+		struct profile *p = profile_load(pname, err, sizeof err);
+		if (p) {
+			struct conversation *old = a->conv;
+			a->conv = c;
+			app_apply_profile(a, p);
+			a->conv = old;
+			profile_free(p);
+		}
+	}
+	app_set_conversation(a, c);
+	editor_clear(&a->input);
+	editor_clear(&a->suffix);
+	a->list_loaded = false;
+	app_notice(a, false, "new conversation");
+}
+
+static void app_open_path(struct app *a, const char *path)
+{
+	if (a->state == ENGINE_GENERATING) {
+		app_notice(a, true, "an answer is running: Esc stops it first");
+		return;
+	}
+	char err[512];
+	struct conversation *c = conv_load(path, err, sizeof err);
+	if (!c) {
+		app_notice(a, true, "%s", err);
+		return;
+	}
+	app_save(a);
+	app_set_conversation(a, c);
+	app_notice(a, false, "opened \"%s\"", *c->title ? c->title : c->id);
+}
+
+static void app_set_title_from(struct app *a, const char *text)
+{
+	if (*a->conv->title)
+		return;
+	/* The first line of the first question, cut at a word near 60 columns. */
+	size_t n = strcspn(text, "\n");
+	while (n > 0 && (text[0] == ' ' || text[0] == '\t')) {
+		text++;
+		n--;
+	}
+	size_t end = utf8_fit(text, n, 0, 60, NULL);
+	if (end < n) {
+		size_t sp = end;
+		while (sp > 30 && text[sp] != ' ')
+			sp--;
+		if (sp > 30)
+			end = sp;
+	}
+	char *t = xstrndup(text, end);
+	conv_set_title(a->conv, *t ? t : "untitled");
+	free(t);
+}
+
+static void app_send(struct app *a)
+{
+	struct conversation *c = a->conv;
+	if (a->state == ENGINE_GENERATING) {
+		app_notice(a, false, "wait for the answer, or press Esc to stop it");
+		return;
+	}
+	const char *text = editor_text(&a->input);
+	bool blank = true;
+	for (const char *p = text; *p; p++)
+		if (*p != ' ' && *p != '\n' && *p != '\t')
+			blank = false;
+	if (c->mode == PARAMS_MODE_FIM) {
+		if (blank && editor_empty(&a->suffix)) {
+			app_notice(a, false, "type the code before (and after, Tab) the hole first");
+			return;
+		}
+	} else if (blank) {
+		return;
+	}
+	if (a->editing >= 0 && (size_t)a->editing < c->n_msgs)
+		conv_remove_messages(c, (size_t)a->editing, c->n_msgs - (size_t)a->editing);
+	a->editing = -1;
+	if (c->mode == PARAMS_MODE_FIM) {
+		conv_set_fim(c, text, editor_text(&a->suffix));
+		char *shown = xasprintf("```\n%s\u2588%s\n```", text, editor_text(&a->suffix));
+		conv_add_message(c, CONV_ROLE_USER, shown, strlen(shown));
+		free(shown);
+		app_set_title_from(a, text);
+	} else {
+		conv_add_message(c, CONV_ROLE_USER, text, strlen(text));
+		app_set_title_from(a, text);
+		editor_history_add(&a->input, text);
+		editor_clear(&a->input);
+	}
+	transcript_sync(a);
+	transcript_to_end(a);
+	app_save(a);
+	app_start_generation(a);
+}
+
+static void app_regenerate(struct app *a)
+{
+	struct conversation *c = a->conv;
+	if (a->state == ENGINE_GENERATING) {
+		a->regenerate_after_cancel = true;
+		app_cancel(a);
+		return;
+	}
+	if (c->n_msgs == 0) {
+		app_notice(a, false, "nothing to regenerate yet");
+		return;
+	}
+	if (c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT)
+		conv_remove_messages(c, c->n_msgs - 1, 1);
+	if (c->n_msgs == 0 || c->msgs[c->n_msgs - 1].role != CONV_ROLE_USER) {
+		app_notice(a, false, "nothing to regenerate: the last message is not a question");
+		transcript_sync(a);
+		return;
+	}
+	transcript_sync(a);
+	app_start_generation(a);
+}
+
+static void app_edit_last(struct app *a)
+{
+	struct conversation *c = a->conv;
+	if (a->state == ENGINE_GENERATING) {
+		app_notice(a, true, "an answer is running: Esc stops it first");
+		return;
+	}
+	for (size_t i = c->n_msgs; i-- > 0;) {
+		if (c->msgs[i].role != CONV_ROLE_USER)
+			continue;
+		a->editing = (ssize_t)i;
+		if (c->mode == PARAMS_MODE_FIM) {
+			editor_set(&a->input, c->prefix ? c->prefix : "");
+			editor_set(&a->suffix, c->suffix ? c->suffix : "");
+		} else {
+			editor_set(&a->input, c->msgs[i].content);
+		}
+		a->focus = FOCUS_INPUT;
+		return;
+	}
+	app_notice(a, false, "no question to edit yet");
+}
+
+/* ---- modal callbacks --------------------------------------------------------------------------- */
+
+static void app_quit_confirmed(struct app *a, int ok, const char *text, int choice)
+{
+	if (ok)
+		a->quit = true;
+}
+
+static void app_copy_block(struct app *a, int n)
+{
+	char lang[32];
+	char *t = transcript_block_text(a, n, lang, sizeof lang);
+	if (!t) {
+		app_notice(a, true, "there is no code block [%d]", n);
+		return;
+	}
+	size_t len = strlen(t);
+	if (clipboard_copy(t, len) < 0)
+		app_notice(a, true, "block [%d] is too large for the terminal clipboard; Alt-w saves it", n);
+	else
+		app_notice(a, false, "copied block [%d] (%zu bytes) to the clipboard", n, len);
+	free(t);
+}
+
+static int app_parse_block(struct app *a, const char *text)
+{
+	char *end;
+	while (*text == ' ' || *text == '[')
+		text++;
+	long n = strtol(text, &end, 10);
+	while (*end == ' ' || *end == ']')
+		end++;
+	if (end == text || *end || n < 1 || n > transcript_block_count(a)) {
+		app_notice(a, true, "type a block number from 1 to %d", transcript_block_count(a));
+		return 0;
+	}
+	return (int)n;
+}
+
+static void app_copy_block_chosen(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok)
+		return;
+	int n = app_parse_block(a, text);
+	if (n)
+		app_copy_block(a, n);
+}
+
+static void app_write_block(struct app *a, int n, const char *path)
+{
+	char *t = transcript_block_text(a, n, NULL, 0);
+	if (!t)
+		return;
+	char err[512];
+	char *full = paths_expand_home(path);
+	if (atomicio_write(full, t, strlen(t), 0644, err, sizeof err) < 0)
+		app_notice(a, true, "%s", err);
+	else
+		app_notice(a, false, "saved block [%d] to %s", n, full);
+	free(full);
+	free(t);
+}
+
+static void app_overwrite_confirmed(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok) {
+		app_notice(a, false, "not saved: %s exists", a->cb_stash);
+		return;
+	}
+	if (a->cb_tag > 0)
+		app_write_block(a, a->cb_tag, a->cb_stash);
+	else {
+		char err[512];
+		if (conv_export_markdown(a->conv, a->cb_stash, err, sizeof err) < 0)
+			app_notice(a, true, "%s", err);
+		else
+			app_notice(a, false, "exported to %s", a->cb_stash);
+	}
+}
+
+/* Saves to path unless it exists; then asks first. tag > 0: a code block; 0: an export. */
+static void app_save_to(struct app *a, int tag, const char *path)
+{
+	if (!*path) {
+		app_notice(a, false, "not saved: no file name");
+		return;
+	}
+	char *full = paths_expand_home(path);
+	struct stat st;
+	if (stat(full, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			app_notice(a, true, "%s is a directory; give a file name", full);
+			free(full);
+			return;
+		}
+		char body[1024];
+		snprintf(body, sizeof body, "%s already exists. Overwrite it?", full);
+		modal_confirm(a, "Overwrite?", body, app_overwrite_confirmed, tag);
+		a->modal.stash = full;
+		return;
+	}
+	if (tag > 0) {
+		app_write_block(a, tag, full);
+	} else {
+		char err[512];
+		if (conv_export_markdown(a->conv, full, err, sizeof err) < 0)
+			app_notice(a, true, "%s", err);
+		else
+			app_notice(a, false, "exported to %s", full);
+	}
+	free(full);
+}
+
+static void app_save_block_path(struct app *a, int ok, const char *text, int choice)
+{
+	if (ok)
+		app_save_to(a, a->cb_tag, text);
+}
+
+static const char *app_lang_ext(const char *lang)
+{
+	static const struct { const char *lang, *ext; } map[] = {
+		{ "c", "c" }, { "cpp", "cpp" }, { "c++", "cpp" }, { "python", "py" }, { "py", "py" },
+		{ "javascript", "js" }, { "js", "js" }, { "typescript", "ts" }, { "ts", "ts" },
+		{ "rust", "rs" }, { "rs", "rs" }, { "go", "go" }, { "java", "java" }, { "sh", "sh" },
+		{ "bash", "sh" }, { "shell", "sh" }, { "json", "json" }, { "yaml", "yaml" },
+		{ "yml", "yaml" }, { "sql", "sql" }, { "diff", "diff" }, { "patch", "diff" },
+		{ "html", "html" }, { "css", "css" }, { "markdown", "md" }, { "md", "md" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (strcasecmp(map[i].lang, lang) == 0)
+			return map[i].ext;
+	return "txt";
+}
+
+static void app_ask_block_path(struct app *a, int n)
+{
+	char lang[32] = "";
+	char *t = transcript_block_text(a, n, lang, sizeof lang);
+	if (!t) {
+		app_notice(a, true, "there is no code block [%d]", n);
+		return;
+	}
+	free(t);
+	char title[96], initial[64];
+	snprintf(title, sizeof title, "Save code block [%d] to file:", n);
+	snprintf(initial, sizeof initial, "block-%d.%s", n, app_lang_ext(lang));
+	modal_input(a, title, initial, app_save_block_path, n);
+}
+
+static void app_save_block_chosen(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok)
+		return;
+	int n = app_parse_block(a, text);
+	if (n)
+		app_ask_block_path(a, n);
+}
+
+static void app_export_path(struct app *a, int ok, const char *text, int choice)
+{
+	if (ok)
+		app_save_to(a, 0, text);
+}
+
+static void app_rename_done(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok || !a->cb_stash)
+		return;
+	char err[512];
+	if (a->conv->path && strcmp(a->conv->path, a->cb_stash) == 0) {
+		conv_set_title(a->conv, text);
+		if (a->conv->n_msgs == 0)
+			app_notice(a, false, "renamed (saved with the first message)");
+		app_save(a);
+	} else if (conv_rename(a->cb_stash, text, err, sizeof err) < 0) {
+		app_notice(a, true, "%s", err);
+	}
+	a->list_loaded = false;
+}
+
+static void app_delete_done(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok || !a->cb_stash)
+		return;
+	char err[512];
+	bool current = a->conv->path && strcmp(a->conv->path, a->cb_stash) == 0;
+	if (current && a->state == ENGINE_GENERATING) {
+		app_notice(a, true, "an answer is running: Esc stops it first");
+		return;
+	}
+	if (conv_delete(a->cb_stash, err, sizeof err) < 0) {
+		app_notice(a, true, "%s", err);
+		return;
+	}
+	if (current) {
+		/* Start afresh without saving the deleted conversation again. */
+		conv_free(a->conv);
+		a->conv = conv_new();
+		if (a->opt.profile) {
+			struct profile *p = profile_load(a->opt.profile, err, sizeof err);
+			if (p) {
+				app_apply_profile(a, p);
+				profile_free(p);
+			}
+		}
+		transcript_rebuild(a);
+	}
+	a->list_loaded = false;
+	app_notice(a, false, "deleted");
+}
+
+static void app_search_change(struct app *a, int ok, const char *text, int choice)
+{
+	free(a->list_filter);
+	a->list_filter = xstrdup(text);
+	a->list_sel = 0;
+	sidebar_filter(a);
+}
+
+static void app_search_done(struct app *a, int ok, const char *text, int choice)
+{
+	app_search_change(a, ok, ok ? text : "", choice);
+}
+
+static void app_profile_chosen(struct app *a, int ok, const char *text, int choice)
+{
+	if (!ok)
+		return;
+	struct profile_list l;
+	char err[512];
+	profile_list(&l, err, sizeof err);
+	if (choice >= 0 && (size_t)choice < l.n) {
+		struct profile *p = profile_load(l.v[choice].name, err, sizeof err);
+		if (!p) {
+			app_notice(a, true, "%s", err);
+		} else {
+			app_apply_profile(a, p);
+			app_notice(a, false, "profile %s: mode %s, temperature %.2f", p->name,
+				   params_mode_name(p->mode), p->sampling.temperature);
+			profile_free(p);
+			a->dirty = true;
+			if (a->conv->n_msgs)
+				app_save(a);
+			transcript_rebuild(a);
+			app_send_count(a);
+		}
+	}
+	profile_list_free(&l);
+}
+
+static void app_choose_profile(struct app *a)
+{
+	struct profile_list l;
+	char err[512];
+	if (profile_list(&l, err, sizeof err) < 0) {
+		app_notice(a, true, "%s", err);
+		return;
+	}
+	if (l.n == 0) {
+		char *dir = paths_user_profiles_dir(err, sizeof err);
+		app_notice(a, true, "no profiles: put NAME.yaml files in %s", dir ? dir : "profiles/");
+		free(dir);
+		profile_list_free(&l);
+		return;
+	}
+	char **v = xcalloc(l.n, sizeof *v);
+	int sel = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		const struct profile_entry *e = &l.v[i];
+		v[i] = xasprintf("%-14s %s", e->name, e->error ? e->error : e->description);
+		if (a->conv->profile && strcmp(a->conv->profile, e->name) == 0)
+			sel = (int)i;
+	}
+	modal_choice(a, "Profile (system prompt, mode, sampling)", v, (int)l.n, sel,
+		     app_profile_chosen, 0);
+	for (size_t i = 0; i < l.n; i++)
+		free(v[i]);
+	free(v);
+	profile_list_free(&l);
+}
+
+/* ---- actions ----------------------------------------------------------------------------------- */
+
+static void app_cycle_theme(struct app *a)
+{
+	int n = (int)(sizeof app_theme_names / sizeof *app_theme_names);
+	char err[512];
+	for (int k = 1; k <= n; k++) {
+		int i = (a->theme_index + k) % n;
+		struct theme *t = theme_load(app_theme_names[i], err, sizeof err);
+		if (!t)
+			continue;
+		theme_apply(t);
+		theme_free(a->theme);
+		a->theme = t;
+		a->theme_index = i;
+		app_notice(a, false, "theme %s", app_theme_names[i]);
+		return;
+	}
+	app_notice(a, true, "no other theme found");
+}
+
+static void app_focus(struct app *a, int dir)
+{
+	enum focus order[4];
+	int n = 0;
+	order[n++] = FOCUS_INPUT;
+	if (a->conv->mode == PARAMS_MODE_FIM)
+		order[n++] = FOCUS_SUFFIX;
+	order[n++] = FOCUS_TRANSCRIPT;
+	if (a->sidebar_open)
+		order[n++] = FOCUS_SIDEBAR;
+	int cur = 0;
+	for (int i = 0; i < n; i++)
+		if (order[i] == a->focus)
+			cur = i;
+	a->focus = order[(cur + dir + n) % n];
+}
+
+static struct editor *app_focused_editor(struct app *a)
+{
+	if (a->system_open)
+		return &a->system_ed;
+	if (a->focus == FOCUS_SUFFIX)
+		return &a->suffix;
+	return &a->input;
+}
+
+static int app_editor_action(struct app *a, enum action act)
+{
+	struct editor *e = app_focused_editor(a);
+	int width = a->system_open ? (a->cols - 8 > 1 ? a->cols - 8 : 1) : layout_input_width(a) - 2;
+	if (width < 1)
+		width = 1;
+	if (a->system_open) {
+		int w = a->cols - 4 < 100 ? a->cols - 4 : 100;
+		width = w - 4 > 1 ? w - 4 : 1;
+	}
+	switch (act) {
+	case ACT_NEWLINE: editor_insert(e, "\n", 1); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_LEFT: editor_left(e); break;
+	case ACT_RIGHT: editor_right(e); break;
+	case ACT_WORD_LEFT: editor_word_left(e); break;
+	case ACT_WORD_RIGHT: editor_word_right(e); break;
+	case ACT_LINE_START: editor_home(e); break;
+	case ACT_LINE_END: editor_end(e); break;
+	case ACT_BUF_START: editor_buf_start(e); break;
+	case ACT_BUF_END: editor_buf_end(e); break;
+	case ACT_UP:
+		if (!editor_vertical(e, width, -1) && e == &a->input && a->editing < 0)
+			editor_history_prev(e);
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_DOWN:
+		if (!editor_vertical(e, width, 1) && e == &a->input && a->editing < 0)
+			editor_history_next(e);
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_HISTORY_PREV: editor_history_prev(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_HISTORY_NEXT: editor_history_next(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_BACKSPACE: editor_backspace(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_DELETE: editor_delete(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_KILL_END: editor_kill_to_end(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_KILL_START: editor_kill_to_start(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_KILL_WORD_BACK: editor_kill_word_back(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_KILL_WORD_FORWARD: editor_kill_word_forward(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_YANK: editor_yank(e); return ACT_RESIZE | ACT_REDRAW;
+	case ACT_TRANSPOSE: editor_transpose(e); break;
+	default: return ACT_UNHANDLED;
+	}
+	return ACT_REDRAW;
+}
+
+static int app_action(struct app *a, enum action act, int key)
+{
+	struct conversation *c = a->conv;
+	switch (act) {
+	case ACT_NONE:
+		return ACT_UNHANDLED;
+	case ACT_HELP:
+		a->help_open = !a->help_open;
+		a->help_scroll = 0;
+		return ACT_REDRAW;
+	case ACT_QUIT_ACT:
+		a->quit = true;
+		return ACT_QUIT;
+	case ACT_INTERRUPT:
+		if (a->state == ENGINE_GENERATING || a->pending_generate) {
+			app_cancel(a);
+			return ACT_REDRAW;
+		}
+		modal_confirm(a, "Quit dscoder-tui?", "The conversation is saved and the engine will be "
+			      "shut down.", app_quit_confirmed, 0);
+		return ACT_REDRAW;
+	case ACT_ESCAPE:
+		if (a->state == ENGINE_GENERATING || a->pending_generate) {
+			app_cancel(a);
+		} else if (a->editing >= 0) {
+			a->editing = -1;
+			editor_clear(&a->input);
+			app_notice(a, false, "edit cancelled");
+		} else if (a->focus != FOCUS_INPUT) {
+			a->focus = FOCUS_INPUT;
+		} else if (a->notice) {
+			free(a->notice);
+			a->notice = NULL;
+		}
+		return ACT_REDRAW | ACT_RESIZE;
+	case ACT_TOGGLE_LIST:
+		a->sidebar_open = !a->sidebar_open;
+		if (a->sidebar_open) {
+			a->list_loaded = false;
+			a->focus = FOCUS_SIDEBAR;
+		} else if (a->focus == FOCUS_SIDEBAR) {
+			a->focus = FOCUS_INPUT;
+		}
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_FOCUS_NEXT:
+		app_focus(a, 1);
+		return ACT_REDRAW;
+	case ACT_FOCUS_PREV:
+		app_focus(a, -1);
+		return ACT_REDRAW;
+	case ACT_NEW_CONV:
+		app_new_conversation(a);
+		a->focus = FOCUS_INPUT;
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_REGENERATE:
+		app_regenerate(a);
+		return ACT_REDRAW;
+	case ACT_EDIT_LAST:
+		app_edit_last(a);
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_SYSTEM_PROMPT:
+		system_open(a);
+		return ACT_REDRAW;
+	case ACT_MODE: {
+		if (a->state == ENGINE_GENERATING) {
+			app_notice(a, true, "an answer is running: Esc stops it first");
+			return ACT_REDRAW;
+		}
+		c->mode = c->mode == PARAMS_MODE_CHAT ? PARAMS_MODE_COMPLETION :
+			  c->mode == PARAMS_MODE_COMPLETION ? PARAMS_MODE_FIM : PARAMS_MODE_CHAT;
+		if (a->focus == FOCUS_SUFFIX && c->mode != PARAMS_MODE_FIM)
+			a->focus = FOCUS_INPUT;
+		static const char *what[] = {
+			[PARAMS_MODE_CHAT] = "chat: the Instruct chat template",
+			[PARAMS_MODE_COMPLETION] = "completion: raw text continued (Base models)",
+			[PARAMS_MODE_FIM] = "fill-in-the-middle: prefix, Tab, suffix; the answer fills the hole",
+		};
+		app_notice(a, false, "mode %s", what[c->mode]);
+		transcript_rebuild(a);
+		if (c->n_msgs)
+			app_save(a);
+		return ACT_RESIZE | ACT_REDRAW;
+	}
+	case ACT_PROFILE:
+		app_choose_profile(a);
+		return ACT_REDRAW;
+	case ACT_EXPORT: {
+		const struct conv_entry *e = a->focus == FOCUS_SIDEBAR ? sidebar_selected(a) : NULL;
+		if (e && (!c->path || strcmp(e->path, c->path) != 0)) {
+			app_notice(a, false, "open the conversation first (Enter), then export it");
+			return ACT_REDRAW;
+		}
+		if (c->n_msgs == 0) {
+			app_notice(a, false, "nothing to export yet");
+			return ACT_REDRAW;
+		}
+		char *name = xasprintf("%s.md", c->id);
+		modal_input(a, "Export the conversation as Markdown to:", name, app_export_path, 0);
+		free(name);
+		return ACT_REDRAW;
+	}
+	case ACT_THEME:
+		app_cycle_theme(a);
+		return ACT_REDRAW;
+	case ACT_RESTART_ENGINE:
+		app_engine_restart(a);
+		return ACT_REDRAW;
+	case ACT_COPY_BLOCK:
+	case ACT_SAVE_BLOCK: {
+		int n = transcript_block_count(a);
+		if (n == 0) {
+			app_notice(a, false, "no code blocks in this conversation");
+			return ACT_REDRAW;
+		}
+		char title[96], init[16];
+		snprintf(title, sizeof title, "%s code block number (1-%d):",
+			 act == ACT_COPY_BLOCK ? "Copy" : "Save", n);
+		snprintf(init, sizeof init, "%d", n);
+		modal_input(a, title, init, act == ACT_COPY_BLOCK ? app_copy_block_chosen :
+			    app_save_block_chosen, 0);
+		return ACT_REDRAW;
+	}
+	case ACT_COPY_BLOCK_N:
+		app_copy_block(a, (key & ~KEYS_META) - '0');
+		return ACT_REDRAW;
+	case ACT_COPY_ANSWER:
+		for (size_t i = c->n_msgs; i-- > 0;) {
+			if (c->msgs[i].role != CONV_ROLE_ASSISTANT)
+				continue;
+			if (clipboard_copy(c->msgs[i].content, c->msgs[i].len) < 0)
+				app_notice(a, true, "the answer is too large for the terminal clipboard");
+			else
+				app_notice(a, false, "copied the last answer (%zu bytes)", c->msgs[i].len);
+			return ACT_REDRAW;
+		}
+		app_notice(a, false, "no answer yet");
+		return ACT_REDRAW;
+	case ACT_DROP_OLDEST:
+		if (a->state == ENGINE_GENERATING) {
+			app_notice(a, true, "an answer is running: Esc stops it first");
+		} else if (app_drop_oldest_turn(a)) {
+			app_save(a);
+			app_send_count(a);
+			app_notice(a, false, "dropped the oldest turn");
+		} else {
+			app_notice(a, false, "no older turn to drop");
+		}
+		return ACT_REDRAW;
+	case ACT_SCROLL_UP: transcript_scroll(a, -1); return ACT_REDRAW;
+	case ACT_SCROLL_DOWN: transcript_scroll(a, 1); return ACT_REDRAW;
+	case ACT_PAGE_UP:
+		transcript_scroll(a, -(a->r_transcript.h > 2 ? a->r_transcript.h - 2 : 1));
+		return ACT_REDRAW;
+	case ACT_PAGE_DOWN:
+		transcript_scroll(a, a->r_transcript.h > 2 ? a->r_transcript.h - 2 : 1);
+		return ACT_REDRAW;
+	case ACT_SCROLL_TOP: transcript_to_top(a); return ACT_REDRAW;
+	case ACT_SCROLL_BOTTOM: transcript_to_end(a); return ACT_REDRAW;
+	case ACT_REDRAW_ACT:
+		clearok(curscr, TRUE);
+		return ACT_REDRAW | ACT_RESIZE;
+	case ACT_SEND:
+		app_send(a);
+		return ACT_RESIZE | ACT_REDRAW;
+	case ACT_LIST_UP: sidebar_move(a, -1); return ACT_REDRAW;
+	case ACT_LIST_DOWN: sidebar_move(a, 1); return ACT_REDRAW;
+	case ACT_LIST_TOP: sidebar_move(a, -(int)a->list_n); return ACT_REDRAW;
+	case ACT_LIST_BOTTOM: sidebar_move(a, (int)a->list_n); return ACT_REDRAW;
+	case ACT_LIST_OPEN: {
+		const struct conv_entry *e = sidebar_selected(a);
+		if (!e)
+			return ACT_REDRAW;
+		if (e->error) {
+			app_notice(a, true, "%s", e->error);
+			return ACT_REDRAW;
+		}
+		char *path = xstrdup(e->path);
+		app_open_path(a, path);
+		free(path);
+		a->focus = FOCUS_INPUT;
+		return ACT_RESIZE | ACT_REDRAW;
+	}
+	case ACT_LIST_RENAME: {
+		const struct conv_entry *e = sidebar_selected(a);
+		if (!e)
+			return ACT_REDRAW;
+		if (e->error) {
+			app_notice(a, true, "%s", e->error);
+			return ACT_REDRAW;
+		}
+		char *path = xstrdup(e->path);
+		modal_input(a, "Rename the conversation:", e->title, app_rename_done, 0);
+		a->modal.stash = path;
+		return ACT_REDRAW;
+	}
+	case ACT_LIST_DELETE: {
+		const struct conv_entry *e = sidebar_selected(a);
+		if (!e)
+			return ACT_REDRAW;
+		char body[1024];
+		snprintf(body, sizeof body, "Delete \"%s\" (%s)? This cannot be undone.",
+			 *e->title ? e->title : e->id, e->path);
+		char *path = xstrdup(e->path);
+		modal_confirm(a, "Delete conversation?", body, app_delete_done, 0);
+		a->modal.stash = path;
+		return ACT_REDRAW;
+	}
+	case ACT_LIST_SEARCH:
+		modal_input(a, "Search conversations (titles and text):",
+			    a->list_filter ? a->list_filter : "", app_search_done, 0);
+		a->modal.change = app_search_change;
+		return ACT_REDRAW;
+	case ACT_SYSTEM_SAVE:
+		conv_set_system_prompt(c, editor_empty(&a->system_ed) ? NULL : editor_text(&a->system_ed));
+		a->system_open = false;
+		app_notice(a, false, "system prompt %s", editor_empty(&a->system_ed) ? "removed" : "saved");
+		if (c->n_msgs)
+			app_save(a);
+		app_send_count(a);
+		return ACT_REDRAW;
+	default:
+		return app_editor_action(a, act);
+	}
+}
+
+/* ---- input ------------------------------------------------------------------------------------- */
+
+static void app_insert_text(struct app *a, const char *s, size_t n)
+{
+	if (a->modal.kind != MODAL_NONE) {
+		modal_key(a, 0, s, n);
+		return;
+	}
+	if (a->help_open)
+		return;
+	if (!a->system_open && a->focus != FOCUS_INPUT && a->focus != FOCUS_SUFFIX)
+		a->focus = FOCUS_INPUT;
+	editor_insert(app_focused_editor(a), s, n);
+}
+
+/* Reads a bracketed paste up to its end marker and inserts it in one go, so a 1 MB paste costs one
+ * insertion and one redraw. */
+static void app_read_paste(struct app *a)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = xmalloc(cap);
+	timeout(3000);    /* the rest of the paste is normally already there */
+	for (;;) {
+		wint_t ch;
+		int r = get_wch(&ch);
+		if (r == ERR)
+			break;
+		if (r == KEY_CODE_YES) {
+			if (ch == KEY_PASTE_END)
+				break;
+			continue;   /* a key sequence inside pasted text: drop it */
+		}
+		if (len + 8 > cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		if (ch == '\r')
+			ch = '\n';
+		len += utf8_encode((int32_t)ch, buf + len);
+	}
+	nodelay(stdscr, TRUE);
+	app_insert_text(a, buf, len);
+	if (len > 100000)
+		app_notice(a, false, "pasted %zu bytes", len);
+	free(buf);
+}
+
+static int app_mouse(struct app *a)
+{
+	MEVENT ev;
+	if (getmouse(&ev) != OK)
+		return 0;
+	bool in_sidebar = a->sidebar_open && ev.x < a->r_sidebar.x + a->r_sidebar.w &&
+			  ev.y < a->r_sidebar.y + a->r_sidebar.h;
+	if (ev.bstate & BUTTON4_PRESSED) {
+		if (in_sidebar)
+			sidebar_move(a, -3);
+		else
+			transcript_scroll(a, -3);
+	} else if (ev.bstate & BUTTON5_PRESSED) {
+		if (in_sidebar)
+			sidebar_move(a, 3);
+		else
+			transcript_scroll(a, 3);
+	} else if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED)) {
+		if (in_sidebar) {
+			int row = ev.y - a->r_sidebar.y - 1 - (a->list_filter && *a->list_filter ? 1 : 0);
+			if (row >= 0 && a->list_scroll + row < (int)a->list_n) {
+				bool again = a->list_sel == a->list_scroll + row && a->focus == FOCUS_SIDEBAR;
+				a->list_sel = a->list_scroll + row;
+				a->focus = FOCUS_SIDEBAR;
+				if (again)
+					return app_action(a, ACT_LIST_OPEN, 0);
+			}
+		} else if (ev.y >= a->r_input.y && ev.y < a->r_input.y + a->r_input.h) {
+			a->focus = FOCUS_INPUT;
+		} else if (ev.y >= a->r_suffix.y && ev.y < a->r_suffix.y + a->r_suffix.h) {
+			a->focus = FOCUS_SUFFIX;
+		} else if (ev.y < a->r_transcript.y + a->r_transcript.h) {
+			a->focus = FOCUS_TRANSCRIPT;
+		}
+	}
+	return ACT_REDRAW;
+}
+
+static enum key_ctx app_ctx(const struct app *a)
+{
+	if (a->system_open)
+		return KCTX_SYSTEM;
+	switch (a->focus) {
+	case FOCUS_TRANSCRIPT: return KCTX_TRANSCRIPT;
+	case FOCUS_SIDEBAR: return KCTX_SIDEBAR;
+	default: return KCTX_INPUT;
+	}
+}
+
+static int app_key(struct app *a, int key)
+{
+	if (a->modal.kind != MODAL_NONE)
+		return modal_key(a, key, NULL, 0);
+	if (a->help_open) {
+		int f = help_key(a, key);
+		if (!(f & ACT_UNHANDLED))
+			return f;
+	}
+	/* Any key dismisses a notice that is an error (it stays until read). */
+	if (a->notice && a->notice_error && key != 27) {
+		free(a->notice);
+		a->notice = NULL;
+	}
+	enum key_ctx ctx = app_ctx(a);
+	if (a->system_open) {
+		if (key == 27) {
+			a->system_open = false;
+			app_notice(a, false, "system prompt unchanged");
+			return ACT_REDRAW;
+		}
+		const struct key_binding *b = keys_lookup(KCTX_SYSTEM, key, 0);
+		if (!b)
+			b = keys_lookup(KCTX_INPUT, key, 0);
+		if (b && b->act != ACT_SEND) {
+			int f = app_action(a, b->act, key);
+			if (!(f & ACT_UNHANDLED))
+				return f;
+		}
+		if (!b && key == KEYS_CTRL('Q'))
+			return app_action(a, ACT_QUIT_ACT, key);
+	} else {
+		int empty = ctx != KCTX_INPUT || app_input_empty(a);
+		if (a->focus == FOCUS_SUFFIX)
+			empty = 0;
+		const struct key_binding *b = keys_lookup(ctx, key, empty);
+		if (b) {
+			int f = app_action(a, b->act, key);
+			if (!(f & ACT_UNHANDLED))
+				return f;
+		}
+	}
+	/* Unbound printable keys type text (and bring the focus back to the input). */
+	if (!(key & (KEYS_FUNC | KEYS_META)) && (key >= 32 || key == '\t') && key != 127) {
+		if (a->focus == FOCUS_SIDEBAR && !a->system_open)
+			return 0;
+		char buf[8];
+		size_t n = utf8_encode(key, buf);
+		app_insert_text(a, buf, n);
+		return ACT_REDRAW | ACT_RESIZE;
+	}
+	return 0;
+}
+
+/* Reads every key that is waiting. Returns ACT_* flags. */
+static int app_read_keys(struct app *a)
+{
+	int flags = 0;
+	for (int budget = 0; budget < 4096; budget++) {
+		wint_t ch;
+		int r = get_wch(&ch);
+		if (r == ERR)
+			break;
+		int key;
+		if (r == KEY_CODE_YES) {
+			if (ch == KEY_RESIZE) {
+				flags |= ACT_RESIZE | ACT_REDRAW;
+				continue;
+			}
+			if (ch == KEY_PASTE_BEGIN) {
+				app_read_paste(a);
+				flags |= ACT_RESIZE | ACT_REDRAW;
+				continue;
+			}
+			if (ch == KEY_PASTE_END)
+				continue;
+			if (ch == KEY_MOUSE) {
+				flags |= app_mouse(a);
+				continue;
+			}
+			key = KEYS_FUNC | (int)ch;
+		} else if (ch == 27) {
+			/* ESC then another key at once: Alt-that-key. */
+			wint_t ch2;
+			int r2 = get_wch(&ch2);
+			if (r2 == OK)
+				key = KEYS_META | (int)ch2;
+			else if (r2 == KEY_CODE_YES)
+				key = KEYS_META | KEYS_FUNC | (int)ch2;
+			else
+				key = 27;
+			if (key == (KEYS_META | '\n'))
+				key = KEYS_META | '\r';
+		} else {
+			key = (int)ch;
+		}
+		flags |= app_key(a, key);
+		if (a->quit)
+			break;
+	}
+	return flags;
+}
+
+/* ---- drawing ----------------------------------------------------------------------------------- */
+
+static void app_draw_engine_box(struct app *a)
+{
+	/* While the engine is stopped: why, its last stderr lines, and what to do. */
+	struct rect r = a->r_transcript;
+	if (a->state != ENGINE_STOPPED || r.h < 4 || r.w < 20)
+		return;
+	int n = a->eng.err_count;
+	int h = n + 3;
+	if (h > r.h - 1)
+		h = r.h - 1;
+	int y = r.y + r.h - h;
+	for (int k = 0; k < h; k++)
+		draw_fill(y + k, r.x, r.w, ROLE_TEXT);
+	draw_hline(y, r.x, r.w, ROLE_ERROR);
+	const char *why = a->engine_error ? a->engine_error : "The engine stopped.";
+	draw_text(y + 1, r.x + 1, r.w - 2, why, strlen(why), ROLE_ERROR);
+	int lines = h - 3;
+	for (int k = 0; k < lines; k++) {
+		const char *l = engine_client_err_line(&a->eng, n - lines + k);
+		draw_text(y + 2 + k, r.x + 3, r.w - 4, l, strlen(l), ROLE_DIM);
+	}
+	const char *hint = "Your conversation is saved. F12 (or Enter to send) restarts the engine.";
+	draw_text(y + h - 1, r.x + 1, r.w - 2, hint, strlen(hint), ROLE_STATUS_ACCENT);
+}
+
+static void app_draw(struct app *a)
+{
+	erase();
+	if (a->too_small) {
+		char buf[96];
+		snprintf(buf, sizeof buf, "terminal too small (%dx%d; need 40x12)", a->cols, a->rows);
+		attrset(A_NORMAL);
+		mvaddnstr(0, 0, buf, a->cols > 0 ? a->cols : 0);
+		curs_set(0);
+		refresh();
+		return;
+	}
+	sidebar_draw(a);
+	transcript_draw(a);
+	app_draw_engine_box(a);
+	status_draw(a);
+	input_draw(a);
+	if (a->system_open)
+		system_draw(a);
+	if (a->help_open)
+		help_draw(a);
+	if (a->modal.kind != MODAL_NONE)
+		modal_draw(a);
+	if (a->focus == FOCUS_SIDEBAR && !a->system_open && a->modal.kind == MODAL_NONE)
+		curs_set(0);
+	refresh();
+}
+
+/* Pane sizes changed (the editor grew, the list was toggled): lay out again; the transcript is
+ * re-laid-out only when its width changed. */
+static void app_relayout(struct app *a)
+{
+	int old_w = a->r_transcript.w;
+	layout_compute(a);
+	if (!a->too_small && a->r_transcript.w != old_w)
+		transcript_rebuild(a);
+}
+
+/* The one place that handles a new terminal size (SIGWINCH through the self-pipe). */
+static void app_resize(struct app *a)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+		resize_term(ws.ws_row, ws.ws_col);
+	app_relayout(a);
+	clearok(curscr, TRUE);
+}
+
+/* ---- setup and loop ---------------------------------------------------------------------------- */
+
+static void app_signals(struct app *a)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = app_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGWINCH, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+}
+
+static void app_bench_render(struct app *a)
+{
+	/* Appends tokens to a new answer the way streaming does and times sync + draw + refresh
+	 * per token. */
+	int n = atoi(a->opt.bench_render);
+	if (n <= 0)
+		n = 1000;
+	conv_add_message(a->conv, CONV_ROLE_USER, "benchmark question", 18);
+	conv_add_message(a->conv, CONV_ROLE_ASSISTANT, "", 0);
+	a->state = ENGINE_GENERATING;
+	transcript_sync(a);
+	app_draw(a);
+	static const char *toks[] = { "The", " quick", " brown", " fox", " jumps", ".\n\n", "```c\n",
+				      "int", " main", "(void)", " {\n", "  return", " 0;", "\n}\n",
+				      "```\n", "Then", " more", " text", " 世界", " follows", ".\n" };
+	double *t = xcalloc((size_t)n, sizeof *t);
+	double total = 0, lay = 0;
+	for (int i = 0; i < n; i++) {
+		const char *s = toks[i % (sizeof toks / sizeof *toks)];
+		double t0 = app_now();
+		conv_append_last(a->conv, s, strlen(s));
+		transcript_sync(a);
+		lay += a->tr.last_layout_ms;
+		app_draw(a);
+		t[i] = (app_now() - t0) * 1000.0;
+		total += t[i];
+	}
+	double max = 0;
+	for (int i = 0; i < n; i++)
+		if (t[i] > max)
+			max = t[i];
+	endwin();
+	long rows = a->tr.total_rows;
+	fprintf(stderr, "bench-render: %d tokens on a transcript of %ld rows (%zu messages): "
+		"mean %.3f ms per token (layout %.3f ms), max %.3f ms\n", n, rows, a->conv->n_msgs,
+		total / n, lay / n, max);
+	free(t);
+	a->quit = true;
+}
+
+int app_run(const struct app_options *opt, struct config *cfg)
+{
+	struct app app, *a = &app;
+	char err[512];
+	memset(a, 0, sizeof *a);
+	a->opt = *opt;
+	a->cfg = cfg;
+	a->editing = -1;
+	a->ctx_tokens = -1;
+	a->focus = FOCUS_INPUT;
+	editor_init(&a->input);
+	editor_init(&a->suffix);
+	editor_init(&a->system_ed);
+	transcript_init(&a->tr);
+	engine_client_init(&a->eng);
+
+	/* The conversation: --load, else a new one with the profile. */
+	struct profile *prof = NULL;
+	if (opt->profile) {
+		prof = profile_load(opt->profile, err, sizeof err);
+		if (!prof && opt->profile_explicit) {
+			fprintf(stderr, "dscoder-tui: %s\n", err);
+			return 1;
+		}
+	}
+	if (opt->load) {
+		a->conv = conv_load(opt->load, err, sizeof err);
+		if (!a->conv) {
+			fprintf(stderr, "dscoder-tui: %s\n", err);
+			profile_free(prof);
+			return 1;
+		}
+		if (prof && opt->profile_explicit)
+			app_apply_profile(a, prof);
+	} else {
+		a->conv = conv_new();
+		if (prof)
+			app_apply_profile(a, prof);
+	}
+	profile_free(prof);
+
+	struct theme *th = theme_load(opt->theme, err, sizeof err);
+	if (!th) {
+		if (opt->theme) {
+			fprintf(stderr, "dscoder-tui: %s\n", err);
+			conv_free(a->conv);
+			return 1;
+		}
+	}
+	a->theme = th;
+	if (opt->theme)
+		for (size_t i = 0; i < sizeof app_theme_names / sizeof *app_theme_names; i++)
+			if (strcmp(opt->theme, app_theme_names[i]) == 0)
+				a->theme_index = (int)i;
+
+	if (pipe2(a->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		fprintf(stderr, "dscoder-tui: cannot create a pipe: %s\n", strerror(errno));
+		return 1;
+	}
+	app_wake_fd = a->wake_pipe[1];
+	app_signals(a);
+
+	if (!initscr()) {
+		fprintf(stderr, "dscoder-tui: cannot initialise the terminal (is TERM set?)\n");
+		return 1;
+	}
+	raw();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	set_escdelay(25);
+	if (has_colors())
+		start_color();
+	a->colors = theme_apply(a->theme);
+	mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED | BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
+	mouseinterval(0);
+	define_key("\033[200~", KEY_PASTE_BEGIN);
+	define_key("\033[201~", KEY_PASTE_END);
+	/* Bracketed paste: pasted text arrives between markers, so newlines in it do not send. */
+	fputs("\033[?2004h", stdout);
+	fflush(stdout);
+
+	layout_compute(a);
+	transcript_rebuild(a);
+	transcript_to_end(a);
+	if (!a->opt.bench_render)
+		app_engine_start(a);
+	if (opt->load)
+		app_notice(a, false, "loaded %s", opt->load);
+
+	if (a->opt.bench_render)
+		app_bench_render(a);
+
+	double last_draw = 0;
+	bool need_draw = true;
+	while (!a->quit) {
+		if (app_sig_term)
+			break;
+		if (need_draw) {
+			app_draw(a);
+			last_draw = app_now();
+			need_draw = false;
+		}
+		struct pollfd fds[4];
+		int nf = 0;
+		fds[nf++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+		fds[nf++] = (struct pollfd){ .fd = a->wake_pipe[0], .events = POLLIN };
+		int out_i = -1, err_i = -1;
+		if (a->eng.out_fd >= 0) {
+			out_i = nf;
+			fds[nf++] = (struct pollfd){ .fd = a->eng.out_fd, .events = POLLIN };
+		}
+		if (a->eng.err_fd >= 0) {
+			err_i = nf;
+			fds[nf++] = (struct pollfd){ .fd = a->eng.err_fd, .events = POLLIN };
+		}
+		int timeout_ms = -1;
+		if (a->state == ENGINE_GENERATING)
+			timeout_ms = 250;
+		else if (a->notice && !a->notice_error)
+			timeout_ms = 1000;
+		int pr = poll(fds, (nfds_t)nf, timeout_ms);
+		if (pr < 0 && errno != EINTR)
+			break;
+		int flags = 0;
+		if (fds[1].revents & POLLIN) {
+			char buf[64];
+			while (read(a->wake_pipe[0], buf, sizeof buf) > 0)
+				;
+		}
+		if (app_sig_winch) {
+			app_sig_winch = 0;
+			app_resize(a);
+			flags |= ACT_REDRAW;
+		}
+		if (out_i >= 0 && (fds[out_i].revents & (POLLIN | POLLHUP | POLLERR))) {
+			if (engine_client_read_out(&a->eng, app_on_line, a) < 0)
+				app_sig_chld = 1;   /* stdout closed: see whether it exited */
+			flags |= ACT_REDRAW;
+		}
+		if (err_i >= 0 && a->eng.err_fd >= 0 && (fds[err_i].revents & (POLLIN | POLLHUP | POLLERR))) {
+			engine_client_read_err(&a->eng);
+			if (a->state == ENGINE_STOPPED)
+				flags |= ACT_REDRAW;
+		}
+		if (app_sig_chld) {
+			app_sig_chld = 0;
+			if (a->eng.pid && engine_client_reap(&a->eng)) {
+				app_engine_gone(a);
+				flags |= ACT_REDRAW;
+			} else if (a->eng.pid && a->eng.out_fd < 0) {
+				/* stdout closed but not yet exited: check again shortly. */
+				struct timespec ts = { 0, 20 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+				app_sig_chld = 1;
+			}
+		}
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+			flags |= app_read_keys(a);
+		if (fds[0].revents & (POLLHUP | POLLERR) && !(fds[0].revents & POLLIN))
+			break;      /* the terminal went away */
+		if (a->state == ENGINE_GENERATING && a->dirty &&
+		    app_now() - a->last_save >= APP_SAVE_INTERVAL)
+			app_save(a);
+		if (pr == 0)
+			flags |= ACT_REDRAW;      /* notices expire, "generating" ticks */
+		if (flags & ACT_RESIZE)
+			app_relayout(a);
+		if (flags & (ACT_REDRAW | ACT_RESIZE))
+			need_draw = true;
+		(void)last_draw;
+	}
+
+	/* Leaving: save, then stop the engine politely, then restore the terminal. */
+	if (a->state == ENGINE_GENERATING)
+		app_cancel(a);
+	app_save(a);
+	fputs("\033[?2004l", stdout);
+	fflush(stdout);
+	endwin();
+	engine_client_stop(&a->eng, "{\"op\":\"shutdown\"}", APP_ENGINE_GRACE_MS);
+	engine_client_free(&a->eng);
+	app_wake_fd = -1;
+	close(a->wake_pipe[0]);
+	close(a->wake_pipe[1]);
+	transcript_free(&a->tr);
+	editor_free(&a->input);
+	editor_free(&a->suffix);
+	editor_free(&a->system_ed);
+	modal_close(a);
+	conv_list_free(&a->list);
+	free(a->list_idx);
+	free(a->list_filter);
+	free(a->notice);
+	free(a->model_name);
+	free(a->backend);
+	free(a->engine_error);
+	theme_free(a->theme);
+	conv_free(a->conv);
+	return 0;
+}

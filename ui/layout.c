@@ -1,0 +1,127 @@
+/* layout.c: where each pane goes for the terminal's size, and clipped drawing helpers. */
+#include "build-config.h"
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "theme.h"
+#include "utf8.h"
+#include "xalloc.h"
+
+#define LAYOUT_MIN_ROWS 12
+#define LAYOUT_MIN_COLS 40
+#define LAYOUT_MIN_TRANSCRIPT_COLS 36
+
+static int layout_sidebar_width(int cols)
+{
+	int w = cols / 4;
+	if (w < 20)
+		w = 20;
+	if (w > 34)
+		w = 34;
+	/* On a narrow terminal the list takes the whole width while it is shown. */
+	if (cols - w - 1 < LAYOUT_MIN_TRANSCRIPT_COLS)
+		return cols;
+	return w;
+}
+
+int layout_input_width(const struct app *a)
+{
+	int w = a->r_input.w;
+	return w > 0 ? w : (a->cols > 2 ? a->cols - 2 : 1);
+}
+
+void layout_compute(struct app *a)
+{
+	a->rows = LINES;
+	a->cols = COLS;
+	a->too_small = a->rows < LAYOUT_MIN_ROWS || a->cols < LAYOUT_MIN_COLS;
+	memset(&a->r_sidebar, 0, sizeof a->r_sidebar);
+	memset(&a->r_sep2, 0, sizeof a->r_sep2);
+	memset(&a->r_suffix, 0, sizeof a->r_suffix);
+	if (a->too_small)
+		return;
+	a->r_status = (struct rect){ a->rows - 1, 0, 1, a->cols };
+	int x0 = 0, mw = a->cols;
+	if (a->sidebar_open) {
+		int sw = layout_sidebar_width(a->cols);
+		if (sw >= a->cols) {
+			a->r_sidebar = (struct rect){ 0, 0, a->rows - 1, a->cols };
+			x0 = a->cols;
+			mw = 0;
+		} else {
+			a->r_sidebar = (struct rect){ 0, 0, a->rows - 1, sw };
+			x0 = sw + 1;       /* a vertical border */
+			mw = a->cols - x0;
+		}
+	}
+	int avail = a->rows - 1;
+	/* The editor grows with its text up to a third of the screen, so the transcript always keeps
+	 * the larger part. */
+	int limit = avail / 3;
+	if (limit < 1)
+		limit = 1;
+	if (limit > 15)
+		limit = 15;
+	bool fim = a->conv->mode == PARAMS_MODE_FIM;
+	int in_w = mw > 2 ? mw - 2 : 1;
+	if (fim) {
+		int half = limit / 2 > 0 ? limit / 2 : 1;
+		a->input_rows = input_rows_wanted(a, &a->input, in_w, half);
+		a->suffix_rows = input_rows_wanted(a, &a->suffix, in_w, half);
+	} else {
+		a->input_rows = input_rows_wanted(a, &a->input, in_w, limit);
+		a->suffix_rows = 0;
+	}
+	int y = avail;
+	if (fim) {
+		y -= a->suffix_rows;
+		a->r_suffix = (struct rect){ y, x0, a->suffix_rows, mw };
+		y -= 1;
+		a->r_sep2 = (struct rect){ y, x0, 1, mw };
+	}
+	y -= a->input_rows;
+	a->r_input = (struct rect){ y, x0, a->input_rows, mw };
+	y -= 1;
+	a->r_sep = (struct rect){ y, x0, 1, mw };
+	a->r_transcript = (struct rect){ 0, x0, y, mw };
+	if (mw <= 0) {
+		a->r_transcript.h = 0;
+		a->r_input.h = 0;
+	}
+}
+
+void draw_fill(int y, int x, int w, int role)
+{
+	if (w <= 0)
+		return;
+	attrset(theme_attr(role));
+	mvhline(y, x, ' ', w);
+}
+
+void draw_hline(int y, int x, int w, int role)
+{
+	if (w <= 0)
+		return;
+	attrset(theme_attr(role));
+	mvhline(y, x, ACS_HLINE, w);
+}
+
+int draw_text(int y, int x, int maxw, const char *s, size_t len, int role)
+{
+	if (maxw <= 0 || len == 0)
+		return 0;
+	size_t clean_len;
+	char *clean = utf8_sanitize(s, len, 4, &clean_len);
+	/* One line only: a newline in a title or a file name shows as a space. */
+	for (size_t i = 0; i < clean_len; i++)
+		if (clean[i] == '\n')
+			clean[i] = ' ';
+	size_t used;
+	size_t end = utf8_fit(clean, clean_len, 0, (size_t)maxw, &used);
+	attrset(theme_attr(role));
+	mvaddnstr(y, x, clean, (int)end);
+	free(clean);
+	return (int)used;
+}

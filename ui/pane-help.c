@@ -1,0 +1,119 @@
+/* pane-help.c: the help overlay, generated from the key table so it can never disagree with it. */
+#include "build-config.h"
+#include <curses.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "theme.h"
+#include "utf8.h"
+#include "xalloc.h"
+
+struct help_line {
+	char keys[96];
+	const char *text;           /* NULL: keys holds a heading */
+};
+
+/* Builds the help lines; returns their count (caller frees *out). */
+static int help_lines(struct help_line **out)
+{
+	int n = 0, cap = 128;
+	struct help_line *v = xcalloc((size_t)cap, sizeof *v);
+	for (int ctx = 0; ctx < KCTX__COUNT; ctx++) {
+		if (n + 2 >= cap) {
+			cap *= 2;
+			v = xreallocarray(v, (size_t)cap, sizeof *v);
+		}
+		if (n > 0)
+			v[n++] = (struct help_line){ "", "" };
+		snprintf(v[n].keys, sizeof v[n].keys, "%s", keys_ctx_name((enum key_ctx)ctx));
+		v[n++].text = NULL;
+		bool seen[ACT__COUNT] = { false };
+		for (const struct key_binding *b = keys_table; b->key; b++) {
+			if ((int)b->ctx != ctx || seen[b->act] || (b->flags & KB_HIDDEN))
+				continue;
+			seen[b->act] = true;
+			if (n + 1 >= cap) {
+				cap *= 2;
+				v = xreallocarray(v, (size_t)cap, sizeof *v);
+			}
+			keys_for_action(b->act, (enum key_ctx)ctx, v[n].keys, sizeof v[n].keys);
+			v[n++].text = keys_action_help(b->act);
+		}
+	}
+	*out = v;
+	return n;
+}
+
+int help_key(struct app *a, int key)
+{
+	struct help_line *v;
+	int n = help_lines(&v);
+	free(v);
+	int page = a->rows - 6 > 1 ? a->rows - 6 : 1;
+	if (key == (KEYS_FUNC | KEY_UP) || key == 'k')
+		a->help_scroll--;
+	else if (key == (KEYS_FUNC | KEY_DOWN) || key == 'j')
+		a->help_scroll++;
+	else if (key == (KEYS_FUNC | KEY_PPAGE) || key == 'b')
+		a->help_scroll -= page;
+	else if (key == (KEYS_FUNC | KEY_NPAGE) || key == ' ')
+		a->help_scroll += page;
+	else if (key == (KEYS_FUNC | KEY_HOME) || key == 'g')
+		a->help_scroll = 0;
+	else if (key == (KEYS_FUNC | KEY_END) || key == 'G')
+		a->help_scroll = n;
+	else if (key == 27 || key == 'q' || key == '?' || key == (KEYS_FUNC | KEY_F(1)) ||
+		 key == '\r' || key == KEYS_CTRL('C'))
+		a->help_open = false;
+	else if (key == KEYS_CTRL('Q'))
+		return ACT_UNHANDLED;
+	if (a->help_scroll > n - page)
+		a->help_scroll = n - page;
+	if (a->help_scroll < 0)
+		a->help_scroll = 0;
+	return ACT_REDRAW;
+}
+
+void help_draw(struct app *a)
+{
+	struct help_line *v;
+	int n = help_lines(&v);
+	int w = a->cols - 2 < 96 ? a->cols - 2 : 96;
+	int h = a->rows - 2;
+	int x = (a->cols - w) / 2, y = 1;
+	for (int k = 0; k < h; k++)
+		draw_fill(y + k, x, w, ROLE_HELP);
+	attrset(theme_attr(ROLE_BORDER));
+	mvaddch(y, x, ACS_ULCORNER);
+	mvhline(y, x + 1, ACS_HLINE, w - 2);
+	mvaddch(y, x + w - 1, ACS_URCORNER);
+	mvvline(y + 1, x, ACS_VLINE, h - 2);
+	mvvline(y + 1, x + w - 1, ACS_VLINE, h - 2);
+	mvaddch(y + h - 1, x, ACS_LLCORNER);
+	mvhline(y + h - 1, x + 1, ACS_HLINE, w - 2);
+	mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+	const char *title = " dscoder-tui keys ";
+	draw_text(y, x + 2, w - 4, title, strlen(title), ROLE_HEADING);
+	int rows = h - 3;
+	if (a->help_scroll > n - rows)
+		a->help_scroll = n - rows > 0 ? n - rows : 0;
+	int keyw = w >= 60 ? 26 : 16;
+	for (int k = 0; k < rows && a->help_scroll + k < n; k++) {
+		const struct help_line *l = &v[a->help_scroll + k];
+		int yy = y + 1 + k;
+		if (!l->text) {
+			draw_text(yy, x + 2, w - 4, l->keys, strlen(l->keys), ROLE_HEADING);
+			continue;
+		}
+		draw_text(yy, x + 3, keyw - 1, l->keys, strlen(l->keys), ROLE_INLINE_CODE);
+		draw_text(yy, x + 3 + keyw, w - 5 - keyw, l->text, strlen(l->text), ROLE_HELP);
+	}
+	char hint[96];
+	snprintf(hint, sizeof hint, "\u2191\u2193 PgUp PgDn scroll \u00b7 Esc, q or F1 closes \u00b7 %d/%d",
+		 a->help_scroll + rows < n ? a->help_scroll + rows : n, n);
+	draw_text(y + h - 2, x + 2, w - 4, hint, strlen(hint), ROLE_DIM);
+	curs_set(0);
+	free(v);
+}

@@ -1,0 +1,134 @@
+/* pane-status.c: the status bar: engine state, model, profile, backend, context meter, speed, and
+ * the latest notice. Pieces are dropped from the right when the terminal is narrow. */
+#include "build-config.h"
+#include <curses.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "theme.h"
+#include "utf8.h"
+
+#define STATUS_NOTICE_SECONDS 6.0
+
+static void status_human(int n, char *buf, size_t len)
+{
+	if (n >= 10000)
+		snprintf(buf, len, "%dk", n / 1000);
+	else if (n >= 1000)
+		snprintf(buf, len, "%.1fk", n / 1000.0);
+	else
+		snprintf(buf, len, "%d", n);
+}
+
+/* Appends a piece if it fits; returns the new x. */
+static int status_piece(struct app *a, int x, const char *s, int role, bool need_room_after)
+{
+	struct rect r = a->r_status;
+	int w = (int)utf8_width(s, strlen(s));
+	if (x + w > r.x + r.w - (need_room_after ? 1 : 0))
+		return -1;
+	draw_text(r.y, x, w, s, strlen(s), role);
+	return x + w;
+}
+
+void status_draw(struct app *a)
+{
+	struct rect r = a->r_status;
+	if (r.w <= 0)
+		return;
+	draw_fill(r.y, r.x, r.w, ROLE_STATUS_BAR);
+	char state[96];
+	int state_role = ROLE_STATUS_ACCENT;
+	switch (a->state) {
+	case ENGINE_STARTING:
+		snprintf(state, sizeof state, " starting engine ");
+		break;
+	case ENGINE_LOADING:
+		snprintf(state, sizeof state, " loading %d%% ",
+			 a->load_total ? (int)(a->load_done * 100 / a->load_total) : 0);
+		break;
+	case ENGINE_READY:
+		snprintf(state, sizeof state, " ready ");
+		break;
+	case ENGINE_GENERATING:
+		snprintf(state, sizeof state, " generating %d ", a->gen_tokens);
+		break;
+	case ENGINE_STOPPED:
+		snprintf(state, sizeof state, " engine stopped \u00b7 F12 restarts ");
+		state_role = ROLE_ERROR;
+		break;
+	}
+	int x = r.x;
+	size_t used;
+	size_t end = utf8_fit(state, strlen(state), 0, (size_t)r.w, &used);
+	attrset(theme_attr(state_role) | A_REVERSE | A_BOLD);
+	mvaddnstr(r.y, x, state, (int)end);
+	x += (int)used;
+	double now = app_now();
+	if (a->notice && (a->notice_error || now - a->notice_time < STATUS_NOTICE_SECONDS)) {
+		char buf[512];
+		snprintf(buf, sizeof buf, " %s", a->notice);
+		draw_text(r.y, x, r.x + r.w - x, buf, strlen(buf),
+			  a->notice_error ? ROLE_ERROR : ROLE_STATUS_BAR);
+		return;
+	}
+	char buf[256];
+	/* Model: its name, or "demo model" for the bundled one. */
+	const char *model = a->opt.is_demo ? "demo model" : a->model_name ? a->model_name :
+			    a->opt.model;
+	const char *slash = strrchr(model, '/');
+	if (slash && slash[1] && !a->model_name && !a->opt.is_demo)
+		model = slash + 1;
+	snprintf(buf, sizeof buf, " %s ", model);
+	int nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
+	if (nx < 0)
+		return;
+	x = nx;
+	/* Context meter from the engine's count. */
+	if (a->n_ctx > 0) {
+		int used = a->ctx_tokens > 0 ? a->ctx_tokens : 0;
+		char u[16], t[16];
+		status_human(used, u, sizeof u);
+		status_human(a->n_ctx, t, sizeof t);
+		int cells = 8, fill = (int)((long long)used * cells / a->n_ctx);
+		if (used > 0 && fill == 0)
+			fill = 1;
+		if (fill > cells)
+			fill = cells;
+		char bar[64] = "";
+		size_t o = 0;
+		for (int i = 0; i < cells; i++)
+			o += (size_t)snprintf(bar + o, sizeof bar - o, "%s", i < fill ? "\u2588" : "\u2591");
+		snprintf(buf, sizeof buf, "\u2502 ctx %s %s/%s ", bar, a->ctx_tokens < 0 ? "?" : u, t);
+		nx = status_piece(a, x, buf, used * 10 > a->n_ctx * 9 ? ROLE_ERROR : ROLE_STATUS_BAR,
+				  true);
+		if (nx < 0)
+			return;
+		x = nx;
+	}
+	if (a->last_tps > 0) {
+		snprintf(buf, sizeof buf, "\u2502 %.1f tok/s ", a->last_tps);
+		nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
+		if (nx < 0)
+			return;
+		x = nx;
+	}
+	snprintf(buf, sizeof buf, "\u2502 %s ", a->conv->profile ? a->conv->profile : "no profile");
+	nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
+	if (nx < 0)
+		return;
+	x = nx;
+	if (a->backend) {
+		snprintf(buf, sizeof buf, "\u2502 %s ", a->backend);
+		nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
+		if (nx < 0)
+			return;
+		x = nx;
+	}
+	const char *help = " F1 help ";
+	int hw = (int)strlen(help);
+	if (r.x + r.w - hw > x)
+		draw_text(r.y, r.x + r.w - hw, hw, help, (size_t)hw, ROLE_DIM);
+}
