@@ -12,7 +12,11 @@
  * turned some range ends into lower code points ("\u1f5f-\u03ce"). Oniguruma (Ruby syntax) accepts
  * such an out-of-order range and ignores it, so it matches neither end; PCRE2 refuses to compile
  * it. We drop those ranges the same way. Oniguruma's \uHHHH and \h (hex digit) are spelled
- * differently in PCRE2 and are rewritten; the rest of the syntax both share. */
+ * differently in PCRE2, and its \s (Unicode White_Space) differs from PCRE2's by U+0085; those
+ * are rewritten. The rest of the syntax both share. */
+
+/* Unicode White_Space as class members: PCRE2's \s (with UCP) plus U+0085. */
+#define TOK_RX_SPACE "\\s\\x{85}"
 
 struct rx_buf {
 	char *s;
@@ -65,7 +69,7 @@ static size_t rx_utf8(const char *p, size_t n, unsigned *cp)
 struct rx_atom {
 	bool has_value;
 	unsigned value;
-	char out[64];
+	char out[128];
 	size_t src_len;
 };
 
@@ -122,6 +126,14 @@ static int rx_escape(const char *p, size_t n, bool in_class, struct rx_atom *a, 
 			return errorf(err, errlen, "\\H inside a character class is not supported");
 		snprintf(a->out, sizeof(a->out), "%s",
 			 in_class ? "0-9a-fA-F" : p[1] == 'h' ? "[0-9a-fA-F]" : "[^0-9a-fA-F]");
+		a->src_len = 2;
+		return 0;
+	}
+	if (p[1] == 's' || (p[1] == 'S' && !in_class)) {
+		/* Oniguruma's \s is Unicode White_Space, which includes U+0085 (NEL); PCRE2's
+		 * (with UCP) is the separators plus \t-\r and leaves NEL out. Spell it out. */
+		snprintf(a->out, sizeof(a->out), "%s%s%s", in_class ? "" : p[1] == 's' ? "[" : "[^",
+			 TOK_RX_SPACE, in_class ? "" : "]");
 		a->src_len = 2;
 		return 0;
 	}
@@ -203,7 +215,8 @@ static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, ch
 			if (lo.has_value && hi.has_value && lo.value > hi.value)
 				continue;	/* out of order: Oniguruma ignores it */
 			rx_puts(b, lo.out);
-			rx_puts(b, "-");
+			/* Next to a class escape such as \s the hyphen is a plain character. */
+			rx_puts(b, lo.has_value && hi.has_value ? "-" : "\\-");
 			rx_puts(b, hi.out);
 			continue;
 		}

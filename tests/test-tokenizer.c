@@ -441,6 +441,45 @@ static void test_lossy_input(const struct tokenizer *t)
 	free(b.v);
 }
 
+static int byte_token(const struct tokenizer *t, unsigned char byte);
+static char *stream_ids(const struct tokenizer *t, const int *ids, size_t n, size_t *len,
+			size_t *held);
+
+/* Random bytes, mostly not UTF-8: encoding must not fail, and decodes to the text that the
+ * streaming decoder makes of the same bytes (tiny has a token for every byte). */
+static void test_random_bytes(const struct tokenizer *t, const struct tokenizer *tiny)
+{
+	struct ids ids = { 0 };
+	size_t ok = 0;
+
+	for (int r = 0; r < 500; r++) {
+		unsigned char buf[64];
+		int v[64];
+		size_t n = rng() % sizeof(buf), dl, sl, held;
+		char *d, *s;
+
+		for (size_t i = 0; i < n; i++) {
+			buf[i] = (unsigned char)(rng() % 3 ? 0x80 + rng() % 0x80 : rng() % 0x80);
+			v[i] = byte_token(tiny, buf[i]);
+		}
+		encode(t, (char *)buf, n, true, &ids);
+		d = decode(t, &ids, &dl);
+		s = stream_ids(tiny, v, n, &sl, &held);
+		if (dl != sl || memcmp(d, s, dl) != 0 || !valid_utf8((unsigned char *)d, dl)) {
+			FAIL("random bytes %d: encoded text is not their errors=\"replace\" decoding", r);
+			print_escaped("bytes", (char *)buf, n);
+			print_escaped("decoded", d, dl);
+			print_escaped("stream ", s, sl);
+		} else {
+			ok++;
+		}
+		free(d);
+		free(s);
+	}
+	printf("random bytes: %zu/500 encode as their lossy decoding\n", ok);
+	free(ids.v);
+}
+
 /* ---- 4. special tokens ---- */
 
 static void test_special(const struct tokenizer *t)
@@ -758,6 +797,10 @@ static void test_small_tokenizers(void)
 	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
 		 "\"pattern\":{\"Regex\":\"[z-ab]+\"},\"behavior\":\"Isolated\",\"invert\":false},%s]}", bl);
 	expect_ids("out-of-order range", pt, "", "abba", true, (int[]){ 97, 98, 98, 97 }, 4, true);
+	/* \s is Unicode White_Space as in Oniguruma, NEL (U+0085) included. */
+	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+		 "\"pattern\":{\"Regex\":\"[\\\\s]|\\\\s\"},\"behavior\":\"Removed\"},%s]}", bl);
+	expect_ids("\\s and NEL", pt, "", "a\xc2\x85" "b c\xe3\x80\x80", true, (int[]){ 97, 98, 99 }, 3, false);
 	/* A lone ByteLevel with its own GPT-2 regex: " abc" stays one piece, "bc" another. */
 	expect_ids("ByteLevel use_regex",
 		   "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}", "",
@@ -890,6 +933,8 @@ int main(void)
 			FAIL("%s", err);
 		else
 			test_stream_bad_bytes(tiny, "tiny-ds2-full", true);
+		if (tiny != NULL)
+			test_random_bytes(t, tiny);
 		tok_free(tiny);
 		free(d);
 	}
