@@ -22,11 +22,13 @@ int tok_special_id(const struct tokenizer *t, const char *content);
 int tok_bos_id(const struct tokenizer *t);  /* -1 when unknown */
 int tok_eos_id(const struct tokenizer *t);
 
-/* Encodes len bytes of text (need not be valid UTF-8: invalid bytes are encoded byte-wise as the
- * Hugging Face tokenizer does after lossy decoding) and appends the ids to *ids (a growable array
- * of *n ids with capacity *cap; the caller owns and frees it). With match_special, added tokens in
- * the text are matched as encode(add_special_tokens=False) does; without it they are plain text.
- * No BOS is added. */
+/* Encodes len bytes of text and appends the ids to *ids (a growable array of *n ids with capacity
+ * *cap; the caller owns and frees it). Text need not be valid UTF-8: it is first decoded lossily,
+ * each maximal invalid subpart becoming U+FFFD, which is the str that Python's
+ * decode("utf-8", errors="replace") would have handed the Hugging Face tokenizer. With
+ * match_special, added tokens in the text are matched as encode(add_special_tokens=False) does;
+ * without it special tokens are plain text (as with split_special_tokens=True: added tokens that
+ * are not special, none in DeepSeek-V2, are still matched). No BOS is added. */
 void tok_encode(const struct tokenizer *t, const char *text, size_t len, bool match_special,
 		int **ids, size_t *n, size_t *cap);
 
@@ -42,7 +44,7 @@ struct tok_stream {
 };
 void tok_stream_init(struct tok_stream *s);
 /* Appends the text ready after id to out (growable: *out_len bytes used, *out_cap capacity, the
- * caller owns *out). Returns the number of bytes appended. */
+ * caller owns *out, which is kept NUL-terminated). Returns the number of bytes appended. */
 size_t tok_stream_push(struct tok_stream *s, const struct tokenizer *t, int id,
 		       char **out, size_t *out_len, size_t *out_cap);
 /* Flushes whatever is held back (an incomplete sequence at the end becomes U+FFFD). */
