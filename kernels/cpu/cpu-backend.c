@@ -88,7 +88,7 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->moe_w = cpu_xalloc(mb);
 	c->att_q = cpu_xalloc(mb * nh * lat);
 	c->att_kv = cpu_xalloc(mb * nh * (size_t)(c->nope + c->v_dim));
-	c->att_part = cpu_xalloc((size_t)c->nth * nh * (size_t)(c->kv_rank + 2));
+	c->att_part = cpu_xalloc((size_t)CPU_MLA_BLOCKS * nh * (size_t)(c->kv_rank + 2));
 	c->score_ld = (long)c->n_heads * 32 > p->n_ctx ? (long)c->n_heads * 32 : p->n_ctx;
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
@@ -119,13 +119,14 @@ struct matmul_task {
 	const struct ds_tensor *w;
 	const float *x;
 	int n;
+	long bs;
 };
 
-static void matmul_run(void *arg, int ith, int nth)
+static void matmul_run(void *arg, int b, int ith)
 {
 	struct matmul_task *t = arg;
 	long lo, hi;
-	cpu_split((long)t->w->rows, 4, ith, nth, &lo, &hi);
+	cpu_block((long)t->w->rows, t->bs, b, &lo, &hi);
 	if (lo < hi)
 		t->k->rows(t->w, lo, hi, t->x, t->n, t->ldx, t->y, t->ldy);
 }
@@ -133,12 +134,15 @@ static void matmul_run(void *arg, int ith, int nth)
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n)
 {
-	struct matmul_task t = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n };
+	struct matmul_task t = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n,
+				 .bs = cpu_row_block((long)w->rows) };
+	int nb = (int)(((long)w->rows + t.bs - 1) / t.bs);
 	/* tiny products (the router, the test models) are not worth waking the workers */
 	if ((long)w->rows * w->cols * n < 32768)
-		matmul_run(&t, 0, 1);
+		for (int b = 0; b < nb; b++)
+			matmul_run(&t, b, 0);
 	else
-		cpu_pool_run(c->pool, matmul_run, &t);
+		cpu_pool_run(c->pool, matmul_run, &t, nb);
 }
 
 static void cpu_matmul(void *ctx, float *y, const struct ds_tensor *w, const float *x, int n)
@@ -190,15 +194,16 @@ struct swiglu_task {
 	const struct ds_tensor *gate, *up;
 	const float *x;
 	int n;
+	long bs;
 };
 
-/* Each thread computes the same rows of gate and up, so it can finish silu(g) * u on its own. */
-static void swiglu_run(void *arg, int ith, int nth)
+/* A block takes the same rows of gate and up, so it can finish silu(g) * u on its own. */
+static void swiglu_run(void *arg, int b, int ith)
 {
 	struct swiglu_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	long lo, hi, w = (long)t->gate->rows;
-	cpu_split(w, 4, ith, nth, &lo, &hi);
+	cpu_block(w, t->bs, b, &lo, &hi);
 	if (lo >= hi)
 		return;
 	c->k->rows(t->gate, lo, hi, t->x, t->n, (long)t->gate->cols, c->ffn_gate, w);
@@ -214,11 +219,14 @@ static void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const 
 		       const struct ds_tensor *down, const float *x, int n)
 {
 	struct cpu_ctx *c = ctx;
-	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n };
+	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
+				 .bs = cpu_row_block((long)gate->rows) };
+	int nb = (int)(((long)gate->rows + t.bs - 1) / t.bs);
 	if ((long)gate->rows * gate->cols * n < 16384)
-		swiglu_run(&t, 0, 1);
+		for (int b = 0; b < nb; b++)
+			swiglu_run(&t, b, 0);
 	else
-		cpu_pool_run(c->pool, swiglu_run, &t);
+		cpu_pool_run(c->pool, swiglu_run, &t, nb);
 	cpu_matmul_ld(c, y, (long)down->rows, down, c->ffn_gate, (long)gate->rows, n);
 }
 

@@ -6,6 +6,10 @@
 #include "cpu-kernels.h"
 #include "cpu-pool.h"
 
+/* Decode attention splits the positions into at most this many blocks (by length, not by threads,
+ * so that the sums come out the same on any number of threads). */
+#define CPU_MLA_BLOCKS 32
+
 struct cpu_ctx {
 	struct cpu_pool *pool;
 	const struct cpu_kernels *k;
@@ -20,11 +24,20 @@ struct cpu_ctx {
 	float *moe_w;               /* (max_batch) its routing weight */
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
 	float *att_kv;              /* (max_batch, heads * (nope + v)): expanded K/V of a batch */
-	float *att_part;            /* (threads, heads, kv_rank + 2): decode partial sums per thread */
+	float *att_part;            /* (CPU_MLA_BLOCKS, heads, kv_rank + 2): decode partial sums */
 	float *att_scores;          /* (threads, score_ld) */
 	long score_ld;              /* max(n_ctx, heads * 32) */
 	float *att_lat;             /* (threads, kv_rank) */
 };
+
+/* Rows per block of a matrix product: about 64 blocks, so threads even out, and at least 16 rows,
+ * so a block is worth claiming. A multiple of 4 (the kernels' row tile) that depends on the row
+ * count alone: results do not depend on the number of threads. */
+static inline long cpu_row_block(long rows)
+{
+	long bs = ((rows + 63) / 64 + 3) & ~3L;
+	return bs < 16 ? 16 : bs;
+}
 
 /* Matrix product on all threads: y[i*ldy + r] = W[r] . x[i*ldx ..]. */
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

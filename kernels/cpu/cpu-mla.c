@@ -15,6 +15,8 @@ struct mla_task {
 	struct cpu_ctx *c;
 	const struct ds_attn_args *a;
 	int n_keys;               /* decode: positions 0..n_keys-1 */
+	int n_blk;                /* decode: position blocks, of blk_len positions */
+	long blk_len;
 };
 
 /* Rows of kv_b_proj that hold W_UV of head h: a view, nothing copied. */
@@ -41,27 +43,24 @@ static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i, i
 		qc[a->kv_rank + j] = q[a->nope + j] * a->scale;
 }
 
-static void mla_absorb_run(void *arg, int ith, int nth)
+static void mla_absorb_run(void *arg, int b, int ith)
 {
 	struct mla_task *t = arg;
-	long lo, hi;
-	cpu_split((long)t->a->n * t->a->n_heads, 1, ith, nth, &lo, &hi);
-	for (long p = lo; p < hi; p++)
-		mla_absorb(t->c, t->a, (int)(p / t->a->n_heads), (int)(p % t->a->n_heads));
+	mla_absorb(t->c, t->a, b / t->a->n_heads, b % t->a->n_heads);
 }
 
-/* Decode, phase 1: each thread takes a range of positions and, for every head, keeps a running max,
- * the sum of exponentials and the weighted sum of c_kv (online softmax), block by block. */
-static void mla_decode_run(void *arg, int ith, int nth)
+/* Decode, phase 1: each block of positions keeps, for every head, a running max, the sum of
+ * exponentials and the weighted sum of c_kv (online softmax), MLA_BLOCK rows at a time. */
+static void mla_decode_run(void *arg, int blk, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
-	float *part = c->att_part + (long)ith * nh * (kr + 2);
+	float *part = c->att_part + (long)blk * nh * (kr + 2);
 	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
 	long lo, hi;
-	cpu_split(t->n_keys, 1, ith, nth, &lo, &hi);
+	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
 	for (int h = 0; h < nh; h++) {
 		float *ph = part + (long)h * (kr + 2);
 		ph[0] = -INFINITY;
@@ -95,25 +94,23 @@ static void mla_decode_run(void *arg, int ith, int nth)
 	}
 }
 
-/* Decode, phase 2: per head, merge the threads' partial sums, then out = W_UV o_lat. */
-static void mla_merge_run(void *arg, int ith, int nth)
+/* Decode, phase 2: per head, merge the blocks' partial sums, then out = W_UV o_lat. */
+static void mla_merge_run(void *arg, int h, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
 	const int kr = a->kv_rank, nh = a->n_heads;
 	float *o = c->att_lat + (long)ith * kr;
-	long lo, hi;
-	cpu_split(nh, 1, ith, nth, &lo, &hi);
-	for (long h = lo; h < hi; h++) {
+	{
 		float m = -INFINITY, l = 0;
-		for (int p = 0; p < c->nth; p++) {
+		for (int p = 0; p < t->n_blk; p++) {
 			float mp = c->att_part[((long)p * nh + h) * (kr + 2)];
 			if (mp > m)
 				m = mp;
 		}
 		memset(o, 0, (size_t)kr * sizeof *o);
-		for (int p = 0; p < c->nth; p++) {
+		for (int p = 0; p < t->n_blk; p++) {
 			const float *ph = c->att_part + ((long)p * nh + h) * (kr + 2);
 			if (ph[1] == 0)
 				continue;
@@ -123,14 +120,14 @@ static void mla_merge_run(void *arg, int ith, int nth)
 		}
 		for (int k = 0; k < kr; k++)
 			o[k] /= l;
-		struct ds_tensor uv = mla_w_uv(a, (int)h);
-		c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + h * a->v_dim, a->v_dim);
+		struct ds_tensor uv = mla_w_uv(a, h);
+		c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + (long)h * a->v_dim, a->v_dim);
 	}
 }
 
 /* Batch: one (token, head) pair at a time; keys before the batch through the absorbed query, keys
  * inside it through the expanded K/V in att_kv. */
-static void mla_batch_run(void *arg, int ith, int nth)
+static void mla_batch_run(void *arg, int p, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
@@ -139,10 +136,8 @@ static void mla_batch_run(void *arg, int ith, int nth)
 	const int qd = a->nope + a->rope, kvd = a->nope + a->v_dim;
 	float *s = c->att_scores + (long)ith * c->score_ld;
 	float *o = c->att_lat + (long)ith * kr;
-	long lo, hi;
-	cpu_split((long)a->n * nh, 1, ith, nth, &lo, &hi);
-	for (long p = lo; p < hi; p++) {
-		int i = (int)(p / nh), h = (int)(p % nh);
+	{
+		int i = p / nh, h = p % nh;
 		const float *q = a->q + (long)i * nh * qd + (long)h * qd;
 		const float *qc = c->att_q + ((long)i * nh + h) * lat;
 		int nk = a->pos + i + 1;
@@ -183,16 +178,20 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 {
 	struct cpu_ctx *c = ctx;
 	struct mla_task t = { .c = c, .a = a, .n_keys = a->pos + a->n };
+	int pairs = a->n * a->n_heads;
 	if (a->n == 1) {
-		cpu_pool_run(c->pool, mla_absorb_run, &t);
-		cpu_pool_run(c->pool, mla_decode_run, &t);
-		cpu_pool_run(c->pool, mla_merge_run, &t);
+		/* blocks of at least 64 positions, at most CPU_MLA_BLOCKS of them */
+		t.n_blk = (t.n_keys + 63) / 64 < CPU_MLA_BLOCKS ? (t.n_keys + 63) / 64 : CPU_MLA_BLOCKS;
+		t.blk_len = (t.n_keys + t.n_blk - 1) / t.n_blk;
+		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
+		cpu_pool_run(c->pool, mla_decode_run, &t, t.n_blk);
+		cpu_pool_run(c->pool, mla_merge_run, &t, a->n_heads);
 		return;
 	}
 	long lat = a->kv_rank + a->rope;
 	/* K/V of the batch's own positions: kv_b_proj (c_kv) for n rows of the cache */
 	cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
 	if (a->pos > 0)
-		cpu_pool_run(c->pool, mla_absorb_run, &t);
-	cpu_pool_run(c->pool, mla_batch_run, &t);
+		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
+	cpu_pool_run(c->pool, mla_batch_run, &t, pairs);
 }

@@ -1,8 +1,11 @@
-/* cpu-pool.c: the worker threads; they spin briefly between tasks (decode issues hundreds of small
- * tasks per token) and then sleep on a condition variable so an idle engine costs no CPU. */
-#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+/* cpu-pool.c: the worker threads. Workers spin briefly between tasks (decode issues hundreds of
+ * small tasks per token) and then sleep on a condition variable, so an idle engine costs no CPU.
+ * A task is finished when its blocks are, not when every worker has checked in: a worker the OS
+ * did not run in time joins late, finds the task closed, and leaves it alone. */
+#include "build-config.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,10 +26,14 @@ struct cpu_pool {
 	int n;
 	struct pool_worker *w;
 	pthread_mutex_t mu;
-	pthread_cond_t start, done;
+	pthread_cond_t start;
 	atomic_uint gen;          /* bumped for each task */
-	atomic_int pending;       /* workers still running the current task */
+	atomic_uint closed;       /* gen of the last task whose blocks are all done */
+	atomic_int active;        /* workers inside a task */
+	atomic_int next;          /* next block to claim */
+	atomic_int done;          /* blocks finished */
 	atomic_bool quit;
+	int n_blocks;
 	cpu_task_fn fn;
 	void *arg;
 };
@@ -36,6 +43,15 @@ static inline void pool_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+static void pool_work(struct cpu_pool *p, int ith)
+{
+	int b;
+	while ((b = atomic_fetch_add(&p->next, 1)) < p->n_blocks) {
+		p->fn(p->arg, b, ith);
+		atomic_fetch_add(&p->done, 1);
+	}
 }
 
 static void *pool_main(void *arg)
@@ -59,12 +75,13 @@ static void *pool_main(void *arg)
 		if (atomic_load(&p->quit))
 			return NULL;
 		seen = g;
-		p->fn(p->arg, w->ith, p->n);
-		if (atomic_fetch_sub(&p->pending, 1) == 1) {
-			pthread_mutex_lock(&p->mu);
-			pthread_cond_signal(&p->done);
-			pthread_mutex_unlock(&p->mu);
-		}
+		/* join, then check the task is still the open one: the caller closes it before it waits
+		 * for active == 0 and rewrites the task only after, so either it sees us or we see the
+		 * close (or a newer gen, which we take up on the next turn) */
+		atomic_fetch_add(&p->active, 1);
+		if (atomic_load(&p->gen) == g && atomic_load(&p->closed) != g)
+			pool_work(p, w->ith);
+		atomic_fetch_sub(&p->active, 1);
 	}
 }
 
@@ -79,9 +96,11 @@ struct cpu_pool *cpu_pool_new(int n_threads)
 	p->w = xcalloc((size_t)n_threads, sizeof *p->w);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->start, NULL);
-	pthread_cond_init(&p->done, NULL);
 	atomic_init(&p->gen, 0);
-	atomic_init(&p->pending, 0);
+	atomic_init(&p->closed, 0);
+	atomic_init(&p->active, 0);
+	atomic_init(&p->next, 0);
+	atomic_init(&p->done, 0);
 	atomic_init(&p->quit, false);
 	for (int i = 1; i < n_threads; i++) {
 		p->w[i].pool = p;
@@ -106,7 +125,6 @@ void cpu_pool_free(struct cpu_pool *p)
 	for (int i = 1; i < p->n; i++)
 		pthread_join(p->w[i].th, NULL);
 	pthread_cond_destroy(&p->start);
-	pthread_cond_destroy(&p->done);
 	pthread_mutex_destroy(&p->mu);
 	free(p->w);
 	free(p);
@@ -117,28 +135,39 @@ int cpu_pool_threads(const struct cpu_pool *p)
 	return p->n;
 }
 
-void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg)
+/* Waits for *v == want: spinning first, then yielding (on a full machine the thread we wait for may
+ * need our core). */
+static void pool_wait(atomic_int *v, int want)
 {
-	if (p->n == 1) {
-		fn(arg, 0, 1);
+	for (int i = 0; atomic_load(v) != want; i++) {
+		if (i < POOL_SPIN)
+			pool_relax();
+		else
+			sched_yield();
+	}
+}
+
+void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks)
+{
+	if (n_blocks <= 0)
+		return;
+	if (p->n == 1 || n_blocks == 1) {
+		for (int b = 0; b < n_blocks; b++)
+			fn(arg, b, 0);
 		return;
 	}
 	p->fn = fn;
 	p->arg = arg;
-	atomic_store(&p->pending, p->n - 1);
+	p->n_blocks = n_blocks;
+	atomic_store(&p->next, 0);
+	atomic_store(&p->done, 0);
 	pthread_mutex_lock(&p->mu);
-	atomic_fetch_add(&p->gen, 1);
+	unsigned g = atomic_fetch_add(&p->gen, 1) + 1;
 	pthread_cond_broadcast(&p->start);
 	pthread_mutex_unlock(&p->mu);
 
-	fn(arg, 0, p->n);
-
-	for (int i = 0; i < POOL_SPIN && atomic_load(&p->pending) != 0; i++)
-		pool_relax();
-	if (atomic_load(&p->pending) != 0) {
-		pthread_mutex_lock(&p->mu);
-		while (atomic_load(&p->pending) != 0)
-			pthread_cond_wait(&p->done, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-	}
+	pool_work(p, 0);
+	pool_wait(&p->done, n_blocks);
+	atomic_store(&p->closed, g);
+	pool_wait(&p->active, 0);
 }

@@ -1,9 +1,10 @@
-/* cpu-pool.h: a fixed pool of worker threads that run one parallel task at a time. */
+/* cpu-pool.h: a fixed pool of worker threads that share out the blocks of one task at a time. */
 #ifndef DS_CPU_POOL_H
 #define DS_CPU_POOL_H
 
-/* A task runs as fn(arg, ith, nth) on every thread, ith in [0, nth); it splits its own work. */
-typedef void (*cpu_task_fn)(void *arg, int ith, int nth);
+/* fn(arg, block, ith) runs once for each block in [0, n_blocks), on whichever thread claims it;
+ * ith (in [0, threads)) names that thread, for per-thread scratch. */
+typedef void (*cpu_task_fn)(void *arg, int block, int ith);
 
 struct cpu_pool;
 
@@ -12,16 +13,16 @@ struct cpu_pool;
 struct cpu_pool *cpu_pool_new(int n_threads);
 void cpu_pool_free(struct cpu_pool *p);
 int cpu_pool_threads(const struct cpu_pool *p);
-/* Runs the task on all threads and returns when every one has finished. Not reentrant. */
-void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg);
+/* Runs every block of the task and returns when all are done. The caller works too, and blocks are
+ * claimed one by one, so a worker that the OS has not scheduled (a busy machine) delays nothing:
+ * the others take its share. Not reentrant. */
+void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks);
 
-/* The part [*lo, *hi) of [0, n) that thread ith of nth gets, in multiples of align. */
-static inline void cpu_split(long n, long align, int ith, int nth, long *lo, long *hi)
+/* Block b of size bs in [0, n): [*lo, *hi). */
+static inline void cpu_block(long n, long bs, int b, long *lo, long *hi)
 {
-	long blocks = (n + align - 1) / align;
-	long b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
-	*lo = b0 * align < n ? b0 * align : n;
-	*hi = b1 * align < n ? b1 * align : n;
+	*lo = (long)b * bs < n ? (long)b * bs : n;
+	*hi = *lo + bs < n ? *lo + bs : n;
 }
 
 #endif

@@ -59,11 +59,13 @@ static uint64_t membw_sum(const uint64_t *p, size_t n)
 	return s0 ^ s1 ^ s2 ^ s3;
 }
 
-static void membw_run(void *arg, int ith, int nth)
+#define MEMBW_BLOCK (((size_t)16 << 20) / sizeof(uint64_t))
+
+static void membw_run(void *arg, int b, int ith)
 {
 	struct membw_task *t = arg;
 	long lo, hi;
-	cpu_split((long)t->n, 512, ith, nth, &lo, &hi);
+	cpu_block((long)t->n, (long)MEMBW_BLOCK, b, &lo, &hi);
 	uint64_t s;
 #ifdef HAVE_AVX2_TARGET
 	if (t->avx2)
@@ -98,7 +100,7 @@ double cpu_measure_read_bandwidth(int n_threads)
 	double best = 0;
 	for (int run = 0; run < MEMBW_RUNS; run++) {
 		double t0 = membw_now();
-		cpu_pool_run(pool, membw_run, &t);
+		cpu_pool_run(pool, membw_run, &t, (int)((t.n + MEMBW_BLOCK - 1) / MEMBW_BLOCK));
 		double dt = membw_now() - t0;
 		double gbs = (double)MEMBW_BYTES / dt / 1e9;
 		if (gbs > best)

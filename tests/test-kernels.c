@@ -1,0 +1,300 @@
+/* test-kernels.c: the SIMD kernels against the portable ones (every dtype, odd sizes with tails),
+ * F16 widening over all finite halves, the thread pool, and threaded products against one thread. */
+#include "build-config.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu/cpu-kernels.h"
+#include "cpu/cpu-pool.h"
+#include "xalloc.h"
+
+static int failures;
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 11);
+}
+
+static float rndf(void)
+{
+	return (float)(rnd() % 2000001) / 1000000.0f - 1.0f;
+}
+
+static const char *dtype_name(enum ds_dtype t)
+{
+	return t == DS_F32 ? "F32" : t == DS_F16 ? "F16" : "BF16";
+}
+
+/* A rows x cols tensor of values in about [-2, 2], some F16 ones subnormal. */
+static struct ds_tensor make_tensor(enum ds_dtype t, long rows, long cols)
+{
+	size_t n = (size_t)rows * (size_t)cols;
+	void *data = xmalloc(n * ds_dtype_size(t) + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (t == DS_F32) {
+			((float *)data)[i] = 2 * rndf();
+		} else if (t == DS_BF16) {
+			uint16_t exp = 118 + rnd() % 10;   /* 2^-9 .. 2^1 */
+			((uint16_t *)data)[i] = (uint16_t)((rnd() & 1) << 15 | exp << 7 | (rnd() & 0x7f));
+		} else {
+			uint16_t exp = rnd() % 8 == 0 ? 0 : 5 + rnd() % 11;   /* subnormal, or 2^-10 .. 2^0 */
+			((uint16_t *)data)[i] = (uint16_t)((rnd() & 1) << 15 | exp << 10 | (rnd() & 0x3ff));
+		}
+	}
+	return (struct ds_tensor){ .dtype = t, .data = data, .rows = rows, .cols = cols };
+}
+
+/* |a - b| small against the sum of |w x| that produced them. */
+static int close_enough(double a, double b, double mag)
+{
+	return fabs(a - b) <= 2e-6 * mag + 1e-30;
+}
+
+static void test_conversions(void)
+{
+	CHECK(cpu_f16_to_f32(0x3c00) == 1.0f, "F16 0x3c00 is not 1");
+	CHECK(cpu_f16_to_f32(0xc000) == -2.0f, "F16 0xc000 is not -2");
+	CHECK(cpu_f16_to_f32(0x7bff) == 65504.0f, "F16 0x7bff is not 65504");
+	CHECK(cpu_f16_to_f32(0x0001) == ldexpf(1, -24), "F16 0x0001 is not 2^-24");
+	CHECK(cpu_f16_to_f32(0x03ff) == ldexpf(1023, -24), "F16 0x03ff is not the largest subnormal");
+	CHECK(isinf(cpu_f16_to_f32(0xfc00)) && cpu_f16_to_f32(0xfc00) < 0, "F16 0xfc00 is not -inf");
+	CHECK(isnan(cpu_f16_to_f32(0x7e00)), "F16 0x7e00 is not NaN");
+	CHECK(cpu_bf16_to_f32(0x3f80) == 1.0f, "BF16 0x3f80 is not 1");
+	CHECK(cpu_bf16_to_f32(0xc0a0) == -5.0f, "BF16 0xc0a0 is not -5");
+}
+
+/* Every finite half through both kernel sets: a one-hot x picks one column, exactly. */
+static void test_f16_all(const struct cpu_kernels *k)
+{
+	const long rows = 8192, cols = 8;
+	uint16_t *h = xmalloc(sizeof *h * (size_t)(rows * cols));
+	for (long i = 0; i < rows * cols; i++)
+		h[i] = ((i >> 10) & 0x1f) == 0x1f ? 0 : (uint16_t)i;
+	struct ds_tensor w = { .dtype = DS_F16, .data = h, .rows = rows, .cols = cols };
+	float *y = xmalloc(sizeof *y * (size_t)(rows * cols)), x[8 * 8] = {0};
+	for (int j = 0; j < 8; j++)
+		x[j * 8 + j] = 1;
+	k->rows(&w, 0, rows, x, 8, 8, y, rows);
+	int bad = 0;
+	for (long r = 0; r < rows && bad < 3; r++)
+		for (int j = 0; j < 8; j++) {
+			float want = cpu_f16_to_f32(h[r * cols + j]), got = y[(long)j * rows + r];
+			if (memcmp(&want, &got, sizeof want) != 0 && !(want == 0 && got == 0)) {
+				CHECK(0, "%s: F16 0x%04x widens to %g, want %g", k->name, h[r * cols + j], got, want);
+				bad++;
+			}
+		}
+	free(h);
+	free(y);
+}
+
+static void test_rows(const struct cpu_kernels *a, const struct cpu_kernels *b)
+{
+	static const long shapes[][3] = { {1, 1, 1}, {4, 8, 1}, {13, 37, 1}, {9, 8, 3}, {17, 70, 5},
+					  {5, 1, 2}, {33, 131, 7}, {8, 16, 2}, {7, 263, 4}, {64, 512, 9} };
+	for (int t = 0; t < 3; t++) {
+		enum ds_dtype dt = (enum ds_dtype)t;
+		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+			long rows = shapes[s][0], cols = shapes[s][1];
+			int n = (int)shapes[s][2];
+			long ldx = cols + 3, ldy = rows + 2;
+			struct ds_tensor w = make_tensor(dt, rows, cols);
+			float *x = xmalloc(sizeof *x * (size_t)(n * ldx));
+			float *ya = xcalloc((size_t)(n * ldy), sizeof *ya), *yb = xcalloc((size_t)(n * ldy), sizeof *yb);
+			for (long i = 0; i < n * ldx; i++)
+				x[i] = rndf();
+			/* a row range that starts and ends off the 4-row tiles */
+			long r0 = rows > 2 ? 1 : 0, r1 = rows > 3 ? rows - 1 : rows;
+			a->rows(&w, r0, r1, x, n, ldx, ya, ldy);
+			b->rows(&w, r0, r1, x, n, ldx, yb, ldy);
+			int bad = 0;
+			for (int i = 0; i < n; i++)
+				for (long r = r0; r < r1; r++) {
+					double exact = 0, mag = 0;
+					for (long c = 0; c < cols; c++) {
+						double p = (double)cpu_tensor_at(&w, r, c) * x[i * ldx + c];
+						exact += p;
+						mag += fabs(p);
+					}
+					float va = ya[i * ldy + r], vb = yb[i * ldy + r];
+					if ((!close_enough(va, exact, mag) || !close_enough(vb, exact, mag)) && bad++ < 3)
+						CHECK(0, "rows %s %ldx%ld n=%d: row %ld token %d: %s %.9g, %s %.9g, exact %.9g",
+						      dtype_name(dt), rows, cols, n, r, i, a->name, va, b->name, vb, exact);
+				}
+			/* rows outside [r0, r1) untouched */
+			for (int i = 0; i < n; i++)
+				for (long r = 0; r < ldy; r++)
+					if ((r < r0 || r >= r1) && (ya[i * ldy + r] != 0 || yb[i * ldy + r] != 0) && bad++ < 3)
+						CHECK(0, "rows %s: wrote outside its row range at %ld", dtype_name(dt), r);
+			free((void *)w.data);
+			free(x);
+			free(ya);
+			free(yb);
+		}
+	}
+}
+
+static void test_vectors(const struct cpu_kernels *a, const struct cpu_kernels *b)
+{
+	static const long lens[] = { 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 515 };
+	for (size_t s = 0; s < sizeof lens / sizeof lens[0]; s++) {
+		long n = lens[s];
+		float *x = xmalloc(sizeof *x * (size_t)n), *y = xmalloc(sizeof *y * (size_t)n);
+		float *ya = xmalloc(sizeof *y * (size_t)n), *yb = xmalloc(sizeof *y * (size_t)n);
+		double exact = 0, mag = 0;
+		for (long i = 0; i < n; i++) {
+			x[i] = rndf();
+			y[i] = rndf();
+			exact += (double)x[i] * y[i];
+			mag += fabs((double)x[i] * y[i]);
+		}
+		float da = a->dot(x, y, n), db = b->dot(x, y, n);
+		CHECK(close_enough(da, exact, mag) && close_enough(db, exact, mag),
+		      "dot n=%ld: %s %.9g, %s %.9g, exact %.9g", n, a->name, da, b->name, db, exact);
+		memcpy(ya, y, sizeof *y * (size_t)n);
+		memcpy(yb, y, sizeof *y * (size_t)n);
+		a->axpy(ya, 0.37f, x, n);
+		b->axpy(yb, 0.37f, x, n);
+		for (long i = 0; i < n; i++)
+			CHECK(fabsf(ya[i] - yb[i]) <= 1e-6f && fabsf(ya[i] - (y[i] + 0.37f * x[i])) <= 1e-6f,
+			      "axpy n=%ld at %ld: %s %.9g, %s %.9g", n, i, a->name, ya[i], b->name, yb[i]);
+		for (int t = 0; t < 3; t++) {
+			struct ds_tensor w = make_tensor((enum ds_dtype)t, 3, n);
+			memcpy(ya, y, sizeof *y * (size_t)n);
+			memcpy(yb, y, sizeof *y * (size_t)n);
+			a->axpy_row(ya, -1.25f, &w, 2);
+			b->axpy_row(yb, -1.25f, &w, 2);
+			for (long i = 0; i < n; i++) {
+				float want = y[i] + -1.25f * cpu_tensor_at(&w, 2, i);
+				CHECK(fabsf(ya[i] - want) <= 1e-5f && fabsf(yb[i] - want) <= 1e-5f,
+				      "axpy_row %s n=%ld at %ld: %s %.9g, %s %.9g, want %.9g",
+				      dtype_name((enum ds_dtype)t), n, i, a->name, ya[i], b->name, yb[i], want);
+			}
+			free((void *)w.data);
+		}
+		free(x);
+		free(y);
+		free(ya);
+		free(yb);
+	}
+}
+
+struct pool_sum {
+	atomic_int seen[64];      /* times each block ran */
+	atomic_int bad_ith;
+};
+
+static void pool_sum_run(void *arg, int b, int ith)
+{
+	struct pool_sum *p = arg;
+	atomic_fetch_add(&p->seen[b], 1);
+	if (ith < 0 || ith >= 3)
+		atomic_fetch_add(&p->bad_ith, 1);
+}
+
+/* Every block runs exactly once per task, over many tasks (workers joining late included). */
+static void test_pool(void)
+{
+	struct cpu_pool *pool = cpu_pool_new(3);
+	CHECK(pool != NULL && cpu_pool_threads(pool) == 3, "cpu_pool_new(3) failed");
+	if (pool == NULL)
+		return;
+	for (int it = 0; it < 3000; it++) {
+		struct pool_sum p;
+		int nb = 1 + it % 64;
+		for (int b = 0; b < 64; b++)
+			atomic_init(&p.seen[b], 0);
+		atomic_init(&p.bad_ith, 0);
+		cpu_pool_run(pool, pool_sum_run, &p, nb);
+		int ok = atomic_load(&p.bad_ith) == 0;
+		for (int b = 0; b < 64; b++)
+			ok = ok && atomic_load(&p.seen[b]) == (b < nb);
+		if (!ok) {
+			CHECK(0, "pool task %d of %d blocks: a block ran other than once, or a bad thread index", it, nb);
+			break;
+		}
+	}
+	cpu_pool_free(pool);
+}
+
+/* The CPU backend's products on 3 threads equal those on 1 bit for bit (rows are split, never sums). */
+static void test_backend_threads(void)
+{
+	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 200, .moe_intermediate_size = 40,
+				 .num_attention_heads = 2, .kv_lora_rank = 16, .qk_nope_head_dim = 8,
+				 .qk_rope_head_dim = 4, .v_head_dim = 8 };
+	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 16, .max_batch = 6, .n_threads = 1 };
+	struct ds_backend_params p3 = p1;
+	p3.n_threads = 3;
+	const struct ds_backend *be = &ds_backend_cpu;
+	char err[256];
+	void *c1 = be->create(&p1, err, sizeof err), *c3 = be->create(&p3, err, sizeof err);
+	CHECK(c1 != NULL && c3 != NULL, "backend create: %s", err);
+	if (c1 == NULL || c3 == NULL)
+		return;
+	CHECK(be->threads(c3) == 3, "backend has %d threads, asked 3", be->threads(c3));
+	for (int t = 0; t < 3; t++) {
+		struct ds_tensor g = make_tensor((enum ds_dtype)t, 200, 96), u = make_tensor((enum ds_dtype)t, 200, 96);
+		struct ds_tensor d = make_tensor((enum ds_dtype)t, 96, 200);
+		float *x = be->alloc(c1, 6 * 200), *y1 = be->alloc(c1, 6 * 200), *y3 = be->alloc(c3, 6 * 200);
+		for (int i = 0; i < 6 * 200; i++)
+			x[i] = rndf();
+		be->matmul(c1, y1, &d, x, 6);
+		be->matmul(c3, y3, &d, x, 6);
+		CHECK(memcmp(y1, y3, sizeof *y1 * 6 * 96) == 0, "matmul %s: 1 and 3 threads differ", dtype_name((enum ds_dtype)t));
+		be->swiglu(c1, y1, &g, &u, &d, x, 5);
+		be->swiglu(c3, y3, &g, &u, &d, x, 5);
+		CHECK(memcmp(y1, y3, sizeof *y1 * 5 * 96) == 0, "swiglu %s: 1 and 3 threads differ", dtype_name((enum ds_dtype)t));
+		for (int i = 0; i < 5 * 96; i++)
+			if (!isfinite(y1[i])) {
+				CHECK(0, "swiglu %s: output %d not finite", dtype_name((enum ds_dtype)t), i);
+				break;
+			}
+		be->release(c1, x);
+		be->release(c1, y1);
+		be->release(c3, y3);
+		free((void *)g.data);
+		free((void *)u.data);
+		free((void *)d.data);
+	}
+	be->destroy(c1);
+	be->destroy(c3);
+}
+
+int main(void)
+{
+	test_conversions();
+	test_f16_all(&cpu_kernels_ref);
+	test_rows(&cpu_kernels_ref, &cpu_kernels_ref);
+	test_vectors(&cpu_kernels_ref, &cpu_kernels_ref);
+#ifdef HAVE_AVX2_TARGET
+	if (cpu_kernels_have_avx2()) {
+		test_f16_all(&cpu_kernels_avx2);
+		test_rows(&cpu_kernels_ref, &cpu_kernels_avx2);
+		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx2);
+		printf("compared %s with %s\n", cpu_kernels_avx2.name, cpu_kernels_ref.name);
+	} else {
+		printf("this CPU lacks AVX2/FMA/F16C: only the portable kernels were tested\n");
+	}
+#else
+	printf("built without AVX2 kernels: only the portable kernels were tested\n");
+#endif
+	printf("kernel set in use: %s\n", cpu_kernels_best()->name);
+	test_pool();
+	test_backend_threads();
+	if (failures)
+		printf("%d checks failed\n", failures);
+	return failures ? 1 : 0;
+}
