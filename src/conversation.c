@@ -577,12 +577,13 @@ static bool conv_text_needs_quotes(const char *s, size_t len)
  * decides: a text that does not come back the same is written in double quotes. */
 #define CONV_PUA_FIRST 0xe000u
 #define CONV_PUA_COUNT 6400u        /* U+E000..U+F8FF */
+#define CONV_LEADING_TAB 0x110000u  /* not a code point: the space + stand-in pair of a first tab */
 
 struct conv_subst {
 	uint32_t orig[CONV_PUA_COUNT];  /* stand-in index -> original code point; 0: free */
 	bool taken[CONV_PUA_COUNT];     /* used by the conversation itself, or assigned */
 	unsigned next;
-	uint32_t tab, space;            /* stand-ins for '\t' and a line-final ' ' (0: none yet) */
+	uint32_t tab, space, lead_tab;  /* stand-ins for '\t', a line-final ' ', a first tab (0: none yet) */
 	bool any;
 };
 
@@ -636,6 +637,8 @@ static uint32_t conv_subst_for(struct conv_subst *t, uint32_t cp)
 		return t->tab != 0 ? t->tab : (t->tab = conv_subst_new(t, cp));
 	if (cp == ' ')
 		return t->space != 0 ? t->space : (t->space = conv_subst_new(t, cp));
+	if (cp == CONV_LEADING_TAB)
+		return t->lead_tab != 0 ? t->lead_tab : (t->lead_tab = conv_subst_new(t, cp));
 	for (unsigned i = 0; i < t->next; i++)
 		if (t->orig[i] == cp)
 			return CONV_PUA_FIRST + i;
@@ -646,10 +649,26 @@ static uint32_t conv_subst_for(struct conv_subst *t, uint32_t cp)
  * stand-ins ran out. Caller frees. */
 static char *conv_subst_apply(struct conv_subst *t, const char *s, size_t len, size_t *outlen)
 {
-	char *out = xmalloc(len * 3 + 1);
+	char *out = xmalloc(len * 3 + 2);
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, o = 0, n;
 
+	/* A first tab: libyaml writes an indentation indicator only for a text that starts with a space,
+	 * and a block whose first line starts with a tab needs one. So the text starts with a real space
+	 * followed by a stand-in that means "this space and I are one tab". */
+	if (len > 0 && p[0] == '\t') {
+		uint32_t ph = conv_subst_for(t, CONV_LEADING_TAB);
+
+		if (ph == 0) {
+			free(out);
+			return NULL;
+		}
+		out[o++] = ' ';
+		out[o++] = (char)(0xe0 | (ph >> 12));
+		out[o++] = (char)(0x80 | ((ph >> 6) & 0x3f));
+		out[o++] = (char)(0x80 | (ph & 0x3f));
+		i = 1;
+	}
 	while (i < len) {
 		uint32_t cp = conv_decode(p + i, &n), ph = 0;
 
@@ -698,7 +717,11 @@ static char *conv_subst_undo(const struct conv_subst *t, const char *buf, size_t
 
 		if (cp >= CONV_PUA_FIRST && cp < CONV_PUA_FIRST + CONV_PUA_COUNT &&
 		    (orig = t->orig[cp - CONV_PUA_FIRST]) != 0) {
-			if (orig < 0x80) {
+			if (orig == CONV_LEADING_TAB) {
+				if (o > 0 && out[o - 1] == ' ')
+					o--;
+				out[o++] = '\t';
+			} else if (orig < 0x80) {
 				out[o++] = (char)orig;
 			} else {
 				out[o++] = (char)(0xf0 | (orig >> 18));
@@ -722,9 +745,10 @@ static void conv_emit_text(struct yu_emitter *e, struct conv_subst *t, const cha
 	size_t len = strlen(s), sublen;
 	char *sub;
 
-	/* A stand-in for a tab or a space first in the text would hide from libyaml that the block
-	 * needs an indentation indicator: the swapped-back block would not parse. */
-	if (quoted || conv_text_needs_quotes(s, len) || s[0] == '\t' ||
+	/* A stand-in for a space first in the text would hide from libyaml that the block needs an
+	 * indentation indicator: the swapped-back block would not parse. (A first tab is handled by
+	 * conv_subst_apply.) */
+	if (quoted || conv_text_needs_quotes(s, len) ||
 	    (s[0] == ' ' && len == strspn(s, " ")) || (s[0] == ' ' && s[strspn(s, " ")] == '\n')) {
 		yu_emit_text(e, s, len, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
 		return;
@@ -1111,16 +1135,45 @@ int conv_export_markdown(const struct conversation *c, const char *path, char *e
 
 /* ---- The list ---- */
 
-/* Case-folded, NFC copy for case-insensitive matching (Straße finds STRASSE). */
+/* Case-folded copy for case-insensitive matching (Straße finds STRASSE). ASCII is folded here, only
+ * runs of other characters go through utf8proc: most text is ASCII and utf8proc_map is slow on
+ * megabytes. The text and the query are folded the same way, so they compare. */
 static char *conv_fold(const char *s, size_t len)
 {
-	utf8proc_uint8_t *out = NULL;
-	utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &out,
-					  UTF8PROC_CASEFOLD | UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+	struct conv_buf b = { 0 };
+	size_t i = 0;
 
-	if (n < 0)
-		return xstrndup(s, len);
-	return (char *)out;
+	conv_buf_add(&b, "", 0);
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && !((unsigned char)s[j] & 0x80))
+			j++;
+		if (j > i) {
+			size_t start = b.len;
+
+			conv_buf_add(&b, s + i, j - i);
+			for (size_t k = start; k < b.len; k++)
+				if (b.p[k] >= 'A' && b.p[k] <= 'Z')
+					b.p[k] = (char)(b.p[k] - 'A' + 'a');
+			i = j;
+		}
+		while (j < len && ((unsigned char)s[j] & 0x80))
+			j++;
+		if (j > i) {
+			utf8proc_uint8_t *out = NULL;
+			utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(j - i),
+							  &out, UTF8PROC_CASEFOLD | UTF8PROC_STABLE);
+
+			if (n >= 0)
+				conv_buf_add(&b, (const char *)out, (size_t)n);
+			else
+				conv_buf_add(&b, s + i, j - i);
+			free(out);
+			i = j;
+		}
+	}
+	return b.p;
 }
 
 static void conv_entry_search_text(struct conv_entry *en, const struct conversation *c)

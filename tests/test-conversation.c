@@ -137,6 +137,7 @@ static void test_round_trip(void)
 		TS_CHECK(lit >= n / 2, "only %zu of %zu messages written as block literals", lit, n + 1);
 		/* Tabs (Go, C, Makefiles) and emoji stay as they are inside a literal, not escaped. */
 		TS_CHECK(strstr(file, "\n    \tfmt.Println(\"tabs\")\n") != NULL, "tab-indented code not kept literally");
+		TS_CHECK(strstr(file, "content: |2-\n    \tstarts with a tab\n") != NULL, "a first tab is not kept literally");
 		TS_CHECK(strstr(file, "👩‍💻") != NULL && strstr(file, "你好，世界") != NULL, "emoji or Chinese escaped");
 	}
 	free(file);
