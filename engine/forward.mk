@@ -10,4 +10,5 @@ tests_test_forward_SOURCES = tests/test-forward.c
 tests_test_forward_LDADD = $(FORWARD_TEST_LIBS)
 tests_test_kernels_SOURCES = tests/test-kernels.c
 tests_test_kernels_LDADD = $(FORWARD_TEST_LIBS)
-TESTS += tests/test-forward tests/test-kernels
+TESTS += tests/test-forward tests/test-kernels tests/forward-portable.sh
+dist_check_SCRIPTS += tests/forward-portable.sh

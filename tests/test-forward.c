@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cpu/cpu-kernels.h"
 #include "forward.h"
 #include "model.h"
 #include "xalloc.h"
@@ -119,6 +120,7 @@ static void test_model(const char *name)
 	/* batch pass over the whole prompt against the reference */
 	size_t nlog = (size_t)(np + GREEDY_N) * V;
 	float *batch = xcalloc(nlog, sizeof *batch), *other = xcalloc(nlog, sizeof *other);
+	float *dec = xcalloc(nlog, sizeof *dec);
 	CHECK(ds_forward(s, prompt, np, 0, batch, true) == 0, "%s: batch pass refused", name);
 	double d = max_diff(batch, gold, (size_t)np * V);
 	printf("%s: batch logits vs golden: max |diff| %.3g over %d positions\n", name, d, np);
@@ -136,16 +138,16 @@ static void test_model(const char *name)
 	memcpy(all, prompt, sizeof *all * (size_t)np);
 	memcpy(all + np, gold_ids, sizeof *all * GREEDY_N);
 	for (int i = 0; i < np + GREEDY_N; i++)
-		CHECK(ds_forward(s, &all[i], 1, i, other + (size_t)i * V, false) == 0, "%s: decode %d refused", name, i);
-	d = max_diff(other, batch, (size_t)np * V);
+		CHECK(ds_forward(s, &all[i], 1, i, dec + (size_t)i * V, false) == 0, "%s: decode %d refused", name, i);
+	d = max_diff(dec, batch, (size_t)np * V);
 	printf("%s: decode (one token at a time) vs batch: max |diff| %.3g\n", name, d);
 	CHECK(d <= 1e-4, "%s: decode logits differ from the batch logits by %.3g (> 1e-4)", name, d);
-	d = max_diff(other, gold, (size_t)np * V);
+	d = max_diff(dec, gold, (size_t)np * V);
 	CHECK(d <= 1e-3, "%s: decode logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
 
 	/* one call over prompt + answer runs as more than one internal batch (64 tokens each) */
 	CHECK(ds_forward(s, all, np + GREEDY_N, 0, batch, true) == 0, "%s: long batch refused", name);
-	d = max_diff(batch, other, nlog);
+	d = max_diff(batch, dec, nlog);
 	printf("%s: %d-token batch vs decode: max |diff| %.3g\n", name, np + GREEDY_N, d);
 	CHECK(d <= 1e-4, "%s: %d-token batch differs from decode by %.3g (> 1e-4)", name, np + GREEDY_N, d);
 
@@ -180,12 +182,23 @@ static void test_model(const char *name)
 	} else {
 		greedy(s, prompt, np, V, ids1, GREEDY_N);
 		CHECK(memcmp(ids1, ids2, sizeof ids1) == 0, "%s: 1 thread and 2 threads decode different ids", name);
+		/* work is split into blocks by size, never by thread count: the numbers are identical */
+		float *one = xcalloc(nlog, sizeof *one);
+		CHECK(ds_forward(s, all, np + GREEDY_N, 0, one, true) == 0, "%s: 1-thread batch refused", name);
+		CHECK(memcmp(one, batch, sizeof *one * nlog) == 0, "%s: batch logits on 1 thread differ from 2 threads "
+		      "(max |diff| %.3g)", name, max_diff(one, batch, nlog));
+		for (int i = 0; i < np + GREEDY_N; i++)
+			CHECK(ds_forward(s, &all[i], 1, i, one + (size_t)i * V, false) == 0, "%s: decode refused", name);
+		CHECK(memcmp(one, dec, sizeof *one * nlog) == 0, "%s: decode logits on 1 thread differ "
+		      "from 2 threads (max |diff| %.3g)", name, max_diff(one, dec, nlog));
+		free(one);
 		ds_state_free(s);
 	}
 	free(last);
 	free(all);
 	free(batch);
 	free(other);
+	free(dec);
 out_files:
 	free(prompt);
 	free(gold_ids);
@@ -200,6 +213,7 @@ int main(void)
 		printf("SKIP: no fixtures at %s\n", FIXTURES_DIR);
 		return 77;
 	}
+	printf("CPU kernels: %s\n", cpu_kernels_best()->name);
 	test_model("tiny-ds2-full");
 	test_model("tiny-ds2-lite");
 	test_model("tiny-ds2-group");
