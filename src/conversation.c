@@ -1287,6 +1287,38 @@ void conv_list_free(struct conv_list *l)
 	l->n = 0;
 }
 
+void conv_list_update(struct conv_list *l, const struct conversation *c)
+{
+	struct conv_entry *en = NULL;
+
+	if (c->path == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i].path, c->path) == 0) {
+			en = &l->v[i];
+			free(en->path);
+			free(en->id);
+			free(en->title);
+			free(en->error);
+			free(en->search_text);
+			break;
+		}
+	}
+	if (en == NULL) {
+		l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+		en = &l->v[l->n++];
+	}
+	memset(en, 0, sizeof(*en));
+	en->path = xstrdup(c->path);
+	en->id = xstrdup(c->id);
+	en->title = xstrdup(c->title);
+	en->updated = c->updated;
+	en->n_messages = c->n_msgs;
+	conv_entry_search_text(en, c);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), conv_entry_cmp);
+}
+
 size_t conv_search(const struct conv_list *l, const char *text, size_t *idx)
 {
 	char *q = conv_fold(text, strlen(text));

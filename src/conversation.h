@@ -122,6 +122,11 @@ struct conv_list {
  * exists but cannot be read (out is then empty). */
 int conv_list(const char *dir, struct conv_list *out, char *err, size_t errlen);
 void conv_list_free(struct conv_list *l);
+/* Refreshes l from c in memory, without reading any file: replaces the entry whose path is c->path
+ * (or adds one) and keeps l sorted. Meant for after each autosave, so the list pane does not re-read
+ * every conversation once a second while an answer streams. Does nothing when c->path is NULL. Entry
+ * pointers and indexes into l are invalidated. */
+void conv_list_update(struct conv_list *l, const struct conversation *c);
 
 /* Case-insensitive (Unicode case folding) substring search over the titles and message contents of
  * the entries of l. Writes the indexes of the matching entries, in list order, to idx (caller supplies

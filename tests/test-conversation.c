@@ -486,6 +486,22 @@ static void test_list_search_rename_delete(void)
 	TS_CHECK(n == 0, "search for absent text: %zu hits", n);
 	n = conv_search(&list, "", idx);
 	TS_CHECK(n == 3, "empty search: %zu hits", n);
+	/* Refresh from memory: the changed conversation moves to the top and is searchable. */
+	conv_add_message(a, CONV_ROLE_ASSISTANT, "Borrowed ZEBRA", 14);
+	a->updated = 400;
+	conv_list_update(&list, a);
+	TS_CHECK(list.n == 3 && strcmp(list.v[0].path, a->path) == 0 && list.v[0].n_messages == 2,
+		 "list_update: %zu entries, first %s with %zu messages", list.n, list.v[0].title, list.v[0].n_messages);
+	n = conv_search(&list, "zebra", idx);
+	TS_CHECK(n == 1 && idx[0] == 0, "search after list_update: %zu hits", n);
+	{
+		struct conversation *fresh = conv_new();
+
+		conv_set_title(fresh, "not saved");
+		conv_list_update(&list, fresh);     /* no path yet: ignored */
+		TS_CHECK(list.n == 3, "an unsaved conversation was added to the list");
+		conv_free(fresh);
+	}
 	conv_list_free(&list);
 
 	TS_CHECK(conv_rename(b->path, "Renamed: 新标题", err, sizeof(err)) == 0, "rename: %s", err);
