@@ -1,4 +1,4 @@
-/* highlight.h: syntax highlighting of code-block lines by languages defined in syntax/*.syntax files. */
+/* highlight.h: syntax highlighting of code-block lines by languages defined in syntax/NAME.syntax files. */
 #ifndef DS_HIGHLIGHT_H
 #define DS_HIGHLIGHT_H
 

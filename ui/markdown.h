@@ -8,8 +8,8 @@
 
 /*
  * The subset: ATX headings (# .. ######), **bold** / __bold__, *italic* / _italic_ (underscores
- * only at word edges, so snake_case stays), `inline code` (any backtick run length), backslash
- * escapes, - * + and 1. / 1) list items nested by indentation, > block quotes (nested with >>),
+ * only at word edges, so snake_case stays; a * between two letters or digits is literal, so
+ * 2*3*4 stays), `inline code` (any backtick run length), backslash escapes, - * + and 1. / 1) list items nested by indentation, > block quotes (nested with >>),
  * ``` and ~~~ fenced code blocks with a language tag, paragraphs, horizontal rules (---, ***,
  * ___). Anything else is text. Markers are not shown (headings lose their #, emphasis its stars,
  * inline code its backticks); an unmatched marker is shown as typed. An unclosed fence is a code

@@ -75,12 +75,18 @@ struct theme_style {
 	attr_t attrs;
 };
 
-/* A loaded theme: a name and one style per role, all inheritance already resolved except for
- * roles whose whole chain is unset (which then use the terminal's defaults). Plain data: the
- * caller owns it and frees it with theme_free(). */
+/* A loaded theme: a name and, per role, the style for 256-colour terminals and the style for
+ * 16- and 8-colour ones (a theme file can give a separate `ROLE@16 = ...` line, since dark greys
+ * that look fine in 256 colours all collapse to black in 16). Colour inheritance (an unset colour
+ * takes its parent role's, see theme.c) is already resolved in style/style16: a colour still
+ * UNSET means the terminal default. Plain data: the caller owns it, frees it with theme_free(). */
 struct theme {
 	char *name; /* file name without ".theme", or "default" for the built-in theme */
-	struct theme_style style[ROLE_COUNT];
+	struct theme_style style[ROLE_COUNT];   /* resolved, for 256 colours */
+	struct theme_style style16[ROLE_COUNT]; /* resolved, for 16 and 8 colours */
+	/* private: the lines as written (for `inherit = NAME`), style16 only where `@16` was given */
+	struct theme_style raw[ROLE_COUNT], raw16[ROLE_COUNT];
+	bool set[ROLE_COUNT], set16[ROLE_COUNT];
 };
 
 /* Loads a theme. `name_or_path` is either a path (it contains a '/' or ends in ".theme") or a
@@ -104,7 +110,7 @@ void theme_free(struct theme *t);
 
 /* Colour capability of the terminal as used by theme_apply: 0 (no colour: NO_COLOR is set and
  * non-empty, or has_colors() is false, or COLORS < 8), 8, 16 or 256. Call after initscr/newterm
- * and start_color. */
+ * (it calls start_color() when the terminal has colours and that has not been done yet). */
 int theme_terminal_colors(void);
 
 /* Maps a theme colour to a palette index for a terminal with ncolors colours (256, 16 or 8):

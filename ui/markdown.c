@@ -1,0 +1,893 @@
+/* markdown.c: lays out one chat message (a markdown subset) as styled display lines for a width. */
+#include "markdown.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "highlight.h"
+#include "theme.h"
+#include "utf8.h"
+#include "xalloc.h"
+
+/* Columns of blank space left of code inside a code block's box. */
+#define CODE_MARGIN 1
+/* The mark at the start of a wrapped code row, and its width. */
+#define CODE_CONT "\xE2\x86\xAA "
+#define CODE_CONT_W 2
+
+/* ---- fences (shared by md_layout and md_scan_blocks so both number blocks the same) ---- */
+
+struct fence {
+	char ch;       /* '`' or '~' */
+	size_t n;      /* length of the marker run */
+	size_t indent; /* spaces before it */
+};
+
+static size_t count_spaces(const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len && s[i] == ' ')
+		i++;
+	return i;
+}
+
+/* An opening fence: any indentation (fences inside list items are indented), three or more
+ * backticks or tildes, then an info string (no backticks after a backtick fence). */
+static bool fence_open(const char *s, size_t len, struct fence *f, const char **info, size_t *info_len)
+{
+	size_t i = count_spaces(s, len);
+	if (i >= len || (s[i] != '`' && s[i] != '~'))
+		return false;
+	char ch = s[i];
+	size_t n = 0;
+	while (i + n < len && s[i + n] == ch)
+		n++;
+	if (n < 3)
+		return false;
+	size_t j = i + n;
+	if (ch == '`' && memchr(s + j, '`', len - j))
+		return false;
+	while (j < len && (s[j] == ' ' || s[j] == '\t'))
+		j++;
+	size_t e = len;
+	while (e > j && isspace((unsigned char)s[e - 1]))
+		e--;
+	*f = (struct fence){ .ch = ch, .n = n, .indent = i };
+	*info = s + j;
+	*info_len = e - j;
+	return true;
+}
+
+static bool fence_close(const char *s, size_t len, const struct fence *f)
+{
+	size_t i = count_spaces(s, len);
+	size_t n = 0;
+	while (i + n < len && s[i + n] == f->ch)
+		n++;
+	if (n < f->n)
+		return false;
+	for (size_t j = i + n; j < len; j++)
+		if (!isspace((unsigned char)s[j]))
+			return false;
+	return true;
+}
+
+/* Calls back for each fenced block; the scanner both md_layout and md_scan_blocks rely on. */
+static void block_from_fence(struct md_block *b, int number, const struct fence *f, const char *info, size_t info_len,
+			     size_t start)
+{
+	memset(b, 0, sizeof *b);
+	b->number = number;
+	size_t w = 0;
+	while (w < info_len && !isspace((unsigned char)info[w]))
+		w++;
+	if (w > sizeof b->lang - 1)
+		w = sizeof b->lang - 1;
+	/* never cut inside a UTF-8 sequence */
+	while (w > 0 && w < info_len && ((unsigned char)info[w] & 0xC0) == 0x80)
+		w--;
+	memcpy(b->lang, info, w);
+	b->lang[w] = '\0';
+	b->start = start;
+	b->indent = f->indent;
+}
+
+int md_scan_blocks(const char *text, size_t len, int first_block, struct md_block *out, int max)
+{
+	int count = 0;
+	bool in = false;
+	struct fence f;
+	size_t pos = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t le = nl ? (size_t)(nl - text) : len;
+		size_t next = nl ? le + 1 : len;
+		size_t l = le;
+		if (l > pos && text[l - 1] == '\r')
+			l--;
+		if (!in) {
+			const char *info;
+			size_t info_len;
+			if (fence_open(text + pos, l - pos, &f, &info, &info_len)) {
+				in = true;
+				if (count < max && out) {
+					block_from_fence(&out[count], first_block + count, &f, info, info_len, next);
+					out[count].end = len;
+				}
+				count++;
+			}
+		} else if (fence_close(text + pos, l - pos, &f)) {
+			in = false;
+			if (count - 1 < max && out) {
+				out[count - 1].end = pos;
+				out[count - 1].closed = true;
+			}
+		}
+		pos = next;
+	}
+	return count;
+}
+
+char *md_block_text(const char *text, size_t len, const struct md_block *b, size_t *outlen)
+{
+	size_t start = b->start < len ? b->start : len;
+	size_t end = b->end < len ? b->end : len;
+	if (end < start)
+		end = start;
+	char *out = xmalloc(end - start + 2);
+	size_t o = 0, pos = start;
+	while (pos < end) {
+		const char *nl = memchr(text + pos, '\n', end - pos);
+		size_t le = nl ? (size_t)(nl - text) + 1 : end;
+		size_t skip = 0;
+		while (skip < b->indent && pos + skip < le && text[pos + skip] == ' ')
+			skip++;
+		memcpy(out + o, text + pos + skip, le - pos - skip);
+		o += le - pos - skip;
+		pos = le;
+	}
+	if (o > 0 && out[o - 1] != '\n')
+		out[o++] = '\n';
+	out[o] = '\0';
+	if (outlen)
+		*outlen = o;
+	return out;
+}
+
+/* ---- building the layout ---- */
+
+struct builder {
+	struct md_layout *L;
+	size_t line_first_span; /* index of the current line's first span */
+	bool in_line;
+	int width;
+	int base_role;
+	int tabstop;
+};
+
+static size_t arena_add(struct md_layout *L, const char *s, size_t n)
+{
+	if (L->text_len + n > L->text_cap) {
+		L->text_cap = (L->text_len + n) * 2 + 256;
+		L->text = xrealloc(L->text, L->text_cap);
+	}
+	memcpy(L->text + L->text_len, s, n);
+	L->text_len += n;
+	return L->text_len - n;
+}
+
+static void line_begin(struct builder *b, int block, size_t src)
+{
+	struct md_layout *L = b->L;
+	if (L->nlines == L->lines_cap) {
+		L->lines_cap = L->lines_cap ? L->lines_cap * 2 : 32;
+		L->lines = xreallocarray(L->lines, L->lines_cap, sizeof *L->lines);
+	}
+	/* spans holds an index until md_layout fixes the pointers up */
+	L->lines[L->nlines++] = (struct md_line){ .spans = (const struct md_span *)(uintptr_t)L->nspans,
+		.nspans = 0, .width = 0, .block = block, .src = src };
+	b->in_line = true;
+}
+
+/* Adds text to the current line, merged into the previous span when the role is the same. */
+static void span_add(struct builder *b, const char *s, size_t n, int width, int role)
+{
+	struct md_layout *L = b->L;
+	if (n == 0)
+		return;
+	struct md_line *ln = &L->lines[L->nlines - 1];
+	size_t off = arena_add(L, s, n);
+	if (ln->nspans > 0) {
+		struct md_span *last = &L->spans[L->nspans - 1];
+		if (last->role == role && (uintptr_t)last->text + last->len == off) {
+			last->len += n;
+			last->width += width;
+			ln->width += width;
+			return;
+		}
+	}
+	if (L->nspans == L->spans_cap) {
+		L->spans_cap = L->spans_cap ? L->spans_cap * 2 : 64;
+		L->spans = xreallocarray(L->spans, L->spans_cap, sizeof *L->spans);
+	}
+	L->spans[L->nspans++] = (struct md_span){ .text = (const char *)(uintptr_t)off, .len = n, .width = width,
+		.role = (uint8_t)role };
+	ln->nspans++;
+	ln->width += width;
+}
+
+static void span_spaces(struct builder *b, int n, int role)
+{
+	static const char spaces[] = "                                ";
+	while (n > 0) {
+		int k = n < 32 ? n : 32;
+		span_add(b, spaces, (size_t)k, k, role);
+		n -= k;
+	}
+}
+
+static void span_text(struct builder *b, const char *s, size_t n, int role)
+{
+	span_add(b, s, n, (int)utf8_width(s, n), role);
+}
+
+static void empty_line(struct builder *b, size_t src)
+{
+	line_begin(b, 0, src);
+}
+
+/* ---- inline markup ---- */
+
+/* The paragraph's display text and its styled runs (role changes at run starts). */
+struct inl {
+	char *text;
+	size_t len, cap;
+	struct { size_t at; uint8_t role; } *runs;
+	size_t nruns, runs_cap;
+};
+
+static void inl_add(struct inl *in, const char *s, size_t n, int role)
+{
+	if (n == 0)
+		return;
+	if (in->len + n + 1 > in->cap) {
+		in->cap = (in->len + n + 1) * 2;
+		in->text = xrealloc(in->text, in->cap);
+	}
+	if (in->nruns == 0 || in->runs[in->nruns - 1].role != role) {
+		if (in->nruns == in->runs_cap) {
+			in->runs_cap = in->runs_cap ? in->runs_cap * 2 : 16;
+			in->runs = xreallocarray(in->runs, in->runs_cap, sizeof *in->runs);
+		}
+		in->runs[in->nruns].at = in->len;
+		in->runs[in->nruns].role = (uint8_t)role;
+		in->nruns++;
+	}
+	memcpy(in->text + in->len, s, n);
+	in->len += n;
+}
+
+static bool is_punct(char c)
+{
+	return ispunct((unsigned char)c) != 0;
+}
+
+static bool is_space_at(const char *s, size_t len, size_t i)
+{
+	return i >= len || s[i] == ' ' || s[i] == '\t' || s[i] == '\n';
+}
+
+static bool is_alnum_at(const char *s, size_t len, size_t i)
+{
+	return i < len && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80);
+}
+
+/* Length of the run of c at s[i]. */
+static size_t run_len(const char *s, size_t len, size_t i, char c)
+{
+	size_t n = 0;
+	while (i + n < len && s[i + n] == c)
+		n++;
+	return n;
+}
+
+/* End of the code span starting with a run of n backticks at i (the index after the closing
+ * run), or 0 when it has no closing run. */
+static size_t code_span_end(const char *s, size_t len, size_t i, size_t n)
+{
+	size_t j = i + n;
+	while (j < len) {
+		if (s[j] == '`') {
+			size_t m = run_len(s, len, j, '`');
+			if (m == n)
+				return j + m;
+			j += m;
+		} else {
+			j++;
+		}
+	}
+	return 0;
+}
+
+/* The closing delimiter for an emphasis run of n chars c opened at i, or 0. */
+static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c)
+{
+	size_t j = i + n;
+	while (j < len) {
+		if (s[j] == '\\' && j + 1 < len) {
+			j += 2;
+			continue;
+		}
+		if (s[j] == '`') {
+			size_t m = run_len(s, len, j, '`');
+			size_t e = code_span_end(s, len, j, m);
+			j = e ? e : j + m;
+			continue;
+		}
+		if (s[j] == c) {
+			size_t m = run_len(s, len, j, c);
+			/* right-flanking: not after a space; for _ also not followed by a letter */
+			bool right = j > i + n && !is_space_at(s, len, j - 1) &&
+				     (c != '_' || !is_alnum_at(s, len, j + m));
+			if (right && m == n)
+				return j;
+			j += m;
+			continue;
+		}
+		j++;
+	}
+	return 0;
+}
+
+static void parse_inline(struct inl *in, const char *s, size_t len, int role)
+{
+	size_t i = 0, lit = 0; /* s[lit..i) is pending literal text */
+	while (i < len) {
+		char c = s[i];
+		if (c == '\\' && i + 1 < len && is_punct(s[i + 1])) {
+			inl_add(in, s + lit, i - lit, role);
+			inl_add(in, s + i + 1, 1, role);
+			i += 2;
+			lit = i;
+			continue;
+		}
+		if (c == '`') {
+			size_t n = run_len(s, len, i, '`');
+			size_t e = code_span_end(s, len, i, n);
+			if (!e) {
+				i += n;
+				continue;
+			}
+			inl_add(in, s + lit, i - lit, role);
+			size_t a = i + n, z = e - n;
+			/* one space on both sides is padding (so `` `x` `` can show backticks) */
+			if (z - a >= 2 && s[a] == ' ' && s[z - 1] == ' ')
+				a++, z--;
+			inl_add(in, s + a, z - a, ROLE_INLINE_CODE);
+			i = lit = e;
+			continue;
+		}
+		if (c == '*' || c == '_') {
+			size_t n = run_len(s, len, i, c);
+			/* left-flanking: followed by non-space; _ never opens inside a word (snake_case),
+			 * nor does * between two letters or digits (2*3*4 is arithmetic in a chat) */
+			bool inword = i > 0 && is_alnum_at(s, len, i - 1);
+			bool left = !is_space_at(s, len, i + n) &&
+				    !(inword && (c == '_' || is_alnum_at(s, len, i + n)));
+			size_t e = left && n <= 3 ? emph_close(s, len, i, n, c) : 0;
+			if (!e) {
+				i += n;
+				continue;
+			}
+			inl_add(in, s + lit, i - lit, role);
+			int inner = role;
+			if (role != ROLE_HEADING && role != ROLE_INLINE_CODE)
+				inner = n == 1 ? ROLE_ITALIC : ROLE_BOLD;
+			parse_inline(in, s + i + n, e - i - n, inner);
+			i = lit = e + n;
+			continue;
+		}
+		i++;
+	}
+	inl_add(in, s + lit, len - lit, role);
+}
+
+/* ---- blocks ---- */
+
+enum para_kind { PARA_NONE, PARA_TEXT, PARA_ITEM, PARA_QUOTE };
+
+/* The paragraph being collected: its joined source lines and how to lay it out. */
+struct para {
+	enum para_kind kind;
+	char *src;
+	size_t len, cap;
+	size_t src_off;       /* message offset of its first line */
+	int indent;           /* columns before the text on every row */
+	char bullet[24];      /* list marker to show on the first row ("" for none) */
+	int bullet_w;
+	int quote_depth;
+};
+
+static void para_append(struct para *p, const char *s, size_t n)
+{
+	if (p->len + n + 2 > p->cap) {
+		p->cap = (p->len + n + 2) * 2;
+		p->src = xrealloc(p->src, p->cap);
+	}
+	if (p->len > 0)
+		p->src[p->len++] = ' ';
+	memcpy(p->src + p->len, s, n);
+	p->len += n;
+}
+
+static void quote_prefix(struct builder *b, int depth)
+{
+	for (int d = 0; d < depth; d++)
+		span_add(b, "\xE2\x94\x82 ", 4, 2, ROLE_QUOTE); /* "│ " */
+}
+
+/* Wraps styled text to the width and emits its rows with the given prefix. */
+static void emit_wrapped(struct builder *b, struct inl *in, size_t src, int indent, const char *bullet, int bullet_w,
+			 int quote_depth, int first_indent)
+{
+	int prefix_w = quote_depth * 2 + indent;
+	int avail = b->width - prefix_w;
+	if (avail < 1)
+		avail = 1;
+	struct utf8_line *rows;
+	size_t nrows = utf8_wrap(in->text, in->len, avail, &rows);
+	size_t run = 0;
+	for (size_t r = 0; r < nrows; r++) {
+		line_begin(b, 0, src);
+		quote_prefix(b, quote_depth);
+		if (r == 0 && bullet && bullet[0]) {
+			span_spaces(b, first_indent, b->base_role);
+			span_add(b, bullet, strlen(bullet), bullet_w, ROLE_LIST_BULLET);
+			span_spaces(b, indent - first_indent - bullet_w, b->base_role);
+		} else {
+			span_spaces(b, indent, quote_depth ? ROLE_QUOTE : b->base_role);
+		}
+		size_t a = rows[r].start, z = rows[r].vis_end;
+		while (run + 1 < in->nruns && in->runs[run + 1].at <= a)
+			run++;
+		while (a < z) {
+			size_t run_end = run + 1 < in->nruns ? in->runs[run + 1].at : in->len;
+			size_t e = run_end < z ? run_end : z;
+			span_text(b, in->text + a, e - a, in->runs[run].role);
+			a = e;
+			if (a == run_end && run + 1 < in->nruns)
+				run++;
+		}
+	}
+	free(rows);
+}
+
+static void para_flush(struct builder *b, struct para *p)
+{
+	if (p->kind == PARA_NONE)
+		return;
+	struct inl in = { 0 };
+	int role = p->kind == PARA_QUOTE ? ROLE_QUOTE : b->base_role;
+	parse_inline(&in, p->src, p->len, role);
+	if (in.nruns == 0)
+		inl_add(&in, "", 0, role);
+	if (in.len == 0 && p->kind != PARA_ITEM) {
+		/* nothing to show */
+	} else if (in.nruns == 0) {
+		/* an empty list item: just its bullet */
+		line_begin(b, 0, p->src_off);
+		quote_prefix(b, p->quote_depth);
+		span_spaces(b, p->indent - p->bullet_w - 1, b->base_role);
+		span_add(b, p->bullet, strlen(p->bullet), p->bullet_w, ROLE_LIST_BULLET);
+	} else {
+		int first_indent = p->bullet[0] ? p->indent - p->bullet_w - 1 : 0;
+		emit_wrapped(b, &in, p->src_off, p->indent, p->bullet, p->bullet_w, p->quote_depth, first_indent);
+	}
+	free(in.text);
+	free(in.runs);
+	p->kind = PARA_NONE;
+	p->len = 0;
+	p->bullet[0] = '\0';
+	p->bullet_w = 0;
+	p->indent = 0;
+	p->quote_depth = 0;
+}
+
+/* A thematic break: three or more of the same of - * _ with only spaces between. */
+static bool is_hr(const char *s, size_t len)
+{
+	size_t i = count_spaces(s, len);
+	if (i > 3 || i >= len || (s[i] != '-' && s[i] != '*' && s[i] != '_'))
+		return false;
+	char c = s[i];
+	int n = 0;
+	for (; i < len; i++) {
+		if (s[i] == c)
+			n++;
+		else if (s[i] != ' ' && s[i] != '\t')
+			return false;
+	}
+	return n >= 3;
+}
+
+/* An ATX heading: returns its level and the text range, or 0. */
+static int heading(const char *s, size_t len, size_t *ts, size_t *te)
+{
+	size_t i = count_spaces(s, len);
+	if (i > 3)
+		return 0;
+	size_t n = run_len(s, len, i, '#');
+	if (n < 1 || n > 6 || (i + n < len && s[i + n] != ' ' && s[i + n] != '\t'))
+		return 0;
+	size_t a = i + n, z = len;
+	while (a < z && (s[a] == ' ' || s[a] == '\t'))
+		a++;
+	while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t'))
+		z--;
+	/* optional closing #s (preceded by a space) */
+	size_t h = z;
+	while (h > a && s[h - 1] == '#')
+		h--;
+	if (h == a || (h < z && (s[h - 1] == ' ' || s[h - 1] == '\t'))) {
+		z = h;
+		while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t'))
+			z--;
+	}
+	*ts = a;
+	*te = z;
+	return (int)n;
+}
+
+/* A list item marker: returns true with its indent, the marker text and the content start. */
+static bool list_item(const char *s, size_t len, size_t *indent, size_t *ms, size_t *me, size_t *content)
+{
+	size_t i = count_spaces(s, len);
+	size_t j = i;
+	if (j < len && (s[j] == '-' || s[j] == '*' || s[j] == '+')) {
+		j++;
+	} else {
+		size_t d = 0;
+		while (j < len && isdigit((unsigned char)s[j]) && d < 9)
+			j++, d++;
+		if (d == 0 || j >= len || (s[j] != '.' && s[j] != ')'))
+			return false;
+		j++;
+	}
+	if (j < len && s[j] != ' ' && s[j] != '\t')
+		return false;
+	*indent = i;
+	*ms = i;
+	*me = j;
+	while (j < len && (s[j] == ' ' || s[j] == '\t'))
+		j++;
+	*content = j;
+	return true;
+}
+
+/* Lays out one source line of a code block: highlighted, wrapped with a continuation mark,
+ * padded to the width. */
+static void code_line(struct builder *b, const struct hl_lang *lang, struct hl_state *st, const char *s, size_t len,
+		      int block, size_t src, uint8_t **roles_buf, size_t *roles_cap)
+{
+	if (len > *roles_cap) {
+		*roles_cap = len * 2;
+		*roles_buf = xrealloc(*roles_buf, *roles_cap);
+	}
+	uint8_t *roles = *roles_buf;
+	hl_line(lang, st, s, len, roles);
+	int margin = b->width > 2 * CODE_MARGIN + 4 ? CODE_MARGIN : 0;
+	bool cont_mark = b->width >= 8;
+	size_t pos = 0;
+	bool first = true;
+	do {
+		line_begin(b, block, src);
+		int used = 0;
+		span_spaces(b, margin, ROLE_CODE_BG);
+		used += margin;
+		if (!first && cont_mark) {
+			span_add(b, CODE_CONT, strlen(CODE_CONT), CODE_CONT_W, ROLE_CODE_CONTINUATION);
+			used += CODE_CONT_W;
+		}
+		int avail = b->width - used;
+		if (avail < 1)
+			avail = 1;
+		size_t w;
+		size_t end = utf8_fit(s, len, pos, (size_t)avail, &w);
+		if (end == pos && pos < len) {
+			/* one cluster wider than the row */
+			end = utf8_next_grapheme(s, len, pos);
+			w = (size_t)utf8_grapheme_width(s + pos, end - pos);
+		}
+		size_t a = pos;
+		while (a < end) {
+			size_t z = a + 1;
+			while (z < end && roles[z] == roles[a])
+				z++;
+			/* keep runs on code point boundaries */
+			while (z < end && ((unsigned char)s[z] & 0xC0) == 0x80)
+				z++;
+			span_text(b, s + a, z - a, roles[a]);
+			a = z;
+		}
+		used += (int)w;
+		if (used < b->width)
+			span_spaces(b, b->width - used, ROLE_CODE_BG);
+		pos = end;
+		first = false;
+	} while (pos < len);
+}
+
+static void code_header(struct builder *b, const struct md_block *blk, size_t src)
+{
+	line_begin(b, blk->number, src);
+	char head[64];
+	int n = snprintf(head, sizeof head, " [%d] %s ", blk->number, blk->lang[0] ? blk->lang : "code");
+	if (n < 0)
+		n = 0;
+	/* the language tag came from the message: show it safely */
+	size_t sl;
+	char *safe = utf8_sanitize(head, strlen(head), 0, &sl);
+	size_t w;
+	size_t fit = utf8_fit(safe, sl, 0, (size_t)b->width, &w);
+	span_add(b, safe, fit, (int)w, ROLE_CODE_HEADER);
+	free(safe);
+	if ((int)w < b->width)
+		span_spaces(b, b->width - (int)w, ROLE_CODE_HEADER);
+}
+
+enum block_kind { BK_NONE, BK_PARA, BK_HEADING, BK_LIST, BK_QUOTE, BK_CODE, BK_HR };
+
+struct md_layout *md_layout(const char *text, size_t len, const struct md_options *opt)
+{
+	struct md_options o = { .width = 80, .first_block = 1, .base_role = ROLE_TEXT, .tabstop = 4 };
+	if (opt)
+		o = *opt;
+	if (o.width < 1)
+		o.width = 1;
+	if (o.tabstop <= 0)
+		o.tabstop = 4;
+	if (o.first_block < 0)
+		o.first_block = 0;
+	struct md_layout *L = xcalloc(1, sizeof *L);
+	L->width = o.width;
+	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop };
+
+	if (o.plain) {
+		size_t sl;
+		char *s = utf8_sanitize(text, len, o.tabstop, &sl);
+		struct inl in = { 0 };
+		inl_add(&in, s, sl, o.base_role);
+		if (in.nruns == 0)
+			inl_add(&in, "", 0, o.base_role);
+		if (sl > 0) {
+			emit_wrapped(&b, &in, 0, 0, NULL, 0, 0, 0);
+		}
+		free(in.text);
+		free(in.runs);
+		free(s);
+		goto done;
+	}
+
+	struct para p = { 0 };
+	enum block_kind prev = BK_NONE;
+	bool blank_seen = false;
+	bool in_code = false;
+	struct fence f;
+	const struct hl_lang *lang = NULL;
+	struct hl_state hst = HL_STATE_INIT;
+	uint8_t *roles = NULL;
+	size_t roles_cap = 0;
+	size_t list_stack[16];
+	int list_depth = 0;
+	bool in_list = false; /* the last block was a list item (continuation lines join it) */
+	size_t pos = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t le = nl ? (size_t)(nl - text) : len;
+		size_t next = nl ? le + 1 : len;
+		size_t rl = le;
+		if (rl > pos && text[rl - 1] == '\r')
+			rl--;
+		const char *raw = text + pos;
+		size_t raw_len = rl - pos;
+		size_t src = pos;
+		pos = next;
+
+		if (in_code) {
+			if (fence_close(raw, raw_len, &f)) {
+				in_code = false;
+				L->blocks[L->nblocks - 1].end = src;
+				L->blocks[L->nblocks - 1].closed = true;
+				continue;
+			}
+			size_t skip = 0;
+			while (skip < f.indent && skip < raw_len && raw[skip] == ' ')
+				skip++;
+			size_t sl;
+			char *s = utf8_sanitize(raw + skip, raw_len - skip, o.tabstop, &sl);
+			code_line(&b, lang, &hst, s, sl, L->blocks[L->nblocks - 1].number, src, &roles, &roles_cap);
+			free(s);
+			continue;
+		}
+
+		/* Block structure is decided on the raw line (markers are ASCII); text shown is sanitized. */
+		size_t sl;
+		char *s = utf8_sanitize(raw, raw_len, o.tabstop, &sl);
+		bool blank = count_spaces(s, sl) == sl;
+		const char *info;
+		size_t info_len, ts, te, mi, ms, me, mc;
+		int level;
+		enum block_kind kind;
+
+		if (blank) {
+			para_flush(&b, &p);
+			blank_seen = true;
+			free(s);
+			continue;
+		}
+#define START_BLOCK(k)                                                                      \
+	do {                                                                                \
+		para_flush(&b, &p);                                                         \
+		kind = (k);                                                                 \
+		if (L->nlines > 0 && (blank_seen || prev != kind || (kind != BK_LIST && kind != BK_QUOTE))) \
+			empty_line(&b, src);                                                \
+		prev = kind;                                                                \
+		blank_seen = false;                                                         \
+	} while (0)
+
+		if (fence_open(raw, raw_len, &f, &info, &info_len)) {
+			START_BLOCK(BK_CODE);
+			in_list = false;
+			if (L->nblocks == L->blocks_cap) {
+				L->blocks_cap = L->blocks_cap ? L->blocks_cap * 2 : 4;
+				L->blocks = xreallocarray(L->blocks, (size_t)L->blocks_cap, sizeof *L->blocks);
+			}
+			struct md_block *blk = &L->blocks[L->nblocks];
+			block_from_fence(blk, o.first_block + L->nblocks, &f, info, info_len, next);
+			blk->end = len;
+			L->nblocks++;
+			lang = hl_find(blk->lang);
+			hst = HL_STATE_INIT;
+			in_code = true;
+			code_header(&b, blk, src);
+		} else if ((level = heading(s, sl, &ts, &te)) > 0) {
+			START_BLOCK(BK_HEADING);
+			in_list = false;
+			struct inl in = { 0 };
+			parse_inline(&in, s + ts, te - ts, ROLE_HEADING);
+			if (in.nruns == 0)
+				inl_add(&in, "", 0, ROLE_HEADING);
+			if (in.len > 0)
+				emit_wrapped(&b, &in, src, 0, NULL, 0, 0, 0);
+			else
+				empty_line(&b, src);
+			free(in.text);
+			free(in.runs);
+		} else if (is_hr(s, sl)) {
+			START_BLOCK(BK_HR);
+			in_list = false;
+			line_begin(&b, 0, src);
+			for (int i = 0; i < o.width; i++)
+				span_add(&b, "\xE2\x94\x80", 3, 1, ROLE_RULE); /* ─ */
+		} else if (count_spaces(s, sl) <= 3 && s[count_spaces(s, sl)] == '>') {
+			/* block quote: depth from the run of '>' (spaces allowed between) */
+			size_t i = count_spaces(s, sl);
+			int depth = 0;
+			while (i < sl && s[i] == '>') {
+				depth++;
+				i++;
+				if (i < sl && s[i] == ' ')
+					i++;
+				while (i < sl && s[i] == ' ' && i + 1 < sl && s[i + 1] == '>')
+					i++;
+			}
+			bool empty = count_spaces(s + i, sl - i) == sl - i;
+			if (p.kind == PARA_QUOTE && p.quote_depth == depth && !blank_seen && !empty) {
+				para_append(&p, s + i, sl - i);
+			} else {
+				if (prev != BK_QUOTE || blank_seen)
+					START_BLOCK(BK_QUOTE);
+				else
+					para_flush(&b, &p);
+				in_list = false;
+				if (empty) {
+					line_begin(&b, 0, src);
+					quote_prefix(&b, depth);
+				} else {
+					p.kind = PARA_QUOTE;
+					p.src_off = src;
+					p.quote_depth = depth;
+					para_append(&p, s + i, sl - i);
+				}
+			}
+		} else if (list_item(s, sl, &mi, &ms, &me, &mc)) {
+			if (prev != BK_LIST || blank_seen)
+				START_BLOCK(BK_LIST);
+			else
+				para_flush(&b, &p);
+			if (!in_list)
+				list_depth = 0;
+			while (list_depth > 0 && list_stack[list_depth - 1] >= mi)
+				list_depth--;
+			int lv = list_depth;
+			if (list_depth < 16)
+				list_stack[list_depth++] = mi;
+			in_list = true;
+			p.kind = PARA_ITEM;
+			p.src_off = src;
+			char m = s[ms];
+			if (m == '-' || m == '*' || m == '+') {
+				static const char *const bullets[] = { "\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x96\xAA" }; /* • ◦ ▪ */
+				strcpy(p.bullet, bullets[lv % 3]);
+				p.bullet_w = 1;
+			} else {
+				size_t n = me - ms < sizeof p.bullet - 1 ? me - ms : sizeof p.bullet - 1;
+				memcpy(p.bullet, s + ms, n);
+				p.bullet[n] = '\0';
+				p.bullet_w = (int)n;
+			}
+			/* nested items indent by two columns per level; text after the bullet and a space */
+			int base = 2 * (lv < 8 ? lv : 8);
+			p.indent = base + p.bullet_w + 1;
+			para_append(&p, s + mc, sl - mc);
+			if (mc >= sl)
+				p.len = 0;
+		} else {
+			size_t ind = count_spaces(s, sl);
+			if (in_list && (!blank_seen || ind > 0) && prev == BK_LIST) {
+				/* continuation of the list item: lazily joined, or a new paragraph in it */
+				if (p.kind == PARA_ITEM && !blank_seen) {
+					para_append(&p, s + ind, sl - ind);
+				} else {
+					int indent = p.kind == PARA_ITEM ? p.indent : 2 * (list_depth > 0 ? list_depth : 1);
+					para_flush(&b, &p);
+					if (blank_seen)
+						empty_line(&b, src);
+					blank_seen = false;
+					p.kind = PARA_ITEM;
+					p.src_off = src;
+					p.indent = indent;
+					para_append(&p, s + ind, sl - ind);
+				}
+			} else if ((p.kind == PARA_TEXT || p.kind == PARA_QUOTE) && !blank_seen) {
+				para_append(&p, s + ind, sl - ind);
+			} else {
+				START_BLOCK(BK_PARA);
+				in_list = false;
+				p.kind = PARA_TEXT;
+				p.src_off = src;
+				para_append(&p, s + ind, sl - ind);
+			}
+		}
+#undef START_BLOCK
+		free(s);
+	}
+	para_flush(&b, &p);
+	free(p.src);
+	free(roles);
+
+done:
+	/* Turn the stored offsets into pointers now that nothing moves any more. */
+	for (size_t i = 0; i < L->nspans; i++)
+		L->spans[i].text = L->text + (uintptr_t)L->spans[i].text;
+	for (size_t i = 0; i < L->nlines; i++)
+		L->lines[i].spans = L->spans ? L->spans + (uintptr_t)L->lines[i].spans : NULL;
+	/* never end with an empty line */
+	while (L->nlines > 0 && L->lines[L->nlines - 1].nspans == 0)
+		L->nlines--;
+	return L;
+}
+
+void md_layout_free(struct md_layout *L)
+{
+	if (!L)
+		return;
+	free(L->lines);
+	free(L->blocks);
+	free(L->text);
+	free(L->spans);
+	free(L);
+}
