@@ -913,6 +913,38 @@ static const char *conv_diff(const struct conversation *a, const struct conversa
 	return what;
 }
 
+/* Whether c (with the given quoting) emits YAML that parses. */
+static bool conv_emits_parsable(const struct conversation *c, const bool *quoted, bool quote_top)
+{
+	char *buf, perr[64];
+	size_t len;
+	struct conversation *back;
+
+	if (conv_emit(c, quoted, quote_top, &buf, &len, NULL, 0) != 0)
+		return false;
+	back = conv_parse(c->path != NULL ? c->path : "-", buf, len, perr, sizeof(perr));
+	free(buf);
+	conv_free(back);
+	return back != NULL;
+}
+
+/* Marks each text that, emitted alone in its place, does not parse. */
+static void conv_find_unparsable(const struct conversation *c, bool *quoted, bool *quote_top)
+{
+	struct conversation one = *c;  /* shallow: shares every string, frees nothing */
+	bool q = false;
+
+	one.n_msgs = 0;
+	if (!conv_emits_parsable(&one, NULL, false))
+		*quote_top = true;
+	one.n_msgs = 1;
+	for (size_t i = 0; i < c->n_msgs; i++) {
+		one.msgs = &c->msgs[i];
+		if (!quoted[i] && !conv_emits_parsable(&one, &q, *quote_top))
+			quoted[i] = true;
+	}
+}
+
 int conv_save(struct conversation *c, char *err, size_t errlen)
 {
 	char *buf = NULL, *dir;
@@ -951,7 +983,7 @@ int conv_save(struct conversation *c, char *err, size_t errlen)
 	 * breaks) where a literal does not give the same text back: those texts are written again in
 	 * double quotes, which always round-trip. */
 	quoted = xcalloc(c->n_msgs + 1, sizeof(*quoted));
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (int attempt = 0; attempt < 4; attempt++) {
 		struct conversation *back;
 		char perr[512];
 
@@ -963,8 +995,14 @@ int conv_save(struct conversation *c, char *err, size_t errlen)
 		}
 		back = conv_parse(c->path, buf, len, perr, sizeof(perr));
 		if (back == NULL) {
-			/* Which text broke the document is unknown: quote them all, which always works. */
-			if (attempt < 2 && !quote_top) {
+			/* Find the texts that break the document by trying each alone; as a last resort quote
+			 * them all, which always works. */
+			if (attempt == 0) {
+				conv_find_unparsable(c, quoted, &quote_top);
+				diff = "the document";
+				continue;
+			}
+			if (attempt == 1) {
 				for (size_t i = 0; i < c->n_msgs; i++)
 					quoted[i] = true;
 				quote_top = true;
