@@ -38,8 +38,8 @@ static char *write_tmp(const char *name, const char *text)
 static void test_files(const char *top)
 {
 	char err[512];
-	const char *names[] = { "default", "light", "gruvbox", "monochrome" };
-	for (size_t i = 0; i < 4; i++) {
+	const char *names[] = { "default", "light", "gruvbox", "solarized", "monochrome" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		err[0] = '\0';
 		struct theme *t = theme_load(names[i], err, sizeof err);
 		CHECK(t != NULL, "theme %s does not load: %s", names[i], err);
