@@ -13,6 +13,8 @@
 /* When the cache passes any of these it is emptied and starts again. */
 #define TOK_CACHE_MAX_ENTRIES (1u << 17)
 #define TOK_CACHE_MAX_IDS (1u << 22)
+/* The pre-tokenizer level whose pieces are cached (see tok_pretokenize). */
+#define TOK_CACHE_LEVEL 2
 
 /* A stretch of the text: an added token (id >= 0) or text still to be split (id == -1). */
 struct tok_span {
@@ -322,42 +324,47 @@ static void tok_bpe(const struct tokenizer *t, struct tok_work *w, const unsigne
 static void tok_encode_piece(const struct tokenizer *t, struct tok_work *w, const char *p,
 			     size_t len, int **ids, size_t *n, size_t *cap)
 {
-	struct tok_cache *c = t->cache;
-	const struct tok_map_slot *slot;
-	uint64_t h = 0;
-
 	if (len == 1 && t->byte_level && t->byte_id[(unsigned char)*p] >= 0) {
 		tok_ids_push(ids, n, cap, &t->byte_id[(unsigned char)*p], 1);
 		return;
 	}
-	if (len <= TOK_CACHE_KEY_MAX) {
-		h = tok_hash(p, len);
-		pthread_mutex_lock(&c->lock);
-		slot = tok_map_get(&c->map, p, len, h);
-		if (slot != NULL) {
-			tok_ids_push(ids, n, cap, c->ids + slot->value, slot->extra);
-			pthread_mutex_unlock(&c->lock);
-			return;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
 	tok_bpe(t, w, (const unsigned char *)p, len);
-	if (len <= TOK_CACHE_KEY_MAX) {
-		pthread_mutex_lock(&c->lock);
-		if (c->map.n >= TOK_CACHE_MAX_ENTRIES || c->ids_len + w->n_tmp > TOK_CACHE_MAX_IDS) {
-			tok_map_clear(&c->map);
-			c->ids_len = 0;
-		}
-		if (c->ids_len + w->n_tmp > c->ids_cap) {
-			c->ids_cap = (c->ids_len + w->n_tmp) * 2 + 1024;
-			c->ids = xreallocarray(c->ids, c->ids_cap, sizeof(*c->ids));
-		}
-		memcpy(c->ids + c->ids_len, w->tmp, w->n_tmp * sizeof(*w->tmp));
-		tok_map_put(&c->map, p, len, h, (int32_t)c->ids_len, (uint32_t)w->n_tmp);
-		c->ids_len += w->n_tmp;
-		pthread_mutex_unlock(&c->lock);
-	}
 	tok_ids_push(ids, n, cap, w->tmp, w->n_tmp);
+}
+
+/* Looks a piece up in the cache; on a hit appends its ids and returns true. */
+static bool tok_cache_get(const struct tokenizer *t, const char *p, size_t len, uint64_t h,
+			  int **ids, size_t *n, size_t *cap)
+{
+	struct tok_cache *c = t->cache;
+	const struct tok_map_slot *slot;
+
+	pthread_mutex_lock(&c->lock);
+	slot = tok_map_get(&c->map, p, len, h);
+	if (slot != NULL)
+		tok_ids_push(ids, n, cap, c->ids + slot->value, slot->extra);
+	pthread_mutex_unlock(&c->lock);
+	return slot != NULL;
+}
+
+static void tok_cache_put(const struct tokenizer *t, const char *p, size_t len, uint64_t h,
+			  const int *v, size_t k)
+{
+	struct tok_cache *c = t->cache;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->map.n >= TOK_CACHE_MAX_ENTRIES || c->ids_len + k > TOK_CACHE_MAX_IDS) {
+		tok_map_clear(&c->map);
+		c->ids_len = 0;
+	}
+	if (c->ids_len + k > c->ids_cap) {
+		c->ids_cap = (c->ids_len + k) * 2 + 1024;
+		c->ids = xreallocarray(c->ids, c->ids_cap, sizeof(*c->ids));
+	}
+	memcpy(c->ids + c->ids_len, v, k * sizeof(*v));
+	tok_map_put(&c->map, p, len, h, (int32_t)c->ids_len, (uint32_t)k);
+	c->ids_len += k;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* Where the pieces go: the output ids, and the work space for BPE. */
@@ -432,12 +439,34 @@ static void tok_regex_split(struct tok_sink *k, size_t level, size_t base, size_
 }
 
 /* Runs Split number level (and the ones after it) on a piece; past the last, encodes it. */
+/* Runs Split number level (and the ones after it) on a piece; past the last, encodes it.
+ * Everything from a level on depends only on the piece's bytes (each regex sees only its
+ * piece), so results are cached at one level: TOK_CACHE_LEVEL, where the first Splits have cut
+ * the text into lines and then words (DeepSeek-V2: newlines, then letter runs), which repeat;
+ * with fewer Splits, the BPE pieces themselves. */
 static void tok_pretokenize(struct tok_sink *k, size_t level, size_t off, size_t len)
 {
-	if (level < k->t->n_splits)
+	const struct tokenizer *t = k->t;
+	const char *p = k->s + off;
+	size_t cache_level = t->n_splits < TOK_CACHE_LEVEL ? t->n_splits : TOK_CACHE_LEVEL;
+	size_t start = *k->n;
+	uint64_t h;
+
+	if (level != cache_level || len > TOK_CACHE_KEY_MAX || (len == 1 && level == t->n_splits)) {
+		if (level < t->n_splits)
+			tok_regex_split(k, level, off, len);
+		else
+			tok_encode_piece(t, k->w, p, len, k->ids, k->n, k->cap);
+		return;
+	}
+	h = tok_hash(p, len);
+	if (tok_cache_get(t, p, len, h, k->ids, k->n, k->cap))
+		return;
+	if (level < t->n_splits)
 		tok_regex_split(k, level, off, len);
 	else
-		tok_encode_piece(k->t, k->w, k->s + off, len, k->ids, k->n, k->cap);
+		tok_encode_piece(t, k->w, p, len, k->ids, k->n, k->cap);
+	tok_cache_put(t, p, len, h, *k->ids + start, *k->n - start);
 }
 
 void tok_encode(const struct tokenizer *t, const char *text, size_t len, bool match_special,

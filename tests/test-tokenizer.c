@@ -852,7 +852,15 @@ static void test_bad_files(void)
 
 /* ---- 7. speed (information only) ---- */
 
-static double now(void)
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double wall_now(void)
 {
 	struct timespec ts;
 
@@ -866,12 +874,13 @@ static void test_speed(const struct tokenizer *t, const struct cases *c)
 	char *path = xasprintf("%s/engine/tokenizer.c", top && *top ? top : ".");
 	size_t code_len = 0, len = 0, cap = 4 << 20;
 	char *code = read_file(path, &code_len), *buf = xmalloc(cap + 65536);
-	struct ids ids = { 0 };
-	double t0, t1, t2;
+	struct ids first = { 0 }, again = { 0 };
+	double c0, c1, c2, w0, w1, w2;
 
-	/* About 4 MB: the reference cases (many scripts, emoji, digits) and C source, alternating. */
-	while (len < cap) {
-		for (size_t i = 0; i < c->n && len < cap; i++) {
+	/* About 4 MB: the reference cases (many scripts, emoji, digits) and C source, alternating,
+	 * then a quarter of random words, enough distinct pieces to overflow and reset the cache. */
+	while (len < cap * 3 / 4) {
+		for (size_t i = 0; i < c->n; i++) {
 			memcpy(buf + len, c->text[i], c->len[i]);
 			len += c->len[i];
 			buf[len++] = '\n';
@@ -883,14 +892,29 @@ static void test_speed(const struct tokenizer *t, const struct cases *c)
 			len += k;
 		}
 	}
-	t0 = now();
-	encode(t, buf, len, true, &ids);
-	t1 = now();
-	encode(t, buf, len, true, &ids);
-	t2 = now();
-	printf("speed: %.2f MB encoded to %zu ids: %.1f MB/s (first pass), %.1f MB/s (warm cache)\n",
-	       len / 1e6, ids.n, len / 1e6 / (t1 - t0), len / 1e6 / (t2 - t1));
-	free(ids.v);
+	while (len < cap) {
+		size_t k = 2 + rng() % 8;
+
+		buf[len++] = rng() % 16 ? ' ' : '\n';
+		for (size_t i = 0; i < k; i++)
+			buf[len++] = (char)('a' + rng() % 26);
+	}
+	c0 = cpu_now();
+	w0 = wall_now();
+	encode(t, buf, len, true, &first);
+	c1 = cpu_now();
+	w1 = wall_now();
+	encode(t, buf, len, true, &again);
+	c2 = cpu_now();
+	w2 = wall_now();
+	/* The cache must not change results, whether it was cold, warm or reset on the way. */
+	if (!ids_equal(&first, &again))
+		FAIL("encoding the same 4 MB twice gave different ids (%zu, then %zu)", first.n, again.n);
+	printf("speed: %.2f MB to %zu ids: %.1f MB/s of CPU time (%.1f by the clock), then %.1f MB/s (%.1f) with the cache warm\n",
+	       len / 1e6, first.n, len / 1e6 / (c1 - c0), len / 1e6 / (w1 - w0),
+	       len / 1e6 / (c2 - c1), len / 1e6 / (w2 - w1));
+	free(first.v);
+	free(again.v);
 	free(buf);
 	free(code);
 	free(path);
