@@ -126,7 +126,7 @@ static const char *tok_type(json_t *o)
 {
 	const char *s = json_string_value(json_object_get(o, "type"));
 
-	return s ? s : "";
+	return s ? s : "(none)";
 }
 
 static bool tok_flag(json_t *o, const char *key)
@@ -160,8 +160,8 @@ static int tok_load_vocab(struct tokenizer *t, json_t *model, struct tok_ctx *c)
 		size_t key_len = strlen(key);
 
 		if (!json_is_integer(v) || id < 0 || id >= TOK_MAX_ID)
-			return tok_fail(c, "model.vocab gives \"%s\" the id %s, not an integer from 0 to %d.",
-					key, json_is_integer(v) ? "out of range" : "of a wrong type",
+			return tok_fail(c, "model.vocab maps \"%s\" to %s; ids must be integers from 0 to %d.",
+					key, json_is_integer(v) ? "an id out of range" : "something not an integer",
 					TOK_MAX_ID - 1);
 		tok_map_put(&t->vocab, key, key_len, tok_hash(key, key_len), (int32_t)id, 0);
 		if (id >= t->n_ids)

@@ -63,6 +63,8 @@ static void tok_spans_push(struct tok_spans *s, size_t off, size_t len, int id)
 
 static void tok_ids_push(int **ids, size_t *n, size_t *cap, const int *v, size_t k)
 {
+	if (k == 0)
+		return;
 	if (*n + k > *cap) {
 		size_t c = *cap ? *cap : 64;
 
@@ -361,7 +363,8 @@ static void tok_cache_put(const struct tokenizer *t, const char *p, size_t len, 
 		c->ids_cap = (c->ids_len + k) * 2 + 1024;
 		c->ids = xreallocarray(c->ids, c->ids_cap, sizeof(*c->ids));
 	}
-	memcpy(c->ids + c->ids_len, v, k * sizeof(*v));
+	if (k > 0)
+		memcpy(c->ids + c->ids_len, v, k * sizeof(*v));
 	tok_map_put(&c->map, p, len, h, (int32_t)c->ids_len, (uint32_t)k);
 	c->ids_len += k;
 	pthread_mutex_unlock(&c->lock);
@@ -466,7 +469,7 @@ static void tok_pretokenize(struct tok_sink *k, size_t level, size_t off, size_t
 		tok_regex_split(k, level, off, len);
 	else
 		tok_encode_piece(t, k->w, p, len, k->ids, k->n, k->cap);
-	tok_cache_put(t, p, len, h, *k->ids + start, *k->n - start);
+	tok_cache_put(t, p, len, h, *k->n > start ? *k->ids + start : NULL, *k->n - start);
 }
 
 void tok_encode(const struct tokenizer *t, const char *text, size_t len, bool match_special,
