@@ -262,6 +262,87 @@ static void test_streaming(void)
 	md_layout_free(L);
 }
 
+/* Two layouts are the same: lines, spans, blocks. Returns a description of the first difference. */
+static const char *layout_diff(const struct md_layout *a, const struct md_layout *b)
+{
+	static char why[256];
+	if (a->nlines != b->nlines) {
+		snprintf(why, sizeof why, "%zu lines vs %zu", a->nlines, b->nlines);
+		return why;
+	}
+	for (size_t i = 0; i < a->nlines; i++) {
+		const struct md_line *x = &a->lines[i], *y = &b->lines[i];
+		if (x->nspans != y->nspans || x->width != y->width || x->block != y->block || x->src != y->src) {
+			snprintf(why, sizeof why, "line %zu: spans %zu/%zu width %d/%d block %d/%d src %zu/%zu", i, x->nspans,
+				 y->nspans, x->width, y->width, x->block, y->block, x->src, y->src);
+			return why;
+		}
+		for (size_t k = 0; k < x->nspans; k++)
+			if (x->spans[k].len != y->spans[k].len || x->spans[k].role != y->spans[k].role ||
+			    x->spans[k].width != y->spans[k].width || memcmp(x->spans[k].text, y->spans[k].text, x->spans[k].len)) {
+				snprintf(why, sizeof why, "line %zu span %zu differs", i, k);
+				return why;
+			}
+	}
+	if (a->nblocks != b->nblocks) {
+		snprintf(why, sizeof why, "%d blocks vs %d", a->nblocks, b->nblocks);
+		return why;
+	}
+	for (int i = 0; i < a->nblocks; i++)
+		if (memcmp(&a->blocks[i], &b->blocks[i], sizeof a->blocks[i])) {
+			snprintf(why, sizeof why, "block %d differs", i);
+			return why;
+		}
+	return NULL;
+}
+
+/* md_layout_extend token by token gives exactly what md_layout gives for each prefix. */
+static void test_extend(void)
+{
+	const char *msgs[] = {
+		"Here is **the** code:\n\n```rust\nfn main() {\n    /* a\n    b */ println!(\"中文\");\n}\n```\n\nDone `x`.\n",
+		"# Plan\n\n1. first step\n   continues here\n2. second\n   - nested *a*\n   - nested b\n\n   para in item\n\n"
+		"> quote one\n> quote two\n>\n>> deep\n\n---\n\n```python\ndef f():\n    \"\"\"doc\n    more\"\"\"\n    return 1\n```\n"
+		"text after\r\nwith CRLF\r\n\n~~~ sh\necho $HOME\n~~~\n最后一段中文，测试流式输出。\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9 end",
+		"```\nunclosed at the end\n\tand a tab\n",
+		"plain paragraph\nno blank lines\n- then a list\nlazy line\n```c\nint x;\n```\n- after code\n\n\n\n",
+	};
+	int widths[] = { 7, 24, 80 };
+	for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++) {
+		for (size_t wi = 0; wi < 3; wi++) {
+			const char *msg = msgs[m];
+			size_t len = strlen(msg);
+			struct md_options o = { .width = widths[wi], .first_block = 2, .base_role = ROLE_TEXT };
+			struct md_layout *inc = md_layout(msg, 0, &o);
+			size_t n = 0;
+			int step = 0;
+			while (n < len) {
+				n += 1 + (size_t)(step++ % 5); /* tokens of 1..5 bytes, splitting UTF-8 sequences too */
+				if (n > len)
+					n = len;
+				inc = md_layout_extend(inc, msg, n);
+				struct md_layout *full = md_layout(msg, n, &o);
+				const char *d = layout_diff(inc, full);
+				CHECK(d == NULL, "message %zu width %d prefix %zu: extend differs from a fresh layout: %s", m,
+				      widths[wi], n, d);
+				check_invariants(inc, "extend");
+				md_layout_free(full);
+				if (d)
+					break;
+			}
+			md_layout_free(inc);
+		}
+	}
+	/* plain mode extends too */
+	struct md_options o = { .width = 10, .base_role = ROLE_TEXT, .plain = true };
+	struct md_layout *L = md_layout("abc", 3, &o);
+	L = md_layout_extend(L, "abc def ghi jkl", 15);
+	struct md_layout *F = md_layout("abc def ghi jkl", 15, &o);
+	CHECK(layout_diff(L, F) == NULL, "plain extend");
+	md_layout_free(L);
+	md_layout_free(F);
+}
+
 static void test_unicode(void)
 {
 	/* Chinese text wraps at the width, never past it. */
@@ -318,6 +399,7 @@ int main(void)
 	test_constructs();
 	test_code();
 	test_streaming();
+	test_extend();
 	test_unicode();
 	if (failures) {
 		printf("%d check(s) failed\n", failures);

@@ -639,52 +639,57 @@ static void code_header(struct builder *b, const struct md_block *blk, size_t sr
 
 enum block_kind { BK_NONE, BK_PARA, BK_HEADING, BK_LIST, BK_QUOTE, BK_CODE, BK_HR };
 
-struct md_layout *md_layout(const char *text, size_t len, const struct md_options *opt)
-{
-	struct md_options o = { .width = 80, .first_block = 1, .base_role = ROLE_TEXT, .tabstop = 4 };
-	if (opt)
-		o = *opt;
-	if (o.width < 1)
-		o.width = 1;
-	if (o.tabstop <= 0)
-		o.tabstop = 4;
-	if (o.first_block < 0)
-		o.first_block = 0;
-	struct md_layout *L = xcalloc(1, sizeof *L);
-	L->width = o.width;
-	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop };
-
-	if (o.plain) {
-		size_t sl;
-		char *s = utf8_sanitize(text, len, o.tabstop, &sl);
-		struct inl in = { 0 };
-		inl_add(&in, s, sl, o.base_role);
-		if (in.nruns == 0)
-			inl_add(&in, "", 0, o.base_role);
-		if (sl > 0) {
-			emit_wrapped(&b, &in, 0, 0, NULL, 0, 0, 0);
-		}
-		free(in.text);
-		free(in.runs);
-		free(s);
-		goto done;
-	}
-
-	struct para p = { 0 };
-	enum block_kind prev = BK_NONE;
-	bool blank_seen = false;
-	bool in_code = false;
+/* The parser's state between source lines. At a line start where no paragraph is being collected
+ * it is a complete description of where the layout stands, so a copy of it (a checkpoint) lets
+ * md_layout_extend() go on from there instead of starting over. */
+struct md_pstate {
+	struct para p;
+	enum block_kind prev;
+	bool blank_seen;
+	bool in_code;
 	struct fence f;
-	const struct hl_lang *lang = NULL;
-	struct hl_state hst = HL_STATE_INIT;
-	uint8_t *roles = NULL;
-	size_t roles_cap = 0;
+	const struct hl_lang *lang;
+	struct hl_state hst;
 	size_t list_stack[16];
-	int list_depth = 0;
-	bool in_list = false; /* the last block was a list item (continuation lines join it) */
-	size_t pos = 0;
+	int list_depth;
+	bool in_list; /* the last block was a list item (continuation lines join it) */
+	int first_block;
+	uint8_t *roles; /* scratch for code lines */
+	size_t roles_cap;
+};
 
+/* What md_layout_extend needs: the options, and the latest checkpoint. */
+struct md_resume {
+	struct md_options opt;
+	bool have;
+	size_t src; /* the line start it was taken at */
+	size_t nlines, nspans, text_len;
+	int nblocks;
+	struct md_pstate st; /* with p empty and no scratch */
+};
+
+static void checkpoint(struct md_layout *L, const struct md_pstate *st, size_t src)
+{
+	struct md_resume *r = L->resume;
+	r->have = true;
+	r->src = src;
+	r->nlines = L->nlines;
+	r->nspans = L->nspans;
+	r->text_len = L->text_len;
+	r->nblocks = L->nblocks;
+	r->st = *st;
+	r->st.p = (struct para){ 0 };
+	r->st.roles = NULL;
+	r->st.roles_cap = 0;
+}
+
+/* Lays out the source lines of text[pos..len) onto L. */
+static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate *st, const char *text, size_t len,
+			size_t pos)
+{
 	while (pos < len) {
+		if (st->p.kind == PARA_NONE)
+			checkpoint(L, st, pos);
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t le = nl ? (size_t)(nl - text) : len;
 		size_t next = nl ? le + 1 : len;
@@ -696,26 +701,26 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 		size_t src = pos;
 		pos = next;
 
-		if (in_code) {
-			if (fence_close(raw, raw_len, &f)) {
-				in_code = false;
+		if (st->in_code) {
+			if (fence_close(raw, raw_len, &st->f)) {
+				st->in_code = false;
 				L->blocks[L->nblocks - 1].end = src;
 				L->blocks[L->nblocks - 1].closed = true;
 				continue;
 			}
 			size_t skip = 0;
-			while (skip < f.indent && skip < raw_len && raw[skip] == ' ')
+			while (skip < st->f.indent && skip < raw_len && raw[skip] == ' ')
 				skip++;
 			size_t sl;
-			char *s = utf8_sanitize(raw + skip, raw_len - skip, o.tabstop, &sl);
-			code_line(&b, lang, &hst, s, sl, L->blocks[L->nblocks - 1].number, src, &roles, &roles_cap);
+			char *s = utf8_sanitize(raw + skip, raw_len - skip, b->tabstop, &sl);
+			code_line(b, st->lang, &st->hst, s, sl, L->blocks[L->nblocks - 1].number, src, &st->roles, &st->roles_cap);
 			free(s);
 			continue;
 		}
 
 		/* Block structure is decided on the raw line (markers are ASCII); text shown is sanitized. */
 		size_t sl;
-		char *s = utf8_sanitize(raw, raw_len, o.tabstop, &sl);
+		char *s = utf8_sanitize(raw, raw_len, b->tabstop, &sl);
 		bool blank = count_spaces(s, sl) == sl;
 		const char *info;
 		size_t info_len, ts, te, mi, ms, me, mc;
@@ -723,55 +728,55 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 		enum block_kind kind;
 
 		if (blank) {
-			para_flush(&b, &p);
-			blank_seen = true;
+			para_flush(b, &st->p);
+			st->blank_seen = true;
 			free(s);
 			continue;
 		}
 #define START_BLOCK(k)                                                                      \
 	do {                                                                                \
-		para_flush(&b, &p);                                                         \
+		para_flush(b, &st->p);                                                         \
 		kind = (k);                                                                 \
-		if (L->nlines > 0 && (blank_seen || prev != kind || (kind != BK_LIST && kind != BK_QUOTE))) \
-			empty_line(&b, src);                                                \
-		prev = kind;                                                                \
-		blank_seen = false;                                                         \
+		if (L->nlines > 0 && (st->blank_seen || st->prev != kind || (kind != BK_LIST && kind != BK_QUOTE))) \
+			empty_line(b, src);                                                \
+		st->prev = kind;                                                                \
+		st->blank_seen = false;                                                         \
 	} while (0)
 
-		if (fence_open(raw, raw_len, &f, &info, &info_len)) {
+		if (fence_open(raw, raw_len, &st->f, &info, &info_len)) {
 			START_BLOCK(BK_CODE);
-			in_list = false;
+			st->in_list = false;
 			if (L->nblocks == L->blocks_cap) {
 				L->blocks_cap = L->blocks_cap ? L->blocks_cap * 2 : 4;
 				L->blocks = xreallocarray(L->blocks, (size_t)L->blocks_cap, sizeof *L->blocks);
 			}
 			struct md_block *blk = &L->blocks[L->nblocks];
-			block_from_fence(blk, o.first_block + L->nblocks, &f, info, info_len, next);
+			block_from_fence(blk, st->first_block + L->nblocks, &st->f, info, info_len, next);
 			blk->end = len;
 			L->nblocks++;
-			lang = hl_find(blk->lang);
-			hst = HL_STATE_INIT;
-			in_code = true;
-			code_header(&b, blk, src);
+			st->lang = hl_find(blk->lang);
+			st->hst = HL_STATE_INIT;
+			st->in_code = true;
+			code_header(b, blk, src);
 		} else if ((level = heading(s, sl, &ts, &te)) > 0) {
 			START_BLOCK(BK_HEADING);
-			in_list = false;
+			st->in_list = false;
 			struct inl in = { 0 };
 			parse_inline(&in, s + ts, te - ts, ROLE_HEADING);
 			if (in.nruns == 0)
 				inl_add(&in, "", 0, ROLE_HEADING);
 			if (in.len > 0)
-				emit_wrapped(&b, &in, src, 0, NULL, 0, 0, 0);
+				emit_wrapped(b, &in, src, 0, NULL, 0, 0, 0);
 			else
-				empty_line(&b, src);
+				empty_line(b, src);
 			free(in.text);
 			free(in.runs);
 		} else if (is_hr(s, sl)) {
 			START_BLOCK(BK_HR);
-			in_list = false;
-			line_begin(&b, 0, src);
-			for (int i = 0; i < o.width; i++)
-				span_add(&b, "\xE2\x94\x80", 3, 1, ROLE_RULE); /* ─ */
+			st->in_list = false;
+			line_begin(b, 0, src);
+			for (int i = 0; i < b->width; i++)
+				span_add(b, "\xE2\x94\x80", 3, 1, ROLE_RULE); /* ─ */
 		} else if (count_spaces(s, sl) <= 3 && s[count_spaces(s, sl)] == '>') {
 			/* block quote: depth from the run of '>' (spaces allowed between) */
 			size_t i = count_spaces(s, sl);
@@ -785,99 +790,187 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 					i++;
 			}
 			bool empty = count_spaces(s + i, sl - i) == sl - i;
-			if (p.kind == PARA_QUOTE && p.quote_depth == depth && !blank_seen && !empty) {
-				para_append(&p, s + i, sl - i);
+			if (st->p.kind == PARA_QUOTE && st->p.quote_depth == depth && !st->blank_seen && !empty) {
+				para_append(&st->p, s + i, sl - i);
 			} else {
-				if (prev != BK_QUOTE || blank_seen)
+				if (st->prev != BK_QUOTE || st->blank_seen)
 					START_BLOCK(BK_QUOTE);
 				else
-					para_flush(&b, &p);
-				in_list = false;
+					para_flush(b, &st->p);
+				st->in_list = false;
 				if (empty) {
-					line_begin(&b, 0, src);
-					quote_prefix(&b, depth);
+					line_begin(b, 0, src);
+					quote_prefix(b, depth);
 				} else {
-					p.kind = PARA_QUOTE;
-					p.src_off = src;
-					p.quote_depth = depth;
-					para_append(&p, s + i, sl - i);
+					st->p.kind = PARA_QUOTE;
+					st->p.src_off = src;
+					st->p.quote_depth = depth;
+					para_append(&st->p, s + i, sl - i);
 				}
 			}
 		} else if (list_item(s, sl, &mi, &ms, &me, &mc)) {
-			if (prev != BK_LIST || blank_seen)
+			if (st->prev != BK_LIST || st->blank_seen)
 				START_BLOCK(BK_LIST);
 			else
-				para_flush(&b, &p);
-			if (!in_list)
-				list_depth = 0;
-			while (list_depth > 0 && list_stack[list_depth - 1] >= mi)
-				list_depth--;
-			int lv = list_depth;
-			if (list_depth < 16)
-				list_stack[list_depth++] = mi;
-			in_list = true;
-			p.kind = PARA_ITEM;
-			p.src_off = src;
+				para_flush(b, &st->p);
+			if (!st->in_list)
+				st->list_depth = 0;
+			while (st->list_depth > 0 && st->list_stack[st->list_depth - 1] >= mi)
+				st->list_depth--;
+			int lv = st->list_depth;
+			if (st->list_depth < 16)
+				st->list_stack[st->list_depth++] = mi;
+			st->in_list = true;
+			st->p.kind = PARA_ITEM;
+			st->p.src_off = src;
 			char m = s[ms];
 			if (m == '-' || m == '*' || m == '+') {
 				static const char *const bullets[] = { "\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x96\xAA" }; /* • ◦ ▪ */
-				strcpy(p.bullet, bullets[lv % 3]);
-				p.bullet_w = 1;
+				strcpy(st->p.bullet, bullets[lv % 3]);
+				st->p.bullet_w = 1;
 			} else {
-				size_t n = me - ms < sizeof p.bullet - 1 ? me - ms : sizeof p.bullet - 1;
-				memcpy(p.bullet, s + ms, n);
-				p.bullet[n] = '\0';
-				p.bullet_w = (int)n;
+				size_t n = me - ms < sizeof st->p.bullet - 1 ? me - ms : sizeof st->p.bullet - 1;
+				memcpy(st->p.bullet, s + ms, n);
+				st->p.bullet[n] = '\0';
+				st->p.bullet_w = (int)n;
 			}
 			/* nested items indent by two columns per level; text after the bullet and a space */
 			int base = 2 * (lv < 8 ? lv : 8);
-			p.indent = base + p.bullet_w + 1;
-			para_append(&p, s + mc, sl - mc);
+			st->p.indent = base + st->p.bullet_w + 1;
+			para_append(&st->p, s + mc, sl - mc);
 			if (mc >= sl)
-				p.len = 0;
+				st->p.len = 0;
 		} else {
 			size_t ind = count_spaces(s, sl);
-			if (in_list && (!blank_seen || ind > 0) && prev == BK_LIST) {
+			if (st->in_list && (!st->blank_seen || ind > 0) && st->prev == BK_LIST) {
 				/* continuation of the list item: lazily joined, or a new paragraph in it */
-				if (p.kind == PARA_ITEM && !blank_seen) {
-					para_append(&p, s + ind, sl - ind);
+				if (st->p.kind == PARA_ITEM && !st->blank_seen) {
+					para_append(&st->p, s + ind, sl - ind);
 				} else {
-					int indent = p.kind == PARA_ITEM ? p.indent : 2 * (list_depth > 0 ? list_depth : 1);
-					para_flush(&b, &p);
-					if (blank_seen)
-						empty_line(&b, src);
-					blank_seen = false;
-					p.kind = PARA_ITEM;
-					p.src_off = src;
-					p.indent = indent;
-					para_append(&p, s + ind, sl - ind);
+					int indent = st->p.kind == PARA_ITEM ? st->p.indent : 2 * (st->list_depth > 0 ? st->list_depth : 1);
+					para_flush(b, &st->p);
+					if (st->blank_seen)
+						empty_line(b, src);
+					st->blank_seen = false;
+					st->p.kind = PARA_ITEM;
+					st->p.src_off = src;
+					st->p.indent = indent;
+					para_append(&st->p, s + ind, sl - ind);
 				}
-			} else if ((p.kind == PARA_TEXT || p.kind == PARA_QUOTE) && !blank_seen) {
-				para_append(&p, s + ind, sl - ind);
+			} else if ((st->p.kind == PARA_TEXT || st->p.kind == PARA_QUOTE) && !st->blank_seen) {
+				para_append(&st->p, s + ind, sl - ind);
 			} else {
 				START_BLOCK(BK_PARA);
-				in_list = false;
-				p.kind = PARA_TEXT;
-				p.src_off = src;
-				para_append(&p, s + ind, sl - ind);
+				st->in_list = false;
+				st->p.kind = PARA_TEXT;
+				st->p.src_off = src;
+				para_append(&st->p, s + ind, sl - ind);
 			}
 		}
 #undef START_BLOCK
 		free(s);
 	}
-	para_flush(&b, &p);
-	free(p.src);
-	free(roles);
+	para_flush(b, &st->p);
+}
 
-done:
-	/* Turn the stored offsets into pointers now that nothing moves any more. */
+/* Offsets <-> pointers: while building, spans and lines hold offsets (the arrays move). */
+static void to_pointers(struct md_layout *L)
+{
 	for (size_t i = 0; i < L->nspans; i++)
 		L->spans[i].text = L->text + (uintptr_t)L->spans[i].text;
-	for (size_t i = 0; i < L->nlines; i++)
+	for (size_t i = 0; i < L->lines_cap && i < L->nlines_built; i++)
 		L->lines[i].spans = L->spans ? L->spans + (uintptr_t)L->lines[i].spans : NULL;
+}
+
+static void to_offsets(struct md_layout *L)
+{
+	for (size_t i = 0; i < L->nspans; i++)
+		L->spans[i].text = (const char *)(uintptr_t)(L->spans[i].text - L->text);
+	for (size_t i = 0; i < L->nlines_built; i++)
+		L->lines[i].spans = (const struct md_span *)(uintptr_t)(L->spans ? L->lines[i].spans - L->spans : 0);
+}
+
+static void finish(struct md_layout *L)
+{
+	L->nlines_built = L->nlines;
+	to_pointers(L);
 	/* never end with an empty line */
 	while (L->nlines > 0 && L->lines[L->nlines - 1].nspans == 0)
 		L->nlines--;
+}
+
+static void layout_plain(struct md_layout *L, struct builder *b, const char *text, size_t len)
+{
+	size_t sl;
+	char *s = utf8_sanitize(text, len, b->tabstop, &sl);
+	struct inl in = { 0 };
+	inl_add(&in, s, sl, b->base_role);
+	if (sl > 0)
+		emit_wrapped(b, &in, 0, 0, NULL, 0, 0, 0);
+	free(in.text);
+	free(in.runs);
+	free(s);
+}
+
+static struct md_options normalize(const struct md_options *opt)
+{
+	struct md_options o = { .width = 80, .first_block = 1, .base_role = ROLE_TEXT, .tabstop = 4 };
+	if (opt)
+		o = *opt;
+	if (o.width < 1)
+		o.width = 1;
+	if (o.tabstop <= 0)
+		o.tabstop = 4;
+	if (o.first_block < 0)
+		o.first_block = 0;
+	return o;
+}
+
+struct md_layout *md_layout(const char *text, size_t len, const struct md_options *opt)
+{
+	struct md_options o = normalize(opt);
+	struct md_layout *L = xcalloc(1, sizeof *L);
+	L->width = o.width;
+	L->resume = xcalloc(1, sizeof *L->resume);
+	L->resume->opt = o;
+	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop };
+	if (o.plain) {
+		layout_plain(L, &b, text, len);
+	} else {
+		struct md_pstate st = { .prev = BK_NONE, .hst = HL_STATE_INIT, .first_block = o.first_block };
+		parse_lines(L, &b, &st, text, len, 0);
+		free(st.p.src);
+		free(st.roles);
+	}
+	finish(L);
+	return L;
+}
+
+struct md_layout *md_layout_extend(struct md_layout *L, const char *text, size_t len)
+{
+	struct md_resume *r = L->resume;
+	if (!r || r->opt.plain || !r->have || r->src > len) {
+		struct md_options o = r ? r->opt : (struct md_options){ .width = L->width };
+		md_layout_free(L);
+		return md_layout(text, len, &o);
+	}
+	/* Back to the checkpoint: drop what came after it, restore the parser state. */
+	L->nlines = L->nlines_built;
+	to_offsets(L);
+	L->nlines = L->nlines_built = r->nlines;
+	L->nspans = r->nspans;
+	L->text_len = r->text_len;
+	L->nblocks = r->nblocks;
+	struct md_pstate st = r->st;
+	if (st.in_code && L->nblocks > 0) {
+		L->blocks[L->nblocks - 1].end = len;
+		L->blocks[L->nblocks - 1].closed = false;
+	}
+	struct builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop };
+	parse_lines(L, &b, &st, text, len, r->src);
+	free(st.p.src);
+	free(st.roles);
+	finish(L);
 	return L;
 }
 
@@ -885,6 +978,7 @@ void md_layout_free(struct md_layout *L)
 {
 	if (!L)
 		return;
+	free(L->resume);
 	free(L->lines);
 	free(L->blocks);
 	free(L->text);

@@ -32,8 +32,10 @@
  * Blocks are separated by one empty line; consecutive list items and quote lines are not. The
  * layout never starts or ends with an empty line.
  *
- * Speed: one call parses only the given message (no state shared between messages or calls), so
- * the TUI re-lays-out just the last message on each streamed token.
+ * Speed: one call parses only the given message (no state shared between messages), so the TUI
+ * re-lays-out just the last message on each streamed token; md_layout_extend() goes further and
+ * re-lays-out only that message's last open block (tools/render-bench: 10,000-line message,
+ * width 100: md_layout 31 ms, md_layout_extend 0.1 ms per token).
  */
 
 /* One styled run of text on a display line. */
@@ -82,8 +84,9 @@ struct md_layout {
 	size_t text_len, text_cap;
 	struct md_span *spans;
 	size_t nspans, spans_cap;
-	size_t lines_cap;
+	size_t lines_cap, nlines_built;
 	int blocks_cap;
+	struct md_resume *resume;
 };
 
 /* Lays out text[0..len) (a whole message, or the part of a streaming one received so far).
@@ -91,6 +94,15 @@ struct md_layout {
  * md_layout_free(). Never fails (out of memory aborts). */
 struct md_layout *md_layout(const char *text, size_t len, const struct md_options *opt);
 void md_layout_free(struct md_layout *layout);
+
+/* For streaming: the same result as md_layout(text, len, <the options layout was made with>),
+ * but it only re-lays-out from the start of the last block that was still open (the paragraph,
+ * list item or quote being written, or the last line of a code block), so the cost per token does
+ * not grow with the message. text[0..old length) must be what layout was made from (tokens are
+ * only appended). Takes over layout: returns it updated (or, rarely, a new layout with the old
+ * one freed), so use it as `L = md_layout_extend(L, text, len)`. Pointers into the old layout's
+ * lines and spans are invalid afterwards. For a new width call md_layout() instead. */
+struct md_layout *md_layout_extend(struct md_layout *layout, const char *text, size_t len);
 
 /* Finds the fenced code blocks of a message without laying it out (cheap: for numbering and for
  * the copy/save keys on messages that are not on screen). Stores up to max of them in out (out

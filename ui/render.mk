@@ -47,3 +47,9 @@ tests_test_theme_LDADD = $(DSRENDER_LIBS)
 tests_test_textdraw_SOURCES = tests/test-textdraw.c
 tests_test_textdraw_CFLAGS = $(RENDER_TEST_CFLAGS)
 tests_test_textdraw_LDADD = $(DSRENDER_LIBS)
+
+# render-bench: md_layout time per streamed token for messages of 20 to 10,000 lines (run by hand).
+noinst_PROGRAMS += tools/render-bench
+tools_render_bench_SOURCES = tools/render-bench.c
+tools_render_bench_CFLAGS = $(RENDER_TEST_CFLAGS)
+tools_render_bench_LDADD = $(DSRENDER_LIBS)
