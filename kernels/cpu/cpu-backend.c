@@ -48,6 +48,7 @@ static void cpu_destroy(void *ctx)
 	free(c->att_part);
 	free(c->att_scores);
 	free(c->att_lat);
+	free(c->att_batch);
 	free(c);
 }
 
@@ -89,9 +90,10 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->att_q = cpu_xalloc(mb * nh * lat);
 	c->att_kv = cpu_xalloc(mb * nh * (size_t)(c->nope + c->v_dim));
 	c->att_part = cpu_xalloc((size_t)CPU_MLA_BLOCKS * nh * (size_t)(c->kv_rank + 2));
-	c->score_ld = (long)c->n_heads * 32 > p->n_ctx ? (long)c->n_heads * 32 : p->n_ctx;
+	c->score_ld = (long)c->n_heads * 32;
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
+	c->att_batch = cpu_xalloc((size_t)c->nth * cpu_mla_batch_floats(c->max_batch, c->kv_rank, c->v_dim));
 	return c;
 }
 

@@ -25,9 +25,10 @@ struct cpu_ctx {
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
 	float *att_kv;              /* (max_batch, heads * (nope + v)): expanded K/V of a batch */
 	float *att_part;            /* (CPU_MLA_BLOCKS, heads, kv_rank + 2): decode partial sums */
-	float *att_scores;          /* (threads, score_ld) */
-	long score_ld;              /* max(n_ctx, heads * 32) */
+	float *att_scores;          /* (threads, score_ld): decode scores of one block of positions */
+	long score_ld;              /* heads * 32 */
 	float *att_lat;             /* (threads, kv_rank) */
+	float *att_batch;           /* (threads, cpu_mla_batch_floats): batch attention scratch */
 };
 
 /* Rows per block of a matrix product: about 64 blocks, so threads even out, and at least 16 rows,
@@ -43,5 +44,7 @@ static inline long cpu_row_block(long rows)
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n);
 void cpu_attention(void *ctx, const struct ds_attn_args *a);
+/* Floats of per-thread scratch the batch attention needs. */
+size_t cpu_mla_batch_floats(int max_batch, int kv_rank, int v_dim);
 
 #endif

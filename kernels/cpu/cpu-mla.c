@@ -125,52 +125,100 @@ static void mla_merge_run(void *arg, int h, int ith)
 	}
 }
 
-/* Batch: one (token, head) pair at a time; keys before the batch through the absorbed query, keys
- * inside it through the expanded K/V in att_kv. */
-static void mla_batch_run(void *arg, int p, int ith)
+/* Positions per block of the batch path: a block of the cache (64 x 576 floats for the real
+ * models) stays in L2 while every query of a head uses it. */
+#define MLA_TB 64
+
+/* Row stride of the per-thread score block: it holds MLA_TB prefix scores or n in-batch ones per
+ * query, and then the n x v_dim output of W_UV. */
+static long mla_sld(int max_batch, int v_dim)
+{
+	long w = max_batch > MLA_TB ? max_batch : MLA_TB;
+	return w > v_dim ? w : v_dim;
+}
+
+size_t cpu_mla_batch_floats(int max_batch, int kv_rank, int v_dim)
+{
+	return (size_t)max_batch * ((size_t)kv_rank + (size_t)v_dim + 3 + (size_t)mla_sld(max_batch, v_dim));
+}
+
+/* Batch: one head for all n queries. Keys before the batch go through the absorbed queries as
+ * block products (scores = Qc C^T, then the weighted sum of c_kv with an online softmax), so each
+ * cached row is read once per head rather than once per query; keys inside the batch use the
+ * expanded K/V in att_kv. W_UV then applies to all queries' latent sums at once. */
+static void mla_batch_run(void *arg, int h, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
-	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
+	const int n = a->n, kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads, vd = a->v_dim;
 	const int qd = a->nope + a->rope, kvd = a->nope + a->v_dim;
-	float *s = c->att_scores + (long)ith * c->score_ld;
-	float *o = c->att_lat + (long)ith * kr;
-	{
-		int i = p / nh, h = p % nh;
+	const long sld = mla_sld(c->max_batch, vd);
+	float *o = c->att_batch + (long)ith * (long)cpu_mla_batch_floats(c->max_batch, kr, vd);
+	float *vsum = o + (long)c->max_batch * kr;              /* (n, v): in-batch weighted V */
+	float *m = vsum + (long)c->max_batch * vd, *l = m + c->max_batch, *f = l + c->max_batch;
+	float *s = f + c->max_batch;                             /* (n, sld) scores */
+
+	for (int i = 0; i < n; i++) {
+		m[i] = -INFINITY;
+		l[i] = 0;
+	}
+	if (a->pos > 0)
+		memset(o, 0, (size_t)n * (size_t)kr * sizeof *o);
+	for (int t0 = 0; t0 < a->pos; t0 += MLA_TB) {
+		int tb = a->pos - t0 < MLA_TB ? a->pos - t0 : MLA_TB;
+		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + (long)t0 * lat, .rows = tb, .cols = lat };
+		c->k->rows(&cb, 0, tb, c->att_q + (long)h * lat, n, (long)nh * lat, s, sld);
+		for (int i = 0; i < n; i++) {
+			float *si = s + (long)i * sld, bm = m[i];
+			for (int j = 0; j < tb; j++)
+				if (si[j] > bm)
+					bm = si[j];
+			if (bm > m[i]) {
+				float r = expf(m[i] - bm);
+				l[i] *= r;
+				for (int k = 0; k < kr; k++)
+					o[(long)i * kr + k] *= r;
+				m[i] = bm;
+			}
+			for (int j = 0; j < tb; j++) {
+				float p = expf(si[j] - m[i]);
+				l[i] += p;
+				c->k->axpy(o + (long)i * kr, p, a->cache + (long)(t0 + j) * lat, kr);
+			}
+		}
+	}
+	/* keys of the batch itself, causal */
+	for (int i = 0; i < n; i++) {
 		const float *q = a->q + (long)i * nh * qd + (long)h * qd;
-		const float *qc = c->att_q + ((long)i * nh + h) * lat;
-		int nk = a->pos + i + 1;
-		float m = -INFINITY;
-		for (int t0 = 0; t0 < a->pos; t0++)
-			s[t0] = c->k->dot(qc, a->cache + (long)t0 * lat, lat);
+		float *si = s + (long)i * sld, bm = m[i];
 		for (int j = 0; j <= i; j++) {
 			const float *kv = c->att_kv + (long)j * nh * kvd + (long)h * kvd;
 			const float *kpe = a->cache + (long)(a->pos + j) * lat + kr;
-			s[a->pos + j] = (c->k->dot(q, kv, a->nope) + c->k->dot(q + a->nope, kpe, a->rope)) * a->scale;
+			si[j] = (c->k->dot(q, kv, a->nope) + c->k->dot(q + a->nope, kpe, a->rope)) * a->scale;
+			if (si[j] > bm)
+				bm = si[j];
 		}
-		for (int k = 0; k < nk; k++)
-			if (s[k] > m)
-				m = s[k];
-		float l = 0;
-		for (int k = 0; k < nk; k++) {
-			s[k] = expf(s[k] - m);
-			l += s[k];
+		f[i] = a->pos > 0 ? expf(m[i] - bm) : 0;     /* rescales the prefix part */
+		l[i] *= f[i];
+		float *vs = vsum + (long)i * vd;
+		memset(vs, 0, (size_t)vd * sizeof *vs);
+		for (int j = 0; j <= i; j++) {
+			float p = expf(si[j] - bm);
+			l[i] += p;
+			c->k->axpy(vs, p, c->att_kv + (long)j * nh * kvd + (long)h * kvd + a->nope, vd);
 		}
-		float *out = a->out + (long)i * nh * a->v_dim + (long)h * a->v_dim;
-		memset(out, 0, (size_t)a->v_dim * sizeof *out);
-		if (a->pos > 0) {
-			memset(o, 0, (size_t)kr * sizeof *o);
-			for (int t0 = 0; t0 < a->pos; t0++)
-				c->k->axpy(o, s[t0], a->cache + (long)t0 * lat, kr);
-			struct ds_tensor uv = mla_w_uv(a, h);
-			c->k->rows(&uv, 0, a->v_dim, o, 1, kr, out, a->v_dim);
-		}
-		for (int j = 0; j <= i; j++)
-			c->k->axpy(out, s[a->pos + j], c->att_kv + (long)j * nh * kvd + (long)h * kvd + a->nope,
-				   a->v_dim);
-		for (int k = 0; k < a->v_dim; k++)
-			out[k] /= l;
+	}
+	/* out = (f * W_UV o_lat + sum of p v) / l */
+	float *u = s;    /* (n, v) of W_UV o_lat, row stride v; the scores are no longer needed */
+	if (a->pos > 0) {
+		struct ds_tensor uv = mla_w_uv(a, h);
+		c->k->rows(&uv, 0, vd, o, n, kr, u, vd);
+	}
+	for (int i = 0; i < n; i++) {
+		float *out = a->out + (long)i * nh * vd + (long)h * vd, inv = 1.0f / l[i];
+		for (int k = 0; k < vd; k++)
+			out[k] = ((a->pos > 0 ? f[i] * u[(long)i * vd + k] : 0) + vsum[(long)i * vd + k]) * inv;
 	}
 }
 
@@ -193,5 +241,5 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
 	if (a->pos > 0)
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
-	cpu_pool_run(c->pool, mla_batch_run, &t, pairs);
+	cpu_pool_run(c->pool, mla_batch_run, &t, a->n_heads);
 }
