@@ -2,6 +2,7 @@
  * tokenizer (fixtures), round trips, special tokens, the streaming decoder, bad files, speed. */
 #include "tokenizer.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -850,6 +851,66 @@ static void test_bad_files(void)
 			  "model.merges entry 0");
 }
 
+/* ---- threads: the shared BPE cache under concurrent encodes ---- */
+
+struct thread_job {
+	const struct tokenizer *t;
+	const struct cases *c;
+	struct ids *want;	/* one per case, encoded before the threads start */
+	int mismatches;
+};
+
+static void *thread_encode(void *arg)
+{
+	struct thread_job *j = arg;
+	struct ids got = { 0 };
+	char word[32];
+
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < j->c->n; i++) {
+			encode(j->t, j->c->text[i], j->c->len[i], true, &got);
+			if (!ids_equal(&got, &j->want[i]))
+				j->mismatches++;
+		}
+		/* Distinct words, so that the threads also insert into the cache at once. */
+		for (int k = 0; k < 200; k++) {
+			snprintf(word, sizeof(word), " w%dq%dz", round, k);
+			encode(j->t, word, strlen(word), true, &got);
+		}
+	}
+	free(got.v);
+	return NULL;
+}
+
+static void test_threads(const struct tokenizer *t, const struct cases *c)
+{
+	enum { N_THREADS = 4 };
+	struct thread_job jobs[N_THREADS];
+	pthread_t th[N_THREADS];
+	struct ids *want = xcalloc(c->n, sizeof(*want));
+	int bad = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		encode(t, c->text[i], c->len[i], true, &want[i]);
+	for (int k = 0; k < N_THREADS; k++) {
+		jobs[k] = (struct thread_job){ t, c, want, 0 };
+		if (pthread_create(&th[k], NULL, thread_encode, &jobs[k]) != 0)
+			fatal("cannot start a thread");
+	}
+	for (int k = 0; k < N_THREADS; k++) {
+		pthread_join(th[k], NULL);
+		bad += jobs[k].mismatches;
+	}
+	if (bad)
+		FAIL("%d encodes from %d concurrent threads differ from the single-threaded ids", bad,
+		     N_THREADS);
+	else
+		printf("threads: %d threads x 20 rounds of the cases agree\n", N_THREADS);
+	for (size_t i = 0; i < c->n; i++)
+		free(want[i].v);
+	free(want);
+}
+
 /* ---- 7. speed (information only) ---- */
 
 static double cpu_now(void)
@@ -976,6 +1037,7 @@ int main(void)
 		rmdir(tmp_dir);
 	}
 
+	test_threads(t, &c);
 	test_speed(t, &c);
 
 	for (size_t i = 0; i < c.n; i++)
