@@ -9,3 +9,10 @@ tests_test_tokenizer_SOURCES = tests/test-tokenizer.c
 tests_test_tokenizer_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_tokenizer_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
+
+check_PROGRAMS += tests/test-tokenizer-regex
+TESTS += tests/test-tokenizer-regex
+tests_test_tokenizer_regex_SOURCES = tests/test-tokenizer-regex.c
+tests_test_tokenizer_regex_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS)
+tests_test_tokenizer_regex_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
+	$(PTHREAD_LIBS) -lm
