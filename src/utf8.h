@@ -15,9 +15,9 @@
  *   utf8_sanitize() or by the caller; the width functions count a lone tab as 1 column.
  * - Width of a grapheme cluster: its first code point's utf8proc_charwidth (East Asian Wide and
  *   Fullwidth = 2, emoji presentation = 2), so emoji ZWJ sequences, skin-tone modifiers and flag
- *   pairs count 2 in total, not the sum; a cluster ending in U+FE0F (emoji presentation selector)
- *   counts 2; a cluster made only of combining marks / zero-width characters counts 0 and then
- *   1 when it stands alone at the start of a line (terminals draw it on a space). A pair of
+ *   pairs count 2 in total, not the sum; a narrow character followed by U+FE0F (emoji presentation)
+ *   counts 2; a cluster that starts with a combining mark (text that begins with one) counts 1,
+ *   as terminals draw it on a space; one of only format characters (U+200B) counts 0. A pair of
  *   regional indicators (a flag) counts 2; a lone regional indicator counts 1.
  */
 

@@ -9,6 +9,15 @@
 
 static int failures;
 
+/* n horizontal box-drawing characters (U+2500), as a string literal */
+#define R1 "\xE2\x94\x80"
+#define RULE(n) RULE_##n
+#define RULE_2 R1 R1
+#define RULE_4 RULE_2 RULE_2
+#define RULE_5 RULE_4 R1
+#define RULE_6 RULE_4 RULE_2
+#define RULE_10 RULE_6 RULE_4
+
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
 	printf(__VA_ARGS__); printf("\n"); } } while (0)
 
@@ -115,7 +124,8 @@ static void expect_text(const char *md, int width, const char *want)
 static void test_constructs(void)
 {
 	expect_text("Hello world", 40, "Hello world\n");
-	expect_text("one\ntwo\n\nthree", 40, "one two\n\nthree\n");
+	expect_text("one\ntwo\n\nthree", 40, "one\ntwo\n\nthree\n");
+	expect_text("a **bold\nover** lines", 40, "a bold\nover lines\n");
 	expect_text("# Title\ntext", 40, "Title\n\ntext\n");
 	expect_text("## Sub ##\n", 40, "Sub\n");
 	expect_text("#hashtag", 40, "#hashtag\n");
@@ -127,10 +137,10 @@ static void test_constructs(void)
 	expect_text("- a\n- b\n  - c\n    - d\n* e", 40, "\xE2\x80\xA2 a\n\xE2\x80\xA2 b\n  \xE2\x97\xA6 c\n    \xE2\x96\xAA d\n\xE2\x80\xA2 e\n");
 	expect_text("1. one\n2. two\n10) ten", 40, "1. one\n2. two\n10) ten\n");
 	expect_text("- item that wraps onto more lines", 12, "\xE2\x80\xA2 item that\n  wraps onto\n  more lines\n");
-	expect_text("- lazy\ncontinuation", 40, "\xE2\x80\xA2 lazy continuation\n");
+	expect_text("- lazy\ncontinuation", 40, "\xE2\x80\xA2 lazy\n  continuation\n");
 	expect_text("- item\n\n  second para\n\nafter", 40, "\xE2\x80\xA2 item\n\n  second para\n\nafter\n");
 	expect_text("> quoted\n> text\n>\n> more\n>> deeper", 40,
-		    "\xE2\x94\x82 quoted text\n\xE2\x94\x82\n\xE2\x94\x82 more\n\xE2\x94\x82 \xE2\x94\x82 deeper\n");
+		    "\xE2\x94\x82 quoted\n\xE2\x94\x82 text\n\xE2\x94\x82\n\xE2\x94\x82 more\n\xE2\x94\x82 \xE2\x94\x82 deeper\n");
 	expect_text("> a long quote that has to wrap", 12, "\xE2\x94\x82 a long\n\xE2\x94\x82 quote that\n\xE2\x94\x82 has to\n\xE2\x94\x82 wrap\n");
 	expect_text("a\n\n---\n\nb", 5, "a\n\n\xE2\x94\x80\xE2\x94\x80\xE2\x94\x80\xE2\x94\x80\xE2\x94\x80\n\nb\n");
 	expect_text("* * *", 3, "\xE2\x94\x80\xE2\x94\x80\xE2\x94\x80\n");
@@ -139,6 +149,15 @@ static void test_constructs(void)
 	expect_text("```\n```", 20, " [1] code\n");
 	expect_text("\n\n\nx\n\n\n", 20, "x\n");
 	expect_text("", 20, "");
+
+	/* tables: aligned columns when they fit, the rows as written when not */
+	expect_text("| Name | n |\n|:-----|--:|\n| `x` | 1 |\n| **long** name | 200 |\nafter", 40,
+		    "Name      \xE2\x94\x82   n\n" RULE(10) "\xE2\x94\xBC" RULE(4)
+		    "\nx         \xE2\x94\x82   1\nlong name \xE2\x94\x82 200\n\nafter\n");
+	expect_text("| 中文 | b |\n|---|---|\n| c | d |", 40, "中文 \xE2\x94\x82 b\n" RULE(5) "\xE2\x94\xBC" RULE(2) "\nc    \xE2\x94\x82 d\n");
+	expect_text("| a | b |\n|---|---|\n| wide cell | x |\n| y | z |", 8, "a: wide\ncell\nb: x\n\na: y\nb: z\n");
+	expect_text("| no delimiter row |\n| second |", 40, "| no delimiter row |\n| second |\n");
+	expect_text("| a \\| b | `c|d` |\n|-|-|\n| 1 | 2 |", 40, "a | b \xE2\x94\x82 c|d\n" RULE(6) "\xE2\x94\xBC" RULE(4) "\n1     \xE2\x94\x82 2\n");
 
 	struct md_layout *L = lay("# Head `c`\n**b** *i* `c2` text\n> q\n- li\n```py\nx = 1\n```", 40, 1);
 	check_role(L, "Head", ROLE_HEADING, "heading");
@@ -306,6 +325,7 @@ static void test_extend(void)
 		"text after\r\nwith CRLF\r\n\n~~~ sh\necho $HOME\n~~~\n最后一段中文，测试流式输出。\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9 end",
 		"```\nunclosed at the end\n\tand a tab\n",
 		"plain paragraph\nno blank lines\n- then a list\nlazy line\n```c\nint x;\n```\n- after code\n\n\n\n",
+		"| h1 | h2 |\n|:--|--:|\n| **a** | 1 |\n| bb | 22 |\n\ntext\n| x |\n",
 	};
 	int widths[] = { 7, 24, 80 };
 	for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++) {
