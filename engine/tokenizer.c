@@ -441,7 +441,6 @@ static void tok_regex_split(struct tok_sink *k, size_t level, size_t base, size_
 	tok_emit_piece(k, level, base, prev, len, false);
 }
 
-/* Runs Split number level (and the ones after it) on a piece; past the last, encodes it. */
 /* Runs Split number level (and the ones after it) on a piece; past the last, encodes it.
  * Everything from a level on depends only on the piece's bytes (each regex sees only its
  * piece), so results are cached at one level: TOK_CACHE_LEVEL, where the first Splits have cut
