@@ -66,6 +66,43 @@ static int yu_line_of(const char *buf, size_t off)
 	return line;
 }
 
+/* libyaml's loader turns an alias into a second reference to the anchored node. These files never
+ * need aliases, and a few bytes of them can stand for gigabytes of text once copied out (the
+ * "billion laughs"), so a node referenced twice is an error. */
+static int yu_check_aliases(struct yu_doc *d, char *err, size_t errlen)
+{
+	size_t n = (size_t)(d->doc.nodes.top - d->doc.nodes.start);
+	unsigned char *seen = xcalloc(n + 1, 1);
+	int ret = 0;
+
+	for (yaml_node_t *node = d->doc.nodes.start; node < d->doc.nodes.top && ret == 0; node++) {
+		int refs[2];
+		size_t k;
+
+		if (node->type == YAML_SEQUENCE_NODE) {
+			for (yaml_node_item_t *it = node->data.sequence.items.start;
+			     it < node->data.sequence.items.top && ret == 0; it++) {
+				if (*it >= 1 && (size_t)*it <= n && seen[*it]++)
+					ret = -1, refs[0] = *it;
+			}
+		} else if (node->type == YAML_MAPPING_NODE) {
+			for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
+			     p < node->data.mapping.pairs.top && ret == 0; p++) {
+				refs[0] = p->key;
+				refs[1] = p->value;
+				for (k = 0; k < 2 && ret == 0; k++)
+					if (refs[k] >= 1 && (size_t)refs[k] <= n && seen[refs[k]]++)
+						ret = -1, refs[0] = refs[k];
+			}
+		}
+		if (ret != 0)
+			errorf(err, errlen, "%s:%d: YAML anchors and aliases (& and *) are not supported here; write "
+			       "the value out", d->file, yu_line(yaml_document_get_node(&d->doc, refs[0])));
+	}
+	free(seen);
+	return ret;
+}
+
 int yu_load(struct yu_doc *d, const char *file, const char *buf, size_t len, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
@@ -123,6 +160,10 @@ int yu_load(struct yu_doc *d, const char *file, const char *buf, size_t len, cha
 	yaml_document_delete(&extra);
 	yaml_parser_delete(&parser);
 	d->loaded = true;
+	if (yu_check_aliases(d, err, errlen) != 0) {
+		yu_free(d);
+		return -1;
+	}
 	return 0;
 }
 

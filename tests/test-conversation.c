@@ -352,6 +352,7 @@ static void test_corrupted(void)
 		{ "empty.yaml", "", 1 },
 		{ "binary.yaml", "\x7f" "ELF\x02\x01\x01\0\0\0", 1 },
 		{ "twodocs.yaml", "version: 1\n---\nversion: 1\n", 2 },
+		{ "alias.yaml", "version: 1\nmessages:\n- &m\n  role: user\n  content: big\n- *m\n- *m\n", 3 },
 	};
 	size_t nbad = sizeof(bad) / sizeof(bad[0]);
 	char err[1024], path[4400], want[64];
