@@ -328,10 +328,10 @@ class Attention(nn.Module):
         k_nope, v = kv.split([c.qk_nope_head_dim, c.v_head_dim], dim=-1)
         q_pe = apply_rope(q_pe, cos, sin)
         k_pe = apply_rope(k_pe.view(B, 1, S, c.qk_rope_head_dim), cos, sin)
-        qf = torch.cat([q_nope, q_pe], dim=-1)
+        # Scores are q_nope.k_nope + q_pe.k_pe; scaling q (not the S x S scores) is cheaper.
+        qf = torch.cat([q_nope, q_pe], dim=-1) * scale
         kf = torch.cat([k_nope, k_pe.expand(B, H, S, c.qk_rope_head_dim)], dim=-1)
-        att = torch.matmul(qf, kf.transpose(-1, -2)) * scale
-        att = att.masked_fill(mask, float("-inf"))
+        att = torch.matmul(qf, kf.transpose(-1, -2)) + mask
         att = att.float().softmax(dim=-1).to(v.dtype)
         o = torch.matmul(att, v).transpose(1, 2).reshape(B, S, H * c.v_head_dim)
         return self.o_proj(o)
@@ -378,7 +378,7 @@ class DeepseekV2(nn.Module):
             ids = ids.unsqueeze(0)
         S = ids.shape[1]
         cos, sin, scale = self.rope(S)
-        mask = torch.ones(S, S, dtype=torch.bool).triu(1)
+        mask = torch.full((S, S), float("-inf")).triu(1)
         x = self.model.embed_tokens(ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin, scale, mask)
