@@ -29,12 +29,13 @@ struct config_ctx {
 };
 
 /* "~/x" is under $HOME; "x" is next to config.yaml (a config file should not depend on the current
- * directory of whoever starts the program). */
-static void config_path_value(char **field, const char *dir)
+ * directory of whoever starts the program). A command (is_cmd) without a slash is left for the
+ * $PATH search, as a shell would. */
+static void config_path_value(char **field, const char *dir, bool is_cmd)
 {
 	char *v = *field;
 
-	if (v == NULL)
+	if (v == NULL || (is_cmd && strchr(v, '/') == NULL))
 		return;
 	if (v[0] == '~') {
 		*field = paths_expand_home(v);
@@ -56,11 +57,11 @@ static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *a
 	if (strcmp(key, "model") == 0) {
 		if (yu_str(d, v, key, true, &cfg->model, err, errlen))
 			return -1;
-		config_path_value(&cfg->model, ctx->dir);
+		config_path_value(&cfg->model, ctx->dir, false);
 	} else if (strcmp(key, "engine") == 0) {
 		if (yu_str(d, v, key, true, &cfg->engine, err, errlen))
 			return -1;
-		config_path_value(&cfg->engine, ctx->dir);
+		config_path_value(&cfg->engine, ctx->dir, true);
 	} else if (strcmp(key, "theme") == 0) {
 		return yu_str(d, v, key, true, &cfg->theme, err, errlen);
 	} else if (strcmp(key, "profile") == 0) {

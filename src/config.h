@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 /* Every string is owned by the struct and NULL when the file does not set it. Paths are already
- * expanded: "~/" becomes $HOME and a relative path is taken relative to the config file's directory. */
+ * expanded: "~/" becomes $HOME and a relative path is taken relative to the config file's directory,
+ * except an engine given as a bare command name (no slash), which is kept for a $PATH search. */
 struct config {
 	char *path;                 /* the file read, or NULL when there was none (all defaults) */
 	char *model;                /* model directory */

@@ -45,6 +45,10 @@ static void test_full(void)
 	TS_CHECK(cfg.backend && strcmp(cfg.backend, "cuda") == 0, "backend %s", cfg.backend);
 	config_free(&cfg);
 
+	write_config("engine: dscoder-engine-dev\n");
+	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.engine && strcmp(cfg.engine, "dscoder-engine-dev") == 0,
+		 "a bare engine command should stay for the PATH search: %s", cfg.engine ? cfg.engine : err);
+	config_free(&cfg);
 	write_config("# only comments\n");
 	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.model == NULL, "comments-only file: %s", err);
 	config_free(&cfg);
