@@ -160,6 +160,43 @@ int main(void)
 	expect("diff", diff, 4, "+new", ROLE_CODE_DIFF_ADD);
 	expect("diff", diff, 5, " same", ROLE_CODE_BG);
 
+	/* the languages beyond the required twelve */
+	basic("toml", "name = \"x\" # c 1", NULL, "\"x\"", "# c 1", NULL);
+	expect("toml", "[package]", 0, "[package]", ROLE_CODE_PREPROC);
+	expect("toml", "name = \"x\" # c 1", 0, "name", ROLE_CODE_ATTRIBUTE);
+	expect("toml", "version = 12", 0, "12", ROLE_CODE_NUMBER);
+	expect("make", "all: main.o", 0, "all", ROLE_CODE_FUNCTION);
+	expect("makefile", "CC := gcc # c", 0, "CC", ROLE_CODE_ATTRIBUTE);
+	expect("makefile", "CC := gcc # c", 0, "# c", ROLE_CODE_COMMENT);
+	expect("makefile", "    $(CC) -o $@ $^", 0, "$(CC)", ROLE_CODE_ATTRIBUTE);
+	expect("make", "ifeq ($(X),1)", 0, "ifeq", ROLE_CODE_KEYWORD);
+	basic("dockerfile", "FROM ubuntu:22.04 AS build", "FROM", NULL, NULL, NULL);
+	expect("dockerfile", "RUN echo \"hi\"", 0, "\"hi\"", ROLE_CODE_STRING);
+	expect("dockerfile", "# comment", 0, "# comment", ROLE_CODE_COMMENT);
+	expect("html", "<div class=\"x\">", 0, "<div", ROLE_CODE_KEYWORD);
+	expect("html", "<div class=\"x\">", 0, "class", ROLE_CODE_ATTRIBUTE);
+	expect("xml", "<div class=\"x\">", 0, "\"x\"", ROLE_CODE_STRING);
+	expect("html", "<!-- a\nb -->", 1, "b -->", ROLE_CODE_COMMENT);
+	expect("css", ".btn { color: #fff; margin: 0 4px; }", 0, ".btn", ROLE_CODE_TYPE);
+	expect("css", ".btn { color: #fff; margin: 0 4px; }", 0, "color", ROLE_CODE_ATTRIBUTE);
+	expect("css", ".btn { color: #fff; margin: 0 4px; }", 0, "4px", ROLE_CODE_NUMBER);
+	expect("scss", "/* c */ @media", 0, "/* c */", ROLE_CODE_COMMENT);
+	basic("ruby", "def foo(x) puts \"hi\" end # c 42", "def", "\"hi\"", "# c 42", NULL);
+	expect("rb", "x = :sym + @v + 42", 0, ":sym", ROLE_CODE_CONSTANT);
+	expect("rb", "x = :sym + @v + 42", 0, "@v", ROLE_CODE_ATTRIBUTE);
+	expect("rb", "x = :sym + @v + 42", 0, "42", ROLE_CODE_NUMBER);
+	basic("lua", "local x = \"s\" -- c 3", "local", "\"s\"", "-- c 3", NULL);
+	expect("lua", "--[[ a\nb ]] return 3", 1, "b ]]", ROLE_CODE_COMMENT);
+	expect("lua", "--[[ a\nb ]] return 3", 1, "return", ROLE_CODE_KEYWORD);
+	basic("csharp", "public string s = \"x\"; // c", "public", "\"x\"", "// c", NULL);
+	expect("cs", "decimal d = 1.5m;", 0, "1.5m", ROLE_CODE_NUMBER);
+	expect("c#", "decimal d = 1.5m;", 0, "decimal", ROLE_CODE_TYPE);
+	basic("kotlin", "fun main() { val s = \"x\" } // c", "fun", "\"x\"", "// c", NULL);
+	expect("kt", "val n = 10L", 0, "10L", ROLE_CODE_NUMBER);
+	basic("php", "<?php echo 'a'; // c", "echo", "'a'", "// c", NULL);
+	expect("php", "$x = 5;", 0, "$x", ROLE_CODE_ATTRIBUTE);
+	expect("php", "$x = 5;", 0, "5", ROLE_CODE_NUMBER);
+
 	/* fence tags: case, info strings, unknown languages */
 	CHECK(hl_find("Python") == hl_find("py") && hl_find("py") != NULL, "fence tags are case-insensitive");
 	CHECK(hl_find("python title=\"x.py\"") == hl_find("py"), "only the first word of the info string counts");

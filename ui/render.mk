@@ -22,7 +22,9 @@ ui/theme-default.inc: $(top_srcdir)/themes/default.theme
 syntaxdir = $(pkgdatadir)/syntax
 dist_syntax_DATA = syntax/README syntax/c.syntax syntax/cpp.syntax syntax/python.syntax \
 	syntax/javascript.syntax syntax/rust.syntax syntax/go.syntax syntax/java.syntax \
-	syntax/sh.syntax syntax/json.syntax syntax/yaml.syntax syntax/sql.syntax syntax/diff.syntax
+	syntax/sh.syntax syntax/json.syntax syntax/yaml.syntax syntax/sql.syntax syntax/diff.syntax \
+	syntax/toml.syntax syntax/make.syntax syntax/dockerfile.syntax syntax/html.syntax syntax/css.syntax \
+	syntax/ruby.syntax syntax/lua.syntax syntax/csharp.syntax syntax/kotlin.syntax syntax/php.syntax
 
 # Man page sections (roff) for the lead to put into dscoder-tui(5).
 EXTRA_DIST += man/syntax-section.man man/theme-section.man
