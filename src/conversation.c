@@ -1219,9 +1219,8 @@ static void conv_entry_search_text(struct conv_entry *en, const struct conversat
 	struct conv_buf b = { 0 };
 	char *folded;
 
-	conv_buf_str(&b, en->id);
-	conv_buf_str(&b, "\x1f");
-	conv_buf_str(&b, c != NULL ? c->title : "");
+	/* A broken file has nothing else to be found by than its name. */
+	conv_buf_str(&b, c != NULL ? c->title : en->id);
 	if (c != NULL) {
 		for (size_t i = 0; i < c->n_msgs; i++) {
 			/* A separator no one types, so a match cannot span two messages. */

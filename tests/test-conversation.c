@@ -435,6 +435,13 @@ static void test_corrupted(void)
 			TS_CHECK(list.v[i - 1].updated >= e->updated, "list not sorted newest first at %zu", i);
 	}
 	TS_CHECK(found_g1 && found_g2, "the good conversations are missing from the list");
+	{
+		size_t idx[64], n = conv_search(&list, "TRUNCATED2", idx);
+
+		TS_CHECK(n == 1 && strcmp(list.v[idx[0]].id, "truncated2") == 0, "a broken file found by its name: %zu hits", n);
+		n = conv_search(&list, "20", idx);     /* ids of good files start with the year */
+		TS_CHECK(n == 0, "good conversations matched by their file name: %zu hits", n);
+	}
 	/* The good two are newest-first among themselves. */
 	for (size_t i = 0; i < list.n; i++) {
 		if (strcmp(list.v[i].path, g2->path) == 0)
