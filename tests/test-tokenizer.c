@@ -929,18 +929,38 @@ static double wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Encodes buf twice; the cache must not change the ids, whether cold, warm or reset on the way. */
+static void time_encode(const struct tokenizer *t, const char *what, const char *buf, size_t len)
+{
+	struct ids first = { 0 }, again = { 0 };
+	double c0, c1, c2, w0, w1;
+
+	c0 = cpu_now();
+	w0 = wall_now();
+	encode(t, buf, len, true, &first);
+	c1 = cpu_now();
+	w1 = wall_now();
+	encode(t, buf, len, true, &again);
+	c2 = cpu_now();
+	if (!ids_equal(&first, &again))
+		FAIL("%s: encoding the same text twice gave different ids (%zu, then %zu)", what,
+		     first.n, again.n);
+	printf("speed, %s: %.2f MB to %zu ids at %.1f MB/s of CPU time (%.1f by the clock), then %.1f MB/s again\n",
+	       what, len / 1e6, first.n, len / 1e6 / (c1 - c0), len / 1e6 / (w1 - w0),
+	       len / 1e6 / (c2 - c1));
+	free(first.v);
+	free(again.v);
+}
+
 static void test_speed(const struct tokenizer *t, const struct cases *c)
 {
 	const char *top = getenv("top_srcdir");
 	char *path = xasprintf("%s/engine/tokenizer.c", top && *top ? top : ".");
 	size_t code_len = 0, len = 0, cap = 4 << 20;
 	char *code = read_file(path, &code_len), *buf = xmalloc(cap + 65536);
-	struct ids first = { 0 }, again = { 0 };
-	double c0, c1, c2, w0, w1, w2;
 
-	/* About 4 MB: the reference cases (many scripts, emoji, digits) and C source, alternating,
-	 * then a quarter of random words, enough distinct pieces to overflow and reset the cache. */
-	while (len < cap * 3 / 4) {
+	/* Mixed code and text: the reference cases (many scripts, emoji, digits) and C source. */
+	while (len < cap) {
 		for (size_t i = 0; i < c->n; i++) {
 			memcpy(buf + len, c->text[i], c->len[i]);
 			len += c->len[i];
@@ -953,29 +973,18 @@ static void test_speed(const struct tokenizer *t, const struct cases *c)
 			len += k;
 		}
 	}
-	while (len < cap) {
+	time_encode(t, "code and text", buf, len);
+	/* The worst case for the cache: a megabyte of distinct random words, enough to overflow
+	 * it and make it start again. */
+	len = 0;
+	while (len < (1 << 20)) {
 		size_t k = 2 + rng() % 8;
 
 		buf[len++] = rng() % 16 ? ' ' : '\n';
 		for (size_t i = 0; i < k; i++)
 			buf[len++] = (char)('a' + rng() % 26);
 	}
-	c0 = cpu_now();
-	w0 = wall_now();
-	encode(t, buf, len, true, &first);
-	c1 = cpu_now();
-	w1 = wall_now();
-	encode(t, buf, len, true, &again);
-	c2 = cpu_now();
-	w2 = wall_now();
-	/* The cache must not change results, whether it was cold, warm or reset on the way. */
-	if (!ids_equal(&first, &again))
-		FAIL("encoding the same 4 MB twice gave different ids (%zu, then %zu)", first.n, again.n);
-	printf("speed: %.2f MB to %zu ids: %.1f MB/s of CPU time (%.1f by the clock), then %.1f MB/s (%.1f) with the cache warm\n",
-	       len / 1e6, first.n, len / 1e6 / (c1 - c0), len / 1e6 / (w1 - w0),
-	       len / 1e6 / (c2 - c1), len / 1e6 / (w2 - w1));
-	free(first.v);
-	free(again.v);
+	time_encode(t, "random words", buf, len);
 	free(buf);
 	free(code);
 	free(path);
