@@ -136,6 +136,7 @@ static void test_constructs(void)
 	expect_text("**unclosed bold", 40, "**unclosed bold\n");
 	expect_text("- a\n- b\n  - c\n    - d\n* e", 40, "\xE2\x80\xA2 a\n\xE2\x80\xA2 b\n  \xE2\x97\xA6 c\n    \xE2\x96\xAA d\n\xE2\x80\xA2 e\n");
 	expect_text("1. one\n2. two\n10) ten", 40, "1. one\n2. two\n10) ten\n");
+	expect_text("1. one\n   - sub\n     1. subsub", 40, "1. one\n   \xE2\x97\xA6 sub\n     1. subsub\n");
 	expect_text("- item that wraps onto more lines", 12, "\xE2\x80\xA2 item that\n  wraps onto\n  more lines\n");
 	expect_text("- lazy\ncontinuation", 40, "\xE2\x80\xA2 lazy\n  continuation\n");
 	expect_text("- item\n\n  second para\n\nafter", 40, "\xE2\x80\xA2 item\n\n  second para\n\nafter\n");

@@ -173,6 +173,13 @@ static void test_terminals(void)
 		CHECK((theme_attr(r) & A_COLOR) == 0 && theme_pair(r) == 0, "NO_COLOR: role %s has a colour", theme_role_name(r));
 	CHECK(theme_attr(ROLE_STATUS_BAR) & A_REVERSE, "NO_COLOR: the status bar is reverse video");
 	CHECK(theme_attr(ROLE_HEADING) & A_BOLD, "NO_COLOR: headings bold");
+	{
+		struct theme *g = theme_load("gruvbox", err, sizeof err);
+		theme_apply(g);
+		CHECK((theme_attr(ROLE_CODE_HEADER) & (A_REVERSE | A_BOLD)) == (A_REVERSE | A_BOLD),
+		      "NO_COLOR: a bold code header still gets reverse video");
+		theme_free(g);
+	}
 	setenv("NO_COLOR", "", 1);
 	CHECK(theme_apply(t) == 256, "an empty NO_COLOR does not count");
 	unsetenv("NO_COLOR");

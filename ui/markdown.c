@@ -846,7 +846,8 @@ struct md_pstate {
 	struct fence f;
 	const struct hl_lang *lang;
 	struct hl_state hst;
-	size_t list_stack[16];
+	size_t list_stack[16]; /* source indentation of the open items' markers */
+	int list_indent[16];   /* display column where each open item's text starts */
 	int list_depth;
 	bool in_list; /* the last block was a list item (continuation lines join it) */
 	int first_block;
@@ -1040,9 +1041,14 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 				st->p.bullet[n] = '\0';
 				st->p.bullet_w = (int)n;
 			}
-			/* nested items indent by two columns per level; text after the bullet and a space */
-			int base = 2 * (lv < 8 ? lv : 8);
+			/* a nested item's bullet lines up with its parent's text (but never takes more than
+			 * half the width); the text follows the bullet and a space */
+			int base = lv > 0 && lv <= 16 ? st->list_indent[lv - 1] : 0;
+			if (base > b->width / 2)
+				base = b->width / 2;
 			st->p.indent = base + st->p.bullet_w + 1;
+			if (lv < 16)
+				st->list_indent[lv] = st->p.indent;
 			para_append(&st->p, s + mc, sl - mc);
 			if (mc >= sl)
 				st->p.len = 0;

@@ -55,3 +55,10 @@ noinst_PROGRAMS += tools/render-bench
 tools_render_bench_SOURCES = tools/render-bench.c
 tools_render_bench_CFLAGS = $(RENDER_TEST_CFLAGS)
 tools_render_bench_LDADD = $(DSRENDER_LIBS)
+
+# render-demo: shows a markdown file in a theme, as the transcript would (run by hand:
+# DSCODER_DATADIR=$srcdir tools/render-demo gruvbox README.md).
+noinst_PROGRAMS += tools/render-demo
+tools_render_demo_SOURCES = tools/render-demo.c
+tools_render_demo_CFLAGS = $(RENDER_TEST_CFLAGS)
+tools_render_demo_LDADD = $(DSRENDER_LIBS)

@@ -509,8 +509,11 @@ int theme_apply(const struct theme *t)
 		const struct theme_style *s = ncolors >= 256 ? &t->style[r] : &t->style16[r];
 		attr_t a = s->attrs;
 		if (ncolors == 0) {
-			if (a == A_NORMAL)
-				a = role_mono_fallback(r);
+			/* Roles set apart by a background (status bar, selection, code header) always get
+			 * reverse video; others the fallback only when the theme gave no attribute. */
+			attr_t fb = role_mono_fallback(r);
+			if (a == A_NORMAL || (fb & A_REVERSE))
+				a |= fb;
 			active_attr[r] = a;
 			active_pair[r] = 0;
 			continue;
