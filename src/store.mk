@@ -2,7 +2,8 @@
 # the installed profiles and their tests.
 libdscommon_a_SOURCES += src/paths.c src/paths.h src/atomicio.c src/atomicio.h \
 	src/params.c src/params.h src/yamlutil.c src/yamlutil.h \
-	src/conversation.c src/conversation.h src/profile.c src/profile.h \
+	src/conversation.c src/conversation.h src/conv-internal.h src/conv-file.c src/conv-literal.c \
+	src/conv-list.c src/conv-markdown.c src/profile.c src/profile.h \
 	src/config.c src/config.h
 
 profilesdir = $(pkgdatadir)/profiles
