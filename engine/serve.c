@@ -46,6 +46,7 @@ struct serve {
 
 	int wake[2];                /* writing to wake[1] stops the reader */
 	int last_percent;           /* of the last loading event */
+	uint64_t last_done;
 };
 
 /* ---- output ------------------------------------------------------------------------------------- */
@@ -103,9 +104,10 @@ static void on_progress(uint64_t done, uint64_t total, void *arg)
 	struct serve *s = arg;
 	int percent = total > 0 ? (int)(done * 100 / total) : 100;
 
-	if (percent <= s->last_percent && done != total)
+	if (percent <= s->last_percent && (done != total || s->last_done == total))
 		return;
 	s->last_percent = percent;
+	s->last_done = done;
 	put_event(s, &(struct ds_proto_event){ .type = DS_EV_LOADING, .done = done, .total = total });
 }
 

@@ -8,3 +8,10 @@ tests_test_protocol_SOURCES = tests/test-protocol.c
 tests_test_protocol_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_protocol_LDADD = libdscommon.a $(JANSSON_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/test-protocol
+
+# End-to-end: the real dscoder-engine through real pipes on the fixture models (tests/serve_test.py).
+SERVE_TESTS = tests/serve-stream.sh tests/serve-cancel.sh tests/serve-bad.sh tests/serve-cache.sh \
+	tests/serve-exit.sh
+dist_check_SCRIPTS += $(SERVE_TESTS)
+TESTS += $(SERVE_TESTS)
+EXTRA_DIST += tests/serve_test.py
