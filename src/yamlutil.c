@@ -5,13 +5,33 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "xalloc.h"
+
+/* The files always use "." for decimals, whatever LC_NUMERIC the program runs under (the TUI calls
+ * setlocale(LC_ALL, ""), and a German locale would write 0,3 and stop reading 0.3 at the dot). */
+static locale_t yu_c;
+static pthread_once_t yu_c_once = PTHREAD_ONCE_INIT;
+
+static void yu_c_init(void)
+{
+	yu_c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (yu_c == (locale_t)0)
+		fatal("cannot create the C locale");
+}
+
+static locale_t yu_c_locale(void)
+{
+	pthread_once(&yu_c_once, yu_c_init);
+	return yu_c;
+}
 
 /* ---- Reading ---- */
 
@@ -322,7 +342,7 @@ int yu_double(struct yu_doc *d, yaml_node_t *n, const char *key, double *out, ch
 		return -1;
 	s = (const char *)n->data.scalar.value;
 	errno = 0;
-	v = strtod(s, &end);
+	v = strtod_l(s, &end, yu_c_locale());
 	if (s[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v))
 		return errorf(err, errlen, "%s:%d: %s must be a number, not \"%s\"", d->file, yu_line(n), key, s);
 	*out = v;
@@ -654,14 +674,17 @@ void yu_emit_int(struct yu_emitter *e, int64_t v)
 void yu_emit_double(struct yu_emitter *e, double v)
 {
 	char buf[40];
+	locale_t c = yu_c_locale(), old;
 
 	if (!isfinite(v))
 		v = 0;
+	old = uselocale(c);
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
+		if (strtod_l(buf, NULL, c) == v)
 			break;
 	}
+	uselocale(old);
 	yu_scalar_out(e, buf, strlen(buf), YAML_PLAIN_SCALAR_STYLE);
 }
 

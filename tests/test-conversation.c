@@ -3,6 +3,7 @@
  * delete and Markdown export. */
 #include "store-test.h"
 
+#include <locale.h>
 #include <time.h>
 
 #include "atomicio.h"
@@ -600,6 +601,60 @@ static void test_markdown(void)
 	conv_free(c);
 }
 
+/* Switches LC_NUMERIC to a locale whose decimal point is a comma: an installed one, else one built
+ * with localedef in the temp home. Returns whether it worked. */
+static bool comma_locale(void)
+{
+	static const char *const names[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8" };
+	static const char def[] = "LC_NUMERIC\ndecimal_point \"<U002C>\"\nthousands_sep \"<U002E>\"\n"
+		"grouping 3;3\nEND LC_NUMERIC\n";
+	char src[4400], dir[4400], cmd[9000];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (setlocale(LC_NUMERIC, names[i]) != NULL && localeconv()->decimal_point[0] == ',')
+			return true;
+	snprintf(src, sizeof(src), "%s/comma.src", ts_home);
+	snprintf(dir, sizeof(dir), "%s/locale", ts_home);
+	ts_write(src, def, strlen(def));
+	ts_mkdir(dir);
+	/* localedef warns about the categories left out (exit status 1 with -c): the result decides. */
+	snprintf(cmd, sizeof(cmd), "localedef -c -i '%s' -f UTF-8 '%s/comma' >/dev/null 2>&1", src, dir);
+	if (system(cmd) == -1)
+		return false;
+	setenv("LOCPATH", dir, 1);
+	return setlocale(LC_NUMERIC, "comma") != NULL && localeconv()->decimal_point[0] == ',';
+}
+
+/* The TUI runs under setlocale(LC_ALL, ""): numbers in files must still use a dot. */
+static void test_locale(void)
+{
+	struct conversation *c = conv_new(), *d;
+	struct conv_stats st = { 10, 20, 12.5, 33.25, "stop" };
+	char err[1024], *file;
+
+	if (!comma_locale()) {
+		printf("no locale with a decimal comma (and no localedef): the locale case is skipped\n");
+		conv_free(c);
+		return;
+	}
+	c->sampling.temperature = 0.3;
+	c->sampling.top_p = 0.9;
+	conv_add_message(c, CONV_ROLE_ASSISTANT, "x", 1);
+	conv_set_last_stats(c, &st);
+	TS_REQUIRE(conv_save(c, err, sizeof(err)) == 0, "save under a comma locale: %s", err);
+	file = ts_read(c->path, NULL);
+	TS_CHECK(file && strstr(file, "temperature: 0.3\n") && strstr(file, "ttft_ms: 12.5\n"),
+		 "numbers not written with a decimal point under a comma locale:\n%s", file ? file : "");
+	free(file);
+	d = conv_load(c->path, err, sizeof(err));
+	TS_CHECK(d != NULL && d->sampling.temperature == 0.3 && d->sampling.top_p == 0.9 &&
+		 d->msgs[0].stats.decode_tps == 33.25, "load under a comma locale: %s", d ? "numbers differ" : err);
+	conv_free(d);
+	conv_delete(c->path, err, sizeof(err));
+	conv_free(c);
+	setlocale(LC_NUMERIC, "C");
+}
+
 int main(void)
 {
 	char err[512], *d;
@@ -616,5 +671,6 @@ int main(void)
 	test_corrupted();
 	test_list_search_rename_delete();
 	test_markdown();
+	test_locale();
 	return ts_finish("test-conversation");
 }
