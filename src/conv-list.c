@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <utf8proc.h>
 
@@ -85,6 +87,26 @@ static int conv_entry_cmp(const void *pa, const void *pb)
 	return strcmp(b->id, a->id);
 }
 
+/* Removes name from dir if it is a temp file of atomicio_write (".ID.yaml.XXXXXX") left by a save
+ * that was killed, and is an hour old: no save takes that long, so nobody is writing it. */
+static void conv_list_sweep(const char *dir, const char *name)
+{
+	size_t nl = strlen(name);
+	struct stat st;
+	char *path;
+
+	if (nl < 1 + 6 + 7 || memcmp(name + nl - 12, ".yaml.", 6) != 0)
+		return;
+	for (size_t i = nl - 6; i < nl; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9')))
+			return;
+	path = xasprintf("%s/%s", dir, name);
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < time(NULL) - 3600)
+		unlink(path);
+	free(path);
+}
+
 int conv_list(const char *dir, struct conv_list *out, char *err, size_t errlen)
 {
 	char *d = dir != NULL ? xstrdup(dir) : paths_conversations_dir(0, err, errlen);
@@ -116,7 +138,11 @@ int conv_list(const char *dir, struct conv_list *out, char *err, size_t errlen)
 		char lerr[512];
 
 		/* Dot files are our own temp files (or not ours at all). */
-		if (de->d_name[0] == '.' || nl <= 5 || strcmp(de->d_name + nl - 5, ".yaml") != 0)
+		if (de->d_name[0] == '.') {
+			conv_list_sweep(d, de->d_name);
+			continue;
+		}
+		if (nl <= 5 || strcmp(de->d_name + nl - 5, ".yaml") != 0)
 			continue;
 		if (out->n == cap) {
 			cap = cap ? cap * 2 : 32;

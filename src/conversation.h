@@ -118,7 +118,8 @@ struct conv_list {
 
 /* Lists dir/<anything>.yaml (dir NULL: the default conversations directory; a missing directory is an
  * empty list), newest `updated` first. Every file is loaded; a file that fails gets an entry with
- * error set and does not stop the others. Returns 0 (free with conv_list_free), or -1 with err if dir
+ * error set and does not stop the others. Temp files of saves that were killed (".ID.yaml.XXXXXX",
+ * over an hour old) are removed; nothing else is written. Returns 0 (free with conv_list_free), or -1 with err if dir
  * exists but cannot be read (out is then empty). */
 int conv_list(const char *dir, struct conv_list *out, char *err, size_t errlen);
 void conv_list_free(struct conv_list *l);

@@ -412,8 +412,31 @@ static void test_corrupted(void)
 		free(after);
 	}
 
+	/* Temp files of a save killed long ago go; a fresh one (a save in progress) and others stay. */
+	{
+		static const char *const dots[] = { ".old.yaml.Ab3xYz", ".new.yaml.Qw9eRt", ".old.yaml.notours", ".hidden" };
+		struct timespec old[2] = { { time(NULL) - 7200, 0 }, { time(NULL) - 7200, 0 } };
+
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/%s", conv_dir, dots[i]);
+			ts_write(path, "partial", 7);
+			if (i != 1)
+				utimensat(AT_FDCWD, path, old, 0);
+		}
+	}
 	TS_REQUIRE(conv_list(NULL, &list, err, sizeof(err)) == 0, "list: %s", err);
 	TS_CHECK(list.n == nbad + 3, "listed %zu files, expected %zu", list.n, nbad + 3);
+	TS_CHECK(ts_count_dotfiles(conv_dir) == 3, "stale temp file not swept, or other dot files removed (%d left)",
+		 ts_count_dotfiles(conv_dir));
+	snprintf(path, sizeof(path), "%s/.old.yaml.Ab3xYz", conv_dir);
+	TS_CHECK(access(path, F_OK) != 0, "the stale temp file is still there");
+	for (size_t i = 1; i < 4; i++) {
+		static const char *const keep[] = { NULL, ".new.yaml.Qw9eRt", ".old.yaml.notours", ".hidden" };
+
+		snprintf(path, sizeof(path), "%s/%s", conv_dir, keep[i]);
+		TS_CHECK(access(path, F_OK) == 0, "%s was removed", keep[i]);
+		unlink(path);
+	}
 	for (size_t i = 0; i < list.n; i++) {
 		struct conv_entry *e = &list.v[i];
 		bool is_bad = false;
