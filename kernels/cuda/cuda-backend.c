@@ -1,0 +1,382 @@
+/* cuda-backend.c: the CUDA backend of struct ds_backend: buffers in GPU memory, one stream, cuBLAS
+ * for the products (BF16 inputs, FP32 accumulation), the project's kernels for the rest. Every
+ * operation is asynchronous on the stream; only .read (and the argmax) wait for it. */
+#include "build-config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda-add.h"
+#include "cuda-argmax.h"
+#include "cuda-convert.h"
+#include "cuda-embed.h"
+#include "cuda-int.h"
+#include "cuda-moe-gate.h"
+#include "cuda-rmsnorm.h"
+#include "cuda-rope.h"
+#include "xalloc.h"
+
+#define STAGE_BYTES (64u << 20)
+/* n * n_splits of one attention call stays under this (see cuda-attention.c). */
+#define ATT_ROWS 256
+
+static struct ds_cuda_options next_options;
+
+void cuda_fail(const char *what, const char *call, const char *file, int line)
+{
+	fflush(stdout);
+	fprintf(stderr, "dscoder-engine: CUDA error: %s (%s at %s:%d)\n", what, call, file, line);
+	exit(1);
+}
+
+const char *cuda_cublas_status(int s)
+{
+	switch (s) {
+	case CUBLAS_STATUS_NOT_INITIALIZED: return "cuBLAS not initialized";
+	case CUBLAS_STATUS_ALLOC_FAILED: return "cuBLAS could not allocate GPU memory";
+	case CUBLAS_STATUS_INVALID_VALUE: return "cuBLAS: invalid value";
+	case CUBLAS_STATUS_ARCH_MISMATCH: return "cuBLAS: the GPU lacks a feature this call needs";
+	case CUBLAS_STATUS_MAPPING_ERROR: return "cuBLAS: memory mapping error";
+	case CUBLAS_STATUS_EXECUTION_FAILED: return "cuBLAS: the kernel failed to execute";
+	case CUBLAS_STATUS_INTERNAL_ERROR: return "cuBLAS internal error";
+	case CUBLAS_STATUS_NOT_SUPPORTED: return "cuBLAS: operation not supported";
+	default: return "cuBLAS error";
+	}
+}
+
+void ds_cuda_set_options(const struct ds_cuda_options *o)
+{
+	next_options = *o;
+}
+
+int ds_cuda_device_count(void)
+{
+	int n = 0;
+	if (cudaGetDeviceCount(&n) != cudaSuccess) {
+		cudaGetLastError();
+		return 0;
+	}
+	return n;
+}
+
+int ds_cuda_device_info(int dev, struct ds_cuda_device_info *info, char *err, size_t errlen)
+{
+	int n = ds_cuda_device_count();
+	struct cudaDeviceProp p;
+	memset(info, 0, sizeof *info);
+	if (dev < 0 || dev >= n || cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
+		errorf(err, errlen, "--device %d: this machine has %d CUDA GPU%s", dev, n, n == 1 ? "" : "s");
+		return -1;
+	}
+	snprintf(info->name, sizeof info->name, "%s", p.name);
+	info->cc_major = p.major;
+	info->cc_minor = p.minor;
+	info->sm_count = p.multiProcessorCount;
+	info->mem_total_gb = (double)p.totalGlobalMem / 1e9;
+	int clock_khz = 0, bus_bits = 0;
+	/* memoryClockRate left cudaDeviceProp in CUDA 13; the attributes exist in every version */
+	cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev);
+	cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
+	cudaGetLastError();
+	info->peak_bw_gbs = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;   /* double data rate */
+	size_t fr = 0, tot = 0;
+	if (cudaSetDevice(dev) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+		info->mem_free_gb = (double)fr / 1e9;
+	cudaGetLastError();
+	return 0;
+}
+
+void cuda_enter(struct cuda_ctx *c)
+{
+	CUDA_CHECK(cudaSetDevice(c->device));
+}
+
+static void cuda_destroy(void *ctx)
+{
+	struct cuda_ctx *c = ctx;
+	if (c == NULL)
+		return;
+	cudaSetDevice(c->device);
+	if (c->st != NULL)
+		cudaStreamSynchronize(c->st);
+	cuda_weights_free(c);
+	void *bufs[] = { c->stage_dev, c->xb, c->ffn_g, c->ffn_u, c->q_lat, c->o_lat, c->att_part, c->ids_dev,
+			 c->moe_ids, c->moe_w, c->moe_offset, c->moe_active, c->moe_tok, c->moe_slot, c->moe_h,
+			 c->moe_yr, c->argmax_dev, c->inv_freq_dev };
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		if (bufs[i] != NULL)
+			cudaFree(bufs[i]);
+	if (c->stage_host != NULL)
+		cudaFreeHost(c->stage_host);
+	if (c->blas != NULL)
+		cublasDestroy(c->blas);
+	if (c->st != NULL)
+		cudaStreamDestroy(c->st);
+	free(c);
+}
+
+/* Scratch allocation at create time; false (and a sentence) when the GPU memory is short. */
+static bool scratch(struct cuda_ctx *c, void **p, size_t bytes, char *err, size_t errlen)
+{
+	if (cudaMalloc(p, bytes ? bytes : 16) != cudaSuccess) {
+		cudaGetLastError();
+		*p = NULL;
+		errorf(err, errlen, "GPU %d has not enough memory for %.1f MiB of scratch buffers", c->device,
+		       bytes / 1048576.0);
+		return false;
+	}
+	c->buffer_bytes += bytes;
+	return true;
+}
+
+static void *cuda_create(const struct ds_backend_params *p, char *err, size_t errlen)
+{
+	const struct ds_config *cfg = p->cfg;
+	int ndev = ds_cuda_device_count();
+	if (ndev == 0) {
+		errorf(err, errlen, "no CUDA GPU is visible (no device or no driver): use --backend cpu");
+		return NULL;
+	}
+	if (next_options.device < 0 || next_options.device >= ndev) {
+		errorf(err, errlen, "--device %d: this machine has %d CUDA GPU%s (0 to %d)", next_options.device, ndev,
+		       ndev == 1 ? "" : "s", ndev - 1);
+		return NULL;
+	}
+	int lat = cfg->kv_lora_rank + cfg->qk_rope_head_dim;
+	if (cfg->kv_lora_rank > 512 || lat > 640) {
+		errorf(err, errlen, "config.json: kv_lora_rank %d + qk_rope_head_dim %d is beyond what the CUDA "
+		       "attention kernel holds (512 and 640): use --backend cpu", cfg->kv_lora_rank,
+		       cfg->qk_rope_head_dim);
+		return NULL;
+	}
+	if (cfg->n_routed_experts >= 1024) {
+		errorf(err, errlen, "config.json: n_routed_experts %d is more than the CUDA router handles (1023): "
+		       "use --backend cpu", cfg->n_routed_experts);
+		return NULL;
+	}
+	struct cuda_ctx *c = xcalloc(1, sizeof *c);
+	c->device = next_options.device;
+	c->f32 = next_options.f32;
+	c->cfg = *cfg;
+	c->n_ctx = p->n_ctx;
+	c->max_batch = p->max_batch > 0 ? p->max_batch : 1;
+	CUDA_CHECK(cudaSetDevice(c->device));
+	CUDA_CHECK(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
+	CUBLAS_CHECK(cublasCreate(&c->blas));
+	CUBLAS_CHECK(cublasSetStream(c->blas, c->st));
+	if (c->f32)
+		CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));   /* no TF32 in exact mode */
+
+	size_t mb = (size_t)c->max_batch, hd = (size_t)cfg->hidden_size, nh = (size_t)cfg->num_attention_heads;
+	size_t k = cfg->num_experts_per_tok > 0 ? (size_t)cfg->num_experts_per_tok : 1;
+	size_t ne = (size_t)cfg->n_routed_experts, kr = (size_t)cfg->kv_lora_rank;
+	int w = cfg->intermediate_size;
+	if (cfg->n_shared_experts * cfg->moe_intermediate_size > w)
+		w = cfg->n_shared_experts * cfg->moe_intermediate_size;
+	if (cfg->moe_intermediate_size > w)
+		w = cfg->moe_intermediate_size;
+	c->ffn_width = w;
+	/* the widest input of any product: hidden, q_lora_rank, kv_lora_rank, heads * v, the FFN widths */
+	size_t cols = hd;
+	size_t cand[] = { (size_t)cfg->q_lora_rank, kr, nh * (size_t)cfg->v_head_dim, (size_t)w };
+	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
+		cols = cand[i] > cols ? cand[i] : cols;
+	c->xb_elems = mb * cols;
+	c->att_rows = c->max_batch > ATT_ROWS ? c->max_batch : ATT_ROWS;
+	size_t pairs = mb * k;
+	bool ok = scratch(c, &c->stage_dev, STAGE_BYTES, err, errlen) &&
+		  scratch(c, &c->xb, c->xb_elems * 2, err, errlen) &&
+		  scratch(c, (void **)&c->ffn_g, mb * (size_t)w * 4, err, errlen) &&
+		  scratch(c, (void **)&c->ffn_u, mb * (size_t)w * 4, err, errlen) &&
+		  scratch(c, (void **)&c->q_lat, mb * nh * (size_t)lat * 4, err, errlen) &&
+		  scratch(c, (void **)&c->o_lat, mb * nh * kr * 4, err, errlen) &&
+		  scratch(c, (void **)&c->att_part, (size_t)c->att_rows * nh * (kr + 2) * 4, err, errlen) &&
+		  scratch(c, (void **)&c->ids_dev, mb * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_ids, pairs * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_w, pairs * sizeof(float), err, errlen) &&
+		  scratch(c, (void **)&c->moe_offset, (ne + 1) * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_active, (ne + 1) * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_tok, pairs * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_slot, pairs * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->moe_h, pairs * (size_t)cfg->moe_intermediate_size * 4, err, errlen) &&
+		  scratch(c, (void **)&c->moe_yr, pairs * hd * 4, err, errlen) &&
+		  scratch(c, (void **)&c->argmax_dev, mb * sizeof(int), err, errlen) &&
+		  scratch(c, (void **)&c->inv_freq_dev, 256 * sizeof(double), err, errlen);
+	if (ok && cudaMallocHost(&c->stage_host, STAGE_BYTES) != cudaSuccess) {
+		cudaGetLastError();
+		errorf(err, errlen, "cannot pin %u MiB of host memory for the weight upload", STAGE_BYTES >> 20);
+		ok = false;
+	}
+	c->stage_bytes = STAGE_BYTES;
+	if (!ok) {
+		cuda_destroy(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int cuda_threads(const void *ctx)
+{
+	return 1;
+}
+
+static float *cuda_alloc(void *ctx, size_t n)
+{
+	struct cuda_ctx *c = ctx;
+	void *p = NULL;
+	cuda_enter(c);
+	if (cudaMalloc(&p, (n ? n : 1) * sizeof(float)) != cudaSuccess) {
+		cudaGetLastError();
+		return NULL;
+	}
+	/* zeroed, as a fresh cache should read */
+	CUDA_CHECK(cudaMemsetAsync(p, 0, (n ? n : 1) * sizeof(float), c->st));
+	c->buffer_bytes += n * sizeof(float);
+	return p;
+}
+
+static void cuda_release(void *ctx, float *buf)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	CUDA_CHECK(cudaFree(buf));
+}
+
+static void cuda_read(void *ctx, float *host, const float *buf, size_t n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	CUDA_CHECK(cudaMemcpyAsync(host, buf, n * sizeof *host, cudaMemcpyDeviceToHost, c->st));
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+}
+
+void ds_cuda_write(void *ctx, float *buf, const float *host, size_t n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	CUDA_CHECK(cudaMemcpyAsync(buf, host, n * sizeof *host, cudaMemcpyHostToDevice, c->st));
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+}
+
+size_t ds_cuda_bytes(const void *ctx)
+{
+	const struct cuda_ctx *c = ctx;
+	return c->weight_bytes + c->buffer_bytes + (c->blas != NULL ? 0 : 0);
+}
+
+static void cuda_embed_op(void *ctx, float *out, const struct ds_tensor *table, const int *ids, int n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	const struct cuda_weight *w = cuda_weight(c, table);
+	/* a pageable source: the call returns once ids has been taken, so the caller may reuse it */
+	CUDA_CHECK(cudaMemcpyAsync(c->ids_dev, ids, (size_t)n * sizeof *ids, cudaMemcpyHostToDevice, c->st));
+	cuda_embed(out, w->dev, w->bf16, c->ids_dev, n, (int)w->cols, c->st);
+}
+
+void cuda_gemm(struct cuda_ctx *c, float *y, int ldy, const struct cuda_weight *w, const float *x, int n)
+{
+	const float one = 1.0f, zero = 0.0f;
+	int rows = (int)w->rows, cols = (int)w->cols;
+	if (n <= 0)
+		return;
+	/* row-major y (n, rows) = x (n, cols) W^T is column-major y^T = W x^T: W as stored is W^T
+	 * column-major (cols x rows, ld cols), so it goes in transposed */
+	if (w->bf16) {
+		if ((size_t)n * (size_t)cols > c->xb_elems)
+			cuda_fail("a product is wider than the scratch it was sized for", "cuda_gemm", __FILE__, __LINE__);
+		cuda_f32_to_bf16(c->xb, x, (size_t)n * (size_t)cols, c->st);
+		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w->dev, CUDA_R_16BF, cols,
+					  c->xb, CUDA_R_16BF, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
+					  CUBLAS_GEMM_DEFAULT));
+	} else {
+		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w->dev, CUDA_R_32F, cols,
+					  x, CUDA_R_32F, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F_PEDANTIC,
+					  CUBLAS_GEMM_DEFAULT));
+	}
+}
+
+static void cuda_matmul_op(void *ctx, float *y, const struct ds_tensor *w, const float *x, int n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	const struct cuda_weight *dw = cuda_weight(c, w);
+	cuda_gemm(c, y, (int)w->rows, dw, x, n);
+}
+
+static void cuda_rmsnorm_op(void *ctx, float *y, int ldy, const float *x, int ldx, const struct ds_tensor *w, int n,
+			    float eps)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	const struct cuda_weight *dw = cuda_weight(c, w);
+	cuda_rmsnorm(y, ldy, x, ldx, dw->dev, dw->bf16, n, (int)w->cols, eps, c->st);
+}
+
+static void cuda_rope_op(void *ctx, float *x, int n, int n_heads, int ld, int head_ld, int dim, int pos,
+			 const double *inv_freq, float mscale)
+{
+	struct cuda_ctx *c = ctx;
+	int half = dim / 2;
+	cuda_enter(c);
+	if (half > 256)
+		cuda_fail("rotary dimension above 512", "cuda_rope_op", __FILE__, __LINE__);
+	/* the frequencies are the same on every call: copied once (and again only if they change) */
+	if (half != c->inv_freq_n || memcmp(c->inv_freq_host, inv_freq, (size_t)half * sizeof *inv_freq) != 0) {
+		memcpy(c->inv_freq_host, inv_freq, (size_t)half * sizeof *inv_freq);
+		c->inv_freq_n = half;
+		CUDA_CHECK(cudaMemcpyAsync(c->inv_freq_dev, c->inv_freq_host, (size_t)half * sizeof *inv_freq,
+					   cudaMemcpyHostToDevice, c->st));
+		CUDA_CHECK(cudaStreamSynchronize(c->st));
+	}
+	cuda_rope(x, n, n_heads, ld, head_ld, dim, pos, NULL, c->inv_freq_dev, mscale, c->st);
+}
+
+static void cuda_add_op(void *ctx, float *y, const float *x, size_t n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	cuda_add(y, x, n, c->st);
+}
+
+void ds_cuda_route(void *ctx, const float *router_logits, int n)
+{
+	struct cuda_ctx *c = ctx;
+	const struct ds_config *cfg = &c->cfg;
+	cuda_enter(c);
+	cuda_moe_gate(c->moe_ids, c->moe_w, router_logits, n, cfg->n_routed_experts, cfg->num_experts_per_tok,
+		      cfg->topk_method == DS_TOPK_GROUP_LIMITED, cfg->n_group, cfg->topk_group, cfg->norm_topk_prob,
+		      cfg->routed_scaling_factor, c->st);
+	c->moe_routed = true;
+}
+
+int ds_cuda_argmax(void *ctx, const float *logits, int vocab)
+{
+	struct cuda_ctx *c = ctx;
+	int id = 0;
+	cuda_enter(c);
+	cuda_argmax(c->argmax_dev, logits, 1, vocab, c->st);
+	CUDA_CHECK(cudaMemcpyAsync(&id, c->argmax_dev, sizeof id, cudaMemcpyDeviceToHost, c->st));
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	return id;
+}
+
+const struct ds_backend ds_backend_cuda = {
+	.name = "cuda",
+	.create = cuda_create,
+	.destroy = cuda_destroy,
+	.threads = cuda_threads,
+	.alloc = cuda_alloc,
+	.release = cuda_release,
+	.read = cuda_read,
+	.embed = cuda_embed_op,
+	.matmul = cuda_matmul_op,
+	.rmsnorm = cuda_rmsnorm_op,
+	.rope = cuda_rope_op,
+	.attention = cuda_op_attention,
+	.swiglu = cuda_op_swiglu,
+	.moe = cuda_op_moe,
+	.add = cuda_add_op,
+};

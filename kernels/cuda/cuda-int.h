@@ -1,0 +1,85 @@
+/* cuda-int.h: the CUDA backend's context and helpers shared by its C files (kernels/cuda only). */
+#ifndef DS_CUDA_INT_H
+#define DS_CUDA_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "cuda-backend.h"
+#include "cuda-check.h"
+
+/* The device copy of one host tensor, found by the host tensor's data address. */
+struct cuda_weight {
+	const void *host;
+	void *dev;
+	bool bf16;                 /* else F32 */
+	int64_t rows, cols;
+	int group;                 /* > 0: first of group tensors stored back to back (experts) */
+};
+
+struct cuda_ctx {
+	int device;
+	bool f32;                  /* weights kept in F32 */
+	cudaStream_t st;
+	cublasHandle_t blas;
+	struct ds_config cfg;
+	int n_ctx, max_batch;
+	/* weights: open-addressing table keyed by host address, and the allocations behind them */
+	struct cuda_weight *map;
+	size_t map_cap, map_n;
+	void **blocks;
+	size_t n_blocks, cap_blocks;
+	size_t weight_bytes, buffer_bytes;
+	/* upload staging */
+	void *stage_host, *stage_dev;
+	size_t stage_bytes;
+	/* scratch */
+	void *xb;                  /* (max_batch, max_cols) BF16 activations of a product */
+	size_t xb_elems;
+	int ffn_width;
+	float *ffn_g, *ffn_u;      /* (max_batch, ffn_width) */
+	float *q_lat;              /* (max_batch, heads, kv_rank + rope) */
+	float *o_lat;              /* (max_batch, heads, kv_rank) */
+	float *att_part;           /* (att_rows, heads, kv_rank + 2) */
+	int att_rows;              /* n * n_splits never exceeds it */
+	int *ids_dev;              /* (max_batch) token ids */
+	int *moe_ids;              /* (max_batch, top_k) */
+	float *moe_w;              /* (max_batch, top_k) */
+	bool moe_routed;           /* moe_ids/moe_w hold ds_cuda_route's choice for the next .moe */
+	int *moe_offset, *moe_active;   /* n_routed + 1 each */
+	int *moe_tok, *moe_slot;   /* (max_batch * top_k) */
+	float *moe_h;              /* (max_batch * top_k, moe_inter) */
+	float *moe_yr;             /* (max_batch * top_k, hidden) */
+	int *argmax_dev;
+	double *inv_freq_dev;
+	double inv_freq_host[256];
+	int inv_freq_n;
+	float inv_freq_mscale;
+};
+
+/* Makes ctx's GPU current on this thread (the service may call from another thread than create). */
+void cuda_enter(struct cuda_ctx *c);
+/* The device copy of t (uploaded now if it was not), NULL for an empty tensor. */
+const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t);
+/* The device copies of n tensors of one shape stored back to back; returns the first. */
+const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_tensor *t, int n);
+/* Registers a device tensor for host key t->data (synthetic models), group > 0 for the first of a group. */
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, char *err,
+				      size_t errlen);
+void cuda_weights_free(struct cuda_ctx *c);
+
+/* y (n, w->rows) with row stride ldy = x (n, w->cols) W^T with cuBLAS: BF16 inputs and FP32
+ * accumulation, or F32 throughout with --dtype f32. */
+void cuda_gemm(struct cuda_ctx *c, float *y, int ldy, const struct cuda_weight *w, const float *x, int n);
+
+void cuda_op_attention(void *ctx, const struct ds_attn_args *a);
+void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a);
+void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
+		    const struct ds_tensor *down, const float *x, int n);
+
+#endif

@@ -1,0 +1,91 @@
+/* cuda-moe-gate.cu: the MoE router of DeepSeek-V2 on the GPU, one block per token: softmax of the
+ * router logits, greedy or group-limited top-k, weights normalised or scaled. The choice is a few
+ * hundred comparisons, so one thread makes it, in the same order as engine/moe.c (same ties). */
+#include "cuda-check.h"
+#include "cuda-device.cuh"
+#include "cuda-moe-gate.h"
+
+static __global__ void moe_gate_kernel(int *ids, float *weights, const float *logits, int ne, int k,
+				       int group_limited, int n_group, int topk_group, int norm, float scaling)
+{
+	extern __shared__ float sh[];
+	float *score = sh, *allowed = sh + ne;    /* 1: may be chosen, 0: masked, -1: taken */
+	const float *lg = logits + (size_t)blockIdx.x * ne;
+	int *id = ids + (size_t)blockIdx.x * k;
+	float *wt = weights + (size_t)blockIdx.x * k;
+	if (threadIdx.x != 0)
+		return;
+	float m = -INFINITY, sum = 0;
+	for (int e = 0; e < ne; e++)
+		m = lg[e] > m ? lg[e] : m;
+	for (int e = 0; e < ne; e++) {
+		score[e] = expf(lg[e] - m);
+		sum += score[e];
+	}
+	for (int e = 0; e < ne; e++) {
+		score[e] /= sum;
+		allowed[e] = 1;
+	}
+	if (group_limited && n_group > 1 && ne % n_group == 0) {
+		int per = ne / n_group;
+		for (int e = 0; e < ne; e++)
+			allowed[e] = 0;
+		for (int pick = 0; pick < topk_group && pick < n_group; pick++) {
+			int best = -1;
+			float bs = -INFINITY;
+			for (int g = 0; g < n_group; g++) {
+				if (allowed[g * per] != 0)
+					continue;
+				float gs = -INFINITY;
+				for (int j = 0; j < per; j++)
+					gs = score[g * per + j] > gs ? score[g * per + j] : gs;
+				if (gs > bs) {
+					bs = gs;
+					best = g;
+				}
+			}
+			if (best < 0)
+				break;
+			for (int j = 0; j < per; j++)
+				allowed[best * per + j] = 1;
+		}
+	}
+	float wsum = 0;
+	for (int j = 0; j < k; j++) {
+		int best = -1;
+		float bs = -INFINITY;
+		for (int e = 0; e < ne; e++)
+			if (allowed[e] == 1 && score[e] > bs) {
+				bs = score[e];
+				best = e;
+			}
+		if (best < 0) {
+			/* fewer allowed experts than k: masked (zero) scores come next, as in the reference */
+			for (int e = 0; e < ne; e++)
+				if (allowed[e] == 0) {
+					best = e;
+					break;
+				}
+			bs = 0;
+		}
+		if (best < 0)
+			best = 0;
+		allowed[best] = -1;
+		id[j] = best;
+		wt[j] = bs;
+		wsum += bs;
+	}
+	for (int j = 0; j < k; j++)
+		wt[j] = k > 1 && norm ? wt[j] / (wsum + 1e-20f) : wt[j] * scaling;
+}
+
+extern "C" void cuda_moe_gate(int *ids, float *weights, const float *logits, int n, int n_routed, int top_k,
+			      int group_limited, int n_group, int topk_group, int norm, float scaling, cudaStream_t st)
+{
+	if (n <= 0)
+		return;
+	moe_gate_kernel<<<n, 32, 2 * (size_t)n_routed * sizeof(float), st>>>(ids, weights, logits, n_routed, top_k,
+									      group_limited, n_group, topk_group, norm,
+									      scaling);
+	CUDA_LAUNCH_CHECK("moe_gate_kernel");
+}

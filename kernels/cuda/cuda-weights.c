@@ -1,0 +1,275 @@
+/* cuda-weights.c: the weights on the GPU. Each host tensor (a view into the mapped checkpoint) gets
+ * one device copy, found by the host data address, converted once to BF16 (F32 with --dtype f32). The
+ * experts of a layer are stored back to back so one launch can reach all of them. */
+#include "build-config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda-convert.h"
+#include "cuda-int.h"
+#include "cuda-synthetic.h"
+#include "xalloc.h"
+
+static size_t hash_ptr(const void *p, size_t cap)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (size_t)x & (cap - 1);
+}
+
+static struct cuda_weight *map_find(struct cuda_ctx *c, const void *host)
+{
+	if (c->map_cap == 0)
+		return NULL;
+	for (size_t i = hash_ptr(host, c->map_cap);; i = (i + 1) & (c->map_cap - 1)) {
+		if (c->map[i].host == host)
+			return &c->map[i];
+		if (c->map[i].host == NULL)
+			return NULL;
+	}
+}
+
+static struct cuda_weight *map_insert(struct cuda_ctx *c, const void *host)
+{
+	if ((c->map_n + 1) * 2 > c->map_cap) {
+		size_t old = c->map_cap;
+		struct cuda_weight *om = c->map;
+		c->map_cap = old ? old * 2 : 1024;
+		c->map = xcalloc(c->map_cap, sizeof *c->map);
+		for (size_t i = 0; i < old; i++)
+			if (om[i].host != NULL) {
+				size_t j = hash_ptr(om[i].host, c->map_cap);
+				while (c->map[j].host != NULL)
+					j = (j + 1) & (c->map_cap - 1);
+				c->map[j] = om[i];
+			}
+		free(om);
+	}
+	size_t j = hash_ptr(host, c->map_cap);
+	while (c->map[j].host != NULL && c->map[j].host != host)
+		j = (j + 1) & (c->map_cap - 1);
+	if (c->map[j].host == NULL)
+		c->map_n++;
+	c->map[j].host = host;
+	return &c->map[j];
+}
+
+/* cudaMalloc that reports, instead of failing, when the memory is short. */
+static void *dev_alloc(struct cuda_ctx *c, size_t bytes, char *err, size_t errlen)
+{
+	void *p = NULL;
+	cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+	if (e != cudaSuccess) {
+		cudaGetLastError();       /* clear the sticky-free error state */
+		size_t fr = 0, tot = 0;
+		cudaMemGetInfo(&fr, &tot);
+		errorf(err, errlen, "GPU %d has %.2f GiB free, not enough for %.2f GiB more of weights (%.2f GiB "
+		       "uploaded so far): use --dtype bf16, a smaller model, or more GPUs", c->device,
+		       fr / 1073741824.0, bytes / 1073741824.0, c->weight_bytes / 1073741824.0);
+		return NULL;
+	}
+	if (c->n_blocks == c->cap_blocks) {
+		c->cap_blocks = c->cap_blocks ? 2 * c->cap_blocks : 256;
+		c->blocks = xreallocarray(c->blocks, c->cap_blocks, sizeof *c->blocks);
+	}
+	c->blocks[c->n_blocks++] = p;
+	c->weight_bytes += bytes;
+	return p;
+}
+
+void cuda_weights_free(struct cuda_ctx *c)
+{
+	for (size_t i = 0; i < c->n_blocks; i++)
+		cudaFree(c->blocks[i]);
+	free(c->blocks);
+	free(c->map);
+	c->blocks = NULL;
+	c->map = NULL;
+	c->n_blocks = c->cap_blocks = c->map_cap = c->map_n = 0;
+}
+
+static size_t dev_elem(const struct cuda_ctx *c)
+{
+	return c->f32 ? 4 : 2;
+}
+
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, char *err,
+				      size_t errlen)
+{
+	size_t n = (size_t)t->rows * (size_t)t->cols, g = group > 0 ? (size_t)group : 1;
+	void *dev = dev_alloc(c, n * g * dev_elem(c), err, errlen);
+	if (dev == NULL)
+		return NULL;
+	for (size_t i = 0; i < g; i++) {
+		struct cuda_weight *w = map_insert(c, (const char *)t[i].data);
+		w->dev = (char *)dev + i * n * dev_elem(c);
+		w->bf16 = !c->f32;
+		w->rows = t[i].rows;
+		w->cols = t[i].cols;
+		w->group = i == 0 ? (int)g : 0;
+	}
+	return map_find(c, t->data);
+}
+
+/* Host bytes -> pinned staging -> device staging -> converted into place, a staging buffer at a time. */
+static void upload_into(struct cuda_ctx *c, void *dst, const struct ds_tensor *t)
+{
+	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_size(t->dtype), de = dev_elem(c);
+	size_t per = c->stage_bytes / es;
+	for (size_t off = 0; off < n; off += per) {
+		size_t m = n - off < per ? n - off : per;
+		CUDA_CHECK(cudaStreamSynchronize(c->st));    /* the staging buffers are free again */
+		memcpy(c->stage_host, (const char *)t->data + off * es, m * es);
+		bool same = (t->dtype == DS_BF16 && !c->f32) || (t->dtype == DS_F32 && c->f32);
+		if (same) {
+			CUDA_CHECK(cudaMemcpyAsync((char *)dst + off * de, c->stage_host, m * es, cudaMemcpyHostToDevice,
+						   c->st));
+		} else {
+			CUDA_CHECK(cudaMemcpyAsync(c->stage_dev, c->stage_host, m * es, cudaMemcpyHostToDevice, c->st));
+			cuda_convert((char *)dst + off * de, !c->f32, c->stage_dev, (int)t->dtype, m, c->st);
+		}
+	}
+}
+
+static const struct cuda_weight *upload_group(struct cuda_ctx *c, const struct ds_tensor *t, int n)
+{
+	char err[512];
+	for (int i = 1; i < n; i++)
+		if (t[i].rows != t[0].rows || t[i].cols != t[0].cols)
+			cuda_fail("expert tensors of one layer differ in shape", "upload_group", __FILE__, __LINE__);
+	struct cuda_weight *w = cuda_weight_alloc(c, t, n, err, sizeof err);
+	if (w == NULL)
+		cuda_fail(err, "cudaMalloc", __FILE__, __LINE__);
+	size_t bytes = (size_t)t->rows * (size_t)t->cols * dev_elem(c);
+	for (int i = 0; i < n; i++)
+		upload_into(c, (char *)w->dev + (size_t)i * bytes, &t[i]);
+	return w;
+}
+
+const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t)
+{
+	if (t == NULL || t->data == NULL || t->rows * t->cols == 0)
+		return NULL;
+	const struct cuda_weight *w = map_find(c, t->data);
+	return w != NULL ? w : upload_group(c, t, 1);
+}
+
+const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_tensor *t, int n)
+{
+	const struct cuda_weight *w = map_find(c, t->data);
+	if (w != NULL && w->group >= n)
+		return w;
+	if (w != NULL)
+		cuda_fail("expert weights were uploaded one by one, not as a group", "cuda_weight_group", __FILE__,
+			  __LINE__);
+	return upload_group(c, t, n);
+}
+
+/* Calls f on every tensor group of m: single tensors with n = 1, each layer's experts with n_routed. */
+static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struct ds_tensor *t, int n), void *arg)
+{
+	const struct ds_weights *W = &m->w;
+	const struct ds_tensor *top[] = { &W->embed, &W->norm, &W->lm_head };
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+		if (f(arg, top[i], 1) != 0)
+			return -1;
+	for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+		const struct ds_layer *L = &W->layers[l];
+		const struct ds_tensor *ts[] = {
+			&L->input_norm, &L->q_proj, &L->q_a_proj, &L->q_a_norm, &L->q_b_proj, &L->kv_a_proj,
+			&L->kv_a_norm, &L->kv_b_proj, &L->o_proj, &L->post_norm, &L->gate_proj, &L->up_proj,
+			&L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
+		};
+		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+			if (f(arg, ts[i], 1) != 0)
+				return -1;
+		if (L->exp_gate != NULL && ds_layer_is_moe(&m->cfg, l)) {
+			if (f(arg, L->exp_gate, m->cfg.n_routed_experts) != 0 ||
+			    f(arg, L->exp_up, m->cfg.n_routed_experts) != 0 ||
+			    f(arg, L->exp_down, m->cfg.n_routed_experts) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+struct upload_walk {
+	struct cuda_ctx *c;
+	ds_progress_fn progress;
+	void *arg;
+	uint64_t done, total;
+	char *err;
+	size_t errlen;
+	bool random;
+	uint64_t seed;
+};
+
+static int count_tensor(void *arg, const struct ds_tensor *t, int n)
+{
+	struct upload_walk *u = arg;
+	if (t->data != NULL)
+		u->total += (uint64_t)n * (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
+	return 0;
+}
+
+/* Random values of a sensible size: norms near 1, matrices about 1/sqrt(fan-in), so that activations
+ * neither vanish nor blow up through 27 or 60 layers. */
+static void fill_synthetic(struct upload_walk *u, const struct cuda_weight *w, const struct ds_tensor *t, int n)
+{
+	size_t count = (size_t)t->rows * (size_t)t->cols * (size_t)n;
+	bool vec = t->rows == 1;
+	float scale = vec ? 0.05f : 1.0f / sqrtf((float)t->cols), offset = vec ? 1.0f : 0.0f;
+	cuda_fill_random(w->dev, w->bf16, count, u->seed++ * 0x100000001b3ull, scale, offset, u->c->st);
+}
+
+static int upload_tensor(void *arg, const struct ds_tensor *t, int n)
+{
+	struct upload_walk *u = arg;
+	struct cuda_ctx *c = u->c;
+	if (t->data == NULL || t->rows * t->cols == 0)
+		return 0;
+	const struct cuda_weight *w = map_find(c, t->data);
+	if (w == NULL) {
+		struct cuda_weight *nw = cuda_weight_alloc(c, t, n > 1 ? n : 0, u->err, u->errlen);
+		if (nw == NULL)
+			return -1;
+		size_t bytes = (size_t)t->rows * (size_t)t->cols * dev_elem(c);
+		if (u->random)
+			fill_synthetic(u, nw, t, n);
+		else
+			for (int i = 0; i < n; i++)
+				upload_into(c, (char *)nw->dev + (size_t)i * bytes, &t[i]);
+	}
+	u->done += (uint64_t)n * (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
+	if (u->progress != NULL)
+		u->progress(u->done, u->total, u->arg);
+	return 0;
+}
+
+static int upload_all(void *ctx, const struct ds_model *m, struct upload_walk *u)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	u->c = c;
+	each_tensor(m, count_tensor, u);
+	int r = each_tensor(m, upload_tensor, u);
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	return r;
+}
+
+int ds_cuda_upload_model(void *ctx, const struct ds_model *m, ds_progress_fn progress, void *arg, char *err,
+			 size_t errlen)
+{
+	struct upload_walk u = { .progress = progress, .arg = arg, .err = err, .errlen = errlen };
+	return upload_all(ctx, m, &u);
+}
+
+int ds_cuda_synthetic_upload(void *ctx, const struct ds_model *m, char *err, size_t errlen)
+{
+	struct upload_walk u = { .err = err, .errlen = errlen, .random = true, .seed = 1 };
+	return upload_all(ctx, m, &u);
+}
