@@ -11,8 +11,12 @@
 #include "rope.h"
 #include "xalloc.h"
 
-/* Prompts longer than this run as several batches; scratch is sized for one. */
-#define DS_CHUNK 64
+/* Prompts longer than this run as several batches; scratch is sized for one. 128 tokens give each
+ * of 64 experts about 12 tokens per pass over its weights (Lite, top-6). */
+#define DS_CHUNK 128
+/* Logits of a batch are computed this many rows at a time (the buffer for all 128 rows would
+ * be 52 MB at a vocabulary of 102400). */
+#define DS_LOGIT_ROWS 16
 
 struct ds_state {
 	const struct ds_model *m;
@@ -28,7 +32,7 @@ struct ds_state {
 	float *q;                   /* (chunk, heads * (nope + rope)) */
 	float *attn;                /* (chunk, heads * v_head_dim) */
 	float *router;              /* (chunk, n_routed) */
-	float *logits;              /* (chunk, vocab) */
+	float *logits;              /* (DS_LOGIT_ROWS, vocab) */
 	float *router_host;         /* (chunk, n_routed) */
 	float *route_scratch;       /* (2 * n_routed) */
 	int *topk_ids;              /* (chunk, top_k) */
@@ -116,7 +120,7 @@ struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads
 	s->q = state_alloc(s, ch * nh * (size_t)(cfg->qk_nope_head_dim + cfg->qk_rope_head_dim), &ok);
 	s->attn = state_alloc(s, ch * nh * (size_t)cfg->v_head_dim, &ok);
 	s->router = state_alloc(s, ch * ne, &ok);
-	s->logits = state_alloc(s, ch * (size_t)cfg->vocab_size, &ok);
+	s->logits = state_alloc(s, (ch < DS_LOGIT_ROWS ? ch : DS_LOGIT_ROWS) * (size_t)cfg->vocab_size, &ok);
 	if (!ok) {
 		errorf(err, errlen, "not enough memory for a context of %d tokens (%.1f GiB of KV cache): "
 		       "ask for a smaller context", n_ctx,
@@ -216,10 +220,13 @@ static void forward_batch(struct ds_state *s, const int *tokens, int n, int pos,
 	if (logits == NULL)
 		return;
 	/* 8. final RMSNorm and lm_head */
-	int first = all_logits ? 0 : n - 1, rows = n - first;
-	s->be->rmsnorm(s->bc, s->h, hd, s->x + (size_t)first * hd, hd, &s->m->w.norm, rows, cfg->rms_norm_eps);
-	s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h, rows);
-	s->be->read(s->bc, logits, s->logits, (size_t)rows * cfg->vocab_size);
+	int first = all_logits ? 0 : n - 1;
+	s->be->rmsnorm(s->bc, s->h, hd, s->x + (size_t)first * hd, hd, &s->m->w.norm, n - first, cfg->rms_norm_eps);
+	for (int r = 0; r < n - first; r += DS_LOGIT_ROWS) {
+		int rows = n - first - r < DS_LOGIT_ROWS ? n - first - r : DS_LOGIT_ROWS;
+		s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h + (size_t)r * hd, rows);
+		s->be->read(s->bc, logits + (size_t)r * cfg->vocab_size, s->logits, (size_t)rows * cfg->vocab_size);
+	}
 }
 
 int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits)
