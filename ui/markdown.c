@@ -293,10 +293,32 @@ static size_t run_len(const char *s, size_t len, size_t i, char c)
 	return n;
 }
 
+/* Where searches for a closing delimiter already failed. A search that finds no closer from
+ * position i finds none from any later position either (the candidates are a subset), so each
+ * kind of delimiter scans to the end at most once: without this, a long paragraph full of
+ * unmatched * or ` (a pasted log) takes quadratic time. */
+#define MEMO_RUNS 16
+struct inl_memo {
+	size_t code_fail[MEMO_RUNS + 1]; /* by backtick run length */
+	size_t emph_fail[2][4];          /* by '*' / '_' and run length 1..3 */
+};
+
+static void memo_init(struct inl_memo *m)
+{
+	for (size_t i = 0; i <= MEMO_RUNS; i++)
+		m->code_fail[i] = SIZE_MAX;
+	for (size_t c = 0; c < 2; c++)
+		for (size_t n = 0; n < 4; n++)
+			m->emph_fail[c][n] = SIZE_MAX;
+}
+
 /* End of the code span starting with a run of n backticks at i (the index after the closing
  * run), or 0 when it has no closing run. */
-static size_t code_span_end(const char *s, size_t len, size_t i, size_t n)
+static size_t code_span_end(const char *s, size_t len, size_t i, size_t n, struct inl_memo *memo)
 {
+	size_t *fail = n <= MEMO_RUNS ? &memo->code_fail[n] : NULL;
+	if (fail && i >= *fail)
+		return 0;
 	size_t j = i + n;
 	while (j < len) {
 		if (s[j] == '`') {
@@ -308,12 +330,17 @@ static size_t code_span_end(const char *s, size_t len, size_t i, size_t n)
 			j++;
 		}
 	}
+	if (fail && i < *fail)
+		*fail = i;
 	return 0;
 }
 
 /* The closing delimiter for an emphasis run of n chars c opened at i, or 0. */
-static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c)
+static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c, struct inl_memo *memo)
 {
+	size_t *fail = &memo->emph_fail[c == '_'][n];
+	if (i >= *fail)
+		return 0;
 	size_t j = i + n;
 	while (j < len) {
 		if (s[j] == '\\' && j + 1 < len) {
@@ -322,7 +349,7 @@ static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c)
 		}
 		if (s[j] == '`') {
 			size_t m = run_len(s, len, j, '`');
-			size_t e = code_span_end(s, len, j, m);
+			size_t e = code_span_end(s, len, j, m, memo);
 			j = e ? e : j + m;
 			continue;
 		}
@@ -338,11 +365,14 @@ static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c)
 		}
 		j++;
 	}
+	*fail = i;
 	return 0;
 }
 
 static void parse_inline(struct inl *in, const char *s, size_t len, int role)
 {
+	struct inl_memo memo;
+	memo_init(&memo);
 	size_t i = 0, lit = 0; /* s[lit..i) is pending literal text */
 	while (i < len) {
 		char c = s[i];
@@ -355,7 +385,7 @@ static void parse_inline(struct inl *in, const char *s, size_t len, int role)
 		}
 		if (c == '`') {
 			size_t n = run_len(s, len, i, '`');
-			size_t e = code_span_end(s, len, i, n);
+			size_t e = code_span_end(s, len, i, n, &memo);
 			if (!e) {
 				i += n;
 				continue;
@@ -376,7 +406,7 @@ static void parse_inline(struct inl *in, const char *s, size_t len, int role)
 			bool inword = i > 0 && is_alnum_at(s, len, i - 1);
 			bool left = !is_space_at(s, len, i + n) &&
 				    !(inword && (c == '_' || is_alnum_at(s, len, i + n)));
-			size_t e = left && n <= 3 ? emph_close(s, len, i, n, c) : 0;
+			size_t e = left && n <= 3 ? emph_close(s, len, i, n, c, &memo) : 0;
 			if (!e) {
 				i += n;
 				continue;
@@ -489,6 +519,8 @@ static int table_split(const char *s, size_t len, size_t *cs, size_t *ce, int ma
 		z--;
 	int n = 0;
 	size_t start = a;
+	struct inl_memo memo;
+	memo_init(&memo);
 	for (size_t i = a; i <= z && n < max; i++) {
 		if (i < z && s[i] == '\\') {
 			i++;
@@ -496,7 +528,7 @@ static int table_split(const char *s, size_t len, size_t *cs, size_t *ce, int ma
 		}
 		if (i < z && s[i] == '`') {
 			size_t m = run_len(s, z, i, '`');
-			size_t e = code_span_end(s, z, i, m);
+			size_t e = code_span_end(s, z, i, m, &memo);
 			i = (e ? e : i + m) - 1;
 			continue;
 		}
