@@ -26,9 +26,10 @@
  * width is smaller than one wide character plus the indentation, where a single cluster may stick
  * out (callers clip at the window edge).
  *
- * Layout of code blocks: a header line "[n] lang" (ROLE_CODE_HEADER, padded to the width), then
- * the code lines highlighted by highlight.c with ROLE_CODE_* roles and padded with ROLE_CODE_BG
- * spaces to the full width, so the block is a solid box. A code line longer than the width is
+ * Layout of code blocks: a header line " [n] lang " ("code" when the fence has no language;
+ * ROLE_CODE_HEADER, padded to the width), then the code lines, each after one column of margin,
+ * highlighted by highlight.c with ROLE_CODE_* roles and padded with ROLE_CODE_BG spaces to the
+ * full width, so the block is a solid box. md_line.block tells which block a line shows. A code line longer than the width is
  * wrapped at the width; each continuation row starts with "↪ " (ROLE_CODE_CONTINUATION). The
  * copy/save keys use md_block_text(), never the display lines.
  *
@@ -71,7 +72,7 @@ struct md_options {
 	int width;       /* columns available (values < 1 are taken as 1) */
 	int first_block; /* number given to the message's first code block (1 for the first message) */
 	int base_role;   /* role of plain text: ROLE_TEXT for answers, ROLE_USER_MSG for the user's ... */
-	int tabstop;     /* tab stops in code blocks; 0 means 4 */
+	int tabstop;     /* tab stops (tabs become spaces, in code and text); 0 means 4 */
 	bool plain;      /* no markdown: only wrapping (completion / fill-in-the-middle output) */
 };
 
