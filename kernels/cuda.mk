@@ -14,13 +14,14 @@ CUDA_HDRS = kernels/cuda/cuda-check.h kernels/cuda/cuda-device.cuh kernels/cuda/
 CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kernels/cuda/cuda-int.h \
 	kernels/cuda/cuda-weights.c kernels/cuda/cuda-attention.c kernels/cuda/cuda-moe.c \
 	kernels/cuda/cuda-model.c
+# CUDA_CFLAGS is empty without CUDA; defined outside the conditional so the CPU files keep AM_CPPFLAGS.
+libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh
 
 if HAVE_CUDA
 CUDA_OBJECTS = $(CUDA_KERNELS:.cu=.o)
 libkernels_a_SOURCES += $(CUDA_BACKEND_SRC) $(CUDA_HDRS)
 libkernels_a_LIBADD = $(CUDA_OBJECTS)
-libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 CLEANFILES += $(CUDA_OBJECTS)
 
 NVCC_V = $(NVCC_V_@AM_V@)
