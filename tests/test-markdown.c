@@ -151,6 +151,18 @@ static void test_constructs(void)
 	expect_text("\n\n\nx\n\n\n", 20, "x\n");
 	expect_text("", 20, "");
 
+	/* links: the text, then the address dimmed */
+	expect_text("see [the docs](https://x.org/a \"Title\") now", 60, "see the docs (https://x.org/a) now\n");
+	expect_text("[https://x.org](https://x.org) and <https://y.org/b>", 60, "https://x.org and https://y.org/b\n");
+	expect_text("a [b] c ![img](p.png) `[x](y)` [open", 60, "a [b] c img (p.png) [x](y) [open\n");
+	{
+		struct md_layout *K = lay("see [the docs](https://x.org) or <https://y.org>", 60, 1);
+		check_role(K, "the docs", ROLE_LINK, "link text");
+		check_role(K, "(https://x.org)", ROLE_DIM, "link address");
+		check_role(K, "https://y.org", ROLE_LINK, "autolink");
+		md_layout_free(K);
+	}
+
 	/* tables: aligned columns when they fit, the rows as written when not */
 	expect_text("| Name | n |\n|:-----|--:|\n| `x` | 1 |\n| **long** name | 200 |\nafter", 40,
 		    "Name      \xE2\x94\x82   n\n" RULE(10) "\xE2\x94\xBC" RULE(4)
@@ -372,7 +384,7 @@ static void test_random(void)
 		"# ", "## ", "**", "*", "_", "`", "``", "```", "```c\n", "```python\n", "~~~\n", "\n", "\n\n", "- ", "  - ",
 		"1. ", "> ", ">> ", "---\n", "| a | b |\n", "|---|:-:|\n", "\\", "\t", "word ", "中文", "，", "。", "👨\xE2\x80\x8D👩",
 		"\xF0\x9F\x87\xBA\xF0\x9F\x87\xB8", "e\xCC\x81", "\xFF", "\xE4\xB8", "\x1b", "\r\n", "/*", "*/", "\"", "'", "#include ",
-		"int x = 1; ", "    ", "averyveryveryverylongwordwithoutanyspaces ",
+		"int x = 1; ", "    ", "averyveryveryverylongwordwithoutanyspaces ", "[", "](", ")", "<https://", ">", "![",
 	};
 	unsigned seed = 12345;
 	for (int iter = 0; iter < 300; iter++) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "highlight.h"
 #include "theme.h"
@@ -369,10 +370,68 @@ static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c, 
 	return 0;
 }
 
+/* Longest [text] or (url) taken for a link: a stray '[' must not swallow a whole paragraph. */
+#define LINK_MAX 2048
+
+/* The next c at or after from, or len; *cache remembers the last answer so that a paragraph of
+ * many '[' scans forward only once. */
+static size_t next_char(const char *s, size_t len, size_t from, char c, size_t *cache)
+{
+	if (*cache != SIZE_MAX && *cache >= from)
+		return *cache;
+	const char *p = from < len ? memchr(s + from, c, len - from) : NULL;
+	*cache = p ? (size_t)(p - s) : len;
+	return *cache;
+}
+
+static bool has_prefix(const char *s, size_t len, const char *pre)
+{
+	size_t n = strlen(pre);
+	return len >= n && strncasecmp(s, pre, n) == 0;
+}
+
+static void parse_inline(struct inl *in, const char *s, size_t len, int role);
+
+/* [text](url) or ![alt](url) at i: shows the text as a link and the url after it, dimmed.
+ * Returns the index after the link, or 0 when there is none at i. */
+static size_t parse_link(struct inl *in, const char *s, size_t len, size_t i, size_t *close_cache,
+			 size_t *paren_cache)
+{
+	size_t ob = s[i] == '!' ? i + 1 : i;
+	size_t cb = next_char(s, len, ob + 1, ']', close_cache);
+	if (cb >= len || cb - ob > LINK_MAX || cb + 1 >= len || s[cb + 1] != '(')
+		return 0;
+	size_t cp = next_char(s, len, cb + 2, ')', paren_cache);
+	if (cp >= len || cp - cb > LINK_MAX)
+		return 0;
+	size_t ua = cb + 2, uz = cp;
+	while (ua < uz && s[ua] == ' ')
+		ua++;
+	/* a title after the url ("url "title"") is not shown */
+	for (size_t k = ua; k < uz; k++)
+		if (s[k] == ' ' || s[k] == '\n') {
+			uz = k;
+			break;
+		}
+	if (memchr(s + ua, '\n', uz - ua))
+		return 0;
+	const char *text = s + ob + 1;
+	size_t tlen = cb - ob - 1;
+	if (tlen > 0)
+		parse_inline(in, text, tlen, ROLE_LINK);
+	if (uz > ua && !(uz - ua == tlen && memcmp(s + ua, text, tlen) == 0)) {
+		inl_add(in, tlen > 0 ? " (" : "(", tlen > 0 ? 2 : 1, ROLE_DIM);
+		inl_add(in, s + ua, uz - ua, ROLE_DIM);
+		inl_add(in, ")", 1, ROLE_DIM);
+	}
+	return cp + 1;
+}
+
 static void parse_inline(struct inl *in, const char *s, size_t len, int role)
 {
 	struct inl_memo memo;
 	memo_init(&memo);
+	size_t close_cache = SIZE_MAX, paren_cache = SIZE_MAX, gt_cache = SIZE_MAX;
 	size_t i = 0, lit = 0; /* s[lit..i) is pending literal text */
 	while (i < len) {
 		char c = s[i];
@@ -398,6 +457,38 @@ static void parse_inline(struct inl *in, const char *s, size_t len, int role)
 			inl_add(in, s + a, z - a, ROLE_INLINE_CODE);
 			i = lit = e;
 			continue;
+		}
+		if (role != ROLE_INLINE_CODE && (c == '[' || (c == '!' && i + 1 < len && s[i + 1] == '['))) {
+			size_t lit_end = i;
+			struct inl tmp = { 0 };
+			size_t e = parse_link(&tmp, s, len, i, &close_cache, &paren_cache);
+			if (e) {
+				inl_add(in, s + lit, lit_end - lit, role);
+				for (size_t k = 0; k < tmp.nruns; k++) {
+					size_t z = k + 1 < tmp.nruns ? tmp.runs[k + 1].at : tmp.len;
+					inl_add(in, tmp.text + tmp.runs[k].at, z - tmp.runs[k].at, tmp.runs[k].role);
+				}
+				i = lit = e;
+			} else {
+				i += c == '!' ? 2 : 1;
+			}
+			free(tmp.text);
+			free(tmp.runs);
+			continue;
+		}
+		if (c == '<' && (has_prefix(s + i + 1, len - i - 1, "http://") || has_prefix(s + i + 1, len - i - 1, "https://") ||
+				 has_prefix(s + i + 1, len - i - 1, "mailto:"))) {
+			/* <https://...>: the address itself is the link */
+			size_t gt = next_char(s, len, i + 1, '>', &gt_cache);
+			bool ok = gt < len && gt - i <= LINK_MAX;
+			for (size_t k = i + 1; ok && k < gt; k++)
+				ok = s[k] != ' ' && s[k] != '\n';
+			if (ok) {
+				inl_add(in, s + lit, i - lit, role);
+				inl_add(in, s + i + 1, gt - i - 1, ROLE_LINK);
+				i = lit = gt + 1;
+				continue;
+			}
 		}
 		if (c == '*' || c == '_') {
 			size_t n = run_len(s, len, i, c);

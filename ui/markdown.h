@@ -12,8 +12,9 @@
  * 2*3*4 stays), `inline code` (any backtick run length), backslash escapes, - * + and 1. / 1) list items nested by indentation, > block quotes (nested with >>),
  * ``` and ~~~ fenced code blocks with a language tag, paragraphs, horizontal rules (---, ***,
  * ___), and GitHub tables (rows starting with '|', a |---|:-:| row under the header): aligned
- * columns when they fit the width, otherwise one "header: value" record per row. Anything
- * else is text. Markers are not shown (headings lose their #, emphasis its stars,
+ * columns when they fit the width, otherwise one "header: value" record per row; links
+ * [text](url) and ![alt](url) show the text (ROLE_LINK) and then " (url)" (ROLE_DIM), <https://..>
+ * shows the address as a link. Anything else is text. Markers are not shown (headings lose their #, emphasis its stars,
  * inline code its backticks); an unmatched marker is shown as typed. A newline inside a
  * paragraph, list item or quote is kept as a line break (as GitHub shows comments). An unclosed fence is a code
  * block that runs to the end of the message (what a streaming answer looks like); an unclosed

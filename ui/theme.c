@@ -20,6 +20,7 @@ static const char *const role_names[ROLE_COUNT] = {
 	[ROLE_QUOTE] = "quote",
 	[ROLE_LIST_BULLET] = "list_bullet",
 	[ROLE_RULE] = "rule",
+	[ROLE_LINK] = "link",
 	[ROLE_CODE_BG] = "code_bg",
 	[ROLE_CODE_KEYWORD] = "code_keyword",
 	[ROLE_CODE_TYPE] = "code_type",
@@ -86,7 +87,7 @@ static attr_t role_mono_fallback(int role)
 		return A_DIM;
 	case ROLE_ITALIC: case ROLE_QUOTE: case ROLE_SYSTEM_MSG:
 		return A_ITALIC;
-	case ROLE_INLINE_CODE: case ROLE_CODE_STRING:
+	case ROLE_INLINE_CODE: case ROLE_CODE_STRING: case ROLE_LINK:
 		return A_UNDERLINE;
 	default:
 		return A_NORMAL;

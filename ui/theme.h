@@ -21,6 +21,7 @@ enum theme_role {
 	ROLE_QUOTE,             /* > block quote (its bar and its text) */
 	ROLE_LIST_BULLET,       /* the bullet or number of a list item */
 	ROLE_RULE,              /* a horizontal rule (---) */
+	ROLE_LINK,              /* the text of a [link](url) (the url itself is ROLE_DIM) */
 	ROLE_CODE_BG,           /* plain text inside a code block, and its background */
 	ROLE_CODE_KEYWORD,
 	ROLE_CODE_TYPE,
