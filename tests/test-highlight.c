@@ -242,6 +242,22 @@ int main(void)
 		      "word list of a parsed language");
 		hl_lang_free(l);
 	}
+	/* a catastrophically backtracking rule gives up on the line instead of hanging */
+	{
+		const char *bad = "name = slow\nmatch string = (a+)+$\nkeyword = if\n";
+		l = hl_lang_parse(bad, strlen(bad), "slow.syntax", err, sizeof err);
+		CHECK(l != NULL, "slow.syntax parses: %s", err);
+		if (l) {
+			char line[64];
+			memset(line, 'a', 40);
+			memcpy(line + 40, "! if", 5);
+			uint8_t roles[64];
+			struct hl_state st = HL_STATE_INIT;
+			hl_line(l, &st, line, 44, roles);
+			CHECK(roles[42] == ROLE_CODE_KEYWORD, "the rest of the line is still highlighted");
+			hl_lang_free(l);
+		}
+	}
 	hl_reset();
 	CHECK(hl_find("go") != NULL, "languages load again after hl_reset");
 	hl_reset();

@@ -479,14 +479,29 @@ static int word_lookup(const struct hl_lang *l, const char *w, size_t len)
 	return -1;
 }
 
+/* A user's syntax file may hold a regex that backtracks catastrophically; with this limit such
+ * a rule simply does not match on that line instead of freezing the screen. */
+static pcre2_match_context *match_context(void)
+{
+	static pcre2_match_context *ctx;
+	if (!ctx) {
+		ctx = pcre2_match_context_create(NULL);
+		if (ctx) {
+			pcre2_set_match_limit(ctx, 100000);
+			pcre2_set_depth_limit(ctx, 10000);
+		}
+	}
+	return ctx;
+}
+
 /* Finds re in line at or after from; empty matches are skipped. Returns false when none. */
 static bool find(const struct hl_lang *l, const pcre2_code *re, const char *line, size_t len, size_t from,
 		 size_t *ms, size_t *me)
 {
 	while (from <= len) {
-		int rc = pcre2_match(re, (PCRE2_SPTR)line, len, from, 0, l->md, NULL);
-		if (rc < 0 && rc != PCRE2_ERROR_NOMEMORY)
-			return false;
+		int rc = pcre2_match(re, (PCRE2_SPTR)line, len, from, 0, l->md, match_context());
+		if (rc < 0)
+			return false; /* no match, or a pathological pattern hit the match limit */
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(l->md);
 		if (ov[1] > ov[0] && ov[0] >= from) {
 			*ms = ov[0];
