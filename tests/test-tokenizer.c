@@ -798,6 +798,12 @@ static void test_small_tokenizers(void)
 	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
 		 "\"pattern\":{\"Regex\":\"[z-ab]+\"},\"behavior\":\"Isolated\",\"invert\":false},%s]}", bl);
 	expect_ids("out-of-order range", pt, "", "abba", true, (int[]){ 97, 98, 98, 97 }, 4, true);
+	/* A regex that matches the empty string splits at every position where it does, as the
+	 * onig crate's find_iter reports them (one empty match per position, none right after a
+	 * match): "b*" cuts "abcabc" into single characters. */
+	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+		 "\"pattern\":{\"Regex\":\"b*\"},\"behavior\":\"Isolated\"},%s]}", bl);
+	expect_ids("empty matches", pt, "", "abcabc", true, (int[]){ 97, 98, 99, 97, 98, 99 }, 6, true);
 	/* \s is Unicode White_Space as in Oniguruma, NEL (U+0085) included. */
 	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
 		 "\"pattern\":{\"Regex\":\"[\\\\s]|\\\\s\"},\"behavior\":\"Removed\"},%s]}", bl);
@@ -998,6 +1004,8 @@ int main(void)
 	struct tokenizer *t;
 	struct cases c;
 
+	/* A regression that loops forever (say, on empty regex matches) fails instead of hanging. */
+	alarm(300);
 	if (stat(dir, &st) != 0) {
 		printf("SKIP: no fixtures at %s\n", dir);
 		free(dir);
