@@ -220,6 +220,19 @@ static void test_code(void)
 	CHECK(strncmp(line_text(L, 3), "     x;", 7) == 0, "tab expanded to 4 columns: '%s'", line_text(L, 3));
 	md_layout_free(L);
 
+	/* A key hint at the right of the header, when it fits. */
+	{
+		struct md_options o = { .width = 30, .first_block = 3, .base_role = ROLE_TEXT, .code_hint = "Alt-c copy" };
+		L = md_layout("```go\nx\n```", 12, &o);
+		CHECK(strcmp(line_text(L, 0), " [3] go            Alt-c copy ") == 0 && L->lines[0].width == 30, "hint: '%s'",
+		      line_text(L, 0));
+		md_layout_free(L);
+		o.width = 16;
+		L = md_layout("```go\nx\n```", 12, &o);
+		CHECK(strcmp(line_text(L, 0), " [3] go         ") == 0, "no room for the hint: '%s'", line_text(L, 0));
+		md_layout_free(L);
+	}
+
 	/* Block comment spanning lines inside a fenced block keeps its colour. */
 	L = lay("```c\n/* one\n two */ int x;\n```", 40, 1);
 	check_role(L, "two", ROLE_CODE_COMMENT, "comment line 2");

@@ -166,6 +166,7 @@ struct builder {
 	int width;
 	int base_role;
 	int tabstop;
+	const char *code_hint;
 };
 
 static size_t arena_add(struct md_layout *L, const char *s, size_t n)
@@ -952,8 +953,17 @@ static void code_header(struct builder *b, const struct md_block *blk, size_t sr
 	size_t fit = utf8_fit(safe, sl, 0, (size_t)b->width, &w);
 	span_add(b, safe, fit, (int)w, ROLE_CODE_HEADER);
 	free(safe);
-	if ((int)w < b->width)
+	int hw = b->code_hint ? (int)utf8_width(b->code_hint, strlen(b->code_hint)) : 0;
+	if (hw > 0 && (int)w + hw + 2 <= b->width) {
+		span_spaces(b, b->width - (int)w - hw - 1, ROLE_CODE_HEADER);
+		size_t hl;
+		char *hint = utf8_sanitize(b->code_hint, strlen(b->code_hint), 0, &hl);
+		span_add(b, hint, hl, hw, ROLE_CODE_HEADER);
+		free(hint);
+		span_spaces(b, 1, ROLE_CODE_HEADER);
+	} else if ((int)w < b->width) {
 		span_spaces(b, b->width - (int)w, ROLE_CODE_HEADER);
+	}
 }
 
 enum block_kind { BK_NONE, BK_PARA, BK_HEADING, BK_LIST, BK_QUOTE, BK_CODE, BK_HR, BK_TABLE };
@@ -1268,7 +1278,7 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 	L->width = o.width;
 	L->resume = xcalloc(1, sizeof *L->resume);
 	L->resume->opt = o;
-	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop };
+	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop, .code_hint = o.code_hint };
 	if (o.plain) {
 		layout_plain(L, &b, text, len);
 	} else {
@@ -1301,7 +1311,8 @@ struct md_layout *md_layout_extend(struct md_layout *L, const char *text, size_t
 		L->blocks[L->nblocks - 1].end = len;
 		L->blocks[L->nblocks - 1].closed = false;
 	}
-	struct builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop };
+	struct builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop,
+			     .code_hint = r->opt.code_hint };
 	parse_lines(L, &b, &st, text, len, r->src);
 	free(st.p.src);
 	free(st.roles);
