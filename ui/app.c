@@ -401,13 +401,15 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		conv_append_last(c, ev->text, ev->text_len);
 		a->gen_tokens++;
 		a->dirty = true;
-		transcript_sync(a);
+		/* Laid out once per batch of events, not per token (see the loop). */
+		a->tr_pending = true;
 		if (app_now() - a->last_save >= APP_SAVE_INTERVAL)
 			app_save(a);
 		break;
 	case DS_EV_DONE: {
 		if (id != a->gen_id)
 			break;
+		a->tr_pending = false;
 		struct conv_stats st = { 0 };
 		st.prompt_tokens = ev->prompt_tokens;
 		st.completion_tokens = ev->completion_tokens;
@@ -1319,6 +1321,12 @@ static void app_read_paste(struct app *a)
 		if (ch == '\r')
 			ch = '\n';
 		len += utf8_encode((int32_t)ch, buf + len);
+		if ((len & 0x3ffff) < 4 && len > 0x3ffff) {
+			/* A long paste: show that it is arriving. */
+			app_notice(a, false, "pasting\u2026 %zu KB", len >> 10);
+			status_draw(a);
+			refresh();
+		}
 	}
 	nodelay(stdscr, TRUE);
 	app_insert_text(a, buf, len);
@@ -1430,6 +1438,37 @@ static int app_key(struct app *a, int key)
 	return 0;
 }
 
+/* After ESC [: reads the rest of a CSI sequence and maps the few modified keys we use; 0 for
+ * anything else (it is dropped rather than typed as text). */
+static int app_read_csi(struct app *a)
+{
+	char seq[32];
+	size_t n = 0;
+	for (;;) {
+		wint_t c;
+		int r = get_wch(&c);
+		if (r != OK)
+			return 0;
+		if (n + 1 < sizeof seq)
+			seq[n++] = (char)c;
+		if (c >= 0x40 && c <= 0x7e)
+			break;
+	}
+	seq[n] = '\0';
+	static const struct { const char *seq; int key; } map[] = {
+		{ "1;3A", KEYS_META | KEYS_FUNC | KEY_UP }, { "1;3B", KEYS_META | KEYS_FUNC | KEY_DOWN },
+		{ "1;5D", KEYS_META | 'b' }, { "1;5C", KEYS_META | 'f' },
+		{ "1;5H", KEYS_META | '<' }, { "1;5F", KEYS_META | '>' },
+		{ "1;2A", KEYS_FUNC | KEY_SR }, { "1;2B", KEYS_FUNC | KEY_SF },
+		{ "13;3u", KEYS_META | '\r' }, { "13;2u", KEYS_META | '\r' },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (strcmp(seq, map[i].seq) == 0)
+			return map[i].key;
+	(void)a;
+	return 0;
+}
+
 /* Reads every key that is waiting. Returns ACT_* flags. */
 static int app_read_keys(struct app *a)
 {
@@ -1458,15 +1497,25 @@ static int app_read_keys(struct app *a)
 			}
 			key = KEYS_FUNC | (int)ch;
 		} else if (ch == 27) {
-			/* ESC then another key at once: Alt-that-key. */
+			/* ESC then another key at once: Alt-that-key, or a CSI sequence ncurses did not
+			 * know (modified arrows from terminals whose terminfo lacks them). */
 			wint_t ch2;
 			int r2 = get_wch(&ch2);
-			if (r2 == OK)
+			if (r2 == OK && ch2 == '[') {
+				key = app_read_csi(a);
+				if (!key)
+					continue;
+			} else if (r2 == OK) {
 				key = KEYS_META | (int)ch2;
-			else if (r2 == KEY_CODE_YES)
-				key = KEYS_META | KEYS_FUNC | (int)ch2;
-			else
+			} else if (r2 == KEY_CODE_YES) {
+				/* Esc followed by a function key: two keys. */
+				flags |= app_key(a, 27);
+				if (a->quit)
+					break;
+				key = KEYS_FUNC | (int)ch2;
+			} else {
 				key = 27;
+			}
 			if (key == (KEYS_META | '\n'))
 				key = KEYS_META | '\r';
 		} else {
@@ -1511,7 +1560,13 @@ static void app_draw(struct app *a)
 	erase();
 	if (a->too_small) {
 		char buf[96];
-		snprintf(buf, sizeof buf, "terminal too small (%dx%d; need 40x12)", a->cols, a->rows);
+		/* Said as fully as the width allows. */
+		if (a->cols >= 40)
+			snprintf(buf, sizeof buf, "terminal too small (%dx%d; need 40x12)", a->cols, a->rows);
+		else if (a->cols >= 18)
+			snprintf(buf, sizeof buf, "terminal too small");
+		else
+			snprintf(buf, sizeof buf, "too small");
 		attrset(A_NORMAL);
 		mvaddnstr(0, 0, buf, a->cols > 0 ? a->cols : 0);
 		curs_set(0);
@@ -1751,6 +1806,10 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		if (out_i >= 0 && (fds[out_i].revents & (POLLIN | POLLHUP | POLLERR))) {
 			if (engine_client_read_out(&a->eng, app_on_line, a) < 0)
 				app_sig_chld = 1;   /* stdout closed: see whether it exited */
+			if (a->tr_pending) {
+				a->tr_pending = false;
+				transcript_sync(a);
+			}
 			flags |= ACT_REDRAW;
 		}
 		if (err_i >= 0 && a->eng.err_fd >= 0 && (fds[err_i].revents & (POLLIN | POLLHUP | POLLERR))) {

@@ -119,6 +119,7 @@ struct app {
 	long long next_id;
 	long long gen_id;                   /* id of the running generation, 0 when none */
 	long long count_id;
+	bool tr_pending;                    /* tokens arrived: lay out the last message */
 	bool pending_generate;              /* generate once the engine is ready */
 	bool regenerate_after_cancel;
 	bool cancel_sent;

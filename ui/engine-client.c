@@ -190,7 +190,8 @@ int engine_client_read_out(struct engine_client *c, void (*on_line)(const char *
 {
 	if (c->out_fd < 0)
 		return -1;
-	for (;;) {
+	/* A bounded amount per call, so a fast engine cannot starve the keyboard. */
+	for (int round = 0; round < 8; round++) {
 		if (c->outcap - c->outlen < 65536) {
 			c->outcap = c->outcap ? c->outcap * 2 : 131072;
 			c->outbuf = xrealloc(c->outbuf, c->outcap);
@@ -223,6 +224,7 @@ int engine_client_read_out(struct engine_client *c, void (*on_line)(const char *
 		if (c->out_fd < 0)
 			return -1;
 	}
+	return 0;
 }
 
 int engine_client_read_err(struct engine_client *c)

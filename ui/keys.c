@@ -253,7 +253,7 @@ static const struct {
 	{ F(KEY_PPAGE), "PgUp" }, { F(KEY_NPAGE), "PgDn" }, { F(KEY_DC), "Delete" },
 	{ F(KEY_IC), "Insert" }, { F(KEY_BACKSPACE), "Backspace" }, { F(KEY_ENTER), "KpEnter" },
 	{ F(KEY_BTAB), "Shift-Tab" }, { F(KEY_SR), "Shift-Up" }, { F(KEY_SF), "Shift-Down" },
-	{ '\r', "Enter" }, { '\t', "Tab" }, { 27, "Esc" }, { 127, "Backspace2" }, { ' ', "Space" },
+	{ '\r', "Enter" }, { '\t', "Tab" }, { 27, "Esc" }, { 127, "DEL" }, { ' ', "Space" },
 };
 
 const char *keys_name(int key, char *buf, size_t len)
@@ -262,11 +262,12 @@ const char *keys_name(int key, char *buf, size_t len)
 	const char *prefix = (key & KEYS_META) ? "Alt-" : "";
 	int k = key & ~KEYS_META;
 	const char *name = NULL;
-	for (size_t i = 0; i < sizeof keys_special / sizeof *keys_special; i++)
+	/* Alt-Backspace is ESC DEL on the wire. */
+	if (k == 127 && (key & KEYS_META))
+		name = "Backspace";
+	for (size_t i = 0; !name && i < sizeof keys_special / sizeof *keys_special; i++)
 		if (keys_special[i].code == k)
 			name = keys_special[i].name;
-	if (!name && k == 127 && (key & KEYS_META))
-		name = "Backspace";
 	if (!name && (k & KEYS_FUNC)) {
 		int f = k & ~KEYS_FUNC;
 		if (f >= KEY_F(1) && f <= KEY_F(63))
@@ -312,6 +313,8 @@ int keys_parse(const char *name)
 	}
 	if (!*name)
 		return 0;
+	if (meta && strcasecmp(name, "Backspace") == 0)
+		return meta | 127;
 	for (size_t i = 0; i < sizeof keys_special / sizeof *keys_special; i++)
 		if (strcasecmp(keys_special[i].name, name) == 0)
 			return meta | keys_special[i].code;

@@ -1,0 +1,120 @@
+# tui-lib.sh: helpers for the end-to-end tests of dscoder-tui, sourced by tests/tui-*.sh. They run the
+# real TUI and the real engine on a fixture model inside a private tmux server, in a fresh $HOME.
+command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipped"; exit 77; }
+: "${top_builddir:=.}" "${top_srcdir:=.}"
+MODEL=$FIXTURES/models/tiny-ds2-full
+[ -d "$MODEL" ] || { echo "no fixtures at $FIXTURES: skipped"; exit 77; }
+TUI=$top_builddir/dscoder-tui
+ENGINE=$top_builddir/dscoder-engine
+for p in "$TUI" "$ENGINE"; do
+	[ -x "$p" ] || { echo "FAIL: $p is not built"; exit 1; }
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/tui-test.XXXXXX")
+SOCK=test$$
+tui_cleanup() {
+	tmux -L "$SOCK" kill-server 2>/dev/null
+	# The TUI saves and stops its engine on SIGHUP: let it finish before removing its files.
+	n=50
+	while [ $n -gt 0 ] && pgrep -f "$T/" >/dev/null 2>&1; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	rm -rf "$T"
+}
+trap tui_cleanup EXIT
+trap 'exit 1' INT TERM HUP
+HOME=$T/home
+XDG_CONFIG_HOME=$T/config
+XDG_DATA_HOME=$T/data
+DSCODER_DATADIR=$top_srcdir
+LANG=C.UTF-8
+export HOME XDG_CONFIG_HOME XDG_DATA_HOME DSCODER_DATADIR LANG
+unset TMUX NO_COLOR DSCODER_MODEL
+mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME"
+CONVDIR=$XDG_DATA_HOME/dscoder-tui/conversations
+TUI_TERM=tmux-256color
+infocmp "$TUI_TERM" >/dev/null 2>&1 || TUI_TERM=screen
+
+# tui_start WIDTH HEIGHT [ARGS...]: starts dscoder-tui in a new tmux server (or a new window of it).
+# When the TUI exits, the pane shows "TUI-EXIT=<status>" (and stays, so it can be read).
+tui_start() {
+	w=$1 h=$2
+	shift 2
+	cmd="cd '$T' && '$TUI' --model '$MODEL' --engine '$ENGINE' $* 2>'$T/tui.err'; echo TUI-EXIT=\$?; sleep 600"
+	if tmux -L "$SOCK" has-session 2>/dev/null; then
+		tmux -L "$SOCK" kill-session -t tui 2>/dev/null
+	fi
+	tmux -L "$SOCK" -f /dev/null new-session -d -s tui -x "$w" -y "$h" \
+		"env HOME='$HOME' XDG_CONFIG_HOME='$XDG_CONFIG_HOME' XDG_DATA_HOME='$XDG_DATA_HOME' DSCODER_DATADIR='$DSCODER_DATADIR' LANG=C.UTF-8 TERM=$TUI_TERM sh -c \"$cmd\""
+	tmux -L "$SOCK" set-option -g set-clipboard on >/dev/null
+}
+
+screen() { tmux -L "$SOCK" capture-pane -p -t tui; }
+keys() { tmux -L "$SOCK" send-keys -t tui "$@"; }
+resize() { tmux -L "$SOCK" resize-window -t tui -x "$1" -y "$2"; }
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- screen:"
+	screen
+	echo "--- stderr of dscoder-tui:"
+	cat "$T/tui.err" 2>/dev/null
+	exit 1
+}
+
+# wait_for PATTERN [SECONDS]: polls the screen until grep -E finds PATTERN.
+wait_for() {
+	n=$(( ${2:-60} * 10 ))
+	while [ "$n" -gt 0 ]; do
+		screen | grep -Eq -- "$1" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	fail "timed out waiting for /$1/"
+}
+
+# wait_gone PATTERN [SECONDS]: polls until PATTERN is no longer on the screen.
+wait_gone() {
+	n=$(( ${2:-60} * 10 ))
+	while [ "$n" -gt 0 ]; do
+		screen | grep -Eq -- "$1" || return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	fail "timed out waiting for /$1/ to go away"
+}
+
+# wait_cmd SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
+wait_cmd() {
+	n=$(( $1 * 10 ))
+	what=$2
+	shift 2
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	fail "timed out waiting until $what"
+}
+
+# Process ids: the TUI (child of the pane's shell) and its engine (child of the TUI).
+tui_pid() { pgrep -P "$(tmux -L "$SOCK" display-message -p -t tui '#{pane_pid}')" -x dscoder-tui; }
+engine_pid() { pgrep -P "$(tui_pid)" -x dscoder-engine; }
+
+# The one conversation file (fails when there is not exactly one).
+conv_file() {
+	set -- "$CONVDIR"/*.yaml
+	[ $# -eq 1 ] && [ -f "$1" ] || fail "expected one conversation file in $CONVDIR, found: $*"
+	echo "$1"
+}
+
+# A message long enough that the engine works on it for a few seconds (prefill of ~3000 tokens),
+# so that keys can be pressed while an answer is running.
+long_message() {
+	i=0
+	while [ $i -lt 100 ]; do
+		printf 'the quick brown fox jumps over the lazy dog %d. ' $i
+		i=$((i + 1))
+	done
+}
