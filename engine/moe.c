@@ -61,12 +61,16 @@ void ds_moe_route(const struct ds_config *cfg, const float *logits, float *scrat
 				best = e;
 			}
 		if (best < 0) {
-			/* fewer allowed experts than k: the reference takes masked (zero) scores next */
-			for (int e = 0; e < ne; e++)
-				if (allowed[e] == 0) {
+			/* fewer allowed experts than k (the reference takes masked, zero scores next), or
+			 * NaN scores from a broken checkpoint: the first expert not yet taken */
+			for (int e = 0; e < ne && best < 0; e++)
+				if (allowed[e] == 0)
 					best = e;
-					break;
-				}
+			for (int e = 0; e < ne && best < 0; e++)
+				if (allowed[e] == 1)
+					best = e;
+			if (best < 0)
+				best = 0;    /* k > n_routed: the loader refuses such configs */
 			bs = 0;
 		}
 		allowed[best] = -1;
