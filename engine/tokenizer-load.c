@@ -422,45 +422,51 @@ static int tok_load_split(struct tokenizer *t, json_t *step, struct tok_ctx *c)
 			     tok_flag(step, "invert"), c);
 }
 
+/* Adds one pre-tokenizer step; a Sequence (nested ones too) adds its steps in order. */
+static int tok_load_pretok_step(struct tokenizer *t, json_t *step, struct tok_ctx *c)
+{
+	const char *type = tok_type(step);
+	json_t *sub;
+	size_t i;
+
+	if (strcmp(type, "Sequence") == 0) {
+		json_array_foreach(json_object_get(step, "pretokenizers"), i, sub)
+			if (tok_load_pretok_step(t, sub, c) < 0)
+				return -1;
+		return 0;
+	}
+	if (t->byte_level)
+		return tok_fail(c, "pre_tokenizer has a %s step after ByteLevel; ByteLevel must come last.",
+				type);
+	if (strcmp(type, "Split") == 0)
+		return tok_load_split(t, step, c);
+	if (strcmp(type, "Digits") == 0) {
+		/* Digits splits off numeric characters (Unicode N), each alone or in runs. */
+		const char *re = tok_flag(step, "individual_digits") ? "\\p{N}" : "\\p{N}+";
+
+		return tok_add_split(t, re, strlen(re), false, TOK_SPLIT_ISOLATED, false, c);
+	}
+	if (strcmp(type, "ByteLevel") == 0) {
+		if (tok_flag(step, "add_prefix_space"))
+			return tok_fail(c, "pre_tokenizer ByteLevel has add_prefix_space true; it is not supported.");
+		if (tok_flag(step, "use_regex") &&
+		    tok_add_split(t, tok_gpt2_regex, strlen(tok_gpt2_regex), false, TOK_SPLIT_ISOLATED,
+				  false, c) < 0)
+			return -1;
+		t->byte_level = true;
+		return 0;
+	}
+	return tok_fail(c, "pre_tokenizer type \"%s\" is not supported (only Split, Digits, ByteLevel or a Sequence of them).",
+			type);
+}
+
 static int tok_load_pretokenizer(struct tokenizer *t, json_t *root, struct tok_ctx *c)
 {
-	json_t *pt = json_object_get(root, "pre_tokenizer"), *steps, *step;
-	size_t i, n;
+	json_t *pt = json_object_get(root, "pre_tokenizer");
 
 	if (pt == NULL || json_is_null(pt))
 		return 0;
-	if (strcmp(tok_type(pt), "Sequence") == 0) {
-		steps = json_object_get(pt, "pretokenizers");
-		n = json_array_size(steps);
-	} else {
-		steps = NULL;
-		n = 1;
-	}
-	for (i = 0; i < n; i++) {
-		const char *type;
-
-		step = steps ? json_array_get(steps, i) : pt;
-		type = tok_type(step);
-		if (t->byte_level)
-			return tok_fail(c, "pre_tokenizer has a %s step after ByteLevel; ByteLevel must come last.",
-					type);
-		if (strcmp(type, "Split") == 0) {
-			if (tok_load_split(t, step, c) < 0)
-				return -1;
-		} else if (strcmp(type, "ByteLevel") == 0) {
-			if (tok_flag(step, "add_prefix_space"))
-				return tok_fail(c, "pre_tokenizer ByteLevel has add_prefix_space true; it is not supported.");
-			if (tok_flag(step, "use_regex") &&
-			    tok_add_split(t, tok_gpt2_regex, strlen(tok_gpt2_regex), false,
-					  TOK_SPLIT_ISOLATED, false, c) < 0)
-				return -1;
-			t->byte_level = true;
-		} else {
-			return tok_fail(c, "pre_tokenizer type \"%s\" is not supported (only Split, ByteLevel or a Sequence of them).",
-					type);
-		}
-	}
-	return 0;
+	return tok_load_pretok_step(t, pt, c);
 }
 
 /* Undoes the byte-level mapping of one vocab string; a string with a character outside the

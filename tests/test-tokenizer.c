@@ -736,8 +736,8 @@ static unsigned byte_char(unsigned b)
 }
 
 /* A tokenizer.json whose vocab has every byte (id = byte value) plus "ab"=256, "abc"=257,
- * "bc"=258, merges in rank order a+b, ab+c, b+c (mixing both spellings), and the given
- * pre-tokenizer and added tokens. */
+ * "bc"=258, "a1"=259, "11"=260, merges in rank order a+b, ab+c, b+c, a+1, 1+1 (mixing both
+ * spellings), and the given pre-tokenizer and added tokens. */
 static char *small_tokenizer(const char *pretok, const char *added)
 {
 	size_t cap = 16384, n = 0;
@@ -749,8 +749,8 @@ static char *small_tokenizer(const char *pretok, const char *added)
 			      "\"dropout\":null,\"unk_token\":null,\"vocab\":{", added, pretok);
 	for (unsigned b = 0; b < 256; b++)
 		n += (size_t)snprintf(s + n, cap - n, "\"\\u%04x\":%u,", byte_char(b), b);
-	snprintf(s + n, cap - n, "\"ab\":256,\"abc\":257,\"bc\":258},"
-		 "\"merges\":[\"a b\",[\"ab\",\"c\"],\"b c\"]}}");
+	snprintf(s + n, cap - n, "\"ab\":256,\"abc\":257,\"bc\":258,\"a1\":259,\"11\":260},"
+		 "\"merges\":[\"a b\",[\"ab\",\"c\"],\"b c\",\"a 1\",\"1 1\"]}}");
 	return s;
 }
 
@@ -804,6 +804,15 @@ static void test_small_tokenizers(void)
 	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
 		 "\"pattern\":{\"Regex\":\"b*\"},\"behavior\":\"Isolated\"},%s]}", bl);
 	expect_ids("empty matches", pt, "", "abcabc", true, (int[]){ 97, 98, 99, 97, 98, 99 }, 6, true);
+	/* Digits, inside a nested Sequence: "a11" is a|1|1 one by one, a|11 in runs; without
+	 * Digits, a+1 (rank 3) merges before 1+1 (rank 4). */
+	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
+		 "\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true}]},%s]}", bl);
+	expect_ids("Digits one by one", pt, "", "a11", true, (int[]){ 97, 49, 49 }, 3, true);
+	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\","
+		 "\"individual_digits\":false},%s]}", bl);
+	expect_ids("Digits in runs", pt, "", "a11", true, (int[]){ 97, 260 }, 2, true);
+	expect_ids("no Digits", bl, "", "a11", true, (int[]){ 259, 49 }, 2, true);
 	/* \s is Unicode White_Space as in Oniguruma, NEL (U+0085) included. */
 	snprintf(pt, sizeof(pt), "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
 		 "\"pattern\":{\"Regex\":\"[\\\\s]|\\\\s\"},\"behavior\":\"Removed\"},%s]}", bl);
@@ -847,6 +856,10 @@ static void test_bad_files(void)
 	free(p);
 	p = small_tokenizer("{\"type\":\"Metaspace\"}", "");
 	expect_load_error("an unsupported pre-tokenizer", p, "Metaspace");
+	free(p);
+	p = small_tokenizer("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"ByteLevel\"},"
+			    "{\"type\":\"Digits\"}]}", "");
+	expect_load_error("a step after ByteLevel", p, "Digits step after ByteLevel");
 	free(p);
 	p = small_tokenizer("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(x\"},\"behavior\":\"Isolated\"}", "");
 	expect_load_error("a regex that does not compile", p, "pattern 0");
