@@ -13,6 +13,7 @@
 /* When the cache passes any of these it is emptied and starts again. */
 #define TOK_CACHE_MAX_ENTRIES (1u << 17)
 #define TOK_CACHE_MAX_IDS (1u << 22)
+#define TOK_CACHE_MAX_KEY_BYTES (8u << 20)
 /* The pre-tokenizer level whose pieces are cached (see tok_pretokenize). */
 #define TOK_CACHE_LEVEL 2
 
@@ -355,7 +356,8 @@ static void tok_cache_put(const struct tokenizer *t, const char *p, size_t len, 
 	struct tok_cache *c = t->cache;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->map.n >= TOK_CACHE_MAX_ENTRIES || c->ids_len + k > TOK_CACHE_MAX_IDS) {
+	if (c->map.n >= TOK_CACHE_MAX_ENTRIES || c->ids_len + k > TOK_CACHE_MAX_IDS ||
+	    c->map.keys_len + len > TOK_CACHE_MAX_KEY_BYTES) {
 		tok_map_clear(&c->map);
 		c->ids_len = 0;
 	}
