@@ -5,6 +5,7 @@
 #include <utf8proc.h>
 
 #include "editor.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define EDITOR_TAB_WIDTH 4
@@ -168,20 +169,9 @@ int editor_grapheme_width(const char *s, size_t len, size_t *glen)
 		return 0;
 	if (s[0] == '\t')
 		return EDITOR_TAB_WIDTH;
-	int w = 0, emoji = 0;
-	for (size_t i = 0; i < end;) {
-		size_t n;
-		int32_t c = editor_decode(s + i, end - i, &n);
-		int cw = utf8proc_charwidth(c);
-		if (c == 0xFE0F)
-			emoji = 1;      /* variation selector 16: emoji presentation, two columns */
-		if (w == 0 && cw > 0)
-			w = cw;
-		i += n;
-	}
-	if (emoji && w < 2)
-		w = 2;
-	return w > 0 ? w : 1;
+	/* The same widths as the transcript and the drawing code (utf8.h), so the cursor lands
+	 * where the text is drawn. */
+	return utf8_grapheme_width(s, end);
 }
 
 int editor_left(struct editor *e)

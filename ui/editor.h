@@ -67,8 +67,9 @@ void editor_history_add(struct editor *e, const char *s);
 int editor_history_prev(struct editor *e);
 int editor_history_next(struct editor *e);
 
-/* Display width of the grapheme starting at s (bytes [s, s+len)): 2 for wide (CJK, emoji), 0 is
- * never returned for a grapheme, tab counts as tabw. *glen receives the grapheme's byte length. */
+/* Display width of the grapheme starting at s (bytes [s, s+len)), as utf8_grapheme_width counts
+ * it (2 for wide CJK and emoji, 0 for a lone zero-width character), except that a tab counts 4.
+ * *glen receives the grapheme's byte length. */
 int editor_grapheme_width(const char *s, size_t len, size_t *glen);
 /* Byte offset of the next / previous grapheme boundary. */
 size_t editor_next_grapheme(const char *s, size_t len, size_t pos);

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "theme.h"
+#include "textdraw.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -112,16 +113,17 @@ int draw_text(int y, int x, int maxw, const char *s, size_t len, int role)
 {
 	if (maxw <= 0 || len == 0)
 		return 0;
-	size_t clean_len;
-	char *clean = utf8_sanitize(s, len, 4, &clean_len);
 	/* One line only: a newline in a title or a file name shows as a space. */
-	for (size_t i = 0; i < clean_len; i++)
-		if (clean[i] == '\n')
-			clean[i] = ' ';
-	size_t used;
-	size_t end = utf8_fit(clean, clean_len, 0, (size_t)maxw, &used);
-	attrset(theme_attr(role));
-	mvaddnstr(y, x, clean, (int)end);
-	free(clean);
-	return (int)used;
+	char *copy = NULL;
+	if (memchr(s, '\n', len)) {
+		copy = xstrndup(s, len);
+		for (size_t i = 0; i < len; i++)
+			if (copy[i] == '\n')
+				copy[i] = ' ';
+		s = copy;
+	}
+	move(y, x);
+	int used = textdraw(stdscr, s, len, maxw, role, 0);
+	free(copy);
+	return used;
 }

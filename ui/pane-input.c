@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "theme.h"
+#include "textdraw.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -25,33 +26,22 @@ int input_rows_wanted(struct app *a, struct editor *e, int width, int limit)
 }
 
 /* Draws text [s, e) of the editor on one row, tabs as spaces (the editor counts a tab 4 columns). */
+/* Draws text [s, e) of the editor on one row, tabs as spaces (the editor counts a tab 4 columns). */
 static void input_draw_row(int y, int x, int w, const char *text, size_t s, size_t e, int role)
 {
-	size_t n = 0;
-	char buf[1024];
-	attrset(theme_attr(role));
-	move(y, x);
-	int col = 0;
-	for (size_t p = s; p < e && col < w;) {
-		size_t g;
-		int gw = editor_grapheme_width(text + p, e - p, &g);
-		if (col + gw > w)
-			break;
-		if (n + g + 4 >= sizeof buf) {
-			addnstr(buf, (int)n);
-			n = 0;
-		}
+	size_t n = 0, cap = (e - s) * 4 + 1;
+	char *buf = xmalloc(cap);
+	for (size_t p = s; p < e; p++) {
 		if (text[p] == '\t') {
 			memcpy(buf + n, "    ", 4);
 			n += 4;
 		} else {
-			memcpy(buf + n, text + p, g);
-			n += g;
+			buf[n++] = text[p];
 		}
-		col += gw;
-		p += g;
 	}
-	addnstr(buf, (int)n);
+	move(y, x);
+	textdraw(stdscr, buf, n, w, role, 0);
+	free(buf);
 }
 
 static void input_draw_sep(struct app *a, struct rect r, const char *title, const char *hint,

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "theme.h"
+#include "textdraw.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -342,19 +343,8 @@ static void tr_draw_line(struct app *a, int y, const struct md_line *l)
 {
 	int x = a->r_transcript.x + TR_INDENT;
 	int maxx = a->r_transcript.x + a->r_transcript.w;
-	for (size_t s = 0; s < l->nspans && x < maxx; s++) {
-		const struct md_span *sp = &l->spans[s];
-		attrset(theme_attr(sp->role));
-		if (x + sp->width <= maxx) {
-			mvaddnstr(y, x, sp->text, (int)sp->len);
-			x += sp->width;
-		} else {
-			size_t used;
-			size_t end = utf8_fit(sp->text, sp->len, 0, (size_t)(maxx - x), &used);
-			mvaddnstr(y, x, sp->text, (int)end);
-			x += (int)used;
-		}
-	}
+	move(y, x);
+	textdraw_line(stdscr, l, maxx - x, 0);
 }
 
 void transcript_draw(struct app *a)
