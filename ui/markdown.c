@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "highlight.h"
+#include "md-internal.h"
 #include "theme.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -75,7 +75,7 @@ static bool fence_close(const char *s, size_t len, const struct fence *f)
 	return true;
 }
 
-/* Calls back for each fenced block; the scanner both md_layout and md_scan_blocks rely on. */
+/* Fills in a block from its opening fence (md_layout and md_scan_blocks share it, so they agree). */
 static void block_from_fence(struct md_block *b, int number, const struct fence *f, const char *info, size_t info_len,
 			     size_t start)
 {
@@ -159,15 +159,6 @@ char *md_block_text(const char *text, size_t len, const struct md_block *b, size
 
 /* ---- building the layout ---- */
 
-struct builder {
-	struct md_layout *L;
-	size_t line_first_span; /* index of the current line's first span */
-	bool in_line;
-	int width;
-	int base_role;
-	int tabstop;
-	const char *code_hint;
-};
 
 static size_t arena_add(struct md_layout *L, const char *s, size_t n)
 {
@@ -180,7 +171,7 @@ static size_t arena_add(struct md_layout *L, const char *s, size_t n)
 	return L->text_len - n;
 }
 
-static void line_begin(struct builder *b, int block, size_t src)
+void mdb_line_begin(struct md_builder *b, int block, size_t src)
 {
 	struct md_layout *L = b->L;
 	if (L->nlines == L->lines_cap) {
@@ -190,11 +181,10 @@ static void line_begin(struct builder *b, int block, size_t src)
 	/* spans holds an index until md_layout fixes the pointers up */
 	L->lines[L->nlines++] = (struct md_line){ .spans = (const struct md_span *)(uintptr_t)L->nspans,
 		.nspans = 0, .width = 0, .block = block, .src = src };
-	b->in_line = true;
 }
 
 /* Adds text to the current line, merged into the previous span when the role is the same. */
-static void span_add(struct builder *b, const char *s, size_t n, int width, int role)
+void mdb_span_add(struct md_builder *b, const char *s, size_t n, int width, int role)
 {
 	struct md_layout *L = b->L;
 	if (n == 0)
@@ -220,319 +210,31 @@ static void span_add(struct builder *b, const char *s, size_t n, int width, int 
 	ln->width += width;
 }
 
-static void span_spaces(struct builder *b, int n, int role)
+void mdb_spaces(struct md_builder *b, int n, int role)
 {
 	static const char spaces[] = "                                ";
 	while (n > 0) {
 		int k = n < 32 ? n : 32;
-		span_add(b, spaces, (size_t)k, k, role);
+		mdb_span_add(b, spaces, (size_t)k, k, role);
 		n -= k;
 	}
 }
 
-static void span_text(struct builder *b, const char *s, size_t n, int role)
+void mdb_text(struct md_builder *b, const char *s, size_t n, int role)
 {
-	span_add(b, s, n, (int)utf8_width(s, n), role);
+	mdb_span_add(b, s, n, (int)utf8_width(s, n), role);
 }
 
-static void empty_line(struct builder *b, size_t src)
+void mdb_empty_line(struct md_builder *b, size_t src)
 {
-	line_begin(b, 0, src);
-}
-
-/* ---- inline markup ---- */
-
-/* The paragraph's display text and its styled runs (role changes at run starts). */
-struct inl {
-	char *text;
-	size_t len, cap;
-	struct { size_t at; uint8_t role; } *runs;
-	size_t nruns, runs_cap;
-};
-
-static void inl_add(struct inl *in, const char *s, size_t n, int role)
-{
-	if (n == 0)
-		return;
-	if (in->len + n + 1 > in->cap) {
-		in->cap = (in->len + n + 1) * 2;
-		in->text = xrealloc(in->text, in->cap);
-	}
-	if (in->nruns == 0 || in->runs[in->nruns - 1].role != role) {
-		if (in->nruns == in->runs_cap) {
-			in->runs_cap = in->runs_cap ? in->runs_cap * 2 : 16;
-			in->runs = xreallocarray(in->runs, in->runs_cap, sizeof *in->runs);
-		}
-		in->runs[in->nruns].at = in->len;
-		in->runs[in->nruns].role = (uint8_t)role;
-		in->nruns++;
-	}
-	memcpy(in->text + in->len, s, n);
-	in->len += n;
-}
-
-static bool is_punct(char c)
-{
-	return ispunct((unsigned char)c) != 0;
-}
-
-static bool is_space_at(const char *s, size_t len, size_t i)
-{
-	return i >= len || s[i] == ' ' || s[i] == '\t' || s[i] == '\n';
-}
-
-static bool is_alnum_at(const char *s, size_t len, size_t i)
-{
-	return i < len && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80);
-}
-
-/* Length of the run of c at s[i]. */
-static size_t run_len(const char *s, size_t len, size_t i, char c)
-{
-	size_t n = 0;
-	while (i + n < len && s[i + n] == c)
-		n++;
-	return n;
-}
-
-/* Where searches for a closing delimiter already failed. A search that finds no closer from
- * position i finds none from any later position either (the candidates are a subset), so each
- * kind of delimiter scans to the end at most once: without this, a long paragraph full of
- * unmatched * or ` (a pasted log) takes quadratic time. */
-#define MEMO_RUNS 16
-struct inl_memo {
-	size_t code_fail[MEMO_RUNS + 1]; /* by backtick run length */
-	size_t emph_fail[2][4];          /* by '*' / '_' and run length 1..3 */
-};
-
-static void memo_init(struct inl_memo *m)
-{
-	for (size_t i = 0; i <= MEMO_RUNS; i++)
-		m->code_fail[i] = SIZE_MAX;
-	for (size_t c = 0; c < 2; c++)
-		for (size_t n = 0; n < 4; n++)
-			m->emph_fail[c][n] = SIZE_MAX;
-}
-
-/* End of the code span starting with a run of n backticks at i (the index after the closing
- * run), or 0 when it has no closing run. */
-static size_t code_span_end(const char *s, size_t len, size_t i, size_t n, struct inl_memo *memo)
-{
-	size_t *fail = n <= MEMO_RUNS ? &memo->code_fail[n] : NULL;
-	if (fail && i >= *fail)
-		return 0;
-	size_t j = i + n;
-	while (j < len) {
-		if (s[j] == '`') {
-			size_t m = run_len(s, len, j, '`');
-			if (m == n)
-				return j + m;
-			j += m;
-		} else {
-			j++;
-		}
-	}
-	if (fail && i < *fail)
-		*fail = i;
-	return 0;
-}
-
-/* The closing delimiter for an emphasis run of n chars c opened at i, or 0. */
-static size_t emph_close(const char *s, size_t len, size_t i, size_t n, char c, struct inl_memo *memo)
-{
-	size_t *fail = &memo->emph_fail[c == '_'][n];
-	if (i >= *fail)
-		return 0;
-	size_t j = i + n;
-	while (j < len) {
-		if (s[j] == '\\' && j + 1 < len) {
-			j += 2;
-			continue;
-		}
-		if (s[j] == '`') {
-			size_t m = run_len(s, len, j, '`');
-			size_t e = code_span_end(s, len, j, m, memo);
-			j = e ? e : j + m;
-			continue;
-		}
-		if (s[j] == c) {
-			size_t m = run_len(s, len, j, c);
-			/* right-flanking: not after a space; for _ also not followed by a letter */
-			bool right = j > i + n && !is_space_at(s, len, j - 1) &&
-				     (c != '_' || !is_alnum_at(s, len, j + m));
-			if (right && m == n)
-				return j;
-			j += m;
-			continue;
-		}
-		j++;
-	}
-	*fail = i;
-	return 0;
-}
-
-/* Longest [text] or (url) taken for a link: a stray '[' must not swallow a whole paragraph. */
-#define LINK_MAX 2048
-
-/* The next c at or after from, or len; *cache remembers the last answer so that a paragraph of
- * many '[' scans forward only once. */
-static size_t next_char(const char *s, size_t len, size_t from, char c, size_t *cache)
-{
-	if (*cache != SIZE_MAX && *cache >= from)
-		return *cache;
-	const char *p = from < len ? memchr(s + from, c, len - from) : NULL;
-	*cache = p ? (size_t)(p - s) : len;
-	return *cache;
-}
-
-static bool has_prefix(const char *s, size_t len, const char *pre)
-{
-	size_t n = strlen(pre);
-	return len >= n && strncasecmp(s, pre, n) == 0;
-}
-
-static void parse_inline(struct inl *in, const char *s, size_t len, int role);
-
-/* [text](url) or ![alt](url) at i: shows the text as a link and the url after it, dimmed.
- * Returns the index after the link, or 0 when there is none at i. */
-static size_t parse_link(struct inl *in, const char *s, size_t len, size_t i, size_t *close_cache,
-			 size_t *paren_cache)
-{
-	size_t ob = s[i] == '!' ? i + 1 : i;
-	size_t cb = next_char(s, len, ob + 1, ']', close_cache);
-	if (cb >= len || cb - ob > LINK_MAX || cb + 1 >= len || s[cb + 1] != '(')
-		return 0;
-	size_t cp = next_char(s, len, cb + 2, ')', paren_cache);
-	if (cp >= len || cp - cb > LINK_MAX)
-		return 0;
-	size_t ua = cb + 2, uz = cp;
-	while (ua < uz && s[ua] == ' ')
-		ua++;
-	/* a title after the url ("url "title"") is not shown */
-	for (size_t k = ua; k < uz; k++)
-		if (s[k] == ' ' || s[k] == '\n') {
-			uz = k;
-			break;
-		}
-	if (memchr(s + ua, '\n', uz - ua))
-		return 0;
-	const char *text = s + ob + 1;
-	size_t tlen = cb - ob - 1;
-	if (tlen > 0)
-		parse_inline(in, text, tlen, ROLE_LINK);
-	if (uz > ua && !(uz - ua == tlen && memcmp(s + ua, text, tlen) == 0)) {
-		inl_add(in, tlen > 0 ? " (" : "(", tlen > 0 ? 2 : 1, ROLE_DIM);
-		inl_add(in, s + ua, uz - ua, ROLE_DIM);
-		inl_add(in, ")", 1, ROLE_DIM);
-	}
-	return cp + 1;
-}
-
-static void parse_inline(struct inl *in, const char *s, size_t len, int role)
-{
-	struct inl_memo memo;
-	memo_init(&memo);
-	size_t close_cache = SIZE_MAX, paren_cache = SIZE_MAX, gt_cache = SIZE_MAX;
-	size_t i = 0, lit = 0; /* s[lit..i) is pending literal text */
-	while (i < len) {
-		char c = s[i];
-		if (c == '\\' && i + 1 < len && is_punct(s[i + 1])) {
-			inl_add(in, s + lit, i - lit, role);
-			inl_add(in, s + i + 1, 1, role);
-			i += 2;
-			lit = i;
-			continue;
-		}
-		if (c == '`') {
-			size_t n = run_len(s, len, i, '`');
-			size_t e = code_span_end(s, len, i, n, &memo);
-			if (!e) {
-				i += n;
-				continue;
-			}
-			inl_add(in, s + lit, i - lit, role);
-			size_t a = i + n, z = e - n;
-			/* one space on both sides is padding (so `` `x` `` can show backticks) */
-			if (z - a >= 2 && s[a] == ' ' && s[z - 1] == ' ')
-				a++, z--;
-			inl_add(in, s + a, z - a, ROLE_INLINE_CODE);
-			i = lit = e;
-			continue;
-		}
-		if (role != ROLE_INLINE_CODE && (c == '[' || (c == '!' && i + 1 < len && s[i + 1] == '['))) {
-			size_t lit_end = i;
-			struct inl tmp = { 0 };
-			size_t e = parse_link(&tmp, s, len, i, &close_cache, &paren_cache);
-			if (e) {
-				inl_add(in, s + lit, lit_end - lit, role);
-				for (size_t k = 0; k < tmp.nruns; k++) {
-					size_t z = k + 1 < tmp.nruns ? tmp.runs[k + 1].at : tmp.len;
-					inl_add(in, tmp.text + tmp.runs[k].at, z - tmp.runs[k].at, tmp.runs[k].role);
-				}
-				i = lit = e;
-			} else {
-				i += c == '!' ? 2 : 1;
-			}
-			free(tmp.text);
-			free(tmp.runs);
-			continue;
-		}
-		if (c == '<' && (has_prefix(s + i + 1, len - i - 1, "http://") || has_prefix(s + i + 1, len - i - 1, "https://") ||
-				 has_prefix(s + i + 1, len - i - 1, "mailto:"))) {
-			/* <https://...>: the address itself is the link */
-			size_t gt = next_char(s, len, i + 1, '>', &gt_cache);
-			bool ok = gt < len && gt - i <= LINK_MAX;
-			for (size_t k = i + 1; ok && k < gt; k++)
-				ok = s[k] != ' ' && s[k] != '\n';
-			if (ok) {
-				inl_add(in, s + lit, i - lit, role);
-				inl_add(in, s + i + 1, gt - i - 1, ROLE_LINK);
-				i = lit = gt + 1;
-				continue;
-			}
-		}
-		if (c == '*' || c == '_') {
-			size_t n = run_len(s, len, i, c);
-			/* left-flanking: followed by non-space; _ never opens inside a word (snake_case),
-			 * nor does * between two letters or digits (2*3*4 is arithmetic in a chat) */
-			bool inword = i > 0 && is_alnum_at(s, len, i - 1);
-			bool left = !is_space_at(s, len, i + n) &&
-				    !(inword && (c == '_' || is_alnum_at(s, len, i + n)));
-			size_t e = left && n <= 3 ? emph_close(s, len, i, n, c, &memo) : 0;
-			if (!e) {
-				i += n;
-				continue;
-			}
-			inl_add(in, s + lit, i - lit, role);
-			int inner = role;
-			if (role != ROLE_HEADING && role != ROLE_INLINE_CODE)
-				inner = n == 1 ? ROLE_ITALIC : ROLE_BOLD;
-			parse_inline(in, s + i + n, e - i - n, inner);
-			i = lit = e + n;
-			continue;
-		}
-		i++;
-	}
-	inl_add(in, s + lit, len - lit, role);
+	mdb_line_begin(b, 0, src);
 }
 
 /* ---- blocks ---- */
 
-enum para_kind { PARA_NONE, PARA_TEXT, PARA_ITEM, PARA_QUOTE, PARA_TABLE };
 
-/* The paragraph being collected: its joined source lines and how to lay it out. */
-struct para {
-	enum para_kind kind;
-	char *src;
-	size_t len, cap;
-	size_t src_off;       /* message offset of its first line */
-	int indent;           /* columns before the text on every row */
-	char bullet[24];      /* list marker to show on the first row ("" for none) */
-	int bullet_w;
-	int quote_depth;
-};
 
-static void para_append(struct para *p, const char *s, size_t n)
+static void para_append(struct md_para *p, const char *s, size_t n)
 {
 	if (p->len + n + 2 > p->cap) {
 		p->cap = (p->len + n + 2) * 2;
@@ -546,14 +248,14 @@ static void para_append(struct para *p, const char *s, size_t n)
 	p->len += n;
 }
 
-static void quote_prefix(struct builder *b, int depth)
+void mdb_quote_prefix(struct md_builder *b, int depth)
 {
 	for (int d = 0; d < depth; d++)
-		span_add(b, "\xE2\x94\x82 ", 4, 2, ROLE_QUOTE); /* "│ " */
+		mdb_span_add(b, "\xE2\x94\x82 ", 4, 2, ROLE_QUOTE); /* "│ " */
 }
 
 /* Wraps styled text to the width and emits its rows with the given prefix. */
-static void emit_wrapped(struct builder *b, struct inl *in, size_t src, int indent, const char *bullet, int bullet_w,
+void mdb_wrapped(struct md_builder *b, struct md_inl *in, size_t src, int indent, const char *bullet, int bullet_w,
 			 int quote_depth, int first_indent)
 {
 	int prefix_w = quote_depth * 2 + indent;
@@ -564,14 +266,14 @@ static void emit_wrapped(struct builder *b, struct inl *in, size_t src, int inde
 	size_t nrows = utf8_wrap(in->text, in->len, avail, &rows);
 	size_t run = 0;
 	for (size_t r = 0; r < nrows; r++) {
-		line_begin(b, 0, src);
-		quote_prefix(b, quote_depth);
+		mdb_line_begin(b, 0, src);
+		mdb_quote_prefix(b, quote_depth);
 		if (r == 0 && bullet && bullet[0]) {
-			span_spaces(b, first_indent, b->base_role);
-			span_add(b, bullet, strlen(bullet), bullet_w, ROLE_LIST_BULLET);
-			span_spaces(b, indent - first_indent - bullet_w, b->base_role);
+			mdb_spaces(b, first_indent, b->base_role);
+			mdb_span_add(b, bullet, strlen(bullet), bullet_w, ROLE_LIST_BULLET);
+			mdb_spaces(b, indent - first_indent - bullet_w, b->base_role);
 		} else {
-			span_spaces(b, indent, quote_depth ? ROLE_QUOTE : b->base_role);
+			mdb_spaces(b, indent, quote_depth ? ROLE_QUOTE : b->base_role);
 		}
 		size_t a = rows[r].start, z = rows[r].vis_end;
 		while (run + 1 < in->nruns && in->runs[run + 1].at <= a)
@@ -579,7 +281,7 @@ static void emit_wrapped(struct builder *b, struct inl *in, size_t src, int inde
 		while (a < z) {
 			size_t run_end = run + 1 < in->nruns ? in->runs[run + 1].at : in->len;
 			size_t e = run_end < z ? run_end : z;
-			span_text(b, in->text + a, e - a, in->runs[run].role);
+			mdb_text(b, in->text + a, e - a, in->runs[run].role);
 			a = e;
 			if (a == run_end && run + 1 < in->nruns)
 				run++;
@@ -588,222 +290,32 @@ static void emit_wrapped(struct builder *b, struct inl *in, size_t src, int inde
 	free(rows);
 }
 
-/* ---- tables (GitHub style: rows that start with '|', a |---|:--:| row under the header) ---- */
-
-#define TABLE_MAX_COLS 32
-
-struct cell {
-	struct inl in;
-	int width;
-};
-
-/* Splits a row into cells at '|' that is neither escaped nor inside a code span. */
-static int table_split(const char *s, size_t len, size_t *cs, size_t *ce, int max)
-{
-	size_t a = 0, z = len;
-	while (a < z && (s[a] == ' ' || s[a] == '\t'))
-		a++;
-	while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t'))
-		z--;
-	if (a < z && s[a] == '|')
-		a++;
-	if (z > a && s[z - 1] == '|' && (z - 1 == a || s[z - 2] != '\\'))
-		z--;
-	int n = 0;
-	size_t start = a;
-	struct inl_memo memo;
-	memo_init(&memo);
-	for (size_t i = a; i <= z && n < max; i++) {
-		if (i < z && s[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (i < z && s[i] == '`') {
-			size_t m = run_len(s, z, i, '`');
-			size_t e = code_span_end(s, z, i, m, &memo);
-			i = (e ? e : i + m) - 1;
-			continue;
-		}
-		if (i == z || s[i] == '|') {
-			size_t x = start, y = i;
-			while (x < y && (s[x] == ' ' || s[x] == '\t'))
-				x++;
-			while (y > x && (s[y - 1] == ' ' || s[y - 1] == '\t'))
-				y--;
-			cs[n] = x;
-			ce[n] = y;
-			n++;
-			start = i + 1;
-		}
-	}
-	return n;
-}
-
-/* A delimiter row: every cell is -, :-, -: or :-: with any number of dashes. Stores alignments
- * ('l', 'r', 'c'). */
-static bool table_delim(const char *s, const size_t *cs, const size_t *ce, int n, char *align)
-{
-	if (n == 0)
-		return false;
-	for (int c = 0; c < n; c++) {
-		size_t a = cs[c], z = ce[c];
-		bool left = a < z && s[a] == ':', right = z > a && s[z - 1] == ':';
-		if (left)
-			a++;
-		if (right && z > a)
-			z--;
-		if (a >= z)
-			return false;
-		for (size_t i = a; i < z; i++)
-			if (s[i] != '-')
-				return false;
-		align[c] = left && right ? 'c' : right ? 'r' : 'l';
-	}
-	return true;
-}
-
-static void table_flush(struct builder *b, struct para *p)
-{
-	/* rows are the source lines joined by '\n' */
-	size_t nrows = 1;
-	for (size_t i = 0; i < p->len; i++)
-		nrows += p->src[i] == '\n';
-	struct cell(*cells)[TABLE_MAX_COLS] = xcalloc(nrows, sizeof *cells);
-	int *ncells = xcalloc(nrows, sizeof *ncells);
-	size_t *row_start = xcalloc(nrows + 1, sizeof *row_start);
-	char align[TABLE_MAX_COLS];
-	memset(align, 'l', sizeof align);
-	int cols = 0, delim_row = -1;
-	int colw[TABLE_MAX_COLS] = { 0 };
-	size_t r = 0, a = 0;
-	for (size_t i = 0; i <= p->len; i++) {
-		if (i < p->len && p->src[i] != '\n')
-			continue;
-		size_t cs[TABLE_MAX_COLS], ce[TABLE_MAX_COLS];
-		const char *row = p->src + a;
-		int n = table_split(row, i - a, cs, ce, TABLE_MAX_COLS);
-		row_start[r] = a;
-		char al[TABLE_MAX_COLS];
-		if (r == 1 && delim_row < 0 && table_delim(row, cs, ce, n, al)) {
-			delim_row = 1;
-			memcpy(align, al, (size_t)n);
-			ncells[r] = 0;
-		} else {
-			for (int c = 0; c < n; c++) {
-				parse_inline(&cells[r][c].in, row + cs[c], ce[c] - cs[c], r == 0 ? ROLE_BOLD : b->base_role);
-				cells[r][c].width = (int)utf8_width(cells[r][c].in.text, cells[r][c].in.len);
-				if (cells[r][c].width > colw[c])
-					colw[c] = cells[r][c].width;
-			}
-			ncells[r] = n;
-			if (n > cols)
-				cols = n;
-		}
-		r++;
-		a = i + 1;
-	}
-	row_start[nrows] = p->len + 1;
-	int total = cols > 0 ? 3 * (cols - 1) : 0;
-	for (int c = 0; c < cols; c++)
-		total += colw[c];
-	if (delim_row == 1 && total <= b->width) {
-		for (size_t y = 0; y < nrows; y++) {
-			line_begin(b, 0, p->src_off);
-			for (int c = 0; c < cols; c++) {
-				if (c > 0)
-					span_add(b, (int)y == delim_row ? "\xE2\x94\x80\xE2\x94\xBC\xE2\x94\x80" : " \xE2\x94\x82 ",
-						 (int)y == delim_row ? 9 : 5, 3, ROLE_RULE); /* ─┼─ or " │ " */
-				if ((int)y == delim_row) {
-					for (int k = 0; k < colw[c]; k++)
-						span_add(b, "\xE2\x94\x80", 3, 1, ROLE_RULE);
-					continue;
-				}
-				int w = c < ncells[y] ? cells[y][c].width : 0;
-				int pad = colw[c] - w, before = align[c] == 'r' ? pad : align[c] == 'c' ? pad / 2 : 0;
-				span_spaces(b, before, b->base_role);
-				if (c < ncells[y]) {
-					struct inl *in = &cells[y][c].in;
-					for (size_t k = 0; k < in->nruns; k++) {
-						size_t e = k + 1 < in->nruns ? in->runs[k + 1].at : in->len;
-						span_text(b, in->text + in->runs[k].at, e - in->runs[k].at, in->runs[k].role);
-					}
-				}
-				/* no trailing spaces after the last column */
-				if (c + 1 < cols)
-					span_spaces(b, pad - before, b->base_role);
-			}
-		}
-	} else if (delim_row == 1) {
-		/* Too wide for the screen: one record per row, "header: value" lines. */
-		for (size_t y = 2; y < nrows; y++) {
-			if (y > 2)
-				empty_line(b, p->src_off);
-			for (int c = 0; c < ncells[y]; c++) {
-				struct inl in = { 0 };
-				if (c < ncells[0]) {
-					struct inl *h = &cells[0][c].in;
-					inl_add(&in, h->text, h->len, ROLE_BOLD);
-					inl_add(&in, ":", 1, ROLE_BOLD);
-				}
-				inl_add(&in, " ", 1, b->base_role);
-				struct inl *v = &cells[y][c].in;
-				for (size_t k = 0; k < v->nruns; k++) {
-					size_t e = k + 1 < v->nruns ? v->runs[k + 1].at : v->len;
-					inl_add(&in, v->text + v->runs[k].at, e - v->runs[k].at, v->runs[k].role);
-				}
-				emit_wrapped(b, &in, p->src_off, 0, NULL, 0, 0, 0);
-				free(in.text);
-				free(in.runs);
-			}
-		}
-	} else {
-		/* Not a table after all: each row as it was written, wrapped. */
-		for (size_t y = 0; y < nrows; y++) {
-			struct inl in = { 0 };
-			size_t ra = row_start[y], rz = row_start[y + 1] - 1;
-			parse_inline(&in, p->src + ra, rz - ra, b->base_role);
-			if (in.len > 0)
-				emit_wrapped(b, &in, p->src_off, 0, NULL, 0, 0, 0);
-			free(in.text);
-			free(in.runs);
-		}
-	}
-	for (size_t y = 0; y < nrows; y++)
-		for (int c = 0; c < TABLE_MAX_COLS; c++) {
-			free(cells[y][c].in.text);
-			free(cells[y][c].in.runs);
-		}
-	free(cells);
-	free(ncells);
-	free(row_start);
-}
-
-static void para_flush(struct builder *b, struct para *p)
+static void para_flush(struct md_builder *b, struct md_para *p)
 {
 	if (p->kind == PARA_NONE)
 		return;
 	if (p->kind == PARA_TABLE) {
-		table_flush(b, p);
+		mdt_flush(b, p);
 		p->kind = PARA_NONE;
 		p->len = 0;
 		return;
 	}
-	struct inl in = { 0 };
+	struct md_inl in = { 0 };
 	int role = p->kind == PARA_QUOTE ? ROLE_QUOTE : b->base_role;
-	parse_inline(&in, p->src, p->len, role);
+	mdi_parse(&in, p->src, p->len, role);
 	if (in.nruns == 0)
-		inl_add(&in, "", 0, role);
+		mdi_add(&in, "", 0, role);
 	if (in.len == 0 && p->kind != PARA_ITEM) {
 		/* nothing to show */
 	} else if (in.nruns == 0) {
 		/* an empty list item: just its bullet */
-		line_begin(b, 0, p->src_off);
-		quote_prefix(b, p->quote_depth);
-		span_spaces(b, p->indent - p->bullet_w - 1, b->base_role);
-		span_add(b, p->bullet, strlen(p->bullet), p->bullet_w, ROLE_LIST_BULLET);
+		mdb_line_begin(b, 0, p->src_off);
+		mdb_quote_prefix(b, p->quote_depth);
+		mdb_spaces(b, p->indent - p->bullet_w - 1, b->base_role);
+		mdb_span_add(b, p->bullet, strlen(p->bullet), p->bullet_w, ROLE_LIST_BULLET);
 	} else {
 		int first_indent = p->bullet[0] ? p->indent - p->bullet_w - 1 : 0;
-		emit_wrapped(b, &in, p->src_off, p->indent, p->bullet, p->bullet_w, p->quote_depth, first_indent);
+		mdb_wrapped(b, &in, p->src_off, p->indent, p->bullet, p->bullet_w, p->quote_depth, first_indent);
 	}
 	free(in.text);
 	free(in.runs);
@@ -838,7 +350,7 @@ static int heading(const char *s, size_t len, size_t *ts, size_t *te)
 	size_t i = count_spaces(s, len);
 	if (i > 3)
 		return 0;
-	size_t n = run_len(s, len, i, '#');
+	size_t n = mdi_run_len(s, len, i, '#');
 	if (n < 1 || n > 6 || (i + n < len && s[i + n] != ' ' && s[i + n] != '\t'))
 		return 0;
 	size_t a = i + n, z = len;
@@ -888,7 +400,7 @@ static bool list_item(const char *s, size_t len, size_t *indent, size_t *ms, siz
 
 /* Lays out one source line of a code block: highlighted, wrapped with a continuation mark,
  * padded to the width. */
-static void code_line(struct builder *b, const struct hl_lang *lang, struct hl_state *st, const char *s, size_t len,
+static void code_line(struct md_builder *b, const struct hl_lang *lang, struct hl_state *st, const char *s, size_t len,
 		      int block, size_t src, uint8_t **roles_buf, size_t *roles_cap)
 {
 	if (len > *roles_cap) {
@@ -902,12 +414,12 @@ static void code_line(struct builder *b, const struct hl_lang *lang, struct hl_s
 	size_t pos = 0;
 	bool first = true;
 	do {
-		line_begin(b, block, src);
+		mdb_line_begin(b, block, src);
 		int used = 0;
-		span_spaces(b, margin, ROLE_CODE_BG);
+		mdb_spaces(b, margin, ROLE_CODE_BG);
 		used += margin;
 		if (!first && cont_mark) {
-			span_add(b, CODE_CONT, strlen(CODE_CONT), CODE_CONT_W, ROLE_CODE_CONTINUATION);
+			mdb_span_add(b, CODE_CONT, strlen(CODE_CONT), CODE_CONT_W, ROLE_CODE_CONTINUATION);
 			used += CODE_CONT_W;
 		}
 		int avail = b->width - used;
@@ -928,20 +440,20 @@ static void code_line(struct builder *b, const struct hl_lang *lang, struct hl_s
 			/* keep runs on code point boundaries */
 			while (z < end && ((unsigned char)s[z] & 0xC0) == 0x80)
 				z++;
-			span_text(b, s + a, z - a, roles[a]);
+			mdb_text(b, s + a, z - a, roles[a]);
 			a = z;
 		}
 		used += (int)w;
 		if (used < b->width)
-			span_spaces(b, b->width - used, ROLE_CODE_BG);
+			mdb_spaces(b, b->width - used, ROLE_CODE_BG);
 		pos = end;
 		first = false;
 	} while (pos < len);
 }
 
-static void code_header(struct builder *b, const struct md_block *blk, size_t src)
+static void code_header(struct md_builder *b, const struct md_block *blk, size_t src)
 {
-	line_begin(b, blk->number, src);
+	mdb_line_begin(b, blk->number, src);
 	char head[64];
 	int n = snprintf(head, sizeof head, " [%d] %s ", blk->number, blk->lang[0] ? blk->lang : "code");
 	if (n < 0)
@@ -951,18 +463,18 @@ static void code_header(struct builder *b, const struct md_block *blk, size_t sr
 	char *safe = utf8_sanitize(head, strlen(head), 0, &sl);
 	size_t w;
 	size_t fit = utf8_fit(safe, sl, 0, (size_t)b->width, &w);
-	span_add(b, safe, fit, (int)w, ROLE_CODE_HEADER);
+	mdb_span_add(b, safe, fit, (int)w, ROLE_CODE_HEADER);
 	free(safe);
 	int hw = b->code_hint ? (int)utf8_width(b->code_hint, strlen(b->code_hint)) : 0;
 	if (hw > 0 && (int)w + hw + 2 <= b->width) {
-		span_spaces(b, b->width - (int)w - hw - 1, ROLE_CODE_HEADER);
+		mdb_spaces(b, b->width - (int)w - hw - 1, ROLE_CODE_HEADER);
 		size_t hl;
 		char *hint = utf8_sanitize(b->code_hint, strlen(b->code_hint), 0, &hl);
-		span_add(b, hint, hl, hw, ROLE_CODE_HEADER);
+		mdb_span_add(b, hint, hl, hw, ROLE_CODE_HEADER);
 		free(hint);
-		span_spaces(b, 1, ROLE_CODE_HEADER);
+		mdb_spaces(b, 1, ROLE_CODE_HEADER);
 	} else if ((int)w < b->width) {
-		span_spaces(b, b->width - (int)w, ROLE_CODE_HEADER);
+		mdb_spaces(b, b->width - (int)w, ROLE_CODE_HEADER);
 	}
 }
 
@@ -972,7 +484,7 @@ enum block_kind { BK_NONE, BK_PARA, BK_HEADING, BK_LIST, BK_QUOTE, BK_CODE, BK_H
  * it is a complete description of where the layout stands, so a copy of it (a checkpoint) lets
  * md_layout_extend() go on from there instead of starting over. */
 struct md_pstate {
-	struct para p;
+	struct md_para p;
 	enum block_kind prev;
 	bool blank_seen;
 	bool in_code;
@@ -1008,13 +520,24 @@ static void checkpoint(struct md_layout *L, const struct md_pstate *st, size_t s
 	r->text_len = L->text_len;
 	r->nblocks = L->nblocks;
 	r->st = *st;
-	r->st.p = (struct para){ 0 };
+	r->st.p = (struct md_para){ 0 };
 	r->st.roles = NULL;
 	r->st.roles_cap = 0;
 }
 
+/* A new block begins: the pending paragraph is laid out, and an empty line separates the two
+ * blocks unless they are items of one list or lines of one quote. */
+static void start_block(struct md_builder *b, struct md_pstate *st, enum block_kind kind, size_t src)
+{
+	para_flush(b, &st->p);
+	if (b->L->nlines > 0 && (st->blank_seen || st->prev != kind || (kind != BK_LIST && kind != BK_QUOTE)))
+		mdb_empty_line(b, src);
+	st->prev = kind;
+	st->blank_seen = false;
+}
+
 /* Lays out the source lines of text[pos..len) onto L. */
-static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate *st, const char *text, size_t len,
+static void parse_lines(struct md_layout *L, struct md_builder *b, struct md_pstate *st, const char *text, size_t len,
 			size_t pos)
 {
 	while (pos < len) {
@@ -1055,7 +578,6 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 		const char *info;
 		size_t info_len, ts, te, mi, ms, me, mc;
 		int level;
-		enum block_kind kind;
 
 		if (blank) {
 			para_flush(b, &st->p);
@@ -1063,18 +585,9 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 			free(s);
 			continue;
 		}
-#define START_BLOCK(k)                                                                      \
-	do {                                                                                \
-		para_flush(b, &st->p);                                                         \
-		kind = (k);                                                                 \
-		if (L->nlines > 0 && (st->blank_seen || st->prev != kind || (kind != BK_LIST && kind != BK_QUOTE))) \
-			empty_line(b, src);                                                \
-		st->prev = kind;                                                                \
-		st->blank_seen = false;                                                         \
-	} while (0)
 
 		if (fence_open(raw, raw_len, &st->f, &info, &info_len)) {
-			START_BLOCK(BK_CODE);
+			start_block(b, st, BK_CODE, src);
 			st->in_list = false;
 			if (L->nblocks == L->blocks_cap) {
 				L->blocks_cap = L->blocks_cap ? L->blocks_cap * 2 : 4;
@@ -1089,24 +602,24 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 			st->in_code = true;
 			code_header(b, blk, src);
 		} else if ((level = heading(s, sl, &ts, &te)) > 0) {
-			START_BLOCK(BK_HEADING);
+			start_block(b, st, BK_HEADING, src);
 			st->in_list = false;
-			struct inl in = { 0 };
-			parse_inline(&in, s + ts, te - ts, ROLE_HEADING);
+			struct md_inl in = { 0 };
+			mdi_parse(&in, s + ts, te - ts, ROLE_HEADING);
 			if (in.nruns == 0)
-				inl_add(&in, "", 0, ROLE_HEADING);
+				mdi_add(&in, "", 0, ROLE_HEADING);
 			if (in.len > 0)
-				emit_wrapped(b, &in, src, 0, NULL, 0, 0, 0);
+				mdb_wrapped(b, &in, src, 0, NULL, 0, 0, 0);
 			else
-				empty_line(b, src);
+				mdb_empty_line(b, src);
 			free(in.text);
 			free(in.runs);
 		} else if (is_hr(s, sl)) {
-			START_BLOCK(BK_HR);
+			start_block(b, st, BK_HR, src);
 			st->in_list = false;
-			line_begin(b, 0, src);
+			mdb_line_begin(b, 0, src);
 			for (int i = 0; i < b->width; i++)
-				span_add(b, "\xE2\x94\x80", 3, 1, ROLE_RULE); /* ─ */
+				mdb_span_add(b, "\xE2\x94\x80", 3, 1, ROLE_RULE); /* ─ */
 		} else if (count_spaces(s, sl) <= 3 && s[count_spaces(s, sl)] == '>') {
 			/* block quote: depth from the run of '>' (spaces allowed between) */
 			size_t i = count_spaces(s, sl);
@@ -1124,13 +637,13 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 				para_append(&st->p, s + i, sl - i);
 			} else {
 				if (st->prev != BK_QUOTE || st->blank_seen)
-					START_BLOCK(BK_QUOTE);
+					start_block(b, st, BK_QUOTE, src);
 				else
 					para_flush(b, &st->p);
 				st->in_list = false;
 				if (empty) {
-					line_begin(b, 0, src);
-					quote_prefix(b, depth);
+					mdb_line_begin(b, 0, src);
+					mdb_quote_prefix(b, depth);
 				} else {
 					st->p.kind = PARA_QUOTE;
 					st->p.src_off = src;
@@ -1142,7 +655,7 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 			if (st->p.kind == PARA_TABLE && !st->blank_seen) {
 				para_append(&st->p, s, sl);
 			} else {
-				START_BLOCK(BK_TABLE);
+				start_block(b, st, BK_TABLE, src);
 				st->in_list = false;
 				st->p.kind = PARA_TABLE;
 				st->p.src_off = src;
@@ -1150,7 +663,7 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 			}
 		} else if (list_item(s, sl, &mi, &ms, &me, &mc)) {
 			if (st->prev != BK_LIST || st->blank_seen)
-				START_BLOCK(BK_LIST);
+				start_block(b, st, BK_LIST, src);
 			else
 				para_flush(b, &st->p);
 			if (!st->in_list)
@@ -1195,7 +708,7 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 					int indent = st->p.kind == PARA_ITEM ? st->p.indent : 2 * (st->list_depth > 0 ? st->list_depth : 1);
 					para_flush(b, &st->p);
 					if (st->blank_seen)
-						empty_line(b, src);
+						mdb_empty_line(b, src);
 					st->blank_seen = false;
 					st->p.kind = PARA_ITEM;
 					st->p.src_off = src;
@@ -1205,14 +718,13 @@ static void parse_lines(struct md_layout *L, struct builder *b, struct md_pstate
 			} else if ((st->p.kind == PARA_TEXT || st->p.kind == PARA_QUOTE) && !st->blank_seen) {
 				para_append(&st->p, s + ind, sl - ind);
 			} else {
-				START_BLOCK(BK_PARA);
+				start_block(b, st, BK_PARA, src);
 				st->in_list = false;
 				st->p.kind = PARA_TEXT;
 				st->p.src_off = src;
 				para_append(&st->p, s + ind, sl - ind);
 			}
 		}
-#undef START_BLOCK
 		free(s);
 	}
 	para_flush(b, &st->p);
@@ -1244,14 +756,14 @@ static void finish(struct md_layout *L)
 		L->nlines--;
 }
 
-static void layout_plain(struct md_layout *L, struct builder *b, const char *text, size_t len)
+static void layout_plain(struct md_layout *L, struct md_builder *b, const char *text, size_t len)
 {
 	size_t sl;
 	char *s = utf8_sanitize(text, len, b->tabstop, &sl);
-	struct inl in = { 0 };
-	inl_add(&in, s, sl, b->base_role);
+	struct md_inl in = { 0 };
+	mdi_add(&in, s, sl, b->base_role);
 	if (sl > 0)
-		emit_wrapped(b, &in, 0, 0, NULL, 0, 0, 0);
+		mdb_wrapped(b, &in, 0, 0, NULL, 0, 0, 0);
 	free(in.text);
 	free(in.runs);
 	free(s);
@@ -1278,7 +790,7 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 	L->width = o.width;
 	L->resume = xcalloc(1, sizeof *L->resume);
 	L->resume->opt = o;
-	struct builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop, .code_hint = o.code_hint };
+	struct md_builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop, .code_hint = o.code_hint };
 	if (o.plain) {
 		layout_plain(L, &b, text, len);
 	} else {
@@ -1311,7 +823,7 @@ struct md_layout *md_layout_extend(struct md_layout *L, const char *text, size_t
 		L->blocks[L->nblocks - 1].end = len;
 		L->blocks[L->nblocks - 1].closed = false;
 	}
-	struct builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop,
+	struct md_builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop,
 			     .code_hint = r->opt.code_hint };
 	parse_lines(L, &b, &st, text, len, r->src);
 	free(st.p.src);
@@ -1331,3 +843,4 @@ void md_layout_free(struct md_layout *L)
 	free(L->spans);
 	free(L);
 }
+

@@ -3,7 +3,8 @@
 # dscoder-tui links: libdsrender.a libdscommon.a $(NCURSES_LIBS) $(PCRE2_LIBS) $(UTF8PROC_LIBS)
 noinst_LIBRARIES += libdsrender.a
 libdsrender_a_SOURCES = src/utf8.c src/utf8.h \
-	ui/markdown.c ui/markdown.h ui/highlight.c ui/highlight.h \
+	ui/markdown.c ui/markdown.h ui/md-inline.c ui/md-table.c ui/md-internal.h \
+	ui/highlight.c ui/highlight.h \
 	ui/theme.c ui/theme.h ui/datafile.c ui/datafile.h \
 	ui/textdraw.c ui/textdraw.h
 nodist_libdsrender_a_SOURCES = ui/theme-default.inc
