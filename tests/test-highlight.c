@@ -258,6 +258,19 @@ int main(void)
 			hl_lang_free(l);
 		}
 	}
+	/* CRLF line ends in a syntax file */
+	{
+		const char *crlf = "name = Q\r\nmatch number = \\d+\r\nkeyword = foo\r\n";
+		l = hl_lang_parse(crlf, strlen(crlf), "crlf.syntax", err, sizeof err);
+		CHECK(l != NULL, "CRLF syntax file: %s", err);
+		if (l) {
+			uint8_t roles[8];
+			struct hl_state st = HL_STATE_INIT;
+			hl_line(l, &st, "foo 12", 6, roles);
+			CHECK(roles[0] == ROLE_CODE_KEYWORD && roles[4] == ROLE_CODE_NUMBER, "CRLF: rules still match");
+			hl_lang_free(l);
+		}
+	}
 	hl_reset();
 	CHECK(hl_find("go") != NULL, "languages load again after hl_reset");
 	hl_reset();

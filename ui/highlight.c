@@ -198,7 +198,9 @@ struct hl_lang *hl_lang_parse(const char *text, size_t len, const char *filename
 			eol++;
 		lineno++;
 		free(line);
-		line = xstrndup(text + pos, eol - pos);
+		/* a file saved with CRLF line ends: the CR is not part of a regex */
+		size_t end = eol > pos && text[eol - 1] == '\r' ? eol - 1 : eol;
+		line = xstrndup(text + pos, end - pos);
 		pos = eol + 1;
 		char *s = trim(line);
 		if (!*s || *s == '#')
