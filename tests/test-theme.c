@@ -103,6 +103,11 @@ static void test_files(const char *top)
 	t = theme_load(p, err, sizeof err);
 	CHECK(!t && strstr(err, "levels deep"), "inheritance loop: '%s'", err);
 
+	/* CRLF line ends */
+	t = theme_parse("text = red\r\nheading = bold\r\n", 30, "crlf.theme", err, sizeof err);
+	CHECK(t && t->style[ROLE_TEXT].fg.value == 1 && t->style[ROLE_HEADING].attrs == A_BOLD, "CRLF theme: %s", t ? "" : err);
+	theme_free(t);
+
 	/* Colour syntax */
 	const char *two = "text = fg:#abc bg:color17 bright-red\nheading = brightblue on\n";
 	t = theme_parse(two, strlen(two), "x.theme", err, sizeof err);
