@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -102,15 +104,26 @@ struct cpu_pool *cpu_pool_new(int n_threads)
 	atomic_init(&p->next, 0);
 	atomic_init(&p->done, 0);
 	atomic_init(&p->quit, false);
+	/* workers take no signals: the engine's own threads handle SIGINT, SIGPIPE and friends */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (int i = 1; i < n_threads; i++) {
 		p->w[i].pool = p;
 		p->w[i].ith = i;
 		if (pthread_create(&p->w[i].th, NULL, pool_main, &p->w[i]) != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			p->n = i;     /* only workers 1..i-1 exist */
 			cpu_pool_free(p);
 			return NULL;
 		}
+#ifdef __GLIBC__
+		char name[16];
+		snprintf(name, sizeof name, "dscoder-cpu%d", i % 1000);
+		pthread_setname_np(p->w[i].th, name);
+#endif
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return p;
 }
 
