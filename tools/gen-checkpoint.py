@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # gen-checkpoint.py: writes a random-weight DeepSeek-V2 checkpoint in the Hugging Face file layout.
-"""Write a DeepSeek-V2 checkpoint with random weights: config.json, BF16 safetensors
+"""Write a DeepSeek-V2 checkpoint with random weights: config.json, BF16 (or F16, F32) safetensors
 shards with model.safetensors.index.json, and the tokenizer files copied from a
 tokenizer directory.  For benchmarks and loader tests: the weights mean nothing,
 but every tensor has the name, shape and dtype of a real checkpoint.
@@ -47,10 +47,17 @@ INT_KEYS = ["vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_
 # High byte of a BF16 for each random byte: keep the sign bit, exponent 118..123 so that with the
 # random low byte |w| lies in [2^-9, 2^-5), mostly around 0.01-0.03 (like normal * 0.02).
 HI = bytes((v & 0x80) | (60 if v & 3 else 59) for v in range(256))
-ONE_BF16 = b"\x80\x3f"
+# F16: sign, exponent 8 or 9 (2^-7 .. 2^-5), the top two mantissa bits from the random byte.
+HI_F16 = bytes((v & 0x80) | ((9 if v & 3 else 8) << 2) | ((v >> 2) & 3) for v in range(256))
+# Per dtype: bytes per element, the high byte's table, and 1.0 (norm weights), little-endian.
+DTYPES = {
+    "bf16": ("BF16", 2, HI, b"\x80\x3f", "bfloat16"),
+    "f16": ("F16", 2, HI_F16, b"\x00\x3c", "float16"),
+    "f32": ("F32", 4, HI, b"\x00\x00\x80\x3f", "float32"),   # an F32's top byte is a BF16's
+}
 
 
-def config_json(c):
+def config_json(c, dtype):
     cfg = {
         "architectures": ["DeepseekV2ForCausalLM"],
         "model_type": "deepseek_v2",
@@ -68,7 +75,7 @@ def config_json(c):
         "tie_word_embeddings": False,
         "bos_token_id": 100000,
         "eos_token_id": 100001,
-        "torch_dtype": "bfloat16",
+        "torch_dtype": DTYPES[dtype][4],
         "use_cache": True,
     }
     for k in INT_KEYS:
@@ -127,31 +134,32 @@ def tensor_list(c):
     return out
 
 
-def nbytes(shape):
-    n = 2
+def nbytes(shape, dtype="bf16"):
+    n = DTYPES[dtype][1]
     for d in shape:
         n *= d
     return n
 
 
-def write_tensor(f, rng, shape, is_norm):
-    n = nbytes(shape) // 2
+def write_tensor(f, rng, shape, is_norm, dtype):
+    _, es, hi, one, _ = DTYPES[dtype]
+    n = nbytes(shape, dtype) // es
     if is_norm:
-        f.write(ONE_BF16 * n)
+        f.write(one * n)
         return
     step = 1 << 24   # elements per piece, to bound memory
     for start in range(0, n, step):
         m = min(step, n - start)
-        b = bytearray(rng.randbytes(2 * m))
-        b[1::2] = bytes(b[1::2]).translate(HI)
+        b = bytearray(rng.randbytes(es * m))
+        b[es - 1::es] = bytes(b[es - 1::es]).translate(hi)
         f.write(b)
 
 
-def write_shard(path, tensors, rng):
+def write_shard(path, tensors, rng, dtype):
     header, off = {}, 0
     for name, shape, _ in tensors:
-        size = nbytes(shape)
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [off, off + size]}
+        size = nbytes(shape, dtype)
+        header[name] = {"dtype": DTYPES[dtype][0], "shape": list(shape), "data_offsets": [off, off + size]}
         off += size
     header["__metadata__"] = {"format": "pt"}
     hj = json.dumps(header, separators=(",", ":")).encode()
@@ -160,17 +168,18 @@ def write_shard(path, tensors, rng):
         f.write(struct.pack("<Q", len(hj)))
         f.write(hj)
         for _, shape, is_norm in tensors:
-            write_tensor(f, rng, shape, is_norm)
+            write_tensor(f, rng, shape, is_norm, dtype)
     return off
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Write a random-weight DeepSeek-V2 checkpoint (BF16 safetensors shards).")
+    ap = argparse.ArgumentParser(description="Write a random-weight DeepSeek-V2 checkpoint (safetensors shards, BF16 by default).")
     ap.add_argument("outdir")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="bench")
     ap.add_argument("--tokenizer", help="directory holding tokenizer.json and tokenizer_config.json to copy")
-    ap.add_argument("--shards", type=int, default=2, help="number of safetensors files (default 2)")
+    ap.add_argument("--shards", type=int, default=2, help="split the tensors over at most this many safetensors files (default 2)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="weight type (default bf16)")
     for k in INT_KEYS + ["q_lora_rank"]:
         ap.add_argument("--" + k.replace("_", "-"), type=int, dest=k,
                         help="override the preset's %s" % k)
@@ -194,19 +203,19 @@ def main():
 
     os.makedirs(a.outdir, exist_ok=True)
     with open(os.path.join(a.outdir, "config.json"), "w") as f:
-        json.dump(config_json(c), f, indent=2)
+        json.dump(config_json(c, a.dtype), f, indent=2)
         f.write("\n")
     if a.tokenizer:
         for name in ("tokenizer.json", "tokenizer_config.json"):
             shutil.copyfile(os.path.join(a.tokenizer, name), os.path.join(a.outdir, name))
 
     tensors = tensor_list(c)
-    total = sum(nbytes(s) for _, s, _ in tensors)
+    total = sum(nbytes(s, a.dtype) for _, s, _ in tensors)
     n_shards = max(1, min(a.shards, len(tensors)))
     groups, cur, acc = [], [], 0
     for t in tensors:
         cur.append(t)
-        acc += nbytes(t[1])
+        acc += nbytes(t[1], a.dtype)
         if acc >= total * (len(groups) + 1) / n_shards and len(groups) < n_shards - 1:
             groups.append(cur)
             cur = []
@@ -217,15 +226,15 @@ def main():
     weight_map = {}
     for i, g in enumerate(groups):
         fname = "model-%05d-of-%05d.safetensors" % (i + 1, len(groups))
-        write_shard(os.path.join(a.outdir, fname), g, rng)
+        write_shard(os.path.join(a.outdir, fname), g, rng, a.dtype)
         for name, _, _ in g:
             weight_map[name] = fname
         print("wrote %s (%d tensors)" % (fname, len(g)), file=sys.stderr)
     with open(os.path.join(a.outdir, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
         f.write("\n")
-    print("%s: %.2f GB of BF16 weights, %d tensors in %d files" %
-          (a.outdir, total / 1e9, len(tensors), len(groups)), file=sys.stderr)
+    print("%s: %.2f GB of %s weights, %d tensors in %d files" %
+          (a.outdir, total / 1e9, DTYPES[a.dtype][0], len(tensors), len(groups)), file=sys.stderr)
 
 
 if __name__ == "__main__":
