@@ -169,6 +169,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 	struct answer a = { 0 };
 	double t0 = now_seconds(), t_first = 0, t_decode0 = 0;
 	int n_decoded = 0, rc = 0;
+	bool trimmed = false;       /* the first byte of the answer has been seen */
 
 	memset(st, 0, sizeof *st);
 	st->prompt_tokens = n;
@@ -227,6 +228,10 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		e->history[n_hist++] = id;
 
 		tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
+		if (p->trim_leading_space && a.sent == 0 && a.len > 0 && a.text[0] == ' ' && !trimmed)
+			a.sent = 1;
+		if (a.len > 0)
+			trimmed = true;
 		/* Everything already sent is known not to start a stop string (a possible start is held
 		 * back), so the search begins at the first unsent byte. */
 		stop_at = find_stop(&a, a.sent, p->stop, p->n_stop);

@@ -16,6 +16,10 @@ struct ds_sampling {
 	uint64_t seed;
 	char **stop;                /* stop strings (not owned) */
 	int n_stop;
+	/* Drop one space at the very start of the answer. Chat answers follow "Assistant:" and the
+	 * template writes "Assistant: " when the answer goes back in the next turn, so that space
+	 * belongs to the template, not to the answer a person reads or stores. */
+	bool trim_leading_space;
 };
 
 void ds_sampling_defaults(struct ds_sampling *p);

@@ -276,6 +276,7 @@ int cli_generate(const struct cli_args *a)
 	char err[ERR_LEN];
 	struct ds_engine e;
 	struct ds_gen_stats st;
+	struct ds_sampling sampling = a->sampling;
 	int *ids = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
@@ -295,7 +296,8 @@ int cli_generate(const struct cli_args *a)
 	} else {
 		ds_prompt_fim(e.tok, a->fim_prefix, a->fim_suffix, &ids, &n, &cap);
 	}
-	if (ds_generate(&e, ids, (int)n, &a->sampling, print_piece, NULL, &st, err, sizeof err) != 0)
+	sampling.trim_leading_space = a->verb == VERB_GENERATE;
+	if (ds_generate(&e, ids, (int)n, &sampling, print_piece, NULL, &st, err, sizeof err) != 0)
 		rc = cli_fail("%s", err);
 	else if (st.finish == DS_FINISH_CONTEXT && st.completion_tokens == 0)
 		rc = cli_fail("the prompt is %d tokens over the context of %d (raise --ctx)",
