@@ -44,6 +44,9 @@ static inline long cpu_row_block(long rows)
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n);
 void cpu_attention(void *ctx, const struct ds_attn_args *a);
+void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
+		const struct ds_tensor *down, const float *x, int n);
+void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a);
 /* Floats of per-thread scratch the batch attention needs. */
 size_t cpu_mla_batch_floats(int max_batch, int kv_rank, int v_dim);
 
