@@ -14,4 +14,4 @@ SERVE_TESTS = tests/serve-stream.sh tests/serve-cancel.sh tests/serve-bad.sh tes
 	tests/serve-exit.sh
 dist_check_SCRIPTS += $(SERVE_TESTS)
 TESTS += $(SERVE_TESTS)
-EXTRA_DIST += tests/serve_test.py
+EXTRA_DIST += tests/serve_test.py tests/serve_ttft.py
