@@ -13,10 +13,11 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/tui-test.XXXXXX")
 SOCK=test$$
 tui_cleanup() {
+	pid=$(tui_pid 2>/dev/null)
 	tmux -L "$SOCK" kill-server 2>/dev/null
 	# The TUI saves and stops its engine on SIGHUP: let it finish before removing its files.
 	n=50
-	while [ $n -gt 0 ] && pgrep -f "$T/" >/dev/null 2>&1; do
+	while [ -n "$pid" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
 		sleep 0.1
 		n=$((n - 1))
 	done
@@ -60,6 +61,11 @@ fail() {
 	screen
 	echo "--- stderr of dscoder-tui:"
 	cat "$T/tui.err" 2>/dev/null
+	for c in "$CONVDIR"/*.yaml; do
+		[ -f "$c" ] || continue
+		echo "--- $c (long lines cut):"
+		cut -c1-160 "$c" | tail -40
+	done
 	exit 1
 }
 
@@ -109,11 +115,11 @@ conv_file() {
 	echo "$1"
 }
 
-# A message long enough that the engine works on it for a few seconds (prefill of ~3000 tokens),
-# so that keys can be pressed while an answer is running.
+# A message long enough that the engine works on it for several seconds (a prefill of about 6000
+# tokens on the fixture model), so that keys can be pressed while an answer is running.
 long_message() {
 	i=0
-	while [ $i -lt 100 ]; do
+	while [ $i -lt 150 ]; do
 		printf 'the quick brown fox jumps over the lazy dog %d. ' $i
 		i=$((i + 1))
 	done

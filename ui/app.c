@@ -1297,41 +1297,56 @@ static void app_insert_text(struct app *a, const char *s, size_t n)
 	editor_insert(app_focused_editor(a), s, n);
 }
 
-/* Reads a bracketed paste up to its end marker and inserts it in one go, so a 1 MB paste costs one
- * insertion and one redraw. */
+/* Reads a bracketed paste up to its end marker straight from the terminal (big reads, no key
+ * decoding: ncurses would take it byte by byte and stumble on invalid UTF-8) and inserts it in one
+ * go, so a 1 MB paste costs one insertion and one redraw. */
 static void app_read_paste(struct app *a)
 {
-	size_t cap = 65536, len = 0;
+	static const char end_marker[] = "\033[201~";
+	const size_t mlen = sizeof end_marker - 1;
+	size_t cap = 1 << 16, len = 0, shown = 0;
 	char *buf = xmalloc(cap);
-	timeout(3000);    /* the rest of the paste is normally already there */
+	char *end = NULL;
 	for (;;) {
-		wint_t ch;
-		int r = get_wch(&ch);
-		if (r == ERR)
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		int r = poll(&pfd, 1, 3000);   /* the rest of a paste is normally already there */
+		if (r <= 0)
 			break;
-		if (r == KEY_CODE_YES) {
-			if (ch == KEY_PASTE_END)
-				break;
-			continue;   /* a key sequence inside pasted text: drop it */
-		}
-		if (len + 8 > cap) {
+		if (cap - len < 65536) {
 			cap *= 2;
 			buf = xrealloc(buf, cap);
 		}
-		if (ch == '\r')
-			ch = '\n';
-		len += utf8_encode((int32_t)ch, buf + len);
-		if ((len & 0x3ffff) < 4 && len > 0x3ffff) {
+		ssize_t n = read(STDIN_FILENO, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		size_t from = len > mlen ? len - mlen : 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = memmem(buf + from, len - from, end_marker, mlen);
+		if (end)
+			break;
+		if (len - shown >= (256u << 10)) {
 			/* A long paste: show that it is arriving. */
+			shown = len;
 			app_notice(a, false, "pasting\u2026 %zu KB", len >> 10);
 			status_draw(a);
 			refresh();
 		}
 	}
-	nodelay(stdscr, TRUE);
-	app_insert_text(a, buf, len);
-	if (len > 100000)
-		app_notice(a, false, "pasted %zu bytes", len);
+	size_t text_len = end ? (size_t)(end - buf) : len;
+	if (end) {
+		/* Keys typed right after the paste go back to ncurses, in order. */
+		char *rest = end + mlen;
+		for (char *p = buf + len; p-- > rest;)
+			ungetch((unsigned char)*p);
+	}
+	app_insert_text(a, buf, text_len);
+	if (text_len > 100000)
+		app_notice(a, false, "pasted %zu bytes", text_len);
+	else if (a->notice && !a->notice_error && strncmp(a->notice, "pasting", 7) == 0) {
+		free(a->notice);
+		a->notice = NULL;
+	}
 	free(buf);
 }
 

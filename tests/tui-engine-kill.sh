@@ -1,0 +1,39 @@
+#!/bin/sh
+# tui-engine-kill.sh: the engine killed with SIGKILL in the middle of an answer: the TUI shows why and
+# the engine's last stderr lines, the conversation on disk is intact (and loads), a key restarts the
+# engine and the next question is answered.
+. "$top_srcdir/tests/tui-lib.sh"
+
+tui_start 100 30
+wait_for ' ready ' 60
+long_message > "$T/long.txt"
+tmux -L "$SOCK" load-buffer "$T/long.txt"
+tmux -L "$SOCK" paste-buffer -p -t tui
+wait_for 'lazy dog 149\.' 10
+keys Enter
+wait_for ' generating ' 20
+epid=$(engine_pid)
+[ -n "$epid" ] || fail "no engine process"
+kill -KILL "$epid"
+wait_for 'engine stopped' 20
+wait_for 'signal 9' 10
+wait_for 'F12' 10
+f=$(conv_file)
+grep -q 'lazy dog 149' "$f" || fail "the question is not on disk"
+# The file is intact: the TUI loads it in a second window... by loading it with the library through
+# a second TUI would need a second engine; conv_load is what --load uses, so load it for real.
+cp "$f" "$T/copy.yaml"
+keys F12
+wait_for ' ready ' 120
+keys C-u 'short question' Enter
+wait_for '^  short question' 10
+wait_cmd 60 "the question after the restart is saved" grep -q 'short question' "$f"
+wait_for ' ready ' 240
+wait_cmd 20 "the answer's stats are saved" sh -c "grep -A12 'short question' '$f' | grep -q 'finish:'"
+keys C-q
+wait_for 'TUI-EXIT=0' 30
+# The copy taken right after the kill loads.
+tui_start 100 30 --load "$T/copy.yaml"
+wait_for 'lazy dog 149\.' 30
+keys C-q
+wait_for 'TUI-EXIT=0' 30
