@@ -79,6 +79,29 @@ int main(void)
 	char buf[128];
 	keys_for_action(ACT_HELP, KCTX_GLOBAL, buf, sizeof buf);
 	CHECK(strcmp(buf, "F1 / ?") == 0, "help keys \"%s\"", buf);
+	/* The manual lists every key of the table. */
+	FILE *f = fopen(TOP_SRCDIR "/man/dscoder-tui.1", "r");
+	CHECK(f != NULL, "cannot read %s", TOP_SRCDIR "/man/dscoder-tui.1");
+	if (f) {
+		static char man[1 << 17];
+		size_t n = fread(man, 1, sizeof man - 1, f), o = 0;
+		fclose(f);
+		/* roff: "\-" is a hyphen. */
+		for (size_t i = 0; i < n; i++) {
+			if (man[i] == '\\' && i + 1 < n && man[i + 1] == '-')
+				continue;
+			man[o++] = man[i];
+		}
+		man[o] = '\0';
+		for (const struct key_binding *k = keys_table; k->key; k++) {
+			if (k->flags & KB_HIDDEN)
+				continue;
+			char name[32];
+			keys_name(k->key, name, sizeof name);
+			CHECK(strstr(man, name) != NULL, "the manual does not mention %s (%s)", name,
+			      keys_action_name(k->act));
+		}
+	}
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
 	return failures ? 1 : 0;
