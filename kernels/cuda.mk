@@ -16,7 +16,7 @@ CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kerne
 	kernels/cuda/cuda-model.c
 # CUDA_CFLAGS is empty without CUDA; defined outside the conditional so the CPU files keep AM_CPPFLAGS.
 libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
-EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh
+EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
 
 if HAVE_CUDA
 CUDA_OBJECTS = $(CUDA_KERNELS:.cu=.o)

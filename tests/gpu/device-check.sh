@@ -4,7 +4,9 @@
 # whole-model parity on the fixtures) and the synthetic Coder-V2-Lite benchmark, and write a report
 # to $OUT/device-report.md (logs beside it). Run from the repository root:
 #     OUT=/tmp/out bash tests/gpu/device-check.sh
-# The fixtures are looked for in $FIXTURES, ../shared/fixtures, then .fixtures (a copy carried along).
+# A GPU machine without this project's build dependencies (the device tool's) runs the programs that
+# tests/gpu/prepare.sh built elsewhere and left in build-gpu/ (carried along) instead of building.
+# The fixtures are looked for in $FIXTURES, ../shared/fixtures, then build-gpu/fixtures.
 set -u
 start=$(date +%s)
 out=${OUT:-$PWD/device-check-out}
@@ -48,37 +50,52 @@ fi
 arch=${arch:-90}
 say "building for sm_$arch with $jobs jobs"
 
-# Fixtures: the tests read $abs_top_srcdir/../shared/fixtures; a carried copy stands in for it.
-if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES" ]; then fx=$FIXTURES
-elif [ -d "$src/../shared/fixtures" ]; then fx=$src/../shared/fixtures
-elif [ -d "$src/.fixtures" ]; then
-	mkdir -p "$src/../shared" && ln -sfn "$src/.fixtures" "$src/../shared/fixtures" && fx=$src/../shared/fixtures
-else fx=""; fi
+if [ -x "$src/build-gpu/bin/dscoder-engine" ]; then
+	# prebuilt by tests/gpu/prepare.sh: its libraries, and its fixtures where the programs look
+	say "prebuilt programs from build-gpu/ (commit $(cat "$src/build-gpu/commit" 2>/dev/null))"
+	build=$src/build-gpu/bin
+	export LD_LIBRARY_PATH=$src/build-gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	want=$(cat "$src/build-gpu/fixtures-dir" 2>/dev/null || echo "")
+	if [ -n "$want" ] && [ ! -d "$want" ] && [ -d "$src/build-gpu/fixtures" ]; then
+		mkdir -p "$(dirname "$want")" && ln -sfn "$src/build-gpu/fixtures" "$want"
+	fi
+	fx=$want
+	step ldd 30 ldd "$build/dscoder-engine" || true
+else
+	# The tests read $abs_top_srcdir/../shared/fixtures.
+	if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES" ]; then fx=$FIXTURES
+	elif [ -d "$src/../shared/fixtures" ]; then fx=$src/../shared/fixtures
+	else fx=""; fi
+	# Build: autoreconf when the generated files are absent (a git checkout), then out of tree.
+	if [ ! -x "$src/configure" ]; then
+		step autoreconf 120 bash -c "cd '$src' && autoreconf -fi" || status=1
+	fi
+	mkdir -p "$build"
+	step configure 120 bash -c "cd '$build' && '$src/configure' -q --with-cuda --with-cuda-arch=$arch" ||
+		{ say "configure failed (run tests/gpu/prepare.sh on a machine with the dependencies and carry build-gpu): stopping"; exit 1; }
+	step build 240 make -C "$build" -j"$jobs" dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward ||
+		{ say "build failed: stopping"; exit 1; }
+fi
 say "fixtures: ${fx:-none (the whole-model parity tests will skip)}"
 
-# Build: autoreconf when the generated files are absent (a git checkout), then out of tree.
-if [ ! -x "$src/configure" ]; then
-	step autoreconf 120 bash -c "cd '$src' && autoreconf -fi" || status=1
-fi
-mkdir -p "$build"
-step configure 120 bash -c "cd '$build' && '$src/configure' -q --with-cuda --with-cuda-arch=$arch" || { say "configure failed: stopping"; exit 1; }
-step build 240 make -C "$build" -j"$jobs" dscoder-engine tests/test-cuda-kernels tests/test-forward \
-	$(grep -o 'tests/test-cuda-[a-z-]*' "$build/Makefile" | sort -u | grep -v '\.' | tr '\n' ' ') || { say "build failed: stopping"; exit 1; }
-
-# GPU tests, each on its own so one failure does not hide the others.
+# GPU tests, each on its own so one failure does not hide the others; the whole-model test once more
+# with the decode graph off, so a difference between recorded and eager steps shows.
 export top_srcdir=$src top_builddir=$build FIXTURES=${fx:-$src/../shared/fixtures}
 for t in $(cd "$build" && ls tests/test-cuda-* 2>/dev/null | grep -v '\.'); do
-	step "$t" 120 "$build/$t" || status=1
+	step "$t" 150 "$build/$t" || status=1
 done
+if [ -x "$build/tests/test-cuda-forward" ]; then
+	step "tests/test-cuda-forward, DSCODER_CUDA_GRAPH=0" 150 env DSCODER_CUDA_GRAPH=0 "$build/tests/test-cuda-forward" || status=1
+fi
+step "tests/test-forward (CPU, unchanged)" 150 "$build/tests/test-forward" || status=1
 
-# The synthetic Coder-V2-Lite benchmark: prefill of 512 and 4096 tokens, decode at batch 1 after a
-# short and after a 4096-token context, GPU memory, fraction of the memory bandwidth.
+# The synthetic Coder-V2-Lite benchmark: prefill of 512 and 4096 tokens, decode at batch 1 after each,
+# GPU memory, fraction of the memory bandwidth; then the 236B model's memory plan.
 engine=$build/dscoder-engine
 if "$engine" --help 2>&1 | grep -q -- '--synthetic'; then
-	step "bench lite, 512-token prompt" 120 "$engine" --bench --synthetic lite --backend cuda --prompt-tokens 512 || status=1
-	step "bench lite, 4096-token prompt" 150 "$engine" --bench --synthetic lite --backend cuda --prompt-tokens 4096 || status=1
-	step "bench lite, json" 150 "$engine" --bench --synthetic lite --backend cuda --prompt-tokens 4096 --json || status=1
-	step "memory plan of the 236B model" 60 "$engine" --bench --synthetic full --backend cuda || true
+	step "bench: synthetic Coder-V2-Lite, BF16" 200 "$engine" --bench --synthetic lite --backend cuda || status=1
+	step "bench: the same, json" 200 "$engine" --bench --synthetic lite --backend cuda --json || status=1
+	step "bench: synthetic 236B, memory plan" 60 "$engine" --bench --synthetic full --backend cuda || true
 else
 	say "this dscoder-engine has no --synthetic option yet: no benchmark"
 	status=1

@@ -1,0 +1,34 @@
+#!/bin/sh
+# tests/gpu/prepare.sh: builds the GPU test programs and dscoder-engine for one architecture on this
+# machine (nvcc needs no GPU) and gathers them, the libraries a bare GPU machine may lack (jansson,
+# PCRE2) and a copy of the fixtures in build-gpu/ (ignored by git), for a GPU machine that has the
+# CUDA toolkit but not this project's build dependencies. Then, on the GPU machine, from the root:
+#     OUT=... bash tests/gpu/device-check.sh      (with build-gpu carried along)
+# Usage: sh tests/gpu/prepare.sh [ARCH]   (default 90: H100/H200)
+set -eu
+arch=${1:-90}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${DC_PREP_BUILD:-$root/../build-cuda-sm$arch}
+dest=$root/build-gpu
+progs="dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward"
+
+[ -x "$root/configure" ] || (cd "$root" && autoreconf -fi)
+mkdir -p "$build"
+cd "$build"
+[ -f Makefile ] || "$root/configure" -q --with-cuda --with-cuda-arch="$arch"
+make -j2 $progs
+rm -rf "$dest"
+mkdir -p "$dest/bin/tests" "$dest/lib"
+for p in $progs; do cp "$p" "$dest/bin/$p"; done
+# shared libraries outside the CUDA toolkit and glibc that the programs need
+ldd "$dest"/bin/dscoder-engine "$dest"/bin/tests/* | awk '/=>/ { print $3 }' | sort -u | while read -r lib; do
+	case $lib in
+	*jansson* | *pcre2* | *yaml* | *utf8proc*) cp -L "$lib" "$dest/lib/" ;;
+	esac
+done
+# the programs were compiled to read the fixtures at this path
+fx=$(cd "$root/.." && pwd)/shared/fixtures
+echo "$fx" >"$dest/fixtures-dir"
+[ -d "$fx" ] && cp -r "$fx" "$dest/fixtures"
+git -C "$root" rev-parse --short HEAD >"$dest/commit" 2>/dev/null || true
+du -sh "$dest"
