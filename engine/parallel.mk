@@ -1,0 +1,11 @@
+# engine/parallel.mk: build fragment (included by Makefile.am): tensor/expert parallelism: the partition
+# plan and its memory accounting, rank shards, and their tests.
+libengine_a_SOURCES += engine/plan.c engine/plan.h engine/shard.c engine/shard.h
+
+PARALLEL_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
+	$(PTHREAD_LIBS) -lm
+
+check_PROGRAMS += tests/test-plan
+tests_test_plan_SOURCES = tests/test-plan.c
+tests_test_plan_LDADD = $(PARALLEL_TEST_LIBS)
+TESTS += tests/test-plan
