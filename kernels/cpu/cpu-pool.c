@@ -16,7 +16,7 @@
 #include "cpu-pool.h"
 #include "xalloc.h"
 
-#define POOL_SPIN 20000
+#define POOL_SPIN 2000
 
 struct pool_worker {
 	struct cpu_pool *pool;
