@@ -1,4 +1,6 @@
-# forward-portable.sh: the forward-pass golden tests again with the portable C kernels forced.
+# forward-portable.sh: the forward-pass tests again with the portable C kernels forced.
 DSCODER_KERNELS=ref
 export DSCODER_KERNELS
-exec "${top_builddir:-.}/tests/test-forward"
+b=${top_builddir:-.}/tests
+"$b/test-fwd-synth" || exit 1
+exec "$b/test-forward"
