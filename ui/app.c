@@ -84,7 +84,8 @@ int app_input_empty(const struct app *a)
 
 static void app_save(struct app *a)
 {
-	if (a->conv->n_msgs == 0)
+	/* The render benchmark adds a made-up answer: never write it. */
+	if (a->conv->n_msgs == 0 || a->opt.bench_render)
 		return;
 	char err[512];
 	if (conv_save(a->conv, err, sizeof err) < 0)
@@ -1547,24 +1548,48 @@ static int app_read_keys(struct app *a)
 
 static void app_draw_engine_box(struct app *a)
 {
-	/* While the engine is stopped: why, its last stderr lines, and what to do. */
+	/* While the engine is stopped: why, its last stderr lines, and what to do; long lines wrap
+	 * and the newest lines win when the space is short. */
 	struct rect r = a->r_transcript;
 	if (a->state != ENGINE_STOPPED || r.h < 4 || r.w < 20)
 		return;
-	int n = a->eng.err_count;
-	int h = n + 3;
+	struct row { const char *s; size_t len; int role; int indent; } rows[64];
+	int n = 0;
+	const char *why = a->engine_error ? a->engine_error : "The engine stopped.";
+	struct utf8_line *wl;
+	size_t nw = utf8_wrap(why, strlen(why), r.w - 2, &wl);
+	for (size_t k = 0; k < nw && n < 8; k++)
+		rows[n++] = (struct row){ why + wl[k].start, wl[k].vis_end - wl[k].start, ROLE_ERROR, 1 };
+	free(wl);
+	for (int i = 0; i < a->eng.err_count; i++) {
+		const char *l = engine_client_err_line(&a->eng, i);
+		size_t nl = utf8_wrap(l, strlen(l), r.w - 4, &wl);
+		for (size_t k = 0; k < nl; k++) {
+			if (n == 64) {
+				memmove(rows + 1, rows + 2, 62 * sizeof *rows);   /* keep the reason */
+				n--;
+			}
+			rows[n++] = (struct row){ l + wl[k].start, wl[k].vis_end - wl[k].start, ROLE_DIM, 3 };
+		}
+		free(wl);
+	}
+	int h = n + 2;
 	if (h > r.h - 1)
 		h = r.h - 1;
+	int show = h - 2, skip = n - show;
 	int y = r.y + r.h - h;
 	for (int k = 0; k < h; k++)
 		draw_fill(y + k, r.x, r.w, ROLE_TEXT);
 	draw_hline(y, r.x, r.w, ROLE_ERROR);
-	const char *why = a->engine_error ? a->engine_error : "The engine stopped.";
-	draw_text(y + 1, r.x + 1, r.w - 2, why, strlen(why), ROLE_ERROR);
-	int lines = h - 3;
-	for (int k = 0; k < lines; k++) {
-		const char *l = engine_client_err_line(&a->eng, n - lines + k);
-		draw_text(y + 2 + k, r.x + 3, r.w - 4, l, strlen(l), ROLE_DIM);
+	int yy = y + 1;
+	for (int k = 0; k < n && yy < y + h - 1; k++) {
+		/* The reason first, then as many of the newest stderr rows as fit. */
+		if (k > 0 && rows[k].role == ROLE_DIM && skip > 0) {
+			skip--;
+			continue;
+		}
+		draw_text(yy++, r.x + rows[k].indent, r.w - rows[k].indent - 1, rows[k].s, rows[k].len,
+			  rows[k].role);
 	}
 	const char *hint = "Your conversation is saved. F12 (or Enter to send) restarts the engine.";
 	draw_text(y + h - 1, r.x + 1, r.w - 2, hint, strlen(hint), ROLE_STATUS_ACCENT);
@@ -1649,6 +1674,10 @@ static void app_bench_render(struct app *a)
 	int n = atoi(a->opt.bench_render);
 	if (n <= 0)
 		n = 1000;
+	/* For comparison: laying out the whole transcript, what a resize costs. */
+	double r0 = app_now();
+	transcript_rebuild(a);
+	double full_ms = (app_now() - r0) * 1000.0;
 	conv_add_message(a->conv, CONV_ROLE_USER, "benchmark question", 18);
 	conv_add_message(a->conv, CONV_ROLE_ASSISTANT, "", 0);
 	a->state = ENGINE_GENERATING;
@@ -1676,8 +1705,8 @@ static void app_bench_render(struct app *a)
 	endwin();
 	long rows = a->tr.total_rows;
 	fprintf(stderr, "bench-render: %d tokens on a transcript of %ld rows (%zu messages): "
-		"mean %.3f ms per token (layout %.3f ms), max %.3f ms\n", n, rows, a->conv->n_msgs,
-		total / n, lay / n, max);
+		"mean %.3f ms per token (layout %.3f ms), max %.3f ms; a full re-layout takes %.1f ms\n",
+		n, rows, a->conv->n_msgs, total / n, lay / n, max, full_ms);
 	free(t);
 	a->quit = true;
 }
