@@ -126,7 +126,8 @@ static void build_prompt(struct serve *s, const struct ds_proto_request *r, int 
 		struct ds_message *m = xcalloc((size_t)r->n_messages, sizeof *m);
 
 		for (int i = 0; i < r->n_messages; i++)
-			m[i] = (struct ds_message){ .role = r->messages[i].role, .content = r->messages[i].content };
+			m[i] = (struct ds_message){ .role = r->messages[i].role,
+						    .content = r->messages[i].content };
 		ds_prompt_chat(s->e.tok, m, r->n_messages, ids, n, &cap);
 		free(m);
 		break;
@@ -172,7 +173,8 @@ static void enqueue(struct serve *s, struct ds_proto_request *r)
 		char id[64], msg[160];
 
 		ds_proto_id_format(&r->id, id, sizeof id);
-		snprintf(msg, sizeof msg, "id %s is already queued or running; give each request its own id", id);
+		snprintf(msg, sizeof msg,
+			 "id %s is already queued or running; give each request its own id", id);
 		put_error(s, &r->id, msg);
 		pthread_mutex_unlock(&s->mu);
 		ds_proto_request_free(r);
@@ -523,7 +525,8 @@ int ds_serve(const struct ds_serve_opts *o)
 	if (pthread_create(&sigthread, NULL, signal_main, s) != 0)
 		fatal("cannot start the signal thread");
 
-	if (ds_engine_open(&s->e, o->model_dir, o->n_ctx, o->n_threads, on_progress, s, err, sizeof err) < 0) {
+	if (ds_engine_open(&s->e, o->model_dir, o->n_ctx, o->n_threads, on_progress, s, err,
+			   sizeof err) < 0) {
 		fprintf(stderr, "dscoder-engine: %s\n", err);
 		put_error(s, NULL, err);
 		return 1;

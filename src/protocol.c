@@ -208,11 +208,12 @@ static int parse_messages(json_t *v, struct ds_proto_request *r, char *err, size
 
 		r->n_messages = (int)i + 1;
 		if (!json_is_object(m))
-			return errorf(err, errlen, "messages[%zu] must be an object with \"role\" and \"content\"", i);
+			return errorf(err, errlen,
+				      "messages[%zu] must be an object with \"role\" and \"content\"", i);
 		json_object_foreach(m, key, val)
 			if (strcmp(key, "role") != 0 && strcmp(key, "content") != 0)
-				return errorf(err, errlen, "unknown key \"%s\" in messages[%zu] (expected \"role\" and \"content\")",
-					      key, i);
+				return errorf(err, errlen, "unknown key \"%s\" in messages[%zu] "
+					      "(only \"role\" and \"content\" are allowed)", key, i);
 		if (!json_object_get(m, "role"))
 			return errorf(err, errlen, "messages[%zu] lacks \"role\"", i);
 		if (!json_object_get(m, "content"))
@@ -222,8 +223,8 @@ static int parse_messages(json_t *v, struct ds_proto_request *r, char *err, size
 			return -1;
 		if (strcmp(pm->role, "system") != 0 && strcmp(pm->role, "user") != 0 &&
 		    strcmp(pm->role, "assistant") != 0)
-			return errorf(err, errlen, "messages[%zu].role is \"%s\"; it must be \"system\", \"user\" or \"assistant\"",
-				      i, pm->role);
+			return errorf(err, errlen, "messages[%zu].role is \"%s\"; it must be \"system\", "
+				      "\"user\" or \"assistant\"", i, pm->role);
 		snprintf(what, sizeof what, "messages[%zu].content", i);
 		if (!(pm->content = get_text(json_object_get(m, "content"), what, err, errlen)))
 			return -1;
@@ -240,9 +241,11 @@ static int parse_fim(json_t *v, struct ds_proto_request *r, char *err, size_t er
 		return errorf(err, errlen, "\"fim\" must be an object {\"prefix\":TEXT,\"suffix\":TEXT}");
 	json_object_foreach(v, key, val)
 		if (strcmp(key, "prefix") != 0 && strcmp(key, "suffix") != 0)
-			return errorf(err, errlen, "unknown key \"%s\" in \"fim\" (expected \"prefix\" and \"suffix\")", key);
+			return errorf(err, errlen,
+				"unknown key \"%s\" in \"fim\" (expected \"prefix\" and \"suffix\")", key);
 	if (!json_object_get(v, "prefix") || !json_object_get(v, "suffix"))
-		return errorf(err, errlen, "\"fim\" needs both \"prefix\" and \"suffix\" (either may be \"\")");
+		return errorf(err, errlen,
+			      "\"fim\" needs both \"prefix\" and \"suffix\" (either may be \"\")");
 	if (!(r->fim_prefix = get_text(json_object_get(v, "prefix"), "fim.prefix", err, errlen)))
 		return -1;
 	if (!(r->fim_suffix = get_text(json_object_get(v, "suffix"), "fim.suffix", err, errlen)))
@@ -259,9 +262,11 @@ static int parse_input(json_t *o, struct ds_proto_request *r, char *err, size_t 
 	int n = (msgs != NULL) + (prompt != NULL) + (fim != NULL);
 
 	if (n == 0)
-		return errorf(err, errlen, "a %s request needs one of \"messages\", \"prompt\" or \"fim\"", op_names[r->op]);
+		return errorf(err, errlen,
+			"a %s request needs one of \"messages\", \"prompt\" or \"fim\"", op_names[r->op]);
 	if (n > 1)
-		return errorf(err, errlen, "a %s request takes only one of \"messages\", \"prompt\" and \"fim\"",
+		return errorf(err, errlen,
+			      "a %s request takes only one of \"messages\", \"prompt\" and \"fim\"",
 			      op_names[r->op]);
 	if (msgs) {
 		r->input = DS_INPUT_CHAT;
@@ -285,7 +290,8 @@ static int get_int(json_t *o, const char *key, long long lo, long long hi, long 
 		return errorf(err, errlen, "\"%s\" must be an integer", key);
 	*out = json_integer_value(v);
 	if (*out < lo || *out > hi)
-		return errorf(err, errlen, "\"%s\" is %lld; it must be between %lld and %lld", key, *out, lo, hi);
+		return errorf(err, errlen,
+			      "\"%s\" is %lld; it must be between %lld and %lld", key, *out, lo, hi);
 	return 0;
 }
 
@@ -314,7 +320,8 @@ static int parse_sampling(json_t *o, struct ds_proto_sampling *s, char *err, siz
 		s->set |= DS_SAMPLE_MAX_TOKENS;
 	}
 	if (json_object_get(o, "temperature")) {
-		if (get_num(o, "temperature", 0, false, HUGE_VAL, "0 or above (0: greedy)", &s->temperature, err, errlen) < 0)
+		if (get_num(o, "temperature", 0, false, HUGE_VAL, "0 or above (0: greedy)",
+			    &s->temperature, err, errlen) < 0)
 			return -1;
 		s->set |= DS_SAMPLE_TEMPERATURE;
 	}
@@ -364,7 +371,8 @@ static int parse_sampling(json_t *o, struct ds_proto_sampling *s, char *err, siz
 				return -1;
 			s->n_stop = (int)i + 1;
 			if (s->stop[i][0] == '\0')
-				return errorf(err, errlen, "stop[%zu] is empty; a stop string needs at least one character", i);
+				return errorf(err, errlen,
+					"stop[%zu] is empty; a stop string needs at least one character", i);
 		}
 	}
 	return 0;
@@ -400,12 +408,15 @@ static int parse_object(json_t *o, struct ds_proto_request *r, char *err, size_t
 	else if (strcmp(op, DS_OP_SHUTDOWN_NAME) == 0)
 		r->op = DS_OP_SHUTDOWN, keys = id_keys;
 	else
-		return errorf(err, errlen, "unknown op \"%.64s\" (expected generate, count, cancel or shutdown)", op);
+		return errorf(err, errlen,
+			      "unknown op \"%.64s\" (expected generate, count, cancel or shutdown)", op);
 	json_object_foreach(o, key, val)
 		if (!key_allowed(key, keys))
-			return errorf(err, errlen, "unknown key \"%.64s\" in a %s request", key, op_names[r->op]);
+			return errorf(err, errlen,
+				      "unknown key \"%.64s\" in a %s request", key, op_names[r->op]);
 	if (r->op != DS_OP_SHUTDOWN && r->id.kind == DS_ID_NONE)
-		return errorf(err, errlen, "a %s request needs an \"id\" (a string or an integer)", op_names[r->op]);
+		return errorf(err, errlen,
+			      "a %s request needs an \"id\" (a string or an integer)", op_names[r->op]);
 	if (r->op == DS_OP_GENERATE || r->op == DS_OP_COUNT)
 		if (parse_input(o, r, err, errlen) < 0)
 			return -1;
@@ -450,16 +461,19 @@ int ds_proto_parse_request(const char *line, size_t len, struct ds_proto_request
 	memset(r, 0, sizeof *r);
 	if (!ds_proto_utf8_valid(line, len, &bad)) {
 		salvage_id(line, len, &r->id);
-		return errorf(err, errlen, "the request is not valid UTF-8 (byte %zu of the line, 0x%02x); send UTF-8 text",
+		return errorf(err, errlen,
+			      "the request is not valid UTF-8 (byte %zu of the line, 0x%02x): send UTF-8",
 			      bad, (unsigned char)line[bad]);
 	}
 	/* JSON_ALLOW_NUL so that "\u0000" in a string gets our own message from get_text. */
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!o)
-		return errorf(err, errlen, "malformed JSON at byte %d of the line: %s", jerr.position, jerr.text);
+		return errorf(err, errlen,
+			      "malformed JSON at byte %d of the line: %s", jerr.position, jerr.text);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return errorf(err, errlen, "a request must be a JSON object such as {\"op\":\"generate\",...}");
+		return errorf(err, errlen,
+			      "a request must be a JSON object such as {\"op\":\"generate\",...}");
 	}
 	rc = parse_object(o, r, err, errlen);
 	json_decref(o);
@@ -790,7 +804,8 @@ static int parse_event_object(json_t *o, struct ds_proto_event *ev, char *err, s
 			return -1;
 		if (json_object_get(o, "over_by") && ev_i32(o, "over_by", &ev->over_by, err, errlen) < 0)
 			return -1;
-		if (json_object_get(o, "message") && ev_str(o, "message", &ev->message, NULL, err, errlen) < 0)
+		if (json_object_get(o, "message") &&
+		    ev_str(o, "message", &ev->message, NULL, err, errlen) < 0)
 			return -1;
 		return 0;
 	}
@@ -815,7 +830,8 @@ int ds_proto_parse_event(const char *line, size_t len, struct ds_proto_event *ev
 	memset(ev, 0, sizeof *ev);
 	o = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (!o)
-		return errorf(err, errlen, "malformed JSON from the engine at byte %d: %s", jerr.position, jerr.text);
+		return errorf(err, errlen,
+			      "malformed JSON from the engine at byte %d: %s", jerr.position, jerr.text);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return errorf(err, errlen, "an event must be a JSON object");
