@@ -33,13 +33,13 @@
  *
  * ID is a JSON string or integer chosen by the TUI; the engine echoes it unchanged. Requests are
  * answered in order; count and cancel are answered at once, even while a generation runs, so their
- * events may arrive between another request's token events. Every generate request ends with
- * exactly one done event, or with an error event carrying its id (refused: a bad key or value, an
- * id already queued or running; or generation failed). Nothing is read before ready. Unknown
- * keys in a request are an error (they are most likely typos); unknown keys in an event are
- * ignored by ds_proto_parse_event, so the engine may add keys without breaking older TUIs. A change that breaks either side bumps
- * DS_PROTO_VERSION; the TUI compares it with ready's "protocol". Strings in requests must not contain
- * U+0000; token text may (the model can produce any byte), so events carry lengths.
+ * events may arrive between another request's token events. Every generate request ends with exactly
+ * one done event, or with an error event carrying its id (refused: a bad key or value, an id already
+ * queued or running; or generation failed). Nothing is read before ready. Unknown keys in a request
+ * are an error (they are most likely typos); unknown keys in an event are ignored by
+ * ds_proto_parse_event, so the engine may add keys without breaking older TUIs. A change that breaks
+ * either side bumps DS_PROTO_VERSION; the TUI compares it with ready's "protocol". Strings in requests
+ * must not contain U+0000; token text may (the model can produce any byte), so events carry lengths.
  */
 #ifndef DS_PROTOCOL_H
 #define DS_PROTOCOL_H
