@@ -382,6 +382,14 @@ def test_bad():
     check(done["finish"] == "context" and text == "" and done["completion_tokens"] == 0, "over: %r" % done)
     check(done.get("over_by") == done["prompt_tokens"] - 4096 + 1 and "over" in done.get("message", ""),
           "over_by/message: %r" % done)
+    # an answer that fills the context ends with finish context and over_by 0
+    small = Engine(ctx=64)
+    small.send(long_request("fill"))
+    text, done = small.until_done("fill")
+    check(done["finish"] == "context" and done.get("over_by") == 0 and "context" in done.get("message", "")
+          and 0 < done["completion_tokens"] and done["prompt_tokens"] + done["completion_tokens"] <= 65,
+          "an answer filling a context of 64: %r" % done)
+    small.close()
     # and a good generate is still answered
     eng.send({"op": "generate", "id": "last", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
     text, done = eng.until_done("last")
