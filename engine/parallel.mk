@@ -9,3 +9,6 @@ check_PROGRAMS += tests/test-plan
 tests_test_plan_SOURCES = tests/test-plan.c
 tests_test_plan_LDADD = $(PARALLEL_TEST_LIBS)
 TESTS += tests/test-plan
+
+# dscoder-engine --plan (src/engine-plan.c: the command line's part of it)
+dscoder_engine_SOURCES += src/engine-plan.c

@@ -211,12 +211,13 @@ int ds_plan_print(FILE *f, const char *name, const struct ds_config *cfg, int n_
 	ds_plan_memory(cfg, &p, n_ctx, 2, 4, mem);
 	uint64_t total = ds_plan_total_params(cfg);
 	uint64_t kv_bf16 = mem[0].kv_bytes / 2;
-	fprintf(f, "model: %s: %" PRIu64 " parameters, %.2f GiB in BF16\n", name, total, gib(total * 2));
+	fprintf(f, "model: %s: %" PRIu64 " parameters, %.2f GiB (%.1f GB) in BF16\n", name, total, gib(total * 2),
+		(double)total * 2 / 1e9);
 	fprintf(f, "plan: %d GPU%s of %.2f GiB, context %" PRId64 " tokens; weights BF16, latent cache F32 "
 		"(%.2f GiB per GPU; %.2f GiB in BF16)\n", n_ranks, n_ranks == 1 ? "" : "s", gib(gpu_bytes), n_ctx,
 		gib(mem[0].kv_bytes), gib(kv_bf16));
-	fprintf(f, "split: heads by rank, dense and shared-expert FFN columns by rank, routed expert e on "
-		"rank e %% %d; lm_head on rank 0\n", n_ranks);
+	fprintf(f, "split: heads, dense MLP and shared-expert columns as first+count per rank; routed expert e "
+		"on rank e %% %d; lm_head on rank 0\n", n_ranks);
 	fprintf(f, "%-4s %-11s %-13s %-13s %7s %12s %12s %10s %10s %10s %s\n", "rank", "heads", "mlp-cols",
 		"shared-cols", "experts", "weights-GiB", "kv-GiB", "act-GiB", "rsv-GiB", "total-GiB", "fits");
 	bool all = true;
@@ -226,7 +227,7 @@ int ds_plan_print(FILE *f, const char *name, const struct ds_config *cfg, int n_
 		bool fits = m->total_bytes <= gpu_bytes;
 		all = all && fits;
 		char h[32], mc[32], sc[32];
-		snprintf(h, sizeof h, "%d-%d", rp->head0, rp->head0 + rp->n_heads - 1);
+		snprintf(h, sizeof h, "%d+%d", rp->head0, rp->n_heads);
 		snprintf(mc, sizeof mc, "%d+%d", rp->inter0, rp->n_inter);
 		snprintf(sc, sizeof sc, "%d+%d", rp->shared0, rp->n_shared);
 		fprintf(f, "%-4d %-11s %-13s %-13s %7d %12.2f %12.2f %10.2f %10.2f %10.2f %s\n", r, h, mc, sc,
