@@ -8,7 +8,7 @@
 
 enum cli_verb {
 	VERB_NONE = 0, VERB_TOKENIZE, VERB_DETOKENIZE, VERB_LOGITS, VERB_GREEDY, VERB_GENERATE,
-	VERB_COMPLETE, VERB_FIM, VERB_BENCH,
+	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN,
 };
 
 struct cli_args {
@@ -22,6 +22,12 @@ struct cli_args {
 	struct ds_sampling sampling;
 	char **stop;
 	int n_stop;
+	/* parallelism (engine/plan.h): --gpus N or the count of --devices LIST, --gpu-mem GiB for
+	 * --plan, --synthetic lite|full for a released config without files */
+	int gpus;
+	const char *devices;
+	double gpu_mem_gb;
+	const char *synthetic;
 };
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */
@@ -31,6 +37,7 @@ int cli_logits(const struct cli_args *a);
 int cli_greedy(const struct cli_args *a);
 int cli_generate(const struct cli_args *a);
 int cli_bench(const struct cli_args *a);
+int cli_plan(const struct cli_args *a);
 int cli_serve(const struct cli_args *a);
 
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -33,6 +33,8 @@ static const char usage_text[] =
 "  --complete TEXT          TEXT as a raw completion prompt (Base models)\n"
 "  --fim-prefix TEXT --fim-suffix TEXT   fill in the middle; prints the hole\n"
 "  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
+"  --plan --gpus N [--ctx T] [--gpu-mem GiB]   how the model splits over N GPUs: weights and KV cache\n"
+"                           per GPU and whether it fits (--synthetic lite|full: the released configs)\n"
 "\n"
 "Options:\n"
 "  --model DIR              checkpoint directory (default: $DSCODER_MODEL, else the bundled demo model)\n"
@@ -43,6 +45,9 @@ static const char usage_text[] =
 "  --temperature T          0 = greedy (default 0)\n"
 "  --top-k N, --top-p P, --min-p P, --repetition-penalty R, --seed S\n"
 "  --stop STRING            stop before STRING (repeatable)\n"
+"  --gpus N, --devices LIST GPUs for --plan (LIST: comma-separated device numbers)\n"
+"  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
+"  --synthetic lite|full    --plan for a released configuration, no files needed\n"
 "  --help, --version\n";
 
 enum {
@@ -50,6 +55,7 @@ enum {
 	OPT_FIM_PREFIX, OPT_FIM_SUFFIX, OPT_BENCH, OPT_JSON, OPT_MODEL, OPT_SYSTEM, OPT_THREADS, OPT_CTX,
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_STOP,
 	OPT_HELP, OPT_VERSION,
+	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +84,11 @@ static const struct option long_options[] = {
 	{ "stop", required_argument, NULL, OPT_STOP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "plan", no_argument, NULL, OPT_PLAN },
+	{ "gpus", required_argument, NULL, OPT_GPUS },
+	{ "devices", required_argument, NULL, OPT_DEVICES },
+	{ "gpu-mem", required_argument, NULL, OPT_GPU_MEM },
+	{ "synthetic", required_argument, NULL, OPT_SYNTHETIC },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -224,6 +235,39 @@ int main(int argc, char **argv)
 			a.stop = xreallocarray(a.stop, (size_t)a.n_stop + 1, sizeof *a.stop);
 			a.stop[a.n_stop++] = optarg;
 			break;
+		case OPT_PLAN: a.verb = VERB_PLAN; break;
+		case OPT_GPUS:
+			if (parse_int("--gpus", optarg, 1, 4096, &v) != 0)
+				return 1;
+			a.gpus = (int)v;
+			break;
+		case OPT_DEVICES: {
+			/* a comma-separated list of device numbers: its length is the GPU count */
+			int n = 0;
+			for (const char *p = optarg; *p != '\0'; n++) {
+				char *end;
+				long d;
+
+				errno = 0;
+				d = strtol(p, &end, 10);
+				if (errno != 0 || end == p || d < 0 || d > 4095 || (*end != ',' && *end != '\0'))
+					return cli_fail("--devices needs device numbers separated by commas (such as 0,1,2,3), "
+							"not '%s'", optarg);
+				p = *end == ',' ? end + 1 : end;
+			}
+			a.devices = optarg;
+			a.gpus = n;
+			break;
+		}
+		case OPT_GPU_MEM: {
+			float gb;
+
+			if (parse_float("--gpu-mem", optarg, 0.001, 1e6, &gb) != 0)
+				return 1;
+			a.gpu_mem_gb = gb;
+			break;
+		}
+		case OPT_SYNTHETIC: a.synthetic = optarg; break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -247,6 +291,11 @@ int main(int argc, char **argv)
 		return cli_fail("--ids needs --logits OUT or --greedy N to say what to do with the ids");
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
+	if (a.gpus > 0 && a.verb != VERB_PLAN)
+		return cli_fail("--gpus and --devices work with --plan only for now: the verbs run on one "
+				"device (--simulate-ranks N shows the split on the CPU)");
+	if (a.synthetic != NULL && a.verb != VERB_PLAN)
+		return cli_fail("--synthetic works with --plan");
 
 	/* A reader that goes away (| head) ends us quietly instead of killing us with a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -260,6 +309,7 @@ int main(int argc, char **argv)
 	case VERB_COMPLETE:
 	case VERB_FIM: return cli_generate(&a);
 	case VERB_BENCH: return cli_bench(&a);
+	case VERB_PLAN: return cli_plan(&a);
 	case VERB_NONE: return cli_serve(&a);
 	}
 	return 1;
