@@ -319,12 +319,31 @@ int editor_col_of(const char *text, size_t row_start, size_t pos)
 int editor_layout(const struct editor *e, int width, struct editor_row **rows, int *cap,
 		  int *cur_row, int *cur_col)
 {
+	return editor_layout_from(e, 0, width, rows, cap, cur_row, cur_col);
+}
+
+size_t editor_window_start(const struct editor *e, int lines)
+{
+	size_t p = e->cur;
+	while (p > 0 && e->text[p - 1] != '\n')
+		p--;
+	for (int k = 0; k < lines && p > 0; k++) {
+		p--;    /* the newline ending the previous line */
+		while (p > 0 && e->text[p - 1] != '\n')
+			p--;
+	}
+	return p;
+}
+
+int editor_layout_from(const struct editor *e, size_t from, int width, struct editor_row **rows,
+		       int *cap, int *cur_row, int *cur_col)
+{
 	if (width < 1)
 		width = 1;
 	int n = 0;
 	*cur_row = 0;
 	*cur_col = 0;
-	size_t p = 0;
+	size_t p = from;
 	for (;;) {
 		/* One visual row starting at p. */
 		size_t start = p, last_space = (size_t)-1;

@@ -81,6 +81,12 @@ size_t editor_prev_grapheme(const char *s, size_t len, size_t pos);
  * number of rows (at least 1). */
 int editor_layout(const struct editor *e, int width, struct editor_row **rows, int *cap,
 		  int *cur_row, int *cur_col);
+/* The same for the text from byte `from` (the start of a logical line, at or before the cursor),
+ * so that a huge text is laid out only near the cursor. */
+int editor_layout_from(const struct editor *e, size_t from, int width, struct editor_row **rows,
+		       int *cap, int *cur_row, int *cur_col);
+/* The start of the logical line `lines` lines above the cursor's line (0: the cursor's own). */
+size_t editor_window_start(const struct editor *e, int lines);
 /* Column of byte offset pos inside a row that starts at row_start. */
 int editor_col_of(const char *text, size_t row_start, size_t pos);
 

@@ -16,6 +16,10 @@
 
 int input_rows_wanted(struct app *a, struct editor *e, int width, int limit)
 {
+	/* A text this long fills any limit (a row holds at most width columns of >= 1 byte, bar
+	 * zero-width marks): no need to lay it out. */
+	if (e->len > (size_t)limit * (size_t)(width > 0 ? width : 1) * 8)
+		return limit;
 	struct editor_row *rows = NULL;
 	int cap = 0, r, c;
 	int n = editor_layout(e, width, &rows, &cap, &r, &c);
@@ -77,7 +81,9 @@ static void input_draw_editor(struct app *a, struct editor *e, struct rect r, co
 	mvaddstr(r.y, r.x, "\u276f ");
 	struct editor_row *rows = NULL;
 	int cap = 0, crow, ccol;
-	int n = editor_layout(e, width, &rows, &cap, &crow, &ccol);
+	/* Only the lines near the cursor can be on screen: lay out from r.h lines above it. */
+	size_t from = editor_window_start(e, r.h);
+	int n = editor_layout_from(e, from, width, &rows, &cap, &crow, &ccol);
 	int first = 0;
 	if (crow >= r.h)
 		first = crow - r.h + 1;
@@ -87,7 +93,7 @@ static void input_draw_editor(struct app *a, struct editor *e, struct rect r, co
 	if (editor_empty(e) && placeholder)
 		draw_text(r.y, r.x + INPUT_LEFT, width, placeholder, strlen(placeholder), ROLE_DIM);
 	/* More text above or below than fits: say so at the right edge. */
-	if (first > 0)
+	if (first > 0 || from > 0)
 		draw_text(r.y, r.x + r.w - 1, 1, "\u2191", 3, ROLE_DIM);
 	if (first + r.h < n)
 		draw_text(r.y + r.h - 1, r.x + r.w - 1, 1, "\u2193", 3, ROLE_DIM);
