@@ -460,8 +460,14 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		if (ev->n_ctx > 0)
 			a->n_ctx = ev->n_ctx;
 		if (a->drop_and_retry) {
-			/* Leave room for an answer: an eighth of the context, at least 64 tokens. */
-			int reserve = a->n_ctx / 8 > 64 ? a->n_ctx / 8 : 64;
+			/* Leave room for an answer: max_tokens when set, else an eighth of the context;
+			 * at least 64 tokens, at most half the context. */
+			int reserve = a->conv->sampling.max_tokens > 0 ? a->conv->sampling.max_tokens :
+				      a->n_ctx / 8;
+			if (reserve < 64)
+				reserve = 64;
+			if (reserve > a->n_ctx / 2)
+				reserve = a->n_ctx / 2;
 			if (ev->tokens + reserve > a->n_ctx && app_drop_oldest_turn(a)) {
 				app_send_count(a);
 			} else {
