@@ -12,3 +12,5 @@ TESTS += tests/test-plan
 
 # dscoder-engine --plan (src/engine-plan.c: the command line's part of it)
 dscoder_engine_SOURCES += src/engine-plan.c
+
+include kernels/cuda-nccl.mk
