@@ -48,8 +48,9 @@ AVX2_INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Tiles of 4 rows x 2 tokens keep 8 accumulators in registers: each weight vector loaded serves two
- * tokens, each activation vector four rows. One token (decode) uses 4 rows x 1. */
+/* Tiles of 4 rows x 3 tokens keep 12 accumulators in registers: each weight vector loaded serves
+ * three tokens, each activation vector four rows (4 x 2 and 4 x 1 for the leftover tokens; decode
+ * is 4 x 1). Every (row, token) sum is accumulated in the same order in every tile shape. */
 AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
 			      long ldx, float *y, long ldy, enum ds_dtype t)
 {
@@ -63,6 +64,47 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 		const void *w2 = base + (size_t)(r + 2) * (size_t)k * es;
 		const void *w3 = base + (size_t)(r + 3) * (size_t)k * es;
 		int i = 0;
+		for (; i + 3 <= n; i += 3) {
+			const float *xa = x + (long)i * ldx, *xb = xa + ldx, *xc = xb + ldx;
+			__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+			for (long c = 0; c < k8; c += 8) {
+				__m256 va = _mm256_loadu_ps(xa + c), vb = _mm256_loadu_ps(xb + c);
+				__m256 vc = _mm256_loadu_ps(xc + c), v;
+				v = ld8(w0, c, t);
+				a0 = _mm256_fmadd_ps(v, va, a0);
+				b0 = _mm256_fmadd_ps(v, vb, b0);
+				c0 = _mm256_fmadd_ps(v, vc, c0);
+				v = ld8(w1, c, t);
+				a1 = _mm256_fmadd_ps(v, va, a1);
+				b1 = _mm256_fmadd_ps(v, vb, b1);
+				c1 = _mm256_fmadd_ps(v, vc, c1);
+				v = ld8(w2, c, t);
+				a2 = _mm256_fmadd_ps(v, va, a2);
+				b2 = _mm256_fmadd_ps(v, vb, b2);
+				c2 = _mm256_fmadd_ps(v, vc, c2);
+				v = ld8(w3, c, t);
+				a3 = _mm256_fmadd_ps(v, va, a3);
+				b3 = _mm256_fmadd_ps(v, vb, b3);
+				c3 = _mm256_fmadd_ps(v, vc, c3);
+			}
+			float sa[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+			float sb[4] = {hsum(b0), hsum(b1), hsum(b2), hsum(b3)};
+			float sc[4] = {hsum(c0), hsum(c1), hsum(c2), hsum(c3)};
+			for (long c = k8; c < k; c++) {
+				float e[4] = {ld1(w0, c, t), ld1(w1, c, t), ld1(w2, c, t), ld1(w3, c, t)};
+				for (int j = 0; j < 4; j++) {
+					sa[j] += e[j] * xa[c];
+					sb[j] += e[j] * xb[c];
+					sc[j] += e[j] * xc[c];
+				}
+			}
+			for (int j = 0; j < 4; j++) {
+				y[(long)i * ldy + r + j] = sa[j];
+				y[(long)(i + 1) * ldy + r + j] = sb[j];
+				y[(long)(i + 2) * ldy + r + j] = sc[j];
+			}
+		}
 		for (; i + 2 <= n; i += 2) {
 			const float *xa = x + (long)i * ldx, *xb = xa + ldx;
 			__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -156,9 +198,10 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 static AVX2 void avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
 			   long ldx, float *y, long ldy)
 {
-	long tb = (512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1)) & ~1L;
-	if (tb < 2)
-		tb = 2;
+	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
+	tb -= tb % 3;
+	if (tb < 3)
+		tb = 3;
 	for (long i0 = 0; i0 < n; i0 += tb) {
 		int nb = n - i0 < tb ? (int)(n - i0) : (int)tb;
 		const float *xb = x + i0 * ldx;
