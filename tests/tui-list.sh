@@ -1,0 +1,78 @@
+#!/bin/sh
+# tui-list.sh: the conversation list: saved conversations newest first, a corrupted file listed with
+# its error and left untouched, search by text narrowing the list as you type, open, rename, delete
+# (after a yes).
+. "$top_srcdir/tests/tui-lib.sh"
+
+mkdir -p "$CONVDIR"
+mkconv() {   # mkconv FILE TITLE UPDATED TEXT
+	cat > "$CONVDIR/$1.yaml" <<YAML
+version: 1
+title: $2
+created: $3
+updated: $3
+mode: chat
+messages:
+- role: user
+  time: $3
+  content: |-
+    $4
+YAML
+}
+mkconv 20260101-000000-aaaaaa 'Apple pie recipe' 2026-01-01T00:00:00Z 'how do I bake an apple pie'
+mkconv 20260102-000000-bbbbbb 'Banana bread' 2026-01-02T00:00:00Z 'what about banana bread with walnuts'
+printf 'version: 1\ntitle: [unclosed\n' > "$CONVDIR/20260103-000000-cccccc.yaml"
+cp "$CONVDIR/20260103-000000-cccccc.yaml" "$T/corrupt.orig"
+
+tui_start 100 30
+wait_for ' ready ' 60
+keys F2
+wait_for 'Conversations \(3\)' 10
+screen | grep -q 'Banana bread' || fail "Banana bread not listed"
+# Newest first: Banana (Jan 2) above Apple (Jan 1).
+screen | awk '/Banana bread/ { b = NR } /Apple pie recipe/ { a = NR } END { exit !(b && a && b < a) }' ||
+	fail "the list is not newest first"
+screen | grep -q '⚠' || fail "the corrupted file is not marked"
+
+# Search narrows as you type: "walnut" is only in the text of Banana bread.
+keys /
+wait_for 'Search conversations' 10
+keys walnut
+wait_for 'Conversations \(1\)' 10
+screen | grep -q 'Apple pie' && fail "search kept a conversation that does not match"
+keys Enter
+wait_for '/ walnut' 10
+keys Enter
+wait_for '│  what about banana bread with walnuts' 10
+
+# Rename the selected conversation (the list keeps the focus after F2).
+keys F2
+keys F2
+wait_for 'Conversations' 10
+keys r
+wait_for 'Rename the conversation' 10
+keys C-u 'Banana loaf' Enter
+wait_cmd 10 "the new title is saved" grep -q 'title: Banana loaf' "$CONVDIR/20260102-000000-bbbbbb.yaml"
+wait_for 'Banana loaf' 10
+
+# Clear the search; delete Apple pie after answering n, then y.
+keys /
+wait_for 'Search conversations' 10
+keys Escape
+wait_for 'Conversations \(3\)' 10
+keys End
+keys d
+wait_for 'Delete conversation\?' 10
+keys n
+wait_gone 'Delete conversation\?' 10
+n=$(ls "$CONVDIR" | wc -l)
+[ "$n" = 3 ] || fail "$n files after answering n to delete"
+keys d
+wait_for 'Delete conversation\?' 10
+keys y
+wait_for 'Conversations \(2\)' 10
+cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the corrupted file was changed"
+[ "$(ls "$CONVDIR" | wc -l)" = 2 ] || fail "delete did not remove one file"
+keys C-q
+wait_for 'TUI-EXIT=0' 30
+cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the corrupted file was changed"
