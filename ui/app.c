@@ -400,7 +400,8 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		if (id != a->gen_id || a->state != ENGINE_GENERATING || c->n_msgs == 0)
 			break;
 		conv_append_last(c, ev->text, ev->text_len);
-		a->gen_tokens++;
+		if (a->gen_tokens++ == 0)
+			a->gen_first = app_now();
 		a->dirty = true;
 		/* Laid out once per batch of events, not per token (see the loop). */
 		a->tr_pending = true;
@@ -1083,7 +1084,7 @@ static int app_action(struct app *a, enum action act, int key)
 			return ACT_REDRAW;
 		}
 		modal_confirm(a, "Quit dscoder-tui?", "The conversation is saved and the engine will be "
-			      "shut down.", app_quit_confirmed, 0);
+			      "shut down. (Ctrl-C again: quit)", app_quit_confirmed, 1);
 		return ACT_REDRAW;
 	case ACT_ESCAPE:
 		if (a->state == ENGINE_GENERATING || a->pending_generate) {

@@ -126,7 +126,7 @@ struct app {
 	int drop_and_retry;                 /* dropping turns after a context overflow */
 	double last_tps;
 	int gen_tokens;
-	double gen_start;
+	double gen_start, gen_first;         /* request sent; first token arrived */
 	char *engine_error;                 /* why the engine stopped (one line) */
 
 	/* saving */

@@ -110,6 +110,8 @@ int modal_key(struct app *a, int key, const char *paste, size_t paste_len)
 	case MODAL_CONFIRM:
 		if (key == 'y' || key == 'Y' || key == '\r' || key == (KEYS_FUNC | KEY_ENTER))
 			return modal_finish(a, 1);
+		if (key == KEYS_CTRL('C') && m->tag == 1)
+			return modal_finish(a, 1);     /* the quit question: Ctrl-C twice quits */
 		if (key == 'n' || key == 'N' || key == 27 || key == KEYS_CTRL('C') || key == KEYS_CTRL('G'))
 			return modal_finish(a, 0);
 		return ACT_REDRAW;

@@ -52,9 +52,17 @@ void status_draw(struct app *a)
 	case ENGINE_READY:
 		snprintf(state, sizeof state, " ready ");
 		break;
-	case ENGINE_GENERATING:
-		snprintf(state, sizeof state, " generating %d ", a->gen_tokens);
+	case ENGINE_GENERATING: {
+		double dt = app_now() - a->gen_first;
+		if (a->gen_tokens > 1 && dt > 0.2)
+			snprintf(state, sizeof state, " generating %d \u00b7 %.0f tok/s ", a->gen_tokens,
+				 (a->gen_tokens - 1) / dt);
+		else if (a->gen_tokens == 0)
+			snprintf(state, sizeof state, " generating \u00b7 reading the prompt ");
+		else
+			snprintf(state, sizeof state, " generating %d ", a->gen_tokens);
 		break;
+	}
 	case ENGINE_STOPPED:
 		snprintf(state, sizeof state, " engine stopped \u00b7 F12 restarts ");
 		state_role = ROLE_ERROR;
