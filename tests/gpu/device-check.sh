@@ -88,6 +88,12 @@ if [ -x "$build/tests/test-cuda-forward" ]; then
 	step "tests/test-cuda-forward, DSCODER_CUDA_GRAPH=0" 150 env DSCODER_CUDA_GRAPH=0 "$build/tests/test-cuda-forward" || status=1
 fi
 step "tests/test-forward (CPU, unchanged)" 150 "$build/tests/test-forward" || status=1
+# out-of-bounds accesses and races of the kernels, where the runtime lets the sanitizer in
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ] && [ -x "$build/tests/test-cuda-kernels" ]; then
+	step "compute-sanitizer memcheck: test-cuda-kernels" 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
+		"$build/tests/test-cuda-kernels" || say "(memcheck above: exit 3 means errors found; 'Device not supported' means this runtime has no sanitizer)"
+fi
 
 # The synthetic Coder-V2-Lite benchmark: prefill of 512 and 4096 tokens, decode at batch 1 after each,
 # GPU memory, fraction of the memory bandwidth; then the 236B model's memory plan.
