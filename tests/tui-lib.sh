@@ -104,6 +104,12 @@ wait_cmd() {
 	fail "timed out waiting until $what"
 }
 
+# wait_answers N: waits until the conversation file holds N finished answers and the engine is idle.
+wait_answers() {
+	wait_cmd 120 "$1 answers are saved" sh -c "[ \$(grep -c '^    finish:' \"\$(ls '$CONVDIR'/*.yaml | head -n 1)\") -ge $1 ]"
+	wait_for ' ready ' 60
+}
+
 # Process ids: the TUI (child of the pane's shell) and its engine (child of the TUI).
 tui_pid() { pgrep -P "$(tmux -L "$SOCK" display-message -p -t tui '#{pane_pid}')" -x dscoder-tui; }
 engine_pid() { pgrep -P "$(tui_pid)" -x dscoder-engine; }

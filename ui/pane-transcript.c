@@ -293,10 +293,10 @@ static void tr_draw_label(struct app *a, int y, size_t i)
 	int role = tr_role(m->role);
 	const char *label = m->role == CONV_ROLE_USER ? "You" :
 			    m->role == CONV_ROLE_ASSISTANT ? "Assistant" : "System";
-	if (a->conv->mode == PARAMS_MODE_FIM && m->role == CONV_ROLE_ASSISTANT)
+	/* The conversation keeps one mode, not one per message: only the answer shown as a hole
+	 * (the last one, in fill-in-the-middle mode) gets its own label. */
+	if (i < a->tr.n && a->tr.items[i].fim)
 		label = "Fill-in-the-middle";
-	else if (a->conv->mode == PARAMS_MODE_COMPLETION && m->role == CONV_ROLE_ASSISTANT)
-		label = "Completion";
 	attrset(theme_attr(role) | A_BOLD);
 	mvaddstr(y, r.x, "\u258c ");       /* a left half block marks the start of a message */
 	int x = r.x + 2;
