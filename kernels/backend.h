@@ -12,7 +12,7 @@ struct ds_backend_params {
 	const struct ds_config *cfg;
 	int n_ctx;                 /* positions the KV cache holds */
 	int max_batch;             /* the most tokens one call of an operation gets (prefill chunk) */
-	int n_threads;             /* 0: all online cores */
+	int n_threads;             /* 0: one per core the process may run on */
 };
 
 /* Multi-head latent attention of one layer for n query tokens at positions pos..pos+n-1. */

@@ -87,12 +87,22 @@ static void *pool_main(void *arg)
 	}
 }
 
+/* Cores this process may run on (a taskset or cpuset can allow fewer than are online). */
+static int pool_cores(void)
+{
+#ifdef CPU_COUNT
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+#endif
+	long c = sysconf(_SC_NPROCESSORS_ONLN);
+	return c > 0 ? (int)c : 1;
+}
+
 struct cpu_pool *cpu_pool_new(int n_threads)
 {
-	if (n_threads <= 0) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		n_threads = c > 0 ? (int)c : 1;
-	}
+	if (n_threads <= 0)
+		n_threads = pool_cores();
 	struct cpu_pool *p = xcalloc(1, sizeof *p);
 	p->n = n_threads;
 	p->w = xcalloc((size_t)n_threads, sizeof *p->w);
