@@ -17,3 +17,6 @@ TESTS += tests/test-plan tests/test-rendezvous
 dscoder_engine_SOURCES += src/engine-plan.c
 
 include kernels/cuda-nccl.mk
+
+# the MULTIPLE GPUS section of dscoder-engine(1), pasted into the page by the lead
+EXTRA_DIST += man/parallel-section.man
