@@ -54,7 +54,9 @@ int main(void)
 	b = keys_lookup(KCTX_INPUT, KEYS_FUNC | KEY_HOME, 0);
 	CHECK(b && b->act == ACT_LINE_START, "Home in text is not line start");
 	b = keys_lookup(KCTX_INPUT, KEYS_FUNC | KEY_HOME, 1);
-	CHECK(b && b->act == ACT_LINE_START, "Home: the input's own binding must win");
+	CHECK(b && b->act == ACT_SCROLL_TOP, "Home with an empty input does not scroll to the top");
+	b = keys_lookup(KCTX_INPUT, KEYS_FUNC | KEY_END, 1);
+	CHECK(b && b->act == ACT_SCROLL_BOTTOM, "End with an empty input does not scroll to the end");
 	b = keys_lookup(KCTX_TRANSCRIPT, KEYS_FUNC | KEY_HOME, 1);
 	CHECK(b && b->act == ACT_SCROLL_TOP, "Home in the transcript is not scroll-top");
 	b = keys_lookup(KCTX_SIDEBAR, 'd', 1);

@@ -1431,6 +1431,11 @@ static int app_key(struct app *a, int key)
 		const struct key_binding *b = keys_lookup(KCTX_SYSTEM, key, 0);
 		if (!b)
 			b = keys_lookup(KCTX_INPUT, key, 0);
+		/* Behind the pane, only a few global keys make sense; Tab types a tab. */
+		if (b && b->ctx == KCTX_GLOBAL && b->act != ACT_QUIT_ACT && b->act != ACT_HELP &&
+		    b->act != ACT_INTERRUPT &&
+		    b->act != ACT_REDRAW_ACT)
+			b = NULL;
 		if (b && b->act != ACT_SEND) {
 			int f = app_action(a, b->act, key);
 			if (!(f & ACT_UNHANDLED))

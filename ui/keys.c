@@ -229,6 +229,12 @@ const char *keys_ctx_name(enum key_ctx c)
 
 const struct key_binding *keys_lookup(enum key_ctx ctx, int key, int input_empty)
 {
+	/* With an empty input, the global keys meant for that case (Home, End, ?) win over the
+	 * editor's own meaning of the key, which would do nothing anyway. */
+	if (input_empty)
+		for (const struct key_binding *b = keys_table; b->key; b++)
+			if (b->ctx == KCTX_GLOBAL && b->key == key && (b->flags & KB_IF_EMPTY))
+				return b;
 	for (int pass = 0; pass < 2; pass++) {
 		enum key_ctx want = pass == 0 ? ctx : KCTX_GLOBAL;
 		if (pass == 1 && ctx == KCTX_GLOBAL)

@@ -73,7 +73,8 @@ const char *keys_action_help(enum action a);
 const char *keys_ctx_name(enum key_ctx c);
 
 /* Finds the binding of key in ctx (then in KCTX_GLOBAL when ctx is not global). input_empty says
- * whether KB_IF_EMPTY bindings apply. Returns NULL when the key is unbound. */
+ * whether KB_IF_EMPTY bindings apply; when they do they come first. Returns NULL when the key is
+ * unbound. */
 const struct key_binding *keys_lookup(enum key_ctx ctx, int key, int input_empty);
 
 /* Writes a readable name of key ("Ctrl-C", "Alt-Enter", "F1", "PgUp", "a") into buf. */
