@@ -3,6 +3,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "cpu-kernels.h"
 
@@ -101,12 +104,25 @@ const struct cpu_kernels cpu_kernels_ref = {
 	.axpy = ref_axpy,
 };
 
+/* CPUID rather than __builtin_cpu_supports, which clang does not know "f16c" for; the OS must also
+ * save the YMM registers (XCR0 bits 1 and 2). */
 int cpu_kernels_have_avx2(void)
 {
 #if defined(HAVE_AVX2_TARGET) && (defined(__x86_64__) || defined(__i386__))
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("f16c");
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, f16c = (c >> 29) & 1, avx = (c >> 28) & 1;
+	if (!fma || !osxsave || !f16c || !avx)
+		return 0;
+	unsigned xlo, xhi;
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	if ((xlo & 6) != 6)
+		return 0;
+	if (__get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (b >> 5) & 1;     /* AVX2 */
 #else
 	return 0;
 #endif
