@@ -55,12 +55,12 @@ keys C-u 'Banana loaf' Enter
 wait_cmd 10 "the new title is saved" grep -q 'title: Banana loaf' "$CONVDIR/20260102-000000-bbbbbb.yaml"
 wait_for 'Banana loaf' 10
 
-# Clear the search; delete Apple pie after answering n, then y.
+# Delete Apple pie (found by a search) after answering n, then y.
 keys /
 wait_for 'Search conversations' 10
-keys Escape
-wait_for 'Conversations \(3\)' 10
-keys End
+keys C-u apple Enter
+wait_for 'Conversations \(1\)' 10
+wait_for 'Apple pie recipe' 10
 keys d
 wait_for 'Delete conversation\?' 10
 keys n
@@ -70,6 +70,11 @@ n=$(ls "$CONVDIR" | wc -l)
 keys d
 wait_for 'Delete conversation\?' 10
 keys y
+wait_for 'Conversations \(0\)' 10
+[ -f "$CONVDIR/20260101-000000-aaaaaa.yaml" ] && fail "Apple pie was not deleted"
+keys /
+wait_for 'Search conversations' 10
+keys Escape
 wait_for 'Conversations \(2\)' 10
 cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the corrupted file was changed"
 [ "$(ls "$CONVDIR" | wc -l)" = 2 ] || fail "delete did not remove one file"

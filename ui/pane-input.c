@@ -57,11 +57,19 @@ static void input_draw_sep(struct app *a, struct rect r, const char *title, cons
 	int x = r.x + 1;
 	char buf[256];
 	snprintf(buf, sizeof buf, " %s ", title);
-	x += draw_text(r.y, x, r.w - 2, buf, strlen(buf), focused ? ROLE_STATUS_ACCENT : ROLE_BORDER);
+	/* The hint on the right keeps its room; the title gets the rest, cut if need be. */
+	int hw = 0;
+	char hbuf[256] = "";
 	if (hint && *hint) {
-		snprintf(buf, sizeof buf, " %s ", hint);
-		int hw = (int)utf8_width(buf, strlen(buf));
-		if (r.x + r.w - 1 - hw > x + 1)
+		snprintf(hbuf, sizeof hbuf, " %s ", hint);
+		hw = (int)utf8_width(hbuf, strlen(hbuf));
+		if (hw + 24 > r.w)
+			hw = 0;
+	}
+	x += draw_text(r.y, x, r.w - 4 - hw, buf, strlen(buf), focused ? ROLE_STATUS_ACCENT : ROLE_BORDER);
+	if (hw) {
+		memcpy(buf, hbuf, sizeof hbuf);
+		if (r.x + r.w - 1 - hw > x)
 			draw_text(r.y, r.x + r.w - 1 - hw, hw, buf, strlen(buf), ROLE_DIM);
 	}
 }
@@ -113,6 +121,8 @@ void input_draw(struct app *a)
 		snprintf(title, sizeof title, "Prefix (code before the hole) \u00b7 fim");
 	else if (a->conv->mode == PARAMS_MODE_COMPLETION)
 		snprintf(title, sizeof title, "Prompt \u00b7 completion");
+	else if (*a->conv->title)
+		snprintf(title, sizeof title, "Message \u00b7 %s \u00b7 %s", mode, a->conv->title);
 	else
 		snprintf(title, sizeof title, "Message \u00b7 %s", mode);
 	if (a->input.len > 4096)
