@@ -44,7 +44,15 @@ tui_start() {
 	shift 2
 	cmd="cd '$T' && '$TUI' --model '$MODEL' --engine '$ENGINE' $* 2>'$T/tui.err'; echo TUI-EXIT=\$?; sleep 600"
 	if tmux -L "$SOCK" has-session 2>/dev/null; then
-		tmux -L "$SOCK" kill-session -t tui 2>/dev/null
+		# A new server for each start: killing the only session makes the server exit while the
+		# next new-session may already be talking to it.
+		tmux -L "$SOCK" kill-server 2>/dev/null
+		n=50
+		while [ $n -gt 0 ] && tmux -L "$SOCK" has-session 2>/dev/null; do
+			sleep 0.1
+			n=$((n - 1))
+		done
+		sleep 0.2
 	fi
 	tmux -L "$SOCK" -f /dev/null new-session -d -s tui -x "$w" -y "$h" \
 		"env HOME='$HOME' XDG_CONFIG_HOME='$XDG_CONFIG_HOME' XDG_DATA_HOME='$XDG_DATA_HOME' DSCODER_DATADIR='$DSCODER_DATADIR' LANG=C.UTF-8 TERM=$TUI_TERM sh -c \"$cmd\""
