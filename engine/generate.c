@@ -10,6 +10,10 @@
 
 #include "xalloc.h"
 
+/* Prompt tokens per prefill call: large enough for matrix-matrix efficiency, small enough that a
+ * cancel is answered within a second or so on a CPU. */
+#define PREFILL_CHUNK 256
+
 static double now_seconds(void)
 {
 	struct timespec ts;
@@ -193,12 +197,22 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		reuse = n - 1;
 	st->cached_tokens = reuse;
 	e->n_cached = reuse;
-	if (ds_forward(e->state, prompt + reuse, n - reuse, reuse, e->logits, false) != 0) {
-		e->n_cached = 0;
-		return errorf(err, errlen, "the forward pass rejected the prompt");
+	/* Prefill in chunks, asking the caller between them, so a cancel (or a shutdown) does not wait
+	 * for a long prompt; what was prefilled stays cached for the next request. */
+	for (int at = reuse; at < n; at += PREFILL_CHUNK) {
+		int len = n - at < PREFILL_CHUNK ? n - at : PREFILL_CHUNK;
+
+		if (at > reuse && on_text("", 0, arg) != 0) {
+			st->finish = DS_FINISH_CANCEL;
+			return 0;
+		}
+		if (ds_forward(e->state, prompt + at, len, at, e->logits, false) != 0) {
+			e->n_cached = 0;
+			return errorf(err, errlen, "the forward pass rejected the prompt");
+		}
+		memcpy(e->cached + at, prompt + at, (size_t)len * sizeof *prompt);
+		e->n_cached = at + len;
 	}
-	memcpy(e->cached + reuse, prompt + reuse, (size_t)(n - reuse) * sizeof *prompt);
-	e->n_cached = n;
 	memcpy(e->history, prompt, (size_t)n * sizeof *prompt);
 	n_hist = n;
 	pos = n;

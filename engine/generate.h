@@ -47,9 +47,9 @@ struct ds_gen_stats {
 	double ttft_ms, prefill_tps, decode_tps;
 };
 
-/* Called with each piece of answer text (whole UTF-8 characters), and at least once per generated
- * token (with len 0 when the token's text is held back), so a cancel takes effect within one token.
- * Return nonzero to cancel. */
+/* Called with each piece of answer text (whole UTF-8 characters), at least once per generated
+ * token (with len 0 when the token's text is held back), and with len 0 between prefill chunks, so
+ * a cancel takes effect within one token or one chunk. Return nonzero to cancel. */
 typedef int (*ds_text_fn)(const char *text, size_t len, void *arg);
 
 /* Generates an answer to prompt[0..n): reuses the cached prefix, prefills the rest as a batch, then

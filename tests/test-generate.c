@@ -151,6 +151,25 @@ int main(void)
 	      ds_finish_name(st.finish), st.completion_tokens);
 	s.cancel_after = 0;
 
+	/* Cancel during a long prefill: answered between chunks, and the chunks done stay cached. */
+	ds_engine_close(&e);
+	if (ds_engine_open(&e, dir, 1024, 2, NULL, NULL, err, sizeof err) == 0) {
+		int many[600];
+
+		for (int i = 0; i < 600; i++)
+			many[i] = 10 + i % 250;
+		s.cancel_after = 1;
+		run(&e, many, 600, &p, &s, &st);
+		CHECK(st.finish == DS_FINISH_CANCEL && st.completion_tokens == 0 && s.calls == 1,
+		      "cancel during a 600-token prefill: finish %s after %d calls", ds_finish_name(st.finish), s.calls);
+		s.cancel_after = 0;
+		p.max_tokens = 2;
+		run(&e, many, 600, &p, &s, &st);
+		CHECK(st.cached_tokens > 0 && st.completion_tokens == 2,
+		      "the next request reuses the %d tokens prefilled before the cancel", st.cached_tokens);
+		p.max_tokens = 40;
+	}
+
 	/* A prompt over the context is refused with the count, nothing generated. */
 	ds_engine_close(&e);
 	if (ds_engine_open(&e, dir, 16, 1, NULL, NULL, err, sizeof err) == 0) {
