@@ -15,4 +15,3 @@ SERVE_TESTS = tests/serve-stream.sh tests/serve-cancel.sh tests/serve-bad.sh tes
 dist_check_SCRIPTS += $(SERVE_TESTS)
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += tests/serve_test.py tests/serve_ttft.py
-EXTRA_DIST += man/protocol-section.man
