@@ -1817,14 +1817,12 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	if (a->opt.bench_render)
 		app_bench_render(a);
 
-	double last_draw = 0;
 	bool need_draw = true;
 	while (!a->quit) {
 		if (app_sig_term)
 			break;
 		if (need_draw) {
 			app_draw(a);
-			last_draw = app_now();
 			need_draw = false;
 		}
 		struct pollfd fds[4];
@@ -1898,7 +1896,6 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			app_relayout(a);
 		if (flags & (ACT_REDRAW | ACT_RESIZE))
 			need_draw = true;
-		(void)last_draw;
 	}
 
 	/* Leaving: save, then stop the engine politely, then restore the terminal. */

@@ -3,6 +3,7 @@
 #include <curses.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "app.h"
@@ -46,10 +47,30 @@ static int help_lines(struct help_line **out)
 	return n;
 }
 
+static int help_width(const struct app *a)
+{
+	return a->cols - 2 < 96 ? a->cols - 2 : 96;
+}
+
+/* On a narrow screen each key gets two rows: the keys, then the description under them. */
+static int help_narrow(const struct app *a)
+{
+	return help_width(a) < 70;
+}
+
+static int help_rows(const struct app *a, const struct help_line *v, int n)
+{
+	int rows = 0;
+	for (int i = 0; i < n; i++)
+		rows += help_narrow(a) && v[i].text && *v[i].text ? 2 : 1;
+	return rows;
+}
+
 int help_key(struct app *a, int key)
 {
 	struct help_line *v;
 	int n = help_lines(&v);
+	n = help_rows(a, v, n);
 	free(v);
 	int page = a->rows - 6 > 1 ? a->rows - 6 : 1;
 	if (key == (KEYS_FUNC | KEY_UP) || key == 'k')
@@ -79,8 +100,10 @@ int help_key(struct app *a, int key)
 void help_draw(struct app *a)
 {
 	struct help_line *v;
-	int n = help_lines(&v);
-	int w = a->cols - 2 < 96 ? a->cols - 2 : 96;
+	int nl = help_lines(&v);
+	int n = help_rows(a, v, nl);
+	bool narrow = help_narrow(a);
+	int w = help_width(a);
 	int h = a->rows - 2;
 	int x = (a->cols - w) / 2, y = 1;
 	for (int k = 0; k < h; k++)
@@ -99,16 +122,27 @@ void help_draw(struct app *a)
 	int rows = h - 3;
 	if (a->help_scroll > n - rows)
 		a->help_scroll = n - rows > 0 ? n - rows : 0;
-	int keyw = w >= 60 ? 26 : 16;
-	for (int k = 0; k < rows && a->help_scroll + k < n; k++) {
-		const struct help_line *l = &v[a->help_scroll + k];
-		int yy = y + 1 + k;
-		if (!l->text) {
-			draw_text(yy, x + 2, w - 4, l->keys, strlen(l->keys), ROLE_HEADING);
-			continue;
+	int keyw = 26;
+	/* Row r of the help (after scrolling) maps to line i, first or second row of it. */
+	int row = 0, k = 0;
+	for (int i = 0; i < nl && k < rows; i++) {
+		const struct help_line *l = &v[i];
+		int h = narrow && l->text && *l->text ? 2 : 1;
+		for (int part = 0; part < h; part++, row++) {
+			if (row < a->help_scroll || k >= rows)
+				continue;
+			int yy = y + 1 + k++;
+			if (!l->text)
+				draw_text(yy, x + 2, w - 4, l->keys, strlen(l->keys), ROLE_HEADING);
+			else if (narrow && part == 0)
+				draw_text(yy, x + 3, w - 5, l->keys, strlen(l->keys), ROLE_INLINE_CODE);
+			else if (narrow)
+				draw_text(yy, x + 5, w - 7, l->text, strlen(l->text), ROLE_HELP);
+			else {
+				draw_text(yy, x + 3, keyw - 1, l->keys, strlen(l->keys), ROLE_INLINE_CODE);
+				draw_text(yy, x + 3 + keyw, w - 5 - keyw, l->text, strlen(l->text), ROLE_HELP);
+			}
 		}
-		draw_text(yy, x + 3, keyw - 1, l->keys, strlen(l->keys), ROLE_INLINE_CODE);
-		draw_text(yy, x + 3 + keyw, w - 5 - keyw, l->text, strlen(l->text), ROLE_HELP);
 	}
 	char hint[96];
 	snprintf(hint, sizeof hint, "\u2191\u2193 PgUp PgDn scroll \u00b7 Esc, q or F1 closes \u00b7 %d/%d",
