@@ -88,12 +88,14 @@ static void app_save(struct app *a)
 	if (a->conv->n_msgs == 0 || a->opt.bench_render)
 		return;
 	char err[512];
+	bool is_new = a->conv->path == NULL;
 	if (conv_save(a->conv, err, sizeof err) < 0)
 		app_notice(a, true, "not saved: %s", err);
 	a->last_save = app_now();
 	a->dirty = false;
-	/* The list shows titles and dates: refresh it when it is on screen. */
-	if (a->sidebar_open)
+	/* The list shows titles and dates: refresh it when it is on screen, but not for every
+	 * save while an answer streams (reading the list loads every file). */
+	if (a->sidebar_open && (is_new || a->state != ENGINE_GENERATING))
 		a->list_loaded = false;
 }
 
