@@ -191,6 +191,74 @@ static void test_vectors(const struct cpu_kernels *a, const struct cpu_kernels *
 	}
 }
 
+/* pv: the weighted sums of rows; exp_sum: softmax numerators. Odd sizes and strides. */
+static void test_attention_kernels(const struct cpu_kernels *a, const struct cpu_kernels *b)
+{
+	static const int ns[] = { 1, 2, 3, 5 }, ms[] = { 1, 7, 33 };
+	static const long ks[] = { 1, 7, 8, 31, 32, 33, 77 };
+	for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
+		for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
+				int n = ns[in], m = ms[im];
+				long kd = ks[ik], ldo = kd + 2, ldp = m + 3, ldv = kd + 5;
+				float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
+				float *oa = xmalloc(sizeof *oa * (size_t)(n * ldo)), *ob = xmalloc(sizeof *ob * (size_t)(n * ldo));
+				for (long i = 0; i < n * ldp; i++)
+					p[i] = rndf() + 1;
+				for (long i = 0; i < m * ldv; i++)
+					v[i] = rndf();
+				for (long i = 0; i < n * ldo; i++)
+					oa[i] = ob[i] = rndf();
+				float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo));
+				memcpy(o0, oa, sizeof *o0 * (size_t)(n * ldo));
+				a->pv(oa, ldo, p, ldp, v, ldv, n, m, kd);
+				b->pv(ob, ldo, p, ldp, v, ldv, n, m, kd);
+				int bad = 0;
+				for (int i = 0; i < n; i++)
+					for (long k = 0; k < ldo; k++) {
+						double want = o0[i * ldo + k], mag = fabs(want);
+						if (k < kd)
+							for (int t = 0; t < m; t++) {
+								want += (double)p[i * ldp + t] * v[t * ldv + k];
+								mag += fabs((double)p[i * ldp + t] * v[t * ldv + k]);
+							}
+						if ((!close_enough(oa[i * ldo + k], want, mag) ||
+						     !close_enough(ob[i * ldo + k], want, mag)) && bad++ < 3)
+							CHECK(0, "pv n=%d m=%d k=%ld at (%d, %ld): %s %.9g, %s %.9g, exact %.9g", n, m, kd,
+							      i, k, a->name, oa[i * ldo + k], b->name, ob[i * ldo + k], want);
+					}
+				free(p);
+				free(v);
+				free(oa);
+				free(ob);
+				free(o0);
+			}
+	for (long n = 1; n <= 41; n += (n < 20 ? 1 : 10)) {
+		float *sa = xmalloc(sizeof *sa * (size_t)n), *sb = xmalloc(sizeof *sb * (size_t)n);
+		float *x = xmalloc(sizeof *x * (size_t)n);
+		for (long i = 0; i < n; i++)
+			x[i] = 30 * rndf() - 60;    /* -90 .. -30 around the max -40: some underflow to 0 */
+		if (n > 3)
+			x[2] = -INFINITY;
+		memcpy(sa, x, sizeof *x * (size_t)n);
+		memcpy(sb, x, sizeof *x * (size_t)n);
+		float ta = a->exp_sum(sa, n, -40), tb = b->exp_sum(sb, n, -40);
+		double want_sum = 0;
+		for (long i = 0; i < n; i++) {
+			double want = exp((double)x[i] + 40);
+			want_sum += want;
+			CHECK(fabs(sa[i] - want) <= 1e-6 * want + 1e-37 && fabs(sb[i] - want) <= 1e-6 * want + 1e-37,
+			      "exp_sum n=%ld at %ld (x %g): %s %.9g, %s %.9g, want %.9g", n, i, x[i] + 40,
+			      a->name, sa[i], b->name, sb[i], want);
+		}
+		CHECK(fabs(ta - want_sum) <= 1e-6 * want_sum && fabs(tb - want_sum) <= 1e-6 * want_sum,
+		      "exp_sum n=%ld: sums %.9g and %.9g, want %.9g", n, ta, tb, want_sum);
+		free(sa);
+		free(sb);
+		free(x);
+	}
+}
+
 struct pool_sum {
 	atomic_int seen[64];      /* times each block ran */
 	atomic_int bad_ith;
@@ -279,11 +347,13 @@ int main(void)
 	test_f16_all(&cpu_kernels_ref);
 	test_rows(&cpu_kernels_ref, &cpu_kernels_ref);
 	test_vectors(&cpu_kernels_ref, &cpu_kernels_ref);
+	test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_ref);
 #ifdef HAVE_AVX2_TARGET
 	if (cpu_kernels_have_avx2()) {
 		test_f16_all(&cpu_kernels_avx2);
 		test_rows(&cpu_kernels_ref, &cpu_kernels_avx2);
 		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx2);
+		test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_avx2);
 		printf("compared %s with %s\n", cpu_kernels_avx2.name, cpu_kernels_ref.name);
 	} else {
 		printf("this CPU lacks AVX2/FMA/F16C: only the portable kernels were tested\n");

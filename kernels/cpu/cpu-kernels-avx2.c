@@ -5,6 +5,7 @@
 #ifdef HAVE_AVX2_TARGET
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "cpu-kernels.h"
 
@@ -261,12 +262,122 @@ static AVX2 void avx2_axpy(float *y, float a, const float *x, long n)
 		y[c] += a * x[c];
 }
 
+/* Tiles of 2 queries x 32 columns (8 accumulators) over all m rows: each row of v loaded serves
+ * both queries, and o is read and written once per tile instead of once per row. */
+static AVX2 void avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n,
+			 int m, long kdim)
+{
+	int i = 0;
+	for (; i + 2 <= n; i += 2) {
+		float *oa = o + (long)i * ldo, *ob = oa + ldo;
+		const float *pa = p + (long)i * ldp, *pb = pa + ldp;
+		long k = 0;
+		for (; k + 32 <= kdim; k += 32) {
+			__m256 a0 = _mm256_loadu_ps(oa + k), a1 = _mm256_loadu_ps(oa + k + 8);
+			__m256 a2 = _mm256_loadu_ps(oa + k + 16), a3 = _mm256_loadu_ps(oa + k + 24);
+			__m256 b0 = _mm256_loadu_ps(ob + k), b1 = _mm256_loadu_ps(ob + k + 8);
+			__m256 b2 = _mm256_loadu_ps(ob + k + 16), b3 = _mm256_loadu_ps(ob + k + 24);
+			for (int t = 0; t < m; t++) {
+				const float *vt = v + (long)t * ldv + k;
+				__m256 v0 = _mm256_loadu_ps(vt), v1 = _mm256_loadu_ps(vt + 8);
+				__m256 v2 = _mm256_loadu_ps(vt + 16), v3 = _mm256_loadu_ps(vt + 24);
+				__m256 sa = _mm256_set1_ps(pa[t]), sb = _mm256_set1_ps(pb[t]);
+				a0 = _mm256_fmadd_ps(sa, v0, a0);
+				a1 = _mm256_fmadd_ps(sa, v1, a1);
+				a2 = _mm256_fmadd_ps(sa, v2, a2);
+				a3 = _mm256_fmadd_ps(sa, v3, a3);
+				b0 = _mm256_fmadd_ps(sb, v0, b0);
+				b1 = _mm256_fmadd_ps(sb, v1, b1);
+				b2 = _mm256_fmadd_ps(sb, v2, b2);
+				b3 = _mm256_fmadd_ps(sb, v3, b3);
+			}
+			_mm256_storeu_ps(oa + k, a0);
+			_mm256_storeu_ps(oa + k + 8, a1);
+			_mm256_storeu_ps(oa + k + 16, a2);
+			_mm256_storeu_ps(oa + k + 24, a3);
+			_mm256_storeu_ps(ob + k, b0);
+			_mm256_storeu_ps(ob + k + 8, b1);
+			_mm256_storeu_ps(ob + k + 16, b2);
+			_mm256_storeu_ps(ob + k + 24, b3);
+		}
+		for (; k + 8 <= kdim; k += 8) {
+			__m256 a0 = _mm256_loadu_ps(oa + k), b0 = _mm256_loadu_ps(ob + k);
+			for (int t = 0; t < m; t++) {
+				__m256 v0 = _mm256_loadu_ps(v + (long)t * ldv + k);
+				a0 = _mm256_fmadd_ps(_mm256_set1_ps(pa[t]), v0, a0);
+				b0 = _mm256_fmadd_ps(_mm256_set1_ps(pb[t]), v0, b0);
+			}
+			_mm256_storeu_ps(oa + k, a0);
+			_mm256_storeu_ps(ob + k, b0);
+		}
+		for (; k < kdim; k++)
+			for (int t = 0; t < m; t++) {
+				oa[k] += pa[t] * v[(long)t * ldv + k];
+				ob[k] += pb[t] * v[(long)t * ldv + k];
+			}
+	}
+	for (; i < n; i++)
+		for (int t = 0; t < m; t++)
+			avx2_axpy(o + (long)i * ldo, p[(long)i * ldp + t], v + (long)t * ldv, kdim);
+}
+
+/* exp(x) for x <= 0 (a softmax after subtracting the max): 2^n * e^r with |r| <= ln2 / 2, e^r by
+ * a degree-6 polynomial (relative error about 2e-7); below -87 it is 0. */
+AVX2_INLINE __m256 exp_neg(__m256 x)
+{
+	const __m256 lo = _mm256_set1_ps(-87.0f);
+	__m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+	x = _mm256_max_ps(x, lo);
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 y = _mm256_set1_ps(1.9875691500e-4f);
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+	y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+	y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+	return _mm256_andnot_ps(under, y);
+}
+
+static AVX2 float avx2_exp_sum(float *s, long n, float max)
+{
+	__m256 vm = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+	long j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+		_mm256_storeu_ps(s + j, e);
+		sum = _mm256_add_ps(sum, e);
+	}
+	float t = hsum(sum);
+	if (j < n) {
+		float buf[8] = { 0 };
+		for (long k = j; k < n; k++)
+			buf[k - j] = s[k] - max;
+		for (long k = n - j; k < 8; k++)
+			buf[k] = -INFINITY;
+		__m256 e = exp_neg(_mm256_loadu_ps(buf));
+		_mm256_storeu_ps(buf, e);
+		for (long k = j; k < n; k++) {
+			s[k] = buf[k - j];
+			t += buf[k - j];
+		}
+	}
+	return t;
+}
+
 const struct cpu_kernels cpu_kernels_avx2 = {
 	.name = "AVX2/FMA/F16C",
 	.rows = avx2_rows,
 	.axpy_row = avx2_axpy_row,
 	.dot = avx2_dot,
 	.axpy = avx2_axpy,
+	.pv = avx2_pv,
+	.exp_sum = avx2_exp_sum,
 };
 
 #endif

@@ -1,6 +1,7 @@
 /* cpu-kernels.c: the portable kernels, and the choice of kernel set at run time. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -96,12 +97,32 @@ static void ref_axpy(float *y, float a, const float *x, long n)
 		y[c] += a * x[c];
 }
 
+static void ref_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n, int m,
+		   long kdim)
+{
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < m; t++)
+			ref_axpy(o + (long)i * ldo, p[(long)i * ldp + t], v + (long)t * ldv, kdim);
+}
+
+static float ref_exp_sum(float *s, long n, float max)
+{
+	float sum = 0;
+	for (long j = 0; j < n; j++) {
+		s[j] = expf(s[j] - max);
+		sum += s[j];
+	}
+	return sum;
+}
+
 const struct cpu_kernels cpu_kernels_ref = {
 	.name = "portable C",
 	.rows = ref_rows,
 	.axpy_row = ref_axpy_row,
 	.dot = ref_dot,
 	.axpy = ref_axpy,
+	.pv = ref_pv,
+	.exp_sum = ref_exp_sum,
 };
 
 /* CPUID rather than __builtin_cpu_supports, which clang does not know "f16c" for; the OS must also

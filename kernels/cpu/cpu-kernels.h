@@ -19,6 +19,12 @@ struct cpu_kernels {
 	float (*dot)(const float *a, const float *b, long n);
 	/* y += a * x */
 	void (*axpy)(float *y, float a, const float *x, long n);
+	/* o[i*ldo + k] += sum over t < m of p[i*ldp + t] * v[t*ldv + k], for i < n, k < kdim: the
+	 * attention-weighted sum of m rows of v for n queries; t runs in order, as repeated axpy. */
+	void (*pv)(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n, int m,
+		   long kdim);
+	/* s[j] = exp(s[j] - max) for j < n; returns their sum. */
+	float (*exp_sum)(float *s, long n, float max);
 };
 
 extern const struct cpu_kernels cpu_kernels_ref;

@@ -69,15 +69,15 @@ static void mla_decode_run(void *arg, int blk, int ith)
 	}
 	for (long b = lo; b < hi; b += MLA_BLOCK) {
 		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
+		/* scores of every head against these rows: the rows are the "weights", each read once */
+		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + b * lat, .rows = nb, .cols = lat };
+		c->k->rows(&cb, 0, nb, c->att_q, nh, lat, s, MLA_BLOCK);
 		for (int h = 0; h < nh; h++) {
-			const float *qc = c->att_q + (long)h * lat;
 			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
 			float m = ph[0];
-			for (int j = 0; j < nb; j++) {
-				sh[j] = c->k->dot(qc, a->cache + (b + j) * lat, lat);
+			for (int j = 0; j < nb; j++)
 				if (sh[j] > m)
 					m = sh[j];
-			}
 			if (m > ph[0]) {
 				float f = expf(ph[0] - m);
 				ph[1] *= f;
@@ -85,12 +85,10 @@ static void mla_decode_run(void *arg, int blk, int ith)
 					ph[2 + k] *= f;
 				ph[0] = m;
 			}
-			for (int j = 0; j < nb; j++) {
-				float p = expf(sh[j] - m);
-				ph[1] += p;
-				c->k->axpy(ph + 2, p, a->cache + (b + j) * lat, kr);
-			}
+			ph[1] += c->k->exp_sum(sh, nb, m);
 		}
+		/* o_lat of every head += its weights times these rows' c_kv */
+		c->k->pv(part + 2, kr + 2, s, MLA_BLOCK, a->cache + b * lat, lat, nh, nb, kr);
 	}
 }
 
@@ -181,12 +179,9 @@ static void mla_batch_run(void *arg, int h, int ith)
 					o[(long)i * kr + k] *= r;
 				m[i] = bm;
 			}
-			for (int j = 0; j < tb; j++) {
-				float p = expf(si[j] - m[i]);
-				l[i] += p;
-				c->k->axpy(o + (long)i * kr, p, a->cache + (long)(t0 + j) * lat, kr);
-			}
+			l[i] += c->k->exp_sum(si, tb, m[i]);
 		}
+		c->k->pv(o, kr, s, sld, a->cache + (long)t0 * lat, lat, n, tb, kr);
 	}
 	/* keys of the batch itself, causal */
 	for (int i = 0; i < n; i++) {
