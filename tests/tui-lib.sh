@@ -60,8 +60,28 @@ tui_start() {
 }
 
 screen() { tmux -L "$SOCK" capture-pane -p -t tui; }
+
+# wait_width COLUMNS: waits until the TUI has laid out its input separator (a line starting with
+# "─ ") for the given width. tmux without an attached client may hold back the last of several
+# quick resizes from the pane's tty until the pane gets input, so an unbound key (F11) nudges it.
+wait_width() {
+	n=100
+	while [ "$n" -gt 0 ]; do
+		w=$(screen | grep '^─ ' | head -n 1 | LC_ALL=C.UTF-8 wc -L)
+		[ "$w" = "$1" ] && return 0
+		[ $((n % 5)) = 0 ] && tmux -L "$SOCK" send-keys -t tui F11
+		sleep 0.1
+		n=$((n - 1))
+	done
+	fail "the screen was not laid out for $1 columns"
+}
 keys() { tmux -L "$SOCK" send-keys -t tui "$@"; }
-resize() { tmux -L "$SOCK" resize-window -t tui -x "$1" -y "$2"; }
+# resize COLUMNS ROWS; F11 (unbound) makes tmux pass the new size on to the pane's tty now (see
+# wait_width).
+resize() {
+	tmux -L "$SOCK" resize-window -t tui -x "$1" -y "$2"
+	tmux -L "$SOCK" send-keys -t tui F11
+}
 
 fail() {
 	echo "FAIL: $*"

@@ -15,6 +15,7 @@ wait_for ' generating ' 20
 resize 60 20
 resize 130 40
 resize 72 24
+wait_width 72
 wait_for '^  .*quick brown fox' 10
 # Cancel the running answer.
 keys Escape

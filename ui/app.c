@@ -1653,6 +1653,14 @@ static void app_relayout(struct app *a)
 		transcript_rebuild(a);
 }
 
+/* Whether the terminal's size differs from the one the screen was laid out for. */
+static bool app_size_changed(void)
+{
+	struct winsize ws;
+	return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 &&
+	       (ws.ws_row != LINES || ws.ws_col != COLS);
+}
+
 /* The one place that handles a new terminal size (SIGWINCH through the self-pipe). */
 static void app_resize(struct app *a)
 {
@@ -1840,11 +1848,9 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			err_i = nf;
 			fds[nf++] = (struct pollfd){ .fd = a->eng.err_fd, .events = POLLIN };
 		}
-		int timeout_ms = -1;
-		if (a->state == ENGINE_GENERATING)
-			timeout_ms = 250;
-		else if (a->notice && !a->notice_error)
-			timeout_ms = 1000;
+		/* Wake at least once a second: a SIGWINCH lost in a burst of resizes is then caught by
+		 * comparing the terminal's size (app_size_changed). */
+		int timeout_ms = a->state == ENGINE_GENERATING ? 250 : 1000;
 		int pr = poll(fds, (nfds_t)nf, timeout_ms);
 		if (pr < 0 && errno != EINTR)
 			break;
@@ -1854,7 +1860,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			while (read(a->wake_pipe[0], buf, sizeof buf) > 0)
 				;
 		}
-		if (app_sig_winch) {
+		if (app_sig_winch || app_size_changed()) {
 			app_sig_winch = 0;
 			app_resize(a);
 			flags |= ACT_REDRAW;
@@ -1892,7 +1898,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		if (a->state == ENGINE_GENERATING && a->dirty &&
 		    app_now() - a->last_save >= APP_SAVE_INTERVAL)
 			app_save(a);
-		if (pr == 0)
+		if (pr == 0 && (a->state == ENGINE_GENERATING || a->notice))
 			flags |= ACT_REDRAW;      /* notices expire, "generating" ticks */
 		if (flags & ACT_RESIZE)
 			app_relayout(a);
