@@ -1805,8 +1805,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	set_escdelay(25);
-	if (has_colors())
-		start_color();
+	/* theme_apply starts colours itself, and not at all under NO_COLOR. */
 	a->colors = theme_apply(a->theme);
 	mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED | BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
 	mouseinterval(0);
