@@ -36,3 +36,4 @@ tui_e2e_tests = tests/tui-chat.sh tests/tui-stream.sh tests/tui-small.sh tests/t
 TESTS += $(tui_e2e_tests)
 dist_check_SCRIPTS += $(tui_e2e_tests)
 EXTRA_DIST += tests/tui-lib.sh
+dist_noinst_SCRIPTS += tests/tui-bench-render.sh
