@@ -59,6 +59,10 @@ int main(void)
 	CHECK(b && b->act == ACT_SCROLL_BOTTOM, "End with an empty input does not scroll to the end");
 	b = keys_lookup(KCTX_TRANSCRIPT, KEYS_FUNC | KEY_HOME, 1);
 	CHECK(b && b->act == ACT_SCROLL_TOP, "Home in the transcript is not scroll-top");
+	b = keys_lookup(KCTX_SIDEBAR, KEYS_FUNC | KEY_HOME, 1);
+	CHECK(b && b->act == ACT_LIST_TOP, "Home in the list does not select the first conversation");
+	b = keys_lookup(KCTX_SIDEBAR, '?', 1);
+	CHECK(b && b->act == ACT_HELP, "? in the list does not open the help");
 	b = keys_lookup(KCTX_SIDEBAR, 'd', 1);
 	CHECK(b && b->act == ACT_LIST_DELETE, "d in the list is not delete");
 	b = keys_lookup(KCTX_INPUT, 'd', 1);

@@ -229,9 +229,10 @@ const char *keys_ctx_name(enum key_ctx c)
 
 const struct key_binding *keys_lookup(enum key_ctx ctx, int key, int input_empty)
 {
-	/* With an empty input, the global keys meant for that case (Home, End, ?) win over the
-	 * editor's own meaning of the key, which would do nothing anyway. */
-	if (input_empty)
+	/* In an empty input editor, the global keys meant for that case (Home, End, ?) win over the
+	 * editor's own meaning of the key, which would do nothing anyway. Other panes keep their
+	 * own bindings first. */
+	if (input_empty && ctx == KCTX_INPUT)
 		for (const struct key_binding *b = keys_table; b->key; b++)
 			if (b->ctx == KCTX_GLOBAL && b->key == key && (b->flags & KB_IF_EMPTY))
 				return b;

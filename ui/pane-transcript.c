@@ -361,9 +361,24 @@ void transcript_draw(struct app *a)
 			"Type a message below and press Enter.",
 			"Alt-Enter or Ctrl-J: new line \u00b7 F1: keys \u00b7 F2: conversations",
 		};
+		int y0 = r.y + r.h / 2 - 1;
 		for (int k = 0; k < 2 && k < r.h; k++)
-			draw_text(r.y + r.h / 2 - 1 + k, r.x + TR_INDENT, r.w - TR_INDENT, lines[k],
-				  strlen(lines[k]), ROLE_DIM);
+			draw_text(y0 + k, r.x + TR_INDENT, r.w - TR_INDENT, lines[k], strlen(lines[k]),
+				  ROLE_DIM);
+		/* A big model takes a while: show the loading progress where the eye is. */
+		if ((a->state == ENGINE_LOADING || a->state == ENGINE_STARTING) && y0 + 3 < r.y + r.h) {
+			int pct = a->load_total ? (int)(a->load_done * 100 / a->load_total) : 0;
+			int cells = r.w - 2 * TR_INDENT - 24 > 30 ? 30 : r.w - 2 * TR_INDENT - 24;
+			char bar[256] = "";
+			size_t o = 0;
+			for (int c = 0; c < cells && o + 4 < sizeof bar; c++)
+				o += (size_t)snprintf(bar + o, sizeof bar - o, "%s",
+						      c < pct * cells / 100 ? "\u2588" : "\u2591");
+			char buf[400];
+			snprintf(buf, sizeof buf, "Loading the model %s %3d%%", bar, pct);
+			draw_text(y0 + 3, r.x + TR_INDENT, r.w - TR_INDENT, buf, strlen(buf),
+				  ROLE_STATUS_ACCENT);
+		}
 	}
 	long off;
 	size_t i = tr_find(a, a->tr.top, &off);
