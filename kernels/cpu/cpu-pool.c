@@ -16,7 +16,10 @@
 #include "cpu-pool.h"
 #include "xalloc.h"
 
+/* pause loops a worker spins for the next task before it sleeps (decode's gaps are microseconds) */
 #define POOL_SPIN 2000
+/* pause loops the caller spins for a block a worker still runs before it yields its core */
+#define POOL_WAIT_SPIN 200000
 
 struct pool_worker {
 	struct cpu_pool *pool;
@@ -163,7 +166,7 @@ int cpu_pool_threads(const struct cpu_pool *p)
 static void pool_wait(atomic_int *v, int want)
 {
 	for (int i = 0; atomic_load(v) != want; i++) {
-		if (i < POOL_SPIN)
+		if (i < POOL_WAIT_SPIN)
 			pool_relax();
 		else
 			sched_yield();
