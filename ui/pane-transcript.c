@@ -404,19 +404,29 @@ void transcript_draw(struct app *a)
 		off = 0;
 		i++;
 	}
+	/* A scroll thumb in the right margin when the transcript is longer than the view. */
+	long total = a->tr.total_rows, max = tr_max_top(a);
+	if (total > r.h && r.h >= 3) {
+		int thumb = (int)((long)r.h * r.h / total);
+		if (thumb < 1)
+			thumb = 1;
+		int pos = max > 0 ? (int)(a->tr.top * (r.h - thumb) / max) : 0;
+		attrset(theme_attr(ROLE_DIM));
+		for (int k = 0; k < thumb; k++)
+			mvaddstr(r.y + pos + k, r.x + r.w - 1, "\u2590");   /* right half block */
+	}
 	if (!a->tr.follow && a->tr.new_rows > 0) {
 		char buf[64];
 		snprintf(buf, sizeof buf, " \u25bc %ld new line%s ", a->tr.new_rows,
 			 a->tr.new_rows == 1 ? "" : "s");
 		int w = (int)utf8_width(buf, strlen(buf));
-		draw_text(r.y + r.h - 1, r.x + r.w - w - 1, w, buf, strlen(buf), ROLE_STATUS_ACCENT);
+		draw_text(r.y + r.h - 1, r.x + r.w - w - 2, w, buf, strlen(buf), ROLE_STATUS_ACCENT);
 	} else if (!a->tr.follow && a->tr.top < tr_max_top(a)) {
 		/* Where the view is, for a transcript longer than the screen. */
 		char buf[32];
-		long max = tr_max_top(a);
 		snprintf(buf, sizeof buf, " %ld%% ", max ? a->tr.top * 100 / max : 100);
 		int w = (int)strlen(buf);
-		draw_text(r.y + r.h - 1, r.x + r.w - w - 1, w, buf, strlen(buf), ROLE_DIM);
+		draw_text(r.y + r.h - 1, r.x + r.w - w - 2, w, buf, strlen(buf), ROLE_DIM);
 	}
 }
 
