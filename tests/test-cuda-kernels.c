@@ -141,7 +141,7 @@ static struct ds_config small_config(void)
 }
 
 #define N_CTX 300
-#define BATCH 8
+#define BATCH 24                /* above 8 the products go through cuBLAS */
 
 static void test_ops(struct pair *p, const struct ds_config *cfg)
 {
@@ -157,15 +157,19 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 	p->gb->embed(p->g, ge, &table, ids, n);
 	compare(p, "embed", ce, ge, (size_t)n * hd, 0);
 
-	/* matmul, odd sizes, n = 1 and a batch */
+	/* matmul, odd sizes: one token, a few (the decode kernel), a batch (cuBLAS) */
 	struct ds_tensor w = weight(wt, 77, hd, 0.3f, 0);
 	float *x = rnd_vec((size_t)BATCH * hd, 1);
-	for (int nn = 1; nn <= BATCH; nn += BATCH - 1) {
+	int sizes[] = { 1, 5, BATCH };
+	for (int si = 0; si < 3; si++) {
+		int nn = sizes[si];
+		char what[64];
+		snprintf(what, sizeof what, "matmul n=%d", nn);
 		float *cx = cpu_buf(p, x, (size_t)nn * hd), *gx = gpu_buf(p, x, (size_t)nn * hd);
 		float *cy = cpu_buf(p, NULL, (size_t)nn * 77), *gy = gpu_buf(p, NULL, (size_t)nn * 77);
 		p->cb->matmul(p->c, cy, &w, cx, nn);
 		p->gb->matmul(p->g, gy, &w, gx, nn);
-		compare(p, nn == 1 ? "matmul n=1" : "matmul n=8", cy, gy, (size_t)nn * 77, tol);
+		compare(p, what, cy, gy, (size_t)nn * 77, tol);
 	}
 
 	/* rmsnorm with row strides, in place on the first part of a row like the latent c_kv */
@@ -192,15 +196,17 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 	p->gb->add(p->g, ga, gb2, (size_t)n * hd);
 	compare(p, "add", ca, ga, (size_t)n * hd, 1e-6);
 
-	/* swiglu */
+	/* swiglu, a few tokens and a batch */
 	struct ds_tensor fg = weight(wt, cfg->intermediate_size, hd, 0.2f, 0);
 	struct ds_tensor fu = weight(wt, cfg->intermediate_size, hd, 0.2f, 0);
 	struct ds_tensor fd = weight(wt, hd, cfg->intermediate_size, 0.2f, 0);
-	float *cx = cpu_buf(p, x, (size_t)n * hd), *gx = gpu_buf(p, x, (size_t)n * hd);
-	float *cs = cpu_buf(p, NULL, (size_t)n * hd), *gs = gpu_buf(p, NULL, (size_t)n * hd);
-	p->cb->swiglu(p->c, cs, &fg, &fu, &fd, cx, n);
-	p->gb->swiglu(p->g, gs, &fg, &fu, &fd, gx, n);
-	compare(p, "swiglu", cs, gs, (size_t)n * hd, tol);
+	for (int nn = n; nn <= BATCH; nn += BATCH - n) {
+		float *cx = cpu_buf(p, x, (size_t)nn * hd), *gx = gpu_buf(p, x, (size_t)nn * hd);
+		float *cs = cpu_buf(p, NULL, (size_t)nn * hd), *gs = gpu_buf(p, NULL, (size_t)nn * hd);
+		p->cb->swiglu(p->c, cs, &fg, &fu, &fd, cx, nn);
+		p->gb->swiglu(p->g, gs, &fg, &fu, &fd, gx, nn);
+		compare(p, nn == n ? "swiglu n=5" : "swiglu n=24", cs, gs, (size_t)nn * hd, tol);
+	}
 
 	/* MoE: host routing, then the GPU router on the same logits */
 	int ne = cfg->n_routed_experts, k = cfg->num_experts_per_tok, mi = cfg->moe_intermediate_size;
@@ -212,8 +218,8 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 	}
 	struct ds_tensor sg = weight(wt, mi, hd, 0.2f, 0), su = weight(wt, mi, hd, 0.2f, 0), sd = weight(wt, hd, mi, 0.2f, 0);
 	float *logits = rnd_vec((size_t)BATCH * ne, 3);
-	int tids[BATCH * 8];
-	float tw[BATCH * 8], scratch[64];
+	int tids[BATCH * 3];
+	float tw[BATCH * 3], scratch[64];
 	for (int i = 0; i < BATCH; i++)
 		ds_moe_route(cfg, logits + (size_t)i * ne, scratch, tids + i * k, tw + i * k);
 	struct ds_moe_args ma = { .x = NULL, .n = BATCH, .hidden = hd, .top_k = k, .ids = tids, .weights = tw,
@@ -234,7 +240,7 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 		ma.n = nn;
 		ma.x = gmx;
 		p->gb->moe(p->g, gm, &ma);
-		compare(p, nn == 1 ? "moe, GPU router, n=1" : "moe, GPU router, n=8", cm, gm, (size_t)nn * hd, tol);
+		compare(p, nn == 1 ? "moe, GPU router, n=1" : "moe, GPU router, n=24", cm, gm, (size_t)nn * hd, tol);
 		ma.ids = tids;
 		ma.weights = tw;
 		ma.n = BATCH;
@@ -248,8 +254,24 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 	float *glg = gpu_buf(p, lg, 50000);
 	int am = ds_cuda_argmax(p->g, glg, 50000);
 	CHECK(am == 777, "%s argmax %d, expected 777", p->mode, am);
+	/* sampling: u in the middle of each of a few tokens' share of the distribution must pick it */
+	double total = 0, run = 0, mx = 9;
+	const float temp = 0.7f;
+	for (int i = 0; i < 50000; i++)
+		total += exp((lg[i] - mx) / temp);
+	int checked = 0;
+	for (int i = 0; i < 50000 && checked < 40; i++) {
+		double w = exp((lg[i] - mx) / temp);
+		if (w / total > 1e-4 && i % 7 == 0) {
+			float u = (float)((run + w / 2) / total);
+			int got = ds_cuda_sample(p->g, glg, 50000, temp, u);
+			CHECK(got == i, "%s sample at u=%.6f: %d, expected %d", p->mode, u, got, i);
+			checked++;
+		}
+		run += w;
+	}
+	CHECK(checked > 5, "%s: too few tokens to check sampling (%d)", p->mode, checked);
 	free(lg);
-	(void)cs;
 }
 
 /* Attention: decode (n = 1) at several cache lengths, a prefill from 0 and a chunk after a prefix. */
@@ -269,7 +291,8 @@ static void test_attention(struct pair *p, const struct ds_config *cfg)
 	struct { int n, pos; const char *name; } cases[] = {
 		{ 1, 0, "attention decode, 1 key" }, { 1, 15, "attention decode, 16 keys" },
 		{ 1, 200, "attention decode, 201 keys" }, { 1, N_CTX - 1, "attention decode, 300 keys" },
-		{ BATCH, 0, "attention prefill 8 from 0" }, { BATCH, 150, "attention chunk of 8 after 150" },
+		{ BATCH, 0, "attention prefill 24 from 0" }, { BATCH, 150, "attention chunk of 24 after 150" },
+		{ 3, N_CTX - 3, "attention 3 tokens to the end" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct ds_attn_args a = { .out = co, .q = cq, .cache = cc, .kv_b = &kvb, .n = cases[i].n,
@@ -291,9 +314,9 @@ static void run(bool f32)
 	struct ds_config cfg = small_config();
 	struct ds_backend_params bp = { .cfg = &cfg, .n_ctx = N_CTX, .max_batch = BATCH, .n_threads = 2 };
 	char err[512];
-	struct pair p = { .cb = &ds_backend_cpu, .gb = &ds_backend_cuda, .f32 = f32, .mode = f32 ? "f32" : "bf16" };
 	struct ds_cuda_options o = { .device = 0, .f32 = f32 };
 	ds_cuda_set_options(&o);
+	struct pair p = { .cb = &ds_backend_cpu, .gb = &ds_backend_cuda, .f32 = f32, .mode = f32 ? "f32" : "bf16" };
 	p.c = p.cb->create(&bp, err, sizeof err);
 	p.g = p.gb->create(&bp, err, sizeof err);
 	if (p.c == NULL || p.g == NULL) {

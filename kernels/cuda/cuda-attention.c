@@ -24,10 +24,12 @@ void cuda_op_attention(void *ctx, const struct ds_attn_args *a)
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
 	const struct cuda_weight *kvb = cuda_weight(c, a->kv_b);
-	int splits = attention_splits(c, a->n, a->pos + a->n);
+	/* a recorded step reads its position on the device and uses the same slices at any position */
+	int splits = c->capturing ? c->graph_splits : attention_splits(c, a->n, a->pos + a->n);
 	cuda_mla_absorb(c->q_lat, a->q, kvb->dev, kvb->bf16, a->n, a->n_heads, a->nope, a->rope, a->v_dim, a->kv_rank,
 			a->scale, c->st);
-	cuda_mla_attention(c->o_lat, c->att_part, c->q_lat, a->cache, a->n, a->pos, NULL, a->n_heads, a->kv_rank, a->rope,
+	cuda_mla_attention(c->o_lat, c->att_part, c->q_lat, a->cache, a->n, a->pos,
+			   c->capturing ? c->step_dev + 1 : NULL, a->n_heads, a->kv_rank, a->rope,
 			   splits, c->st);
 	cuda_mla_unabsorb(a->out, c->o_lat, kvb->dev, kvb->bf16, a->n, a->n_heads, a->nope, a->v_dim, a->kv_rank, c->st);
 }

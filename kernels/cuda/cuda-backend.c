@@ -11,6 +11,7 @@
 #include "cuda-argmax.h"
 #include "cuda-convert.h"
 #include "cuda-embed.h"
+#include "cuda-gemv.h"
 #include "cuda-int.h"
 #include "cuda-moe-gate.h"
 #include "cuda-rmsnorm.h"
@@ -20,8 +21,16 @@
 #define STAGE_BYTES (64u << 20)
 /* n * n_splits of one attention call stays under this (see cuda-attention.c). */
 #define ATT_ROWS 256
+#define BLAS_WORKSPACE (32u << 20)
+/* products of at most this many tokens use cuda_gemv instead of cuBLAS */
+#define GEMV_MAX_TOKENS 8
 
-static struct ds_cuda_options next_options;
+static struct ds_cuda_options default_options;
+
+void ds_cuda_set_options(const struct ds_cuda_options *o)
+{
+	default_options = *o;
+}
 
 void cuda_fail(const char *what, const char *call, const char *file, int line)
 {
@@ -43,11 +52,6 @@ const char *cuda_cublas_status(int s)
 	case CUBLAS_STATUS_NOT_SUPPORTED: return "cuBLAS: operation not supported";
 	default: return "cuBLAS error";
 	}
-}
-
-void ds_cuda_set_options(const struct ds_cuda_options *o)
-{
-	next_options = *o;
 }
 
 int ds_cuda_device_count(void)
@@ -87,9 +91,42 @@ int ds_cuda_device_info(int dev, struct ds_cuda_device_info *info, char *err, si
 	return 0;
 }
 
+double ds_cuda_measure_bandwidth(int dev)
+{
+	const size_t bytes = (size_t)1 << 30;
+	void *a = NULL, *b = NULL;
+	cudaEvent_t e0, e1;
+	float ms = 0;
+	double gbs = 0;
+	if (cudaSetDevice(dev) != cudaSuccess || cudaMalloc(&a, bytes) != cudaSuccess ||
+	    cudaMalloc(&b, bytes) != cudaSuccess) {
+		cudaGetLastError();
+		cudaFree(a);
+		return 0;
+	}
+	CUDA_CHECK(cudaEventCreate(&e0));
+	CUDA_CHECK(cudaEventCreate(&e1));
+	CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));   /* warm-up */
+	CUDA_CHECK(cudaEventRecord(e0, 0));
+	for (int i = 0; i < 5; i++)
+		CUDA_CHECK(cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice, 0));
+	CUDA_CHECK(cudaEventRecord(e1, 0));
+	CUDA_CHECK(cudaEventSynchronize(e1));
+	CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+	if (ms > 0)
+		gbs = 5.0 * 2.0 * (double)bytes / (ms * 1e-3) / 1e9;   /* each copy reads and writes */
+	cudaEventDestroy(e0);
+	cudaEventDestroy(e1);
+	cudaFree(a);
+	cudaFree(b);
+	return gbs;
+}
+
 void cuda_enter(struct cuda_ctx *c)
 {
-	CUDA_CHECK(cudaSetDevice(c->device));
+	int cur = -1;
+	if (cudaGetDevice(&cur) != cudaSuccess || cur != c->device)
+		CUDA_CHECK(cudaSetDevice(c->device));
 }
 
 static void cuda_destroy(void *ctx)
@@ -100,8 +137,10 @@ static void cuda_destroy(void *ctx)
 	cudaSetDevice(c->device);
 	if (c->st != NULL)
 		cudaStreamSynchronize(c->st);
+	cuda_graph_free(c);
 	cuda_weights_free(c);
-	void *bufs[] = { c->stage_dev, c->xb, c->ffn_g, c->ffn_u, c->q_lat, c->o_lat, c->att_part, c->ids_dev,
+	free(c->moe_off_host);
+	void *bufs[] = { c->step_dev, c->blas_ws, c->moe_xg, c->moe_hb, c->moe_u, c->stage_dev, c->xb, c->ffn_g, c->ffn_u, c->q_lat, c->o_lat, c->att_part, c->ids_dev,
 			 c->moe_ids, c->moe_w, c->moe_offset, c->moe_active, c->moe_tok, c->moe_slot, c->moe_h,
 			 c->moe_yr, c->argmax_dev, c->inv_freq_dev };
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -109,6 +148,8 @@ static void cuda_destroy(void *ctx)
 			cudaFree(bufs[i]);
 	if (c->stage_host != NULL)
 		cudaFreeHost(c->stage_host);
+	if (c->step_host != NULL)
+		cudaFreeHost(c->step_host);
 	if (c->blas != NULL)
 		cublasDestroy(c->blas);
 	if (c->st != NULL)
@@ -134,12 +175,19 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 {
 	const struct ds_config *cfg = p->cfg;
 	int ndev = ds_cuda_device_count();
+#ifdef DS_BACKEND_GPU_OPS
+	int device = p->device != 0 ? p->device : default_options.device;
+	bool f32 = p->f32 || default_options.f32;
+#else
+	int device = default_options.device;
+	bool f32 = default_options.f32;
+#endif
 	if (ndev == 0) {
 		errorf(err, errlen, "no CUDA GPU is visible (no device or no driver): use --backend cpu");
 		return NULL;
 	}
-	if (next_options.device < 0 || next_options.device >= ndev) {
-		errorf(err, errlen, "--device %d: this machine has %d CUDA GPU%s (0 to %d)", next_options.device, ndev,
+	if (device < 0 || device >= ndev) {
+		errorf(err, errlen, "--device %d: this machine has %d CUDA GPU%s (0 to %d)", device, ndev,
 		       ndev == 1 ? "" : "s", ndev - 1);
 		return NULL;
 	}
@@ -156,8 +204,9 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 		return NULL;
 	}
 	struct cuda_ctx *c = xcalloc(1, sizeof *c);
-	c->device = next_options.device;
-	c->f32 = next_options.f32;
+	c->moe_off_host = xcalloc((size_t)cfg->n_routed_experts + 1, sizeof *c->moe_off_host);
+	c->device = device;
+	c->f32 = f32;
 	c->cfg = *cfg;
 	c->n_ctx = p->n_ctx;
 	c->max_batch = p->max_batch > 0 ? p->max_batch : 1;
@@ -201,8 +250,18 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 		  scratch(c, (void **)&c->moe_slot, pairs * sizeof(int), err, errlen) &&
 		  scratch(c, (void **)&c->moe_h, pairs * (size_t)cfg->moe_intermediate_size * 4, err, errlen) &&
 		  scratch(c, (void **)&c->moe_yr, pairs * hd * 4, err, errlen) &&
+		  scratch(c, &c->moe_xg, pairs * hd * 4, err, errlen) &&
+		  scratch(c, &c->moe_hb, pairs * (size_t)cfg->moe_intermediate_size * 4, err, errlen) &&
+		  scratch(c, (void **)&c->moe_u, pairs * (size_t)cfg->moe_intermediate_size * 4, err, errlen) &&
 		  scratch(c, (void **)&c->argmax_dev, mb * sizeof(int), err, errlen) &&
-		  scratch(c, (void **)&c->inv_freq_dev, 256 * sizeof(double), err, errlen);
+		  scratch(c, (void **)&c->inv_freq_dev, 256 * sizeof(double), err, errlen) &&
+		  scratch(c, (void **)&c->step_dev, 4 * sizeof(int), err, errlen) &&
+		  scratch(c, &c->blas_ws, BLAS_WORKSPACE, err, errlen);
+	if (ok && cudaMallocHost((void **)&c->step_host, 4 * sizeof(int)) != cudaSuccess) {
+		cudaGetLastError();
+		errorf(err, errlen, "cannot pin host memory for the decode step");
+		ok = false;
+	}
 	if (ok && cudaMallocHost(&c->stage_host, STAGE_BYTES) != cudaSuccess) {
 		cudaGetLastError();
 		errorf(err, errlen, "cannot pin %u MiB of host memory for the weight upload", STAGE_BYTES >> 20);
@@ -213,6 +272,17 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 		cuda_destroy(c);
 		return NULL;
 	}
+	/* a recorded product must not allocate: cuBLAS gets its workspace once */
+	CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE));
+	/* the recorded decode step splits the positions the same way at any position: enough slices
+	 * for the whole context at 64 positions each, at most 128 */
+	c->graph_splits = (c->n_ctx + 63) / 64;
+	if (c->graph_splits > 128)
+		c->graph_splits = 128;
+	if (c->graph_splits > c->att_rows)
+		c->graph_splits = c->att_rows;
+	if (c->graph_splits < 1)
+		c->graph_splits = 1;
 	return c;
 }
 
@@ -271,6 +341,11 @@ static void cuda_embed_op(void *ctx, float *out, const struct ds_tensor *table, 
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
 	const struct cuda_weight *w = cuda_weight(c, table);
+	if (c->capturing) {
+		/* a recorded step: the token is the one cuda_graph_begin copied up */
+		cuda_embed(out, w->dev, w->bf16, c->step_dev, 1, (int)w->cols, c->st);
+		return;
+	}
 	/* a pageable source: the call returns once ids has been taken, so the caller may reuse it */
 	CUDA_CHECK(cudaMemcpyAsync(c->ids_dev, ids, (size_t)n * sizeof *ids, cudaMemcpyHostToDevice, c->st));
 	cuda_embed(out, w->dev, w->bf16, c->ids_dev, n, (int)w->cols, c->st);
@@ -278,24 +353,40 @@ static void cuda_embed_op(void *ctx, float *out, const struct ds_tensor *table, 
 
 void cuda_gemm(struct cuda_ctx *c, float *y, int ldy, const struct cuda_weight *w, const float *x, int n)
 {
-	const float one = 1.0f, zero = 0.0f;
 	int rows = (int)w->rows, cols = (int)w->cols;
 	if (n <= 0)
 		return;
-	/* row-major y (n, rows) = x (n, cols) W^T is column-major y^T = W x^T: W as stored is W^T
-	 * column-major (cols x rows, ld cols), so it goes in transposed */
+	/* a few tokens: one pass over the weights, no BF16 copy of x (decode, the graph's products) */
+	if (n <= GEMV_MAX_TOKENS) {
+		cuda_gemv(y, ldy, w->dev, w->bf16, rows, cols, x, n, c->st);
+		return;
+	}
 	if (w->bf16) {
 		if ((size_t)n * (size_t)cols > c->xb_elems)
 			cuda_fail("a product is wider than the scratch it was sized for", "cuda_gemm", __FILE__, __LINE__);
 		cuda_f32_to_bf16(c->xb, x, (size_t)n * (size_t)cols, c->st);
-		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w->dev, CUDA_R_16BF, cols,
-					  c->xb, CUDA_R_16BF, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
-					  CUBLAS_GEMM_DEFAULT));
+		cuda_gemm_typed(c, y, ldy, w->dev, true, rows, cols, c->xb, n);
 	} else {
-		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w->dev, CUDA_R_32F, cols,
-					  x, CUDA_R_32F, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F_PEDANTIC,
-					  CUBLAS_GEMM_DEFAULT));
+		cuda_gemm_typed(c, y, ldy, w->dev, false, rows, cols, x, n);
 	}
+}
+
+void cuda_gemm_typed(struct cuda_ctx *c, float *y, int ldy, const void *w, bool bf16, int rows, int cols,
+		     const void *x, int n)
+{
+	const float one = 1.0f, zero = 0.0f;
+	if (n <= 0)
+		return;
+	/* row-major y (n, rows) = x (n, cols) W^T is column-major y^T = W x^T: W as stored is W^T
+	 * column-major (cols x rows, ld cols), so it goes in transposed */
+	if (bf16)
+		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w, CUDA_R_16BF, cols, x,
+					  CUDA_R_16BF, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
+					  CUBLAS_GEMM_DEFAULT));
+	else
+		CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, w, CUDA_R_32F, cols, x,
+					  CUDA_R_32F, cols, &zero, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F_PEDANTIC,
+					  CUBLAS_GEMM_DEFAULT));
 }
 
 static void cuda_matmul_op(void *ctx, float *y, const struct ds_tensor *w, const float *x, int n)
@@ -331,7 +422,8 @@ static void cuda_rope_op(void *ctx, float *x, int n, int n_heads, int ld, int he
 					   cudaMemcpyHostToDevice, c->st));
 		CUDA_CHECK(cudaStreamSynchronize(c->st));
 	}
-	cuda_rope(x, n, n_heads, ld, head_ld, dim, pos, NULL, c->inv_freq_dev, mscale, c->st);
+	cuda_rope(x, n, n_heads, ld, head_ld, dim, pos, c->capturing ? c->step_dev + 1 : NULL, c->inv_freq_dev, mscale,
+		  c->st);
 }
 
 static void cuda_add_op(void *ctx, float *y, const float *x, size_t n)
@@ -363,6 +455,28 @@ int ds_cuda_argmax(void *ctx, const float *logits, int vocab)
 	return id;
 }
 
+#ifdef DS_BACKEND_GPU_OPS
+static int cuda_load(void *ctx, const struct ds_model *m, ds_progress_fn progress, void *arg, char *err,
+		     size_t errlen)
+{
+	/* a --synthetic model has no values on the host: they are made on the GPU */
+	if (m->dir != NULL && strncmp(m->dir, "synthetic:", 10) == 0)
+		return ds_cuda_synthetic_upload(ctx, m, err, errlen);
+	return ds_cuda_upload_model(ctx, m, progress, arg, err, errlen);
+}
+#endif
+
+int ds_cuda_sample(void *ctx, const float *logits, int vocab, float temperature, float u)
+{
+	struct cuda_ctx *c = ctx;
+	int id = 0;
+	cuda_enter(c);
+	cuda_sample(c->argmax_dev, logits, vocab, temperature, u, c->st);
+	CUDA_CHECK(cudaMemcpyAsync(&id, c->argmax_dev, sizeof id, cudaMemcpyDeviceToHost, c->st));
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	return id;
+}
+
 const struct ds_backend ds_backend_cuda = {
 	.name = "cuda",
 	.create = cuda_create,
@@ -379,4 +493,15 @@ const struct ds_backend ds_backend_cuda = {
 	.swiglu = cuda_op_swiglu,
 	.moe = cuda_op_moe,
 	.add = cuda_add_op,
+#ifdef DS_BACKEND_GPU_OPS
+	.load = cuda_load,
+	.route = ds_cuda_route,
+	.argmax = ds_cuda_argmax,
+	.sample = ds_cuda_sample,
+	.graph_begin = cuda_graph_begin,
+	.graph_end = cuda_graph_end,
+	.store_row = cuda_store_row,
+	/* 512 tokens per prefill batch: each expert then gets about 48 rows per pass (Lite, top-6) */
+	.chunk = 512,
+#endif
 };

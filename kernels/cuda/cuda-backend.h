@@ -24,8 +24,12 @@ struct ds_cuda_device_info {
 /* Fills info for device dev; -1 with a sentence in err when it does not exist. */
 int ds_cuda_device_info(int dev, struct ds_cuda_device_info *info, char *err, size_t errlen);
 
-/* What the next ds_backend_cuda.create uses (ds_backend_params has no room for them yet): the
- * device, and whether weights stay F32 (exact tests) instead of BF16. */
+/* Memory bandwidth of device dev measured now (device-to-device copies of 1 GiB, bytes read plus
+ * written per second), in GB/s; 0 when it cannot be measured. */
+double ds_cuda_measure_bandwidth(int dev);
+
+/* Defaults for a create whose ds_backend_params leave device at 0 and f32 false: for callers that
+ * make contexts themselves (tests/test-nccl.c); the forward pass sets the params. */
 struct ds_cuda_options {
 	int device;
 	bool f32;
@@ -47,17 +51,19 @@ void ds_cuda_route(void *ctx, const float *router_logits, int n);
 /* The index of the largest of vocab logits in buf (device), the lowest on ties: only the id is read
  * back. */
 int ds_cuda_argmax(void *ctx, const float *logits, int vocab);
+/* Temperature sampling of vocab logits in buf with the uniform number u (see cuda_sample). */
+int ds_cuda_sample(void *ctx, const float *logits, int vocab, float temperature, float u);
 /* GPU memory the context holds (weights, cache, scratch), in bytes. */
 size_t ds_cuda_bytes(const void *ctx);
 
-/* The --synthetic models: fills m with the configuration of DeepSeek-Coder-V2-Lite ("lite") or the
- * 236B model ("full") and tensors whose data are addresses reserved (never readable) on the host,
- * so that only ds_cuda_synthetic_upload can give them values, on the GPU. ds_model_free releases it.
- * Returns -1 with a sentence in err for another name. */
-int ds_cuda_synthetic_model(const char *which, struct ds_model *m, char *err, size_t errlen);
+/* The --synthetic models: fills m with cfg (ds_plan_synthetic_config gives the released ones) and
+ * BF16 tensors in the checkpoint layout whose data are host addresses reserved but never readable,
+ * so that only ds_cuda_synthetic_upload (the backend's load, for a dir "synthetic:NAME") gives them
+ * values, on the GPU. ds_model_free releases it. -1 with a sentence in err when the address space
+ * cannot be reserved. */
+int ds_cuda_synthetic_model(const struct ds_config *cfg, const char *name, struct ds_model *m, char *err,
+			    size_t errlen);
 /* Random BF16 (or F32) weights for every tensor of a synthetic m, written on the device of ctx. */
 int ds_cuda_synthetic_upload(void *ctx, const struct ds_model *m, char *err, size_t errlen);
-/* GPU bytes the weights of m take in BF16: the memory plan of --synthetic full. */
-unsigned long long ds_cuda_weight_bytes(const struct ds_model *m, bool f32);
 
 #endif

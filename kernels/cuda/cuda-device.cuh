@@ -64,7 +64,10 @@ __device__ __forceinline__ void warp_dot4<__nv_bfloat16>(const __nv_bfloat16 *ro
 {
 	float acc[4] = { 0, 0, 0, 0 };
 	int lane = threadIdx.x & 31;
-	if ((cols & 7) == 0 && ((uintptr_t)row & 15) == 0) {
+	bool aligned = (cols & 7) == 0 && ((uintptr_t)row & 15) == 0;
+	for (int t = 0; t < nt; t++)
+		aligned = aligned && ((uintptr_t)x[t] & 15) == 0;
+	if (aligned) {
 		const uint4 *r8 = (const uint4 *)row;
 		for (int c8 = lane; c8 < cols / 8; c8 += 32) {
 			uint4 u = r8[c8];

@@ -55,7 +55,20 @@ struct cuda_ctx {
 	int *moe_tok, *moe_slot;   /* (max_batch * top_k) */
 	float *moe_h;              /* (max_batch * top_k, moe_inter) */
 	float *moe_yr;             /* (max_batch * top_k, hidden) */
+	/* a batch's experts through cuBLAS */
+	void *moe_xg;              /* (max_batch * top_k, hidden) gathered inputs, BF16 (F32 with --dtype f32) */
+	void *moe_hb;              /* (max_batch * top_k, moe_inter) SwiGLU outputs, same type */
+	float *moe_u;              /* (max_batch * top_k, moe_inter) up products */
+	int *moe_off_host;         /* n_routed + 1: the expert offsets, read back */
 	int *argmax_dev;
+	/* the recorded decode step (cuda-graph.c) */
+	int *step_dev;             /* [token, pos] of the step being replayed */
+	int *step_host;            /* pinned: the same, copied up before each replay */
+	bool capturing;            /* operations issued now are recorded: positions from step_dev */
+	int graph_calls;           /* decode steps seen: the first runs eagerly (uploads, warm-up) */
+	int graph_splits;          /* attention slices of the recorded step (fixed, any position) */
+	void *graph_exec;          /* cudaGraphExec_t */
+	void *blas_ws;             /* cuBLAS workspace: recorded products allocate nothing */
 	double *inv_freq_dev;
 	double inv_freq_host[256];
 	int inv_freq_n;
@@ -68,16 +81,25 @@ void cuda_enter(struct cuda_ctx *c);
 const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t);
 /* The device copies of n tensors of one shape stored back to back; returns the first. */
 const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_tensor *t, int n);
-/* Registers a device tensor for host key t->data (synthetic models), group > 0 for the first of a group. */
-struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, char *err,
-				      size_t errlen);
+/* Allocates and registers device tensors for the host keys t[0..group) (group 0: one), F32 when
+ * exact, with --dtype f32, or for a norm (one row), else BF16; values not yet written. */
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, bool exact,
+				      char *err, size_t errlen);
 void cuda_weights_free(struct cuda_ctx *c);
 
 /* y (n, w->rows) with row stride ldy = x (n, w->cols) W^T with cuBLAS: BF16 inputs and FP32
  * accumulation, or F32 throughout with --dtype f32. */
 void cuda_gemm(struct cuda_ctx *c, float *y, int ldy, const struct cuda_weight *w, const float *x, int n);
+/* y (n, rows) = x W^T for a weight (rows x cols, BF16 when bf16 else F32) and x already in the
+ * weight's type (n rows of cols): cuBLAS, FP32 accumulation and output. */
+void cuda_gemm_typed(struct cuda_ctx *c, float *y, int ldy, const void *w, bool bf16, int rows, int cols,
+		     const void *x, int n);
 
 void cuda_op_attention(void *ctx, const struct ds_attn_args *a);
+int cuda_graph_begin(void *ctx, int token, int pos);
+int cuda_graph_end(void *ctx, const float *logits, int vocab);
+void cuda_store_row(void *ctx, float *cache, const float *row, int lat, int pos);
+void cuda_graph_free(struct cuda_ctx *c);
 void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a);
 void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
 		    const struct ds_tensor *down, const float *x, int n);

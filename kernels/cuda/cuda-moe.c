@@ -5,6 +5,7 @@
 
 #include "cuda-int.h"
 #include "cuda-moe-experts.h"
+#include "cuda-moe-gather.h"
 #include "cuda-moe-group.h"
 #include "cuda-silu-mul.h"
 
@@ -21,6 +22,44 @@ void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const str
 	cuda_gemm(c, c->ffn_u, w, u, x, n);
 	cuda_silu_mul(c->ffn_g, c->ffn_u, (size_t)n * (size_t)w, c->st);
 	cuda_gemm(c, y, (int)down->rows, d, c->ffn_g, n);
+}
+
+/* Above this many tokens a MoE layer runs its experts as cuBLAS products (tensor cores), one per
+ * active expert and matrix; below, the grouped kernels read each expert's weights once. */
+#define MOE_GEMV_TOKENS 8
+
+/* A batch: the expert offsets come back to the host (one small copy), the rows are gathered in
+ * expert order in the weights' type, and each active expert's rows are three products. */
+static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const struct cuda_weight *g,
+		      const struct cuda_weight *u, const struct cuda_weight *d, int inter)
+{
+	int pairs = a->n * a->top_k, hd = a->hidden;
+	bool bf16 = g->bf16;
+	size_t es = bf16 ? 2 : 4;
+	size_t gsz = (size_t)inter * hd * es, dsz = (size_t)hd * inter * (d->bf16 ? 2 : 4);
+	if (d->bf16 != bf16 || u->bf16 != bf16)
+		cuda_fail("expert matrices of one layer in different types", "moe_batch", __FILE__, __LINE__);
+	CUDA_CHECK(cudaMemcpyAsync(c->moe_off_host, c->moe_offset, (size_t)(a->n_routed + 1) * sizeof(int),
+				   cudaMemcpyDeviceToHost, c->st));
+	cuda_gather_rows(c->moe_xg, bf16, a->x, c->moe_tok, pairs, hd, c->st);
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	for (int e = 0; e < a->n_routed; e++) {
+		int lo = c->moe_off_host[e], m = c->moe_off_host[e + 1] - lo;
+		if (m <= 0)
+			continue;
+		const char *xg = (const char *)c->moe_xg + (size_t)lo * hd * es;
+		cuda_gemm_typed(c, c->moe_h + (size_t)lo * inter, inter, (const char *)g->dev + e * gsz, bf16, inter, hd, xg, m);
+		cuda_gemm_typed(c, c->moe_u + (size_t)lo * inter, inter, (const char *)u->dev + e * gsz, bf16, inter, hd, xg, m);
+	}
+	cuda_silu_mul(c->moe_h, c->moe_u, (size_t)pairs * inter, c->st);
+	cuda_gather_rows(c->moe_hb, bf16, c->moe_h, NULL, pairs, inter, c->st);
+	for (int e = 0; e < a->n_routed; e++) {
+		int lo = c->moe_off_host[e], m = c->moe_off_host[e + 1] - lo;
+		if (m <= 0)
+			continue;
+		cuda_gemm_typed(c, c->moe_yr + (size_t)lo * hd, hd, (const char *)d->dev + e * dsz, bf16, hd, inter,
+				(const char *)c->moe_hb + (size_t)lo * inter * es, m);
+	}
 }
 
 void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a)
@@ -49,6 +88,11 @@ void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a)
 		cuda_op_swiglu(c, y, a->shared_gate, a->shared_up, a->shared_down, a->x, a->n);
 	cuda_moe_group(c->moe_offset, c->moe_tok, c->moe_slot, c->moe_active, c->moe_ids, a->n, a->top_k, a->n_routed,
 		       c->st);
+	if (a->n > MOE_GEMV_TOKENS && !c->capturing) {
+		moe_batch(c, a, g, u, d, inter);
+		cuda_moe_combine(y, c->moe_yr, c->moe_slot, c->moe_w, a->n, a->top_k, a->hidden, shared, c->st);
+		return;
+	}
 	cuda_moe_gate_up(c->moe_h, a->x, c->moe_tok, c->moe_offset, c->moe_active, max_active, g->dev, u->dev, g->bf16,
 			 inter, a->hidden, c->st);
 	cuda_moe_down(c->moe_yr, c->moe_h, c->moe_offset, c->moe_active, max_active, d->dev, d->bf16, a->hidden, inter,

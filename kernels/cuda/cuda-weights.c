@@ -92,22 +92,25 @@ void cuda_weights_free(struct cuda_ctx *c)
 	c->n_blocks = c->cap_blocks = c->map_cap = c->map_n = 0;
 }
 
-static size_t dev_elem(const struct cuda_ctx *c)
+/* Norm weights (one row) stay F32 in BF16 mode: they are tiny and scale every value they touch. */
+static bool keeps_f32(const struct cuda_ctx *c, const struct ds_tensor *t, bool exact)
 {
-	return c->f32 ? 4 : 2;
+	return c->f32 || exact || t->rows == 1;
 }
 
-struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, char *err,
-				      size_t errlen)
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, bool exact,
+				      char *err, size_t errlen)
 {
 	size_t n = (size_t)t->rows * (size_t)t->cols, g = group > 0 ? (size_t)group : 1;
-	void *dev = dev_alloc(c, n * g * dev_elem(c), err, errlen);
+	bool f32 = keeps_f32(c, t, exact);
+	size_t es = f32 ? 4 : 2;
+	void *dev = dev_alloc(c, n * g * es, err, errlen);
 	if (dev == NULL)
 		return NULL;
 	for (size_t i = 0; i < g; i++) {
 		struct cuda_weight *w = map_insert(c, (const char *)t[i].data);
-		w->dev = (char *)dev + i * n * dev_elem(c);
-		w->bf16 = !c->f32;
+		w->dev = (char *)dev + i * n * es;
+		w->bf16 = !f32;
 		w->rows = t[i].rows;
 		w->cols = t[i].cols;
 		w->group = i == 0 ? (int)g : 0;
@@ -115,39 +118,50 @@ struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor
 	return map_find(c, t->data);
 }
 
-/* Host bytes -> pinned staging -> device staging -> converted into place, a staging buffer at a time. */
-static void upload_into(struct cuda_ctx *c, void *dst, const struct ds_tensor *t)
+/* Host bytes -> pinned staging -> device staging -> converted into place (BF16 when bf16, else F32),
+ * a staging buffer at a time. */
+static void upload_into(struct cuda_ctx *c, void *dst, bool bf16, const struct ds_tensor *t)
 {
-	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_size(t->dtype), de = dev_elem(c);
+	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_size(t->dtype), de = bf16 ? 2 : 4;
 	size_t per = c->stage_bytes / es;
 	for (size_t off = 0; off < n; off += per) {
 		size_t m = n - off < per ? n - off : per;
 		CUDA_CHECK(cudaStreamSynchronize(c->st));    /* the staging buffers are free again */
 		memcpy(c->stage_host, (const char *)t->data + off * es, m * es);
-		bool same = (t->dtype == DS_BF16 && !c->f32) || (t->dtype == DS_F32 && c->f32);
+		bool same = (t->dtype == DS_BF16 && bf16) || (t->dtype == DS_F32 && !bf16);
 		if (same) {
 			CUDA_CHECK(cudaMemcpyAsync((char *)dst + off * de, c->stage_host, m * es, cudaMemcpyHostToDevice,
 						   c->st));
 		} else {
 			CUDA_CHECK(cudaMemcpyAsync(c->stage_dev, c->stage_host, m * es, cudaMemcpyHostToDevice, c->st));
-			cuda_convert((char *)dst + off * de, !c->f32, c->stage_dev, (int)t->dtype, m, c->st);
+			cuda_convert((char *)dst + off * de, bf16, c->stage_dev, (int)t->dtype, m, c->st);
 		}
 	}
 }
 
+static int upload_group_err(struct cuda_ctx *c, const struct ds_tensor *t, int n, bool exact, char *err,
+			    size_t errlen)
+{
+	for (int i = 1; i < n; i++)
+		if (t[i].rows != t[0].rows || t[i].cols != t[0].cols)
+			return errorf(err, errlen, "expert tensors of one layer differ in shape (%lld x %lld, %lld x %lld)",
+				      (long long)t[0].rows, (long long)t[0].cols, (long long)t[i].rows, (long long)t[i].cols);
+	struct cuda_weight *w = cuda_weight_alloc(c, t, n, exact, err, errlen);
+	if (w == NULL)
+		return -1;
+	size_t bytes = (size_t)t->rows * (size_t)t->cols * (w->bf16 ? 2 : 4);
+	for (int i = 0; i < n; i++)
+		upload_into(c, (char *)w->dev + (size_t)i * bytes, w->bf16, &t[i]);
+	return 0;
+}
+
+/* An operation met a weight that load did not upload: it goes up now, or the pass cannot go on. */
 static const struct cuda_weight *upload_group(struct cuda_ctx *c, const struct ds_tensor *t, int n)
 {
 	char err[512];
-	for (int i = 1; i < n; i++)
-		if (t[i].rows != t[0].rows || t[i].cols != t[0].cols)
-			cuda_fail("expert tensors of one layer differ in shape", "upload_group", __FILE__, __LINE__);
-	struct cuda_weight *w = cuda_weight_alloc(c, t, n, err, sizeof err);
-	if (w == NULL)
-		cuda_fail(err, "cudaMalloc", __FILE__, __LINE__);
-	size_t bytes = (size_t)t->rows * (size_t)t->cols * dev_elem(c);
-	for (int i = 0; i < n; i++)
-		upload_into(c, (char *)w->dev + (size_t)i * bytes, &t[i]);
-	return w;
+	if (upload_group_err(c, t, n, false, err, sizeof err) != 0)
+		cuda_fail(err, "upload of a weight", __FILE__, __LINE__);
+	return map_find(c, t->data);
 }
 
 const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t)
@@ -169,13 +183,16 @@ const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_
 	return upload_group(c, t, n);
 }
 
-/* Calls f on every tensor group of m: single tensors with n = 1, each layer's experts with n_routed. */
-static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struct ds_tensor *t, int n), void *arg)
+/* Calls f on every tensor group of m: single tensors with n = 1, each layer's experts with n_routed.
+ * exact marks the router, kept in F32: its choice is discrete, and BF16 rounding of the gate would
+ * change which experts run. */
+static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struct ds_tensor *t, int n, bool exact),
+		       void *arg)
 {
 	const struct ds_weights *W = &m->w;
 	const struct ds_tensor *top[] = { &W->embed, &W->norm, &W->lm_head };
 	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
-		if (f(arg, top[i], 1) != 0)
+		if (f(arg, top[i], 1, false) != 0)
 			return -1;
 	for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
 		const struct ds_layer *L = &W->layers[l];
@@ -185,12 +202,12 @@ static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struc
 			&L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
 		};
 		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-			if (f(arg, ts[i], 1) != 0)
+			if (f(arg, ts[i], 1, ts[i] == &L->router) != 0)
 				return -1;
 		if (L->exp_gate != NULL && ds_layer_is_moe(&m->cfg, l)) {
-			if (f(arg, L->exp_gate, m->cfg.n_routed_experts) != 0 ||
-			    f(arg, L->exp_up, m->cfg.n_routed_experts) != 0 ||
-			    f(arg, L->exp_down, m->cfg.n_routed_experts) != 0)
+			if (f(arg, L->exp_gate, m->cfg.n_routed_experts, false) != 0 ||
+			    f(arg, L->exp_up, m->cfg.n_routed_experts, false) != 0 ||
+			    f(arg, L->exp_down, m->cfg.n_routed_experts, false) != 0)
 				return -1;
 		}
 	}
@@ -208,7 +225,7 @@ struct upload_walk {
 	uint64_t seed;
 };
 
-static int count_tensor(void *arg, const struct ds_tensor *t, int n)
+static int count_tensor(void *arg, const struct ds_tensor *t, int n, bool exact)
 {
 	struct upload_walk *u = arg;
 	if (t->data != NULL)
@@ -226,23 +243,21 @@ static void fill_synthetic(struct upload_walk *u, const struct cuda_weight *w, c
 	cuda_fill_random(w->dev, w->bf16, count, u->seed++ * 0x100000001b3ull, scale, offset, u->c->st);
 }
 
-static int upload_tensor(void *arg, const struct ds_tensor *t, int n)
+static int upload_tensor(void *arg, const struct ds_tensor *t, int n, bool exact)
 {
 	struct upload_walk *u = arg;
 	struct cuda_ctx *c = u->c;
 	if (t->data == NULL || t->rows * t->cols == 0)
 		return 0;
-	const struct cuda_weight *w = map_find(c, t->data);
-	if (w == NULL) {
-		struct cuda_weight *nw = cuda_weight_alloc(c, t, n > 1 ? n : 0, u->err, u->errlen);
-		if (nw == NULL)
-			return -1;
-		size_t bytes = (size_t)t->rows * (size_t)t->cols * dev_elem(c);
-		if (u->random)
+	if (map_find(c, t->data) == NULL) {
+		if (u->random) {
+			struct cuda_weight *nw = cuda_weight_alloc(c, t, n, exact, u->err, u->errlen);
+			if (nw == NULL)
+				return -1;
 			fill_synthetic(u, nw, t, n);
-		else
-			for (int i = 0; i < n; i++)
-				upload_into(c, (char *)nw->dev + (size_t)i * bytes, &t[i]);
+		} else if (upload_group_err(c, t, n, exact, u->err, u->errlen) != 0) {
+			return -1;
+		}
 	}
 	u->done += (uint64_t)n * (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
 	if (u->progress != NULL)
