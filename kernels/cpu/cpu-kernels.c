@@ -29,35 +29,45 @@ void cpu_tensor_row(const struct ds_tensor *w, long r, float *out)
 	}
 }
 
-/* Four partial sums, so the portable build also pipelines and rounds like a vector kernel. */
+/* Eight partial sums in fixed-size blocks: the shape compilers turn into vector code (SSE, NEON)
+ * without target options, and the same summation pattern as the AVX2 kernel's lanes. */
+#define REF_LANES 8
+
+static inline __attribute__((always_inline)) float ref_sum(const float *s)
+{
+	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 static inline __attribute__((always_inline)) float ref_dot_row(const void *wrow, enum ds_dtype t,
 							      const float *x, long n)
 {
-	float s[4] = {0, 0, 0, 0};
-	long c = 0;
+	float s[REF_LANES] = {0};
+	long c = 0, n8 = n - n % REF_LANES;
 	if (t == DS_F32) {
 		const float *w = wrow;
-		for (; c + 4 <= n; c += 4)
-			for (int j = 0; j < 4; j++)
+		for (; c < n8; c += REF_LANES)
+			for (int j = 0; j < REF_LANES; j++)
 				s[j] += w[c + j] * x[c + j];
-		for (; c < n; c++)
-			s[0] += w[c] * x[c];
 	} else if (t == DS_BF16) {
 		const uint16_t *w = wrow;
-		for (; c + 4 <= n; c += 4)
-			for (int j = 0; j < 4; j++)
-				s[j] += cpu_bf16_to_f32(w[c + j]) * x[c + j];
-		for (; c < n; c++)
-			s[0] += cpu_bf16_to_f32(w[c]) * x[c];
+		for (; c < n8; c += REF_LANES)
+			for (int j = 0; j < REF_LANES; j++) {
+				uint32_t u = (uint32_t)w[c + j] << 16;
+				float f;
+				memcpy(&f, &u, sizeof f);
+				s[j] += f * x[c + j];
+			}
 	} else {
 		const uint16_t *w = wrow;
-		for (; c + 4 <= n; c += 4)
-			for (int j = 0; j < 4; j++)
+		for (; c < n8; c += REF_LANES)
+			for (int j = 0; j < REF_LANES; j++)
 				s[j] += cpu_f16_to_f32(w[c + j]) * x[c + j];
-		for (; c < n; c++)
-			s[0] += cpu_f16_to_f32(w[c]) * x[c];
 	}
-	return (s[0] + s[1]) + (s[2] + s[3]);
+	float sum = ref_sum(s);
+	for (; c < n; c++)
+		sum += (t == DS_F32 ? ((const float *)wrow)[c] : t == DS_BF16 ?
+			cpu_bf16_to_f32(((const uint16_t *)wrow)[c]) : cpu_f16_to_f32(((const uint16_t *)wrow)[c])) * x[c];
+	return sum;
 }
 
 static void ref_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
@@ -81,14 +91,15 @@ static void ref_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
 
 static float ref_dot(const float *a, const float *b, long n)
 {
-	float s[4] = {0, 0, 0, 0};
-	long c = 0;
-	for (; c + 4 <= n; c += 4)
-		for (int j = 0; j < 4; j++)
+	float s[REF_LANES] = {0};
+	long c = 0, n8 = n - n % REF_LANES;
+	for (; c < n8; c += REF_LANES)
+		for (int j = 0; j < REF_LANES; j++)
 			s[j] += a[c + j] * b[c + j];
+	float sum = ref_sum(s);
 	for (; c < n; c++)
-		s[0] += a[c] * b[c];
-	return (s[0] + s[1]) + (s[2] + s[3]);
+		sum += a[c] * b[c];
+	return sum;
 }
 
 static void ref_axpy(float *y, float a, const float *x, long n)
