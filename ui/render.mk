@@ -28,7 +28,7 @@ dist_syntax_DATA = syntax/README syntax/c.syntax syntax/cpp.syntax syntax/python
 	syntax/ruby.syntax syntax/lua.syntax syntax/csharp.syntax syntax/kotlin.syntax syntax/php.syntax
 
 # Man page sections (roff) for the lead to put into dscoder-tui(5).
-EXTRA_DIST += man/syntax-section.man man/theme-section.man
+
 
 RENDER_TEST_CFLAGS = $(AM_CFLAGS) $(NCURSES_CFLAGS) $(UTF8PROC_CFLAGS) $(PCRE2_CFLAGS) \
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
