@@ -27,7 +27,6 @@ dist_syntax_DATA = syntax/README syntax/c.syntax syntax/cpp.syntax syntax/python
 	syntax/toml.syntax syntax/make.syntax syntax/dockerfile.syntax syntax/html.syntax syntax/css.syntax \
 	syntax/ruby.syntax syntax/lua.syntax syntax/csharp.syntax syntax/kotlin.syntax syntax/php.syntax
 
-# Man page sections (roff) for the lead to put into dscoder-tui(5).
 
 
 RENDER_TEST_CFLAGS = $(AM_CFLAGS) $(NCURSES_CFLAGS) $(UTF8PROC_CFLAGS) $(PCRE2_CFLAGS) \
