@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine-cli.h"
 #include "generate.h"
+#include "paths.h"
 #include "xalloc.h"
 
 static const char usage_text[] =
@@ -136,25 +136,16 @@ static int parse_float(const char *opt, const char *arg, double min, double max,
 	return 0;
 }
 
-static bool is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 const char *cli_default_model(void)
 {
+	static char *demo;
 	const char *env = getenv("DSCODER_MODEL");
 
 	if (env != NULL && *env != '\0')
 		return env;
-	if (is_dir(DATADIR "/models/dscoder-demo"))
-		return DATADIR "/models/dscoder-demo";
-	/* Not installed yet: running from the build tree. */
-	if (is_dir(SRCDIR "/models/dscoder-demo"))
-		return SRCDIR "/models/dscoder-demo";
-	return DATADIR "/models/dscoder-demo";
+	if (demo == NULL)
+		demo = xasprintf("%s/models/dscoder-demo", paths_pkgdatadir());
+	return demo;
 }
 
 int main(int argc, char **argv)

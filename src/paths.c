@@ -2,6 +2,7 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,11 +67,28 @@ char *paths_user_profiles_dir(char *err, size_t errlen)
 	return dir;
 }
 
+static bool is_directory(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 const char *paths_pkgdatadir(void)
 {
 	const char *v = getenv("DSCODER_DATADIR");
 
-	return v != NULL && v[0] != '\0' ? v : DATADIR;
+	if (v != NULL && v[0] != '\0')
+		return v;
+	if (is_directory(DATADIR))
+		return DATADIR;
+#ifdef SRCDIR
+	/* Not installed: the programs run from the build tree (the README's Quick start), and the
+	 * source tree holds the same layout: themes/, syntax/, profiles/, models/. */
+	if (is_directory(SRCDIR "/themes"))
+		return SRCDIR;
+#endif
+	return DATADIR;
 }
 
 int paths_mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen)

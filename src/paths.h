@@ -20,8 +20,9 @@ char *paths_data_dir(char *err, size_t errlen);
 char *paths_conversations_dir(int create, char *err, size_t errlen);
 /* <config dir>/profiles (never created: profiles are written by people). Caller frees. */
 char *paths_user_profiles_dir(char *err, size_t errlen);
-/* The installed data directory: $DSCODER_DATADIR when set and non-empty (tests, running from a build
- * tree), else DATADIR (= $(pkgdatadir)). Returns a pointer into the environment or a constant: do not
+/* The data directory (themes/, syntax/, profiles/, models/): $DSCODER_DATADIR when set and non-empty
+ * (tests), else DATADIR (= $(pkgdatadir)) when installed, else the source tree when the programs run
+ * from the build tree before `make install`. Returns a pointer into the environment or a constant: do not
  * free, valid until the environment changes. */
 const char *paths_pkgdatadir(void);
 

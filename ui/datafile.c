@@ -1,4 +1,4 @@
-/* datafile.c: where themes and syntax files are found (user dir, $DSCODER_DATADIR or the installed DATADIR). */
+/* datafile.c: where themes and syntax files are found (the user's config dir, then paths_pkgdatadir()). */
 #include "datafile.h"
 
 #include <errno.h>
@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "xalloc.h"
 
-#ifndef DATADIR
-#define DATADIR "/usr/local/share/dscoder-tui"
-#endif
 
 size_t datafile_dirs(const char *kind, char *dirs[2])
 {
@@ -21,8 +19,7 @@ size_t datafile_dirs(const char *kind, char *dirs[2])
 		dirs[n++] = xasprintf("%s/dscoder-tui/%s", xdg, kind);
 	else if (home && home[0])
 		dirs[n++] = xasprintf("%s/.config/dscoder-tui/%s", home, kind);
-	const char *dd = getenv("DSCODER_DATADIR");
-	dirs[n++] = xasprintf("%s/%s", dd && dd[0] ? dd : DATADIR, kind);
+	dirs[n++] = xasprintf("%s/%s", paths_pkgdatadir(), kind);
 	return n;
 }
 
