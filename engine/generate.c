@@ -241,7 +241,9 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		st->completion_tokens++;
 		e->history[n_hist++] = id;
 
-		tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
+		/* Special tokens the model emits (FIM markers, a stray BOS) are control, not text. */
+		if (!tok_is_special(e->tok, id))
+			tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
 		if (p->trim_leading_space && a.sent == 0 && a.len > 0 && a.text[0] == ' ' && !trimmed)
 			a.sent = 1;
 		if (a.len > 0)

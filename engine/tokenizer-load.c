@@ -658,6 +658,14 @@ int tok_special_id(const struct tokenizer *t, const char *content)
 	return -1;
 }
 
+bool tok_is_special(const struct tokenizer *t, int id)
+{
+	for (size_t i = 0; i < t->n_added; i++)
+		if (t->added[i].id == id)
+			return t->added[i].special;
+	return false;
+}
+
 int tok_bos_id(const struct tokenizer *t)
 {
 	return t->bos_id;

@@ -19,6 +19,9 @@ int tok_vocab_size(const struct tokenizer *t);
 
 /* Id of an added/special token by its exact content, or -1. */
 int tok_special_id(const struct tokenizer *t, const char *content);
+/* Is id an added token marked special (BOS, EOS, the FIM markers)? Answers leave them out of the
+ * text, as skip_special_tokens does. */
+bool tok_is_special(const struct tokenizer *t, int id);
 int tok_bos_id(const struct tokenizer *t);  /* -1 when unknown */
 int tok_eos_id(const struct tokenizer *t);
 

@@ -52,6 +52,15 @@ a=$("$engine" --model "$dir" --complete "def quick_sort" --max-tokens 12)
 a=$("$engine" --model "$dir" --fim-prefix "def f(" --fim-suffix "):" --max-tokens 12)
 [ $? -eq 0 ] && ok "--fim-prefix/--fim-suffix answers" || bad "fill-in-the-middle failed"
 
+# Special tokens the model emits are left out of the answer text (this prompt's greedy answer on
+# tiny-ds2-full contains <｜fim▁hole｜> and <｜fim▁end｜> ids).
+a=$("$engine" --model "$dir" --generate "Write a quick sort in python please" --max-tokens 120)
+case "$a" in
+*"｜"*) bad "special tokens printed in the answer: $a" ;;
+"") bad "no answer to the special-token prompt" ;;
+*) ok "special tokens are not printed as text" ;;
+esac
+
 # A prompt longer than the context is refused with the count, never cut.
 msg=$("$engine" --model "$dir" --generate "$(printf 'word %.0s' $(seq 1 40))" --ctx 16 2>&1 >/dev/null)
 st=$?
