@@ -37,6 +37,7 @@ struct ds_state {
 	float *route_scratch;       /* (2 * n_routed) */
 	int *topk_ids;              /* (chunk, top_k) */
 	float *topk_w;              /* (chunk, top_k) */
+	struct ds_parallel par;     /* tensor/expert parallel hooks; all NULL on one rank */
 };
 
 static void state_release(struct ds_state *s, float **p)
@@ -69,7 +70,10 @@ void ds_state_free(struct ds_state *s)
 	free(s->route_scratch);
 	free(s->topk_ids);
 	free(s->topk_w);
+	struct ds_parallel par = s->par;
 	free(s);
+	if (par.release != NULL)
+		par.release(par.arg);
 }
 
 static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
@@ -135,6 +139,14 @@ struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads
 	return s;
 }
 
+void ds_state_set_parallel(struct ds_state *s, const struct ds_parallel *p)
+{
+	if (p != NULL)
+		s->par = *p;
+	else
+		memset(&s->par, 0, sizeof s->par);
+}
+
 int ds_state_n_ctx(const struct ds_state *s)
 {
 	return s->n_ctx;
@@ -183,6 +195,8 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 	be->attention(bc, &aa);
 	/* 6. x += o_proj(attn); h = RMSNorm(x) */
 	be->matmul(bc, s->h, &L->o_proj, s->attn, n);
+	if (s->par.allreduce != NULL)
+		s->par.allreduce(s->par.arg, bc, s->h, (size_t)n * hd);
 	be->add(bc, s->x, s->h, (size_t)n * hd);
 	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->post_norm, n, eps);
 	/* 7. FFN: dense SwiGLU, or routed experts plus shared experts */
@@ -193,6 +207,10 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 		for (int i = 0; i < n; i++)
 			ds_moe_route(cfg, s->router_host + (size_t)i * ne, s->route_scratch,
 				     s->topk_ids + (size_t)i * k, s->topk_w + (size_t)i * k);
+		if (s->par.expert_owned != NULL)
+			for (int i = 0; i < n * k; i++)
+				if (!s->par.expert_owned[s->topk_ids[i]])
+					s->topk_ids[i] = -1;   /* another rank's expert */
 		bool shared = cfg->n_shared_experts > 0;
 		struct ds_moe_args ma = {
 			.x = s->h, .n = n, .hidden = hd, .top_k = k, .ids = s->topk_ids, .weights = s->topk_w,
@@ -205,6 +223,8 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 	} else {
 		be->swiglu(bc, s->ffn, &L->gate_proj, &L->up_proj, &L->down_proj, s->h, n);
 	}
+	if (s->par.allreduce != NULL)
+		s->par.allreduce(s->par.arg, bc, s->ffn, (size_t)n * hd);
 	be->add(bc, s->x, s->ffn, (size_t)n * hd);
 }
 
@@ -237,6 +257,8 @@ int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *log
 	for (int i = 0; i < n; i++)
 		if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
 			return -1;
+	if (s->par.launch != NULL)
+		s->par.launch(s->par.arg, tokens, n, pos);
 	for (int done = 0; done < n;) {
 		int c = n - done < s->chunk ? n - done : s->chunk;
 		bool last = done + c == n;

@@ -24,4 +24,26 @@ int ds_state_threads(const struct ds_state *s);
  * [0, vocab_size): returns -1 otherwise, without touching the cache. */
 int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits);
 
+/* Tensor and expert parallelism (engine/plan.h, engine/shard.h): a state created on one rank's shard
+ * joins the other ranks through these hooks. Without them (the default) the pass is unchanged. */
+struct ds_parallel {
+	/* Sums n floats of buf, a buffer of the state's backend context bctx (device memory on a GPU),
+	 * over all ranks in place; every rank must get the same values. Called on the partial output of
+	 * attention (after o_proj) and of the FFN, before each is added to the residual stream. */
+	void (*allreduce)(void *arg, void *bctx, float *buf, size_t n);
+	/* Rank 0 only: called once per ds_forward, after the arguments are checked, so that the other
+	 * ranks make the same call (with logits NULL). */
+	void (*launch)(void *arg, const int *tokens, int n, int pos);
+	/* Called last by ds_state_free (the state is gone by then), so whoever set up the ranks can tear
+	 * them down with the state that stands for them. */
+	void (*release)(void *arg);
+	void *arg;
+	/* n_routed_experts flags, the routed experts this rank evaluates (NULL: all). Every rank still
+	 * routes over all experts; the others' choices reach the backend as id -1. */
+	const unsigned char *expert_owned;
+};
+
+/* Copies p (NULL: none) into s; p's arrays must outlive s. */
+void ds_state_set_parallel(struct ds_state *s, const struct ds_parallel *p);
+
 #endif

@@ -32,7 +32,8 @@ struct ds_moe_args {
 	const float *x;                 /* (n, hidden): the normed input */
 	int n, hidden;
 	int top_k;
-	const int *ids;                 /* (n, top_k) expert ids, on the host */
+	const int *ids;                 /* (n, top_k) expert ids, on the host; -1: an expert another
+	                                 * rank evaluates (tensor/expert parallel), to be skipped */
 	const float *weights;           /* (n, top_k) their weights, on the host */
 	int n_routed;
 	const struct ds_tensor *gate, *up, *down;  /* n_routed each */
