@@ -1,17 +1,19 @@
 # engine/parallel.mk: build fragment (included by Makefile.am): tensor/expert parallelism: the partition
 # plan and its memory accounting, rank shards, and their tests.
 libengine_a_SOURCES += engine/plan.c engine/plan.h engine/shard.c engine/shard.h \
-	engine/rendezvous.c engine/rendezvous.h
+	engine/simulate.c engine/simulate.h engine/rendezvous.c engine/rendezvous.h
 
 PARALLEL_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 
-check_PROGRAMS += tests/test-plan tests/test-rendezvous
+check_PROGRAMS += tests/test-plan tests/test-rendezvous tests/test-simulate
+tests_test_simulate_SOURCES = tests/test-simulate.c
+tests_test_simulate_LDADD = $(PARALLEL_TEST_LIBS)
 tests_test_plan_SOURCES = tests/test-plan.c
 tests_test_plan_LDADD = $(PARALLEL_TEST_LIBS)
 tests_test_rendezvous_SOURCES = tests/test-rendezvous.c
 tests_test_rendezvous_LDADD = $(PARALLEL_TEST_LIBS)
-TESTS += tests/test-plan tests/test-rendezvous
+TESTS += tests/test-plan tests/test-rendezvous tests/test-simulate
 
 # dscoder-engine --plan (src/engine-plan.c: the command line's part of it)
 dscoder_engine_SOURCES += src/engine-plan.c

@@ -1,0 +1,39 @@
+/* simulate.h: --simulate-ranks N: N virtual ranks on the CPU, each running the forward pass on its shard
+ * (engine/shard.h), joined by an in-process all-reduce; proves the partition before any GPU runs it. */
+#ifndef DS_SIMULATE_H
+#define DS_SIMULATE_H
+
+#include <stddef.h>
+
+#include "forward.h"
+#include "model.h"
+
+struct ds_sim;
+
+/* Splits full over n_ranks (engine/plan.h), builds each rank's shard and run state (a context of n_ctx
+ * tokens, n_threads CPU threads shared out among the ranks; 0: all cores) and starts ranks 1..n_ranks-1
+ * on their own threads. Returns NULL with a sentence in err when the plan cannot be made or memory is
+ * short. full must outlive the simulation. */
+struct ds_sim *ds_sim_new(const struct ds_model *full, int n_ranks, int n_ctx, int n_threads, char *err,
+			  size_t errlen);
+
+/* Rank 0's run state: ds_forward on it runs every rank (the others follow the same call and only rank
+ * 0 computes logits), so it stands in for an unsharded state wherever one is used (ds_generate too).
+ * ds_state_free on it ends the whole simulation, as ds_sim_free does. */
+struct ds_state *ds_sim_state(struct ds_sim *sim);
+
+/* Stops the rank threads and frees everything (the state from ds_sim_state included). */
+void ds_sim_free(struct ds_sim *sim);
+
+/* Replaces *state (created on full; freed here) by rank 0 of an n_ranks simulation with a context of
+ * n_ctx tokens (0: the same as *state's): the engine then runs the ranks wherever it used the state.
+ * Every rank holds the whole latent cache, so a context sized to the memory of one state should be
+ * divided by n_ranks. Returns -1 with err set and *state untouched when the simulation cannot start. */
+int ds_sim_replace_state(const struct ds_model *full, struct ds_state **state, int n_ranks, int n_ctx,
+			 int n_threads, char *err, size_t errlen);
+
+/* How the rank threads sum their buffers: exposed for tests. Each all-reduce waits for all ranks, sums
+ * the buffers in rank order (so every rank gets the same bits), and counts one call. */
+long ds_sim_allreduce_calls(const struct ds_sim *sim);
+
+#endif
