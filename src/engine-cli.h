@@ -28,6 +28,7 @@ struct cli_args {
 	const char *devices;
 	double gpu_mem_gb;
 	const char *synthetic;
+	int simulate_ranks;         /* --simulate-ranks N: the verbs run on N virtual ranks (engine/simulate.h) */
 };
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */

@@ -48,6 +48,8 @@ static const char usage_text[] =
 "  --gpus N, --devices LIST GPUs for --plan (LIST: comma-separated device numbers)\n"
 "  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
 "  --synthetic lite|full    --plan for a released configuration, no files needed\n"
+"  --simulate-ranks N       run --logits, --greedy and generation on N virtual ranks on the CPU\n"
+"                           (the multi-GPU partition, joined by an in-process all-reduce)\n"
 "  --help, --version\n";
 
 enum {
@@ -55,7 +57,7 @@ enum {
 	OPT_FIM_PREFIX, OPT_FIM_SUFFIX, OPT_BENCH, OPT_JSON, OPT_MODEL, OPT_SYSTEM, OPT_THREADS, OPT_CTX,
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_STOP,
 	OPT_HELP, OPT_VERSION,
-	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC,
+	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC, OPT_SIMULATE_RANKS,
 };
 
 static const struct option long_options[] = {
@@ -89,6 +91,7 @@ static const struct option long_options[] = {
 	{ "devices", required_argument, NULL, OPT_DEVICES },
 	{ "gpu-mem", required_argument, NULL, OPT_GPU_MEM },
 	{ "synthetic", required_argument, NULL, OPT_SYNTHETIC },
+	{ "simulate-ranks", required_argument, NULL, OPT_SIMULATE_RANKS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -259,6 +262,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_SYNTHETIC: a.synthetic = optarg; break;
+		case OPT_SIMULATE_RANKS:
+			if (parse_int("--simulate-ranks", optarg, 1, 4096, &v) != 0)
+				return 1;
+			a.simulate_ranks = (int)v;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -287,6 +295,10 @@ int main(int argc, char **argv)
 				"device (--simulate-ranks N shows the split on the CPU)");
 	if (a.synthetic != NULL && a.verb != VERB_PLAN)
 		return cli_fail("--synthetic works with --plan");
+	if (a.simulate_ranks > 0 && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY && a.verb != VERB_GENERATE &&
+	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM)
+		return cli_fail("--simulate-ranks works with --logits, --greedy, --generate, --complete and "
+				"--fim-prefix/--fim-suffix");
 
 	/* A reader that goes away (| head) ends us quietly instead of killing us with a signal. */
 	signal(SIGPIPE, SIG_IGN);

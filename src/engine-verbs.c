@@ -10,6 +10,7 @@
 #include "engine-cli.h"
 #include "generate.h"
 #include "serve.h"
+#include "simulate.h"
 #include "xalloc.h"
 
 #define ERR_LEN 1024
@@ -196,6 +197,13 @@ static int open_with_ids(const struct cli_args *a, int extra, struct ds_engine *
 		return cli_fail("%s: %zu ids and %d more do not fit the context of %d tokens (raise --ctx)",
 				a->ids_path, *n, extra, ds_state_n_ctx(e->state));
 	}
+	/* --simulate-ranks: the same context on N virtual ranks (engine/simulate.h) */
+	if (a->simulate_ranks > 0 &&
+	    ds_sim_replace_state(&e->model, &e->state, a->simulate_ranks, 0, a->threads, err, sizeof err) != 0) {
+		free(*ids);
+		ds_engine_close(e);
+		return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+	}
 	return 0;
 }
 
@@ -283,6 +291,17 @@ int cli_generate(const struct cli_args *a)
 
 	if (ds_engine_open(&e, a->model, a->n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
+	/* --simulate-ranks: every rank holds the whole latent cache, so a default context (sized to
+	 * the memory for one) is shared out among them */
+	if (a->simulate_ranks > 0) {
+		int ctx = a->n_ctx > 0 ? a->n_ctx : ds_state_n_ctx(e.state) / a->simulate_ranks;
+
+		if (ds_sim_replace_state(&e.model, &e.state, a->simulate_ranks, ctx < 16 ? 16 : ctx, a->threads,
+					 err, sizeof err) != 0) {
+			ds_engine_close(&e);
+			return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+		}
+	}
 	if (a->verb == VERB_GENERATE) {
 		struct ds_message msgs[2];
 		int n_msgs = 0;
