@@ -22,3 +22,7 @@ include kernels/cuda-nccl.mk
 
 # the MULTIPLE GPUS section of dscoder-engine(1), pasted into the page by the lead
 EXTRA_DIST += man/parallel-section.man
+
+# the command line: --simulate-ranks on the real engine, --plan
+TESTS += tests/simulate-cli.sh
+dist_check_SCRIPTS += tests/simulate-cli.sh
