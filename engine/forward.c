@@ -86,6 +86,12 @@ static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
 
 struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen)
 {
+	return ds_state_new_backend(m, &ds_backend_cpu, n_ctx, n_threads, err, errlen);
+}
+
+struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
+				      int n_threads, char *err, size_t errlen)
+{
 	const struct ds_config *cfg = &m->cfg;
 	if (n_ctx <= 0) {
 		errorf(err, errlen, "the context size must be at least 1 token (got %d)", n_ctx);
@@ -93,7 +99,7 @@ struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads
 	}
 	struct ds_state *s = xcalloc(1, sizeof *s);
 	s->m = m;
-	s->be = &ds_backend_cpu;
+	s->be = be;
 	s->n_ctx = n_ctx;
 	s->chunk = n_ctx < DS_CHUNK ? n_ctx : DS_CHUNK;
 	if (ds_rope_init(cfg, &s->rope) != 0) {

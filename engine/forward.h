@@ -5,12 +5,17 @@
 #include "model.h"
 
 struct ds_state;
+struct ds_backend;
 
 /* Creates the run state for m: a latent KV cache of n_ctx positions (kv_lora_rank + qk_rope_head_dim
  * floats per token per layer), scratch buffers sized for prefill batches, and a pool of n_threads
  * worker threads (0: all cores). Everything the decode loop needs is allocated here. Returns NULL
  * with a sentence in err when the memory cannot be had. m must outlive the state. */
 struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen);
+/* The same on backend be (kernels/backend.h), whose create picks up its own options (for CUDA, the
+ * device set by ds_cuda_set_options): ds_state_new is this with the CPU backend. */
+struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
+				      int n_threads, char *err, size_t errlen);
 void ds_state_free(struct ds_state *s);
 
 int ds_state_n_ctx(const struct ds_state *s);
