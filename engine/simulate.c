@@ -42,6 +42,7 @@ struct ds_sim {
 	float *sum;
 	size_t sum_cap;
 	long calls;
+	struct ds_rank_env env;     /* all NULL for the CPU simulation */
 };
 
 static void sim_wait(struct ds_sim *sim)
@@ -80,6 +81,16 @@ static void sim_allreduce(void *arg, void *bctx, float *buf, size_t n)
 		sim->calls++;
 	sim_wait(sim);
 	memcpy(buf, sim->sum, n * sizeof *buf);
+}
+
+/* Another driver's all-reduce (the NCCL path), with that rank's argument. */
+static void env_allreduce(void *arg, void *bctx, float *buf, size_t n)
+{
+	struct sim_rank *me = arg;
+	struct ds_sim *sim = me->sim;
+	if (me->rank == 0)
+		sim->calls++;
+	sim->env.allreduce(sim->env.rank_args[me->rank], bctx, buf, n);
 }
 
 /* Rank 0, inside ds_forward: hand the same call to the followers. */
@@ -144,7 +155,10 @@ static void sim_teardown(struct ds_sim *sim)
 	free(sim->slot);
 	free(sim->sum);
 	ds_plan_free(&sim->plan);
+	struct ds_rank_env env = sim->env;
 	free(sim);
+	if (env.done != NULL)
+		env.done(env.arg);
 }
 
 /* ds_state_free of rank 0's state lands here: the state stands for the whole simulation. */
@@ -167,9 +181,19 @@ void ds_sim_free(struct ds_sim *sim)
 struct ds_sim *ds_sim_new(const struct ds_model *full, int n_ranks, int n_ctx, int n_threads, char *err,
 			  size_t errlen)
 {
+	return ds_ranks_new(full, n_ranks, n_ctx, n_threads, NULL, err, errlen);
+}
+
+struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx, int n_threads,
+			    const struct ds_rank_env *env, char *err, size_t errlen)
+{
 	struct ds_sim *sim = xcalloc(1, sizeof *sim);
+	if (env != NULL)
+		sim->env = *env;
 	if (ds_plan_make(&full->cfg, n_ranks, &sim->plan, err, errlen) != 0) {
 		free(sim);
+		if (env != NULL && env->done != NULL)
+			env->done(env->arg);
 		return NULL;
 	}
 	sim->n_ranks = n_ranks;
@@ -187,13 +211,16 @@ struct ds_sim *ds_sim_new(const struct ds_model *full, int n_ranks, int n_ctx, i
 		sr->sim = sim;
 		sr->rank = r;
 		ds_shard_build(full, &sim->plan, r, &sr->shard);
-		sr->state = ds_state_new(&sr->shard.model, n_ctx, per, err, errlen);
+		if (sim->env.state_new != NULL)
+			sr->state = sim->env.state_new(sim->env.arg, r, &sr->shard.model, n_ctx, per, err, errlen);
+		else
+			sr->state = ds_state_new(&sr->shard.model, n_ctx, per, err, errlen);
 		if (sr->state == NULL) {
 			ds_sim_free(sim);
 			return NULL;
 		}
 		struct ds_parallel par = {
-			.allreduce = n_ranks > 1 ? sim_allreduce : NULL,
+			.allreduce = sim->env.allreduce != NULL ? env_allreduce : n_ranks > 1 ? sim_allreduce : NULL,
 			.launch = r == 0 && n_ranks > 1 ? sim_launch : NULL,
 			.release = r == 0 ? sim_release : NULL,
 			.arg = sr,

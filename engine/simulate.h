@@ -32,6 +32,25 @@ void ds_sim_free(struct ds_sim *sim);
 int ds_sim_replace_state(const struct ds_model *full, struct ds_state **state, int n_ranks, int n_ctx,
 			 int n_threads, char *err, size_t errlen);
 
+/* Other drivers of the same ranks (the NCCL path): how each rank's state is made and how the ranks
+ * are joined, instead of CPU states and the in-process sum. */
+struct ds_rank_env {
+	/* rank's state on its shard (NULL: ds_state_new on the CPU) */
+	struct ds_state *(*state_new)(void *arg, int rank, const struct ds_model *shard, int n_ctx, int n_threads,
+				      char *err, size_t errlen);
+	/* the all-reduce, called with rank_args[rank]; NULL: the in-process sum. When set it runs even
+	 * with one rank, so that a one-GPU run goes through the same path. */
+	void (*allreduce)(void *rank_arg, void *bctx, float *buf, size_t n);
+	void **rank_args;
+	/* called once when the ranks end (after every state is freed), also when ds_ranks_new fails */
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* ds_sim_new with env (NULL: the CPU simulation). */
+struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx, int n_threads,
+			    const struct ds_rank_env *env, char *err, size_t errlen);
+
 /* How the rank threads sum their buffers: exposed for tests. Each all-reduce waits for all ranks, sums
  * the buffers in rank order (so every rank gets the same bits), and counts one call. */
 long ds_sim_allreduce_calls(const struct ds_sim *sim);

@@ -292,6 +292,86 @@ static void test_long(const char *name, int n_ranks)
 	ds_model_free(&m);
 }
 
+/* Another driver's hooks (what the NCCL path plugs in): its states, its all-reduce (here one rank,
+ * where the sum is the identity, so the result must be bit-identical), and done once at the end. */
+struct env_count {
+	int states, reduces, done;
+};
+
+static struct ds_state *env_state(void *arg, int rank, const struct ds_model *shard, int n_ctx, int n_threads,
+				  char *err, size_t errlen)
+{
+	((struct env_count *)arg)->states++;
+	(void)rank;
+	return ds_state_new(shard, n_ctx, n_threads, err, errlen);
+}
+
+static void env_reduce(void *rank_arg, void *bctx, float *buf, size_t n)
+{
+	((struct env_count *)rank_arg)->reduces++;
+	(void)bctx;
+	(void)buf;
+	(void)n;
+}
+
+static void env_done(void *arg)
+{
+	((struct env_count *)arg)->done++;
+}
+
+static void test_env(const char *name)
+{
+	char dir[1024], path[1200], err[512];
+	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	struct ds_model m;
+	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s: %s", name, err);
+		return;
+	}
+	int np = 0;
+	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
+	int *prompt = read_ids(path, &np);
+	size_t nl = (size_t)np * (size_t)m.cfg.vocab_size;
+	float *ref = xmalloc(nl * sizeof *ref), *got = xmalloc(nl * sizeof *got);
+	struct ds_state *s = ds_state_new(&m, np, THREADS, err, sizeof err);
+	CHECK(s != NULL && ds_forward(s, prompt, np, 0, ref, true) == 0, "%s: unsharded pass", name);
+	ds_state_free(s);
+
+	struct env_count c = { 0 };
+	void *args[1] = { &c };
+	struct ds_rank_env env = { .state_new = env_state, .allreduce = env_reduce, .rank_args = args,
+				   .done = env_done, .arg = &c };
+	struct ds_sim *sim = ds_ranks_new(&m, 1, np, THREADS, &env, err, sizeof err);
+	CHECK(sim != NULL, "%s: ranks with an environment: %s", name, err);
+	if (sim != NULL) {
+		CHECK(ds_forward(ds_sim_state(sim), prompt, np, 0, got, true) == 0, "%s: env forward refused", name);
+		CHECK(max_diff(ref, got, nl) == 0, "%s: one rank through the env hooks is not bit-identical", name);
+		CHECK(c.reduces == 2 * m.cfg.num_hidden_layers, "%s: the env all-reduce ran %d times, expected %d", name,
+		      c.reduces, 2 * m.cfg.num_hidden_layers);
+		ds_sim_free(sim);
+	}
+	CHECK(c.states == 1 && c.done == 1, "%s: env states %d, done %d (expected 1, 1)", name, c.states, c.done);
+	/* a failed start still calls done */
+	c.done = 0;
+	sim = ds_ranks_new(&m, 99, np, THREADS, &env, err, sizeof err);
+	CHECK(sim == NULL && c.done == 1, "%s: 99 ranks: done called %d times", name, c.done);
+	/* two CPU ranks with the env's states and the in-process sum */
+	struct env_count c2 = { 0 };
+	struct ds_rank_env env2 = { .state_new = env_state, .done = env_done, .arg = &c2 };
+	sim = ds_ranks_new(&m, 2, np, THREADS, &env2, err, sizeof err);
+	CHECK(sim != NULL, "%s: 2 ranks with env states: %s", name, err);
+	if (sim != NULL) {
+		CHECK(ds_forward(ds_sim_state(sim), prompt, np, 0, got, true) == 0, "%s: env forward refused", name);
+		CHECK(max_diff(ref, got, nl) <= TOL, "%s: 2 env ranks differ by %g", name, max_diff(ref, got, nl));
+		ds_sim_free(sim);
+	}
+	CHECK(c2.states == 2 && c2.done == 1, "%s: 2 env ranks: states %d, done %d", name, c2.states, c2.done);
+	free(ref);
+	free(got);
+	free(prompt);
+	ds_model_free(&m);
+}
+
 int main(void)
 {
 	struct stat st;
@@ -304,6 +384,7 @@ int main(void)
 	test_model("tiny-ds2-group");
 	test_long("tiny-ds2-full", 2);
 	test_long("tiny-ds2-group", 3);
+	test_env("tiny-ds2-full");
 	if (failures > 0) {
 		printf("%d check(s) failed\n", failures);
 		return 1;
