@@ -232,6 +232,24 @@ static void test_ops(struct pair *p, const struct ds_config *cfg)
 	ma.x = gmx;
 	p->gb->moe(p->g, gm, &ma);
 	compare(p, "moe, host routing", cm, gm, (size_t)BATCH * hd, tol);
+	/* experts another rank evaluates (id -1, tensor/expert parallel) are left out, batch and decode */
+	int tpar[BATCH * 3];
+	memcpy(tpar, tids, sizeof tpar);
+	for (int i = 0; i < BATCH * k; i += 2)
+		tpar[i] = -1;
+	ma.ids = tpar;
+	for (int nn = 1; nn <= BATCH; nn += BATCH - 1) {
+		ma.n = nn;
+		ma.x = cmx;
+		p->cb->moe(p->c, cm, &ma);
+		ma.x = gmx;
+		p->gb->moe(p->g, gm, &ma);
+		compare(p, nn == 1 ? "moe, ids -1, n=1" : "moe, ids -1, n=24", cm, gm, (size_t)nn * hd, tol);
+	}
+	ma.ids = tids;
+	ma.n = BATCH;
+	ma.x = cmx;
+	p->cb->moe(p->c, cm, &ma);
 	for (int nn = 1; nn <= BATCH; nn += BATCH - 1) {
 		float *gl = gpu_buf(p, logits, (size_t)nn * ne);
 		ds_cuda_route(p->g, gl, nn);

@@ -96,8 +96,11 @@ static __global__ void combine_kernel(float *y, const float *yr, const int *slot
 	int i = blockIdx.x;
 	for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
 		float s = 0;
-		for (int j = 0; j < k; j++)
-			s += weights[(size_t)i * k + j] * yr[(size_t)slot_row[(size_t)i * k + j] * hidden + c];
+		for (int j = 0; j < k; j++) {
+			int r = slot_row[(size_t)i * k + j];
+			if (r >= 0)
+				s += weights[(size_t)i * k + j] * yr[(size_t)r * hidden + c];
+		}
 		float *yc = y + (size_t)i * hidden + c;
 		*yc = accumulate ? *yc + s : s;
 	}

@@ -20,7 +20,8 @@ void cuda_moe_gate_up(float *h, const float *x, const int *tok, const int *offse
 /* yr[r] (hidden) = down_e h[r] for the rows of every active expert e; down: n_routed x (hidden x inter). */
 void cuda_moe_down(float *yr, const float *h, const int *offset, const int *active, int max_active,
 		   const void *down, int bf16, int hidden, int inter, cudaStream_t st);
-/* y[i] = (accumulate ? y[i] : 0) + sum_j weights[i*top_k + j] * yr[slot_row[i*top_k + j]]. */
+/* y[i] = (accumulate ? y[i] : 0) + sum_j weights[i*top_k + j] * yr[slot_row[i*top_k + j]], slots
+ * whose row is -1 (another rank's expert) left out. */
 void cuda_moe_combine(float *y, const float *yr, const int *slot_row, const float *weights, int n, int top_k,
 		      int hidden, int accumulate, cudaStream_t st);
 

@@ -9,6 +9,9 @@ static __global__ void moe_group_kernel(int *offset, int *tok, int *slot_row, in
 {
 	extern __shared__ int cnt[];     /* ne + 1 */
 	int e = threadIdx.x;
+	/* a pair whose expert another rank evaluates (id -1) gets no row */
+	for (int p = threadIdx.x; p < pairs; p += blockDim.x)
+		slot_row[p] = -1;
 	if (e < ne) {
 		int c = 0;
 		for (int p = 0; p < pairs; p++)
