@@ -26,3 +26,6 @@ EXTRA_DIST += man/parallel-section.man
 # the command line: --simulate-ranks on the real engine, --plan
 TESTS += tests/simulate-cli.sh
 dist_check_SCRIPTS += tests/simulate-cli.sh
+
+# --simulate-ranks and --gpus for the verbs (src/engine-ranks.c)
+dscoder_engine_SOURCES += src/engine-ranks.c

@@ -13,3 +13,10 @@ tests_test_nccl_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(J
 	$(NCCL_LIBS) $(PTHREAD_LIBS) -lm
 TESTS += tests/test-nccl
 endif
+
+# the multi-GPU ranks (engine side, plain C over the CUDA backend and nccl-comm.h) and the engine's link
+EXTRA_DIST += engine/gpu-ranks.c engine/gpu-ranks.h
+if HAVE_CUDA
+libengine_a_SOURCES += engine/gpu-ranks.c engine/gpu-ranks.h
+dscoder_engine_LDADD += $(NCCL_LIBS)
+endif

@@ -40,6 +40,8 @@ int ds_nccl_init_all(const int *devices, int n, struct ds_nccl **comms, char *er
 	int count = 0;
 	if (cudaGetDeviceCount(&count) != cudaSuccess)
 		count = 0;
+	if (count == 0)
+		return errorf(err, errlen, "no CUDA GPU is visible on this machine");
 	for (int i = 0; i < n; i++)
 		if (devices[i] < 0 || devices[i] >= count)
 			return errorf(err, errlen, "GPU %d does not exist: this machine has %d (devices 0 to %d)",

@@ -1,0 +1,59 @@
+/* engine-ranks.c: where the verbs' forward passes run when the model is split: --simulate-ranks N (N
+ * virtual ranks on the CPU) or --gpus N / --devices LIST (one thread per GPU, joined by NCCL). */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-cli.h"
+#include "simulate.h"
+#include "xalloc.h"
+#ifdef HAVE_CUDA
+#include "gpu-ranks.h"
+#endif
+
+#define ERR_LEN 1024
+
+/* The device numbers of --devices LIST (checked by the option parser), else 0..gpus-1. */
+static int *device_list(const struct cli_args *a)
+{
+	int *d = xcalloc((size_t)a->gpus, sizeof *d);
+	const char *p = a->devices;
+	for (int i = 0; i < a->gpus; i++) {
+		if (p == NULL) {
+			d[i] = i;
+			continue;
+		}
+		char *end;
+		d[i] = (int)strtol(p, &end, 10);
+		p = *end == ',' ? end + 1 : end;
+	}
+	return d;
+}
+
+int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx)
+{
+	char err[ERR_LEN];
+
+	if (a->simulate_ranks > 0) {
+		if (ds_sim_replace_state(m, state, a->simulate_ranks, n_ctx, a->threads, err, sizeof err) != 0)
+			return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+		return 0;
+	}
+	if (a->gpus <= 0)
+		return 0;
+#ifdef HAVE_CUDA
+	int *devices = device_list(a);
+	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, false, err, sizeof err);
+	free(devices);
+	if (rc != 0)
+		return cli_fail("--gpus %d: %s", a->gpus, err);
+	return 0;
+#else
+	(void)device_list;
+	(void)m;
+	(void)state;
+	(void)n_ctx;
+	return cli_fail("--gpus %d: this dscoder-engine was built without CUDA (configure --with-cuda)", a->gpus);
+#endif
+}
