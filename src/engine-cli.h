@@ -39,6 +39,11 @@ int cli_greedy(const struct cli_args *a);
 int cli_generate(const struct cli_args *a);
 int cli_bench(const struct cli_args *a);
 int cli_plan(const struct cli_args *a);
+struct ds_model;
+struct ds_state;
+/* With --simulate-ranks or --gpus/--devices, replaces *state (made on m) by rank 0 of the split model
+ * with a context of n_ctx (0: *state's); otherwise does nothing. Returns 0, or cli_fail's status. */
+int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx);
 int cli_serve(const struct cli_args *a);
 
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

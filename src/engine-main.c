@@ -45,7 +45,8 @@ static const char usage_text[] =
 "  --temperature T          0 = greedy (default 0)\n"
 "  --top-k N, --top-p P, --min-p P, --repetition-penalty R, --seed S\n"
 "  --stop STRING            stop before STRING (repeatable)\n"
-"  --gpus N, --devices LIST GPUs for --plan (LIST: comma-separated device numbers)\n"
+"  --gpus N, --devices LIST split the model over N GPUs joined by NCCL, one thread each (LIST:\n"
+"                           comma-separated device numbers); with --plan, the GPUs to plan for\n"
 "  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
 "  --synthetic lite|full    --plan for a released configuration, no files needed\n"
 "  --simulate-ranks N       run --logits, --greedy and generation on N virtual ranks on the CPU\n"
@@ -290,9 +291,12 @@ int main(int argc, char **argv)
 		return cli_fail("--ids needs --logits OUT or --greedy N to say what to do with the ids");
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
-	if (a.gpus > 0 && a.verb != VERB_PLAN)
-		return cli_fail("--gpus and --devices work with --plan only for now: the verbs run on one "
-				"device (--simulate-ranks N shows the split on the CPU)");
+	if (a.gpus > 0 && a.verb != VERB_PLAN && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY &&
+	    a.verb != VERB_GENERATE && a.verb != VERB_COMPLETE && a.verb != VERB_FIM)
+		return cli_fail("--gpus and --devices work with --plan, --logits, --greedy, --generate, --complete "
+				"and --fim-prefix/--fim-suffix");
+	if (a.gpus > 0 && a.simulate_ranks > 0 && a.verb != VERB_PLAN)
+		return cli_fail("--simulate-ranks runs on the CPU: leave out --gpus or --devices");
 	if (a.synthetic != NULL && a.verb != VERB_PLAN)
 		return cli_fail("--synthetic works with --plan");
 	if (a.simulate_ranks > 0 && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY && a.verb != VERB_GENERATE &&

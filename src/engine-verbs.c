@@ -10,7 +10,6 @@
 #include "engine-cli.h"
 #include "generate.h"
 #include "serve.h"
-#include "simulate.h"
 #include "xalloc.h"
 
 #define ERR_LEN 1024
@@ -197,12 +196,11 @@ static int open_with_ids(const struct cli_args *a, int extra, struct ds_engine *
 		return cli_fail("%s: %zu ids and %d more do not fit the context of %d tokens (raise --ctx)",
 				a->ids_path, *n, extra, ds_state_n_ctx(e->state));
 	}
-	/* --simulate-ranks: the same context on N virtual ranks (engine/simulate.h) */
-	if (a->simulate_ranks > 0 &&
-	    ds_sim_replace_state(&e->model, &e->state, a->simulate_ranks, 0, a->threads, err, sizeof err) != 0) {
+	/* --simulate-ranks, --gpus: the same context on the ranks of a split model */
+	if (cli_ranks_state(a, &e->model, &e->state, 0) != 0) {
 		free(*ids);
 		ds_engine_close(e);
-		return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+		return 1;
 	}
 	return 0;
 }
@@ -296,11 +294,13 @@ int cli_generate(const struct cli_args *a)
 	if (a->simulate_ranks > 0) {
 		int ctx = a->n_ctx > 0 ? a->n_ctx : ds_state_n_ctx(e.state) / a->simulate_ranks;
 
-		if (ds_sim_replace_state(&e.model, &e.state, a->simulate_ranks, ctx < 16 ? 16 : ctx, a->threads,
-					 err, sizeof err) != 0) {
+		if (cli_ranks_state(a, &e.model, &e.state, ctx < 16 ? 16 : ctx) != 0) {
 			ds_engine_close(&e);
-			return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+			return 1;
 		}
+	} else if (cli_ranks_state(a, &e.model, &e.state, 0) != 0) {
+		ds_engine_close(&e);
+		return 1;
 	}
 	if (a->verb == VERB_GENERATE) {
 		struct ds_message msgs[2];
