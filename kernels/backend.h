@@ -1,7 +1,8 @@
-/* backend.h: the compute interface the forward pass is written against (CPU now, CUDA later). */
+/* backend.h: the compute interface the forward pass is written against (CPU and CUDA). */
 #ifndef DS_BACKEND_H
 #define DS_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model.h"
@@ -13,6 +14,8 @@ struct ds_backend_params {
 	int n_ctx;                 /* positions the KV cache holds */
 	int max_batch;             /* the most tokens one call of an operation gets (prefill chunk) */
 	int n_threads;             /* 0: one per core the process may run on */
+	int device;                /* GPU backends: which GPU (--device N) */
+	bool f32;                  /* GPU backends: keep weights in F32 (--dtype f32), not BF16 */
 };
 
 /* Multi-head latent attention of one layer for n query tokens at positions pos..pos+n-1. */
@@ -71,8 +74,42 @@ struct ds_backend {
 	void (*moe)(void *ctx, float *y, const struct ds_moe_args *a);
 	/* y += x, n floats */
 	void (*add)(void *ctx, float *y, const float *x, size_t n);
+
+	/* Optional: NULL (0) where a backend has no use for them (the CPU's). */
+	/* Copies the weights of m to the device once, reporting bytes done; -1 and a sentence in err
+	 * when they do not fit. Weights it did not copy are copied when an operation first meets them. */
+	int (*load)(void *ctx, const struct ds_model *m, ds_progress_fn progress, void *arg, char *err,
+		    size_t errlen);
+	/* The MoE router where the router logits are: ids and weights of n tokens from buf (n, n_routed);
+	 * the next .moe then gets ids == NULL and weights == NULL and uses this choice. */
+	void (*route)(void *ctx, const float *router_logits, int n);
+	/* The index of the largest of vocab values in buf, the lowest on ties: only the id is read back. */
+	int (*argmax)(void *ctx, const float *buf, int vocab);
+	/* Temperature sampling of buf: the first index where the running sum of softmax(buf / temperature)
+	 * exceeds u (uniform in [0, 1)); only the id is read back. */
+	int (*sample)(void *ctx, const float *buf, int vocab, float temperature, float u);
+	/* The decode step as a graph recorded once and replayed (ds_forward_next with one token).
+	 * graph_begin feeds token and pos to the device and returns 1 when it replayed the recorded
+	 * step, 0 when the caller must issue the step's operations now (they are recorded: the
+	 * positions they use come from the device, so the new latent row goes into the cache through
+	 * store_row, never through a pointer computed from pos), -1 for an ordinary step. graph_end
+	 * (after 0 or 1) finishes the step and returns the argmax of logits (vocab values). */
+	int (*graph_begin)(void *ctx, int token, int pos);
+	int (*graph_end)(void *ctx, const float *logits, int vocab);
+	/* cache row pos (lat floats, of a (n_ctx, lat) cache) = row */
+	void (*store_row)(void *ctx, float *cache, const float *row, int lat, int pos);
+	/* Tokens per prefill batch the backend prefers; 0: the forward pass's default. */
+	int chunk;
 };
 
+/* The optional GPU operations above exist (the CUDA backend fills them in when this is defined). */
+#define DS_BACKEND_GPU_OPS 1
+
 extern const struct ds_backend ds_backend_cpu;
+
+/* The backend called name: "cpu", "cuda", or "auto" (cuda when this build has it and a GPU is
+ * visible, else cpu). NULL with one sentence in err for an unknown name, or "cuda" in a build
+ * without CUDA or on a machine without a GPU. */
+const struct ds_backend *ds_backend_find(const char *name, char *err, size_t errlen);
 
 #endif

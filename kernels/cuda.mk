@@ -18,6 +18,8 @@ CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kerne
 	kernels/cuda/cuda-model.c kernels/cuda/cuda-graph.c
 # CUDA_CFLAGS is empty without CUDA; defined outside the conditional so the CPU files keep AM_CPPFLAGS.
 libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
+# Choosing a backend by name works in every build (a build without CUDA names what is missing).
+libkernels_a_SOURCES += kernels/cuda/cuda-select.c
 EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
 
 if HAVE_CUDA
