@@ -29,3 +29,5 @@ dist_check_SCRIPTS += tests/simulate-cli.sh
 
 # --simulate-ranks and --gpus for the verbs (src/engine-ranks.c)
 dscoder_engine_SOURCES += src/engine-ranks.c
+# the NCCL path's check on a GPU machine (run by hand or from tests/gpu/device-check.sh)
+EXTRA_DIST += tests/gpu/parallel-check.sh
