@@ -36,6 +36,9 @@ int ds_plan_make(const struct ds_config *cfg, int n_ranks, struct ds_plan *p, ch
 	if (dense && n_ranks > cfg->intermediate_size)
 		return errorf(err, errlen, "%d ranks cannot split the dense MLP's %d columns (intermediate_size)",
 			      n_ranks, cfg->intermediate_size);
+	if (cfg->n_routed_experts > 0 && n_ranks > cfg->n_routed_experts)
+		return errorf(err, errlen, "%d ranks cannot share %d routed experts: use at most %d ranks", n_ranks,
+			      cfg->n_routed_experts, cfg->n_routed_experts);
 	int shared_w = cfg->n_routed_experts > 0 ? cfg->n_shared_experts * cfg->moe_intermediate_size : 0;
 	if (shared_w > 0 && n_ranks > shared_w)
 		return errorf(err, errlen, "%d ranks cannot split the shared experts' %d columns", n_ranks, shared_w);

@@ -31,8 +31,9 @@ struct ds_plan {
 	struct ds_rank_plan *rank;     /* n_ranks */
 };
 
-/* Splits cfg over n_ranks. Every rank needs at least one head and, where the layers exist, at least
- * one column of the dense MLP and of the shared experts; returns -1 with a sentence in err otherwise. */
+/* Splits cfg over n_ranks. Every rank needs at least one head, one routed expert and, where the layers
+ * exist, one column of the dense MLP and of the shared experts; returns -1 with a sentence in err
+ * otherwise. */
 int ds_plan_make(const struct ds_config *cfg, int n_ranks, struct ds_plan *p, char *err, size_t errlen);
 void ds_plan_free(struct ds_plan *p);
 

@@ -59,8 +59,11 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 	m->cfg.num_attention_heads = rp->n_heads;
 	m->cfg.intermediate_size = rp->n_inter;
 	s->expert_owned = xcalloc(ne > 0 ? (size_t)ne : 1, 1);
-	for (int e = 0; e < ne; e++)
+	s->expert_local = xcalloc(ne > 0 ? (size_t)ne : 1, sizeof *s->expert_local);
+	for (int e = 0; e < ne; e++) {
 		s->expert_owned[e] = ds_plan_owns_expert(p, rank, e);
+		s->expert_local[e] = s->expert_owned[e] ? s->n_local_experts++ : -1;
+	}
 
 	m->w.embed = full->w.embed;
 	m->w.norm = rank == 0 ? full->w.norm : empty_tensor;
@@ -79,14 +82,18 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 				      (int64_t)rp->n_heads * c->v_head_dim);
 		if (ds_layer_is_moe(c, l)) {
 			L->gate_proj = L->up_proj = L->down_proj = empty_tensor;
-			L->exp_gate = xcalloc((size_t)ne, sizeof *L->exp_gate);
-			L->exp_up = xcalloc((size_t)ne, sizeof *L->exp_up);
-			L->exp_down = xcalloc((size_t)ne, sizeof *L->exp_down);
+			/* only the rank's experts, so a GPU backend uploads and groups just those */
+			size_t nl = s->n_local_experts > 0 ? (size_t)s->n_local_experts : 1;
+			L->exp_gate = xcalloc(nl, sizeof *L->exp_gate);
+			L->exp_up = xcalloc(nl, sizeof *L->exp_up);
+			L->exp_down = xcalloc(nl, sizeof *L->exp_down);
 			for (int e = 0; e < ne; e++) {
-				bool own = s->expert_owned[e];
-				L->exp_gate[e] = own ? F->exp_gate[e] : empty_tensor;
-				L->exp_up[e] = own ? F->exp_up[e] : empty_tensor;
-				L->exp_down[e] = own ? F->exp_down[e] : empty_tensor;
+				int j = s->expert_local[e];
+				if (j < 0)
+					continue;
+				L->exp_gate[j] = F->exp_gate[e];
+				L->exp_up[j] = F->exp_up[e];
+				L->exp_down[j] = F->exp_down[e];
 			}
 			if (c->n_shared_experts > 0) {
 				L->shared_gate = rows_view(&F->shared_gate, rp->shared0, rp->n_shared);
@@ -116,7 +123,7 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 		for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
 			count(ts[i], &n, &bytes);
 		if (L->exp_gate != NULL)
-			for (int e = 0; e < ne; e++) {
+			for (int e = 0; e < s->n_local_experts; e++) {
 				count(&L->exp_gate[e], &n, &bytes);
 				count(&L->exp_up[e], &n, &bytes);
 				count(&L->exp_down[e], &n, &bytes);
@@ -140,6 +147,7 @@ void ds_shard_free(struct ds_shard *s)
 		free(s->owned[i]);
 	free(s->owned);
 	free(s->expert_owned);
+	free(s->expert_local);
 	free(s->model.dir);
 	free(s->model.name);
 	memset(s, 0, sizeof *s);

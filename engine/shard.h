@@ -15,14 +15,17 @@
  * up of the dense MLP and the shared experts) point into the full model's mapping; column slices
  * (o_proj, the down projections of the dense MLP and the shared experts) are copied into buffers the
  * shard owns, so every tensor stays a plain row-major matrix with no stride for the kernels (and a GPU
- * uploads only the rank's bytes). Routed experts the rank does not own are empty tensors (rows 0, data
- * NULL) and expert_owned says which are owned: the forward pass must not evaluate the others. Only
+ * uploads only the rank's bytes). The layers' exp_gate, exp_up and exp_down hold only the rank's
+ * routed experts, n_local_experts of them in ascending global order; expert_local maps a global expert
+ * id to its index there (-1: another rank's), which is what the forward pass's hook takes. Only
  * rank 0 has norm and lm_head; other ranks' are empty and they must not ask for logits. The router, the
  * norms, q_a_proj, kv_a_proj and the embedding are the full model's (replicated). */
 struct ds_shard {
 	int rank, n_ranks;
 	struct ds_model model;         /* never passed to ds_model_free: use ds_shard_free */
 	unsigned char *expert_owned;   /* n_routed_experts flags */
+	int *expert_local;             /* n_routed_experts: index among the owned experts, or -1 */
+	int n_local_experts;
 	void **owned;                  /* copied column slices, freed with the shard */
 	int n_owned;
 	uint64_t copied_bytes;         /* bytes in owned */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "plan.h"
 #include "shard.h"
 #include "simulate.h"
@@ -213,8 +214,8 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 		ds_shard_build(full, &sim->plan, r, &sr->shard);
 		if (sim->env.state_new != NULL)
 			sr->state = sim->env.state_new(sim->env.arg, r, &sr->shard.model, n_ctx, per, err, errlen);
-		else
-			sr->state = ds_state_new(&sr->shard.model, n_ctx, per, err, errlen);
+		else      /* the CPU, whatever backend the process chose for itself */
+			sr->state = ds_state_new_backend(&sr->shard.model, &ds_backend_cpu, n_ctx, per, err, errlen);
 		if (sr->state == NULL) {
 			ds_sim_free(sim);
 			return NULL;
@@ -225,6 +226,8 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 			.release = r == 0 ? sim_release : NULL,
 			.arg = sr,
 			.expert_owned = sr->shard.expert_owned,
+			.expert_local = sr->shard.expert_local,
+			.n_local_experts = sr->shard.n_local_experts,
 		};
 		ds_state_set_parallel(sr->state, &par);
 	}

@@ -173,6 +173,12 @@ static void test_refusals(void)
 	CHECK("unknown synthetic name refused", ds_plan_synthetic_config("medium", &c, err, sizeof err) != 0);
 	CHECK("the refusal names the choices", strstr(err, "'lite'") != NULL && strstr(err, "'full'") != NULL);
 	load("full", &c);
+	/* every rank needs a routed expert: Lite cut down to 8 experts cannot go on 9 ranks */
+	load("lite", &c);
+	c.n_routed_experts = 8;
+	CHECK("9 ranks for 8 experts refused", ds_plan_make(&c, 9, &p, err, sizeof err) != 0 &&
+	      strstr(err, "8 routed experts") != NULL);
+	load("full", &c);
 	CHECK("128 ranks for 128 heads", ds_plan_make(&c, 128, &p, err, sizeof err) == 0);
 	/* 160 experts over 128 ranks: ranks 0..31 own two (e and e + 128), the others one */
 	CHECK_EQ("experts of rank 31", p.rank[31].n_experts, 2);
