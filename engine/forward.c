@@ -2,6 +2,7 @@
  * (kernels/backend.h); the steps follow ../shared/ARCHITECTURE.md. */
 #include "build-config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,27 @@ struct ds_state {
 	int *topk_ids;              /* (chunk, top_k) */
 	float *topk_w;              /* (chunk, top_k) */
 	struct ds_parallel par;     /* tensor/expert parallel hooks; all NULL on one rank */
+	float *next_host;           /* (vocab) logits of ds_forward_next on a backend without argmax */
+	float *kvrow;               /* (kv_lora_rank + rope): the new latent row of a recorded decode step */
+	bool graph;                 /* the operations issued now are recorded (backend graph_begin) */
 };
+
+static struct ds_backend_choice default_choice = { .name = "cpu" };
+
+void ds_forward_set_backend(const struct ds_backend_choice *c)
+{
+	default_choice = *c;
+}
+
+void ds_forward_get_backend(struct ds_backend_choice *c)
+{
+	*c = default_choice;
+}
+
+const char *ds_state_backend(const struct ds_state *s)
+{
+	return s->be->name;
+}
 
 static void state_release(struct ds_state *s, float **p)
 {
@@ -63,6 +84,7 @@ void ds_state_free(struct ds_state *s)
 		state_release(s, &s->attn);
 		state_release(s, &s->router);
 		state_release(s, &s->logits);
+		state_release(s, &s->kvrow);
 		s->be->destroy(s->bc);
 	}
 	free(s->cache);
@@ -70,6 +92,7 @@ void ds_state_free(struct ds_state *s)
 	free(s->route_scratch);
 	free(s->topk_ids);
 	free(s->topk_w);
+	free(s->next_host);
 	struct ds_parallel par = s->par;
 	free(s);
 	if (par.release != NULL)
@@ -84,13 +107,32 @@ static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
 	return p;
 }
 
+static struct ds_state *state_create(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
+				     int n_threads, const struct ds_backend_choice *c, char *err, size_t errlen);
+
 struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen)
 {
-	return ds_state_new_backend(m, &ds_backend_cpu, n_ctx, n_threads, err, errlen);
+	return ds_state_new_on(m, n_ctx, n_threads, NULL, err, errlen);
+}
+
+struct ds_state *ds_state_new_on(const struct ds_model *m, int n_ctx, int n_threads,
+				 const struct ds_backend_choice *c, char *err, size_t errlen)
+{
+	if (c == NULL)
+		c = &default_choice;
+	const struct ds_backend *be = ds_backend_find(c->name != NULL ? c->name : "cpu", err, errlen);
+	return be != NULL ? state_create(m, be, n_ctx, n_threads, c, err, errlen) : NULL;
 }
 
 struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
 				      int n_threads, char *err, size_t errlen)
+{
+	struct ds_backend_choice none = { .name = be->name };
+	return state_create(m, be, n_ctx, n_threads, &none, err, errlen);
+}
+
+static struct ds_state *state_create(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
+				     int n_threads, const struct ds_backend_choice *c, char *err, size_t errlen)
 {
 	const struct ds_config *cfg = &m->cfg;
 	if (n_ctx <= 0) {
@@ -101,7 +143,8 @@ struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_
 	s->m = m;
 	s->be = be;
 	s->n_ctx = n_ctx;
-	s->chunk = n_ctx < DS_CHUNK ? n_ctx : DS_CHUNK;
+	int chunk = be->chunk > 0 ? be->chunk : DS_CHUNK;
+	s->chunk = n_ctx < chunk ? n_ctx : chunk;
 	if (ds_rope_init(cfg, &s->rope) != 0) {
 		errorf(err, errlen, "%s/config.json: qk_rope_head_dim %d is not an even number up to 512",
 		       m->dir ? m->dir : ".", cfg->qk_rope_head_dim);
@@ -109,10 +152,15 @@ struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_
 		return NULL;
 	}
 	struct ds_backend_params bp = { .cfg = cfg, .n_ctx = n_ctx, .max_batch = s->chunk,
-					.n_threads = n_threads };
+					.n_threads = n_threads, .device = c->device, .f32 = c->f32 };
 	s->bc = s->be->create(&bp, err, errlen);
 	if (s->bc == NULL) {
 		free(s);
+		return NULL;
+	}
+	/* a device backend takes its copy of the weights now, once */
+	if (s->be->load != NULL && s->be->load(s->bc, m, c->progress, c->progress_arg, err, errlen) != 0) {
+		ds_state_free(s);
 		return NULL;
 	}
 
@@ -131,6 +179,8 @@ struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_
 	s->attn = state_alloc(s, ch * nh * (size_t)cfg->v_head_dim, &ok);
 	s->router = state_alloc(s, ch * ne, &ok);
 	s->logits = state_alloc(s, (ch < DS_LOGIT_ROWS ? ch : DS_LOGIT_ROWS) * (size_t)cfg->vocab_size, &ok);
+	if (s->be->graph_begin != NULL)
+		s->kvrow = state_alloc(s, lat, &ok);
 	if (!ok) {
 		errorf(err, errlen, "not enough memory for a context of %d tokens (%.1f GiB of KV cache): "
 		       "ask for a smaller context", n_ctx,
@@ -186,11 +236,14 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 		be->matmul(bc, s->q, &L->q_proj, s->h, n);
 	}
 	/* 3. latent K/V straight into the cache rows: [c_kv | k_pe], c_kv normed */
-	float *kv = s->cache[l] + (size_t)pos * (size_t)lat;
+	/* (a recorded decode step writes a fixed row and stores it at the device's position) */
+	float *kv = s->graph ? s->kvrow : s->cache[l] + (size_t)pos * (size_t)lat;
 	be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
 	be->rmsnorm(bc, kv, lat, kv, lat, &L->kv_a_norm, n, eps);
 	/* 4. RoPE on k_pe (one head shared by all) and on every head's q_pe */
 	be->rope(bc, kv + kr, n, 1, lat, 0, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
+	if (s->graph)
+		be->store_row(bc, s->cache[l], kv, lat, pos);
 	be->rope(bc, s->q + nope, n, nh, nh * qd, qd, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
 	/* 5. attention over positions 0..pos+n-1 */
 	struct ds_attn_args aa = {
@@ -209,19 +262,27 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 	if (ds_layer_is_moe(cfg, l)) {
 		const int ne = cfg->n_routed_experts, k = cfg->num_experts_per_tok;
 		be->matmul(bc, s->router, &L->router, s->h, n);
-		be->read(bc, s->router_host, s->router, (size_t)n * ne);
-		for (int i = 0; i < n; i++)
-			ds_moe_route(cfg, s->router_host + (size_t)i * ne, s->route_scratch,
-				     s->topk_ids + (size_t)i * k, s->topk_w + (size_t)i * k);
-		if (s->par.expert_owned != NULL)
-			for (int i = 0; i < n * k; i++) {
-				int e = s->topk_ids[i];   /* another rank's expert: -1 */
-				s->topk_ids[i] = !s->par.expert_owned[e] ? -1
-					: s->par.expert_local != NULL ? s->par.expert_local[e] : e;
-			}
+		/* routed where the logits are when the backend can (nothing crosses to the host); a rank
+		 * that evaluates only some experts routes on the host, where it marks the others' */
+		bool on_device = be->route != NULL && s->par.expert_owned == NULL;
+		if (on_device) {
+			be->route(bc, s->router, n);
+		} else {
+			be->read(bc, s->router_host, s->router, (size_t)n * ne);
+			for (int i = 0; i < n; i++)
+				ds_moe_route(cfg, s->router_host + (size_t)i * ne, s->route_scratch,
+					     s->topk_ids + (size_t)i * k, s->topk_w + (size_t)i * k);
+			if (s->par.expert_owned != NULL)
+				for (int i = 0; i < n * k; i++) {
+					int e = s->topk_ids[i];   /* another rank's expert: -1 */
+					s->topk_ids[i] = !s->par.expert_owned[e] ? -1
+						: s->par.expert_local != NULL ? s->par.expert_local[e] : e;
+				}
+		}
 		bool shared = cfg->n_shared_experts > 0;
 		struct ds_moe_args ma = {
-			.x = s->h, .n = n, .hidden = hd, .top_k = k, .ids = s->topk_ids, .weights = s->topk_w,
+			.x = s->h, .n = n, .hidden = hd, .top_k = k,
+			.ids = on_device ? NULL : s->topk_ids, .weights = on_device ? NULL : s->topk_w,
 			.n_routed = s->par.expert_local != NULL ? s->par.n_local_experts : ne,
 			.gate = L->exp_gate, .up = L->exp_up, .down = L->exp_down,
 			.shared_gate = shared ? &L->shared_gate : NULL,
@@ -280,4 +341,117 @@ int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *log
 		done += c;
 	}
 	return 0;
+}
+
+/* Is s one rank of several? Then every forward call goes through ds_forward (its launch hook makes
+ * the other ranks follow) and the last position's logits come to the host. */
+static bool state_parallel(const struct ds_state *s)
+{
+	return s->par.launch != NULL || s->par.allreduce != NULL || s->par.expert_owned != NULL;
+}
+
+/* ds_forward's argument checks. */
+static bool args_ok(const struct ds_state *s, const int *tokens, int n, int pos)
+{
+	if (n <= 0 || pos < 0 || pos > s->n_ctx - n || tokens == NULL)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (tokens[i] < 0 || tokens[i] >= s->m->cfg.vocab_size)
+			return false;
+	return true;
+}
+
+/* Runs tokens[0..n) and leaves the last position's logits on the host in s->next_host. */
+static const float *logits_host(struct ds_state *s, const int *tokens, int n, int pos)
+{
+	if (s->next_host == NULL)
+		s->next_host = xmalloc(sizeof *s->next_host * (size_t)s->m->cfg.vocab_size);
+	ds_forward(s, tokens, n, pos, s->next_host, false);
+	return s->next_host;
+}
+
+/* Runs all tokens but the last as a batch, and returns the last one's position; the caller runs it
+ * with last_step. */
+static int run_prefix(struct ds_state *s, const int *tokens, int n, int pos)
+{
+	if (n > 1)
+		ds_forward(s, tokens, n - 1, pos, NULL, false);
+	return pos + n - 1;
+}
+
+/* One token at pos up to its logits in s->logits, where the backend keeps them; recorded when
+ * graph (the backend's graph_begin returned 0). */
+static void last_step(struct ds_state *s, int token, int pos, bool graph)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	const int hd = cfg->hidden_size;
+	s->graph = graph;
+	forward_batch(s, &token, 1, pos, NULL, false);
+	s->be->rmsnorm(s->bc, s->h, hd, s->x, hd, &s->m->w.norm, 1, cfg->rms_norm_eps);
+	s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h, 1);
+	s->graph = false;
+}
+
+int ds_forward_next(struct ds_state *s, const int *tokens, int n, int pos)
+{
+	const int V = s->m->cfg.vocab_size;
+	if (!args_ok(s, tokens, n, pos))
+		return -1;
+	const float *lg;
+	if (state_parallel(s)) {
+		lg = logits_host(s, tokens, n, pos);
+	} else {
+		int last = run_prefix(s, tokens, n, pos), token = tokens[n - 1];
+		/* on a backend that records the one-token step: recorded once, then replayed */
+		int g = s->be->graph_begin != NULL ? s->be->graph_begin(s->bc, token, last) : -1;
+		if (g != 1)
+			last_step(s, token, last, g == 0);
+		if (g >= 0)
+			return s->be->graph_end(s->bc, s->logits, V);
+		if (s->be->argmax != NULL)
+			return s->be->argmax(s->bc, s->logits, V);
+		if (s->next_host == NULL)
+			s->next_host = xmalloc(sizeof *s->next_host * (size_t)V);
+		s->be->read(s->bc, s->next_host, s->logits, (size_t)V);
+		lg = s->next_host;
+	}
+	int best = 0;
+	for (int i = 1; i < V; i++)
+		if (lg[i] > lg[best])
+			best = i;
+	return best;
+}
+
+int ds_forward_sample(struct ds_state *s, const int *tokens, int n, int pos, float temperature, float u)
+{
+	const int V = s->m->cfg.vocab_size;
+	if (temperature <= 0)
+		return ds_forward_next(s, tokens, n, pos);
+	if (!args_ok(s, tokens, n, pos))
+		return -1;
+	const float *lg;
+	if (state_parallel(s)) {
+		lg = logits_host(s, tokens, n, pos);
+	} else {
+		last_step(s, tokens[n - 1], run_prefix(s, tokens, n, pos), false);
+		if (s->be->sample != NULL)
+			return s->be->sample(s->bc, s->logits, V, temperature, u);
+		if (s->next_host == NULL)
+			s->next_host = xmalloc(sizeof *s->next_host * (size_t)V);
+		s->be->read(s->bc, s->next_host, s->logits, (size_t)V);
+		lg = s->next_host;
+	}
+	float m = lg[0];
+	for (int i = 1; i < V; i++)
+		if (lg[i] > m)
+			m = lg[i];
+	double total = 0, run = 0;
+	for (int i = 0; i < V; i++)
+		total += exp((lg[i] - m) / temperature);
+	for (int i = 0; i < V; i++) {
+		run += exp((lg[i] - m) / temperature);
+		if (run > u * total)
+			return i;
+	}
+	return V - 1;
 }

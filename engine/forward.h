@@ -10,8 +10,27 @@ struct ds_backend;
 /* Creates the run state for m: a latent KV cache of n_ctx positions (kv_lora_rank + qk_rope_head_dim
  * floats per token per layer), scratch buffers sized for prefill batches, and a pool of n_threads
  * worker threads (0: all cores). Everything the decode loop needs is allocated here. Returns NULL
- * with a sentence in err when the memory cannot be had. m must outlive the state. */
+ * with a sentence in err when the memory cannot be had. m must outlive the state. It runs on the
+ * process default backend: the CPU, unless the command line chose another (ds_forward_set_backend). */
 struct ds_state *ds_state_new(const struct ds_model *m, int n_ctx, int n_threads, char *err, size_t errlen);
+
+/* Where the forward pass runs, by name (kernels/backend.h: ds_backend_find). */
+struct ds_backend_choice {
+	const char *name;           /* "cpu", "cuda", "auto"; NULL: "cpu" */
+	int device;                 /* GPU index */
+	bool f32;                   /* GPU weights in F32 (exact tests), else BF16 */
+	ds_progress_fn progress;    /* weight upload progress (a GPU's load), may be NULL */
+	void *progress_arg;
+};
+void ds_forward_set_backend(const struct ds_backend_choice *c);
+/* The process default, for a caller that adds its own progress callback to it. */
+void ds_forward_get_backend(struct ds_backend_choice *c);
+/* ds_state_new on an explicit choice (NULL: the process default); a GPU backend copies the weights
+ * to the device here, once. */
+struct ds_state *ds_state_new_on(const struct ds_model *m, int n_ctx, int n_threads,
+				 const struct ds_backend_choice *c, char *err, size_t errlen);
+/* "cpu" or "cuda": the backend s runs on. */
+const char *ds_state_backend(const struct ds_state *s);
 /* The same on backend be (kernels/backend.h), whose create picks up its own options (for CUDA, the
  * device set by ds_cuda_set_options): ds_state_new is this with the CPU backend. */
 struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_backend *be, int n_ctx,
@@ -28,6 +47,16 @@ int ds_state_threads(const struct ds_state *s);
  * else only those of the last position. Requires 0 <= pos and pos + n <= n_ctx, token ids in
  * [0, vocab_size): returns -1 otherwise, without touching the cache. */
 int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits);
+
+/* ds_forward, then the argmax of the last position's logits, taken where the logits are (on a GPU
+ * only the id is read back, and one-token steps replay a recorded graph): greedy decoding and
+ * benchmarks. Returns the id, or -1 as ds_forward. */
+int ds_forward_next(struct ds_state *s, const int *tokens, int n, int pos);
+/* ds_forward, then a token drawn from softmax(logits / temperature) of the last position: the first
+ * index where the running sum exceeds u (uniform in [0, 1) from the caller's seeded generator),
+ * drawn where the logits are. temperature <= 0 is ds_forward_next. For plain temperature sampling;
+ * top-k, top-p and penalties need the logits on the host (ds_forward). */
+int ds_forward_sample(struct ds_state *s, const int *tokens, int n, int pos, float temperature, float u);
 
 /* Tensor and expert parallelism (engine/plan.h, engine/shard.h): a state created on one rank's shard
  * joins the other ranks through these hooks. Without them (the default) the pass is unchanged. */
