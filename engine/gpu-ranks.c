@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 
-#include "cuda/cuda-backend.h"
 #include "cuda/nccl-comm.h"
 #include "gpu-ranks.h"
 #include "simulate.h"
@@ -17,16 +16,15 @@ struct gpu_env {
 	struct ds_nccl **comms;
 };
 
-/* Rank r's state on its GPU; ranks are created one after another on the calling thread, so the
- * backend's "next create" options are not raced. */
+/* Rank r's state on its GPU (ranks are created one after another on the calling thread). */
 static struct ds_state *gpu_state(void *arg, int rank, const struct ds_model *shard, int n_ctx, int n_threads,
 				  char *err, size_t errlen)
 {
 	struct gpu_env *g = arg;
-	struct ds_cuda_options o = { .device = g->devices[rank], .f32 = g->f32 };
+	struct ds_backend_choice c = { .name = "cuda", .device = g->devices[rank], .f32 = g->f32 };
 	(void)n_threads;
-	ds_cuda_set_options(&o);
-	return ds_state_new_backend(shard, &ds_backend_cuda, n_ctx, 1, err, errlen);
+	/* the backend copies the shard's weights (only this rank's slices and experts) to its GPU here */
+	return ds_state_new_on(shard, n_ctx, 1, &c, err, errlen);
 }
 
 static void gpu_done(void *arg)

@@ -105,6 +105,8 @@ struct ds_model {
 	int n_maps;
 	uint64_t weight_bytes;         /* sum of all tensors' bytes */
 	uint64_t n_params;             /* sum of all tensors' elements */
+	int n_expert_tensors;          /* routed experts in each MoE layer's exp_* arrays when fewer than
+	                                * n_routed_experts (a rank's shard, engine/shard.h); 0: all */
 };
 
 /* Progress while mapping/checking the files: called with bytes done and total. May be NULL. */

@@ -129,6 +129,7 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 				count(&L->exp_down[e], &n, &bytes);
 			}
 	}
+	m->n_expert_tensors = s->n_local_experts;
 	m->n_params = n;
 	m->weight_bytes = bytes;
 }
