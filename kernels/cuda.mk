@@ -18,6 +18,10 @@ CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kerne
 	kernels/cuda/cuda-model.c kernels/cuda/cuda-graph.c
 # CUDA_CFLAGS is empty without CUDA; defined outside the conditional so the CPU files keep AM_CPPFLAGS.
 libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
+# The GPU benchmark verb (--bench --backend cuda, --synthetic) and the harness default: the golden
+# tests compare F32 CPU logits, so they run on the CPU unless a test asks for a GPU itself.
+dscoder_engine_SOURCES += src/engine-bench-gpu.c
+AM_TESTS_ENVIRONMENT += DSCODER_BACKEND=cpu; export DSCODER_BACKEND;
 # Choosing a backend by name works in every build (a build without CUDA names what is missing).
 libkernels_a_SOURCES += kernels/cuda/cuda-select.c
 EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
@@ -45,4 +49,9 @@ tests_test_cuda_kernels_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 tests_test_cuda_kernels_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 TESTS += tests/test-cuda-kernels
+
+check_PROGRAMS += tests/test-cuda-forward
+tests_test_cuda_forward_SOURCES = tests/test-cuda-forward.c
+tests_test_cuda_forward_LDADD = $(tests_test_cuda_kernels_LDADD)
+TESTS += tests/test-cuda-forward
 endif

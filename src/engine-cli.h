@@ -29,6 +29,11 @@ struct cli_args {
 	double gpu_mem_gb;
 	const char *synthetic;
 	int simulate_ranks;         /* --simulate-ranks N: the verbs run on N virtual ranks (engine/simulate.h) */
+	/* where the forward pass runs on one device (kernels/backend.h, engine/forward.h) */
+	const char *backend;        /* --backend cpu|cuda|auto (NULL: $DSCODER_BACKEND, else auto) */
+	int device;                 /* --device N */
+	bool f32;                   /* --dtype f32 */
+	int prompt_tokens;          /* --prompt-tokens N (--bench on a GPU; 0: 512 and 4096) */
 };
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */
@@ -39,6 +44,8 @@ int cli_greedy(const struct cli_args *a);
 int cli_generate(const struct cli_args *a);
 int cli_bench(const struct cli_args *a);
 int cli_plan(const struct cli_args *a);
+/* --bench on a GPU, or on a --synthetic model made on the GPU (src/engine-bench-gpu.c). */
+int cli_bench_gpu(const struct cli_args *a);
 struct ds_model;
 struct ds_state;
 /* With --simulate-ranks or --gpus/--devices, replaces *state (made on m) by rank 0 of the split model

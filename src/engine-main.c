@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "engine-cli.h"
+#include "forward.h"
 #include "generate.h"
 #include "paths.h"
 #include "xalloc.h"
@@ -33,6 +35,8 @@ static const char usage_text[] =
 "  --complete TEXT          TEXT as a raw completion prompt (Base models)\n"
 "  --fim-prefix TEXT --fim-suffix TEXT   fill in the middle; prints the hole\n"
 "  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
+"  --bench --synthetic lite|full [--backend cuda]   --bench on random weights of Coder-V2-Lite or the\n"
+"                           236B model made on the GPU, no files (full: its memory plan if too big)\n"
 "  --plan --gpus N [--ctx T] [--gpu-mem GiB]   how the model splits over N GPUs: weights and KV cache\n"
 "                           per GPU and whether it fits (--synthetic lite|full: the released configs)\n"
 "\n"
@@ -40,6 +44,11 @@ static const char usage_text[] =
 "  --model DIR              checkpoint directory (default: $DSCODER_MODEL, else the bundled demo model)\n"
 "  --system TEXT            system message for --generate\n"
 "  --threads N              CPU threads (default: all cores)\n"
+"  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
+"                           cuda when this build has it and a GPU is visible, else cpu)\n"
+"  --device N               which GPU (default 0)\n"
+"  --dtype bf16|f32         GPU weights in BF16 (default) or F32 (exact, twice the memory)\n"
+"  --prompt-tokens N        --bench on a GPU: one prompt length instead of 512 and 4096\n"
 "  --ctx N                  context length (default: the model's, capped by available memory)\n"
 "  --max-tokens N           stop after N tokens (default: until EOS)\n"
 "  --temperature T          0 = greedy (default 0)\n"
@@ -48,7 +57,7 @@ static const char usage_text[] =
 "  --gpus N, --devices LIST split the model over N GPUs joined by NCCL, one thread each (LIST:\n"
 "                           comma-separated device numbers); with --plan, the GPUs to plan for\n"
 "  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
-"  --synthetic lite|full    --plan for a released configuration, no files needed\n"
+"  --synthetic lite|full    --plan or --bench for a released configuration, no files needed\n"
 "  --simulate-ranks N       run --logits, --greedy and generation on N virtual ranks on the CPU\n"
 "                           (the multi-GPU partition, joined by an in-process all-reduce)\n"
 "  --help, --version\n";
@@ -59,6 +68,7 @@ enum {
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED, OPT_STOP,
 	OPT_HELP, OPT_VERSION,
 	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC, OPT_SIMULATE_RANKS,
+	OPT_BACKEND, OPT_DEVICE, OPT_DTYPE, OPT_PROMPT_TOKENS,
 };
 
 static const struct option long_options[] = {
@@ -93,6 +103,10 @@ static const struct option long_options[] = {
 	{ "gpu-mem", required_argument, NULL, OPT_GPU_MEM },
 	{ "synthetic", required_argument, NULL, OPT_SYNTHETIC },
 	{ "simulate-ranks", required_argument, NULL, OPT_SIMULATE_RANKS },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "device", required_argument, NULL, OPT_DEVICE },
+	{ "dtype", required_argument, NULL, OPT_DTYPE },
+	{ "prompt-tokens", required_argument, NULL, OPT_PROMPT_TOKENS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -263,6 +277,26 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_SYNTHETIC: a.synthetic = optarg; break;
+		case OPT_BACKEND:
+			if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "cuda") != 0 && strcmp(optarg, "auto") != 0)
+				return cli_fail("--backend needs cpu, cuda or auto, not '%s'", optarg);
+			a.backend = optarg;
+			break;
+		case OPT_DEVICE:
+			if (parse_int("--device", optarg, 0, 4095, &v) != 0)
+				return 1;
+			a.device = (int)v;
+			break;
+		case OPT_DTYPE:
+			if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0)
+				return cli_fail("--dtype needs bf16 or f32, not '%s'", optarg);
+			a.f32 = strcmp(optarg, "f32") == 0;
+			break;
+		case OPT_PROMPT_TOKENS:
+			if (parse_int("--prompt-tokens", optarg, 1, 1 << 20, &v) != 0)
+				return 1;
+			a.prompt_tokens = (int)v;
+			break;
 		case OPT_SIMULATE_RANKS:
 			if (parse_int("--simulate-ranks", optarg, 1, 4096, &v) != 0)
 				return 1;
@@ -297,12 +331,31 @@ int main(int argc, char **argv)
 				"and --fim-prefix/--fim-suffix");
 	if (a.gpus > 0 && a.simulate_ranks > 0 && a.verb != VERB_PLAN)
 		return cli_fail("--simulate-ranks runs on the CPU: leave out --gpus or --devices");
-	if (a.synthetic != NULL && a.verb != VERB_PLAN)
-		return cli_fail("--synthetic works with --plan");
+	if (a.synthetic != NULL && a.verb != VERB_PLAN && a.verb != VERB_BENCH)
+		return cli_fail("--synthetic works with --plan and --bench");
 	if (a.simulate_ranks > 0 && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY && a.verb != VERB_GENERATE &&
 	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM)
 		return cli_fail("--simulate-ranks works with --logits, --greedy, --generate, --complete and "
 				"--fim-prefix/--fim-suffix");
+
+	/* The backend the forward pass of every verb runs on, checked once here: a missing GPU or a build
+	 * without CUDA is one sentence before any model is loaded. --gpus and --simulate-ranks make their
+	 * own ranks' states (the first state stays on the CPU, where it costs no device memory). */
+	if (a.backend == NULL) {
+		const char *env = getenv("DSCODER_BACKEND");
+		a.backend = env != NULL && *env != '\0' ? env : "auto";
+	}
+	if (a.verb != VERB_TOKENIZE && a.verb != VERB_DETOKENIZE && a.verb != VERB_PLAN) {
+		char err[512];
+		const struct ds_backend *be = ds_backend_find(a.backend, err, sizeof err);
+		if (be == NULL)
+			return cli_fail("%s", err);
+		a.backend = be->name;
+		if (a.gpus == 0 && a.simulate_ranks == 0) {
+			struct ds_backend_choice bc = { .name = a.backend, .device = a.device, .f32 = a.f32 };
+			ds_forward_set_backend(&bc);
+		}
+	}
 
 	/* A reader that goes away (| head) ends us quietly instead of killing us with a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -315,7 +368,8 @@ int main(int argc, char **argv)
 	case VERB_GENERATE:
 	case VERB_COMPLETE:
 	case VERB_FIM: return cli_generate(&a);
-	case VERB_BENCH: return cli_bench(&a);
+	case VERB_BENCH:
+		return a.synthetic != NULL || strcmp(a.backend, "cpu") != 0 ? cli_bench_gpu(&a) : cli_bench(&a);
 	case VERB_PLAN: return cli_plan(&a);
 	case VERB_NONE: return cli_serve(&a);
 	}
