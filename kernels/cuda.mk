@@ -24,6 +24,12 @@ dscoder_engine_SOURCES += src/engine-bench-gpu.c
 AM_TESTS_ENVIRONMENT += DSCODER_BACKEND=cpu; export DSCODER_BACKEND;
 # Choosing a backend by name works in every build (a build without CUDA names what is missing).
 libkernels_a_SOURCES += kernels/cuda/cuda-select.c
+# The backend choice and the next-token calls of the forward pass, on the CPU, in every build.
+check_PROGRAMS += tests/test-forward-next
+tests_test_forward_next_SOURCES = tests/test-forward-next.c
+tests_test_forward_next_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
+	$(PTHREAD_LIBS) -lm
+TESTS += tests/test-forward-next
 EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
 
 if HAVE_CUDA
