@@ -59,6 +59,11 @@ if [ -x "$src/build-gpu/bin/dscoder-engine" ]; then
 		mkdir -p "$(dirname "$want")" && ln -sfn "$src/build-gpu/fixtures" "$want"
 	fi
 	fx=$want
+	# libraries the machine has elsewhere than where they were linked (NCCL from a Python wheel, say)
+	for lib in $(ldd "$build/dscoder-engine" "$build"/tests/* 2>/dev/null | awk '/not found/ { print $1 }' | sort -u); do
+		found=$(find /usr /opt /lib /usr/local 2>/dev/null -name "$lib" | head -n1)
+		[ -n "$found" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$found")
+	done
 	step ldd 30 ldd "$build/dscoder-engine" || true
 else
 	# The tests read $abs_top_srcdir/../shared/fixtures.
