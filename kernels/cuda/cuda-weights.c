@@ -204,10 +204,11 @@ static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struc
 		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
 			if (f(arg, ts[i], 1, ts[i] == &L->router) != 0)
 				return -1;
-		if (L->exp_gate != NULL && ds_layer_is_moe(&m->cfg, l)) {
-			if (f(arg, L->exp_gate, m->cfg.n_routed_experts, false) != 0 ||
-			    f(arg, L->exp_up, m->cfg.n_routed_experts, false) != 0 ||
-			    f(arg, L->exp_down, m->cfg.n_routed_experts, false) != 0)
+		/* a rank's shard holds only its own experts (model.h: n_expert_tensors) */
+		int ne = m->n_expert_tensors > 0 ? m->n_expert_tensors : m->cfg.n_routed_experts;
+		if (L->exp_gate != NULL && ds_layer_is_moe(&m->cfg, l) && ne > 0) {
+			if (f(arg, L->exp_gate, ne, false) != 0 || f(arg, L->exp_up, ne, false) != 0 ||
+			    f(arg, L->exp_down, ne, false) != 0)
 				return -1;
 		}
 	}
