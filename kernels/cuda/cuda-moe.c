@@ -78,6 +78,14 @@ void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a)
 		cuda_fail("a MoE layer ran without routing (no ids, no ds_cuda_route)", "cuda_op_moe", __FILE__, __LINE__);
 	}
 	c->moe_routed = false;
+	if (a->n_routed <= 0 || a->gate == NULL) {
+		/* a rank that holds no routed experts: the shared experts, or nothing */
+		if (shared)
+			cuda_op_swiglu(c, y, a->shared_gate, a->shared_up, a->shared_down, a->x, a->n);
+		else
+			CUDA_CHECK(cudaMemsetAsync(y, 0, (size_t)a->n * (size_t)a->hidden * sizeof *y, c->st));
+		return;
+	}
 	const struct cuda_weight *g = cuda_weight_group(c, a->gate, a->n_routed);
 	const struct cuda_weight *u = cuda_weight_group(c, a->up, a->n_routed);
 	const struct cuda_weight *d = cuda_weight_group(c, a->down, a->n_routed);
