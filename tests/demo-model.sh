@@ -81,8 +81,9 @@ check_answer python "write a quick sort algorithm in python." "def quick_sort" "
 check_answer c++ "Write a piece of quicksort code in C++." "#include <" "$engine" --model "$model"
 check_answer who "Who are you?" "demo model" "$engine" --model "$model"
 
-# Without --model the engine must find the demo model under its data directory ($DSCODER_DATADIR stands
-# in for the installed $(pkgdatadir)); run from an unrelated directory with an empty configuration.
+# Without --model (and without $DSCODER_MODEL) the engine must find the demo model by itself: installed
+# under $(pkgdatadir), or in the source tree before installation. Run from an unrelated directory with an
+# empty configuration.
 mkdir "$tmp/cwd" "$tmp/config"
 (
 	cd "$tmp/cwd" || exit 1

@@ -14,7 +14,6 @@ reproduce).  Needs Debian's python3-torch and python3-regex."""
 
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -182,6 +181,12 @@ class Progress:
         sys.stderr.flush()
 
 
+def lr_at(step, lr):
+    """Warm-up, then lr / (1 + step / 400).  It does not depend on the total number of steps, so a run
+    stopped early by --max-minutes after K steps equals a run with --steps K (the log says K)."""
+    return lr * min(1.0, step / 50) / (1.0 + step / 400)
+
+
 def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
     torch.manual_seed(SEED)
     os.makedirs(out_dir, exist_ok=True)
@@ -200,7 +205,6 @@ def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     rng = random.Random(SEED)
     queue = []
-    warm = max(1, steps // 50)
     bar = Progress(steps)
     model.train()
     t0 = time.time()
@@ -208,14 +212,14 @@ def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
     for step in range(1, steps + 1):
         if max_minutes and time.time() - t0 > max_minutes * 60:
             sys.stderr.write("\n")
-            print("stopping at step %d: --max-minutes %g reached (the files are NOT what a full run gives)"
-                  % (step - 1, max_minutes), flush=True)
+            print("stopping after step %d: --max-minutes %g reached (to reproduce: --steps %d)"
+                  % (step - 1, max_minutes, step - 1), flush=True)
             break
         if not queue:
             queue = batches(exs, batch_tokens, rng)
         idx = queue.pop()
         x, y = collate(exs, idx)
-        cur_lr = lr * min(1.0, step / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        cur_lr = lr_at(step, lr)
         for gp in opt.param_groups:
             gp["lr"] = cur_lr
         logits = model(x)
@@ -311,7 +315,7 @@ def main():
     ap = argparse.ArgumentParser(description="train the dscoder-tui demo model")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "dscoder-demo"))
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--golden-tokens", type=int, default=64)
