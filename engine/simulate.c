@@ -15,9 +15,9 @@
 #include "simulate.h"
 #include "xalloc.h"
 
-/* The sum buffer starts at this many tokens of hidden_size (the forward pass's prefill batch) and
- * grows if a larger batch comes. */
-#define SIM_MAX_BATCH 128
+/* The sum buffer starts at this many tokens of hidden_size and grows to the largest batch the ranks
+ * sum (the first prefill; decode steps are one token). */
+#define SIM_FIRST_BATCH 16
 
 struct sim_rank {
 	struct ds_sim *sim;
@@ -58,11 +58,12 @@ static void sim_allreduce(void *arg, void *bctx, float *buf, size_t n)
 	struct sim_rank *me = arg;
 	struct ds_sim *sim = me->sim;
 	(void)bctx;              /* CPU buffers: plain host memory */
+	/* decided before the barrier, where no rank is changing sum_cap; every rank has the same n, so
+	 * all take the same branch */
+	bool grow = n > sim->sum_cap;
 	sim->slot[me->rank] = buf;
 	sim_wait(sim);
-	if (n > sim->sum_cap) {
-		/* every rank sees the same n, so all take this branch; only a batch larger than any
-		 * before (not a decode step) gets here */
+	if (grow) {
 		if (me->rank == 0) {
 			free(sim->sum);
 			sim->sum_cap = n;
@@ -200,7 +201,7 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 	sim->n_ranks = n_ranks;
 	sim->ranks = xcalloc((size_t)n_ranks, sizeof *sim->ranks);
 	sim->slot = xcalloc((size_t)n_ranks, sizeof *sim->slot);
-	sim->sum_cap = (size_t)SIM_MAX_BATCH * (size_t)full->cfg.hidden_size;
+	sim->sum_cap = (size_t)SIM_FIRST_BATCH * (size_t)full->cfg.hidden_size;
 	sim->sum = xmalloc(sim->sum_cap * sizeof *sim->sum);
 	if (n_threads <= 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
