@@ -44,7 +44,7 @@ int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct d
 		return 0;
 #ifdef HAVE_CUDA
 	int *devices = device_list(a);
-	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, false, err, sizeof err);
+	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, a->f32, err, sizeof err);
 	free(devices);
 	if (rc != 0)
 		return cli_fail("--gpus %d: %s", a->gpus, err);
