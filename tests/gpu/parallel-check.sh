@@ -65,6 +65,12 @@ print("max |diff| %.3g vs %s, top-1 %d/%d; vs golden %.3g, top-1 %d/%d" % (
 PY
 )
 	say "$m: --gpus 1 logits: ${cmp:-python3 missing}"
+	# F32 weights on both paths: the two should agree as closely as two F32 passes do
+	if [ "$single" = "--backend cuda" ] &&
+	   timeout 120 "$engine" --model "$dir" --ids "$ids" --logits "$tmp/nccl32.f32" --gpus 1 --dtype f32 2>/dev/null &&
+	   timeout 120 "$engine" --model "$dir" --ids "$ids" --logits "$tmp/one32.f32" --backend cuda --dtype f32 2>/dev/null; then
+		say "$m: --dtype f32: $("$build/tests/f32-maxdiff" "$tmp/nccl32.f32" "$tmp/one32.f32" 1e-3 2>&1 | tail -n 1)"
+	fi
 	g1=$(timeout 120 "$engine" --model "$dir" --ids "$ids" --greedy 24 --gpus 1 2>&1)
 	g2=$(timeout 120 "$engine" --model "$dir" --ids "$ids" --greedy 24 $single 2>&1)
 	[ "$g1" = "$g2" ] && say "$m: --greedy 24 equal" || say "$m: --greedy 24 differ: nccl '$g1' / $name '$g2'"
