@@ -21,7 +21,6 @@ dscoder_engine_SOURCES += src/engine-plan.c
 include kernels/cuda-nccl.mk
 
 # the MULTIPLE GPUS section of dscoder-engine(1), pasted into the page by the lead
-EXTRA_DIST += man/parallel-section.man
 
 # the command line: --simulate-ranks on the real engine, --plan
 TESTS += tests/simulate-cli.sh
