@@ -30,6 +30,8 @@ tests_test_forward_next_SOURCES = tests/test-forward-next.c
 tests_test_forward_next_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 TESTS += tests/test-forward-next
+TESTS += tests/backend-cli.sh
+dist_check_SCRIPTS += tests/backend-cli.sh
 EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
 
 if HAVE_CUDA
