@@ -58,6 +58,11 @@ tests_test_cuda_kernels_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_L
 	$(PTHREAD_LIBS) -lm
 TESTS += tests/test-cuda-kernels
 
+check_PROGRAMS += tests/test-cuda-synthetic
+tests_test_cuda_synthetic_SOURCES = tests/test-cuda-synthetic.c
+tests_test_cuda_synthetic_LDADD = $(tests_test_cuda_kernels_LDADD)
+TESTS += tests/test-cuda-synthetic
+
 check_PROGRAMS += tests/test-cuda-forward
 tests_test_cuda_forward_SOURCES = tests/test-cuda-forward.c
 tests_test_cuda_forward_LDADD = $(tests_test_cuda_kernels_LDADD)
