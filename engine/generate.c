@@ -68,7 +68,15 @@ int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_thread
 	}
 	if (n_ctx <= 0)
 		n_ctx = default_context(&e->model.cfg);
-	e->state = ds_state_new(&e->model, n_ctx, n_threads, err, errlen);
+	{
+		/* The backend the command line chose; a GPU's weight upload reports progress too. */
+		struct ds_backend_choice choice;
+
+		ds_forward_get_backend(&choice);
+		choice.progress = progress;
+		choice.progress_arg = arg;
+		e->state = ds_state_new_on(&e->model, n_ctx, n_threads, &choice, err, errlen);
+	}
 	if (e->state == NULL) {
 		ds_model_free(&e->model);
 		tok_free(e->tok);

@@ -486,7 +486,7 @@ static void put_ready(struct serve *s)
 		.model = {
 			.name = s->e.model.name, .path = (char *)s->opts->model_dir,
 			.n_ctx = ds_state_n_ctx(s->e.state), .vocab_size = s->e.model.cfg.vocab_size,
-			.parameters = s->e.model.n_params, .backend = "cpu",
+			.parameters = s->e.model.n_params, .backend = (char *)ds_state_backend(s->e.state),
 			.threads = ds_state_threads(s->e.state),
 		},
 	};
