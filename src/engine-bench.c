@@ -67,9 +67,10 @@ int cli_bench(const struct cli_args *a)
 	decode_s = now_seconds() - t0;
 
 	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
+	/* Peak memory of the engine itself, before the bandwidth probe's 1 GiB buffer. */
+	getrusage(RUSAGE_SELF, &ru);
 	bw_machine = cpu_measure_read_bandwidth(threads);
 	bw_used = bytes_tok * (n_decode / decode_s) / 1e9;
-	getrusage(RUSAGE_SELF, &ru);
 
 	if (a->json) {
 		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,"
