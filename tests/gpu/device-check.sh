@@ -119,6 +119,11 @@ if command -v nvidia-smi >/dev/null; then
 	nvidia-smi --query-gpu=memory.used,memory.total --format=csv 2>&1 | tee -a "$report" >/dev/null
 	say '```'
 fi
+# The multi-GPU path (NCCL, here with one GPU) against the single-GPU path; its own report.
+if [ -f "$src/tests/gpu/parallel-check.sh" ]; then
+	BUILD=$build OUT=$out timeout 120 bash "$src/tests/gpu/parallel-check.sh" >>"$log" 2>&1
+	say "parallel-check.sh: exit $? (see parallel-report.md)"
+fi
 say ""
 say "total $(elapsed) s, status $status"
 exit $status

@@ -10,7 +10,7 @@ arch=${1:-90}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${DC_PREP_BUILD:-$root/../build-cuda-sm$arch}
 dest=$root/build-gpu
-progs="dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward"
+progs="dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff"
 
 [ -x "$root/configure" ] || (cd "$root" && autoreconf -fi)
 mkdir -p "$build"
