@@ -7,15 +7,15 @@ FORWARD_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSS
 
 check_PROGRAMS += tests/test-forward tests/test-kernels tests/test-fwd-route tests/test-fwd-rope \
 	tests/test-fwd-synth
-tests_test_forward_SOURCES = tests/test-forward.c
+tests_test_forward_SOURCES = tests/test-forward.c tests/fixture-util.c tests/fixture-util.h
 tests_test_forward_LDADD = $(FORWARD_TEST_LIBS)
-tests_test_kernels_SOURCES = tests/test-kernels.c
+tests_test_kernels_SOURCES = tests/test-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_kernels_LDADD = $(FORWARD_TEST_LIBS)
-tests_test_fwd_route_SOURCES = tests/test-fwd-route.c
+tests_test_fwd_route_SOURCES = tests/test-fwd-route.c tests/fixture-util.c tests/fixture-util.h
 tests_test_fwd_route_LDADD = $(FORWARD_TEST_LIBS)
-tests_test_fwd_rope_SOURCES = tests/test-fwd-rope.c
+tests_test_fwd_rope_SOURCES = tests/test-fwd-rope.c tests/fixture-util.c tests/fixture-util.h
 tests_test_fwd_rope_LDADD = $(FORWARD_TEST_LIBS)
-tests_test_fwd_synth_SOURCES = tests/test-fwd-synth.c
+tests_test_fwd_synth_SOURCES = tests/test-fwd-synth.c tests/fixture-util.c tests/fixture-util.h
 tests_test_fwd_synth_LDADD = $(FORWARD_TEST_LIBS)
 TESTS += tests/test-forward tests/test-kernels tests/test-fwd-route tests/test-fwd-rope tests/test-fwd-synth tests/forward-portable.sh
 dist_check_SCRIPTS += tests/forward-portable.sh

@@ -7,11 +7,11 @@ PARALLEL_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANS
 	$(PTHREAD_LIBS) -lm
 
 check_PROGRAMS += tests/test-plan tests/test-rendezvous tests/test-simulate
-tests_test_simulate_SOURCES = tests/test-simulate.c
+tests_test_simulate_SOURCES = tests/test-simulate.c tests/fixture-util.c tests/fixture-util.h
 tests_test_simulate_LDADD = $(PARALLEL_TEST_LIBS)
 tests_test_plan_SOURCES = tests/test-plan.c
 tests_test_plan_LDADD = $(PARALLEL_TEST_LIBS)
-tests_test_rendezvous_SOURCES = tests/test-rendezvous.c
+tests_test_rendezvous_SOURCES = tests/test-rendezvous.c tests/fixture-util.c tests/fixture-util.h
 tests_test_rendezvous_LDADD = $(PARALLEL_TEST_LIBS)
 TESTS += tests/test-plan tests/test-rendezvous tests/test-simulate
 

@@ -7,7 +7,7 @@ libkernels_a_SOURCES += kernels/cuda/nccl-comm.c kernels/cuda/nccl-comm.h
 NCCL_LIBS = -lnccl
 
 check_PROGRAMS += tests/test-nccl
-tests_test_nccl_SOURCES = tests/test-nccl.c
+tests_test_nccl_SOURCES = tests/test-nccl.c tests/fixture-util.c tests/fixture-util.h
 tests_test_nccl_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 tests_test_nccl_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(NCCL_LIBS) $(PTHREAD_LIBS) -lm

@@ -26,7 +26,7 @@ AM_TESTS_ENVIRONMENT += DSCODER_BACKEND=cpu; export DSCODER_BACKEND;
 libkernels_a_SOURCES += kernels/cuda/cuda-select.c
 # The backend choice and the next-token calls of the forward pass, on the CPU, in every build.
 check_PROGRAMS += tests/test-forward-next
-tests_test_forward_next_SOURCES = tests/test-forward-next.c
+tests_test_forward_next_SOURCES = tests/test-forward-next.c tests/fixture-util.c tests/fixture-util.h
 tests_test_forward_next_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 TESTS += tests/test-forward-next
@@ -52,19 +52,19 @@ kernels/cuda/%.o: kernels/cuda/%.cu
 		-I$(top_builddir) -I$(srcdir)/kernels -I$(srcdir)/engine -I$(srcdir)/src -c -o $@ $<
 
 check_PROGRAMS += tests/test-cuda-kernels
-tests_test_cuda_kernels_SOURCES = tests/test-cuda-kernels.c
+tests_test_cuda_kernels_SOURCES = tests/test-cuda-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_cuda_kernels_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 tests_test_cuda_kernels_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 TESTS += tests/test-cuda-kernels
 
 check_PROGRAMS += tests/test-cuda-synthetic
-tests_test_cuda_synthetic_SOURCES = tests/test-cuda-synthetic.c
+tests_test_cuda_synthetic_SOURCES = tests/test-cuda-synthetic.c tests/fixture-util.c tests/fixture-util.h
 tests_test_cuda_synthetic_LDADD = $(tests_test_cuda_kernels_LDADD)
 TESTS += tests/test-cuda-synthetic
 
 check_PROGRAMS += tests/test-cuda-forward
-tests_test_cuda_forward_SOURCES = tests/test-cuda-forward.c
+tests_test_cuda_forward_SOURCES = tests/test-cuda-forward.c tests/fixture-util.c tests/fixture-util.h
 tests_test_cuda_forward_LDADD = $(tests_test_cuda_kernels_LDADD)
 TESTS += tests/test-cuda-forward
 endif

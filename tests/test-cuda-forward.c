@@ -15,70 +15,18 @@
 #include "forward.h"
 #include "model.h"
 #include "xalloc.h"
+#include "fixture-util.h"
+#include "sampler.h"
 
 #define GREEDY_N 24
 
-static int failures;
-static const char *fixtures = FIXTURES_DIR;
 static int bf16_agree, bf16_total;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
-
-static int *read_ids(const char *path, int *n)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
-	*n = 0;
-	while (fscanf(f, "%d", &v) == 1) {
-		if (*n == cap)
-			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
-		ids[(*n)++] = v;
-	}
-	fclose(f);
-	return ids;
-}
-
-static float *read_f32(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long sz = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	float *p = xmalloc((size_t)sz + 4);
-	*n = fread(p, 1, (size_t)sz, f) / sizeof(float);
-	fclose(f);
-	return p;
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - (double)b[i]);
-		if (!(d <= m))
-			m = isnan(d) ? INFINITY : d;
-	}
-	return m;
-}
-
-static int argmax(const float *v, int n)
-{
-	int b = 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[b])
-			b = i;
-	return b;
-}
 
 static void test_model(const char *name, bool f32)
 {
 	char dir[1024], path[1200], err[512];
 	const char *mode = f32 ? "f32" : "bf16";
-	snprintf(dir, sizeof dir, "%s/models/%s", fixtures, name);
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", name, err);
@@ -88,11 +36,11 @@ static void test_model(const char *name, bool f32)
 	int np = 0, ng = 0;
 	size_t nl = 0;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *gold_ids = read_ids(path, &ng);
+	int *gold_ids = fix_read_ids(path, &ng);
 	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
-	float *gold = read_f32(path, &nl);
+	float *gold = fix_read_f32(path, &nl);
 	struct ds_backend_choice bc = { .name = "cuda", .device = 0, .f32 = f32 };
 	struct ds_state *s = NULL;
 	float *batch = NULL, *dec = NULL;
@@ -111,10 +59,10 @@ static void test_model(const char *name, bool f32)
 	batch = xcalloc((size_t)np * V, sizeof *batch);
 	dec = xcalloc((size_t)np * V, sizeof *dec);
 	CHECK(ds_forward(s, prompt, np, 0, batch, true) == 0, "%s: batch pass refused", name);
-	double d = max_diff(batch, gold, (size_t)np * V);
+	double d = fix_max_diff(batch, gold, (size_t)np * V);
 	int agree = 0;
 	for (int i = 0; i < np; i++)
-		agree += argmax(batch + (size_t)i * V, V) == argmax(gold + (size_t)i * V, V);
+		agree += ds_argmax(batch + (size_t)i * V, V) == ds_argmax(gold + (size_t)i * V, V);
 	printf("%s %s: batch logits vs golden: max |diff| %.3g, top-1 agrees at %d of %d positions\n", name, mode, d,
 	       agree, np);
 	if (f32) {
@@ -127,7 +75,7 @@ static void test_model(const char *name, bool f32)
 	/* the same positions one token at a time through the GPU cache */
 	for (int i = 0; i < np; i++)
 		CHECK(ds_forward(s, &prompt[i], 1, i, dec + (size_t)i * V, false) == 0, "%s: decode %d refused", name, i);
-	d = max_diff(dec, gold, (size_t)np * V);
+	d = fix_max_diff(dec, gold, (size_t)np * V);
 	printf("%s %s: decode logits vs golden: max |diff| %.3g\n", name, mode, d);
 	if (f32)
 		CHECK(d <= 1e-3, "%s f32: decode logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
@@ -160,16 +108,13 @@ int main(void)
 {
 	struct stat st;
 	char path[1100];
-	/* the harness's $FIXTURES first, so that a copy carried to a GPU machine is found */
-	if (getenv("FIXTURES") != NULL && *getenv("FIXTURES") != '\0')
-		fixtures = getenv("FIXTURES");
 	if (ds_cuda_device_count() == 0) {
 		printf("SKIP: no CUDA GPU visible\n");
 		return 77;
 	}
-	snprintf(path, sizeof path, "%s/models", fixtures);
+	snprintf(path, sizeof path, "%s/models", fix_dir());
 	if (stat(path, &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", fixtures);
+		printf("SKIP: no fixtures at %s\n", fix_dir());
 		return 77;
 	}
 	const char *models[] = { "tiny-ds2-full", "tiny-ds2-lite", "tiny-ds2-group" };
@@ -183,6 +128,6 @@ int main(void)
 		CHECK(bf16_agree * 100 >= 95 * bf16_total, "bf16: top-1 agreement %.1f%% below 95%%",
 		      100.0 * bf16_agree / bf16_total);
 	}
-	printf("%s\n", failures ? "FAILED" : "the CUDA forward pass matches the fixtures");
-	return failures ? 1 : 0;
+	printf("%s\n", fix_failures ? "FAILED" : "the CUDA forward pass matches the fixtures");
+	return fix_failures ? 1 : 0;
 }

@@ -14,28 +14,9 @@
 #include "forward.h"
 #include "model.h"
 #include "xalloc.h"
+#include "fixture-util.h"
 
 #define GREEDY_N 24
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
-
-static int *read_ids(const char *path, int *n)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
-	*n = 0;
-	while (fscanf(f, "%d", &v) == 1) {
-		if (*n == cap)
-			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
-		ids[(*n)++] = v;
-	}
-	fclose(f);
-	return ids;
-}
 
 static void test_model(const char *fixtures, const char *name)
 {
@@ -48,9 +29,9 @@ static void test_model(const char *fixtures, const char *name)
 	}
 	int np = 0, ng = 0, V = m.cfg.vocab_size;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *gold = read_ids(path, &ng);
+	int *gold = fix_read_ids(path, &ng);
 	struct ds_backend_choice cpu = { .name = "cpu" };
 	struct ds_state *s = NULL;
 	if (prompt == NULL || gold == NULL || ng != GREEDY_N) {
@@ -109,7 +90,7 @@ out:
 
 int main(void)
 {
-	const char *fixtures = getenv("FIXTURES") != NULL && *getenv("FIXTURES") != '\0' ? getenv("FIXTURES") : FIXTURES_DIR;
+	const char *fixtures = fix_dir();
 	char path[1100], err[512];
 	struct stat st;
 
@@ -126,11 +107,11 @@ int main(void)
 	snprintf(path, sizeof path, "%s/models", fixtures);
 	if (stat(path, &st) != 0) {
 		printf("SKIP: no fixtures at %s\n", fixtures);
-		return failures ? 1 : 77;
+		return fix_failures ? 1 : 77;
 	}
 	test_model(fixtures, "tiny-ds2-full");
 	test_model(fixtures, "tiny-ds2-lite");
 	test_model(fixtures, "tiny-ds2-group");
-	printf("%s\n", failures ? "FAILED" : "next-token calls and backend choice agree with the fixtures");
-	return failures ? 1 : 0;
+	printf("%s\n", fix_failures ? "FAILED" : "next-token calls and backend choice agree with the fixtures");
+	return fix_failures ? 1 : 0;
 }

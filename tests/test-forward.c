@@ -12,64 +12,12 @@
 #include "forward.h"
 #include "model.h"
 #include "xalloc.h"
+#include "fixture-util.h"
+#include "sampler.h"
 
 #define GREEDY_N 24
 /* The long sequence (prompt, answer, and again) runs as two internal batches of the forward pass. */
 #define LONG_N 200
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
-
-static int *read_ids(const char *path, int *n)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
-	*n = 0;
-	while (fscanf(f, "%d", &v) == 1) {
-		if (*n == cap)
-			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
-		ids[(*n)++] = v;
-	}
-	fclose(f);
-	return ids;
-}
-
-static float *read_f32(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long sz = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	float *p = xmalloc((size_t)sz + 4);
-	*n = fread(p, 1, (size_t)sz, f) / sizeof(float);
-	fclose(f);
-	return p;
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - (double)b[i]);
-		if (!(d <= m))    /* NaN counts as infinitely far */
-			m = isnan(d) ? INFINITY : d;
-	}
-	return m;
-}
-
-static int argmax(const float *v, int n)
-{
-	int b = 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[b])
-			b = i;
-	return b;
-}
 
 /* Greedy decoding one token at a time after a batch prefill of the prompt. */
 static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int *out, int n_out)
@@ -81,7 +29,7 @@ static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int
 		return;
 	}
 	for (int i = 0; i < n_out; i++) {
-		out[i] = argmax(lg, vocab);
+		out[i] = ds_argmax(lg, vocab);
 		if (ds_forward(s, &out[i], 1, np + i, lg, false) != 0)
 			CHECK(0, "decode step %d refused", i);
 	}
@@ -91,7 +39,7 @@ static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int
 static void test_model(const char *name)
 {
 	char dir[1024], path[1200], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", name, err);
@@ -101,11 +49,11 @@ static void test_model(const char *name)
 	int np = 0, ng = 0;
 	size_t nl = 0;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *gold_ids = read_ids(path, &ng);
+	int *gold_ids = fix_read_ids(path, &ng);
 	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
-	float *gold = read_f32(path, &nl);
+	float *gold = fix_read_f32(path, &nl);
 	if (prompt == NULL || gold_ids == NULL || gold == NULL || nl != (size_t)np * V || ng != GREEDY_N) {
 		CHECK(0, "%s: golden files missing or of the wrong size", name);
 		goto out_files;
@@ -124,7 +72,7 @@ static void test_model(const char *name)
 	float *batch = xcalloc(nlog, sizeof *batch), *other = xcalloc(nlog, sizeof *other);
 	float *dec = xcalloc(nlog, sizeof *dec);
 	CHECK(ds_forward(s, prompt, np, 0, batch, true) == 0, "%s: batch pass refused", name);
-	double d = max_diff(batch, gold, (size_t)np * V);
+	double d = fix_max_diff(batch, gold, (size_t)np * V);
 	printf("%s: batch logits vs golden: max |diff| %.3g over %d positions\n", name, d, np);
 	CHECK(d <= 1e-3, "%s: batch logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
 
@@ -141,15 +89,15 @@ static void test_model(const char *name)
 		all[i] = i % (np + GREEDY_N) < np ? prompt[i % (np + GREEDY_N)] : gold_ids[i % (np + GREEDY_N) - np];
 	for (int i = 0; i < LONG_N; i++)
 		CHECK(ds_forward(s, &all[i], 1, i, dec + (size_t)i * V, false) == 0, "%s: decode %d refused", name, i);
-	d = max_diff(dec, batch, (size_t)np * V);
+	d = fix_max_diff(dec, batch, (size_t)np * V);
 	printf("%s: decode (one token at a time) vs batch: max |diff| %.3g\n", name, d);
 	CHECK(d <= 1e-4, "%s: decode logits differ from the batch logits by %.3g (> 1e-4)", name, d);
-	d = max_diff(dec, gold, (size_t)np * V);
+	d = fix_max_diff(dec, gold, (size_t)np * V);
 	CHECK(d <= 1e-3, "%s: decode logits differ from golden/logits.f32 by %.3g (> 1e-3)", name, d);
 
 	/* one call over the long sequence runs as more than one internal batch */
 	CHECK(ds_forward(s, all, LONG_N, 0, batch, true) == 0, "%s: long batch refused", name);
-	d = max_diff(batch, dec, nlog);
+	d = fix_max_diff(batch, dec, nlog);
 	printf("%s: %d-token batch vs decode: max |diff| %.3g\n", name, LONG_N, d);
 	CHECK(d <= 1e-4, "%s: %d-token batch differs from decode by %.3g (> 1e-4)", name, LONG_N, d);
 
@@ -158,14 +106,14 @@ static void test_model(const char *name)
 	CHECK(ds_forward(s, prompt, cut, 0, other, true) == 0, "%s: chunk 1 refused", name);
 	CHECK(ds_forward(s, prompt + cut, np - cut, cut, other + (size_t)cut * V, true) == 0,
 	      "%s: chunk 2 refused", name);
-	d = max_diff(other, batch, (size_t)np * V);
+	d = fix_max_diff(other, batch, (size_t)np * V);
 	printf("%s: two chunks (%d + %d) vs one pass: max |diff| %.3g\n", name, cut, np - cut, d);
 	CHECK(d <= 1e-4, "%s: chunked prefill differs from one pass by %.3g (> 1e-4)", name, d);
 
 	/* rewinding: a shorter pos overwrites the cache, last-position logits only */
 	float *last = xmalloc(sizeof *last * (size_t)V);
 	CHECK(ds_forward(s, prompt + 5, np - 5, 5, last, false) == 0, "%s: rewind refused", name);
-	d = max_diff(last, batch + (size_t)(np - 1) * V, (size_t)V);
+	d = fix_max_diff(last, batch + (size_t)(np - 1) * V, (size_t)V);
 	CHECK(d <= 1e-4, "%s: prefill after rewinding to 5 differs by %.3g (> 1e-4)", name, d);
 
 	/* bad arguments are refused */
@@ -188,11 +136,11 @@ static void test_model(const char *name)
 		float *one = xcalloc(nlog, sizeof *one);
 		CHECK(ds_forward(s, all, LONG_N, 0, one, true) == 0, "%s: 1-thread batch refused", name);
 		CHECK(memcmp(one, batch, sizeof *one * nlog) == 0, "%s: batch logits on 1 thread differ from 2 threads "
-		      "(max |diff| %.3g)", name, max_diff(one, batch, nlog));
+		      "(max |diff| %.3g)", name, fix_max_diff(one, batch, nlog));
 		for (int i = 0; i < LONG_N; i++)
 			CHECK(ds_forward(s, &all[i], 1, i, one + (size_t)i * V, false) == 0, "%s: decode refused", name);
 		CHECK(memcmp(one, dec, sizeof *one * nlog) == 0, "%s: decode logits on 1 thread differ "
-		      "from 2 threads (max |diff| %.3g)", name, max_diff(one, dec, nlog));
+		      "from 2 threads (max |diff| %.3g)", name, fix_max_diff(one, dec, nlog));
 		free(one);
 		ds_state_free(s);
 	}
@@ -211,15 +159,17 @@ out_files:
 int main(void)
 {
 	struct stat st;
-	if (stat(FIXTURES_DIR "/models", &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", FIXTURES_DIR);
+	char path[1100];
+	snprintf(path, sizeof path, "%s/models", fix_dir());
+	if (stat(path, &st) != 0) {
+		printf("SKIP: no fixtures at %s\n", fix_dir());
 		return 77;
 	}
 	printf("CPU kernels: %s\n", cpu_kernels_best()->name);
 	test_model("tiny-ds2-full");
 	test_model("tiny-ds2-lite");
 	test_model("tiny-ds2-group");
-	if (failures)
-		printf("%d checks failed\n", failures);
-	return failures ? 1 : 0;
+	if (fix_failures)
+		printf("%d checks failed\n", fix_failures);
+	return fix_failures ? 1 : 0;
 }

@@ -6,10 +6,7 @@
 #include <stdio.h>
 
 #include "rope.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+#include "fixture-util.h"
 
 static int near(double a, double b)
 {
@@ -62,9 +59,9 @@ int main(void)
 	cfg.qk_rope_head_dim = 7;
 	CHECK(ds_rope_init(&cfg, &r) != 0, "odd rope dim accepted");
 
-	if (failures)
-		printf("%d checks failed\n", failures);
+	if (fix_failures)
+		printf("%d checks failed\n", fix_failures);
 	else
 		printf("rope: plain and YaRN frequencies and scales as expected\n");
-	return failures ? 1 : 0;
+	return fix_failures ? 1 : 0;
 }

@@ -12,10 +12,7 @@
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-pool.h"
 #include "xalloc.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+#include "fixture-util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -364,7 +361,7 @@ int main(void)
 	printf("kernel set in use: %s\n", cpu_kernels_best()->name);
 	test_pool();
 	test_backend_threads();
-	if (failures)
-		printf("%d checks failed\n", failures);
-	return failures ? 1 : 0;
+	if (fix_failures)
+		printf("%d checks failed\n", fix_failures);
+	return fix_failures ? 1 : 0;
 }

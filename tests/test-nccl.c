@@ -12,14 +12,11 @@
 #include "cuda/cuda-backend.h"
 #include "cuda/nccl-comm.h"
 #include "xalloc.h"
+#include "fixture-util.h"
 
 #define MAX_GPUS 4
 #define N_FLOATS 5000      /* not a multiple of anything NCCL likes */
 #define N_INTS 300
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
 struct rank_job {
 	int rank, n;
@@ -124,7 +121,7 @@ int main(void)
 		ds_nccl_free(comms[r]);
 	}
 	free(jobs);
-	printf("%s (%d GPU%s)\n", failures ? "FAILED" : "NCCL all-reduce and broadcast agree with the host", n,
+	printf("%s (%d GPU%s)\n", fix_failures ? "FAILED" : "NCCL all-reduce and broadcast agree with the host", n,
 	       n == 1 ? "" : "s");
-	return failures ? 1 : 0;
+	return fix_failures ? 1 : 0;
 }

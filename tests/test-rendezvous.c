@@ -12,13 +12,10 @@
 #include <unistd.h>
 
 #include "rendezvous.h"
+#include "fixture-util.h"
 
 #define ID_BYTES 128
 #define HOST "127.0.0.1"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
 static void fill(unsigned char *id, unsigned seed)
 {
@@ -150,8 +147,8 @@ int main(void)
 	test_three();
 	test_refusals();
 	test_late_rank0();
-	if (failures > 0) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures > 0) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("rendezvous: all checks passed\n");

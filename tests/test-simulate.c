@@ -15,51 +15,13 @@
 #include "shard.h"
 #include "simulate.h"
 #include "xalloc.h"
+#include "fixture-util.h"
+#include "sampler.h"
 
 #define GREEDY_N 24
 #define TOL 1e-4
 /* ranks of the same machine share its cores; 2 threads in all keeps the test light */
 #define THREADS 2
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
-
-static int *read_ids(const char *path, int *n)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
-	*n = 0;
-	while (fscanf(f, "%d", &v) == 1) {
-		if (*n == cap)
-			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
-		ids[(*n)++] = v;
-	}
-	fclose(f);
-	return ids;
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = fabs((double)a[i] - (double)b[i]);
-		if (!(d <= m))
-			m = isnan(d) ? INFINITY : d;
-	}
-	return m;
-}
-
-static int argmax(const float *v, int n)
-{
-	int b = 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[b])
-			b = i;
-	return b;
-}
 
 /* Prefill as a batch, then one decode step at a time through the cache. */
 static int greedy(struct ds_state *s, const int *prompt, int np, int vocab, int *out, int n_out)
@@ -67,7 +29,7 @@ static int greedy(struct ds_state *s, const int *prompt, int np, int vocab, int 
 	float *lg = xmalloc(sizeof *lg * (size_t)vocab);
 	int rc = ds_forward(s, prompt, np, 0, lg, false);
 	for (int i = 0; i < n_out && rc == 0; i++) {
-		out[i] = argmax(lg, vocab);
+		out[i] = ds_argmax(lg, vocab);
 		if (i + 1 < n_out)
 			rc = ds_forward(s, &out[i], 1, np + i, lg, false);
 	}
@@ -161,7 +123,7 @@ static void check_shards(const char *name, const struct ds_model *m, int n_ranks
 static void test_model(const char *name)
 {
 	char dir[1024], path[1200], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", name, err);
@@ -169,9 +131,9 @@ static void test_model(const char *name)
 	}
 	int np = 0, ng = 0;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *golden = read_ids(path, &ng);
+	int *golden = fix_read_ids(path, &ng);
 	if (prompt == NULL || golden == NULL || np == 0) {
 		CHECK(0, "%s: cannot read golden/prompt.ids or greedy.ids", name);
 		free(prompt);
@@ -206,7 +168,7 @@ static void test_model(const char *name)
 		struct ds_state *st = ds_sim_state(sim);
 		memset(got, 0, nl * sizeof *got);
 		CHECK(ds_forward(st, prompt, np, 0, got, true) == 0, "%s: %d ranks: forward refused", name, n);
-		double d = max_diff(ref, got, nl);
+		double d = fix_max_diff(ref, got, nl);
 		if (n == 1)
 			CHECK(d == 0, "%s: one rank is not bit-identical to the unsharded pass (max diff %g)", name, d);
 		else
@@ -253,7 +215,7 @@ out:
 static void test_long(const char *name, int n_ranks)
 {
 	char dir[1024], path[1200], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", name, err);
@@ -261,7 +223,7 @@ static void test_long(const char *name, int n_ranks)
 	}
 	int np = 0;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	const int n = 200, vocab = m.cfg.vocab_size;
 	int *seq = xmalloc(sizeof *seq * n);
 	for (int i = 0; i < n; i++)
@@ -275,7 +237,7 @@ static void test_long(const char *name, int n_ranks)
 		CHECK(ds_state_n_ctx(p) == n, "%s: the simulation's context is %d, not %d", name, ds_state_n_ctx(p), n);
 		CHECK(ds_forward(s, seq, n, 0, ref, true) == 0 && ds_forward(p, seq, n, 0, got, true) == 0,
 		      "%s: forward of %d tokens refused", name, n);
-		double d = max_diff(ref, got, (size_t)n * (size_t)vocab);
+		double d = fix_max_diff(ref, got, (size_t)n * (size_t)vocab);
 		CHECK(d <= TOL, "%s: %d ranks, %d tokens in two batches: logits differ by %g", name, n_ranks, n, d);
 		printf("%s: %d ranks, %d tokens: max |logit diff| %.3g\n", name, n_ranks, n, d);
 		/* a 0-rank simulation is refused and leaves the state as it was */
@@ -322,7 +284,7 @@ static void env_done(void *arg)
 static void test_env(const char *name)
 {
 	char dir[1024], path[1200], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", FIXTURES_DIR, name);
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", name, err);
@@ -330,7 +292,7 @@ static void test_env(const char *name)
 	}
 	int np = 0;
 	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = read_ids(path, &np);
+	int *prompt = fix_read_ids(path, &np);
 	size_t nl = (size_t)np * (size_t)m.cfg.vocab_size;
 	float *ref = xmalloc(nl * sizeof *ref), *got = xmalloc(nl * sizeof *got);
 	struct ds_state *s = ds_state_new(&m, np, THREADS, err, sizeof err);
@@ -345,7 +307,7 @@ static void test_env(const char *name)
 	CHECK(sim != NULL, "%s: ranks with an environment: %s", name, err);
 	if (sim != NULL) {
 		CHECK(ds_forward(ds_sim_state(sim), prompt, np, 0, got, true) == 0, "%s: env forward refused", name);
-		CHECK(max_diff(ref, got, nl) == 0, "%s: one rank through the env hooks is not bit-identical", name);
+		CHECK(fix_max_diff(ref, got, nl) == 0, "%s: one rank through the env hooks is not bit-identical", name);
 		CHECK(c.reduces == 2 * m.cfg.num_hidden_layers, "%s: the env all-reduce ran %d times, expected %d", name,
 		      c.reduces, 2 * m.cfg.num_hidden_layers);
 		ds_sim_free(sim);
@@ -362,7 +324,7 @@ static void test_env(const char *name)
 	CHECK(sim != NULL, "%s: 2 ranks with env states: %s", name, err);
 	if (sim != NULL) {
 		CHECK(ds_forward(ds_sim_state(sim), prompt, np, 0, got, true) == 0, "%s: env forward refused", name);
-		CHECK(max_diff(ref, got, nl) <= TOL, "%s: 2 env ranks differ by %g", name, max_diff(ref, got, nl));
+		CHECK(fix_max_diff(ref, got, nl) <= TOL, "%s: 2 env ranks differ by %g", name, fix_max_diff(ref, got, nl));
 		ds_sim_free(sim);
 	}
 	CHECK(c2.states == 2 && c2.done == 1, "%s: 2 env ranks: states %d, done %d", name, c2.states, c2.done);
@@ -375,8 +337,10 @@ static void test_env(const char *name)
 int main(void)
 {
 	struct stat st;
-	if (stat(FIXTURES_DIR "/models", &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", FIXTURES_DIR "/models");
+	char path[1100];
+	snprintf(path, sizeof path, "%s/models", fix_dir());
+	if (stat(path, &st) != 0) {
+		printf("SKIP: no fixtures at %s\n", path);
 		return 77;
 	}
 	test_model("tiny-ds2-full");
@@ -385,8 +349,8 @@ int main(void)
 	test_long("tiny-ds2-full", 2);
 	test_long("tiny-ds2-group", 3);
 	test_env("tiny-ds2-full");
-	if (failures > 0) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures > 0) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("simulate: all checks passed\n");

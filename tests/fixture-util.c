@@ -1,0 +1,58 @@
+/* fixture-util.c: what the C tests share: the failure count, the fixtures folder, and readers for the
+ * golden files (see fixture-util.h). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "fixture-util.h"
+#include "xalloc.h"
+
+int fix_failures;
+
+const char *fix_dir(void)
+{
+	const char *f = getenv("FIXTURES");
+
+	return f != NULL && *f != '\0' ? f : FIXTURES_DIR;
+}
+
+int *fix_read_ids(const char *path, int *n)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	int cap = 64, *ids = xmalloc(sizeof *ids * (size_t)cap), v;
+	*n = 0;
+	while (fscanf(f, "%d", &v) == 1) {
+		if (*n == cap)
+			ids = xreallocarray(ids, (size_t)(cap *= 2), sizeof *ids);
+		ids[(*n)++] = v;
+	}
+	fclose(f);
+	return ids;
+}
+
+float *fix_read_f32(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long sz = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	/* a few spare bytes so that an empty file still gives a pointer to free */
+	float *p = xmalloc((size_t)sz + 4);
+	*n = fread(p, 1, (size_t)sz, f) / sizeof(float);
+	fclose(f);
+	return p;
+}
+
+double fix_max_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - (double)b[i]);
+		if (!(d <= m))    /* NaN counts as infinitely far */
+			m = isnan(d) ? INFINITY : d;
+	}
+	return m;
+}

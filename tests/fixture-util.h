@@ -1,0 +1,30 @@
+/* fixture-util.h: what the C tests share: the CHECK macro and its failure count, the fixtures folder,
+ * and readers for the golden files (token ids as text, logits as little-endian float32). */
+#ifndef FIXTURE_UTIL_H
+#define FIXTURE_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Checks that failed so far; a test returns 1 when it is non-zero. */
+extern int fix_failures;
+
+/* One failed check: counted, and a line that says what differed. */
+#define CHECK(cond, ...) do { if (!(cond)) { fix_failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+
+/* The fixtures folder: the harness's $FIXTURES when set and not empty (so that a copy carried to
+ * another machine is found), else the one configure saw (FIXTURES_DIR). */
+const char *fix_dir(void);
+
+/* The whitespace-separated integers of PATH in a new xmalloc'd array (the caller frees it), their
+ * count in *N. NULL, and *N unchanged, when PATH cannot be opened. */
+int *fix_read_ids(const char *path, int *n);
+
+/* The little-endian float32 values of PATH in a new xmalloc'd array (the caller frees it), their
+ * count in *N. NULL, and *N unchanged, when PATH cannot be opened. */
+float *fix_read_f32(const char *path, size_t *n);
+
+/* The largest |a[i] - b[i]| over N values; a NaN on either side counts as infinitely far. */
+double fix_max_diff(const float *a, const float *b, size_t n);
+
+#endif
