@@ -81,6 +81,23 @@ check_answer python "write a quick sort algorithm in python." "def quick_sort" "
 check_answer c++ "Write a piece of quicksort code in C++." "#include <" "$engine" --model "$model"
 check_answer who "Who are you?" "demo model" "$engine" --model "$model"
 
+# The TUI sends its default profile's system prompt (profiles/coder.yaml, a YAML block literal: the text
+# indented by two spaces, ending in a newline); the demo model must still answer with code under it.
+coder=$top_srcdir/profiles/coder.yaml
+if [ -f "$coder" ]; then
+	sysprompt=$(sed -n '/^system_prompt: *|/,/^[^ ]/{/^  /s/^  //p}' "$coder")
+	if [ -z "$sysprompt" ]; then
+		echo "FAIL could not read system_prompt from $coder"
+		fail=1
+	else
+		check_answer python+coder "write a quick sort algorithm in python." "def quick_sort" \
+			"$engine" --model "$model" --system "$sysprompt
+"
+		check_answer who+coder "Who are you?" "demo model" "$engine" --model "$model" --system "$sysprompt
+"
+	fi
+fi
+
 # Without --model (and without $DSCODER_MODEL) the engine must find the demo model by itself: installed
 # under $(pkgdatadir), or in the source tree before installation. Run from an unrelated directory with an
 # empty configuration.

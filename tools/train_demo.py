@@ -97,18 +97,27 @@ def prompt_ids(tok, system, user):
     return [tok.specials[train_bpe.BOS]] + tok.encode(chat_prefix(system, user))
 
 
-def examples(tok):
-    """(ids, loss mask) pairs in a fixed order."""
+def chat_seq(tok, system, turns):
+    """(ids, loss mask) of a conversation rendered by the chat template; the loss is on every answer
+    and its EOS.  Checks that each answer's start does not change how its prompt tokenizes."""
+    bos, eos = tok.specials[train_bpe.BOS], tok.specials[train_bpe.EOS]
+    ids, mask = [bos], [0]
+    text = (system + "\n\n") if system else ""
+    for user, answer in turns:
+        text += "User: " + user + "\n\nAssistant:"
+        pre = tok.encode(text)
+        seg = tok.encode(text + " " + answer)
+        assert seg[:len(pre)] == pre, "template prefix does not tokenize stably: %r" % user
+        ids += seg + [eos]
+        mask += [0] * len(pre) + [1] * (len(seg) - len(pre)) + [1]
+        text = ""
+    return ids, mask
+
+
+def static_examples(tok):
+    """Completion and FIM sequences, the same every epoch."""
     bos, eos = tok.specials[train_bpe.BOS], tok.specials[train_bpe.EOS]
     out = []
-    for system, user, answer in demo_data.chat_examples():
-        pre = prompt_ids(tok, system, user)
-        full = [bos] + tok.encode(chat_prefix(system, user) + " " + answer) + [eos]
-        assert full[:len(pre)] == pre, "template prefix does not tokenize stably: %r" % user
-        mask = [0] * len(pre) + [1] * (len(full) - len(pre))
-        # The seed prompts are what people try first: see them three times as often.
-        reps = 3 if user in demo_data.GOLDEN[:3] else 1
-        out += [(full, mask)] * reps
     for text in demo_data.COMPLETIONS:
         ids = [bos] + tok.encode(text) + [eos]
         out.append((ids, [0] + [1] * (len(ids) - 1)))
@@ -117,6 +126,26 @@ def examples(tok):
         head = [bos, fb] + tok.encode(pre) + [fh] + tok.encode(suf) + [fe]
         tail = tok.encode(mid) + [eos]
         out.append((head + tail, [0] * len(head) + [1] * len(tail)))
+    return out
+
+
+def epoch_examples(tok, rng, static):
+    """One epoch: the static sequences and every chat example in a variant drawn from rng: 40% with no
+    system message, else one of demo_data.SYSTEMS (half of those with the trailing newline a YAML block
+    literal leaves); 15% after an earlier exchange, as in a continued conversation."""
+    out = list(static)
+    for system, user, answer in demo_data.chat_examples():
+        # The seed prompts are what people try first: see them three times as often.
+        for _ in range(3 if user in demo_data.GOLDEN[:3] else 1):
+            sysm = system
+            if sysm is None and rng.random() >= 0.4:
+                sysm = rng.choice(demo_data.SYSTEMS)
+                if rng.random() < 0.5:
+                    sysm += "\n"
+            turns = [(user, answer)]
+            if rng.random() < 0.15:
+                turns.insert(0, rng.choice(demo_data.CHAT))
+            out.append(chat_seq(tok, sysm, turns))
     return out
 
 
@@ -198,12 +227,11 @@ def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
     model = ds2_model.DeepseekV2(cfg)
     init_weights(model, cfg_d["initializer_range"])
     n_params = sum(p.numel() for p in model.parameters())
-    exs = examples(tok)
-    n_tok = sum(len(e[0]) for e in exs)
-    print("model: %d parameters (%.1f MB in BF16); data: %d sequences, %d tokens"
-          % (n_params, n_params * 2 / 1e6, len(exs), n_tok), flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    static = static_examples(tok)
     rng = random.Random(SEED)
+    exs = None
+    print("model: %d parameters (%.1f MB in BF16)" % (n_params, n_params * 2 / 1e6), flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     queue = []
     bar = Progress(steps)
     model.train()
@@ -216,7 +244,11 @@ def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
                   % (step - 1, max_minutes, step - 1), flush=True)
             break
         if not queue:
+            exs = epoch_examples(tok, rng, static)
             queue = batches(exs, batch_tokens, rng)
+            if step == 1:
+                print("data: %d sequences, %d tokens per epoch"
+                      % (len(exs), sum(len(e[0]) for e in exs)), flush=True)
         idx = queue.pop()
         x, y = collate(exs, idx)
         cur_lr = lr_at(step, lr)
@@ -289,26 +321,27 @@ def golden(out_dir, max_new):
 def evaluate(out_dir):
     """How many training sequences the stored model reproduces exactly under greedy decoding: with
     teacher forcing, every target token must be the argmax (then greedy decoding yields exactly the
-    target), which needs one forward pass per sequence instead of one per token."""
+    target), which needs one forward pass per sequence instead of one per token.  Chat is checked
+    without a system message and with the TUI's default one (the coder profile)."""
     tok = train_bpe.Tokenizer.load(os.path.join(out_dir, "tokenizer.json"))
     model = ds2_model.load_model(out_dir, torch.float32)
-    exs = examples(tok)
-    seen = set()
-    ok = total = 0
+    groups = [("completion+FIM", static_examples(tok)),
+              ("chat", [chat_seq(tok, s, [(u, a)]) for s, u, a in demo_data.chat_examples()]),
+              ("chat+coder system", [chat_seq(tok, demo_data.SYSTEMS[0] + "\n", [(u, a)])
+                                     for s, u, a in demo_data.chat_examples() if s is None])]
     with torch.no_grad():
-        for ids, mask in exs:
-            if tuple(ids) in seen:
-                continue
-            seen.add(tuple(ids))
-            total += 1
-            pred = model(torch.tensor([ids[:-1]]))[0].argmax(-1).tolist()
-            bad = [i for i in range(len(ids) - 1) if mask[i + 1] and pred[i] != ids[i + 1]]
-            if not bad:
-                ok += 1
-            else:
-                k = bad[0] + 1
-                print("first miss at token %d of %d: %r" % (k, len(ids), tok.decode(ids[max(0, k - 12):k])[-60:]))
-    print("sequences reproduced exactly: %d of %d" % (ok, total))
+        for name, exs in groups:
+            ok = 0
+            for ids, mask in exs:
+                pred = model(torch.tensor([ids[:-1]]))[0].argmax(-1).tolist()
+                bad = [i for i in range(len(ids) - 1) if mask[i + 1] and pred[i] != ids[i + 1]]
+                if not bad:
+                    ok += 1
+                else:
+                    k = bad[0] + 1
+                    print("  %s: first miss at token %d of %d: %r"
+                          % (name, k, len(ids), tok.decode(ids[max(0, k - 12):k])[-60:]))
+            print("%s: %d of %d sequences reproduced exactly" % (name, ok, len(exs)), flush=True)
 
 
 def main():
