@@ -2,7 +2,7 @@
 libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c
 
 check_PROGRAMS += tests/test-loader
-tests_test_loader_SOURCES = tests/test-loader.c
+tests_test_loader_SOURCES = tests/test-loader.c tests/fixture-util.c tests/fixture-util.h
 tests_test_loader_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_loader_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
 TESTS += tests/test-loader tests/bad-checkpoints.sh
@@ -10,6 +10,6 @@ dist_check_SCRIPTS += tests/bad-checkpoints.sh
 EXTRA_DIST += tests/make-bad-checkpoints.py
 
 check_PROGRAMS += tests/test-safetensors-fuzz
-tests_test_safetensors_fuzz_SOURCES = tests/test-safetensors-fuzz.c
+tests_test_safetensors_fuzz_SOURCES = tests/test-safetensors-fuzz.c tests/fixture-util.c tests/fixture-util.h
 tests_test_safetensors_fuzz_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
 TESTS += tests/test-safetensors-fuzz

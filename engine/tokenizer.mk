@@ -5,7 +5,7 @@ libengine_a_SOURCES += engine/tokenizer.c engine/tokenizer-int.h engine/tokenize
 
 check_PROGRAMS += tests/test-tokenizer
 TESTS += tests/test-tokenizer
-tests_test_tokenizer_SOURCES = tests/test-tokenizer.c
+tests_test_tokenizer_SOURCES = tests/test-tokenizer.c tests/fixture-util.c tests/fixture-util.h
 tests_test_tokenizer_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_tokenizer_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm

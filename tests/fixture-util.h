@@ -9,8 +9,15 @@
 /* Checks that failed so far; a test returns 1 when it is non-zero. */
 extern int fix_failures;
 
-/* One failed check: counted, and a line that says what differed. */
+/* One failed check: counted, and a line on stdout that says what differed; a test that defines
+ * FIX_CHECK_AT before including this also names the file and line, and one whose messages carry
+ * more (the condition, stderr) defines FIX_OWN_CHECK and its own CHECK. */
+#if defined(FIX_CHECK_AT)
+#define CHECK(cond, ...) do { if (!(cond)) { fix_failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+	printf(__VA_ARGS__); printf("\n"); } } while (0)
+#elif !defined(FIX_OWN_CHECK)
 #define CHECK(cond, ...) do { if (!(cond)) { fix_failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+#endif
 
 /* The fixtures folder: the harness's $FIXTURES when set and not empty (so that a copy carried to
  * another machine is found), else the one configure saw (FIXTURES_DIR). */

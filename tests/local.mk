@@ -4,12 +4,12 @@ ENGINE_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSO
 ENGINE_TEST_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS)
 
 check_PROGRAMS += tests/test-sampler tests/test-prompt tests/test-generate tests/f32-maxdiff
-tests_test_sampler_SOURCES = tests/test-sampler.c
+tests_test_sampler_SOURCES = tests/test-sampler.c tests/fixture-util.c tests/fixture-util.h
 tests_test_sampler_LDADD = libengine.a libdscommon.a -lm
-tests_test_prompt_SOURCES = tests/test-prompt.c
+tests_test_prompt_SOURCES = tests/test-prompt.c tests/fixture-util.c tests/fixture-util.h
 tests_test_prompt_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_test_prompt_LDADD = $(ENGINE_TEST_LIBS)
-tests_test_generate_SOURCES = tests/test-generate.c
+tests_test_generate_SOURCES = tests/test-generate.c tests/fixture-util.c tests/fixture-util.h
 tests_test_generate_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_test_generate_LDADD = $(ENGINE_TEST_LIBS)
 tests_f32_maxdiff_SOURCES = tests/f32-maxdiff.c

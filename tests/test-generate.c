@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* its own CHECK: passes are listed too */
+#define FIX_OWN_CHECK
+#include "fixture-util.h"
 #include "generate.h"
 
 static int failures;
@@ -65,7 +68,7 @@ static void run(struct ds_engine *e, const int *ids, int n, struct ds_sampling *
 
 int main(void)
 {
-	const char *fixtures = getenv("FIXTURES") ? getenv("FIXTURES") : FIXTURES_DIR;
+	const char *fixtures = fix_dir();
 	char dir[4096], err[1024];
 	struct ds_engine e, fresh;
 	struct ds_message chat[] = { { "user", "def quick_sort(arr):" } };

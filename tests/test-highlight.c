@@ -6,10 +6,8 @@
 #include "highlight.h"
 #include "theme.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); printf("\n"); } } while (0)
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 /* Highlights the lines of `code` (separated by '\n') and checks that the first occurrence of
  * `needle` on line `line` (0-based) has role `role` on all its bytes. */
@@ -275,8 +273,8 @@ int main(void)
 	CHECK(hl_find("go") != NULL, "languages load again after hl_reset");
 	hl_reset();
 
-	if (failures) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("all highlight checks passed\n");

@@ -1,6 +1,9 @@
 /* test-loader.c: loads the three tiny fixture checkpoints and checks config values, dtypes, shapes,
  * weight values (read from the files with python3 when the test was written), and config.json edge
  * cases written to a temporary directory. */
+/* its own CHECK: the condition and the place, on stderr */
+#define FIX_OWN_CHECK
+#include "fixture-util.h"
 #include "model.h"
 #include "xalloc.h"
 
@@ -605,11 +608,9 @@ static void test_hf_cache_name(const char *root)
 
 int main(void)
 {
-	const char *root = getenv("FIXTURES");
+	const char *root = fix_dir();
 	struct stat st;
 
-	if (root == NULL)
-		root = FIXTURES_DIR;
 	if (stat(root, &st) != 0) {
 		fprintf(stderr, "test-loader: no fixtures at %s: skipped\n", root);
 		return 77;

@@ -7,7 +7,8 @@
 #include "theme.h"
 #include "utf8.h"
 
-static int failures;
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 /* n horizontal box-drawing characters (U+2500), as a string literal */
 #define R1 "\xE2\x94\x80"
@@ -17,9 +18,6 @@ static int failures;
 #define RULE_5 RULE_4 R1
 #define RULE_6 RULE_4 RULE_2
 #define RULE_10 RULE_6 RULE_4
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static struct md_layout *lay(const char *text, int width, int first)
 {
@@ -497,8 +495,8 @@ int main(void)
 	test_extend();
 	test_random();
 	test_unicode();
-	if (failures) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("all markdown checks passed\n");

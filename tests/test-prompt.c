@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture-util.h"
 #include "generate.h"
 
 #define BOS 100000
@@ -64,7 +65,7 @@ static int count_id(const struct ids *x, int id)
 
 int main(void)
 {
-	const char *fixtures = getenv("FIXTURES") ? getenv("FIXTURES") : FIXTURES_DIR;
+	const char *fixtures = fix_dir();
 	char dir[4096], err[1024];
 	struct tokenizer *t;
 

@@ -2,6 +2,7 @@
  * digits of offsets and shapes, the length field, truncation) loaded with ds_model_load: every
  * outcome must be success or one line of error, never a crash or a read outside the file (run
  * under ./configure --enable-asan to see those). */
+#include "fixture-util.h"
 #include "model.h"
 #include "xalloc.h"
 
@@ -88,15 +89,13 @@ static unsigned touch_model(const struct ds_model *m)
 
 int main(void)
 {
-	const char *root = getenv("FIXTURES");
+	const char *root = fix_dir();
 	char src[4096], dir_tmpl[] = "/tmp/test-st-fuzz-XXXXXX", path[4096], err[1024];
 	unsigned char *orig, *buf;
 	size_t len, hlen = 0;
 	int loaded = 0, refused = 0, failures = 0;
 	char *dir;
 
-	if (root == NULL)
-		root = FIXTURES_DIR;
 	snprintf(src, sizeof(src), "%s/models/tiny-ds2-full/model.safetensors", root);
 	orig = read_all(src, &len);
 	if (orig == NULL) {

@@ -6,10 +6,8 @@
 
 #include "sampler.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); putchar('\n'); } } while (0)
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 /* Draws n samples from probabilities p (as log-probabilities) and counts each id. */
 static void histogram(const struct ds_sampling *sp, const float *p, int vocab, int n, int *count)
@@ -128,7 +126,7 @@ int main(void)
 		ds_sampler_free(s);
 	}
 
-	if (failures == 0)
+	if (fix_failures == 0)
 		printf("sampler: all checks passed\n");
-	return failures ? 1 : 0;
+	return fix_failures ? 1 : 0;
 }

@@ -9,10 +9,8 @@
 #include "theme.h"
 #include "utf8.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); printf("\n"); } } while (0)
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 /* The first code point of the cell at (y, x). */
 static wchar_t cell(WINDOW *w, int y, int x)
@@ -96,8 +94,8 @@ int main(void)
 	delwin(w);
 	endwin();
 	delscreen(scr);
-	if (failures) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("all textdraw checks passed\n");

@@ -6,10 +6,8 @@
 
 #include "theme.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); printf("\n"); } } while (0)
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 static char *read_file(const char *path)
 {
@@ -240,8 +238,8 @@ int main(void)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("note: could not remove %s\n", tmpdir);
-	if (failures) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("all theme checks passed\n");

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture-util.h"
 #include "xalloc.h"
 
 static int failures;
@@ -28,13 +29,6 @@ struct ids {
 	int *v;
 	size_t n, cap;
 };
-
-static const char *fixtures(void)
-{
-	const char *f = getenv("FIXTURES");
-
-	return f && *f ? f : FIXTURES_DIR;
-}
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -288,7 +282,7 @@ static void test_model_prompts(void)
 	char err[512];
 
 	for (size_t m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
-		char *dir = xasprintf("%s/models/%s", fixtures(), models[m]);
+		char *dir = xasprintf("%s/models/%s", fix_dir(), models[m]);
 		char *tp = xasprintf("%s/golden/prompt.txt", dir), *ip = xasprintf("%s/golden/prompt.ids", dir);
 		size_t tl, il;
 		char *text = read_file(tp, &tl), *idtext = read_file(ip, &il);
@@ -1011,7 +1005,7 @@ static void test_speed(const struct tokenizer *t, const struct cases *c)
 
 int main(void)
 {
-	char *dir = xasprintf("%s/tokenizer/deepseek-coder-v2", fixtures());
+	char *dir = xasprintf("%s/tokenizer/deepseek-coder-v2", fix_dir());
 	char err[512], tmpl[] = "/tmp/test-tokenizer-XXXXXX";
 	struct stat st;
 	struct tokenizer *t;
@@ -1041,7 +1035,7 @@ int main(void)
 	test_stream(t);
 	test_stream_bad_bytes(t, "deepseek-coder-v2", false);
 	{
-		char *d = xasprintf("%s/models/tiny-ds2-full", fixtures());
+		char *d = xasprintf("%s/models/tiny-ds2-full", fix_dir());
 		struct tokenizer *tiny = tok_load(d, err, sizeof(err));
 
 		if (tiny == NULL)

@@ -5,10 +5,8 @@
 
 #include "utf8.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-	printf(__VA_ARGS__); printf("\n"); } } while (0)
+#define FIX_CHECK_AT
+#include "fixture-util.h"
 
 static void check_width(const char *name, const char *s, size_t want)
 {
@@ -186,8 +184,8 @@ int main(void)
 	test_decode();
 	test_graphemes();
 	test_wrap();
-	if (failures) {
-		printf("%d check(s) failed\n", failures);
+	if (fix_failures) {
+		printf("%d check(s) failed\n", fix_failures);
 		return 1;
 	}
 	printf("all utf8 checks passed\n");
