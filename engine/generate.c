@@ -1,11 +1,11 @@
 /* generate.c: opening an engine and the generation loop: prompt cache, batched prefill, sampling,
  * streaming UTF-8 text with stop strings held back until they are decided. */
+#include "clock.h"
 #include "generate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "xalloc.h"
@@ -13,14 +13,6 @@
 /* Prompt tokens per prefill call: large enough for matrix-matrix efficiency, small enough that a
  * cancel is answered within a second or so on a CPU. */
 #define PREFILL_CHUNK 256
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 const char *ds_finish_name(enum ds_finish f)
 {
@@ -179,7 +171,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 	struct ds_sampler *sampler;
 	struct tok_stream stream;
 	struct answer a = { 0 };
-	double t0 = now_seconds(), t_first = 0, t_decode0 = 0;
+	double t0 = clock_now(), t_first = 0, t_decode0 = 0;
 	int n_decoded = 0, rc = 0;
 	bool trimmed = false;       /* the first byte of the answer has been seen */
 
@@ -225,7 +217,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 	n_hist = n;
 	pos = n;
 	{
-		double t = now_seconds() - t0;
+		double t = clock_now() - t0;
 
 		st->prefill_tps = t > 0 ? (double)(n - reuse) / t : 0;
 	}
@@ -238,7 +230,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		long stop_at;
 
 		if (st->completion_tokens == 0) {
-			t_first = now_seconds();
+			t_first = clock_now();
 			st->ttft_ms = (t_first - t0) * 1000.0;
 			t_decode0 = t_first;
 		}
@@ -295,7 +287,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		st->finish = DS_FINISH_CANCEL;
 out:
 	{
-		double t = now_seconds() - t_decode0;
+		double t = clock_now() - t_decode0;
 
 		st->decode_tps = n_decoded > 0 && t > 0 ? (double)n_decoded / t : 0;
 	}

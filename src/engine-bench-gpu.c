@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "engine-cli.h"
 #include "forward.h"
 #include "model.h"
@@ -30,14 +30,6 @@ int cli_bench_gpu(const struct cli_args *a)
 #define BENCH_DECODE 64
 #define BENCH_LONG 4096
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 struct run {
 	int prompt;
 	double prefill_tps, decode_tps, decode_gbs;
@@ -50,15 +42,15 @@ static int bench_run(struct ds_state *s, const struct ds_model *m, int n, double
 	int *prompt = xmalloc(sizeof *prompt * (size_t)n);
 	for (int i = 0; i < n; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)(cfg->vocab_size - 1000));
-	double t0 = now_seconds();
+	double t0 = clock_now();
 	int next = ds_forward_next(s, prompt, n, 0);
-	double t1 = now_seconds();
+	double t1 = clock_now();
 	free(prompt);
 	if (next < 0)
 		return -1;
 	for (int i = 0; i < BENCH_DECODE; i++)
 		next = ds_forward_next(s, &next, 1, n + i);
-	double t2 = now_seconds();
+	double t2 = clock_now();
 	r->prompt = n;
 	r->prefill_tps = n / (t1 - t0);
 	r->decode_tps = BENCH_DECODE / (t2 - t1);
@@ -74,7 +66,7 @@ int cli_bench_gpu(const struct cli_args *a)
 	char err[1024];
 	struct ds_model m;
 	struct ds_cuda_device_info info;
-	double t0 = now_seconds(), load_s, upload_s;
+	double t0 = clock_now(), load_s, upload_s;
 
 	if (strcmp(a->backend, "cuda") != 0)
 		return cli_fail("--bench --synthetic makes its random weights on a GPU, and this run is on the %s "
@@ -122,12 +114,12 @@ int cli_bench_gpu(const struct cli_args *a)
 	if (a->synthetic != NULL && ds_cuda_synthetic_model(&scfg, a->synthetic, &m, err, sizeof err) != 0)
 		return cli_fail("%s", err);
 	cfg = &m.cfg;
-	load_s = now_seconds() - t0;
+	load_s = clock_now() - t0;
 
 	struct ds_backend_choice bc = { .name = "cuda", .device = a->device, .f32 = a->f32 };
-	t0 = now_seconds();
+	t0 = clock_now();
 	struct ds_state *s = ds_state_new_on(&m, n_ctx, a->threads, &bc, err, sizeof err);
-	upload_s = now_seconds() - t0;
+	upload_s = clock_now() - t0;
 	if (s == NULL) {
 		ds_model_free(&m);
 		return cli_fail("%s", err);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "clock.h"
 #include "cpu/membw.h"
 #include "engine-cli.h"
 #include "generate.h"
@@ -15,14 +15,6 @@
 
 #define BENCH_PROMPT 512
 #define BENCH_DECODE 64
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int cli_bench(const struct cli_args *a)
 {
@@ -37,10 +29,10 @@ int cli_bench(const struct cli_args *a)
 	if (n_ctx < BENCH_PROMPT + n_decode)
 		return cli_fail("--ctx %d is too small for the benchmark's %d + %d tokens", n_ctx,
 				BENCH_PROMPT, n_decode);
-	t0 = now_seconds();
+	t0 = clock_now();
 	if (ds_engine_open(&e, a->model, n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
-	load_s = now_seconds() - t0;
+	load_s = clock_now() - t0;
 	vocab = e.model.cfg.vocab_size;
 	known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
 	threads = ds_state_threads(e.state);
@@ -50,21 +42,21 @@ int cli_bench(const struct cli_args *a)
 	for (int i = 0; i < BENCH_PROMPT; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)(known > 1000 ? known - 1000 : known));
 
-	t0 = now_seconds();
+	t0 = clock_now();
 	if (ds_forward(e.state, prompt, BENCH_PROMPT, 0, e.logits, false) != 0) {
 		free(prompt);
 		ds_engine_close(&e);
 		return cli_fail("the forward pass rejected the benchmark prompt");
 	}
-	prefill_s = now_seconds() - t0;
+	prefill_s = clock_now() - t0;
 
 	pos = BENCH_PROMPT;
-	t0 = now_seconds();
+	t0 = clock_now();
 	for (int i = 0; i < n_decode; i++) {
 		next = ds_argmax(e.logits, vocab);
 		ds_forward(e.state, &next, 1, pos++, e.logits, false);
 	}
-	decode_s = now_seconds() - t0;
+	decode_s = clock_now() - t0;
 
 	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
 	/* Peak memory of the engine itself, before the bandwidth probe's 1 GiB buffer. */

@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "atomicio.h"
+#include "clock.h"
 #include "paths.h"
 #include "config.h"
 #include "profile.h"
@@ -55,13 +56,6 @@ static void app_on_signal(int sig)
 	errno = saved;
 }
 
-double app_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void app_notice(struct app *a, bool error, const char *fmt, ...)
 {
 	va_list ap;
@@ -72,7 +66,7 @@ void app_notice(struct app *a, bool error, const char *fmt, ...)
 	free(a->notice);
 	a->notice = xstrdup(buf);
 	a->notice_error = error;
-	a->notice_time = app_now();
+	a->notice_time = clock_now();
 }
 
 int app_input_empty(const struct app *a)
@@ -91,7 +85,7 @@ static void app_save(struct app *a)
 	bool is_new = a->conv->path == NULL;
 	if (conv_save(a->conv, err, sizeof err) < 0)
 		app_notice(a, true, "not saved: %s", err);
-	a->last_save = app_now();
+	a->last_save = clock_now();
 	a->dirty = false;
 	/* The list shows titles and dates: refresh it when it is on screen, but not for every
 	 * save while an answer streams (reading the list loads every file). */
@@ -315,7 +309,7 @@ static void app_start_generation(struct app *a)
 	a->gen_id = r.id.num;
 	a->state = ENGINE_GENERATING;
 	a->gen_tokens = 0;
-	a->gen_start = app_now();
+	a->gen_start = clock_now();
 	a->cancel_sent = false;
 	transcript_sync(a);
 	transcript_to_end(a);
@@ -403,11 +397,11 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 			break;
 		conv_append_last(c, ev->text, ev->text_len);
 		if (a->gen_tokens++ == 0)
-			a->gen_first = app_now();
+			a->gen_first = clock_now();
 		a->dirty = true;
 		/* Laid out once per batch of events, not per token (see the loop). */
 		a->tr_pending = true;
-		if (app_now() - a->last_save >= APP_SAVE_INTERVAL)
+		if (clock_now() - a->last_save >= APP_SAVE_INTERVAL)
 			app_save(a);
 		break;
 	case DS_EV_DONE: {
@@ -1697,9 +1691,9 @@ static void app_bench_render(struct app *a)
 	if (n <= 0)
 		n = 1000;
 	/* For comparison: laying out the whole transcript, what a resize costs. */
-	double r0 = app_now();
+	double r0 = clock_now();
 	transcript_rebuild(a);
-	double full_ms = (app_now() - r0) * 1000.0;
+	double full_ms = (clock_now() - r0) * 1000.0;
 	conv_add_message(a->conv, CONV_ROLE_USER, "benchmark question", 18);
 	conv_add_message(a->conv, CONV_ROLE_ASSISTANT, "", 0);
 	a->state = ENGINE_GENERATING;
@@ -1712,12 +1706,12 @@ static void app_bench_render(struct app *a)
 	double total = 0, lay = 0;
 	for (int i = 0; i < n; i++) {
 		const char *s = toks[i % (sizeof toks / sizeof *toks)];
-		double t0 = app_now();
+		double t0 = clock_now();
 		conv_append_last(a->conv, s, strlen(s));
 		transcript_sync(a);
 		lay += a->tr.last_layout_ms;
 		app_draw(a);
-		t[i] = (app_now() - t0) * 1000.0;
+		t[i] = (clock_now() - t0) * 1000.0;
 		total += t[i];
 	}
 	double max = 0;
@@ -1895,7 +1889,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		if (fds[0].revents & (POLLHUP | POLLERR) && !(fds[0].revents & POLLIN))
 			break;      /* the terminal went away */
 		if (a->state == ENGINE_GENERATING && a->dirty &&
-		    app_now() - a->last_save >= APP_SAVE_INTERVAL)
+		    clock_now() - a->last_save >= APP_SAVE_INTERVAL)
 			app_save(a);
 		if (pr == 0 && (a->state == ENGINE_GENERATING || a->notice))
 			flags |= ACT_REDRAW;      /* notices expire, "generating" ticks */

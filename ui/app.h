@@ -153,7 +153,6 @@ struct app {
 int app_run(const struct app_options *opt, struct config *cfg);
 
 /* Helpers shared by the panes (app.c). */
-double app_now(void);
 void app_notice(struct app *a, bool error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int app_input_empty(const struct app *a);
 

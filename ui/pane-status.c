@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "clock.h"
 #include "theme.h"
 #include "utf8.h"
 
@@ -53,7 +54,7 @@ void status_draw(struct app *a)
 		snprintf(state, sizeof state, " ready ");
 		break;
 	case ENGINE_GENERATING: {
-		double dt = app_now() - a->gen_first;
+		double dt = clock_now() - a->gen_first;
 		if (a->gen_tokens > 1 && dt > 0.2)
 			snprintf(state, sizeof state, " generating %d \u00b7 %.0f tok/s ", a->gen_tokens,
 				 (a->gen_tokens - 1) / dt);
@@ -74,7 +75,7 @@ void status_draw(struct app *a)
 	attrset(theme_attr(state_role) | A_REVERSE | A_BOLD);
 	mvaddnstr(r.y, x, state, (int)end);
 	x += (int)used;
-	double now = app_now();
+	double now = clock_now();
 	if (a->notice && (a->notice_error || now - a->notice_time < STATUS_NOTICE_SECONDS)) {
 		char buf[512];
 		snprintf(buf, sizeof buf, " %s", a->notice);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "theme.h"
 #include "textdraw.h"
 #include "utf8.h"
@@ -214,7 +215,7 @@ void transcript_sync(struct app *a)
 {
 	struct transcript *t = &a->tr;
 	struct conversation *c = a->conv;
-	double t0 = app_now();
+	double t0 = clock_now();
 	int width = tr_text_width(a);
 	long before = t->total_rows;
 	if (t->n > c->n_msgs) {
@@ -254,7 +255,7 @@ void transcript_sync(struct app *a)
 	if (!t->follow && added > 0)
 		t->new_rows += added;
 	tr_clamp(a);
-	t->last_layout_ms = (app_now() - t0) * 1000.0;
+	t->last_layout_ms = (clock_now() - t0) * 1000.0;
 }
 
 void transcript_scroll(struct app *a, long delta)

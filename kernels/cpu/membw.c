@@ -4,11 +4,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #ifdef HAVE_AVX2_TARGET
 #include <immintrin.h>
 #endif
 
+#include "clock.h"
 #include "cpu-kernels.h"
 #include "cpu-pool.h"
 #include "membw.h"
@@ -76,13 +76,6 @@ static void membw_run(void *arg, int b, int ith)
 	t->sink[ith % 64] ^= s;
 }
 
-static double membw_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double cpu_measure_read_bandwidth(int n_threads)
 {
 	uint64_t *buf = malloc(MEMBW_BYTES);
@@ -99,9 +92,9 @@ double cpu_measure_read_bandwidth(int n_threads)
 				.avx2 = cpu_kernels_have_avx2() };
 	double best = 0;
 	for (int run = 0; run < MEMBW_RUNS; run++) {
-		double t0 = membw_now();
+		double t0 = clock_now();
 		cpu_pool_run(pool, membw_run, &t, (int)((t.n + MEMBW_BLOCK - 1) / MEMBW_BLOCK));
-		double dt = membw_now() - t0;
+		double dt = clock_now() - t0;
 		double gbs = (double)MEMBW_BYTES / dt / 1e9;
 		if (gbs > best)
 			best = gbs;
