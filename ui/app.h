@@ -164,6 +164,8 @@ int layout_input_width(const struct app *a);
 int draw_text(int y, int x, int maxw, const char *s, size_t len, int role);
 void draw_fill(int y, int x, int w, int role);
 void draw_hline(int y, int x, int w, int role);
+/* A dialog: h rows of w columns filled with role inside a ROLE_BORDER frame. */
+void draw_box(int y, int x, int h, int w, int role);
 
 /* pane-transcript.c */
 void transcript_init(struct transcript *t);

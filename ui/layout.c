@@ -109,6 +109,21 @@ void draw_hline(int y, int x, int w, int role)
 	mvhline(y, x, ACS_HLINE, w);
 }
 
+void draw_box(int y, int x, int h, int w, int role)
+{
+	for (int k = 0; k < h; k++)
+		draw_fill(y + k, x, w, role);
+	attrset(theme_attr(ROLE_BORDER));
+	mvaddch(y, x, ACS_ULCORNER);
+	mvhline(y, x + 1, ACS_HLINE, w - 2);
+	mvaddch(y, x + w - 1, ACS_URCORNER);
+	mvvline(y + 1, x, ACS_VLINE, h - 2);
+	mvvline(y + 1, x + w - 1, ACS_VLINE, h - 2);
+	mvaddch(y + h - 1, x, ACS_LLCORNER);
+	mvhline(y + h - 1, x + 1, ACS_HLINE, w - 2);
+	mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+}
+
 int draw_text(int y, int x, int maxw, const char *s, size_t len, int role)
 {
 	if (maxw <= 0 || len == 0)

@@ -106,17 +106,7 @@ void help_draw(struct app *a)
 	int w = help_width(a);
 	int h = a->rows - 2;
 	int x = (a->cols - w) / 2, y = 1;
-	for (int k = 0; k < h; k++)
-		draw_fill(y + k, x, w, ROLE_HELP);
-	attrset(theme_attr(ROLE_BORDER));
-	mvaddch(y, x, ACS_ULCORNER);
-	mvhline(y, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y, x + w - 1, ACS_URCORNER);
-	mvvline(y + 1, x, ACS_VLINE, h - 2);
-	mvvline(y + 1, x + w - 1, ACS_VLINE, h - 2);
-	mvaddch(y + h - 1, x, ACS_LLCORNER);
-	mvhline(y + h - 1, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+	draw_box(y, x, h, w, ROLE_HELP);
 	const char *title = " dscoder-tui keys ";
 	draw_text(y, x + 2, w - 4, title, strlen(title), ROLE_HEADING);
 	int rows = h - 3;

@@ -211,17 +211,7 @@ void modal_draw(struct app *a)
 	int y = (a->rows - h) / 2, x = (a->cols - w) / 2;
 	if (y < 0)
 		y = 0;
-	for (int k = 0; k < h; k++)
-		draw_fill(y + k, x, w, ROLE_HELP);
-	attrset(theme_attr(ROLE_BORDER));
-	mvaddch(y, x, ACS_ULCORNER);
-	mvhline(y, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y, x + w - 1, ACS_URCORNER);
-	mvvline(y + 1, x, ACS_VLINE, h - 2);
-	mvvline(y + 1, x + w - 1, ACS_VLINE, h - 2);
-	mvaddch(y + h - 1, x, ACS_LLCORNER);
-	mvhline(y + h - 1, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+	draw_box(y, x, h, w, ROLE_HELP);
 	draw_text(y + 1, x + 2, inner, m->title, strlen(m->title), ROLE_HEADING);
 	const char *hint = "";
 	int cy = -1, cx = -1;

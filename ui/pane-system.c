@@ -24,17 +24,7 @@ void system_draw(struct app *a)
 	if (h < 4)
 		h = a->rows - 1;
 	int x = (a->cols - w) / 2, y = (a->rows - 1 - h) / 2;
-	for (int k = 0; k < h; k++)
-		draw_fill(y + k, x, w, ROLE_INPUT);
-	attrset(theme_attr(ROLE_BORDER));
-	mvaddch(y, x, ACS_ULCORNER);
-	mvhline(y, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y, x + w - 1, ACS_URCORNER);
-	mvvline(y + 1, x, ACS_VLINE, h - 2);
-	mvvline(y + 1, x + w - 1, ACS_VLINE, h - 2);
-	mvaddch(y + h - 1, x, ACS_LLCORNER);
-	mvhline(y + h - 1, x + 1, ACS_HLINE, w - 2);
-	mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+	draw_box(y, x, h, w, ROLE_INPUT);
 	const char *title = " System prompt ";
 	draw_text(y, x + 2, w - 4, title, strlen(title), ROLE_HEADING);
 	const char *hint = " Ctrl-S or Alt-Enter: save \u00b7 Esc: discard \u00b7 Enter: new line ";
