@@ -1,6 +1,7 @@
 /* datafile.c: where themes and syntax files are found (the user's config dir, then paths_pkgdatadir()). */
 #include "datafile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,4 +58,24 @@ char *datafile_read(const char *path, size_t *len, char *err, size_t errlen)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+char *datafile_trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+char *datafile_name(const char *path, const char *ext)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	size_t n = strlen(b), e = strlen(ext);
+	if (n > e && strcmp(b + n - e, ext) == 0)
+		n -= e;
+	return xstrndup(b, n);
 }

@@ -1,4 +1,5 @@
-/* datafile.h: where themes and syntax files are found (user dir, $DSCODER_DATADIR or the installed DATADIR). */
+/* datafile.h: where themes and syntax files are found (user dir, $DSCODER_DATADIR or the installed DATADIR),
+ * and the small text helpers both parsers use. */
 #ifndef DS_DATAFILE_H
 #define DS_DATAFILE_H
 
@@ -15,5 +16,12 @@ size_t datafile_dirs(const char *kind, char *dirs[2]);
 /* Reads a whole file. Returns a new NUL-terminated buffer (caller frees) and its length in *len,
  * or NULL with "PATH: REASON." in err (NULL with errno ENOENT for a missing file). */
 char *datafile_read(const char *path, size_t *len, char *err, size_t errlen);
+
+/* Strips the white space around s in place; returns where the kept text starts (inside s). */
+char *datafile_trim(char *s);
+
+/* The name a data file is known by: the last component of path without the extension ext
+ * (".theme", ".syntax"), kept when nothing would be left. Caller frees. */
+char *datafile_name(const char *path, const char *ext);
 
 #endif

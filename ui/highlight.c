@@ -152,16 +152,6 @@ static int word_cmp(const void *x, const void *y)
 	return word_cmp_n(a->word, a->len, b->word, b->len, sort_lang->icase);
 }
 
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static void add_fence(struct hl_lang *l, const char *f)
 {
 	l->fences = xreallocarray(l->fences, l->nfences + 1, sizeof *l->fences);
@@ -169,16 +159,6 @@ static void add_fence(struct hl_lang *l, const char *f)
 	for (char *p = c; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	l->fences[l->nfences++] = c;
-}
-
-static char *base_name(const char *path)
-{
-	const char *b = strrchr(path, '/');
-	b = b ? b + 1 : path;
-	size_t n = strlen(b);
-	if (n > 7 && strcmp(b + n - 7, ".syntax") == 0)
-		n -= 7;
-	return xstrndup(b, n);
 }
 
 struct hl_lang *hl_lang_parse(const char *text, size_t len, const char *filename, char *err, size_t errlen)
@@ -202,7 +182,7 @@ struct hl_lang *hl_lang_parse(const char *text, size_t len, const char *filename
 		size_t end = eol > pos && text[eol - 1] == '\r' ? eol - 1 : eol;
 		line = xstrndup(text + pos, end - pos);
 		pos = eol + 1;
-		char *s = trim(line);
+		char *s = datafile_trim(line);
 		if (!*s || *s == '#')
 			continue;
 		char *eq = strchr(s, '=');
@@ -211,19 +191,19 @@ struct hl_lang *hl_lang_parse(const char *text, size_t len, const char *filename
 			goto fail;
 		}
 		*eq = '\0';
-		char *key = trim(s);
+		char *key = datafile_trim(s);
 		char *val = eq + 1;
 		/* A regex is the value as written: only the one space after '=' is not part of it. */
 		if (*val == ' ' || *val == '\t')
 			val++;
 		char *tcopy = xstrdup(val);
-		char *tval = trim(tcopy); /* for the non-regex keys */
+		char *tval = datafile_trim(tcopy); /* for the non-regex keys */
 		char *arg = strchr(key, ' ');
 		if (!arg)
 			arg = strchr(key, '\t');
 		if (arg) {
 			*arg++ = '\0';
-			arg = trim(arg);
+			arg = datafile_trim(arg);
 		}
 		if (strcmp(key, "end") != 0 && strcmp(key, "skip") != 0 && open_region && !open_region->end) {
 			errorf(err, errlen, "%s:%d: the region started on line %d has no 'end = REGEX' line after it.",
@@ -322,7 +302,7 @@ struct hl_lang *hl_lang_parse(const char *text, size_t len, const char *filename
 	}
 	free(line);
 	{
-		char *b = base_name(filename);
+		char *b = datafile_name(filename, ".syntax");
 		add_fence(l, b);
 		free(b);
 	}

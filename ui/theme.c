@@ -272,31 +272,11 @@ static void theme_resolve(struct theme *t)
 	}
 }
 
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-static char *name_from_path(const char *path)
-{
-	const char *b = strrchr(path, '/');
-	b = b ? b + 1 : path;
-	size_t n = strlen(b);
-	if (n > 6 && strcmp(b + n - 6, ".theme") == 0)
-		n -= 6;
-	return xstrndup(b, n);
-}
-
 static struct theme *theme_parse_depth(const char *text, size_t len, const char *filename, int depth,
 				       char *err, size_t errlen)
 {
 	struct theme *t = xcalloc(1, sizeof *t);
-	t->name = name_from_path(filename);
+	t->name = datafile_name(filename, ".theme");
 	bool seen_role = false;
 	size_t pos = 0;
 	int lineno = 0;
@@ -307,7 +287,7 @@ static struct theme *theme_parse_depth(const char *text, size_t len, const char 
 		lineno++;
 		char *line = xstrndup(text + pos, eol - pos);
 		pos = eol + 1;
-		char *l = trim(line);
+		char *l = datafile_trim(line);
 		if (*l == '\0' || *l == '#') {
 			free(line);
 			continue;
@@ -318,7 +298,7 @@ static struct theme *theme_parse_depth(const char *text, size_t len, const char 
 			goto fail_line;
 		}
 		*eq = '\0';
-		char *key = trim(l), *val = trim(eq + 1);
+		char *key = datafile_trim(l), *val = datafile_trim(eq + 1);
 		if (strcasecmp(key, "inherit") == 0) {
 			if (seen_role) {
 				errorf(err, errlen, "%s:%d: 'inherit' must come before the first role line.", filename, lineno);
