@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Ids above this are surely a broken file, and would make the id tables huge. */
@@ -48,30 +49,6 @@ unsigned tok_byte_char(unsigned b)
 	if (b <= 160)
 		return 256 + 33 + (b - 127);
 	return 256 + 33 + 34;	/* 173 */
-}
-
-static size_t tok_put_utf8(char *out, unsigned cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
 }
 
 static int tok_vocab_id(const struct tokenizer *t, const char *s, size_t len)
@@ -601,7 +578,7 @@ struct tokenizer *tok_load(const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	for (unsigned b = 0; b < 256; b++)
-		t->byte_id[b] = tok_vocab_id(t, one, tok_put_utf8(one, tok_byte_char(b)));
+		t->byte_id[b] = tok_vocab_id(t, one, utf8_encode((int32_t)tok_byte_char(b), one));
 	tok_build_id_bytes(t);
 	json_decref(root);
 	root = NULL;

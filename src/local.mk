@@ -1,6 +1,6 @@
 # src/local.mk: the code both programs share (libdscommon.a) and the two main()s.
 noinst_LIBRARIES += libdscommon.a
-libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h src/clock.c src/clock.h
+libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h src/clock.c src/clock.h src/utf8-encode.c
 libdscommon_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS)
 
 bin_PROGRAMS += dscoder-engine

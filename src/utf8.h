@@ -36,7 +36,7 @@
 size_t utf8_decode(const char *s, size_t len, int32_t *cp, bool *valid);
 
 /* Encodes cp (0..0x10FFFF, not a surrogate; otherwise U+FFFD is written) into out[0..4);
- * returns the number of bytes written (1..4). */
+ * returns the number of bytes written (1..4). In libdscommon (utf8-encode.c), so the engine has it too. */
 size_t utf8_encode(int32_t cp, char out[4]);
 
 /* True when the whole buffer is valid UTF-8. */

@@ -7,6 +7,7 @@
 #include <curses.h>
 
 #include "keys.h"
+#include "utf8.h"
 
 #define F(k) (KEYS_FUNC | (k))
 #define M(k) (KEYS_META | (k))
@@ -287,24 +288,7 @@ const char *keys_name(int key, char *buf, size_t len)
 		name = base;
 	} else if (!name) {
 		/* A printable character, as UTF-8. */
-		unsigned c = (unsigned)k;
-		char *p = base;
-		if (c < 0x80) {
-			*p++ = (char)c;
-		} else if (c < 0x800) {
-			*p++ = (char)(0xc0 | (c >> 6));
-			*p++ = (char)(0x80 | (c & 0x3f));
-		} else if (c < 0x10000) {
-			*p++ = (char)(0xe0 | (c >> 12));
-			*p++ = (char)(0x80 | ((c >> 6) & 0x3f));
-			*p++ = (char)(0x80 | (c & 0x3f));
-		} else {
-			*p++ = (char)(0xf0 | (c >> 18));
-			*p++ = (char)(0x80 | ((c >> 12) & 0x3f));
-			*p++ = (char)(0x80 | ((c >> 6) & 0x3f));
-			*p++ = (char)(0x80 | (c & 0x3f));
-		}
-		*p = '\0';
+		base[utf8_encode(k, base)] = '\0';
 		name = base;
 	}
 	snprintf(buf, len, "%s%s", prefix, name);

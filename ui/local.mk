@@ -26,7 +26,7 @@ tests_test_editor_CFLAGS = $(UI_CFLAGS)
 tests_test_editor_LDADD = libui.a libdsrender.a libdscommon.a $(UTF8PROC_LIBS)
 tests_test_keys_SOURCES = tests/test-keys.c
 tests_test_keys_CFLAGS = $(UI_CFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
-tests_test_keys_LDADD = libui.a $(NCURSES_LIBS)
+tests_test_keys_LDADD = libui.a libdscommon.a $(NCURSES_LIBS)
 
 # End-to-end tests: the real TUI and the real engine on a fixture model inside tmux (skip without
 # tmux or fixtures).
