@@ -10,6 +10,7 @@
 #include "forward.h"
 #include "moe.h"
 #include "rope.h"
+#include "sampler.h"
 #include "xalloc.h"
 
 /* Prompts longer than this run as several batches; scratch is sized for one. 128 tokens give each
@@ -392,6 +393,17 @@ static void last_step(struct ds_state *s, int token, int pos, bool graph)
 	s->graph = false;
 }
 
+/* The last step's logits copied to the host (s->next_host), for a backend that cannot pick the
+ * token itself. */
+static const float *step_logits_host(struct ds_state *s)
+{
+	const int V = s->m->cfg.vocab_size;
+	if (s->next_host == NULL)
+		s->next_host = xmalloc(sizeof *s->next_host * (size_t)V);
+	s->be->read(s->bc, s->next_host, s->logits, (size_t)V);
+	return s->next_host;
+}
+
 int ds_forward_next(struct ds_state *s, const int *tokens, int n, int pos)
 {
 	const int V = s->m->cfg.vocab_size;
@@ -410,16 +422,9 @@ int ds_forward_next(struct ds_state *s, const int *tokens, int n, int pos)
 			return s->be->graph_end(s->bc, s->logits, V);
 		if (s->be->argmax != NULL)
 			return s->be->argmax(s->bc, s->logits, V);
-		if (s->next_host == NULL)
-			s->next_host = xmalloc(sizeof *s->next_host * (size_t)V);
-		s->be->read(s->bc, s->next_host, s->logits, (size_t)V);
-		lg = s->next_host;
+		lg = step_logits_host(s);
 	}
-	int best = 0;
-	for (int i = 1; i < V; i++)
-		if (lg[i] > lg[best])
-			best = i;
-	return best;
+	return ds_argmax(lg, V);
 }
 
 int ds_forward_sample(struct ds_state *s, const int *tokens, int n, int pos, float temperature, float u)
@@ -436,15 +441,9 @@ int ds_forward_sample(struct ds_state *s, const int *tokens, int n, int pos, flo
 		last_step(s, tokens[n - 1], run_prefix(s, tokens, n, pos), false);
 		if (s->be->sample != NULL)
 			return s->be->sample(s->bc, s->logits, V, temperature, u);
-		if (s->next_host == NULL)
-			s->next_host = xmalloc(sizeof *s->next_host * (size_t)V);
-		s->be->read(s->bc, s->next_host, s->logits, (size_t)V);
-		lg = s->next_host;
+		lg = step_logits_host(s);
 	}
-	float m = lg[0];
-	for (int i = 1; i < V; i++)
-		if (lg[i] > m)
-			m = lg[i];
+	float m = lg[ds_argmax(lg, V)];
 	double total = 0, run = 0;
 	for (int i = 0; i < V; i++)
 		total += exp((lg[i] - m) / temperature);
