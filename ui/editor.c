@@ -174,6 +174,15 @@ int editor_grapheme_width(const char *s, size_t len, size_t *glen)
 	return utf8_grapheme_width(s, end);
 }
 
+/* Puts the cursor at p, forgetting the column that up and down keep; returns whether it moved. */
+static int editor_move_to(struct editor *e, size_t p)
+{
+	int moved = p != e->cur;
+	e->cur = p;
+	e->goal_col = -1;
+	return moved;
+}
+
 int editor_left(struct editor *e)
 {
 	if (e->cur == 0)
@@ -240,20 +249,12 @@ static size_t editor_word_right_pos(const struct editor *e)
 
 int editor_word_left(struct editor *e)
 {
-	size_t p = editor_word_left_pos(e);
-	int moved = p != e->cur;
-	e->cur = p;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, editor_word_left_pos(e));
 }
 
 int editor_word_right(struct editor *e)
 {
-	size_t p = editor_word_right_pos(e);
-	int moved = p != e->cur;
-	e->cur = p;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, editor_word_right_pos(e));
 }
 
 static size_t editor_line_start(const struct editor *e, size_t p)
@@ -272,36 +273,22 @@ static size_t editor_line_end(const struct editor *e, size_t p)
 
 int editor_home(struct editor *e)
 {
-	size_t p = editor_line_start(e, e->cur);
-	int moved = p != e->cur;
-	e->cur = p;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, editor_line_start(e, e->cur));
 }
 
 int editor_end(struct editor *e)
 {
-	size_t p = editor_line_end(e, e->cur);
-	int moved = p != e->cur;
-	e->cur = p;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, editor_line_end(e, e->cur));
 }
 
 int editor_buf_start(struct editor *e)
 {
-	int moved = e->cur != 0;
-	e->cur = 0;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, 0);
 }
 
 int editor_buf_end(struct editor *e)
 {
-	int moved = e->cur != e->len;
-	e->cur = e->len;
-	e->goal_col = -1;
-	return moved;
+	return editor_move_to(e, e->len);
 }
 
 int editor_col_of(const char *text, size_t row_start, size_t pos)
