@@ -4,29 +4,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static float *read_f32(const char *path, long *n)
-{
-	FILE *f = fopen(path, "rb");
-	float *v;
-	long size;
+#include "fixture-util.h"
 
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+/* Exits 2 with one line when path cannot be read as float32 values. */
+static float *read_or_exit(const char *path, size_t *n)
+{
+	float *v = fix_read_f32(path, n);
+	if (v == NULL) {
 		fprintf(stderr, "f32-maxdiff: cannot read %s\n", path);
 		exit(2);
 	}
-	*n = size / 4;
-	v = malloc((size_t)size + 4);
-	if (v == NULL || fread(v, 4, (size_t)*n, f) != (size_t)*n) {
-		fprintf(stderr, "f32-maxdiff: cannot read %s\n", path);
-		exit(2);
-	}
-	fclose(f);
 	return v;
 }
 
 int main(int argc, char **argv)
 {
-	long na, nb, worst = 0;
+	size_t na, nb, worst = 0;
 	float *a, *b;
 	double max = 0, bound;
 
@@ -34,14 +27,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: f32-maxdiff A B BOUND\n");
 		return 2;
 	}
-	a = read_f32(argv[1], &na);
-	b = read_f32(argv[2], &nb);
+	a = read_or_exit(argv[1], &na);
+	b = read_or_exit(argv[2], &nb);
 	bound = atof(argv[3]);
 	if (na != nb) {
-		printf("%s has %ld values, %s has %ld\n", argv[1], na, argv[2], nb);
+		printf("%s has %zu values, %s has %zu\n", argv[1], na, argv[2], nb);
 		return 1;
 	}
-	for (long i = 0; i < na; i++) {
+	for (size_t i = 0; i < na; i++) {
 		double d = fabs((double)a[i] - (double)b[i]);
 
 		if (!(d <= max)) {          /* also catches NaN */
@@ -49,7 +42,7 @@ int main(int argc, char **argv)
 			worst = i;
 		}
 	}
-	printf("max abs diff %.3g at value %ld (%g vs %g), bound %g\n", max, worst, a[worst], b[worst], bound);
+	printf("max abs diff %.3g at value %zu (%g vs %g), bound %g\n", max, worst, a[worst], b[worst], bound);
 	free(a);
 	free(b);
 	return max <= bound ? 0 : 1;

@@ -2,6 +2,7 @@
  * golden files (see fixture-util.h). */
 #include <math.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "fixture-util.h"
 #include "xalloc.h"
@@ -34,14 +35,18 @@ int *fix_read_ids(const char *path, int *n)
 float *fix_read_f32(const char *path, size_t *n)
 {
 	FILE *f = fopen(path, "rb");
+	struct stat st;
 	if (f == NULL)
 		return NULL;
-	fseek(f, 0, SEEK_END);
-	long sz = ftell(f);
-	fseek(f, 0, SEEK_SET);
+	/* only a plain file has a size to allocate for (a folder opens too, with a meaningless one) */
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return NULL;
+	}
+	size_t sz = (size_t)st.st_size;
 	/* a few spare bytes so that an empty file still gives a pointer to free */
-	float *p = xmalloc((size_t)sz + 4);
-	*n = fread(p, 1, (size_t)sz, f) / sizeof(float);
+	float *p = xmalloc(sz + 4);
+	*n = fread(p, 1, sz, f) / sizeof(float);
 	fclose(f);
 	return p;
 }

@@ -28,7 +28,7 @@ const char *fix_dir(void);
 int *fix_read_ids(const char *path, int *n);
 
 /* The little-endian float32 values of PATH in a new xmalloc'd array (the caller frees it), their
- * count in *N. NULL, and *N unchanged, when PATH cannot be opened. */
+ * count in *N. NULL, and *N unchanged, when PATH cannot be opened or is not a plain file. */
 float *fix_read_f32(const char *path, size_t *n);
 
 /* The largest |a[i] - b[i]| over N values; a NaN on either side counts as infinitely far. */
