@@ -2,6 +2,7 @@
  * golden files (see fixture-util.h). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "fixture-util.h"
@@ -60,4 +61,24 @@ double fix_max_diff(const float *a, const float *b, size_t n)
 			m = isnan(d) ? INFINITY : d;
 	}
 	return m;
+}
+
+uint64_t fix_xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+float fix_rndf(uint64_t *state)
+{
+	return (float)((fix_xorshift(state) >> 11) % 2000001) / 1000000.0f - 1.0f;
+}
+
+uint16_t fix_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }

@@ -4,6 +4,7 @@
 #define FIXTURE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Checks that failed so far; a test returns 1 when it is non-zero. */
@@ -17,6 +18,16 @@ extern int fix_failures;
 	printf(__VA_ARGS__); printf("\n"); } } while (0)
 #elif !defined(FIX_OWN_CHECK)
 #define CHECK(cond, ...) do { if (!(cond)) { fix_failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+/* Marsaglia's xorshift64 (13, 7, 17): advances *STATE and returns it. A fixed seed per test, so a
+ * failure reproduces. */
+uint64_t fix_xorshift(uint64_t *state);
+
+/* A value in [-1, 1] in steps of 1e-6, from bits 11 and up of the next fix_xorshift(STATE). */
+float fix_rndf(uint64_t *state);
+
+/* F rounded to the nearest BF16 (ties to even), as the bits of the BF16 value. */
+uint16_t fix_bf16(float f);
+
 #endif
 
 /* The fixtures folder: the harness's $FIXTURES when set and not empty (so that a copy carried to
@@ -33,5 +44,15 @@ float *fix_read_f32(const char *path, size_t *n);
 
 /* The largest |a[i] - b[i]| over N values; a NaN on either side counts as infinitely far. */
 double fix_max_diff(const float *a, const float *b, size_t n);
+
+/* Marsaglia's xorshift64 (13, 7, 17): advances *STATE and returns it. A fixed seed per test, so a
+ * failure reproduces. */
+uint64_t fix_xorshift(uint64_t *state);
+
+/* A value in [-1, 1] in steps of 1e-6, from bits 11 and up of the next fix_xorshift(STATE). */
+float fix_rndf(uint64_t *state);
+
+/* F rounded to the nearest BF16 (ties to even), as the bits of the BF16 value. */
+uint16_t fix_bf16(float f);
 
 #endif

@@ -17,33 +17,17 @@
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
-static float rndf(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) % 2000001) / 1000000.0f - 1.0f;
-}
-
-static uint16_t to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
-}
-
 /* A rows x cols weight of values about scale in size, F32 or BF16. */
 static struct ds_tensor weight(enum ds_dtype t, long rows, long cols, float scale, float offset)
 {
 	size_t n = (size_t)rows * (size_t)cols;
 	void *d = xmalloc(n * ds_dtype_size(t));
 	for (size_t i = 0; i < n; i++) {
-		float v = offset + scale * rndf();
+		float v = offset + scale * fix_rndf(&rng);
 		if (t == DS_F32)
 			((float *)d)[i] = v;
 		else
-			((uint16_t *)d)[i] = to_bf16(v);
+			((uint16_t *)d)[i] = fix_bf16(v);
 	}
 	return (struct ds_tensor){ .dtype = t, .data = d, .rows = rows, .cols = cols };
 }
@@ -52,7 +36,7 @@ static float *rnd_vec(size_t n, float scale)
 {
 	float *v = xmalloc(n * sizeof *v);
 	for (size_t i = 0; i < n; i++)
-		v[i] = scale * rndf();
+		v[i] = scale * fix_rndf(&rng);
 	return v;
 }
 

@@ -17,21 +17,6 @@
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
-static float rndf(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) % 2000001) / 1000000.0f - 1.0f;
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
-
 /* Small normal numbers only (|f| < 2): enough for random weights. */
 static uint16_t f32_to_f16(float f)
 {
@@ -54,11 +39,11 @@ static struct ds_tensor tensor(long rows, long cols, float scale, bool norm)
 	size_t n = (size_t)rows * (size_t)cols;
 	void *p = xmalloc(n * ds_dtype_size(t));
 	for (size_t i = 0; i < n; i++) {
-		float v = norm ? 1.0f + 0.2f * rndf() : scale * rndf();
+		float v = norm ? 1.0f + 0.2f * fix_rndf(&rng) : scale * fix_rndf(&rng);
 		if (t == DS_F32)
 			((float *)p)[i] = v;
 		else if (t == DS_BF16)
-			((uint16_t *)p)[i] = f32_to_bf16(v);
+			((uint16_t *)p)[i] = fix_bf16(v);
 		else
 			((uint16_t *)p)[i] = f32_to_f16(v);
 	}

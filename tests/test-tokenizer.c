@@ -321,10 +321,7 @@ static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
 static uint32_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
+	return (uint32_t)(fix_xorshift(&rng_state) >> 16);
 }
 
 /* A random valid code point from a mix of scripts, spaces, digits, punctuation and emoji. */
