@@ -2,13 +2,7 @@
 # backend-cli.sh: dscoder-engine's --backend, --device, --dtype and --bench --synthetic options: bad
 # values and impossible combinations are one line on stderr and exit 1; --backend cpu runs the fixtures
 # as before; on a machine with a CUDA GPU, --backend cuda --dtype f32 gives the golden greedy ids.
-engine="$top_builddir/dscoder-engine"
-models="$FIXTURES/models"
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
+. "$top_srcdir/tests/cli-lib.sh"
 
 # refused: status 1, one line on stderr naming the option, nothing on stdout
 refused() {

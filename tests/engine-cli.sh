@@ -1,15 +1,8 @@
 #!/bin/sh
 # engine-cli.sh: the dscoder-engine command line against the fixtures: tokenize, detokenize, golden
 # logits, greedy ids through the KV cache, thread-count independence, seeded sampling, generation.
-engine="$top_builddir/dscoder-engine"
-maxdiff="$top_builddir/tests/f32-maxdiff"
-models="$FIXTURES/models"
+. "$top_srcdir/tests/cli-lib.sh"
 [ -d "$models" ] || { echo "SKIP: no fixtures at $models"; exit 77; }
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
 
 for m in tiny-ds2-full tiny-ds2-lite tiny-ds2-group; do
 	dir="$models/$m"

@@ -16,3 +16,5 @@ tests_f32_maxdiff_SOURCES = tests/f32-maxdiff.c tests/fixture-util.c tests/fixtu
 tests_f32_maxdiff_LDADD = libdscommon.a -lm
 TESTS += tests/test-sampler tests/test-prompt tests/test-generate tests/engine-cli.sh
 dist_check_SCRIPTS += tests/engine-cli.sh
+# sourced by tests/*-cli.sh
+EXTRA_DIST += tests/cli-lib.sh

@@ -2,15 +2,8 @@
 # simulate-cli.sh: dscoder-engine --simulate-ranks 2 and 4 on the three fixtures: --logits within 1e-4
 # of the unsharded run, --greedy 24 and a seeded --generate identical; --plan for the released configs;
 # bad parallel options refused with a sentence.
-engine="$top_builddir/dscoder-engine"
-maxdiff="$top_builddir/tests/f32-maxdiff"
-models="$FIXTURES/models"
+. "$top_srcdir/tests/cli-lib.sh"
 [ -d "$models" ] || { echo "SKIP: no fixtures at $models"; exit 77; }
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
 
 for m in tiny-ds2-full tiny-ds2-lite tiny-ds2-group; do
 	dir="$models/$m"
