@@ -99,21 +99,32 @@ static char *read_file_text(const char *path)
 	return text;
 }
 
-int cli_tokenize(const struct cli_args *a)
+/* The tokenizer of a->model and all of stdin, which the two tokenizer verbs start from. Returns 0
+ * with both to free, or cli_fail's status with nothing to free. */
+static int tok_with_stdin(const struct cli_args *a, struct tokenizer **t, char **text, size_t *len)
 {
 	char err[ERR_LEN];
-	struct tokenizer *t = tok_load(a->model, err, sizeof err);
-	size_t len, n = 0, cap = 0;
-	int *ids = NULL;
-	char *text;
 
-	if (t == NULL)
+	*t = tok_load(a->model, err, sizeof err);
+	if (*t == NULL)
 		return cli_fail("%s", err);
-	text = read_all(stdin, &len);
-	if (text == NULL) {
-		tok_free(t);
+	*text = read_all(stdin, len);
+	if (*text == NULL) {
+		tok_free(*t);
 		return cli_fail("stdin: read error");
 	}
+	return 0;
+}
+
+int cli_tokenize(const struct cli_args *a)
+{
+	struct tokenizer *t;
+	size_t len, n = 0, cap = 0;
+	int *ids = NULL, rc;
+	char *text;
+
+	if ((rc = tok_with_stdin(a, &t, &text, &len)) != 0)
+		return rc;
 	/* As encode(add_special_tokens=False): added tokens in the text are matched. */
 	tok_encode(t, text, len, true, &ids, &n, &cap);
 	for (size_t i = 0; i < n; i++)
@@ -127,20 +138,14 @@ int cli_tokenize(const struct cli_args *a)
 
 int cli_detokenize(const struct cli_args *a)
 {
-	char err[ERR_LEN];
-	struct tokenizer *t = tok_load(a->model, err, sizeof err);
+	struct tokenizer *t;
 	struct tok_stream stream;
 	char *text, *out = NULL;
 	size_t len, n = 0, out_len = 0, out_cap = 0;
-	int *ids;
+	int *ids, rc;
 
-	if (t == NULL)
-		return cli_fail("%s", err);
-	text = read_all(stdin, &len);
-	if (text == NULL) {
-		tok_free(t);
-		return cli_fail("stdin: read error");
-	}
+	if ((rc = tok_with_stdin(a, &t, &text, &len)) != 0)
+		return rc;
 	if (parse_ids(text, "stdin", 0, &ids, &n) != 0) {
 		free(text);
 		tok_free(t);
