@@ -33,19 +33,47 @@ int *fix_read_ids(const char *path, int *n)
 	return ids;
 }
 
-float *fix_read_f32(const char *path, size_t *n)
+/* PATH opened for reading when it is a plain file, its size in *SIZE; NULL otherwise (a folder opens
+ * too, with a meaningless size to allocate for). */
+static FILE *open_plain(const char *path, size_t *size)
 {
 	FILE *f = fopen(path, "rb");
 	struct stat st;
 	if (f == NULL)
 		return NULL;
-	/* only a plain file has a size to allocate for (a folder opens too, with a meaningless one) */
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
 		fclose(f);
 		return NULL;
 	}
-	size_t sz = (size_t)st.st_size;
-	/* a few spare bytes so that an empty file still gives a pointer to free */
+	*size = (size_t)st.st_size;
+	return f;
+}
+
+char *fix_read_file(const char *path, size_t *len)
+{
+	size_t n;
+	FILE *f = open_plain(path, &n);
+	if (f == NULL)
+		return NULL;
+	char *buf = xmalloc(n + 1);
+	if (fread(buf, 1, n, f) != n) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+float *fix_read_f32(const char *path, size_t *n)
+{
+	size_t sz;
+	FILE *f = open_plain(path, &sz);
+	if (f == NULL)
+		return NULL;
+	/* a few spare bytes so that an empty file still gives a pointer to free, and a [0] to read */
 	float *p = xmalloc(sz + 4);
 	*n = fread(p, 1, sz, f) / sizeof(float);
 	fclose(f);

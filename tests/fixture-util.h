@@ -38,6 +38,10 @@ const char *fix_dir(void);
  * count in *N. NULL, and *N unchanged, when PATH cannot be opened. */
 int *fix_read_ids(const char *path, int *n);
 
+/* The whole of PATH in a new xmalloc'd buffer with a NUL after it (the caller frees it), its length
+ * in *LEN. NULL, and *LEN unchanged, when PATH cannot be opened, is not a plain file or reads short. */
+char *fix_read_file(const char *path, size_t *len);
+
 /* The little-endian float32 values of PATH in a new xmalloc'd array (the caller frees it), their
  * count in *N. NULL, and *N unchanged, when PATH cannot be opened or is not a plain file. */
 float *fix_read_f32(const char *path, size_t *n);

@@ -25,28 +25,6 @@ static uint64_t rng(void)
 	return rng_state * 2685821657736338717ULL;
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	if (fp == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	buf = xmalloc((size_t)n);
-	if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-		fclose(fp);
-		free(buf);
-		return NULL;
-	}
-	fclose(fp);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void write_all(const char *path, const unsigned char *buf, size_t len)
 {
 	FILE *fp = fopen(path, "wb");
@@ -97,7 +75,7 @@ int main(void)
 	char *dir;
 
 	snprintf(src, sizeof(src), "%s/models/tiny-ds2-full/model.safetensors", root);
-	orig = read_all(src, &len);
+	orig = (unsigned char *)fix_read_file(src, &len);
 	if (orig == NULL) {
 		fprintf(stderr, "test-safetensors-fuzz: no fixture %s: skipped\n", src);
 		return 77;
@@ -114,7 +92,7 @@ int main(void)
 		unsigned char *cfg;
 
 		snprintf(path, sizeof(path), "%s/models/tiny-ds2-full/config.json", root);
-		cfg = read_all(path, &clen);
+		cfg = (unsigned char *)fix_read_file(path, &clen);
 		snprintf(path, sizeof(path), "%s/config.json", dir);
 		write_all(path, cfg, clen);
 		free(cfg);

@@ -31,26 +31,6 @@ struct ids {
 	size_t n, cap;
 };
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = xmalloc((size_t)n + 1);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-		fatal("short read of %s", path);
-	fclose(f);
-	buf[n] = '\0';
-	*len = (size_t)n;
-	return buf;
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "wb");
@@ -190,7 +170,7 @@ static bool load_cases(struct cases *c, const char *dir)
 {
 	char *path = xasprintf("%s/cases.inp", dir);
 	size_t len;
-	char *buf = read_file(path, &len), *p, *q;
+	char *buf = fix_read_file(path, &len), *p, *q;
 
 	free(path);
 	if (buf == NULL)
@@ -216,7 +196,7 @@ static void test_cases(const struct tokenizer *t, const struct cases *c, const c
 {
 	char *path = xasprintf("%s/cases.out", dir);
 	size_t len, line = 0, ok = 0;
-	char *buf = read_file(path, &len), *p;
+	char *buf = fix_read_file(path, &len), *p;
 	struct ids want = { 0 }, got = { 0 };
 
 	if (buf == NULL) {
@@ -262,7 +242,7 @@ static void test_model_prompts(void)
 		char *dir = xasprintf("%s/models/%s", fix_dir(), models[m]);
 		char *tp = xasprintf("%s/golden/prompt.txt", dir), *ip = xasprintf("%s/golden/prompt.ids", dir);
 		size_t tl, il;
-		char *text = read_file(tp, &tl), *idtext = read_file(ip, &il);
+		char *text = fix_read_file(tp, &tl), *idtext = fix_read_file(ip, &il);
 		struct tokenizer *t = tok_load(dir, err, sizeof(err));
 
 		if (t == NULL || text == NULL || idtext == NULL) {
@@ -944,7 +924,7 @@ static void test_speed(const struct tokenizer *t, const struct cases *c)
 	const char *top = getenv("top_srcdir");
 	char *path = xasprintf("%s/engine/tokenizer.c", top && *top ? top : ".");
 	size_t code_len = 0, len = 0, cap = 4 << 20;
-	char *code = read_file(path, &code_len), *buf = xmalloc(cap + 65536);
+	char *code = fix_read_file(path, &code_len), *buf = xmalloc(cap + 65536);
 
 	/* Mixed code and text: the reference cases (many scripts, emoji, digits) and C source. */
 	while (len < cap) {
