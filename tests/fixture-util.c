@@ -17,6 +17,18 @@ const char *fix_dir(void)
 	return f != NULL && *f != '\0' ? f : FIXTURES_DIR;
 }
 
+int fix_have_models(void)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/models", fix_dir());
+	if (stat(path, &st) == 0)
+		return 1;
+	printf("SKIP: no fixtures at %s\n", path);
+	return 0;
+}
+
 int *fix_read_ids(const char *path, int *n)
 {
 	FILE *f = fopen(path, "r");

@@ -34,6 +34,10 @@ uint16_t fix_bf16(float f);
  * another machine is found), else the one configure saw (FIXTURES_DIR). */
 const char *fix_dir(void);
 
+/* Whether FIXTURES/models is there; when it is not, prints "SKIP: no fixtures at DIR" (the test then
+ * exits 77). */
+int fix_have_models(void);
+
 /* The whitespace-separated integers of PATH in a new xmalloc'd array (the caller frees it), their
  * count in *N. NULL, and *N unchanged, when PATH cannot be opened. */
 int *fix_read_ids(const char *path, int *n);

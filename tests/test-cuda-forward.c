@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cuda/cuda-backend.h"
 #include "forward.h"
@@ -106,17 +105,12 @@ out:
 
 int main(void)
 {
-	struct stat st;
-	char path[1100];
 	if (ds_cuda_device_count() == 0) {
 		printf("SKIP: no CUDA GPU visible\n");
 		return 77;
 	}
-	snprintf(path, sizeof path, "%s/models", fix_dir());
-	if (stat(path, &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", fix_dir());
+	if (!fix_have_models())
 		return 77;
-	}
 	const char *models[] = { "tiny-ds2-full", "tiny-ds2-lite", "tiny-ds2-group" };
 	for (int i = 0; i < 3; i++) {
 		test_model(models[i], true);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "backend.h"
 #include "forward.h"
@@ -91,8 +90,7 @@ out:
 int main(void)
 {
 	const char *fixtures = fix_dir();
-	char path[1100], err[512];
-	struct stat st;
+	char err[512];
 
 	/* names: cpu always; auto is some backend; an unknown one, and cuda where there is none, a sentence */
 	CHECK(ds_backend_find("cpu", err, sizeof err) == &ds_backend_cpu, "cpu is not the CPU backend");
@@ -104,11 +102,8 @@ int main(void)
 	CHECK(cu != NULL || strstr(err, "--backend cuda") != NULL, "cuda refused without a sentence: %s", err);
 	printf("backend auto: %s; cuda: %s\n", ds_backend_find("auto", err, sizeof err)->name, cu ? "present" : err);
 
-	snprintf(path, sizeof path, "%s/models", fixtures);
-	if (stat(path, &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", fixtures);
+	if (!fix_have_models())
 		return fix_failures ? 1 : 77;
-	}
 	test_model(fixtures, "tiny-ds2-full");
 	test_model(fixtures, "tiny-ds2-lite");
 	test_model(fixtures, "tiny-ds2-group");

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cpu/cpu-kernels.h"
 #include "forward.h"
@@ -158,13 +157,8 @@ out_files:
 
 int main(void)
 {
-	struct stat st;
-	char path[1100];
-	snprintf(path, sizeof path, "%s/models", fix_dir());
-	if (stat(path, &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", fix_dir());
+	if (!fix_have_models())
 		return 77;
-	}
 	printf("CPU kernels: %s\n", cpu_kernels_best()->name);
 	test_model("tiny-ds2-full");
 	test_model("tiny-ds2-lite");

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "forward.h"
 #include "model.h"
@@ -336,13 +335,8 @@ static void test_env(const char *name)
 
 int main(void)
 {
-	struct stat st;
-	char path[1100];
-	snprintf(path, sizeof path, "%s/models", fix_dir());
-	if (stat(path, &st) != 0) {
-		printf("SKIP: no fixtures at %s\n", path);
+	if (!fix_have_models())
 		return 77;
-	}
 	test_model("tiny-ds2-full");
 	test_model("tiny-ds2-lite");
 	test_model("tiny-ds2-group");
