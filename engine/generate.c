@@ -244,10 +244,11 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		/* Special tokens the model emits (FIM markers, a stray BOS) are control, not text. */
 		if (!tok_is_special(e->tok, id))
 			tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
-		if (p->trim_leading_space && a.sent == 0 && a.len > 0 && a.text[0] == ' ' && !trimmed)
-			a.sent = 1;
-		if (a.len > 0)
+		if (!trimmed && a.len > 0) {
+			if (p->trim_leading_space && a.text[0] == ' ')
+				a.sent = 1;
 			trimmed = true;
+		}
 		/* Everything already sent is known not to start a stop string (a possible start is held
 		 * back), so the search begins at the first unsent byte. */
 		stop_at = find_stop(&a, a.sent, p->stop, p->n_stop);

@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "xalloc.h"
 
@@ -51,6 +53,19 @@ static uint64_t rng_next(uint64_t *state)
 static float rng_float(uint64_t *state)
 {
 	return (float)(rng_next(state) >> 40) / 16777216.0f;
+}
+
+uint64_t ds_random_seed(void)
+{
+	static uint64_t counter;
+	struct timespec ts;
+	uint64_t state;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	state = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	state ^= (uint64_t)getpid() << 32;
+	state += __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ULL;
+	return rng_next(&state);
 }
 
 struct ds_sampler *ds_sampler_new(int vocab_size, const struct ds_sampling *p)

@@ -23,6 +23,9 @@ struct ds_sampling {
 };
 
 void ds_sampling_defaults(struct ds_sampling *p);
+/* A seed for requests that did not ask for one: different on every call (time, process, counter),
+ * so sampling without --seed or "seed" varies from run to run and "regenerate" gives a new answer. */
+uint64_t ds_random_seed(void);
 
 struct ds_sampler;
 

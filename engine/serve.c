@@ -380,8 +380,7 @@ static void sampling_from_request(const struct ds_proto_sampling *r, struct ds_s
 		p->min_p = (float)r->min_p;
 	if (r->set & DS_SAMPLE_REPETITION_PENALTY)
 		p->repetition_penalty = (float)r->repetition_penalty;
-	if (r->set & DS_SAMPLE_SEED)
-		p->seed = r->seed;
+	p->seed = r->set & DS_SAMPLE_SEED ? r->seed : ds_random_seed();
 	if (r->set & DS_SAMPLE_STOP) {
 		p->stop = r->stop;
 		p->n_stop = r->n_stop;

@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof a);
 	ds_sampling_defaults(&a.sampling);
+	a.sampling.seed = ds_random_seed();     /* --seed makes a run reproducible */
 	a.greedy = -1;
 	while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
 		switch (c) {

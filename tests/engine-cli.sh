@@ -40,6 +40,17 @@ dir="$models/tiny-ds2-full"
 a=$("$engine" --model "$dir" --generate "def quick_sort" --temperature 1 --top-p 0.9 --seed 11 --max-tokens 20)
 b=$("$engine" --model "$dir" --generate "def quick_sort" --temperature 1 --top-p 0.9 --seed 11 --max-tokens 20)
 [ -n "$a" ] && [ "$a" = "$b" ] && ok "--seed reproduces a sampled answer" || bad "--seed 11 twice: '$a' vs '$b'"
+# Without --seed (or "seed" in a request) every run draws anew: regenerating gives a new answer.
+a=$("$engine" --model "$dir" --complete "def quick_sort" --temperature 1 --max-tokens 20)
+b=$("$engine" --model "$dir" --complete "def quick_sort" --temperature 1 --max-tokens 20)
+[ "$a" != "$b" ] && ok "no --seed: two sampled runs differ" || bad "no --seed: two runs gave the same '$a'"
+printf '%s\n' '{"op":"generate","id":1,"prompt":"x","temperature":1,"max_tokens":20}' \
+	'{"op":"generate","id":2,"prompt":"x","temperature":1,"max_tokens":20}' |
+	"$engine" --model "$dir" 2>/dev/null > "$tmp/serve.out"
+a=$(grep '"event":"token","id":1,' "$tmp/serve.out" | sed 's/"id":1,//' | tr -d '\n')
+b=$(grep '"event":"token","id":2,' "$tmp/serve.out" | sed 's/"id":2,//' | tr -d '\n')
+[ -n "$a" ] && [ "$a" != "$b" ] && ok "two unseeded requests to one engine differ" \
+	|| bad "two unseeded requests gave the same tokens: $a"
 a=$("$engine" --model "$dir" --complete "def quick_sort" --max-tokens 12)
 [ -n "$a" ] && ok "--complete answers: $a" || bad "--complete printed nothing"
 a=$("$engine" --model "$dir" --fim-prefix "def f(" --fim-suffix "):" --max-tokens 12)
