@@ -92,6 +92,32 @@ float *fix_read_f32(const char *path, size_t *n)
 	return p;
 }
 
+int fix_read_golden(const char *dir, int vocab, int n_greedy, struct fix_golden *g)
+{
+	char path[4200];
+	size_t n_logits = 0;
+
+	memset(g, 0, sizeof *g);
+	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
+	g->prompt = fix_read_ids(path, &g->n_prompt);
+	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
+	g->greedy = fix_read_ids(path, &g->n_greedy);
+	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
+	g->logits = fix_read_f32(path, &n_logits);
+	if (g->prompt == NULL || g->greedy == NULL || g->logits == NULL ||
+	    n_logits != (size_t)g->n_prompt * (size_t)vocab || g->n_greedy != n_greedy)
+		return -1;
+	return 0;
+}
+
+void fix_golden_free(struct fix_golden *g)
+{
+	free(g->prompt);
+	free(g->greedy);
+	free(g->logits);
+	memset(g, 0, sizeof *g);
+}
+
 double fix_max_diff(const float *a, const float *b, size_t n)
 {
 	double m = 0;

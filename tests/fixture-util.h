@@ -50,6 +50,18 @@ char *fix_read_file(const char *path, size_t *len);
  * count in *N. NULL, and *N unchanged, when PATH cannot be opened or is not a plain file. */
 float *fix_read_f32(const char *path, size_t *n);
 
+/* A fixture model's golden files: prompt.ids, greedy.ids and logits.f32 under DIR/golden. */
+struct fix_golden {
+	int *prompt, n_prompt;
+	int *greedy, n_greedy;
+	float *logits;              /* n_prompt x vocab */
+};
+
+/* Reads them into G (free with fix_golden_free, also after a failure). Returns 0 when all three are
+ * there with n_greedy greedy ids and n_prompt x vocab logits, else -1. */
+int fix_read_golden(const char *dir, int vocab, int n_greedy, struct fix_golden *g);
+void fix_golden_free(struct fix_golden *g);
+
 /* The largest |a[i] - b[i]| over N values; a NaN on either side counts as infinitely far. */
 double fix_max_diff(const float *a, const float *b, size_t n);
 

@@ -23,7 +23,7 @@ static int bf16_agree, bf16_total;
 
 static void test_model(const char *name, bool f32)
 {
-	char dir[1024], path[1200], err[512];
+	char dir[1024], err[512];
 	const char *mode = f32 ? "f32" : "bf16";
 	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
@@ -32,18 +32,14 @@ static void test_model(const char *name, bool f32)
 		return;
 	}
 	const int V = m.cfg.vocab_size;
-	int np = 0, ng = 0;
-	size_t nl = 0;
-	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = fix_read_ids(path, &np);
-	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *gold_ids = fix_read_ids(path, &ng);
-	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
-	float *gold = fix_read_f32(path, &nl);
+	struct fix_golden golden;
+	int have_golden = fix_read_golden(dir, V, GREEDY_N, &golden) == 0;
+	int *prompt = golden.prompt, *gold_ids = golden.greedy, np = golden.n_prompt;
+	float *gold = golden.logits;
 	struct ds_backend_choice bc = { .name = "cuda", .device = 0, .f32 = f32 };
 	struct ds_state *s = NULL;
 	float *batch = NULL, *dec = NULL;
-	if (prompt == NULL || gold_ids == NULL || gold == NULL || nl != (size_t)np * V || ng != GREEDY_N) {
+	if (!have_golden) {
 		CHECK(0, "%s: golden files missing or of the wrong size", name);
 		goto out;
 	}
@@ -97,9 +93,7 @@ out:
 	ds_state_free(s);
 	free(batch);
 	free(dec);
-	free(prompt);
-	free(gold_ids);
-	free(gold);
+	fix_golden_free(&golden);
 	ds_model_free(&m);
 }
 

@@ -37,7 +37,7 @@ static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int
 
 static void test_model(const char *name)
 {
-	char dir[1024], path[1200], err[512];
+	char dir[1024], err[512];
 	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
 	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
@@ -45,15 +45,11 @@ static void test_model(const char *name)
 		return;
 	}
 	const int V = m.cfg.vocab_size;
-	int np = 0, ng = 0;
-	size_t nl = 0;
-	snprintf(path, sizeof path, "%s/golden/prompt.ids", dir);
-	int *prompt = fix_read_ids(path, &np);
-	snprintf(path, sizeof path, "%s/golden/greedy.ids", dir);
-	int *gold_ids = fix_read_ids(path, &ng);
-	snprintf(path, sizeof path, "%s/golden/logits.f32", dir);
-	float *gold = fix_read_f32(path, &nl);
-	if (prompt == NULL || gold_ids == NULL || gold == NULL || nl != (size_t)np * V || ng != GREEDY_N) {
+	struct fix_golden golden;
+	int have_golden = fix_read_golden(dir, V, GREEDY_N, &golden) == 0;
+	int *prompt = golden.prompt, *gold_ids = golden.greedy, np = golden.n_prompt;
+	float *gold = golden.logits;
+	if (!have_golden) {
 		CHECK(0, "%s: golden files missing or of the wrong size", name);
 		goto out_files;
 	}
@@ -149,9 +145,7 @@ static void test_model(const char *name)
 	free(other);
 	free(dec);
 out_files:
-	free(prompt);
-	free(gold_ids);
-	free(gold);
+	fix_golden_free(&golden);
 	ds_model_free(&m);
 }
 
