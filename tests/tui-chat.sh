@@ -77,9 +77,11 @@ wait_for 'TUI-EXIT=0' 20
 if kill -0 "$epid" 2>/dev/null; then fail "engine $epid still running after quit"; fi
 
 # Relaunch with --load: the conversation is back, and continues.
+# The answers are random text of random length, so go to the top before looking for the question.
 tui_start 100 30 --load "$f"
-wait_for 'What is a reference\?' 30
 wait_for ' ready ' 60
+keys 'M-<'
+wait_for '^  What is a reference\?' 10
 keys 'And a value?' Enter
 wait_for '^  And a value\?' 10
 wait_for ' ready ' 60
@@ -93,7 +95,9 @@ screen | grep -q 'What is a reference' && fail "new conversation still shows the
 keys F2
 wait_for 'Conversations \(1\)' 10
 keys Enter
-wait_for 'What is a reference\?' 10
+wait_for 'Assistant' 10
+keys 'M-<'
+wait_for '│  What is a reference\?' 10
 keys C-q
 wait_for 'TUI-EXIT=0' 20
 exit 0
