@@ -485,7 +485,8 @@ static void put_ready(struct serve *s)
 		.model = {
 			.name = s->e.model.name, .path = (char *)s->opts->model_dir,
 			.n_ctx = ds_state_n_ctx(s->e.state), .vocab_size = s->e.model.cfg.vocab_size,
-			.parameters = s->e.model.n_params, .backend = (char *)ds_state_backend(s->e.state),
+			.parameters = s->e.model.n_params, .backend = (char *)(s->opts->backend_name != NULL ? s->opts->backend_name
+							      : ds_state_backend(s->e.state)),
 			.threads = ds_state_threads(s->e.state),
 		},
 	};
@@ -528,6 +529,12 @@ int ds_serve(const struct ds_serve_opts *o)
 			   sizeof err) < 0) {
 		fprintf(stderr, "dscoder-engine: %s\n", err);
 		put_error(s, NULL, err);
+		return 1;
+	}
+	if (o->place_state != NULL && o->place_state(o->place_arg, &s->e.model, &s->e.state, err, sizeof err) != 0) {
+		fprintf(stderr, "dscoder-engine: %s\n", err);
+		put_error(s, NULL, err);
+		ds_engine_close(&s->e);
 		return 1;
 	}
 	pthread_mutex_lock(&s->mu);

@@ -2,10 +2,22 @@
 #ifndef DS_SERVE_H
 #define DS_SERVE_H
 
+#include <stddef.h>
+
+struct ds_model;
+struct ds_state;
+
 struct ds_serve_opts {
 	const char *model_dir;      /* the checkpoint directory (--model) */
 	int n_ctx;                  /* --ctx; 0: the model's, capped by memory (ds_engine_open decides) */
 	int n_threads;              /* --threads; 0: all cores */
+	/* Called once the model is open, before ready: may replace the run state by one split over
+	 * ranks (--simulate-ranks, --gpus) with the same context. Returns 0, or -1 with one sentence in
+	 * err (an error event, exit 1). NULL: the state ds_engine_open made. */
+	int (*place_state)(void *arg, const struct ds_model *m, struct ds_state **state, char *err,
+			   size_t errlen);
+	void *place_arg;
+	const char *backend_name;   /* for the ready event when place_state split the model; NULL: the state's */
 };
 
 /* Loads the model (emitting loading events, then ready, or an error event and return 1), then serves

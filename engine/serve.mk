@@ -11,7 +11,7 @@ TESTS += tests/test-protocol
 
 # End-to-end: the real dscoder-engine through real pipes on the fixture models (tests/serve_test.py).
 SERVE_TESTS = tests/serve-stream.sh tests/serve-cancel.sh tests/serve-bad.sh tests/serve-cache.sh \
-	tests/serve-exit.sh
+	tests/serve-exit.sh tests/serve-ranks.sh
 dist_check_SCRIPTS += $(SERVE_TESTS)
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += tests/serve_test.py tests/serve_ttft.py

@@ -20,6 +20,10 @@ void config_free(struct config *cfg)
 	free(cfg->theme);
 	free(cfg->profile);
 	free(cfg->backend);
+	free(cfg->devices);
+	for (int i = 0; i < cfg->n_engine_args; i++)
+		free(cfg->engine_args[i]);
+	free(cfg->engine_args);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -46,10 +50,49 @@ static void config_path_value(char **field, const char *dir, bool is_cmd)
 	}
 }
 
+/* devices: "0,1,2": device numbers joined by commas, as the engine's --devices takes them. */
+static int config_devices_check(struct yu_doc *d, yaml_node_t *v, const char *list, char *err, size_t errlen)
+{
+	if (list == NULL)
+		return 0;
+	for (const char *p = list;; p++) {
+		if (*p < '0' || *p > '9')
+			break;
+		while (p[1] >= '0' && p[1] <= '9')
+			p++;
+		if (p[1] == '\0')
+			return 0;
+		if (p[1] != ',')
+			break;
+		p++;
+	}
+	return errorf(err, errlen, "%s:%d: devices must be GPU numbers joined by commas, like \"0,1\", not \"%s\"",
+		      d->file, yu_line(v), list);
+}
+
+/* engine_args: a list of strings given to the engine after the options made from the other keys. */
+static int config_engine_args(struct yu_doc *d, yaml_node_t *v, struct config *cfg, char *err, size_t errlen)
+{
+	if (yu_expect_seq(d, v, "engine_args", err, errlen) != 0)
+		return -1;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return 0;
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		yaml_node_t *n = yaml_document_get_node(&d->doc, *it);
+		char *arg = NULL;
+		if (yu_str(d, n, "an item of engine_args", false, &arg, err, errlen) != 0)
+			return -1;
+		cfg->engine_args = xreallocarray(cfg->engine_args, (size_t)cfg->n_engine_args + 1,
+						 sizeof *cfg->engine_args);
+		cfg->engine_args[cfg->n_engine_args++] = arg;
+	}
+	return 0;
+}
+
 static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
 {
 	static const char *const known[] = { "model", "engine", "theme", "profile", "threads", "ctx",
-		"backend", NULL };
+		"backend", "gpus", "devices", "engine_args", NULL };
 	struct config_ctx *ctx = arg;
 	struct config *cfg = ctx->cfg;
 	int64_t i;
@@ -72,6 +115,16 @@ static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *a
 		if (yu_int(d, v, key, 0, 4096, &i, err, errlen))
 			return -1;
 		cfg->threads = (int)i;
+	} else if (strcmp(key, "gpus") == 0) {
+		if (yu_int(d, v, key, 0, 4096, &i, err, errlen))
+			return -1;
+		cfg->gpus = (int)i;
+	} else if (strcmp(key, "devices") == 0) {
+		if (yu_str(d, v, key, true, &cfg->devices, err, errlen))
+			return -1;
+		return config_devices_check(d, v, cfg->devices, err, errlen);
+	} else if (strcmp(key, "engine_args") == 0) {
+		return config_engine_args(d, v, cfg, err, errlen);
 	} else if (strcmp(key, "ctx") == 0) {
 		if (yu_int(d, v, key, 0, 1 << 24, &i, err, errlen))
 			return -1;

@@ -17,6 +17,10 @@ struct config {
 	int threads;                /* engine threads; 0: engine default (all cores) */
 	int ctx;                    /* context length in tokens; 0: engine default */
 	char *backend;              /* "auto", "cpu", "cuda", ... passed to the engine as is */
+	int gpus;                   /* split the model over this many GPUs (--gpus); 0: one device */
+	char *devices;              /* or over these GPUs, "0,2,3" (--devices); NULL: not set */
+	char **engine_args;         /* more engine options, passed as they are; n_engine_args of them */
+	int n_engine_args;
 };
 
 /* Reads path, or the default config.yaml when path is NULL. A missing default file is not an error

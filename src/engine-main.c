@@ -58,7 +58,8 @@ static const char usage_text[] =
 "                           comma-separated device numbers); with --plan, the GPUs to plan for\n"
 "  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
 "  --synthetic lite|full    --plan or --bench for a released configuration, no files needed\n"
-"  --simulate-ranks N       run --logits, --greedy and generation on N virtual ranks on the CPU\n"
+"  --simulate-ranks N       run the pipe service, --logits, --greedy and generation on N virtual\n"
+"                           ranks on the CPU\n"
 "                           (the multi-GPU partition, joined by an in-process all-reduce)\n"
 "  --help, --version\n";
 
@@ -327,17 +328,17 @@ int main(int argc, char **argv)
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
 	if (a.gpus > 0 && a.verb != VERB_PLAN && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY &&
-	    a.verb != VERB_GENERATE && a.verb != VERB_COMPLETE && a.verb != VERB_FIM)
-		return cli_fail("--gpus and --devices work with --plan, --logits, --greedy, --generate, --complete "
-				"and --fim-prefix/--fim-suffix");
+	    a.verb != VERB_GENERATE && a.verb != VERB_COMPLETE && a.verb != VERB_FIM && a.verb != VERB_NONE)
+		return cli_fail("--gpus and --devices work with the pipe service, --plan, --logits, --greedy, "
+				"--generate, --complete and --fim-prefix/--fim-suffix");
 	if (a.gpus > 0 && a.simulate_ranks > 0 && a.verb != VERB_PLAN)
 		return cli_fail("--simulate-ranks runs on the CPU: leave out --gpus or --devices");
 	if (a.synthetic != NULL && a.verb != VERB_PLAN && a.verb != VERB_BENCH)
 		return cli_fail("--synthetic works with --plan and --bench");
 	if (a.simulate_ranks > 0 && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY && a.verb != VERB_GENERATE &&
-	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM)
-		return cli_fail("--simulate-ranks works with --logits, --greedy, --generate, --complete and "
-				"--fim-prefix/--fim-suffix");
+	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM && a.verb != VERB_NONE)
+		return cli_fail("--simulate-ranks works with the pipe service, --logits, --greedy, --generate, "
+				"--complete and --fim-prefix/--fim-suffix");
 
 	/* The backend the forward pass of every verb runs on, checked once here: a missing GPU or a build
 	 * without CUDA is one sentence before any model is loaded. --gpus and --simulate-ranks make their

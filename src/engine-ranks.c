@@ -2,6 +2,7 @@
  * virtual ranks on the CPU) or --gpus N / --devices LIST (one thread per GPU, joined by NCCL). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,29 +32,57 @@ static int *device_list(const struct cli_args *a)
 	return d;
 }
 
-int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx)
+int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,
+		    char *err, size_t errlen)
 {
-	char err[ERR_LEN];
+	char why[ERR_LEN];
 
 	if (a->simulate_ranks > 0) {
-		if (ds_sim_replace_state(m, state, a->simulate_ranks, n_ctx, a->threads, err, sizeof err) != 0)
-			return cli_fail("--simulate-ranks %d: %s", a->simulate_ranks, err);
+		if (ds_sim_replace_state(m, state, a->simulate_ranks, n_ctx, a->threads, why, sizeof why) != 0) {
+			snprintf(err, errlen, "--simulate-ranks %d: %s", a->simulate_ranks, why);
+			return -1;
+		}
 		return 0;
 	}
 	if (a->gpus <= 0)
 		return 0;
 #ifdef HAVE_CUDA
 	int *devices = device_list(a);
-	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, a->f32, err, sizeof err);
+	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, a->f32, why, sizeof why);
 	free(devices);
-	if (rc != 0)
-		return cli_fail("--gpus %d: %s", a->gpus, err);
+	if (rc != 0) {
+		snprintf(err, errlen, "--gpus %d: %s", a->gpus, why);
+		return -1;
+	}
 	return 0;
 #else
 	(void)device_list;
 	(void)m;
 	(void)state;
 	(void)n_ctx;
-	return cli_fail("--gpus %d: this dscoder-engine was built without CUDA (configure --with-cuda)", a->gpus);
+	(void)why;
+	snprintf(err, errlen, "--gpus %d: this dscoder-engine was built without CUDA (configure --with-cuda)",
+		 a->gpus);
+	return -1;
 #endif
+}
+
+const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len)
+{
+	if (a->simulate_ranks > 0)
+		snprintf(buf, len, "cpu, %d simulated ranks", a->simulate_ranks);
+	else if (a->gpus > 0)
+		snprintf(buf, len, "cuda, %d GPU%s over NCCL", a->gpus, a->gpus == 1 ? "" : "s");
+	else
+		return NULL;
+	return buf;
+}
+
+int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx)
+{
+	char err[ERR_LEN];
+
+	if (cli_ranks_place(a, m, state, n_ctx, err, sizeof err) != 0)
+		return cli_fail("%s", err);
+	return 0;
 }

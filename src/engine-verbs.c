@@ -335,12 +335,24 @@ int cli_generate(const struct cli_args *a)
 	return rc;
 }
 
+/* The pipe service's hook that splits the open model over --simulate-ranks or --gpus ranks. */
+static int serve_place_state(void *arg, const struct ds_model *m, struct ds_state **state, char *err,
+			     size_t errlen)
+{
+	return cli_ranks_place(arg, m, state, 0, err, errlen);
+}
+
 int cli_serve(const struct cli_args *a)
 {
+	char backend[64];
+	bool split = a->simulate_ranks > 0 || a->gpus > 0;
 	struct ds_serve_opts o = {
 		.model_dir = a->model,
 		.n_ctx = a->n_ctx,
 		.n_threads = a->threads,
+		.place_state = split ? serve_place_state : NULL,
+		.place_arg = (void *)a,
+		.backend_name = cli_ranks_describe(a, backend, sizeof backend),
 	};
 
 	return ds_serve(&o);

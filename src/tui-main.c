@@ -136,6 +136,10 @@ int main(int argc, char **argv)
 		.threads = cfg.threads,
 		.ctx = cfg.ctx,
 		.backend = cfg.backend,
+		.gpus = cfg.gpus,
+		.devices = cfg.devices,
+		.engine_args = cfg.engine_args,
+		.n_engine_args = cfg.n_engine_args,
 		.bench_render = bench,
 	};
 	int rc = app_run(&opt, &cfg);

@@ -401,13 +401,13 @@ TURNS = ["write a function that reverses a string", "now in C", "add a test", "e
          "make it faster"]
 
 
-def conversation(fresh, model):
+def conversation(fresh, model, extra=()):
     """Runs TURNS greedily; fresh: a new engine for every turn. Returns [(answer, done)]."""
     msgs, out = [], []
-    eng = None if fresh else Engine(model)
+    eng = None if fresh else Engine(model, extra=extra)
     for i, user in enumerate(TURNS):
         if fresh:
-            eng = Engine(model)
+            eng = Engine(model, extra=extra)
         msgs.append({"role": "user", "content": user})
         eng.send({"op": "generate", "id": i, "messages": msgs, "max_tokens": 12})
         text, done = eng.until_done(i)
@@ -509,8 +509,59 @@ def test_exit():
     eng.close(1, how="wait")
 
 
+def test_ranks():
+    """--simulate-ranks N serves the split model: the same greedy conversation (with the prompt cache)
+    and the same seeded answer as one rank, cancel reaches every rank, and ready names the ranks.
+    --gpus without a usable GPU is an error event and exit 1."""
+    seeded = {"op": "generate", "id": 90, "prompt": "def fib(n):", "max_tokens": 16, "temperature": 0.8,
+              "seed": 7}
+    for name in ("tiny-ds2-full", "tiny-ds2-group"):
+        model = os.path.join(MODELS, name)
+        one = conversation(False, model)
+        eng = Engine(model)
+        eng.send(seeded)
+        one_seeded = eng.until_done(90)[0]
+        eng.close()
+        for n in (2, 4):
+            run = "%s, %d ranks" % (name, n)
+            split = conversation(False, model, extra=("--simulate-ranks", str(n)))
+            for i, ((ot, od), (st, sd)) in enumerate(zip(one, split)):
+                check(ot == st, "%s turn %d: one rank %r, split %r" % (run, i + 1, ot, st))
+                check(od["cached_tokens"] == sd["cached_tokens"], "%s turn %d: cached_tokens %d, one rank %d"
+                      % (run, i + 1, sd["cached_tokens"], od["cached_tokens"]))
+            eng = Engine(model, ctx=LONG + 512, extra=("--simulate-ranks", str(n)))
+            backend = eng.ready["model"].get("backend")
+            check(backend == "cpu, %d simulated ranks" % n, "%s: ready names the backend %r" % (run, backend))
+            eng.send(seeded)
+            got = eng.until_done(90)[0]
+            check(got == one_seeded, "%s: seeded answer %r, one rank %r" % (run, got, one_seeded))
+            eng.pause()
+            eng.send(long_request(91))
+            ev = eng.next()
+            check(ev.get("event") == "token", "%s: expected a token, got %r" % (run, ev))
+            eng.send({"op": "cancel", "id": 91})
+            eng.resume()
+            done = eng.until_done(91)[1]
+            check(done["finish"] == "cancel", "%s: the cancelled request finished %r" % (run, done))
+            eng.send({"op": "generate", "id": 92, "prompt": "x", "max_tokens": 3})
+            check(eng.until_done(92)[1]["completion_tokens"] == 3, "%s: no answer after a cancel" % run)
+            eng.close()
+
+    eng = Engine(extra=("--gpus", "1"), wait_ready=False)
+    ev = eng.next()
+    while ev["event"] == "loading":
+        ev = eng.next()
+    if ev["event"] == "ready":      # a machine with a GPU and NCCL: the one-GPU NCCL path answers
+        eng.send({"op": "generate", "id": 1, "prompt": "x", "max_tokens": 3})
+        check(eng.until_done(1)[1]["completion_tokens"] == 3, "--gpus 1 did not answer")
+        eng.close()
+    else:
+        check(ev["event"] == "error" and "--gpus 1" in ev.get("message", ""), "--gpus 1: %r" % ev)
+        eng.close(1, how="wait")
+
+
 GROUPS = {"stream": test_stream, "cancel": test_cancel, "bad": test_bad, "cache": test_cache,
-          "exit": test_exit}
+          "exit": test_exit, "ranks": test_ranks}
 
 
 def main():

@@ -45,6 +45,14 @@ static void test_full(void)
 	TS_CHECK(cfg.backend && strcmp(cfg.backend, "cuda") == 0, "backend %s", cfg.backend);
 	config_free(&cfg);
 
+	write_config("gpus: 8\ndevices: \"0,2,13\"\nengine_args: [--dtype, f32, \"--simulate-ranks\", 2]\n");
+	TS_REQUIRE(config_load(&cfg, NULL, err, sizeof(err)) == 0, "gpus, devices, engine_args: %s", err);
+	TS_CHECK(cfg.gpus == 8 && cfg.devices && strcmp(cfg.devices, "0,2,13") == 0, "gpus %d devices %s", cfg.gpus,
+		 cfg.devices);
+	TS_CHECK(cfg.n_engine_args == 4 && strcmp(cfg.engine_args[0], "--dtype") == 0 &&
+		 strcmp(cfg.engine_args[3], "2") == 0, "engine_args: %d of them", cfg.n_engine_args);
+	config_free(&cfg);
+
 	write_config("engine: dscoder-engine-dev\n");
 	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.engine && strcmp(cfg.engine, "dscoder-engine-dev") == 0,
 		 "a bare engine command should stay for the PATH search: %s", cfg.engine ? cfg.engine : err);
@@ -70,6 +78,11 @@ static void test_errors(void)
 		{ "model: \"unterminated\n", "config.yaml:", "not valid YAML" },
 		{ "just text\n", "config.yaml:1:", "mapping" },
 		{ "model: caf\xe9\n", "config.yaml:1:", "UTF-8" },
+		{ "devices: 0,,1\n", "config.yaml:1:", "devices must be GPU numbers joined by commas" },
+		{ "devices: gpu0\n", "config.yaml:1:", "devices must be GPU numbers" },
+		{ "engine_args: --gpus 2\n", "config.yaml:1:", "engine_args must be a list" },
+		{ "engine_args: [[a]]\n", "config.yaml:1:", "an item of engine_args must be text" },
+		{ "gpus: -1\n", "config.yaml:1:", "gpus" },
 	};
 	struct config cfg;
 	char err[1024];

@@ -98,8 +98,11 @@ static void app_save(struct app *a)
 static void app_start_generation(struct app *a);
 static void app_send_count(struct app *a);
 
-static void app_engine_args(struct app *a, char **args, int *n, char bufs[][32])
+/* The engine's command line from the options (config.yaml): a NULL-terminated array the caller
+ * frees (the strings in it belong to a->opt or to bufs). */
+static char **app_engine_args(struct app *a, char bufs[][32])
 {
+	char **args = xcalloc(14 + (size_t)a->opt.n_engine_args, sizeof *args);
 	int k = 0;
 	args[k++] = "--model";
 	args[k++] = (char *)a->opt.model;
@@ -117,8 +120,18 @@ static void app_engine_args(struct app *a, char **args, int *n, char bufs[][32])
 		args[k++] = "--backend";
 		args[k++] = (char *)a->opt.backend;
 	}
+	if (a->opt.devices != NULL) {
+		args[k++] = "--devices";
+		args[k++] = (char *)a->opt.devices;
+	} else if (a->opt.gpus > 0) {
+		snprintf(bufs[2], 32, "%d", a->opt.gpus);
+		args[k++] = "--gpus";
+		args[k++] = bufs[2];
+	}
+	for (int i = 0; i < a->opt.n_engine_args; i++)
+		args[k++] = a->opt.engine_args[i];
 	args[k] = NULL;
-	*n = k;
+	return args;
 }
 
 static void app_engine_start(struct app *a)
@@ -128,11 +141,10 @@ static void app_engine_start(struct app *a)
 	free(a->engine_error);
 	a->engine_error = NULL;
 	if (a->eng.starts == 0) {
-		char *args[12];
-		char bufs[2][32];
-		int n;
-		app_engine_args(a, args, &n, bufs);
+		char bufs[3][32];
+		char **args = app_engine_args(a, bufs);
 		rc = engine_client_start(&a->eng, a->opt.engine_path, args, err, sizeof err);
+		free(args);
 	} else {
 		rc = engine_client_restart(&a->eng, err, sizeof err);
 	}

@@ -27,6 +27,10 @@ struct app_options {
 	const char *load;           /* --load FILE, or NULL */
 	int threads, ctx;           /* engine options from the config; 0: engine default */
 	const char *backend;        /* engine backend from the config, or NULL */
+	int gpus;                   /* engine --gpus from the config; 0: not set */
+	const char *devices;        /* engine --devices from the config, or NULL */
+	char *const *engine_args;   /* engine_args from the config, passed after the others */
+	int n_engine_args;
 	const char *bench_render;   /* --bench-render N: measure streaming render time and quit */
 };
 
