@@ -95,7 +95,6 @@ screen | grep -q 'What is a reference' && fail "new conversation still shows the
 keys F2
 wait_for 'Conversations \(1\)' 10
 keys Enter
-wait_for 'Assistant' 10
 keys 'M-<'
 wait_for '│  What is a reference\?' 10
 keys C-q

@@ -42,7 +42,7 @@ infocmp "$TUI_TERM" >/dev/null 2>&1 || TUI_TERM=screen
 tui_start() {
 	w=$1 h=$2
 	shift 2
-	cmd="cd '$T' && '$TUI' --model '$MODEL' --engine '$ENGINE' $* 2>'$T/tui.err'; echo TUI-EXIT=\$?; sleep 600"
+	cmd="cd '$T' && '$TUI' --model '$MODEL' --engine '$ENGINE' $* 2>'$T/tui.err'; echo TUI-EXIT=\\\$?; sleep 600"
 	if tmux -L "$SOCK" has-session 2>/dev/null; then
 		# A new server for each start: killing the only session makes the server exit while the
 		# next new-session may already be talking to it.

@@ -15,8 +15,9 @@ wait_for 'line2' 10
 screen | grep -q '^❯ bad�' || fail "invalid bytes not shown as U+FFFD"
 screen | grep -q 'You' && fail "a pasted newline sent the message"
 keys Enter
-wait_for '^  bad�' 10
 wait_for ' ready ' 60
+keys 'M-<'
+wait_for '^  bad�' 10
 f=$(conv_file)
 wait_cmd 20 "the answer is saved" grep -q 'finish:' "$f"
 grep -q 'bad��|�(|���|ok\[31mred' "$f" || { cat "$f"; fail "the pasted text was not saved with U+FFFD"; }

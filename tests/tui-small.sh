@@ -17,6 +17,8 @@ resize 40 12
 wait_for '❯' 10
 screen | grep -q 'too small' && fail "40x12 is said to be too small"
 resize 100 30
+# the answer is random text of any length: go to the top to see the question
+keys 'M-<'
 wait_for '^  hello' 10
 keys C-q
 wait_for 'TUI-EXIT=0' 20
