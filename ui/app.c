@@ -1011,9 +1011,10 @@ static void app_focus(struct app *a, int dir)
 	order[n++] = FOCUS_INPUT;
 	if (a->conv->mode == PARAMS_MODE_FIM)
 		order[n++] = FOCUS_SUFFIX;
-	order[n++] = FOCUS_TRANSCRIPT;
+	/* The open list comes right after the input, as its hint "Tab: focus the list" says. */
 	if (a->sidebar_open)
 		order[n++] = FOCUS_SIDEBAR;
+	order[n++] = FOCUS_TRANSCRIPT;
 	int cur = 0;
 	for (int i = 0; i < n; i++)
 		if (order[i] == a->focus)

@@ -151,7 +151,7 @@ static const struct {
 	[ACT_INTERRUPT] = { "interrupt", "stop the answer; when idle, ask to quit" },
 	[ACT_ESCAPE] = { "escape", "stop the answer; close a pane; back to the input" },
 	[ACT_TOGGLE_LIST] = { "toggle-list", "show or hide the conversation list" },
-	[ACT_FOCUS_NEXT] = { "focus-next", "move the focus: input, transcript, list" },
+	[ACT_FOCUS_NEXT] = { "focus-next", "move the focus: input, list (when open), transcript" },
 	[ACT_FOCUS_PREV] = { "focus-prev", "move the focus backwards" },
 	[ACT_NEW_CONV] = { "new", "start a new conversation" },
 	[ACT_REGENERATE] = { "regenerate", "generate the last answer again" },

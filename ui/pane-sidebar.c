@@ -26,20 +26,23 @@ void sidebar_filter(struct app *a)
 void sidebar_reload(struct app *a)
 {
 	char err[512];
+	/* A reload (after a save) must not move the selection under someone who is choosing: keep the
+	 * selected entry while the list has the focus, else select the open conversation. */
+	const struct conv_entry *sel = a->focus == FOCUS_SIDEBAR ? sidebar_selected(a) : NULL;
+	char *keep = sel != NULL ? xstrdup(sel->path) : a->conv->path ? xstrdup(a->conv->path) : NULL;
 	conv_list_free(&a->list);
 	memset(&a->list, 0, sizeof a->list);
 	if (conv_list(NULL, &a->list, err, sizeof err) < 0)
 		app_notice(a, true, "%s", err);
 	a->list_loaded = true;
 	sidebar_filter(a);
-	/* Select the open conversation when it is in the list. */
-	for (size_t i = 0; i < a->list_n; i++) {
-		const struct conv_entry *e = &a->list.v[a->list_idx[i]];
-		if (a->conv->path && strcmp(e->path, a->conv->path) == 0) {
+	for (size_t i = 0; keep != NULL && i < a->list_n; i++) {
+		if (strcmp(a->list.v[a->list_idx[i]].path, keep) == 0) {
 			a->list_sel = (int)i;
 			break;
 		}
 	}
+	free(keep);
 }
 
 const struct conv_entry *sidebar_selected(struct app *a)
