@@ -32,7 +32,7 @@ messages:
 YAML
 tui_start 100 30 --load "$T/conv.yaml"
 wait_for '\[2\] python' 30
-screen | grep -q '\[1\] c' || fail "block [1] has no header"
+wait_for '\[1\] c' 10
 keys M-1
 wait_for 'copied block \[1\]' 10
 got=$(tmux -L "$SOCK" show-buffer 2>/dev/null)

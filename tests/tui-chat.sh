@@ -6,11 +6,11 @@
 
 tui_start 100 30
 wait_for ' ready ' 60
-screen | grep -q 'Message · chat' || fail "no input editor title"
+wait_for 'Message · chat' 10
 keys 'What is a pointer?' Enter
 wait_for '^▌ You' 20
 wait_for 'tokens · first token [0-9]+ ms · [0-9.]+ tok/s' 60
-screen | grep -q 'What is a pointer?' || fail "the question is not in the transcript"
+wait_for 'What is a pointer?' 10
 f=$(conv_file)
 grep -q 'What is a pointer?' "$f" || fail "the question is not saved in $f"
 grep -q 'role: assistant' "$f" || fail "the answer is not saved in $f"
@@ -40,7 +40,7 @@ grep -q '^    What is a pointer?' "$f" && fail "the edited question is still in 
 # Help overlay, generated from the key table.
 keys F1
 wait_for 'dscoder-tui keys' 10
-screen | grep -q 'Ctrl-C  .*stop the answer' || fail "help does not list Ctrl-C"
+wait_for 'Ctrl-C  .*stop the answer' 10
 keys NPage
 wait_for 'Alt-Enter.*insert a newline' 10
 keys Escape

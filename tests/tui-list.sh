@@ -28,11 +28,11 @@ tui_start 100 30
 wait_for ' ready ' 60
 keys F2
 wait_for 'Conversations \(3\)' 10
-screen | grep -q 'Banana bread' || fail "Banana bread not listed"
+wait_for 'Banana bread' 10
 # Newest first: Banana (Jan 2) above Apple (Jan 1).
 screen | awk '/Banana bread/ { b = NR } /Apple pie recipe/ { a = NR } END { exit !(b && a && b < a) }' ||
 	fail "the list is not newest first"
-screen | grep -q '⚠' || fail "the corrupted file is not marked"
+wait_for '⚠' 10
 
 # Search narrows as you type: "walnut" is only in the text of Banana bread.
 keys /

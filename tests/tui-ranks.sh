@@ -8,7 +8,7 @@ mkdir -p "$XDG_CONFIG_HOME/dscoder-tui"
 printf 'engine_args: [--simulate-ranks, "2"]\nthreads: 2\n' > "$XDG_CONFIG_HOME/dscoder-tui/config.yaml"
 tui_start 120 30
 wait_for ' ready ' 60
-screen | grep -q '│ cpu, 2 simulated ranks' || fail "the status bar does not name the split backend"
+wait_for '│ cpu, 2 simulated ranks' 10
 epid=$(engine_pid)
 tr '\0' ' ' < "/proc/$epid/cmdline" | grep -q -- '--threads 2 --simulate-ranks 2' \
 	|| fail "engine command line: $(tr '\0' ' ' < "/proc/$epid/cmdline")"
