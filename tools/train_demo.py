@@ -129,10 +129,11 @@ def static_examples(tok):
     return out
 
 
-def epoch_examples(tok, rng, static):
+def epoch_examples(tok, rng, static, followup, followup_two):
     """One epoch: the static sequences and every chat example in a variant drawn from rng: 40% with no
     system message, else one of demo_data.SYSTEMS (half of those with the trailing newline a YAML block
-    literal leaves); 15% after an earlier exchange, as in a continued conversation."""
+    literal leaves); a fraction `followup` after an earlier exchange, as in a continued conversation, and
+    a fraction `followup_two` of those after two."""
     out = list(static)
     for system, user, answer in demo_data.chat_examples():
         # The seed prompts are what people try first: see them three times as often.
@@ -143,8 +144,10 @@ def epoch_examples(tok, rng, static):
                 if rng.random() < 0.5:
                     sysm += "\n"
             turns = [(user, answer)]
-            if rng.random() < 0.15:
+            if rng.random() < followup:
                 turns.insert(0, rng.choice(demo_data.CHAT))
+                if followup_two > 0 and rng.random() < followup_two:
+                    turns.insert(0, rng.choice(demo_data.CHAT))
             out.append(chat_seq(tok, sysm, turns))
     return out
 
@@ -216,7 +219,7 @@ def lr_at(step, lr):
     return lr * min(1.0, step / 50) / (1.0 + step / 400)
 
 
-def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
+def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes, followup, followup_two):
     torch.manual_seed(SEED)
     os.makedirs(out_dir, exist_ok=True)
     tok, merges = train_bpe.build(demo_data.all_text(), N_MERGES)
@@ -244,7 +247,7 @@ def train(out_dir, steps, lr, batch_tokens, log_every, max_minutes):
                   % (step - 1, max_minutes, step - 1), flush=True)
             break
         if not queue:
-            exs = epoch_examples(tok, rng, static)
+            exs = epoch_examples(tok, rng, static, followup, followup_two)
             queue = batches(exs, batch_tokens, rng)
             if step == 1:
                 print("data: %d sequences, %d tokens per epoch"
@@ -328,7 +331,11 @@ def evaluate(out_dir):
     groups = [("completion+FIM", static_examples(tok)),
               ("chat", [chat_seq(tok, s, [(u, a)]) for s, u, a in demo_data.chat_examples()]),
               ("chat+coder system", [chat_seq(tok, demo_data.SYSTEMS[0] + "\n", [(u, a)])
-                                     for s, u, a in demo_data.chat_examples() if s is None])]
+                                     for s, u, a in demo_data.chat_examples() if s is None]),
+              # the second question of a conversation in the TUI: coder system, one earlier exchange
+              ("chat+coder system, second question",
+               [chat_seq(tok, demo_data.SYSTEMS[0] + "\n", [demo_data.CHAT[(7 * i + 3) % len(demo_data.CHAT)], (u, a)])
+                for i, (s, u, a) in enumerate(demo_data.chat_examples()) if s is None])]
     with torch.no_grad():
         for name, exs in groups:
             ok = 0
@@ -354,13 +361,17 @@ def main():
     ap.add_argument("--golden-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 is fastest on a busy 2-core machine: no OpenMP spin-waits)")
+    ap.add_argument("--followup", type=float, default=0.15,
+                    help="fraction of chat examples placed after an earlier exchange")
+    ap.add_argument("--followup-two", type=float, default=0.0,
+                    help="fraction of those placed after two earlier exchanges")
     ap.add_argument("--max-minutes", type=float, default=0, help="safety stop (0: none)")
     ap.add_argument("--golden-only", action="store_true", help="only recompute golden/ from the stored model")
     ap.add_argument("--eval", action="store_true", help="after training, count exactly reproduced answers")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if not a.golden_only:
-        train(a.out, a.steps, a.lr, a.batch_tokens, a.log_every, a.max_minutes)
+        train(a.out, a.steps, a.lr, a.batch_tokens, a.log_every, a.max_minutes, a.followup, a.followup_two)
     golden(a.out, a.golden_tokens)
     if a.eval:
         evaluate(a.out)
