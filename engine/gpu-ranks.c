@@ -4,8 +4,10 @@
 
 #include <stdlib.h>
 
+#include "cuda/cuda-backend.h"
 #include "cuda/nccl-comm.h"
 #include "gpu-ranks.h"
+#include "plan.h"
 #include "simulate.h"
 #include "xalloc.h"
 
@@ -37,11 +39,47 @@ static void gpu_done(void *arg)
 	free(g);
 }
 
+/* The longest context up to want that the plan fits in the GPUs' free memory now, or -1 (err set). */
+static int fit_context(const struct ds_config *cfg, const int *devices, int n, int want, bool f32, char *err,
+		       size_t errlen)
+{
+	struct ds_plan plan;
+	if (ds_plan_make(cfg, n, &plan, err, errlen) != 0)
+		return -1;
+	uint64_t *free_bytes = xcalloc((size_t)n, sizeof *free_bytes);
+	double least = 0;
+	for (int r = 0; r < n; r++) {
+		struct ds_cuda_device_info info;
+		if (ds_cuda_device_info(devices[r], &info, err, errlen) != 0) {
+			free(free_bytes);
+			ds_plan_free(&plan);
+			return -1;
+		}
+		free_bytes[r] = (uint64_t)(info.mem_free_gb * 1e9);
+		if (r == 0 || info.mem_free_gb < least)
+			least = info.mem_free_gb;
+	}
+	int64_t fit = ds_plan_fit_context(cfg, &plan, want, f32 ? 4 : 2, 4, free_bytes);
+	free(free_bytes);
+	ds_plan_free(&plan);
+	if (fit <= 0) {
+		errorf(err, errlen, "the model's slices do not fit in %d GPU%s (%.1f GB free on the fullest); use "
+		       "more GPUs (dscoder-engine --plan --gpus N shows how it splits)", n, n == 1 ? "" : "s", least);
+		return -1;
+	}
+	return (int)fit;
+}
+
 int ds_gpu_ranks_replace_state(const struct ds_model *full, struct ds_state **state, const int *devices, int n,
 			       int n_ctx, bool f32, char *err, size_t errlen)
 {
-	if (n_ctx <= 0)
+	if (n_ctx < 0) {
+		n_ctx = fit_context(&full->cfg, devices, n, ds_state_n_ctx(*state), f32, err, errlen);
+		if (n_ctx < 0)
+			return -1;
+	} else if (n_ctx == 0) {
 		n_ctx = ds_state_n_ctx(*state);
+	}
 	struct gpu_env *g = xcalloc(1, sizeof *g);
 	g->n = n;
 	g->f32 = f32;

@@ -132,6 +132,26 @@ void ds_plan_memory(const struct ds_config *c, const struct ds_plan *p, int64_t 
 	}
 }
 
+int64_t ds_plan_fit_context(const struct ds_config *cfg, const struct ds_plan *p, int64_t want, int weight_elem,
+			    int cache_elem, const uint64_t *free_bytes)
+{
+	struct ds_rank_memory *mem = xcalloc((size_t)p->n_ranks, sizeof *mem);
+	/* Everything but the cache is the same for any context of at least one prefill chunk, and the
+	 * cache grows by the same bytes per token on every rank. */
+	uint64_t per_token = (uint64_t)cfg->num_hidden_layers *
+			     (uint64_t)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) * (uint64_t)cache_elem;
+	int64_t n = want;
+	ds_plan_memory(cfg, p, want, weight_elem, cache_elem, mem);
+	for (int r = 0; r < p->n_ranks; r++) {
+		uint64_t fixed = mem[r].total_bytes - mem[r].kv_bytes;
+		int64_t fit = free_bytes[r] > fixed ? (int64_t)((free_bytes[r] - fixed) / per_token) : 0;
+		if (fit < n)
+			n = fit;
+	}
+	free(mem);
+	return n < 16 ? 0 : n;
+}
+
 static void config_lite(struct ds_config *c)
 {
 	/* DeepSeek-Coder-V2-Lite-{Base,Instruct}/config.json */
@@ -246,6 +266,17 @@ int ds_plan_print(FILE *f, const char *name, const struct ds_config *cfg, int n_
 	else
 		fprintf(f, "fits: NO (the fullest GPU needs %.2f GiB, %.2f GiB more than it has)\n", gib(worst),
 			gib(worst - gpu_bytes));
+	if (!all) {
+		uint64_t *free_bytes = xcalloc((size_t)n_ranks, sizeof *free_bytes);
+		for (int r = 0; r < n_ranks; r++)
+			free_bytes[r] = gpu_bytes;
+		int64_t fit = ds_plan_fit_context(cfg, &p, n_ctx, 2, 4, free_bytes);
+		free(free_bytes);
+		if (fit > 0)
+			fprintf(f, "longest context that fits: %" PRId64 " tokens (--ctx %" PRId64 ")\n", fit, fit);
+		else
+			fprintf(f, "no context fits: the weights alone need more than a GPU has; use more GPUs\n");
+	}
 	free(mem);
 	ds_plan_free(&p);
 	return all ? 1 : 0;

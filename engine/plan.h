@@ -61,6 +61,12 @@ struct ds_rank_memory {
 void ds_plan_memory(const struct ds_config *cfg, const struct ds_plan *p, int64_t n_ctx, int weight_elem,
 		    int cache_elem, struct ds_rank_memory *mem);
 
+/* The longest context, at most want tokens, at which every rank r of p fits in free_bytes[r] (weights
+ * of weight_elem bytes, cache of cache_elem bytes per value, as ds_plan_memory counts them); 0 when not
+ * even 16 tokens fit. */
+int64_t ds_plan_fit_context(const struct ds_config *cfg, const struct ds_plan *p, int64_t want, int weight_elem,
+			    int cache_elem, const uint64_t *free_bytes);
+
 /* Elements of every weight of cfg (the unsharded model). */
 uint64_t ds_plan_total_params(const struct ds_config *cfg);
 

@@ -48,7 +48,9 @@ int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct d
 		return 0;
 #ifdef HAVE_CUDA
 	int *devices = device_list(a);
-	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, n_ctx, a->f32, why, sizeof why);
+	/* without --ctx the context is capped to what fits the GPUs, as it is to host memory on the CPU */
+	int ctx = n_ctx == 0 && a->n_ctx == 0 ? -1 : n_ctx;
+	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, ctx, a->f32, why, sizeof why);
 	free(devices);
 	if (rc != 0) {
 		snprintf(err, errlen, "--gpus %d: %s", a->gpus, why);

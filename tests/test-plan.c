@@ -114,7 +114,28 @@ static void test_full_8(void)
 	/* 4 GPUs: 60245201920 * 2 bytes = 112.2 GiB of weights on rank 0 alone */
 	CHECK_EQ("236B does not fit 4 x 80 GiB", fits, 0);
 	CHECK("printed NO", buf != NULL && strstr(buf, "fits: NO") != NULL);
+	CHECK("no context fits 4 GPUs", buf != NULL && strstr(buf, "no context fits") != NULL);
 	free(buf);
+
+	/* The longest context on 8 x 80 GiB: the full 163840 is 0.87 GiB over; each token costs
+	 * 60 layers x 576 x 4 = 138240 bytes on every GPU, so the answer is the last n at which rank 0
+	 * (the fullest: it also holds lm_head) still fits. */
+	CHECK_EQ("plan", ds_plan_make(&c, 8, &p, err, sizeof err), 0);
+	uint64_t gpu[8];
+	for (int r = 0; r < 8; r++)
+		gpu[r] = 80ull << 30;
+	int64_t fit = ds_plan_fit_context(&c, &p, 163840, 2, 4, gpu);
+	CHECK_EQ("longest context on 8 x 80 GiB", fit, 157082);
+	ds_plan_memory(&c, &p, fit, 2, 4, mem);
+	CHECK("rank 0 fits at that context", mem[0].total_bytes <= gpu[0]);
+	ds_plan_memory(&c, &p, fit + 1, 2, 4, mem);
+	CHECK("one token more does not fit", mem[0].total_bytes > gpu[0]);
+	CHECK_EQ("a context that fits stays", ds_plan_fit_context(&c, &p, 131072, 2, 4, gpu), 131072);
+	gpu[5] = 70ull << 30;   /* one GPU with less free memory limits all: the cache is replicated */
+	CHECK("the smallest GPU decides", ds_plan_fit_context(&c, &p, 163840, 2, 4, gpu) < 157082 - 70000);
+	gpu[5] = 50ull << 30;
+	CHECK_EQ("weights alone too big", ds_plan_fit_context(&c, &p, 163840, 2, 4, gpu), 0);
+	ds_plan_free(&p);
 }
 
 /* Lite on 3 GPUs, where nothing divides evenly: heads 16 = 6 + 5 + 5; MLP 10944 = 3 x 3648; shared
