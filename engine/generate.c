@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "plan.h"
 #include "xalloc.h"
 
 /* Prompt tokens per prefill call: large enough for matrix-matrix efficiency, small enough that a
@@ -46,6 +48,32 @@ static int default_context(const struct ds_config *cfg)
 	return (int)n;
 }
 
+/* The default context on the chosen backend: default_context, and on a GPU also no longer than the
+ * memory plan fits in the device's free memory next to the weights (Coder-V2-Lite's 31 GB and its
+ * full 163840-token cache of 10 GB do not fit a 40 GB card together). */
+static int device_context(const struct ds_config *cfg, const struct ds_backend_choice *c, int *n_ctx, char *err,
+			  size_t errlen)
+{
+	char ignored[256];
+	const struct ds_backend *be = ds_backend_find(c->name != NULL ? c->name : "cpu", ignored, sizeof ignored);
+	int n = default_context(cfg);
+	if (be != NULL && be->free_memory != NULL) {
+		struct ds_plan plan;
+		uint64_t free_bytes = be->free_memory(c->device);
+		if (ds_plan_make(cfg, 1, &plan, err, errlen) != 0)
+			return -1;
+		int64_t fit = ds_plan_fit_context(cfg, &plan, n, c->f32 ? 4 : 2, 4, &free_bytes);
+		ds_plan_free(&plan);
+		if (fit <= 0)
+			return errorf(err, errlen, "the model does not fit on GPU %d (%.1f GB free): use several GPUs "
+				      "(--gpus N; --plan --gpus N shows how it splits) or --backend cpu", c->device,
+				      (double)free_bytes / 1e9);
+		n = (int)fit;
+	}
+	*n_ctx = n;
+	return 0;
+}
+
 int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_threads,
 		   ds_progress_fn progress, void *arg, char *err, size_t errlen)
 {
@@ -58,8 +86,6 @@ int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_thread
 		e->tok = NULL;
 		return -1;
 	}
-	if (n_ctx <= 0)
-		n_ctx = default_context(&e->model.cfg);
 	{
 		/* The backend the command line chose; a GPU's weight upload reports progress too. */
 		struct ds_backend_choice choice;
@@ -67,6 +93,12 @@ int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_thread
 		ds_forward_get_backend(&choice);
 		choice.progress = progress;
 		choice.progress_arg = arg;
+		if (n_ctx <= 0 && device_context(&e->model.cfg, &choice, &n_ctx, err, errlen) != 0) {
+			ds_model_free(&e->model);
+			tok_free(e->tok);
+			e->tok = NULL;
+			return -1;
+		}
 		e->state = ds_state_new_on(&e->model, n_ctx, n_threads, &choice, err, errlen);
 	}
 	if (e->state == NULL) {

@@ -100,6 +100,9 @@ struct ds_backend {
 	void (*store_row)(void *ctx, float *cache, const float *row, int lat, int pos);
 	/* Tokens per prefill batch the backend prefers; 0: the forward pass's default. */
 	int chunk;
+	/* Bytes free now on device (where the weights and the cache will live; UINT64_MAX when it cannot
+	 * be asked); NULL: host memory. The default context is capped to what fits there. */
+	uint64_t (*free_memory)(int device);
 };
 
 /* The optional GPU operations above exist (the CUDA backend fills them in when this is defined). */

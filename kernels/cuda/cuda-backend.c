@@ -286,6 +286,16 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 	return c;
 }
 
+static uint64_t cuda_free_memory(int device)
+{
+	size_t fr = 0, tot = 0;
+	uint64_t bytes = UINT64_MAX;      /* unknown: creating the state reports the real problem */
+	if (cudaSetDevice(device) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+		bytes = fr;
+	cudaGetLastError();
+	return bytes;
+}
+
 static int cuda_threads(const void *ctx)
 {
 	return 1;
@@ -504,4 +514,5 @@ const struct ds_backend ds_backend_cuda = {
 	/* 512 tokens per prefill batch: each expert then gets about 48 rows per pass (Lite, top-6) */
 	.chunk = 512,
 #endif
+	.free_memory = cuda_free_memory,
 };
