@@ -82,5 +82,13 @@ PY
 		say "$m: decode with $path: $(python3 -c "print('%.0f tokens/s' % (512 / max(1e-9, ($t2 - $t1) - ($t1 - $t0))))" 2>/dev/null)"
 	done
 done
+# The pipe service on the split model (what the TUI starts with gpus: in config.yaml): the CPU ranks
+# against one rank, then --gpus 1 answering a request through NCCL.
+if command -v python3 >/dev/null && [ -f "$PWD/tests/serve_test.py" ]; then
+	timeout 180 python3 "$PWD/tests/serve_test.py" "$engine" "$fx/models" ranks >"$tmp/serve.txt" 2>&1
+	rc=$?
+	say "serve_test.py ranks (pipe service, --simulate-ranks and --gpus 1): exit $rc: $(tail -n 3 "$tmp/serve.txt" | tr '\n' ' ')"
+	[ $rc -eq 0 ] || status=1
+fi
 say "status $status"
 exit $status
