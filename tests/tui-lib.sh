@@ -119,6 +119,21 @@ wait_gone() {
 	fail "timed out waiting for /$1/ to go away"
 }
 
+# wait_still [SECONDS]: waits until two captures 0.5 s apart are the same (late updates such as the
+# context meter's count have arrived), so a comparison that follows compares drawing, not state.
+wait_still() {
+	n=$(( ${1:-10} * 2 ))
+	prev=$(screen)
+	while [ "$n" -gt 0 ]; do
+		sleep 0.5
+		cur=$(screen)
+		[ "$cur" = "$prev" ] && return 0
+		prev=$cur
+		n=$((n - 1))
+	done
+	fail "the screen kept changing"
+}
+
 # wait_cmd SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
 wait_cmd() {
 	n=$(( $1 * 10 ))

@@ -24,6 +24,7 @@ f=$(conv_file)
 wait_cmd 20 "the cancelled answer is saved" grep -q 'finish:' "$f"
 grep -q 'finish: cancel' "$f" || echo "note: the answer ended before the cancel reached the engine"
 # No garbage after all that: the screen equals a full repaint.
+wait_still 10
 screen > "$T/before.txt"
 keys C-l
 sleep 0.5
