@@ -740,6 +740,18 @@ static int app_parse_block(struct app *a, const char *text)
 	return (int)n;
 }
 
+/* Find: the first match forward from the view; the transcript then has the focus, so n and N go on
+ * and Esc goes back to the input (and clears the highlight). */
+static void app_find_chosen(struct app *a, int ok, const char *text, int choice)
+{
+	(void)choice;
+	if (!ok || text == NULL || *text == '\0')
+		return;
+	transcript_find(a, text, 1);
+	if (a->tr.find_row >= 0)
+		a->focus = FOCUS_TRANSCRIPT;
+}
+
 static void app_copy_block_chosen(struct app *a, int ok, const char *text, int choice)
 {
 	if (!ok)
@@ -1104,6 +1116,7 @@ static int app_action(struct app *a, enum action act, int key)
 			app_notice(a, false, "edit cancelled");
 		} else if (a->focus != FOCUS_INPUT) {
 			a->focus = FOCUS_INPUT;
+			transcript_find_clear(a);
 		} else if (a->notice) {
 			free(a->notice);
 			a->notice = NULL;
@@ -1196,6 +1209,14 @@ static int app_action(struct app *a, enum action act, int key)
 			    app_save_block_chosen, 0);
 		return ACT_REDRAW;
 	}
+	case ACT_FIND:
+		modal_input(a, "Find in the transcript (then n / N; Esc clears):", a->tr.find ? a->tr.find : "",
+			    app_find_chosen, 0);
+		return ACT_REDRAW;
+	case ACT_FIND_NEXT:
+	case ACT_FIND_PREV:
+		transcript_find(a, NULL, act == ACT_FIND_NEXT ? 1 : -1);
+		return ACT_REDRAW;
 	case ACT_COPY_BLOCK_N:
 		app_copy_block(a, (key & ~KEYS_META) - '0');
 		return ACT_REDRAW;

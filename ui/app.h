@@ -69,6 +69,8 @@ struct transcript {
 	long new_rows;              /* rows added below the view while not following */
 	int height;                 /* visible rows at the last draw */
 	double last_layout_ms;      /* time of the last incremental update (for --bench-render) */
+	char *find;                 /* what Ctrl-S looks for (highlighted while set), or NULL */
+	long find_row;              /* row of the current match, -1 none */
 };
 
 enum modal_kind { MODAL_NONE, MODAL_INPUT, MODAL_CONFIRM, MODAL_CHOICE, MODAL_TEXT };
@@ -183,6 +185,16 @@ void transcript_draw(struct app *a);
 void transcript_scroll(struct app *a, long delta);
 void transcript_to_top(struct app *a);
 void transcript_to_end(struct app *a);
+/* Shows row `row` at the top of the view (clamped; at the end the view follows again). */
+void transcript_scroll_to(struct app *a, long row);
+
+/* transcript-find.c */
+/* Finds query (NULL: the last one again) in the lines as shown, forward (dir 1) or backward (-1)
+ * from the current match or the view, wrapping; moves the view there and says "k of n" in a notice. */
+void transcript_find(struct app *a, const char *query, int dir);
+void transcript_find_clear(struct app *a);
+/* Draws the matches in line l, drawn at (y, x) in at most maxw columns, in the search colours. */
+void transcript_find_mark(struct app *a, int y, int x, int maxw, const struct md_line *l);
 /* The code block numbered n: finds its message; returns its raw text (caller frees) or NULL. */
 char *transcript_block_text(struct app *a, int n, char *lang, size_t langlen);
 int transcript_block_count(struct app *a);

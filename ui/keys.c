@@ -66,6 +66,7 @@ const struct key_binding keys_table[] = {
 	{ M('<'), KCTX_GLOBAL, ACT_SCROLL_TOP, 0 },
 	{ M('>'), KCTX_GLOBAL, ACT_SCROLL_BOTTOM, 0 },
 	{ C('L'), KCTX_GLOBAL, ACT_REDRAW_ACT, 0 },
+	{ C('S'), KCTX_GLOBAL, ACT_FIND, 0 },
 
 	/* input editor */
 	{ '\r', KCTX_INPUT, ACT_SEND, 0 },
@@ -116,6 +117,9 @@ const struct key_binding keys_table[] = {
 	{ 'G', KCTX_TRANSCRIPT, ACT_SCROLL_BOTTOM, 0 },
 	{ 'c', KCTX_TRANSCRIPT, ACT_COPY_BLOCK, 0 },
 	{ 'w', KCTX_TRANSCRIPT, ACT_SAVE_BLOCK, 0 },
+	{ '/', KCTX_TRANSCRIPT, ACT_FIND, 0 },
+	{ 'n', KCTX_TRANSCRIPT, ACT_FIND_NEXT, 0 },
+	{ 'N', KCTX_TRANSCRIPT, ACT_FIND_PREV, 0 },
 
 	/* conversation list (focused with Tab when shown) */
 	{ F(KEY_UP), KCTX_SIDEBAR, ACT_LIST_UP, 0 },
@@ -166,6 +170,9 @@ static const struct {
 	[ACT_COPY_BLOCK_N] = { "copy-block-n", "Alt-1 .. Alt-9: copy code block [1] .. [9]" },
 	[ACT_SAVE_BLOCK] = { "save-block", "save code block [n] to a file (asks n and path)" },
 	[ACT_COPY_ANSWER] = { "copy-answer", "copy the last answer to the clipboard" },
+	[ACT_FIND] = { "find", "find text in the transcript (then n / N in it)" },
+	[ACT_FIND_NEXT] = { "find-next", "the next match of the last find" },
+	[ACT_FIND_PREV] = { "find-previous", "the previous match of the last find" },
 	[ACT_DROP_OLDEST] = { "drop-oldest", "drop the oldest turn (the system prompt stays)" },
 	[ACT_SCROLL_UP] = { "scroll-up", "scroll the transcript one line up" },
 	[ACT_SCROLL_DOWN] = { "scroll-down", "scroll the transcript one line down" },

@@ -2,7 +2,7 @@
 # client, clipboard), the dscoder-tui program, its man page and its tests.
 noinst_LIBRARIES += libui.a
 libui_a_SOURCES = ui/app.c ui/app.h ui/layout.c \
-	ui/pane-transcript.c ui/pane-input.c ui/pane-sidebar.c ui/pane-status.c \
+	ui/pane-transcript.c ui/transcript-find.c ui/pane-input.c ui/pane-sidebar.c ui/pane-status.c \
 	ui/pane-system.c ui/pane-help.c ui/pane-prompt.c \
 	ui/keys.c ui/keys.h ui/editor.c ui/editor.h \
 	ui/engine-client.c ui/engine-client.h ui/clipboard.c
@@ -32,7 +32,8 @@ tests_test_keys_LDADD = libui.a libdscommon.a $(NCURSES_LIBS)
 # tmux or fixtures).
 tui_e2e_tests = tests/tui-chat.sh tests/tui-stream.sh tests/tui-small.sh tests/tui-paste.sh \
 	tests/tui-engine-kill.sh tests/tui-blocks.sh tests/tui-context.sh \
-	tests/tui-list.sh tests/tui-modes.sh tests/tui-ranks.sh tests/tui-mouse.sh
+	tests/tui-list.sh tests/tui-modes.sh tests/tui-ranks.sh tests/tui-mouse.sh \
+	tests/tui-find.sh
 TESTS += $(tui_e2e_tests)
 dist_check_SCRIPTS += $(tui_e2e_tests)
 EXTRA_DIST += tests/tui-lib.sh

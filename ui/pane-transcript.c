@@ -21,6 +21,7 @@ void transcript_init(struct transcript *t)
 {
 	memset(t, 0, sizeof *t);
 	t->follow = true;
+	t->find_row = -1;
 }
 
 /* A fill-in-the-middle answer is laid out by hand (markdown knows nothing of holes), into a
@@ -46,7 +47,9 @@ void transcript_free(struct transcript *t)
 	for (size_t i = 0; i < t->n; i++)
 		tr_item_clear(&t->items[i]);
 	free(t->items);
+	free(t->find);
 	memset(t, 0, sizeof *t);
+	t->find_row = -1;
 }
 
 static int tr_text_width(const struct app *a)
@@ -280,6 +283,14 @@ void transcript_to_top(struct app *a)
 	tr_clamp(a);
 }
 
+void transcript_scroll_to(struct app *a, long row)
+{
+	a->tr.follow = false;
+	a->tr.new_rows = 0;
+	a->tr.top = row < 0 ? 0 : row;
+	tr_clamp(a);
+}
+
 void transcript_to_end(struct app *a)
 {
 	a->tr.follow = true;
@@ -346,6 +357,7 @@ static void tr_draw_line(struct app *a, int y, const struct md_line *l)
 	int maxx = a->r_transcript.x + a->r_transcript.w;
 	move(y, x);
 	textdraw_line(stdscr, l, maxx - x, 0);
+	transcript_find_mark(a, y, x, maxx - x, l);
 }
 
 void transcript_draw(struct app *a)
