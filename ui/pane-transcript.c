@@ -370,16 +370,19 @@ void transcript_draw(struct app *a)
 	for (int y = 0; y < r.h; y++)
 		draw_fill(r.y + y, r.x, r.w, ROLE_TEXT);
 	if (a->conv->n_msgs == 0) {
+		/* The demo model knows a few dozen answers by heart: say which kind of question to try. */
 		const char *lines[] = {
 			"Type a message below and press Enter.",
 			"Alt-Enter or Ctrl-J: new line \u00b7 F1: keys \u00b7 F2: conversations",
+			"The demo model is tiny: try \u201cwrite a quick sort algorithm in python.\u201d",
 		};
+		int nl = a->opt.is_demo && a->conv->mode == PARAMS_MODE_CHAT ? 3 : 2;
 		int y0 = r.y + r.h / 2 - 1;
-		for (int k = 0; k < 2 && k < r.h; k++)
+		for (int k = 0; k < nl && y0 + k < r.y + r.h; k++)
 			draw_text(y0 + k, r.x + TR_INDENT, r.w - TR_INDENT, lines[k], strlen(lines[k]),
 				  ROLE_DIM);
 		/* A big model takes a while: show the loading progress where the eye is. */
-		if ((a->state == ENGINE_LOADING || a->state == ENGINE_STARTING) && y0 + 3 < r.y + r.h) {
+		if ((a->state == ENGINE_LOADING || a->state == ENGINE_STARTING) && y0 + nl + 1 < r.y + r.h) {
 			int pct = a->load_total ? (int)(a->load_done * 100 / a->load_total) : 0;
 			int cells = r.w - 2 * TR_INDENT - 24 > 30 ? 30 : r.w - 2 * TR_INDENT - 24;
 			char bar[256] = "";
@@ -389,7 +392,7 @@ void transcript_draw(struct app *a)
 						      c < pct * cells / 100 ? "\u2588" : "\u2591");
 			char buf[400];
 			snprintf(buf, sizeof buf, "Loading the model %s %3d%%", bar, pct);
-			draw_text(y0 + 3, r.x + TR_INDENT, r.w - TR_INDENT, buf, strlen(buf),
+			draw_text(y0 + nl + 1, r.x + TR_INDENT, r.w - TR_INDENT, buf, strlen(buf),
 				  ROLE_STATUS_ACCENT);
 		}
 	}
