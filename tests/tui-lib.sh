@@ -173,3 +173,13 @@ long_message() {
 		i=$((i + 1))
 	done
 }
+
+# send_long_message: pastes long_message into the input, sends it, and waits until the answer runs.
+send_long_message() {
+	long_message > "$T/long.txt"
+	tmux -L "$SOCK" load-buffer "$T/long.txt"
+	tmux -L "$SOCK" paste-buffer -p -t tui
+	wait_for 'lazy dog 149\.' 10
+	keys Enter
+	wait_for ' generating ' 20
+}

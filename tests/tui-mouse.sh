@@ -22,12 +22,7 @@ mkconv 20260102-000000-bbbbbb 'Banana bread' 2026-01-02T00:00:00Z 'what about ba
 
 tui_start 100 30
 wait_for ' ready ' 60
-long_message > "$T/long.txt"
-tmux -L "$SOCK" load-buffer "$T/long.txt"
-tmux -L "$SOCK" paste-buffer -p -t tui
-wait_for 'lazy dog 149\.' 10
-keys Enter
-wait_for ' generating ' 20
+send_long_message
 wait_for ' ready ' 120
 screen | grep -Eq '[0-9]+%' && fail "the view is not at the end after the answer"
 wheel_up 50 10

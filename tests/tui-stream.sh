@@ -6,12 +6,7 @@
 
 tui_start 100 30
 wait_for ' ready ' 60
-long_message > "$T/long.txt"
-tmux -L "$SOCK" load-buffer "$T/long.txt"
-tmux -L "$SOCK" paste-buffer -p -t tui
-wait_for 'lazy dog 149\.' 10
-keys Enter
-wait_for ' generating ' 20
+send_long_message
 resize 60 20
 resize 130 40
 resize 72 24
