@@ -39,6 +39,7 @@ infocmp "$TUI_TERM" >/dev/null 2>&1 || TUI_TERM=screen
 
 # tui_start WIDTH HEIGHT [ARGS...]: starts dscoder-tui in a new tmux server (or a new window of it).
 # When the TUI exits, the pane shows "TUI-EXIT=<status>" (and stays, so it can be read).
+# $TUI_ENV (NAME=VALUE words) is added to its environment; $TUI_TERM_OVERRIDE replaces its TERM.
 tui_start() {
 	w=$1 h=$2
 	shift 2
@@ -55,7 +56,7 @@ tui_start() {
 		sleep 0.2
 	fi
 	tmux -L "$SOCK" -f /dev/null new-session -d -s tui -x "$w" -y "$h" \
-		"env HOME='$HOME' XDG_CONFIG_HOME='$XDG_CONFIG_HOME' XDG_DATA_HOME='$XDG_DATA_HOME' DSCODER_DATADIR='$DSCODER_DATADIR' LANG=C.UTF-8 TERM=$TUI_TERM sh -c \"$cmd\""
+		"env HOME='$HOME' XDG_CONFIG_HOME='$XDG_CONFIG_HOME' XDG_DATA_HOME='$XDG_DATA_HOME' DSCODER_DATADIR='$DSCODER_DATADIR' LANG=C.UTF-8 TERM=${TUI_TERM_OVERRIDE:-$TUI_TERM} ${TUI_ENV:-} sh -c \"$cmd\""
 	tmux -L "$SOCK" set-option -g set-clipboard on >/dev/null
 }
 
