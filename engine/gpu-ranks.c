@@ -16,7 +16,19 @@ struct gpu_env {
 	int *devices;
 	bool f32;
 	struct ds_nccl **comms;
+	/* weight upload progress over all ranks: rank r reports base + its bytes of grand_total */
+	ds_progress_fn progress;
+	void *progress_arg;
+	uint64_t base, rank_total, grand_total;
 };
+
+static void rank_progress(uint64_t done, uint64_t total, void *arg)
+{
+	struct gpu_env *g = arg;
+	uint64_t at = g->base + done;
+	g->rank_total = total;
+	g->progress(at < g->grand_total ? at : g->grand_total, g->grand_total, g->progress_arg);
+}
 
 /* Rank r's state on its GPU (ranks are created one after another on the calling thread). */
 static struct ds_state *gpu_state(void *arg, int rank, const struct ds_model *shard, int n_ctx, int n_threads,
@@ -25,8 +37,15 @@ static struct ds_state *gpu_state(void *arg, int rank, const struct ds_model *sh
 	struct gpu_env *g = arg;
 	struct ds_backend_choice c = { .name = "cuda", .device = g->devices[rank], .f32 = g->f32 };
 	(void)n_threads;
+	if (g->progress != NULL) {
+		c.progress = rank_progress;
+		c.progress_arg = g;
+		g->rank_total = 0;
+	}
 	/* the backend copies the shard's weights (only this rank's slices and experts) to its GPU here */
-	return ds_state_new_on(shard, n_ctx, 1, &c, err, errlen);
+	struct ds_state *s = ds_state_new_on(shard, n_ctx, 1, &c, err, errlen);
+	g->base += g->rank_total;
+	return s;
 }
 
 static void gpu_done(void *arg)
@@ -70,8 +89,27 @@ static int fit_context(const struct ds_config *cfg, const int *devices, int n, i
 	return (int)fit;
 }
 
+/* Bytes the ranks upload together: every rank's elements (the plan counts them exactly) in the
+ * checkpoint's element size, so the progress of all uploads is one bar. */
+static uint64_t upload_bytes(const struct ds_model *full, int n, bool f32)
+{
+	struct ds_plan plan;
+	char err[256];
+	uint64_t sum = 0;
+	if (ds_plan_make(&full->cfg, n, &plan, err, sizeof err) != 0)
+		return 0;
+	struct ds_rank_memory *mem = xcalloc((size_t)n, sizeof *mem);
+	ds_plan_memory(&full->cfg, &plan, 1, f32 ? 4 : 2, 4, mem);
+	for (int r = 0; r < n; r++)
+		sum += mem[r].weight_params * ds_dtype_size(full->w.embed.dtype);
+	free(mem);
+	ds_plan_free(&plan);
+	return sum;
+}
+
 int ds_gpu_ranks_replace_state(const struct ds_model *full, struct ds_state **state, const int *devices, int n,
-			       int n_ctx, bool f32, char *err, size_t errlen)
+			       int n_ctx, bool f32, ds_progress_fn progress, void *progress_arg, char *err,
+			       size_t errlen)
 {
 	if (n_ctx < 0) {
 		n_ctx = fit_context(&full->cfg, devices, n, ds_state_n_ctx(*state), f32, err, errlen);
@@ -87,6 +125,11 @@ int ds_gpu_ranks_replace_state(const struct ds_model *full, struct ds_state **st
 	for (int r = 0; r < n; r++)
 		g->devices[r] = devices[r];
 	g->comms = xcalloc((size_t)n, sizeof *g->comms);
+	g->grand_total = upload_bytes(full, n, f32);
+	if (progress != NULL && g->grand_total > 0) {
+		g->progress = progress;
+		g->progress_arg = progress_arg;
+	}
 	if (ds_nccl_init_all(g->devices, n, g->comms, err, errlen) != 0) {
 		g->n = 0;          /* no communicator to free */
 		gpu_done(g);

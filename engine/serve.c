@@ -104,6 +104,10 @@ static void on_progress(uint64_t done, uint64_t total, void *arg)
 	struct serve *s = arg;
 	int percent = total > 0 ? (int)(done * 100 / total) : 100;
 
+	/* A count that goes back is the next phase (mapping the files, then copying the weights to the
+	 * GPUs): its events must not be held back as repeats of the 100% already reported. */
+	if (done < s->last_done)
+		s->last_percent = -1;
 	if (percent <= s->last_percent && (done != total || s->last_done == total))
 		return;
 	s->last_percent = percent;
@@ -531,7 +535,8 @@ int ds_serve(const struct ds_serve_opts *o)
 		put_error(s, NULL, err);
 		return 1;
 	}
-	if (o->place_state != NULL && o->place_state(o->place_arg, &s->e.model, &s->e.state, err, sizeof err) != 0) {
+	if (o->place_state != NULL &&
+	    o->place_state(o->place_arg, &s->e.model, &s->e.state, on_progress, s, err, sizeof err) != 0) {
 		fprintf(stderr, "dscoder-engine: %s\n", err);
 		put_error(s, NULL, err);
 		ds_engine_close(&s->e);

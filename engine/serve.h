@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-struct ds_model;
+#include "model.h"
+
 struct ds_state;
 
 struct ds_serve_opts {
@@ -13,9 +14,10 @@ struct ds_serve_opts {
 	int n_threads;              /* --threads; 0: all cores */
 	/* Called once the model is open, before ready: may replace the run state by one split over
 	 * ranks (--simulate-ranks, --gpus) with the same context. Returns 0, or -1 with one sentence in
-	 * err (an error event, exit 1). NULL: the state ds_engine_open made. */
-	int (*place_state)(void *arg, const struct ds_model *m, struct ds_state **state, char *err,
-			   size_t errlen);
+	 * err (an error event, exit 1); progress gets loading events (a GPU upload). NULL: the state
+	 * ds_engine_open made. */
+	int (*place_state)(void *arg, const struct ds_model *m, struct ds_state **state, ds_progress_fn progress,
+			   void *progress_arg, char *err, size_t errlen);
 	void *place_arg;
 	const char *backend_name;   /* for the ready event when place_state split the model; NULL: the state's */
 };

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "model.h"
 #include "sampler.h"
 
 enum cli_verb {
@@ -52,9 +53,9 @@ struct ds_state;
  * with a context of n_ctx (0: *state's); otherwise does nothing. Returns 0, or cli_fail's status. */
 int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx);
 /* The same, returning -1 with one sentence in err instead of printing it (the pipe service reports
- * it as an error event). */
+ * it as an error event); progress (may be NULL) hears the GPUs' weight upload. */
 int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,
-		    char *err, size_t errlen);
+		    ds_progress_fn progress, void *progress_arg, char *err, size_t errlen);
 /* The backend as the ready event names a split model ("cuda, 2 GPUs over NCCL"), written to buf; NULL
  * when the model is not split. */
 const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len);

@@ -33,7 +33,7 @@ static int *device_list(const struct cli_args *a)
 }
 
 int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,
-		    char *err, size_t errlen)
+		    ds_progress_fn progress, void *progress_arg, char *err, size_t errlen)
 {
 	char why[ERR_LEN];
 
@@ -50,7 +50,8 @@ int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct d
 	int *devices = device_list(a);
 	/* without --ctx the context is capped to what fits the GPUs, as it is to host memory on the CPU */
 	int ctx = n_ctx == 0 && a->n_ctx == 0 ? -1 : n_ctx;
-	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, ctx, a->f32, why, sizeof why);
+	int rc = ds_gpu_ranks_replace_state(m, state, devices, a->gpus, ctx, a->f32, progress, progress_arg, why,
+					    sizeof why);
 	free(devices);
 	if (rc != 0) {
 		snprintf(err, errlen, "--gpus %d: %s", a->gpus, why);
@@ -63,6 +64,8 @@ int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct d
 	(void)state;
 	(void)n_ctx;
 	(void)why;
+	(void)progress;
+	(void)progress_arg;
 	snprintf(err, errlen, "--gpus %d: this dscoder-engine was built without CUDA (configure --with-cuda)",
 		 a->gpus);
 	return -1;
@@ -84,7 +87,7 @@ int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct d
 {
 	char err[ERR_LEN];
 
-	if (cli_ranks_place(a, m, state, n_ctx, err, sizeof err) != 0)
+	if (cli_ranks_place(a, m, state, n_ctx, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
 	return 0;
 }

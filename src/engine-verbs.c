@@ -336,10 +336,10 @@ int cli_generate(const struct cli_args *a)
 }
 
 /* The pipe service's hook that splits the open model over --simulate-ranks or --gpus ranks. */
-static int serve_place_state(void *arg, const struct ds_model *m, struct ds_state **state, char *err,
-			     size_t errlen)
+static int serve_place_state(void *arg, const struct ds_model *m, struct ds_state **state,
+			     ds_progress_fn progress, void *progress_arg, char *err, size_t errlen)
 {
-	return cli_ranks_place(arg, m, state, 0, err, errlen);
+	return cli_ranks_place(arg, m, state, 0, progress, progress_arg, err, errlen);
 }
 
 int cli_serve(const struct cli_args *a)
