@@ -107,8 +107,9 @@ int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_thread
 		e->tok = NULL;
 		return -1;
 	}
-	e->cached = xcalloc((size_t)n_ctx, sizeof *e->cached);
-	e->history = xcalloc((size_t)n_ctx, sizeof *e->history);
+	e->ids_cap = n_ctx + 1;
+	e->cached = xcalloc((size_t)e->ids_cap, sizeof *e->cached);
+	e->history = xcalloc((size_t)e->ids_cap, sizeof *e->history);
 	e->logits = xcalloc((size_t)e->model.cfg.vocab_size, sizeof *e->logits);
 	e->n_cached = 0;
 	return 0;
@@ -209,6 +210,12 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 
 	memset(st, 0, sizeof *st);
 	st->prompt_tokens = n;
+	/* A caller may have put a state with a longer context in place (--simulate-ranks, --gpus). */
+	if (e->ids_cap < n_ctx + 1) {
+		e->cached = xreallocarray(e->cached, (size_t)n_ctx + 1, sizeof *e->cached);
+		e->history = xreallocarray(e->history, (size_t)n_ctx + 1, sizeof *e->history);
+		e->ids_cap = n_ctx + 1;
+	}
 	if (n <= 0)
 		return errorf(err, errlen, "the prompt is empty");
 	for (int i = 0; i < n; i++)

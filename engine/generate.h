@@ -15,7 +15,9 @@ struct ds_engine {
 	int *cached;                /* the ids whose K/V sit in the cache, in order */
 	int n_cached;
 	float *logits;              /* vocab_size floats */
-	int *history;               /* prompt + answer ids of the running request (n_ctx) */
+	int *history;               /* prompt + answer ids of the running request */
+	int ids_cap;                /* entries of cached and history: the state's n_ctx + 1 (the last
+	                             * token sampled when the context is full is kept, never fed back) */
 };
 
 /* Opens the model in dir with a context of n_ctx tokens (0: the model's, capped by memory) on

@@ -56,6 +56,11 @@ int cli_ranks_state(const struct cli_args *a, const struct ds_model *m, struct d
  * it as an error event); progress (may be NULL) hears the GPUs' weight upload. */
 int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,
 		    ds_progress_fn progress, void *progress_arg, char *err, size_t errlen);
+/* The context of the split model when the state was opened with the default one: --ctx when given;
+ * with --simulate-ranks every rank holds the whole latent cache in this process, so a default
+ * context (sized to the memory for one) is shared out among them; else 0 (the state's; --gpus caps
+ * it to the GPUs' memory itself). */
+int cli_ranks_context(const struct cli_args *a, const struct ds_state *state);
 /* The backend as the ready event names a split model ("cuda, 2 GPUs over NCCL"), written to buf; NULL
  * when the model is not split. */
 const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len);

@@ -72,6 +72,14 @@ int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct d
 #endif
 }
 
+int cli_ranks_context(const struct cli_args *a, const struct ds_state *state)
+{
+	if (a->simulate_ranks <= 0 || a->n_ctx > 0)
+		return a->n_ctx;
+	int ctx = ds_state_n_ctx(state) / a->simulate_ranks;
+	return ctx < 16 ? 16 : ctx;
+}
+
 const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len)
 {
 	if (a->simulate_ranks > 0)

@@ -294,16 +294,7 @@ int cli_generate(const struct cli_args *a)
 
 	if (ds_engine_open(&e, a->model, a->n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
-	/* --simulate-ranks: every rank holds the whole latent cache, so a default context (sized to
-	 * the memory for one) is shared out among them */
-	if (a->simulate_ranks > 0) {
-		int ctx = a->n_ctx > 0 ? a->n_ctx : ds_state_n_ctx(e.state) / a->simulate_ranks;
-
-		if (cli_ranks_state(a, &e.model, &e.state, ctx < 16 ? 16 : ctx) != 0) {
-			ds_engine_close(&e);
-			return 1;
-		}
-	} else if (cli_ranks_state(a, &e.model, &e.state, 0) != 0) {
+	if (cli_ranks_state(a, &e.model, &e.state, cli_ranks_context(a, e.state)) != 0) {
 		ds_engine_close(&e);
 		return 1;
 	}
@@ -339,7 +330,8 @@ int cli_generate(const struct cli_args *a)
 static int serve_place_state(void *arg, const struct ds_model *m, struct ds_state **state,
 			     ds_progress_fn progress, void *progress_arg, char *err, size_t errlen)
 {
-	return cli_ranks_place(arg, m, state, 0, progress, progress_arg, err, errlen);
+	const struct cli_args *a = arg;
+	return cli_ranks_place(a, m, state, cli_ranks_context(a, *state), progress, progress_arg, err, errlen);
 }
 
 int cli_serve(const struct cli_args *a)
