@@ -33,7 +33,7 @@ void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const str
 static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const struct cuda_weight *g,
 		      const struct cuda_weight *u, const struct cuda_weight *d, int inter)
 {
-	int pairs = a->n * a->top_k, hd = a->hidden;
+	int hd = a->hidden;
 	bool bf16 = g->bf16;
 	size_t es = bf16 ? 2 : 4;
 	size_t gsz = (size_t)inter * hd * es, dsz = (size_t)hd * inter * (d->bf16 ? 2 : 4);
@@ -41,8 +41,13 @@ static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const str
 		cuda_fail("expert matrices of one layer in different types", "moe_batch", __FILE__, __LINE__);
 	CUDA_CHECK(cudaMemcpyAsync(c->moe_off_host, c->moe_offset, (size_t)(a->n_routed + 1) * sizeof(int),
 				   cudaMemcpyDeviceToHost, c->st));
-	cuda_gather_rows(c->moe_xg, bf16, a->x, c->moe_tok, pairs, hd, c->st);
 	CUDA_CHECK(cudaStreamSynchronize(c->st));
+	/* only the grouped rows: pairs whose id is -1 (another rank's expert) get none, and moe_tok
+	 * past the last grouped row holds whatever an earlier batch (or cudaMalloc) left there */
+	int rows = c->moe_off_host[a->n_routed];
+	if (rows <= 0)
+		return;
+	cuda_gather_rows(c->moe_xg, bf16, a->x, c->moe_tok, rows, hd, c->st);
 	for (int e = 0; e < a->n_routed; e++) {
 		int lo = c->moe_off_host[e], m = c->moe_off_host[e + 1] - lo;
 		if (m <= 0)
@@ -51,8 +56,8 @@ static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const str
 		cuda_gemm_typed(c, c->moe_h + (size_t)lo * inter, inter, (const char *)g->dev + e * gsz, bf16, inter, hd, xg, m);
 		cuda_gemm_typed(c, c->moe_u + (size_t)lo * inter, inter, (const char *)u->dev + e * gsz, bf16, inter, hd, xg, m);
 	}
-	cuda_silu_mul(c->moe_h, c->moe_u, (size_t)pairs * inter, c->st);
-	cuda_gather_rows(c->moe_hb, bf16, c->moe_h, NULL, pairs, inter, c->st);
+	cuda_silu_mul(c->moe_h, c->moe_u, (size_t)rows * inter, c->st);
+	cuda_gather_rows(c->moe_hb, bf16, c->moe_h, NULL, rows, inter, c->st);
 	for (int e = 0; e < a->n_routed; e++) {
 		int lo = c->moe_off_host[e], m = c->moe_off_host[e + 1] - lo;
 		if (m <= 0)
