@@ -80,7 +80,10 @@ static __global__ void sample_kernel(int *out, const float *logits, int vocab, f
 		for (int t = 0; t < (int)blockDim.x; t++)
 			total += chunk[t];
 		float target = u * total, run = 0;
-		pick = blockDim.x - 1;
+		/* when rounding leaves u * total at or past the sum, the last token is chosen (as on the
+		 * host): the last thread whose chunk is not empty, never one past the vocabulary, whose
+		 * id would fall back to 0 */
+		pick = (vocab - 1) / per;
 		for (int t = 0; t < (int)blockDim.x; t++) {
 			if (run + chunk[t] > target && chunk[t] > 0) {
 				pick = t;
