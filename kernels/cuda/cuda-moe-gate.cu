@@ -60,16 +60,19 @@ static __global__ void moe_gate_kernel(int *ids, float *weights, const float *lo
 				best = e;
 			}
 		if (best < 0) {
-			/* fewer allowed experts than k: masked (zero) scores come next, as in the reference */
-			for (int e = 0; e < ne; e++)
-				if (allowed[e] == 0) {
+			/* fewer allowed experts than k: masked (zero) scores come next, as in the reference;
+			 * NaN scores (a broken checkpoint): the first allowed expert not yet taken, so that
+			 * no expert is chosen twice */
+			for (int e = 0; e < ne && best < 0; e++)
+				if (allowed[e] == 0)
 					best = e;
-					break;
-				}
+			for (int e = 0; e < ne && best < 0; e++)
+				if (allowed[e] == 1)
+					best = e;
+			if (best < 0)
+				best = 0;
 			bs = 0;
 		}
-		if (best < 0)
-			best = 0;
 		allowed[best] = -1;
 		id[j] = best;
 		wt[j] = bs;
