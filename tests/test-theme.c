@@ -102,7 +102,8 @@ static void test_files(const char *top)
 	CHECK(!t && strstr(err, "levels deep"), "inheritance loop: '%s'", err);
 
 	/* CRLF line ends */
-	t = theme_parse("text = red\r\nheading = bold\r\n", 30, "crlf.theme", err, sizeof err);
+	const char *crlf = "text = red\r\nheading = bold\r\n";
+	t = theme_parse(crlf, strlen(crlf), "crlf.theme", err, sizeof err);
 	CHECK(t && t->style[ROLE_TEXT].fg.value == 1 && t->style[ROLE_HEADING].attrs == A_BOLD, "CRLF theme: %s", t ? "" : err);
 	theme_free(t);
 
