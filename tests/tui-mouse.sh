@@ -41,12 +41,12 @@ mouse 0 5 2
 mouse 3 5 2
 mouse 0 5 2
 mouse 3 5 2
-wait_for '│  what about banana bread with walnuts' 10
+wait_for '│  what about banana bread with walnuts' 30
 # The wheel over the list moves the selection (down to the last row); Tab focuses the list, Enter
 # opens the selected row.
 wheel_down 5 2
 keys Tab Enter
-wait_for '│  how do I bake an apple pie' 10
+wait_for '│  how do I bake an apple pie' 30
 keys C-q
 wait_for 'TUI-EXIT=0' 20
 exit 0
