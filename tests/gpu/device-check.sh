@@ -79,7 +79,7 @@ else
 	step configure 120 bash -c "cd '$build' && '$src/configure' -q --with-cuda --with-cuda-arch=$arch" ||
 		{ say "configure failed (run tests/gpu/prepare.sh on a machine with the dependencies and carry build-gpu): stopping"; exit 1; }
 	progs=""
-	for p in dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward; do
+	for p in dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff; do
 		make -C "$build" -n "$p" >/dev/null 2>&1 && progs="$progs $p"
 	done
 	step build 240 make -C "$build" -j"$jobs" $progs || { say "build failed: stopping"; exit 1; }
