@@ -1,7 +1,8 @@
 # engine/parallel.mk: build fragment (included by Makefile.am): tensor/expert parallelism: the partition
 # plan and its memory accounting, rank shards, and their tests.
 libengine_a_SOURCES += engine/plan.c engine/plan.h engine/shard.c engine/shard.h \
-	engine/simulate.c engine/simulate.h engine/rendezvous.c engine/rendezvous.h
+	engine/simulate.c engine/simulate.h engine/rendezvous.c engine/rendezvous.h \
+	engine/net-ranks.c engine/net-ranks.h
 
 PARALLEL_TEST_LIBS = libengine.a libkernels.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
@@ -26,7 +27,7 @@ include kernels/cuda-nccl.mk
 TESTS += tests/simulate-cli.sh
 dist_check_SCRIPTS += tests/simulate-cli.sh
 
-# --simulate-ranks and --gpus for the verbs (src/engine-ranks.c)
-dscoder_engine_SOURCES += src/engine-ranks.c
+# --simulate-ranks and --gpus for the verbs (src/engine-ranks.c), --nodes (src/engine-nodes.c)
+dscoder_engine_SOURCES += src/engine-ranks.c src/engine-nodes.c
 # the NCCL path's check on a GPU machine (run by hand or from tests/gpu/device-check.sh)
 EXTRA_DIST += tests/gpu/parallel-check.sh

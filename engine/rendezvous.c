@@ -131,6 +131,12 @@ void ds_rdv_close(struct ds_rdv *r)
 int ds_rdv_serve(struct ds_rdv *r, int n_peers, const void *blob, size_t len, int timeout_ms, char *err,
 		 size_t errlen)
 {
+	return ds_rdv_serve_keep(r, n_peers, blob, len, timeout_ms, NULL, err, errlen);
+}
+
+int ds_rdv_serve_keep(struct ds_rdv *r, int n_peers, const void *blob, size_t len, int timeout_ms, int *fds,
+		      char *err, size_t errlen)
+{
 	long long deadline = now_ms() + timeout_ms;
 	bool *seen = xcalloc((size_t)n_peers + 1, sizeof *seen);
 	int served = 0, refused = 0;
@@ -165,7 +171,10 @@ int ds_rdv_serve(struct ds_rdv *r, int n_peers, const void *blob, size_t len, in
 		put32(reply + 8, status);
 		bool ok = io_full(c, reply, sizeof reply, true, deadline) == 0 &&
 			  (status != RDV_OK || io_full(c, (void *)blob, len, true, deadline) == 0);
-		close(c);
+		if (status == RDV_OK && ok && fds != NULL)
+			fds[idx] = c;         /* the caller's now */
+		else
+			close(c);
 		if (status == RDV_OK && ok) {
 			seen[idx] = true;
 			served++;
@@ -189,12 +198,22 @@ int ds_rdv_serve(struct ds_rdv *r, int n_peers, const void *blob, size_t len, in
 		rc = errorf(err, errlen, "rendezvous: %d of %d processes got the id (%s%smissing: %s)", served, n_peers,
 			    why, why[0] ? "; " : "", missing);
 	}
+	if (rc != 0 && fds != NULL)
+		for (int i = 1; i <= n_peers; i++)
+			if (seen[i])
+				close(fds[i]);
 	free(seen);
 	return rc;
 }
 
 int ds_rdv_join(const char *host, int port, int index, void *blob, size_t len, int timeout_ms, char *err,
 		size_t errlen)
+{
+	return ds_rdv_join_keep(host, port, index, blob, len, timeout_ms, NULL, err, errlen);
+}
+
+int ds_rdv_join_keep(const char *host, int port, int index, void *blob, size_t len, int timeout_ms, int *fd_out,
+		     char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -245,8 +264,11 @@ int ds_rdv_join(const char *host, int port, int index, void *blob, size_t len, i
 			      status == RDV_BAD_SIZE ? "the id size differs (another version?)" : "bad hello");
 	}
 	rc = io_full(fd, blob, len, false, deadline);
-	close(fd);
+	if (rc != 0 || fd_out == NULL)
+		close(fd);
 	if (rc != 0)
 		return errorf(err, errlen, "process %d: the id from %s:%d was cut short", index, host, port);
+	if (fd_out != NULL)
+		*fd_out = fd;
 	return 0;
 }

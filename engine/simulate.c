@@ -1,6 +1,7 @@
 /* simulate.c: N virtual ranks in one process: rank 0 is the caller's thread, ranks 1.. are threads that
  * repeat each ds_forward call of rank 0 on their own shards; the all-reduce is a sum over shared memory
- * between two barriers. The same hooks (forward.h) drive the NCCL path with a real communicator. */
+ * between two barriers. The same hooks (forward.h) drive the NCCL path with a real communicator, and
+ * ranks in other processes (net-ranks.c), of which this process holds only its own. */
 #include "build-config.h"
 
 #include <pthread.h>
@@ -95,6 +96,13 @@ static void env_allreduce(void *arg, void *bctx, float *buf, size_t n)
 	sim->env.allreduce(sim->env.rank_args[me->rank], bctx, buf, n);
 }
 
+/* Rank 0 of ranks in other processes: the driver hands the call on. */
+static void env_launch(void *arg, const int *tokens, int n, int pos)
+{
+	struct sim_rank *me = arg;
+	me->sim->env.launch(me->sim->env.rank_args[me->rank], tokens, n, pos);
+}
+
 /* Rank 0, inside ds_forward: hand the same call to the followers. */
 static void sim_launch(void *arg, const int *tokens, int n, int pos)
 {
@@ -122,9 +130,15 @@ static void *sim_follower(void *arg)
 	return NULL;
 }
 
+/* The rank whose state stands for the run: 0, or the only one here when the others are remote. */
+static int sim_local(const struct ds_sim *sim)
+{
+	return sim->env.remote ? sim->env.local_rank : 0;
+}
+
 struct ds_state *ds_sim_state(struct ds_sim *sim)
 {
-	return sim->ranks[0].state;
+	return sim->ranks[sim_local(sim)].state;
 }
 
 long ds_sim_allreduce_calls(const struct ds_sim *sim)
@@ -147,7 +161,7 @@ static void sim_teardown(struct ds_sim *sim)
 				pthread_join(sim->ranks[r].thread, NULL);
 	}
 	for (int r = 0; r < sim->n_ranks; r++) {
-		if (r > 0)
+		if (r != sim_local(sim))
 			ds_state_free(sim->ranks[r].state);
 		ds_shard_free(&sim->ranks[r].shard);
 	}
@@ -163,7 +177,7 @@ static void sim_teardown(struct ds_sim *sim)
 		env.done(env.arg);
 }
 
-/* ds_state_free of rank 0's state lands here: the state stands for the whole simulation. */
+/* ds_state_free of rank 0's state (or the local rank's) lands here: it stands for the whole run. */
 static void sim_release(void *arg)
 {
 	struct sim_rank *me = arg;
@@ -174,8 +188,8 @@ void ds_sim_free(struct ds_sim *sim)
 {
 	if (sim == NULL)
 		return;
-	if (sim->ranks[0].state != NULL)
-		ds_state_free(sim->ranks[0].state);     /* calls sim_release */
+	if (sim->ranks[sim_local(sim)].state != NULL)
+		ds_state_free(sim->ranks[sim_local(sim)].state);     /* calls sim_release */
 	else
 		sim_teardown(sim);
 }
@@ -207,8 +221,10 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
 		n_threads = c > 0 ? (int)c : 1;
 	}
-	int per = n_threads / n_ranks > 0 ? n_threads / n_ranks : 1;
-	for (int r = 0; r < n_ranks; r++) {
+	/* remote ranks: this process's cores are all its own rank's */
+	int per = sim->env.remote ? n_threads : n_threads / n_ranks > 0 ? n_threads / n_ranks : 1;
+	int lo = sim_local(sim), hi = sim->env.remote ? lo + 1 : n_ranks;
+	for (int r = lo; r < hi; r++) {
 		struct sim_rank *sr = &sim->ranks[r];
 		sr->sim = sim;
 		sr->rank = r;
@@ -223,8 +239,8 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 		}
 		struct ds_parallel par = {
 			.allreduce = sim->env.allreduce != NULL ? env_allreduce : n_ranks > 1 ? sim_allreduce : NULL,
-			.launch = r == 0 && n_ranks > 1 ? sim_launch : NULL,
-			.release = r == 0 ? sim_release : NULL,
+			.launch = r != 0 || n_ranks == 1 ? NULL : sim->env.remote ? env_launch : sim_launch,
+			.release = r == lo ? sim_release : NULL,
 			.arg = sr,
 			.expert_owned = sr->shard.expert_owned,
 			.expert_local = sr->shard.expert_local,
@@ -232,6 +248,8 @@ struct ds_sim *ds_ranks_new(const struct ds_model *full, int n_ranks, int n_ctx,
 		};
 		ds_state_set_parallel(sr->state, &par);
 	}
+	if (sim->env.remote)
+		return sim;
 	if (pthread_barrier_init(&sim->barrier, NULL, (unsigned)n_ranks) != 0) {
 		errorf(err, errlen, "cannot set up the barrier of %d simulated ranks", n_ranks);
 		ds_sim_free(sim);

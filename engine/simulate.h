@@ -3,6 +3,7 @@
 #ifndef DS_SIMULATE_H
 #define DS_SIMULATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "forward.h"
@@ -19,7 +20,8 @@ struct ds_sim *ds_sim_new(const struct ds_model *full, int n_ranks, int n_ctx, i
 
 /* Rank 0's run state: ds_forward on it runs every rank (the others follow the same call and only rank
  * 0 computes logits), so it stands in for an unsharded state wherever one is used (ds_generate too).
- * ds_state_free on it ends the whole simulation, as ds_sim_free does. */
+ * ds_state_free on it ends the whole simulation, as ds_sim_free does. With a remote env, the state of
+ * this process's rank. */
 struct ds_state *ds_sim_state(struct ds_sim *sim);
 
 /* Stops the rank threads and frees everything (the state from ds_sim_state included). */
@@ -45,6 +47,12 @@ struct ds_rank_env {
 	/* called once when the ranks end (after every state is freed), also when ds_ranks_new fails */
 	void (*done)(void *arg);
 	void *arg;
+	/* The other ranks live in other processes (engine/net-ranks.h): this one builds only rank
+	 * local_rank's shard and state (ds_sim_state returns it) and starts no threads; rank 0 hands each
+	 * forward call on through launch, called with rank_args[0], instead of waking local threads. */
+	bool remote;
+	int local_rank;
+	void (*launch)(void *rank_arg, const int *tokens, int n, int pos);
 };
 
 /* ds_sim_new with env (NULL: the CPU simulation). */

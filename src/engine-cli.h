@@ -30,6 +30,13 @@ struct cli_args {
 	double gpu_mem_gb;
 	const char *synthetic;
 	int simulate_ranks;         /* --simulate-ranks N: the verbs run on N virtual ranks (engine/simulate.h) */
+	/* --nodes N: one rank per process, joined over TCP (engine/net-ranks.h) */
+	int nodes;
+	int node_rank;              /* --node-rank R: 0 runs the verb, 1..N-1 follow */
+	const char *rendezvous;     /* --rendezvous HOST:PORT, as given */
+	char rdv_host[256];         /* its parts (checked by the option parser) */
+	int rdv_port;
+	int rdv_timeout_s;          /* --rendezvous-timeout S (default 300) */
 	/* where the forward pass runs on one device (kernels/backend.h, engine/forward.h) */
 	const char *backend;        /* --backend cpu|cuda|auto (NULL: $DSCODER_BACKEND, else auto) */
 	int device;                 /* --device N */
@@ -65,6 +72,11 @@ int cli_ranks_context(const struct cli_args *a, const struct ds_state *state);
  * when the model is not split. */
 const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len);
 int cli_serve(const struct cli_args *a);
+/* --nodes N --node-rank R with R >= 1: this process follows rank 0 (src/engine-nodes.c). */
+int cli_follow(const struct cli_args *a);
+/* Rank 0 of --nodes N: cli_ranks_place's part for it. */
+int cli_nodes_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,
+		    char *err, size_t errlen);
 
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *cli_default_model(void);

@@ -61,6 +61,11 @@ static const char usage_text[] =
 "  --simulate-ranks N       run the pipe service, --logits, --greedy and generation on N virtual\n"
 "                           ranks on the CPU\n"
 "                           (the multi-GPU partition, joined by an in-process all-reduce)\n"
+"  --nodes N --node-rank R --rendezvous HOST:PORT\n"
+"                           the same partition over N processes (one per node, CPU), joined over\n"
+"                           TCP: rank 0 runs the verb or the pipe service and listens on HOST:PORT;\n"
+"                           ranks 1..N-1 get the same --model, --nodes and --rendezvous and no verb\n"
+"  --rendezvous-timeout S   how long the nodes wait for each other at start-up (default 300)\n"
 "  --help, --version\n";
 
 enum {
@@ -70,6 +75,7 @@ enum {
 	OPT_HELP, OPT_VERSION,
 	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC, OPT_SIMULATE_RANKS,
 	OPT_BACKEND, OPT_DEVICE, OPT_DTYPE, OPT_PROMPT_TOKENS,
+	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -108,6 +114,10 @@ static const struct option long_options[] = {
 	{ "device", required_argument, NULL, OPT_DEVICE },
 	{ "dtype", required_argument, NULL, OPT_DTYPE },
 	{ "prompt-tokens", required_argument, NULL, OPT_PROMPT_TOKENS },
+	{ "nodes", required_argument, NULL, OPT_NODES },
+	{ "node-rank", required_argument, NULL, OPT_NODE_RANK },
+	{ "rendezvous", required_argument, NULL, OPT_RENDEZVOUS },
+	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -155,6 +165,63 @@ static int parse_float(const char *opt, const char *arg, double min, double max,
 	return 0;
 }
 
+/* Splits --rendezvous HOST:PORT (HOST may be [v6-address]) into a->rdv_host and a->rdv_port. */
+static int parse_rendezvous(struct cli_args *a, const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	long port;
+
+	if (colon == NULL || colon == arg)
+		return cli_fail("--rendezvous needs HOST:PORT (rank 0's address and a port, such as "
+				"node0.example:29500), not '%s'", arg);
+	if (parse_int("--rendezvous's port", colon + 1, 1, 65535, &port) != 0)
+		return 1;
+	const char *host = arg;
+	size_t len = (size_t)(colon - arg);
+	if (host[0] == '[' && len >= 2 && host[len - 1] == ']') {
+		host++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof a->rdv_host)
+		return cli_fail("--rendezvous needs HOST:PORT with a host name of 1 to %zu characters, not '%s'",
+				sizeof a->rdv_host - 1, arg);
+	a->rendezvous = arg;
+	memcpy(a->rdv_host, host, len);
+	a->rdv_host[len] = '\0';
+	a->rdv_port = (int)port;
+	return 0;
+}
+
+/* The rules of --nodes, --node-rank and --rendezvous. Returns 0, or cli_fail's status. */
+static int check_nodes(const struct cli_args *a, bool node_rank_set)
+{
+	if (a->nodes == 0) {
+		if (node_rank_set || a->rendezvous != NULL)
+			return cli_fail("--node-rank and --rendezvous need --nodes N");
+		return 0;
+	}
+	if (a->gpus > 0 || a->simulate_ranks > 0)
+		return cli_fail("--nodes runs one CPU rank per process: leave out --gpus, --devices and "
+				"--simulate-ranks");
+	if (a->rendezvous == NULL)
+		return cli_fail("--nodes needs --rendezvous HOST:PORT: rank 0's address, where it listens and "
+				"the other nodes connect");
+	if (!node_rank_set)
+		return cli_fail("--nodes needs --node-rank R: 0 for the process that runs the verb, 1 to %d for "
+				"the others", a->nodes - 1);
+	if (a->node_rank >= a->nodes)
+		return cli_fail("--node-rank %d is outside 0..%d (--nodes %d)", a->node_rank, a->nodes - 1,
+				a->nodes);
+	if (a->node_rank > 0 && a->verb != VERB_NONE)
+		return cli_fail("--node-rank %d follows rank 0 and takes no verb: give the verb to --node-rank 0",
+				a->node_rank);
+	if (a->verb != VERB_LOGITS && a->verb != VERB_GREEDY && a->verb != VERB_GENERATE &&
+	    a->verb != VERB_COMPLETE && a->verb != VERB_FIM && a->verb != VERB_NONE)
+		return cli_fail("--nodes works with the pipe service, --logits, --greedy, --generate, --complete "
+				"and --fim-prefix/--fim-suffix");
+	return 0;
+}
+
 const char *cli_default_model(void)
 {
 	static char *demo;
@@ -170,10 +237,12 @@ const char *cli_default_model(void)
 int main(int argc, char **argv)
 {
 	struct cli_args a;
+	bool node_rank_set = false;
 	long v;
 	int c;
 
 	memset(&a, 0, sizeof a);
+	a.rdv_timeout_s = 300;
 	ds_sampling_defaults(&a.sampling);
 	a.sampling.seed = ds_random_seed();     /* --seed makes a run reproducible */
 	a.greedy = -1;
@@ -304,6 +373,26 @@ int main(int argc, char **argv)
 				return 1;
 			a.simulate_ranks = (int)v;
 			break;
+		case OPT_NODES:
+			if (parse_int("--nodes", optarg, 1, 4096, &v) != 0)
+				return 1;
+			a.nodes = (int)v;
+			break;
+		case OPT_NODE_RANK:
+			if (parse_int("--node-rank", optarg, 0, 4095, &v) != 0)
+				return 1;
+			a.node_rank = (int)v;
+			node_rank_set = true;
+			break;
+		case OPT_RENDEZVOUS:
+			if (parse_rendezvous(&a, optarg) != 0)
+				return 1;
+			break;
+		case OPT_RDV_TIMEOUT:
+			if (parse_int("--rendezvous-timeout", optarg, 1, 86400, &v) != 0)
+				return 1;
+			a.rdv_timeout_s = (int)v;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -339,6 +428,8 @@ int main(int argc, char **argv)
 	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM && a.verb != VERB_NONE)
 		return cli_fail("--simulate-ranks works with the pipe service, --logits, --greedy, --generate, "
 				"--complete and --fim-prefix/--fim-suffix");
+	if (check_nodes(&a, node_rank_set) != 0)
+		return 1;
 
 	/* The backend the forward pass of every verb runs on, checked once here: a missing GPU or a build
 	 * without CUDA is one sentence before any model is loaded. --gpus and --simulate-ranks make their
@@ -353,7 +444,7 @@ int main(int argc, char **argv)
 		if (be == NULL)
 			return cli_fail("%s", err);
 		a.backend = be->name;
-		if (a.gpus == 0 && a.simulate_ranks == 0) {
+		if (a.gpus == 0 && a.simulate_ranks == 0 && a.nodes == 0) {
 			struct ds_backend_choice bc = { .name = a.backend, .device = a.device, .f32 = a.f32 };
 			ds_forward_set_backend(&bc);
 		}
@@ -362,6 +453,8 @@ int main(int argc, char **argv)
 	/* A reader that goes away (| head) ends us quietly instead of killing us with a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (a.nodes > 0 && a.node_rank > 0)
+		return cli_follow(&a);
 	switch (a.verb) {
 	case VERB_TOKENIZE: return cli_tokenize(&a);
 	case VERB_DETOKENIZE: return cli_detokenize(&a);

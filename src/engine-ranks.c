@@ -1,5 +1,6 @@
 /* engine-ranks.c: where the verbs' forward passes run when the model is split: --simulate-ranks N (N
- * virtual ranks on the CPU) or --gpus N / --devices LIST (one thread per GPU, joined by NCCL). */
+ * virtual ranks on the CPU), --gpus N / --devices LIST (one thread per GPU, joined by NCCL) or --nodes N
+ * (one process per rank, joined over TCP: src/engine-nodes.c). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #include <stdio.h>
@@ -37,6 +38,8 @@ int cli_ranks_place(const struct cli_args *a, const struct ds_model *m, struct d
 {
 	char why[ERR_LEN];
 
+	if (a->nodes > 0)
+		return cli_nodes_place(a, m, state, n_ctx, err, errlen);
 	if (a->simulate_ranks > 0) {
 		if (ds_sim_replace_state(m, state, a->simulate_ranks, n_ctx, a->threads, why, sizeof why) != 0) {
 			snprintf(err, errlen, "--simulate-ranks %d: %s", a->simulate_ranks, why);
@@ -84,6 +87,8 @@ const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len)
 {
 	if (a->simulate_ranks > 0)
 		snprintf(buf, len, "cpu, %d simulated ranks", a->simulate_ranks);
+	else if (a->nodes > 0)
+		snprintf(buf, len, "cpu, %d node%s over TCP", a->nodes, a->nodes == 1 ? "" : "s");
 	else if (a->gpus > 0)
 		snprintf(buf, len, "cuda, %d GPU%s over NCCL", a->gpus, a->gpus == 1 ? "" : "s");
 	else

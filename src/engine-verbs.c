@@ -326,7 +326,7 @@ int cli_generate(const struct cli_args *a)
 	return rc;
 }
 
-/* The pipe service's hook that splits the open model over --simulate-ranks or --gpus ranks. */
+/* The pipe service's hook that splits the open model over --simulate-ranks, --gpus or --nodes ranks. */
 static int serve_place_state(void *arg, const struct ds_model *m, struct ds_state **state,
 			     ds_progress_fn progress, void *progress_arg, char *err, size_t errlen)
 {
@@ -337,7 +337,7 @@ static int serve_place_state(void *arg, const struct ds_model *m, struct ds_stat
 int cli_serve(const struct cli_args *a)
 {
 	char backend[64];
-	bool split = a->simulate_ranks > 0 || a->gpus > 0;
+	bool split = a->simulate_ranks > 0 || a->gpus > 0 || a->nodes > 0;
 	struct ds_serve_opts o = {
 		.model_dir = a->model,
 		.n_ctx = a->n_ctx,
