@@ -26,6 +26,9 @@ include kernels/cuda-nccl.mk
 # the command line: --simulate-ranks on the real engine, --plan
 TESTS += tests/simulate-cli.sh
 dist_check_SCRIPTS += tests/simulate-cli.sh
+# --nodes N: processes on this machine joined over TCP (engine/net-ranks.c)
+TESTS += tests/nodes-cli.sh
+dist_check_SCRIPTS += tests/nodes-cli.sh
 
 # --simulate-ranks and --gpus for the verbs (src/engine-ranks.c), --nodes (src/engine-nodes.c)
 dscoder_engine_SOURCES += src/engine-ranks.c src/engine-nodes.c

@@ -74,6 +74,18 @@ static uint32_t get32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Connecting on this machine to a port in the ephemeral range that nobody listens on can pick that same
+ * port as the source: TCP's simultaneous open then joins the socket to itself. Such a connection is
+ * treated as refused (rank 0 is not there yet). */
+static bool connected_to_self(int fd)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t ml = sizeof me, pl = sizeof peer;
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) != 0 || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+		return false;
+	return ml == pl && memcmp(&me, &peer, ml) == 0;
+}
+
 struct ds_rdv *ds_rdv_listen(const char *host, int port, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -234,6 +246,10 @@ int ds_rdv_join_keep(const char *host, int port, int index, void *blob, size_t l
 			}
 			if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
 				e = errno;
+				close(fd);
+				fd = -1;
+			} else if (connected_to_self(fd)) {
+				e = ECONNREFUSED;
 				close(fd);
 				fd = -1;
 			}
