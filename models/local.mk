@@ -20,4 +20,4 @@ EXTRA_DIST += \
 
 TESTS += tests/demo-model.sh tests/ds2-reference.sh
 dist_check_SCRIPTS += tests/demo-model.sh tests/ds2-reference.sh
-EXTRA_DIST += models/README.md
+EXTRA_DIST += models/README.md tests/demo_followup.py

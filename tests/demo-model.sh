@@ -3,7 +3,8 @@
 # For every prompt in models/dscoder-demo/golden/ (saved by tools/train_demo.py from tools/ds2_model.py,
 # float32 math on the stored BF16 weights): the C tokenizer must give the prompt's ids, and
 # `dscoder-engine --ids --greedy N` must give the same N greedy ids. Then the README's own prompts must
-# answer with code, with and without --model (the demo model is the default).
+# answer with code, with and without --model (the demo model is the default), and so must the later
+# questions of a conversation (tests/demo_followup.py, through the pipe service).
 
 engine=$top_builddir/dscoder-engine
 model=$top_srcdir/models/dscoder-demo
@@ -115,6 +116,13 @@ else
 	sed 's/^/  | /' "$tmp/out"
 	sed 's/^/  stderr: /' "$tmp/err"
 	fail=1
+fi
+
+# A conversation, as the TUI holds one: the second and later questions get their answers too.
+if command -v python3 >/dev/null 2>&1; then
+	python3 "$top_srcdir/tests/demo_followup.py" "$engine" "$model" "$top_srcdir/profiles/coder.yaml" || fail=1
+else
+	echo "note: python3 not found: the conversation check is skipped"
 fi
 
 exit $fail
