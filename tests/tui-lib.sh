@@ -90,6 +90,13 @@ fail() {
 	screen
 	echo "--- stderr of dscoder-tui:"
 	cat "$T/tui.err" 2>/dev/null
+	# Where the programs wait (a stuck one shows its system call here).
+	for pid in $(tui_pid 2>/dev/null) $(engine_pid 2>/dev/null); do
+		echo "--- process $pid ($(cat /proc/$pid/comm 2>/dev/null)): state $(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null), waiting in $(cat /proc/$pid/wchan 2>/dev/null)"
+		for t in /proc/$pid/task/*; do
+			echo "    thread ${t##*/}: $(cut -d' ' -f3 $t/stat 2>/dev/null) $(cat $t/wchan 2>/dev/null) syscall $(cut -d' ' -f1 $t/syscall 2>/dev/null)"
+		done
+	done
 	for c in "$CONVDIR"/*.yaml; do
 		[ -f "$c" ] || continue
 		echo "--- $c (long lines cut):"

@@ -27,9 +27,15 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-/* Key codes of our own for the bracketed-paste markers (above ncurses' KEY_MAX). */
+/* Key codes of our own (above ncurses' KEY_MAX): the bracketed-paste markers and the starts of the
+ * two mouse report formats. */
 #define KEY_PASTE_BEGIN 01001
 #define KEY_PASTE_END 01002
+#define KEY_MOUSE_X10 01003
+#define KEY_MOUSE_SGR 01004
+/* Mouse reports: button presses and releases (1000), in the SGR format (1006). */
+#define MOUSE_ON "\033[?1000h\033[?1006h"
+#define MOUSE_OFF "\033[?1006l\033[?1000l"
 
 #define APP_SAVE_INTERVAL 1.0       /* seconds between saves while an answer streams */
 #define APP_ENGINE_GRACE_MS 2000    /* wait this long after shutdown, then SIGTERM, then SIGKILL */
@@ -1388,26 +1394,89 @@ static void app_read_paste(struct app *a)
 	free(buf);
 }
 
-static int app_mouse(struct app *a)
+/* ---- mouse ------------------------------------------------------------------------------------- */
+
+/* The terminal's mouse reports are read here, not by ncurses: its X10 decoder reads the three bytes
+ * after ESC [ M straight from the terminal, past the bytes its own input buffer already holds, so a
+ * burst of reports (a quick double click, a fast wheel) could lose events or block in read() until
+ * the next key. ESC [ M and ESC [ < are bound to key codes of ours and what follows them is taken
+ * with get_wch like any key. SGR reports (mode 1006) also carry columns past 223. */
+enum mouse_kind { MOUSE_NONE, MOUSE_PRESS, MOUSE_WHEEL_UP, MOUSE_WHEEL_DOWN };
+
+/* The next character of a report: they come in one write, but wait a little for a slow link. */
+static int app_mouse_char(void)
 {
-	MEVENT ev;
-	if (getmouse(&ev) != OK)
+	wint_t ch;
+	wtimeout(stdscr, 100);
+	int r = get_wch(&ch);
+	nodelay(stdscr, TRUE);
+	return r == OK ? (int)ch : -1;
+}
+
+/* What a report's button code means: 64/65 the wheel, 0 the left button (other buttons, motion and
+ * releases do nothing here). */
+static enum mouse_kind mouse_kind_of(int code, bool release)
+{
+	if (code & 32)
+		return MOUSE_NONE;              /* motion */
+	if ((code & 0xc3) == 64)
+		return MOUSE_WHEEL_UP;
+	if ((code & 0xc3) == 65)
+		return MOUSE_WHEEL_DOWN;
+	if ((code & 0xc3) == 0 && !release)
+		return MOUSE_PRESS;
+	return MOUSE_NONE;
+}
+
+/* ESC [ M b x y: each a byte of value + 32, coordinates from 1; button 3 is a release. */
+static enum mouse_kind app_mouse_x10(int *y, int *x)
+{
+	int b = app_mouse_char(), cx = app_mouse_char(), cy = app_mouse_char();
+	if (b < 32 || cx < 33 || cy < 33)
+		return MOUSE_NONE;
+	*x = cx - 33;
+	*y = cy - 33;
+	return mouse_kind_of(b - 32, ((b - 32) & 0xc3) == 3);
+}
+
+/* ESC [ < b ; x ; y M (press) or m (release), in decimal, coordinates from 1. */
+static enum mouse_kind app_mouse_sgr(int *y, int *x)
+{
+	int v[3] = { 0, 0, 0 }, k = 0, c;
+	while ((c = app_mouse_char()) >= 0) {
+		if (c >= '0' && c <= '9' && v[k] < 100000)
+			v[k] = v[k] * 10 + (c - '0');
+		else if (c == ';' && k < 2)
+			k++;
+		else
+			break;
+	}
+	if ((c != 'M' && c != 'm') || k != 2 || v[1] < 1 || v[2] < 1)
+		return MOUSE_NONE;
+	*x = v[1] - 1;
+	*y = v[2] - 1;
+	return mouse_kind_of(v[0], c == 'm');
+}
+
+static int app_mouse(struct app *a, enum mouse_kind kind, int y, int x)
+{
+	if (kind == MOUSE_NONE)
 		return 0;
-	bool in_sidebar = a->sidebar_open && ev.x < a->r_sidebar.x + a->r_sidebar.w &&
-			  ev.y < a->r_sidebar.y + a->r_sidebar.h;
-	if (ev.bstate & BUTTON4_PRESSED) {
+	bool in_sidebar = a->sidebar_open && x < a->r_sidebar.x + a->r_sidebar.w &&
+			  y < a->r_sidebar.y + a->r_sidebar.h;
+	if (kind == MOUSE_WHEEL_UP) {
 		if (in_sidebar)
 			sidebar_move(a, -3);
 		else
 			transcript_scroll(a, -3);
-	} else if (ev.bstate & BUTTON5_PRESSED) {
+	} else if (kind == MOUSE_WHEEL_DOWN) {
 		if (in_sidebar)
 			sidebar_move(a, 3);
 		else
 			transcript_scroll(a, 3);
-	} else if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED)) {
+	} else {
 		if (in_sidebar) {
-			int row = ev.y - a->r_sidebar.y - 1 - (a->list_filter && *a->list_filter ? 1 : 0);
+			int row = y - a->r_sidebar.y - 1 - (a->list_filter && *a->list_filter ? 1 : 0);
 			if (row >= 0 && a->list_scroll + row < (int)a->list_n) {
 				bool again = a->list_sel == a->list_scroll + row && a->focus == FOCUS_SIDEBAR;
 				a->list_sel = a->list_scroll + row;
@@ -1415,11 +1484,11 @@ static int app_mouse(struct app *a)
 				if (again)
 					return app_action(a, ACT_LIST_OPEN, 0);
 			}
-		} else if (ev.y >= a->r_input.y && ev.y < a->r_input.y + a->r_input.h) {
+		} else if (y >= a->r_input.y && y < a->r_input.y + a->r_input.h) {
 			a->focus = FOCUS_INPUT;
-		} else if (ev.y >= a->r_suffix.y && ev.y < a->r_suffix.y + a->r_suffix.h) {
+		} else if (y >= a->r_suffix.y && y < a->r_suffix.y + a->r_suffix.h) {
 			a->focus = FOCUS_SUFFIX;
-		} else if (ev.y < a->r_transcript.y + a->r_transcript.h) {
+		} else if (y < a->r_transcript.y + a->r_transcript.h) {
 			a->focus = FOCUS_TRANSCRIPT;
 		}
 	}
@@ -1549,8 +1618,12 @@ static int app_read_keys(struct app *a)
 			}
 			if (ch == KEY_PASTE_END)
 				continue;
-			if (ch == KEY_MOUSE) {
-				flags |= app_mouse(a);
+			if (ch == KEY_MOUSE_X10 || ch == KEY_MOUSE_SGR) {
+				int y = 0, x = 0;
+				enum mouse_kind kind = ch == KEY_MOUSE_X10 ? app_mouse_x10(&y, &x) : app_mouse_sgr(&y, &x);
+				flags |= app_mouse(a, kind, y, x);
+				if (a->quit)
+					break;
 				continue;
 			}
 			key = KEYS_FUNC | (int)ch;
@@ -1835,12 +1908,13 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	set_escdelay(25);
 	/* theme_apply starts colours itself, and not at all under NO_COLOR. */
 	a->colors = theme_apply(a->theme);
-	mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED | BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
-	mouseinterval(0);
 	define_key("\033[200~", KEY_PASTE_BEGIN);
 	define_key("\033[201~", KEY_PASTE_END);
-	/* Bracketed paste: pasted text arrives between markers, so newlines in it do not send. */
-	fputs("\033[?2004h", stdout);
+	define_key("\033[M", KEY_MOUSE_X10);
+	define_key("\033[<", KEY_MOUSE_SGR);
+	/* Bracketed paste: pasted text arrives between markers, so newlines in it do not send. And the
+	 * mouse, reported in SGR form (a terminal without it sends X10 reports, read as well). */
+	fputs("\033[?2004h" MOUSE_ON, stdout);
 	fflush(stdout);
 
 	layout_compute(a);
@@ -1937,7 +2011,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	if (a->state == ENGINE_GENERATING)
 		app_cancel(a);
 	app_save(a);
-	fputs("\033[?2004l", stdout);
+	fputs("\033[?2004l" MOUSE_OFF, stdout);
 	fflush(stdout);
 	endwin();
 	engine_client_stop(&a->eng, "{\"op\":\"shutdown\"}", APP_ENGINE_GRACE_MS);
