@@ -4,7 +4,7 @@
 # engine and the next question is answered.
 . "$top_srcdir/tests/tui-lib.sh"
 
-tui_start 100 30
+tui_start 100 30 --profile long
 wait_for ' ready ' 60
 send_long_message
 epid=$(engine_pid)

@@ -182,7 +182,24 @@ long_message() {
 	done
 }
 
-# send_long_message: pastes long_message into the input, sends it, and waits until the answer runs.
+# A profile whose answers are long and always the same: greedy, with a repetition penalty below 1
+# (the fixture model then goes on for thousands of tokens after long_message instead of stopping at a
+# random early EOS), so that keys can be pressed while it runs. Start the TUI with --profile long.
+mkdir -p "$XDG_CONFIG_HOME/dscoder-tui/profiles"
+cat > "$XDG_CONFIG_HOME/dscoder-tui/profiles/long.yaml" <<'YAML'
+name: long
+description: the tests' long, reproducible answer
+mode: chat
+system_prompt: |
+  You are an expert programming assistant.
+sampling:
+  temperature: 0
+  repetition_penalty: 0.5
+  max_tokens: 20000
+YAML
+
+# send_long_message: pastes long_message into the input, sends it, and waits until the answer runs
+# (start with --profile long so that it runs long enough to be seen).
 send_long_message() {
 	long_message > "$T/long.txt"
 	tmux -L "$SOCK" load-buffer "$T/long.txt"

@@ -22,7 +22,7 @@ mkconv() {   # mkconv FILE TITLE UPDATED TEXT
 mkconv 20260101-000000-aaaaaa 'Apple pie recipe' 2026-01-01T00:00:00Z 'how do I bake an apple pie'
 mkconv 20260102-000000-bbbbbb 'Banana bread' 2026-01-02T00:00:00Z 'what about banana bread with walnuts'
 
-tui_start 100 30
+tui_start 100 30 --profile long
 wait_for ' ready ' 60
 send_long_message
 wait_for ' ready ' 120

@@ -4,7 +4,7 @@
 # the end.
 . "$top_srcdir/tests/tui-lib.sh"
 
-tui_start 100 30
+tui_start 100 30 --profile long
 wait_for ' ready ' 60
 send_long_message
 resize 60 20
