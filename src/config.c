@@ -53,19 +53,8 @@ static void config_path_value(char **field, const char *dir, bool is_cmd)
 /* devices: "0,1,2": device numbers joined by commas, as the engine's --devices takes them. */
 static int config_devices_check(struct yu_doc *d, yaml_node_t *v, const char *list, char *err, size_t errlen)
 {
-	if (list == NULL)
+	if (list == NULL || params_devices_count(list) > 0)
 		return 0;
-	for (const char *p = list;; p++) {
-		if (*p < '0' || *p > '9')
-			break;
-		while (p[1] >= '0' && p[1] <= '9')
-			p++;
-		if (p[1] == '\0')
-			return 0;
-		if (p[1] != ',')
-			break;
-		p++;
-	}
 	return errorf(err, errlen, "%s:%d: devices must be GPU numbers joined by commas, like \"0,1\", not \"%s\"",
 		      d->file, yu_line(v), list);
 }

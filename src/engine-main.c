@@ -17,6 +17,7 @@
 #include "engine-cli.h"
 #include "forward.h"
 #include "generate.h"
+#include "params.h"
 #include "paths.h"
 #include "xalloc.h"
 
@@ -323,18 +324,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DEVICES: {
 			/* a comma-separated list of device numbers: its length is the GPU count */
-			int n = 0;
-			for (const char *p = optarg; *p != '\0'; n++) {
-				char *end;
-				long d;
-
-				errno = 0;
-				d = strtol(p, &end, 10);
-				if (errno != 0 || end == p || d < 0 || d > 4095 || (*end != ',' && *end != '\0'))
-					return cli_fail("--devices needs device numbers separated by commas (such as 0,1,2,3), "
-							"not '%s'", optarg);
-				p = *end == ',' ? end + 1 : end;
-			}
+			int n = params_devices_count(optarg);
+			if (n < 0)
+				return cli_fail("--devices needs device numbers separated by commas (such as 0,1,2,3), "
+						"not '%s'", optarg);
 			a.devices = optarg;
 			a.gpus = n;
 			break;

@@ -1,6 +1,8 @@
 /* params.c: defaults, names and range checks of the generation settings. */
 #include "params.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 void params_sampling_defaults(struct params_sampling *p)
@@ -57,4 +59,19 @@ const char *params_sampling_invalid(const struct params_sampling *p)
 	if (p->seed < -1)
 		return "seed";
 	return NULL;
+}
+
+int params_devices_count(const char *list)
+{
+	int n = 0;
+	for (const char *p = list; *p != '\0'; n++) {
+		char *end;
+		errno = 0;
+		long d = strtol(p, &end, 10);
+		if (errno != 0 || end == p || *p < '0' || *p > '9' || d > 4095 || (*end != ',' && *end != '\0') ||
+		    (*end == ',' && end[1] == '\0'))
+			return -1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return n > 0 ? n : -1;
 }

@@ -38,4 +38,8 @@ int params_mode_parse(const char *s, enum params_mode *m);
  * first bad field (a constant). */
 const char *params_sampling_invalid(const struct params_sampling *p);
 
+/* A GPU list as the engine's --devices and config.yaml's devices: take it, "0,2,3", device numbers
+ * 0 to 4095 joined by commas. Returns how many there are, or -1 when list is not such a list. */
+int params_devices_count(const char *list);
+
 #endif

@@ -80,6 +80,8 @@ static void test_errors(void)
 		{ "model: caf\xe9\n", "config.yaml:1:", "UTF-8" },
 		{ "devices: 0,,1\n", "config.yaml:1:", "devices must be GPU numbers joined by commas" },
 		{ "devices: gpu0\n", "config.yaml:1:", "devices must be GPU numbers" },
+		{ "devices: 0,4096\n", "config.yaml:1:", "devices must be GPU numbers" },
+		{ "devices: 1,\n", "config.yaml:1:", "devices must be GPU numbers" },
 		{ "engine_args: --gpus 2\n", "config.yaml:1:", "engine_args must be a list" },
 		{ "engine_args: [[a]]\n", "config.yaml:1:", "an item of engine_args must be text" },
 		{ "gpus: -1\n", "config.yaml:1:", "gpus" },
