@@ -59,28 +59,24 @@ static void gpu_done(void *arg)
 }
 
 /* The longest context up to want that the plan fits in the GPUs' free memory now, or -1 (err set). */
-static int fit_context(const struct ds_config *cfg, const int *devices, int n, int want, bool f32, char *err,
-		       size_t errlen)
+static int fit_context(const struct ds_config *cfg, const struct ds_plan *plan, const int *devices, int want,
+		       bool f32, char *err, size_t errlen)
 {
-	struct ds_plan plan;
-	if (ds_plan_make(cfg, n, &plan, err, errlen) != 0)
-		return -1;
+	int n = plan->n_ranks;
 	uint64_t *free_bytes = xcalloc((size_t)n, sizeof *free_bytes);
 	double least = 0;
 	for (int r = 0; r < n; r++) {
 		struct ds_cuda_device_info info;
 		if (ds_cuda_device_info(devices[r], &info, err, errlen) != 0) {
 			free(free_bytes);
-			ds_plan_free(&plan);
 			return -1;
 		}
 		free_bytes[r] = (uint64_t)(info.mem_free_gb * 1e9);
 		if (r == 0 || info.mem_free_gb < least)
 			least = info.mem_free_gb;
 	}
-	int64_t fit = ds_plan_fit_context(cfg, &plan, want, f32 ? 4 : 2, 4, free_bytes);
+	int64_t fit = ds_plan_fit_context(cfg, plan, want, f32 ? 4 : 2, 4, free_bytes);
 	free(free_bytes);
-	ds_plan_free(&plan);
 	if (fit <= 0) {
 		errorf(err, errlen, "the model's slices do not fit in %d GPU%s (%.1f GB free on the fullest); use "
 		       "more GPUs (dscoder-engine --plan --gpus N shows how it splits)", n, n == 1 ? "" : "s", least);
@@ -91,19 +87,14 @@ static int fit_context(const struct ds_config *cfg, const int *devices, int n, i
 
 /* Bytes the ranks upload together: every rank's elements (the plan counts them exactly) in the
  * checkpoint's element size, so the progress of all uploads is one bar. */
-static uint64_t upload_bytes(const struct ds_model *full, int n, bool f32)
+static uint64_t upload_bytes(const struct ds_model *full, const struct ds_plan *plan)
 {
-	struct ds_plan plan;
-	char err[256];
 	uint64_t sum = 0;
-	if (ds_plan_make(&full->cfg, n, &plan, err, sizeof err) != 0)
-		return 0;
-	struct ds_rank_memory *mem = xcalloc((size_t)n, sizeof *mem);
-	ds_plan_memory(&full->cfg, &plan, 1, f32 ? 4 : 2, 4, mem);
-	for (int r = 0; r < n; r++)
+	struct ds_rank_memory *mem = xcalloc((size_t)plan->n_ranks, sizeof *mem);
+	ds_plan_memory(&full->cfg, plan, 1, 2, 4, mem);
+	for (int r = 0; r < plan->n_ranks; r++)
 		sum += mem[r].weight_params * ds_dtype_size(full->w.embed.dtype);
 	free(mem);
-	ds_plan_free(&plan);
 	return sum;
 }
 
@@ -111,13 +102,17 @@ int ds_gpu_ranks_replace_state(const struct ds_model *full, struct ds_state **st
 			       int n_ctx, bool f32, ds_progress_fn progress, void *progress_arg, char *err,
 			       size_t errlen)
 {
-	if (n_ctx < 0) {
-		n_ctx = fit_context(&full->cfg, devices, n, ds_state_n_ctx(*state), f32, err, errlen);
-		if (n_ctx < 0)
-			return -1;
-	} else if (n_ctx == 0) {
+	struct ds_plan plan;
+	if (ds_plan_make(&full->cfg, n, &plan, err, errlen) != 0)
+		return -1;
+	uint64_t grand_total = upload_bytes(full, &plan);
+	if (n_ctx < 0)
+		n_ctx = fit_context(&full->cfg, &plan, devices, ds_state_n_ctx(*state), f32, err, errlen);
+	else if (n_ctx == 0)
 		n_ctx = ds_state_n_ctx(*state);
-	}
+	ds_plan_free(&plan);
+	if (n_ctx < 0)
+		return -1;
 	struct gpu_env *g = xcalloc(1, sizeof *g);
 	g->n = n;
 	g->f32 = f32;
@@ -125,7 +120,7 @@ int ds_gpu_ranks_replace_state(const struct ds_model *full, struct ds_state **st
 	for (int r = 0; r < n; r++)
 		g->devices[r] = devices[r];
 	g->comms = xcalloc((size_t)n, sizeof *g->comms);
-	g->grand_total = upload_bytes(full, n, f32);
+	g->grand_total = grand_total;
 	if (progress != NULL && g->grand_total > 0) {
 		g->progress = progress;
 		g->progress_arg = progress_arg;
