@@ -22,8 +22,9 @@ keys F12
 wait_for ' ready ' 120
 keys C-u 'short question' Enter
 wait_cmd 60 "the question after the restart is saved" grep -q 'short question' "$f"
-wait_for ' ready ' 240
-wait_cmd 20 "the answer's stats are saved" sh -c "grep -A12 'short question' '$f' | grep -q 'finish:'"
+# (the stats, not ' ready ': the screen says ready until the new answer starts)
+wait_cmd 240 "the answer's stats are saved" sh -c "grep -A12 'short question' '$f' | grep -q 'finish:'"
+wait_for ' ready ' 60
 keys C-q
 wait_for 'TUI-EXIT=0' 30
 # The copy taken right after the kill loads.

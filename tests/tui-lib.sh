@@ -195,7 +195,7 @@ system_prompt: |
 sampling:
   temperature: 0
   repetition_penalty: 0.5
-  max_tokens: 20000
+  max_tokens: 8000
 YAML
 
 # send_long_message: pastes long_message into the input, sends it, and waits until the answer runs
