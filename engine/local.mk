@@ -3,4 +3,4 @@
 noinst_LIBRARIES += libengine.a
 libengine_a_SOURCES = engine/model.h engine/forward.h engine/tokenizer.h \
 	engine/sampler.c engine/sampler.h engine/generate.c engine/generate.h engine/prompt.c
-libengine_a_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS)
+libengine_a_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS) $(UTF8PROC_CFLAGS)

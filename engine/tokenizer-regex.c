@@ -2,18 +2,32 @@
  * dialect that Hugging Face tokenizers compiles them with into what PCRE2 accepts. */
 #include "tokenizer-int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "xalloc.h"
 
-/* Why this exists: the DeepSeek-V2 letter class was stored after Unicode normalisation, which
- * turned some range ends into lower code points ("\u1f5f-\u03ce"). Oniguruma (Ruby syntax) accepts
- * such an out-of-order range and ignores it, so it matches neither end; PCRE2 refuses to compile
- * it. We drop those ranges the same way. Oniguruma's \uHHHH and \h (hex digit) are spelled
- * differently in PCRE2, and its \s (Unicode White_Space) differs from PCRE2's by U+0085; those
- * are rewritten. The rest of the syntax both share. */
+/* Why this exists: Oniguruma's \uHHHH and \h (hex digit) are spelled differently in PCRE2, and
+ * its \s (Unicode White_Space) differs from PCRE2's by U+0085; those are rewritten. The rest of
+ * the syntax both share.
+ *
+ * One more repair is needed for the DeepSeek-V2 letter class as real checkpoints store it: the
+ * pattern was put through Unicode normalisation (NFC) after it was written, and NFC replaces the
+ * "singleton" characters (those canonically equal to one other character) with that character,
+ * in another block. U+212A KELVIN SIGN became ASCII K, so the range "K-ℭ" (U+212A-U+212D,
+ * four letterlike symbols) now reads U+004B-U+212D, which takes in [ \ ] ^ _ ` { | } ~, most of
+ * Latin-1 and all of Arabic, Hebrew, Devanagari, Thai...: "([" and "._" then split apart before
+ * BPE and code tokenizes into ids the model never saw. Likewise U+1FD3 became U+0390 ("ῐ-ΐ",
+ * now backwards) and U+2126 OHM SIGN became Ω. The tokenizer the model was trained with read the
+ * pattern before normalisation. The translator puts such characters back: a class member that is
+ * the NFC image of a singleton is read as its original when the original lies in the same
+ * 256-code-point page as its neighbours (the other end of its range; for a lone character, the
+ * members on both sides) and the image does not. A hand-written class (A-Z, Ω-ω) does not have
+ * that shape. A range still backwards after that matches nothing, as Oniguruma reads an empty
+ * range. A pattern stored without normalisation needs no repair and gets none. */
 
 /* Unicode White_Space as class members: PCRE2's \s (with UCP) plus U+0085. */
 #define TOK_RX_SPACE "\\s\\x{85}"
@@ -190,40 +204,171 @@ static int rx_class_atom(const char *p, size_t n, struct rx_atom *a, char *err, 
 	return 0;
 }
 
+/* The NFC singletons: pairs (image, original) where NFC turns the one character original into
+ * the different character image, sorted by image. Built once from utf8proc's tables. */
+struct rx_singleton {
+	unsigned image, original;
+};
+static struct rx_singleton *rx_singletons;
+static size_t rx_n_singletons;
+static pthread_once_t rx_singletons_once = PTHREAD_ONCE_INIT;
+
+static int rx_singleton_cmp(const void *a, const void *b)
+{
+	const struct rx_singleton *x = a, *y = b;
+
+	if (x->image != y->image)
+		return x->image < y->image ? -1 : 1;
+	return x->original < y->original ? -1 : x->original > y->original;
+}
+
+static void rx_singletons_build(void)
+{
+	size_t cap = 0;
+
+	for (utf8proc_int32_t cp = 0; cp <= 0x10ffff; cp++) {
+		const utf8proc_property_t *prop = utf8proc_get_property(cp);
+		utf8proc_uint8_t in[4], *out;
+		utf8proc_int32_t image;
+		utf8proc_ssize_t n;
+
+		/* Only a canonical decomposition can make NFC change a lone character. */
+		if (prop->decomp_seqindex == UINT16_MAX || prop->decomp_type != 0)
+			continue;
+		n = utf8proc_encode_char(cp, in);
+		if (utf8proc_map(in, n, &out, UTF8PROC_STABLE | UTF8PROC_COMPOSE) < 0)
+			continue;
+		n = utf8proc_iterate(out, -1, &image);
+		if (n > 0 && out[n] == '\0' && image != cp) {
+			if (rx_n_singletons == cap) {
+				cap = cap ? cap * 2 : 1024;
+				rx_singletons = xreallocarray(rx_singletons, cap, sizeof(*rx_singletons));
+			}
+			rx_singletons[rx_n_singletons++] = (struct rx_singleton){ (unsigned)image,
+										  (unsigned)cp };
+		}
+		free(out);
+	}
+	qsort(rx_singletons, rx_n_singletons, sizeof(*rx_singletons), rx_singleton_cmp);
+}
+
+/* What class member c stood for before normalisation, judged by its neighbour (see the top of
+ * this file): c itself unless c is a singleton's image, the image's page differs from the
+ * neighbour's and the original's does not. */
+static unsigned rx_denormalized(unsigned c, unsigned neighbour)
+{
+	size_t lo = 0, hi;
+
+	if (c >> 8 == neighbour >> 8)
+		return c;
+	pthread_once(&rx_singletons_once, rx_singletons_build);
+	hi = rx_n_singletons;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rx_singletons[mid].image < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < rx_n_singletons && rx_singletons[lo].image == c; lo++)
+		if (rx_singletons[lo].original >> 8 == neighbour >> 8)
+			return rx_singletons[lo].original;
+	return c;
+}
+
+/* One member of a class: a single atom, or a range lo-hi. */
+struct rx_member {
+	struct rx_atom lo, hi;
+	bool range;
+};
+
+static void rx_atom_set(struct rx_atom *a, unsigned value)
+{
+	if (a->value == value)
+		return;
+	a->value = value;
+	snprintf(a->out, sizeof(a->out), "\\x{%X}", value);
+}
+
+/* Puts normalised characters back (see the top of this file). A range end is judged by the other
+ * end; a lone character by both members around it, which must agree (one neighbour is too weak
+ * a sign: in "[KΩ;]" the ';' would become U+037E GREEK QUESTION MARK). */
+static void rx_class_denormalize(struct rx_member *m, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct rx_atom *lo = &m[k].lo, *hi = &m[k].hi;
+
+		if (m[k].range) {
+			if (!lo->has_value || !hi->has_value)
+				continue;
+			rx_atom_set(lo, rx_denormalized(lo->value, hi->value));
+			rx_atom_set(hi, rx_denormalized(hi->value, lo->value));
+		} else if (lo->has_value && k > 0 && k + 1 < n) {
+			const struct rx_atom *before = m[k - 1].range ? &m[k - 1].hi : &m[k - 1].lo;
+			const struct rx_atom *after = &m[k + 1].lo;
+			unsigned c;
+
+			if (!before->has_value || !after->has_value)
+				continue;
+			c = rx_denormalized(lo->value, before->value);
+			if (c != lo->value && c >> 8 == after->value >> 8)
+				rx_atom_set(lo, c);
+		}
+	}
+}
+
 /* Translates the class starting at pat[*i] == '['; advances *i past its ']'. */
 static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, char *err,
 		    size_t errlen)
 {
-	size_t p = *i + 1, body;
+	size_t p = *i + 1, body, n = 0, cap = 0;
 	bool negated = false;
-	struct rx_atom lo, hi;
+	struct rx_member *m = NULL;
 
 	if (p < len && pat[p] == '^') {
 		negated = true;
 		p++;
 	}
+	for (bool first = true; p < len && (pat[p] != ']' || first); first = false) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			m = xreallocarray(m, cap, sizeof(*m));
+		}
+		m[n].range = false;
+		if (rx_class_atom(pat + p, len - p, &m[n].lo, err, errlen) < 0)
+			goto fail;
+		p += m[n].lo.src_len;
+		if (p + 1 < len && pat[p] == '-' && pat[p + 1] != ']') {
+			if (rx_class_atom(pat + p + 1, len - p - 1, &m[n].hi, err, errlen) < 0)
+				goto fail;
+			p += 1 + m[n].hi.src_len;
+			m[n].range = true;
+		}
+		n++;
+	}
+	if (p >= len) {
+		errorf(err, errlen, "a character class is not closed");
+		goto fail;
+	}
+	rx_class_denormalize(m, n);
+
 	rx_puts(b, negated ? "[^" : "[");
 	body = b->len;
-	for (bool first = true; p < len && (pat[p] != ']' || first); first = false) {
-		if (rx_class_atom(pat + p, len - p, &lo, err, errlen) < 0)
-			return -1;
-		p += lo.src_len;
-		if (p + 1 < len && pat[p] == '-' && pat[p + 1] != ']') {
-			if (rx_class_atom(pat + p + 1, len - p - 1, &hi, err, errlen) < 0)
-				return -1;
-			p += 1 + hi.src_len;
-			if (lo.has_value && hi.has_value && lo.value > hi.value)
-				continue;	/* out of order: Oniguruma ignores it */
-			rx_puts(b, lo.out);
-			/* Next to a class escape such as \s the hyphen is a plain character. */
-			rx_puts(b, lo.has_value && hi.has_value ? "-" : "\\-");
-			rx_puts(b, hi.out);
+	for (size_t k = 0; k < n; k++) {
+		const struct rx_atom *lo = &m[k].lo, *hi = &m[k].hi;
+
+		if (!m[k].range) {
+			rx_puts(b, lo->out);
 			continue;
 		}
-		rx_puts(b, lo.out);
+		if (lo->has_value && hi->has_value && lo->value > hi->value)
+			continue;	/* backwards: an empty range */
+		rx_puts(b, lo->out);
+		/* Next to a class escape such as \s the hyphen is a plain character. */
+		rx_puts(b, lo->has_value && hi->has_value ? "-" : "\\-");
+		rx_puts(b, hi->out);
 	}
-	if (p >= len)
-		return errorf(err, errlen, "a character class is not closed");
 	if (b->len == body) {
 		/* Everything was dropped: a class that matches nothing (or, negated, anything). */
 		b->len = body - (negated ? 2 : 1);
@@ -231,8 +376,12 @@ static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, ch
 	} else {
 		rx_puts(b, "]");
 	}
+	free(m);
 	*i = p + 1;
 	return 0;
+fail:
+	free(m);
+	return -1;
 }
 
 char *tok_regex_translate(const char *pat, size_t len, char *err, size_t errlen)

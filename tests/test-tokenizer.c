@@ -156,7 +156,7 @@ static bool valid_utf8(const unsigned char *p, size_t n)
 	return true;
 }
 
-/* ---- 1. the 46 reference cases ---- */
+/* ---- 1. reference ids: the 46 Hugging Face cases, 351 excerpts of real code, our corpus ---- */
 
 #define CASE_SEP "\n__ggml_vocab_test__\n"
 
@@ -166,42 +166,54 @@ struct cases {
 	size_t n;
 };
 
-static bool load_cases(struct cases *c, const char *dir)
+static void cases_push(struct cases *c, const char *p, size_t len)
 {
-	char *path = xasprintf("%s/cases.inp", dir);
+	c->text = xreallocarray(c->text, c->n + 1, sizeof(char *));
+	c->len = xreallocarray(c->len, c->n + 1, sizeof(size_t));
+	c->text[c->n] = xstrndup(p, len);
+	c->len[c->n] = len;
+	c->n++;
+}
+
+/* Reads the cases of path, split on CASE_SEP. A file that ends with the separator (cases.inp)
+ * has an empty piece after it, which is not a case. */
+static bool load_cases(struct cases *c, const char *path)
+{
 	size_t len;
 	char *buf = fix_read_file(path, &len), *p, *q;
 
-	free(path);
 	if (buf == NULL)
 		return false;
 	c->n = 0;
 	c->text = NULL;
 	c->len = NULL;
-	for (p = buf; (q = strstr(p, CASE_SEP)) != NULL; p = q + strlen(CASE_SEP)) {
-		c->text = xreallocarray(c->text, c->n + 1, sizeof(char *));
-		c->len = xreallocarray(c->len, c->n + 1, sizeof(size_t));
-		c->text[c->n] = xstrndup(p, (size_t)(q - p));
-		c->len[c->n] = (size_t)(q - p);
-		c->n++;
-	}
-	/* What follows the last separator is empty and is not a case. */
+	for (p = buf; (q = strstr(p, CASE_SEP)) != NULL; p = q + strlen(CASE_SEP))
+		cases_push(c, p, (size_t)(q - p));
 	if (*p != '\0')
-		FAIL("cases.inp does not end with the separator (left: %zu bytes)", strlen(p));
+		cases_push(c, p, strlen(p));
 	free(buf);
 	return true;
 }
 
-static void test_cases(const struct tokenizer *t, const struct cases *c, const char *dir)
+static void free_cases(struct cases *c)
 {
-	char *path = xasprintf("%s/cases.out", dir);
-	size_t len, line = 0, ok = 0;
-	char *buf = fix_read_file(path, &len), *p;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->text[i]);
+	free(c->text);
+	free(c->len);
+}
+
+/* Encodes every case of inp (special tokens recognised) and compares with the ids of the same
+ * line of out; want_n is the number of cases the file must hold. */
+static void test_cases(const struct tokenizer *t, const struct cases *c, const char *name,
+		       const char *out_path, size_t want_n)
+{
+	size_t len, line = 0, ok = 0, shown = 0;
+	char *buf = fix_read_file(out_path, &len), *p;
 	struct ids want = { 0 }, got = { 0 };
 
 	if (buf == NULL) {
-		FAIL("cannot read %s", path);
-		free(path);
+		FAIL("cannot read %s", out_path);
 		return;
 	}
 	for (p = buf; line < c->n && *p != '\0'; line++) {
@@ -212,22 +224,96 @@ static void test_cases(const struct tokenizer *t, const struct cases *c, const c
 		parse_ids(p, &want);
 		encode(t, c->text[line], c->len[line], true, &got);
 		if (!ids_equal(&want, &got)) {
-			FAIL("case %zu differs from the reference tokenizer", line);
-			print_escaped("input", c->text[line], c->len[line]);
-			print_ids("want", &want);
-			print_ids("got ", &got);
+			FAIL("%s case %zu differs from the reference tokenizer", name, line + 1);
+			if (shown++ < 5) {
+				print_escaped("input", c->text[line], c->len[line]);
+				print_ids("want", &want);
+				print_ids("got ", &got);
+			}
 		} else {
 			ok++;
 		}
 		p = nl ? nl + 1 : p + strlen(p);
 	}
-	if (line != c->n || c->n != 46)
-		FAIL("%zu cases in cases.inp, %zu lines in cases.out (expected 46 each)", c->n, line);
-	printf("reference cases: %zu/%zu match\n", ok, c->n);
+	if (line != c->n || c->n != want_n)
+		FAIL("%s: %zu cases, %zu lines of ids (expected %zu each)", name, c->n, line, want_n);
+	printf("%s: %zu/%zu match the reference ids\n", name, ok, c->n);
 	free(buf);
-	free(path);
 	free(want.v);
 	free(got.v);
+}
+
+/* One corpus: dir/name.inp against dir/name.out. */
+static void test_corpus(const struct tokenizer *t, const char *dir, const char *name, size_t want_n)
+{
+	char *inp = xasprintf("%s/%s.inp", dir, name), *out = xasprintf("%s/%s.out", dir, name);
+	struct cases c;
+
+	if (!load_cases(&c, inp)) {
+		FAIL("cannot read %s", inp);
+	} else {
+		test_cases(t, &c, inp, out, want_n);
+		free_cases(&c);
+	}
+	free(inp);
+	free(out);
+}
+
+/* The same tokenizer with its letter class as it was written, before Unicode normalisation
+ * replaced five characters (engine/tokenizer-regex.c): a checkpoint may store either form, and
+ * both must tokenize alike. Runs the code corpus on a copy in tmp_dir. */
+static char *tmp_dir;
+
+static void test_unnormalized_form(const char *dir)
+{
+	static const char *const restore[][2] = {
+		{ "\xe1\xbd\x9f-\xcf\x8e", "\xe1\xbd\x9f-\xe1\xbd\xbd" },	/* Ὗ-ώ: U+1F7D */
+		{ "\xe1\xbe\xbc\xce\xb9\xe1\xbf\x82", "\xe1\xbe\xbc\xe1\xbe\xbe\xe1\xbf\x82" },	/* U+1FBE */
+		{ "\xe1\xbf\x90-\xce\x90", "\xe1\xbf\x90-\xe1\xbf\x93" },	/* ῐ-ΐ: U+1FD3 */
+		{ "\xe1\xbf\x96-\xce\x8a", "\xe1\xbf\x96-\xe1\xbf\x9b" },	/* ῖ-Ί: U+1FDB */
+		{ "\xce\xa9\xe2\x84\xa8K-", "\xe2\x84\xa6\xe2\x84\xa8\xe2\x84\xaa-" },	/* Ohm, Kelvin */
+	};
+	char *path = xasprintf("%s/tokenizer.json", dir), *json, err[512];
+	size_t len;
+	struct tokenizer *t;
+
+	json = fix_read_file(path, &len);
+	free(path);
+	if (json == NULL) {
+		FAIL("cannot read %s/tokenizer.json", dir);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(restore) / sizeof(restore[0]); i++) {
+		char *at = strstr(json, restore[i][0]), *next;
+		size_t from = strlen(restore[i][0]), to = strlen(restore[i][1]);
+
+		if (at == NULL || strstr(at + 1, restore[i][0]) != NULL) {
+			FAIL("the letter class of %s has no single \"%s\"", dir, restore[i][0]);
+			free(json);
+			return;
+		}
+		next = xmalloc(len - from + to + 1);
+		memcpy(next, json, (size_t)(at - json));
+		memcpy(next + (at - json), restore[i][1], to);
+		memcpy(next + (at - json) + to, at + from, len - (size_t)(at - json) - from + 1);
+		len = len - from + to;
+		free(json);
+		json = next;
+	}
+	path = xasprintf("%s/tokenizer.json", tmp_dir);
+	write_file(path, json);
+	free(json);
+	t = tok_load(tmp_dir, err, sizeof(err));
+	if (t == NULL) {
+		FAIL("the unnormalised tokenizer does not load: %s", err);
+	} else {
+		printf("unnormalised letter class: ");
+		fflush(stdout);
+		test_corpus(t, dir, "code", 351);
+		tok_free(t);
+	}
+	unlink(path);
+	free(path);
 }
 
 /* ---- 2. the fixture models' prompts ---- */
@@ -638,8 +724,6 @@ static void test_stream(const struct tokenizer *t)
 
 /* ---- 6. bad files, and features of small hand-written tokenizers ---- */
 
-static char *tmp_dir;
-
 static void put_tokenizer(const char *json)
 {
 	char *p = xasprintf("%s/tokenizer.json", tmp_dir);
@@ -977,11 +1061,23 @@ int main(void)
 		fprintf(stderr, "FAIL: %s\n", err);
 		return 1;
 	}
-	if (!load_cases(&c, dir)) {
-		fprintf(stderr, "FAIL: cannot read cases.inp in %s\n", dir);
-		return 1;
+	{
+		char *path = xasprintf("%s/cases.inp", dir);
+
+		if (!load_cases(&c, path)) {
+			fprintf(stderr, "FAIL: cannot read %s\n", path);
+			return 1;
+		}
+		free(path);
+		path = xasprintf("%s/cases.out", dir);
+		test_cases(t, &c, "cases.inp (Hugging Face)", path, 46);
+		free(path);
 	}
-	test_cases(t, &c, dir);
+	/* Real code, where punctuation runs meet the pre-tokenizer's splits, from an independent
+	 * implementation; then this project's larger corpus of real source and random strings, with
+	 * ids from Hugging Face's tokenizers.js (tests/tokenizer/README). */
+	test_corpus(t, dir, "code", 351);
+	test_corpus(t, SRCDIR "/tests/tokenizer", "corpus", 1000);
 	test_model_prompts();
 	test_round_trips(t, &c);
 	test_lossy_input(t);
@@ -1007,6 +1103,7 @@ int main(void)
 		fatal("cannot create a temporary directory");
 	test_bad_files();
 	test_small_tokenizers();
+	test_unnormalized_form(dir);
 	{
 		char *p = xasprintf("%s/tokenizer.json", tmp_dir);
 
