@@ -387,6 +387,65 @@ static void test_extend(void)
 	md_layout_free(F);
 }
 
+/* Verbatim mode (the user's messages): lines as typed, only fenced blocks recognised. */
+static struct md_layout *lay_verbatim(const char *text, int width)
+{
+	struct md_options o = { .width = width, .first_block = 1, .base_role = ROLE_USER_MSG, .verbatim = true };
+	return md_layout(text, strlen(text), &o);
+}
+
+static void expect_verbatim(const char *text, int width, const char *want)
+{
+	struct md_layout *L = lay_verbatim(text, width);
+	char *got = all_text(L);
+	CHECK(strcmp(got, want) == 0, "verbatim layout of\n%s\n-- at width %d: got --\n%s-- want --\n%s", text, width,
+	      got, want);
+	check_invariants(L, text);
+	free(got);
+	md_layout_free(L);
+}
+
+static void test_verbatim(void)
+{
+	const char *py = "class A:\n    \"\"\"*doc* `x`\"\"\"\n\n    def __init__(self):\n        self._a = 2*3 ** 4\n"
+			 "# comment\n- dash\n> gt\n1. one\n| a | b |\n---\nif __name__ == \"__main__\":\n    A()\n";
+	expect_verbatim(py, 80, py);
+	expect_verbatim("\n\n  lead\n\n\n  tail\n\n", 80, "  lead\n\n\n  tail\n");
+	expect_verbatim("a\tb", 80, "a   b\n");
+	/* long lines wrap; the indentation of the line stays on its first row */
+	expect_verbatim("    aaaa bbbb cccc", 12, "    aaaa\nbbbb cccc\n");
+	/* a fence: a code block (no fence lines), the text around it as typed, no blank lines added */
+	expect_verbatim("see *x*:\n```py\ndef f():\n    pass\n```\n_after_", 30,
+			"see *x*:\n [1] py\n def f():\n     pass\n_after_\n");
+	struct md_layout *L = lay_verbatim("x **b** __i__ `c`\n```c\nint x;\n```\n", 40);
+	check_role(L, "**b**", ROLE_USER_MSG, "verbatim: ** is text");
+	check_role(L, "__i__", ROLE_USER_MSG, "verbatim: __ is text");
+	CHECK(L->nblocks == 1 && L->blocks[0].closed && strcmp(L->blocks[0].lang, "c") == 0, "verbatim: one closed c block");
+	struct md_block scan[2];
+	const char *src = "x **b** __i__ `c`\n```c\nint x;\n```\n";
+	CHECK(md_scan_blocks(src, strlen(src), 1, scan, 2) == 1 && scan[0].start == L->blocks[0].start &&
+	      scan[0].end == L->blocks[0].end, "verbatim: md_scan_blocks finds the same block");
+	md_layout_free(L);
+
+	/* streaming a verbatim message gives what a fresh layout gives */
+	const char *msgs[] = { py, "text *a*\n```sh\necho $HOME\n```\n  after\n\n```\nunclosed\n" };
+	for (size_t m = 0; m < 2; m++) {
+		size_t len = strlen(msgs[m]);
+		struct md_options o = { .width = 16, .first_block = 1, .base_role = ROLE_USER_MSG, .verbatim = true };
+		struct md_layout *inc = md_layout(msgs[m], 0, &o);
+		for (size_t n = 1; n <= len; n++) {
+			inc = md_layout_extend(inc, msgs[m], n);
+			struct md_layout *full = md_layout(msgs[m], n, &o);
+			const char *d = layout_diff(inc, full);
+			CHECK(d == NULL, "verbatim message %zu prefix %zu: extend differs: %s", m, n, d);
+			md_layout_free(full);
+			if (d)
+				break;
+		}
+		md_layout_free(inc);
+	}
+}
+
 /* Messages stitched from markdown pieces and random bytes (fixed seed): no crash, the invariants
  * hold at every width, and streaming through md_layout_extend matches a fresh layout. */
 static void test_random(void)
@@ -493,6 +552,7 @@ int main(void)
 	test_code();
 	test_streaming();
 	test_extend();
+	test_verbatim();
 	test_random();
 	test_unicode();
 	if (fix_failures) {

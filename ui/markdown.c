@@ -536,6 +536,44 @@ static void start_block(struct md_builder *b, struct md_pstate *st, enum block_k
 	st->blank_seen = false;
 }
 
+/* A fence opened at source offset src (the block's content starts at next): a new block, its
+ * header line, and the parser inside it. */
+static void open_code_block(struct md_layout *L, struct md_builder *b, struct md_pstate *st, const char *info,
+			    size_t info_len, size_t src, size_t next, size_t len)
+{
+	if (L->nblocks == L->blocks_cap) {
+		L->blocks_cap = L->blocks_cap ? L->blocks_cap * 2 : 4;
+		L->blocks = xreallocarray(L->blocks, (size_t)L->blocks_cap, sizeof *L->blocks);
+	}
+	struct md_block *blk = &L->blocks[L->nblocks];
+	block_from_fence(blk, st->first_block + L->nblocks, &st->f, info, info_len, next);
+	blk->end = len;
+	L->nblocks++;
+	st->lang = hl_find(blk->lang);
+	st->hst = HL_STATE_INIT;
+	st->in_code = true;
+	code_header(b, blk, src);
+}
+
+/* Verbatim mode: one source line outside code blocks, as typed (indentation, markers and all),
+ * wrapped at the width. Blank lines stay, except before the first line shown. */
+static void verbatim_line(struct md_builder *b, const char *raw, size_t raw_len, size_t src)
+{
+	size_t sl;
+	char *s = utf8_sanitize(raw, raw_len, b->tabstop, &sl);
+	if (count_spaces(s, sl) == sl) {
+		if (b->L->nlines > 0)
+			mdb_empty_line(b, src);
+	} else {
+		struct md_inl in = { 0 };
+		mdi_add(&in, s, sl, b->base_role);
+		mdb_wrapped(b, &in, src, 0, NULL, 0, 0, 0);
+		free(in.text);
+		free(in.runs);
+	}
+	free(s);
+}
+
 /* Lays out the source lines of text[pos..len) onto L. */
 static void parse_lines(struct md_layout *L, struct md_builder *b, struct md_pstate *st, const char *text, size_t len,
 			size_t pos)
@@ -571,6 +609,16 @@ static void parse_lines(struct md_layout *L, struct md_builder *b, struct md_pst
 			continue;
 		}
 
+		if (b->verbatim) {
+			const char *info;
+			size_t info_len;
+			if (fence_open(raw, raw_len, &st->f, &info, &info_len))
+				open_code_block(L, b, st, info, info_len, src, next, len);
+			else
+				verbatim_line(b, raw, raw_len, src);
+			continue;
+		}
+
 		/* Block structure is decided on the raw line (markers are ASCII); text shown is sanitized. */
 		size_t sl;
 		char *s = utf8_sanitize(raw, raw_len, b->tabstop, &sl);
@@ -589,18 +637,7 @@ static void parse_lines(struct md_layout *L, struct md_builder *b, struct md_pst
 		if (fence_open(raw, raw_len, &st->f, &info, &info_len)) {
 			start_block(b, st, BK_CODE, src);
 			st->in_list = false;
-			if (L->nblocks == L->blocks_cap) {
-				L->blocks_cap = L->blocks_cap ? L->blocks_cap * 2 : 4;
-				L->blocks = xreallocarray(L->blocks, (size_t)L->blocks_cap, sizeof *L->blocks);
-			}
-			struct md_block *blk = &L->blocks[L->nblocks];
-			block_from_fence(blk, st->first_block + L->nblocks, &st->f, info, info_len, next);
-			blk->end = len;
-			L->nblocks++;
-			st->lang = hl_find(blk->lang);
-			st->hst = HL_STATE_INIT;
-			st->in_code = true;
-			code_header(b, blk, src);
+			open_code_block(L, b, st, info, info_len, src, next, len);
 		} else if ((level = heading(s, sl, &ts, &te)) > 0) {
 			start_block(b, st, BK_HEADING, src);
 			st->in_list = false;
@@ -790,7 +827,8 @@ struct md_layout *md_layout(const char *text, size_t len, const struct md_option
 	L->width = o.width;
 	L->resume = xcalloc(1, sizeof *L->resume);
 	L->resume->opt = o;
-	struct md_builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop, .code_hint = o.code_hint };
+	struct md_builder b = { .L = L, .width = o.width, .base_role = o.base_role, .tabstop = o.tabstop, .code_hint = o.code_hint,
+				.verbatim = o.verbatim };
 	if (o.plain) {
 		layout_plain(L, &b, text, len);
 	} else {
@@ -824,7 +862,7 @@ struct md_layout *md_layout_extend(struct md_layout *L, const char *text, size_t
 		L->blocks[L->nblocks - 1].closed = false;
 	}
 	struct md_builder b = { .L = L, .width = r->opt.width, .base_role = r->opt.base_role, .tabstop = r->opt.tabstop,
-			     .code_hint = r->opt.code_hint };
+			     .code_hint = r->opt.code_hint, .verbatim = r->opt.verbatim };
 	parse_lines(L, &b, &st, text, len, r->src);
 	free(st.p.src);
 	free(st.roles);

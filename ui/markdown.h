@@ -75,6 +75,9 @@ struct md_options {
 	int base_role;   /* role of plain text: ROLE_TEXT for answers, ROLE_USER_MSG for the user's ... */
 	int tabstop;     /* tab stops (tabs become spaces, in code and text); 0 means 4 */
 	bool plain;      /* no markdown: only wrapping (completion / fill-in-the-middle output) */
+	bool verbatim;   /* the user's text: every line as typed (indentation, blank lines, * _ ` # > -
+			  * and all), wrapped at the width; only fenced code blocks are recognised
+			  * (found, numbered and highlighted as in markdown, fence lines not shown) */
 	const char *code_hint; /* shown at the right of each code header when it fits, e.g.
 				* "Alt-c copy  Alt-w save" (NULL: none); kept by pointer for
 				* md_layout_extend, so give a string that outlives the layout */

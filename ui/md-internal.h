@@ -16,6 +16,7 @@ struct md_builder {
 	int base_role;
 	int tabstop;
 	const char *code_hint;
+	bool verbatim;
 };
 
 /* Starts a display line that shows code block `block` (0: none) from source offset src. */

@@ -144,7 +144,10 @@ static void tr_layout_item(struct app *a, size_t i, int first_block)
 			.base_role = m->role == CONV_ROLE_USER ? ROLE_USER_MSG :
 				     m->role == CONV_ROLE_SYSTEM ? ROLE_SYSTEM_MSG : ROLE_TEXT,
 			.tabstop = 4,
+			/* The model's text is Markdown in chat mode, raw text otherwise; the user's
+			 * text is shown as typed (pasted code keeps its indentation and __names__). */
 			.plain = a->conv->mode != PARAMS_MODE_CHAT && m->role == CONV_ROLE_ASSISTANT,
+			.verbatim = m->role == CONV_ROLE_USER,
 		};
 		it->md = md_layout(m->content, m->len, &o);
 	}
