@@ -4,7 +4,7 @@
 # signal) and exactly one line on stderr that names the file and the tensor or key at fault.
 
 : "${top_srcdir:?run through make check}" "${top_builddir:?run through make check}"
-FIXTURES=${FIXTURES:-$top_srcdir/../shared/fixtures}
+FIXTURES=${FIXTURES:-$top_srcdir/tests/fixtures}
 models=$FIXTURES/models
 engine=$top_builddir/dscoder-engine
 

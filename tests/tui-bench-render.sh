@@ -1,7 +1,7 @@
 #!/bin/sh
 # tui-bench-render.sh: measures the TUI's render time per streamed token on a conversation of about
 # 10,000 display rows (not part of make check: it prints numbers and asserts nothing).
-# Usage: top_srcdir=SRC top_builddir=BUILD FIXTURES=SRC/../shared/fixtures sh tests/tui-bench-render.sh [TOKENS]
+# Usage: top_srcdir=SRC top_builddir=BUILD FIXTURES=SRC/tests/fixtures sh tests/tui-bench-render.sh [TOKENS]
 . "$top_srcdir/tests/tui-lib.sh"
 
 tokens=${1:-2000}

@@ -45,7 +45,7 @@ def check(model_dir, dtype):
 
 def main():
     fx = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
-        "FIXTURES", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures"))
+        "FIXTURES", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
     models = os.path.join(fx, "models")
     if not os.path.isdir(models):
         print("check_fixtures: %s has no models/ folder; pass the fixtures directory as the argument" % fx)

@@ -8,7 +8,7 @@ but every tensor has the name, shape and dtype of a real checkpoint.
 Plain Python 3 (no numpy): random bytes are turned into small BF16 values with
 bytes.translate, which keeps a 2-3 GB checkpoint to a few seconds per GB.
 
-  tools/gen-checkpoint.py --preset bench --tokenizer ../shared/fixtures/tokenizer/deepseek-coder-v2 /tmp/bench
+  tools/gen-checkpoint.py --preset bench --tokenizer tests/fixtures/tokenizer/deepseek-coder-v2 /tmp/bench
 """
 
 import argparse

@@ -3,7 +3,7 @@
 """Byte-level BPE with the DeepSeek-V2 pre-tokenizer.
 
 The pre-tokenizer regexes are the six Split patterns of DeepSeek-Coder-V2's
-tokenizer.json (../shared/fixtures/tokenizer/deepseek-coder-v2), copied here
+tokenizer.json (tests/fixtures/tokenizer/deepseek-coder-v2), copied here
 verbatim; the special tokens are the same five.  Training counts pre-tokenized
 words, then repeatedly merges the most frequent adjacent pair (ties: the pair
 whose strings sort first), which is deterministic.  Encoding follows the

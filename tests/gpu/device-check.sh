@@ -6,7 +6,7 @@
 #     OUT=/tmp/out bash tests/gpu/device-check.sh
 # A GPU machine without this project's build dependencies (the device tool's) runs the programs that
 # tests/gpu/prepare.sh built elsewhere and left in build-gpu/ (carried along) instead of building.
-# The fixtures are looked for in $FIXTURES, ../shared/fixtures, then build-gpu/fixtures.
+# The fixtures are $FIXTURES when set, else the tree's own tests/fixtures.
 set -u
 start=$(date +%s)
 out=${OUT:-$PWD/device-check-out}
@@ -50,15 +50,11 @@ fi
 arch=${arch:-90}
 
 if [ -x "$src/build-gpu/bin/dscoder-engine" ]; then
-	# prebuilt by tests/gpu/prepare.sh: its libraries, and its fixtures where the programs look
+	# prebuilt by tests/gpu/prepare.sh, with its libraries; the programs find the fixtures through
+	# $FIXTURES (exported below), since the path compiled in is the other machine's
 	say "prebuilt programs from build-gpu/ (commit $(cat "$src/build-gpu/commit" 2>/dev/null))"
 	build=$src/build-gpu/bin
 	export LD_LIBRARY_PATH=$src/build-gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	want=$(cat "$src/build-gpu/fixtures-dir" 2>/dev/null || echo "")
-	if [ -n "$want" ] && [ ! -d "$want" ] && [ -d "$src/build-gpu/fixtures" ]; then
-		mkdir -p "$(dirname "$want")" && ln -sfn "$src/build-gpu/fixtures" "$want"
-	fi
-	fx=$want
 	# libraries the machine has elsewhere than where they were linked (NCCL from a Python wheel, say)
 	for lib in $(ldd "$build/dscoder-engine" "$build"/tests/* 2>/dev/null | awk '/not found/ { print $1 }' | sort -u); do
 		found=$(find /usr /opt /lib /usr/local 2>/dev/null -name "$lib" | head -n1)
@@ -66,10 +62,6 @@ if [ -x "$src/build-gpu/bin/dscoder-engine" ]; then
 	done
 	step ldd 30 ldd "$build/dscoder-engine" || true
 else
-	# The tests read $abs_top_srcdir/../shared/fixtures.
-	if [ -n "${FIXTURES:-}" ] && [ -d "$FIXTURES" ]; then fx=$FIXTURES
-	elif [ -d "$src/../shared/fixtures" ]; then fx=$src/../shared/fixtures
-	else fx=""; fi
 	# Build: autoreconf when the generated files are absent (a git checkout), then out of tree.
 	if [ ! -x "$src/configure" ]; then
 		step autoreconf 120 bash -c "cd '$src' && autoreconf -fi" || status=1
@@ -84,11 +76,13 @@ else
 	done
 	step build 240 make -C "$build" -j"$jobs" $progs || { say "build failed: stopping"; exit 1; }
 fi
+fx=${FIXTURES:-$src/tests/fixtures}
+[ -d "$fx/models" ] || fx=""
 say "fixtures: ${fx:-none (the whole-model parity tests will skip)}"
 
 # GPU tests, each on its own so one failure does not hide the others; the whole-model test once more
 # with the decode graph off, so a difference between recorded and eager steps shows.
-export top_srcdir=$src top_builddir=$build FIXTURES=${fx:-$src/../shared/fixtures}
+export top_srcdir=$src top_builddir=$build FIXTURES=${fx:-$src/tests/fixtures}
 for t in $(cd "$build" && ls tests/test-cuda-* 2>/dev/null | grep -v '\.'); do
 	step "$t" 150 "$build/$t" || status=1
 done

@@ -8,8 +8,7 @@ set -u
 out=${OUT:-$PWD/parallel-check-out}
 build=${BUILD:-${DC_BUILD:-/tmp/dscoder-device-build}}
 [ -x "$PWD/build-gpu/bin/dscoder-engine" ] && [ -z "${BUILD:-}" ] && build=$PWD/build-gpu/bin
-fx=${FIXTURES:-$PWD/../shared/fixtures}
-[ -d "$fx/models" ] || fx=$PWD/build-gpu/fixtures
+fx=${FIXTURES:-$PWD/tests/fixtures}
 mkdir -p "$out"
 report=$out/parallel-report.md
 engine=$build/dscoder-engine

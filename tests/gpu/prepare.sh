@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/gpu/prepare.sh: builds the GPU test programs and dscoder-engine for one architecture on this
-# machine (nvcc needs no GPU) and gathers them, the libraries a bare GPU machine may lack (jansson,
-# PCRE2) and a copy of the fixtures in build-gpu/ (ignored by git), for a GPU machine that has the
+# machine (nvcc needs no GPU) and gathers them and the libraries a bare GPU machine may lack (jansson,
+# PCRE2) in build-gpu/ (ignored by git; the fixtures travel with the tree), for a GPU machine that has the
 # CUDA toolkit but not this project's build dependencies. Then, on the GPU machine, from the root:
 #     OUT=... bash tests/gpu/device-check.sh      (with build-gpu carried along)
 # Usage: sh tests/gpu/prepare.sh [ARCH]   (default 90: H100/H200)
@@ -30,9 +30,5 @@ ldd "$dest"/bin/dscoder-engine "$dest"/bin/tests/* | awk '/=>/ { print $3 }' | s
 	*jansson* | *pcre2* | *yaml* | *utf8proc*) cp -L "$lib" "$dest/lib/" ;;
 	esac
 done
-# the programs were compiled to read the fixtures at this path
-fx=$(cd "$root/.." && pwd)/shared/fixtures
-echo "$fx" >"$dest/fixtures-dir"
-[ -d "$fx" ] && cp -r "$fx" "$dest/fixtures"
 git -C "$root" rev-parse --short HEAD >"$dest/commit" 2>/dev/null || true
 du -sh "$dest"
