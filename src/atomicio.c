@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,9 @@
 #include "xalloc.h"
 
 static enum atomicio_fault atomicio_fault;
+
+static int atomicio_replace(const char *path, const void *data, size_t len, mode_t mode, struct stat *st,
+			    char *err, size_t errlen);
 
 void atomicio_set_fault(enum atomicio_fault f)
 {
@@ -45,7 +50,42 @@ static int atomicio_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* A write past the file size limit (ulimit -f) raises SIGXFSZ, whose default action kills the program
+ * mid-save: a TUI would leave the terminal in curses mode and the temp file behind. Ignored, the
+ * write fails with EFBIG instead, which is handled like a full disk. The old disposition is put back
+ * afterwards (a SIGXFSZ raised while ignored is discarded, not left pending). */
+static bool atomicio_xfsz_ignore(struct sigaction *old)
+{
+	struct sigaction ign;
+
+	/* A handler or SIG_IGN of the caller's own is left alone. */
+	if (sigaction(SIGXFSZ, NULL, old) != 0 || old->sa_handler != SIG_DFL)
+		return false;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	return sigaction(SIGXFSZ, &ign, NULL) == 0;
+}
+
 int atomicio_write(const char *path, const void *data, size_t len, mode_t mode, char *err, size_t errlen)
+{
+	return atomicio_write_stat(path, data, len, mode, NULL, err, errlen);
+}
+
+int atomicio_write_stat(const char *path, const void *data, size_t len, mode_t mode, struct stat *st,
+			char *err, size_t errlen)
+{
+	struct sigaction xfsz;
+	bool ignored = atomicio_xfsz_ignore(&xfsz);
+	int r = atomicio_replace(path, data, len, mode, st, err, errlen);
+
+	if (ignored)
+		sigaction(SIGXFSZ, &xfsz, NULL);
+	return r;
+}
+
+static int atomicio_replace(const char *path, const void *data, size_t len, mode_t mode, struct stat *st,
+			    char *err, size_t errlen)
 {
 	char *dir = paths_dirname(path);
 	const char *base = strrchr(path, '/');
@@ -85,6 +125,11 @@ int atomicio_write(const char *path, const void *data, size_t len, mode_t mode, 
 	}
 	if (fsync(fd) != 0)
 		goto fail;
+	/* The identity of the new file (rename keeps inode and times), for callers that later check
+	 * whether someone else replaced it. */
+	step = "check";
+	if (st != NULL && fstat(fd, st) != 0)
+		goto fail;
 	if (close(fd) != 0) {
 		fd = -1;
 		goto fail;
@@ -121,8 +166,12 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	errorf(err, errlen, "cannot save %s: cannot %s the file: %s; the previous version is unchanged",
-	       path, step, strerror(e));
+	if (e == EFBIG)
+		errorf(err, errlen, "cannot save %s: the file would exceed this process's file size limit "
+		       "(ulimit -f); the previous version is unchanged", path);
+	else
+		errorf(err, errlen, "cannot save %s: cannot %s the file: %s; the previous version is unchanged",
+		       path, step, strerror(e));
 	free(tmp);
 	free(dir);
 	errno = e;

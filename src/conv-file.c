@@ -2,17 +2,23 @@
  * after checking that what is written reads back the same. */
 #include "conversation.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomicio.h"
 #include "conv-internal.h"
 #include "paths.h"
 #include "xalloc.h"
 #include "yamlutil.h"
+
+static void conv_disk_note(struct conversation *c, const struct stat *st);
 
 /* ---- YAML: reading ---- */
 
@@ -225,9 +231,11 @@ fail:
 struct conversation *conv_load(const char *path, char *err, size_t errlen)
 {
 	size_t len;
+	struct stat st;
+	/* Before reading: should the file change in between, the next save reads it again. */
+	bool have_st = stat(path, &st) == 0;
 	char *buf = atomicio_read(path, CONV_MAX_FILE_SIZE, &len, err, errlen);
 	struct conversation *c;
-	struct stat st;
 
 	if (buf == NULL)
 		return NULL;
@@ -236,8 +244,10 @@ struct conversation *conv_load(const char *path, char *err, size_t errlen)
 	if (c == NULL)
 		return NULL;
 	c->path = xstrdup(path);
+	if (have_st)
+		conv_disk_note(c, &st);
 	/* A hand-written file may lack timestamps: its mtime is the best guess. */
-	if ((c->created == 0 || c->updated == 0) && stat(path, &st) == 0) {
+	if ((c->created == 0 || c->updated == 0) && have_st) {
 		if (c->updated == 0)
 			c->updated = st.st_mtime;
 		if (c->created == 0)
@@ -417,6 +427,226 @@ static void conv_find_unparsable(const struct conversation *c, bool *quoted, boo
 	}
 }
 
+/* ---- Other writers ---- */
+
+/* Two TUIs may have the same conversation open; each save replaces the whole file, so without care
+ * the last one wins and the other's turns vanish. conv_load and conv_save remember the file's
+ * identity and messages; before writing, conv_save looks whether the file is still the one it
+ * remembers and, if not, merges what the other side added, or saves this side as a new
+ * conversation. The check and the write hold an flock on the directory, so two saves do not
+ * interleave. */
+
+/* A message as it was in the file, enough to tell later whether either side changed it: a message
+ * keeps its role and time (streaming only extends it); its content and stats hash to hash. */
+struct conv_disk_msg {
+	enum conv_role role;
+	time_t time;
+	uint64_t hash;
+};
+
+struct conv_disk {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	uint64_t title;             /* hash of the title */
+	struct conv_disk_msg *msgs;
+	size_t n;
+};
+
+void conv_disk_free(struct conv_disk *k)
+{
+	if (k == NULL)
+		return;
+	free(k->msgs);
+	free(k);
+}
+
+/* FNV-1a, 64 bits: not for security (both sides are the user's own), only to see a change. */
+static uint64_t conv_hash(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define CONV_HASH_SEED 0xcbf29ce484222325ULL
+
+static uint64_t conv_msg_hash(const struct conv_message *m)
+{
+	uint64_t h = conv_hash(CONV_HASH_SEED, m->content, m->len);
+	unsigned char has = m->has_stats;
+
+	h = conv_hash(h, &has, 1);
+	if (m->has_stats) {
+		h = conv_hash(h, &m->stats.prompt_tokens, sizeof(m->stats.prompt_tokens));
+		h = conv_hash(h, &m->stats.completion_tokens, sizeof(m->stats.completion_tokens));
+		h = conv_hash(h, &m->stats.ttft_ms, sizeof(m->stats.ttft_ms));
+		h = conv_hash(h, &m->stats.decode_tps, sizeof(m->stats.decode_tps));
+		h = conv_hash(h, m->stats.finish, strnlen(m->stats.finish, sizeof(m->stats.finish)));
+	}
+	return h;
+}
+
+static uint64_t conv_title_hash(const struct conversation *c)
+{
+	return conv_hash(CONV_HASH_SEED, c->title, strlen(c->title));
+}
+
+/* Remembers that c->path, with identity st, holds c as it is now. */
+static void conv_disk_note(struct conversation *c, const struct stat *st)
+{
+	struct conv_disk *k = c->disk;
+
+	if (k == NULL)
+		k = c->disk = xcalloc(1, sizeof(*k));
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	k->size = st->st_size;
+	k->mtime = st->st_mtim;
+	k->title = conv_title_hash(c);
+	free(k->msgs);
+	k->msgs = xcalloc(c->n_msgs + 1, sizeof(*k->msgs));
+	k->n = c->n_msgs;
+	for (size_t i = 0; i < c->n_msgs; i++) {
+		k->msgs[i].role = c->msgs[i].role;
+		k->msgs[i].time = c->msgs[i].time;
+		k->msgs[i].hash = conv_msg_hash(&c->msgs[i]);
+	}
+}
+
+/* Whether st is the file k remembers: every save makes a new inode (temp + rename), and an editor
+ * that writes in place changes the size or the mtime. */
+static bool conv_disk_same(const struct conv_disk *k, const struct stat *st)
+{
+	return k->dev == st->st_dev && k->ino == st->st_ino && k->size == st->st_size &&
+	       k->mtime.tv_sec == st->st_mtim.tv_sec && k->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void conv_msg_copy(struct conv_message *dst, const struct conv_message *src)
+{
+	free(dst->content);
+	*dst = *src;
+	dst->content = xmalloc(src->len + 1);
+	memcpy(dst->content, src->content, src->len + 1);
+}
+
+/* Merges theirs (the file as another program saved it after c's record of it, c->disk) into c: the
+ * messages both had stay where they are (the one side changed, streamed further or given its stats,
+ * wins), theirs' new ones follow, then c's own new ones. Returns the number of messages taken from
+ * theirs (0: nothing to take), or -1, with c unchanged, when the two cannot be merged: a side
+ * removed or replaced a message both had, or both changed the same one. */
+static ssize_t conv_merge(struct conversation *c, const struct conversation *theirs)
+{
+	const struct conv_disk *k = c->disk;
+	size_t n = k->n, add, old_n = c->n_msgs;
+	ssize_t taken = 0;
+
+	if (c->n_msgs < n || theirs->n_msgs < n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct conv_disk_msg *b = &k->msgs[i];
+		const struct conv_message *o = &c->msgs[i], *t = &theirs->msgs[i];
+		uint64_t ho, ht;
+
+		if (o->role != b->role || o->time != b->time || t->role != b->role || t->time != b->time)
+			return -1;
+		ho = conv_msg_hash(o);
+		ht = conv_msg_hash(t);
+		if (ho != b->hash && ht != b->hash && ho != ht)
+			return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (conv_msg_hash(&theirs->msgs[i]) != k->msgs[i].hash &&
+		    conv_msg_hash(&c->msgs[i]) == k->msgs[i].hash) {
+			conv_msg_copy(&c->msgs[i], &theirs->msgs[i]);
+			taken++;
+		}
+	}
+	add = theirs->n_msgs - n;
+	for (size_t i = 0; i < add; i++)
+		conv_msg_push(c);
+	memmove(c->msgs + n + add, c->msgs + n, (old_n - n) * sizeof(*c->msgs));
+	for (size_t i = 0; i < add; i++) {
+		c->msgs[n + i].content = NULL;
+		conv_msg_copy(&c->msgs[n + i], &theirs->msgs[n + i]);
+	}
+	taken += (ssize_t)add;
+	/* A rename on the other side stands unless this side renamed too. */
+	if (conv_title_hash(c) == k->title && strcmp(c->title, theirs->title) != 0) {
+		conv_set_title(c, theirs->title);
+		taken += taken == 0;
+	}
+	if (theirs->updated > c->updated)
+		c->updated = theirs->updated;
+	return taken;
+}
+
+/* Looks whether someone else saved c->path since c's record of it and makes c safe to write: merged
+ * with theirs, or moved to a new id and path. Returns the enum conv_saved value, with the sentence
+ * for the user in note. */
+static int conv_save_check(struct conversation *c, char *note, size_t notelen)
+{
+	struct conversation *theirs;
+	struct stat st;
+	char lerr[512];
+	ssize_t taken = -1;
+	char *dir;
+
+	if (c->disk == NULL || stat(c->path, &st) != 0 || conv_disk_same(c->disk, &st))
+		return CONV_SAVED;     /* a file gone meanwhile is simply written again */
+	theirs = conv_load(c->path, lerr, sizeof(lerr));
+	if (theirs != NULL)
+		taken = conv_merge(c, theirs);
+	if (taken >= 0) {
+		/* What was read is now what c has in common with the file, should this write fail. */
+		conv_disk_free(c->disk);
+		c->disk = theirs->disk;
+		theirs->disk = NULL;
+		conv_free(theirs);
+		if (taken == 0)
+			return CONV_SAVED;
+		errorf(note, notelen, "merged %zd message%s that another dscoder-tui saved to this conversation "
+		       "meanwhile", taken, taken == 1 ? "" : "s");
+		return CONV_SAVED_MERGED;
+	}
+	conv_free(theirs);
+	dir = paths_dirname(c->path);
+	free(c->id);
+	c->id = conv_make_id(time(NULL));
+	free(c->path);
+	c->path = xasprintf("%s/%s.yaml", dir, c->id);
+	free(dir);
+	conv_disk_free(c->disk);
+	c->disk = NULL;
+	errorf(note, notelen, "another dscoder-tui changed this conversation meanwhile in a way that cannot "
+	       "be merged; yours is saved as a new conversation, %s", c->id);
+	return CONV_SAVED_AS_NEW;
+}
+
+/* Holds an exclusive flock on the directory of path (check and write of two saves do not
+ * interleave); returns the descriptor to close, or -1 where locking is not possible (then unlocked). */
+static int conv_lock_dir(const char *path)
+{
+	char *dir = paths_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	free(dir);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 int conv_save(struct conversation *c, char *err, size_t errlen)
 {
 	char *buf = NULL, *dir;
@@ -424,7 +654,9 @@ int conv_save(struct conversation *c, char *err, size_t errlen)
 	bool *quoted;
 	bool quote_top = false;
 	const char *diff = NULL;
-	int ret = -1;
+	int ret = -1, outcome, lock;
+	char note[512];
+	struct stat st;
 
 	if (c->path == NULL) {
 		dir = paths_conversations_dir(1, err, errlen);
@@ -433,6 +665,8 @@ int conv_save(struct conversation *c, char *err, size_t errlen)
 		c->path = xasprintf("%s/%s.yaml", dir, c->id);
 		free(dir);
 	}
+	lock = conv_lock_dir(c->path);
+	outcome = conv_save_check(c, note, sizeof(note));
 	/* Text that came in raw (streamed appends) may still hold broken UTF-8: YAML cannot. */
 	conv_text_fix(&c->title, NULL);
 	conv_text_fix(&c->profile, NULL);
@@ -495,8 +729,16 @@ int conv_save(struct conversation *c, char *err, size_t errlen)
 		       c->path, diff);
 		goto out;
 	}
-	ret = atomicio_write(c->path, buf, len, 0600, err, errlen);
+	ret = atomicio_write_stat(c->path, buf, len, 0600, &st, err, errlen);
+	if (ret == 0) {
+		conv_disk_note(c, &st);
+		if (outcome != CONV_SAVED)
+			errorf(err, errlen, "%s", note);
+		ret = outcome;
+	}
 out:
+	if (lock >= 0)
+		close(lock);
 	free(quoted);
 	free(buf);
 	return ret;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "conversation.h"
 #include "yamlutil.h"
@@ -23,6 +24,12 @@ void conv_buf_str(struct conv_buf *b, const char *s);
 void conv_text_fix(char **field, size_t *len);
 /* Appends a zeroed message to c and returns it (valid until the next add or remove). */
 struct conv_message *conv_msg_push(struct conversation *c);
+
+/* conv-file.c: frees what conv_load/conv_save remember of the file (NULL is fine). */
+struct conv_disk;
+void conv_disk_free(struct conv_disk *k);
+/* conversation.c: a new id "YYYYMMDD-HHMMSS-slug" for a conversation started at now. */
+char *conv_make_id(time_t now);
 
 /* conv-literal.c: writing texts as block literals even where libyaml's emitter would refuse. */
 struct conv_literal;

@@ -122,7 +122,7 @@ void conv_text_fix(char **field, size_t *len)
 
 /* ---- In memory ---- */
 
-static char *conv_make_id(time_t now)
+char *conv_make_id(time_t now)
 {
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char rnd[6];
@@ -181,6 +181,7 @@ void conv_free(struct conversation *c)
 	free(c->system_prompt);
 	free(c->prefix);
 	free(c->suffix);
+	conv_disk_free(c->disk);
 	free(c);
 }
 
@@ -329,7 +330,8 @@ int conv_rename(const char *path, const char *title, char *err, size_t errlen)
 	conv_set_title(c, title);
 	r = conv_save(c, err, errlen);
 	conv_free(c);
-	return r;
+	/* Merged with another program's save in between: the rename is in, with their messages. */
+	return r < 0 ? -1 : 0;
 }
 
 /* ---- Buffers ---- */

@@ -48,6 +48,8 @@ struct conversation {
 	char *prefix, *suffix;      /* fim mode: text before and after the hole; NULL when unused */
 	struct conv_message *msgs;
 	size_t n_msgs, cap_msgs;
+	struct conv_disk *disk;     /* private to conv_load/conv_save: path as this process last read or
+				     * wrote it, to notice another program saving in between */
 };
 
 /* A new empty conversation with a fresh id, created = updated = now, default sampling, chat mode.
@@ -78,10 +80,24 @@ void conv_set_last_stats(struct conversation *c, const struct conv_stats *st);
  * turns when the context is full). Out-of-range parts are ignored. Sets updated. */
 void conv_remove_messages(struct conversation *c, size_t first, size_t count);
 
+/* What conv_save did besides writing c (its return value when it did not fail). */
+enum conv_saved {
+	CONV_SAVED = 0,             /* c written to c->path */
+	CONV_SAVED_MERGED,          /* another program (a second dscoder-tui) had saved to c->path since c was
+				     * loaded or last saved: its new messages were merged into c, in order
+				     * after the ones both had, before c's own new ones, and the whole written */
+	CONV_SAVED_AS_NEW,          /* the same, but the two could not be merged (one side removed or changed
+				     * messages): c was saved as a new conversation (new id and path) and the
+				     * other program's file left alone */
+};
+
 /* Writes c to c->path, or, when c->path is NULL, to <conversations dir>/<id>.yaml (creating the
  * directory 0700) and sets c->path. Atomic (temp + fsync + rename), file mode 0600. Before writing,
  * the YAML is parsed back and compared with c, so a file that would not load back the same is never
- * written. Returns 0, or -1 with one sentence in err; on failure the previous file is untouched. */
+ * written. Saves never lose turns another program saved to the same file meanwhile (see enum
+ * conv_saved; c then changes, and the UI must redraw it). Returns CONV_SAVED, or CONV_SAVED_MERGED /
+ * CONV_SAVED_AS_NEW with one sentence for the user in err, or -1 with one sentence in err; on failure
+ * the previous file is untouched. */
 int conv_save(struct conversation *c, char *err, size_t errlen);
 
 /* Loads the file at path; the result's path is a copy of path (so conv_save writes back there).

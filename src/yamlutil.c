@@ -86,49 +86,174 @@ static int yu_line_of(const char *buf, size_t off)
 	return line;
 }
 
-/* libyaml's loader turns an alias into a second reference to the anchored node. These files never
- * need aliases, and a few bytes of them can stand for gigabytes of text once copied out (the
- * "billion laughs"), so a node referenced twice is an error. */
-static int yu_check_aliases(struct yu_doc *d, char *err, size_t errlen)
+/* How deep lists and mappings may nest. The files here need four levels (a conversation, its
+ * messages, a message, its stats); libyaml's scanner spends time proportional to the depth on every
+ * token, so `[[[[...` 100k deep took seconds to refuse. Composing stops at the first level too many. */
+#define YU_MAX_DEPTH 64
+
+/* An anchor seen while composing, for the message about a later alias. */
+struct yu_anchor {
+	char *name;
+	int line;
+};
+
+/* The containers being composed, innermost last; key is the pending key of a mapping (0: none). */
+struct yu_compose {
+	struct yu_doc *d;
+	int open[YU_MAX_DEPTH], key[YU_MAX_DEPTH];
+	int depth;
+	struct yu_anchor *anchors;
+	size_t n_anchors, cap_anchors;
+};
+
+static void yu_compose_anchor(struct yu_compose *k, const yaml_char_t *anchor, yaml_mark_t mark)
 {
-	size_t n = (size_t)(d->doc.nodes.top - d->doc.nodes.start);
-	unsigned char *seen = xcalloc(n + 1, 1);
-	int ret = 0;
-
-	for (yaml_node_t *node = d->doc.nodes.start; node < d->doc.nodes.top && ret == 0; node++) {
-		int refs[2];
-		size_t k;
-
-		if (node->type == YAML_SEQUENCE_NODE) {
-			for (yaml_node_item_t *it = node->data.sequence.items.start;
-			     it < node->data.sequence.items.top && ret == 0; it++) {
-				if (*it >= 1 && (size_t)*it <= n && seen[*it]++)
-					ret = -1, refs[0] = *it;
-			}
-		} else if (node->type == YAML_MAPPING_NODE) {
-			for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-			     p < node->data.mapping.pairs.top && ret == 0; p++) {
-				refs[0] = p->key;
-				refs[1] = p->value;
-				for (k = 0; k < 2 && ret == 0; k++)
-					if (refs[k] >= 1 && (size_t)refs[k] <= n && seen[refs[k]]++)
-						ret = -1, refs[0] = refs[k];
-			}
-		}
-		if (ret != 0)
-			errorf(err, errlen, "%s:%d: YAML anchors and aliases (& and *) are not supported here; write "
-			       "the value out", d->file, yu_line(yaml_document_get_node(&d->doc, refs[0])));
+	if (anchor == NULL)
+		return;
+	if (k->n_anchors == k->cap_anchors) {
+		k->cap_anchors = k->cap_anchors ? 2 * k->cap_anchors : 8;
+		k->anchors = xrealloc(k->anchors, k->cap_anchors * sizeof(*k->anchors));
 	}
-	free(seen);
+	k->anchors[k->n_anchors].name = xstrdup((const char *)anchor);
+	k->anchors[k->n_anchors++].line = (int)mark.line + 1;
+}
+
+/* Hangs the finished node id into the innermost open container (the root needs nothing: it is the
+ * document's first node). */
+static void yu_compose_attach(struct yu_compose *k, int id)
+{
+	yaml_document_t *doc = &k->d->doc;
+	int parent;
+	yaml_node_t *p;
+
+	if (k->depth == 0)
+		return;
+	parent = k->open[k->depth - 1];
+	p = yaml_document_get_node(doc, parent);
+	if (p->type == YAML_SEQUENCE_NODE) {
+		if (!yaml_document_append_sequence_item(doc, parent, id))
+			fatal("out of memory composing a YAML document");
+	} else if (k->key[k->depth - 1] == 0) {
+		k->key[k->depth - 1] = id;
+	} else {
+		if (!yaml_document_append_mapping_pair(doc, parent, k->key[k->depth - 1], id))
+			fatal("out of memory composing a YAML document");
+		k->key[k->depth - 1] = 0;
+	}
+}
+
+static void yu_compose_mark(struct yu_compose *k, int id, const yaml_event_t *ev)
+{
+	yaml_node_t *n = yaml_document_get_node(&k->d->doc, id);
+
+	n->start_mark = ev->start_mark;
+	n->end_mark = ev->end_mark;
+}
+
+static int yu_parse_error(yaml_parser_t *parser, const char *file, char *err, size_t errlen)
+{
+	if (parser->context != NULL)
+		return errorf(err, errlen, "%s:%zu: not valid YAML: %s %s that starts on line %zu", file,
+			      parser->problem_mark.line + 1, parser->problem ? parser->problem : "error",
+			      parser->context, parser->context_mark.line + 1);
+	return errorf(err, errlen, "%s:%zu: not valid YAML: %s", file, parser->problem_mark.line + 1,
+		      parser->problem ? parser->problem : "error");
+}
+
+/* Composes the document from the parser's events, as yaml_parser_load would, except that it refuses
+ * nesting deeper than YU_MAX_DEPTH and aliases (libyaml's loader turns an alias into a second
+ * reference to the anchored node; these files never need aliases, and a few bytes of them can stand
+ * for gigabytes of text once copied out, the "billion laughs"), and that a second document is an
+ * error (it would be silently ignored). Tags are dropped: every node gets the default tag. */
+static int yu_compose(struct yu_compose *k, yaml_parser_t *parser, char *err, size_t errlen)
+{
+	struct yu_doc *d = k->d;
+	yaml_event_t ev;
+	bool done = false;
+	int id, ret = 0;
+
+	while (!done && ret == 0) {
+		if (!yaml_parser_parse(parser, &ev))
+			return yu_parse_error(parser, d->file, err, errlen);
+		switch (ev.type) {
+		case YAML_STREAM_START_EVENT:
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (d->loaded) {
+				ret = errorf(err, errlen, "%s:%zu: a second YAML document; the file must hold one", d->file,
+					     ev.start_mark.line + 1);
+				break;
+			}
+			if (!yaml_document_initialize(&d->doc, NULL, NULL, NULL, 1, 1))
+				fatal("out of memory composing a YAML document");
+			d->doc.start_mark = ev.start_mark;
+			d->loaded = true;
+			break;
+		case YAML_DOCUMENT_END_EVENT:
+			d->doc.end_mark = ev.end_mark;
+			break;
+		case YAML_ALIAS_EVENT: {
+			int line = (int)ev.start_mark.line + 1;
+
+			for (size_t i = 0; i < k->n_anchors; i++)
+				if (strcmp(k->anchors[i].name, (const char *)ev.data.alias.anchor) == 0)
+					line = k->anchors[i].line;
+			ret = errorf(err, errlen, "%s:%d: YAML anchors and aliases (& and *) are not supported here; "
+				     "write the value out", d->file, line);
+			break;
+		}
+		case YAML_SCALAR_EVENT:
+			yu_compose_anchor(k, ev.data.scalar.anchor, ev.start_mark);
+			id = yaml_document_add_scalar(&d->doc, NULL, ev.data.scalar.value, (int)ev.data.scalar.length,
+						      ev.data.scalar.style);
+			if (id == 0)
+				fatal("out of memory composing a YAML document");
+			yu_compose_mark(k, id, &ev);
+			yu_compose_attach(k, id);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (k->depth == YU_MAX_DEPTH) {
+				ret = errorf(err, errlen, "%s:%zu: lists and mappings nested more than %d deep; this is "
+					     "not a dscoder-tui file", d->file, ev.start_mark.line + 1, YU_MAX_DEPTH);
+				break;
+			}
+			if (ev.type == YAML_SEQUENCE_START_EVENT) {
+				yu_compose_anchor(k, ev.data.sequence_start.anchor, ev.start_mark);
+				id = yaml_document_add_sequence(&d->doc, NULL, ev.data.sequence_start.style);
+			} else {
+				yu_compose_anchor(k, ev.data.mapping_start.anchor, ev.start_mark);
+				id = yaml_document_add_mapping(&d->doc, NULL, ev.data.mapping_start.style);
+			}
+			if (id == 0)
+				fatal("out of memory composing a YAML document");
+			yu_compose_mark(k, id, &ev);
+			yu_compose_attach(k, id);
+			k->open[k->depth] = id;
+			k->key[k->depth++] = 0;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			id = k->open[--k->depth];
+			yaml_document_get_node(&d->doc, id)->end_mark = ev.end_mark;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
 	return ret;
 }
 
 int yu_load(struct yu_doc *d, const char *file, const char *buf, size_t len, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
-	yaml_document_t extra;
+	struct yu_compose k;
 	size_t bad;
-	int more;
+	int ret;
 
 	memset(d, 0, sizeof(*d));
 	d->file = file;
@@ -143,47 +268,19 @@ int yu_load(struct yu_doc *d, const char *file, const char *buf, size_t len, cha
 	if (!yaml_parser_initialize(&parser))
 		fatal("out of memory initialising the YAML parser");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &d->doc)) {
-		if (parser.context != NULL)
-			errorf(err, errlen, "%s:%zu: not valid YAML: %s %s that starts on line %zu", file,
-			       parser.problem_mark.line + 1, parser.problem ? parser.problem : "error",
-			       parser.context, parser.context_mark.line + 1);
-		else
-			errorf(err, errlen, "%s:%zu: not valid YAML: %s", file, parser.problem_mark.line + 1,
-			       parser.problem ? parser.problem : "error");
-		yaml_parser_delete(&parser);
-		return -1;
-	}
-	if (yaml_document_get_root_node(&d->doc) == NULL) {
-		/* Empty, or only comments: the caller decides whether that is fine. */
-		yaml_parser_delete(&parser);
-		d->loaded = true;
-		return 0;
-	}
-	/* A second document would be silently ignored; say so instead. */
-	if (!yaml_parser_load(&parser, &extra)) {
-		errorf(err, errlen, "%s:%zu: not valid YAML: %s", file, parser.problem_mark.line + 1,
-		       parser.problem ? parser.problem : "error");
-		yaml_document_delete(&d->doc);
-		yaml_parser_delete(&parser);
-		return -1;
-	}
-	more = yaml_document_get_root_node(&extra) != NULL;
-	if (more) {
-		int line = (int)extra.start_mark.line + 1;
-
-		yaml_document_delete(&extra);
-		yaml_document_delete(&d->doc);
-		yaml_parser_delete(&parser);
-		return errorf(err, errlen, "%s:%d: a second YAML document; the file must hold one", file, line);
-	}
-	yaml_document_delete(&extra);
+	memset(&k, 0, sizeof(k));
+	k.d = d;
+	ret = yu_compose(&k, &parser, err, errlen);
 	yaml_parser_delete(&parser);
-	d->loaded = true;
-	if (yu_check_aliases(d, err, errlen) != 0) {
+	for (size_t i = 0; i < k.n_anchors; i++)
+		free(k.anchors[i].name);
+	free(k.anchors);
+	if (ret != 0) {
 		yu_free(d);
 		return -1;
 	}
+	/* Empty, or only comments: no document, yu_root() is NULL; the caller decides whether that is
+	 * fine. */
 	return 0;
 }
 
@@ -695,7 +792,10 @@ void yu_format_time(int64_t t, char *buf, size_t size)
 
 	if (gmtime_r(&tt, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Not strftime's %Y: it writes 999 for the year 999, which RFC 3339 (and yu_time) refuse, so a
+	 * file dated before 1000 could be loaded but never saved again. Always four digits. */
+	snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void yu_emit_time(struct yu_emitter *e, int64_t t)

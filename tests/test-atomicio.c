@@ -1,6 +1,10 @@
 /* test-atomicio.c: atomic replacement (modes, injected failures, read-only directory, no temp files
- * left), capped reads, and the XDG paths with private directory creation. */
+ * left), capped reads, the file size limit (ulimit -f) failing like a full disk, and the XDG paths with
+ * private directory creation. */
 #include "store-test.h"
+
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "atomicio.h"
 #include "paths.h"
@@ -168,6 +172,62 @@ static void test_paths(void)
 	}
 }
 
+/* In a child: a file size limit of 4 KiB, then a 64 KiB write. SIGXFSZ used to kill the program
+ * mid-save (a TUI left its terminal in curses mode and the temp file behind). */
+static void fsize_case(const char *dir)
+{
+	char path[4400], err[512];
+	struct rlimit rl = { 4096, 4096 };
+	size_t big = 65536;
+	char *data = calloc(1, big);
+	struct sigaction sa;
+
+	snprintf(path, sizeof(path), "%s/f.txt", dir);
+	TS_REQUIRE(data != NULL && atomicio_write(path, "small", 5, 0600, err, sizeof(err)) == 0, "%s", err);
+	TS_REQUIRE(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+	memset(data, 'x', big);
+	err[0] = '\0';
+	TS_CHECK(atomicio_write(path, data, big, 0600, err, sizeof(err)) == -1,
+		 "a write over the file size limit was not reported");
+	TS_CHECK(strstr(err, path) != NULL && strstr(err, "ulimit -f") != NULL && strstr(err, "unchanged") != NULL,
+		 "the message should name the file and the limit: \"%s\"", err);
+	check_content(path, "small", "after a write over the file size limit");
+	TS_CHECK(ts_count_dotfiles(dir) == 0, "a write over the file size limit left a temp file in %s", dir);
+	/* The signal's action is the default again afterwards. */
+	TS_CHECK(sigaction(SIGXFSZ, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL, "SIGXFSZ left ignored");
+	/* A caller's own choice (ignored) is kept. */
+	signal(SIGXFSZ, SIG_IGN);
+	TS_CHECK(atomicio_write(path, data, big, 0600, err, sizeof(err)) == -1, "second write over the limit");
+	TS_CHECK(sigaction(SIGXFSZ, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN, "the caller's SIG_IGN was undone");
+	free(data);
+}
+
+static void test_file_size_limit(const char *dir)
+{
+	char sub[4300];
+	pid_t pid;
+	int status;
+
+	snprintf(sub, sizeof(sub), "%s/fsize", dir);
+	ts_mkdir(sub);
+	fflush(NULL);
+	pid = fork();
+	TS_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_DFL);
+		ts_failures = 0;
+		fsize_case(sub);
+		fflush(NULL);
+		_exit(ts_failures > 100 ? 100 : ts_failures);
+	}
+	TS_REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid");
+	TS_CHECK(!WIFSIGNALED(status), "a write over the file size limit killed the program (signal %d, %s)",
+		 WIFSIGNALED(status) ? WTERMSIG(status) : 0, WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "");
+	TS_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the file size limit case had %d failure(s)",
+		 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	TS_CHECK(ts_count_dotfiles(sub) == 0, "a temp file was left in %s", sub);
+}
+
 int main(void)
 {
 	char dir[4200];
@@ -179,6 +239,7 @@ int main(void)
 	test_faults(dir);
 	test_readonly_dir(dir);
 	test_read(dir);
+	test_file_size_limit(dir);
 	test_paths();
 	return ts_finish("test-atomicio");
 }

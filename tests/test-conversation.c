@@ -1,9 +1,11 @@
 /* test-conversation.c: conversation files: exact round trip of tricky text, private modes, atomic
  * save under failure, corrupted files (clear message, untouched, others still listed), search, rename,
- * delete and Markdown export. */
+ * delete and Markdown export; years before 1000, deep nesting refused fast, two programs saving the
+ * same conversation. */
 #include "store-test.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <time.h>
 
 #include "atomicio.h"
@@ -678,6 +680,246 @@ static void test_locale(void)
 	setlocale(LC_NUMERIC, "C");
 }
 
+/* Years before 1000 load, and save as four digits (strftime's %Y wrote "999", which no reader takes). */
+static void test_old_years(void)
+{
+	static const char text[] =
+		"version: 1\n"
+		"title: old\n"
+		"created: 0999-03-04T05:06:07Z\n"
+		"updated: 0001-01-01T00:00:00Z\n"
+		"messages:\n"
+		"- role: user\n"
+		"  time: 0042-12-31T23:59:59Z\n"
+		"  content: |-\n"
+		"    hi\n";
+	char err[1024], path[4400], *saved;
+	struct conversation *c, *d;
+
+	snprintf(path, sizeof(path), "%s/old-years.yaml", conv_dir);
+	ts_write(path, text, strlen(text));
+	c = conv_load(path, err, sizeof(err));
+	TS_REQUIRE(c != NULL, "a file from the year 999: %s", err);
+	TS_CHECK(conv_save(c, err, sizeof(err)) == 0, "a file from the year 999 cannot be saved: %s", err);
+	saved = ts_read(path, NULL);
+	TS_CHECK(saved && strstr(saved, "created: 0999-03-04T05:06:07Z\n") && strstr(saved, "0001-01-01T00:00:00Z") &&
+		 strstr(saved, "time: 0042-12-31T23:59:59Z"), "years not written as four digits:\n%s", saved);
+	free(saved);
+	d = conv_load(path, err, sizeof(err));
+	TS_CHECK(d != NULL && d->created == c->created && d->updated == c->updated && d->n_msgs == 1 &&
+		 d->msgs[0].time == c->msgs[0].time, "the old dates do not read back the same: %s", d ? "" : err);
+	conv_free(d);
+	conv_free(c);
+	{
+		char buf[64];
+
+		conv_format_time((time_t)-30610224000LL, buf, sizeof(buf));    /* 1000-01-01 */
+		TS_CHECK(strcmp(buf, "1000-01-01T00:00:00Z") == 0, "conv_format_time gave %s", buf);
+		conv_format_time((time_t)-30610224001LL, buf, sizeof(buf));
+		TS_CHECK(strcmp(buf, "0999-12-31T23:59:59Z") == 0, "conv_format_time gave %s", buf);
+	}
+	unlink(path);
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "FAIL: refusing deeply nested YAML took more than 10 s\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/* `title: [[[[...` 100k deep took 16 s to refuse (libyaml's scanner works in proportion to the depth
+ * on each token), in the list too. It is refused at the first level too many, with the file named.
+ * The alarm only keeps a regression from hanging the suite; no timing is asserted. */
+static void test_deep_nesting(void)
+{
+	static const struct { const char *name, *open, *head; } deep[] = {
+		{ "deep-flow.yaml", "[", "version: 1\ntitle: " },
+		{ "deep-map.yaml", "{a: ", "version: 1\ntitle: " },
+		{ "deep-block.yaml", "- ", "version: 1\ntitle:\n" },
+	};
+	const size_t depth = 100000;
+	char err[1024], path[4400];
+	struct conv_list list;
+
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	for (size_t i = 0; i < sizeof(deep) / sizeof(deep[0]); i++) {
+		size_t hl = strlen(deep[i].head), ol = strlen(deep[i].open);
+		char *text = xmalloc(hl + depth * ol + 2);
+		struct conversation *c;
+
+		memcpy(text, deep[i].head, hl);
+		for (size_t k = 0; k < depth; k++)
+			memcpy(text + hl + k * ol, deep[i].open, ol);
+		memcpy(text + hl + depth * ol, "\n", 2);
+		snprintf(path, sizeof(path), "%s/%s", conv_dir, deep[i].name);
+		ts_write(path, text, strlen(text));
+		free(text);
+		err[0] = '\0';
+		c = conv_load(path, err, sizeof(err));
+		TS_CHECK(c == NULL, "%s loaded", deep[i].name);
+		conv_free(c);
+		TS_CHECK(strstr(err, deep[i].name) != NULL && strstr(err, "nested more than 64 deep") != NULL &&
+			 strchr(err, '\n') == NULL, "%s: the message should name the file and the nesting: \"%s\"",
+			 deep[i].name, err);
+	}
+	/* A little nesting in ordinary places is fine: a title that is a list is refused for its type. */
+	snprintf(path, sizeof(path), "%s/shallow.yaml", conv_dir);
+	ts_write(path, "version: 1\ntitle: [[[[x]]]]\n", 28);
+	{
+		struct conversation *c = conv_load(path, err, sizeof(err));
+
+		TS_CHECK(c == NULL && strstr(err, "nested") == NULL && strstr(err, "shallow.yaml:2:") != NULL,
+			 "shallow nesting: \"%s\"", c ? "loaded" : err);
+		conv_free(c);
+	}
+	TS_REQUIRE(conv_list(NULL, &list, err, sizeof(err)) == 0, "list: %s", err);
+	for (size_t i = 0; i < list.n; i++)
+		if (strncmp(list.v[i].id, "deep-", 5) == 0)
+			TS_CHECK(list.v[i].error != NULL && strstr(list.v[i].error, "nested more than 64 deep") != NULL,
+				 "the list shows %s without the nesting error: %s", list.v[i].id,
+				 list.v[i].error ? list.v[i].error : "(no error)");
+	conv_list_free(&list);
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+	for (size_t i = 0; i < sizeof(deep) / sizeof(deep[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", conv_dir, deep[i].name);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/shallow.yaml", conv_dir);
+	unlink(path);
+}
+
+static void add_turn(struct conversation *c, const char *q, const char *a)
+{
+	conv_add_message(c, CONV_ROLE_USER, q, strlen(q));
+	conv_add_message(c, CONV_ROLE_ASSISTANT, a, strlen(a));
+}
+
+/* Checks that the file at path holds exactly the contents want[0..n) in order. */
+static void check_turns(const char *what, const char *path, const char *const *want, size_t n)
+{
+	char err[1024];
+	struct conversation *c = conv_load(path, err, sizeof(err));
+
+	TS_REQUIRE(c != NULL, "%s: %s", what, err);
+	TS_CHECK(c->n_msgs == n, "%s: %zu messages in the file, expected %zu", what, c->n_msgs, n);
+	for (size_t i = 0; i < n && i < c->n_msgs; i++)
+		TS_CHECK(strcmp(c->msgs[i].content, want[i]) == 0, "%s: message %zu is \"%s\", expected \"%s\"",
+			 what, i, c->msgs[i].content, want[i]);
+	conv_free(c);
+}
+
+/* Two TUIs on one conversation: each save used to replace the file with its own view, so the other
+ * side's turns vanished. Now new turns of both are kept, in order, or this side goes to a new file. */
+static void test_two_writers(void)
+{
+	char err[1024], path[4400];
+	struct conversation *a = conv_new(), *b, *c;
+	int r;
+
+	conv_set_title(a, "shared");
+	add_turn(a, "q0", "a0");
+	TS_REQUIRE(conv_save(a, err, sizeof(err)) == CONV_SAVED, "save: %s", err);
+	snprintf(path, sizeof(path), "%s", a->path);
+	b = conv_load(path, err, sizeof(err));
+	TS_REQUIRE(b != NULL, "%s", err);
+
+	/* Both send; B saves second and must keep A's turn. */
+	add_turn(a, "qA", "aA");
+	TS_CHECK(conv_save(a, err, sizeof(err)) == CONV_SAVED, "A's save: %s", err);
+	add_turn(b, "qB", "aB");
+	err[0] = '\0';
+	r = conv_save(b, err, sizeof(err));
+	TS_CHECK(r == CONV_SAVED_MERGED, "B's save after A's returned %d (%s), expected CONV_SAVED_MERGED", r, err);
+	TS_CHECK(strstr(err, "another dscoder-tui") != NULL && strstr(err, "merged 2 messages") != NULL,
+		 "the note for the user: \"%s\"", err);
+	{
+		static const char *const want[] = { "q0", "a0", "qA", "aA", "qB", "aB" };
+
+		check_turns("after both sent", path, want, 6);
+		TS_CHECK(b->n_msgs == 6 && strcmp(b->msgs[2].content, "qA") == 0 && strcmp(b->msgs[5].content, "aB") == 0,
+			 "B in memory has %zu messages, not the merged six", b->n_msgs);
+	}
+
+	/* A streams an answer, saving as it goes, while B (idle) saves too: nothing of A's answer is lost
+	 * and B's turn stays. */
+	conv_add_message(a, CONV_ROLE_USER, "qA2", 3);
+	conv_add_message(a, CONV_ROLE_ASSISTANT, "part", 4);
+	r = conv_save(a, err, sizeof(err));
+	TS_CHECK(r == CONV_SAVED_MERGED, "A's save after B's returned %d (%s)", r, err);
+	conv_append_last(a, " and more", 9);
+	TS_CHECK(conv_save(a, err, sizeof(err)) == CONV_SAVED, "A's second streaming save: %s", err);
+	r = conv_save(b, err, sizeof(err));         /* B quits without a change */
+	TS_CHECK(r == CONV_SAVED_MERGED, "B's idle save returned %d (%s)", r, err);
+	conv_append_last(a, ", done", 6);
+	r = conv_save(a, err, sizeof(err));
+	TS_CHECK(r >= 0, "A's last streaming save: %s", err);
+	{
+		static const char *const want[] = { "q0", "a0", "qA", "aA", "qB", "aB", "qA2", "part and more, done" };
+
+		check_turns("after A streamed while B saved", path, want, 8);
+	}
+
+	/* Another program renames it (the list's rename); A's next turn keeps the new title. */
+	TS_CHECK(conv_rename(path, "renamed elsewhere", err, sizeof(err)) == 0, "rename: %s", err);
+	add_turn(a, "q3", "a3");
+	TS_CHECK(conv_save(a, err, sizeof(err)) >= 0, "save after the rename: %s", err);
+	c = conv_load(path, err, sizeof(err));
+	TS_CHECK(c != NULL && strcmp(c->title, "renamed elsewhere") == 0 && c->n_msgs == 10,
+		 "after a rename elsewhere: title \"%s\", %zu messages", c ? c->title : err, c ? c->n_msgs : 0);
+	conv_free(c);
+
+	/* B regenerates its last answer (removes one both had) while A added a turn: no merge; B goes to
+	 * a new conversation and A's file keeps A's turn. */
+	conv_free(b);
+	b = conv_load(path, err, sizeof(err));
+	TS_REQUIRE(b != NULL, "%s", err);
+	add_turn(a, "q4", "a4");
+	TS_CHECK(conv_save(a, err, sizeof(err)) == CONV_SAVED, "A: %s", err);
+	conv_remove_messages(b, b->n_msgs - 1, 1);
+	conv_add_message(b, CONV_ROLE_ASSISTANT, "a3 again", 8);
+	b->msgs[b->n_msgs - 1].time += 1;           /* a new answer, even within the same second */
+	err[0] = '\0';
+	r = conv_save(b, err, sizeof(err));
+	TS_CHECK(r == CONV_SAVED_AS_NEW, "B's regenerate over A's turn returned %d (%s)", r, err);
+	TS_CHECK(strcmp(b->path, path) != 0 && strstr(err, "new conversation") != NULL && strstr(err, b->id) != NULL,
+		 "B saved to %s with the note \"%s\"", b->path, err);
+	c = conv_load(path, err, sizeof(err));
+	TS_CHECK(c != NULL && c->n_msgs == 12 && strcmp(c->msgs[11].content, "a4") == 0 &&
+		 strcmp(c->msgs[9].content, "a3") == 0, "A's file after B went its own way: %zu messages",
+		 c ? c->n_msgs : 0);
+	conv_free(c);
+	c = conv_load(b->path, err, sizeof(err));
+	TS_CHECK(c != NULL && c->n_msgs == 10 && strcmp(c->msgs[9].content, "a3 again") == 0,
+		 "B's new file: %s", c ? "wrong messages" : err);
+	conv_free(c);
+	/* B's next save goes to its new file, quietly. */
+	add_turn(b, "q5", "a5");
+	TS_CHECK(conv_save(b, err, sizeof(err)) == CONV_SAVED, "B's next save: %s", err);
+
+	/* A file that another program made unreadable is left alone too. */
+	ts_write(path, "version: 1\ntitle: [broken\n", 26);
+	add_turn(a, "q6", "a6");
+	r = conv_save(a, err, sizeof(err));
+	TS_CHECK(r == CONV_SAVED_AS_NEW && strcmp(a->path, path) != 0, "saving over a file broken meanwhile "
+		 "returned %d (%s)", r, err);
+	{
+		char *t = ts_read(path, NULL);
+
+		TS_CHECK(t && strcmp(t, "version: 1\ntitle: [broken\n") == 0, "the broken file was overwritten");
+		free(t);
+	}
+	unlink(path);
+	conv_delete(a->path, err, sizeof(err));
+	conv_delete(b->path, err, sizeof(err));
+	conv_free(a);
+	conv_free(b);
+}
+
 int main(void)
 {
 	char err[512], *d;
@@ -695,5 +937,8 @@ int main(void)
 	test_list_search_rename_delete();
 	test_markdown();
 	test_locale();
+	test_old_years();
+	test_deep_nesting();
+	test_two_writers();
 	return ts_finish("test-conversation");
 }
