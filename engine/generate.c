@@ -3,9 +3,11 @@
 #include "clock.h"
 #include "generate.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -74,10 +76,26 @@ static int device_context(const struct ds_config *cfg, const struct ds_backend_c
 	return 0;
 }
 
+int ds_model_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0)
+		return 0;               /* a file that is not a directory is the loaders' to judge */
+	if (errno == ENOENT || errno == ENOTDIR)
+		return errorf(err, errlen, "the model directory %s does not exist; give --model (or "
+			      "DSCODER_MODEL) a checkpoint directory with config.json, tokenizer.json and "
+			      "*.safetensors", dir);
+	return errorf(err, errlen, "the model directory %s cannot be opened (%s); check the path given to "
+		      "--model (or DSCODER_MODEL) and its permissions", dir, strerror(errno));
+}
+
 int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_threads,
 		   ds_progress_fn progress, void *arg, char *err, size_t errlen)
 {
 	memset(e, 0, sizeof *e);
+	if (ds_model_dir_check(dir, err, errlen) != 0)
+		return -1;
 	e->tok = tok_load(dir, err, errlen);
 	if (e->tok == NULL)
 		return -1;

@@ -20,8 +20,14 @@ struct ds_engine {
 	                             * token sampled when the context is full is kept, never fed back) */
 };
 
+/* Checks that the model path dir is there before anything is read from it, so that a mistyped --model
+ * is named as the directory it is, not as the first file looked for inside. Returns 0, or -1 with one
+ * sentence in err ("the model directory DIR does not exist; ..."). */
+int ds_model_dir_check(const char *dir, char *err, size_t errlen);
+
 /* Opens the model in dir with a context of n_ctx tokens (0: the model's, capped by memory) on
- * n_threads threads (0: all cores). On error returns -1 with one sentence in err; e holds nothing. */
+ * n_threads threads (0: all cores). On error returns -1 with one sentence in err (ds_model_dir_check's
+ * first); e holds nothing. */
 int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_threads,
 		   ds_progress_fn progress, void *arg, char *err, size_t errlen);
 void ds_engine_close(struct ds_engine *e);

@@ -1,7 +1,9 @@
 /* sampler.c: picks the next token: repetition penalty, temperature, top-k, top-p, min-p, then a
- * draw from a seeded generator (greedy when the temperature is 0). */
+ * draw from a seeded generator (greedy when the temperature is 0). Total: any logits and settings
+ * give an id in the vocabulary. */
 #include "sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
@@ -100,12 +102,14 @@ int ds_argmax(const float *x, int n)
 }
 
 /* The penalty of the CTRL paper as Hugging Face applies it: a positive logit is divided by the
- * penalty, a negative one multiplied, once per distinct id already seen. */
+ * penalty, a negative one multiplied, once per distinct id already seen. The result is kept finite
+ * (an extreme penalty pushes it to +-FLT_MAX, not to an infinity), so that the penalty alone never
+ * takes a token out of the running or makes it certain. */
 static void apply_repetition_penalty(struct ds_sampler *s, float *logits, const int *history, int n)
 {
 	float penalty = s->p.repetition_penalty;
 
-	if (penalty == 1.0f || n == 0)
+	if (penalty == 1.0f || n == 0 || !(penalty > 0.0f) || isinf(penalty))
 		return;
 	if (++s->epoch == 0) {
 		for (int i = 0; i < s->vocab_size; i++)
@@ -114,11 +118,16 @@ static void apply_repetition_penalty(struct ds_sampler *s, float *logits, const 
 	}
 	for (int i = 0; i < n; i++) {
 		int id = history[i];
+		float x;
 
 		if (id < 0 || id >= s->vocab_size || s->seen[id] == s->epoch)
 			continue;
 		s->seen[id] = s->epoch;
-		logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+		x = logits[id];
+		if (!isfinite(x))
+			continue;
+		x = x > 0 ? x / penalty : x * penalty;
+		logits[id] = x > FLT_MAX ? FLT_MAX : x < -FLT_MAX ? -FLT_MAX : x;
 	}
 }
 
@@ -131,22 +140,46 @@ static int cmp_candidate_desc(const void *a, const void *b)
 	return x->id - y->id;
 }
 
+/* The largest finite logit's id (the first on ties), or -1 when none is finite. NaN and the
+ * infinities are what a broken forward pass leaves; they are never picked. */
+static int argmax_finite(const float *x, int n)
+{
+	int best = -1;
+
+	for (int i = 0; i < n; i++)
+		if (isfinite(x[i]) && (best < 0 || x[i] > x[best]))
+			best = i;
+	return best;
+}
+
 int ds_sampler_pick(struct ds_sampler *s, float *logits, const int *history, int n_history)
 {
 	const struct ds_sampling *p = &s->p;
-	int n = s->vocab_size, kept = 0;
-	float max_logit, sum = 0, cut;
+	int n = s->vocab_size, kept = 0, best;
+	float max_logit, sum = 0, cut, temperature = p->temperature;
 
+	/* The sampler is total: whatever the logits and the settings, it answers an id in [0, n). The
+	 * protocol, the options and the profiles keep the settings in params_ranges; this holds even so,
+	 * for logits that are not finite and for settings that underflow or overflow a float. */
+	if (n <= 1)
+		return 0;
 	apply_repetition_penalty(s, logits, history, n_history);
-	if (p->temperature <= 0.0f)
-		return ds_argmax(logits, n);
+	best = argmax_finite(logits, n);
+	if (best < 0)
+		return 0;               /* nothing finite: no token is likelier than another */
+	if (!(temperature > 0.0f) || isinf(temperature))
+		return best;            /* 0 is greedy; NaN or inf would make every weight NaN */
 
-	/* Probabilities at this temperature, relative to the largest (so exp never overflows). */
-	max_logit = logits[ds_argmax(logits, n)];
+	/* Weights at this temperature, relative to the largest (so exp never overflows): the best token
+	 * has exactly 1, a token that is not finite 0. */
+	max_logit = logits[best];
 	for (int i = 0; i < n; i++) {
-		logits[i] = expf((logits[i] - max_logit) / p->temperature);
+		float w = isfinite(logits[i]) ? expf((logits[i] - max_logit) / temperature) : 0.0f;
+
+		logits[i] = w == w ? w : 0.0f;
 		sum += logits[i];
 	}
+	logits[best] = 1.0f;
 
 	/* Candidates that can survive the filters. A token below (1 - top_p) / (n - 1) of the mass
 	 * can never be inside the nucleus, and min_p removes those under min_p x the best, so the
@@ -156,11 +189,13 @@ int ds_sampler_pick(struct ds_sampler *s, float *logits, const int *history, int
 		cut = (1.0f - p->top_p) / (float)(n - 1) * sum;
 	if (p->min_p > 0.0f && p->min_p * 1.0f > cut)
 		cut = p->min_p;
-	if (cut > 1.0f)
+	if (!(cut <= 1.0f))
 		cut = 1.0f;             /* the best token has weight exp(0) = 1 and always stays */
 	for (int i = 0; i < n; i++)
-		if (logits[i] >= cut)
+		if (logits[i] >= cut && logits[i] > 0.0f)
 			s->cand[kept++] = (struct candidate){ logits[i], i };
+	if (kept == 0)
+		return best;            /* cannot happen (the best has weight 1), but never read cand[-1] */
 	qsort(s->cand, (size_t)kept, sizeof *s->cand, cmp_candidate_desc);
 
 	if (p->top_k > 0 && p->top_k < kept)
@@ -191,6 +226,6 @@ int ds_sampler_pick(struct ds_sampler *s, float *logits, const int *history, int
 			if (r < acc)
 				return s->cand[i].id;
 		}
-		return s->cand[kept - 1].id;
+		return s->cand[kept - 1].id;    /* rounding left r at the total; kept >= 1 */
 	}
 }

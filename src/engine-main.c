@@ -166,6 +166,60 @@ static int parse_float(const char *opt, const char *arg, double min, double max,
 	return 0;
 }
 
+/* A sampling option (OPT_MAX_TOKENS to OPT_SEED) into s: a number, whole for --max-tokens, --top-k and
+ * --seed, in its range of params_ranges, which the pipe protocol and the profiles check too. Returns 0,
+ * or cli_fail's status. */
+static int parse_sampling(int opt, const char *arg, struct ds_sampling *s)
+{
+	static const struct { int opt; enum params_field field; } fields[] = {
+		{ OPT_MAX_TOKENS, PARAMS_MAX_TOKENS }, { OPT_TEMPERATURE, PARAMS_TEMPERATURE },
+		{ OPT_TOP_K, PARAMS_TOP_K }, { OPT_TOP_P, PARAMS_TOP_P }, { OPT_MIN_P, PARAMS_MIN_P },
+		{ OPT_REPEAT, PARAMS_REPETITION_PENALTY }, { OPT_SEED, PARAMS_SEED },
+	};
+	enum params_field f = PARAMS_N_FIELDS;
+	const struct params_range *r;
+	char words[96], err[256], *end;
+
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (fields[i].opt == opt)
+			f = fields[i].field;
+	if (f == PARAMS_N_FIELDS)
+		return cli_fail("option %d is not a sampling option", opt);    /* a bug, not a user's mistake */
+	r = &params_ranges[f];
+	params_range_words(f, words, sizeof words);
+	errno = 0;
+	if (r->integer) {
+		long long v = strtoll(arg, &end, 10);
+
+		if (errno != 0 || end == arg || *end != '\0')
+			return cli_fail("%s needs a whole number %s, not '%s'", r->option, words, arg);
+		if (params_check_int(f, r->option, v, err, sizeof err) != 0)
+			return cli_fail("%s", err);
+		if (f == PARAMS_SEED)
+			s->seed = (uint64_t)v;
+		else if (f == PARAMS_TOP_K)
+			s->top_k = (int)v;
+		else
+			s->max_tokens = (int)v;
+	} else {
+		double v = strtod(arg, &end);
+
+		if (end == arg || *end != '\0')
+			return cli_fail("%s needs a number %s, not '%s'", r->option, words, arg);
+		if (params_check(f, r->option, v, err, sizeof err) != 0)
+			return cli_fail("%s", err);
+		if (f == PARAMS_TEMPERATURE)
+			s->temperature = (float)v;
+		else if (f == PARAMS_TOP_P)
+			s->top_p = (float)v;
+		else if (f == PARAMS_MIN_P)
+			s->min_p = (float)v;
+		else
+			s->repetition_penalty = (float)v;
+	}
+	return 0;
+}
+
 /* Splits --rendezvous HOST:PORT (HOST may be [v6-address]) into a->rdv_host and a->rdv_port. */
 static int parse_rendezvous(struct cli_args *a, const char *arg)
 {
@@ -278,44 +332,24 @@ int main(int argc, char **argv)
 			a.n_ctx = (int)v;
 			break;
 		case OPT_MAX_TOKENS:
-			if (parse_int("--max-tokens", optarg, 0, INT_MAX / 2, &v) != 0)
-				return 1;
-			a.sampling.max_tokens = (int)v;
-			break;
 		case OPT_TEMPERATURE:
-			if (parse_float("--temperature", optarg, 0, 100, &a.sampling.temperature) != 0)
-				return 1;
-			break;
 		case OPT_TOP_K:
-			if (parse_int("--top-k", optarg, 0, INT_MAX, &v) != 0)
-				return 1;
-			a.sampling.top_k = (int)v;
-			break;
 		case OPT_TOP_P:
-			if (parse_float("--top-p", optarg, 0, 1, &a.sampling.top_p) != 0)
-				return 1;
-			break;
 		case OPT_MIN_P:
-			if (parse_float("--min-p", optarg, 0, 1, &a.sampling.min_p) != 0)
-				return 1;
-			break;
 		case OPT_REPEAT:
-			if (parse_float("--repetition-penalty", optarg, 0.01, 100, &a.sampling.repetition_penalty) != 0)
+		case OPT_SEED:
+			if (parse_sampling(c, optarg, &a.sampling) != 0)
 				return 1;
 			break;
-		case OPT_SEED: {
-			char *end;
+		case OPT_STOP: {
+			char err[256];
 
-			errno = 0;
-			a.sampling.seed = strtoull(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0')
-				return cli_fail("--seed needs a whole number, not '%s'", optarg);
-			break;
-		}
-		case OPT_STOP:
+			if (params_check_stop("--stop", (const char *const *)&optarg, 1, err, sizeof err) != 0)
+				return cli_fail("%s", err);
 			a.stop = xreallocarray(a.stop, (size_t)a.n_stop + 1, sizeof *a.stop);
 			a.stop[a.n_stop++] = optarg;
 			break;
+		}
 		case OPT_PLAN: a.verb = VERB_PLAN; break;
 		case OPT_GPUS:
 			if (parse_int("--gpus", optarg, 1, 4096, &v) != 0)
@@ -399,6 +433,12 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail("unexpected argument '%s'; options start with -- (see --help)", argv[optind]);
+	{
+		char err[256];
+
+		if (params_check_stop("--stop", NULL, a.n_stop, err, sizeof err) != 0)
+			return cli_fail("%s", err);
+	}
 	a.sampling.stop = a.stop;
 	a.sampling.n_stop = a.n_stop;
 	if (a.model == NULL)

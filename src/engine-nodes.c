@@ -9,6 +9,7 @@
 
 #include "engine-cli.h"
 #include "forward.h"
+#include "generate.h"
 #include "net-ranks.h"
 #include "protocol.h"
 #include "xalloc.h"
@@ -63,7 +64,8 @@ int cli_follow(const struct cli_args *a)
 	struct ds_net_opts o;
 	char err[ERR_LEN];
 
-	if (ds_model_load(a->model, &m, NULL, NULL, err, sizeof err) != 0)
+	if (ds_model_dir_check(a->model, err, sizeof err) != 0 ||
+	    ds_model_load(a->model, &m, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
 	nodes_opts(a, a->n_ctx, &o);
 	int rc = ds_net_follow(&m, &o, err, sizeof err);

@@ -105,6 +105,8 @@ static int tok_with_stdin(const struct cli_args *a, struct tokenizer **t, char *
 {
 	char err[ERR_LEN];
 
+	if (ds_model_dir_check(a->model, err, sizeof err) != 0)
+		return cli_fail("%s", err);
 	*t = tok_load(a->model, err, sizeof err);
 	if (*t == NULL)
 		return cli_fail("%s", err);

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +37,45 @@ void profile_free(struct profile *p)
 	free(p->system_prompt);
 	free(p->path);
 	free(p);
+}
+
+/* One key of "sampling:": a number in its range of params_ranges (the engine's requests and options
+ * are held to the same). Other keys, and the seed's "random", are left to yu_sampling. */
+static int profile_sampling_range(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err,
+				  size_t errlen)
+{
+	char msg[256];
+
+	(void)arg;
+	for (int f = 0; f < PARAMS_N_FIELDS; f++) {
+		const struct params_range *r = &params_ranges[f];
+		int rc;
+
+		if (strcmp(key, r->key) != 0)
+			continue;
+		if (r->integer) {
+			int64_t i;
+
+			if (f == PARAMS_SEED && v->type == YAML_SCALAR_NODE &&
+			    (yu_is_null(v) || strcmp((const char *)v->data.scalar.value, "random") == 0))
+				return 0;
+			if (yu_int(d, v, key, INT64_MIN, INT64_MAX, &i, err, errlen))
+				return -1;
+			if (f == PARAMS_SEED && i == PARAMS_SEED_RANDOM)
+				return 0;
+			rc = params_check_int((enum params_field)f, key, i, msg, sizeof msg);
+		} else {
+			double x;
+
+			if (yu_double(d, v, key, &x, err, errlen))
+				return -1;
+			rc = params_check((enum params_field)f, key, x, msg, sizeof msg);
+		}
+		if (rc != 0)
+			return errorf(err, errlen, "%s:%d: %s", d->file, yu_line(v), msg);
+		return 0;
+	}
+	return 0;
 }
 
 static int profile_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
@@ -74,6 +114,9 @@ static int profile_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *
 		}
 		free(s);
 	} else if (strcmp(key, "sampling") == 0) {
+		if (!yu_is_null(v) &&
+		    yu_map_each(d, v, "sampling", profile_sampling_range, NULL, err, errlen) != 0)
+			return -1;
 		return yu_sampling(d, v, &p->sampling, err, errlen);
 	} else if (strcmp(key, "temperature") == 0 || strcmp(key, "top_k") == 0 || strcmp(key, "top_p") == 0 ||
 		   strcmp(key, "min_p") == 0 || strcmp(key, "repetition_penalty") == 0 ||

@@ -4,13 +4,14 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "params.h"
 #include "xalloc.h"
 
-#define MAX_STOP 16
 
 /* ---- ids ---------------------------------------------------------------------------------------- */
 
@@ -281,86 +282,73 @@ static int parse_input(json_t *o, struct ds_proto_request *r, char *err, size_t 
 	return parse_fim(fim, r, err, errlen);
 }
 
-static int get_int(json_t *o, const char *key, long long lo, long long hi, long long *out,
-		   char *err, size_t errlen)
+/* The sampling keys, each checked against its range in params_ranges (shared with dscoder-engine's
+ * options and the profiles), and where its value goes. */
+static const struct {
+	enum params_field field;
+	unsigned bit;
+	size_t offset;              /* of the int, double or uint64_t in struct ds_proto_sampling */
+} sampling_keys[] = {
+	{ PARAMS_MAX_TOKENS, DS_SAMPLE_MAX_TOKENS, offsetof(struct ds_proto_sampling, max_tokens) },
+	{ PARAMS_TEMPERATURE, DS_SAMPLE_TEMPERATURE, offsetof(struct ds_proto_sampling, temperature) },
+	{ PARAMS_TOP_K, DS_SAMPLE_TOP_K, offsetof(struct ds_proto_sampling, top_k) },
+	{ PARAMS_TOP_P, DS_SAMPLE_TOP_P, offsetof(struct ds_proto_sampling, top_p) },
+	{ PARAMS_MIN_P, DS_SAMPLE_MIN_P, offsetof(struct ds_proto_sampling, min_p) },
+	{ PARAMS_REPETITION_PENALTY, DS_SAMPLE_REPETITION_PENALTY,
+	  offsetof(struct ds_proto_sampling, repetition_penalty) },
+	{ PARAMS_SEED, DS_SAMPLE_SEED, offsetof(struct ds_proto_sampling, seed) },
+};
+
+/* One sampling key of o, when present: its type, its range, then its value into s. */
+static int parse_sampling_key(json_t *o, size_t k, struct ds_proto_sampling *s, char *err, size_t errlen)
 {
-	json_t *v = json_object_get(o, key);
+	const struct params_range *r = &params_ranges[sampling_keys[k].field];
+	json_t *v = json_object_get(o, r->key);
+	char name[40], words[96];
+	void *dst = (char *)s + sampling_keys[k].offset;
 
-	if (!json_is_integer(v))
-		return errorf(err, errlen, "\"%s\" must be an integer", key);
-	*out = json_integer_value(v);
-	if (*out < lo || *out > hi)
-		return errorf(err, errlen,
-			      "\"%s\" is %lld; it must be between %lld and %lld", key, *out, lo, hi);
-	return 0;
-}
+	if (v == NULL)
+		return 0;
+	snprintf(name, sizeof name, "\"%s\"", r->key);
+	params_range_words(sampling_keys[k].field, words, sizeof words);
+	if (r->integer) {
+		long long n;
 
-/* A number in [lo, hi] (or (lo, hi] when lo_open); range says so in words for the error. */
-static int get_num(json_t *o, const char *key, double lo, bool lo_open, double hi, const char *range,
-		   double *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
+		if (!json_is_integer(v))
+			return errorf(err, errlen, "%s must be an integer %s", name, words);
+		n = json_integer_value(v);
+		if (params_check_int(sampling_keys[k].field, name, n, err, errlen) < 0)
+			return -1;
+		if (sampling_keys[k].field == PARAMS_SEED)
+			*(uint64_t *)dst = (uint64_t)n;
+		else
+			*(int *)dst = (int)n;
+	} else {
+		double x;
 
-	if (!json_is_number(v))
-		return errorf(err, errlen, "\"%s\" must be a number %s", key, range);
-	*out = json_number_value(v);
-	if (*out < lo || (lo_open && *out == lo) || *out > hi)
-		return errorf(err, errlen, "\"%s\" is %g; it must be %s", key, *out, range);
+		if (!json_is_number(v))
+			return errorf(err, errlen, "%s must be a number %s", name, words);
+		x = json_number_value(v);
+		if (params_check(sampling_keys[k].field, name, x, err, errlen) < 0)
+			return -1;
+		*(double *)dst = x;
+	}
+	s->set |= sampling_keys[k].bit;
 	return 0;
 }
 
 static int parse_sampling(json_t *o, struct ds_proto_sampling *s, char *err, size_t errlen)
 {
-	long long n = 0;
+	json_t *v = json_object_get(o, "stop");
 
-	if (json_object_get(o, "max_tokens")) {
-		if (get_int(o, "max_tokens", 0, INT_MAX, &n, err, errlen) < 0)
+	for (size_t k = 0; k < sizeof sampling_keys / sizeof sampling_keys[0]; k++)
+		if (parse_sampling_key(o, k, s, err, errlen) < 0)
 			return -1;
-		s->max_tokens = (int)n;
-		s->set |= DS_SAMPLE_MAX_TOKENS;
-	}
-	if (json_object_get(o, "temperature")) {
-		if (get_num(o, "temperature", 0, false, HUGE_VAL, "0 or above (0: greedy)",
-			    &s->temperature, err, errlen) < 0)
-			return -1;
-		s->set |= DS_SAMPLE_TEMPERATURE;
-	}
-	if (json_object_get(o, "top_k")) {
-		if (get_int(o, "top_k", 0, INT_MAX, &n, err, errlen) < 0)
-			return -1;
-		s->top_k = (int)n;
-		s->set |= DS_SAMPLE_TOP_K;
-	}
-	if (json_object_get(o, "top_p")) {
-		if (get_num(o, "top_p", 0, true, 1, "above 0 and at most 1", &s->top_p, err, errlen) < 0)
-			return -1;
-		s->set |= DS_SAMPLE_TOP_P;
-	}
-	if (json_object_get(o, "min_p")) {
-		if (get_num(o, "min_p", 0, false, 1, "from 0 to 1", &s->min_p, err, errlen) < 0)
-			return -1;
-		s->set |= DS_SAMPLE_MIN_P;
-	}
-	if (json_object_get(o, "repetition_penalty")) {
-		if (get_num(o, "repetition_penalty", 0, true, HUGE_VAL, "above 0 (1: off)",
-			    &s->repetition_penalty, err, errlen) < 0)
-			return -1;
-		s->set |= DS_SAMPLE_REPETITION_PENALTY;
-	}
-	if (json_object_get(o, "seed")) {
-		if (get_int(o, "seed", 0, LLONG_MAX, &n, err, errlen) < 0)
-			return -1;
-		s->seed = (uint64_t)n;
-		s->set |= DS_SAMPLE_SEED;
-	}
-	if (json_object_get(o, "stop")) {
-		json_t *v = json_object_get(o, "stop");
-
+	if (v != NULL) {
 		if (!json_is_array(v))
 			return errorf(err, errlen, "\"stop\" must be a list of strings");
-		if (json_array_size(v) > MAX_STOP)
-			return errorf(err, errlen, "\"stop\" holds %zu strings; at most %d are allowed",
-				      json_array_size(v), MAX_STOP);
+		if (params_check_stop("\"stop\"", NULL, (int)json_array_size(v), err, errlen) < 0)
+			return -1;
 		s->stop = xcalloc(json_array_size(v) + 1, sizeof *s->stop);
 		s->set |= DS_SAMPLE_STOP;
 		for (size_t i = 0; i < json_array_size(v); i++) {
@@ -370,9 +358,8 @@ static int parse_sampling(json_t *o, struct ds_proto_sampling *s, char *err, siz
 			if (!(s->stop[i] = get_text(json_array_get(v, i), what, err, errlen)))
 				return -1;
 			s->n_stop = (int)i + 1;
-			if (s->stop[i][0] == '\0')
-				return errorf(err, errlen,
-					"stop[%zu] is empty; a stop string needs at least one character", i);
+			if (params_check_stop(what, (const char *const *)&s->stop[i], 1, err, errlen) < 0)
+				return -1;
 		}
 	}
 	return 0;

@@ -112,9 +112,10 @@ enum {
 };
 
 /* Sampling keys of a generate request. Keys not in `set` take the engine's defaults (greedy unless
- * temperature is given). Ranges the parser enforces: max_tokens >= 0 (0: until EOS or the context is
- * full), temperature >= 0 (0: greedy), top_k >= 0 (0: off), 0 < top_p <= 1, 0 <= min_p <= 1,
- * repetition_penalty > 0 (1: off), 0 <= seed < 2^63, stop: at most 16 non-empty strings. */
+ * temperature is given). The parser enforces the ranges of params_ranges (src/params.c), the same the
+ * engine's options and the profiles are held to: max_tokens 0 to 10^9 (0: until EOS or the context is
+ * full), temperature 0 to 100 (0: greedy), top_k 0 to 10^6 (0: off), 0 < top_p <= 1, 0 <= min_p <= 1,
+ * repetition_penalty 0.01 to 100 (1: off), 0 <= seed < 2^63, stop: at most 16 non-empty strings. */
 struct ds_proto_sampling {
 	unsigned set;
 	int max_tokens;

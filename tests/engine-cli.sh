@@ -73,6 +73,51 @@ case "$msg" in
 *) bad "over-long prompt: '$msg' (exit $st)" ;;
 esac
 
+# Sampling settings out of range are refused before the model loads, in one sentence naming the
+# option, the value and the range: the ranges are the pipe protocol's and the profiles' (issue 10).
+for opt in "--repetition-penalty 1e-40|--repetition-penalty is 1e-40; it must be from 0.01 to 100 (1: off)" \
+	   "--repetition-penalty nan|--repetition-penalty is nan; it must be from 0.01 to 100 (1: off)" \
+	   "--temperature 1000|--temperature is 1000; it must be from 0 to 100 (0: greedy)" \
+	   "--temperature hot|--temperature needs a number from 0 to 100 (0: greedy), not 'hot'" \
+	   "--top-p 0|--top-p is 0; it must be above 0 and at most 1 (1: off)" \
+	   "--top-k 2000000|--top-k is 2000000; it must be from 0 to 1000000 (0: off)" \
+	   "--max-tokens 2000000000|--max-tokens is 2000000000; it must be from 0 to 1000000000 (0: no limit)" \
+	   "--seed -1|--seed is -1; it must be from 0 to 9223372036854775807" \
+	   "--stop |--stop is empty; a stop string needs at least one character"; do
+	arg=${opt%%|*} want=${opt#*|}
+	msg=$("$engine" --model "$dir" --complete "x" --max-tokens 3 ${arg%% *} "${arg#* }" 2>&1 >/dev/null)
+	st=$?
+	[ $st -eq 1 ] && [ "$msg" = "dscoder-engine: $want" ] && ok "$arg refused: $msg" \
+		|| bad "$arg: exit $st, '$msg', want 'dscoder-engine: $want'"
+done
+# More than 16 stop strings, as the protocol refuses them.
+set --
+for i in $(seq 1 17); do set -- "$@" --stop "s$i"; done
+msg=$("$engine" --model "$dir" --complete "x" --max-tokens 3 "$@" 2>&1 >/dev/null)
+st=$?
+case "$msg" in
+*"there are 17 stop strings (--stop); at most 16 are allowed") [ $st -eq 1 ] && ok "17 --stop refused: $msg" || bad "17 --stop: exit $st" ;;
+*) bad "17 --stop: '$msg' (exit $st)" ;;
+esac
+
+# A model directory that does not exist is named as such, not as a file inside it, with what to do;
+# the pipe service says the same in its error event (issue 10).
+for verb in --tokenize "--complete x" ""; do
+	msg=$(echo | "$engine" --model "$tmp/no-such-model" $verb 2>&1 >/dev/null)
+	st=$?
+	case "$msg" in
+	*"no-such-model/"*) bad "missing model ($verb): names a file inside: $msg" ;;
+	"dscoder-engine: the model directory $tmp/no-such-model does not exist; "*--model*)
+		[ $st -ne 0 ] && ok "missing model ($verb): $msg" || bad "missing model ($verb): exit 0" ;;
+	*) bad "missing model ($verb): '$msg' (exit $st)" ;;
+	esac
+done
+ev=$(echo '{"op":"shutdown"}' | "$engine" --model "$tmp/no-such-model" 2>/dev/null)
+case "$ev" in
+*'"event":"error"'*"the model directory $tmp/no-such-model does not exist"*) ok "missing model: error event: $ev" ;;
+*) bad "missing model: the pipe service said '$ev'" ;;
+esac
+
 # Usage errors are one line and exit 1.
 msg=$("$engine" --model "$dir" --greedy 3 2>&1)
 [ $? -eq 1 ] && [ "$(printf '%s\n' "$msg" | wc -l)" -eq 1 ] && ok "--greedy without --ids: $msg" \

@@ -326,6 +326,12 @@ BAD = [
     (b'{"op":"generate","id":8,"prompt":"x","max_tokens":"9"}', 8, "must be an integer"),
     (b'{"op":"generate","id":9,"prompt":"x","temperature":-1}', 9, "\"temperature\""),
     (b'{"op":"generate","id":10,"prompt":"x","top_p":7}', 10, "\"top_p\""),
+    # issue 10: this request made the sampler read cand[-1] and stream garbage ids; it is refused
+    # with the range every entry point shares (params_ranges), before any token
+    (b'{"op":"generate","id":23,"prompt":"def add(a, b): return a + b","max_tokens":20,'
+     b'"repetition_penalty":1e-40,"temperature":0.7,"top_p":0.9,"seed":1}', 23,
+     "\"repetition_penalty\" is 1e-40; it must be from 0.01 to 100 (1: off)"),
+    (b'{"op":"generate","id":24,"prompt":"x","temperature":1000}', 24, "it must be from 0 to 100"),
     (b'{"op":"generate","id":11,"prompt":"x","stop":"y"}', 11, "\"stop\""),
     (b'{"op":"generate","id":12,"prompt":"x","messages":[{"role":"user","content":"y"}]}', 12, "only one of"),
     (b'{"op":"generate","id":13}', 13, "needs one of"),

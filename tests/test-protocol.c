@@ -150,6 +150,19 @@ static void test_bad_requests(void)
 		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"repetition_penalty\":0}", 0, "\"repetition_penalty\" is 0", 18 },
 		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"top_k\":-2}", 0, "\"top_k\" is -2", 18 },
 		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"seed\":-2}", 0, "\"seed\" is -2", 18 },
+		/* issue 10: values the old checks let through, which the sampler could not take (the first
+		 * is the request that made it read cand[-1]); the ranges are params_ranges' */
+		{ "{\"op\":\"generate\",\"id\":1,\"prompt\":\"def add(a, b): return a + b\",\"max_tokens\":20,"
+		  "\"repetition_penalty\":1e-40,\"temperature\":0.7,\"top_p\":0.9,\"seed\":1}", 0,
+		  "\"repetition_penalty\" is 1e-40; it must be from 0.01 to 100 (1: off)", 1 },
+		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"repetition_penalty\":1e300}", 0,
+		  "\"repetition_penalty\" is 1e+300; it must be from 0.01 to 100", 18 },
+		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"temperature\":1000}", 0,
+		  "\"temperature\" is 1000; it must be from 0 to 100 (0: greedy)", 18 },
+		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"top_k\":2000000}", 0,
+		  "\"top_k\" is 2000000; it must be from 0 to 1000000 (0: off)", 18 },
+		{ "{\"op\":\"generate\",\"id\":18,\"prompt\":\"\",\"max_tokens\":2000000000}", 0,
+		  "\"max_tokens\" is 2000000000; it must be from 0 to 1000000000", 18 },
 		{ "{\"op\":\"generate\",\"id\":19,\"prompt\":\"\",\"stop\":\"x\"}", 0, "\"stop\" must be a list", 19 },
 		{ "{\"op\":\"generate\",\"id\":19,\"prompt\":\"\",\"stop\":[1]}", 0, "stop[0] must be a string", 19 },
 		{ "{\"op\":\"generate\",\"id\":19,\"prompt\":\"\",\"stop\":[\"a\",\"\"]}", 0, "stop[1] is empty", 19 },

@@ -25,6 +25,155 @@ static void histogram(const struct ds_sampling *sp, const float *p, int vocab, i
 	ds_sampler_free(s);
 }
 
+/* One pick from a fresh sampler; *ok says whether the id is in [0, vocab) and its logit was finite
+ * (or no logit was finite at all, when the sampler must still answer with an id in range). */
+static int pick_once(const struct ds_sampling *sp, const float *in, int vocab, const int *hist, int n_hist,
+		     int *ok)
+{
+	struct ds_sampler *s = ds_sampler_new(vocab, sp);
+	float *logits = malloc(vocab * sizeof *logits);
+	int any_finite = 0, id;
+
+	for (int j = 0; j < vocab; j++) {
+		logits[j] = in[j];
+		any_finite |= isfinite(in[j]);
+	}
+	id = ds_sampler_pick(s, logits, hist, n_hist);
+	*ok = id >= 0 && id < vocab && (!any_finite || isfinite(in[id]));
+	free(logits);
+	ds_sampler_free(s);
+	return id;
+}
+
+/* The sampler is total: whatever the logits (NaN, infinities) and whatever the settings (even ones
+ * the protocol refuses), it answers an id in [0, vocab) and never reads outside its candidates.
+ * Issue 10: repetition_penalty 1e-40 turned positive logits into +inf, every weight into NaN, kept
+ * no candidate and read cand[-1]. */
+static void test_total(void)
+{
+	static const float nan_first[4] = { NAN, 1.0f, 3.0f, 2.0f };
+	static const float all_nan[4] = { NAN, NAN, NAN, NAN };
+	static const float all_ninf[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+	static const float pinf[4] = { 1.0f, INFINITY, 2.0f, INFINITY };
+	static const float mixed[6] = { -INFINITY, NAN, 0.5f, INFINITY, -2.0f, NAN };
+	static const float plain[5] = { 2.0f, 1.5f, -1.0f, 0.25f, 3.0f };
+	int hist[5] = { 0, 1, 2, 3, 4 }, ok, id;
+	struct ds_sampling sp;
+
+	/* The request of the issue, on hand-made logits: every id was seen, the penalty overflows. */
+	ds_sampling_defaults(&sp);
+	sp.repetition_penalty = 1e-40f;
+	sp.temperature = 0.7f;
+	sp.top_p = 0.9f;
+	sp.seed = 1;
+	for (int i = 0; i < 50; i++) {
+		sp.seed = (uint64_t)i;
+		id = pick_once(&sp, plain, 5, hist, 5, &ok);
+		CHECK(ok, "repetition_penalty 1e-40, seed %d: id %d", i, id);
+	}
+	/* A huge penalty divides positive logits to 0 and multiplies negative ones to -inf. */
+	sp.repetition_penalty = 1e38f;
+	id = pick_once(&sp, plain, 5, hist, 5, &ok);
+	CHECK(ok, "repetition_penalty 1e38: id %d", id);
+
+	/* Greedy skips NaN: the best finite logit, not the NaN at id 0. */
+	ds_sampling_defaults(&sp);
+	id = pick_once(&sp, nan_first, 4, NULL, 0, &ok);
+	CHECK(ok && id == 2, "greedy over {NaN, 1, 3, 2} picked %d, want 2", id);
+	id = pick_once(&sp, pinf, 4, NULL, 0, &ok);
+	CHECK(ok && id == 2, "greedy over {1, inf, 2, inf} picked %d, want 2 (the best finite)", id);
+	/* Nothing finite: a defined id, 0. */
+	id = pick_once(&sp, all_nan, 4, NULL, 0, &ok);
+	CHECK(id == 0, "greedy over all-NaN logits picked %d, want 0", id);
+	id = pick_once(&sp, all_ninf, 4, NULL, 0, &ok);
+	CHECK(id == 0, "greedy over all -inf logits picked %d, want 0", id);
+
+	/* Sampling over broken logits: only finite ones are drawn; none finite gives id 0. */
+	ds_sampling_defaults(&sp);
+	sp.temperature = 1.0f;
+	sp.top_p = 0.9f;
+	sp.min_p = 0.05f;
+	for (int i = 0; i < 50; i++) {
+		sp.seed = (uint64_t)i;
+		id = pick_once(&sp, nan_first, 4, NULL, 0, &ok);
+		CHECK(ok, "sampling over {NaN, 1, 3, 2}, seed %d: id %d", i, id);
+		id = pick_once(&sp, pinf, 4, NULL, 0, &ok);
+		CHECK(ok, "sampling over {1, inf, 2, inf}, seed %d: id %d", i, id);
+		id = pick_once(&sp, mixed, 6, NULL, 0, &ok);
+		CHECK(ok && (id == 2 || id == 4), "sampling over {-inf, NaN, 0.5, inf, -2, NaN}, seed %d: id %d", i, id);
+		id = pick_once(&sp, all_nan, 4, NULL, 0, &ok);
+		CHECK(id == 0, "sampling over all-NaN logits, seed %d: id %d, want 0", i, id);
+		id = pick_once(&sp, all_ninf, 4, NULL, 0, &ok);
+		CHECK(id == 0, "sampling over all -inf logits, seed %d: id %d, want 0", i, id);
+	}
+
+	/* Settings at and past the edges: top_p 0 or a denormal, min_p 1, a denormal or huge
+	 * temperature, top_k past the vocabulary, a vocabulary of one. */
+	{
+		static const struct { float temperature, top_p, min_p; int top_k; } edge[] = {
+			{ 1.0f, 0.0f, 0.0f, 0 }, { 1.0f, 1e-45f, 0.0f, 0 }, { 1.0f, 1.0f, 1.0f, 0 },
+			{ 1e-45f, 0.5f, 0.0f, 0 }, { 1e30f, 0.9f, 0.05f, 0 }, { INFINITY, 0.9f, 0.0f, 0 },
+			{ 0.7f, 0.9f, 0.0f, 1000 }, { 0.7f, -1.0f, 2.0f, 1 }, { NAN, NAN, NAN, 0 },
+		};
+
+		for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++) {
+			ds_sampling_defaults(&sp);
+			sp.temperature = edge[e].temperature;
+			sp.top_p = edge[e].top_p;
+			sp.min_p = edge[e].min_p;
+			sp.top_k = edge[e].top_k;
+			for (int i = 0; i < 20; i++) {
+				sp.seed = (uint64_t)i;
+				id = pick_once(&sp, plain, 5, NULL, 0, &ok);
+				CHECK(ok, "edge case %zu (T %g, top_p %g, min_p %g, top_k %d): id %d", e,
+				      edge[e].temperature, edge[e].top_p, edge[e].min_p, edge[e].top_k, id);
+				id = pick_once(&sp, mixed, 6, NULL, 0, &ok);
+				CHECK(ok, "edge case %zu over broken logits: id %d", e, id);
+				id = pick_once(&sp, plain + 1, 1, NULL, 0, &ok);
+				CHECK(id == 0, "edge case %zu, vocabulary of one: id %d", e, id);
+			}
+		}
+		/* top_p 0 keeps only the best token, like greedy. */
+		ds_sampling_defaults(&sp);
+		sp.temperature = 1.0f;
+		sp.top_p = 0.0f;
+		id = pick_once(&sp, plain, 5, NULL, 0, &ok);
+		CHECK(id == 4, "top_p 0 picked %d, want the best, 4", id);
+	}
+
+	/* Random logits sprinkled with NaN and infinities, random settings in and out of range. */
+	{
+		uint64_t st = 0x5eed;
+		float x[64];
+
+		for (int round = 0; round < 2000; round++) {
+			int vocab = 1 + (int)(fix_xorshift(&st) % 64), n_hist = (int)(fix_xorshift(&st) % 6);
+			static const float pens[] = { 1e-40f, 1e-20f, 0.01f, 0.5f, 1.0f, 2.0f, 100.0f, 1e38f };
+			static const float temps[] = { 0.0f, 1e-40f, 0.01f, 0.7f, 1.0f, 100.0f, 1e38f };
+			static const float ps[] = { 0.0f, 1e-40f, 0.1f, 0.9f, 1.0f };
+
+			for (int j = 0; j < vocab; j++) {
+				uint64_t r = fix_xorshift(&st) % 16;
+
+				x[j] = r == 0 ? NAN : r == 1 ? INFINITY : r == 2 ? -INFINITY :
+				       r == 3 ? 3e38f : r == 4 ? -3e38f : fix_rndf(&st) * 20.0f;
+			}
+			for (int j = 0; j < n_hist; j++)
+				hist[j] = (int)(fix_xorshift(&st) % 70) - 3;   /* some outside the vocabulary */
+			ds_sampling_defaults(&sp);
+			sp.seed = fix_xorshift(&st);
+			sp.repetition_penalty = pens[fix_xorshift(&st) % 8];
+			sp.temperature = temps[fix_xorshift(&st) % 7];
+			sp.top_p = ps[fix_xorshift(&st) % 5];
+			sp.min_p = ps[fix_xorshift(&st) % 5];
+			sp.top_k = (int)(fix_xorshift(&st) % 4);
+			id = pick_once(&sp, x, vocab, hist, n_hist, &ok);
+			CHECK(ok, "random round %d (vocab %d, penalty %g, T %g, top_p %g, min_p %g, top_k %d): id %d",
+			      round, vocab, sp.repetition_penalty, sp.temperature, sp.top_p, sp.min_p, sp.top_k, id);
+		}
+	}
+}
+
 int main(void)
 {
 	const float probs[5] = { 0.5f, 0.3f, 0.15f, 0.04f, 0.01f };
@@ -125,6 +274,8 @@ int main(void)
 		      x[0], x[1], x[2]);
 		ds_sampler_free(s);
 	}
+
+	test_total();
 
 	if (fix_failures == 0)
 		printf("sampler: all checks passed\n");
