@@ -381,3 +381,10 @@ int ds_config_load(const char *path, struct ds_config *cfg, char *err, size_t er
 	free(file);
 	return r < 0 ? -1 : 0;
 }
+
+int ds_config_from_json(const char *label, json_t *root, struct ds_config *cfg, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .path = label, .err = err, .errlen = errlen };
+
+	return cfg_parse(&c, root, cfg) < 0 ? -1 : 0;
+}

@@ -93,7 +93,8 @@ static uint64_t upload_bytes(const struct ds_model *full, const struct ds_plan *
 	struct ds_rank_memory *mem = xcalloc((size_t)plan->n_ranks, sizeof *mem);
 	ds_plan_memory(&full->cfg, plan, 1, 2, 4, mem);
 	for (int r = 0; r < plan->n_ranks; r++)
-		sum += mem[r].weight_params * ds_dtype_size(full->w.embed.dtype);
+		sum += (uint64_t)((double)mem[r].weight_params * (double)ds_tensor_bytes(&full->w.embed) /
+				 (double)((uint64_t)full->w.embed.rows * (uint64_t)full->w.embed.cols));
 	free(mem);
 	return sum;
 }

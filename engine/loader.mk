@@ -1,5 +1,6 @@
 # engine/loader.mk: build fragment (included by Makefile.am): config.json and safetensors loading.
-libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c
+libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c \
+	engine/gguf.c engine/gguf.h engine/model-gguf.c
 
 check_PROGRAMS += tests/test-loader
 tests_test_loader_SOURCES = tests/test-loader.c tests/fixture-util.c tests/fixture-util.h

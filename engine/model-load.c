@@ -414,6 +414,15 @@ int ds_model_load(const char *dir, struct ds_model *m, ds_progress_fn progress, 
 	char *cfg_path;
 	int r;
 
+	{
+		char *gguf = ds_model_gguf_path(dir);
+
+		if (gguf != NULL) {
+			r = ds_model_load_gguf(gguf, m, progress, arg, err, errlen);
+			free(gguf);
+			return r;
+		}
+	}
 	memset(m, 0, sizeof(*m));
 	if (ml_check_dir(&c) < 0)
 		goto fail;
@@ -458,7 +467,7 @@ void ds_model_free(struct ds_model *m)
 
 static uint64_t ml_bytes(const struct ds_tensor *t)
 {
-	return t->data != NULL ? (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype) : 0;
+	return t->data != NULL ? ds_tensor_bytes(t) : 0;
 }
 
 uint64_t ds_model_bytes_per_token(const struct ds_model *m)
@@ -469,7 +478,7 @@ uint64_t ds_model_bytes_per_token(const struct ds_model *m)
 	if (m->w.layers == NULL)
 		return 0;
 	/* One row of the embedding table, the final norm and the whole lm_head. */
-	b = (uint64_t)m->w.embed.cols * ds_dtype_size(m->w.embed.dtype);
+	b = ds_row_bytes(m->w.embed.dtype, m->w.embed.cols);
 	b += ml_bytes(&m->w.norm) + ml_bytes(&m->w.lm_head);
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
 		const struct ds_layer *L = &m->w.layers[l];

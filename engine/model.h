@@ -6,8 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Element types a safetensors file may hold for the weights. */
-enum ds_dtype { DS_F32 = 0, DS_F16 = 1, DS_BF16 = 2 };
+#include "dtype.h"
 
 enum ds_topk_method { DS_TOPK_GREEDY = 0, DS_TOPK_GROUP_LIMITED = 1 };
 
@@ -44,7 +43,8 @@ struct ds_config {
 };
 
 /* A view of one weight tensor inside a mapped file (never owned). 1-D tensors have rows == 1.
- * Matrices are row-major (out_features rows of in_features columns), as PyTorch's Linear stores them. */
+ * Matrices are row-major (out_features rows of in_features columns), as PyTorch's Linear stores them;
+ * a row of a block-quantized type is cols / block blocks (ds_row_bytes). */
 struct ds_tensor {
 	enum ds_dtype dtype;
 	const void *data;
@@ -115,6 +115,11 @@ typedef void (*ds_progress_fn)(uint64_t done, uint64_t total, void *arg);
 /* Parses dir/config.json into cfg. On error returns -1 with one sentence in err naming the file and
  * key; cfg is then unspecified. */
 int ds_config_load(const char *path, struct ds_config *cfg, char *err, size_t errlen);
+/* The same checks on a config.json already parsed (root), as another source (a GGUF file's
+ * metadata) spells it; label names that source in errors. */
+struct json_t;
+int ds_config_from_json(const char *label, struct json_t *root, struct ds_config *cfg, char *err,
+			size_t errlen);
 
 /* Loads the checkpoint in dir: config.json, then model.safetensors or the shards named by
  * model.safetensors.index.json, mmapped read-only. Every tensor the config needs is checked for
@@ -129,9 +134,19 @@ void ds_model_free(struct ds_model *m);
  * experts of top-k, shared experts, lm_head): the numerator of the bandwidth figure. */
 uint64_t ds_model_bytes_per_token(const struct ds_model *m);
 
-static inline size_t ds_dtype_size(enum ds_dtype t)
+/* Bytes of the whole tensor t. */
+static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
 {
-	return t == DS_F32 ? 4 : 2;
+	return (uint64_t)t->rows * ds_row_bytes(t->dtype, t->cols);
 }
+
+/* Loads a GGUF file (llama.cpp's deepseek2 layout) into m, as ds_model_load does a directory;
+ * ds_model_load calls it for a .gguf path or a directory that holds one. */
+int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn progress, void *arg,
+		       char *err, size_t errlen);
+
+/* The GGUF file that path names: path itself when it is a GGUF file, the one .gguf file of a
+ * directory without config.json, or NULL (a Hugging Face directory, or nothing). Caller frees. */
+char *ds_model_gguf_path(const char *path);
 
 #endif

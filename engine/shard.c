@@ -15,7 +15,7 @@ static const struct ds_tensor empty_tensor = { .dtype = DS_F32, .data = NULL, .r
 static struct ds_tensor rows_view(const struct ds_tensor *t, int64_t r0, int64_t n)
 {
 	struct ds_tensor v = *t;
-	v.data = (const char *)t->data + (size_t)r0 * (size_t)t->cols * ds_dtype_size(t->dtype);
+	v.data = (const char *)t->data + (size_t)r0 * ds_row_bytes(t->dtype, t->cols);
 	v.rows = n;
 	return v;
 }
@@ -23,10 +23,28 @@ static struct ds_tensor rows_view(const struct ds_tensor *t, int64_t r0, int64_t
 /* Columns [c0, c0 + n) of t, copied (same dtype) into a buffer the shard owns. */
 static struct ds_tensor cols_copy(struct ds_shard *s, const struct ds_tensor *t, int64_t c0, int64_t n)
 {
-	size_t es = ds_dtype_size(t->dtype), row = (size_t)n * es;
+	const struct ds_dtype_info *info = ds_dtype_get(t->dtype);
+	size_t full = ds_row_bytes(t->dtype, t->cols);
+
+	if (c0 % info->block != 0 || n % info->block != 0) {
+		/* A cut through quantization blocks: the shard's columns are decoded to F32. */
+		float *dec = xmalloc((size_t)t->rows * (size_t)n * sizeof(float) + 1);
+		float *row = xmalloc((size_t)t->cols * sizeof(float));
+
+		for (int64_t r = 0; r < t->rows; r++) {
+			info->to_float((const char *)t->data + (size_t)r * full, row, t->cols);
+			memcpy(dec + (size_t)r * (size_t)n, row + c0, (size_t)n * sizeof(float));
+		}
+		free(row);
+		s->owned = xreallocarray(s->owned, (size_t)s->n_owned + 1, sizeof *s->owned);
+		s->owned[s->n_owned++] = dec;
+		s->copied_bytes += (size_t)t->rows * (size_t)n * sizeof(float);
+		return (struct ds_tensor){ .dtype = DS_F32, .data = dec, .rows = t->rows, .cols = n };
+	}
+	size_t row = ds_row_bytes(t->dtype, n), skip = ds_row_bytes(t->dtype, c0);
 	char *buf = xmalloc(row * (size_t)t->rows + 1);
 	for (int64_t r = 0; r < t->rows; r++)
-		memcpy(buf + (size_t)r * row, (const char *)t->data + ((size_t)r * (size_t)t->cols + (size_t)c0) * es, row);
+		memcpy(buf + (size_t)r * row, (const char *)t->data + (size_t)r * full + skip, row);
 	s->owned = xreallocarray(s->owned, (size_t)s->n_owned + 1, sizeof *s->owned);
 	s->owned[s->n_owned++] = buf;
 	s->copied_bytes += row * (size_t)t->rows;
@@ -37,7 +55,7 @@ static struct ds_tensor cols_copy(struct ds_shard *s, const struct ds_tensor *t,
 static void count(const struct ds_tensor *t, uint64_t *n, uint64_t *bytes)
 {
 	*n += (uint64_t)t->rows * (uint64_t)t->cols;
-	*bytes += (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
+	*bytes += ds_tensor_bytes(t);
 }
 
 void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int rank, struct ds_shard *s)

@@ -168,4 +168,12 @@ static inline size_t tok_utf8_check(const unsigned char *p, size_t n, size_t *ba
  * a new string (the caller frees it) or NULL with a message in err. */
 char *tok_regex_translate(const char *pat, size_t len, char *err, size_t errlen);
 
+/* The tokenizer root describes (tokenizer.json's layout; root stays the caller's); label names its
+ * source in errors. NULL with one sentence in err when it cannot be used. BOS/EOS are left unset. */
+struct json_t;
+struct tokenizer *tok_load_json(struct json_t *root, const char *label, char *err, size_t errlen);
+
+/* The tokenizer of a GGUF file's tokenizer.ggml.* metadata (tokenizer-gguf.c). */
+struct tokenizer *tok_load_gguf(const char *path, char *err, size_t errlen);
+
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "model.h"
 #include "xalloc.h"
 
 /* Ids above this are surely a broken file, and would make the id tables huge. */
@@ -548,19 +549,13 @@ static int tok_load_config(struct tokenizer *t, const char *dir, char *err, size
 	return 0;
 }
 
-struct tokenizer *tok_load(const char *dir, char *err, size_t errlen)
+struct tokenizer *tok_load_json(json_t *root, const char *label, char *err, size_t errlen)
 {
-	char *path = xasprintf("%s/tokenizer.json", dir);
-	struct tok_ctx c = { path, err, errlen };
+	struct tok_ctx c = { label, err, errlen };
 	struct tokenizer *t;
-	json_t *root, *dec;
+	json_t *dec;
 	char one[4];
 
-	root = tok_read_json(path, false, NULL, err, errlen);
-	if (root == NULL) {
-		free(path);
-		return NULL;
-	}
 	t = xcalloc(1, sizeof(*t));
 	t->bos_id = t->eos_id = t->unk_id = -1;
 	if (!json_is_object(root)) {
@@ -580,21 +575,40 @@ struct tokenizer *tok_load(const char *dir, char *err, size_t errlen)
 	for (unsigned b = 0; b < 256; b++)
 		t->byte_id[b] = tok_vocab_id(t, one, utf8_encode((int32_t)tok_byte_char(b), one));
 	tok_build_id_bytes(t);
-	json_decref(root);
-	root = NULL;
-	if (tok_load_config(t, dir, err, errlen) < 0)
-		goto fail;
-
 	t->cache = xcalloc(1, sizeof(*t->cache));
 	pthread_mutex_init(&t->cache->lock, NULL);
 	tok_map_init(&t->cache->map, 1 << 15);
-	free(path);
 	return t;
 fail:
-	json_decref(root);
 	tok_free(t);
-	free(path);
 	return NULL;
+}
+
+struct tokenizer *tok_load(const char *dir, char *err, size_t errlen)
+{
+	char *gguf = ds_model_gguf_path(dir), *path;
+	struct tokenizer *t;
+	json_t *root;
+
+	if (gguf != NULL) {
+		t = tok_load_gguf(gguf, err, errlen);
+		free(gguf);
+		return t;
+	}
+	path = xasprintf("%s/tokenizer.json", dir);
+	root = tok_read_json(path, false, NULL, err, errlen);
+	if (root == NULL) {
+		free(path);
+		return NULL;
+	}
+	t = tok_load_json(root, path, err, errlen);
+	json_decref(root);
+	free(path);
+	if (t != NULL && tok_load_config(t, dir, err, errlen) < 0) {
+		tok_free(t);
+		t = NULL;
+	}
+	return t;
 }
 
 void tok_free(struct tokenizer *t)

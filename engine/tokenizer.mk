@@ -1,7 +1,7 @@
 # engine/tokenizer.mk: build fragment (included by Makefile.am): the byte-level BPE tokenizer
 # (tokenizer.json, PCRE2 pre-tokenizer) and its test.
 libengine_a_SOURCES += engine/tokenizer.c engine/tokenizer-int.h engine/tokenizer-load.c \
-	engine/tokenizer-map.c engine/tokenizer-regex.c engine/tokenizer-stream.c
+	engine/tokenizer-map.c engine/tokenizer-regex.c engine/tokenizer-stream.c engine/tokenizer-gguf.c
 
 check_PROGRAMS += tests/test-tokenizer
 TESTS += tests/test-tokenizer

@@ -129,7 +129,7 @@ int cli_bench_gpu(const struct cli_args *a)
 
 	/* bytes of weights read per decoded token as the GPU stores them */
 	double bytes_tok = (double)ds_model_bytes_per_token(&m) * (a->f32 ? 4.0 : 2.0) /
-			   (double)ds_dtype_size(m.w.embed.dtype);
+			   ((double)ds_tensor_bytes(&m.w.embed) / (double)(m.w.embed.rows * m.w.embed.cols));
 	struct run runs[2];
 	int n_runs = 0;
 	/* a first short pass warms cuBLAS up, so the timed ones measure the steady state */

@@ -1,7 +1,9 @@
 # src/local.mk: the code both programs share (libdscommon.a) and the two main()s.
 noinst_LIBRARIES += libdscommon.a
-libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h src/clock.c src/clock.h src/utf8-encode.c
-libdscommon_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS)
+libdscommon_a_SOURCES = src/xalloc.c src/xalloc.h src/clock.c src/clock.h src/utf8-encode.c \
+	kernels/dtype.c kernels/dtype.h
+# -ffp-contract=off: kernels/dtype.c decodes quantized weights bit for bit as the formats define
+libdscommon_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(UTF8PROC_CFLAGS) -ffp-contract=off
 
 bin_PROGRAMS += dscoder-engine
 dscoder_engine_SOURCES = src/engine-main.c src/engine-cli.h src/engine-verbs.c src/engine-bench.c

@@ -21,7 +21,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 static struct ds_tensor weight(enum ds_dtype t, long rows, long cols, float scale, float offset)
 {
 	size_t n = (size_t)rows * (size_t)cols;
-	void *d = xmalloc(n * ds_dtype_size(t));
+	void *d = xmalloc(n * ds_dtype_get(t)->block_bytes);
 	for (size_t i = 0; i < n; i++) {
 		float v = offset + scale * fix_rndf(&rng);
 		if (t == DS_F32)

@@ -37,7 +37,7 @@ static struct ds_tensor tensor(long rows, long cols, float scale, bool norm)
 {
 	enum ds_dtype t = (enum ds_dtype)(dtype_turn++ % 3);
 	size_t n = (size_t)rows * (size_t)cols;
-	void *p = xmalloc(n * ds_dtype_size(t));
+	void *p = xmalloc(n * ds_dtype_get(t)->block_bytes);
 	for (size_t i = 0; i < n; i++) {
 		float v = norm ? 1.0f + 0.2f * fix_rndf(&rng) : scale * fix_rndf(&rng);
 		if (t == DS_F32)

@@ -35,7 +35,7 @@ static const char *dtype_name(enum ds_dtype t)
 static struct ds_tensor make_tensor(enum ds_dtype t, long rows, long cols)
 {
 	size_t n = (size_t)rows * (size_t)cols;
-	void *data = xmalloc(n * ds_dtype_size(t) + 1);
+	void *data = xmalloc(n * ds_dtype_get(t)->block_bytes + 1);
 	for (size_t i = 0; i < n; i++) {
 		if (t == DS_F32) {
 			((float *)data)[i] = 2 * rndf();

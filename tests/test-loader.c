@@ -227,7 +227,7 @@ static void test_fixture(const char *root, const struct expect *x)
 		for (int i = 0; i < m.n_maps; i++) {
 			const char *a = m.maps[i].addr;
 
-			if (p0 >= a && p0 + 320 * 64 * ds_dtype_size(x->dtype) <= a + m.maps[i].size)
+			if (p0 >= a && p0 + 320 * 64 * ds_dtype_get(x->dtype)->block_bytes <= a + m.maps[i].size)
 				inside = 1;
 		}
 		CHECK(inside, "lm_head data does not point into a mapping");

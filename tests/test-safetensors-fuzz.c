@@ -44,7 +44,7 @@ static unsigned touch(const struct ds_tensor *t)
 
 	if (p == NULL)
 		return 0;
-	for (int64_t i = 0; i < t->rows * t->cols * (int64_t)ds_dtype_size(t->dtype); i++)
+	for (int64_t i = 0; i < t->rows * t->cols * (int64_t)ds_dtype_get(t->dtype)->block_bytes; i++)
 		s += p[i];
 	return s;
 }

@@ -38,7 +38,7 @@ static int greedy(struct ds_state *s, const int *prompt, int np, int vocab, int 
 
 static float tensor_at(const struct ds_tensor *t, int64_t r, int64_t c)
 {
-	const char *p = (const char *)t->data + ((size_t)r * (size_t)t->cols + (size_t)c) * ds_dtype_size(t->dtype);
+	const char *p = (const char *)t->data + ((size_t)r * (size_t)t->cols + (size_t)c) * ds_dtype_get(t->dtype)->block_bytes;
 	uint32_t u;
 	float f;
 	switch (t->dtype) {

@@ -196,10 +196,32 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 /* Tokens are taken in groups whose activations fit in L2 (512 KB), so that a wide input (a dense
  * down_proj of 10944 columns) is not streamed from memory once per row tile. Each (row, token)
  * sum is formed the same way whatever the grouping. */
+static AVX2 float avx2_dot(const float *a, const float *b, long n);
+
+/* Block-quantized rows: each row decoded once (the format's own decoder), then a dot product per
+ * token. */
+static AVX2 void rows_quant(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
+			    long ldx, float *y, long ldy)
+{
+	const long k = (long)w->cols;
+	float *row = cpu_row_scratch(k);
+
+	for (long r = r0; r < r1; r++) {
+		cpu_tensor_row(w, r, row);
+		for (int i = 0; i < n; i++)
+			y[(long)i * ldy + r] = avx2_dot(row, x + (long)i * ldx, k);
+	}
+}
+
 static AVX2 void avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
 			   long ldx, float *y, long ldy)
 {
 	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
+
+	if (ds_dtype_is_quantized(w->dtype)) {
+		rows_quant(w, r0, r1, x, n, ldx, y, ldy);
+		return;
+	}
 	tb -= tb % 3;
 	if (tb < 3)
 		tb = 3;
@@ -228,7 +250,15 @@ AVX2_INLINE void axpy_row_generic(float *y, float a, const void *row, long n, en
 static AVX2 void avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
 {
 	long n = (long)w->cols;
-	const char *p = (const char *)w->data + (size_t)row * (size_t)n * ds_dtype_size(w->dtype);
+	const char *p = (const char *)w->data + (size_t)row * ds_row_bytes(w->dtype, n);
+
+	if (ds_dtype_is_quantized(w->dtype)) {
+		float *buf = cpu_row_scratch(n);
+
+		cpu_tensor_row(w, row, buf);
+		axpy_row_generic(y, a, buf, n, DS_F32);
+		return;
+	}
 	switch (w->dtype) {
 	case DS_F32: axpy_row_generic(y, a, p, n, DS_F32); break;
 	case DS_BF16: axpy_row_generic(y, a, p, n, DS_BF16); break;

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -12,21 +13,38 @@
 
 void cpu_tensor_row(const struct ds_tensor *w, long r, float *out)
 {
-	long n = (long)w->cols;
-	size_t base = (size_t)r * (size_t)n;
-	switch (w->dtype) {
-	case DS_F32:
-		memcpy(out, (const float *)w->data + base, (size_t)n * sizeof *out);
-		break;
-	case DS_BF16:
-		for (long c = 0; c < n; c++)
-			out[c] = cpu_bf16_to_f32(((const uint16_t *)w->data)[base + c]);
-		break;
-	default:
-		for (long c = 0; c < n; c++)
-			out[c] = cpu_f16_to_f32(((const uint16_t *)w->data)[base + c]);
-		break;
+	const char *row = (const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols);
+
+	ds_dtype_get(w->dtype)->to_float(row, out, w->cols);
+}
+
+float cpu_tensor_at_quant(const struct ds_tensor *w, long r, long c)
+{
+	const struct ds_dtype_info *info = ds_dtype_get(w->dtype);
+	long b = c / info->block;
+	const char *block = (const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols) +
+			    (size_t)b * info->block_bytes;
+	float v[256];
+
+	info->to_float(block, v, info->block);
+	return v[c - b * info->block];
+}
+
+float *cpu_row_scratch(long n)
+{
+	static __thread float *buf;
+	static __thread long cap;
+
+	if (n > cap) {
+		free(buf);
+		cap = n;
+		buf = malloc((size_t)cap * sizeof(*buf));
+		if (buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory\n");
+			abort();
+		}
 	}
+	return buf;
 }
 
 /* Eight partial sums in fixed-size blocks: the shape compilers turn into vector code (SSE, NEON)
@@ -70,21 +88,45 @@ static inline __attribute__((always_inline)) float ref_dot_row(const void *wrow,
 	return sum;
 }
 
+static float ref_dot(const float *a, const float *b, long n);
+
 static void ref_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 		     float *y, long ldy)
 {
 	long k = (long)w->cols;
-	size_t es = ds_dtype_size(w->dtype);
+	size_t rb = ds_row_bytes(w->dtype, k);
+
+	if (ds_dtype_is_quantized(w->dtype)) {
+		/* Each row is decoded once, then serves every token. */
+		float *row = cpu_row_scratch(k);
+
+		for (long r = r0; r < r1; r++) {
+			cpu_tensor_row(w, r, row);
+			for (int i = 0; i < n; i++)
+				y[(long)i * ldy + r] = ref_dot(row, x + (long)i * ldx, k);
+		}
+		return;
+	}
 	for (long r = r0; r < r1; r++) {
-		const char *wrow = (const char *)w->data + (size_t)r * (size_t)k * es;
+		const char *wrow = (const char *)w->data + (size_t)r * rb;
 		for (int i = 0; i < n; i++)
 			y[(long)i * ldy + r] = ref_dot_row(wrow, w->dtype, x + (long)i * ldx, k);
 	}
 }
 
+static void ref_axpy(float *y, float a, const float *x, long n);
+
 static void ref_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
 {
 	long n = (long)w->cols;
+
+	if (ds_dtype_is_quantized(w->dtype)) {
+		float *buf = cpu_row_scratch(n);
+
+		cpu_tensor_row(w, row, buf);
+		ref_axpy(y, a, buf, n);
+		return;
+	}
 	for (long c = 0; c < n; c++)
 		y[c] += a * cpu_tensor_at(w, row, c);
 }

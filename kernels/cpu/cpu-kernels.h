@@ -1,5 +1,5 @@
-/* cpu-kernels.h: single-threaded compute kernels over mapped F32/F16/BF16 weights with F32
- * activations: a portable C set and an AVX2/FMA/F16C set with the same results within rounding. */
+/* cpu-kernels.h: single-threaded compute kernels over mapped weights (F32/F16/BF16, and the GGUF
+ * block-quantized types through their decoders) with F32 activations: a portable C set and an AVX2/FMA/F16C set with the same results within rounding. */
 #ifndef DS_CPU_KERNELS_H
 #define DS_CPU_KERNELS_H
 
@@ -40,28 +40,16 @@ int cpu_kernels_have_avx2(void);
 
 static inline float cpu_bf16_to_f32(uint16_t h)
 {
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
+	return ds_bf16_to_f32(h);
 }
 
 static inline float cpu_f16_to_f32(uint16_t h)
 {
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-	if (e == 0) {
-		/* zero or subnormal: m * 2^-24 is exact in float */
-		float f = (float)m * (1.0f / 16777216.0f);
-		return sign ? -f : f;
-	}
-	if (e == 31)
-		u = sign | 0x7f800000u | (m << 13);
-	else
-		u = sign | ((e + 112) << 23) | (m << 13);
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
+	return ds_f16_to_f32(h);
 }
+
+/* Element c of row r of a block-quantized w (decodes its block). */
+float cpu_tensor_at_quant(const struct ds_tensor *w, long r, long c);
 
 /* Element c of row r of w, as float. */
 static inline float cpu_tensor_at(const struct ds_tensor *w, long r, long c)
@@ -70,11 +58,16 @@ static inline float cpu_tensor_at(const struct ds_tensor *w, long r, long c)
 	switch (w->dtype) {
 	case DS_F32: return ((const float *)w->data)[i];
 	case DS_BF16: return cpu_bf16_to_f32(((const uint16_t *)w->data)[i]);
-	default: return cpu_f16_to_f32(((const uint16_t *)w->data)[i]);
+	case DS_F16: return cpu_f16_to_f32(((const uint16_t *)w->data)[i]);
+	default: return cpu_tensor_at_quant(w, r, c);
 	}
 }
 
 /* Row r of w converted to n = w->cols floats. */
 void cpu_tensor_row(const struct ds_tensor *w, long r, float *out);
+
+/* A buffer of at least n floats private to the calling thread, kept for its next call: where a
+ * quantized row is decoded before its dot products. */
+float *cpu_row_scratch(long n);
 
 #endif

@@ -24,7 +24,7 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 {
 	struct ds_tensor t = *a->kv_b;
 	size_t r0 = (size_t)h * (size_t)(a->nope + a->v_dim) + (size_t)a->nope;
-	t.data = (const char *)t.data + r0 * (size_t)t.cols * ds_dtype_size(t.dtype);
+	t.data = (const char *)t.data + r0 * ds_row_bytes(t.dtype, t.cols);
 	t.rows = a->v_dim;
 	return t;
 }

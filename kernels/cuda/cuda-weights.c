@@ -122,7 +122,34 @@ struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor
  * a staging buffer at a time. */
 static void upload_into(struct cuda_ctx *c, void *dst, bool bf16, const struct ds_tensor *t)
 {
-	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_size(t->dtype), de = bf16 ? 2 : 4;
+	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_get(t->dtype)->block_bytes, de = bf16 ? 2 : 4;
+
+	if (ds_dtype_is_quantized(t->dtype)) {
+		/* Block-quantized weights (GGUF) are decoded on the host with the format's own decoder, whole
+		 * rows at a time, and stored like F32 weights: the GPU kernels read float types only so far. */
+		size_t cols = (size_t)t->cols, rows_per = c->stage_bytes / (cols * sizeof(float));
+		size_t rb = ds_row_bytes(t->dtype, t->cols);
+
+		if (rows_per == 0)
+			rows_per = 1;	/* a row of over STAGE_BYTES: cannot happen below 2^22 columns */
+		for (size_t r = 0; r < (size_t)t->rows; r += rows_per) {
+			size_t m = (size_t)t->rows - r < rows_per ? (size_t)t->rows - r : rows_per;
+
+			CUDA_CHECK(cudaStreamSynchronize(c->st));
+			for (size_t i = 0; i < m; i++)
+				ds_dtype_get(t->dtype)->to_float((const char *)t->data + (r + i) * rb,
+								 (float *)c->stage_host + i * cols, t->cols);
+			if (!bf16) {
+				CUDA_CHECK(cudaMemcpyAsync((char *)dst + r * cols * de, c->stage_host, m * cols * 4,
+							   cudaMemcpyHostToDevice, c->st));
+			} else {
+				CUDA_CHECK(cudaMemcpyAsync(c->stage_dev, c->stage_host, m * cols * 4,
+							   cudaMemcpyHostToDevice, c->st));
+				cuda_convert((char *)dst + r * cols * de, bf16, c->stage_dev, (int)DS_F32, m * cols, c->st);
+			}
+		}
+		return;
+	}
 	size_t per = c->stage_bytes / es;
 	for (size_t off = 0; off < n; off += per) {
 		size_t m = n - off < per ? n - off : per;
@@ -230,7 +257,7 @@ static int count_tensor(void *arg, const struct ds_tensor *t, int n, bool exact)
 {
 	struct upload_walk *u = arg;
 	if (t->data != NULL)
-		u->total += (uint64_t)n * (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
+		u->total += (uint64_t)n * ds_tensor_bytes(t);
 	return 0;
 }
 
@@ -260,7 +287,7 @@ static int upload_tensor(void *arg, const struct ds_tensor *t, int n, bool exact
 			return -1;
 		}
 	}
-	u->done += (uint64_t)n * (uint64_t)t->rows * (uint64_t)t->cols * ds_dtype_size(t->dtype);
+	u->done += (uint64_t)n * ds_tensor_bytes(t);
 	if (u->progress != NULL)
 		u->progress(u->done, u->total, u->arg);
 	return 0;
