@@ -342,12 +342,14 @@ int main(int argc, char **argv)
 				return 1;
 			break;
 		case OPT_STOP: {
+			static char *stops[PARAMS_MAX_STOP];    /* pointers into argv: nothing to free */
 			char err[256];
 
-			if (params_check_stop("--stop", (const char *const *)&optarg, 1, err, sizeof err) != 0)
+			if (params_check_stop("--stop", (const char *const *)&optarg, 1, err, sizeof err) != 0 ||
+			    params_check_stop("--stop", NULL, a.n_stop + 1, err, sizeof err) != 0)
 				return cli_fail("%s", err);
-			a.stop = xreallocarray(a.stop, (size_t)a.n_stop + 1, sizeof *a.stop);
-			a.stop[a.n_stop++] = optarg;
+			stops[a.n_stop++] = optarg;
+			a.stop = stops;
 			break;
 		}
 		case OPT_PLAN: a.verb = VERB_PLAN; break;
@@ -433,12 +435,6 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail("unexpected argument '%s'; options start with -- (see --help)", argv[optind]);
-	{
-		char err[256];
-
-		if (params_check_stop("--stop", NULL, a.n_stop, err, sizeof err) != 0)
-			return cli_fail("%s", err);
-	}
 	a.sampling.stop = a.stop;
 	a.sampling.n_stop = a.n_stop;
 	if (a.model == NULL)
