@@ -79,15 +79,17 @@ static int device_context(const struct ds_config *cfg, const struct ds_backend_c
 int ds_model_dir_check(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
+	size_t len = strlen(dir);
+	const char *what = len > 5 && strcmp(dir + len - 5, ".gguf") == 0 ? "file" : "directory";
 
 	if (stat(dir, &st) == 0)
-		return 0;               /* a file that is not a directory is the loaders' to judge */
+		return 0;               /* a directory or a .gguf: the loaders judge what is inside */
 	if (errno == ENOENT || errno == ENOTDIR)
-		return errorf(err, errlen, "the model directory %s does not exist; give --model (or "
-			      "DSCODER_MODEL) a checkpoint directory with config.json, tokenizer.json and "
-			      "*.safetensors", dir);
-	return errorf(err, errlen, "the model directory %s cannot be opened (%s); check the path given to "
-		      "--model (or DSCODER_MODEL) and its permissions", dir, strerror(errno));
+		return errorf(err, errlen, "the model %s %s does not exist; give --model (or DSCODER_MODEL) a "
+			      "checkpoint directory (config.json, tokenizer.json, *.safetensors) or a .gguf file",
+			      what, dir);
+	return errorf(err, errlen, "the model %s %s cannot be opened (%s); check the path given to --model "
+		      "(or DSCODER_MODEL) and its permissions", what, dir, strerror(errno));
 }
 
 int ds_engine_open(struct ds_engine *e, const char *dir, int n_ctx, int n_threads,

@@ -22,7 +22,7 @@ struct ds_engine {
 
 /* Checks that the model path dir is there before anything is read from it, so that a mistyped --model
  * is named as the directory it is, not as the first file looked for inside. Returns 0, or -1 with one
- * sentence in err ("the model directory DIR does not exist; ..."). */
+ * sentence in err ("the model directory DIR does not exist; ...", "the model file X.gguf ..."). */
 int ds_model_dir_check(const char *dir, char *err, size_t errlen);
 
 /* Opens the model in dir with a context of n_ctx tokens (0: the model's, capped by memory) on

@@ -112,6 +112,11 @@ for verb in --tokenize "--complete x" ""; do
 	*) bad "missing model ($verb): '$msg' (exit $st)" ;;
 	esac
 done
+msg=$("$engine" --model "$tmp/no-such-model.gguf" --complete x 2>&1 >/dev/null)
+case "$msg" in
+"dscoder-engine: the model file $tmp/no-such-model.gguf does not exist; "*) ok "missing .gguf: $msg" ;;
+*) bad "missing .gguf: '$msg'" ;;
+esac
 ev=$(echo '{"op":"shutdown"}' | "$engine" --model "$tmp/no-such-model" 2>/dev/null)
 case "$ev" in
 *'"event":"error"'*"the model directory $tmp/no-such-model does not exist"*) ok "missing model: error event: $ev" ;;
