@@ -167,8 +167,9 @@ fail:
 		close(fd);
 	unlink(tmp);
 	if (e == EFBIG)
-		errorf(err, errlen, "cannot save %s: the file would exceed this process's file size limit "
-		       "(ulimit -f); the previous version is unchanged", path);
+		/* The reason first: a status line cuts the (long) path, not what to do. */
+		errorf(err, errlen, "the file size limit (ulimit -f) stops saving %s; the previous version is "
+		       "unchanged", path);
 	else
 		errorf(err, errlen, "cannot save %s: cannot %s the file: %s; the previous version is unchanged",
 		       path, step, strerror(e));

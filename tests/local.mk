@@ -18,3 +18,8 @@ TESTS += tests/test-sampler tests/test-prompt tests/test-generate tests/engine-c
 dist_check_SCRIPTS += tests/engine-cli.sh
 # sourced by tests/*-cli.sh
 EXTRA_DIST += tests/cli-lib.sh
+
+# Saving, end to end in tmux (tests/tui-lib.sh): a file size limit reached, two TUIs on one conversation.
+store_e2e_tests = tests/tui-save-limit.sh tests/tui-save-conflict.sh
+TESTS += $(store_e2e_tests)
+dist_check_SCRIPTS += $(store_e2e_tests)

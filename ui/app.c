@@ -89,8 +89,16 @@ static void app_save(struct app *a)
 		return;
 	char err[512];
 	bool is_new = a->conv->path == NULL;
-	if (conv_save(a->conv, err, sizeof err) < 0)
+	int saved = conv_save(a->conv, err, sizeof err);
+	if (saved < 0)
 		app_notice(a, true, "not saved: %s", err);
+	/* Another TUI saved this conversation meanwhile: its turns were merged in, or ours went to a
+	 * new file (conv_save says which in err). */
+	if (saved > 0) {
+		app_notice(a, false, "%s", err);
+		transcript_rebuild(a);
+		is_new = true;
+	}
 	a->last_save = clock_now();
 	a->dirty = false;
 	/* The list shows titles and dates: refresh it when it is on screen, but not for every
@@ -1786,6 +1794,8 @@ static void app_signals(struct app *a)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past ulimit -f a write fails with EFBIG (a save says "not saved") instead of killing us. */
+	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 }
