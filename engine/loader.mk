@@ -14,3 +14,10 @@ check_PROGRAMS += tests/test-safetensors-fuzz
 tests_test_safetensors_fuzz_SOURCES = tests/test-safetensors-fuzz.c tests/fixture-util.c tests/fixture-util.h
 tests_test_safetensors_fuzz_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
 TESTS += tests/test-safetensors-fuzz
+
+libengine_a_SOURCES += engine/gguf-write.c engine/gguf-write.h
+check_PROGRAMS += tests/test-gguf
+tests_test_gguf_SOURCES = tests/test-gguf.c tests/fixture-util.c tests/fixture-util.h
+tests_test_gguf_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_test_gguf_LDADD = $(ENGINE_TEST_LIBS)
+TESTS += tests/test-gguf

@@ -31,7 +31,7 @@ char *ds_model_gguf_path(const char *path)
 	if (stat(path, &st) != 0)
 		return NULL;
 	if (S_ISREG(st.st_mode))
-		return gguf_is_gguf(path) ? xstrdup(path) : NULL;
+		return xstrdup(path);	/* a file can only be a GGUF file: the reader says if it is not */
 	if (!S_ISDIR(st.st_mode))
 		return NULL;
 	cfg = xasprintf("%s/config.json", path);

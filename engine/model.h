@@ -145,7 +145,7 @@ static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
 int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn progress, void *arg,
 		       char *err, size_t errlen);
 
-/* The GGUF file that path names: path itself when it is a GGUF file, the one .gguf file of a
+/* The GGUF file that path names: path itself when it is a file (checked when read), the one .gguf of a
  * directory without config.json, or NULL (a Hugging Face directory, or nothing). Caller frees. */
 char *ds_model_gguf_path(const char *path);
 

@@ -1,0 +1,558 @@
+/* test-gguf.c: GGUF files against the fixtures: every decoder bit for bit against llama.cpp's
+ * dequantization (dequant/), the logits and greedy ids of the F32, BF16, Q8_0 and Q4_K_M files
+ * against their goldens (portable and fastest kernels), the tokenizer read from the file's own
+ * metadata, and bad files of many kinds refused with a sentence naming the file. */
+#include <dirent.h>
+#include <stdbool.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FIX_OWN_CHECK
+#include "fixture-util.h"
+#include "forward.h"
+#include "gguf-write.h"
+#include "gguf.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "xalloc.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "FAIL (line %d): ", __LINE__);         \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+			failures++;                                            \
+		}                                                              \
+	} while (0)
+
+static char *quant_dir(void)
+{
+	return xasprintf("%s/models/tiny-ds2-quant", fix_dir());
+}
+
+/* ---- 1. decoders: every dequant/TYPE.NAME.f32 equal byte for byte ---- */
+
+static void test_dequant(void)
+{
+	char *dir = quant_dir(), *ddir = xasprintf("%s/dequant", dir);
+	DIR *d = opendir(ddir);
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL, "cannot list %s", ddir);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char type[32], name[200], *path, *gpath, err[512];
+		const char *dot = strchr(e->d_name, '.');
+		size_t len = strlen(e->d_name), nref;
+		struct gguf g;
+
+		if (dot == NULL || len < 5 || strcmp(e->d_name + len - 4, ".f32") != 0)
+			continue;
+		snprintf(type, sizeof type, "%.*s", (int)(dot - e->d_name), e->d_name);
+		snprintf(name, sizeof name, "%.*s", (int)(len - 4 - (size_t)(dot + 1 - e->d_name)), dot + 1);
+		gpath = xasprintf("%s/model-%s.gguf", dir, type);
+		path = xasprintf("%s/%s", ddir, e->d_name);
+		if (gguf_open(gpath, &g, err, sizeof err) != 0) {
+			CHECK(0, "%s", err);
+		} else {
+			const struct gguf_tensor *t = gguf_tensor(&g, name);
+			float *ref = fix_read_f32(path, &nref), *got;
+			uint64_t count = 1;
+
+			CHECK(t != NULL, "%s has no tensor %s", gpath, name);
+			if (t != NULL && ref != NULL) {
+				for (int k = 0; k < 4; k++)
+					count *= (uint64_t)t->ne[k];
+				got = xmalloc((size_t)count * sizeof(float));
+				ds_dtype_get(t->dtype)->to_float(t->data, got, (int64_t)count);
+				CHECK(count == nref && memcmp(got, ref, nref * sizeof(float)) == 0,
+				      "%s (%s) decodes differently from %s", name, ds_dtype_get(t->dtype)->name, path);
+				printf("dequant %s %s (%s): %llu values bit for bit\n", type, name,
+				       ds_dtype_get(t->dtype)->name, (unsigned long long)count);
+				free(got);
+				n++;
+			}
+			free(ref);
+			gguf_close(&g);
+		}
+		free(gpath);
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	CHECK(n >= 4, "only %d dequant files checked", n);
+	free(ddir);
+	free(dir);
+}
+
+/* ---- 2. logits and greedy ids ---- */
+
+struct bounds {
+	double max_mean, max_abs, min_top1;
+};
+
+static void compare(const char *what, const float *got, const float *want, int np, int V, struct bounds b)
+{
+	double sum = 0, worst = 0;
+	int agree = 0;
+
+	for (int p = 0; p < np; p++) {
+		int ag = 0, aw = 0;
+
+		for (int v = 0; v < V; v++) {
+			double d = fabs((double)got[(size_t)p * V + v] - want[(size_t)p * V + v]);
+
+			sum += d;
+			worst = d > worst || isnan(d) ? d : worst;
+			if (got[(size_t)p * V + v] > got[(size_t)p * V + ag])
+				ag = v;
+			if (want[(size_t)p * V + v] > want[(size_t)p * V + aw])
+				aw = v;
+		}
+		agree += ag == aw;
+	}
+	printf("%s: mean |diff| %.3g, max %.3g, top-1 %d/%d\n", what, sum / ((double)np * V), worst, agree, np);
+	CHECK(sum / ((double)np * V) <= b.max_mean && worst <= b.max_abs && agree >= b.min_top1 * np,
+	      "%s: mean %.3g (bound %g), max %.3g (bound %g), top-1 %d/%d (bound %.0f%%)", what,
+	      sum / ((double)np * V), b.max_mean, worst, b.max_abs, agree, np, b.min_top1 * 100);
+}
+
+/* One file: logits of prompt.ids against logits_file, then greedy ids against greedy_file. */
+static void test_model(const char *path, const char *ids_file, const char *logits_file,
+		       const char *greedy_file, struct bounds b)
+{
+	struct ds_model m;
+	struct ds_state *s;
+	char err[512];
+	int np, ng;
+	int *prompt = fix_read_ids(ids_file, &np);
+	int *greedy = greedy_file != NULL ? fix_read_ids(greedy_file, &ng) : xcalloc(1, sizeof(int));
+	size_t nl;
+	float *want = fix_read_f32(logits_file, &nl), *got;
+
+	if (greedy_file == NULL)
+		ng = 0;
+	if (prompt == NULL || greedy == NULL || want == NULL) {
+		CHECK(0, "cannot read the goldens for %s", path);
+		return;
+	}
+	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return;
+	}
+	s = ds_state_new(&m, 128, 2, err, sizeof err);
+	CHECK(s != NULL, "%s: %s", path, err);
+	if (s != NULL) {
+		int V = m.cfg.vocab_size, *all = xcalloc((size_t)(np + ng), sizeof(int));
+
+		got = xmalloc((size_t)np * V * sizeof(float));
+		CHECK(nl == (size_t)np * V, "%s: %zu golden logits for %d positions", logits_file, nl, np);
+		if (ds_forward(s, prompt, np, 0, got, true) == 0 && nl == (size_t)np * V)
+			compare(path, got, want, np, V, b);
+		memcpy(all, prompt, (size_t)np * sizeof(int));
+		for (int i = 0; i < ng; i++) {
+			float *lg = got;
+			int best = 0;
+
+			ds_forward(s, i == 0 ? all : &all[np + i - 1], i == 0 ? np : 1, i == 0 ? 0 : np + i - 1, lg, false);
+			for (int v = 1; v < V; v++)
+				if (lg[v] > lg[best])
+					best = v;
+			all[np + i] = best;
+			CHECK(best == greedy[i], "%s: greedy id %d is %d, golden %d", path, i, best, greedy[i]);
+			if (best != greedy[i])
+				break;
+		}
+		free(all);
+		free(got);
+		ds_state_free(s);
+	}
+	ds_model_free(&m);
+	free(prompt);
+	free(greedy);
+	free(want);
+}
+
+static void test_models(void)
+{
+	char *q = quant_dir();
+	static const struct bounds exact = { 1e-3, 1e-3, 1.0 }, quant = { 0.05, 0.5, 0.9 };
+	static const char *const twins[] = { "tiny-ds2-full", "tiny-ds2-lite", "tiny-ds2-group" };
+	static const char *const types[] = { "q8_0", "q4_k_m" };
+
+	for (size_t i = 0; i < sizeof(twins) / sizeof(twins[0]); i++) {
+		char *d = xasprintf("%s/models/%s", fix_dir(), twins[i]), *p = xasprintf("%s/model.gguf", d);
+		char *ids = xasprintf("%s/golden/prompt.ids", d), *lg = xasprintf("%s/golden/logits.f32", d);
+		char *gr = xasprintf("%s/golden/greedy.ids", d);
+
+		test_model(p, ids, lg, gr, exact);
+		free(d), free(p), free(ids), free(lg), free(gr);
+	}
+	{
+		/* The BF16 file has logits but no greedy ids of its own. */
+		char *p = xasprintf("%s/model-bf16.gguf", q), *ids = xasprintf("%s/golden/prompt.ids", q);
+		char *lg = xasprintf("%s/golden/logits-bf16.f32", q);
+
+		test_model(p, ids, lg, NULL, exact);
+		free(p), free(ids), free(lg);
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		char *p = xasprintf("%s/model-%s.gguf", q, types[i]), *ids = xasprintf("%s/golden/prompt.ids", q);
+		char *lg = xasprintf("%s/golden/logits-%s.f32", q, types[i]);
+		char *gr = xasprintf("%s/golden/greedy-%s.ids", q, types[i]);
+
+		test_model(p, ids, lg, gr, quant);
+		free(p), free(ids), free(lg), free(gr);
+	}
+	free(q);
+}
+
+/* ---- 3. the tokenizer from the file alone ---- */
+
+static void test_tokenizer(void)
+{
+	char *q = quant_dir(), *path = xasprintf("%s/model-q4_k_m.gguf", q), err[512];
+	char *txt = xasprintf("%s/models/tiny-ds2-full/golden/prompt.txt", fix_dir());
+	char *ids = xasprintf("%s/golden/prompt.ids", q);
+	struct tokenizer *t = tok_load(path, err, sizeof err);
+	size_t len;
+	char *text = fix_read_file(txt, &len);
+	int n_want, *want = fix_read_ids(ids, &n_want), *got = NULL;
+	size_t n = 0, cap = 0;
+
+	CHECK(t != NULL, "%s", err);
+	if (t != NULL && text != NULL && want != NULL) {
+		tok_encode(t, text, len, true, &got, &n, &cap);
+		CHECK((int)n == n_want && memcmp(got, want, n * sizeof(int)) == 0,
+		      "%s: the prompt tokenizes differently from prompt.ids", path);
+		CHECK(tok_bos_id(t) == 295 && tok_eos_id(t) == 296, "%s: BOS %d, EOS %d", path, tok_bos_id(t),
+		      tok_eos_id(t));
+		printf("tokenizer from %s: %zu ids as prompt.ids\n", path, n);
+	}
+	free(got);
+	free(want);
+	free(text);
+	tok_free(t);
+	free(ids), free(txt), free(path), free(q);
+}
+
+/* ---- 4. bad files ---- */
+
+static char *tmp_dir;
+
+static char *bad_path(const char *name)
+{
+	return xasprintf("%s/%s.gguf", tmp_dir, name);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+		fatal("cannot write %s", path);
+}
+
+/* Loading path must fail with a sentence that names it and contains needle. */
+static void expect_refused(const char *what, const char *path, const char *needle)
+{
+	struct ds_model m;
+	char err[1024] = "";
+
+	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) == 0) {
+		CHECK(0, "%s: loaded", what);
+		ds_model_free(&m);
+		return;
+	}
+	CHECK(strstr(err, path) != NULL && strstr(err, needle) != NULL && strchr(err, '\n') == NULL,
+	      "%s: the message \"%s\" does not name the file and \"%s\"", what, err, needle);
+	printf("refused %s: %s\n", what, err);
+}
+
+static int fill_copy(void *arg, void *out, char *err, size_t errlen)
+{
+	const struct gguf_tensor *t = arg;
+
+	(void)err, (void)errlen;
+	memcpy(out, t->data, (size_t)t->nbytes);
+	return 0;
+}
+
+/* A copy of g through the writer, without key drop_key, with tensor drop_tensor left out, and with
+ * tensor shape_tensor given one more row. */
+static void rewrite(const struct gguf *g, const char *path, const char *drop_key, const char *drop_tensor,
+		    void (*edit)(struct gguf_writer *w))
+{
+	struct gguf_writer *w = gguf_writer_new();
+	char err[512];
+
+	for (size_t i = 0; i < g->n_kv; i++)
+		if (drop_key == NULL || strcmp(g->kv[i].key, drop_key) != 0)
+			gguf_writer_copy_kv(w, &g->kv[i]);
+	if (edit != NULL)
+		edit(w);
+	for (size_t i = 0; i < g->n_tensors; i++) {
+		const struct gguf_tensor *t = &g->tensors[i];
+
+		if (drop_tensor == NULL || strcmp(t->name, drop_tensor) != 0)
+			gguf_writer_add_tensor(w, t->name, t->n_dims, t->ne, t->ggml_type, t->nbytes, fill_copy,
+					       (void *)t);
+	}
+	if (gguf_writer_write(w, path, NULL, NULL, err, sizeof err) != 0)
+		fatal("%s", err);
+	gguf_writer_free(w);
+}
+
+static void edit_arch(struct gguf_writer *w)
+{
+	gguf_writer_set_string(w, "general.architecture", "llama", 5);
+}
+
+static void edit_sigmoid(struct gguf_writer *w)
+{
+	gguf_writer_set_u32(w, "deepseek2.expert_gating_func", 2);
+}
+
+static void edit_layers(struct gguf_writer *w)
+{
+	gguf_writer_set_u32(w, "deepseek2.block_count", 4);
+}
+
+static void edit_width(struct gguf_writer *w)
+{
+	gguf_writer_set_u32(w, "deepseek2.expert_feed_forward_length", 512);
+}
+
+static void edit_kv_type(struct gguf_writer *w)
+{
+	gguf_writer_set_string(w, "deepseek2.attention.kv_lora_rank", "256", 3);
+}
+
+/* Byte offset of the directory entry of tensor name in the file (its u64 name length). */
+static size_t entry_of(const uint8_t *f, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t o = 24; o + 8 + len <= n; o++) {
+		uint64_t l = 0;
+
+		for (int i = 7; i >= 0; i--)
+			l = l << 8 | f[o + (size_t)i];
+		if (l == len && memcmp(f + o + 8, name, len) == 0)
+			return o;
+	}
+	fatal("no tensor %s in the file", name);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_bad_files(void)
+{
+	char *q = quant_dir(), *src = xasprintf("%s/model-q4_k_m.gguf", q), err[512], *p;
+	size_t n;
+	uint8_t *f = (uint8_t *)fix_read_file(src, &n), *c = xmalloc(n);
+	struct gguf g;
+	/* The entry of output.weight: name length, name (13), n_dims (2), dims (2 x 8), type, offset. */
+	size_t e = entry_of(f, n, "output.weight"), e_dims = e + 8 + 13, e_type = e_dims + 4 + 16,
+	       e_off = e_type + 4;
+
+	if (gguf_open(src, &g, err, sizeof err) != 0)
+		fatal("%s", err);
+
+	p = bad_path("empty");
+	write_bytes(p, f, 10);
+	expect_refused("a 10-byte file", p, "too short");
+	free(p);
+
+	p = bad_path("magic");
+	memcpy(c, f, n);
+	memcpy(c, "GGML", 4);
+	write_bytes(p, c, n);
+	expect_refused("a wrong magic", p, "not a GGUF file");
+	free(p);
+
+	p = bad_path("version");
+	memcpy(c, f, n);
+	c[4] = 1;
+	write_bytes(p, c, n);
+	expect_refused("version 1", p, "version 1");
+	free(p);
+
+	p = bad_path("count");
+	memcpy(c, f, n);
+	put64(c + 8, (uint64_t)1 << 40);
+	write_bytes(p, c, n);
+	expect_refused("a lying tensor count", p, "damaged");
+	free(p);
+
+	p = bad_path("truncated-header");
+	write_bytes(p, f, e + 20);
+	expect_refused("a file cut in its tensor directory", p, "truncated");
+	free(p);
+
+	p = bad_path("truncated-data");
+	write_bytes(p, f, n - 1000);
+	expect_refused("a file cut in its tensor data", p, "runs past the end");
+	free(p);
+
+	p = bad_path("string");
+	memcpy(c, f, n);
+	put64(c + 24, (uint64_t)1 << 50);	/* the first key's length */
+	write_bytes(p, c, n);
+	expect_refused("a key longer than the file", p, "claims");
+	free(p);
+
+	p = bad_path("dims");
+	memcpy(c, f, n);
+	c[e_dims] = 5;
+	write_bytes(p, c, n);
+	expect_refused("five dimensions", p, "dimensions");
+	free(p);
+
+	p = bad_path("zero-dim");
+	memcpy(c, f, n);
+	put64(c + e_dims + 4, 0);
+	write_bytes(p, c, n);
+	expect_refused("a zero dimension", p, "size 0");
+	free(p);
+
+	p = bad_path("type-unknown");
+	memcpy(c, f, n);
+	c[e_type] = 99;
+	write_bytes(p, c, n);
+	expect_refused("an unknown type number", p, "does not define");
+	free(p);
+
+	p = bad_path("type-q2k");
+	memcpy(c, f, n);
+	c[e_type] = 10;
+	write_bytes(p, c, n);
+	expect_refused("a type this program does not read", p, "q2_K");
+	free(p);
+
+	p = bad_path("offset");
+	memcpy(c, f, n);
+	put64(c + e_off, (uint64_t)1 << 40);
+	write_bytes(p, c, n);
+	expect_refused("an offset past the end", p, "runs past the end");
+	free(p);
+
+	p = bad_path("misaligned");
+	memcpy(c, f, n);
+	put64(c + e_off, 8);
+	write_bytes(p, c, n);
+	expect_refused("a misaligned offset", p, "alignment");
+	free(p);
+
+	p = bad_path("overlap");
+	memcpy(c, f, n);
+	put64(c + e_off, 64 * 32);
+	write_bytes(p, c, n);
+	expect_refused("overlapping tensors", p, "overlap");
+	free(p);
+
+	p = bad_path("arch");
+	rewrite(&g, p, NULL, NULL, edit_arch);
+	expect_refused("another architecture", p, "'llama'");
+	free(p);
+
+	p = bad_path("sigmoid");
+	rewrite(&g, p, NULL, NULL, edit_sigmoid);
+	expect_refused("sigmoid routing", p, "sigmoid");
+	free(p);
+
+	p = bad_path("no-key");
+	rewrite(&g, p, "deepseek2.block_count", NULL, NULL);
+	expect_refused("a missing key", p, "deepseek2.block_count");
+	free(p);
+
+	p = bad_path("key-type");
+	rewrite(&g, p, NULL, NULL, edit_kv_type);
+	expect_refused("a key of the wrong type", p, "kv_lora_rank");
+	free(p);
+
+	p = bad_path("no-tensor");
+	rewrite(&g, p, NULL, "blk.2.ffn_up_exps.weight", NULL);
+	expect_refused("a missing tensor", p, "blk.2.ffn_up_exps.weight");
+	free(p);
+
+	p = bad_path("layers");
+	rewrite(&g, p, NULL, NULL, edit_layers);
+	expect_refused("more layers than tensors", p, "blk.3.");
+	free(p);
+
+	p = bad_path("shape");
+	rewrite(&g, p, NULL, NULL, edit_width);
+	expect_refused("a wrong shape", p, "has shape");
+	free(p);
+
+	/* A sound rewrite loads: the writer itself is not what the cases above catch. */
+	p = bad_path("same");
+	rewrite(&g, p, NULL, NULL, NULL);
+	{
+		struct ds_model m;
+
+		CHECK(ds_model_load(p, &m, NULL, NULL, err, sizeof err) == 0, "an unchanged rewrite: %s", err);
+		ds_model_free(&m);
+	}
+	free(p);
+
+	gguf_close(&g);
+	free(c);
+	free(f);
+	free(src);
+	free(q);
+}
+
+int main(int argc, char **argv)
+{
+	char tmpl[] = "/tmp/test-gguf-XXXXXX";
+	bool models_only = argc > 1 && strcmp(argv[1], "--models-only") == 0;
+
+	if (!fix_have_models())
+		return 77;
+	if (models_only) {
+		printf("the same models with the portable kernels (DSCODER_KERNELS=ref):\n");
+		test_models();
+		return failures ? 1 : 0;
+	}
+	test_dequant();
+	test_tokenizer();
+	test_models();
+	tmp_dir = mkdtemp(tmpl);
+	if (tmp_dir == NULL)
+		fatal("cannot create a temporary directory");
+	test_bad_files();
+	{
+		char *cmd = xasprintf("rm -rf '%s'", tmp_dir);
+
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", tmp_dir);
+		free(cmd);
+	}
+	/* The kernel set is chosen once per process: the portable one gets a process of its own. */
+	{
+		char *cmd = xasprintf("DSCODER_KERNELS=ref '%s' --models-only", argv[0]);
+
+		fflush(stdout);
+		if (system(cmd) != 0)
+			failures++;
+		free(cmd);
+	}
+	if (failures) {
+		fprintf(stderr, "%d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("all GGUF checks passed\n");
+	return 0;
+}
