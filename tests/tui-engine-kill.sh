@@ -7,14 +7,21 @@
 tui_start 100 30 --profile long
 wait_for ' ready ' 60
 send_long_message
+# Killed once tokens arrive (the status shows a rate), so that the answer has real figures to keep.
+wait_for ' generating [0-9]+ · [0-9]+ tok/s' 120
 epid=$(engine_pid)
 [ -n "$epid" ] || fail "no engine process"
 kill -KILL "$epid"
 wait_for 'engine stopped' 20
-wait_for 'signal 9' 10
+wait_for 'The engine was killed by signal 9' 10
 wait_for 'F12' 10
 f=$(conv_file)
 grep -q 'lazy dog 149' "$f" || fail "the question is not on disk"
+# The cut answer keeps the figures measured until the kill (not ttft_ms: 0, decode_tps: 0).
+stats=$(grep -B6 'finish: error' "$f")
+[ -n "$stats" ] || fail "the cut answer has no stats"
+echo "$stats" | awk '/ttft_ms:|decode_tps:/ { if ($2 + 0 <= 0) bad = 1; n++ } END { exit bad || n != 2 }' ||
+	fail "the cut answer's figures are lost: $stats"
 # The file is intact: the TUI loads it in a second window... by loading it with the library through
 # a second TUI would need a second engine; conv_load is what --load uses, so load it for real.
 cp "$f" "$T/copy.yaml"

@@ -67,6 +67,14 @@ keys n
 wait_gone 'Delete conversation\?' 10
 n=$(ls "$CONVDIR" | wc -l)
 [ "$n" = 3 ] || fail "$n files after answering n to delete"
+# Enter is the safe answer: no.
+keys d
+wait_for 'Delete conversation\?' 10
+wait_for 'Enter: no' 10
+keys Enter
+wait_gone 'Delete conversation\?' 10
+n=$(ls "$CONVDIR" | wc -l)
+[ "$n" = 3 ] || fail "$n files after answering Enter to delete"
 keys d
 wait_for 'Delete conversation\?' 10
 keys y
@@ -81,3 +89,18 @@ cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the cor
 keys C-q
 wait_for 'TUI-EXIT=0' 30
 cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the corrupted file was changed"
+
+# Two conversations of one day whose titles differ only at the end: the list shows the whole titles
+# and the times, and F2 starts on the open conversation (the older one), not on the newest.
+mkconv 20260105-101500-dddddd 'Refactor the parser of alpha' 2026-01-05T10:15:00Z 'alpha text'
+mkconv 20260105-164000-eeeeee 'Refactor the parser of omega' 2026-01-05T16:40:00Z 'omega text'
+TUI_ENV=TZ=UTC tui_start 120 30 --load "$CONVDIR/20260105-101500-dddddd.yaml"
+wait_for 'alpha text' 30
+keys F2
+wait_for 'Conversations \(4\)' 10
+wait_for 'Refactor the parser of alpha .*01-05 10:15' 10
+wait_for 'Refactor the parser of omega .*01-05 16:40' 10
+keys Enter
+wait_for 'opened "Refactor the parser of alpha"' 10
+keys C-q
+wait_for 'TUI-EXIT=0' 30

@@ -154,6 +154,7 @@ static void app_engine_start(struct app *a)
 	int rc;
 	free(a->engine_error);
 	a->engine_error = NULL;
+	a->engine_start_failed = false;
 	if (a->eng.starts == 0) {
 		char bufs[3][32];
 		char **args = app_engine_args(a, bufs);
@@ -167,11 +168,26 @@ static void app_engine_start(struct app *a)
 	a->cancel_sent = false;
 	if (rc < 0) {
 		a->state = ENGINE_STOPPED;
-		a->engine_error = xstrdup(err);
+		a->engine_start_failed = true;
+		a->engine_error = xasprintf("The engine could not start: %s", err);
 		app_notice(a, true, "%s", err);
 		return;
 	}
 	a->state = ENGINE_STARTING;
+}
+
+/* The figures of the running answer as this side measured them, for an answer the engine could
+ * not finish: time to the first token and the decode rate once tokens arrived (0: none), the
+ * prompt's tokens when its count arrived. */
+static void app_measured_stats(const struct app *a, struct conv_stats *st)
+{
+	st->completion_tokens = a->gen_tokens;
+	if (a->ctx_tokens >= 0)
+		st->prompt_tokens = a->ctx_tokens;
+	if (a->gen_tokens > 0)
+		st->ttft_ms = (a->gen_first - a->gen_start) * 1000.0;
+	if (a->gen_tokens > 1 && a->gen_last > a->gen_first)
+		st->decode_tps = (a->gen_tokens - 1) / (a->gen_last - a->gen_first);
 }
 
 /* The engine process ended (SIGCHLD, or its stdout closed and it was reaped). */
@@ -180,25 +196,28 @@ static void app_engine_gone(struct app *a)
 	char how[128];
 	engine_client_describe_exit(&a->eng, how, sizeof how);
 	bool was_generating = a->state == ENGINE_GENERATING;
+	a->engine_start_failed = a->state == ENGINE_STARTING || a->state == ENGINE_LOADING;
 	a->state = ENGINE_STOPPED;
 	if (was_generating && a->conv->n_msgs > 0 &&
 	    a->conv->msgs[a->conv->n_msgs - 1].role == CONV_ROLE_ASSISTANT) {
-		/* Keep what arrived; mark why it stopped. */
+		/* Keep what arrived, with the figures measured here; mark why it stopped. */
 		struct conv_stats st = { 0 };
-		st.completion_tokens = a->gen_tokens;
+		app_measured_stats(a, &st);
 		snprintf(st.finish, sizeof st.finish, "error");
 		conv_set_last_stats(a->conv, &st);
 		transcript_sync(a);
 	}
 	a->gen_id = 0;
 	a->pending_generate = false;
+	/* The engine's own sentence (its error event) when it sent one, and how it ended. */
+	const char *lead = a->engine_start_failed ? "The engine could not start: " : "";
+	char *e;
 	if (!a->engine_error)
-		a->engine_error = xasprintf("The engine %s.", how);
-	else {
-		char *e = xasprintf("%s (the engine %s)", a->engine_error, how);
-		free(a->engine_error);
-		a->engine_error = e;
-	}
+		e = a->engine_start_failed ? xasprintf("%sit %s.", lead, how) : xasprintf("The engine %s.", how);
+	else
+		e = xasprintf("%s%s (the engine %s)", lead, a->engine_error, how);
+	free(a->engine_error);
+	a->engine_error = e;
 	app_save(a);
 }
 
@@ -232,22 +251,61 @@ static struct ds_proto_message *app_build_messages(struct app *a, int *n_out, bo
 	return m;
 }
 
+/* Fills r's input with what a request of the conversation's mode sends: the messages (chat), the
+ * last question (completion), the prefix and suffix (fill-in-the-middle). with_answer: the last
+ * answer counts too (the context an idle conversation takes); without it, a running answer is left
+ * out (the prompt of the request that produces it). Strings made here go to *owned (caller frees,
+ * with r->messages). Returns false when there is nothing to send. */
+static bool app_request_input(struct app *a, struct ds_proto_request *r, bool with_answer, char **owned)
+{
+	struct conversation *c = a->conv;
+	*owned = NULL;
+	size_t n = c->n_msgs;
+	const struct conv_message *last = n > 0 ? &c->msgs[n - 1] : NULL;
+	const char *answer = with_answer && last && last->role == CONV_ROLE_ASSISTANT ? last->content : "";
+	if (c->mode == PARAMS_MODE_CHAT) {
+		int k;
+		r->input = DS_INPUT_CHAT;
+		r->messages = app_build_messages(a, &k, !with_answer);
+		r->n_messages = k;
+		return k > 0;
+	}
+	if (c->mode == PARAMS_MODE_COMPLETION) {
+		r->input = DS_INPUT_COMPLETION;
+		size_t u = n;
+		while (u > 0 && c->msgs[u - 1].role != CONV_ROLE_USER)
+			u--;
+		if (u == 0)
+			return false;
+		/* The answer continues the question's text: the two are one prompt. */
+		if (u < n && *answer)
+			r->prompt = *owned = xasprintf("%s%s", c->msgs[u - 1].content, answer);
+		else
+			r->prompt = c->msgs[u - 1].content;
+		return true;
+	}
+	r->input = DS_INPUT_FIM;
+	r->fim_prefix = c->prefix ? c->prefix : "";
+	r->fim_suffix = c->suffix ? c->suffix : "";
+	if (*answer)
+		r->fim_prefix = *owned = xasprintf("%s%s", r->fim_prefix, answer);   /* the hole filled */
+	return *r->fim_prefix || *r->fim_suffix;
+}
+
+/* Asks the engine how many tokens the context holds: the prompt of the running request (the meter
+ * adds the tokens generated so far), or, when idle, the conversation with its last answer. */
 static void app_send_count(struct app *a)
 {
 	if (a->state != ENGINE_READY && a->state != ENGINE_GENERATING)
 		return;
-	if (a->conv->mode != PARAMS_MODE_CHAT)
-		return;
 	struct ds_proto_request r = { 0 };
 	r.op = DS_OP_COUNT;
 	r.id = ds_proto_id_int(++a->next_id);
-	r.input = DS_INPUT_CHAT;
-	int n;
-	r.messages = app_build_messages(a, &n, a->state == ENGINE_GENERATING);
-	r.n_messages = n;
-	if (n == 0) {
+	char *owned;
+	if (!app_request_input(a, &r, a->state != ENGINE_GENERATING, &owned)) {
 		a->ctx_tokens = 0;
 		free(r.messages);
+		free(owned);
 		return;
 	}
 	char *line = ds_proto_encode_request(&r, NULL);
@@ -258,6 +316,7 @@ static void app_send_count(struct app *a)
 	engine_client_send(&a->eng, line);
 	free(line);
 	free(r.messages);
+	free(owned);
 }
 
 static void app_start_generation(struct app *a)
@@ -277,32 +336,15 @@ static void app_start_generation(struct app *a)
 	struct ds_proto_request r = { 0 };
 	r.op = DS_OP_GENERATE;
 	r.id = ds_proto_id_int(++a->next_id);
-	char *fim_prefix = NULL, *fim_suffix = NULL;
-	if (c->mode == PARAMS_MODE_CHAT) {
-		r.input = DS_INPUT_CHAT;
-		int n;
-		r.messages = app_build_messages(a, &n, false);
-		r.n_messages = n;
-		if (n == 0) {
-			free(r.messages);
-			return;
-		}
-	} else if (c->mode == PARAMS_MODE_COMPLETION) {
-		r.input = DS_INPUT_COMPLETION;
-		const char *p = "";
-		for (size_t i = c->n_msgs; i-- > 0;)
-			if (c->msgs[i].role == CONV_ROLE_USER) {
-				p = c->msgs[i].content;
-				break;
-			}
-		r.prompt = (char *)p;
-	} else {
-		r.input = DS_INPUT_FIM;
-		fim_prefix = c->prefix ? c->prefix : "";
-		fim_suffix = c->suffix ? c->suffix : "";
-		r.fim_prefix = fim_prefix;
-		r.fim_suffix = fim_suffix;
+	char *owned;
+	bool any = app_request_input(a, &r, false, &owned);
+	if (!any && c->mode == PARAMS_MODE_CHAT) {
+		free(r.messages);
+		free(owned);
+		return;
 	}
+	if (!any && c->mode == PARAMS_MODE_COMPLETION)
+		r.prompt = "";
 	const struct params_sampling *s = &c->sampling;
 	r.sampling.set = DS_SAMPLE_TEMPERATURE | DS_SAMPLE_TOP_K | DS_SAMPLE_TOP_P | DS_SAMPLE_MIN_P |
 			 DS_SAMPLE_REPETITION_PENALTY;
@@ -321,6 +363,7 @@ static void app_start_generation(struct app *a)
 	}
 	char *line = ds_proto_encode_request(&r, NULL);
 	free(r.messages);
+	free(owned);
 	size_t len = strlen(line);
 	if (len && line[len - 1] == '\n')
 		line[len - 1] = '\0';
@@ -337,6 +380,9 @@ static void app_start_generation(struct app *a)
 	a->gen_tokens = 0;
 	a->gen_start = clock_now();
 	a->cancel_sent = false;
+	/* The meter shows this request: its prompt (counted now) plus the tokens as they come. */
+	a->ctx_tokens = -1;
+	app_send_count(a);
 	transcript_sync(a);
 	transcript_to_end(a);
 	app_save(a);
@@ -422,8 +468,9 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		if (id != a->gen_id || a->state != ENGINE_GENERATING || c->n_msgs == 0)
 			break;
 		conv_append_last(c, ev->text, ev->text_len);
+		a->gen_last = clock_now();
 		if (a->gen_tokens++ == 0)
-			a->gen_first = clock_now();
+			a->gen_first = a->gen_last;
 		a->dirty = true;
 		/* Laid out once per batch of events, not per token (see the loop). */
 		a->tr_pending = true;
@@ -443,6 +490,10 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		a->gen_id = 0;
 		a->state = ENGINE_READY;
 		a->cancel_sent = false;
+		/* The engine's own figures for the request; a count of its prompt still on the way
+		 * is stale now. */
+		a->ctx_tokens = ev->prompt_tokens + ev->completion_tokens;
+		a->count_id = 0;
 		if (ev->decode_tps > 0)
 			a->last_tps = ev->decode_tps;
 		bool over = ev->finish == DS_PROTO_FINISH_CONTEXT && ev->over_by > 0;
@@ -473,7 +524,10 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 			transcript_sync(a);
 			app_start_generation(a);
 		}
-		app_send_count(a);
+		/* The chat's next prompt holds the whole conversation: count it. The other modes send
+		 * one text, and the done event said how much of the context it took with its answer. */
+		if (c->mode == PARAMS_MODE_CHAT && a->state == ENGINE_READY)
+			app_send_count(a);
 		break;
 	}
 	case DS_EV_COUNT:
@@ -635,6 +689,11 @@ static void app_send(struct app *a)
 		app_notice(a, false, "wait for the answer, or press Esc to stop it");
 		return;
 	}
+	if (a->state == ENGINE_STOPPED && a->engine_start_failed) {
+		/* It would never be answered: the text stays in the input. */
+		app_notice(a, true, "not sent: the engine could not start (see above)");
+		return;
+	}
 	const char *text = editor_text(&a->input);
 	bool blank = true;
 	for (const char *p = text; *p; p++)
@@ -723,6 +782,27 @@ static void app_quit_confirmed(struct app *a, int ok, const char *text, int choi
 		a->quit = true;
 }
 
+/* Copies text and says what really happened to it (what: "block [2]", "the last answer"). */
+static void app_copy_text(struct app *a, const char *what, const char *text, size_t len)
+{
+	char how[1024];
+	switch (clipboard_copy(text, len, how, sizeof how)) {
+	case CLIP_COPIED:
+		app_notice(a, false, "copied %s (%zu bytes) %s", what, len, how);
+		break;
+	case CLIP_SENT:
+		app_notice(a, false, "sent %s (%zu bytes) %s", what, len, how);
+		break;
+	case CLIP_NOT_COPIED: {
+		char *title = xasprintf("Not copied: %s", what);
+		modal_text(a, title, how);
+		free(title);
+		app_notice(a, true, "%s was not copied", what);
+		break;
+	}
+	}
+}
+
 static void app_copy_block(struct app *a, int n)
 {
 	char lang[32];
@@ -731,11 +811,9 @@ static void app_copy_block(struct app *a, int n)
 		app_notice(a, true, "there is no code block [%d]", n);
 		return;
 	}
-	size_t len = strlen(t);
-	if (clipboard_copy(t, len) < 0)
-		app_notice(a, true, "block [%d] is too large for the terminal clipboard; Alt-w saves it", n);
-	else
-		app_notice(a, false, "copied block [%d] (%zu bytes) to the clipboard", n, len);
+	char what[32];
+	snprintf(what, sizeof what, "block [%d]", n);
+	app_copy_text(a, what, t, strlen(t));
 	free(t);
 }
 
@@ -824,7 +902,7 @@ static void app_save_to(struct app *a, int tag, const char *path)
 		}
 		char body[1024];
 		snprintf(body, sizeof body, "%s already exists. Overwrite it?", full);
-		modal_confirm(a, "Overwrite?", body, app_overwrite_confirmed, tag);
+		modal_confirm_no(a, "Overwrite?", body, app_overwrite_confirmed, tag);
 		a->modal.stash = full;
 		return;
 	}
@@ -1137,12 +1215,12 @@ static int app_action(struct app *a, enum action act, int key)
 		}
 		return ACT_REDRAW | ACT_RESIZE;
 	case ACT_TOGGLE_LIST:
-		a->sidebar_open = !a->sidebar_open;
-		if (a->sidebar_open) {
-			a->list_loaded = false;
-			a->focus = FOCUS_SIDEBAR;
-		} else if (a->focus == FOCUS_SIDEBAR) {
-			a->focus = FOCUS_INPUT;
+		if (!a->sidebar_open) {
+			sidebar_open(a);
+		} else {
+			a->sidebar_open = false;
+			if (a->focus == FOCUS_SIDEBAR)
+				a->focus = FOCUS_INPUT;
 		}
 		return ACT_RESIZE | ACT_REDRAW;
 	case ACT_FOCUS_NEXT:
@@ -1180,6 +1258,8 @@ static int app_action(struct app *a, enum action act, int key)
 		};
 		app_notice(a, false, "mode %s", what[c->mode]);
 		transcript_rebuild(a);
+		a->ctx_tokens = -1;
+		app_send_count(a);
 		if (c->n_msgs)
 			app_save(a);
 		return ACT_RESIZE | ACT_REDRAW;
@@ -1238,10 +1318,7 @@ static int app_action(struct app *a, enum action act, int key)
 		for (size_t i = c->n_msgs; i-- > 0;) {
 			if (c->msgs[i].role != CONV_ROLE_ASSISTANT)
 				continue;
-			if (clipboard_copy(c->msgs[i].content, c->msgs[i].len) < 0)
-				app_notice(a, true, "the answer is too large for the terminal clipboard");
-			else
-				app_notice(a, false, "copied the last answer (%zu bytes)", c->msgs[i].len);
+			app_copy_text(a, "the last answer", c->msgs[i].content, c->msgs[i].len);
 			return ACT_REDRAW;
 		}
 		app_notice(a, false, "no answer yet");
@@ -1312,7 +1389,7 @@ static int app_action(struct app *a, enum action act, int key)
 		snprintf(body, sizeof body, "Delete \"%s\" (%s)? This cannot be undone.",
 			 *e->title ? e->title : e->id, e->path);
 		char *path = xstrdup(e->path);
-		modal_confirm(a, "Delete conversation?", body, app_delete_done, 0);
+		modal_confirm_no(a, "Delete conversation?", body, app_delete_done, 0);
 		a->modal.stash = path;
 		return ACT_REDRAW;
 	}
@@ -1714,7 +1791,9 @@ static void app_draw_engine_box(struct app *a)
 		draw_text(yy++, r.x + rows[k].indent, r.w - rows[k].indent - 1, rows[k].s, rows[k].len,
 			  rows[k].role);
 	}
-	const char *hint = "Your conversation is saved. F12 (or Enter to send) restarts the engine.";
+	const char *hint = a->engine_start_failed ?
+			   "Nothing can be sent until the engine starts: fix the cause above, then F12 tries again." :
+			   "Your conversation is saved. F12 (or Enter to send) restarts the engine.";
 	draw_text(y + h - 1, r.x + 1, r.w - 2, hint, strlen(hint), ROLE_STATUS_ACCENT);
 }
 

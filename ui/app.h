@@ -87,6 +87,7 @@ struct modal {
 	int n_choices, sel, scroll;
 	modal_done_fn done;
 	modal_done_fn change;       /* MODAL_INPUT: called after each edit (live search) */
+	bool enter_no;              /* MODAL_CONFIRM: Enter answers no (modal_confirm_no) */
 	int tag;                    /* caller's data (a block number ...) */
 	char *stash;                /* caller's data (a path ...) */
 };
@@ -133,7 +134,9 @@ struct app {
 	double last_tps;
 	int gen_tokens;
 	double gen_start, gen_first;         /* request sent; first token arrived */
+	double gen_last;                     /* latest token arrived */
 	char *engine_error;                 /* why the engine stopped (one line) */
+	bool engine_start_failed;           /* it stopped before it was ready: nothing can be answered */
 
 	/* saving */
 	double last_save;
@@ -206,6 +209,8 @@ void input_draw(struct app *a);
 
 /* pane-sidebar.c */
 void sidebar_reload(struct app *a);
+/* Shows the list with the focus on it and the open conversation selected. */
+void sidebar_open(struct app *a);
 void sidebar_filter(struct app *a);
 void sidebar_draw(struct app *a);
 const struct conv_entry *sidebar_selected(struct app *a);
@@ -225,6 +230,9 @@ int help_key(struct app *a, int key);
 /* pane-prompt.c: the modal prompt */
 void modal_input(struct app *a, const char *title, const char *initial, modal_done_fn done, int tag);
 void modal_confirm(struct app *a, const char *title, const char *body, modal_done_fn done, int tag);
+/* The same for a question whose safe answer is no (overwrite, delete): Enter means no, only y
+ * says yes. */
+void modal_confirm_no(struct app *a, const char *title, const char *body, modal_done_fn done, int tag);
 void modal_choice(struct app *a, const char *title, char **choices, int n, int sel,
 		  modal_done_fn done, int tag);
 void modal_text(struct app *a, const char *title, const char *body);
@@ -233,8 +241,11 @@ void modal_close(struct app *a);
 int modal_key(struct app *a, int key, const char *paste, size_t paste_len);
 void modal_draw(struct app *a);
 
-/* clipboard.c: copies text to the terminal's clipboard with OSC 52 (through tmux when $TMUX is
- * set). Returns 0, or -1 when the text is too large. */
-int clipboard_copy(const char *text, size_t len);
+/* clipboard.c: copies text to the clipboard (OSC 52, tmux, or wl-copy / xclip / xsel; see there).
+ * how (howlen bytes, a few hundred) gets what happened, to follow "copied ..."/"sent ..." (CLIP_COPIED:
+ * "to the clipboard with xclip"; CLIP_SENT: OSC 52 sent, whether the terminal took it is unknown),
+ * or why nothing was copied and what to do (CLIP_NOT_COPIED, sentences). */
+enum clip_result { CLIP_COPIED, CLIP_SENT, CLIP_NOT_COPIED };
+enum clip_result clipboard_copy(const char *text, size_t len, char *how, size_t howlen);
 
 #endif

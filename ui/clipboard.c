@@ -1,11 +1,15 @@
-/* clipboard.c: copying text to the terminal's clipboard with OSC 52, which works over SSH; inside
- * tmux the sequence is sent both plainly (tmux's set-clipboard takes it) and wrapped in tmux's
- * DCS passthrough (for the outer terminal when allow-passthrough is on). */
+/* clipboard.c: copying text to the clipboard, and saying truthfully whether it was. Outside tmux:
+ * with wl-copy / xclip / xsel when a display is set and one is installed, else with OSC 52 (works
+ * over SSH; the terminal may still refuse it, which cannot be seen from here). Inside tmux, OSC 52
+ * is only taken when tmux's set-clipboard is "on" ("external", the default, drops it): then it is
+ * sent both plainly (tmux takes it into its buffer and passes it on) and wrapped in tmux's DCS
+ * passthrough; otherwise the tools above, and failing those, nothing, with the reason. */
 #include "build-config.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "app.h"
 #include "xalloc.h"
@@ -45,17 +49,15 @@ static void clipboard_write(const char *s, size_t n)
 	}
 }
 
-int clipboard_copy(const char *text, size_t len)
+/* Sends text as OSC 52 (and, inside tmux, through its passthrough too). */
+static void clipboard_osc52(const char *text, size_t len, bool tmux)
 {
-	if (len > CLIPBOARD_MAX)
-		return -1;
 	size_t blen;
 	char *b64 = clipboard_base64(text, len, &blen);
 	char *plain = xasprintf("\033]52;c;%s\a", b64);
 	fflush(stdout);
 	clipboard_write(plain, strlen(plain));
-	const char *tmux = getenv("TMUX");
-	if (tmux && *tmux) {
+	if (tmux) {
 		/* Passthrough: ESC inside the payload is doubled. */
 		char *wrapped = xasprintf("\033Ptmux;\033\033]52;c;%s\a\033\\", b64);
 		clipboard_write(wrapped, strlen(wrapped));
@@ -63,5 +65,96 @@ int clipboard_copy(const char *text, size_t len)
 	}
 	free(plain);
 	free(b64);
-	return 0;
+}
+
+/* Whether an executable named name is on $PATH. */
+static bool clipboard_have(const char *name)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		return false;
+	char *dirs = xstrdup(path), *save = NULL;
+	bool found = false;
+	for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+		char *f = xasprintf("%s/%s", *d ? d : ".", name);
+		found = access(f, X_OK) == 0;
+		free(f);
+	}
+	free(dirs);
+	return found;
+}
+
+/* tmux's set-clipboard value ("on", "external", "off"), or "" when tmux cannot be asked. */
+static void clipboard_tmux_setting(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	FILE *p = popen("tmux show-options -gv set-clipboard 2>/dev/null </dev/null", "r");
+	if (!p)
+		return;
+	if (!fgets(buf, (int)len, p))
+		buf[0] = '\0';
+	pclose(p);
+	buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+/* Copies with a clipboard program when a display is set and one is installed; returns its name,
+ * or NULL (nothing found, or it failed). */
+static const char *clipboard_tool(const char *text, size_t len)
+{
+	static const struct { const char *env, *name, *cmd; } tools[] = {
+		{ "WAYLAND_DISPLAY", "wl-copy", "wl-copy" },
+		{ "DISPLAY", "xclip", "xclip -selection clipboard" },
+		{ "DISPLAY", "xsel", "xsel --clipboard --input" },
+	};
+	for (size_t i = 0; i < sizeof tools / sizeof *tools; i++) {
+		const char *env = getenv(tools[i].env);
+		if (!env || !*env || !clipboard_have(tools[i].name))
+			continue;
+		/* Its output would land on the screen; it forks to keep serving the selection. */
+		char *cmd = xasprintf("%s >/dev/null 2>&1", tools[i].cmd);
+		FILE *p = popen(cmd, "w");
+		free(cmd);
+		if (!p)
+			continue;
+		bool ok = fwrite(text, 1, len, p) == len;
+		int st = pclose(p);
+		if (ok && st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			return tools[i].name;
+	}
+	return NULL;
+}
+
+enum clip_result clipboard_copy(const char *text, size_t len, char *how, size_t howlen)
+{
+	const char *tmux = getenv("TMUX");
+	bool in_tmux = tmux && *tmux;
+	char setting[32] = "";
+	if (in_tmux) {
+		clipboard_tmux_setting(setting, sizeof setting);
+		if (strcmp(setting, "on") == 0 && len <= CLIPBOARD_MAX) {
+			clipboard_osc52(text, len, true);
+			snprintf(how, howlen, "to the clipboard through tmux");
+			return CLIP_COPIED;
+		}
+	}
+	const char *tool = clipboard_tool(text, len);
+	if (tool) {
+		snprintf(how, howlen, "to the clipboard with %s", tool);
+		return CLIP_COPIED;
+	}
+	if (len > CLIPBOARD_MAX) {
+		snprintf(how, howlen, "it is too large for the terminal clipboard (OSC 52)");
+		return CLIP_NOT_COPIED;
+	}
+	if (!in_tmux || !*setting) {
+		/* The terminal (or a tmux that cannot be asked) may take it or not: say what was done. */
+		clipboard_osc52(text, len, in_tmux);
+		snprintf(how, howlen, "to the terminal's clipboard (OSC 52)");
+		return CLIP_SENT;
+	}
+	snprintf(how, howlen, "tmux drops clipboard requests from programs (its set-clipboard option is "
+		 "\"%s\"). To allow them, add this line to ~/.tmux.conf and run tmux source-file "
+		 "~/.tmux.conf:\n\n    set -g set-clipboard on\n\nMeanwhile Alt-w saves a code block to a "
+		 "file. (With a display, wl-copy, xclip or xsel is used when installed.)", setting);
+	return CLIP_NOT_COPIED;
 }

@@ -51,7 +51,8 @@ const char *engine_client_err_line(const struct engine_client *c, int i);
 /* Collects the exit status if the process ended (non-blocking). Returns 1 when it has ended (then
  * fds are closed and pid is 0), else 0. */
 int engine_client_reap(struct engine_client *c);
-/* Describes how the process ended ("exited with status 1", "killed by signal 9") into buf. */
+/* Describes how the process ended as a predicate for "The engine ..." ("exited with status 1",
+ * "was killed by signal 9 (Killed)") into buf. */
 const char *engine_client_describe_exit(const struct engine_client *c, char *buf, size_t len);
 
 /* Clean shutdown: writes shutdown_line (if not NULL), closes stdin, waits up to grace_ms for the

@@ -16,11 +16,12 @@
 
 static int layout_sidebar_width(int cols)
 {
-	int w = cols / 4;
+	/* Wide enough for whole titles and a date with the time where the terminal allows. */
+	int w = cols * 2 / 5;
 	if (w < 20)
 		w = 20;
-	if (w > 34)
-		w = 34;
+	if (w > 60)
+		w = 60;
 	/* On a narrow terminal the list takes the whole width while it is shown. */
 	if (cols - w - 1 < LAYOUT_MIN_TRANSCRIPT_COLS)
 		return cols;

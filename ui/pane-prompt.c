@@ -51,6 +51,12 @@ void modal_confirm(struct app *a, const char *title, const char *body, modal_don
 	a->modal.tag = tag;
 }
 
+void modal_confirm_no(struct app *a, const char *title, const char *body, modal_done_fn done, int tag)
+{
+	modal_confirm(a, title, body, done, tag);
+	a->modal.enter_no = true;
+}
+
 void modal_choice(struct app *a, const char *title, char **choices, int n, int sel,
 		  modal_done_fn done, int tag)
 {
@@ -108,7 +114,9 @@ int modal_key(struct app *a, int key, const char *paste, size_t paste_len)
 			return modal_finish(a, 1);
 		return ACT_REDRAW;
 	case MODAL_CONFIRM:
-		if (key == 'y' || key == 'Y' || key == '\r' || key == (KEYS_FUNC | KEY_ENTER))
+		if (key == '\r' || key == (KEYS_FUNC | KEY_ENTER))
+			return modal_finish(a, !m->enter_no);
+		if (key == 'y' || key == 'Y')
 			return modal_finish(a, 1);
 		if (key == KEYS_CTRL('C') && m->tag == 1)
 			return modal_finish(a, 1);     /* the quit question: Ctrl-C twice quits */
@@ -239,7 +247,8 @@ void modal_draw(struct app *a)
 		for (int k = 0; k < rows && k < (int)nbody; k++)
 			draw_text(y + 2 + k, x + 2, inner, m->body + body[k].start,
 				  body[k].vis_end - body[k].start, ROLE_HELP);
-		hint = m->kind == MODAL_CONFIRM ? "y / Enter: yes \u00b7 n / Esc: no" : "Enter or Esc: close";
+		hint = m->kind != MODAL_CONFIRM ? "Enter or Esc: close" :
+		       m->enter_no ? "y: yes \u00b7 n / Esc / Enter: no" : "y / Enter: yes \u00b7 n / Esc: no";
 		break;
 	case MODAL_CHOICE: {
 		if (m->sel < m->scroll)

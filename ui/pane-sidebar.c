@@ -12,6 +12,9 @@
 #include "utf8.h"
 #include "xalloc.h"
 
+/* From this width on, a row shows the time next to the date. */
+#define SIDEBAR_TIME_MIN_W 36
+
 void sidebar_filter(struct app *a)
 {
 	free(a->list_idx);
@@ -43,6 +46,16 @@ void sidebar_reload(struct app *a)
 		}
 	}
 	free(keep);
+}
+
+void sidebar_open(struct app *a)
+{
+	/* Loaded now, with the focus still elsewhere, so that the open conversation is selected. */
+	a->sidebar_open = true;
+	a->list_sel = 0;
+	a->focus = FOCUS_INPUT;
+	sidebar_reload(a);
+	a->focus = FOCUS_SIDEBAR;
 }
 
 const struct conv_entry *sidebar_selected(struct app *a)
@@ -109,15 +122,17 @@ void sidebar_draw(struct app *a)
 		int role = sel ? (focused ? ROLE_SIDEBAR_SELECTED : ROLE_STATUS_BAR) : ROLE_SIDEBAR;
 		draw_fill(y0 + k, r.x, r.w, role);
 		const char *title = e->error ? e->id : *e->title ? e->title : "(untitled)";
-		char date[16] = "";
+		/* Date and time of the last change at the right (two conversations of one day
+		 * differ there), the title in all the rest. */
+		char date[32] = "";
 		struct tm tm;
 		localtime_r(&e->updated, &tm);
-		strftime(date, sizeof date, "%m-%d", &tm);
+		strftime(date, sizeof date, r.w >= SIDEBAR_TIME_MIN_W ? "%m-%d %H:%M" : "%m-%d", &tm);
 		int x = r.x;
 		x += draw_text(y0 + k, x, r.w, current ? "\u2022" : " ", current ? 3 : 1, role);
 		if (e->error)
 			x += draw_text(y0 + k, x, r.x + r.w - x, "\u26a0 ", 4, ROLE_ERROR);
-		int dw = r.w >= 24 ? 6 : 0;
+		int dw = r.w >= 24 ? (int)strlen(date) + 1 : 0;
 		draw_text(y0 + k, x, r.x + r.w - x - dw, title, strlen(title), role);
 		if (dw)
 			draw_text(y0 + k, r.x + r.w - dw + 1, dw - 1, date, strlen(date),

@@ -65,7 +65,8 @@ void status_draw(struct app *a)
 		break;
 	}
 	case ENGINE_STOPPED:
-		snprintf(state, sizeof state, " engine stopped \u00b7 F12 restarts ");
+		snprintf(state, sizeof state, a->engine_start_failed ? " engine could not start \u00b7 F12 retries " :
+			 " engine stopped \u00b7 F12 restarts ");
 		state_role = ROLE_ERROR;
 		break;
 	}
@@ -95,9 +96,12 @@ void status_draw(struct app *a)
 	if (nx < 0)
 		return;
 	x = nx;
-	/* Context meter from the engine's count. */
+	/* Context meter: the engine's count of the prompt, plus the tokens of the answer being
+	 * generated. */
 	if (a->n_ctx > 0) {
 		int used = a->ctx_tokens > 0 ? a->ctx_tokens : 0;
+		if (a->state == ENGINE_GENERATING && a->ctx_tokens >= 0)
+			used += a->gen_tokens;
 		char u[16], t[16];
 		status_human(used, u, sizeof u);
 		status_human(a->n_ctx, t, sizeof t);
