@@ -460,6 +460,9 @@ void ds_model_free(struct ds_model *m)
 		if (m->maps[i].addr != NULL)
 			munmap(m->maps[i].addr, m->maps[i].size);
 	free(m->maps);
+	for (int i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
 	free(m->dir);
 	free(m->name);
 	memset(m, 0, sizeof(*m));

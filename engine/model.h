@@ -102,6 +102,8 @@ struct ds_model {
 	struct ds_config cfg;
 	struct ds_weights w;
 	struct ds_mapping *maps;       /* mmapped safetensors files */
+	void **owned;                  /* tensors the loader had to build (freed with the model) */
+	int n_owned;
 	int n_maps;
 	uint64_t weight_bytes;         /* sum of all tensors' bytes */
 	uint64_t n_params;             /* sum of all tensors' elements */

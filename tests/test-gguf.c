@@ -514,6 +514,128 @@ static void test_bad_files(void)
 	free(q);
 }
 
+/* ---- 5. the split attn_k_b / attn_v_b layout of newer converters ---- */
+
+struct split_src {
+	const struct gguf_tensor *kv_b;
+	bool key;	/* attn_k_b (else attn_v_b) */
+	int64_t heads, nope, v, rank;
+};
+
+/* What llama.cpp's converter does: kv_b viewed (heads, nope + v, rank), split at nope; the key
+ * part transposed to (heads, rank, nope). Written as F32. */
+static int fill_split(void *arg, void *out, char *err, size_t errlen)
+{
+	const struct split_src *s = arg;
+	int64_t per = s->nope + s->v;
+	float *all = xmalloc((size_t)(s->heads * per * s->rank) * sizeof(float)), *o = out;
+
+	(void)err, (void)errlen;
+	ds_dtype_get(s->kv_b->dtype)->to_float(s->kv_b->data, all, s->heads * per * s->rank);
+	for (int64_t h = 0; h < s->heads; h++) {
+		const float *head = all + h * per * s->rank;
+
+		if (s->key) {
+			for (int64_t r = 0; r < s->rank; r++)
+				for (int64_t j = 0; j < s->nope; j++)
+					*o++ = head[j * s->rank + r];
+		} else {
+			memcpy(o, head + s->nope * s->rank, (size_t)(s->v * s->rank) * sizeof(float));
+			o += s->v * s->rank;
+		}
+	}
+	free(all);
+	return 0;
+}
+
+static float *logits_of(const char *path, const int *ids, int n, int *vocab)
+{
+	struct ds_model m;
+	struct ds_state *s;
+	char err[512];
+	float *lg = NULL;
+
+	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return NULL;
+	}
+	s = ds_state_new(&m, 128, 2, err, sizeof err);
+	*vocab = m.cfg.vocab_size;
+	lg = xmalloc((size_t)n * (size_t)*vocab * sizeof(float));
+	if (s == NULL || ds_forward(s, ids, n, 0, lg, true) != 0) {
+		CHECK(0, "%s: no logits", path);
+		free(lg);
+		lg = NULL;
+	}
+	ds_state_free(s);
+	ds_model_free(&m);
+	return lg;
+}
+
+static void test_split_kv_b(void)
+{
+	char *q = quant_dir(), *src = xasprintf("%s/model-q8_0.gguf", q), *ids = xasprintf("%s/golden/prompt.ids", q);
+	char *dst = bad_path("split"), err[512];
+	struct gguf g;
+	struct gguf_writer *w;
+	struct split_src *srcs;
+	int np, V1 = 0, V2 = 0, *prompt = fix_read_ids(ids, &np);
+	int64_t heads = 4, nope = 64, rope = 32, v = 64, rank = 256;
+	float *a, *b;
+
+	if (gguf_open(src, &g, err, sizeof err) != 0 || prompt == NULL)
+		fatal("%s", err);
+	srcs = xcalloc(2 * g.n_tensors, sizeof(*srcs));
+	w = gguf_writer_new();
+	for (size_t i = 0; i < g.n_kv; i++)
+		gguf_writer_copy_kv(w, &g.kv[i]);
+	/* The MLA view of the heads, as such converters write it. */
+	gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", 1);
+	gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(rank + rope));
+	gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)rank);
+	gguf_writer_set_u32(w, "deepseek2.attention.key_length_mla", (uint32_t)(nope + rope));
+	gguf_writer_set_u32(w, "deepseek2.attention.value_length_mla", (uint32_t)v);
+	for (size_t i = 0; i < g.n_tensors; i++) {
+		const struct gguf_tensor *t = &g.tensors[i];
+		const char *at = strstr(t->name, "attn_kv_b");
+
+		if (at == NULL) {
+			gguf_writer_add_tensor(w, t->name, t->n_dims, t->ne, t->ggml_type, t->nbytes, fill_copy,
+					       (void *)t);
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			struct split_src *sp = &srcs[2 * i + (size_t)k];
+			char name[64];
+			int64_t ne_k[3] = { nope, rank, heads }, ne_v[3] = { rank, v, heads };
+
+			*sp = (struct split_src){ t, k == 0, heads, nope, v, rank };
+			snprintf(name, sizeof name, "%.*s%s", (int)(at - t->name), t->name,
+				 k == 0 ? "attn_k_b.weight" : "attn_v_b.weight");
+			gguf_writer_add_tensor(w, name, 3, k == 0 ? ne_k : ne_v, 0,
+					       (uint64_t)(heads * (k == 0 ? nope : v) * rank * 4), fill_split, sp);
+		}
+	}
+	if (gguf_writer_write(w, dst, NULL, NULL, err, sizeof err) != 0)
+		fatal("%s", err);
+	gguf_writer_free(w);
+
+	a = logits_of(src, prompt, np, &V1);
+	b = logits_of(dst, prompt, np, &V2);
+	if (a != NULL && b != NULL && V1 == V2) {
+		double d = fix_max_diff(a, b, (size_t)np * (size_t)V1);
+
+		printf("split attn_k_b/attn_v_b layout: logits within %.3g of the unsplit file\n", d);
+		CHECK(d < 1e-4, "the split layout gives logits %.3g away from the unsplit file", d);
+	}
+	free(a);
+	free(b);
+	free(srcs);
+	gguf_close(&g);
+	free(prompt);
+	free(dst), free(ids), free(src), free(q);
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/test-gguf-XXXXXX";
@@ -533,6 +655,7 @@ int main(int argc, char **argv)
 	if (tmp_dir == NULL)
 		fatal("cannot create a temporary directory");
 	test_bad_files();
+	test_split_kv_b();
 	{
 		char *cmd = xasprintf("rm -rf '%s'", tmp_dir);
 
