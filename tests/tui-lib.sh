@@ -11,7 +11,11 @@ for p in "$TUI" "$ENGINE"; do
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tui-test.XXXXXX")
+# The private tmux server's socket lives in $T (tmux -L NAME puts it in $TMUX_TMPDIR/tmux-UID/), so
+# removing $T removes it: tmux kill-server leaves its socket file behind.
 SOCK=test$$
+TMUX_TMPDIR=$T
+export TMUX_TMPDIR
 tui_cleanup() {
 	pid=$(tui_pid 2>/dev/null)
 	tmux -L "$SOCK" kill-server 2>/dev/null
