@@ -3,7 +3,8 @@
  * over SSH; the terminal may still refuse it, which cannot be seen from here). Inside tmux, OSC 52
  * is only taken when tmux's set-clipboard is "on" ("external", the default, drops it): then it is
  * sent both plainly (tmux takes it into its buffer and passes it on) and wrapped in tmux's DCS
- * passthrough; otherwise the tools above, and failing those, nothing, with the reason. */
+ * passthrough; otherwise the tools above, then the passthrough alone when allow-passthrough is on,
+ * and failing those, nothing, with the reason. */
 #include "build-config.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,11 +85,14 @@ static bool clipboard_have(const char *name)
 	return found;
 }
 
-/* tmux's set-clipboard value ("on", "external", "off"), or "" when tmux cannot be asked. */
-static void clipboard_tmux_setting(char *buf, size_t len)
+/* The value of a global tmux option ("on", "external", "off"; args: "-gv set-clipboard"), or ""
+ * when tmux cannot be asked. */
+static void clipboard_tmux_option(const char *args, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	FILE *p = popen("tmux show-options -gv set-clipboard 2>/dev/null </dev/null", "r");
+	char *cmd = xasprintf("tmux show-options %s 2>/dev/null </dev/null", args);
+	FILE *p = popen(cmd, "r");
+	free(cmd);
 	if (!p)
 		return;
 	if (!fgets(buf, (int)len, p))
@@ -130,7 +134,7 @@ enum clip_result clipboard_copy(const char *text, size_t len, char *how, size_t 
 	bool in_tmux = tmux && *tmux;
 	char setting[32] = "";
 	if (in_tmux) {
-		clipboard_tmux_setting(setting, sizeof setting);
+		clipboard_tmux_option("-gv set-clipboard", setting, sizeof setting);
 		if (strcmp(setting, "on") == 0 && len <= CLIPBOARD_MAX) {
 			clipboard_osc52(text, len, true);
 			snprintf(how, howlen, "to the clipboard through tmux");
@@ -150,6 +154,13 @@ enum clip_result clipboard_copy(const char *text, size_t len, char *how, size_t 
 		/* The terminal (or a tmux that cannot be asked) may take it or not: say what was done. */
 		clipboard_osc52(text, len, in_tmux);
 		snprintf(how, howlen, "to the terminal's clipboard (OSC 52)");
+		return CLIP_SENT;
+	}
+	char passthrough[32];
+	clipboard_tmux_option("-gwv allow-passthrough", passthrough, sizeof passthrough);
+	if (strcmp(passthrough, "on") == 0 || strcmp(passthrough, "all") == 0) {
+		clipboard_osc52(text, len, true);
+		snprintf(how, howlen, "to the outer terminal's clipboard through tmux's passthrough (OSC 52)");
 		return CLIP_SENT;
 	}
 	snprintf(how, howlen, "tmux drops clipboard requests from programs (its set-clipboard option is "
