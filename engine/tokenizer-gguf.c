@@ -42,6 +42,14 @@ static const struct {
 	{ "deepseek-coder", pre_deepseek_coder },
 };
 
+const char *tok_gguf_pre(size_t i, const char *const **splits)
+{
+	if (i >= sizeof(pre_tokenizers) / sizeof(pre_tokenizers[0]))
+		return NULL;
+	*splits = pre_tokenizers[i].splits;
+	return pre_tokenizers[i].name;
+}
+
 static json_t *gt_pretokenizer(const char *pre, size_t len)
 {
 	json_t *seq = json_array(), *step;

@@ -175,5 +175,8 @@ struct tokenizer *tok_load_json(struct json_t *root, const char *label, char *er
 
 /* The tokenizer of a GGUF file's tokenizer.ggml.* metadata (tokenizer-gguf.c). */
 struct tokenizer *tok_load_gguf(const char *path, char *err, size_t errlen);
+/* Entry i of the pre-tokenizers tokenizer.ggml.pre names (tokenizer-gguf.c): its name, and in *splits
+ * its Split regexes (NULL-terminated, as tokenizer.json spells them); NULL past the last entry. */
+const char *tok_gguf_pre(size_t i, const char *const **splits);
 
 #endif

@@ -9,7 +9,7 @@
 
 enum cli_verb {
 	VERB_NONE = 0, VERB_TOKENIZE, VERB_DETOKENIZE, VERB_LOGITS, VERB_GREEDY, VERB_GENERATE,
-	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN,
+	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN, VERB_QUANTIZE, VERB_DEQUANTIZE,
 };
 
 struct cli_args {
@@ -42,6 +42,9 @@ struct cli_args {
 	int device;                 /* --device N */
 	bool f32;                   /* --dtype f32 */
 	int prompt_tokens;          /* --prompt-tokens N (--bench on a GPU; 0: 512 and 4096) */
+	const char *quantize_type;  /* --quantize TYPE (src/engine-quantize.c) */
+	const char *out_path;       /* --out FILE.gguf */
+	const char *dequantize_name; /* --dequantize NAME (src/engine-dequantize.c) */
 };
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */
@@ -52,6 +55,10 @@ int cli_greedy(const struct cli_args *a);
 int cli_generate(const struct cli_args *a);
 int cli_bench(const struct cli_args *a);
 int cli_plan(const struct cli_args *a);
+/* --quantize TYPE --out FILE: the Hugging Face checkpoint a->model as a GGUF file. */
+int cli_quantize(const struct cli_args *a);
+/* --dequantize NAME: tensor NAME of the GGUF file a->model as float32 on stdout. */
+int cli_dequantize(const struct cli_args *a);
 /* --bench on a GPU, or on a --synthetic model made on the GPU (src/engine-bench-gpu.c). */
 int cli_bench_gpu(const struct cli_args *a);
 struct ds_model;

@@ -40,6 +40,10 @@ static const char usage_text[] =
 "                           236B model made on the GPU, no files (full: its memory plan if too big)\n"
 "  --plan --gpus N [--ctx T] [--gpu-mem GiB]   how the model splits over N GPUs: weights and KV cache\n"
 "                           per GPU and whether it fits (--synthetic lite|full: the released configs)\n"
+"  --quantize TYPE --out FILE.gguf   the checkpoint as a GGUF file, TYPE q4_k_m, q8_0, q6_k, bf16,\n"
+"                           f16 or f32 (norms stay f32; rows that are not whole blocks get q8_0/f16)\n"
+"  --dequantize NAME        tensor NAME of a GGUF --model as little-endian float32 on stdout\n"
+"                           (GGUF order: first dimension fastest)\n"
 "\n"
 "Options:\n"
 "  --model DIR              checkpoint directory (default: $DSCODER_MODEL, else the bundled demo model)\n"
@@ -77,6 +81,7 @@ enum {
 	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC, OPT_SIMULATE_RANKS,
 	OPT_BACKEND, OPT_DEVICE, OPT_DTYPE, OPT_PROMPT_TOKENS,
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
+	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 };
 
 static const struct option long_options[] = {
@@ -119,6 +124,9 @@ static const struct option long_options[] = {
 	{ "node-rank", required_argument, NULL, OPT_NODE_RANK },
 	{ "rendezvous", required_argument, NULL, OPT_RENDEZVOUS },
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
+	{ "quantize", required_argument, NULL, OPT_QUANTIZE },
+	{ "out", required_argument, NULL, OPT_OUT },
+	{ "dequantize", required_argument, NULL, OPT_DEQUANTIZE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -422,6 +430,9 @@ int main(int argc, char **argv)
 				return 1;
 			a.rdv_timeout_s = (int)v;
 			break;
+		case OPT_QUANTIZE: a.quantize_type = optarg; a.verb = VERB_QUANTIZE; break;
+		case OPT_OUT: a.out_path = optarg; break;
+		case OPT_DEQUANTIZE: a.dequantize_name = optarg; a.verb = VERB_DEQUANTIZE; break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -443,6 +454,8 @@ int main(int argc, char **argv)
 		return cli_fail("--logits and --greedy need --ids FILE with the prompt's token ids");
 	if (a.verb == VERB_NONE && a.ids_path != NULL)
 		return cli_fail("--ids needs --logits OUT or --greedy N to say what to do with the ids");
+	if ((a.verb == VERB_QUANTIZE) != (a.out_path != NULL))
+		return cli_fail("--quantize TYPE and --out FILE.gguf go together: the type and the file to write");
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
 	if (a.gpus > 0 && a.verb != VERB_PLAN && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY &&
@@ -467,7 +480,8 @@ int main(int argc, char **argv)
 		const char *env = getenv("DSCODER_BACKEND");
 		a.backend = env != NULL && *env != '\0' ? env : "auto";
 	}
-	if (a.verb != VERB_TOKENIZE && a.verb != VERB_DETOKENIZE && a.verb != VERB_PLAN) {
+	if (a.verb != VERB_TOKENIZE && a.verb != VERB_DETOKENIZE && a.verb != VERB_PLAN &&
+	    a.verb != VERB_QUANTIZE && a.verb != VERB_DEQUANTIZE) {
 		char err[512];
 		const struct ds_backend *be = ds_backend_find(a.backend, err, sizeof err);
 		if (be == NULL)
@@ -495,6 +509,8 @@ int main(int argc, char **argv)
 	case VERB_BENCH:
 		return a.synthetic != NULL || strcmp(a.backend, "cpu") != 0 ? cli_bench_gpu(&a) : cli_bench(&a);
 	case VERB_PLAN: return cli_plan(&a);
+	case VERB_QUANTIZE: return cli_quantize(&a);
+	case VERB_DEQUANTIZE: return cli_dequantize(&a);
 	case VERB_NONE: return cli_serve(&a);
 	}
 	return 1;

@@ -1,0 +1,336 @@
+/* engine-quantize.c: dscoder-engine --quantize TYPE --model HF_DIR --out FILE.gguf: a Hugging Face
+ * checkpoint as a GGUF file laid out as llama.cpp's converter writes deepseek2 (its metadata keys,
+ * tensor names, stacked experts, legacy unsplit attn_kv_b) and typed as llama.cpp's quantizer
+ * types it (norms F32, the router in the source's float type, Q4_K_M's Q6_K tensors, a type that
+ * fits where a row is not whole blocks). Tensors are converted one at a time while the file is
+ * written, so memory holds one tensor, not the model. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dtype.h"
+#include "engine-cli.h"
+#include "gguf-write.h"
+#include "model.h"
+#include "quantize.h"
+#include "tokenizer-gguf-write.h"
+#include "xalloc.h"
+
+/* The --quantize types: the type of most matrices and llama.cpp's general.file_type (llama_ftype). */
+static const struct qz_type {
+	const char *name;
+	enum ds_dtype base;
+	int file_type;
+	bool k_mix;	/* Q4_K_M: output.weight and some ffn_down in Q6_K */
+} qz_types[] = {
+	{ "f32", DS_F32, 0, false }, { "f16", DS_F16, 1, false }, { "bf16", DS_BF16, 32, false },
+	{ "q8_0", DS_Q8_0, 7, false }, { "q4_k_m", DS_Q4_K, 15, true }, { "q6_k", DS_Q6_K, 18, false },
+};
+
+/* One tensor of the file: n_src matrices (several: experts stacked along the third dimension). */
+struct qz_tensor {
+	char name[96];
+	const struct ds_tensor *src;
+	int n_src;
+	enum ds_dtype type;
+	int64_t ne[3];
+	int n_dims;
+	struct qz_run *run;
+};
+
+struct qz_run {
+	struct qz_tensor *t;
+	int n, cap, done;
+	float *row;		/* one source row as float */
+	int64_t row_cap;
+	bool tty;
+	int last_shown;		/* tenths shown when stderr is not a terminal */
+	time_t started;
+};
+
+/* llama.cpp's use_more_bits: the layers whose ffn_down Q4_K_M keeps in Q6_K. */
+static bool more_bits(int l, int n)
+{
+	return l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2;
+}
+
+/* The type of a matrix of cols columns: the wanted type, or (a row not being whole blocks) Q8_0,
+ * else F16, as llama.cpp falls back. */
+static enum ds_dtype fit(enum ds_dtype want, int64_t cols)
+{
+	if (cols % ds_dtype_get(want)->block == 0)
+		return want;
+	return cols % 32 == 0 ? DS_Q8_0 : DS_F16;
+}
+
+static void qz_add(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, int l, const char *what,
+		   const struct ds_tensor *src, int n_src)
+{
+	struct qz_tensor *t;
+	bool vec = src->rows == 1 && strstr(what, "norm") != NULL;
+
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 64;
+		r->t = xreallocarray(r->t, (size_t)r->cap, sizeof(*r->t));
+	}
+	t = &r->t[r->n++];
+	memset(t, 0, sizeof(*t));
+	if (l < 0)
+		snprintf(t->name, sizeof t->name, "%s.weight", what);
+	else
+		snprintf(t->name, sizeof t->name, "blk.%d.%s.weight", l, what);
+	t->src = src;
+	t->n_src = n_src;
+	t->run = r;
+	t->ne[0] = src->cols;
+	t->ne[1] = src->rows;
+	t->ne[2] = n_src;
+	t->n_dims = vec ? 1 : n_src > 1 ? 3 : 2;
+	if (vec) {
+		t->type = DS_F32;
+	} else if (strcmp(what, "ffn_gate_inp") == 0) {
+		/* the router: as the converter writes it (in a float target type), which llama.cpp's
+		 * quantizer then leaves alone (F32, or the source's BF16 or F16) */
+		if (!ds_dtype_is_quantized(q->base))
+			t->type = q->base;
+		else
+			t->type = src->dtype == DS_BF16 || src->dtype == DS_F16 ? src->dtype : DS_F32;
+	} else if (q->k_mix && (strcmp(what, "output") == 0 ||
+				(strncmp(what, "ffn_down", 8) == 0 && more_bits(l, m->cfg.num_hidden_layers)))) {
+		t->type = fit(DS_Q6_K, src->cols);
+	} else {
+		t->type = fit(q->base, src->cols);
+	}
+}
+
+static void qz_plan(struct qz_run *r, const struct qz_type *q, const struct ds_model *m)
+{
+	const struct ds_config *c = &m->cfg;
+	const struct ds_weights *w = &m->w;
+	int n_exp = c->n_routed_experts;
+
+	qz_add(r, q, m, -1, "token_embd", &w->embed, 1);
+	for (int l = 0; l < c->num_hidden_layers; l++) {
+		const struct ds_layer *L = &w->layers[l];
+
+		qz_add(r, q, m, l, "attn_norm", &L->input_norm, 1);
+		if (c->q_lora_rank == 0) {
+			qz_add(r, q, m, l, "attn_q", &L->q_proj, 1);
+		} else {
+			qz_add(r, q, m, l, "attn_q_a", &L->q_a_proj, 1);
+			qz_add(r, q, m, l, "attn_q_a_norm", &L->q_a_norm, 1);
+			qz_add(r, q, m, l, "attn_q_b", &L->q_b_proj, 1);
+		}
+		qz_add(r, q, m, l, "attn_kv_a_mqa", &L->kv_a_proj, 1);
+		qz_add(r, q, m, l, "attn_kv_a_norm", &L->kv_a_norm, 1);
+		qz_add(r, q, m, l, "attn_kv_b", &L->kv_b_proj, 1);
+		qz_add(r, q, m, l, "attn_output", &L->o_proj, 1);
+		qz_add(r, q, m, l, "ffn_norm", &L->post_norm, 1);
+		if (!ds_layer_is_moe(c, l)) {
+			qz_add(r, q, m, l, "ffn_gate", &L->gate_proj, 1);
+			qz_add(r, q, m, l, "ffn_up", &L->up_proj, 1);
+			qz_add(r, q, m, l, "ffn_down", &L->down_proj, 1);
+			continue;
+		}
+		qz_add(r, q, m, l, "ffn_gate_inp", &L->router, 1);
+		qz_add(r, q, m, l, "ffn_gate_exps", L->exp_gate, n_exp);
+		qz_add(r, q, m, l, "ffn_up_exps", L->exp_up, n_exp);
+		qz_add(r, q, m, l, "ffn_down_exps", L->exp_down, n_exp);
+		if (c->n_shared_experts > 0) {
+			qz_add(r, q, m, l, "ffn_gate_shexp", &L->shared_gate, 1);
+			qz_add(r, q, m, l, "ffn_up_shexp", &L->shared_up, 1);
+			qz_add(r, q, m, l, "ffn_down_shexp", &L->shared_down, 1);
+		}
+	}
+	qz_add(r, q, m, -1, "output_norm", &w->norm, 1);
+	qz_add(r, q, m, -1, "output", &w->lm_head, 1);
+}
+
+static uint64_t qz_bytes(const struct qz_tensor *t)
+{
+	return (uint64_t)t->n_src * (uint64_t)t->ne[1] * ds_row_bytes(t->type, t->ne[0]);
+}
+
+/* gguf_fill_fn: the tensor's rows, source matrix by source matrix, converted row by row. */
+static int qz_fill(void *arg, void *out, char *err, size_t errlen)
+{
+	struct qz_tensor *t = arg;
+	struct qz_run *r = t->run;
+	const size_t out_row = ds_row_bytes(t->type, t->ne[0]);
+	uint8_t *o = out;
+
+	(void)err;
+	(void)errlen;
+	if (t->ne[0] > r->row_cap) {
+		free(r->row);
+		r->row_cap = t->ne[0];
+		r->row = xmalloc((size_t)r->row_cap * sizeof(float));
+	}
+	for (int e = 0; e < t->n_src; e++) {
+		const struct ds_tensor *s = &t->src[e];
+		const size_t in_row = ds_row_bytes(s->dtype, s->cols);
+
+		for (int64_t i = 0; i < s->rows; i++, o += out_row) {
+			ds_dtype_get(s->dtype)->to_float((const char *)s->data + (size_t)i * in_row, r->row, s->cols);
+			ds_quantize_row(t->type, r->row, o, s->cols);
+		}
+	}
+	r->done++;
+	return 0;
+}
+
+/* bytes as "1.2 GB" or "345.6 MB" */
+static const char *qz_size(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes >= 1000000000u)
+		snprintf(buf, len, "%.1f GB", bytes / 1e9);
+	else
+		snprintf(buf, len, "%.1f MB", bytes / 1e6);
+	return buf;
+}
+
+/* The writer's progress: one line, redrawn on a terminal, else at every tenth of the tensors. */
+static void qz_progress(uint64_t done, uint64_t total, void *arg)
+{
+	struct qz_run *r = arg;
+	int tenth = (int)(10 * (int64_t)r->done / r->n);
+	char size[32];
+
+	(void)total;
+	if (r->tty)
+		fprintf(stderr, "\rquantizing: %d/%d tensors, %s  ", r->done, r->n, qz_size(done, size, sizeof size));
+	else if (tenth > r->last_shown || r->done == r->n)
+		fprintf(stderr, "quantizing: %d/%d tensors, %s\n", r->done, r->n, qz_size(done, size, sizeof size));
+	r->last_shown = tenth;
+	if (r->tty && r->done == r->n)
+		fputc('\n', stderr);
+}
+
+/* The deepseek2.* metadata in the order llama.cpp's converter writes them. */
+static void qz_metadata(struct gguf_writer *w, const struct ds_model *m)
+{
+	const struct ds_config *c = &m->cfg;
+	const char *slash = strrchr(m->dir, '/'), *name = slash != NULL && slash[1] != '\0' ? slash + 1 : m->dir;
+	size_t name_len = strlen(name);
+
+	while (name_len > 1 && name[name_len - 1] == '/')
+		name_len--;
+	gguf_writer_set_string(w, "general.architecture", "deepseek2", 9);
+	gguf_writer_set_string(w, "general.name", name, name_len);
+	gguf_writer_set_u32(w, "general.alignment", 32);
+	gguf_writer_set_u32(w, "deepseek2.block_count", (uint32_t)c->num_hidden_layers);
+	gguf_writer_set_u32(w, "deepseek2.context_length", (uint32_t)c->max_position_embeddings);
+	gguf_writer_set_u32(w, "deepseek2.embedding_length", (uint32_t)c->hidden_size);
+	gguf_writer_set_u32(w, "deepseek2.feed_forward_length", (uint32_t)c->intermediate_size);
+	gguf_writer_set_u32(w, "deepseek2.attention.head_count", (uint32_t)c->num_attention_heads);
+	gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", (uint32_t)c->num_attention_heads);
+	gguf_writer_set_f32(w, "deepseek2.rope.freq_base", c->rope_theta);
+	gguf_writer_set_f32(w, "deepseek2.attention.layer_norm_rms_epsilon", c->rms_norm_eps);
+	gguf_writer_set_u32(w, "deepseek2.expert_used_count", (uint32_t)c->num_experts_per_tok);
+	gguf_writer_set_u32(w, "deepseek2.expert_count", (uint32_t)c->n_routed_experts);
+	gguf_writer_set_u32(w, "deepseek2.leading_dense_block_count", (uint32_t)c->first_k_dense_replace);
+	gguf_writer_set_u32(w, "deepseek2.vocab_size", (uint32_t)c->vocab_size);
+	gguf_writer_set_u32(w, "deepseek2.attention.kv_lora_rank", (uint32_t)c->kv_lora_rank);
+	gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(c->qk_nope_head_dim + c->qk_rope_head_dim));
+	gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)c->v_head_dim);
+	gguf_writer_set_u32(w, "deepseek2.expert_feed_forward_length", (uint32_t)c->moe_intermediate_size);
+	gguf_writer_set_u32(w, "deepseek2.expert_shared_count", (uint32_t)c->n_shared_experts);
+	gguf_writer_set_f32(w, "deepseek2.expert_weights_scale", c->routed_scaling_factor);
+	gguf_writer_set_bool(w, "deepseek2.expert_weights_norm", c->norm_topk_prob);
+	gguf_writer_set_u32(w, "deepseek2.expert_gating_func", 1);	/* softmax */
+	if (c->topk_method == DS_TOPK_GROUP_LIMITED && c->n_group > 1) {
+		/* newer converters' keys (DeepSeek-V3); older ones left group-limited routing out */
+		gguf_writer_set_u32(w, "deepseek2.expert_group_count", (uint32_t)c->n_group);
+		gguf_writer_set_u32(w, "deepseek2.expert_group_used_count", (uint32_t)c->topk_group);
+	}
+	gguf_writer_set_u32(w, "deepseek2.rope.dimension_count", (uint32_t)c->qk_rope_head_dim);
+	if (c->yarn) {
+		gguf_writer_set_string(w, "deepseek2.rope.scaling.type", "yarn", 4);
+		gguf_writer_set_f32(w, "deepseek2.rope.scaling.factor", c->yarn_factor);
+		gguf_writer_set_u32(w, "deepseek2.rope.scaling.original_context_length",
+				    (uint32_t)c->yarn_original_max_position);
+		/* 0.1 * mscale_all_dim in double, as the converter computes it, from config.json's own digits */
+		char *path = xasprintf("%s/config.json", m->dir);
+		json_t *hf = json_load_file(path, 0, NULL);
+		json_t *v = json_object_get(json_object_get(hf, "rope_scaling"), "mscale_all_dim");
+		double mscale = json_is_number(v) ? json_number_value(v) : c->yarn_mscale_all_dim;
+
+		gguf_writer_set_f32(w, "deepseek2.rope.scaling.yarn_log_multiplier", (float)(0.1 * mscale));
+		json_decref(hf);
+		free(path);
+	}
+}
+
+int cli_quantize(const struct cli_args *a)
+{
+	const struct qz_type *q = NULL;
+	struct qz_run r = { 0 };
+	struct gguf_writer *w;
+	struct ds_model m;
+	char err[1024], *gguf = ds_model_gguf_path(a->model);
+	uint64_t total = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof qz_types / sizeof qz_types[0]; i++)
+		if (strcasecmp(a->quantize_type, qz_types[i].name) == 0)
+			q = &qz_types[i];
+	if (q == NULL)
+		return cli_fail("--quantize needs one of q4_k_m, q8_0, q6_k, bf16, f16, f32, not '%s'", a->quantize_type);
+	if (gguf != NULL) {
+		free(gguf);
+		return cli_fail("%s is a GGUF file; --quantize reads a Hugging Face checkpoint directory (config.json and safetensors)",
+				a->model);
+	}
+	if (ds_model_load(a->model, &m, NULL, NULL, err, sizeof err) != 0)
+		return cli_fail("%s", err);
+
+	w = gguf_writer_new();
+	qz_metadata(w, &m);
+	if (tok_gguf_write_metadata(a->model, m.cfg.vocab_size, m.cfg.bos_token_id, m.cfg.eos_token_id, w, err,
+				    sizeof err) < 0) {
+		rc = cli_fail("%s", err);
+		goto out;
+	}
+	if (m.cfg.q_lora_rank > 0)
+		gguf_writer_set_u32(w, "deepseek2.attention.q_lora_rank", (uint32_t)m.cfg.q_lora_rank);
+	if (q->base != DS_F32 && q->base != DS_F16 && q->base != DS_BF16)
+		gguf_writer_set_u32(w, "general.quantization_version", 2);
+	gguf_writer_set_u32(w, "general.file_type", (uint32_t)q->file_type);
+
+	qz_plan(&r, q, &m);
+	for (int i = 0; i < r.n; i++) {
+		struct qz_tensor *t = &r.t[i];
+
+		gguf_writer_add_tensor(w, t->name, t->n_dims, t->ne, (uint32_t)ds_dtype_get(t->type)->ggml_type,
+				       qz_bytes(t), qz_fill, t);
+		total += qz_bytes(t);
+	}
+	r.tty = isatty(STDERR_FILENO);
+	r.started = time(NULL);
+	if (gguf_writer_write(w, a->out_path, qz_progress, &r, err, sizeof err) < 0) {
+		if (r.tty)
+			fputc('\n', stderr);
+		rc = cli_fail("%s", err);
+		goto out;
+	}
+	{
+		char size[32];
+
+		fprintf(stderr, "wrote %s: %s, %d tensors, %s (%.2f bits per weight) in %lld s\n", a->out_path, q->name,
+			r.n, qz_size(total, size, sizeof size),
+			m.n_params ? 8.0 * (double)total / (double)m.n_params : 0.0, (long long)(time(NULL) - r.started));
+	}
+out:
+	free(r.t);
+	free(r.row);
+	gguf_writer_free(w);
+	ds_model_free(&m);
+	return rc;
+}
