@@ -36,6 +36,9 @@ keys C-q
 wait_for 'TUI-EXIT=0' 30
 # The copy taken right after the kill loads.
 tui_start 100 30 --load "$T/copy.yaml"
-wait_for 'lazy dog 149\.' 30
+wait_for 'engine stopped' 30
+# (from the top: the answer cut by the kill may fill more than the screen)
+keys 'M-<'
+wait_for 'lazy dog 0\. ' 30
 keys C-q
 wait_for 'TUI-EXIT=0' 30

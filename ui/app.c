@@ -490,10 +490,13 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		a->gen_id = 0;
 		a->state = ENGINE_READY;
 		a->cancel_sent = false;
-		/* The engine's own figures for the request; a count of its prompt still on the way
-		 * is stale now. */
-		a->ctx_tokens = ev->prompt_tokens + ev->completion_tokens;
-		a->count_id = 0;
+		/* The engine's own figures for the request (none when it was dropped before it
+		 * started); a count of its prompt still on the way is stale now. */
+		bool figures = ev->prompt_tokens > 0;
+		if (figures) {
+			a->ctx_tokens = ev->prompt_tokens + ev->completion_tokens;
+			a->count_id = 0;
+		}
 		if (ev->decode_tps > 0)
 			a->last_tps = ev->decode_tps;
 		bool over = ev->finish == DS_PROTO_FINISH_CONTEXT && ev->over_by > 0;
@@ -526,7 +529,7 @@ static void app_on_event(struct app *a, struct ds_proto_event *ev)
 		}
 		/* The chat's next prompt holds the whole conversation: count it. The other modes send
 		 * one text, and the done event said how much of the context it took with its answer. */
-		if (c->mode == PARAMS_MODE_CHAT && a->state == ENGINE_READY)
+		if ((c->mode == PARAMS_MODE_CHAT || !figures) && a->state == ENGINE_READY)
 			app_send_count(a);
 		break;
 	}
