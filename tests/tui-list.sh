@@ -91,15 +91,21 @@ wait_for 'TUI-EXIT=0' 30
 cmp -s "$T/corrupt.orig" "$CONVDIR/20260103-000000-cccccc.yaml" || fail "the corrupted file was changed"
 
 # Two conversations of one day whose titles differ only at the end: the list shows the whole titles
-# and the times, and F2 starts on the open conversation (the older one), not on the newest.
+# when they fit, else their start and their end, and the times; F2 starts on the open conversation
+# (the older one), not on the newest.
 mkconv 20260105-101500-dddddd 'Refactor the parser of alpha' 2026-01-05T10:15:00Z 'alpha text'
 mkconv 20260105-164000-eeeeee 'Refactor the parser of omega' 2026-01-05T16:40:00Z 'omega text'
+long='Refactor the configuration file parser module of the project'
+mkconv 20260106-101500-ffffff "$long alpha" 2026-01-06T10:15:00Z 'long alpha text'
+mkconv 20260106-164000-gggggg "$long omega" 2026-01-06T16:40:00Z 'long omega text'
 TUI_ENV=TZ=UTC tui_start 120 30 --load "$CONVDIR/20260105-101500-dddddd.yaml"
 wait_for 'alpha text' 30
 keys F2
-wait_for 'Conversations \(4\)' 10
+wait_for 'Conversations \(6\)' 10
 wait_for 'Refactor the parser of alpha .*01-05 10:15' 10
 wait_for 'Refactor the parser of omega .*01-05 16:40' 10
+wait_for 'Refactor the .*….*project alpha .*01-06 10:15' 10
+wait_for 'Refactor the .*….*project omega .*01-06 16:40' 10
 keys Enter
 wait_for 'opened "Refactor the parser of alpha"' 10
 keys C-q

@@ -48,6 +48,29 @@ void sidebar_reload(struct app *a)
 	free(keep);
 }
 
+/* A title cut to cols columns in the middle ("Refactor the pa…project alpha"): conversations
+ * whose titles share a long start still differ on screen. Returns title itself when it fits, else
+ * buf. */
+static const char *sidebar_elide(const char *title, int cols, char *buf, size_t buflen)
+{
+	size_t len = strlen(title);
+	if (cols < 8 || (int)utf8_width(title, len) <= cols)
+		return title;
+	size_t tail_w = (size_t)(cols - 1) * 2 / 5, head_w = (size_t)(cols - 1) - tail_w, w;
+	size_t head = utf8_fit(title, len, 0, head_w, NULL);
+	/* the tail: the longest end of the title that fits in tail_w columns */
+	size_t tail = len;
+	while (tail > head) {
+		size_t p = utf8_prev_grapheme(title, len, tail);
+		w = utf8_width(title + p, len - p);
+		if (w > tail_w)
+			break;
+		tail = p;
+	}
+	snprintf(buf, buflen, "%.*s\u2026%s", (int)head, title, title + tail);
+	return buf;
+}
+
 void sidebar_open(struct app *a)
 {
 	/* Loaded now, with the focus still elsewhere, so that the open conversation is selected. */
@@ -133,7 +156,9 @@ void sidebar_draw(struct app *a)
 		if (e->error)
 			x += draw_text(y0 + k, x, r.x + r.w - x, "\u26a0 ", 4, ROLE_ERROR);
 		int dw = r.w >= 24 ? (int)strlen(date) + 1 : 0;
-		draw_text(y0 + k, x, r.x + r.w - x - dw, title, strlen(title), role);
+		char cut[512];
+		const char *shown = sidebar_elide(title, r.x + r.w - x - dw, cut, sizeof cut);
+		draw_text(y0 + k, x, r.x + r.w - x - dw, shown, strlen(shown), role);
 		if (dw)
 			draw_text(y0 + k, r.x + r.w - dw + 1, dw - 1, date, strlen(date),
 				  sel ? role : ROLE_DIM);
