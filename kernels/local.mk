@@ -2,6 +2,13 @@
 noinst_LIBRARIES += libkernels.a
 libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-backend.c kernels/cpu/cpu-backend.h kernels/cpu/cpu-ffn.c kernels/cpu/cpu-mla.c \
-	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels.h \
+	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
+	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h \
 	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/membw.c kernels/cpu/membw.h
 libkernels_a_CFLAGS = $(AM_CFLAGS)
+
+# Every kernel set against exact math on each block-quantized type (tests/test-quant-kernels.c).
+check_PROGRAMS += tests/test-quant-kernels
+tests_test_quant_kernels_SOURCES = tests/test-quant-kernels.c tests/fixture-util.c tests/fixture-util.h
+tests_test_quant_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+TESTS += tests/test-quant-kernels

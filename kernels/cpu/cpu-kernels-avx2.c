@@ -6,8 +6,15 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "cpu-kernels.h"
+
+#define QV_W 8
+#define QV_TARGET "avx2,fma,f16c"
+#define QV(name) avx2_##name
+#include "cpu-quant-simd.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
@@ -195,31 +202,14 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 
 /* Tokens are taken in groups whose activations fit in L2 (512 KB), so that a wide input (a dense
  * down_proj of 10944 columns) is not streamed from memory once per row tile. Each (row, token)
- * sum is formed the same way whatever the grouping. */
-static AVX2 float avx2_dot(const float *a, const float *b, long n);
-
-/* Block-quantized rows: each row decoded once (the format's own decoder), then a dot product per
- * token. */
-static AVX2 void rows_quant(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
-			    long ldx, float *y, long ldy)
-{
-	const long k = (long)w->cols;
-	float *row = cpu_row_scratch(k);
-
-	for (long r = r0; r < r1; r++) {
-		cpu_tensor_row(w, r, row);
-		for (int i = 0; i < n; i++)
-			y[(long)i * ldy + r] = avx2_dot(row, x + (long)i * ldx, k);
-	}
-}
-
-static AVX2 void avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
+ * sum is formed the same way whatever the grouping. Block-quantized types go to cpu-quant-simd.h. */
+AVX2 void cpu_avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
 			   long ldx, float *y, long ldy)
 {
 	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
 
 	if (ds_dtype_is_quantized(w->dtype)) {
-		rows_quant(w, r0, r1, x, n, ldx, y, ldy);
+		avx2_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
 	}
 	tb -= tb % 3;
@@ -247,16 +237,13 @@ AVX2_INLINE void axpy_row_generic(float *y, float a, const void *row, long n, en
 		y[c] += a * ld1(row, c, t);
 }
 
-static AVX2 void avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
+AVX2 void cpu_avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
 {
 	long n = (long)w->cols;
 	const char *p = (const char *)w->data + (size_t)row * ds_row_bytes(w->dtype, n);
 
 	if (ds_dtype_is_quantized(w->dtype)) {
-		float *buf = cpu_row_scratch(n);
-
-		cpu_tensor_row(w, row, buf);
-		axpy_row_generic(y, a, buf, n, DS_F32);
+		avx2_quant_axpy_row(y, a, w, row);
 		return;
 	}
 	switch (w->dtype) {
@@ -266,7 +253,7 @@ static AVX2 void avx2_axpy_row(float *y, float a, const struct ds_tensor *w, lon
 	}
 }
 
-static AVX2 float avx2_dot(const float *a, const float *b, long n)
+AVX2 float cpu_avx2_dot(const float *a, const float *b, long n)
 {
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
 	long c = 0;
@@ -282,7 +269,7 @@ static AVX2 float avx2_dot(const float *a, const float *b, long n)
 	return s;
 }
 
-static AVX2 void avx2_axpy(float *y, float a, const float *x, long n)
+AVX2 void cpu_avx2_axpy(float *y, float a, const float *x, long n)
 {
 	__m256 va = _mm256_set1_ps(a);
 	long c = 0;
@@ -294,7 +281,7 @@ static AVX2 void avx2_axpy(float *y, float a, const float *x, long n)
 
 /* Tiles of 2 queries x 32 columns (8 accumulators) over all m rows: each row of v loaded serves
  * both queries, and o is read and written once per tile instead of once per row. */
-static AVX2 void avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n,
+AVX2 void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n,
 			 int m, long kdim)
 {
 	int i = 0;
@@ -348,7 +335,7 @@ static AVX2 void avx2_pv(float *o, long ldo, const float *p, long ldp, const flo
 	}
 	for (; i < n; i++)
 		for (int t = 0; t < m; t++)
-			avx2_axpy(o + (long)i * ldo, p[(long)i * ldp + t], v + (long)t * ldv, kdim);
+			cpu_avx2_axpy(o + (long)i * ldo, p[(long)i * ldp + t], v + (long)t * ldv, kdim);
 }
 
 /* exp(x) for x <= 0 (a softmax after subtracting the max): 2^n * e^r with |r| <= ln2 / 2, e^r by
@@ -374,7 +361,7 @@ AVX2_INLINE __m256 exp_neg(__m256 x)
 	return _mm256_andnot_ps(under, y);
 }
 
-static AVX2 float avx2_exp_sum(float *s, long n, float max)
+AVX2 float cpu_avx2_exp_sum(float *s, long n, float max)
 {
 	__m256 vm = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
 	long j = 0;
@@ -402,12 +389,12 @@ static AVX2 float avx2_exp_sum(float *s, long n, float max)
 
 const struct cpu_kernels cpu_kernels_avx2 = {
 	.name = "AVX2/FMA/F16C",
-	.rows = avx2_rows,
-	.axpy_row = avx2_axpy_row,
-	.dot = avx2_dot,
-	.axpy = avx2_axpy,
-	.pv = avx2_pv,
-	.exp_sum = avx2_exp_sum,
+	.rows = cpu_avx2_rows,
+	.axpy_row = cpu_avx2_axpy_row,
+	.dot = cpu_avx2_dot,
+	.axpy = cpu_avx2_axpy,
+	.pv = cpu_avx2_pv,
+	.exp_sum = cpu_avx2_exp_sum,
 };
 
 #endif

@@ -202,19 +202,68 @@ int cpu_kernels_have_avx2(void)
 #endif
 }
 
+/* AVX-512 F, BW, VL and DQ (CPUID 7.EBX bits 16, 30, 31, 17) on top of AVX2, with the opmask and
+ * ZMM state enabled by the OS (XCR0 bits 5-7). */
+int cpu_kernels_have_avx512(void)
+{
+#if defined(HAVE_AVX512_TARGET) && (defined(__x86_64__) || defined(__i386__))
+	unsigned a, b, c, d;
+	if (!cpu_kernels_have_avx2())
+		return 0;
+	unsigned xlo, xhi;
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	if ((xlo & 0xe6) != 0xe6)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+#else
+	return 0;
+#endif
+}
+
 static const struct cpu_kernels *kernels_chosen;
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
 static void kernels_choose(void)
 {
 	const char *force = getenv("DSCODER_KERNELS");
+	int avx2 = cpu_kernels_have_avx2(), avx512 = cpu_kernels_have_avx512();
+
 	kernels_chosen = &cpu_kernels_ref;
 #ifdef HAVE_AVX2_TARGET
-	if ((force == NULL || strcmp(force, "ref") != 0) && cpu_kernels_have_avx2())
+	if (avx2)
 		kernels_chosen = &cpu_kernels_avx2;
-#else
-	(void)force;
 #endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+	if (avx512)
+		kernels_chosen = &cpu_kernels_avx512;
+#endif
+	if (force == NULL || *force == '\0')
+		return;
+	if (strcmp(force, "ref") == 0) {
+		kernels_chosen = &cpu_kernels_ref;
+		return;
+	}
+	if (strcmp(force, "avx2") == 0 && avx2) {
+#ifdef HAVE_AVX2_TARGET
+		kernels_chosen = &cpu_kernels_avx2;
+#endif
+		return;
+	}
+	if (strcmp(force, "avx512") == 0 && avx512) {
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+		kernels_chosen = &cpu_kernels_avx512;
+#endif
+		return;
+	}
+	if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0)
+		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s: this CPU (or this build) lacks %s; "
+			"the sets it runs are %s.\n", force, strcmp(force, "avx2") == 0 ? "AVX2/FMA/F16C" :
+			"AVX-512 F/BW/VL/DQ", avx512 ? "ref, avx2 and avx512" : avx2 ? "ref and avx2" : "ref alone");
+	else
+		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2 or "
+			"avx512.\n", force);
+	exit(1);
 }
 
 const struct cpu_kernels *cpu_kernels_best(void)

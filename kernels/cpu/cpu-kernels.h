@@ -1,5 +1,6 @@
-/* cpu-kernels.h: single-threaded compute kernels over mapped weights (F32/F16/BF16, and the GGUF
- * block-quantized types through their decoders) with F32 activations: a portable C set and an AVX2/FMA/F16C set with the same results within rounding. */
+/* cpu-kernels.h: single-threaded compute kernels over mapped weights (F32/F16/BF16 and the GGUF
+ * block-quantized types) with F32 activations: a portable C set (the reference), an AVX2/FMA/F16C
+ * set and an AVX-512 (F/BW/VL/DQ) set, with the same results within F32 rounding. */
 #ifndef DS_CPU_KERNELS_H
 #define DS_CPU_KERNELS_H
 
@@ -30,13 +31,28 @@ struct cpu_kernels {
 extern const struct cpu_kernels cpu_kernels_ref;
 #ifdef HAVE_AVX2_TARGET
 extern const struct cpu_kernels cpu_kernels_avx2;
+/* The AVX2 set's float kernels, which the AVX-512 set shares. */
+void cpu_avx2_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+		   float *y, long ldy);
+void cpu_avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row);
+float cpu_avx2_dot(const float *a, const float *b, long n);
+void cpu_avx2_axpy(float *y, float a, const float *x, long n);
+void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n, int m,
+		 long kdim);
+float cpu_avx2_exp_sum(float *s, long n, float max);
+#endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+extern const struct cpu_kernels cpu_kernels_avx512;
 #endif
 
-/* The fastest set this CPU runs (AVX2 with FMA and F16C when present); DSCODER_KERNELS=ref in the
- * environment forces the portable set. */
+/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512 in the environment names one; unset,
+ * the fastest this CPU runs (AVX-512, then AVX2, then portable). A named set that is not compiled in
+ * or that this CPU lacks, or an unknown name, is refused: one sentence on stderr and exit(1). */
 const struct cpu_kernels *cpu_kernels_best(void);
 /* Is the AVX2 set compiled in and supported by this CPU? */
 int cpu_kernels_have_avx2(void);
+/* Is the AVX-512 set compiled in and supported by this CPU (and its OS saves the ZMM registers)? */
+int cpu_kernels_have_avx512(void);
 
 static inline float cpu_bf16_to_f32(uint16_t h)
 {

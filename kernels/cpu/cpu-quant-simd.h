@@ -1,0 +1,588 @@
+/* cpu-quant-simd.h: the block-quantized kernels (q8_0, q4_0, q4_K, q5_K, q6_K) written once over a
+ * float vector of QV_W lanes and included by each SIMD set: cpu-kernels-avx2.c (8 lanes) and
+ * cpu-kernels-avx512.c (16 lanes). The includer defines QV_W, QV_TARGET (the target attribute) and
+ * QV(name) (its prefix for the exported entry points).
+ *
+ * Activations stay F32; weights are widened to F32 in registers, never rounded below the format's
+ * own values, so a product is as exact as an F32 product of the dequantized matrix:
+ * - few tokens (decode, n < QV_FUSED_MAX): a fused decode+dot per row, no row buffer. The block's
+ *   scales are factored out of each sub-block's sum (q8_0/q4_0/q4_K/q5_K: d*sc * sum(q x) -
+ *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
+ *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
+ *   one stream, prefetched ahead.
+ * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
+ *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
+ *   (tokens whose activations fit in L2).
+ * Both forms agree with exact math on the dequantized weights within F32 rounding of the sums
+ * (tests/test-quant-kernels.c states the bound). */
+
+#include <immintrin.h>
+
+#define QV_FN static inline __attribute__((always_inline, target(QV_TARGET)))
+#define QV_API static __attribute__((target(QV_TARGET)))
+
+#define QV_FUSED_MAX 6     /* from this many tokens on, decode to L1 and multiply as F32 tiles */
+#define QV_KC 1024         /* columns decoded per row tile: 4 x 1024 floats = 16 KB */
+#define QV_PF 768          /* bytes of prefetch ahead of the row being read (decode) */
+#define QV_XGROUP (512L * 1024)   /* bytes of activations kept in L2 by the prefill tiles */
+
+#if QV_W == 8
+typedef __m256 qv_f;
+#define qv_zero() _mm256_setzero_ps()
+#define qv_set1(a) _mm256_set1_ps(a)
+#define qv_load(p) _mm256_loadu_ps(p)
+#define qv_store(p, v) _mm256_storeu_ps((p), (v))
+#define qv_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define qv_mul(a, b) _mm256_mul_ps((a), (b))
+#define qv_sub(a, b) _mm256_sub_ps((a), (b))
+#define qv_add(a, b) _mm256_add_ps((a), (b))
+/* QV_W bytes at p, in the low lanes of an SSE register */
+#define qv_bytes(p) _mm_loadl_epi64((const __m128i *)(const void *)(p))
+#define qv_u8(b) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))
+#define qv_i8(b) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))
+QV_FN float qv_hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+#elif QV_W == 16
+typedef __m512 qv_f;
+#define qv_zero() _mm512_setzero_ps()
+#define qv_set1(a) _mm512_set1_ps(a)
+#define qv_load(p) _mm512_loadu_ps(p)
+#define qv_store(p, v) _mm512_storeu_ps((p), (v))
+#define qv_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define qv_mul(a, b) _mm512_mul_ps((a), (b))
+#define qv_sub(a, b) _mm512_sub_ps((a), (b))
+#define qv_add(a, b) _mm512_add_ps((a), (b))
+#define qv_bytes(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define qv_u8(b) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b))
+#define qv_i8(b) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))
+QV_FN float qv_hsum(__m512 v)
+{
+	__m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+				 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+#else
+#error "QV_W must be 8 or 16"
+#endif
+
+#define QV_NV32 (32 / QV_W)   /* vectors per 32 weights */
+
+/* v as the compiler cannot see into: keeps a product from being fused with the next subtraction,
+ * so the decoders round twice, as the formats' definitions do */
+#if QV_W == 8
+#define QV_OPAQUE(v) __asm__("" : "+x"(v))
+#else
+#define QV_OPAQUE(v) __asm__("" : "+v"(v))
+#endif
+
+QV_FN float qv_h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);   /* exact for every half, subnormals included */
+}
+
+QV_FN float qv_hsum8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+QV_FN __m128i qv_lo4(__m128i b)
+{
+	return _mm_and_si128(b, _mm_set1_epi8(0x0f));
+}
+
+QV_FN __m128i qv_hi4(__m128i b)
+{
+	return _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0x0f));
+}
+
+/* 16 where bit k of each byte of h is set, else 0 (q5_K's fifth bit) */
+QV_FN __m128i qv_bit16(__m128i h, int k)
+{
+	return _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(h, _mm_cvtsi32_si128(k)), _mm_set1_epi8(1)), 4);
+}
+
+/* The 8 six-bit scales and mins of a K-quant block's 12 bytes (ggml's get_scale_min_k4 for all j at
+ * once): sc in bytes 0-7, m in bytes 8-15 of out. */
+QV_FN void qv_k_scales(const uint8_t *s12, uint32_t out[4])
+{
+	const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+	uint32_t u[3];
+	memcpy(u, s12, 12);
+	out[0] = u[0] & k1;
+	out[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+	out[2] = u[1] & k1;
+	out[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+}
+
+/* f * the 8 bytes at p, as 8 floats */
+QV_FN __m256 qv_scale8(float f, const void *p)
+{
+	return _mm256_mul_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+		_mm_loadl_epi64((const __m128i *)p))));
+}
+
+QV_FN void qv_prefetch(const uint8_t *p, const uint8_t **next, size_t upto)
+{
+	while (*next < p + upto) {
+		_mm_prefetch((const char *)*next, _MM_HINT_T0);
+		*next += 64;
+	}
+}
+
+/* ---- decoders: one block to its float values, the format's arithmetic (tests compare them) ---- */
+
+QV_FN void qv_dec_q8_0(const uint8_t *b, float *y)
+{
+	qv_f d = qv_set1(qv_h2f(b));
+	for (int v = 0; v < QV_NV32; v++)
+		qv_store(y + v * QV_W, qv_mul(qv_i8(qv_bytes(b + 2 + v * QV_W)), d));
+}
+
+QV_FN void qv_dec_q4_0(const uint8_t *b, float *y)
+{
+	qv_f d = qv_set1(qv_h2f(b));
+	const __m128i eight = _mm_set1_epi8(8);
+	for (int v = 0; v < 16 / QV_W; v++) {
+		__m128i q = qv_bytes(b + 2 + v * QV_W);
+		qv_store(y + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(qv_lo4(q), eight)), d));
+		qv_store(y + 16 + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(qv_hi4(q), eight)), d));
+	}
+}
+
+/* q4_K (hb == NULL) and q5_K: x = d*sc*q - dmin*m per sub-block of 32 */
+QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, float *y)
+{
+	float dsc[8], dm[8];
+	uint32_t sm[4];
+	qv_k_scales(b + 4, sm);
+	_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(b), sm));
+	_mm256_storeu_ps(dm, qv_scale8(qv_h2f(b + 2), sm + 2));
+	for (int j = 0; j < 4; j++)
+		for (int v = 0; v < QV_NV32; v++) {
+			__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
+			if (hb != NULL) {
+				__m128i h = qv_bytes(hb + v * QV_W);
+				lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
+				hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+			}
+			qv_f pl = qv_mul(qv_set1(dsc[2 * j]), qv_u8(lo)), ph = qv_mul(qv_set1(dsc[2 * j + 1]), qv_u8(hi));
+			QV_OPAQUE(pl);
+			QV_OPAQUE(ph);
+			qv_store(y + 64 * j + v * QV_W, qv_sub(pl, qv_set1(dm[2 * j])));
+			qv_store(y + 64 * j + 32 + v * QV_W, qv_sub(ph, qv_set1(dm[2 * j + 1])));
+		}
+}
+
+/* The four groups of 32 six-bit values of half h of a q6_K block, QV_W at a time from l = v*QV_W,
+ * already less 32: g[0] weights l, g[1] l+32, g[2] l+64, g[3] l+96 (of that half). */
+QV_FN void qv_q6_group(const uint8_t *ql, const uint8_t *qh, int v, __m128i g[4])
+{
+	const __m128i m3 = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
+	__m128i a = qv_bytes(ql + v * QV_W), c = qv_bytes(ql + 32 + v * QV_W), h = qv_bytes(qh + v * QV_W);
+	__m128i h0 = _mm_slli_epi16(_mm_and_si128(h, m3), 4);
+	__m128i h1 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 2), m3), 4);
+	__m128i h2 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 4), m3), 4);
+	__m128i h3 = _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(h, 6), m3), 4);
+	g[0] = _mm_sub_epi8(_mm_or_si128(qv_lo4(a), h0), k32);
+	g[1] = _mm_sub_epi8(_mm_or_si128(qv_lo4(c), h1), k32);
+	g[2] = _mm_sub_epi8(_mm_or_si128(qv_hi4(a), h2), k32);
+	g[3] = _mm_sub_epi8(_mm_or_si128(qv_hi4(c), h3), k32);
+}
+
+/* q6_K: x = d * sc * q, sc per 16 weights */
+QV_FN void qv_dec_q6_k(const uint8_t *b, float *y)
+{
+	const float d = qv_h2f(b + 208);
+	const int8_t *sc = (const int8_t *)(b + 192);
+	for (int half = 0; half < 2; half++)
+		for (int v = 0; v < QV_NV32; v++) {
+			__m128i g[4];
+			qv_q6_group(b + 64 * half, b + 128 + 32 * half, v, g);
+			int is = 8 * half + v * QV_W / 16;
+			for (int k = 0; k < 4; k++)
+				qv_store(y + 128 * half + 32 * k + v * QV_W,
+					 qv_mul(qv_set1(d * (float)sc[is + 2 * k]), qv_i8(g[k])));
+		}
+}
+
+QV_FN void qv_dec_block(enum ds_dtype t, const uint8_t *b, float *y)
+{
+	switch (t) {
+	case DS_Q8_0: qv_dec_q8_0(b, y); break;
+	case DS_Q4_0: qv_dec_q4_0(b, y); break;
+	case DS_Q4_K: qv_dec_k45(b, NULL, b + 16, y); break;
+	case DS_Q5_K: qv_dec_k45(b, b + 16, b + 48, y); break;
+	default: qv_dec_q6_k(b, y); break;
+	}
+}
+
+/* ---- fused decode+dot of one row with NT (1..4) tokens: out[t] = row . x[t] ---- */
+
+/* x[t] + off, for token t */
+#define QV_X(t, off) qv_load(x[t] + (off))
+
+/* q8_0 and q4_0: d * sum(q x) per block of 32, blocks alternating between two accumulators */
+QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *const *x, int NT, float *out)
+{
+	const size_t bb = q4 ? 18 : 34;
+	const uint8_t *pf = row;
+	qv_f acc[2][4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = qv_zero();
+	for (long b = 0; b < nb; b++, row += bb) {
+		qv_prefetch(row, &pf, QV_PF + bb);
+		qv_f d = qv_set1(qv_h2f(row)), s[4];
+		if (q4) {
+			const __m128i eight = _mm_set1_epi8(8);
+#pragma GCC unroll 2
+			for (int v = 0; v < 16 / QV_W; v++) {
+				__m128i q = qv_bytes(row + 2 + v * QV_W);
+				qv_f lo = qv_i8(_mm_sub_epi8(qv_lo4(q), eight)), hi = qv_i8(_mm_sub_epi8(qv_hi4(q), eight));
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++) {
+					qv_f p = qv_mul(lo, QV_X(t, b * 32 + v * QV_W));
+					p = qv_fma(hi, QV_X(t, b * 32 + 16 + v * QV_W), p);
+					s[t] = v == 0 ? p : qv_add(s[t], p);
+				}
+			}
+		} else {
+#pragma GCC unroll 4
+			for (int v = 0; v < QV_NV32; v++) {
+				qv_f q = qv_i8(qv_bytes(row + 2 + v * QV_W));
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++)
+					s[t] = v == 0 ? qv_mul(q, QV_X(t, b * 32)) : qv_fma(q, QV_X(t, b * 32 + v * QV_W), s[t]);
+			}
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			acc[b & 1][t] = qv_fma(s[t], d, acc[b & 1][t]);
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
+}
+
+/* q4_K and q5_K (hb_off 16, qs_off 48): per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j
+ * with sx[t][j] = sum of the 32 activations (precomputed per call) */
+QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x, const float *const *sx,
+		      int NT, float *out)
+{
+	const size_t bb = q5 ? 176 : 144;
+	const uint8_t *pf = row;
+	qv_f acc[2][4];
+	__m256 corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++) {
+		acc[0][t] = acc[1][t] = qv_zero();
+		corr[t] = _mm256_setzero_ps();
+	}
+	for (long b = 0; b < nb; b++, row += bb) {
+		qv_prefetch(row, &pf, QV_PF + bb);
+		float dsc[8];
+		uint32_t sm[4];
+		qv_k_scales(row + 4, sm);
+		_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(row), sm));
+		__m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+		const uint8_t *qs = row + (q5 ? 48 : 16), *qh = row + 16;
+		for (int j = 0; j < 4; j++) {
+			qv_f s0[4], s1[4];
+#pragma GCC unroll 4
+			for (int v = 0; v < QV_NV32; v++) {
+				__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
+				if (q5) {
+					__m128i h = qv_bytes(qh + v * QV_W);
+					lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
+					hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+				}
+				qv_f fl = qv_u8(lo), fh = qv_u8(hi);
+				long o = b * 256 + 64 * j + v * QV_W;
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++) {
+					s0[t] = v == 0 ? qv_mul(fl, QV_X(t, o)) : qv_fma(fl, QV_X(t, o), s0[t]);
+					s1[t] = v == 0 ? qv_mul(fh, QV_X(t, o + 32)) : qv_fma(fh, QV_X(t, o + 32), s1[t]);
+				}
+			}
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				acc[0][t] = qv_fma(s0[t], qv_set1(dsc[2 * j]), acc[0][t]);
+				acc[1][t] = qv_fma(s1[t], qv_set1(dsc[2 * j + 1]), acc[1][t]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) - qv_hsum8(corr[t]);
+}
+
+/* q6_K: each QV_W weights times their scale d*sc (the format's value), then one FMA per token */
+QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out)
+{
+	const uint8_t *pf = row;
+	qv_f acc[2][4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = qv_zero();
+	for (long b = 0; b < nb; b++, row += 210) {
+		qv_prefetch(row, &pf, QV_PF + 210);
+		const float d = qv_h2f(row + 208);
+		float dsc[16];
+		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
+		_mm256_storeu_ps(dsc, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))));
+		_mm256_storeu_ps(dsc + 8, _mm256_mul_ps(_mm256_set1_ps(d),
+			_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))));
+		for (int half = 0; half < 2; half++)
+#pragma GCC unroll 4
+			for (int v = 0; v < QV_NV32; v++) {
+				__m128i g[4];
+				qv_q6_group(row + 64 * half, row + 128 + 32 * half, v, g);
+				int is = 8 * half + v * QV_W / 16;
+#pragma GCC unroll 4
+				for (int k = 0; k < 4; k++) {
+					qv_f w = qv_mul(qv_set1(dsc[is + 2 * k]), qv_i8(g[k]));
+					long o = b * 256 + 128 * half + 32 * k + v * QV_W;
+#pragma GCC unroll 4
+					for (int t = 0; t < NT; t++)
+						acc[k & 1][t] = qv_fma(w, QV_X(t, o), acc[k & 1][t]);
+				}
+			}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
+}
+
+QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float *const *x,
+		      const float *const *sx, int NT, float *out)
+{
+	switch (ty) {
+	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out); break;
+	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out); break;
+	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out); break;
+	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out); break;
+	default: qv_dot_q6_k(row, k / 256, x, NT, out); break;
+	}
+}
+
+/* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). */
+QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long k,
+			 const float *const *x, const float *const *sx, int NT, float *const *y)
+{
+	for (long r = r0; r < r1; r++) {
+		float o[4];
+		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, NT, o);
+		for (int t = 0; t < NT; t++)
+			y[t][r] = o[t];
+	}
+}
+
+#define QV_FUSED_CASES(NT) \
+	switch (ty) { \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	default: qv_fused_rows(DS_Q6_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	}
+
+/* A thread's buffer for the sums of 32 activations; kept for its next call. */
+static __thread float *qv_sx_buf;
+static __thread long qv_sx_cap;
+
+QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+			    float *y, long ldy)
+{
+	const enum ds_dtype ty = w->dtype;
+	const long k = (long)w->cols;
+	const size_t rb = ds_row_bytes(ty, k);
+	const uint8_t *base = w->data;
+	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K;
+	if (need_sx && (long)n * (k / 32) > qv_sx_cap) {
+		free(qv_sx_buf);
+		qv_sx_cap = (long)n * (k / 32);
+		qv_sx_buf = malloc((size_t)qv_sx_cap * sizeof(float));
+		if (qv_sx_buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory\n");
+			abort();
+		}
+	}
+	if (need_sx)
+		for (int i = 0; i < n; i++)
+			for (long c = 0; c < k; c += 32) {
+				const float *xi = x + (long)i * ldx + c;
+				qv_f s = qv_load(xi);
+				for (int v = 1; v < QV_NV32; v++)
+					s = qv_add(s, qv_load(xi + v * QV_W));
+				qv_sx_buf[(long)i * (k / 32) + c / 32] = qv_hsum(s);
+			}
+	for (int i = 0; i < n;) {
+		int nt = n - i >= 4 ? 4 : n - i;
+		const float *xp[4];
+		const float *sp[4] = { NULL, NULL, NULL, NULL };
+		float *yp[4];
+		for (int t = 0; t < nt; t++) {
+			xp[t] = x + (long)(i + t) * ldx;
+			yp[t] = y + (long)(i + t) * ldy;
+			if (need_sx)
+				sp[t] = qv_sx_buf + (long)(i + t) * (k / 32);
+		}
+		switch (nt) {
+		case 1: QV_FUSED_CASES(1) break;
+		case 2: QV_FUSED_CASES(2) break;
+		case 3: QV_FUSED_CASES(3) break;
+		default: QV_FUSED_CASES(4) break;
+		}
+		i += nt;
+	}
+}
+
+/* ---- prefill: decoded panels of 4 rows x QV_KC in L1, tiles of R rows x T tokens ---- */
+
+#if QV_W == 8
+#define QV_TT 3     /* 12 accumulators + 3 activations + 1 weight = 16 ymm registers */
+#else
+#define QV_TT 6     /* 24 accumulators + 6 activations + 1 weight of 32 zmm registers */
+#endif
+
+/* out[j*T + t] = sum over c < kc of wb[j*QV_KC + c] * x[t][c] */
+QV_FN void qv_tile(const float *wb, const float *const *x, long kc, int R, int T, float *out)
+{
+	qv_f acc[4][QV_TT];
+#pragma GCC unroll 4
+	for (int j = 0; j < R; j++)
+#pragma GCC unroll 6
+		for (int t = 0; t < T; t++)
+			acc[j][t] = qv_zero();
+	for (long c = 0; c < kc; c += QV_W) {
+		qv_f xv[QV_TT];
+#pragma GCC unroll 6
+		for (int t = 0; t < T; t++)
+			xv[t] = qv_load(x[t] + c);
+#pragma GCC unroll 4
+		for (int j = 0; j < R; j++) {
+			qv_f wv = qv_load(wb + j * QV_KC + c);
+#pragma GCC unroll 6
+			for (int t = 0; t < T; t++)
+				acc[j][t] = qv_fma(wv, xv[t], acc[j][t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < R; j++)
+#pragma GCC unroll 6
+		for (int t = 0; t < T; t++)
+			out[j * T + t] = qv_hsum(acc[j][t]);
+}
+
+QV_FN void qv_tile_rt(const float *wb, const float *const *x, long kc, int R, int T, float *out)
+{
+	if (R == 4) {
+		switch (T) {
+		case 1: qv_tile(wb, x, kc, 4, 1, out); break;
+		case 2: qv_tile(wb, x, kc, 4, 2, out); break;
+		case 3: qv_tile(wb, x, kc, 4, 3, out); break;
+#if QV_TT > 3
+		case 4: qv_tile(wb, x, kc, 4, 4, out); break;
+		case 5: qv_tile(wb, x, kc, 4, 5, out); break;
+		case 6: qv_tile(wb, x, kc, 4, 6, out); break;
+#endif
+		}
+	} else {
+		for (int j = 0; j < R; j++)
+			switch (T) {
+			case 1: qv_tile(wb + j * QV_KC, x, kc, 1, 1, out + j * T); break;
+			case 2: qv_tile(wb + j * QV_KC, x, kc, 1, 2, out + j * T); break;
+			case 3: qv_tile(wb + j * QV_KC, x, kc, 1, 3, out + j * T); break;
+#if QV_TT > 3
+			case 4: qv_tile(wb + j * QV_KC, x, kc, 1, 4, out + j * T); break;
+			case 5: qv_tile(wb + j * QV_KC, x, kc, 1, 5, out + j * T); break;
+			case 6: qv_tile(wb + j * QV_KC, x, kc, 1, 6, out + j * T); break;
+#endif
+			}
+	}
+}
+
+QV_API void QV(quant_tiled)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+			    float *y, long ldy)
+{
+	const enum ds_dtype ty = w->dtype;
+	const long k = (long)w->cols;
+	const size_t rb = ds_row_bytes(ty, k);
+	const struct ds_dtype_info *info = ds_dtype_get(ty);
+	const long blk = info->block;
+	const uint8_t *base = w->data;
+	float wb[4 * QV_KC] __attribute__((aligned(64)));
+	long tg = QV_XGROUP / 4 / (k > 0 ? k : 1);
+	tg -= tg % QV_TT;
+	if (tg < QV_TT)
+		tg = QV_TT;
+	for (long i0 = 0; i0 < n; i0 += tg) {
+		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
+		for (long r = r0; r < r1; r += 4) {
+			int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
+			for (long c0 = 0; c0 < k; c0 += QV_KC) {
+				long kc = k - c0 < QV_KC ? k - c0 : QV_KC;
+				for (int j = 0; j < R; j++) {
+					const uint8_t *p = base + (size_t)(r + j) * rb + (size_t)(c0 / blk) * info->block_bytes;
+					for (long c = 0; c < kc; c += blk, p += info->block_bytes)
+						qv_dec_block(ty, p, wb + j * QV_KC + c);
+				}
+				for (int i = 0; i < ng; i += QV_TT) {
+					int T = ng - i >= QV_TT ? QV_TT : ng - i;
+					const float *xp[QV_TT];
+					float s[4 * QV_TT];
+					for (int t = 0; t < T; t++)
+						xp[t] = x + (i0 + i + t) * ldx + c0;
+					qv_tile_rt(wb, xp, kc, R, T, s);
+					for (int j = 0; j < R; j++)
+						for (int t = 0; t < T; t++) {
+							float *yy = y + (i0 + i + t) * ldy + r + j;
+							*yy = c0 == 0 ? s[j * T + t] : *yy + s[j * T + t];
+						}
+				}
+			}
+		}
+	}
+}
+
+/* Block-quantized w: y[i*ldy + r] = W[r] . x[i] */
+QV_API void QV(quant_rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
+			   float *y, long ldy)
+{
+	if (n < QV_FUSED_MAX)
+		QV(quant_fused)(w, r0, r1, x, n, ldx, y, ldy);
+	else
+		QV(quant_tiled)(w, r0, r1, x, n, ldx, y, ldy);
+}
+
+/* y += a * W[row], decoded a block at a time */
+QV_API void QV(quant_axpy_row)(float *y, float a, const struct ds_tensor *w, long row)
+{
+	const enum ds_dtype ty = w->dtype;
+	const struct ds_dtype_info *info = ds_dtype_get(ty);
+	const long k = (long)w->cols, blk = info->block;
+	const uint8_t *p = (const uint8_t *)w->data + (size_t)row * ds_row_bytes(ty, k);
+	float buf[256] __attribute__((aligned(64)));
+	qv_f va = qv_set1(a);
+	for (long c = 0; c < k; c += blk, p += info->block_bytes) {
+		qv_dec_block(ty, p, buf);
+		for (long v = 0; v < blk; v += QV_W)
+			qv_store(y + c + v, qv_fma(va, qv_load(buf + v), qv_load(y + c + v)));
+	}
+}
