@@ -314,10 +314,16 @@ static int conv_emit(const struct conversation *c, const bool *quoted, bool quot
 			yu_emit_int(&e, m->stats.prompt_tokens);
 			yu_emit_key(&e, "completion_tokens");
 			yu_emit_int(&e, m->stats.completion_tokens);
-			yu_emit_key(&e, "ttft_ms");
-			yu_emit_double(&e, m->stats.ttft_ms);
-			yu_emit_key(&e, "decode_tps");
-			yu_emit_double(&e, m->stats.decode_tps);
+			/* A figure never measured (an answer cut before its first token, or before a
+			 * second) is left out rather than written as a 0 that reads like a measurement. */
+			if (m->stats.ttft_ms > 0) {
+				yu_emit_key(&e, "ttft_ms");
+				yu_emit_double(&e, m->stats.ttft_ms);
+			}
+			if (m->stats.decode_tps > 0) {
+				yu_emit_key(&e, "decode_tps");
+				yu_emit_double(&e, m->stats.decode_tps);
+			}
 			yu_emit_key(&e, "finish");
 			yu_emit_str(&e, m->stats.finish);
 			yu_emit_map_end(&e);

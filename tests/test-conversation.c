@@ -721,6 +721,40 @@ static void test_old_years(void)
 	unlink(path);
 }
 
+/* An answer cut before its first token has no time to first token and no speed: the file leaves
+ * them out instead of writing 0 (which reads like a measurement), and reads back as unknown. */
+static void test_unmeasured_stats(void)
+{
+	static const char text[] =
+		"version: 1\n"
+		"title: cut\n"
+		"messages:\n"
+		"- role: user\n"
+		"  content: hi\n"
+		"- role: assistant\n"
+		"  stats:\n"
+		"    prompt_tokens: 12\n"
+		"    completion_tokens: 0\n"
+		"    finish: error\n"
+		"  content: ''\n";
+	char err[1024], path[4400], *saved;
+	struct conversation *c;
+
+	snprintf(path, sizeof(path), "%s/unmeasured.yaml", conv_dir);
+	ts_write(path, text, strlen(text));
+	c = conv_load(path, err, sizeof(err));
+	TS_REQUIRE(c != NULL, "a cut answer: %s", err);
+	TS_CHECK(c->msgs[1].has_stats && c->msgs[1].stats.ttft_ms == 0 && c->msgs[1].stats.decode_tps == 0,
+		 "figures invented on load");
+	TS_CHECK(conv_save(c, err, sizeof(err)) == 0, "cannot save: %s", err);
+	saved = ts_read(path, NULL);
+	TS_CHECK(saved && strstr(saved, "ttft_ms") == NULL && strstr(saved, "decode_tps") == NULL &&
+		 strstr(saved, "prompt_tokens: 12") != NULL, "unmeasured figures written as numbers:\n%s", saved);
+	free(saved);
+	conv_free(c);
+	unlink(path);
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "FAIL: refusing deeply nested YAML took more than 10 s\n";
@@ -938,6 +972,7 @@ int main(void)
 	test_markdown();
 	test_locale();
 	test_old_years();
+	test_unmeasured_stats();
 	test_deep_nesting();
 	test_two_writers();
 	return ts_finish("test-conversation");
