@@ -114,6 +114,22 @@ got=$("$engine" --model "$tmp/kq-q4_k_m.gguf" --tokenize < "$full/golden/prompt.
 want=$(tr -s ' \n' '  ' < "$full/golden/prompt.ids" | sed 's/ *$//')
 [ "$got" = "$want" ] && ok "--tokenize on the q4_k_m file alone gives prompt.ids" || bad "--tokenize on the file: got '$got'"
 
+# The released Coder-V2 tokenizer (its pre-tokenizer as published, with the normalised letter class):
+# named deepseek-llm, and the file alone tokenizes the tokenizer fixtures' texts as the directory does.
+real="$FIXTURES/tokenizer/deepseek-coder-v2"
+if python3 "$top_srcdir/tools/gen-checkpoint.py" --preset small --tokenizer "$real" --hidden-size 256 \
+	--intermediate-size 512 --moe-intermediate-size 256 --kv-lora-rank 256 "$tmp/cv2" > /dev/null 2>&1 &&
+   quantize "$tmp/cv2" q4_k_m "$tmp/cv2.gguf"; then
+	for f in "$real/code.inp" "$real/cases.inp"; do
+		"$engine" --model "$tmp/cv2" --tokenize < "$f" > "$tmp/a.ids"
+		"$engine" --model "$tmp/cv2.gguf" --tokenize < "$f" > "$tmp/b.ids"
+		[ -s "$tmp/a.ids" ] && cmp -s "$tmp/a.ids" "$tmp/b.ids" &&
+			ok "Coder-V2 tokenizer: the file tokenizes $(basename "$f") as the directory does" ||
+			bad "Coder-V2 tokenizer: the file tokenizes $(basename "$f") differently"
+	done
+fi
+rm -rf "$tmp/cv2" "$tmp/cv2.gguf"
+
 # Mistakes: one sentence, exit 1, no file left.
 "$engine" --quantize q3_k --model "$full" --out "$tmp/x.gguf" 2> "$tmp/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "q4_k_m, q8_0" "$tmp/err" && ok "an unknown type: $(cat "$tmp/err")" || bad "an unknown type: exit $rc, $(cat "$tmp/err")"
