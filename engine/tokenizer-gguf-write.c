@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf-write.h"
 #include "xalloc.h"
@@ -72,7 +73,11 @@ int tok_gguf_write_metadata(const char *dir, int vocab_size, int bos_id, int eos
 	int rc = -1;
 
 	if (root == NULL) {
-		errorf(err, errlen, "%s: cannot read it: %s", path, je.text);
+		if (access(path, F_OK) != 0)
+			errorf(err, errlen, "%s is missing: the GGUF file carries the tokenizer, so the checkpoint needs its tokenizer.json",
+			       path);
+		else
+			errorf(err, errlen, "%s: cannot read it: %s (line %d)", path, je.text, je.line);
 		goto out;
 	}
 	model = json_object_get(root, "model");

@@ -8,10 +8,12 @@
 
 #include <jansson.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,10 +52,21 @@ struct qz_run {
 	int n, cap, done;
 	float *row;		/* one source row as float */
 	int64_t row_cap;
+	const char *out;	/* the file being written, for messages */
 	bool tty;
 	int last_shown;		/* tenths shown when stderr is not a terminal */
 	time_t started;
 };
+
+/* Set by SIGINT or SIGTERM: the tensor being converted stops, and the writer removes its temporary
+ * file, so an interrupted run leaves nothing behind. */
+static volatile sig_atomic_t qz_stop;
+
+static void qz_on_signal(int sig)
+{
+	(void)sig;
+	qz_stop = 1;
+}
 
 /* llama.cpp's use_more_bits: the layers whose ffn_down Q4_K_M keeps in Q6_K. */
 static bool more_bits(int l, int n)
@@ -158,6 +171,18 @@ static uint64_t qz_bytes(const struct qz_tensor *t)
 	return (uint64_t)t->n_src * (uint64_t)t->ne[1] * ds_row_bytes(t->type, t->ne[0]);
 }
 
+/* Drops the source pages wholly inside [p, p + len) from this process's resident set once converted:
+ * each tensor is read once, and without this the mapped checkpoint (tens of GB) would all count as
+ * resident by the end. The pages stay in the page cache and fault back in if read again. */
+static void qz_release(const void *p, size_t len)
+{
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p;
+	const uintptr_t start = (a + page - 1) / page * page, end = (a + len) / page * page;
+
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 /* gguf_fill_fn: the tensor's rows, source matrix by source matrix, converted row by row. */
 static int qz_fill(void *arg, void *out, char *err, size_t errlen)
 {
@@ -166,8 +191,6 @@ static int qz_fill(void *arg, void *out, char *err, size_t errlen)
 	const size_t out_row = ds_row_bytes(t->type, t->ne[0]);
 	uint8_t *o = out;
 
-	(void)err;
-	(void)errlen;
 	if (t->ne[0] > r->row_cap) {
 		free(r->row);
 		r->row_cap = t->ne[0];
@@ -178,9 +201,13 @@ static int qz_fill(void *arg, void *out, char *err, size_t errlen)
 		const size_t in_row = ds_row_bytes(s->dtype, s->cols);
 
 		for (int64_t i = 0; i < s->rows; i++, o += out_row) {
+			if (qz_stop)
+				return errorf(err, errlen, "interrupted while converting %s: %s is not written", t->name,
+					      r->out);
 			ds_dtype_get(s->dtype)->to_float((const char *)s->data + (size_t)i * in_row, r->row, s->cols);
 			ds_quantize_row(t->type, r->row, o, s->cols);
 		}
+		qz_release(s->data, (size_t)s->rows * in_row);
 	}
 	r->done++;
 	return 0;
@@ -314,6 +341,14 @@ int cli_quantize(const struct cli_args *a)
 	}
 	r.tty = isatty(STDERR_FILENO);
 	r.started = time(NULL);
+	r.out = a->out_path;
+	{
+		struct sigaction sa = { .sa_handler = qz_on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if (gguf_writer_write(w, a->out_path, qz_progress, &r, err, sizeof err) < 0) {
 		if (r.tty)
 			fputc('\n', stderr);
