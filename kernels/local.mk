@@ -12,3 +12,8 @@ check_PROGRAMS += tests/test-quant-kernels
 tests_test_quant_kernels_SOURCES = tests/test-quant-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_quant_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
 TESTS += tests/test-quant-kernels
+
+# quant-bench: the matrix kernels alone, per type, kernel set and thread count (run by hand).
+noinst_PROGRAMS += tools/quant-bench
+tools_quant_bench_SOURCES = tools/quant-bench.c
+tools_quant_bench_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm

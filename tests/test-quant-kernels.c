@@ -1,7 +1,7 @@
 /* test-quant-kernels.c: every CPU kernel set on every block-quantized type (q8_0, q4_0, q4_K, q5_K,
  * q6_K) against exact math on the weights as the format's decoder gives them: random blocks with
- * extreme scales (subnormal, huge, zero, negative), token counts 1..7, 13 and 20 (the decode form
- * and the prefill tiles), row ranges off the tiles, widths past the decode panel; one-hot activations
+ * extreme scales (subnormal, huge, zero, negative), token counts 1..7, 13, 20 and 50 (the fused form
+ * and the prefill tiles of each set), row ranges off the tiles, widths past the decode panel; one-hot activations
  * that must give the decoded weights bit for bit; axpy_row; and the DSCODER_KERNELS choice.
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
@@ -203,7 +203,7 @@ static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_K, DS_Q5_K, DS_Q6
 
 static void test_set(const struct cpu_kernels *k, int si)
 {
-	static const int ns[] = { 1, 2, 3, 4, 5, 6, 7, 13, 20 };
+	static const int ns[] = { 1, 2, 3, 4, 5, 6, 7, 13, 20, 50 };
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
 		enum ds_dtype t = types[ti];
 		int small = ds_dtype_get(t)->block == 32;
@@ -215,6 +215,7 @@ static void test_set(const struct cpu_kernels *k, int si)
 		test_onehot(k, t, 1);
 		test_onehot(k, t, 3);
 		test_onehot(k, t, 13);
+		test_onehot(k, t, 50);
 		test_axpy_row(k, t);
 	}
 	printf("%-14s worst |y - exact| / sum |terms|: %.2e (bound %.0e)\n", k->name, worst_ratio[si], QK_TOL);

@@ -5,7 +5,8 @@
  *
  * Activations stay F32; weights are widened to F32 in registers, never rounded below the format's
  * own values, so a product is as exact as an F32 product of the dequantized matrix:
- * - few tokens (decode, n < QV_FUSED_MAX): a fused decode+dot per row, no row buffer. The block's
+ * - few tokens (decode, n < QV_FUSED_MAX): a fused decode+dot per row and up to 4 tokens, no row
+ *   buffer (more tokens: rows in blocks of 16, reread from cache by each 4 tokens). The block's
  *   scales are factored out of each sub-block's sum (q8_0/q4_0/q4_K/q5_K: d*sc * sum(q x) -
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
@@ -21,9 +22,21 @@
 #define QV_FN static inline __attribute__((always_inline, target(QV_TARGET)))
 #define QV_API static __attribute__((target(QV_TARGET)))
 
-#define QV_FUSED_MAX 6     /* from this many tokens on, decode to L1 and multiply as F32 tiles */
+/* From this many tokens on, decode to L1 and multiply as F32 tiles (measured with tools/quant-bench:
+ * with 16 ymm registers the AVX2 tiles are no faster than the fused form until about 64 tokens; the
+ * AVX-512 tiles of 4 x 6 win from about 8-16) */
+#ifndef QV_FUSED_MAX
+#if QV_W == 8
+#define QV_FUSED_MAX 48
+#else
+#define QV_FUSED_MAX 12
+#endif
+#endif
+#define QV_RB 16           /* rows per block of the fused form, reused from cache by each 4 tokens */
 #define QV_KC 1024         /* columns decoded per row tile: 4 x 1024 floats = 16 KB */
+#ifndef QV_PF
 #define QV_PF 768          /* bytes of prefetch ahead of the row being read (decode) */
+#endif
 #define QV_XGROUP (512L * 1024)   /* bytes of activations kept in L2 by the prefill tiles */
 
 #if QV_W == 8
@@ -393,13 +406,13 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 	}
 }
 
-#define QV_FUSED_CASES(NT) \
+#define QV_FUSED_CASES(NT, lo, hi) \
 	switch (ty) { \
-	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
-	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
-	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
-	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
-	default: qv_fused_rows(DS_Q6_K, base, rb, r0, r1, k, xp, sp, NT, yp); break; \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	}
 
 /* A thread's buffer for the sums of 32 activations; kept for its next call. */
@@ -432,24 +445,34 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 					s = qv_add(s, qv_load(xi + v * QV_W));
 				qv_sx_buf[(long)i * (k / 32) + c / 32] = qv_hsum(s);
 			}
-	for (int i = 0; i < n;) {
-		int nt = n - i >= 4 ? 4 : n - i;
-		const float *xp[4];
-		const float *sp[4] = { NULL, NULL, NULL, NULL };
-		float *yp[4];
-		for (int t = 0; t < nt; t++) {
-			xp[t] = x + (long)(i + t) * ldx;
-			yp[t] = y + (long)(i + t) * ldy;
-			if (need_sx)
-				sp[t] = qv_sx_buf + (long)(i + t) * (k / 32);
+	/* Tokens in groups whose activations stay in L2, rows in blocks of QV_RB: for more than 4
+	 * tokens, a block's weights come from cache for every 4 tokens after the first. */
+	long tg = QV_XGROUP / 4 / (k > 0 ? k : 1);
+	tg = tg < 4 ? 4 : tg - tg % 4;
+	for (long g0 = 0; g0 < n; g0 += tg) {
+		int g1 = n - g0 < tg ? n : (int)(g0 + tg);
+		for (long lo = r0; lo < r1; lo += QV_RB) {
+			long hi = r1 - lo < QV_RB ? r1 : lo + QV_RB;
+			for (int i = (int)g0; i < g1;) {
+				int nt = g1 - i >= 4 ? 4 : g1 - i;
+				const float *xp[4];
+				const float *sp[4] = { NULL, NULL, NULL, NULL };
+				float *yp[4];
+				for (int t = 0; t < nt; t++) {
+					xp[t] = x + (long)(i + t) * ldx;
+					yp[t] = y + (long)(i + t) * ldy;
+					if (need_sx)
+						sp[t] = qv_sx_buf + (long)(i + t) * (k / 32);
+				}
+				switch (nt) {
+				case 1: QV_FUSED_CASES(1, lo, hi) break;
+				case 2: QV_FUSED_CASES(2, lo, hi) break;
+				case 3: QV_FUSED_CASES(3, lo, hi) break;
+				default: QV_FUSED_CASES(4, lo, hi) break;
+				}
+				i += nt;
+			}
 		}
-		switch (nt) {
-		case 1: QV_FUSED_CASES(1) break;
-		case 2: QV_FUSED_CASES(2) break;
-		case 3: QV_FUSED_CASES(3) break;
-		default: QV_FUSED_CASES(4) break;
-		}
-		i += nt;
 	}
 }
 
