@@ -58,6 +58,11 @@ for t in token_embd.weight blk.1.ffn_down_exps.weight blk.3.attn_kv_b.weight out
 	"$engine" --model "$tmp/full-f32.gguf" --dequantize $t > "$tmp/b.f32"
 	cmp -s "$tmp/a.f32" "$tmp/b.f32" && ok "--quantize f32: $t equals model.gguf's" || bad "--quantize f32: $t differs from model.gguf's"
 done
+# Group-limited routing and norm_topk_prob travel in the file's own keys (expert_group_count,
+# expert_group_used_count, expert_weights_norm): no config.json lies beside it in $tmp.
+group="$models/tiny-ds2-group"
+quantize "$group" f32 "$tmp/group-f32.gguf" &&
+	logits "$tmp/group-f32.gguf" "$group/golden/prompt.ids" "$group/golden/logits.f32" 1e-5 1e-3 1
 for m in full lite; do
 	dir="$models/tiny-ds2-$m"
 	[ $m = full ] && bounds="0.12 2.5 0.75" || bounds="0.08 0.6 0.8"
