@@ -355,6 +355,15 @@ int main(void)
 #else
 	printf("built without AVX2 kernels: only the portable kernels were tested\n");
 #endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+	if (cpu_kernels_have_avx512()) {
+		test_f16_all(&cpu_kernels_avx512);
+		test_rows(&cpu_kernels_ref, &cpu_kernels_avx512);
+		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx512);
+		test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_avx512);
+		printf("compared %s with %s\n", cpu_kernels_avx512.name, cpu_kernels_ref.name);
+	}
+#endif
 	printf("kernel set in use: %s\n", cpu_kernels_best()->name);
 	test_pool();
 	test_backend_threads();
