@@ -1,8 +1,8 @@
-/* sched.h: continuous batching over one open engine: requests in, events out, no transport in it.
+/* scheduler.h: continuous batching over one open engine: requests in, events out, no transport in it.
  * The pipe service (engine/serve.c), the HTTP server (--serve) and --batch-file are thin transports
  * over this one scheduler, with one request type and one mapping of sampling fields. */
-#ifndef DS_SCHED_H
-#define DS_SCHED_H
+#ifndef DS_SCHEDULER_H
+#define DS_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stddef.h>
