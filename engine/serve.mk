@@ -15,3 +15,11 @@ SERVE_TESTS = tests/serve-stream.sh tests/serve-cancel.sh tests/serve-bad.sh tes
 dist_check_SCRIPTS += $(SERVE_TESTS)
 TESTS += $(SERVE_TESTS)
 EXTRA_DIST += tests/serve_test.py tests/serve_ttft.py
+
+# The scheduler (engine/scheduler.h): continuous batching under the pipe service, --serve and --batch-file.
+libengine_a_SOURCES += engine/sched.c engine/scheduler.h
+check_PROGRAMS += tests/test-sched
+tests_test_sched_SOURCES = tests/test-sched.c tests/fixture-util.c tests/fixture-util.h
+tests_test_sched_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_test_sched_LDADD = $(ENGINE_TEST_LIBS)
+TESTS += tests/test-sched

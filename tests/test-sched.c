@@ -1,0 +1,277 @@
+/* test-sched.c: the scheduler (engine/scheduler.h) on a fixture model: greedy answers equal ds_generate's
+ * (alone and with several requests in flight), a cancel from inside the callback, a queued request
+ * cancelled before it runs, the queue limit, count, and shutdown with requests still waiting. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX_CHECK_AT
+#include "fixture-util.h"
+#include "scheduler.h"
+
+#define MAX_REQ 16
+
+/* What the events of one request said; written on the scheduler's thread, read after drain. */
+struct result {
+	struct ds_sched *s;
+	uint64_t handle;            /* what submit returned (set by the test's thread) */
+	uint64_t seen;              /* the handle of the first event (set by the scheduler's) */
+	char text[8192];
+	size_t len;
+	int tokens, ids, done, errors, after_last;
+	int cancel_at;              /* cancel from inside the callback at this many pieces (0: never) */
+	struct ds_gen_stats st;
+	int bad_handle;
+};
+
+static void on_event(const struct ds_sched_event *ev, void *arg)
+{
+	struct result *r = arg;
+
+	if (r->done || r->errors)
+		r->after_last++;
+	if (r->seen == 0)
+		r->seen = ev->handle;
+	else if (ev->handle != r->seen)
+		r->bad_handle++;
+	switch (ev->type) {
+	case DS_SCHED_TOKEN:
+		r->tokens++;
+		if (ev->token_id >= 0)
+			r->ids++;
+		if (r->len + ev->len < sizeof r->text) {
+			memcpy(r->text + r->len, ev->text, ev->len);
+			r->len += ev->len;
+			r->text[r->len] = '\0';
+		}
+		if (r->cancel_at > 0 && r->tokens == r->cancel_at)
+			ds_sched_cancel(r->s, ev->handle);
+		break;
+	case DS_SCHED_DONE:
+		r->done++;
+		r->st = *ev->stats;
+		break;
+	case DS_SCHED_ERROR:
+		r->errors++;
+		break;
+	}
+}
+
+static int collect(const char *text, size_t len, void *arg)
+{
+	struct result *r = arg;
+
+	if (r->len + len < sizeof r->text) {
+		memcpy(r->text + r->len, text, len);
+		r->len += len;
+		r->text[r->len] = '\0';
+	}
+	return 0;
+}
+
+static const char *prompts[] = {
+	"def quick_sort(arr):", "int main(void) {", "# a list of primes", "SELECT * FROM",
+	"fn main() {", "<html>", "import numpy as np", "class Stack:",
+};
+#define N_PROMPTS (int)(sizeof prompts / sizeof prompts[0])
+
+static struct ds_sched_request completion(const char *prompt, int max_tokens, struct result *r)
+{
+	struct ds_sched_request q = { .input = DS_SCHED_COMPLETION, .prompt = prompt, .on_event = on_event,
+				      .arg = r };
+	ds_sampling_defaults(&q.sampling);
+	q.sampling.max_tokens = max_tokens;
+	q.sampling.temperature = 0;
+	return q;
+}
+
+/* ds_generate's greedy answer to prompt, the reference. */
+static void reference(struct ds_engine *e, const char *prompt, int max_tokens, struct result *r)
+{
+	struct ds_sampling p;
+	char err[512];
+	int *ids = NULL;
+	size_t n = 0, cap = 0;
+
+	memset(r, 0, sizeof *r);
+	ds_prompt_completion(e->tok, prompt, &ids, &n, &cap);
+	ds_sampling_defaults(&p);
+	p.max_tokens = max_tokens;
+	p.temperature = 0;
+	if (ds_generate(e, ids, (int)n, &p, collect, r, &r->st, err, sizeof err) != 0)
+		CHECK(0, "ds_generate: %s", err);
+	free(ids);
+}
+
+static struct ds_sched *new_sched(struct ds_engine *e, int slots, int max_queue, bool start)
+{
+	struct ds_sched_opts o = { .n_slots = slots, .max_queue = max_queue };
+	char err[512];
+	struct ds_sched *s = ds_sched_new(e, &o, err, sizeof err);
+
+	if (s == NULL) {
+		printf("FAIL: ds_sched_new: %s\n", err);
+		exit(1);
+	}
+	if (start && ds_sched_start(s, err, sizeof err) != 0) {
+		printf("FAIL: ds_sched_start: %s\n", err);
+		exit(1);
+	}
+	return s;
+}
+
+static uint64_t submit(struct ds_sched *s, const struct ds_sched_request *q, struct result *r)
+{
+	char err[512];
+	bool busy;
+
+	int cancel_at = r->cancel_at;
+
+	memset(r, 0, sizeof *r);
+	r->s = s;
+	r->cancel_at = cancel_at;
+	uint64_t h = ds_sched_submit(s, q, &busy, err, sizeof err);
+	CHECK(h > 0, "submit refused: %s", err);
+	r->handle = h;
+	return h;
+}
+
+/* The events of one finished request: exactly one DONE, nothing after it, all for its handle. */
+static void check_shape(const struct result *r, const char *what)
+{
+	CHECK(r->done == 1 && r->errors == 0, "%s: %d done, %d error events", what, r->done, r->errors);
+	CHECK(r->after_last == 0 && r->bad_handle == 0 && r->seen == r->handle,
+	      "%s: %d events after the last, %d for another handle, first for %llu not %llu", what, r->after_last,
+	      r->bad_handle, (unsigned long long)r->seen, (unsigned long long)r->handle);
+}
+
+static void run_tests(struct ds_engine *e, int slots)
+{
+	static struct result ref[N_PROMPTS], got[N_PROMPTS], extra[4];
+	const int max_tokens = 24;
+	char err[512];
+
+	printf("-- %d slot(s)\n", slots);
+	for (int i = 0; i < N_PROMPTS; i++)
+		reference(e, prompts[i], max_tokens, &ref[i]);
+
+	/* one request alone, then all at once: each answer is ds_generate's */
+	struct ds_sched *s = new_sched(e, slots, 0, true);
+	struct ds_sched_request q = completion(prompts[0], max_tokens, &got[0]);
+	submit(s, &q, &got[0]);
+	ds_sched_drain(s);
+	check_shape(&got[0], "alone");
+	CHECK(got[0].len == ref[0].len && memcmp(got[0].text, ref[0].text, got[0].len) == 0,
+	      "alone: '%s' is not ds_generate's '%s'", got[0].text, ref[0].text);
+	CHECK(got[0].st.finish == ref[0].st.finish && got[0].st.completion_tokens == ref[0].st.completion_tokens,
+	      "alone: finish %s after %d tokens, ds_generate's %s after %d", ds_finish_name(got[0].st.finish),
+	      got[0].st.completion_tokens, ds_finish_name(ref[0].st.finish), ref[0].st.completion_tokens);
+
+	for (int i = 0; i < N_PROMPTS; i++) {
+		q = completion(prompts[i], max_tokens, &got[i]);
+		submit(s, &q, &got[i]);
+	}
+	ds_sched_drain(s);
+	for (int i = 0; i < N_PROMPTS; i++) {
+		check_shape(&got[i], prompts[i]);
+		CHECK(got[i].len == ref[i].len && memcmp(got[i].text, ref[i].text, got[i].len) == 0,
+		      "request %d of %d: '%s' is not ds_generate's '%s'", i, N_PROMPTS, got[i].text, ref[i].text);
+		CHECK(got[i].st.prompt_tokens == ref[i].st.prompt_tokens &&
+		      got[i].st.completion_tokens == ref[i].st.completion_tokens,
+		      "request %d: %d+%d tokens, ds_generate %d+%d", i, got[i].st.prompt_tokens,
+		      got[i].st.completion_tokens, ref[i].st.prompt_tokens, ref[i].st.completion_tokens);
+	}
+
+	/* a cancel from inside the callback ends the request within a token; the next one still runs */
+	q = completion(prompts[1], 200, &extra[0]);
+	extra[0].cancel_at = 3;
+	submit(s, &q, &extra[0]);
+	q = completion(prompts[2], max_tokens, &extra[1]);
+	submit(s, &q, &extra[1]);
+	ds_sched_drain(s);
+	check_shape(&extra[0], "cancelled");
+	CHECK(extra[0].st.finish == DS_FINISH_CANCEL && extra[0].st.completion_tokens <= 4,
+	      "cancelled: finish %s after %d tokens", ds_finish_name(extra[0].st.finish),
+	      extra[0].st.completion_tokens);
+	extra[0].cancel_at = 0;
+	check_shape(&extra[1], "after a cancel");
+	CHECK(strcmp(extra[1].text, ref[2].text) == 0, "after a cancel: '%s' is not '%s'", extra[1].text,
+	      ref[2].text);
+
+	/* count: the prompt as the request would be formatted */
+	q = completion(prompts[3], 1, NULL);
+	CHECK(ds_sched_count(s, &q) == ref[3].st.prompt_tokens, "count %d, prompt tokens %d",
+	      ds_sched_count(s, &q), ref[3].st.prompt_tokens);
+	ds_sched_free(s);
+
+	/* a queue of two: the third waits too long (busy); a queued request cancelled before it runs gets
+	 * its DONE with finish cancel; free answers what still waits */
+	s = new_sched(e, slots, 2, false);
+	uint64_t h[3];
+	for (int i = 0; i < 2; i++) {
+		q = completion(prompts[i], max_tokens, &extra[i]);
+		h[i] = submit(s, &q, &extra[i]);
+	}
+	{
+		bool busy = false;
+		q = completion(prompts[2], max_tokens, &extra[2]);
+		h[2] = ds_sched_submit(s, &q, &busy, err, sizeof err);
+		CHECK(h[2] == 0 && busy, "third request in a queue of 2: handle %llu, busy %d (%s)",
+		      (unsigned long long)h[2], busy, err);
+	}
+	ds_sched_cancel(s, h[1]);
+	ds_sched_cancel(s, 987654);      /* unknown: ignored */
+	if (ds_sched_start(s, err, sizeof err) != 0)
+		CHECK(0, "start: %s", err);
+	ds_sched_drain(s);
+	check_shape(&extra[0], "queued first");
+	CHECK(strcmp(extra[0].text, ref[0].text) == 0, "queued first: '%s'", extra[0].text);
+	check_shape(&extra[1], "cancelled in the queue");
+	CHECK(extra[1].st.finish == DS_FINISH_CANCEL && extra[1].st.completion_tokens == 0 && extra[1].len == 0,
+	      "cancelled in the queue: finish %s, %d tokens", ds_finish_name(extra[1].st.finish),
+	      extra[1].st.completion_tokens);
+	ds_sched_free(s);
+
+	/* free with requests still waiting: each ends with finish cancel */
+	s = new_sched(e, slots, 0, false);
+	for (int i = 0; i < 3; i++) {
+		q = completion(prompts[i], max_tokens, &extra[i]);
+		submit(s, &q, &extra[i]);
+	}
+	ds_sched_free(s);
+	for (int i = 0; i < 3; i++) {
+		check_shape(&extra[i], "dropped at free");
+		CHECK(extra[i].st.finish == DS_FINISH_CANCEL, "dropped at free: finish %s",
+		      ds_finish_name(extra[i].st.finish));
+	}
+
+	/* an invalid request is refused at submit */
+	{
+		struct ds_sched_request bad = { .input = DS_SCHED_COMPLETION, .on_event = on_event };
+		bool busy = true;
+		s = new_sched(e, slots, 0, true);
+		CHECK(ds_sched_submit(s, &bad, &busy, err, sizeof err) == 0 && !busy,
+		      "a completion without a prompt is refused, not busy");
+		ds_sched_free(s);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char dir[4096], err[1024];
+	struct ds_engine e;
+
+	if (!fix_have_models())
+		return 77;
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), argc > 1 ? argv[1] : "tiny-ds2-full");
+	if (ds_engine_open(&e, dir, 256, 2, NULL, NULL, err, sizeof err) != 0) {
+		printf("FAIL: %s\n", err);
+		return 1;
+	}
+	run_tests(&e, 1);
+	ds_engine_close(&e);
+	if (fix_failures == 0)
+		printf("test-sched: all passed\n");
+	return fix_failures != 0;
+}
