@@ -20,13 +20,24 @@
  * be 52 MB at a vocabulary of 102400). */
 #define DS_LOGIT_ROWS 16
 
+/* Consecutive tokens of a batch that belong to one sequence at consecutive positions: they share
+ * one attention call. */
+struct run {
+	int off, n;                 /* tokens off..off+n-1 of the batch */
+	int pos, seq;               /* the first one's position; the sequence (cache slot) */
+};
+
 struct ds_state {
 	const struct ds_model *m;
 	const struct ds_backend *be;
 	void *bc;                   /* backend context */
 	int n_ctx, chunk;
+	int n_slots;                /* sequences the cache holds */
 	struct ds_rope rope;
-	float **cache;              /* per layer (n_ctx, kv_lora_rank + rope): c_kv | roped k_pe */
+	float **cache;              /* per layer (n_slots * n_ctx, kv_lora_rank + rope): c_kv | roped k_pe,
+	                             * slot s at rows s * n_ctx.. */
+	float *kvbuf;               /* (chunk, kv_lora_rank + rope): latent rows of a batch of several runs */
+	struct run *runs;           /* (chunk) */
 	float *x;                   /* (chunk, hidden) residual stream */
 	float *h;                   /* (chunk, hidden) normed input of a block, then its output */
 	float *ffn;                 /* (chunk, hidden) */
@@ -86,6 +97,7 @@ void ds_state_free(struct ds_state *s)
 		state_release(s, &s->router);
 		state_release(s, &s->logits);
 		state_release(s, &s->kvrow);
+		state_release(s, &s->kvbuf);
 		s->be->destroy(s->bc);
 	}
 	free(s->cache);
@@ -94,6 +106,7 @@ void ds_state_free(struct ds_state *s)
 	free(s->topk_ids);
 	free(s->topk_w);
 	free(s->next_host);
+	free(s->runs);
 	struct ds_parallel par = s->par;
 	free(s);
 	if (par.release != NULL)
@@ -144,6 +157,7 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	s->m = m;
 	s->be = be;
 	s->n_ctx = n_ctx;
+	s->n_slots = 1;
 	int chunk = be->chunk > 0 ? be->chunk : DS_CHUNK;
 	s->chunk = n_ctx < chunk ? n_ctx : chunk;
 	if (ds_rope_init(cfg, &s->rope) != 0) {
@@ -180,6 +194,7 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	s->attn = state_alloc(s, ch * nh * (size_t)cfg->v_head_dim, &ok);
 	s->router = state_alloc(s, ch * ne, &ok);
 	s->logits = state_alloc(s, (ch < DS_LOGIT_ROWS ? ch : DS_LOGIT_ROWS) * (size_t)cfg->vocab_size, &ok);
+	s->kvbuf = state_alloc(s, ch * lat, &ok);
 	if (s->be->graph_begin != NULL)
 		s->kvrow = state_alloc(s, lat, &ok);
 	if (!ok) {
@@ -193,7 +208,49 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	s->route_scratch = xcalloc(2 * (ne > 0 ? ne : 1), sizeof *s->route_scratch);
 	s->topk_ids = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_ids);
 	s->topk_w = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_w);
+	s->runs = xcalloc(ch, sizeof *s->runs);
 	return s;
+}
+
+/* The caches of every layer for n_slots slots; false (and none) when the memory cannot be had. */
+static bool cache_alloc(struct ds_state *s, int n_slots)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	size_t lat = (size_t)cfg->kv_lora_rank + (size_t)cfg->qk_rope_head_dim;
+	bool ok = true;
+	for (int l = 0; l < cfg->num_hidden_layers; l++)
+		state_release(s, &s->cache[l]);
+	for (int l = 0; l < cfg->num_hidden_layers && ok; l++)
+		s->cache[l] = state_alloc(s, (size_t)n_slots * (size_t)s->n_ctx * lat, &ok);
+	if (!ok)
+		for (int l = 0; l < cfg->num_hidden_layers; l++)
+			state_release(s, &s->cache[l]);
+	return ok;
+}
+
+int ds_state_set_slots(struct ds_state *s, int n_slots, char *err, size_t errlen)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	double lat = (double)(cfg->kv_lora_rank + cfg->qk_rope_head_dim);
+	if (n_slots < 1)
+		return errorf(err, errlen, "a state needs at least one sequence slot (got %d)", n_slots);
+	if (n_slots == s->n_slots)
+		return 0;
+	if (cache_alloc(s, n_slots)) {
+		s->n_slots = n_slots;
+		return 0;
+	}
+	s->n_slots = 1;
+	if (!cache_alloc(s, 1))
+		fatal("cannot get back the memory of a one-slot KV cache of %d tokens", s->n_ctx);
+	return errorf(err, errlen, "not enough memory for %d sequences of %d tokens (%.1f GiB of KV cache): ask "
+		      "for fewer slots or a smaller context", n_slots, s->n_ctx,
+		      (double)n_slots * s->n_ctx * lat * 4.0 * cfg->num_hidden_layers / (1 << 30));
+}
+
+int ds_state_slots(const struct ds_state *s)
+{
+	return s->n_slots;
 }
 
 void ds_state_set_parallel(struct ds_state *s, const struct ds_parallel *p)
@@ -214,8 +271,15 @@ int ds_state_threads(const struct ds_state *s)
 	return s->be->threads(s->bc);
 }
 
-/* One decoder layer for n tokens at positions pos..: attention block, then the FFN block. */
-static void forward_layer(struct ds_state *s, int l, int n, int pos)
+/* Row pos of layer l's cache in sequence slot seq. */
+static float *cache_row(const struct ds_state *s, int l, int seq, int pos)
+{
+	size_t lat = (size_t)s->m->cfg.kv_lora_rank + (size_t)s->m->cfg.qk_rope_head_dim;
+	return s->cache[l] + ((size_t)seq * (size_t)s->n_ctx + (size_t)pos) * lat;
+}
+
+/* One decoder layer for n tokens in runs[0..n_runs): attention block, then the FFN block. */
+static void forward_layer(struct ds_state *s, int l, int n, const struct run *runs, int n_runs)
 {
 	const struct ds_config *cfg = &s->m->cfg;
 	const struct ds_layer *L = &s->m->w.layers[l];
@@ -236,23 +300,35 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 	} else {
 		be->matmul(bc, s->q, &L->q_proj, s->h, n);
 	}
-	/* 3. latent K/V straight into the cache rows: [c_kv | k_pe], c_kv normed */
-	/* (a recorded decode step writes a fixed row and stores it at the device's position) */
-	float *kv = s->graph ? s->kvrow : s->cache[l] + (size_t)pos * (size_t)lat;
+	/* 3. latent K/V: [c_kv | k_pe], c_kv normed; one run goes straight into its cache rows, several
+	 * through kvbuf (a recorded decode step writes a fixed row and stores it at the device's
+	 * position) */
+	float *kv = s->graph ? s->kvrow : n_runs == 1 ? cache_row(s, l, runs[0].seq, runs[0].pos) : s->kvbuf;
 	be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
 	be->rmsnorm(bc, kv, lat, kv, lat, &L->kv_a_norm, n, eps);
-	/* 4. RoPE on k_pe (one head shared by all) and on every head's q_pe */
-	be->rope(bc, kv + kr, n, 1, lat, 0, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
+	/* 4. RoPE at each run's positions on k_pe (one head shared by all) and on every head's q_pe */
+	for (int r = 0; r < n_runs; r++) {
+		const struct run *ru = &runs[r];
+		float *kr_row = kv + (size_t)ru->off * lat;
+		be->rope(bc, kr_row + kr, ru->n, 1, lat, 0, rd, ru->pos, s->rope.inv_freq, s->rope.cos_mscale);
+		if (n_runs > 1)
+			be->copy(bc, cache_row(s, l, ru->seq, ru->pos), kr_row, (size_t)ru->n * lat);
+		be->rope(bc, s->q + (size_t)ru->off * nh * qd + nope, ru->n, nh, nh * qd, qd, rd, ru->pos,
+			 s->rope.inv_freq, s->rope.cos_mscale);
+	}
 	if (s->graph)
-		be->store_row(bc, s->cache[l], kv, lat, pos);
-	be->rope(bc, s->q + nope, n, nh, nh * qd, qd, rd, pos, s->rope.inv_freq, s->rope.cos_mscale);
-	/* 5. attention over positions 0..pos+n-1 */
-	struct ds_attn_args aa = {
-		.out = s->attn, .q = s->q, .cache = s->cache[l], .kv_b = &L->kv_b_proj,
-		.n = n, .pos = pos, .n_heads = nh, .nope = nope, .rope = rd, .v_dim = cfg->v_head_dim,
-		.kv_rank = kr, .scale = s->rope.attn_scale,
-	};
-	be->attention(bc, &aa);
+		be->store_row(bc, s->cache[l], kv, lat, runs[0].pos);
+	/* 5. attention of each run over its sequence's positions 0..pos+n-1 */
+	for (int r = 0; r < n_runs; r++) {
+		const struct run *ru = &runs[r];
+		struct ds_attn_args aa = {
+			.out = s->attn + (size_t)ru->off * nh * cfg->v_head_dim,
+			.q = s->q + (size_t)ru->off * nh * qd, .cache = cache_row(s, l, ru->seq, 0),
+			.kv_b = &L->kv_b_proj, .n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
+			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,
+		};
+		be->attention(bc, &aa);
+	}
 	/* 6. x += o_proj(attn); h = RMSNorm(x) */
 	be->matmul(bc, s->h, &L->o_proj, s->attn, n);
 	if (s->par.allreduce != NULL)
@@ -299,26 +375,40 @@ static void forward_layer(struct ds_state *s, int l, int n, int pos)
 	be->add(bc, s->x, s->ffn, (size_t)n * hd);
 }
 
-/* One batch of at most chunk tokens; logits of the last position, or of all when all_logits. */
-static void forward_batch(struct ds_state *s, const int *tokens, int n, int pos, float *logits,
-			  bool all_logits)
+/* One batch of at most chunk tokens in runs[0..n_runs); when logits is not NULL, the logits of every
+ * token (all), or of those whose want is set (want NULL: the last token's), in order. */
+static void forward_batch(struct ds_state *s, const int *tokens, int n, const struct run *runs, int n_runs,
+			  const bool *want, bool all, float *logits)
 {
 	const struct ds_config *cfg = &s->m->cfg;
 	const int hd = cfg->hidden_size;
 	s->be->embed(s->bc, s->x, &s->m->w.embed, tokens, n);
 	for (int l = 0; l < cfg->num_hidden_layers; l++)
-		forward_layer(s, l, n, pos);
+		forward_layer(s, l, n, runs, n_runs);
 	if (logits == NULL)
 		return;
-	/* 8. final RMSNorm and lm_head */
-	int first = all_logits ? 0 : n - 1;
-	s->be->rmsnorm(s->bc, s->h, hd, s->x + (size_t)first * hd, hd, &s->m->w.norm, n - first, cfg->rms_norm_eps);
-	for (int r = 0; r < n - first; r += DS_LOGIT_ROWS) {
-		int rows = n - first - r < DS_LOGIT_ROWS ? n - first - r : DS_LOGIT_ROWS;
-		s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h + (size_t)r * hd, rows);
-		s->be->read(s->bc, logits + (size_t)r * cfg->vocab_size, s->logits, (size_t)rows * cfg->vocab_size);
+	/* 8. final RMSNorm of the wanted rows (a stretch of them at a time) into h, then lm_head */
+	int rows = 0;
+	for (int i = all || want != NULL ? 0 : n - 1; i < n;) {
+		if (!all && want != NULL && !want[i]) {
+			i++;
+			continue;
+		}
+		int j = i + 1;
+		while (j < n && (all || want == NULL || want[j]))
+			j++;
+		s->be->rmsnorm(s->bc, s->h + (size_t)rows * hd, hd, s->x + (size_t)i * hd, hd, &s->m->w.norm, j - i,
+			       cfg->rms_norm_eps);
+		rows += j - i;
+		i = j;
+	}
+	for (int r = 0; r < rows; r += DS_LOGIT_ROWS) {
+		int m = rows - r < DS_LOGIT_ROWS ? rows - r : DS_LOGIT_ROWS;
+		s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h + (size_t)r * hd, m);
+		s->be->read(s->bc, logits + (size_t)r * cfg->vocab_size, s->logits, (size_t)m * cfg->vocab_size);
 	}
 }
+
 
 int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits)
 {
@@ -338,7 +428,65 @@ int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *log
 			out = logits + (size_t)done * cfg->vocab_size;
 		else if (logits != NULL && last)
 			out = logits;
-		forward_batch(s, tokens + done, c, pos + done, out, all_logits);
+		struct run ru = { .off = 0, .n = c, .pos = pos + done, .seq = 0 };
+		forward_batch(s, tokens + done, c, &ru, 1, NULL, all_logits, out);
+		done += c;
+	}
+	return 0;
+}
+
+/* Splits tokens[0..n) of b into runs: consecutive tokens of one sequence at consecutive positions.
+ * Returns the number of runs (at most n). */
+static int batch_runs(const struct ds_batch *b, int first, int n, struct run *runs)
+{
+	int n_runs = 0;
+	for (int i = first; i < first + n; i++) {
+		struct run *last = n_runs > 0 ? &runs[n_runs - 1] : NULL;
+		if (last != NULL && b->seq[i] == last->seq && b->pos[i] == last->pos + last->n) {
+			last->n++;
+			continue;
+		}
+		runs[n_runs++] = (struct run){ .off = i - first, .n = 1, .pos = b->pos[i], .seq = b->seq[i] };
+	}
+	return n_runs;
+}
+
+static bool state_parallel(const struct ds_state *s);
+
+int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits)
+{
+	const struct ds_config *cfg = &s->m->cfg;
+	if (b->n <= 0 || b->tokens == NULL || b->pos == NULL || b->seq == NULL)
+		return -1;
+	for (int i = 0; i < b->n; i++)
+		if (b->tokens[i] < 0 || b->tokens[i] >= cfg->vocab_size || b->pos[i] < 0 || b->pos[i] >= s->n_ctx ||
+		    b->seq[i] < 0 || b->seq[i] >= s->n_slots)
+			return -1;
+	if (state_parallel(s)) {
+		/* the other ranks follow ds_forward's launch: one sequence, at most the last logits */
+		for (int i = 0; i < b->n; i++)
+			if (b->seq[i] != 0 || b->pos[i] != b->pos[0] + i ||
+			    (b->want_logits != NULL && b->want_logits[i] && i != b->n - 1))
+				return -1;
+		bool last = b->want_logits == NULL || b->want_logits[b->n - 1];
+		return ds_forward(s, b->tokens, b->n, b->pos[0], last ? logits : NULL, false);
+	}
+	for (int done = 0; done < b->n;) {
+		int c = b->n - done < s->chunk ? b->n - done : s->chunk;
+		int n_runs = batch_runs(b, done, c, s->runs), rows = 0;
+		const bool *want = b->want_logits != NULL ? b->want_logits + done : NULL;
+		bool last = done + c == b->n;
+		if (want != NULL) {
+			for (int i = 0; i < c; i++)
+				rows += want[i];
+		} else {
+			rows = last;
+		}
+		/* want NULL asks for the batch's last token only, which only the last piece has */
+		forward_batch(s, b->tokens + done, c, s->runs, n_runs, want, false,
+			      logits != NULL && rows > 0 ? logits : NULL);
+		if (logits != NULL)
+			logits += (size_t)rows * cfg->vocab_size;
 		done += c;
 	}
 	return 0;
@@ -386,8 +534,9 @@ static void last_step(struct ds_state *s, int token, int pos, bool graph)
 {
 	const struct ds_config *cfg = &s->m->cfg;
 	const int hd = cfg->hidden_size;
+	struct run ru = { .off = 0, .n = 1, .pos = pos, .seq = 0 };
 	s->graph = graph;
-	forward_batch(s, &token, 1, pos, NULL, false);
+	forward_batch(s, &token, 1, &ru, 1, NULL, false, NULL);
 	s->be->rmsnorm(s->bc, s->h, hd, s->x, hd, &s->m->w.norm, 1, cfg->rms_norm_eps);
 	s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h, 1);
 	s->graph = false;

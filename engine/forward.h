@@ -40,13 +40,39 @@ void ds_state_free(struct ds_state *s);
 int ds_state_n_ctx(const struct ds_state *s);
 int ds_state_threads(const struct ds_state *s);
 
-/* Runs tokens[0..n) at positions pos..pos+n-1, writing their latent K/V into the cache (positions
- * >= pos are overwritten: rewinding is just calling with a smaller pos). n > 1 runs as a batch
- * (matrix-matrix, K/V expanded with kv_b_proj); n == 1 runs the absorbed decode path. Both give the
+/* Runs tokens[0..n) of the sequence in slot 0 at positions pos..pos+n-1, writing their latent K/V
+ * into the cache (positions >= pos are overwritten: rewinding is just calling with a smaller pos).
+ * n > 1 runs as a batch (matrix-matrix, K/V expanded with kv_b_proj); n == 1 runs the absorbed decode path. Both give the
  * same logits. If logits is not NULL it receives vocab_size floats per position when all_logits,
  * else only those of the last position. Requires 0 <= pos and pos + n <= n_ctx, token ids in
  * [0, vocab_size): returns -1 otherwise, without touching the cache. */
 int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *logits, bool all_logits);
+
+/* Several sequences at once (llama.cpp's llama_batch is the model): the state's cache holds one slot
+ * of n_ctx positions per sequence, and one call runs tokens of any of them, each at its own position,
+ * so the weights are read once for all. Tokens of one sequence that follow each other in the batch at
+ * consecutive positions attend to each other causally; every token also sees its slot's cache rows
+ * before its position, which an earlier call (or an earlier token of the batch) wrote. */
+struct ds_batch {
+	int n;
+	const int *tokens;          /* (n) ids */
+	const int *pos;             /* (n) position of each token in its sequence */
+	const int *seq;             /* (n) its sequence: a cache slot in [0, ds_state_slots) */
+	const bool *want_logits;    /* (n) which tokens' logits to return; NULL: the last token's */
+};
+
+/* Gives s n_slots cache slots of n_ctx positions each (ds_state_new makes one). The cache contents
+ * are lost; call it before the first forward pass (a GPU records its decode graph on the first).
+ * Returns 0, or -1 with a sentence in err when the memory cannot be had (s then keeps one slot). */
+int ds_state_set_slots(struct ds_state *s, int n_slots, char *err, size_t errlen);
+int ds_state_slots(const struct ds_state *s);
+
+/* Runs batch b: writes each token's latent K/V into its slot at its position, and, if logits is not
+ * NULL, vocab_size floats per token whose want_logits is set, in batch order. Requires token ids in
+ * [0, vocab_size), positions in [0, n_ctx), sequences in [0, slots): returns -1 otherwise, without
+ * touching the cache. On a state split over ranks (ds_state_set_parallel) only one sequence in slot 0
+ * at consecutive positions with at most the last token's logits is accepted (ds_forward). */
+int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits);
 
 /* ds_forward, then the argmax of the last position's logits, taken where the logits are (on a GPU
  * only the id is read back, and one-token steps replay a recorded graph): greedy decoding and

@@ -23,3 +23,9 @@ tests_test_sched_SOURCES = tests/test-sched.c tests/fixture-util.c tests/fixture
 tests_test_sched_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_test_sched_LDADD = $(ENGINE_TEST_LIBS)
 TESTS += tests/test-sched
+# The batch-shaped forward pass under it: several sequences in one call equal one at a time.
+check_PROGRAMS += tests/test-batch
+tests_test_batch_SOURCES = tests/test-batch.c tests/fixture-util.c tests/fixture-util.h
+tests_test_batch_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_test_batch_LDADD = $(ENGINE_TEST_LIBS)
+TESTS += tests/test-batch

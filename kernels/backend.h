@@ -18,7 +18,9 @@ struct ds_backend_params {
 	bool f32;                  /* GPU backends: keep weights in F32 (--dtype f32), not BF16 */
 };
 
-/* Multi-head latent attention of one layer for n query tokens at positions pos..pos+n-1. */
+/* Multi-head latent attention of one layer for n query tokens of one sequence at positions
+ * pos..pos+n-1. A batch of several sequences (engine/forward.h, ds_forward_batch) makes one call per
+ * run of consecutive positions, each with its own sequence's cache slot. */
 struct ds_attn_args {
 	float *out;                     /* (n, heads * v_head_dim) */
 	const float *q;                 /* (n, heads * (nope + rope)), q_pe already roped */
@@ -74,6 +76,9 @@ struct ds_backend {
 	void (*moe)(void *ctx, float *y, const struct ds_moe_args *a);
 	/* y += x, n floats */
 	void (*add)(void *ctx, float *y, const float *x, size_t n);
+	/* dst = src, n floats (buffers from .alloc, not overlapping): the latent rows of a batch of
+	 * several sequences into each one's cache slot */
+	void (*copy)(void *ctx, float *dst, const float *src, size_t n);
 
 	/* Optional: NULL (0) where a backend has no use for them (the CPU's). */
 	/* Copies the weights of m to the device once, reporting bytes done; -1 and a sentence in err

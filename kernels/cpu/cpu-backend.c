@@ -191,6 +191,11 @@ static void cpu_add(void *ctx, float *y, const float *x, size_t n)
 		y[i] += x[i];
 }
 
+static void cpu_copy(void *ctx, float *dst, const float *src, size_t n)
+{
+	memcpy(dst, src, n * sizeof *dst);
+}
+
 const struct ds_backend ds_backend_cpu = {
 	.name = "cpu",
 	.create = cpu_create,
@@ -207,4 +212,5 @@ const struct ds_backend ds_backend_cpu = {
 	.swiglu = cpu_swiglu,
 	.moe = cpu_moe,
 	.add = cpu_add,
+	.copy = cpu_copy,
 };

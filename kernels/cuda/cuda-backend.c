@@ -443,6 +443,13 @@ static void cuda_add_op(void *ctx, float *y, const float *x, size_t n)
 	cuda_add(y, x, n, c->st);
 }
 
+static void cuda_copy_op(void *ctx, float *dst, const float *src, size_t n)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
+	CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyDeviceToDevice, c->st));
+}
+
 void ds_cuda_route(void *ctx, const float *router_logits, int n)
 {
 	struct cuda_ctx *c = ctx;
@@ -503,6 +510,7 @@ const struct ds_backend ds_backend_cuda = {
 	.swiglu = cuda_op_swiglu,
 	.moe = cuda_op_moe,
 	.add = cuda_add_op,
+	.copy = cuda_copy_op,
 #ifdef DS_BACKEND_GPU_OPS
 	.load = cuda_load,
 	.route = ds_cuda_route,
