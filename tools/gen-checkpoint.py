@@ -29,6 +29,15 @@ PRESETS = {
                   norm_topk_prob=False, first_k_dense_replace=1, moe_layer_freq=1,
                   q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
                   qk_rope_head_dim=64, v_head_dim=128, yarn=True),
+    # Coder-V2-Lite's real widths (hidden 2048, dense 10944, 64 experts of 1408, 2 shared) with 4
+    # of its 27 layers: the products of the real model at a size a small machine holds (4.6 GB BF16).
+    "lite4": dict(vocab_size=102400, hidden_size=2048, intermediate_size=10944,
+                  moe_intermediate_size=1408, num_hidden_layers=4, num_attention_heads=16,
+                  n_shared_experts=2, n_routed_experts=64, num_experts_per_tok=6,
+                  routed_scaling_factor=1.0, topk_method="greedy", n_group=1, topk_group=1,
+                  norm_topk_prob=False, first_k_dense_replace=1, moe_layer_freq=1,
+                  q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
+                  qk_rope_head_dim=64, v_head_dim=128, yarn=True),
     # A few MB: quick runs of the engine end to end.
     "small": dict(vocab_size=102400, hidden_size=128, intermediate_size=352,
                   moe_intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
