@@ -214,7 +214,7 @@ static int place_tensor(struct cursor *c, struct gguf_tensor *t, size_t data_sta
 	if (t->dtype < 0) {
 		if (tname != NULL)
 			return errorf(c->err, c->errlen,
-				      "%s: tensor '%s' is of type %s, which dscoder-engine does not read (it reads f32, f16, bf16, q8_0, q4_0, q4_K, q5_K and q6_K): use a file quantized as Q4_K_M, Q5_K_M, Q6_K or Q8_0",
+				      "%s: tensor '%s' is of type %s, which dscoder-engine does not read (it reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K and q6_K): use a file quantized as Q4_K_M, Q5_K_M, Q6_K or Q8_0",
 				      c->path, t->name, tname);
 		return errorf(c->err, c->errlen,
 			      "%s: tensor '%s' has type number %u, which GGUF does not define: the file is damaged",

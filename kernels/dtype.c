@@ -1,5 +1,6 @@
 /* dtype.c: the element type table and each type's conversion to float, written from the GGUF block
- * formats' definitions (ggml's block_q8_0, block_q4_0, block_q4_K, block_q5_K, block_q6_K). The
+ * formats' definitions (ggml's block_q8_0, block_q4_0, block_q4_1, block_q5_0, block_q5_1, block_q4_K,
+ * block_q5_K, block_q6_K). The
  * arithmetic is done in the order and precision the definitions give, so that results are equal bit
  * for bit to the reference dequantizer; this file is compiled with -ffp-contract=off for that (a
  * fused multiply-add rounds once where the definition rounds twice). */
@@ -61,6 +62,69 @@ static void q4_0_to_float(const void *src, float *dst, int64_t n)
 
 			dst[i + j] = x0 * d;
 			dst[i + j + 16] = x1 * d;
+		}
+	}
+}
+
+/* block_q4_1: f16 d, f16 m, uint8 qs[16]; x = q * d + m, nibbles as in q4_0 */
+static void q4_1_to_float(const void *src, float *dst, int64_t n)
+{
+	const uint8_t *b = src;
+
+	for (int64_t i = 0; i < n; i += 32, b += 20) {
+		const float d = ds_f16_to_f32(rd16(b)), m = ds_f16_to_f32(rd16(b + 2));
+		const uint8_t *qs = b + 4;
+
+		for (int j = 0; j < 16; j++) {
+			dst[i + j] = (qs[j] & 0x0f) * d + m;
+			dst[i + j + 16] = (qs[j] >> 4) * d + m;
+		}
+	}
+}
+
+/* The fifth bits of q5_0 and q5_1: bit j of the little-endian 32-bit qh belongs to weight j. */
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* block_q5_0: f16 d, uint8 qh[4], uint8 qs[16]; x = (q - 16) * d with q the nibble plus 16 * its
+ * fifth bit */
+static void q5_0_to_float(const void *src, float *dst, int64_t n)
+{
+	const uint8_t *b = src;
+
+	for (int64_t i = 0; i < n; i += 32, b += 22) {
+		const float d = ds_f16_to_f32(rd16(b));
+		const uint32_t qh = rd32(b + 2);
+		const uint8_t *qs = b + 6;
+
+		for (int j = 0; j < 16; j++) {
+			const int x0 = (int)((qs[j] & 0x0f) | ((qh >> j) & 1) << 4) - 16;
+			const int x1 = (int)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+
+			dst[i + j] = x0 * d;
+			dst[i + j + 16] = x1 * d;
+		}
+	}
+}
+
+/* block_q5_1: f16 d, f16 m, uint8 qh[4], uint8 qs[16]; x = q * d + m */
+static void q5_1_to_float(const void *src, float *dst, int64_t n)
+{
+	const uint8_t *b = src;
+
+	for (int64_t i = 0; i < n; i += 32, b += 24) {
+		const float d = ds_f16_to_f32(rd16(b)), m = ds_f16_to_f32(rd16(b + 2));
+		const uint32_t qh = rd32(b + 4);
+		const uint8_t *qs = b + 8;
+
+		for (int j = 0; j < 16; j++) {
+			const int x0 = (int)((qs[j] & 0x0f) | ((qh >> j) & 1) << 4);
+			const int x1 = (int)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+
+			dst[i + j] = x0 * d + m;
+			dst[i + j + 16] = x1 * d + m;
 		}
 	}
 }
@@ -172,6 +236,9 @@ static const struct ds_dtype_info dtypes[DS_N_DTYPES] = {
 	[DS_Q4_K] = { "q4_K", QK_K, 144, 12, q4_k_to_float },
 	[DS_Q5_K] = { "q5_K", QK_K, 176, 13, q5_k_to_float },
 	[DS_Q6_K] = { "q6_K", QK_K, 210, 14, q6_k_to_float },
+	[DS_Q4_1] = { "q4_1", 32, 20, 3, q4_1_to_float },
+	[DS_Q5_0] = { "q5_0", 32, 22, 6, q5_0_to_float },
+	[DS_Q5_1] = { "q5_1", 32, 24, 7, q5_1_to_float },
 };
 
 const struct ds_dtype_info *ds_dtype_get(enum ds_dtype t)

@@ -18,6 +18,9 @@ enum ds_dtype {
 	DS_Q4_K,	/* 256 weights: f16 scale and min, 8 x (6-bit scale, 6-bit min), 256 x 4 bits */
 	DS_Q5_K,	/* 256 weights: as Q4_K with a fifth bit per weight */
 	DS_Q6_K,	/* 256 weights: 16 x int8 scale, 256 x 6 bits, f16 super-scale */
+	DS_Q4_1,	/* 32 weights: f16 scale and min, 32 x 4 bits */
+	DS_Q5_0,	/* 32 weights: f16 scale, 32 fifth bits, 32 x 4 bits, offset 16 */
+	DS_Q5_1,	/* 32 weights: f16 scale and min, 32 fifth bits, 32 x 4 bits */
 	DS_N_DTYPES
 };
 

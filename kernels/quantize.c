@@ -1,4 +1,4 @@
-/* quantize.c: float rows to F32, F16, BF16, Q8_0, Q4_K and Q6_K, written from the block layouts
+/* quantize.c: float rows to F32, F16, BF16, Q8_0, Q5_0, Q4_K and Q6_K, written from the block layouts
  * that dtype.c decodes. The scales are chosen so that every value is representable (the grid of
  * each block covers its values), rounding the f16 super-scales up and the 6- or 8-bit sub-block
  * scales up too; each value is then rounded to the nearest point of the grid its block decodes to,
@@ -14,7 +14,8 @@
 
 bool ds_quantize_supported(enum ds_dtype t)
 {
-	return t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q6_K;
+	return t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q5_0 || t == DS_Q4_K ||
+	       t == DS_Q6_K;
 }
 
 uint16_t ds_f32_to_bf16(float f)
@@ -78,6 +79,34 @@ static void quantize_q8_0(const float *x, uint8_t *b, int64_t n)
 		wr16(b, h);
 		for (int j = 0; j < 32; j++)
 			b[2 + j] = (uint8_t)(int8_t)(d > 0 ? clampi(x[j] / d, -127, 127) : 0);
+	}
+}
+
+/* block_q5_0: x = (q - 16) * d with q in 0..31: d is the least f16 with 15 d >= the largest value
+ * and -16 d <= the smallest, q = round(x / d) + 16; the fifth bits go to qh (bit j: weight j) */
+static void quantize_q5_0(const float *x, uint8_t *b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i += 32, x += 32, b += 22) {
+		float hi = 0, lo = 0;
+
+		for (int j = 0; j < 32; j++) {
+			hi = fmaxf(hi, x[j]);
+			lo = fminf(lo, x[j]);
+		}
+		const uint16_t h = f16_up(fmaxf(hi / 15.0f, -lo / 16.0f));
+		const float d = ds_f16_to_f32(h);
+		uint32_t qh = 0;
+		int q[32];
+
+		for (int j = 0; j < 32; j++) {
+			q[j] = d > 0 ? clampi(x[j] / d, -16, 15) + 16 : 16;
+			qh |= (uint32_t)(q[j] >> 4) << j;
+		}
+		wr16(b, h);
+		for (int j = 0; j < 4; j++)
+			b[2 + j] = (uint8_t)(qh >> (8 * j));
+		for (int j = 0; j < 16; j++)
+			b[6 + j] = (uint8_t)((q[j] & 15) | (q[j + 16] & 15) << 4);
 	}
 }
 
@@ -204,6 +233,9 @@ void ds_quantize_row(enum ds_dtype t, const float *src, void *dst, int64_t n)
 		return;
 	case DS_Q8_0:
 		quantize_q8_0(src, p, n);
+		return;
+	case DS_Q5_0:
+		quantize_q5_0(src, p, n);
 		return;
 	case DS_Q4_K:
 		quantize_q4_k(src, p, n);

@@ -9,7 +9,7 @@
 
 #include "dtype.h"
 
-/* Can ds_quantize_row write type t? (f32, f16, bf16, q8_0, q4_K, q6_K) */
+/* Can ds_quantize_row write type t? (f32, f16, bf16, q8_0, q5_0, q4_K, q6_K) */
 bool ds_quantize_supported(enum ds_dtype t);
 
 /* Writes the n floats at src as type t to dst (ds_row_bytes(t, n) bytes); n is a multiple of t's

@@ -80,7 +80,9 @@ static enum ds_dtype fit(enum ds_dtype want, int64_t cols)
 {
 	if (cols % ds_dtype_get(want)->block == 0)
 		return want;
-	return cols % 32 == 0 ? DS_Q8_0 : DS_F16;
+	if (cols % 32 != 0)
+		return DS_F16;
+	return want == DS_Q4_K ? DS_Q5_0 : DS_Q8_0;
 }
 
 static void qz_add(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, int l, const char *what,

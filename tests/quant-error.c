@@ -1,7 +1,7 @@
 /* quant-error.c: test helper: is every value of DEQ (a tensor --dequantize wrote) within half of its
  * block's quantization step of SRC (the same tensor before quantizing)? The step is the coarsest the
  * format needs for the block's source values when the scales are chosen to cover them (kernels/
- * quantize.c), so a quantizer that clips or picks coarse scales fails. TYPE: q8_0, q4_K, q6_K.
+ * quantize.c), so a quantizer that clips or picks coarse scales fails. TYPE: q8_0, q5_0, q4_K, q6_K.
  * Exit 1 with the worst value when one is outside. */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +21,16 @@ static double needed_step(const char *type, const float *x, size_t i)
 		for (int j = 0; j < 32; j++)
 			amax = fmax(amax, fabs(b[j]));
 		return amax / 127 * (1 + 0x1p-10) + 0x1p-24;
+	}
+	if (strcmp(type, "q5_0") == 0) {
+		const float *b = x + i / 32 * 32;
+		double hi = 0, lo = 0;
+
+		for (int j = 0; j < 32; j++) {
+			hi = fmax(hi, b[j]);
+			lo = fmin(lo, b[j]);
+		}
+		return fmax(hi / 15, -lo / 16) * (1 + 0x1p-10) + 0x1p-24;
 	}
 	const float *b = x + i / 256 * 256;
 	if (strcmp(type, "q4_K") == 0) {
@@ -66,13 +76,14 @@ int main(int argc, char **argv)
 	float *x, *y;
 	double worst_ratio = 0, se = 0, sx = 0;
 
-	if (argc != 4 || (strcmp(argv[1], "q8_0") != 0 && strcmp(argv[1], "q4_K") != 0 && strcmp(argv[1], "q6_K") != 0)) {
-		fprintf(stderr, "usage: quant-error q8_0|q4_K|q6_K SRC.f32 DEQ.f32\n");
+	if (argc != 4 || (strcmp(argv[1], "q8_0") != 0 && strcmp(argv[1], "q5_0") != 0 &&
+			  strcmp(argv[1], "q4_K") != 0 && strcmp(argv[1], "q6_K") != 0)) {
+		fprintf(stderr, "usage: quant-error q8_0|q5_0|q4_K|q6_K SRC.f32 DEQ.f32\n");
 		return 2;
 	}
 	x = fix_read_f32(argv[2], &n);
 	y = fix_read_f32(argv[3], &nd);
-	block = strcmp(argv[1], "q8_0") == 0 ? 32 : 256;
+	block = strcmp(argv[1], "q8_0") == 0 || strcmp(argv[1], "q5_0") == 0 ? 32 : 256;
 	if (x == NULL || y == NULL || n != nd || n % block != 0) {
 		fprintf(stderr, "quant-error: %s and %s are not two tensors of the same length in whole blocks\n", argv[2], argv[3]);
 		return 2;

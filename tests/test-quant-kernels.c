@@ -1,12 +1,12 @@
-/* test-quant-kernels.c: every CPU kernel set on every block-quantized type (q8_0, q4_0, q4_K, q5_K,
- * q6_K) against exact math on the weights as the format's decoder gives them: random blocks with
+/* test-quant-kernels.c: every CPU kernel set on every block-quantized type (q8_0, q4_0, q4_1, q5_0,
+ * q5_1, q4_K, q5_K, q6_K) against exact math on the weights as the format's decoder gives them: random blocks with
  * extreme scales (subnormal, huge, zero, negative), token counts 1..7, 13, 20 and 50 (the fused form
  * and the prefill tiles of each set), row ranges off the tiles, widths past the decode panel; one-hot activations
  * that must give the decoded weights bit for bit; axpy_row; and the DSCODER_KERNELS choice.
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
- * in double of w_c x_c, and m_c the offset (dmin * m) of c's sub-block in q4_K/q5_K (0 in the other
- * types). That sum bounds every term the kernels add (the K-quant kernels sum d*sc*q*x and m*x
+ * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
+ * min in q4_1/q5_1, 16 d in q5_0 (0 in the other types). That sum bounds every term the kernels add (the K-quant kernels sum d*sc*q*x and m*x
  * apart), so the bound says: F32 rounding of sums of at most a few thousand terms, and nothing
  * coarser (no activation rounded to 8 or 16 bits). */
 #include "build-config.h"
@@ -58,7 +58,8 @@ static void rnd_block(enum ds_dtype t, uint8_t *b)
 		b[i] = (uint8_t)rnd();
 	switch (t) {
 	case DS_Q8_0: case DS_Q4_0: put16(b, rnd_scale()); break;
-	case DS_Q4_K: case DS_Q5_K: put16(b, rnd_scale()); put16(b + 2, rnd_scale()); break;
+	case DS_Q5_0: put16(b, rnd_scale()); break;
+	case DS_Q4_1: case DS_Q5_1: case DS_Q4_K: case DS_Q5_K: put16(b, rnd_scale()); put16(b + 2, rnd_scale()); break;
 	default: put16(b + 208, rnd_scale()); break;
 	}
 }
@@ -67,13 +68,15 @@ static void rnd_block(enum ds_dtype t, uint8_t *b)
 static void block_offsets(enum ds_dtype t, const uint8_t *b, float *m)
 {
 	int blk = ds_dtype_get(t)->block;
-	if (t != DS_Q4_K && t != DS_Q5_K) {
+	/* bytes of scales and mins before the quants */
+	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 ? 2 : 0;
+	if (head == 0) {
 		memset(m, 0, sizeof *m * (size_t)blk);
 		return;
 	}
 	uint8_t z[176];
-	memcpy(z, b, 16);
-	memset(z + 16, 0, sizeof z - 16);
+	memcpy(z, b, head);
+	memset(z + head, 0, sizeof z - head);
 	ds_dtype_get(t)->to_float(z, m, blk);
 	for (int i = 0; i < blk; i++)
 		m[i] = -m[i];
@@ -199,7 +202,7 @@ static void test_axpy_row(const struct cpu_kernels *k, enum ds_dtype t)
 	free_qmat(&q);
 }
 
-static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K };
 
 static void test_set(const struct cpu_kernels *k, int si)
 {

@@ -33,8 +33,8 @@ static float rd16f(const uint8_t *p)
  * coarsest step the format needs there (from the source x), or -1 for the float types. */
 static double step_of(enum ds_dtype t, const uint8_t *q, const float *x, int64_t i, double *needed)
 {
-	const int64_t blk = i / (t == DS_Q8_0 ? 32 : 256);
-	const float *xb = x + blk * (t == DS_Q8_0 ? 32 : 256);
+	const int64_t bsz = t == DS_Q8_0 || t == DS_Q5_0 ? 32 : 256, blk = i / bsz;
+	const float *xb = x + blk * bsz;
 	const uint8_t *b;
 
 	if (t == DS_Q8_0) {
@@ -45,6 +45,16 @@ static double step_of(enum ds_dtype t, const uint8_t *q, const float *x, int64_t
 			amax = fmax(amax, fabs(xb[j]));
 		*needed = amax / 127 * (1 + 0x1p-10) + 0x1p-24;
 		return rd16f(b);
+	}
+	if (t == DS_Q5_0) {
+		double hi = 0, lo = 0;
+
+		for (int j = 0; j < 32; j++) {
+			hi = fmax(hi, xb[j]);
+			lo = fmin(lo, xb[j]);
+		}
+		*needed = fmax(hi / 15, -lo / 16) * (1 + 0x1p-10) + 0x1p-24;
+		return rd16f(q + blk * 22);
 	}
 	if (t == DS_Q4_K) {
 		const int j = (int)(i % 256) / 32;
@@ -135,9 +145,45 @@ static double check_row(enum ds_dtype t, const float *x, const char *what)
 	return sx > 0 ? sqrt(se / sx) : sqrt(se);
 }
 
+/* The 32-weight types with a fifth bit or a min, decoded from blocks written by hand from the format's
+ * definition: d = 0.5 (f16 0x3800), m = -1.25 (0xbd00), nibbles j and 15 - j, fifth bits 0, 5 and 31. */
+static void test_known_blocks(void)
+{
+	uint8_t b[24];
+	float y[32];
+	const uint32_t qh = 1u << 0 | 1u << 5 | 1u << 31;
+
+	for (int k = 0; k < 3; k++) {
+		const enum ds_dtype t = k == 0 ? DS_Q4_1 : k == 1 ? DS_Q5_0 : DS_Q5_1;
+		const int has_m = t != DS_Q5_0, q5 = t != DS_Q4_1;
+		int o = 0;
+
+		b[o++] = 0x00, b[o++] = 0x38;
+		if (has_m)
+			b[o++] = 0x00, b[o++] = 0xbd;
+		if (q5)
+			for (int j = 0; j < 4; j++)
+				b[o++] = (uint8_t)(qh >> (8 * j));
+		for (int j = 0; j < 16; j++)
+			b[o++] = (uint8_t)(j | (15 - j) << 4);
+		CHECK((size_t)o == ds_dtype_get(t)->block_bytes, "%s: the hand-made block has %d bytes", ds_dtype_get(t)->name, o);
+		ds_dtype_get(t)->to_float(b, y, 32);
+		for (int i = 0; i < 32; i++) {
+			int code = i < 16 ? i : 15 - (i - 16);
+			if (q5 && (qh >> i & 1))
+				code += 16;
+			double want = t == DS_Q5_0 ? (code - 16) * 0.5 : code * 0.5 - 1.25;
+			CHECK(y[i] == (float)want, "%s: weight %d decodes to %g, the format says %g", ds_dtype_get(t)->name,
+			      i, y[i], want);
+		}
+	}
+}
+
 int main(void)
 {
-	static const enum ds_dtype types[] = { DS_F32, DS_F16, DS_BF16, DS_Q8_0, DS_Q4_K, DS_Q6_K };
+	static const enum ds_dtype types[] = { DS_F32, DS_F16, DS_BF16, DS_Q8_0, DS_Q5_0, DS_Q4_K, DS_Q6_K };
+
+	test_known_blocks();
 	static float x[N];
 
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {

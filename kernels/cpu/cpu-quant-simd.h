@@ -1,4 +1,4 @@
-/* cpu-quant-simd.h: the block-quantized kernels (q8_0, q4_0, q4_K, q5_K, q6_K) written once over a
+/* cpu-quant-simd.h: the block-quantized kernels (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K) written once over a
  * float vector of QV_W lanes and included by each SIMD set: cpu-kernels-avx2.c (8 lanes) and
  * cpu-kernels-avx512.c (16 lanes). The includer defines QV_W, QV_TARGET (the target attribute) and
  * QV(name) (its prefix for the exported entry points).
@@ -127,6 +127,17 @@ QV_FN __m128i qv_bit16(__m128i h, int k)
 	return _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(h, _mm_cvtsi32_si128(k)), _mm_set1_epi8(1)), 4);
 }
 
+/* 16 in the bytes of weights whose bit is set in qh (q5_0/q5_1: bit j for weight j), for the
+ * weights half*16 + v*QV_W onwards, QV_W of them in the low lanes */
+QV_FN __m128i qv_fifth(uint32_t qh, int half, int v)
+{
+	const __m128i sel = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+	const __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+	__m128i b = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)(qh >> (16 * half))), sel);
+	__m128i h = _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(b, bit), bit), _mm_set1_epi8(16));
+	return v == 0 ? h : _mm_srli_si128(h, 8);
+}
+
 /* The 8 six-bit scales and mins of a K-quant block's 12 bytes (ggml's get_scale_min_k4 for all j at
  * once): sc in bytes 0-7, m in bytes 8-15 of out. */
 QV_FN void qv_k_scales(const uint8_t *s12, uint32_t out[4])
@@ -172,6 +183,52 @@ QV_FN void qv_dec_q4_0(const uint8_t *b, float *y)
 		__m128i q = qv_bytes(b + 2 + v * QV_W);
 		qv_store(y + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(qv_lo4(q), eight)), d));
 		qv_store(y + 16 + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(qv_hi4(q), eight)), d));
+	}
+}
+
+/* The 32 codes of a q4_1/q5_0/q5_1 block (qs: 16 nibble bytes; fifth bits from qh when q5), QV_W
+ * at a time: weights v*QV_W.. of the low half in *lo, of the high half (16 + ...) in *hi */
+QV_FN void qv_codes32(const uint8_t *qs, uint32_t qh, int q5, int v, __m128i *lo, __m128i *hi)
+{
+	__m128i q = qv_bytes(qs + v * QV_W);
+	*lo = qv_lo4(q);
+	*hi = qv_hi4(q);
+	if (q5) {
+		*lo = _mm_or_si128(*lo, qv_fifth(qh, 0, v));
+		*hi = _mm_or_si128(*hi, qv_fifth(qh, 1, v));
+	}
+}
+
+/* q5_0: x = (q - 16) * d */
+QV_FN void qv_dec_q5_0(const uint8_t *b, float *y)
+{
+	qv_f d = qv_set1(qv_h2f(b));
+	uint32_t qh;
+	memcpy(&qh, b + 2, 4);
+	const __m128i k16 = _mm_set1_epi8(16);
+	for (int v = 0; v < 16 / QV_W; v++) {
+		__m128i lo, hi;
+		qv_codes32(b + 6, qh, 1, v, &lo, &hi);
+		qv_store(y + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(lo, k16)), d));
+		qv_store(y + 16 + v * QV_W, qv_mul(qv_i8(_mm_sub_epi8(hi, k16)), d));
+	}
+}
+
+/* q4_1 and q5_1: x = q * d + m, rounded twice as the format's definition does */
+QV_FN void qv_dec_q41_q51(const uint8_t *b, int q5, float *y)
+{
+	qv_f d = qv_set1(qv_h2f(b)), m = qv_set1(qv_h2f(b + 2));
+	uint32_t qh = 0;
+	if (q5)
+		memcpy(&qh, b + 4, 4);
+	for (int v = 0; v < 16 / QV_W; v++) {
+		__m128i lo, hi;
+		qv_codes32(b + (q5 ? 8 : 4), qh, q5, v, &lo, &hi);
+		qv_f pl = qv_mul(qv_u8(lo), d), ph = qv_mul(qv_u8(hi), d);
+		QV_OPAQUE(pl);
+		QV_OPAQUE(ph);
+		qv_store(y + v * QV_W, qv_add(pl, m));
+		qv_store(y + 16 + v * QV_W, qv_add(ph, m));
 	}
 }
 
@@ -238,6 +295,9 @@ QV_FN void qv_dec_block(enum ds_dtype t, const uint8_t *b, float *y)
 	case DS_Q4_0: qv_dec_q4_0(b, y); break;
 	case DS_Q4_K: qv_dec_k45(b, NULL, b + 16, y); break;
 	case DS_Q5_K: qv_dec_k45(b, b + 16, b + 48, y); break;
+	case DS_Q4_1: qv_dec_q41_q51(b, 0, y); break;
+	case DS_Q5_0: qv_dec_q5_0(b, y); break;
+	case DS_Q5_1: qv_dec_q41_q51(b, 1, y); break;
 	default: qv_dec_q6_k(b, y); break;
 	}
 }
@@ -288,6 +348,50 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
+}
+
+/* q4_1, q5_0 and q5_1 (blocks of 32 with a fifth bit and/or a min): d * sum(q x) + m * sum(x), with
+ * q5_0's offset folded into its min (-16 d) and sx[t][b] = the sum of block b's 32 activations */
+QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
+		      const float *const *sx, int NT, float *out)
+{
+	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
+	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
+	const size_t qs_off = ty == DS_Q4_1 ? 4 : ty == DS_Q5_0 ? 6 : 8;
+	const uint8_t *pf = row;
+	qv_f acc[2][4];
+	float corr[4] = { 0, 0, 0, 0 };
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = qv_zero();
+	for (long b = 0; b < nb; b++, row += bb) {
+		qv_prefetch(row, &pf, QV_PF + bb);
+		const float d = qv_h2f(row), m = has_m ? qv_h2f(row + 2) : -16.0f * d;
+		uint32_t qh = 0;
+		if (q5)
+			memcpy(&qh, row + qs_off - 4, 4);
+		qv_f s[4];
+#pragma GCC unroll 2
+		for (int v = 0; v < 16 / QV_W; v++) {
+			__m128i lo, hi;
+			qv_codes32(row + qs_off, qh, q5, v, &lo, &hi);
+			qv_f fl = qv_u8(lo), fh = qv_u8(hi);
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				qv_f p = qv_mul(fl, QV_X(t, b * 32 + v * QV_W));
+				p = qv_fma(fh, QV_X(t, b * 32 + 16 + v * QV_W), p);
+				s[t] = v == 0 ? p : qv_add(s[t], p);
+			}
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++) {
+			acc[b & 1][t] = qv_fma(s[t], qv_set1(d), acc[b & 1][t]);
+			corr[t] += m * sx[t][b];
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) + corr[t];
 }
 
 /* q4_K and q5_K (hb_off 16, qs_off 48): per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j
@@ -390,6 +494,9 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out); break;
 	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out); break;
 	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out); break;
+	case DS_Q4_1: qv_dot_32m(row, k / 32, DS_Q4_1, x, sx, NT, out); break;
+	case DS_Q5_0: qv_dot_32m(row, k / 32, DS_Q5_0, x, sx, NT, out); break;
+	case DS_Q5_1: qv_dot_32m(row, k / 32, DS_Q5_1, x, sx, NT, out); break;
 	default: qv_dot_q6_k(row, k / 256, x, NT, out); break;
 	}
 }
@@ -412,6 +519,9 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	}
 
@@ -426,7 +536,7 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	const long k = (long)w->cols;
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
-	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K;
+	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 	if (need_sx && (long)n * (k / 32) > qv_sx_cap) {
 		free(qv_sx_buf);
 		qv_sx_cap = (long)n * (k / 32);
