@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "backend.h"
 #include "plan.h"
 #include "xalloc.h"
@@ -147,65 +148,6 @@ void ds_engine_close(struct ds_engine *e)
 	memset(e, 0, sizeof *e);
 }
 
-/* The answer text so far, and how much of it has been handed to the caller. Text that could be the
- * beginning of a stop string stays back until the next tokens decide. */
-struct answer {
-	char *text;
-	size_t len, cap;
-	size_t sent;
-};
-
-/* Length of the longest suffix of text[0..len) that is a proper prefix of one of the stop strings. */
-static size_t stop_prefix_suffix(const char *text, size_t len, char **stop, int n_stop)
-{
-	size_t best = 0;
-
-	for (int i = 0; i < n_stop; i++) {
-		size_t sl = strlen(stop[i]);
-
-		for (size_t k = sl > 0 ? sl - 1 : 0; k > best; k--)
-			if (k <= len && memcmp(text + len - k, stop[i], k) == 0) {
-				best = k;
-				break;
-			}
-	}
-	return best;
-}
-
-/* Searches for the earliest stop string starting at or after from. Returns its offset or -1. */
-static long find_stop(const struct answer *a, size_t from, char **stop, int n_stop)
-{
-	long found = -1;
-
-	for (int i = 0; i < n_stop; i++) {
-		size_t sl = strlen(stop[i]);
-
-		if (sl == 0)
-			continue;
-		for (size_t at = from; at + sl <= a->len; at++)
-			if (memcmp(a->text + at, stop[i], sl) == 0) {
-				if (found < 0 || (long)at < found)
-					found = (long)at;
-				break;
-			}
-	}
-	return found;
-}
-
-/* Hands text[sent..upto) to the caller; returns the callback's verdict (nonzero: cancel). */
-static int emit(struct answer *a, size_t upto, ds_text_fn on_text, void *arg)
-{
-	int verdict = 0;
-
-	if (upto > a->sent) {
-		verdict = on_text(a->text + a->sent, upto - a->sent, arg);
-		a->sent = upto;
-	} else {
-		verdict = on_text("", 0, arg);
-	}
-	return verdict;
-}
-
 static size_t common_prefix(const int *a, int na, const int *b, int nb)
 {
 	int i = 0;
@@ -219,14 +161,10 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		ds_text_fn on_text, void *arg, struct ds_gen_stats *st, char *err, size_t errlen)
 {
 	const struct ds_config *cfg = &e->model.cfg;
-	int n_ctx = ds_state_n_ctx(e->state), eos = cfg->eos_token_id, pos, reuse, n_hist = 0;
-	int tok_eos = tok_eos_id(e->tok);
-	struct ds_sampler *sampler;
-	struct tok_stream stream;
-	struct answer a = { 0 };
-	double t0 = clock_now(), t_first = 0, t_decode0 = 0;
+	int n_ctx = ds_state_n_ctx(e->state), pos, reuse;
+	struct ds_answer a;
+	double t0 = clock_now(), t_decode0 = 0;
 	int n_decoded = 0, rc = 0;
-	bool trimmed = false;       /* the first byte of the answer has been seen */
 
 	memset(st, 0, sizeof *st);
 	st->prompt_tokens = n;
@@ -272,8 +210,6 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		memcpy(e->cached + at, prompt + at, (size_t)len * sizeof *prompt);
 		e->n_cached = at + len;
 	}
-	memcpy(e->history, prompt, (size_t)n * sizeof *prompt);
-	n_hist = n;
 	pos = n;
 	{
 		double t = clock_now() - t0;
@@ -281,48 +217,22 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		st->prefill_tps = t > 0 ? (double)(n - reuse) / t : 0;
 	}
 
-	sampler = ds_sampler_new(cfg->vocab_size, p);
-	tok_stream_init(&stream);
+	ds_answer_init(&a, e->tok, cfg->vocab_size, cfg->eos_token_id, p, prompt, n, n_ctx + 1);
 	for (;;) {
-		int id = ds_sampler_pick(sampler, e->logits, e->history, n_hist);
-		size_t hold;
-		long stop_at;
+		int id = ds_answer_pick(&a, e->logits);
 
 		if (st->completion_tokens == 0) {
-			t_first = clock_now();
-			st->ttft_ms = (t_first - t0) * 1000.0;
-			t_decode0 = t_first;
+			t_decode0 = clock_now();
+			st->ttft_ms = (t_decode0 - t0) * 1000.0;
 		}
-		if (id == eos || id == tok_eos) {
+		enum ds_answer_state as = ds_answer_add(&a, id, on_text, arg);
+		st->completion_tokens = a.n_tokens;
+		if (as == DS_ANSWER_EOS) {
 			st->finish = DS_FINISH_STOP;
 			break;
 		}
-		st->completion_tokens++;
-		e->history[n_hist++] = id;
-
-		/* Special tokens the model emits (FIM markers, a stray BOS) are control, not text. */
-		if (!tok_is_special(e->tok, id))
-			tok_stream_push(&stream, e->tok, id, &a.text, &a.len, &a.cap);
-		if (!trimmed && a.len > 0) {
-			if (p->trim_leading_space && a.text[0] == ' ')
-				a.sent = 1;
-			trimmed = true;
-		}
-		/* Everything already sent is known not to start a stop string (a possible start is held
-		 * back), so the search begins at the first unsent byte. */
-		stop_at = find_stop(&a, a.sent, p->stop, p->n_stop);
-		if (stop_at >= 0) {
-			a.len = (size_t)stop_at;
-			if (emit(&a, a.len, on_text, arg) != 0) {
-				st->finish = DS_FINISH_CANCEL;
-				goto out;
-			}
-			st->finish = DS_FINISH_STOP;
-			goto out;
-		}
-		hold = stop_prefix_suffix(a.text, a.len, p->stop, p->n_stop);
-		if (emit(&a, a.len - hold, on_text, arg) != 0) {
-			st->finish = DS_FINISH_CANCEL;
+		if (as != DS_ANSWER_MORE) {
+			st->finish = as == DS_ANSWER_STOP ? DS_FINISH_STOP : DS_FINISH_CANCEL;
 			goto out;
 		}
 		if (p->max_tokens > 0 && st->completion_tokens >= p->max_tokens) {
@@ -342,8 +252,7 @@ int ds_generate(struct ds_engine *e, const int *prompt, int n, const struct ds_s
 		n_decoded++;
 	}
 	/* The answer ended normally: whatever was held back is not a stop string. */
-	tok_stream_flush(&stream, &a.text, &a.len, &a.cap);
-	if (emit(&a, a.len, on_text, arg) != 0)
+	if (ds_answer_flush(&a, on_text, arg) != 0)
 		st->finish = DS_FINISH_CANCEL;
 out:
 	{
@@ -351,7 +260,6 @@ out:
 
 		st->decode_tps = n_decoded > 0 && t > 0 ? (double)n_decoded / t : 0;
 	}
-	ds_sampler_free(sampler);
-	free(a.text);
+	ds_answer_free(&a);
 	return rc;
 }

@@ -17,7 +17,7 @@ TESTS += $(SERVE_TESTS)
 EXTRA_DIST += tests/serve_test.py tests/serve_ttft.py
 
 # The scheduler (engine/scheduler.h): continuous batching under the pipe service, --serve and --batch-file.
-libengine_a_SOURCES += engine/sched.c engine/scheduler.h
+libengine_a_SOURCES += engine/sched.c engine/scheduler.h engine/answer.c engine/answer.h
 check_PROGRAMS += tests/test-sched
 tests_test_sched_SOURCES = tests/test-sched.c tests/fixture-util.c tests/fixture-util.h
 tests_test_sched_CFLAGS = $(ENGINE_TEST_CFLAGS)
