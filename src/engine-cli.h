@@ -1,4 +1,6 @@
-/* engine-cli.h: the verbs of dscoder-engine's command line, one function each. */
+/* engine-cli.h: dscoder-engine's command line: the parsed options (struct cli_args) and the verbs,
+ * each an entry (struct cli_verb_entry, as tmux's cmd_entry) defined in its verb's file and listed in
+ * the table of src/engine-main.c, which parses, checks and dispatches through it. */
 #ifndef DS_ENGINE_CLI_H
 #define DS_ENGINE_CLI_H
 
@@ -9,7 +11,8 @@
 
 enum cli_verb {
 	VERB_NONE = 0, VERB_TOKENIZE, VERB_DETOKENIZE, VERB_LOGITS, VERB_GREEDY, VERB_GENERATE,
-	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN, VERB_QUANTIZE, VERB_DEQUANTIZE,
+	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN, VERB_QUANTIZE, VERB_DEQUANTIZE, VERB_HTTP,
+	VERB_BATCH_FILE,
 };
 
 struct cli_args {
@@ -21,6 +24,7 @@ struct cli_args {
 	bool json;
 	int threads, n_ctx;
 	struct ds_sampling sampling;
+	bool seed_set;              /* --seed was given (else sampling.seed is random) */
 	char **stop;
 	int n_stop;
 	/* parallelism (engine/plan.h): --gpus N or the count of --devices LIST, --gpu-mem GiB for
@@ -45,7 +49,36 @@ struct cli_args {
 	const char *quantize_type;  /* --quantize TYPE (src/engine-quantize.c) */
 	const char *out_path;       /* --out FILE.gguf */
 	const char *dequantize_name; /* --dequantize NAME (src/engine-dequantize.c) */
+	/* --serve [HOST:]PORT (engine/cmd-serve.c) and --batch-file FILE (engine/cmd-batch-file.c) */
+	const char *listen;         /* --serve's argument, as given */
+	const char *batch_path;     /* --batch-file FILE ("-": stdin) */
+	const char *api_key_file;   /* --api-key-file F: the Bearer token clients must send */
+	int slots;                  /* --slots N: sequences decoded together (0: the default) */
+	int queue;                  /* --queue N: requests waiting beyond the slots (-1: the default) */
+	long max_body;              /* --max-body BYTES: largest request body (0: the default) */
+	int timeout_s;              /* --timeout S: an idle connection is closed after S seconds (0: default) */
+	int bench_batch;            /* --bench --batch N: N sequences decoded together (0: the one-sequence bench) */
 };
+
+/* One verb, as tmux's cmd_entry: what selects it, its lines in --help, what it combines with and the
+ * function that runs it. The rules that main() checks come from flags, so a new verb is one entry in
+ * its own file and one line in the table of src/engine-main.c. */
+struct cli_verb_entry {
+	enum cli_verb verb;
+	const char *name;           /* as messages name it: "--logits", "the pipe service" */
+	const char *usage;          /* its lines under "Verbs:" in --help ("" for the pipe service) */
+	unsigned flags;
+	int (*exec)(const struct cli_args *a);
+};
+#define CLI_FORWARD     0x01u   /* runs the forward pass: --backend is checked and chosen first */
+#define CLI_SPLIT       0x02u   /* runs split: --gpus/--devices, --simulate-ranks and --nodes */
+#define CLI_GPU_COUNT   0x04u   /* takes --gpus/--devices as a count (--plan) */
+#define CLI_SYNTHETIC   0x08u   /* takes --synthetic */
+
+extern const struct cli_verb_entry cli_pipe_entry, cli_tokenize_entry, cli_detokenize_entry,
+	cli_logits_entry, cli_greedy_entry, cli_generate_entry, cli_complete_entry, cli_fim_entry,
+	cli_bench_entry, cli_plan_entry, cli_quantize_entry, cli_dequantize_entry, cli_http_entry,
+	cli_batch_file_entry;
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */
 int cli_tokenize(const struct cli_args *a);
@@ -79,6 +112,10 @@ int cli_ranks_context(const struct cli_args *a, const struct ds_state *state);
  * when the model is not split. */
 const char *cli_ranks_describe(const struct cli_args *a, char *buf, size_t len);
 int cli_serve(const struct cli_args *a);
+/* --serve [HOST:]PORT: the OpenAI-compatible HTTP server (engine/cmd-serve.c). */
+int cli_http(const struct cli_args *a);
+/* --batch-file FILE: every prompt of a JSON-lines file, answers in order (engine/cmd-batch-file.c). */
+int cli_batch_file(const struct cli_args *a);
 /* --nodes N --node-rank R with R >= 1: this process follows rank 0 (src/engine-nodes.c). */
 int cli_follow(const struct cli_args *a);
 /* Rank 0 of --nodes N: cli_ranks_place's part for it. */

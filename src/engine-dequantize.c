@@ -94,3 +94,10 @@ int cli_dequantize(const struct cli_args *a)
 	gguf_close(&g);
 	return rc;
 }
+
+const struct cli_verb_entry cli_dequantize_entry = {
+	.verb = VERB_DEQUANTIZE, .name = "--dequantize",
+	.exec = cli_dequantize,
+	.usage = "  --dequantize NAME        tensor NAME of a GGUF --model as little-endian float32 on stdout\n"
+		 "                           (GGUF order: first dimension fastest)\n",
+};

@@ -1,5 +1,5 @@
-/* engine-main.c: dscoder-engine's command line: the tokenizer and forward-pass verbs for people and
- * tests, --generate, --bench, and (with no verb) the JSON-lines service the TUI talks to. */
+/* engine-main.c: dscoder-engine's command line: the options into struct cli_args, then the rules and
+ * the dispatch through the table of verbs (each verb's entry and function live in its own file). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #include <errno.h>
@@ -21,32 +21,27 @@
 #include "paths.h"
 #include "xalloc.h"
 
-static const char usage_text[] =
-"usage: dscoder-engine [--model DIR] [options] [VERB]\n"
+/* The verbs, in --help's order; each entry is in its verb's file. */
+static const struct cli_verb_entry *const cli_verbs[] = {
+	&cli_pipe_entry, &cli_http_entry, &cli_batch_file_entry,
+	&cli_tokenize_entry, &cli_detokenize_entry, &cli_logits_entry, &cli_greedy_entry,
+	&cli_generate_entry, &cli_complete_entry, &cli_fim_entry, &cli_plan_entry, &cli_bench_entry,
+	&cli_quantize_entry, &cli_dequantize_entry,
+};
+
+static const char usage_head[] =
+"usage: dscoder-engine [--model PATH] [options] [VERB]\n"
 "\n"
-"Runs DeepSeek-Coder-V2 (a Hugging Face checkpoint directory) on this machine. With no verb it\n"
-"serves the JSON-lines protocol of dscoder-engine(1) on stdin/stdout.\n"
+"Runs DeepSeek-Coder-V2 (a Hugging Face checkpoint directory or a GGUF file) on this machine. With\n"
+"no verb it serves the JSON-lines protocol of dscoder-engine(1) on stdin/stdout.\n"
 "\n"
-"Verbs:\n"
-"  --tokenize               UTF-8 text on stdin -> ids on one line (no BOS)\n"
-"  --detokenize             ids on stdin -> text\n"
-"  --ids FILE --logits OUT  one forward pass over the ids in FILE; OUT gets positions x vocab float32\n"
-"  --ids FILE --greedy N    the next N ids by argmax, decoding through the KV cache\n"
-"  --generate TEXT          TEXT as one user message (chat format); the answer streams to stdout\n"
-"  --complete TEXT          TEXT as a raw completion prompt (Base models)\n"
-"  --fim-prefix TEXT --fim-suffix TEXT   fill in the middle; prints the hole\n"
-"  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
-"  --bench --synthetic lite|full [--backend cuda]   --bench on random weights of Coder-V2-Lite or the\n"
-"                           236B model made on the GPU, no files (full: its memory plan if too big)\n"
-"  --plan --gpus N [--ctx T] [--gpu-mem GiB]   how the model splits over N GPUs: weights and KV cache\n"
-"                           per GPU and whether it fits (--synthetic lite|full: the released configs)\n"
-"  --quantize TYPE --out FILE.gguf   the checkpoint as a GGUF file, TYPE q4_k_m, q8_0, q6_k, bf16,\n"
-"                           f16 or f32 (norms stay f32; rows that are not whole blocks get q8_0/f16)\n"
-"  --dequantize NAME        tensor NAME of a GGUF --model as little-endian float32 on stdout\n"
-"                           (GGUF order: first dimension fastest)\n"
+"Verbs:\n";
+
+static const char usage_options[] =
 "\n"
 "Options:\n"
-"  --model DIR              checkpoint directory (default: $DSCODER_MODEL, else the bundled demo model)\n"
+"  --model PATH             a checkpoint directory or a .gguf file (default: $DSCODER_MODEL, else the\n"
+"                           bundled demo model)\n"
 "  --system TEXT            system message for --generate\n"
 "  --threads N              CPU threads (default: all cores)\n"
 "  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
@@ -59,6 +54,13 @@ static const char usage_text[] =
 "  --temperature T          0 = greedy (default 0)\n"
 "  --top-k N, --top-p P, --min-p P, --repetition-penalty R, --seed S\n"
 "  --stop STRING            stop before STRING (repeatable)\n"
+"                           (with --serve and --batch-file: the defaults of requests that leave them out)\n"
+"  --slots N                --serve, --batch-file: sequences decoded together (default 4)\n"
+"  --queue N                --serve: requests that may wait for a slot; more get 429 (default 64)\n"
+"  --api-key-file F         --serve: clients must send 'Authorization: Bearer KEY', KEY the first line\n"
+"                           of F (required when HOST is not a loopback address)\n"
+"  --max-body BYTES         --serve: the largest request body (default 8388608); larger get 413\n"
+"  --timeout S              --serve: an idle connection is closed after S seconds (default 60)\n"
 "  --gpus N, --devices LIST split the model over N GPUs joined by NCCL, one thread each (LIST:\n"
 "                           comma-separated device numbers); with --plan, the GPUs to plan for\n"
 "  --gpu-mem GiB            memory of one GPU for --plan (default 80)\n"
@@ -73,6 +75,37 @@ static const char usage_text[] =
 "  --rendezvous-timeout S   how long the nodes wait for each other at start-up (default 300)\n"
 "  --help, --version\n";
 
+static void usage(FILE *f)
+{
+	fputs(usage_head, f);
+	for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++)
+		fputs(cli_verbs[i]->usage, f);
+	fputs(usage_options, f);
+}
+
+static const struct cli_verb_entry *verb_entry(enum cli_verb v)
+{
+	for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++)
+		if (cli_verbs[i]->verb == v)
+			return cli_verbs[i];
+	return NULL;
+}
+
+/* "the pipe service, --logits and --greedy": the names of the verbs whose entries have flag f. */
+static const char *verbs_with(unsigned f, char *buf, size_t len)
+{
+	size_t o = 0, n = 0, total = 0;
+
+	for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0]; i++)
+		total += (cli_verbs[i]->flags & f) != 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof cli_verbs / sizeof cli_verbs[0] && o < len; i++)
+		if (cli_verbs[i]->flags & f)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", ++n == 1 ? "" : n == total ? " and " : ", ",
+					      cli_verbs[i]->name);
+	return buf;
+}
+
 enum {
 	OPT_TOKENIZE = 256, OPT_DETOKENIZE, OPT_IDS, OPT_LOGITS, OPT_GREEDY, OPT_GENERATE, OPT_COMPLETE,
 	OPT_FIM_PREFIX, OPT_FIM_SUFFIX, OPT_BENCH, OPT_JSON, OPT_MODEL, OPT_SYSTEM, OPT_THREADS, OPT_CTX,
@@ -82,6 +115,8 @@ enum {
 	OPT_BACKEND, OPT_DEVICE, OPT_DTYPE, OPT_PROMPT_TOKENS,
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
+	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
+	OPT_BENCH_BATCH,
 };
 
 static const struct option long_options[] = {
@@ -127,6 +162,14 @@ static const struct option long_options[] = {
 	{ "quantize", required_argument, NULL, OPT_QUANTIZE },
 	{ "out", required_argument, NULL, OPT_OUT },
 	{ "dequantize", required_argument, NULL, OPT_DEQUANTIZE },
+	{ "serve", required_argument, NULL, OPT_SERVE },
+	{ "batch-file", required_argument, NULL, OPT_BATCH_FILE },
+	{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
+	{ "slots", required_argument, NULL, OPT_SLOTS },
+	{ "batch", required_argument, NULL, OPT_BENCH_BATCH },
+	{ "queue", required_argument, NULL, OPT_QUEUE },
+	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -278,10 +321,10 @@ static int check_nodes(const struct cli_args *a, bool node_rank_set)
 	if (a->node_rank > 0 && a->verb != VERB_NONE)
 		return cli_fail("--node-rank %d follows rank 0 and takes no verb: give the verb to --node-rank 0",
 				a->node_rank);
-	if (a->verb != VERB_LOGITS && a->verb != VERB_GREEDY && a->verb != VERB_GENERATE &&
-	    a->verb != VERB_COMPLETE && a->verb != VERB_FIM && a->verb != VERB_NONE)
-		return cli_fail("--nodes works with the pipe service, --logits, --greedy, --generate, --complete "
-				"and --fim-prefix/--fim-suffix");
+	if ((verb_entry(a->verb)->flags & CLI_SPLIT) == 0) {
+		char verbs[256];
+		return cli_fail("--nodes works with %s", verbs_with(CLI_SPLIT, verbs, sizeof verbs));
+	}
 	return 0;
 }
 
@@ -299,7 +342,9 @@ const char *cli_default_model(void)
 
 int main(int argc, char **argv)
 {
+	const struct cli_verb_entry *verb;
 	struct cli_args a;
+	char list[256];
 	bool node_rank_set = false;
 	long v;
 	int c;
@@ -309,6 +354,7 @@ int main(int argc, char **argv)
 	ds_sampling_defaults(&a.sampling);
 	a.sampling.seed = ds_random_seed();     /* --seed makes a run reproducible */
 	a.greedy = -1;
+	a.queue = -1;
 	while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_TOKENIZE: a.verb = VERB_TOKENIZE; break;
@@ -348,6 +394,7 @@ int main(int argc, char **argv)
 		case OPT_SEED:
 			if (parse_sampling(c, optarg, &a.sampling) != 0)
 				return 1;
+			a.seed_set |= c == OPT_SEED;
 			break;
 		case OPT_STOP: {
 			static char *stops[PARAMS_MAX_STOP];    /* pointers into argv: nothing to free */
@@ -433,8 +480,36 @@ int main(int argc, char **argv)
 		case OPT_QUANTIZE: a.quantize_type = optarg; a.verb = VERB_QUANTIZE; break;
 		case OPT_OUT: a.out_path = optarg; break;
 		case OPT_DEQUANTIZE: a.dequantize_name = optarg; a.verb = VERB_DEQUANTIZE; break;
+		case OPT_SERVE: a.listen = optarg; a.verb = VERB_HTTP; break;
+		case OPT_BATCH_FILE: a.batch_path = optarg; a.verb = VERB_BATCH_FILE; break;
+		case OPT_API_KEY_FILE: a.api_key_file = optarg; break;
+		case OPT_SLOTS:
+			if (parse_int("--slots", optarg, 1, 256, &v) != 0)
+				return 1;
+			a.slots = (int)v;
+			break;
+		case OPT_BENCH_BATCH:
+			if (parse_int("--batch", optarg, 1, 256, &v) != 0)
+				return 1;
+			a.bench_batch = (int)v;
+			break;
+		case OPT_QUEUE:
+			if (parse_int("--queue", optarg, 0, 100000, &v) != 0)
+				return 1;
+			a.queue = (int)v;
+			break;
+		case OPT_MAX_BODY:
+			if (parse_int("--max-body", optarg, 1024, 1L << 30, &v) != 0)
+				return 1;
+			a.max_body = v;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_int("--timeout", optarg, 1, 86400, &v) != 0)
+				return 1;
+			a.timeout_s = (int)v;
+			break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return 0;
 		case OPT_VERSION:
 			printf("dscoder-engine %s\n", PACKAGE_VERSION);
@@ -458,18 +533,22 @@ int main(int argc, char **argv)
 		return cli_fail("--quantize TYPE and --out FILE.gguf go together: the type and the file to write");
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
-	if (a.gpus > 0 && a.verb != VERB_PLAN && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY &&
-	    a.verb != VERB_GENERATE && a.verb != VERB_COMPLETE && a.verb != VERB_FIM && a.verb != VERB_NONE)
-		return cli_fail("--gpus and --devices work with the pipe service, --plan, --logits, --greedy, "
-				"--generate, --complete and --fim-prefix/--fim-suffix");
-	if (a.gpus > 0 && a.simulate_ranks > 0 && a.verb != VERB_PLAN)
+	verb = verb_entry(a.verb);
+	if (a.gpus > 0 && (verb->flags & (CLI_SPLIT | CLI_GPU_COUNT)) == 0)
+		return cli_fail("--gpus and --devices work with %s",
+				verbs_with(CLI_SPLIT | CLI_GPU_COUNT, list, sizeof list));
+	if (a.gpus > 0 && a.simulate_ranks > 0 && (verb->flags & CLI_GPU_COUNT) == 0)
 		return cli_fail("--simulate-ranks runs on the CPU: leave out --gpus or --devices");
-	if (a.synthetic != NULL && a.verb != VERB_PLAN && a.verb != VERB_BENCH)
-		return cli_fail("--synthetic works with --plan and --bench");
-	if (a.simulate_ranks > 0 && a.verb != VERB_LOGITS && a.verb != VERB_GREEDY && a.verb != VERB_GENERATE &&
-	    a.verb != VERB_COMPLETE && a.verb != VERB_FIM && a.verb != VERB_NONE)
-		return cli_fail("--simulate-ranks works with the pipe service, --logits, --greedy, --generate, "
-				"--complete and --fim-prefix/--fim-suffix");
+	if (a.synthetic != NULL && (verb->flags & CLI_SYNTHETIC) == 0)
+		return cli_fail("--synthetic works with %s", verbs_with(CLI_SYNTHETIC, list, sizeof list));
+	if (a.simulate_ranks > 0 && (verb->flags & CLI_SPLIT) == 0)
+		return cli_fail("--simulate-ranks works with %s", verbs_with(CLI_SPLIT, list, sizeof list));
+	if ((a.api_key_file != NULL || a.max_body > 0 || a.timeout_s > 0 || a.queue >= 0) && a.verb != VERB_HTTP)
+		return cli_fail("--api-key-file, --max-body, --timeout and --queue work with --serve");
+	if (a.bench_batch > 0 && a.verb != VERB_BENCH)
+		return cli_fail("--batch N works with --bench (sequences decoded together)");
+	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)
+		return cli_fail("--slots works with --serve and --batch-file");
 	if (check_nodes(&a, node_rank_set) != 0)
 		return 1;
 
@@ -480,8 +559,7 @@ int main(int argc, char **argv)
 		const char *env = getenv("DSCODER_BACKEND");
 		a.backend = env != NULL && *env != '\0' ? env : "auto";
 	}
-	if (a.verb != VERB_TOKENIZE && a.verb != VERB_DETOKENIZE && a.verb != VERB_PLAN &&
-	    a.verb != VERB_QUANTIZE && a.verb != VERB_DEQUANTIZE) {
+	if (verb->flags & CLI_FORWARD) {
 		char err[512];
 		const struct ds_backend *be = ds_backend_find(a.backend, err, sizeof err);
 		if (be == NULL)
@@ -498,20 +576,5 @@ int main(int argc, char **argv)
 
 	if (a.nodes > 0 && a.node_rank > 0)
 		return cli_follow(&a);
-	switch (a.verb) {
-	case VERB_TOKENIZE: return cli_tokenize(&a);
-	case VERB_DETOKENIZE: return cli_detokenize(&a);
-	case VERB_LOGITS: return cli_logits(&a);
-	case VERB_GREEDY: return cli_greedy(&a);
-	case VERB_GENERATE:
-	case VERB_COMPLETE:
-	case VERB_FIM: return cli_generate(&a);
-	case VERB_BENCH:
-		return a.synthetic != NULL || strcmp(a.backend, "cpu") != 0 ? cli_bench_gpu(&a) : cli_bench(&a);
-	case VERB_PLAN: return cli_plan(&a);
-	case VERB_QUANTIZE: return cli_quantize(&a);
-	case VERB_DEQUANTIZE: return cli_dequantize(&a);
-	case VERB_NONE: return cli_serve(&a);
-	}
-	return 1;
+	return verb->exec(&a);
 }

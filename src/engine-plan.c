@@ -37,3 +37,10 @@ int cli_plan(const struct cli_args *a)
 	/* the plan is the answer, fitting or not: a script reads the "fits:" line */
 	return fflush(stdout) == 0 ? 0 : 1;
 }
+
+const struct cli_verb_entry cli_plan_entry = {
+	.verb = VERB_PLAN, .name = "--plan",
+	.flags = CLI_GPU_COUNT | CLI_SYNTHETIC, .exec = cli_plan,
+	.usage = "  --plan --gpus N [--ctx T] [--gpu-mem GiB]   how the model splits over N GPUs: weights and KV cache\n"
+		 "                           per GPU and whether it fits (--synthetic lite|full: the released configs)\n",
+};

@@ -351,3 +351,43 @@ int cli_serve(const struct cli_args *a)
 
 	return ds_serve(&o);
 }
+
+const struct cli_verb_entry cli_pipe_entry = {
+	.verb = VERB_NONE, .name = "the pipe service",
+	.usage = "", .flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_serve,
+};
+const struct cli_verb_entry cli_tokenize_entry = {
+	.verb = VERB_TOKENIZE, .name = "--tokenize",
+	.exec = cli_tokenize,
+	.usage = "  --tokenize               UTF-8 text on stdin -> ids on one line (no BOS)\n",
+};
+const struct cli_verb_entry cli_detokenize_entry = {
+	.verb = VERB_DETOKENIZE, .name = "--detokenize",
+	.exec = cli_detokenize,
+	.usage = "  --detokenize             ids on stdin -> text\n",
+};
+const struct cli_verb_entry cli_logits_entry = {
+	.verb = VERB_LOGITS, .name = "--logits",
+	.flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_logits,
+	.usage = "  --ids FILE --logits OUT  one forward pass over the ids in FILE; OUT gets positions x vocab float32\n",
+};
+const struct cli_verb_entry cli_greedy_entry = {
+	.verb = VERB_GREEDY, .name = "--greedy",
+	.flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_greedy,
+	.usage = "  --ids FILE --greedy N    the next N ids by argmax, decoding through the KV cache\n",
+};
+const struct cli_verb_entry cli_generate_entry = {
+	.verb = VERB_GENERATE, .name = "--generate",
+	.flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_generate,
+	.usage = "  --generate TEXT          TEXT as one user message (chat format); the answer streams to stdout\n",
+};
+const struct cli_verb_entry cli_complete_entry = {
+	.verb = VERB_COMPLETE, .name = "--complete",
+	.flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_generate,
+	.usage = "  --complete TEXT          TEXT as a raw completion prompt (Base models)\n",
+};
+const struct cli_verb_entry cli_fim_entry = {
+	.verb = VERB_FIM, .name = "--fim-prefix/--fim-suffix",
+	.flags = CLI_FORWARD | CLI_SPLIT, .exec = cli_generate,
+	.usage = "  --fim-prefix TEXT --fim-suffix TEXT   fill in the middle; prints the hole\n",
+};

@@ -1,0 +1,21 @@
+/* cmd-bench.c: dscoder-engine --bench: the verb's entry; the CPU benchmark is src/engine-bench.c, the
+ * GPU and --synthetic one src/engine-bench-gpu.c. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <string.h>
+
+#include "engine-cli.h"
+
+static int bench_exec(const struct cli_args *a)
+{
+	return a->synthetic != NULL || strcmp(a->backend, "cpu") != 0 ? cli_bench_gpu(a) : cli_bench(a);
+}
+
+const struct cli_verb_entry cli_bench_entry = {
+	.verb = VERB_BENCH, .name = "--bench",
+	.flags = CLI_FORWARD | CLI_SYNTHETIC, .exec = bench_exec,
+	.usage = "  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
+		 "  --bench --batch N        N sequences decoded together: aggregate decode tokens/s\n"
+		 "  --bench --synthetic lite|full [--backend cuda]   --bench on random weights of Coder-V2-Lite or the\n"
+		 "                           236B model made on the GPU, no files (full: its memory plan if too big)\n",
+};

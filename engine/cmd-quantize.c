@@ -1,0 +1,12 @@
+/* cmd-quantize.c: dscoder-engine --quantize TYPE --out FILE.gguf: the verb's entry; the conversion is
+ * src/engine-quantize.c. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include "engine-cli.h"
+
+const struct cli_verb_entry cli_quantize_entry = {
+	.verb = VERB_QUANTIZE, .name = "--quantize",
+	.exec = cli_quantize,
+	.usage = "  --quantize TYPE --out FILE.gguf   the checkpoint as a GGUF file, TYPE q4_k_m, q8_0, q6_k, bf16,\n"
+		 "                           f16 or f32 (norms stay f32; rows that are not whole blocks get q8_0/f16)\n",
+};
