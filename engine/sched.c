@@ -1,6 +1,10 @@
-/* sched.c: the scheduler of engine/scheduler.h: a queue of requests, a step loop on a thread of its own,
- * cancels and events through each request's callback. This first form runs the requests one at a
- * time through ds_generate (its prompt cache included); the batched step loop replaces run_one. */
+/* sched.c: the scheduler of engine/scheduler.h: continuous batching. Requests wait in a queue until a
+ * slot (a sequence of the batch-shaped forward pass, with its own part of the KV cache) is free; every
+ * step then runs one forward pass holding each decoding slot's next token and up to prefill_chunk
+ * prompt tokens of the slots still reading their prompts, so long prompts do not stall running
+ * streams. A slot keeps the ids of what its cache holds, and a new request goes to the free slot
+ * that shares the longest prefix with it (the pipe service's prompt cache, per slot). Events go out
+ * through each request's callback, on the loop's thread, never under the lock. */
 #include "scheduler.h"
 
 #include <pthread.h>
@@ -9,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
+#include "clock.h"
 #include "xalloc.h"
+
+/* Prompt tokens per step when the options leave it at 0: ds_generate's chunk, so one slot reads a
+ * prompt as the pipe service always did, and a cancel waits at most one chunk. */
+#define SCHED_PREFILL_CHUNK 256
 
 /* A request from submit to its last event. */
 struct sched_req {
@@ -24,9 +34,34 @@ struct sched_req {
 	struct sched_req *next;
 };
 
+/* A sequence of the batch: the part of the KV cache it owns, and the request it runs. */
+struct slot {
+	int index;                  /* the sequence id in ds_forward_batch */
+	struct sched_req *r;        /* NULL: free (written under mu, so cancel can find it) */
+	int *cached;                /* the ids whose latent rows sit in the slot, in order */
+	int n_cached;
+	int fed;                    /* r's prompt tokens in the cache */
+	bool decoding;              /* the prompt is in; next is the token to feed at n_cached */
+	int next;
+	uint64_t order;             /* admission order: prompts are read first come, first served */
+	int cur_id;                 /* the id whose text goes out now (-1: held-back text at the end) */
+	struct ds_answer ans;
+	struct ds_gen_stats st;
+	double t0, t_first;
+	int n_decoded;
+};
+
 struct ds_sched {
 	struct ds_engine *e;
-	struct ds_sched_opts o;
+	struct ds_sched_opts o;     /* n_ctx and prefill_chunk filled in */
+	int vocab;
+
+	struct slot *slots;         /* o.n_slots */
+	uint64_t n_admitted;
+	/* one step's batch: at most a token per slot plus prefill_chunk prompt tokens */
+	int *b_tokens, *b_pos, *b_seq, *b_owner;
+	bool *b_want;
+	float *logits;              /* (n_slots, vocab): the wanted rows of a step */
 
 	pthread_mutex_t tok_mu;     /* the tokenizer's encoder (submit and count run on callers' threads) */
 
@@ -36,7 +71,6 @@ struct ds_sched {
 	pthread_cond_t idle;        /* a request sent its last event */
 	struct sched_req *head, *tail;  /* waiting, in arrival order */
 	int n_queued;
-	struct sched_req *running;  /* the request ds_generate runs now */
 	int n_pending;              /* submitted and not yet finished */
 	uint64_t next_handle;
 	bool stopping;
@@ -168,40 +202,264 @@ static void answer_cancelled(struct ds_sched *s)
 	}
 }
 
-/* ---- running ------------------------------------------------------------------------------------- */
+/* ---- slots ------------------------------------------------------------------------------------- */
 
-struct run_ctx {
-	struct ds_sched *s;
-	struct sched_req *r;
-};
+static size_t common_prefix(const int *a, int na, const int *b, int nb)
+{
+	int i = 0;
+
+	while (i < na && i < nb && a[i] == b[i])
+		i++;
+	return (size_t)i;
+}
+
+/* Gives queued requests the free slots, each the one whose cache shares the longest prefix with its
+ * prompt. Returns the number of slots that got one; the loop starts them. */
+static int admit_locked(struct ds_sched *s)
+{
+	int n = 0;
+
+	while (s->head != NULL && !s->stopping) {
+		struct sched_req *r = s->head;
+		struct slot *best = NULL;
+		size_t best_len = 0;
+
+		for (int i = 0; i < s->o.n_slots; i++) {
+			struct slot *sl = &s->slots[i];
+			if (sl->r != NULL)
+				continue;
+			size_t len = common_prefix(sl->cached, sl->n_cached, r->ids, r->n_ids);
+			if (best == NULL || len > best_len) {
+				best = sl;
+				best_len = len;
+			}
+		}
+		if (best == NULL)
+			break;
+		s->head = r->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->n_queued--;
+		r->next = NULL;
+		best->r = r;
+		best->order = ++s->n_admitted;
+		best->decoding = false;
+		best->fed = -1;         /* not started */
+		n++;
+	}
+	return n;
+}
+
+/* The request's last event has gone: the slot is free again (its cache stays for prefix reuse). */
+static void release(struct ds_sched *s, struct slot *sl)
+{
+	struct sched_req *r = sl->r;
+
+	if (sl->fed >= 0)
+		ds_answer_free(&sl->ans);
+	pthread_mutex_lock(&s->mu);
+	sl->r = NULL;
+	s->n_pending--;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->mu);
+	req_free(r);
+}
 
 static int on_text(const char *text, size_t len, void *arg)
 {
-	struct run_ctx *c = arg;
-	struct ds_sched_event ev = { .type = DS_SCHED_TOKEN, .handle = c->r->handle, .text = text, .len = len,
-				     .token_id = -1 };
-	c->r->on_event(&ev, c->r->arg);
-	/* queued requests cancelled meanwhile hear of it now, not after this answer */
-	answer_cancelled(c->s);
-	return atomic_load(&c->r->cancel);
+	struct slot *sl = arg;
+	struct ds_sched_event ev = { .type = DS_SCHED_TOKEN, .handle = sl->r->handle, .text = text, .len = len,
+				     .token_id = sl->cur_id };
+	sl->r->on_event(&ev, sl->r->arg);
+	return atomic_load(&sl->r->cancel);
 }
 
-static void run_one(struct ds_sched *s, struct sched_req *r)
+/* Ends the slot's request with finish f; flush: what was held back is text after all (an answer
+ * that did not end on a stop string). */
+static void finish(struct ds_sched *s, struct slot *sl, enum ds_finish f, bool flush)
 {
-	struct run_ctx c = { .s = s, .r = r };
-	struct ds_gen_stats st;
-	char err[512], msg[600];
+	if (flush) {
+		sl->cur_id = -1;
+		if (ds_answer_flush(&sl->ans, on_text, sl) != 0)
+			f = DS_FINISH_CANCEL;
+	}
+	sl->st.finish = f;
+	sl->st.completion_tokens = sl->ans.n_tokens;
+	double t = clock_now() - sl->t_first;
+	sl->st.decode_tps = sl->n_decoded > 0 && t > 0 ? (double)sl->n_decoded / t : 0;
+	send_done(sl->r, &sl->st);
+	release(s, sl);
+}
 
+/* A newly admitted request: checked, then set to read its prompt after the cached prefix. Returns
+ * false when it ended here (cancelled, invalid, or too long for the context). */
+static bool start(struct ds_sched *s, struct slot *sl)
+{
+	struct sched_req *r = sl->r;
+	char msg[256];
+
+	memset(&sl->st, 0, sizeof sl->st);
+	sl->st.prompt_tokens = r->n_ids;
 	if (atomic_load(&r->cancel)) {
 		send_dropped(r);
+		release(s, sl);
+		return false;
+	}
+	for (int i = 0; i < r->n_ids; i++)
+		if (r->ids[i] < 0 || r->ids[i] >= s->vocab) {
+			snprintf(msg, sizeof msg, "prompt id %d at position %d is outside the model's vocabulary [0, %d)",
+				 r->ids[i], i, s->vocab);
+			send_error(r, msg);
+			release(s, sl);
+			return false;
+		}
+	/* the prompt and at least one answer token must fit: never cut silently */
+	if (r->n_ids >= s->o.n_ctx) {
+		sl->st.finish = DS_FINISH_CONTEXT;
+		sl->st.over_by = r->n_ids - s->o.n_ctx + 1;
+		send_done(r, &sl->st);
+		release(s, sl);
+		return false;
+	}
+	/* the cached prefix stays; the last prompt token always runs again for its logits */
+	int reuse = (int)common_prefix(sl->cached, sl->n_cached, r->ids, r->n_ids);
+	if (reuse >= r->n_ids)
+		reuse = r->n_ids - 1;
+	sl->n_cached = reuse;
+	sl->fed = reuse;
+	sl->st.cached_tokens = reuse;
+	sl->t0 = clock_now();
+	sl->t_first = sl->t0;
+	sl->n_decoded = 0;
+	ds_answer_init(&sl->ans, s->e->tok, s->vocab, s->e->model.cfg.eos_token_id, &r->sampling, r->ids, r->n_ids,
+		       s->o.n_ctx + 1);
+	return true;
+}
+
+/* The logits of the slot's last fed token: the next id, its text, and whether the answer goes on. */
+static void take_logits(struct ds_sched *s, struct slot *sl, float *logits)
+{
+	const struct ds_sampling *p = &sl->r->sampling;
+	int id = ds_answer_pick(&sl->ans, logits);
+
+	if (sl->ans.n_tokens == 0 && !sl->decoding) {
+		sl->t_first = clock_now();
+		sl->st.ttft_ms = (sl->t_first - sl->t0) * 1000.0;
+		double t = sl->t_first - sl->t0;
+		sl->st.prefill_tps = t > 0 ? (double)(sl->st.prompt_tokens - sl->st.cached_tokens) / t : 0;
+	}
+	sl->decoding = true;
+	sl->cur_id = id;
+	enum ds_answer_state as = ds_answer_add(&sl->ans, id, on_text, sl);
+	if (as == DS_ANSWER_EOS)
+		finish(s, sl, DS_FINISH_STOP, true);
+	else if (as == DS_ANSWER_STOP)
+		finish(s, sl, DS_FINISH_STOP, false);
+	else if (as == DS_ANSWER_CANCEL)
+		finish(s, sl, DS_FINISH_CANCEL, false);
+	else if (p->max_tokens > 0 && sl->ans.n_tokens >= p->max_tokens)
+		finish(s, sl, DS_FINISH_LENGTH, true);
+	else if (sl->n_cached >= s->o.n_ctx)
+		finish(s, sl, DS_FINISH_CONTEXT, true);
+	else
+		sl->next = id;
+}
+
+/* ---- the step ------------------------------------------------------------------------------------ */
+
+/* Adds tokens[0..n) of slot sl at positions from pos to the step's batch. */
+static int batch_add(struct ds_sched *s, int at, const struct slot *sl, const int *tokens, int n, int pos,
+		     bool want_last)
+{
+	for (int j = 0; j < n; j++, at++) {
+		s->b_tokens[at] = tokens[j];
+		s->b_pos[at] = pos + j;
+		s->b_seq[at] = sl->index;
+		s->b_owner[at] = sl->index;
+		s->b_want[at] = want_last && j == n - 1;
+	}
+	return at;
+}
+
+/* One forward pass: every decoding slot's next token, then prompt tokens of the slots still reading
+ * theirs (first admitted first) up to prefill_chunk. */
+static void step(struct ds_sched *s)
+{
+	int n = 0, budget = s->o.prefill_chunk;
+
+	for (int i = 0; i < s->o.n_slots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->r != NULL && atomic_load(&sl->r->cancel))
+			finish(s, sl, DS_FINISH_CANCEL, false);
+		else if (sl->r != NULL && sl->decoding)
+			n = batch_add(s, n, sl, &sl->next, 1, sl->n_cached, true);
+	}
+	for (;;) {
+		struct slot *first = NULL;
+		for (int i = 0; i < s->o.n_slots; i++) {
+			struct slot *sl = &s->slots[i];
+			bool in = false;
+			for (int t = 0; t < n && !in; t++)
+				in = s->b_owner[t] == i;
+			if (sl->r != NULL && !sl->decoding && !in && (first == NULL || sl->order < first->order))
+				first = sl;
+		}
+		if (first == NULL || budget <= 0)
+			break;
+		int len = first->r->n_ids - first->fed < budget ? first->r->n_ids - first->fed : budget;
+		n = batch_add(s, n, first, first->r->ids + first->fed, len, first->fed,
+			      first->fed + len == first->r->n_ids);
+		budget -= len;
+	}
+	if (n == 0)
+		return;
+
+	struct ds_batch b = { .n = n, .tokens = s->b_tokens, .pos = s->b_pos, .seq = s->b_seq,
+			      .want_logits = s->b_want };
+	if (ds_forward_batch(s->e->state, &b, s->logits) != 0) {
+		for (int i = 0; i < s->o.n_slots; i++) {
+			struct slot *sl = &s->slots[i];
+			bool in = false;
+			for (int t = 0; t < n && !in; t++)
+				in = s->b_owner[t] == i;
+			if (in) {
+				sl->n_cached = 0;
+				send_error(sl->r, "generation failed: the forward pass rejected the batch");
+				release(s, sl);
+			}
+		}
 		return;
 	}
-	if (ds_generate(s->e, r->ids, r->n_ids, &r->sampling, on_text, &c, &st, err, sizeof err) != 0) {
-		snprintf(msg, sizeof msg, "generation failed: %s", err);
-		send_error(r, msg);
-		return;
+	/* what the cache now holds */
+	for (int t = 0; t < n; t++) {
+		struct slot *sl = &s->slots[s->b_owner[t]];
+		sl->cached[s->b_pos[t]] = s->b_tokens[t];
+		sl->n_cached = s->b_pos[t] + 1;
+		if (sl->decoding)
+			sl->n_decoded++;
+		else
+			sl->fed = sl->n_cached;
 	}
-	send_done(r, &st);
+	for (int t = 0, row = 0; t < n; t++) {
+		struct slot *sl = &s->slots[s->b_owner[t]];
+		if (s->b_want[t])
+			take_logits(s, sl, s->logits + (size_t)row++ * (size_t)s->vocab);
+		else if (t + 1 == n || s->b_owner[t + 1] != s->b_owner[t])
+		{
+			/* a prompt read in part: an empty event, so a transport hears from its request at least
+			 * once per chunk (a closed connection can cancel it) */
+			sl->cur_id = -1;
+			(void)on_text("", 0, sl);
+		}
+	}
+}
+
+static bool any_active(const struct ds_sched *s)
+{
+	for (int i = 0; i < s->o.n_slots; i++)
+		if (s->slots[i].r != NULL)
+			return true;
+	return false;
 }
 
 static void *sched_main(void *arg)
@@ -209,30 +467,26 @@ static void *sched_main(void *arg)
 	struct ds_sched *s = arg;
 
 	for (;;) {
+		answer_cancelled(s);
 		pthread_mutex_lock(&s->mu);
-		while (s->head == NULL && !s->stopping)
-			pthread_cond_wait(&s->work, &s->mu);
-		if (s->stopping && s->head == NULL) {
+		int admitted = admit_locked(s);
+		bool active = any_active(s);
+		if (!active && admitted == 0) {
+			if (s->stopping && s->head == NULL) {
+				pthread_mutex_unlock(&s->mu);
+				break;
+			}
+			if (s->head == NULL)
+				pthread_cond_wait(&s->work, &s->mu);
 			pthread_mutex_unlock(&s->mu);
-			break;
+			continue;
 		}
-		struct sched_req *r = s->head;
-		s->head = r->next;
-		if (s->head == NULL)
-			s->tail = NULL;
-		s->n_queued--;
-		r->next = NULL;
-		if (s->stopping)
-			atomic_store(&r->cancel, true);
-		s->running = r;
 		pthread_mutex_unlock(&s->mu);
-
-		run_one(s, r);
-
-		pthread_mutex_lock(&s->mu);
-		s->running = NULL;
-		pthread_mutex_unlock(&s->mu);
-		finished(s, r);
+		/* the slot pointers change under mu only; this thread is the only one that changes them */
+		for (int i = 0; i < s->o.n_slots; i++)
+			if (s->slots[i].r != NULL && s->slots[i].fed < 0)
+				start(s, &s->slots[i]);
+		step(s);
 	}
 	return NULL;
 }
@@ -242,6 +496,7 @@ static void *sched_main(void *arg)
 struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o, char *err, size_t errlen)
 {
 	int engine_ctx = ds_state_n_ctx(e->state);
+	bool kept;
 
 	if (o->n_slots < 1) {
 		errorf(err, errlen, "the scheduler needs at least one slot (got %d)", o->n_slots);
@@ -257,6 +512,33 @@ struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o
 	s->o = *o;
 	if (s->o.n_ctx <= 0)
 		s->o.n_ctx = engine_ctx;
+	if (s->o.prefill_chunk <= 0)
+		s->o.prefill_chunk = SCHED_PREFILL_CHUNK;
+	s->vocab = e->model.cfg.vocab_size;
+	/* one slot keeps the engine's cache (and what ds_generate knows of it); more start empty */
+	kept = ds_state_slots(e->state) == o->n_slots;
+	if (ds_state_set_slots(e->state, o->n_slots, err, errlen) != 0) {
+		e->n_cached = 0;
+		free(s);
+		return NULL;
+	}
+	s->slots = xcalloc((size_t)o->n_slots, sizeof *s->slots);
+	for (int i = 0; i < o->n_slots; i++) {
+		s->slots[i].index = i;
+		s->slots[i].cached = xcalloc((size_t)engine_ctx + 1, sizeof *s->slots[i].cached);
+	}
+	if (kept && e->n_cached > 0 && e->n_cached <= engine_ctx) {
+		memcpy(s->slots[0].cached, e->cached, (size_t)e->n_cached * sizeof *e->cached);
+		s->slots[0].n_cached = e->n_cached;
+	}
+	e->n_cached = 0;            /* the slots own the cache until ds_sched_free */
+	size_t cap = (size_t)o->n_slots + (size_t)s->o.prefill_chunk;
+	s->b_tokens = xcalloc(cap, sizeof *s->b_tokens);
+	s->b_pos = xcalloc(cap, sizeof *s->b_pos);
+	s->b_seq = xcalloc(cap, sizeof *s->b_seq);
+	s->b_owner = xcalloc(cap, sizeof *s->b_owner);
+	s->b_want = xcalloc(cap, sizeof *s->b_want);
+	s->logits = xcalloc((size_t)o->n_slots * (size_t)s->vocab, sizeof *s->logits);
 	s->next_handle = 1;
 	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
@@ -281,14 +563,30 @@ void ds_sched_free(struct ds_sched *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
-	if (s->running != NULL)
-		atomic_store(&s->running->cancel, true);
+	for (int i = 0; i < s->o.n_slots; i++)
+		if (s->slots[i].r != NULL)
+			atomic_store(&s->slots[i].r->cancel, true);
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
 	if (s->started)
 		pthread_join(s->thread, NULL);
 	/* never started: the queued requests still get their last event, here */
 	answer_cancelled(s);
+	/* slot 0's cache goes back to the engine's prompt cache (ds_generate uses slot 0) */
+	struct ds_engine *e = s->e;
+	if (s->slots[0].n_cached > 0 && s->slots[0].n_cached <= e->ids_cap) {
+		memcpy(e->cached, s->slots[0].cached, (size_t)s->slots[0].n_cached * sizeof *e->cached);
+		e->n_cached = s->slots[0].n_cached;
+	}
+	for (int i = 0; i < s->o.n_slots; i++)
+		free(s->slots[i].cached);
+	free(s->slots);
+	free(s->b_tokens);
+	free(s->b_pos);
+	free(s->b_seq);
+	free(s->b_owner);
+	free(s->b_want);
+	free(s->logits);
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mu);
@@ -366,8 +664,9 @@ uint64_t ds_sched_submit(struct ds_sched *s, const struct ds_sched_request *r, b
 void ds_sched_cancel(struct ds_sched *s, uint64_t handle)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->running != NULL && s->running->handle == handle)
-		atomic_store(&s->running->cancel, true);
+	for (int i = 0; i < s->o.n_slots; i++)
+		if (s->slots[i].r != NULL && s->slots[i].r->handle == handle)
+			atomic_store(&s->slots[i].r->cancel, true);
 	for (struct sched_req *r = s->head; r != NULL; r = r->next)
 		if (r->handle == handle) {
 			atomic_store(&r->cancel, true);

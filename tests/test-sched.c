@@ -23,7 +23,11 @@ struct result {
 	int cancel_at;              /* cancel from inside the callback at this many pieces (0: never) */
 	struct ds_gen_stats st;
 	int bad_handle;
+	long first_token, last_event;   /* when (in the order of all events) */
 };
+
+/* Events in the order the scheduler's thread sent them. */
+static long event_clock;
 
 static void on_event(const struct ds_sched_event *ev, void *arg)
 {
@@ -31,6 +35,9 @@ static void on_event(const struct ds_sched_event *ev, void *arg)
 
 	if (r->done || r->errors)
 		r->after_last++;
+	r->last_event = ++event_clock;
+	if (ev->type == DS_SCHED_TOKEN && ev->len > 0 && r->first_token == 0)
+		r->first_token = event_clock;
 	if (r->seen == 0)
 		r->seen = ev->handle;
 	else if (ev->handle != r->seen)
@@ -104,9 +111,11 @@ static void reference(struct ds_engine *e, const char *prompt, int max_tokens, s
 	free(ids);
 }
 
+static int prefill_chunk;
+
 static struct ds_sched *new_sched(struct ds_engine *e, int slots, int max_queue, bool start)
 {
-	struct ds_sched_opts o = { .n_slots = slots, .max_queue = max_queue };
+	struct ds_sched_opts o = { .n_slots = slots, .max_queue = max_queue, .prefill_chunk = prefill_chunk };
 	char err[512];
 	struct ds_sched *s = ds_sched_new(e, &o, err, sizeof err);
 
@@ -152,7 +161,7 @@ static void run_tests(struct ds_engine *e, int slots)
 	const int max_tokens = 24;
 	char err[512];
 
-	printf("-- %d slot(s)\n", slots);
+	printf("-- %d slot(s), prefill chunk %d\n", slots, prefill_chunk);
 	for (int i = 0; i < N_PROMPTS; i++)
 		reference(e, prompts[i], max_tokens, &ref[i]);
 
@@ -168,11 +177,25 @@ static void run_tests(struct ds_engine *e, int slots)
 	      "alone: finish %s after %d tokens, ds_generate's %s after %d", ds_finish_name(got[0].st.finish),
 	      got[0].st.completion_tokens, ds_finish_name(ref[0].st.finish), ref[0].st.completion_tokens);
 
+	/* the same prompt again reuses its cached prefix, in whichever slot holds it */
+	q = completion(prompts[0], max_tokens, &extra[2]);
+	submit(s, &q, &extra[2]);
+	ds_sched_drain(s);
+	check_shape(&extra[2], "repeated");
+	CHECK(extra[2].st.cached_tokens == extra[2].st.prompt_tokens - 1 && strcmp(extra[2].text, ref[0].text) == 0,
+	      "repeated prompt: %d of %d tokens cached, '%s'", extra[2].st.cached_tokens, extra[2].st.prompt_tokens,
+	      extra[2].text);
+
 	for (int i = 0; i < N_PROMPTS; i++) {
 		q = completion(prompts[i], max_tokens, &got[i]);
 		submit(s, &q, &got[i]);
 	}
 	ds_sched_drain(s);
+	if (slots > 1)
+		CHECK(got[1].first_token < got[0].last_event && got[slots - 1].first_token < got[0].last_event,
+		      "%d slots: requests 2 and %d stream before the first one ends", slots, slots);
+	else
+		CHECK(got[1].first_token > got[0].last_event, "one slot: one request after the other");
 	for (int i = 0; i < N_PROMPTS; i++) {
 		check_shape(&got[i], prompts[i]);
 		CHECK(got[i].len == ref[i].len && memcmp(got[i].text, ref[i].text, got[i].len) == 0,
@@ -270,6 +293,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	run_tests(&e, 1);
+	run_tests(&e, 4);
+	prefill_chunk = 3;          /* prompts read 3 tokens a step while the others decode */
+	run_tests(&e, 3);
+	prefill_chunk = 0;
 	ds_engine_close(&e);
 	if (fix_failures == 0)
 		printf("test-sched: all passed\n");
