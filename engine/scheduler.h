@@ -27,7 +27,8 @@ struct ds_sched_event {
 	uint64_t handle;            /* what ds_sched_submit returned */
 	const char *text;           /* TOKEN */
 	size_t len;
-	int token_id;               /* TOKEN: the id just sampled (-1 when len == 0 for a prefill chunk) */
+	int token_id;               /* TOKEN: the id just sampled (-1 when len == 0 for a prefill chunk,
+	                             * and for text held back until the answer ended) */
 	const struct ds_gen_stats *stats;   /* DONE: finish reason, token counts, timings */
 	const char *message;        /* ERROR: one sentence */
 };
@@ -52,11 +53,14 @@ struct ds_sched_opts {
 	int n_slots;                /* sequences decoded together (--slots; 1 for the pipe service) */
 	int n_ctx;                  /* context per slot; 0: the engine's */
 	int prefill_chunk;          /* prompt tokens fed per step while other slots decode; 0: default */
-	int max_queue;              /* requests waiting beyond the slots; submit refuses more (HTTP 429) */
+	int max_queue;              /* requests waiting beyond the slots; submit refuses more (HTTP 429);
+	                             * 0 or less: no limit (added: the pipe service queues without one) */
 };
 
 /* A scheduler over the open engine e (which it shares, not owns). Returns NULL with a sentence in err
- * when the KV cache for n_slots x n_ctx does not fit. */
+ * when the KV cache for n_slots x n_ctx does not fit. While it lives it owns e's run state: nothing
+ * else may run a forward pass on it (ds_generate included) until ds_sched_free. (Added: n_ctx may not
+ * exceed the engine's context; the slots' cache takes n_slots times the engine's.) */
 struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o, char *err, size_t errlen);
 /* Stops the loop (running and queued requests end with finish "cancel"), joins it and frees. */
 void ds_sched_free(struct ds_sched *s);
@@ -71,7 +75,7 @@ uint64_t ds_sched_submit(struct ds_sched *s, const struct ds_sched_request *r, b
 /* Ends a request at its next step (finish "cancel"); a queued one is dropped with a DONE event.
  * Unknown or finished handles are ignored. Safe from any thread, also from inside on_event. */
 void ds_sched_cancel(struct ds_sched *s, uint64_t handle);
-/* Counts the prompt tokens of r as the request would be formatted. */
+/* Counts the prompt tokens of r as the request would be formatted; -1 when r is invalid (added). */
 int ds_sched_count(struct ds_sched *s, const struct ds_sched_request *r);
 /* Waits until every submitted request has sent its last event. */
 void ds_sched_drain(struct ds_sched *s);
