@@ -74,8 +74,9 @@ static bool more_bits(int l, int n)
 	return l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2;
 }
 
-/* The type of a matrix of cols columns: the wanted type, or (a row not being whole blocks) Q8_0,
- * else F16, as llama.cpp falls back. */
+/* The type of a matrix of cols columns: the wanted type, or, a row not being whole blocks of 256,
+ * the 32-weight type llama.cpp falls back to (Q4_K: Q5_0, Q6_K: Q8_0; Coder-V2-Lite's experts are
+ * 1408 wide, so its ffn_down tensors take these), else F16. */
 static enum ds_dtype fit(enum ds_dtype want, int64_t cols)
 {
 	if (cols % ds_dtype_get(want)->block == 0)
