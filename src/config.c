@@ -24,7 +24,25 @@ void config_free(struct config *cfg)
 	for (int i = 0; i < cfg->n_engine_args; i++)
 		free(cfg->engine_args[i]);
 	free(cfg->engine_args);
+	config_remote_free(&cfg->remote);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_remote_free(struct config_remote *r)
+{
+	free(r->url);
+	free(r->model);
+	free(r->api_key_env);
+	free(r->api_key_file);
+	memset(r, 0, sizeof(*r));
+}
+
+void config_remote_copy(struct config_remote *dst, const struct config_remote *src)
+{
+	dst->url = src->url ? xstrdup(src->url) : NULL;
+	dst->model = src->model ? xstrdup(src->model) : NULL;
+	dst->api_key_env = src->api_key_env ? xstrdup(src->api_key_env) : NULL;
+	dst->api_key_file = src->api_key_file ? xstrdup(src->api_key_file) : NULL;
 }
 
 struct config_ctx {
@@ -78,10 +96,114 @@ static int config_engine_args(struct yu_doc *d, yaml_node_t *v, struct config *c
 	return 0;
 }
 
+/* ---- remote: ------------------------------------------------------------------------------------ */
+
+enum remote_field { REMOTE_URL, REMOTE_MODEL, REMOTE_KEY_ENV, REMOTE_KEY_FILE, REMOTE_NONE };
+
+static const char *const remote_keys[] = { "url", "model", "api_key_env", "api_key_file", NULL };
+
+/* What is wrong with r, as the end of a sentence after its key's name, or NULL. Values are never
+ * quoted back: a key pasted into the wrong place would end up on the screen and in logs. */
+static const char *remote_problem(const struct config_remote *r, enum remote_field *field)
+{
+	const char *u = r->url;
+
+	*field = REMOTE_URL;
+	if (u == NULL || *u == '\0')
+		return "is missing: give the server's address, like https://api.deepseek.com";
+	size_t skip = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
+	if (skip == 0)
+		return "must start with http:// or https://";
+	size_t host = strcspn(u + skip, "/?#");
+	if (host == 0)
+		return "has no host after the scheme";
+	if (memchr(u + skip, '@', host) != NULL)
+		return "must not hold a user name or password; put the key in api_key_env or api_key_file";
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p <= ' ')
+			return "must not contain spaces or control characters";
+	*field = REMOTE_MODEL;
+	if (r->model != NULL && *r->model == '\0')
+		return "is empty: leave it out to use the server's model";
+	*field = REMOTE_KEY_ENV;
+	if (r->api_key_env != NULL) {
+		const char *v = r->api_key_env;
+		bool ok = (*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || *v == '_';
+		for (; ok && *v; v++)
+			ok = (*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') ||
+			     *v == '_';
+		if (!ok)
+			return "must name an environment variable (letters, digits and '_', like DEEPSEEK_API_KEY), "
+			       "not hold the key itself";
+		if (r->api_key_file != NULL)
+			return "and api_key_file are both set: the key comes from one of them";
+	}
+	*field = REMOTE_KEY_FILE;
+	if (r->api_key_file != NULL && *r->api_key_file == '\0')
+		return "is empty: name the file that holds the key";
+	*field = REMOTE_NONE;
+	return NULL;
+}
+
+int config_remote_check(const struct config_remote *r, const char *where, char *err, size_t errlen)
+{
+	enum remote_field f;
+	const char *why = remote_problem(r, &f);
+
+	if (why == NULL)
+		return 0;
+	return errorf(err, errlen, "%s: the remote %s %s", where, remote_keys[f], why);
+}
+
+struct remote_ctx {
+	struct config_remote *r;
+	const char *dir;
+	int line[REMOTE_NONE];      /* where each key was, for errors found once all are read */
+};
+
+static int remote_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
+{
+	struct remote_ctx *ctx = arg;
+	struct config_remote *r = ctx->r;
+	char **fields[REMOTE_NONE] = { &r->url, &r->model, &r->api_key_env, &r->api_key_file };
+
+	for (int f = 0; f < REMOTE_NONE; f++) {
+		if (strcmp(key, remote_keys[f]) != 0)
+			continue;
+		if (yu_str(d, v, key, false, fields[f], err, errlen))
+			return -1;
+		ctx->line[f] = yu_line(v);
+		if (f == REMOTE_KEY_FILE && **fields[f] != '\0')
+			config_path_value(fields[f], ctx->dir, false);
+		return 0;
+	}
+	return yu_unknown_key(d, v, key, remote_keys, "remote", err, errlen);
+}
+
+int config_remote_read(struct yu_doc *d, yaml_node_t *v, const char *dir, struct config_remote *r,
+		       char *err, size_t errlen)
+{
+	struct remote_ctx ctx = { .r = r, .dir = dir };
+	enum remote_field f;
+	const char *why;
+
+	config_remote_free(r);
+	if (yu_map_each(d, v, "remote", remote_key, &ctx, err, errlen) != 0) {
+		config_remote_free(r);
+		return -1;
+	}
+	why = remote_problem(r, &f);
+	if (why == NULL)
+		return 0;
+	config_remote_free(r);
+	return errorf(err, errlen, "%s:%d: remote %s %s", d->file, ctx.line[f] ? ctx.line[f] : yu_line(v),
+		      remote_keys[f], why);
+}
+
 static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
 {
 	static const char *const known[] = { "model", "engine", "theme", "profile", "threads", "ctx",
-		"backend", "gpus", "devices", "engine_args", NULL };
+		"backend", "gpus", "devices", "engine_args", "remote", NULL };
 	struct config_ctx *ctx = arg;
 	struct config *cfg = ctx->cfg;
 	int64_t i;
@@ -114,6 +236,10 @@ static int config_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *a
 		return config_devices_check(d, v, cfg->devices, err, errlen);
 	} else if (strcmp(key, "engine_args") == 0) {
 		return config_engine_args(d, v, cfg, err, errlen);
+	} else if (strcmp(key, "remote") == 0) {
+		if (yu_is_null(v))
+			return 0;
+		return config_remote_read(d, v, ctx->dir, &cfg->remote, err, errlen);
 	} else if (strcmp(key, "ctx") == 0) {
 		if (yu_int(d, v, key, 0, 1 << 24, &i, err, errlen))
 			return -1;

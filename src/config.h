@@ -5,6 +5,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct yu_doc;
+struct yaml_node_s;
+
+/* remote: an OpenAI-compatible server the engine forwards to (dscoder-engine --remote). Only the
+ * name of the key's variable or file is kept here, never the key: the settings travel into argv. */
+struct config_remote {
+	char *url;                  /* http:// or https://; NULL: no remote (the local engine) */
+	char *model;                /* --remote-model: the server's model id; NULL: the server's choice */
+	char *api_key_env;          /* --api-key-env: the variable that holds the key, or NULL */
+	char *api_key_file;         /* --api-key-file: the file that holds the key (path expanded), or NULL */
+};
+
 /* Every string is owned by the struct and NULL when the file does not set it. Paths are already
  * expanded: "~/" becomes $HOME and a relative path is taken relative to the config file's directory,
  * except an engine given as a bare command name (no slash), which is kept for a $PATH search. */
@@ -21,6 +33,7 @@ struct config {
 	char *devices;              /* or over these GPUs, "0,2,3" (--devices); NULL: not set */
 	char **engine_args;         /* more engine options, passed as they are; n_engine_args of them */
 	int n_engine_args;
+	struct config_remote remote;        /* remote:; url NULL when absent */
 };
 
 /* Reads path, or the default config.yaml when path is NULL. A missing default file is not an error
@@ -29,6 +42,19 @@ struct config {
  * zeroed, safe to config_free). Free with config_free. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+void config_remote_free(struct config_remote *r);
+/* Copies src into dst (dst's old strings are not freed). */
+void config_remote_copy(struct config_remote *dst, const struct config_remote *src);
+/* Checks a remote given elsewhere than in a file (the command line): the url is http:// or https://
+ * with a host and no user or password, the key's variable is a variable name, not both key sources.
+ * Returns 0, or -1 with one sentence in err that names `where` ("--remote") and never the key. */
+int config_remote_check(const struct config_remote *r, const char *where, char *err, size_t errlen);
+/* Reads a remote: mapping (url, model, api_key_env, api_key_file) at v of d into r (r's old strings are
+ * freed first); api_key_file is taken relative to dir. Errors name FILE:LINE and the key. Shared by
+ * config.yaml and profiles. */
+int config_remote_read(struct yu_doc *d, struct yaml_node_s *v, const char *dir, struct config_remote *r,
+		       char *err, size_t errlen);
 
 enum config_model_source {
 	CONFIG_MODEL_ARG,           /* --model */

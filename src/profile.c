@@ -36,6 +36,7 @@ void profile_free(struct profile *p)
 	free(p->description);
 	free(p->system_prompt);
 	free(p->path);
+	config_remote_free(&p->remote);
 	free(p);
 }
 
@@ -80,7 +81,7 @@ static int profile_sampling_range(struct yu_doc *d, const char *key, yaml_node_t
 
 static int profile_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *arg, char *err, size_t errlen)
 {
-	static const char *const known[] = { "name", "description", "system_prompt", "mode", "sampling", NULL };
+	static const char *const known[] = { "name", "description", "system_prompt", "mode", "sampling", "remote", NULL };
 	struct profile *p = arg;
 	char *s = NULL;
 
@@ -118,6 +119,22 @@ static int profile_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *
 		    yu_map_each(d, v, "sampling", profile_sampling_range, NULL, err, errlen) != 0)
 			return -1;
 		return yu_sampling(d, v, &p->sampling, err, errlen);
+	} else if (strcmp(key, "remote") == 0) {
+		/* "local" (or null): this profile runs the local engine even when config.yaml names a
+		 * server. */
+		p->remote_set = true;
+		if (yu_is_null(v) || (v->type == YAML_SCALAR_NODE &&
+				      strcmp((const char *)v->data.scalar.value, "local") == 0)) {
+			config_remote_free(&p->remote);
+			return 0;
+		}
+		if (v->type == YAML_SCALAR_NODE)
+			return errorf(err, errlen, "%s:%d: remote must be \"local\" or a mapping with url, model, "
+				      "api_key_env or api_key_file", d->file, yu_line(v));
+		char *dir = paths_dirname(p->path);
+		int rc = config_remote_read(d, v, dir, &p->remote, err, errlen);
+		free(dir);
+		return rc;
 	} else if (strcmp(key, "temperature") == 0 || strcmp(key, "top_k") == 0 || strcmp(key, "top_p") == 0 ||
 		   strcmp(key, "min_p") == 0 || strcmp(key, "repetition_penalty") == 0 ||
 		   strcmp(key, "max_tokens") == 0 || strcmp(key, "seed") == 0) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "params.h"
 
 /* The profile used when neither --profile nor the config names one. */
@@ -17,6 +18,10 @@ struct profile {
 	char *system_prompt;        /* NULL: none */
 	enum params_mode mode;      /* default chat */
 	struct params_sampling sampling;   /* keys absent from the file keep params_sampling_defaults() */
+	/* remote: the server this profile's conversations go to. remote_set false: the key is absent
+	 * (config.yaml decides); true with remote.url NULL: "remote: local", the local engine. */
+	bool remote_set;
+	struct config_remote remote;
 	char *path;                 /* the file it was read from */
 	bool user;                  /* true: from the user's config directory */
 };

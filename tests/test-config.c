@@ -100,6 +100,74 @@ static void test_errors(void)
 	}
 }
 
+/* remote: a team server or a hosted API; the key stays out of the struct, only where it is. */
+static void test_remote(void)
+{
+	struct config cfg;
+	char err[1024], want[4400];
+
+	write_config("model: /m\nremote:\n  url: https://gpu.example.org:8080/v1\n  model: deepseek-coder\n"
+		     "  api_key_file: keys/team\n");
+	TS_REQUIRE(config_load(&cfg, NULL, err, sizeof(err)) == 0, "remote with a key file: %s", err);
+	TS_CHECK(cfg.remote.url && strcmp(cfg.remote.url, "https://gpu.example.org:8080/v1") == 0, "url %s",
+		 cfg.remote.url);
+	TS_CHECK(cfg.remote.model && strcmp(cfg.remote.model, "deepseek-coder") == 0, "model %s", cfg.remote.model);
+	snprintf(want, sizeof(want), "%s/config/dscoder-tui/keys/team", ts_home);
+	TS_CHECK(cfg.remote.api_key_file && strcmp(cfg.remote.api_key_file, want) == 0,
+		 "relative api_key_file %s, expected %s", cfg.remote.api_key_file, want);
+	TS_CHECK(cfg.remote.api_key_env == NULL, "api_key_env %s", cfg.remote.api_key_env);
+	config_free(&cfg);
+
+	write_config("remote:\n  url: http://localhost:8000\n  api_key_env: DEEPSEEK_API_KEY\n");
+	TS_REQUIRE(config_load(&cfg, NULL, err, sizeof(err)) == 0, "remote with a key variable: %s", err);
+	TS_CHECK(cfg.remote.api_key_env && strcmp(cfg.remote.api_key_env, "DEEPSEEK_API_KEY") == 0 &&
+		 cfg.remote.model == NULL && cfg.remote.api_key_file == NULL, "api_key_env %s", cfg.remote.api_key_env);
+	config_free(&cfg);
+
+	write_config("remote: ~\ntheme: light\n");
+	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.remote.url == NULL, "remote: ~ is no remote: %s",
+		 err);
+	config_free(&cfg);
+
+	static const struct { const char *text, *want1, *want2; } bad[] = {
+		{ "remote:\n  url: ftp://x\n", "config.yaml:2:", "remote url must start with http:// or https://" },
+		{ "remote:\n  model: m\n", "config.yaml:2:", "remote url is missing" },
+		{ "remote:\n  url: https://\n", "config.yaml:2:", "no host" },
+		{ "remote:\n  url: https://me:pw@host/v1\n", "config.yaml:2:", "must not hold a user name or password" },
+		{ "remote:\n  url: https://h\n  urll: x\n", "config.yaml:3:", "did you mean \"url\"" },
+		{ "remote:\n  url: [a]\n", "config.yaml:2:", "url must be text" },
+		{ "remote:\n  url: https://h\n  model: \"\"\n", "config.yaml:3:", "remote model is empty" },
+		{ "remote:\n  url: https://h\n  api_key_env: sk-12345secret\n", "config.yaml:3:",
+		  "must name an environment variable" },
+		{ "remote:\n  url: https://h\n  api_key_env: K\n  api_key_file: /k\n", "config.yaml:3:",
+		  "api_key_env and api_key_file are both set" },
+		{ "remote: https://h\n", "config.yaml:1:", "remote must be a mapping" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_config(bad[i].text);
+		err[0] = '\0';
+		TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == -1, "remote %zu loaded although it is wrong", i);
+		TS_CHECK(strstr(err, bad[i].want1) != NULL && strstr(err, bad[i].want2) != NULL,
+			 "remote %zu: message \"%s\" lacks \"%s\" or \"%s\"", i, err, bad[i].want1, bad[i].want2);
+		TS_CHECK(strstr(err, "secret") == NULL && strstr(err, ":pw@") == NULL,
+			 "remote %zu: the message repeats what may be a key: %s", i, err);
+		TS_CHECK(cfg.remote.url == NULL && cfg.path == NULL, "remote %zu: half-filled struct after an error", i);
+		config_free(&cfg);
+	}
+
+	/* The command line's --remote is held to the same rules. */
+	struct config_remote r = { .url = "https://h/v1", .api_key_env = "TEAM_KEY" };
+	TS_CHECK(config_remote_check(&r, "--remote", err, sizeof(err)) == 0, "good --remote refused: %s", err);
+	r.url = "localhost:8000";
+	TS_CHECK(config_remote_check(&r, "--remote", err, sizeof(err)) == -1 &&
+		 strstr(err, "--remote: the remote url must start with http:// or https://") != NULL, "bad --remote: %s", err);
+	r.url = "http://h";
+	r.api_key_env = "not a name";
+	TS_CHECK(config_remote_check(&r, "--api-key-env", err, sizeof(err)) == -1 &&
+		 strstr(err, "must name an environment variable") != NULL && strstr(err, "not a name") == NULL,
+		 "bad --api-key-env: %s", err);
+}
+
 static void test_precedence(void)
 {
 	struct config cfg = { 0 }, empty = { 0 };
@@ -153,6 +221,7 @@ int main(void)
 	test_missing();
 	test_full();
 	test_errors();
+	test_remote();
 	test_precedence();
 	return ts_finish("test-config");
 }

@@ -116,6 +116,12 @@ static void test_errors(void)
 		{ "nameclash", "name: other\n", "nameclash.yaml:1:", "other" },
 		{ "syntax", "description: x\nsampling:\n  top_k: [1,\n", "syntax.yaml:", "not valid YAML" },
 		{ "list", "- a\n- b\n", "list.yaml:1:", "mapping" },
+		{ "remoteurl", "remote:\n  url: gpu-box:8000\n", "remoteurl.yaml:2:", "must start with http:// or https://" },
+		{ "remotetypo", "remote:\n  url: https://h\n  api_key: x\n", "remotetypo.yaml:3:", "unknown key \"api_key\"" },
+		{ "remotescalar", "remote: https://h\n", "remotescalar.yaml:1:", "remote must be \"local\" or a mapping" },
+		{ "remotenourl", "remote:\n  model: m\n", "remotenourl.yaml:2:", "remote url is missing" },
+		{ "remotekey", "remote:\n  url: https://h\n  api_key_env: sk-live-123\n", "remotekey.yaml:3:",
+		  "must name an environment variable" },
 	};
 	char err[1024];
 
@@ -156,6 +162,35 @@ static void test_errors(void)
 	}
 }
 
+/* remote: one profile on the team's server, one on the local engine whatever config.yaml says, and
+ * one that leaves it to config.yaml. */
+static void test_remote(void)
+{
+	char err[1024], want[4400];
+	struct profile *p;
+
+	write_profile("team", "description: the team's GPU box\nremote:\n  url: https://gpu.example.org/v1\n"
+		      "  model: deepseek-coder-v2\n  api_key_file: team.key\n");
+	p = profile_load("team", err, sizeof(err));
+	TS_REQUIRE(p != NULL, "team profile: %s", err);
+	snprintf(want, sizeof(want), "%s/team.key", user_dir);
+	TS_CHECK(p->remote_set && p->remote.url && strcmp(p->remote.url, "https://gpu.example.org/v1") == 0 &&
+		 p->remote.model && strcmp(p->remote.model, "deepseek-coder-v2") == 0, "team remote %s",
+		 p->remote.url);
+	TS_CHECK(p->remote.api_key_file && strcmp(p->remote.api_key_file, want) == 0,
+		 "api_key_file %s, expected %s next to the profile", p->remote.api_key_file, want);
+	profile_free(p);
+
+	write_profile("here", "description: the demo model here\nremote: local\n");
+	p = profile_load("here", err, sizeof(err));
+	TS_CHECK(p != NULL && p->remote_set && p->remote.url == NULL, "remote: local: %s", p ? "not local" : err);
+	profile_free(p);
+
+	p = profile_load("coder", err, sizeof(err));
+	TS_CHECK(p != NULL && !p->remote_set, "a profile without remote: should leave it to config.yaml");
+	profile_free(p);
+}
+
 int main(void)
 {
 	char *cfg, err[512];
@@ -170,5 +205,6 @@ int main(void)
 	ts_mkdir(user_dir);
 	test_override();
 	test_errors();
+	test_remote();
 	return ts_finish("test-profile");
 }
