@@ -36,6 +36,7 @@ struct sched_req {
 
 /* A sequence of the batch: the part of the KV cache it owns, and the request it runs. */
 struct slot {
+	struct ds_sched *s;
 	int index;                  /* the sequence id in ds_forward_batch */
 	struct sched_req *r;        /* NULL: free (written under mu, so cancel can find it) */
 	int *cached;                /* the ids whose latent rows sit in the slot, in order */
@@ -72,6 +73,7 @@ struct ds_sched {
 	struct sched_req *head, *tail;  /* waiting, in arrival order */
 	int n_queued;
 	int n_pending;              /* submitted and not yet finished */
+	atomic_int queued_cancels;  /* ds_sched_cancel found the handle in the queue */
 	uint64_t next_handle;
 	bool stopping;
 	bool started;
@@ -271,6 +273,9 @@ static int on_text(const char *text, size_t len, void *arg)
 	struct ds_sched_event ev = { .type = DS_SCHED_TOKEN, .handle = sl->r->handle, .text = text, .len = len,
 				     .token_id = sl->cur_id };
 	sl->r->on_event(&ev, sl->r->arg);
+	/* a queued request cancelled meanwhile hears of it now, before this one's next event */
+	if (atomic_exchange(&sl->s->queued_cancels, 0) > 0)
+		answer_cancelled(sl->s);
 	return atomic_load(&sl->r->cancel);
 }
 
@@ -524,6 +529,7 @@ struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o
 	}
 	s->slots = xcalloc((size_t)o->n_slots, sizeof *s->slots);
 	for (int i = 0; i < o->n_slots; i++) {
+		s->slots[i].s = s;
 		s->slots[i].index = i;
 		s->slots[i].cached = xcalloc((size_t)engine_ctx + 1, sizeof *s->slots[i].cached);
 	}
@@ -670,6 +676,7 @@ void ds_sched_cancel(struct ds_sched *s, uint64_t handle)
 	for (struct sched_req *r = s->head; r != NULL; r = r->next)
 		if (r->handle == handle) {
 			atomic_store(&r->cancel, true);
+			atomic_fetch_add(&s->queued_cancels, 1);
 			/* the loop answers it (on its thread), also while it waits for work */
 			pthread_cond_broadcast(&s->work);
 			break;

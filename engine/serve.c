@@ -1,6 +1,8 @@
-/* serve.c: the engine's pipe service: a reader thread parses request lines, answers count and cancel
- * at once and queues generate requests, which the main thread runs one at a time; a signal thread
- * turns SIGTERM/SIGINT into a clean stop. Every stdout line is written whole under one mutex. */
+/* serve.c: the engine's pipe service, a thin transport over the scheduler (engine/scheduler.h) with
+ * one slot: a reader thread parses request lines, answers count and cancel at once and submits
+ * generate requests, whose events the scheduler's thread writes; the main thread waits for the end
+ * (EOF with nothing left, shutdown, a signal, a dead stdout); a signal thread turns SIGTERM/SIGINT
+ * into a clean stop. Every stdout line is written whole under one mutex. */
 #include "serve.h"
 
 #include <errno.h>
@@ -16,11 +18,14 @@
 
 #include "generate.h"
 #include "protocol.h"
+#include "scheduler.h"
 #include "xalloc.h"
 
-/* A generate request waiting in the queue or running. */
+/* A generate request from submit to its last event. */
 struct job {
+	struct serve *s;
 	struct ds_proto_request req;
+	uint64_t handle;            /* the scheduler's */
 	struct job *next;
 };
 
@@ -31,14 +36,13 @@ struct serve {
 	pthread_mutex_t out_mu;     /* one writer of stdout at a time: lines never interleave */
 	atomic_bool out_dead;       /* a write failed (EPIPE): nobody reads our answers any more */
 
-	pthread_mutex_t tok_mu;     /* the tokenizer: encoding may use internal caches */
+	struct ds_sched *sched;     /* one slot: requests run one at a time, in order; NULL once the
+	                             * end has begun (under mu) */
 
-	/* Lock order: mu before out_mu and tok_mu. */
+	/* Lock order: mu before out_mu (and before the scheduler's own locks). */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;          /* the queue or a flag below changed */
-	struct job *head, *tail;    /* queued generate requests, in arrival order */
-	struct job *current;        /* the running one */
-	atomic_int cancel;          /* stop the running generation at its next token */
+	pthread_cond_t cv;          /* the jobs or a flag below changed */
+	struct job *jobs;           /* submitted and not yet answered */
 	bool loading;               /* a signal now exits at once: there is nothing to finish */
 	bool eof;                   /* stdin ended (or the reader stopped): drain the queue, then exit */
 	bool shutdown;              /* shutdown request: cancel everything, exit */
@@ -117,63 +121,69 @@ static void on_progress(uint64_t done, uint64_t total, void *arg)
 
 /* ---- requests ----------------------------------------------------------------------------------- */
 
-/* The prompt ids of a generate or count request (caller frees *ids). Holds tok_mu while encoding. */
-static void build_prompt(struct serve *s, const struct ds_proto_request *r, int **ids, size_t *n)
+/* The scheduler's request for r (pointing into r and into *msgs, which the caller frees). */
+static void sched_request(const struct ds_proto_request *r, struct ds_message **msgs, struct ds_sched_request *q)
 {
-	size_t cap = 0;
-
-	*ids = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->tok_mu);
+	memset(q, 0, sizeof *q);
+	*msgs = NULL;
 	switch (r->input) {
-	case DS_INPUT_CHAT: {
-		struct ds_message *m = xcalloc((size_t)r->n_messages, sizeof *m);
-
+	case DS_INPUT_CHAT:
+		*msgs = xcalloc((size_t)r->n_messages + 1, sizeof **msgs);
 		for (int i = 0; i < r->n_messages; i++)
-			m[i] = (struct ds_message){ .role = r->messages[i].role,
-						    .content = r->messages[i].content };
-		ds_prompt_chat(s->e.tok, m, r->n_messages, ids, n, &cap);
-		free(m);
+			(*msgs)[i] = (struct ds_message){ .role = r->messages[i].role,
+							  .content = r->messages[i].content };
+		q->input = DS_SCHED_CHAT;
+		q->messages = *msgs;
+		q->n_messages = r->n_messages;
 		break;
-	}
 	case DS_INPUT_COMPLETION:
-		ds_prompt_completion(s->e.tok, r->prompt, ids, n, &cap);
+		q->input = DS_SCHED_COMPLETION;
+		q->prompt = r->prompt;
 		break;
 	case DS_INPUT_FIM:
-		ds_prompt_fim(s->e.tok, r->fim_prefix, r->fim_suffix, ids, n, &cap);
+		q->input = DS_SCHED_FIM;
+		q->fim_prefix = r->fim_prefix;
+		q->fim_suffix = r->fim_suffix;
 		break;
 	}
-	pthread_mutex_unlock(&s->tok_mu);
 }
 
 static void answer_count(struct serve *s, const struct ds_proto_request *r)
 {
-	int *ids;
-	size_t n;
+	struct ds_sched_request q;
+	struct ds_message *msgs;
 
-	build_prompt(s, r, &ids, &n);
-	free(ids);
-	put_event(s, &(struct ds_proto_event){ .type = DS_EV_COUNT, .id = r->id, .tokens = (int)n,
+	sched_request(r, &msgs, &q);
+	pthread_mutex_lock(&s->mu);
+	int n = s->sched != NULL ? ds_sched_count(s->sched, &q) : -1;
+	pthread_mutex_unlock(&s->mu);
+	free(msgs);
+	if (n < 0) {
+		put_error(s, &r->id, "the request cannot be formatted as a prompt");
+		return;
+	}
+	put_event(s, &(struct ds_proto_event){ .type = DS_EV_COUNT, .id = r->id, .tokens = n,
 					       .n_ctx = ds_state_n_ctx(s->e.state) });
 }
 
-static bool id_busy(const struct serve *s, const struct ds_proto_id *id)
+static struct job *find_job(const struct serve *s, const struct ds_proto_id *id)
 {
-	if (s->current && ds_proto_id_equal(&s->current->req.id, id))
-		return true;
-	for (const struct job *j = s->head; j; j = j->next)
+	for (struct job *j = s->jobs; j; j = j->next)
 		if (ds_proto_id_equal(&j->req.id, id))
-			return true;
-	return false;
+			return j;
+	return NULL;
 }
 
-/* Takes ownership of r. */
+static void sampling_from_request(const struct ds_proto_sampling *r, struct ds_sampling *p);
+static void on_sched_event(const struct ds_sched_event *ev, void *arg);
+
+/* Takes ownership of r. The lock is held across submit so the job is listed before its first event. */
 static void enqueue(struct serve *s, struct ds_proto_request *r)
 {
-	struct job *j;
+	char err[512];
 
 	pthread_mutex_lock(&s->mu);
-	if (id_busy(s, &r->id)) {
+	if (find_job(s, &r->id) != NULL) {
 		char id[64], msg[160];
 
 		ds_proto_id_format(&r->id, id, sizeof id);
@@ -184,41 +194,46 @@ static void enqueue(struct serve *s, struct ds_proto_request *r)
 		ds_proto_request_free(r);
 		return;
 	}
-	j = xcalloc(1, sizeof *j);
+	if (s->sched == NULL || s->shutdown || s->term || atomic_load(&s->out_dead)) {
+		/* the end has begun: answered as a request dropped from the queue */
+		put_cancelled(s, &r->id);
+		pthread_mutex_unlock(&s->mu);
+		ds_proto_request_free(r);
+		return;
+	}
+	struct job *j = xcalloc(1, sizeof *j);
+	j->s = s;
 	j->req = *r;
 	memset(r, 0, sizeof *r);
-	if (s->tail)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	pthread_cond_broadcast(&s->cv);
+
+	struct ds_sched_request q;
+	struct ds_message *msgs;
+	sched_request(&j->req, &msgs, &q);
+	sampling_from_request(&j->req.sampling, &q.sampling);
+	q.on_event = on_sched_event;
+	q.arg = j;
+	j->handle = ds_sched_submit(s->sched, &q, NULL, err, sizeof err);
+	free(msgs);
+	if (j->handle == 0) {
+		put_error(s, &j->req.id, err);
+		ds_proto_request_free(&j->req);
+		free(j);
+	} else {
+		j->next = s->jobs;
+		s->jobs = j;
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
 /* Cancel: the running request stops at its next token (its done event says "cancel"); a queued one
- * is answered here. An id that is neither (typically one that has just finished) is ignored. */
+ * is answered with done "cancel" before the running one's next event. An id that is neither
+ * (typically one that has just finished) is ignored. */
 static void cancel(struct serve *s, const struct ds_proto_id *id)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->current && ds_proto_id_equal(&s->current->req.id, id)) {
-		atomic_store(&s->cancel, 1);
-	} else {
-		struct job **pp = &s->head, *prev = NULL;
-
-		for (; *pp; prev = *pp, pp = &(*pp)->next)
-			if (ds_proto_id_equal(&(*pp)->req.id, id)) {
-				struct job *j = *pp;
-
-				*pp = j->next;
-				if (s->tail == j)
-					s->tail = prev;
-				put_cancelled(s, &j->req.id);
-				ds_proto_request_free(&j->req);
-				free(j);
-				break;
-			}
-	}
+	struct job *j = find_job(s, id);
+	if (j != NULL && s->sched != NULL)
+		ds_sched_cancel(s->sched, j->handle);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -256,7 +271,6 @@ static bool handle_line(struct serve *s, const char *line, size_t len)
 	case DS_OP_SHUTDOWN:
 		pthread_mutex_lock(&s->mu);
 		s->shutdown = true;
-		atomic_store(&s->cancel, 1);
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		ds_proto_request_free(&r);
@@ -334,29 +348,13 @@ static void *signal_main(void *arg)
 		if (s->loading || s->term)
 			_exit(0);
 		s->term = true;
-		atomic_store(&s->cancel, 1);
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
 	return NULL;
 }
 
-/* ---- generation --------------------------------------------------------------------------------- */
-
-struct stream_ctx {
-	struct serve *s;
-	const struct ds_proto_id *id;
-};
-
-static int on_text(const char *text, size_t len, void *arg)
-{
-	struct stream_ctx *c = arg;
-
-	if (len > 0)
-		put_event(c->s, &(struct ds_proto_event){ .type = DS_EV_TOKEN, .id = *c->id,
-							  .text = (char *)text, .text_len = len });
-	return atomic_load(&c->s->cancel) || atomic_load(&c->s->out_dead);
-}
+/* ---- events ------------------------------------------------------------------------------------ */
 
 static enum ds_proto_finish proto_finish(enum ds_finish f)
 {
@@ -391,93 +389,78 @@ static void sampling_from_request(const struct ds_proto_sampling *r, struct ds_s
 	}
 }
 
-static void run_job(struct serve *s, struct job *j)
+/* The scheduler's events as protocol lines; on the scheduler's thread. */
+static void on_sched_event(const struct ds_sched_event *ev, void *arg)
 {
-	struct stream_ctx c = { .s = s, .id = &j->req.id };
-	struct ds_gen_stats st;
-	struct ds_sampling p;
-	char err[512], msg[256];
-	int *ids;
-	size_t n;
+	struct job *j = arg;
+	struct serve *s = j->s;
+	char msg[256];
 
-	build_prompt(s, &j->req, &ids, &n);
-	sampling_from_request(&j->req.sampling, &p);
-	if (atomic_load(&s->cancel)) {
-		/* Cancelled between leaving the queue and starting: nothing was computed. */
-		free(ids);
-		put_cancelled(s, &j->req.id);
+	switch (ev->type) {
+	case DS_SCHED_TOKEN:
+		if (ev->len > 0)
+			put_event(s, &(struct ds_proto_event){ .type = DS_EV_TOKEN, .id = j->req.id,
+							       .text = (char *)ev->text, .text_len = ev->len });
+		/* nobody reads the answers any more: stop (the main thread ends the service) */
+		if (atomic_load(&s->out_dead)) {
+			pthread_mutex_lock(&s->mu);
+			if (s->sched != NULL)
+				ds_sched_cancel(s->sched, ev->handle);
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
 		return;
-	}
-	if (ds_generate(&s->e, ids, (int)n, &p, on_text, &c, &st, err, sizeof err) < 0) {
-		char text[600];
-
-		snprintf(text, sizeof text, "generation failed: %s", err);
-		fprintf(stderr, "dscoder-engine: %s\n", text);
-		put_error(s, &j->req.id, text);
-		free(ids);
-		return;
-	}
-	free(ids);
-	struct ds_proto_event ev = {
-		.type = DS_EV_DONE, .id = j->req.id, .finish = proto_finish(st.finish),
-		.prompt_tokens = st.prompt_tokens, .completion_tokens = st.completion_tokens,
-		.cached_tokens = st.cached_tokens, .over_by = st.over_by,
-		.ttft_ms = st.ttft_ms, .prefill_tps = st.prefill_tps, .decode_tps = st.decode_tps,
-	};
-	if (st.finish == DS_FINISH_CONTEXT && st.over_by > 0) {
+	case DS_SCHED_ERROR:
+		fprintf(stderr, "dscoder-engine: %s\n", ev->message);
+		put_error(s, &j->req.id, ev->message);
+		break;
+	case DS_SCHED_DONE: {
+		const struct ds_gen_stats *st = ev->stats;
+		struct ds_proto_event out = {
+			.type = DS_EV_DONE, .id = j->req.id, .finish = proto_finish(st->finish),
+			.prompt_tokens = st->prompt_tokens, .completion_tokens = st->completion_tokens,
+			.cached_tokens = st->cached_tokens, .over_by = st->over_by,
+			.ttft_ms = st->ttft_ms, .prefill_tps = st->prefill_tps, .decode_tps = st->decode_tps,
+		};
 		int n_ctx = ds_state_n_ctx(s->e.state);
-
-		snprintf(msg, sizeof msg, "the prompt has %d tokens and the context holds %d with room for "
-			 "at least one answer token: it is %d tokens over; drop earlier turns or start the "
-			 "engine with a larger --ctx", st.prompt_tokens, n_ctx, st.over_by);
-		ev.message = msg;
-	} else if (st.finish == DS_FINISH_CONTEXT) {
-		snprintf(msg, sizeof msg, "the answer filled the context of %d tokens",
-			 ds_state_n_ctx(s->e.state));
-		ev.message = msg;
+		if (st->finish == DS_FINISH_CONTEXT && st->over_by > 0) {
+			snprintf(msg, sizeof msg, "the prompt has %d tokens and the context holds %d with room for "
+				 "at least one answer token: it is %d tokens over; drop earlier turns or start the "
+				 "engine with a larger --ctx", st->prompt_tokens, n_ctx, st->over_by);
+			out.message = msg;
+		} else if (st->finish == DS_FINISH_CONTEXT) {
+			snprintf(msg, sizeof msg, "the answer filled the context of %d tokens", n_ctx);
+			out.message = msg;
+		}
+		put_event(s, &out);
+		break;
 	}
-	put_event(s, &ev);
-}
-
-/* Runs queued requests in order until shutdown, a signal, EOF with an empty queue, or a dead stdout. */
-static void serve_loop(struct serve *s)
-{
+	}
+	/* the last event: the job is answered */
 	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		struct job *j;
-
-		while (!s->head && !s->eof && !s->shutdown && !s->term && !atomic_load(&s->out_dead))
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (atomic_load(&s->out_dead))
-			break;
-		if (s->shutdown || s->term) {
-			while ((j = s->head)) {
-				s->head = j->next;
-				put_cancelled(s, &j->req.id);
-				ds_proto_request_free(&j->req);
-				free(j);
-			}
-			s->tail = NULL;
+	for (struct job **pp = &s->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
 			break;
 		}
-		if (!s->head)
-			break;          /* EOF and nothing left to answer */
-		j = s->head;
-		s->head = j->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->current = j;
-		atomic_store(&s->cancel, 0);
-		pthread_mutex_unlock(&s->mu);
-
-		run_job(s, j);
-
-		pthread_mutex_lock(&s->mu);
-		s->current = NULL;
-		ds_proto_request_free(&j->req);
-		free(j);
-	}
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+	ds_proto_request_free(&j->req);
+	free(j);
+}
+
+/* Waits for the end: EOF with every job answered, shutdown, a signal or a dead stdout; then stops
+ * the scheduler: the running request ends with finish "cancel" at its next token, then the queued
+ * ones, in order. */
+static void serve_wait(struct serve *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!(s->eof && s->jobs == NULL) && !s->shutdown && !s->term && !atomic_load(&s->out_dead))
+		pthread_cond_wait(&s->cv, &s->mu);
+	struct ds_sched *sched = s->sched;
+	s->sched = NULL;            /* the reader submits no more */
+	pthread_mutex_unlock(&s->mu);
+	ds_sched_free(sched);
 }
 
 /* ---- entry -------------------------------------------------------------------------------------- */
@@ -512,7 +495,6 @@ int ds_serve(const struct ds_serve_opts *o)
 	s->last_percent = -1;
 	s->loading = true;
 	pthread_mutex_init(&s->out_mu, NULL);
-	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	if (pipe(s->wake) < 0)
@@ -542,14 +524,27 @@ int ds_serve(const struct ds_serve_opts *o)
 		ds_engine_close(&s->e);
 		return 1;
 	}
-	pthread_mutex_lock(&s->mu);
-	s->loading = false;
-	pthread_mutex_unlock(&s->mu);
+	{
+		/* one slot: the TUI's conversation, one request at a time, with the prompt cache */
+		struct ds_sched_opts so = { .n_slots = 1 };
+		struct ds_sched *sched = ds_sched_new(&s->e, &so, err, sizeof err);
+		if (sched == NULL || ds_sched_start(sched, err, sizeof err) != 0) {
+			fprintf(stderr, "dscoder-engine: %s\n", err);
+			put_error(s, NULL, err);
+			ds_sched_free(sched);
+			ds_engine_close(&s->e);
+			return 1;
+		}
+		pthread_mutex_lock(&s->mu);
+		s->sched = sched;
+		s->loading = false;
+		pthread_mutex_unlock(&s->mu);
+	}
 	put_ready(s);
 
 	if (pthread_create(&reader, NULL, reader_main, s) != 0)
 		fatal("cannot start the reader thread");
-	serve_loop(s);
+	serve_wait(s);
 
 	/* Stop the reader (it may sit in poll) before the tokenizer it uses goes away. */
 	while (write(s->wake[1], "x", 1) < 0 && errno == EINTR)
@@ -559,11 +554,6 @@ int ds_serve(const struct ds_serve_opts *o)
 	pthread_cancel(sigthread);  /* it waits in sigwait (a cancellation point) without locks */
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(sigthread, NULL);
-	for (struct job *j = s->head, *next; j; j = next) {
-		next = j->next;
-		ds_proto_request_free(&j->req);
-		free(j);
-	}
 	ds_engine_close(&s->e);
 	close(s->wake[0]);
 	close(s->wake[1]);
