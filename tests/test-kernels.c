@@ -97,7 +97,9 @@ static void test_f16_all(const struct cpu_kernels *k)
 static void test_rows(const struct cpu_kernels *a, const struct cpu_kernels *b)
 {
 	static const long shapes[][3] = { {1, 1, 1}, {4, 8, 1}, {13, 37, 1}, {9, 8, 3}, {17, 70, 5},
-					  {5, 1, 2}, {33, 131, 7}, {8, 16, 2}, {7, 263, 4}, {64, 512, 9} };
+					  {5, 1, 2}, {33, 131, 7}, {8, 16, 2}, {7, 263, 4}, {64, 512, 9},
+					  /* past one 1024-column chunk of the AVX-512 tiles, several tiles of 6 */
+					  {6, 2100, 8}, {9, 48, 13}, {3, 1030, 2} };
 	for (int t = 0; t < 3; t++) {
 		enum ds_dtype dt = (enum ds_dtype)t;
 		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

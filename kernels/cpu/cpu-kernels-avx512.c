@@ -1,6 +1,8 @@
 /* cpu-kernels-avx512.c: the AVX-512 (F/BW/VL/DQ) set: the block-quantized kernels of
- * cpu-quant-simd.h on 16-lane registers; the float types (F32/F16/BF16) and the vector kernels are the
- * AVX2 set's. Compiled with target attributes; cpu_kernels_best picks it only where it runs.
+ * cpu-quant-simd.h on 16-lane registers, and matrix products of the float types (F32/F16/BF16) on
+ * 16-lane registers too: a fused form for decode (each weight line read once, prefetched) and 4 x 6
+ * tiles for prefill; the vector kernels are the AVX2 set's. Compiled with target attributes;
+ * cpu_kernels_best picks it only where it runs.
  *
  * No VNNI or BF16 dot instruction is used: both would round the activations (to int8 or bf16) and
  * move the logits by far more than F32 rounding does, which this engine does not do by default. */
@@ -18,13 +20,264 @@
 #define QV(name) avx512_##name
 #include "cpu-quant-simd.h"
 
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define AVX512_INLINE static inline __attribute__((always_inline, \
+	target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+/* 16 weights of a float-type row from element i, widened to F32 (BF16 is the top half of an F32:
+ * widening is a shift); m selects the lanes to load (the rest are 0). */
+AVX512_INLINE __m512 f_ld(const void *row, long i, enum ds_dtype t, __mmask16 m)
+{
+	if (t == DS_F32)
+		return _mm512_maskz_loadu_ps(m, (const float *)row + i);
+	__m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i);
+	if (t == DS_BF16)
+		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	return _mm512_cvtph_ps(h);
+}
+
+AVX512_INLINE __m512 f_ld16(const void *row, long i, enum ds_dtype t)
+{
+	if (t == DS_F32)
+		return _mm512_loadu_ps((const float *)row + i);
+	__m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i));
+	if (t == DS_BF16)
+		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	return _mm512_cvtph_ps(h);
+}
+
+#define F_PF 1024      /* bytes of prefetch ahead in each row that decode streams */
+
+/* Decode: y[t][r] = W[r] . x[t] for NT (1..3) tokens, 4 rows at a time. Each row is read once, one
+ * 64-byte line per step for 16-bit types, with two accumulators per (row, token) so 8 FMA chains
+ * hide the FMA latency; the lines PF_AHEAD bytes on are asked for while these are summed. */
+AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, long k,
+			   const float *const *x, int NT, float *const *y)
+{
+	const size_t es = t == DS_F32 ? 4 : 2, rb = (size_t)k * es;
+	const long k32 = k & ~31L;
+	const __mmask16 tail = (__mmask16)((1u << (k & 15)) - 1);
+	long r = r0;
+	for (; r < r1; r += 4) {
+		int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
+		const char *w[4];
+		for (int j = 0; j < 4; j++)
+			w[j] = (const char *)base + (size_t)(r + (j < R ? j : 0)) * rb;
+		__m512 a[4][3], b[4][3];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+#pragma GCC unroll 3
+			for (int i = 0; i < NT; i++)
+				a[j][i] = b[j][i] = _mm512_setzero_ps();
+		long c = 0;
+		for (; c < k32; c += 32) {
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++) {
+				_mm_prefetch(w[j] + (size_t)c * es + F_PF, _MM_HINT_T0);
+				if (es == 4)
+					_mm_prefetch(w[j] + (size_t)c * es + F_PF + 64, _MM_HINT_T0);
+			}
+			__m512 xa[3], xb[3];
+#pragma GCC unroll 3
+			for (int i = 0; i < NT; i++) {
+				xa[i] = _mm512_loadu_ps(x[i] + c);
+				xb[i] = _mm512_loadu_ps(x[i] + c + 16);
+			}
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++) {
+				__m512 v0 = f_ld16(w[j], c, t), v1 = f_ld16(w[j], c + 16, t);
+#pragma GCC unroll 3
+				for (int i = 0; i < NT; i++) {
+					a[j][i] = _mm512_fmadd_ps(v0, xa[i], a[j][i]);
+					b[j][i] = _mm512_fmadd_ps(v1, xb[i], b[j][i]);
+				}
+			}
+		}
+		for (; c < k; c += 16) {
+			__mmask16 m = k - c >= 16 ? (__mmask16)0xffff : tail;
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++) {
+				__m512 v = f_ld(w[j], c, t, m);
+#pragma GCC unroll 3
+				for (int i = 0; i < NT; i++)
+					a[j][i] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, x[i] + c), a[j][i]);
+			}
+		}
+		for (int j = 0; j < R; j++)
+			for (int i = 0; i < NT; i++)
+				y[i][r + j] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][i], b[j][i]));
+	}
+}
+
+#define F_KC 1024     /* columns per chunk of the prefill tiles: 6 tokens x 1024 floats = 24 KB (L1) */
+#define F_TT 6        /* tokens per tile: 4 x 6 accumulators + 6 activations + 1 weight of 32 zmm */
+#define F_XGROUP (512L * 1024)   /* bytes of activations kept in L2 per token group */
+
+/* out[j*T + i] = sum over c < kc of w[j][c] * x[i][c]; w rows of F32 (wld apart), kc a multiple of
+ * 16 except in the last chunk, where lanes past kc are masked. */
+AVX512_INLINE void f_tile(const float *w, long wld, const float *const *x, long kc, int R, int T,
+			  float *out)
+{
+	__m512 acc[4][F_TT];
+#pragma GCC unroll 4
+	for (int j = 0; j < R; j++)
+#pragma GCC unroll 6
+		for (int i = 0; i < T; i++)
+			acc[j][i] = _mm512_setzero_ps();
+	long c = 0, k16 = kc & ~15L;
+	for (; c < k16; c += 16) {
+		__m512 xv[F_TT];
+#pragma GCC unroll 6
+		for (int i = 0; i < T; i++)
+			xv[i] = _mm512_loadu_ps(x[i] + c);
+#pragma GCC unroll 4
+		for (int j = 0; j < R; j++) {
+			__m512 wv = _mm512_loadu_ps(w + j * wld + c);
+#pragma GCC unroll 6
+			for (int i = 0; i < T; i++)
+				acc[j][i] = _mm512_fmadd_ps(wv, xv[i], acc[j][i]);
+		}
+	}
+	if (c < kc) {
+		__mmask16 m = (__mmask16)((1u << (kc - c)) - 1);
+		__m512 xv[F_TT];
+#pragma GCC unroll 6
+		for (int i = 0; i < T; i++)
+			xv[i] = _mm512_maskz_loadu_ps(m, x[i] + c);
+#pragma GCC unroll 4
+		for (int j = 0; j < R; j++) {
+			__m512 wv = _mm512_maskz_loadu_ps(m, w + j * wld + c);
+#pragma GCC unroll 6
+			for (int i = 0; i < T; i++)
+				acc[j][i] = _mm512_fmadd_ps(wv, xv[i], acc[j][i]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < R; j++)
+#pragma GCC unroll 6
+		for (int i = 0; i < T; i++)
+			out[j * T + i] = _mm512_reduce_add_ps(acc[j][i]);
+}
+
+AVX512_INLINE void f_tile_rt(const float *w, long wld, const float *const *x, long kc, int R, int T,
+			     float *out)
+{
+	if (R == 4) {
+		switch (T) {
+		case 1: f_tile(w, wld, x, kc, 4, 1, out); break;
+		case 2: f_tile(w, wld, x, kc, 4, 2, out); break;
+		case 3: f_tile(w, wld, x, kc, 4, 3, out); break;
+		case 4: f_tile(w, wld, x, kc, 4, 4, out); break;
+		case 5: f_tile(w, wld, x, kc, 4, 5, out); break;
+		default: f_tile(w, wld, x, kc, 4, 6, out); break;
+		}
+		return;
+	}
+	for (int j = 0; j < R; j++)
+		switch (T) {
+		case 1: f_tile(w + j * wld, wld, x, kc, 1, 1, out + j * T); break;
+		case 2: f_tile(w + j * wld, wld, x, kc, 1, 2, out + j * T); break;
+		case 3: f_tile(w + j * wld, wld, x, kc, 1, 3, out + j * T); break;
+		case 4: f_tile(w + j * wld, wld, x, kc, 1, 4, out + j * T); break;
+		case 5: f_tile(w + j * wld, wld, x, kc, 1, 5, out + j * T); break;
+		default: f_tile(w + j * wld, wld, x, kc, 1, 6, out + j * T); break;
+		}
+}
+
+/* Prefill: tokens in groups whose activations stay in L2; per group, 4 rows x F_KC columns (widened
+ * into an L1 buffer for 16-bit types, read in place for F32) serve every tile of F_TT tokens. */
+AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, long k, const float *x,
+			   int n, long ldx, float *y, long ldy)
+{
+	const size_t es = t == DS_F32 ? 4 : 2, rb = (size_t)k * es;
+	float wb[4 * F_KC] __attribute__((aligned(64)));
+	long tg = F_XGROUP / 4 / (k > 0 ? k : 1);
+	tg -= tg % F_TT;
+	if (tg < F_TT)
+		tg = F_TT;
+	for (long i0 = 0; i0 < n; i0 += tg) {
+		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
+		for (long r = r0; r < r1; r += 4) {
+			int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
+			for (long c0 = 0; c0 < k; c0 += F_KC) {
+				long kc = k - c0 < F_KC ? k - c0 : F_KC;
+				const float *wp;
+				long wld;
+				if (t == DS_F32) {
+					wp = (const float *)((const char *)base + (size_t)r * rb) + c0;
+					wld = k;
+				} else {
+					for (int j = 0; j < R; j++) {
+						const char *row = (const char *)base + (size_t)(r + j) * rb;
+						for (long c = 0; c < kc; c += 16) {
+							__mmask16 m = kc - c >= 16 ? (__mmask16)0xffff :
+								(__mmask16)((1u << (kc - c)) - 1);
+							_mm512_store_ps(wb + j * F_KC + c, f_ld(row, c0 + c, t, m));
+						}
+					}
+					wp = wb;
+					wld = F_KC;
+				}
+				for (int i = 0; i < ng; i += F_TT) {
+					int T = ng - i >= F_TT ? F_TT : ng - i;
+					const float *xp[F_TT];
+					float s[4 * F_TT];
+					for (int q = 0; q < T; q++)
+						xp[q] = x + (i0 + i + q) * ldx + c0;
+					f_tile_rt(wp, wld, xp, kc, R, T, s);
+					for (int j = 0; j < R; j++)
+						for (int q = 0; q < T; q++) {
+							float *yy = y + (i0 + i + q) * ldy + r + j;
+							*yy = c0 == 0 ? s[j * T + q] : *yy + s[j * T + q];
+						}
+				}
+			}
+		}
+	}
+}
+
+/* Tokens at which the tiles overtake the fused form (each weight read from memory once either way;
+ * past this, the fused form's 4 x 3 accumulators run out of registers) */
+#define F_FUSED_MAX 4
+
+AVX512_INLINE void f_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const float *x,
+			    int n, long ldx, float *y, long ldy)
+{
+	const long k = (long)w->cols;
+	if (n >= F_FUSED_MAX) {
+		f_tiled(w->data, t, r0, r1, k, x, n, ldx, y, ldy);
+		return;
+	}
+	const float *xp[3];
+	float *yp[3];
+	for (int i = 0; i < n; i++) {
+		xp[i] = x + (long)i * ldx;
+		yp[i] = y + (long)i * ldy;
+	}
+	switch (n) {
+	case 1: f_fused(w->data, t, r0, r1, k, xp, 1, yp); break;
+	case 2: f_fused(w->data, t, r0, r1, k, xp, 2, yp); break;
+	default: f_fused(w->data, t, r0, r1, k, xp, 3, yp); break;
+	}
+}
+
+static AVX512 void avx512_float_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n,
+				     long ldx, float *y, long ldy)
+{
+	switch (w->dtype) {
+	case DS_F32: f_rows_t(w, DS_F32, r0, r1, x, n, ldx, y, ldy); break;
+	case DS_BF16: f_rows_t(w, DS_BF16, r0, r1, x, n, ldx, y, ldy); break;
+	default: f_rows_t(w, DS_F16, r0, r1, x, n, ldx, y, ldy); break;
+	}
+}
+
 static void avx512_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			float *y, long ldy)
 {
 	if (ds_dtype_is_quantized(w->dtype))
 		avx512_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
 	else
-		cpu_avx2_rows(w, r0, r1, x, n, ldx, y, ldy);
+		avx512_float_rows(w, r0, r1, x, n, ldx, y, ldy);
 }
 
 static void avx512_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
