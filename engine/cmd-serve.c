@@ -166,6 +166,7 @@ int cli_http(const struct cli_args *a)
 	o.max_body = a->max_body > 0 ? (size_t)a->max_body : (size_t)DEFAULT_MAX_BODY;
 	o.timeout_s = a->timeout_s > 0 ? a->timeout_s : DEFAULT_TIMEOUT_S;
 	o.max_connections = MAX_CONNECTIONS;
+	o.max_requests = (a->slots > 0 ? a->slots : CLI_DEFAULT_SLOTS) + (a->queue >= 0 ? a->queue : DEFAULT_QUEUE);
 	o.model_id = model_id;
 	o.defaults = a->sampling;
 	o.seed_fixed = a->seed_set;
@@ -194,7 +195,8 @@ int cli_http(const struct cli_args *a)
 		return cli_fail("%s", err);
 	}
 	cli_sched_opts(a, &so);
-	so.max_queue = a->queue >= 0 ? a->queue : DEFAULT_QUEUE;
+	/* the server counts what runs and waits itself (the scheduler's 0 would mean no limit) */
+	so.max_queue = 0;
 	s = ds_sched_new(&e, &so, err, sizeof err);
 	if (s == NULL || ds_sched_start(s, err, sizeof err) != 0) {
 		ds_sched_free(s);

@@ -331,6 +331,11 @@ static int submit(struct http_server *h, struct oai_request *r, struct job **job
 		pthread_mutex_unlock(&h->mu);
 		return oai_fail(e, 503, "server_error", NULL, NULL, "the server is shutting down");
 	}
+	if (h->n_running >= (size_t)h->o.max_requests) {
+		pthread_mutex_unlock(&h->mu);
+		return oai_fail(e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+				"every slot is busy and the queue is full (--slots, --queue); retry shortly");
+	}
 	j = job_new();
 	r->req.on_event = job_event;
 	r->req.arg = j;

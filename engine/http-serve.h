@@ -17,6 +17,7 @@ struct http_serve_opts {
 	size_t max_body;                /* a larger request body gets 413 */
 	int timeout_s;                  /* an idle connection is closed after this */
 	int max_connections;
+	int max_requests;               /* requests running or waiting (--slots + --queue); more get 429 */
 	const char *model_id;           /* what /v1/models lists and requests may name */
 	struct ds_sampling defaults;    /* the sampling of a request that leaves a field out */
 	bool seed_fixed;                /* defaults.seed came from --seed: requests without one use it */
