@@ -36,8 +36,11 @@ struct serve {
 	pthread_mutex_t out_mu;     /* one writer of stdout at a time: lines never interleave */
 	atomic_bool out_dead;       /* a write failed (EPIPE): nobody reads our answers any more */
 
-	struct ds_sched *sched;     /* one slot: requests run one at a time, in order; NULL once the
-	                             * end has begun (under mu) */
+	struct ds_serve_backend b;  /* the local scheduler (one slot: requests run one at a time, in
+	                             * order) or a remote server */
+	bool local;                 /* b is the scheduler over e */
+	bool live;                  /* b takes requests; false once the end has begun (under mu) */
+	struct ds_proto_model_info info;    /* the ready event's; n_ctx for counts and messages */
 
 	/* Lock order: mu before out_mu (and before the scheduler's own locks). */
 	pthread_mutex_t mu;
@@ -154,8 +157,9 @@ static void answer_count(struct serve *s, const struct ds_proto_request *r)
 	struct ds_message *msgs;
 
 	sched_request(r, &msgs, &q);
+	bool estimate = false;
 	pthread_mutex_lock(&s->mu);
-	int n = s->sched != NULL ? ds_sched_count(s->sched, &q) : -1;
+	int n = s->live ? s->b.count(s->b.ctx, &q, &estimate) : -1;
 	pthread_mutex_unlock(&s->mu);
 	free(msgs);
 	if (n < 0) {
@@ -163,7 +167,7 @@ static void answer_count(struct serve *s, const struct ds_proto_request *r)
 		return;
 	}
 	put_event(s, &(struct ds_proto_event){ .type = DS_EV_COUNT, .id = r->id, .tokens = n,
-					       .n_ctx = ds_state_n_ctx(s->e.state) });
+					       .n_ctx = s->info.n_ctx });
 }
 
 static struct job *find_job(const struct serve *s, const struct ds_proto_id *id)
@@ -194,7 +198,7 @@ static void enqueue(struct serve *s, struct ds_proto_request *r)
 		ds_proto_request_free(r);
 		return;
 	}
-	if (s->sched == NULL || s->shutdown || s->term || atomic_load(&s->out_dead)) {
+	if (!s->live || s->shutdown || s->term || atomic_load(&s->out_dead)) {
 		/* the end has begun: answered as a request dropped from the queue */
 		put_cancelled(s, &r->id);
 		pthread_mutex_unlock(&s->mu);
@@ -212,7 +216,7 @@ static void enqueue(struct serve *s, struct ds_proto_request *r)
 	sampling_from_request(&j->req.sampling, &q.sampling);
 	q.on_event = on_sched_event;
 	q.arg = j;
-	j->handle = ds_sched_submit(s->sched, &q, NULL, err, sizeof err);
+	j->handle = s->b.submit(s->b.ctx, &q, NULL, err, sizeof err);
 	free(msgs);
 	if (j->handle == 0) {
 		put_error(s, &j->req.id, err);
@@ -232,8 +236,8 @@ static void cancel(struct serve *s, const struct ds_proto_id *id)
 {
 	pthread_mutex_lock(&s->mu);
 	struct job *j = find_job(s, id);
-	if (j != NULL && s->sched != NULL)
-		ds_sched_cancel(s->sched, j->handle);
+	if (j != NULL && s->live)
+		s->b.cancel(s->b.ctx, j->handle);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -404,8 +408,8 @@ static void on_sched_event(const struct ds_sched_event *ev, void *arg)
 		/* nobody reads the answers any more: stop (the main thread ends the service) */
 		if (atomic_load(&s->out_dead)) {
 			pthread_mutex_lock(&s->mu);
-			if (s->sched != NULL)
-				ds_sched_cancel(s->sched, ev->handle);
+			if (s->live)
+				s->b.cancel(s->b.ctx, ev->handle);
 			pthread_cond_broadcast(&s->cv);
 			pthread_mutex_unlock(&s->mu);
 		}
@@ -422,7 +426,7 @@ static void on_sched_event(const struct ds_sched_event *ev, void *arg)
 			.cached_tokens = st->cached_tokens, .over_by = st->over_by,
 			.ttft_ms = st->ttft_ms, .prefill_tps = st->prefill_tps, .decode_tps = st->decode_tps,
 		};
-		int n_ctx = ds_state_n_ctx(s->e.state);
+		int n_ctx = s->info.n_ctx;
 		if (st->finish == DS_FINISH_CONTEXT && st->over_by > 0) {
 			snprintf(msg, sizeof msg, "the prompt has %d tokens and the context holds %d with room for "
 				 "at least one answer token: it is %d tokens over; drop earlier turns or start the "
@@ -457,28 +461,76 @@ static void serve_wait(struct serve *s)
 	pthread_mutex_lock(&s->mu);
 	while (!(s->eof && s->jobs == NULL) && !s->shutdown && !s->term && !atomic_load(&s->out_dead))
 		pthread_cond_wait(&s->cv, &s->mu);
-	struct ds_sched *sched = s->sched;
-	s->sched = NULL;            /* the reader submits no more */
+	s->live = false;            /* the reader submits no more */
 	pthread_mutex_unlock(&s->mu);
-	ds_sched_free(sched);
+	s->b.close(s->b.ctx);
 }
 
 /* ---- entry -------------------------------------------------------------------------------------- */
 
-static void put_ready(struct serve *s)
+/* The local model behind the backend table: the scheduler's calls as they are. */
+static uint64_t local_submit(void *ctx, const struct ds_sched_request *r, bool *busy, char *err, size_t errlen)
 {
-	struct ds_proto_event ev = {
-		.type = DS_EV_READY, .protocol = DS_PROTO_VERSION,
-		.model = {
-			.name = s->e.model.name, .path = (char *)s->opts->model_dir,
-			.n_ctx = ds_state_n_ctx(s->e.state), .vocab_size = s->e.model.cfg.vocab_size,
-			.parameters = s->e.model.n_params, .backend = (char *)(s->opts->backend_name != NULL ? s->opts->backend_name
-							      : ds_state_backend(s->e.state)),
-			.threads = ds_state_threads(s->e.state),
-		},
-	};
+	return ds_sched_submit(ctx, r, busy, err, errlen);
+}
 
-	put_event(s, &ev);
+static void local_cancel(void *ctx, uint64_t handle)
+{
+	ds_sched_cancel(ctx, handle);
+}
+
+static int local_count(void *ctx, const struct ds_sched_request *r, bool *estimate)
+{
+	*estimate = false;
+	return ds_sched_count(ctx, r);
+}
+
+static void local_drain(void *ctx)
+{
+	ds_sched_drain(ctx);
+}
+
+static void local_close(void *ctx)
+{
+	ds_sched_free(ctx);
+}
+
+/* Opens the model and its one-slot scheduler; the ready event's figures. Returns 0, or -1 with the
+ * error already reported (stderr and an error event). */
+static int open_local(struct serve *s, const struct ds_serve_opts *o)
+{
+	char err[512];
+
+	if (ds_engine_open(&s->e, o->model_dir, o->n_ctx, o->n_threads, on_progress, s, err, sizeof err) < 0)
+		goto fail;
+	if (o->place_state != NULL &&
+	    o->place_state(o->place_arg, &s->e.model, &s->e.state, on_progress, s, err, sizeof err) != 0) {
+		ds_engine_close(&s->e);
+		goto fail;
+	}
+	/* one slot: the TUI's conversation, one request at a time, with the prompt cache */
+	struct ds_sched_opts so = { .n_slots = 1 };
+	struct ds_sched *sched = ds_sched_new(&s->e, &so, err, sizeof err);
+	if (sched == NULL || ds_sched_start(sched, err, sizeof err) != 0) {
+		ds_sched_free(sched);
+		ds_engine_close(&s->e);
+		goto fail;
+	}
+	s->b = (struct ds_serve_backend){ .ctx = sched, .submit = local_submit, .cancel = local_cancel,
+					  .count = local_count, .drain = local_drain, .close = local_close };
+	s->local = true;
+	s->info = (struct ds_proto_model_info){
+		.name = s->e.model.name, .path = (char *)o->model_dir,
+		.n_ctx = ds_state_n_ctx(s->e.state), .vocab_size = s->e.model.cfg.vocab_size,
+		.parameters = s->e.model.n_params,
+		.backend = (char *)(o->backend_name != NULL ? o->backend_name : ds_state_backend(s->e.state)),
+		.threads = ds_state_threads(s->e.state),
+	};
+	return 0;
+fail:
+	fprintf(stderr, "dscoder-engine: %s\n", err);
+	put_error(s, NULL, err);
+	return -1;
 }
 
 int ds_serve(const struct ds_serve_opts *o)
@@ -511,36 +563,20 @@ int ds_serve(const struct ds_serve_opts *o)
 	if (pthread_create(&sigthread, NULL, signal_main, s) != 0)
 		fatal("cannot start the signal thread");
 
-	if (ds_engine_open(&s->e, o->model_dir, o->n_ctx, o->n_threads, on_progress, s, err,
-			   sizeof err) < 0) {
-		fprintf(stderr, "dscoder-engine: %s\n", err);
-		put_error(s, NULL, err);
-		return 1;
-	}
-	if (o->place_state != NULL &&
-	    o->place_state(o->place_arg, &s->e.model, &s->e.state, on_progress, s, err, sizeof err) != 0) {
-		fprintf(stderr, "dscoder-engine: %s\n", err);
-		put_error(s, NULL, err);
-		ds_engine_close(&s->e);
-		return 1;
-	}
-	{
-		/* one slot: the TUI's conversation, one request at a time, with the prompt cache */
-		struct ds_sched_opts so = { .n_slots = 1 };
-		struct ds_sched *sched = ds_sched_new(&s->e, &so, err, sizeof err);
-		if (sched == NULL || ds_sched_start(sched, err, sizeof err) != 0) {
+	if (o->open_backend != NULL) {
+		if (o->open_backend(o->open_arg, &s->b, &s->info, err, sizeof err) != 0) {
 			fprintf(stderr, "dscoder-engine: %s\n", err);
 			put_error(s, NULL, err);
-			ds_sched_free(sched);
-			ds_engine_close(&s->e);
 			return 1;
 		}
-		pthread_mutex_lock(&s->mu);
-		s->sched = sched;
-		s->loading = false;
-		pthread_mutex_unlock(&s->mu);
+	} else if (open_local(s, o) != 0) {
+		return 1;
 	}
-	put_ready(s);
+	pthread_mutex_lock(&s->mu);
+	s->live = true;
+	s->loading = false;
+	pthread_mutex_unlock(&s->mu);
+	put_event(s, &(struct ds_proto_event){ .type = DS_EV_READY, .protocol = DS_PROTO_VERSION, .model = s->info });
 
 	if (pthread_create(&reader, NULL, reader_main, s) != 0)
 		fatal("cannot start the reader thread");
@@ -554,7 +590,8 @@ int ds_serve(const struct ds_serve_opts *o)
 	pthread_cancel(sigthread);  /* it waits in sigwait (a cancellation point) without locks */
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(sigthread, NULL);
-	ds_engine_close(&s->e);
+	if (s->local)
+		ds_engine_close(&s->e);
 	close(s->wake[0]);
 	close(s->wake[1]);
 	rc = 0;

@@ -2,11 +2,28 @@
 #ifndef DS_SERVE_H
 #define DS_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
+#include "protocol.h"
+#include "scheduler.h"
 
 struct ds_state;
+
+/* What answers the requests: the local model's scheduler, or a remote server (engine/remote.h), with
+ * the scheduler's request and event types. */
+struct ds_serve_backend {
+	void *ctx;
+	uint64_t (*submit)(void *ctx, const struct ds_sched_request *r, bool *busy, char *err, size_t errlen);
+	void (*cancel)(void *ctx, uint64_t handle);
+	/* *estimate: the count is approximate */
+	int (*count)(void *ctx, const struct ds_sched_request *r, bool *estimate);
+	void (*drain)(void *ctx);
+	/* stops (the running and queued requests end with finish "cancel") and frees */
+	void (*close)(void *ctx);
+};
 
 struct ds_serve_opts {
 	const char *model_dir;      /* the checkpoint directory (--model) */
@@ -20,6 +37,12 @@ struct ds_serve_opts {
 			   void *progress_arg, char *err, size_t errlen);
 	void *place_arg;
 	const char *backend_name;   /* for the ready event when place_state split the model; NULL: the state's */
+	/* NULL: the local model (ds_engine_open + the scheduler). Else called instead, after the signal
+	 * thread starts: fills *b and the ready event's model info (strings stay owned by the callee), or
+	 * returns -1 with one sentence in err (an error event, exit 1). */
+	int (*open_backend)(void *arg, struct ds_serve_backend *b, struct ds_proto_model_info *ready,
+			    char *err, size_t errlen);
+	void *open_arg;
 };
 
 /* Loads the model (emitting loading events, then ready, or an error event and return 1), then serves
