@@ -145,14 +145,27 @@ static const char *remote_problem(const struct config_remote *r, enum remote_fie
 	return NULL;
 }
 
-int config_remote_check(const struct config_remote *r, const char *where, char *err, size_t errlen)
+int config_remote_check_args(const struct config_remote *r, char *err, size_t errlen)
 {
+	static const char *const options[] = { "--remote", "--remote-model", "--api-key-env", "--api-key-file" };
 	enum remote_field f;
 	const char *why = remote_problem(r, &f);
 
 	if (why == NULL)
 		return 0;
-	return errorf(err, errlen, "%s: the remote %s %s", where, remote_keys[f], why);
+	/* The sentences name the YAML keys; on the command line they are options. */
+	char *msg = xstrdup(why);
+	for (int i = 0; i < REMOTE_NONE; i++) {
+		char *at = strstr(msg, remote_keys[i]);
+		if (at != NULL && i != REMOTE_URL && i != REMOTE_MODEL) {
+			char *o = xasprintf("%.*s%s%s", (int)(at - msg), msg, options[i], at + strlen(remote_keys[i]));
+			free(msg);
+			msg = o;
+		}
+	}
+	errorf(err, errlen, "%s %s", options[f], msg);
+	free(msg);
+	return -1;
 }
 
 struct remote_ctx {

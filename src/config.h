@@ -46,10 +46,11 @@ void config_free(struct config *cfg);
 void config_remote_free(struct config_remote *r);
 /* Copies src into dst (dst's old strings are not freed). */
 void config_remote_copy(struct config_remote *dst, const struct config_remote *src);
-/* Checks a remote given elsewhere than in a file (the command line): the url is http:// or https://
- * with a host and no user or password, the key's variable is a variable name, not both key sources.
- * Returns 0, or -1 with one sentence in err that names `where` ("--remote") and never the key. */
-int config_remote_check(const struct config_remote *r, const char *where, char *err, size_t errlen);
+/* Checks a remote given on the command line (--remote, --remote-model, --api-key-env, --api-key-file)
+ * as a file's is checked: the url is http:// or https:// with a host and no user or password, the
+ * key's variable is a variable name, not both key sources. Returns 0, or -1 with one sentence in err
+ * that names the option and never repeats the value. */
+int config_remote_check_args(const struct config_remote *r, char *err, size_t errlen);
 /* Reads a remote: mapping (url, model, api_key_env, api_key_file) at v of d into r (r's old strings are
  * freed first); api_key_file is taken relative to dir. Errors name FILE:LINE and the key. Shared by
  * config.yaml and profiles. */

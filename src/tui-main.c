@@ -27,6 +27,10 @@ static void usage(FILE *f)
 		"  --theme NAME     colour theme (default, light, gruvbox, monochrome, or a file)\n"
 		"  --load FILE      open a saved conversation\n"
 		"  --engine PATH    the dscoder-engine program to run\n"
+		"  --remote URL     chat through an OpenAI-compatible server instead of a model here\n"
+		"  --remote-model NAME    the server's model (default: the server's choice)\n"
+		"  --api-key-env VAR      the server's key is in this environment variable\n"
+		"  --api-key-file FILE    or in this file\n"
 		"  --config FILE    settings file (default $XDG_CONFIG_HOME/dscoder-tui/config.yaml)\n"
 		"  --help           show this help and exit\n"
 		"  --version        show the version and exit\n"
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
 		setlocale(LC_CTYPE, "en_US.UTF-8");
 
 	enum { OPT_MODEL = 256, OPT_PROFILE, OPT_THEME, OPT_LOAD, OPT_ENGINE, OPT_CONFIG, OPT_HELP,
-	       OPT_VERSION, OPT_BENCH };
+	       OPT_VERSION, OPT_BENCH, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_KEY_ENV, OPT_KEY_FILE };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "profile", required_argument, NULL, OPT_PROFILE },
@@ -84,10 +88,17 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "bench-render", required_argument, NULL, OPT_BENCH },
+		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
+		{ "api-key-env", required_argument, NULL, OPT_KEY_ENV },
+		{ "api-key-file", required_argument, NULL, OPT_KEY_FILE },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *model = NULL, *profile = NULL, *theme = NULL, *load = NULL, *engine = NULL;
 	const char *config_path = NULL, *bench = NULL;
+	/* The command line's server is whole by itself: a key configured for another server is never
+	 * sent to this one. */
+	struct config_remote remote = { 0 };
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -98,6 +109,10 @@ int main(int argc, char **argv)
 		case OPT_ENGINE: engine = optarg; break;
 		case OPT_CONFIG: config_path = optarg; break;
 		case OPT_BENCH: bench = optarg; break;
+		case OPT_REMOTE: remote.url = optarg; break;
+		case OPT_REMOTE_MODEL: remote.model = optarg; break;
+		case OPT_KEY_ENV: remote.api_key_env = optarg; break;
+		case OPT_KEY_FILE: remote.api_key_file = optarg; break;
 		case OPT_HELP: usage(stdout); return 0;
 		case OPT_VERSION: printf("dscoder-tui %s\n", PACKAGE_VERSION); return 0;
 		default:
@@ -110,12 +125,20 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
+	char err[1024];
+	if (!remote.url && (remote.model || remote.api_key_env || remote.api_key_file)) {
+		fprintf(stderr, "dscoder-tui: --remote-model, --api-key-env and --api-key-file go with --remote URL.\n");
+		return 2;
+	}
+	if (remote.url && config_remote_check_args(&remote, err, sizeof err) < 0) {
+		fprintf(stderr, "dscoder-tui: %s\n", err);
+		return 2;
+	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "dscoder-tui: needs a terminal on stdin and stdout.\n");
 		return 1;
 	}
 
-	char err[1024];
 	struct config cfg;
 	if (config_load(&cfg, config_path, err, sizeof err) < 0) {
 		fprintf(stderr, "dscoder-tui: %s\n", err);
@@ -140,6 +163,7 @@ int main(int argc, char **argv)
 		.devices = cfg.devices,
 		.engine_args = cfg.engine_args,
 		.n_engine_args = cfg.n_engine_args,
+		.remote = remote.url ? &remote : NULL,
 		.bench_render = bench,
 	};
 	int rc = app_run(&opt, &cfg);

@@ -155,17 +155,22 @@ static void test_remote(void)
 		config_free(&cfg);
 	}
 
-	/* The command line's --remote is held to the same rules. */
+	/* The command line's --remote is held to the same rules, in the options' names. */
 	struct config_remote r = { .url = "https://h/v1", .api_key_env = "TEAM_KEY" };
-	TS_CHECK(config_remote_check(&r, "--remote", err, sizeof(err)) == 0, "good --remote refused: %s", err);
+	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == 0, "good --remote refused: %s", err);
 	r.url = "localhost:8000";
-	TS_CHECK(config_remote_check(&r, "--remote", err, sizeof(err)) == -1 &&
-		 strstr(err, "--remote: the remote url must start with http:// or https://") != NULL, "bad --remote: %s", err);
+	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&
+		 strcmp(err, "--remote must start with http:// or https://") == 0, "bad --remote: %s", err);
 	r.url = "http://h";
 	r.api_key_env = "not a name";
-	TS_CHECK(config_remote_check(&r, "--api-key-env", err, sizeof(err)) == -1 &&
-		 strstr(err, "must name an environment variable") != NULL && strstr(err, "not a name") == NULL,
+	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&
+		 strstr(err, "--api-key-env must name an environment variable") == err && strstr(err, "not a name") == NULL,
 		 "bad --api-key-env: %s", err);
+	r.api_key_env = "K";
+	r.api_key_file = "/k";
+	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&
+		 strcmp(err, "--api-key-env and --api-key-file are both set: the key comes from one of them") == 0,
+		 "both key sources: %s", err);
 }
 
 static void test_precedence(void)

@@ -1,5 +1,6 @@
 /* app.c: the TUI's event loop (keyboard, engine pipes, signals through a self-pipe, all in one
- * poll), the actions behind the key table, engine supervision and conversation handling. */
+ * poll), the actions behind the key table and conversation handling; the engine itself is
+ * engine-session.c's, which tells the screen what happened through hooks. */
 #include "build-config.h"
 #include <curses.h>
 #include <errno.h>
@@ -103,304 +104,80 @@ static void app_save(struct app *a)
 	a->dirty = false;
 	/* The list shows titles and dates: refresh it when it is on screen, but not for every
 	 * save while an answer streams (reading the list loads every file). */
-	if (a->sidebar_open && (is_new || a->state != ENGINE_GENERATING))
+	if (a->sidebar_open && (is_new || a->es.state != ENGINE_GENERATING))
 		a->list_loaded = false;
 }
 
 /* ---- engine ------------------------------------------------------------------------------------ */
 
-static void app_start_generation(struct app *a);
-static void app_send_count(struct app *a);
-
-/* The engine's command line from the options (config.yaml): a NULL-terminated array the caller
- * frees (the strings in it belong to a->opt or to bufs). */
-static char **app_engine_args(struct app *a, char bufs[][32])
+/* The server a conversation of profile p goes to: --remote, else the profile's remote: (which may
+ * say local), else config.yaml's. NULL or a url of NULL: the model here. */
+static const struct config_remote *app_remote_for(struct app *a, const struct profile *p)
 {
-	char **args = xcalloc(14 + (size_t)a->opt.n_engine_args, sizeof *args);
-	int k = 0;
-	args[k++] = "--model";
-	args[k++] = (char *)a->opt.model;
-	if (a->opt.ctx > 0) {
-		snprintf(bufs[0], 32, "%d", a->opt.ctx);
-		args[k++] = "--ctx";
-		args[k++] = bufs[0];
-	}
-	if (a->opt.threads > 0) {
-		snprintf(bufs[1], 32, "%d", a->opt.threads);
-		args[k++] = "--threads";
-		args[k++] = bufs[1];
-	}
-	if (a->opt.backend && *a->opt.backend && strcmp(a->opt.backend, "auto") != 0) {
-		args[k++] = "--backend";
-		args[k++] = (char *)a->opt.backend;
-	}
-	if (a->opt.devices != NULL) {
-		args[k++] = "--devices";
-		args[k++] = (char *)a->opt.devices;
-	} else if (a->opt.gpus > 0) {
-		snprintf(bufs[2], 32, "%d", a->opt.gpus);
-		args[k++] = "--gpus";
-		args[k++] = bufs[2];
-	}
-	for (int i = 0; i < a->opt.n_engine_args; i++)
-		args[k++] = a->opt.engine_args[i];
-	args[k] = NULL;
-	return args;
+	if (a->opt.remote)
+		return a->opt.remote;
+	if (p && p->remote_set)
+		return &p->remote;
+	return a->cfg ? &a->cfg->remote : NULL;
 }
 
-static void app_engine_start(struct app *a)
+static bool app_same_str(const char *x, const char *y)
 {
-	char err[512];
-	int rc;
-	free(a->engine_error);
-	a->engine_error = NULL;
-	a->engine_start_failed = false;
-	if (a->eng.starts == 0) {
-		char bufs[3][32];
-		char **args = app_engine_args(a, bufs);
-		rc = engine_client_start(&a->eng, a->opt.engine_path, args, err, sizeof err);
-		free(args);
-	} else {
-		rc = engine_client_restart(&a->eng, err, sizeof err);
-	}
-	a->load_done = a->load_total = 0;
-	a->gen_id = 0;
-	a->cancel_sent = false;
-	if (rc < 0) {
-		a->state = ENGINE_STOPPED;
-		a->engine_start_failed = true;
-		a->engine_error = xasprintf("The engine could not start: %s", err);
-		app_notice(a, true, "%s", err);
-		return;
-	}
-	a->state = ENGINE_STARTING;
+	return x == y || (x && y && strcmp(x, y) == 0);
 }
 
-/* The figures of the running answer as this side measured them, for an answer the engine could
- * not finish: time to the first token and the decode rate once tokens arrived (0: none), the
- * prompt's tokens when its count arrived. */
-static void app_measured_stats(const struct app *a, struct conv_stats *st)
+/* Whether remote (NULL or without url: the model here) is not what the engine is pointed at. */
+static bool app_engine_differs(struct app *a, const struct config_remote *remote)
 {
-	st->completion_tokens = a->gen_tokens;
-	if (a->ctx_tokens >= 0)
-		st->prompt_tokens = a->ctx_tokens;
-	if (a->gen_tokens > 0)
-		st->ttft_ms = (a->gen_first - a->gen_start) * 1000.0;
-	if (a->gen_tokens > 1 && a->gen_last > a->gen_first)
-		st->decode_tps = (a->gen_tokens - 1) / (a->gen_last - a->gen_first);
+	struct config_remote none = { 0 };
+	if (!remote || !remote->url)
+		remote = &none;
+	return !a->es.args || !app_same_str(a->remote.url, remote->url) ||
+	       !app_same_str(a->remote.model, remote->model) ||
+	       !app_same_str(a->remote.api_key_env, remote->api_key_env) ||
+	       !app_same_str(a->remote.api_key_file, remote->api_key_file);
 }
 
-/* The engine process ended (SIGCHLD, or its stdout closed and it was reaped). */
-static void app_engine_gone(struct app *a)
+/* Points the engine at remote (a server, or the model here when NULL or without url); the next start
+ * uses it. Returns whether that changed what the engine is. */
+static bool app_engine_target(struct app *a, const struct config_remote *remote)
 {
-	char how[128];
-	engine_client_describe_exit(&a->eng, how, sizeof how);
-	bool was_generating = a->state == ENGINE_GENERATING;
-	a->engine_start_failed = a->state == ENGINE_STARTING || a->state == ENGINE_LOADING;
-	a->state = ENGINE_STOPPED;
-	if (was_generating && a->conv->n_msgs > 0 &&
-	    a->conv->msgs[a->conv->n_msgs - 1].role == CONV_ROLE_ASSISTANT) {
-		/* Keep what arrived, with the figures measured here; mark why it stopped. */
-		struct conv_stats st = { 0 };
-		app_measured_stats(a, &st);
-		snprintf(st.finish, sizeof st.finish, "error");
-		conv_set_last_stats(a->conv, &st);
-		transcript_sync(a);
-	}
-	a->gen_id = 0;
-	a->pending_generate = false;
-	/* The engine's own sentence (its error event) when it sent one, and how it ended. */
-	const char *lead = a->engine_start_failed ? "The engine could not start: " : "";
-	char *e;
-	if (!a->engine_error)
-		e = a->engine_start_failed ? xasprintf("%sit %s.", lead, how) : xasprintf("The engine %s.", how);
-	else
-		e = xasprintf("%s%s (the engine %s)", lead, a->engine_error, how);
-	free(a->engine_error);
-	a->engine_error = e;
-	app_save(a);
+	struct config_remote none = { 0 };
+	if (!app_engine_differs(a, remote))
+		return false;
+	if (!remote || !remote->url)
+		remote = &none;
+	struct config_remote copy;
+	config_remote_copy(&copy, remote);
+	config_remote_free(&a->remote);
+	a->remote = copy;
+	bool is_remote = a->remote.url != NULL;
+	struct engine_launch l = {
+		/* Beside a server, a model configured here counts tokens; the demo model's would not
+		 * be the server's. */
+		.model = is_remote && a->opt.is_demo ? NULL : a->opt.model,
+		.threads = a->opt.threads,
+		.ctx = a->opt.ctx,
+		.backend = a->opt.backend,
+		.gpus = a->opt.gpus,
+		.devices = a->opt.devices,
+		.engine_args = a->opt.engine_args,
+		.n_engine_args = a->opt.n_engine_args,
+		.remote = &a->remote,
+	};
+	engine_session_set_launch(&a->es, a->opt.engine_path, &l, is_remote ? a->remote.url : a->opt.model);
+	return true;
 }
 
 static void app_engine_restart(struct app *a)
 {
-	if (engine_client_running(&a->eng)) {
+	if (engine_client_running(&a->es.eng)) {
 		app_notice(a, false, "the engine is running");
 		return;
 	}
-	app_engine_start(a);
-	if (a->state != ENGINE_STOPPED)
+	engine_session_start(&a->es);
+	if (a->es.state != ENGINE_STOPPED)
 		app_notice(a, false, "restarting the engine");
-}
-
-static struct ds_proto_message *app_build_messages(struct app *a, int *n_out, bool skip_last_empty)
-{
-	struct conversation *c = a->conv;
-	struct ds_proto_message *m = xcalloc(c->n_msgs + 1, sizeof *m);
-	int n = 0;
-	if (c->system_prompt && *c->system_prompt)
-		m[n++] = (struct ds_proto_message){ "system", c->system_prompt };
-	for (size_t i = 0; i < c->n_msgs; i++) {
-		const struct conv_message *msg = &c->msgs[i];
-		if (skip_last_empty && i + 1 == c->n_msgs && msg->role == CONV_ROLE_ASSISTANT)
-			continue;
-		if (msg->role == CONV_ROLE_ASSISTANT && msg->len == 0)
-			continue;   /* an answer cancelled before its first token */
-		m[n++] = (struct ds_proto_message){ (char *)conv_role_name(msg->role), msg->content };
-	}
-	*n_out = n;
-	return m;
-}
-
-/* Fills r's input with what a request of the conversation's mode sends: the messages (chat), the
- * last question (completion), the prefix and suffix (fill-in-the-middle). with_answer: the last
- * answer counts too (the context an idle conversation takes); without it, a running answer is left
- * out (the prompt of the request that produces it). Strings made here go to *owned (caller frees,
- * with r->messages). Returns false when there is nothing to send. */
-static bool app_request_input(struct app *a, struct ds_proto_request *r, bool with_answer, char **owned)
-{
-	struct conversation *c = a->conv;
-	*owned = NULL;
-	size_t n = c->n_msgs;
-	const struct conv_message *last = n > 0 ? &c->msgs[n - 1] : NULL;
-	const char *answer = with_answer && last && last->role == CONV_ROLE_ASSISTANT ? last->content : "";
-	if (c->mode == PARAMS_MODE_CHAT) {
-		int k;
-		r->input = DS_INPUT_CHAT;
-		r->messages = app_build_messages(a, &k, !with_answer);
-		r->n_messages = k;
-		return k > 0;
-	}
-	if (c->mode == PARAMS_MODE_COMPLETION) {
-		r->input = DS_INPUT_COMPLETION;
-		size_t u = n;
-		while (u > 0 && c->msgs[u - 1].role != CONV_ROLE_USER)
-			u--;
-		if (u == 0)
-			return false;
-		/* The answer continues the question's text: the two are one prompt. */
-		if (u < n && *answer)
-			r->prompt = *owned = xasprintf("%s%s", c->msgs[u - 1].content, answer);
-		else
-			r->prompt = c->msgs[u - 1].content;
-		return true;
-	}
-	r->input = DS_INPUT_FIM;
-	r->fim_prefix = c->prefix ? c->prefix : "";
-	r->fim_suffix = c->suffix ? c->suffix : "";
-	if (*answer)
-		r->fim_prefix = *owned = xasprintf("%s%s", r->fim_prefix, answer);   /* the hole filled */
-	return *r->fim_prefix || *r->fim_suffix;
-}
-
-/* Asks the engine how many tokens the context holds: the prompt of the running request (the meter
- * adds the tokens generated so far), or, when idle, the conversation with its last answer. */
-static void app_send_count(struct app *a)
-{
-	if (a->state != ENGINE_READY && a->state != ENGINE_GENERATING)
-		return;
-	struct ds_proto_request r = { 0 };
-	r.op = DS_OP_COUNT;
-	r.id = ds_proto_id_int(++a->next_id);
-	char *owned;
-	if (!app_request_input(a, &r, a->state != ENGINE_GENERATING, &owned)) {
-		a->ctx_tokens = 0;
-		free(r.messages);
-		free(owned);
-		return;
-	}
-	char *line = ds_proto_encode_request(&r, NULL);
-	size_t len = strlen(line);
-	if (len && line[len - 1] == '\n')
-		line[len - 1] = '\0';
-	a->count_id = r.id.num;
-	engine_client_send(&a->eng, line);
-	free(line);
-	free(r.messages);
-	free(owned);
-}
-
-static void app_start_generation(struct app *a)
-{
-	struct conversation *c = a->conv;
-	if (a->state == ENGINE_STOPPED) {
-		app_engine_start(a);
-		if (a->state == ENGINE_STOPPED)
-			return;
-	}
-	if (a->state != ENGINE_READY) {
-		a->pending_generate = true;
-		app_notice(a, false, "the answer starts when the engine is ready");
-		return;
-	}
-	a->pending_generate = false;
-	struct ds_proto_request r = { 0 };
-	r.op = DS_OP_GENERATE;
-	r.id = ds_proto_id_int(++a->next_id);
-	char *owned;
-	bool any = app_request_input(a, &r, false, &owned);
-	if (!any && c->mode == PARAMS_MODE_CHAT) {
-		free(r.messages);
-		free(owned);
-		return;
-	}
-	if (!any && c->mode == PARAMS_MODE_COMPLETION)
-		r.prompt = "";
-	const struct params_sampling *s = &c->sampling;
-	r.sampling.set = DS_SAMPLE_TEMPERATURE | DS_SAMPLE_TOP_K | DS_SAMPLE_TOP_P | DS_SAMPLE_MIN_P |
-			 DS_SAMPLE_REPETITION_PENALTY;
-	r.sampling.temperature = s->temperature;
-	r.sampling.top_k = s->top_k;
-	r.sampling.top_p = s->top_p > 0 && s->top_p <= 1 ? s->top_p : 1.0;
-	r.sampling.min_p = s->min_p;
-	r.sampling.repetition_penalty = s->repetition_penalty > 0 ? s->repetition_penalty : 1.0;
-	if (s->max_tokens > 0) {
-		r.sampling.set |= DS_SAMPLE_MAX_TOKENS;
-		r.sampling.max_tokens = s->max_tokens;
-	}
-	if (s->seed >= 0) {
-		r.sampling.set |= DS_SAMPLE_SEED;
-		r.sampling.seed = (uint64_t)s->seed;
-	}
-	char *line = ds_proto_encode_request(&r, NULL);
-	free(r.messages);
-	free(owned);
-	size_t len = strlen(line);
-	if (len && line[len - 1] == '\n')
-		line[len - 1] = '\0';
-	conv_add_message(c, CONV_ROLE_ASSISTANT, "", 0);
-	if (engine_client_send(&a->eng, line) < 0) {
-		free(line);
-		conv_remove_messages(c, c->n_msgs - 1, 1);
-		app_notice(a, true, "the engine is not running; F12 restarts it");
-		return;
-	}
-	free(line);
-	a->gen_id = r.id.num;
-	a->state = ENGINE_GENERATING;
-	a->gen_tokens = 0;
-	a->gen_start = clock_now();
-	a->cancel_sent = false;
-	/* The meter shows this request: its prompt (counted now) plus the tokens as they come. */
-	a->ctx_tokens = -1;
-	app_send_count(a);
-	transcript_sync(a);
-	transcript_to_end(a);
-	app_save(a);
-}
-
-static void app_cancel(struct app *a)
-{
-	if (a->pending_generate) {
-		a->pending_generate = false;
-		app_notice(a, false, "not sent; the message stays in the conversation");
-		return;
-	}
-	if (a->state != ENGINE_GENERATING || a->cancel_sent)
-		return;
-	char *line = xasprintf("{\"op\":\"cancel\",\"id\":%lld}", a->gen_id);
-	engine_client_send(&a->eng, line);
-	free(line);
-	a->cancel_sent = true;
 }
 
 /* Removes the oldest turn: the first user message and the answers after it, up to the next user
@@ -432,164 +209,69 @@ static void app_drop_confirmed(struct app *a, int ok, const char *text, int choi
 		app_notice(a, true, "your last message alone does not fit in the context; shorten it");
 		return;
 	}
-	a->drop_and_retry = 1;
+	a->es.drop_and_retry = 1;
 	app_save(a);
-	app_send_count(a);
+	engine_session_count(&a->es);
 }
 
-static void app_on_event(struct app *a, struct ds_proto_event *ev)
+/* What the engine session asks of the screen (engine-session.h). */
+static void app_hook_notice(void *arg, bool error, const char *text)
 {
-	struct conversation *c = a->conv;
-	long long id = ev->id.kind == DS_ID_INT ? ev->id.num : -1;
-	switch (ev->type) {
-	case DS_EV_LOADING:
-		a->state = ENGINE_LOADING;
-		a->load_done = ev->done;
-		a->load_total = ev->total;
-		break;
-	case DS_EV_READY:
-		if (ev->protocol != DS_PROTO_VERSION) {
-			app_notice(a, true, "the engine speaks protocol %d, this TUI %d: install matching "
-				   "versions", ev->protocol, DS_PROTO_VERSION);
-		}
-		a->state = ENGINE_READY;
-		free(a->model_name);
-		free(a->backend);
-		a->model_name = xstrdup(ev->model.name ? ev->model.name : "");
-		a->backend = ev->model.backend ? xstrdup(ev->model.backend) : NULL;
-		a->n_ctx = ev->model.n_ctx;
-		if (!c->model)
-			conv_set_model(c, a->opt.model);
-		if (a->pending_generate)
-			app_start_generation(a);
-		app_send_count(a);
-		break;
-	case DS_EV_TOKEN:
-		if (id != a->gen_id || a->state != ENGINE_GENERATING || c->n_msgs == 0)
-			break;
-		conv_append_last(c, ev->text, ev->text_len);
-		a->gen_last = clock_now();
-		if (a->gen_tokens++ == 0)
-			a->gen_first = a->gen_last;
-		a->dirty = true;
-		/* Laid out once per batch of events, not per token (see the loop). */
-		a->tr_pending = true;
-		if (clock_now() - a->last_save >= APP_SAVE_INTERVAL)
-			app_save(a);
-		break;
-	case DS_EV_DONE: {
-		if (id != a->gen_id)
-			break;
-		a->tr_pending = false;
-		struct conv_stats st = { 0 };
-		st.prompt_tokens = ev->prompt_tokens;
-		st.completion_tokens = ev->completion_tokens;
-		st.ttft_ms = ev->ttft_ms;
-		st.decode_tps = ev->decode_tps;
-		snprintf(st.finish, sizeof st.finish, "%s", ds_proto_finish_name(ev->finish));
-		a->gen_id = 0;
-		a->state = ENGINE_READY;
-		a->cancel_sent = false;
-		/* The engine's own figures for the request (none when it was dropped before it
-		 * started); a count of its prompt still on the way is stale now. */
-		bool figures = ev->prompt_tokens > 0;
-		if (figures) {
-			a->ctx_tokens = ev->prompt_tokens + ev->completion_tokens;
-			a->count_id = 0;
-		}
-		if (ev->decode_tps > 0)
-			a->last_tps = ev->decode_tps;
-		bool over = ev->finish == DS_PROTO_FINISH_CONTEXT && ev->over_by > 0;
-		if (over && c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT &&
-		    c->msgs[c->n_msgs - 1].len == 0) {
-			conv_remove_messages(c, c->n_msgs - 1, 1);
-		} else {
-			conv_set_last_stats(c, &st);
-		}
-		transcript_sync(a);
-		app_save(a);
-		if (over) {
-			char title[160], body[512];
-			snprintf(title, sizeof title, "The conversation does not fit in the context");
-			snprintf(body, sizeof body, "It is %d tokens over the model's context of %d tokens. "
-				 "Drop the oldest turns until it fits and ask again? The system prompt "
-				 "stays; the dropped turns are removed from this conversation.",
-				 ev->over_by, a->n_ctx);
-			a->ctx_tokens = a->n_ctx + ev->over_by;
-			modal_confirm(a, title, body, app_drop_confirmed, 0);
-		} else if (ev->finish == DS_PROTO_FINISH_CONTEXT) {
-			app_notice(a, true, "the answer filled the context; Alt-o drops the oldest turn");
-		}
-		if (a->regenerate_after_cancel) {
-			a->regenerate_after_cancel = false;
-			if (c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT)
-				conv_remove_messages(c, c->n_msgs - 1, 1);
-			transcript_sync(a);
-			app_start_generation(a);
-		}
-		/* The chat's next prompt holds the whole conversation: count it. The other modes send
-		 * one text, and the done event said how much of the context it took with its answer. */
-		if ((c->mode == PARAMS_MODE_CHAT || !figures) && a->state == ENGINE_READY)
-			app_send_count(a);
-		break;
-	}
-	case DS_EV_COUNT:
-		if (id != a->count_id)
-			break;
-		a->ctx_tokens = ev->tokens;
-		if (ev->n_ctx > 0)
-			a->n_ctx = ev->n_ctx;
-		if (a->drop_and_retry) {
-			/* Leave room for an answer: max_tokens when set, else an eighth of the context;
-			 * at least 64 tokens, at most half the context. */
-			int reserve = a->conv->sampling.max_tokens > 0 ? a->conv->sampling.max_tokens :
-				      a->n_ctx / 8;
-			if (reserve < 64)
-				reserve = 64;
-			if (reserve > a->n_ctx / 2)
-				reserve = a->n_ctx / 2;
-			if (ev->tokens + reserve > a->n_ctx && app_drop_oldest_turn(a)) {
-				app_send_count(a);
-			} else {
-				a->drop_and_retry = 0;
-				app_save(a);
-				if (a->state == ENGINE_READY)
-					app_start_generation(a);
-			}
-		}
-		break;
-	case DS_EV_ERROR:
-		if (a->state == ENGINE_STARTING || a->state == ENGINE_LOADING) {
-			free(a->engine_error);
-			a->engine_error = xstrdup(ev->message ? ev->message : "the engine failed to start");
-		} else {
-			app_notice(a, true, "engine: %s", ev->message ? ev->message : "error");
-			if (id == a->gen_id && a->state == ENGINE_GENERATING) {
-				a->gen_id = 0;
-				a->state = ENGINE_READY;
-				if (c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT &&
-				    c->msgs[c->n_msgs - 1].len == 0)
-					conv_remove_messages(c, c->n_msgs - 1, 1);
-				transcript_sync(a);
-			}
-		}
-		break;
-	}
+	app_notice(arg, error, "%s", text);
 }
 
-static void app_on_line(const char *line, void *arg)
+static void app_hook_sync(void *arg)
 {
 	struct app *a = arg;
-	struct ds_proto_event ev;
-	char err[256];
-	if (ds_proto_parse_event(line, strlen(line), &ev, err, sizeof err) < 0) {
-		/* Not a protocol line: keep it with the diagnostics rather than lose it. */
-		app_notice(a, true, "engine sent a bad line: %s", err);
-		return;
-	}
-	app_on_event(a, &ev);
-	ds_proto_event_free(&ev);
+	a->tr_pending = false;
+	transcript_sync(a);
 }
+
+static void app_hook_streamed(void *arg)
+{
+	struct app *a = arg;
+	a->dirty = true;
+	/* Laid out once per batch of events, not per token (see the loop). */
+	a->tr_pending = true;
+	if (clock_now() - a->last_save >= APP_SAVE_INTERVAL)
+		app_save(a);
+}
+
+static void app_hook_to_end(void *arg)
+{
+	transcript_to_end(arg);
+}
+
+static void app_hook_save(void *arg)
+{
+	app_save(arg);
+}
+
+static int app_hook_drop_oldest(void *arg)
+{
+	return app_drop_oldest_turn(arg);
+}
+
+static void app_hook_context_over(void *arg, int over_by, int n_ctx)
+{
+	char title[160], body[512];
+	snprintf(title, sizeof title, "The conversation does not fit in the context");
+	snprintf(body, sizeof body, "It is %d tokens over the model's context of %d tokens. "
+		 "Drop the oldest turns until it fits and ask again? The system prompt "
+		 "stays; the dropped turns are removed from this conversation.",
+		 over_by, n_ctx);
+	modal_confirm(arg, title, body, app_drop_confirmed, 0);
+}
+
+static const struct engine_session_hooks app_engine_hooks = {
+	.notice = app_hook_notice,
+	.sync = app_hook_sync,
+	.streamed = app_hook_streamed,
+	.to_end = app_hook_to_end,
+	.save = app_hook_save,
+	.drop_oldest = app_hook_drop_oldest,
+	.context_over = app_hook_context_over,
+};
 
 /* ---- conversations ----------------------------------------------------------------------------- */
 
@@ -607,7 +289,7 @@ static void app_set_conversation(struct app *a, struct conversation *c)
 	conv_free(a->conv);
 	a->conv = c;
 	a->editing = -1;
-	a->ctx_tokens = -1;
+	a->es.ctx_tokens = -1;
 	a->tr.follow = true;
 	transcript_rebuild(a);
 	transcript_to_end(a);
@@ -615,12 +297,12 @@ static void app_set_conversation(struct app *a, struct conversation *c)
 		editor_set(&a->input, c->prefix ? c->prefix : "");
 		editor_set(&a->suffix, c->suffix ? c->suffix : "");
 	}
-	app_send_count(a);
+	engine_session_count(&a->es);
 }
 
 static void app_new_conversation(struct app *a)
 {
-	if (a->state == ENGINE_GENERATING) {
+	if (a->es.state == ENGINE_GENERATING) {
 		app_notice(a, true, "an answer is running: Esc stops it first");
 		return;
 	}
@@ -647,7 +329,7 @@ static void app_new_conversation(struct app *a)
 
 static void app_open_path(struct app *a, const char *path)
 {
-	if (a->state == ENGINE_GENERATING) {
+	if (a->es.state == ENGINE_GENERATING) {
 		app_notice(a, true, "an answer is running: Esc stops it first");
 		return;
 	}
@@ -688,11 +370,11 @@ static void app_set_title_from(struct app *a, const char *text)
 static void app_send(struct app *a)
 {
 	struct conversation *c = a->conv;
-	if (a->state == ENGINE_GENERATING) {
+	if (a->es.state == ENGINE_GENERATING) {
 		app_notice(a, false, "wait for the answer, or press Esc to stop it");
 		return;
 	}
-	if (a->state == ENGINE_STOPPED && a->engine_start_failed) {
+	if (a->es.state == ENGINE_STOPPED && a->es.engine_start_failed) {
 		/* It would never be answered: the text stays in the input. */
 		app_notice(a, true, "not sent: the engine could not start (see above)");
 		return;
@@ -728,15 +410,15 @@ static void app_send(struct app *a)
 	transcript_sync(a);
 	transcript_to_end(a);
 	app_save(a);
-	app_start_generation(a);
+	engine_session_generate(&a->es);
 }
 
 static void app_regenerate(struct app *a)
 {
 	struct conversation *c = a->conv;
-	if (a->state == ENGINE_GENERATING) {
-		a->regenerate_after_cancel = true;
-		app_cancel(a);
+	if (a->es.state == ENGINE_GENERATING) {
+		a->es.regenerate_after_cancel = true;
+		engine_session_cancel(&a->es);
 		return;
 	}
 	if (c->n_msgs == 0) {
@@ -751,13 +433,13 @@ static void app_regenerate(struct app *a)
 		return;
 	}
 	transcript_sync(a);
-	app_start_generation(a);
+	engine_session_generate(&a->es);
 }
 
 static void app_edit_last(struct app *a)
 {
 	struct conversation *c = a->conv;
-	if (a->state == ENGINE_GENERATING) {
+	if (a->es.state == ENGINE_GENERATING) {
 		app_notice(a, true, "an answer is running: Esc stops it first");
 		return;
 	}
@@ -995,7 +677,7 @@ static void app_delete_done(struct app *a, int ok, const char *text, int choice)
 		return;
 	char err[512];
 	bool current = a->conv->path && strcmp(a->conv->path, a->cb_stash) == 0;
-	if (current && a->state == ENGINE_GENERATING) {
+	if (current && a->es.state == ENGINE_GENERATING) {
 		app_notice(a, true, "an answer is running: Esc stops it first");
 		return;
 	}
@@ -1044,16 +726,25 @@ static void app_profile_chosen(struct app *a, int ok, const char *text, int choi
 		struct profile *p = profile_load(l.v[choice].name, err, sizeof err);
 		if (!p) {
 			app_notice(a, true, "%s", err);
+		} else if (a->es.state == ENGINE_GENERATING && app_engine_differs(a, app_remote_for(a, p))) {
+			/* Its conversations go to another engine: not while this one answers. */
+			app_notice(a, true, "an answer is running: Esc stops it first");
+			profile_free(p);
 		} else {
 			app_apply_profile(a, p);
 			app_notice(a, false, "profile %s: mode %s, temperature %.2f", p->name,
 				   params_mode_name(p->mode), p->sampling.temperature);
+			if (app_engine_target(a, app_remote_for(a, p))) {
+				/* Another server, or back to the model here: a new engine. */
+				engine_session_stop(&a->es, APP_ENGINE_GRACE_MS);
+				engine_session_start(&a->es);
+			}
 			profile_free(p);
 			a->dirty = true;
 			if (a->conv->n_msgs)
 				app_save(a);
 			transcript_rebuild(a);
-			app_send_count(a);
+			engine_session_count(&a->es);
 		}
 	}
 	profile_list_free(&l);
@@ -1195,16 +886,16 @@ static int app_action(struct app *a, enum action act, int key)
 		a->quit = true;
 		return ACT_QUIT;
 	case ACT_INTERRUPT:
-		if (a->state == ENGINE_GENERATING || a->pending_generate) {
-			app_cancel(a);
+		if (a->es.state == ENGINE_GENERATING || a->es.pending_generate) {
+			engine_session_cancel(&a->es);
 			return ACT_REDRAW;
 		}
 		modal_confirm(a, "Quit dscoder-tui?", "The conversation is saved and the engine will be "
 			      "shut down. (Ctrl-C again: quit)", app_quit_confirmed, 1);
 		return ACT_REDRAW;
 	case ACT_ESCAPE:
-		if (a->state == ENGINE_GENERATING || a->pending_generate) {
-			app_cancel(a);
+		if (a->es.state == ENGINE_GENERATING || a->es.pending_generate) {
+			engine_session_cancel(&a->es);
 		} else if (a->editing >= 0) {
 			a->editing = -1;
 			editor_clear(&a->input);
@@ -1246,7 +937,7 @@ static int app_action(struct app *a, enum action act, int key)
 		system_open(a);
 		return ACT_REDRAW;
 	case ACT_MODE: {
-		if (a->state == ENGINE_GENERATING) {
+		if (a->es.state == ENGINE_GENERATING) {
 			app_notice(a, true, "an answer is running: Esc stops it first");
 			return ACT_REDRAW;
 		}
@@ -1261,8 +952,8 @@ static int app_action(struct app *a, enum action act, int key)
 		};
 		app_notice(a, false, "mode %s", what[c->mode]);
 		transcript_rebuild(a);
-		a->ctx_tokens = -1;
-		app_send_count(a);
+		a->es.ctx_tokens = -1;
+		engine_session_count(&a->es);
 		if (c->n_msgs)
 			app_save(a);
 		return ACT_RESIZE | ACT_REDRAW;
@@ -1327,11 +1018,11 @@ static int app_action(struct app *a, enum action act, int key)
 		app_notice(a, false, "no answer yet");
 		return ACT_REDRAW;
 	case ACT_DROP_OLDEST:
-		if (a->state == ENGINE_GENERATING) {
+		if (a->es.state == ENGINE_GENERATING) {
 			app_notice(a, true, "an answer is running: Esc stops it first");
 		} else if (app_drop_oldest_turn(a)) {
 			app_save(a);
-			app_send_count(a);
+			engine_session_count(&a->es);
 			app_notice(a, false, "dropped the oldest turn");
 		} else {
 			app_notice(a, false, "no older turn to drop");
@@ -1407,7 +1098,7 @@ static int app_action(struct app *a, enum action act, int key)
 		app_notice(a, false, "system prompt %s", editor_empty(&a->system_ed) ? "removed" : "saved");
 		if (c->n_msgs)
 			app_save(a);
-		app_send_count(a);
+		engine_session_count(&a->es);
 		return ACT_REDRAW;
 	default:
 		return app_editor_action(a, act);
@@ -1754,18 +1445,18 @@ static void app_draw_engine_box(struct app *a)
 	/* While the engine is stopped: why, its last stderr lines, and what to do; long lines wrap
 	 * and the newest lines win when the space is short. */
 	struct rect r = a->r_transcript;
-	if (a->state != ENGINE_STOPPED || r.h < 4 || r.w < 20)
+	if (a->es.state != ENGINE_STOPPED || r.h < 4 || r.w < 20)
 		return;
 	struct row { const char *s; size_t len; int role; int indent; } rows[64];
 	int n = 0;
-	const char *why = a->engine_error ? a->engine_error : "The engine stopped.";
+	const char *why = a->es.engine_error ? a->es.engine_error : "The engine stopped.";
 	struct utf8_line *wl;
 	size_t nw = utf8_wrap(why, strlen(why), r.w - 2, &wl);
 	for (size_t k = 0; k < nw && n < 8; k++)
 		rows[n++] = (struct row){ why + wl[k].start, wl[k].vis_end - wl[k].start, ROLE_ERROR, 1 };
 	free(wl);
-	for (int i = 0; i < a->eng.err_count; i++) {
-		const char *l = engine_client_err_line(&a->eng, i);
+	for (int i = 0; i < a->es.eng.err_count; i++) {
+		const char *l = engine_client_err_line(&a->es.eng, i);
 		size_t nl = utf8_wrap(l, strlen(l), r.w - 4, &wl);
 		for (size_t k = 0; k < nl; k++) {
 			if (n == 64) {
@@ -1794,7 +1485,7 @@ static void app_draw_engine_box(struct app *a)
 		draw_text(yy++, r.x + rows[k].indent, r.w - rows[k].indent - 1, rows[k].s, rows[k].len,
 			  rows[k].role);
 	}
-	const char *hint = a->engine_start_failed ?
+	const char *hint = a->es.engine_start_failed ?
 			   "Nothing can be sent until the engine starts: fix the cause above, then F12 tries again." :
 			   "Your conversation is saved. F12 (or Enter to send) restarts the engine.";
 	draw_text(y + h - 1, r.x + 1, r.w - 2, hint, strlen(hint), ROLE_STATUS_ACCENT);
@@ -1895,7 +1586,7 @@ static void app_bench_render(struct app *a)
 	double full_ms = (clock_now() - r0) * 1000.0;
 	conv_add_message(a->conv, CONV_ROLE_USER, "benchmark question", 18);
 	conv_add_message(a->conv, CONV_ROLE_ASSISTANT, "", 0);
-	a->state = ENGINE_GENERATING;
+	a->es.state = ENGINE_GENERATING;
 	transcript_sync(a);
 	app_draw(a);
 	static const char *toks[] = { "The", " quick", " brown", " fox", " jumps", ".\n\n", "```c\n",
@@ -1934,13 +1625,12 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	a->opt = *opt;
 	a->cfg = cfg;
 	a->editing = -1;
-	a->ctx_tokens = -1;
 	a->focus = FOCUS_INPUT;
 	editor_init(&a->input);
 	editor_init(&a->suffix);
 	editor_init(&a->system_ed);
 	transcript_init(&a->tr);
-	engine_client_init(&a->eng);
+	engine_session_init(&a->es, &a->conv, &app_engine_hooks, a);
 
 	/* The conversation: --load, else a new one with the profile. */
 	struct profile *prof = NULL;
@@ -1965,6 +1655,8 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		if (prof)
 			app_apply_profile(a, prof);
 	}
+	/* The engine: a server when --remote, the profile or config.yaml names one, else the model. */
+	app_engine_target(a, app_remote_for(a, prof));
 	profile_free(prof);
 
 	struct theme *th = theme_load(opt->theme, err, sizeof err);
@@ -2013,7 +1705,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	transcript_rebuild(a);
 	transcript_to_end(a);
 	if (!a->opt.bench_render)
-		app_engine_start(a);
+		engine_session_start(&a->es);
 	if (opt->load)
 		app_notice(a, false, "loaded %s", opt->load);
 
@@ -2033,17 +1725,17 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		fds[nf++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
 		fds[nf++] = (struct pollfd){ .fd = a->wake_pipe[0], .events = POLLIN };
 		int out_i = -1, err_i = -1;
-		if (a->eng.out_fd >= 0) {
+		if (a->es.eng.out_fd >= 0) {
 			out_i = nf;
-			fds[nf++] = (struct pollfd){ .fd = a->eng.out_fd, .events = POLLIN };
+			fds[nf++] = (struct pollfd){ .fd = a->es.eng.out_fd, .events = POLLIN };
 		}
-		if (a->eng.err_fd >= 0) {
+		if (a->es.eng.err_fd >= 0) {
 			err_i = nf;
-			fds[nf++] = (struct pollfd){ .fd = a->eng.err_fd, .events = POLLIN };
+			fds[nf++] = (struct pollfd){ .fd = a->es.eng.err_fd, .events = POLLIN };
 		}
 		/* Wake at least once a second: a SIGWINCH lost in a burst of resizes is then caught by
 		 * comparing the terminal's size (app_size_changed). */
-		int timeout_ms = a->state == ENGINE_GENERATING ? 250 : 1000;
+		int timeout_ms = a->es.state == ENGINE_GENERATING ? 250 : 1000;
 		int pr = poll(fds, (nfds_t)nf, timeout_ms);
 		if (pr < 0 && errno != EINTR)
 			break;
@@ -2059,7 +1751,7 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			flags |= ACT_REDRAW;
 		}
 		if (out_i >= 0 && (fds[out_i].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (engine_client_read_out(&a->eng, app_on_line, a) < 0)
+			if (engine_session_read(&a->es) < 0)
 				app_sig_chld = 1;   /* stdout closed: see whether it exited */
 			if (a->tr_pending) {
 				a->tr_pending = false;
@@ -2067,17 +1759,17 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			}
 			flags |= ACT_REDRAW;
 		}
-		if (err_i >= 0 && a->eng.err_fd >= 0 && (fds[err_i].revents & (POLLIN | POLLHUP | POLLERR))) {
-			engine_client_read_err(&a->eng);
-			if (a->state == ENGINE_STOPPED)
+		if (err_i >= 0 && a->es.eng.err_fd >= 0 && (fds[err_i].revents & (POLLIN | POLLHUP | POLLERR))) {
+			engine_session_read_err(&a->es);
+			if (a->es.state == ENGINE_STOPPED)
 				flags |= ACT_REDRAW;
 		}
 		if (app_sig_chld) {
 			app_sig_chld = 0;
-			if (a->eng.pid && engine_client_reap(&a->eng)) {
-				app_engine_gone(a);
+			int ended = engine_session_reap(&a->es);
+			if (ended > 0) {
 				flags |= ACT_REDRAW;
-			} else if (a->eng.pid && a->eng.out_fd < 0) {
+			} else if (ended < 0) {
 				/* stdout closed but not yet exited: check again shortly. */
 				struct timespec ts = { 0, 20 * 1000 * 1000 };
 				nanosleep(&ts, NULL);
@@ -2088,10 +1780,10 @@ int app_run(const struct app_options *opt, struct config *cfg)
 			flags |= app_read_keys(a);
 		if (fds[0].revents & (POLLHUP | POLLERR) && !(fds[0].revents & POLLIN))
 			break;      /* the terminal went away */
-		if (a->state == ENGINE_GENERATING && a->dirty &&
+		if (a->es.state == ENGINE_GENERATING && a->dirty &&
 		    clock_now() - a->last_save >= APP_SAVE_INTERVAL)
 			app_save(a);
-		if (pr == 0 && (a->state == ENGINE_GENERATING || a->notice))
+		if (pr == 0 && (a->es.state == ENGINE_GENERATING || a->notice))
 			flags |= ACT_REDRAW;      /* notices expire, "generating" ticks */
 		if (flags & ACT_RESIZE)
 			app_relayout(a);
@@ -2100,14 +1792,14 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	}
 
 	/* Leaving: save, then stop the engine politely, then restore the terminal. */
-	if (a->state == ENGINE_GENERATING)
-		app_cancel(a);
+	if (a->es.state == ENGINE_GENERATING)
+		engine_session_cancel(&a->es);
 	app_save(a);
 	fputs("\033[?2004l" MOUSE_OFF, stdout);
 	fflush(stdout);
 	endwin();
-	engine_client_stop(&a->eng, "{\"op\":\"shutdown\"}", APP_ENGINE_GRACE_MS);
-	engine_client_free(&a->eng);
+	engine_session_free(&a->es, APP_ENGINE_GRACE_MS);
+	config_remote_free(&a->remote);
 	app_wake_fd = -1;
 	close(a->wake_pipe[0]);
 	close(a->wake_pipe[1]);
@@ -2120,9 +1812,6 @@ int app_run(const struct app_options *opt, struct config *cfg)
 	free(a->list_idx);
 	free(a->list_filter);
 	free(a->notice);
-	free(a->model_name);
-	free(a->backend);
-	free(a->engine_error);
 	theme_free(a->theme);
 	conv_free(a->conv);
 	return 0;

@@ -6,14 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "conversation.h"
 #include "editor.h"
-#include "engine-client.h"
+#include "engine-session.h"
 #include "keys.h"
 #include "markdown.h"
 #include "protocol.h"
 
-struct config;
 struct theme;
 
 /* Everything tui-main.c decides before the loop starts. */
@@ -31,6 +31,7 @@ struct app_options {
 	const char *devices;        /* engine --devices from the config, or NULL */
 	char *const *engine_args;   /* engine_args from the config, passed after the others */
 	int n_engine_args;
+	const struct config_remote *remote;   /* --remote: a server instead of the model here, or NULL */
 	const char *bench_render;   /* --bench-render N: measure streaming render time and quit */
 };
 
@@ -39,14 +40,6 @@ struct rect {
 };
 
 enum focus { FOCUS_INPUT, FOCUS_SUFFIX, FOCUS_TRANSCRIPT, FOCUS_SIDEBAR };
-
-enum engine_state {
-	ENGINE_STARTING,            /* spawned, nothing heard yet */
-	ENGINE_LOADING,             /* loading events arrive */
-	ENGINE_READY,
-	ENGINE_GENERATING,
-	ENGINE_STOPPED,             /* exited or failed to start */
-};
 
 /* The laid-out transcript: one item per conversation message. */
 struct tr_item {
@@ -118,25 +111,9 @@ struct app {
 	bool list_loaded;
 
 	/* engine */
-	struct engine_client eng;
-	enum engine_state state;
-	uint64_t load_done, load_total;
-	char *model_name, *backend;
-	int n_ctx, ctx_tokens;              /* from the count event; ctx_tokens -1: unknown */
-	long long next_id;
-	long long gen_id;                   /* id of the running generation, 0 when none */
-	long long count_id;
+	struct engine_session es;
+	struct config_remote remote;        /* the server the engine forwards to; url NULL: local */
 	bool tr_pending;                    /* tokens arrived: lay out the last message */
-	bool pending_generate;              /* generate once the engine is ready */
-	bool regenerate_after_cancel;
-	bool cancel_sent;
-	int drop_and_retry;                 /* dropping turns after a context overflow */
-	double last_tps;
-	int gen_tokens;
-	double gen_start, gen_first;         /* request sent; first token arrived */
-	double gen_last;                     /* latest token arrived */
-	char *engine_error;                 /* why the engine stopped (one line) */
-	bool engine_start_failed;           /* it stopped before it was ready: nothing can be answered */
 
 	/* saving */
 	double last_save;

@@ -127,7 +127,7 @@ void input_draw(struct app *a)
 		snprintf(title, sizeof title, "Message \u00b7 %s", mode);
 	if (a->input.len > 4096)
 		snprintf(hint, sizeof hint, "%zu bytes", a->input.len);
-	else if (a->state == ENGINE_GENERATING)
+	else if (a->es.state == ENGINE_GENERATING)
 		snprintf(hint, sizeof hint, "Esc stops the answer");
 	else if (a->r_sep.w >= 70)
 		snprintf(hint, sizeof hint, "Enter send \u00b7 Alt-Enter newline \u00b7 F1 help");

@@ -23,6 +23,15 @@ static void status_human(int n, char *buf, size_t len)
 		snprintf(buf, len, "%d", n);
 }
 
+/* The host (and port) of a server's url: "gpu.example.org:8000" of "https://gpu.example.org:8000/v1". */
+static const char *status_host(const char *url, char *buf, size_t len)
+{
+	const char *h = strstr(url, "://");
+	h = h ? h + 3 : url;
+	snprintf(buf, len, "%.*s", (int)strcspn(h, "/?#"), h);
+	return buf;
+}
+
 /* Appends a piece if it fits; returns the new x. */
 static int status_piece(struct app *a, int x, const char *s, int role, bool need_room_after)
 {
@@ -42,30 +51,30 @@ void status_draw(struct app *a)
 	draw_fill(r.y, r.x, r.w, ROLE_STATUS_BAR);
 	char state[96];
 	int state_role = ROLE_STATUS_ACCENT;
-	switch (a->state) {
+	switch (a->es.state) {
 	case ENGINE_STARTING:
 		snprintf(state, sizeof state, " starting engine ");
 		break;
 	case ENGINE_LOADING:
 		snprintf(state, sizeof state, " loading %d%% ",
-			 a->load_total ? (int)(a->load_done * 100 / a->load_total) : 0);
+			 a->es.load_total ? (int)(a->es.load_done * 100 / a->es.load_total) : 0);
 		break;
 	case ENGINE_READY:
 		snprintf(state, sizeof state, " ready ");
 		break;
 	case ENGINE_GENERATING: {
-		double dt = clock_now() - a->gen_first;
-		if (a->gen_tokens > 1 && dt > 0.2)
-			snprintf(state, sizeof state, " generating %d \u00b7 %.0f tok/s ", a->gen_tokens,
-				 (a->gen_tokens - 1) / dt);
-		else if (a->gen_tokens == 0)
+		double dt = clock_now() - a->es.gen_first;
+		if (a->es.gen_tokens > 1 && dt > 0.2)
+			snprintf(state, sizeof state, " generating %d \u00b7 %.0f tok/s ", a->es.gen_tokens,
+				 (a->es.gen_tokens - 1) / dt);
+		else if (a->es.gen_tokens == 0)
 			snprintf(state, sizeof state, " generating \u00b7 reading the prompt ");
 		else
-			snprintf(state, sizeof state, " generating %d ", a->gen_tokens);
+			snprintf(state, sizeof state, " generating %d ", a->es.gen_tokens);
 		break;
 	}
 	case ENGINE_STOPPED:
-		snprintf(state, sizeof state, a->engine_start_failed ? " engine could not start \u00b7 F12 retries " :
+		snprintf(state, sizeof state, a->es.engine_start_failed ? " engine could not start \u00b7 F12 retries " :
 			 " engine stopped \u00b7 F12 restarts ");
 		state_role = ROLE_ERROR;
 		break;
@@ -85,12 +94,17 @@ void status_draw(struct app *a)
 		return;
 	}
 	char buf[256];
-	/* Model: its name, or "demo model" for the bundled one. */
-	const char *model = a->opt.is_demo ? "demo model" : a->model_name ? a->model_name :
+	/* Model: its name, or "demo model" for the bundled one; a server's model by the name it gives,
+	 * its host until it is ready. */
+	const char *model = a->opt.is_demo ? "demo model" : a->es.model_name ? a->es.model_name :
 			    a->opt.model;
 	const char *slash = strrchr(model, '/');
-	if (slash && slash[1] && !a->model_name && !a->opt.is_demo)
+	if (slash && slash[1] && !a->es.model_name && !a->opt.is_demo)
 		model = slash + 1;
+	char host[128];
+	if (a->remote.url)
+		model = a->es.model_name && *a->es.model_name ? a->es.model_name :
+			status_host(a->remote.url, host, sizeof host);
 	snprintf(buf, sizeof buf, " %s ", model);
 	int nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
 	if (nx < 0)
@@ -98,14 +112,14 @@ void status_draw(struct app *a)
 	x = nx;
 	/* Context meter: the engine's count of the prompt, plus the tokens of the answer being
 	 * generated. */
-	if (a->n_ctx > 0) {
-		int used = a->ctx_tokens > 0 ? a->ctx_tokens : 0;
-		if (a->state == ENGINE_GENERATING && a->ctx_tokens >= 0)
-			used += a->gen_tokens;
+	if (a->es.n_ctx > 0) {
+		int used = a->es.ctx_tokens > 0 ? a->es.ctx_tokens : 0;
+		if (a->es.state == ENGINE_GENERATING && a->es.ctx_tokens >= 0)
+			used += a->es.gen_tokens;
 		char u[16], t[16];
 		status_human(used, u, sizeof u);
-		status_human(a->n_ctx, t, sizeof t);
-		int cells = 8, fill = (int)((long long)used * cells / a->n_ctx);
+		status_human(a->es.n_ctx, t, sizeof t);
+		int cells = 8, fill = (int)((long long)used * cells / a->es.n_ctx);
 		if (used > 0 && fill == 0)
 			fill = 1;
 		if (fill > cells)
@@ -114,15 +128,15 @@ void status_draw(struct app *a)
 		size_t o = 0;
 		for (int i = 0; i < cells; i++)
 			o += (size_t)snprintf(bar + o, sizeof bar - o, "%s", i < fill ? "\u2588" : "\u2591");
-		snprintf(buf, sizeof buf, "\u2502 ctx %s %s/%s ", bar, a->ctx_tokens < 0 ? "?" : u, t);
-		nx = status_piece(a, x, buf, used * 10 > a->n_ctx * 9 ? ROLE_ERROR : ROLE_STATUS_BAR,
+		snprintf(buf, sizeof buf, "\u2502 ctx %s %s/%s ", bar, a->es.ctx_tokens < 0 ? "?" : u, t);
+		nx = status_piece(a, x, buf, used * 10 > a->es.n_ctx * 9 ? ROLE_ERROR : ROLE_STATUS_BAR,
 				  true);
 		if (nx < 0)
 			return;
 		x = nx;
 	}
-	if (a->last_tps > 0) {
-		snprintf(buf, sizeof buf, "\u2502 %.1f tok/s ", a->last_tps);
+	if (a->es.last_tps > 0) {
+		snprintf(buf, sizeof buf, "\u2502 %.1f tok/s ", a->es.last_tps);
 		nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
 		if (nx < 0)
 			return;
@@ -133,8 +147,13 @@ void status_draw(struct app *a)
 	if (nx < 0)
 		return;
 	x = nx;
-	if (a->backend) {
-		snprintf(buf, sizeof buf, "\u2502 %s ", a->backend);
+	if (a->es.backend) {
+		/* As the engine names it: "cpu", "cuda", ..., or "remote" and the server's host. */
+		if (a->es.endpoint)
+			snprintf(buf, sizeof buf, "\u2502 %s %s ", a->es.backend,
+				 status_host(a->es.endpoint, host, sizeof host));
+		else
+			snprintf(buf, sizeof buf, "\u2502 %s ", a->es.backend);
 		nx = status_piece(a, x, buf, ROLE_STATUS_BAR, true);
 		if (nx < 0)
 			return;

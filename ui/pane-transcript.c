@@ -318,7 +318,7 @@ static void tr_draw_label(struct app *a, int y, size_t i)
 	x += draw_text(y, x, r.w - 2, label, strlen(label), role);
 	attron(A_BOLD);
 	char buf[64] = "";
-	if (i == a->conv->n_msgs - 1 && a->state == ENGINE_GENERATING && m->role == CONV_ROLE_ASSISTANT)
+	if (i == a->conv->n_msgs - 1 && a->es.state == ENGINE_GENERATING && m->role == CONV_ROLE_ASSISTANT)
 		snprintf(buf, sizeof buf, "  generating\u2026");
 	else if ((long)i == a->editing)
 		snprintf(buf, sizeof buf, "  (editing below)");
@@ -389,8 +389,8 @@ void transcript_draw(struct app *a)
 			draw_text(y0 + k, r.x + TR_INDENT, r.w - TR_INDENT, lines[k], strlen(lines[k]),
 				  ROLE_DIM);
 		/* A big model takes a while: show the loading progress where the eye is. */
-		if ((a->state == ENGINE_LOADING || a->state == ENGINE_STARTING) && y0 + nl + 1 < r.y + r.h) {
-			int pct = a->load_total ? (int)(a->load_done * 100 / a->load_total) : 0;
+		if ((a->es.state == ENGINE_LOADING || a->es.state == ENGINE_STARTING) && y0 + nl + 1 < r.y + r.h) {
+			int pct = a->es.load_total ? (int)(a->es.load_done * 100 / a->es.load_total) : 0;
 			int cells = r.w - 2 * TR_INDENT - 24 > 30 ? 30 : r.w - 2 * TR_INDENT - 24;
 			char bar[256] = "";
 			size_t o = 0;
@@ -417,7 +417,7 @@ void transcript_draw(struct app *a)
 				if (it->md->nlines > 0)
 					tr_draw_line(a, r.y + y, &it->md->lines[k - 1]);
 				else if (m->role == CONV_ROLE_ASSISTANT && i + 1 == a->conv->n_msgs &&
-					 a->state == ENGINE_GENERATING)
+					 a->es.state == ENGINE_GENERATING)
 					draw_text(r.y + y, r.x + TR_INDENT, r.w - TR_INDENT, "\u2026", 3,
 						  ROLE_DIM);
 			} else if (k == body + 1 && tr_has_stats_row(m)) {
