@@ -266,6 +266,7 @@ static enum MHD_Result first_call(struct http_server *h, struct MHD_Connection *
 	struct oai_error e;
 	const char *len_text;
 	bool loading, stopping;
+	size_t requests;
 
 	k->ep = EP_NONE;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
@@ -288,11 +289,13 @@ static enum MHD_Result first_call(struct http_server *h, struct MHD_Connection *
 	pthread_mutex_lock(&h->mu);
 	loading = h->sched == NULL;
 	stopping = h->stopping;
+	requests = h->n_running;
 	pthread_mutex_unlock(&h->mu);
 	if (k->ep == EP_HEALTH) {
-		const char *s = stopping ? "{\"status\":\"shutting down\"}" : loading ? "{\"status\":\"loading\"}"
-										  : "{\"status\":\"ok\"}";
-		return respond_json(c, stopping || loading ? 503 : 200, xstrdup(s), strlen(s));
+		/* the requests running or waiting: what a client that went away should no longer count in */
+		char *s = xasprintf("{\"status\":\"%s\",\"requests\":%zu}",
+				    stopping ? "shutting down" : loading ? "loading" : "ok", requests);
+		return respond_json(c, stopping || loading ? 503 : 200, s, strlen(s));
 	}
 	if (!authorized(h, c))
 		return fail(c, 401, "invalid_request_error", "invalid_api_key", NULL,

@@ -14,7 +14,13 @@ tests_test_openai_LDADD = $(ENGINE_TEST_LIBS)
 TESTS += tests/test-openai
 
 # --serve end to end on the demo model: curl, the OpenAI Node.js SDK, concurrency and load; --batch-file.
-HTTP_TESTS = tests/serve-http.sh
+HTTP_TESTS = tests/serve-http.sh tests/serve-openai-sdk.sh
 dist_check_SCRIPTS += $(HTTP_TESTS)
 TESTS += $(HTTP_TESTS)
-EXTRA_DIST += tests/http-lib.sh
+EXTRA_DIST += tests/http-lib.sh tests/openai_sdk_test.cjs
+# The SDK that tests/serve-openai-sdk.sh installs stays across make clean (it comes from the network);
+# distclean removes it.
+distclean-local: http-distclean
+http-distclean:
+	rm -rf tests/openai-sdk
+.PHONY: http-distclean
