@@ -206,7 +206,8 @@ int main(void)
 	engine_session_start(&s);
 	CHECK(s.state == ENGINE_STARTING, "state %d after start", s.state);
 	CHECK(pump(&s, is_ready, 60) && s.state == ENGINE_READY, "not ready: %s", s.engine_error);
-	CHECK(s.model_name && s.backend && strcmp(s.backend, "cpu") == 0 && s.n_ctx > 0 && s.endpoint == NULL,
+	CHECK(s.model_name && s.backend && *s.backend && strcmp(s.backend, "remote") != 0 && s.n_ctx > 0 &&
+	      s.endpoint == NULL,
 	      "ready event: model %s backend %s n_ctx %d", s.model_name, s.backend, s.n_ctx);
 
 	/* A chat answer: streamed into a new last message, with the engine's figures; the context then
