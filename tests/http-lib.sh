@@ -3,7 +3,9 @@
 model="$top_srcdir/models/dscoder-demo"
 # The whole test ends after this many seconds, whatever hangs (the harness has no timeout of its own).
 watchdog() {
-	( sleep "$1"; echo "FAIL the test ran over $1 s"; kill -TERM $$ ) 2>/dev/null &
+	( trap 'kill $sleep_pid 2>/dev/null; exit 0' TERM
+	  sleep "$1" & sleep_pid=$!
+	  wait $sleep_pid && { echo "FAIL the test ran over $1 s"; kill -TERM $$; } ) 2>/dev/null &
 	watchdog_pid=$!
 	trap 'kill $watchdog_pid 2>/dev/null; [ -n "${server_pid:-}" ] && kill -KILL $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 }
