@@ -15,6 +15,8 @@ const struct cli_verb_entry cli_bench_entry = {
 	.verb = VERB_BENCH, .name = "--bench",
 	.flags = CLI_FORWARD | CLI_SYNTHETIC, .exec = bench_exec,
 	.usage = "  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
+		 "  --bench --profile        also the time per token of each operation class (attention, router,\n"
+		 "                           experts, shared, dense, head, sampling, other)\n"
 		 "  --bench --batch N        N sequences decoded together: aggregate decode tokens/s\n"
 		 "  --bench --synthetic lite|full [--backend cuda]   --bench on random weights of Coder-V2-Lite or the\n"
 		 "                           236B model made on the GPU, no files (full: its memory plan if too big)\n",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "op-profile.h"
 #include "forward.h"
 #include "moe.h"
 #include "rope.h"
@@ -291,6 +292,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 	const float eps = cfg->rms_norm_eps;
 
 	/* 1. h = RMSNorm(x) */
+	ds_prof_begin(DS_PROF_ATTENTION);
 	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->input_norm, n, eps);
 	/* 2. queries: q_proj, or q_b_proj(RMSNorm(q_a_proj h)) */
 	if (cfg->q_lora_rank > 0) {
@@ -334,10 +336,12 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 	if (s->par.allreduce != NULL)
 		s->par.allreduce(s->par.arg, bc, s->h, (size_t)n * hd);
 	be->add(bc, s->x, s->h, (size_t)n * hd);
+	ds_prof_end(DS_PROF_ATTENTION);
 	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->post_norm, n, eps);
 	/* 7. FFN: dense SwiGLU, or routed experts plus shared experts */
 	if (ds_layer_is_moe(cfg, l)) {
 		const int ne = cfg->n_routed_experts, k = cfg->num_experts_per_tok;
+		ds_prof_begin(DS_PROF_ROUTER);
 		be->matmul(bc, s->router, &L->router, s->h, n);
 		/* routed where the logits are when the backend can (nothing crosses to the host); a rank
 		 * that evaluates only some experts routes on the host, where it marks the others' */
@@ -356,6 +360,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 						: s->par.expert_local != NULL ? s->par.expert_local[e] : e;
 				}
 		}
+		ds_prof_end(DS_PROF_ROUTER);
 		bool shared = cfg->n_shared_experts > 0;
 		struct ds_moe_args ma = {
 			.x = s->h, .n = n, .hidden = hd, .top_k = k,
@@ -366,9 +371,13 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 			.shared_up = shared ? &L->shared_up : NULL,
 			.shared_down = shared ? &L->shared_down : NULL,
 		};
+		ds_prof_begin(DS_PROF_EXPERTS);
 		be->moe(bc, s->ffn, &ma);
+		ds_prof_end(DS_PROF_EXPERTS);
 	} else {
+		ds_prof_begin(DS_PROF_DENSE);
 		be->swiglu(bc, s->ffn, &L->gate_proj, &L->up_proj, &L->down_proj, s->h, n);
+		ds_prof_end(DS_PROF_DENSE);
 	}
 	if (s->par.allreduce != NULL)
 		s->par.allreduce(s->par.arg, bc, s->ffn, (size_t)n * hd);
@@ -387,6 +396,7 @@ static void forward_batch(struct ds_state *s, const int *tokens, int n, const st
 		forward_layer(s, l, n, runs, n_runs);
 	if (logits == NULL)
 		return;
+	ds_prof_begin(DS_PROF_HEAD);
 	/* 8. final RMSNorm of the wanted rows (a stretch of them at a time) into h, then lm_head */
 	int rows = 0;
 	for (int i = all || want != NULL ? 0 : n - 1; i < n;) {
@@ -407,6 +417,7 @@ static void forward_batch(struct ds_state *s, const int *tokens, int n, const st
 		s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h + (size_t)r * hd, m);
 		s->be->read(s->bc, logits + (size_t)r * cfg->vocab_size, s->logits, (size_t)m * cfg->vocab_size);
 	}
+	ds_prof_end(DS_PROF_HEAD);
 }
 
 

@@ -4,7 +4,8 @@ libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-backend.c kernels/cpu/cpu-backend.h kernels/cpu/cpu-ffn.c kernels/cpu/cpu-mla.c \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h \
-	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/membw.c kernels/cpu/membw.h
+	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/membw.c kernels/cpu/membw.h \
+	engine/op-profile.c engine/op-profile.h
 libkernels_a_CFLAGS = $(AM_CFLAGS)
 
 # Every kernel set against exact math on each block-quantized type (tests/test-quant-kernels.c).

@@ -11,6 +11,7 @@
 #include "cpu/membw.h"
 #include "engine-cli.h"
 #include "generate.h"
+#include "op-profile.h"
 #include "xalloc.h"
 
 #define BENCH_PROMPT 512
@@ -107,6 +108,38 @@ static int bench_batch(const struct cli_args *a)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* --bench --profile: the time of each operation class per token, and what the classes leave out
+ * (norms, embeddings, RoPE, residual adds, the calls between) as "other". */
+static void bench_profile_take(double ms[DS_PROF_N + 1], double total_s, int n_tokens)
+{
+	double sum = 0;
+	for (int c = 0; c < DS_PROF_N; c++) {
+		ms[c] = 1e3 * ds_prof_seconds((enum ds_prof_class)c) / n_tokens;
+		sum += ms[c];
+	}
+	ms[DS_PROF_N] = 1e3 * total_s / n_tokens - sum;
+	ds_prof_reset();
+}
+
+static void bench_profile_json(const char *key, const double ms[DS_PROF_N + 1])
+{
+	printf(",\"%s\":{", key);
+	for (int c = 0; c < DS_PROF_N; c++)
+		printf("\"%s\":%.3f,", ds_prof_name((enum ds_prof_class)c), ms[c]);
+	printf("\"other\":%.3f}", ms[DS_PROF_N]);
+}
+
+static void bench_profile_text(const char *what, const double ms[DS_PROF_N + 1])
+{
+	double total = ms[DS_PROF_N];
+	for (int c = 0; c < DS_PROF_N; c++)
+		total += ms[c];
+	printf("%-16s", what);
+	for (int c = 0; c < DS_PROF_N; c++)
+		printf(" %s %.2f,", ds_prof_name((enum ds_prof_class)c), ms[c]);
+	printf(" other %.2f ms per token (%.2f ms)\n", ms[DS_PROF_N], total);
+}
+
 int cli_bench(const struct cli_args *a)
 {
 	char err[1024];
@@ -116,6 +149,7 @@ int cli_bench(const struct cli_args *a)
 	int n_ctx = a->n_ctx > 0 ? a->n_ctx : BENCH_PROMPT + n_decode + 1;
 	int *prompt, vocab, known, pos, next, threads;
 	double t0, load_s, prefill_s, decode_s, bw_machine, bw_used, bytes_tok;
+	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];
 
 	if (a->bench_batch > 0)
 		return bench_batch(a);
@@ -135,6 +169,8 @@ int cli_bench(const struct cli_args *a)
 	for (int i = 0; i < BENCH_PROMPT; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)(known > 1000 ? known - 1000 : known));
 
+	ds_prof_enable(a->profile);
+	ds_prof_reset();
 	t0 = clock_now();
 	if (ds_forward(e.state, prompt, BENCH_PROMPT, 0, e.logits, false) != 0) {
 		free(prompt);
@@ -142,14 +178,19 @@ int cli_bench(const struct cli_args *a)
 		return cli_fail("the forward pass rejected the benchmark prompt");
 	}
 	prefill_s = clock_now() - t0;
+	bench_profile_take(prof_prefill, prefill_s, BENCH_PROMPT);
 
 	pos = BENCH_PROMPT;
 	t0 = clock_now();
 	for (int i = 0; i < n_decode; i++) {
+		ds_prof_begin(DS_PROF_SAMPLING);
 		next = ds_argmax(e.logits, vocab);
+		ds_prof_end(DS_PROF_SAMPLING);
 		ds_forward(e.state, &next, 1, pos++, e.logits, false);
 	}
 	decode_s = clock_now() - t0;
+	bench_profile_take(prof_decode, decode_s, n_decode);
+	ds_prof_enable(false);
 
 	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
 	/* Peak memory of the engine itself, before the bandwidth probe's 1 GiB buffer. */
@@ -161,10 +202,15 @@ int cli_bench(const struct cli_args *a)
 		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
 		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
-		       "\"machine_bw_gbs\":%.2f,\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f}\n",
+		       "\"machine_bw_gbs\":%.2f,\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f",
 		       e.model.name, threads, load_s, BENCH_PROMPT, BENCH_PROMPT / prefill_s, n_decode,
 		       n_decode / decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok,
 		       ru.ru_maxrss / 1024.0, bw_machine, bw_used, bw_used / bw_machine);
+		if (a->profile) {
+			bench_profile_json("prefill_ms_per_token", prof_prefill);
+			bench_profile_json("decode_ms_per_token", prof_decode);
+		}
+		printf("}\n");
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
@@ -176,6 +222,10 @@ int cli_bench(const struct cli_args *a)
 		printf("bandwidth        %.2f GB/s used by decode of %.2f GB/s measured: %.0f%%\n", bw_used,
 		       bw_machine, 100.0 * bw_used / bw_machine);
 		printf("peak RSS         %.1f MB\n", ru.ru_maxrss / 1024.0);
+		if (a->profile) {
+			bench_profile_text("profile prefill", prof_prefill);
+			bench_profile_text("profile decode", prof_decode);
+		}
 	}
 	free(prompt);
 	ds_engine_close(&e);

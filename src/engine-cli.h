@@ -22,6 +22,7 @@ struct cli_args {
 	int greedy;
 	const char *text, *system, *fim_prefix, *fim_suffix;
 	bool json;
+	bool profile;               /* --bench --profile: time per operation class (engine/op-profile.h) */
 	int threads, n_ctx;
 	struct ds_sampling sampling;
 	bool seed_set;              /* --seed was given (else sampling.seed is random) */

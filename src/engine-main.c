@@ -116,7 +116,7 @@ enum {
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
-	OPT_BENCH_BATCH,
+	OPT_BENCH_BATCH, OPT_PROFILE,
 };
 
 static const struct option long_options[] = {
@@ -131,6 +131,7 @@ static const struct option long_options[] = {
 	{ "fim-suffix", required_argument, NULL, OPT_FIM_SUFFIX },
 	{ "bench", no_argument, NULL, OPT_BENCH },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "profile", no_argument, NULL, OPT_PROFILE },
 	{ "model", required_argument, NULL, OPT_MODEL },
 	{ "system", required_argument, NULL, OPT_SYSTEM },
 	{ "threads", required_argument, NULL, OPT_THREADS },
@@ -373,6 +374,7 @@ int main(int argc, char **argv)
 		case OPT_FIM_SUFFIX: a.fim_suffix = optarg; a.verb = VERB_FIM; break;
 		case OPT_BENCH: a.verb = VERB_BENCH; break;
 		case OPT_JSON: a.json = true; break;
+		case OPT_PROFILE: a.profile = true; break;
 		case OPT_MODEL: a.model = optarg; break;
 		case OPT_SYSTEM: a.system = optarg; break;
 		case OPT_THREADS:
@@ -547,6 +549,8 @@ int main(int argc, char **argv)
 		return cli_fail("--api-key-file, --max-body, --timeout and --queue work with --serve");
 	if (a.bench_batch > 0 && a.verb != VERB_BENCH)
 		return cli_fail("--batch N works with --bench (sequences decoded together)");
+	if (a.profile && (a.verb != VERB_BENCH || a.bench_batch > 0))
+		return cli_fail("--profile works with --bench (one sequence): time per operation class");
 	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)
 		return cli_fail("--slots works with --serve and --batch-file");
 	if (check_nodes(&a, node_rank_set) != 0)

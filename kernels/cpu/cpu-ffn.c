@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu-backend.h"
+#include "op-profile.h"
 
 struct swiglu_task {
 	struct cpu_ctx *c;
@@ -54,9 +55,11 @@ void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
 {
 	struct cpu_ctx *c = ctx;
 	size_t hd = (size_t)a->hidden;
-	if (a->shared_gate != NULL && a->shared_gate->rows > 0)
+	if (a->shared_gate != NULL && a->shared_gate->rows > 0) {
+		ds_prof_begin(DS_PROF_SHARED);
 		cpu_swiglu(c, y, a->shared_gate, a->shared_up, a->shared_down, a->x, a->n);
-	else
+		ds_prof_end(DS_PROF_SHARED);
+	} else
 		memset(y, 0, (size_t)a->n * hd * sizeof *y);
 	memset(c->moe_acc, 0, (size_t)a->n * hd * sizeof *y);
 	for (int e = 0; e < a->n_routed; e++) {

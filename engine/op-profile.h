@@ -1,0 +1,47 @@
+/* op-profile.h: wall time per operation class of the forward pass (dscoder-engine --bench --profile),
+ * so that the next bottleneck is named by the tool itself. Off unless ds_prof_enable(true): then each
+ * begin/end pair costs two clock reads, otherwise one branch. */
+#ifndef DS_OP_PROFILE_H
+#define DS_OP_PROFILE_H
+
+#include <stdbool.h>
+
+enum ds_prof_class {
+	DS_PROF_ATTENTION,   /* norms, projections, RoPE and attention of the attention block */
+	DS_PROF_ROUTER,      /* router logits and the top-k choice */
+	DS_PROF_EXPERTS,     /* routed experts */
+	DS_PROF_SHARED,      /* shared experts */
+	DS_PROF_DENSE,       /* dense FFN of the first layers */
+	DS_PROF_HEAD,        /* final norm and lm_head */
+	DS_PROF_SAMPLING,    /* picking the next token from the logits */
+	DS_PROF_N
+};
+
+/* Classes nest: the time of an inner class (shared experts inside the MoE call) is taken from the
+ * enclosing one, so the classes add up to the time spent inside any of them. */
+void ds_prof_begin_(enum ds_prof_class c);
+void ds_prof_end_(enum ds_prof_class c);
+
+extern bool ds_prof_on;
+
+static inline void ds_prof_begin(enum ds_prof_class c)
+{
+	if (ds_prof_on)
+		ds_prof_begin_(c);
+}
+
+static inline void ds_prof_end(enum ds_prof_class c)
+{
+	if (ds_prof_on)
+		ds_prof_end_(c);
+}
+
+void ds_prof_enable(bool on);
+/* Zeroes the accumulated times. */
+void ds_prof_reset(void);
+/* Seconds accumulated in class c since the last reset. */
+double ds_prof_seconds(enum ds_prof_class c);
+/* The class's name for reports ("attention", "router", "experts", "shared", "dense", "head", "sampling"). */
+const char *ds_prof_name(enum ds_prof_class c);
+
+#endif
