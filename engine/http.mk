@@ -14,7 +14,7 @@ tests_test_openai_LDADD = $(ENGINE_TEST_LIBS)
 TESTS += tests/test-openai
 
 # --serve end to end on the demo model: curl, the OpenAI Node.js SDK, concurrency and load; --batch-file.
-HTTP_TESTS = tests/serve-http.sh tests/serve-openai-sdk.sh tests/serve-load.sh
+HTTP_TESTS = tests/serve-http.sh tests/serve-openai-sdk.sh tests/serve-load.sh tests/batch-file.sh
 dist_check_SCRIPTS += $(HTTP_TESTS)
 TESTS += $(HTTP_TESTS)
 EXTRA_DIST += tests/http-lib.sh tests/openai_sdk_test.cjs tests/serve_load_test.py
