@@ -67,6 +67,19 @@ got=$(argv_of 1)
 keys C-q
 wait_for 'TUI-EXIT=0' 20
 
+# With no model of its own (the demo model would be the one here) none goes along: the demo model's
+# tokenizer is not the server's.
+: > "$T/argv"
+model_arg=$MODEL
+MODEL=
+tui_start 120 30 --engine "$FAKE" --remote https://api.example.com
+MODEL=$model_arg
+wait_for ' ready ' 30
+got=$(argv_of 1)
+[ "$got" = "--remote https://api.example.com" ] || fail "--remote without a model here: $got"
+keys C-q
+wait_for 'TUI-EXIT=0' 20
+
 # Profiles: one on the model here (remote: local beats config.yaml's server), one on the team's
 # server; choosing the team profile (F7) starts a new engine for it.
 mkdir -p "$PROFILES"
