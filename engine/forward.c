@@ -39,6 +39,7 @@ struct ds_state {
 	                             * slot s at rows s * n_ctx.. */
 	float *kvbuf;               /* (chunk, kv_lora_rank + rope): latent rows of a batch of several runs */
 	struct run *runs;           /* (chunk) */
+	struct ds_attn_token *atok; /* (chunk): the decode tokens of one .attention_decode call */
 	float *x;                   /* (chunk, hidden) residual stream */
 	float *h;                   /* (chunk, hidden) normed input of a block, then its output */
 	float *ffn;                 /* (chunk, hidden) */
@@ -108,6 +109,7 @@ void ds_state_free(struct ds_state *s)
 	free(s->topk_w);
 	free(s->next_host);
 	free(s->runs);
+	free(s->atok);
 	struct ds_parallel par = s->par;
 	free(s);
 	if (par.release != NULL)
@@ -210,6 +212,7 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	s->topk_ids = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_ids);
 	s->topk_w = xcalloc(ch * (k > 0 ? k : 1), sizeof *s->topk_w);
 	s->runs = xcalloc(ch, sizeof *s->runs);
+	s->atok = xcalloc(ch, sizeof *s->atok);
 	return s;
 }
 
@@ -320,16 +323,30 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 	}
 	if (s->graph)
 		be->store_row(bc, s->cache[l], kv, lat, runs[0].pos);
-	/* 5. attention of each run over its sequence's positions 0..pos+n-1 */
-	for (int r = 0; r < n_runs; r++) {
+	/* 5. attention of each run over its sequence's positions 0..pos+n-1; consecutive one-token runs
+	 * (the decode tokens of a continuous-batching step) in one call where the backend can */
+	for (int r = 0; r < n_runs;) {
 		const struct run *ru = &runs[r];
+		int k = 1;
+		if (be->attention_decode != NULL)
+			while (r + k < n_runs && ru->n == 1 && runs[r + k].n == 1)
+				k++;
 		struct ds_attn_args aa = {
 			.out = s->attn + (size_t)ru->off * nh * cfg->v_head_dim,
 			.q = s->q + (size_t)ru->off * nh * qd, .cache = cache_row(s, l, ru->seq, 0),
 			.kv_b = &L->kv_b_proj, .n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
 			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,
 		};
-		be->attention(bc, &aa);
+		if (k > 1) {
+			for (int i = 0; i < k; i++)
+				s->atok[i] = (struct ds_attn_token){ .pos = runs[r + i].pos,
+								     .cache = cache_row(s, l, runs[r + i].seq, 0) };
+			aa.n = k;
+			be->attention_decode(bc, &aa, s->atok);
+		} else {
+			be->attention(bc, &aa);
+		}
+		r += k;
 	}
 	/* 6. x += o_proj(attn); h = RMSNorm(x) */
 	be->matmul(bc, s->h, &L->o_proj, s->attn, n);

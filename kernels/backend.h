@@ -32,6 +32,12 @@ struct ds_attn_args {
 	float scale;                    /* softmax scale */
 };
 
+/* One decode token of a multi-sequence attention call (.attention_decode). */
+struct ds_attn_token {
+	int pos;                        /* its position: it attends to rows [0, pos] of cache */
+	const float *cache;             /* its sequence's cache (n_ctx, kv_rank + rope) */
+};
+
 /* The routed experts and shared experts of one MoE layer, once the router has chosen. */
 struct ds_moe_args {
 	const float *x;                 /* (n, hidden): the normed input */
@@ -69,6 +75,10 @@ struct ds_backend {
 	void (*rope)(void *ctx, float *x, int n, int n_heads, int ld, int head_ld, int dim, int pos,
 		     const double *inv_freq, float mscale);
 	void (*attention)(void *ctx, const struct ds_attn_args *a);
+	/* Optional: decode attention of a->n tokens (rows of a->q and a->out), each the one token of its
+	 * own sequence, tok[i] saying where (a->pos and a->cache are unused): a continuous-batching step
+	 * in one call, so kv_b_proj is read once for all of them. NULL: one .attention call each. */
+	void (*attention_decode)(void *ctx, const struct ds_attn_args *a, const struct ds_attn_token *tok);
 	/* y (n, hidden) = down(silu(gate x) * up x) */
 	void (*swiglu)(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
 		       const struct ds_tensor *down, const float *x, int n);

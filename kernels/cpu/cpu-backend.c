@@ -46,6 +46,7 @@ static void cpu_destroy(void *ctx)
 	free(c->att_q);
 	free(c->att_kv);
 	free(c->att_part);
+	free(c->att_blk0);
 	free(c->att_scores);
 	free(c->att_lat);
 	free(c->att_batch);
@@ -89,7 +90,8 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->moe_w = cpu_xalloc(mb);
 	c->att_q = cpu_xalloc(mb * nh * lat);
 	c->att_kv = cpu_xalloc(mb * nh * (size_t)(c->nope + c->v_dim));
-	c->att_part = cpu_xalloc((size_t)CPU_MLA_BLOCKS * nh * (size_t)(c->kv_rank + 2));
+	c->att_part = cpu_xalloc((size_t)cpu_mla_part_blocks(c->max_batch) * nh * (size_t)(c->kv_rank + 2));
+	c->att_blk0 = xcalloc(mb + 1, sizeof *c->att_blk0);
 	c->score_ld = (long)c->n_heads * 32;
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
@@ -209,6 +211,7 @@ const struct ds_backend ds_backend_cpu = {
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,
 	.attention = cpu_attention,
+	.attention_decode = cpu_attention_decode,
 	.swiglu = cpu_swiglu,
 	.moe = cpu_moe,
 	.add = cpu_add,

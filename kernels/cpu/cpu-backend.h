@@ -24,7 +24,8 @@ struct cpu_ctx {
 	float *moe_w;               /* (max_batch) its routing weight */
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
 	float *att_kv;              /* (max_batch, heads * (nope + v)): expanded K/V of a batch */
-	float *att_part;            /* (CPU_MLA_BLOCKS, heads, kv_rank + 2): decode partial sums */
+	float *att_part;            /* (cpu_mla_part_blocks, heads, kv_rank + 2): decode partial sums */
+	int *att_blk0;              /* (max_batch + 1): a multi-token decode's first block per token */
 	float *att_scores;          /* (threads, score_ld): decode scores of one block of positions */
 	long score_ld;              /* heads * 32 */
 	float *att_lat;             /* (threads, kv_rank) */
@@ -44,6 +45,13 @@ static inline long cpu_row_block(long rows)
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n);
 void cpu_attention(void *ctx, const struct ds_attn_args *a);
+void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct ds_attn_token *tok);
+/* Blocks of decode partial sums att_part holds: CPU_MLA_BLOCKS for one token, at least one per token
+ * of a multi-token decode. */
+static inline int cpu_mla_part_blocks(int max_batch)
+{
+	return max_batch > CPU_MLA_BLOCKS ? max_batch : CPU_MLA_BLOCKS;
+}
 void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
 		const struct ds_tensor *down, const float *x, int n);
 void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a);

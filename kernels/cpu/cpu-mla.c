@@ -49,18 +49,14 @@ static void mla_absorb_run(void *arg, int b, int ith)
 	mla_absorb(t->c, t->a, b / t->a->n_heads, b % t->a->n_heads);
 }
 
-/* Decode, phase 1: each block of positions keeps, for every head, a running max, the sum of
- * exponentials and the weighted sum of c_kv (online softmax), MLA_BLOCK rows at a time. */
-static void mla_decode_run(void *arg, int blk, int ith)
+/* Decode, phase 1: each block of positions [lo, hi) of cache keeps, for every head of the absorbed
+ * queries qa (heads, lat), a running max, the sum of exponentials and the weighted sum of c_kv
+ * (online softmax) in part (heads, kv_rank + 2), MLA_BLOCK rows at a time. */
+static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, const float *cache, const float *qa,
+			     float *part, long lo, long hi, int ith)
 {
-	struct mla_task *t = arg;
-	struct cpu_ctx *c = t->c;
-	const struct ds_attn_args *a = t->a;
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
-	float *part = c->att_part + (long)blk * nh * (kr + 2);
 	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
-	long lo, hi;
-	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
 	for (int h = 0; h < nh; h++) {
 		float *ph = part + (long)h * (kr + 2);
 		ph[0] = -INFINITY;
@@ -70,8 +66,8 @@ static void mla_decode_run(void *arg, int blk, int ith)
 	for (long b = lo; b < hi; b += MLA_BLOCK) {
 		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
 		/* scores of every head against these rows: the rows are the "weights", each read once */
-		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + b * lat, .rows = nb, .cols = lat };
-		c->k->rows(&cb, 0, nb, c->att_q, nh, lat, s, MLA_BLOCK);
+		struct ds_tensor cb = { .dtype = DS_F32, .data = cache + b * lat, .rows = nb, .cols = lat };
+		c->k->rows(&cb, 0, nb, qa, nh, lat, s, MLA_BLOCK);
 		for (int h = 0; h < nh; h++) {
 			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
 			float m = ph[0];
@@ -88,8 +84,43 @@ static void mla_decode_run(void *arg, int blk, int ith)
 			ph[1] += c->k->exp_sum(sh, nb, m);
 		}
 		/* o_lat of every head += its weights times these rows' c_kv */
-		c->k->pv(part + 2, kr + 2, s, MLA_BLOCK, a->cache + b * lat, lat, nh, nb, kr);
+		c->k->pv(part + 2, kr + 2, s, MLA_BLOCK, cache + b * lat, lat, nh, nb, kr);
 	}
+}
+
+static void mla_decode_run(void *arg, int blk, int ith)
+{
+	struct mla_task *t = arg;
+	const struct ds_attn_args *a = t->a;
+	long lo, hi;
+	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
+	mla_decode_block(t->c, a, a->cache, t->c->att_q, t->c->att_part + (long)blk * a->n_heads * (a->kv_rank + 2),
+			 lo, hi, ith);
+}
+
+/* Decode, phase 2a: head h's latent output o (kv_rank) from the partial sums of n_blk blocks
+ * (parts, a block every heads * (kv_rank + 2) floats). */
+static void mla_merge_head(const struct cpu_ctx *c, const struct ds_attn_args *a, const float *parts, int n_blk,
+			   int h, float *o)
+{
+	const int kr = a->kv_rank, nh = a->n_heads;
+	float m = -INFINITY, l = 0;
+	for (int p = 0; p < n_blk; p++) {
+		float mp = parts[((long)p * nh + h) * (kr + 2)];
+		if (mp > m)
+			m = mp;
+	}
+	memset(o, 0, (size_t)kr * sizeof *o);
+	for (int p = 0; p < n_blk; p++) {
+		const float *ph = parts + ((long)p * nh + h) * (kr + 2);
+		if (ph[1] == 0)
+			continue;
+		float f = expf(ph[0] - m);
+		l += ph[1] * f;
+		c->k->axpy(o, f, ph + 2, kr);
+	}
+	for (int k = 0; k < kr; k++)
+		o[k] /= l;
 }
 
 /* Decode, phase 2: per head, merge the blocks' partial sums, then out = W_UV o_lat. */
@@ -98,29 +129,98 @@ static void mla_merge_run(void *arg, int h, int ith)
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
-	const int kr = a->kv_rank, nh = a->n_heads;
-	float *o = c->att_lat + (long)ith * kr;
-	{
-		float m = -INFINITY, l = 0;
-		for (int p = 0; p < t->n_blk; p++) {
-			float mp = c->att_part[((long)p * nh + h) * (kr + 2)];
-			if (mp > m)
-				m = mp;
-		}
-		memset(o, 0, (size_t)kr * sizeof *o);
-		for (int p = 0; p < t->n_blk; p++) {
-			const float *ph = c->att_part + ((long)p * nh + h) * (kr + 2);
-			if (ph[1] == 0)
-				continue;
-			float f = expf(ph[0] - m);
-			l += ph[1] * f;
-			c->k->axpy(o, f, ph + 2, kr);
-		}
-		for (int k = 0; k < kr; k++)
-			o[k] /= l;
-		struct ds_tensor uv = mla_w_uv(a, h);
-		c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + (long)h * a->v_dim, a->v_dim);
+	float *o = c->att_lat + (long)ith * a->kv_rank;
+	mla_merge_head(c, a, c->att_part, t->n_blk, h, o);
+	struct ds_tensor uv = mla_w_uv(a, h);
+	c->k->rows(&uv, 0, a->v_dim, o, 1, a->kv_rank, a->out + (long)h * a->v_dim, a->v_dim);
+}
+
+/* Blocks of positions of a decode over n_keys positions: at least 64 positions each, at most cap. */
+static int mla_decode_blocks(int n_keys, int cap)
+{
+	int n = (n_keys + 63) / 64;
+	return n < cap ? n : cap;
+}
+
+/* ---- several sequences' decode tokens in one call ---------------------------------------------- */
+
+struct mla_multi_task {
+	struct cpu_ctx *c;
+	const struct ds_attn_args *a;
+	const struct ds_attn_token *tok;
+};
+
+/* Phase 0: the absorbed queries, a head at a time for every token, so W_UK of the head is read
+ * once for the whole step. */
+static void mla_multi_absorb_run(void *arg, int h, int ith)
+{
+	struct mla_multi_task *t = arg;
+	for (int i = 0; i < t->a->n; i++)
+		mla_absorb(t->c, t->a, i, h);
+}
+
+/* Phase 1: block b of all the tokens' blocks (token i has blocks att_blk0[i] .. att_blk0[i+1]). */
+static void mla_multi_decode_run(void *arg, int b, int ith)
+{
+	struct mla_multi_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const long lat = a->kv_rank + a->rope;
+	int lo_i = 0, hi_i = a->n;       /* the token whose blocks hold b */
+	while (hi_i - lo_i > 1) {
+		int mid = (lo_i + hi_i) / 2;
+		if (c->att_blk0[mid] <= b)
+			lo_i = mid;
+		else
+			hi_i = mid;
 	}
+	int i = lo_i, n_keys = t->tok[i].pos + 1, n_blk = c->att_blk0[i + 1] - c->att_blk0[i];
+	long lo, hi;
+	cpu_block(n_keys, (n_keys + n_blk - 1) / n_blk, b - c->att_blk0[i], &lo, &hi);
+	mla_decode_block(c, a, t->tok[i].cache, c->att_q + (long)i * a->n_heads * lat,
+			 c->att_part + (long)b * a->n_heads * (a->kv_rank + 2), lo, hi, ith);
+}
+
+/* Phase 2a: token i, head h: its latent output into att_q, whose queries are no longer needed
+ * (rows of kv_rank floats, token-major). */
+static void mla_multi_merge_run(void *arg, int p, int ith)
+{
+	struct mla_multi_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	int i = p / a->n_heads, h = p % a->n_heads;
+	mla_merge_head(c, a, c->att_part + (long)c->att_blk0[i] * a->n_heads * (a->kv_rank + 2),
+		       c->att_blk0[i + 1] - c->att_blk0[i], h, c->att_q + (long)p * a->kv_rank);
+}
+
+/* Phase 2b: out = W_UV o_lat for every token, a head at a time (W_UV of the head read once). */
+static void mla_multi_unabsorb_run(void *arg, int h, int ith)
+{
+	struct mla_multi_task *t = arg;
+	const struct ds_attn_args *a = t->a;
+	struct ds_tensor uv = mla_w_uv(a, h);
+	t->c->k->rows(&uv, 0, a->v_dim, t->c->att_q + (long)h * a->kv_rank, a->n, (long)a->n_heads * a->kv_rank,
+		      a->out + (long)h * a->v_dim, (long)a->n_heads * a->v_dim);
+}
+
+/* Each token gets the blocks a decode of it alone would (the same sums), unless the step has too
+ * many tokens for att_part: then fewer, at least one each. */
+void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct ds_attn_token *tok)
+{
+	struct cpu_ctx *c = ctx;
+	struct mla_multi_task t = { .c = c, .a = a, .tok = tok };
+	int cap = cpu_mla_part_blocks(c->max_batch) / (a->n > 0 ? a->n : 1);
+	if (cap > CPU_MLA_BLOCKS)
+		cap = CPU_MLA_BLOCKS;
+	if (cap < 1)
+		cap = 1;
+	c->att_blk0[0] = 0;
+	for (int i = 0; i < a->n; i++)
+		c->att_blk0[i + 1] = c->att_blk0[i] + mla_decode_blocks(tok[i].pos + 1, cap);
+	cpu_pool_run(c->pool, mla_multi_absorb_run, &t, a->n_heads);
+	cpu_pool_run(c->pool, mla_multi_decode_run, &t, c->att_blk0[a->n]);
+	cpu_pool_run(c->pool, mla_multi_merge_run, &t, a->n * a->n_heads);
+	cpu_pool_run(c->pool, mla_multi_unabsorb_run, &t, a->n_heads);
 }
 
 /* Positions per block of the batch path: a block of the cache (64 x 576 floats for the real
@@ -224,7 +324,7 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	int pairs = a->n * a->n_heads;
 	if (a->n == 1) {
 		/* blocks of at least 64 positions, at most CPU_MLA_BLOCKS of them */
-		t.n_blk = (t.n_keys + 63) / 64 < CPU_MLA_BLOCKS ? (t.n_keys + 63) / 64 : CPU_MLA_BLOCKS;
+		t.n_blk = mla_decode_blocks(t.n_keys, CPU_MLA_BLOCKS);
 		t.blk_len = (t.n_keys + t.n_blk - 1) / t.n_blk;
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
 		cpu_pool_run(c->pool, mla_decode_run, &t, t.n_blk);
