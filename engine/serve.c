@@ -167,7 +167,7 @@ static void answer_count(struct serve *s, const struct ds_proto_request *r)
 		return;
 	}
 	put_event(s, &(struct ds_proto_event){ .type = DS_EV_COUNT, .id = r->id, .tokens = n,
-					       .n_ctx = s->info.n_ctx });
+					       .n_ctx = s->info.n_ctx, .estimate = estimate });
 }
 
 static struct job *find_job(const struct serve *s, const struct ds_proto_id *id)
@@ -214,6 +214,9 @@ static void enqueue(struct serve *s, struct ds_proto_request *r)
 	struct ds_message *msgs;
 	sched_request(&j->req, &msgs, &q);
 	sampling_from_request(&j->req.sampling, &q.sampling);
+	/* the space after the template's "Assistant:" is the template's: the TUI stores the answer without
+	 * it, so the next turn's prompt is the same ids (as --generate and --serve answer) */
+	q.sampling.trim_leading_space = q.input == DS_SCHED_CHAT;
 	q.on_event = on_sched_event;
 	q.arg = j;
 	j->handle = s->b.submit(s->b.ctx, &q, NULL, err, sizeof err);

@@ -12,7 +12,7 @@
 enum cli_verb {
 	VERB_NONE = 0, VERB_TOKENIZE, VERB_DETOKENIZE, VERB_LOGITS, VERB_GREEDY, VERB_GENERATE,
 	VERB_COMPLETE, VERB_FIM, VERB_BENCH, VERB_PLAN, VERB_QUANTIZE, VERB_DEQUANTIZE, VERB_HTTP,
-	VERB_BATCH_FILE,
+	VERB_BATCH_FILE, VERB_REMOTE,
 };
 
 struct cli_args {
@@ -59,6 +59,11 @@ struct cli_args {
 	long max_body;              /* --max-body BYTES: largest request body (0: the default) */
 	int timeout_s;              /* --timeout S: an idle connection is closed after S seconds (0: default) */
 	int bench_batch;            /* --bench --batch N: N sequences decoded together (0: the one-sequence bench) */
+	/* --remote URL (engine/cmd-remote.c): the pipe service answered by an OpenAI-compatible server */
+	const char *remote_url;
+	const char *remote_model;   /* --remote-model NAME */
+	const char *api_key_env;    /* --api-key-env VAR */
+	bool model_given;           /* --model was on the command line (not the default model) */
 };
 
 /* One verb, as tmux's cmd_entry: what selects it, its lines in --help, what it combines with and the
@@ -78,7 +83,7 @@ struct cli_verb_entry {
 
 extern const struct cli_verb_entry cli_pipe_entry, cli_tokenize_entry, cli_detokenize_entry,
 	cli_logits_entry, cli_greedy_entry, cli_generate_entry, cli_complete_entry, cli_fim_entry,
-	cli_bench_entry, cli_plan_entry, cli_quantize_entry, cli_dequantize_entry, cli_http_entry,
+	cli_bench_entry, cli_plan_entry, cli_quantize_entry, cli_dequantize_entry, cli_http_entry, cli_remote_entry,
 	cli_batch_file_entry;
 
 /* Each returns the process exit status; errors are one line on stderr (cli_fail). */

@@ -23,7 +23,7 @@
 
 /* The verbs, in --help's order; each entry is in its verb's file. */
 static const struct cli_verb_entry *const cli_verbs[] = {
-	&cli_pipe_entry, &cli_http_entry, &cli_batch_file_entry,
+	&cli_pipe_entry, &cli_http_entry, &cli_batch_file_entry, &cli_remote_entry,
 	&cli_tokenize_entry, &cli_detokenize_entry, &cli_logits_entry, &cli_greedy_entry,
 	&cli_generate_entry, &cli_complete_entry, &cli_fim_entry, &cli_plan_entry, &cli_bench_entry,
 	&cli_quantize_entry, &cli_dequantize_entry,
@@ -58,7 +58,10 @@ static const char usage_options[] =
 "  --slots N                --serve, --batch-file: sequences decoded together (default 4)\n"
 "  --queue N                --serve: requests that may wait for a slot; more get 429 (default 64)\n"
 "  --api-key-file F         --serve: clients must send 'Authorization: Bearer KEY', KEY the first line\n"
-"                           of F (required when HOST is not a loopback address)\n"
+"                           of F (required when HOST is not a loopback address); --remote: the key\n"
+"                           sent to the server\n"
+"  --api-key-env VAR        --remote: the key sent to the server is $VAR\n"
+"  --remote-model NAME      --remote: the server's model (default: the first GET /v1/models lists)\n"
 "  --max-body BYTES         --serve: the largest request body (default 8388608); larger get 413\n"
 "  --timeout S              --serve: an idle connection is closed after S seconds (default 60)\n"
 "  --gpus N, --devices LIST split the model over N GPUs joined by NCCL, one thread each (LIST:\n"
@@ -116,7 +119,7 @@ enum {
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
-	OPT_BENCH_BATCH, OPT_PROFILE,
+	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_API_KEY_ENV,
 };
 
 static const struct option long_options[] = {
@@ -171,6 +174,9 @@ static const struct option long_options[] = {
 	{ "queue", required_argument, NULL, OPT_QUEUE },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "remote", required_argument, NULL, OPT_REMOTE },
+	{ "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
+	{ "api-key-env", required_argument, NULL, OPT_API_KEY_ENV },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -375,7 +381,7 @@ int main(int argc, char **argv)
 		case OPT_BENCH: a.verb = VERB_BENCH; break;
 		case OPT_JSON: a.json = true; break;
 		case OPT_PROFILE: a.profile = true; break;
-		case OPT_MODEL: a.model = optarg; break;
+		case OPT_MODEL: a.model = optarg; a.model_given = true; break;
 		case OPT_SYSTEM: a.system = optarg; break;
 		case OPT_THREADS:
 			if (parse_int("--threads", optarg, 1, 4096, &v) != 0)
@@ -485,6 +491,9 @@ int main(int argc, char **argv)
 		case OPT_SERVE: a.listen = optarg; a.verb = VERB_HTTP; break;
 		case OPT_BATCH_FILE: a.batch_path = optarg; a.verb = VERB_BATCH_FILE; break;
 		case OPT_API_KEY_FILE: a.api_key_file = optarg; break;
+		case OPT_REMOTE: a.remote_url = optarg; a.verb = VERB_REMOTE; break;
+		case OPT_REMOTE_MODEL: a.remote_model = optarg; break;
+		case OPT_API_KEY_ENV: a.api_key_env = optarg; break;
 		case OPT_SLOTS:
 			if (parse_int("--slots", optarg, 1, 256, &v) != 0)
 				return 1;
@@ -545,8 +554,14 @@ int main(int argc, char **argv)
 		return cli_fail("--synthetic works with %s", verbs_with(CLI_SYNTHETIC, list, sizeof list));
 	if (a.simulate_ranks > 0 && (verb->flags & CLI_SPLIT) == 0)
 		return cli_fail("--simulate-ranks works with %s", verbs_with(CLI_SPLIT, list, sizeof list));
-	if ((a.api_key_file != NULL || a.max_body > 0 || a.timeout_s > 0 || a.queue >= 0) && a.verb != VERB_HTTP)
-		return cli_fail("--api-key-file, --max-body, --timeout and --queue work with --serve");
+	if ((a.max_body > 0 || a.timeout_s > 0 || a.queue >= 0) && a.verb != VERB_HTTP)
+		return cli_fail("--max-body, --timeout and --queue work with --serve");
+	if (a.api_key_file != NULL && a.verb != VERB_HTTP && a.verb != VERB_REMOTE)
+		return cli_fail("--api-key-file works with --serve and --remote");
+	if ((a.api_key_env != NULL || a.remote_model != NULL) && a.verb != VERB_REMOTE)
+		return cli_fail("--api-key-env and --remote-model work with --remote URL");
+	if (a.api_key_env != NULL && a.api_key_file != NULL)
+		return cli_fail("--api-key-env and --api-key-file both name the key: give one");
 	if (a.bench_batch > 0 && a.verb != VERB_BENCH)
 		return cli_fail("--batch N works with --bench (sequences decoded together)");
 	if (a.profile && (a.verb != VERB_BENCH || a.bench_batch > 0))

@@ -663,6 +663,8 @@ char *ds_proto_encode_event(const struct ds_proto_event *ev, size_t *len)
 	case DS_EV_COUNT:
 		put(o, "tokens", json_integer(ev->tokens));
 		put(o, "n_ctx", json_integer(ev->n_ctx));
+		if (ev->estimate)
+			put(o, "estimate", json_true());
 		break;
 	case DS_EV_ERROR:
 		put(o, "message", str_or_empty(ev->message));
@@ -800,6 +802,7 @@ static int parse_event_object(json_t *o, struct ds_proto_event *ev, char *err, s
 		if (ev_i32(o, "tokens", &ev->tokens, err, errlen) < 0 ||
 		    ev_i32(o, "n_ctx", &ev->n_ctx, err, errlen) < 0)
 			return -1;
+		ev->estimate = json_is_true(json_object_get(o, "estimate"));
 		return 0;
 	case DS_EV_ERROR:
 		return ev_str(o, "message", &ev->message, NULL, err, errlen);

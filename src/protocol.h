@@ -14,7 +14,8 @@
  *              "completion_tokens":N,"cached_tokens":N,"ttft_ms":X,"prefill_tps":X,"decode_tps":X
  *              [,"over_by":N,"message":S]}                    last event of a generate request;
  *                                                             over_by/message only with "context"
- *     {"event":"count","id":ID,"tokens":N,"n_ctx":N}          answer to count
+ *     {"event":"count","id":ID,"tokens":N,"n_ctx":N[,"estimate":true]}   answer to count; estimate:
+ *                                                             no tokenizer counted it (a remote model)
  *     {"event":"error"[,"id":ID],"message":S}                 a bad request (engine keeps serving),
  *                                                             or, before ready, a failed load (exit 1)
  *
@@ -205,6 +206,7 @@ struct ds_proto_event {
 	char *message;
 	/* count (n_ctx also here) */
 	int tokens, n_ctx;
+	bool estimate;              /* count: approximate (a remote engine without a local tokenizer) */
 };
 
 /* Encodes ev as one line ending in "\n" (NUL-terminated; *len, if not NULL, gets its length without

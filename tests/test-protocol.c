@@ -267,6 +267,18 @@ static void test_events(void)
 	ev = (struct ds_proto_event){ .type = DS_EV_COUNT, .id = ds_proto_id_int(4), .tokens = 17, .n_ctx = 99 };
 	line = ds_proto_encode_event(&ev, &len);
 	CHECK(strcmp(line, "{\"event\":\"count\",\"id\":4,\"tokens\":17,\"n_ctx\":99}\n") == 0, "count: %s", line);
+	CHECK(ds_proto_parse_event(line, len - 1, &p, err, sizeof err) == 0 && !p.estimate && p.tokens == 17,
+	      "count parse: %s", err);
+	ds_proto_event_free(&p);
+	free(line);
+	/* a remote engine without a local tokenizer marks its count as an estimate */
+	ev.estimate = true;
+	line = ds_proto_encode_event(&ev, &len);
+	CHECK(strcmp(line, "{\"event\":\"count\",\"id\":4,\"tokens\":17,\"n_ctx\":99,\"estimate\":true}\n") == 0,
+	      "count estimate: %s", line);
+	CHECK(ds_proto_parse_event(line, len - 1, &p, err, sizeof err) == 0 && p.estimate && p.tokens == 17,
+	      "count estimate parse: %s", err);
+	ds_proto_event_free(&p);
 	free(line);
 
 	ev = (struct ds_proto_event){ .type = DS_EV_ERROR, .message = "bad\nthing" };
