@@ -50,6 +50,7 @@ struct ds_remote {
 	char *key;                  /* NULL: no Authorization header */
 	char key_origin[300];       /* "the environment variable OPENAI_API_KEY", for messages */
 	struct tokenizer *tok;
+	pthread_mutex_t tok_mu;     /* the tokenizer keeps caches: one encoder at a time (reader and worker) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;          /* queue, running or stopping changed */
@@ -726,6 +727,7 @@ struct ds_remote *ds_remote_open(const struct ds_remote_opts *o, struct ds_remot
 	r->info.n_ctx = o->n_ctx;
 	r->info.n_ctx_source = o->n_ctx > 0 ? "--ctx" : NULL;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->tok_mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if (read_key(r, err, errlen) != 0)
 		goto fail;
@@ -780,6 +782,7 @@ void ds_remote_free(struct ds_remote *r)
 	if (r->worker_started)
 		pthread_join(r->worker, NULL);
 	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->tok_mu);
 	pthread_cond_destroy(&r->cv);
 	if (r->key != NULL) {
 		explicit_bzero(r->key, strlen(r->key));
@@ -880,12 +883,14 @@ int ds_remote_count(struct ds_remote *r, const struct ds_sched_request *req, boo
 	if (r->tok != NULL) {
 		int *ids = NULL;
 		size_t n = 0, cap = 0;
+		pthread_mutex_lock(&r->tok_mu);
 		if (req->input == DS_SCHED_CHAT)
 			ds_prompt_chat(r->tok, req->messages, req->n_messages, &ids, &n, &cap);
 		else if (req->input == DS_SCHED_COMPLETION)
 			ds_prompt_completion(r->tok, req->prompt, &ids, &n, &cap);
 		else
 			ds_prompt_fim(r->tok, req->fim_prefix, req->fim_suffix, &ids, &n, &cap);
+		pthread_mutex_unlock(&r->tok_mu);
 		free(ids);
 		*estimate = false;
 		return (int)n;
