@@ -367,9 +367,10 @@ int oai_request_parse(struct oai_request *r, enum oai_kind k, const char *body, 
 				jerr.text, jerr.line, jerr.column);
 	}
 	if (!json_is_object(root)) {
+		oai_fail(e, 400, BAD, NULL, NULL, "the body is JSON %s; it must be an object", json_kind(root));
 		json_decref(root);
 		oai_request_free(r);
-		return oai_fail(e, 400, BAD, NULL, NULL, "the body is JSON %s; it must be an object", json_kind(root));
+		return -1;
 	}
 	if (json_object_get(root, "stop") != NULL) {
 		for (int i = 0; i < r->req.sampling.n_stop; i++)
