@@ -1,6 +1,7 @@
 /* test-engine-session.c: the TUI's engine session without a screen, against the real dscoder-engine
  * on the tiny-ds2-full fixture: the engine's command line (local and remote, the key never in it),
- * start, ready, a chat answer with its figures and the context count, completion and FIM requests, a
+ * a remote engine's ready event and an answer broken off by an error event (a stand-in script), start,
+ * ready, a chat answer with its figures and the context count, completion and FIM requests, a
  * reproducible greedy answer, cancel, an answer waiting for the engine, the engine killed mid-answer
  * (what arrived is kept, marked "error") and started again, and an engine that cannot run. */
 #include "build-config.h"
@@ -176,6 +177,67 @@ static void test_args(void)
 	engine_launch_args_free(args);
 }
 
+/* A stand-in engine that says ready as a remote one does and breaks off its answer with an error
+ * event after one token, as a server's stream cut in the middle does. */
+static const char fake_engine[] =
+	"#!/bin/sh\n"
+	"echo '{\"event\":\"ready\",\"protocol\":1,\"model\":{\"name\":\"deepseek-coder\",\"path\":"
+	"\"https://gpu.example.org/v1\",\"n_ctx\":4096,\"vocab_size\":0,\"parameters\":0,\"backend\":\"remote\","
+	"\"threads\":0}}'\n"
+	"while IFS= read -r line; do\n"
+	"  id=$(printf '%s\\n' \"$line\" | sed -n 's/^{\"op\":\"[a-z]*\",\"id\":\\([0-9]*\\).*/\\1/p')\n"
+	"  case $line in\n"
+	"  *'\"op\":\"generate\"'*)\n"
+	"    echo \"{\\\"event\\\":\\\"token\\\",\\\"id\\\":$id,\\\"text\\\":\\\"Half an ans\\\"}\"\n"
+	"    echo \"{\\\"event\\\":\\\"error\\\",\\\"id\\\":$id,\\\"message\\\":\\\"the server closed the stream\\\"}\" ;;\n"
+	"  *'\"op\":\"shutdown\"'*) exit 0 ;;\n"
+	"  esac\n"
+	"done\n";
+
+static void test_cut_stream(void)
+{
+	char dir[] = "/tmp/test-engine-session.XXXXXX";
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	char *path = xasprintf("%s/fake-engine", dir);
+	FILE *f = fopen(path, "w");
+	CHECK(f && fputs(fake_engine, f) >= 0 && fclose(f) == 0 && chmod(path, 0700) == 0, "writing %s", path);
+
+	struct screen sc = { 0 };
+	struct engine_session s;
+	conv = conv_new();
+	engine_session_init(&s, &conv, &hooks, &sc);
+	struct config_remote r = { .url = "https://gpu.example.org/v1" };
+	struct engine_launch l = { .remote = &r };
+	engine_session_set_launch(&s, path, &l, r.url);
+	engine_session_start(&s);
+	CHECK(pump(&s, is_ready, 30) && s.state == ENGINE_READY, "the stand-in did not start: %s", s.engine_error);
+	CHECK(s.backend && strcmp(s.backend, "remote") == 0 && s.endpoint &&
+	      strcmp(s.endpoint, "https://gpu.example.org/v1") == 0, "remote ready: backend %s endpoint %s", s.backend,
+	      s.endpoint);
+
+	conv_add_message(conv, CONV_ROLE_USER, "Hi.", 3);
+	engine_session_generate(&s);
+	int saves = sc.saves;
+	CHECK(pump(&s, is_ready, 30) && s.state == ENGINE_READY && s.gen_id == 0, "after the cut: state %d", s.state);
+	const struct conv_message *m = last_msg();
+	CHECK(m->role == CONV_ROLE_ASSISTANT && strcmp(m->content, "Half an ans") == 0 &&
+	      strcmp(m->stats.finish, "error") == 0 && m->stats.completion_tokens == 1,
+	      "cut answer: \"%s\" finish %s tokens %d", m->content, m->stats.finish, m->stats.completion_tokens);
+	CHECK(sc.notice_error && strcmp(sc.notice, "engine: the server closed the stream") == 0, "notice: %s", sc.notice);
+	CHECK(sc.saves > saves, "the cut answer was not saved");
+	CHECK(conv->model && strcmp(conv->model, "https://gpu.example.org/v1") == 0, "conversation model %s", conv->model);
+
+	engine_session_free(&s, 2000);
+	conv_free(conv);
+	conv = NULL;
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
 int main(void)
 {
 	const char *builddir = getenv("top_builddir");
@@ -184,7 +246,9 @@ int main(void)
 	char *model = xasprintf("%s/models/tiny-ds2-full", fixtures ? fixtures : FIXTURES_DIR);
 	struct stat st;
 
+	signal(SIGPIPE, SIG_IGN);
 	test_args();
+	test_cut_stream();
 	if (stat(model, &st) != 0) {
 		printf("no fixture model %s: skipped\n", model);
 		return failures ? 1 : 77;
@@ -193,7 +257,6 @@ int main(void)
 		fprintf(stderr, "FAIL: %s is not built\n", engine);
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
 
 	struct screen sc = { 0 };
 	struct engine_session s;

@@ -524,10 +524,19 @@ static void es_on_event(struct engine_session *s, struct ds_proto_event *ev)
 			if (id == s->gen_id && s->state == ENGINE_GENERATING) {
 				s->gen_id = 0;
 				s->state = ENGINE_READY;
-				if (c->n_msgs > 0 && c->msgs[c->n_msgs - 1].role == CONV_ROLE_ASSISTANT &&
-				    c->msgs[c->n_msgs - 1].len == 0)
+				const struct conv_message *last = c->n_msgs > 0 ? &c->msgs[c->n_msgs - 1] : NULL;
+				if (last && last->role == CONV_ROLE_ASSISTANT && last->len == 0) {
 					conv_remove_messages(c, c->n_msgs - 1, 1);
+				} else if (last && last->role == CONV_ROLE_ASSISTANT) {
+					/* Cut short (a server's stream broke off): what arrived stays, with
+					 * the figures measured here, marked as an engine's death marks it. */
+					struct conv_stats st = { 0 };
+					es_measured_stats(s, &st);
+					snprintf(st.finish, sizeof st.finish, "error");
+					conv_set_last_stats(c, &st);
+				}
 				s->hooks->sync(s->hook_arg);
+				s->hooks->save(s->hook_arg);
 			}
 		}
 		break;
