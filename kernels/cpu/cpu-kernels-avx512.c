@@ -201,17 +201,32 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 			int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
 			for (long c0 = 0; c0 < k; c0 += F_KC) {
 				long kc = k - c0 < F_KC ? k - c0 : F_KC;
+				/* the next panel (next chunk, else the next 4 rows) is asked for now, so it
+				 * comes from memory while this one is multiplied: short row pieces leave the
+				 * hardware prefetcher no stream to follow (the widening waited on memory) */
+				long nr = c0 + F_KC < k ? r : r + 4, nc = c0 + F_KC < k ? c0 + F_KC : 0;
+				int nR = nr < r1 ? (r1 - nr >= 4 ? 4 : (int)(r1 - nr)) : 0;
+				long nkc = k - nc < F_KC ? k - nc : F_KC;
 				const float *wp;
 				long wld;
 				if (t == DS_F32) {
 					wp = (const float *)((const char *)base + (size_t)r * rb) + c0;
 					wld = k;
+					for (int j = 0; j < nR; j++) {
+						const char *row = (const char *)base + (size_t)(nr + j) * rb + (size_t)nc * es;
+						for (long c = 0; c < nkc * (long)es; c += 64)
+							_mm_prefetch(row + c, _MM_HINT_T1);
+					}
 				} else {
 					for (int j = 0; j < R; j++) {
 						const char *row = (const char *)base + (size_t)(r + j) * rb;
+						const char *next = j < nR ? (const char *)base + (size_t)(nr + j) * rb +
+								   (size_t)nc * es : NULL;
 						for (long c = 0; c < kc; c += 16) {
 							__mmask16 m = kc - c >= 16 ? (__mmask16)0xffff :
 								(__mmask16)((1u << (kc - c)) - 1);
+							if (next != NULL && (c & 31) == 0 && c < nkc)
+								_mm_prefetch(next + (size_t)c * es, _MM_HINT_T1);
 							_mm512_store_ps(wb + j * F_KC + c, f_ld(row, c0 + c, t, m));
 						}
 					}

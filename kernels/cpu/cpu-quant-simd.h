@@ -688,10 +688,23 @@ QV_API void QV(quant_tiled)(const struct ds_tensor *w, long r0, long r1, const f
 			int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
 			for (long c0 = 0; c0 < k; c0 += QV_KC) {
 				long kc = k - c0 < QV_KC ? k - c0 : QV_KC;
+				/* the next panel (next chunk, else the next 4 rows) is asked for while this one
+				 * is decoded and multiplied: pieces of rows give the hardware prefetcher no
+				 * stream to follow */
+				long nr = c0 + QV_KC < k ? r : r + 4, nc = c0 + QV_KC < k ? c0 + QV_KC : 0;
+				int nR = nr < r1 ? (r1 - nr >= 4 ? 4 : (int)(r1 - nr)) : 0;
+				size_t nbytes = (size_t)((k - nc < QV_KC ? k - nc : QV_KC) / blk) * info->block_bytes;
 				for (int j = 0; j < R; j++) {
 					const uint8_t *p = base + (size_t)(r + j) * rb + (size_t)(c0 / blk) * info->block_bytes;
-					for (long c = 0; c < kc; c += blk, p += info->block_bytes)
+					const uint8_t *next = j < nR ? base + (size_t)(nr + j) * rb +
+							      (size_t)(nc / blk) * info->block_bytes : NULL;
+					size_t ahead = 0;
+					for (long c = 0; c < kc; c += blk, p += info->block_bytes) {
+						for (; next != NULL && ahead < nbytes &&
+						       ahead < (size_t)(c + blk) / (size_t)blk * info->block_bytes; ahead += 64)
+							_mm_prefetch((const char *)next + ahead, _MM_HINT_T1);
 						qv_dec_block(ty, p, wb + j * QV_KC + c);
+					}
 				}
 				for (int i = 0; i < ng; i += QV_TT) {
 					int T = ng - i >= QV_TT ? QV_TT : ng - i;
