@@ -126,8 +126,10 @@ def one_request(rng, i, counts, lock):
             payload = json.dumps(dict(body, stream=stream, max_tokens=0, temperature=5)).encode()
             s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                       % (path.encode(), len(payload)) + payload)
-            if rng.random() < 0.5:
-                s.recv(rng.randrange(1, 2000))
+            if stream and rng.random() < 0.5:
+                s.recv(rng.randrange(1, 2000))          # during the answer
+            else:
+                time.sleep(rng.random() * 0.2)           # before it (a whole answer comes at its end)
             s.close()
             kind = "cancelled"
         elif stream:
