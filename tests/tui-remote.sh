@@ -2,10 +2,10 @@
 # tui-remote.sh: remote: in config.yaml and profiles and --remote on the command line start the engine
 # as dscoder-engine --remote URL [--remote-model M] [--api-key-env VAR | --api-key-file F] [--model DIR],
 # with the key in none of argv, the conversation file or the TUI's output; the status bar shows the
-# backend the ready event names ("remote" and the server's host); a profile with another server starts
-# a new engine; bad settings are one sentence naming the file and key. The engine here is a stand-in
-# script that records how it was started and answers as a remote engine would (the real one is tested
-# with the engine's --remote).
+# backend the ready event names ("remote" and the server's host) and an estimated count as "~N"; a
+# profile with another server starts a new engine; bad settings are one sentence naming the file and
+# key. The engine here is a stand-in script that records how it was started and answers as a remote
+# engine would (tui-remote-serve.sh runs the real one against dscoder-engine --serve).
 . "$top_srcdir/tests/tui-lib.sh"
 
 KEY=sk-tui-remote-test-7d1e
@@ -18,7 +18,7 @@ echo '{"event":"ready","protocol":1,"model":{"name":"deepseek-coder-v2","path":"
 while IFS= read -r line; do
 	id=\$(printf '%s\n' "\$line" | sed -n 's/^{"op":"[a-z]*","id":\([0-9]*\).*/\1/p')
 	case \$line in
-	*'"op":"count"'*) echo "{\"event\":\"count\",\"id\":\$id,\"tokens\":12,\"n_ctx\":4096}" ;;
+	*'"op":"count"'*) echo "{\"event\":\"count\",\"id\":\$id,\"tokens\":12,\"n_ctx\":4096,\"estimate\":true}" ;;
 	*'"op":"generate"'*)
 		echo "{\"event\":\"token\",\"id\":\$id,\"text\":\"Hello from the server.\"}"
 		echo "{\"event\":\"done\",\"id\":\$id,\"finish\":\"stop\",\"prompt_tokens\":12,\"completion_tokens\":5,\"cached_tokens\":0,\"ttft_ms\":30,\"prefill_tps\":0,\"decode_tps\":50}" ;;
@@ -45,6 +45,8 @@ tui_start 120 30 --engine "$FAKE"
 wait_for ' ready ' 30
 wait_for '│ remote gpu\.example\.org:8443 ' 10
 wait_for ' deepseek-coder-v2 ' 10
+# The server's count without a tokenizer here is an estimate, marked so on the meter.
+wait_for 'ctx [^ ]+ ~12/4\.1k' 10
 got=$(argv_of 1)
 [ "$got" = "--remote https://gpu.example.org:8443/v1 --remote-model deepseek-coder-v2 --api-key-env TEAM_KEY --model $MODEL" ] ||
 	fail "engine arguments: $got"

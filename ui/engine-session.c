@@ -458,6 +458,7 @@ static void es_on_event(struct engine_session *s, struct ds_proto_event *ev)
 		bool figures = ev->prompt_tokens > 0;
 		if (figures) {
 			s->ctx_tokens = ev->prompt_tokens + ev->completion_tokens;
+			s->ctx_estimate = false;
 			s->count_id = 0;
 		}
 		if (ev->decode_tps > 0)
@@ -494,6 +495,7 @@ static void es_on_event(struct engine_session *s, struct ds_proto_event *ev)
 		if (id != s->count_id)
 			break;
 		s->ctx_tokens = ev->tokens;
+		s->ctx_estimate = ev->estimate;
 		if (ev->n_ctx > 0)
 			s->n_ctx = ev->n_ctx;
 		if (s->drop_and_retry) {

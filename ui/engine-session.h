@@ -70,6 +70,7 @@ struct engine_session {
 	char *model_name, *backend;         /* from the ready event; backend "cpu", "cuda", "remote" ... */
 	char *endpoint;                     /* a remote engine's server (the ready event's path), else NULL */
 	int n_ctx, ctx_tokens;              /* from the count event; ctx_tokens -1: unknown */
+	bool ctx_estimate;                  /* ctx_tokens is an estimate (a server, no tokenizer here) */
 	long long next_id;
 	long long gen_id;                   /* id of the running generation, 0 when none */
 	long long count_id;

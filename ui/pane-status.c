@@ -128,7 +128,9 @@ void status_draw(struct app *a)
 		size_t o = 0;
 		for (int i = 0; i < cells; i++)
 			o += (size_t)snprintf(bar + o, sizeof bar - o, "%s", i < fill ? "\u2588" : "\u2591");
-		snprintf(buf, sizeof buf, "\u2502 ctx %s %s/%s ", bar, a->es.ctx_tokens < 0 ? "?" : u, t);
+		/* "~": the engine guessed (a server without a tokenizer here; see dscoder-tui(5)). */
+		const char *guess = a->es.ctx_estimate && a->es.ctx_tokens >= 0 ? "~" : "";
+		snprintf(buf, sizeof buf, "\u2502 ctx %s %s%s/%s ", bar, guess, a->es.ctx_tokens < 0 ? "?" : u, t);
 		nx = status_piece(a, x, buf, used * 10 > a->es.n_ctx * 9 ? ROLE_ERROR : ROLE_STATUS_BAR,
 				  true);
 		if (nx < 0)
