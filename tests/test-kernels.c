@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "cpu/cpu-kernels.h"
@@ -258,11 +260,16 @@ static void test_attention_kernels(const struct cpu_kernels *a, const struct cpu
 struct pool_sum {
 	atomic_int seen[64];      /* times each block ran */
 	atomic_int bad_ith;
+	int slow;                 /* blocks take 0.3 ms: the caller outwaits its spin for the workers' and sleeps */
 };
 
 static void pool_sum_run(void *arg, int b, int ith)
 {
 	struct pool_sum *p = arg;
+	if (p->slow) {
+		struct timespec ts = { 0, 300000 };
+		nanosleep(&ts, NULL);
+	}
 	atomic_fetch_add(&p->seen[b], 1);
 	if (ith < 0 || ith >= 3)
 		atomic_fetch_add(&p->bad_ith, 1);
@@ -281,6 +288,7 @@ static void test_pool(void)
 		for (int b = 0; b < 64; b++)
 			atomic_init(&p.seen[b], 0);
 		atomic_init(&p.bad_ith, 0);
+		p.slow = it % 50 == 0;
 		cpu_pool_run(pool, pool_sum_run, &p, nb);
 		int ok = atomic_load(&p.bad_ith) == 0;
 		for (int b = 0; b < 64; b++)
@@ -290,6 +298,12 @@ static void test_pool(void)
 			break;
 		}
 	}
+	cpu_pool_free(pool);
+	/* the default: one thread per physical core, at least one, at most one per online CPU */
+	pool = cpu_pool_new(0);
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	CHECK(pool != NULL && cpu_pool_threads(pool) >= 1 && (online < 1 || cpu_pool_threads(pool) <= online),
+	      "cpu_pool_new(0): %d threads for %ld online CPUs", pool ? cpu_pool_threads(pool) : -1, online);
 	cpu_pool_free(pool);
 }
 

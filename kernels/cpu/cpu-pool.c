@@ -1,11 +1,18 @@
 /* cpu-pool.c: the worker threads. Workers spin briefly between tasks (decode issues hundreds of
  * small tasks per token) and then sleep on a condition variable, so an idle engine costs no CPU.
  * A task is finished when its blocks are, not when every worker has checked in: a worker the OS
- * did not run in time joins late, finds the task closed, and leaves it alone. */
+ * did not run in time joins late, finds the task closed, and leaves it alone. The caller, once its
+ * share is done, spins briefly for the blocks still running and then sleeps on a futex until the
+ * last one ends: on a machine shared with other work the block it waits for may belong to a worker
+ * that is off its core, and a spinning caller would keep that core from it. */
 #include "build-config.h"
 
 #include <pthread.h>
 #include <sched.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -18,8 +25,9 @@
 
 /* pause loops a worker spins for the next task before it sleeps (decode's gaps are microseconds) */
 #define POOL_SPIN 2000
-/* pause loops the caller spins for a block a worker still runs before it yields its core */
-#define POOL_WAIT_SPIN 200000
+/* pause loops the caller spins for a block a worker still runs before it sleeps (tens of
+ * microseconds: the blocks of one task end within that when every thread has its core) */
+#define POOL_WAIT_SPIN 4000
 
 struct pool_worker {
 	struct cpu_pool *pool;
@@ -37,6 +45,7 @@ struct cpu_pool {
 	atomic_int active;        /* workers inside a task */
 	atomic_int next;          /* next block to claim */
 	atomic_int done;          /* blocks finished */
+	atomic_int sleeping;      /* the caller sleeps on done (futex) */
 	atomic_bool quit;
 	int n_blocks;
 	cpu_task_fn fn;
@@ -50,12 +59,22 @@ static inline void pool_relax(void)
 #endif
 }
 
+static void pool_futex_wake(atomic_int *v)
+{
+#ifdef __linux__
+	syscall(SYS_futex, (int *)v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+	(void)v;
+#endif
+}
+
 static void pool_work(struct cpu_pool *p, int ith)
 {
 	int b;
 	while ((b = atomic_fetch_add(&p->next, 1)) < p->n_blocks) {
 		p->fn(p->arg, b, ith);
-		atomic_fetch_add(&p->done, 1);
+		if (atomic_fetch_add(&p->done, 1) + 1 == p->n_blocks && atomic_load(&p->sleeping))
+			pool_futex_wake(&p->done);
 	}
 }
 
@@ -90,13 +109,48 @@ static void *pool_main(void *arg)
 	}
 }
 
-/* Cores this process may run on (a taskset or cpuset can allow fewer than are online). */
+/* An integer from a sysfs file; -1 when it cannot be read. */
+static long pool_sysfs_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Physical cores this process may run on (a taskset or cpuset can allow fewer than are online):
+ * the allowed CPUs counted once per (package, core), since two hardware threads of one core share
+ * its vector units and its bandwidth and a matrix product gains little from the second. */
 static int pool_cores(void)
 {
 #ifdef CPU_COUNT
 	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+		long seen[CPU_SETSIZE];
+		int n_seen = 0, logical = CPU_COUNT(&set);
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+			if (!CPU_ISSET(cpu, &set))
+				continue;
+			char path[96];
+			snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+			long core = pool_sysfs_long(path);
+			snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+			long pkg = pool_sysfs_long(path);
+			if (core < 0 || pkg < 0)
+				return logical;     /* no topology (not Linux, or hidden): every CPU */
+			long key = pkg * 1000000 + core;
+			int dup = 0;
+			for (int i = 0; i < n_seen && !dup; i++)
+				dup = seen[i] == key;
+			if (!dup)
+				seen[n_seen++] = key;
+		}
+		return n_seen > 0 ? n_seen : logical;
+	}
 #endif
 	long c = sysconf(_SC_NPROCESSORS_ONLN);
 	return c > 0 ? (int)c : 1;
@@ -116,6 +170,7 @@ struct cpu_pool *cpu_pool_new(int n_threads)
 	atomic_init(&p->active, 0);
 	atomic_init(&p->next, 0);
 	atomic_init(&p->done, 0);
+	atomic_init(&p->sleeping, 0);
 	atomic_init(&p->quit, false);
 	/* workers take no signals: the engine's own threads handle SIGINT, SIGPIPE and friends */
 	sigset_t all, old;
@@ -173,6 +228,30 @@ static void pool_wait(atomic_int *v, int want)
 	}
 }
 
+/* Waits for every block of the task: spinning first, then asleep on the futex of done, which the
+ * worker that ends the last block wakes. */
+static void pool_wait_done(struct cpu_pool *p, int n_blocks)
+{
+	for (int i = 0; i < POOL_WAIT_SPIN; i++) {
+		if (atomic_load(&p->done) == n_blocks)
+			return;
+		pool_relax();
+	}
+#ifdef __linux__
+	atomic_store(&p->sleeping, 1);
+	for (;;) {
+		int d = atomic_load(&p->done);
+		if (d == n_blocks)
+			break;
+		/* sleeps only while done is still d: a wake between the load and the call is not lost */
+		syscall(SYS_futex, (int *)&p->done, FUTEX_WAIT_PRIVATE, d, NULL, NULL, 0);
+	}
+	atomic_store(&p->sleeping, 0);
+#else
+	pool_wait(&p->done, n_blocks);
+#endif
+}
+
 void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks)
 {
 	if (n_blocks <= 0)
@@ -193,7 +272,7 @@ void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks)
 	pthread_mutex_unlock(&p->mu);
 
 	pool_work(p, 0);
-	pool_wait(&p->done, n_blocks);
+	pool_wait_done(p, n_blocks);
 	atomic_store(&p->closed, g);
 	pool_wait(&p->active, 0);
 }

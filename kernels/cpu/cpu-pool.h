@@ -8,8 +8,8 @@ typedef void (*cpu_task_fn)(void *arg, int block, int ith);
 
 struct cpu_pool;
 
-/* Starts n_threads - 1 workers (the caller is thread 0); n_threads <= 0 means one per core this
- * process may run on.
+/* Starts n_threads - 1 workers (the caller is thread 0); n_threads <= 0 means one per physical core
+ * this process may run on (hardware threads of one core counted once).
  * Returns NULL when a thread cannot be created. */
 struct cpu_pool *cpu_pool_new(int n_threads);
 void cpu_pool_free(struct cpu_pool *p);
