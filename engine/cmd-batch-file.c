@@ -143,10 +143,10 @@ int cli_batch_file(const struct cli_args *a)
 		free(b.lines);
 		return 1;
 	}
-	opened = ds_engine_open(&e, a->model, a->n_ctx, a->threads, NULL, NULL, err, sizeof err) == 0;
+	cli_sched_opts(a, &so);
+	opened = cli_sched_engine_open(a, &e, &so, err, sizeof err) == 0;
 	if (!opened)
 		rc = cli_fail("%s", err);
-	cli_sched_opts(a, &so);
 	so.max_queue = (int)b.n;
 	s = rc == 0 ? ds_sched_new(&e, &so, err, sizeof err) : NULL;
 	if (rc == 0 && (s == NULL || ds_sched_start(s, err, sizeof err) != 0))

@@ -24,6 +24,31 @@ char *cli_model_id(const char *model)
 	return id;
 }
 
+int cli_sched_engine_open(const struct cli_args *a, struct ds_engine *e, struct ds_sched_opts *o, char *err,
+			  size_t errlen)
+{
+	struct ds_state *st;
+	int per;
+
+	if (ds_engine_open(e, a->model, a->n_ctx, a->threads, NULL, NULL, err, errlen) != 0)
+		return -1;
+	o->n_ctx = ds_state_n_ctx(e->state);
+	if (a->n_ctx > 0 || o->n_slots == 1)
+		return 0;
+	per = o->n_ctx / o->n_slots;
+	if (per < CLI_MIN_SLOT_CTX)
+		per = CLI_MIN_SLOT_CTX;
+	st = ds_state_new(&e->model, per, a->threads, err, errlen);
+	if (st == NULL) {
+		ds_engine_close(e);
+		return -1;
+	}
+	ds_state_free(e->state);
+	e->state = st;
+	o->n_ctx = per;
+	return 0;
+}
+
 void cli_sched_opts(const struct cli_args *a, struct ds_sched_opts *o)
 {
 	memset(o, 0, sizeof *o);

@@ -188,13 +188,13 @@ int cli_http(const struct cli_args *a)
 	}
 	fprintf(stderr, "dscoder-engine: listening on http://%s:%d/v1 (loading %s)\n",
 		host_text(&o, err, sizeof err), http_serve_port(h), model_id);
-	if (ds_engine_open(&e, a->model, a->n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0) {
+	cli_sched_opts(a, &so);
+	if (cli_sched_engine_open(a, &e, &so, err, sizeof err) != 0) {
 		http_serve_free(h);
 		free(key);
 		free(model_id);
 		return cli_fail("%s", err);
 	}
-	cli_sched_opts(a, &so);
 	/* the server counts what runs and waits itself (the scheduler's 0 would mean no limit) */
 	so.max_queue = 0;
 	s = ds_sched_new(&e, &so, err, sizeof err);
@@ -206,8 +206,8 @@ int cli_http(const struct cli_args *a)
 		free(model_id);
 		return cli_fail("%s", err);
 	}
-	http_serve_ready(h, s);
-	fprintf(stderr, "dscoder-engine: ready: %s, %d slots%s\n", model_id, so.n_slots,
+	http_serve_ready(h, s, so.n_ctx);
+	fprintf(stderr, "dscoder-engine: ready: %s, %d slots of %d tokens%s\n", model_id, so.n_slots, so.n_ctx,
 		key != NULL ? ", API key required" : "");
 
 	pthread_mutex_lock(&stop_mu);

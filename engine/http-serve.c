@@ -58,6 +58,7 @@ struct http_server {
 	pthread_mutex_t mu;
 	pthread_cond_t idle;        /* signalled when running empties */
 	struct ds_sched *sched;     /* NULL while the model loads */
+	int n_ctx;                  /* context per request */
 	bool stopping;
 	uint64_t *running;          /* handles submitted and not yet answered */
 	size_t n_running, cap_running;
@@ -307,7 +308,7 @@ static enum MHD_Result first_call(struct http_server *h, struct MHD_Connection *
 		return fail(c, 503, "server_error", NULL, NULL, "the model is still loading; try again shortly");
 	if (k->ep == EP_MODELS) {
 		size_t len;
-		char *body = oai_models_json(h->model_id, h->started, &len);
+		char *body = oai_models_json(h->model_id, h->started, h->n_ctx, &len);
 		return respond_json(c, 200, body, len);
 	}
 	len_text = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -656,10 +657,11 @@ int http_serve_port(const struct http_server *h)
 	return h->port;
 }
 
-void http_serve_ready(struct http_server *h, struct ds_sched *s)
+void http_serve_ready(struct http_server *h, struct ds_sched *s, int n_ctx)
 {
 	pthread_mutex_lock(&h->mu);
 	h->sched = s;
+	h->n_ctx = n_ctx;
 	pthread_mutex_unlock(&h->mu);
 }
 

@@ -30,8 +30,9 @@ struct http_server;
 struct http_server *http_serve_start(const struct http_serve_opts *o, char *err, size_t errlen);
 /* The port listened on (the one the system picked for port 0). */
 int http_serve_port(const struct http_server *h);
-/* From now on requests go to s (which must outlive http_serve_stop). */
-void http_serve_ready(struct http_server *h, struct ds_sched *s);
+/* From now on requests go to s (which must outlive http_serve_stop), n_ctx tokens per request (what
+ * /v1/models says as max_model_len). */
+void http_serve_ready(struct http_server *h, struct ds_sched *s, int n_ctx);
 /* Stops accepting, answers new requests 503, cancels the running ones (a stream ends with an error
  * chunk and [DONE]), waits until their connections are done, and closes the listening socket. */
 void http_serve_stop(struct http_server *h);

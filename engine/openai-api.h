@@ -73,7 +73,7 @@ char *oai_error_sse(const struct oai_error *e, size_t *len);
  * "finish_reason", "usage"}, or with e set {"index", "id", "error": {...}}. */
 char *oai_batch_line_json(long index, const char *custom_id, const char *text, size_t text_len,
 			  const struct ds_gen_stats *st, const struct oai_error *e, size_t *len);
-/* GET /v1/models: the one model served. */
-char *oai_models_json(const char *model, long created, size_t *len);
+/* GET /v1/models: the one model served, with max_model_len (vLLM's name for the context per request). */
+char *oai_models_json(const char *model, long created, int max_model_len, size_t *len);
 
 #endif

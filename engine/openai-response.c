@@ -148,8 +148,9 @@ char *oai_batch_line_json(long index, const char *custom_id, const char *text, s
 	return dump(line, len);
 }
 
-char *oai_models_json(const char *model, long created, size_t *len)
+char *oai_models_json(const char *model, long created, int max_model_len, size_t *len)
 {
-	return dump(json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data", "id", model, "object",
-			      "model", "created", (json_int_t)created, "owned_by", "dscoder-engine"), len);
+	return dump(json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object", "list", "data", "id", model, "object",
+			      "model", "created", (json_int_t)created, "owned_by", "dscoder-engine", "max_model_len",
+			      max_model_len), len);
 }

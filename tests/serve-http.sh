@@ -35,7 +35,8 @@ json() { python3 -c "import json,sys; d=json.load(open('$tmp/body')); print($1)"
 expect 200 "GET /health" GET /health
 [ "$(json 'd["status"]')" = ok ] && ok "health says ok" || bad "health: $(cat "$tmp/body")"
 expect 200 "GET /v1/models" GET /v1/models
-[ "$(json 'd["data"][0]["id"]')" = dscoder-demo ] && ok "the model is dscoder-demo" || bad "models: $(cat "$tmp/body")"
+[ "$(json 'd["data"][0]["id"]')" = dscoder-demo ] && [ "$(json 'd["data"][0]["max_model_len"] >= 256')" = True ] &&
+	ok "the model is dscoder-demo, $(json 'd["data"][0]["max_model_len"]') tokens per request" || bad "models: $(cat "$tmp/body")"
 
 chat='{"model":"dscoder-demo","messages":[{"role":"user","content":"Who are you?"}],"max_tokens":40}'
 expect 200 "a chat" POST /v1/chat/completions -H 'Content-Type: application/json' -d "$chat"
@@ -127,6 +128,15 @@ assert text.endswith("data: [DONE]\n\n")
 events = [l[6:] for l in text.split("\n") if l.startswith("data: ")]
 assert "shutting down" in json.loads(events[-2])["error"]["message"]
 PY
+
+# a prompt longer than the context: 400 context_length_exceeded, whole or streamed
+start_server --ctx 64 || exit 1
+long_prompt=$(python3 -c 'import json; print(json.dumps({"prompt": "def f(): return 1\n" * 40, "max_tokens": 4}))')
+expect 400 "a prompt over --ctx" POST /v1/completions -d "$long_prompt"
+[ "$(json 'd["error"]["code"]')" = context_length_exceeded ] && ok "code context_length_exceeded: $(json 'd["error"]["message"]')" ||
+	bad "context: $(cat "$tmp/body")"
+expect 400 "a streamed prompt over --ctx" POST /v1/completions -d "${long_prompt%\}}, \"stream\": true}"
+stop_server
 
 # beyond loopback only with a key
 "$engine" --model "$model" --serve 0.0.0.0:0 2>"$tmp/err" && bad "0.0.0.0 without a key started" ||

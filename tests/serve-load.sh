@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/serve-load.sh: dscoder-engine --serve with many clients (tests/serve_load_test.py): 16 concurrent
-# greedy streams equal to the same requests alone, then 400 requests from 32 clients with random cancels
+# greedy streams equal to the same requests alone, then 1000 requests from 32 clients with random cancels
 # (all answered or cancelled, the server alive and its memory flat), then SIGTERM: exit 0.
 . "$top_srcdir/tests/cli-lib.sh"
 . "$top_srcdir/tests/http-lib.sh"
@@ -10,7 +10,7 @@ watchdog 170
 export MALLOC_ARENA_MAX=2
 start_server --slots 4 --queue 64 || exit 1
 timeout 60 python3 "$top_srcdir/tests/serve_load_test.py" "$port" "$server_pid" same || fail=1
-timeout 100 python3 "$top_srcdir/tests/serve_load_test.py" "$port" "$server_pid" load "${SERVE_LOAD_REQUESTS:-400}" || fail=1
+timeout 100 python3 "$top_srcdir/tests/serve_load_test.py" "$port" "$server_pid" load "${SERVE_LOAD_REQUESTS:-1000}" || fail=1
 stop_server
 [ "$server_status" = 0 ] && ok "SIGTERM after the load: exit 0" || bad "the server exited $server_status"
 exit $fail

@@ -210,5 +210,5 @@ def load(n):
 if what == "same":
     same()
 else:
-    load(int(sys.argv[4]) if len(sys.argv) > 4 else 400)
+    load(int(sys.argv[4]) if len(sys.argv) > 4 else 1000)
 sys.exit(1 if failures else 0)

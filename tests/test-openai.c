@@ -209,8 +209,9 @@ static void test_encoders(void)
 	CHECK(strstr(s, "\"index\":3") != NULL && strstr(s, "\"id\":\"x\"") != NULL && strstr(s, "\"error\"") != NULL,
 	      "batch error line: %s", s);
 	free(s);
-	s = oai_models_json("demo", 1, &len);
-	CHECK(strstr(s, "\"id\":\"demo\"") != NULL && strstr(s, "\"object\":\"list\"") != NULL, "models: %s", s);
+	s = oai_models_json("demo", 1, 4096, &len);
+	CHECK(strstr(s, "\"id\":\"demo\"") != NULL && strstr(s, "\"object\":\"list\"") != NULL &&
+	      strstr(s, "\"max_model_len\":4096") != NULL, "models: %s", s);
 	free(s);
 }
 
