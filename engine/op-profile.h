@@ -9,8 +9,9 @@
 enum ds_prof_class {
 	DS_PROF_ATTENTION,   /* norms, projections, RoPE and attention of the attention block */
 	DS_PROF_ROUTER,      /* router logits and the top-k choice */
-	DS_PROF_EXPERTS,     /* routed experts */
-	DS_PROF_SHARED,      /* shared experts */
+	DS_PROF_EXPERTS,     /* routed experts (for one token on the CPU, the shared ones too: both run
+	                      * as the same two tasks) */
+	DS_PROF_SHARED,      /* shared experts, where they run apart from the routed ones */
 	DS_PROF_DENSE,       /* dense FFN of the first layers */
 	DS_PROF_HEAD,        /* final norm and lm_head */
 	DS_PROF_SAMPLING,    /* picking the next token from the logits */
