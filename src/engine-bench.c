@@ -19,6 +19,10 @@
 /* --batch N: each sequence's prompt; short, as the figure is the decode step's */
 #define BENCH_BATCH_PROMPT 64
 
+static void bench_profile_take(double ms[DS_PROF_N + 1], double total_s, int n_tokens);
+static void bench_profile_json(const char *key, const double ms[DS_PROF_N + 1]);
+static void bench_profile_text(const char *what, const double ms[DS_PROF_N + 1]);
+
 /* --bench --batch N: N sequences in their own cache slots, prefilled together, then decoded one token
  * each per forward pass (ds_forward_batch): the aggregate decode tokens/s of continuous batching. */
 static int bench_batch(const struct cli_args *a)
@@ -69,6 +73,9 @@ static int bench_batch(const struct cli_args *a)
 		seq[s] = s;
 		want[s] = true;
 	}
+	double prof[DS_PROF_N + 1];
+	ds_prof_enable(a->profile);
+	ds_prof_reset();
 	t0 = clock_now();
 	for (int k = 0; k < n_decode && rc == 0; k++) {
 		for (int s = 0; s < N; s++) {
@@ -78,6 +85,8 @@ static int bench_batch(const struct cli_args *a)
 		rc = ds_forward_batch(e.state, &b, logits);
 	}
 	decode_s = clock_now() - t0;
+	bench_profile_take(prof, decode_s, n_decode);     /* per step */
+	ds_prof_enable(false);
 	free(tokens);
 	free(pos);
 	free(seq);
@@ -91,9 +100,12 @@ static int bench_batch(const struct cli_args *a)
 	if (a->json) {
 		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,\"load_s\":%.3f,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_steps\":%d,\"step_ms\":%.2f,"
-		       "\"decode_tps\":%.2f,\"decode_tps_per_sequence\":%.2f}\n",
+		       "\"decode_tps\":%.2f,\"decode_tps_per_sequence\":%.2f",
 		       e.model.name, ds_state_backend(e.state), threads, N, load_s, total, total / prefill_s, n_decode,
 		       step_ms, agg, agg / N);
+		if (a->profile)
+			bench_profile_json("decode_ms_per_step", prof);
+		printf("}\n");
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
@@ -103,6 +115,8 @@ static int bench_batch(const struct cli_args *a)
 		       BENCH_BATCH_PROMPT);
 		printf("decode           %.2f tokens/s aggregate, %.2f per sequence (%d steps of %.1f ms)\n", agg,
 		       agg / N, n_decode, step_ms);
+		if (a->profile)
+			bench_profile_text("profile step", prof);
 	}
 	ds_engine_close(&e);
 	return fflush(stdout) == 0 ? 0 : 1;

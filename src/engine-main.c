@@ -564,8 +564,8 @@ int main(int argc, char **argv)
 		return cli_fail("--api-key-env and --api-key-file both name the key: give one");
 	if (a.bench_batch > 0 && a.verb != VERB_BENCH)
 		return cli_fail("--batch N works with --bench (sequences decoded together)");
-	if (a.profile && (a.verb != VERB_BENCH || a.bench_batch > 0))
-		return cli_fail("--profile works with --bench (one sequence): time per operation class");
+	if (a.profile && a.verb != VERB_BENCH)
+		return cli_fail("--profile works with --bench: time per operation class");
 	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)
 		return cli_fail("--slots works with --serve and --batch-file");
 	if (check_nodes(&a, node_rank_set) != 0)
