@@ -216,6 +216,8 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	return s;
 }
 
+static bool state_parallel(const struct ds_state *s);
+
 /* The caches of every layer for n_slots slots; false (and none) when the memory cannot be had. */
 static bool cache_alloc(struct ds_state *s, int n_slots)
 {
@@ -240,6 +242,10 @@ int ds_state_set_slots(struct ds_state *s, int n_slots, char *err, size_t errlen
 		return errorf(err, errlen, "a state needs at least one sequence slot (got %d)", n_slots);
 	if (n_slots == s->n_slots)
 		return 0;
+	/* the other ranks follow ds_forward's launch hook, which carries one sequence */
+	if (state_parallel(s))
+		return errorf(err, errlen, "%d sequences at once do not run on a model split over ranks yet; use "
+			      "one slot (--slots 1)", n_slots);
 	if (cache_alloc(s, n_slots)) {
 		s->n_slots = n_slots;
 		return 0;
@@ -478,8 +484,6 @@ static int batch_runs(const struct ds_batch *b, int first, int n, struct run *ru
 	}
 	return n_runs;
 }
-
-static bool state_parallel(const struct ds_state *s);
 
 int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits)
 {

@@ -63,7 +63,8 @@ struct ds_batch {
 
 /* Gives s n_slots cache slots of n_ctx positions each (ds_state_new makes one). The cache contents
  * are lost; call it before the first forward pass (a GPU records its decode graph on the first).
- * Returns 0, or -1 with a sentence in err when the memory cannot be had (s then keeps one slot). */
+ * Returns 0, or -1 with a sentence in err when the memory cannot be had or s is split over ranks
+ * (ds_state_set_parallel; more than one slot there is not supported yet): s then keeps one slot. */
 int ds_state_set_slots(struct ds_state *s, int n_slots, char *err, size_t errlen);
 int ds_state_slots(const struct ds_state *s);
 

@@ -11,6 +11,7 @@
 #define FIX_CHECK_AT
 #include "fixture-util.h"
 #include "generate.h"
+#include "simulate.h"
 #include "xalloc.h"
 
 #define N_SEQ 4
@@ -153,6 +154,32 @@ static void run_model(const char *name, int chunk_prompt)
 	ds_engine_close(&e);
 }
 
+/* A model split over ranks takes one sequence (the ranks follow ds_forward), and says so. */
+static void split_state(void)
+{
+	char dir[4096], err[1024];
+	struct ds_engine e;
+
+	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-full", fix_dir());
+	if (ds_engine_open(&e, dir, 64, 2, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return;
+	}
+	if (ds_sim_replace_state(&e.model, &e.state, 2, 0, 2, err, sizeof err) != 0) {
+		CHECK(0, "two simulated ranks: %s", err);
+	} else {
+		err[0] = '\0';
+		CHECK(ds_state_set_slots(e.state, 4, err, sizeof err) == -1 && strstr(err, "ranks") != NULL &&
+		      ds_state_slots(e.state) == 1, "four slots on a split model: refused with '%s'", err);
+		int t[2] = { 5, 6 }, p[2] = { 0, 1 }, q[2] = { 0, 0 };
+		struct ds_batch b = { .n = 2, .tokens = t, .pos = p, .seq = q };
+		float *lg = xcalloc((size_t)e.model.cfg.vocab_size, sizeof *lg);
+		CHECK(ds_forward_batch(e.state, &b, lg) == 0, "one sequence on a split model runs");
+		free(lg);
+	}
+	ds_engine_close(&e);
+}
+
 int main(void)
 {
 	static const char *models[] = { "tiny-ds2-full", "tiny-ds2-lite", "tiny-ds2-group" };
@@ -163,5 +190,6 @@ int main(void)
 		run_model(models[i], 0);
 		run_model(models[i], 7);
 	}
+	split_state();
 	return fix_failures != 0;
 }
