@@ -38,7 +38,7 @@ tui_e2e_tests = tests/tui-chat.sh tests/tui-stream.sh tests/tui-small.sh tests/t
 	tests/tui-engine-kill.sh tests/tui-blocks.sh tests/tui-context.sh \
 	tests/tui-list.sh tests/tui-modes.sh tests/tui-ranks.sh tests/tui-mouse.sh \
 	tests/tui-find.sh tests/tui-theme.sh tests/tui-verbatim.sh tests/tui-meter.sh \
-	tests/tui-no-model.sh tests/tui-remote.sh
+	tests/tui-no-model.sh tests/tui-remote.sh tests/tui-remote-serve.sh
 TESTS += $(tui_e2e_tests)
 dist_check_SCRIPTS += $(tui_e2e_tests)
 EXTRA_DIST += tests/tui-lib.sh
