@@ -166,6 +166,11 @@ void engine_session_start(struct engine_session *s)
 	s->engine_error = NULL;
 	s->engine_start_failed = false;
 	if (s->eng.starts == 0 || s->relaunch) {
+		/* Another engine: the stopped one's last stderr lines are not its. */
+		if (s->relaunch && s->eng.pid == 0) {
+			engine_client_free(&s->eng);
+			engine_client_init(&s->eng);
+		}
 		s->relaunch = false;
 		rc = engine_client_start(&s->eng, s->path, s->args, err, sizeof err);
 	} else {
