@@ -171,8 +171,8 @@ int cli_http(const struct cli_args *a)
 	o.defaults = a->sampling;
 	o.seed_fixed = a->seed_set;
 
-	/* SIGINT and SIGTERM go to one thread, for every thread made from here on (libmicrohttpd's, the
-	 * scheduler's) inherits the blocked set. */
+	/* SIGINT and SIGTERM go to one thread: main blocked them before any other thread started
+	 * (CLI_SIGWAIT), and every thread inherits the blocked set. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -228,7 +228,7 @@ int cli_http(const struct cli_args *a)
 }
 
 const struct cli_verb_entry cli_http_entry = {
-	.verb = VERB_HTTP, .name = "--serve", .flags = CLI_FORWARD, .exec = cli_http,
+	.verb = VERB_HTTP, .name = "--serve", .flags = CLI_FORWARD | CLI_SIGWAIT, .exec = cli_http,
 	.usage = "  --serve [HOST:]PORT      an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions\n"
 		 "                           with suffix for fill-in-the-middle, /v1/models, /health); HOST defaults\n"
 		 "                           to 127.0.0.1, port 0 picks a free one\n",

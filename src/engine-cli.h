@@ -80,6 +80,8 @@ struct cli_verb_entry {
 #define CLI_SPLIT       0x02u   /* runs split: --gpus/--devices, --simulate-ranks and --nodes */
 #define CLI_GPU_COUNT   0x04u   /* takes --gpus/--devices as a count (--plan) */
 #define CLI_SYNTHETIC   0x08u   /* takes --synthetic */
+#define CLI_SIGWAIT     0x10u   /* takes SIGINT and SIGTERM with sigwait: main blocks them before any thread
+                                 * starts (the CUDA runtime starts some when the backend is probed) */
 
 extern const struct cli_verb_entry cli_pipe_entry, cli_tokenize_entry, cli_detokenize_entry,
 	cli_logits_entry, cli_greedy_entry, cli_generate_entry, cli_complete_entry, cli_fim_entry,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -574,6 +575,14 @@ int main(int argc, char **argv)
 	/* The backend the forward pass of every verb runs on, checked once here: a missing GPU or a build
 	 * without CUDA is one sentence before any model is loaded. --gpus and --simulate-ranks make their
 	 * own ranks' states (the first state stays on the CPU, where it costs no device memory). */
+	if (verb->flags & CLI_SIGWAIT) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	if (a.backend == NULL) {
 		const char *env = getenv("DSCODER_BACKEND");
 		a.backend = env != NULL && *env != '\0' ? env : "auto";
