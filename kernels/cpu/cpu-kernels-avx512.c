@@ -109,7 +109,9 @@ AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, 
 	}
 }
 
-#define F_KC 1024     /* columns per chunk of the prefill tiles: 6 tokens x 1024 floats = 24 KB (L1) */
+#ifndef F_KC          /* -DF_KC=... to measure: BF16, 48 tokens, one thread: 512: 134-143 GFLOP/s, */
+#define F_KC 1024     /* 1024: 143-148, 2048: 119. Columns per chunk of the prefill tiles: 6 tokens x */
+#endif                /* 1024 floats = 24 KB of activations and a 16 KB weight panel in L1 (48 KB) */
 #define F_TT 6        /* tokens per tile: 4 x 6 accumulators + 6 activations + 1 weight of 32 zmm */
 #define F_XGROUP (512L * 1024)   /* bytes of activations kept in L2 per token group */
 
