@@ -16,8 +16,8 @@ tests_test_rendezvous_SOURCES = tests/test-rendezvous.c tests/fixture-util.c tes
 tests_test_rendezvous_LDADD = $(PARALLEL_TEST_LIBS)
 TESTS += tests/test-plan tests/test-rendezvous tests/test-simulate
 
-# dscoder-engine --plan (src/engine-plan.c: the command line's part of it)
-dscoder_engine_SOURCES += src/engine-plan.c
+# dscoder-engine --plan (engine/cmd-plan.c: the command line's part of it)
+dscoder_engine_SOURCES += engine/cmd-plan.c
 
 include kernels/cuda-nccl.mk
 
@@ -30,7 +30,7 @@ dist_check_SCRIPTS += tests/simulate-cli.sh
 TESTS += tests/nodes-cli.sh
 dist_check_SCRIPTS += tests/nodes-cli.sh
 
-# --simulate-ranks and --gpus for the verbs (src/engine-ranks.c), --nodes (src/engine-nodes.c)
-dscoder_engine_SOURCES += src/engine-ranks.c src/engine-nodes.c
+# --simulate-ranks and --gpus for the verbs (engine/cmd-ranks.c), --nodes (engine/cmd-nodes.c)
+dscoder_engine_SOURCES += engine/cmd-ranks.c engine/cmd-nodes.c
 # the NCCL path's check on a GPU machine (run by hand or from tests/gpu/device-check.sh)
 EXTRA_DIST += tests/gpu/parallel-check.sh

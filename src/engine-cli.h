@@ -49,7 +49,7 @@ struct cli_args {
 	int prompt_tokens;          /* --prompt-tokens N (--bench on a GPU; 0: 512 and 4096) */
 	const char *quantize_type;  /* --quantize TYPE (src/engine-quantize.c) */
 	const char *out_path;       /* --out FILE.gguf */
-	const char *dequantize_name; /* --dequantize NAME (src/engine-dequantize.c) */
+	const char *dequantize_name; /* --dequantize NAME (engine/cmd-dequantize.c) */
 	/* --serve [HOST:]PORT (engine/cmd-serve.c) and --batch-file FILE (engine/cmd-batch-file.c) */
 	const char *listen;         /* --serve's argument, as given */
 	const char *batch_path;     /* --batch-file FILE ("-": stdin) */
@@ -124,7 +124,7 @@ int cli_serve(const struct cli_args *a);
 int cli_http(const struct cli_args *a);
 /* --batch-file FILE: every prompt of a JSON-lines file, answers in order (engine/cmd-batch-file.c). */
 int cli_batch_file(const struct cli_args *a);
-/* --nodes N --node-rank R with R >= 1: this process follows rank 0 (src/engine-nodes.c). */
+/* --nodes N --node-rank R with R >= 1: this process follows rank 0 (engine/cmd-nodes.c). */
 int cli_follow(const struct cli_args *a);
 /* Rank 0 of --nodes N: cli_ranks_place's part for it. */
 int cli_nodes_place(const struct cli_args *a, const struct ds_model *m, struct ds_state **state, int n_ctx,

@@ -1,4 +1,4 @@
-/* engine-dequantize.c: dscoder-engine --model FILE.gguf --dequantize NAME: one tensor of a GGUF file
+/* cmd-dequantize.c: dscoder-engine --model FILE.gguf --dequantize NAME: one tensor of a GGUF file
  * as little-endian float32 on stdout, in GGUF order (first dimension fastest), decoded exactly as
  * the format defines (kernels/dtype.c); for tests and for people who debug files. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */

@@ -1,4 +1,4 @@
-/* engine-plan.c: dscoder-engine --plan: how a model splits over N GPUs, the bytes of weights and KV
+/* cmd-plan.c: dscoder-engine --plan: how a model splits over N GPUs, the bytes of weights and KV
  * cache per GPU, and whether it fits. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 

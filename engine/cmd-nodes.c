@@ -1,4 +1,4 @@
-/* engine-nodes.c: --nodes N --node-rank R --rendezvous HOST:PORT on the command line: rank 0 splits the
+/* cmd-nodes.c: --nodes N --node-rank R --rendezvous HOST:PORT on the command line: rank 0 splits the
  * verbs' model over N processes (engine/net-ranks.h); the others follow it and print nothing. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 

@@ -1,6 +1,6 @@
-/* engine-ranks.c: where the verbs' forward passes run when the model is split: --simulate-ranks N (N
+/* cmd-ranks.c: where the verbs' forward passes run when the model is split: --simulate-ranks N (N
  * virtual ranks on the CPU), --gpus N / --devices LIST (one thread per GPU, joined by NCCL) or --nodes N
- * (one process per rank, joined over TCP: src/engine-nodes.c). */
+ * (one process per rank, joined over TCP: engine/cmd-nodes.c). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #include <stdio.h>
