@@ -8,7 +8,7 @@
 command -v curl >/dev/null 2>&1 || { echo "curl not found (tools/install-deps installs it)"; exit 1; }
 watchdog 120
 
-start_server --max-body 4096 || exit 1
+start_server --max-body 4096 --timeout 1 || exit 1
 ok "listening on port $port"
 
 # status_of METHOD PATH [curl args...]: prints the status and leaves the body in $tmp/body
@@ -95,6 +95,14 @@ for raw in (b"NOT HTTP AT ALL\r\n\r\n", b"POST /v1/completions HTTP/1.1\r\nHost:
     assert got.startswith(b"HTTP/1.1 4") or got == b"", got
 PY
 expect 200 "alive after malformed requests" GET /health
+
+# --timeout: a client that stops in the middle of its body is cut off (well before the socket's own 20 s)
+python3 - "$port" <<'PY' && ok "a stalled request is closed by --timeout" || bad "a stalled request stayed open"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\":")
+assert s.recv(100) == b""
+PY
 
 stop_server
 [ "$server_status" = 0 ] && ok "SIGTERM when idle: exit 0" || bad "SIGTERM when idle: exit $server_status"
