@@ -219,9 +219,6 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, const struct oai_
 
 	if (e->status == 429 || e->status == 503)
 		return respond(c, (unsigned)e->status, body, len, "application/json", MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	if (e->status == 405)
-		return respond(c, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW,
-			       strstr(e->message, "GET") != NULL ? "GET" : "POST");
 	return respond(c, (unsigned)e->status, body, len, "application/json", NULL, NULL);
 }
 
@@ -274,10 +271,15 @@ static enum MHD_Result first_call(struct http_server *h, struct MHD_Connection *
 		if (strcmp(url, routes[i].path) == 0) {
 			k->ep = routes[i].ep;
 			if (strcmp(method, routes[i].method) != 0) {
+				size_t len;
+				char *body;
+
 				k->answered = true;
-				oai_fail(&e, 405, "invalid_request_error", NULL, NULL, "%s takes %s, not %s", url,
+				oai_fail(&e, 405, "invalid_request_error", NULL, NULL, "%s takes %s, not %.16s", url,
 					 routes[i].method, method);
-				return respond_error(c, &e);
+				body = oai_error_json(&e, &len);
+				return respond(c, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW,
+					       routes[i].method);
 			}
 		}
 	k->answered = true;

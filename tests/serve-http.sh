@@ -81,6 +81,7 @@ expect 404 "an unknown path" GET /v1/engines
 expect 404 "an unknown model" POST /v1/chat/completions -d '{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}'
 [ "$(json 'd["error"]["code"]')" = model_not_found ] && ok "code model_not_found" || bad "code: $(cat "$tmp/body")"
 expect 405 "GET on a POST endpoint" GET /v1/chat/completions
+curl -s -D - -o /dev/null "$base/v1/chat/completions" | grep -qi "^Allow: POST" && ok "405 says Allow: POST" || bad "no Allow header"
 expect 413 "a body over --max-body" POST /v1/completions -d "{\"prompt\":\"$(head -c 20000 /dev/zero | tr '\0' a)\"}"
 
 # malformed HTTP: a request line that is not HTTP gets a 4xx from libmicrohttpd, and the server lives on
