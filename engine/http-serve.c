@@ -15,27 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http-job.h"
 #include "http-serve.h"
 #include "openai-api.h"
 #include "xalloc.h"
 
-#define WAIT_SLICE_MS 200       /* how often a waiting request looks whether its client is still there */
 #define STREAM_BLOCK 16384      /* bytes MHD asks of a stream at a time */
 #define STOP_WAIT_S 10          /* how long stopping waits for cancelled requests to be answered */
-
-/* A request in the scheduler: its events, gathered for the connection's thread. Two references: the
- * scheduler's (dropped at the last event) and the connection's. */
-struct job {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	int refs;
-	char *text;                 /* text not yet taken by the connection */
-	size_t len, cap;
-	int tokens;                 /* tokens sampled so far */
-	bool done, failed;
-	struct ds_gen_stats st;
-	char message[512];
-};
 
 enum endpoint { EP_NONE = 0, EP_HEALTH, EP_MODELS, EP_CHAT, EP_COMPLETIONS };
 
@@ -77,7 +63,7 @@ struct conn {
 struct stream {
 	struct http_server *h;
 	struct MHD_Connection *c;
-	struct job *job;
+	struct http_job *job;
 	uint64_t handle;
 	enum oai_kind kind;
 	bool include_usage, finished;
@@ -87,64 +73,10 @@ struct stream {
 	size_t out_len, out_pos;
 };
 
-static struct job *job_new(void)
-{
-	struct job *j = xcalloc(1, sizeof *j);
-
-	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->cond, NULL);
-	j->refs = 2;
-	return j;
-}
-
-static void job_unref(struct job *j)
-{
-	int left;
-
-	pthread_mutex_lock(&j->mu);
-	left = --j->refs;
-	pthread_mutex_unlock(&j->mu);
-	if (left > 0)
-		return;
-	pthread_mutex_destroy(&j->mu);
-	pthread_cond_destroy(&j->cond);
-	free(j->text);
-	free(j);
-}
-
-/* The scheduler's callback: it only appends and signals, so the scheduler never waits on a client. */
-static void job_event(const struct ds_sched_event *ev, void *arg)
-{
-	struct job *j = arg;
-	bool last;
-
-	pthread_mutex_lock(&j->mu);
-	if (ev->type == DS_SCHED_TOKEN) {
-		if (j->len + ev->len + 1 > j->cap) {
-			j->cap = (j->len + ev->len + 1) * 2;
-			j->text = xrealloc(j->text, j->cap);
-		}
-		memcpy(j->text + j->len, ev->text, ev->len);
-		j->len += ev->len;
-		if (ev->token_id >= 0)
-			j->tokens++;
-	} else if (ev->type == DS_SCHED_DONE) {
-		j->st = *ev->stats;
-		j->done = true;
-	} else {
-		snprintf(j->message, sizeof j->message, "%s", ev->message != NULL ? ev->message : "generation failed");
-		j->failed = j->done = true;
-	}
-	last = j->done;
-	pthread_cond_broadcast(&j->cond);
-	pthread_mutex_unlock(&j->mu);
-	if (last)
-		job_unref(j);
-}
-
 /* Whether the peer closed its side of connection c (or reset it). */
-static bool client_gone(struct MHD_Connection *c)
+static bool client_gone(void *arg)
 {
+	struct MHD_Connection *c = arg;
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct pollfd p;
 	char b;
@@ -158,31 +90,6 @@ static bool client_gone(struct MHD_Connection *c)
 		return true;
 	/* readable: a pipelined next request, or the end of the stream (recv 0) */
 	return (p.revents & POLLIN) && recv(p.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-enum wait_for {
-	WAIT_END,                   /* the last event */
-	WAIT_START,                 /* the first token (the prompt fitted), or the end */
-	WAIT_TEXT,                  /* text to send, or the end */
-};
-
-/* Waits until j has what w names. Returns false when the client went away first. Called and returns
- * with j->mu held. */
-static bool job_wait(struct job *j, struct MHD_Connection *c, enum wait_for w)
-{
-	while (!j->done && !(w == WAIT_TEXT && j->len > 0) && !(w == WAIT_START && (j->len > 0 || j->tokens > 0))) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		if (pthread_cond_timedwait(&j->cond, &j->mu, &ts) == ETIMEDOUT && client_gone(c))
-			return false;
-	}
-	return true;
 }
 
 static void running_remove(struct http_server *h, uint64_t handle)
@@ -325,12 +232,12 @@ static enum MHD_Result first_call(struct http_server *h, struct MHD_Connection *
 
 /* Submits r and registers its handle, or answers why not. Returns 0 with *job and *handle, or -1
  * with e set. */
-static int submit(struct http_server *h, struct oai_request *r, struct job **job, uint64_t *handle,
+static int submit(struct http_server *h, struct oai_request *r, struct http_job **job, uint64_t *handle,
 		  struct oai_error *e)
 {
 	char err[512];
 	bool busy = false;
-	struct job *j = NULL;
+	struct http_job *j = NULL;
 
 	pthread_mutex_lock(&h->mu);
 	if (h->stopping) {
@@ -342,17 +249,15 @@ static int submit(struct http_server *h, struct oai_request *r, struct job **job
 		return oai_fail(e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
 				"every slot is busy and the queue is full (--slots, --queue); retry shortly");
 	}
-	j = job_new();
-	r->req.on_event = job_event;
+	j = http_job_new();
+	r->req.on_event = http_job_event;
 	r->req.arg = j;
 	err[0] = '\0';
 	*handle = ds_sched_submit(h->sched, &r->req, &busy, err, sizeof err);
 	if (*handle == 0) {
 		pthread_mutex_unlock(&h->mu);
-		free(j->text);
-		pthread_mutex_destroy(&j->mu);
-		pthread_cond_destroy(&j->cond);
-		free(j);
+		http_job_unref(j);      /* the scheduler's reference: it never took it */
+		http_job_unref(j);
 		if (busy)
 			return oai_fail(e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
 					"every slot is busy and the queue is full (--slots, --queue); retry shortly");
@@ -378,7 +283,7 @@ static void append(char **buf, size_t *len, char *piece, size_t plen)
 
 /* The error that ends a request that was submitted: the server stopping, the engine failing, or a
  * prompt longer than the context. Returns false when it ended normally. */
-static bool job_error(struct http_server *h, struct job *j, struct oai_error *e)
+static bool job_error(struct http_server *h, struct http_job *j, struct oai_error *e)
 {
 	bool stopping;
 
@@ -405,7 +310,7 @@ static bool job_error(struct http_server *h, struct job *j, struct oai_error *e)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
-	struct job *j = s->job;
+	struct http_job *j = s->job;
 	struct oai_error e;
 	size_t n;
 
@@ -417,7 +322,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (s->finished)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		pthread_mutex_lock(&j->mu);
-		if (!job_wait(j, s->c, WAIT_TEXT)) {
+		if (!http_job_wait(j, HTTP_WAIT_TEXT, client_gone, s->c)) {
 			pthread_mutex_unlock(&j->mu);
 			ds_sched_cancel(s->h->sched, s->handle);
 			return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -467,7 +372,7 @@ static void stream_free(void *cls)
 
 	ds_sched_cancel(s->h->sched, s->handle);
 	running_remove(s->h, s->handle);
-	job_unref(s->job);
+	http_job_unref(s->job);
 	free(s->out);
 	free(s);
 }
@@ -476,7 +381,7 @@ static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, s
 {
 	struct oai_request r;
 	struct oai_error e;
-	struct job *j = NULL;
+	struct http_job *j = NULL;
 	uint64_t handle;
 	char id[48];
 	long created = (long)time(NULL);
@@ -506,18 +411,18 @@ static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, s
 
 	/* Both forms wait for the first token first: a prompt too long for the context is still a 400. */
 	pthread_mutex_lock(&j->mu);
-	if (!job_wait(j, c, r.stream ? WAIT_START : WAIT_END)) {
+	if (!http_job_wait(j, r.stream ? HTTP_WAIT_START : HTTP_WAIT_END, client_gone, c)) {
 		pthread_mutex_unlock(&j->mu);
 		ds_sched_cancel(h->sched, handle);
 		running_remove(h, handle);
-		job_unref(j);
+		http_job_unref(j);
 		oai_request_free(&r);
 		return MHD_NO;      /* the client is gone: close */
 	}
 	pthread_mutex_unlock(&j->mu);
 	if (job_error(h, j, &e)) {
 		running_remove(h, handle);
-		job_unref(j);
+		http_job_unref(j);
 		oai_request_free(&r);
 		return respond_error(c, &e);
 	}
@@ -545,7 +450,7 @@ static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, s
 		char *body = oai_answer_json(r.kind, id, created, h->model_id, j->text, j->len, &j->st, &len);
 		ret = respond_json(c, 200, body, len);
 	}
-	job_unref(j);
+	http_job_unref(j);
 	oai_request_free(&r);
 	return ret;
 }

@@ -2,7 +2,8 @@
 # server on libmicrohttpd) and --batch-file, the verb table's new entries, and their tests.
 libengine_a_SOURCES += engine/openai-api.h engine/openai-request.c engine/openai-response.c
 dscoder_engine_SOURCES += engine/cmd-bench.c engine/cmd-quantize.c engine/cmd-sched.c engine/cmd-sched.h \
-	engine/cmd-serve.c engine/cmd-batch-file.c engine/http-serve.c engine/http-serve.h
+	engine/cmd-serve.c engine/cmd-batch-file.c engine/http-serve.c engine/http-serve.h engine/http-job.c \
+	engine/http-job.h
 dscoder_engine_CFLAGS += $(MHD_CFLAGS)
 dscoder_engine_LDADD += $(MHD_LIBS)
 
