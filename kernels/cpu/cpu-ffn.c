@@ -186,135 +186,6 @@ static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args 
 	return true;
 }
 
-/* ---- several tokens: every chosen expert's products as two pool tasks in all ---- */
-
-struct moen_task {
-	struct cpu_ctx *c;
-	const struct ds_moe_args *a;
-	int n_exp;                /* experts that have tokens, in id order */
-	int *eid, *m;             /* (n_exp) their ids and token counts */
-	long *first;              /* (n_exp) their first row in X, G, U, Y */
-	const float *X;           /* (rows, hidden) the tokens gathered expert by expert */
-	float *G, *U;             /* (rows, inter) gate, then silu(gate) * up; up */
-	float *Y;                 /* (rows, hidden) each expert's output for each of its tokens */
-	long inter, bs_gate, bs_down;
-	int nb_gate, nb_down;     /* blocks per expert */
-};
-
-static void moen_gate_run(void *arg, int b, int ith)
-{
-	struct moen_task *t = arg;
-	const struct cpu_kernels *k = t->c->k;
-	int x = b / t->nb_gate, e = t->eid[x], m = t->m[x];
-	long lo, hi, hd = t->a->hidden;
-	cpu_block(t->inter, t->bs_gate, b % t->nb_gate, &lo, &hi);
-	if (lo >= hi)
-		return;
-	const float *xs = t->X + t->first[x] * hd;
-	float *g = t->G + t->first[x] * t->inter, *u = t->U + t->first[x] * t->inter;
-	k->rows(&t->a->gate[e], lo, hi, xs, m, hd, g, t->inter);
-	k->rows(&t->a->up[e], lo, hi, xs, m, hd, u, t->inter);
-	for (int i = 0; i < m; i++)
-		for (long r = lo; r < hi; r++) {
-			float *gr = g + (long)i * t->inter + r;
-			*gr = *gr / (1.0f + expf(-*gr)) * u[(long)i * t->inter + r];
-		}
-}
-
-static void moen_down_run(void *arg, int b, int ith)
-{
-	struct moen_task *t = arg;
-	int x = b / t->nb_down, e = t->eid[x];
-	long lo, hi, hd = t->a->hidden;
-	cpu_block(hd, t->bs_down, b % t->nb_down, &lo, &hi);
-	if (lo < hi)
-		t->c->k->rows(&t->a->down[e], lo, hi, t->G + t->first[x] * t->inter, t->m[x], t->inter,
-			      t->Y + t->first[x] * hd, hd);
-}
-
-/* The routed experts of n > 1 tokens into c->moe_acc: the tokens gathered expert by expert, then
- * every expert's gate/up blocks as one pool task and every down block as a second (was two tasks
- * per expert, 128 per layer of 64 experts, each a barrier where a thread the OS has not run holds
- * everyone up), then the outputs weighted into the accumulator in id order. Each expert's products
- * are the general path's (same kernels, row blocks and token order), so are the sums. Returns false
- * where the scratch cannot be had or the experts' shapes differ (the general path then). */
-static bool moe_tokens(struct cpu_ctx *c, const struct ds_moe_args *a)
-{
-	static __thread float *buf;
-	static __thread size_t cap;
-	static __thread int *ibuf;
-	static __thread size_t icap;
-	const long hd = a->hidden, inter = a->n_routed > 0 ? (long)a->gate[0].rows : 0;
-	if (a->ids == NULL || a->n_routed <= 0 || inter <= 0)
-		return false;
-	for (int e = 1; e < a->n_routed; e++)
-		if ((long)a->gate[e].rows != inter || (long)a->down[e].rows != hd)
-			return false;
-	if ((long)a->down[0].rows != hd)
-		return false;
-	/* rows: every (token, choice) pair at most */
-	size_t rows = (size_t)a->n * (size_t)a->top_k;
-	size_t need = rows * (size_t)(2 * hd + 2 * inter);
-	size_t ineed = 3 * (size_t)a->n_routed + 2 * rows;
-	if (need > cap) {
-		free(buf);
-		buf = malloc(need * sizeof *buf);
-		cap = buf != NULL ? need : 0;
-	}
-	if (ineed > icap) {
-		free(ibuf);
-		ibuf = malloc(ineed * sizeof(long));
-		icap = ibuf != NULL ? ineed : 0;
-	}
-	if (buf == NULL || ibuf == NULL)
-		return false;
-	struct moen_task t = { .c = c, .a = a, .inter = inter };
-	long *first = (long *)(void *)ibuf;                /* longs first: aligned */
-	int *eid = (int *)(void *)(first + a->n_routed), *m = eid + a->n_routed;
-	int *tok = m + a->n_routed;
-	float *wt = (float *)(void *)(tok + rows);
-	float *X = buf, *Y = X + rows * (size_t)hd, *G = Y + rows * (size_t)hd, *U = G + rows * (size_t)inter;
-	long r = 0;
-	int nx = 0;
-	for (int e = 0; e < a->n_routed; e++) {
-		long r0 = r;
-		for (int i = 0; i < a->n; i++)
-			for (int j = 0; j < a->top_k; j++)
-				if (a->ids[i * a->top_k + j] == e && (size_t)r < rows) {
-					tok[r] = i;
-					wt[r] = a->weights[i * a->top_k + j];
-					memcpy(X + (size_t)r * (size_t)hd, a->x + (size_t)i * (size_t)hd,
-					       (size_t)hd * sizeof *X);
-					r++;
-				}
-		if (r > r0) {
-			eid[nx] = e;
-			m[nx] = (int)(r - r0);
-			first[nx] = r0;
-			nx++;
-		}
-	}
-	if (nx == 0)
-		return true;
-	t.n_exp = nx;
-	t.eid = eid;
-	t.m = m;
-	t.first = first;
-	t.X = X;
-	t.G = G;
-	t.U = U;
-	t.Y = Y;
-	t.bs_gate = cpu_row_block(inter);
-	t.bs_down = cpu_row_block(hd);
-	t.nb_gate = (int)((inter + t.bs_gate - 1) / t.bs_gate);
-	t.nb_down = (int)((hd + t.bs_down - 1) / t.bs_down);
-	cpu_pool_run(c->pool, moen_gate_run, &t, nx * t.nb_gate);
-	cpu_pool_run(c->pool, moen_down_run, &t, nx * t.nb_down);
-	for (long q = 0; q < r; q++)
-		c->k->axpy(c->moe_acc + (size_t)tok[q] * (size_t)hd, wt[q], Y + (size_t)q * (size_t)hd, hd);
-	return true;
-}
-
 /* Tokens are grouped by expert, so each expert's weights are read once per batch (and only the
  * chosen experts are read at all); experts are visited in id order, the same for any batch size. */
 void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
@@ -330,7 +201,7 @@ void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
 	} else
 		memset(y, 0, (size_t)a->n * hd * sizeof *y);
 	memset(c->moe_acc, 0, (size_t)a->n * hd * sizeof *y);
-	for (int e = moe_tokens(c, a) ? a->n_routed : 0; e < a->n_routed; e++) {
+	for (int e = 0; e < a->n_routed; e++) {
 		int m = 0;
 		for (int i = 0; i < a->n; i++)
 			for (int j = 0; j < a->top_k; j++)
