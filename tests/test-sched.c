@@ -29,6 +29,11 @@ struct result {
 /* Events in the order the scheduler's thread sent them. */
 static long event_clock;
 
+/* Every event in order: whose, and whether it was a prompt chunk's empty event (token_id -1, len 0,
+ * before the request's first token). */
+#define MAX_LOG 65536
+static struct { uint64_t handle; bool chunk; } event_log[MAX_LOG];
+
 static void on_event(const struct ds_sched_event *ev, void *arg)
 {
 	struct result *r = arg;
@@ -36,6 +41,11 @@ static void on_event(const struct ds_sched_event *ev, void *arg)
 	if (r->done || r->errors)
 		r->after_last++;
 	r->last_event = ++event_clock;
+	if (event_clock < MAX_LOG) {
+		event_log[event_clock].handle = ev->handle;
+		event_log[event_clock].chunk = ev->type == DS_SCHED_TOKEN && ev->token_id < 0 && ev->len == 0 &&
+					       r->first_token == 0;
+	}
 	if (ev->type == DS_SCHED_TOKEN && ev->len > 0 && r->first_token == 0)
 		r->first_token = event_clock;
 	if (r->seen == 0)
@@ -280,6 +290,53 @@ static void run_tests(struct ds_engine *e, int slots)
 	}
 }
 
+/* A long prompt read in chunks of 4 while another request decodes: the other one's tokens keep
+ * coming between the chunks, and both answers are still ds_generate's. */
+static void streams_flow(struct ds_engine *e)
+{
+	static struct result ref_a, ref_b, a, b;
+	static char long_prompt[4096];
+	size_t len = 0;
+
+	while (len < 240) {
+		memcpy(long_prompt + len, "def f(x):\n    return [i * x for i in x]\n", 40);
+		len += 40;
+	}
+	long_prompt[len] = '\0';
+	reference(e, prompts[4], 40, &ref_a);
+	reference(e, long_prompt, 8, &ref_b);
+	prefill_chunk = 4;
+	struct ds_sched *s = new_sched(e, 2, 0, true);
+	struct ds_sched_request q = completion(prompts[4], 40, &a);
+	uint64_t ha = submit(s, &q, &a);
+	q = completion(long_prompt, 8, &b);
+	uint64_t hb = submit(s, &q, &b);
+	ds_sched_drain(s);
+	ds_sched_free(s);
+	prefill_chunk = 0;
+	long first = 0, last = 0;
+	int chunks = 0, a_between = 0;
+	for (long t = 1; t <= event_clock && t < MAX_LOG; t++)
+		if (event_log[t].handle == hb && event_log[t].chunk) {
+			if (first == 0)
+				first = t;
+			last = t;
+			chunks++;
+		}
+	for (long t = first; t <= last && first > 0; t++)
+		a_between += event_log[t].handle == ha;
+	check_shape(&a, "decoding beside a long prompt");
+	check_shape(&b, "long prompt in chunks");
+	CHECK(b.st.prompt_tokens > 60 && b.st.finish != DS_FINISH_CONTEXT, "the long prompt has %d tokens, finish %s",
+	      b.st.prompt_tokens, ds_finish_name(b.st.finish));
+	CHECK(chunks >= 10 && a_between >= 5, "a long prompt read in %d chunks; the other request sent %d events "
+	      "between its first and last chunk", chunks, a_between);
+	printf("-- a %d-token prompt in %d chunks of 4; %d events of the other request between them\n",
+	       b.st.prompt_tokens, chunks, a_between);
+	CHECK(strcmp(a.text, ref_a.text) == 0 && strcmp(b.text, ref_b.text) == 0,
+	      "answers beside a chunked prompt: '%s' / '%s', alone '%s' / '%s'", a.text, b.text, ref_a.text, ref_b.text);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4096], err[1024];
@@ -297,6 +354,7 @@ int main(int argc, char **argv)
 	prefill_chunk = 3;          /* prompts read 3 tokens a step while the others decode */
 	run_tests(&e, 3);
 	prefill_chunk = 0;
+	streams_flow(&e);
 	ds_engine_close(&e);
 	if (fix_failures == 0)
 		printf("test-sched: all passed\n");
