@@ -634,8 +634,8 @@ static void run_job(struct ds_remote *r, struct rjob *j)
 			x.pieces > 0 ? " (the partial answer is kept)" : "", x.stream_error);
 		fail_job(j, err);
 	} else if (!x.saw_done && x.finish == NULL) {
-		errorf(err, sizeof err, "the stream from %s ended without finishing the answer after %d tokens; the "
-			"partial answer is kept", r->o.url, x.pieces);
+		errorf(err, sizeof err, "the connection to %s broke after %d tokens (the stream ended without "
+		       "finishing the answer); the partial answer is kept", r->o.url, x.pieces);
 		fail_job(j, err);
 	} else {
 		finish_job(r, j, &x, x.finish != NULL && strcmp(x.finish, "length") == 0 ? DS_FINISH_LENGTH

@@ -8,4 +8,4 @@ dscoder_engine_LDADD += $(CURL_LIBS)
 REMOTE_TESTS = tests/remote-serve.sh tests/remote-keys.sh tests/remote-faults.sh
 dist_check_SCRIPTS += $(REMOTE_TESTS)
 TESTS += $(REMOTE_TESTS)
-EXTRA_DIST += tests/remote_test.py tests/fault_server.py
+EXTRA_DIST += tests/remote_test.py tests/fault_server.py tests/slow_proxy.py

@@ -3,13 +3,16 @@
 # fixture model, with a key: the same greedy question gives the same answer (text, token counts,
 # finish) as the local engine; the status bar shows "remote" and the server's host; a wrong key stops
 # the engine with one sentence naming the variable, never the key; Esc cancels a long answer; the
-# server killed mid-answer leaves the partial answer on screen and on disk, marked "error".
+# server killed mid-answer leaves the partial answer on screen and on disk, marked "error". The server's
+# answers reach the TUI through tests/slow_proxy.py, so a fast server's answer is still streaming when
+# the test acts on it (no race with the generation's speed).
 . "$top_srcdir/tests/tui-lib.sh"
 
 KEY=tui-serve-key-5f0c93
 printf '%s\n' "$KEY" > "$T/server.key"
 SERVE_PID=
-trap 'if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; fi; tui_cleanup' EXIT
+PROXY_PID=
+trap 'for p in $SERVE_PID $PROXY_PID; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; tui_cleanup' EXIT
 
 # start_server: dscoder-engine --serve on a free port of 127.0.0.1, with the key; sets URL.
 start_server() {
@@ -25,6 +28,21 @@ start_server() {
 	done
 	port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$T/serve.err" | head -n 1)
 	[ -n "$port" ] || fail "no port in: $(cat "$T/serve.err")"
+	URL=http://127.0.0.1:$port
+}
+
+# start_proxy: tests/slow_proxy.py in front of the server; sets URL and port to the proxy's.
+start_proxy() {
+	python3 "$top_srcdir/tests/slow_proxy.py" "$port" </dev/null >/dev/null 2>"$T/proxy.err" &
+	PROXY_PID=$!
+	n=300
+	until grep -q 'listening' "$T/proxy.err"; do
+		kill -0 "$PROXY_PID" 2>/dev/null || fail "the proxy did not start: $(cat "$T/proxy.err")"
+		[ $n -gt 0 ] || fail "the proxy did not start in time"
+		sleep 0.1
+		n=$((n - 1))
+	done
+	port=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\).*|\1|p' "$T/proxy.err" | head -n 1)
 	URL=http://127.0.0.1:$port
 }
 
@@ -58,6 +76,7 @@ mv "$f" "$T/local.yaml"
 
 # The same through the server.
 start_server
+start_proxy
 TUI_ENV="SERVE_KEY=$KEY"
 tui_start 120 40 --profile greedy --remote "$URL" --api-key-env SERVE_KEY
 wait_for ' ready ' 60
@@ -89,9 +108,10 @@ wait_for ' ready ' 30
 # The server killed mid-answer: what arrived stays, marked; the engine says so in one sentence.
 keys 'Another long one.' Enter
 wait_for ' generating [0-9]+ ' 60
-kill -KILL "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null
+kill -KILL "$SERVE_PID" "$PROXY_PID"
+wait "$SERVE_PID" "$PROXY_PID" 2>/dev/null
 SERVE_PID=
+PROXY_PID=
 wait_for 'engine: the connection to .* broke after [0-9]+ tokens' 30
 wait_cmd 20 "the cut answer is saved, marked" sh -c "grep -A12 'Another long one' '$f2' | grep -q 'finish: error'"
 grep -qF -- "$KEY" "$f" "$f2" "$T/tui.err" && fail "the key is written somewhere"
