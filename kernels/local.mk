@@ -14,6 +14,12 @@ tests_test_quant_kernels_SOURCES = tests/test-quant-kernels.c tests/fixture-util
 tests_test_quant_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
 TESTS += tests/test-quant-kernels
 
+# The --bench --profile timers (engine/op-profile.c).
+check_PROGRAMS += tests/test-op-profile
+tests_test_op_profile_SOURCES = tests/test-op-profile.c tests/fixture-util.c tests/fixture-util.h
+tests_test_op_profile_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+TESTS += tests/test-op-profile
+
 # quant-bench: the matrix kernels alone, per type, kernel set and thread count (run by hand).
 noinst_PROGRAMS += tools/quant-bench
 tools_quant_bench_SOURCES = tools/quant-bench.c
