@@ -71,7 +71,8 @@ else
 	step configure 120 bash -c "cd '$build' && '$src/configure' -q --with-cuda --with-cuda-arch=$arch" ||
 		{ say "configure failed (run tests/gpu/prepare.sh on a machine with the dependencies and carry build-gpu): stopping"; exit 1; }
 	progs=""
-	for p in dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff; do
+	for p in dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff \
+		 tests/test-batch tests/f32-compare; do
 		make -C "$build" -n "$p" >/dev/null 2>&1 && progs="$progs $p"
 	done
 	step build 240 make -C "$build" -j"$jobs" $progs || { say "build failed: stopping"; exit 1; }
@@ -90,9 +91,19 @@ if [ -x "$build/tests/test-cuda-forward" ]; then
 	step "tests/test-cuda-forward, DSCODER_CUDA_GRAPH=0" 150 env DSCODER_CUDA_GRAPH=0 "$build/tests/test-cuda-forward" || status=1
 fi
 step "tests/test-forward (CPU, unchanged)" 150 "$build/tests/test-forward" || status=1
+# batched sequences in their own cache slots on the GPU against one at a time (tests/test-batch picks
+# the CUDA backend when a GPU is visible)
+if [ -x "$build/tests/test-batch" ]; then
+	step "tests/test-batch (cuda)" 150 env DSCODER_BACKEND=cuda "$build/tests/test-batch" || status=1
+fi
+# the quantized GGUF files on the GPU against their goldens
+if [ -x "$build/tests/f32-compare" ] && [ -n "$fx" ]; then
+	step "GGUF fixtures on cuda" 120 env ENGINE="$build/dscoder-engine" COMPARE="$build/tests/f32-compare" \
+		FIXTURES="$fx" OUT="$out" sh "$src/tests/gpu/gguf-check.sh" || status=1
+fi
 # out-of-bounds accesses and races of the kernels, where the runtime lets the sanitizer in
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-if [ -n "$sanitizer" ] && [ -x "$build/tests/test-cuda-kernels" ]; then
+if [ -n "$sanitizer" ] && [ -x "$build/tests/test-cuda-kernels" ] && [ -z "${DC_QUICK:-}" ]; then
 	step "compute-sanitizer memcheck: test-cuda-kernels" 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
 		"$build/tests/test-cuda-kernels" || say "(memcheck above: exit 3 means errors found; 'Device not supported' means this runtime has no sanitizer)"
 fi
@@ -102,8 +113,17 @@ fi
 engine=$build/dscoder-engine
 if "$engine" --help 2>&1 | grep -q -- '--backend'; then
 	step "bench: synthetic Coder-V2-Lite, BF16" 200 "$engine" --bench --synthetic lite --backend cuda || status=1
-	step "bench: the same, json" 200 "$engine" --bench --synthetic lite --backend cuda --json || status=1
-	step "bench: synthetic 236B, memory plan" 60 "$engine" --bench --synthetic full --backend cuda || true
+	if [ -z "${DC_QUICK:-}" ]; then
+		step "bench: the same, json" 200 "$engine" --bench --synthetic lite --backend cuda --json || status=1
+		step "bench: synthetic 236B, memory plan" 60 "$engine" --bench --synthetic full --backend cuda || true
+	fi
+	# --serve's batching on the GPU: aggregate decode tokens/s for 1 and 8 sequences of a GGUF model
+	if [ -n "$fx" ]; then
+		for n in 1 8; do
+			step "bench --batch $n: tiny-ds2-quant q4_k_m" 60 "$engine" --bench --batch $n --backend cuda \
+				--model "$fx/models/tiny-ds2-quant/model-q4_k_m.gguf" || status=1
+		done
+	fi
 else
 	say "this dscoder-engine has no --backend option yet (backend selection not integrated): no benchmark"
 	status=1

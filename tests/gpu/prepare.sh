@@ -10,7 +10,8 @@ arch=${1:-90}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${DC_PREP_BUILD:-$root/../build-cuda-sm$arch}
 dest=$root/build-gpu
-progs="dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff"
+progs="dscoder-engine tests/test-cuda-kernels tests/test-cuda-forward tests/test-forward tests/test-nccl tests/f32-maxdiff
+	tests/test-batch tests/f32-compare"
 
 [ -x "$root/configure" ] || (cd "$root" && autoreconf -fi)
 mkdir -p "$build"
@@ -24,10 +25,13 @@ make -j2 $progs
 rm -rf "$dest"
 mkdir -p "$dest/bin/tests" "$dest/lib"
 for p in $progs; do cp "$p" "$dest/bin/$p"; done
-# shared libraries outside the CUDA toolkit and glibc that the programs need
+# shared libraries outside the CUDA toolkit and glibc that the programs need (jansson, PCRE2, libcurl
+# and what it links, libmicrohttpd, ...): everything but the C library's own and the GPU's
 ldd "$dest"/bin/dscoder-engine "$dest"/bin/tests/* | awk '/=>/ { print $3 }' | sort -u | while read -r lib; do
 	case $lib in
-	*jansson* | *pcre2* | *yaml* | *utf8proc*) cp -L "$lib" "$dest/lib/" ;;
+	*/libc.so* | */libm.so* | */libpthread.so* | */libdl.so* | */librt.so* | */libresolv.so* | */ld-linux* | *libcuda* | \
+	*libcublas* | *libnccl* | *libnvidia* | */libgcc_s* | */libstdc++*) ;;
+	/*) cp -L "$lib" "$dest/lib/" ;;
 	esac
 done
 git -C "$root" rev-parse --short HEAD >"$dest/commit" 2>/dev/null || true
