@@ -32,7 +32,8 @@ tests_test_forward_next_LDADD = libengine.a libkernels.a libdscommon.a $(PCRE2_L
 TESTS += tests/test-forward-next
 TESTS += tests/backend-cli.sh
 dist_check_SCRIPTS += tests/backend-cli.sh
-EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh
+EXTRA_DIST += $(CUDA_KERNELS) $(CUDA_HDRS) tests/gpu/device-check.sh tests/gpu/prepare.sh \
+	tests/gpu/gguf-check.sh
 
 if HAVE_CUDA
 CUDA_OBJECTS = $(CUDA_KERNELS:.cu=.o)
