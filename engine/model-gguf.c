@@ -502,6 +502,14 @@ int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn prog
 		slash = strrchr(path, '/');
 		m->name = xstrdup(slash != NULL ? slash + 1 : path);
 	}
+	/* read the file in now, in 1/64 steps of progress, so the first prompt pays no page faults */
+	size_t step = (g.size / 64 + 4095) / 4096 * 4096;
+	for (size_t off = 0; off < g.size; off += step) {
+		size_t len = g.size - off < step ? g.size - off : step;
+		ds_map_prefetch((const char *)g.map + off, len, g.size);
+		if (progress != NULL)
+			progress(off + len, g.size, arg);
+	}
 	if (progress != NULL)
 		progress(g.size, g.size, arg);
 	/* The model keeps the mapping; the directory of names and keys is no longer needed. */

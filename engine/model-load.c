@@ -101,8 +101,28 @@ static bool ml_want_readahead(uint64_t total)
 	return pages > 0 && page > 0 && total < (uint64_t)pages * (uint64_t)page / 2;
 }
 
-/* Maps every file, reporting progress in steps of at most 1/64 of the total. The weights are not
- * read here: WILLNEED starts the kernel's read-ahead so the first forward pass waits less. */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22   /* Linux 5.14; headers older than the kernel may lack it */
+#endif
+
+void ds_map_prefetch(const void *addr, size_t len, uint64_t total)
+{
+	static int populate_works = 1;
+
+	if (!ml_want_readahead(total) || len == 0)
+		return;
+	/* madvise wants a page-aligned start */
+	uintptr_t a = (uintptr_t)addr, start = a & ~(uintptr_t)4095;
+	len += a - start;
+	if (populate_works && madvise((void *)start, len, MADV_POPULATE_READ) == 0)
+		return;
+	if (errno == EINVAL)
+		populate_works = 0;
+	madvise((void *)start, len, MADV_WILLNEED);
+}
+
+/* Maps every file and reads it in (ds_map_prefetch), reporting progress in steps of at most 1/64 of the
+ * total. */
 static int ml_map_files(struct ml_ctx *c)
 {
 	uint64_t total = 0, done = 0, step;
@@ -144,7 +164,7 @@ static int ml_map_files(struct ml_ctx *c)
 			if (len > chunk)
 				len = chunk;
 			if (readahead)
-				madvise((char *)c->files[i].addr + off, len, MADV_WILLNEED);
+				ds_map_prefetch((char *)c->files[i].addr + off, len, total);
 			off += len;
 			done += len;
 			ml_report(c, done, total);

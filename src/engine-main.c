@@ -44,7 +44,7 @@ static const char usage_options[] =
 "  --model PATH             a checkpoint directory or a .gguf file (default: $DSCODER_MODEL, else the\n"
 "                           bundled demo model)\n"
 "  --system TEXT            system message for --generate\n"
-"  --threads N              CPU threads (default: all cores)\n"
+"  --threads N              CPU threads (default: one per physical core)\n"
 "  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
 "                           cuda when this build has it and a GPU is visible, else cpu)\n"
 "  --device N               which GPU (default 0)\n"
