@@ -348,10 +348,15 @@ static void tr_draw_stats(struct app *a, int y, const struct conv_message *m)
 		why = " \u00b7 context full";
 	else if (strcmp(s->finish, "error") == 0)
 		why = " \u00b7 engine stopped";
-	/* An answer cut before its first token has no timings: none are shown rather than zeros. */
-	if (s->ttft_ms > 0 || s->decode_tps > 0)
+	/* An answer cut before its first token has no timings, and one whose tokens all arrived at once
+	 * (a short answer from a server) no speed: none are shown rather than zeros. */
+	if (s->ttft_ms > 0 && s->decode_tps > 0)
 		snprintf(buf, sizeof buf, "%d tokens \u00b7 first token %.0f ms \u00b7 %.1f tok/s%s",
 			 s->completion_tokens, s->ttft_ms, s->decode_tps, why);
+	else if (s->ttft_ms > 0)
+		snprintf(buf, sizeof buf, "%d tokens \u00b7 first token %.0f ms%s", s->completion_tokens, s->ttft_ms, why);
+	else if (s->decode_tps > 0)
+		snprintf(buf, sizeof buf, "%d tokens \u00b7 %.1f tok/s%s", s->completion_tokens, s->decode_tps, why);
 	else
 		snprintf(buf, sizeof buf, "%d tokens%s", s->completion_tokens, why);
 	draw_text(y, a->r_transcript.x + TR_INDENT, a->r_transcript.w - TR_INDENT, buf, strlen(buf),
