@@ -10,5 +10,5 @@ tests_f32_compare_SOURCES = tests/f32-compare.c tests/fixture-util.c tests/fixtu
 tests_f32_compare_LDADD = libdscommon.a -lm
 tests_quant_error_SOURCES = tests/quant-error.c tests/fixture-util.c tests/fixture-util.h
 tests_quant_error_LDADD = libdscommon.a -lm
-TESTS += tests/test-quantize tests/gguf-cli.sh tests/quantize-cli.sh
-dist_check_SCRIPTS += tests/gguf-cli.sh tests/quantize-cli.sh
+TESTS += tests/test-quantize tests/gguf-cli.sh tests/quantize-cli.sh tests/logits-batch-cli.sh
+dist_check_SCRIPTS += tests/gguf-cli.sh tests/quantize-cli.sh tests/logits-batch-cli.sh
