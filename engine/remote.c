@@ -115,23 +115,6 @@ static int read_key(struct ds_remote *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* A growable byte buffer. */
-struct rbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void rbuf_put(struct rbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /* ---- one HTTP exchange ----------------------------------------------------------------------------- */
 
 /* What a transfer collects: the body of a non-streaming or failed answer, Retry-After, and the
@@ -140,11 +123,11 @@ struct xfer {
 	struct ds_remote *r;
 	long status;                /* HTTP status, once the headers are in */
 	char retry_after[64];
-	struct rbuf body;           /* a non-2xx body, or the whole body when not streaming */
+	struct xbuf body;           /* a non-2xx body, or the whole body when not streaming */
 	bool streaming;
 	/* server-sent events */
-	struct rbuf line;           /* the line being received */
-	struct rbuf data;           /* data: fields of the event being received */
+	struct xbuf line;           /* the line being received */
+	struct xbuf data;           /* data: fields of the event being received */
 	bool saw_done;              /* data: [DONE] */
 	bool chat;
 	bool trimmed;               /* chat: the first text's leading space has been looked at */
@@ -264,13 +247,13 @@ static void on_sse_line(struct xfer *x, const char *s, size_t n)
 		return;
 	if (n >= 5 && memcmp(s, "data:", 5) == 0) {
 		if (x->data.len > 0)
-			rbuf_put(&x->data, "\n", 1);
+			xbuf_add(&x->data, "\n", 1);
 		size_t skip = n > 5 && s[5] == ' ' ? 6 : 5;
 		if (x->data.len + n > REMOTE_MAX_EVENT) {
 			x->too_big = true;
 			return;
 		}
-		rbuf_put(&x->data, s + skip, n - skip);
+		xbuf_add(&x->data, s + skip, n - skip);
 	}
 	/* event:, id:, retry: carry nothing an OpenAI stream needs */
 }
@@ -281,7 +264,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	if (!x->streaming || x->status < 200 || x->status >= 300) {
 		if (x->body.len + len <= REMOTE_MAX_BODY)
-			rbuf_put(&x->body, buf, len);
+			xbuf_add(&x->body, buf, len);
 		return len;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -289,7 +272,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 			on_sse_line(x, x->line.p != NULL ? x->line.p : "", x->line.len);
 			x->line.len = 0;
 		} else if (x->line.len < REMOTE_MAX_EVENT) {
-			rbuf_put(&x->line, buf + i, 1);
+			xbuf_add(&x->line, buf + i, 1);
 		} else {
 			x->too_big = true;
 		}

@@ -32,27 +32,6 @@
 /* Unicode White_Space as class members: PCRE2's \s (with UCP) plus U+0085. */
 #define TOK_RX_SPACE "\\s\\x{85}"
 
-struct rx_buf {
-	char *s;
-	size_t len, cap;
-};
-
-static void rx_put(struct rx_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void rx_puts(struct rx_buf *b, const char *s)
-{
-	rx_put(b, s, strlen(s));
-}
-
 static int rx_hex(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -319,7 +298,7 @@ static void rx_class_denormalize(struct rx_member *m, size_t n)
 }
 
 /* Translates the class starting at pat[*i] == '['; advances *i past its ']'. */
-static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, char *err,
+static int rx_class(const char *pat, size_t len, size_t *i, struct xbuf *b, char *err,
 		    size_t errlen)
 {
 	size_t p = *i + 1, body, n = 0, cap = 0;
@@ -353,28 +332,28 @@ static int rx_class(const char *pat, size_t len, size_t *i, struct rx_buf *b, ch
 	}
 	rx_class_denormalize(m, n);
 
-	rx_puts(b, negated ? "[^" : "[");
+	xbuf_str(b, negated ? "[^" : "[");
 	body = b->len;
 	for (size_t k = 0; k < n; k++) {
 		const struct rx_atom *lo = &m[k].lo, *hi = &m[k].hi;
 
 		if (!m[k].range) {
-			rx_puts(b, lo->out);
+			xbuf_str(b, lo->out);
 			continue;
 		}
 		if (lo->has_value && hi->has_value && lo->value > hi->value)
 			continue;	/* backwards: an empty range */
-		rx_puts(b, lo->out);
+		xbuf_str(b, lo->out);
 		/* Next to a class escape such as \s the hyphen is a plain character. */
-		rx_puts(b, lo->has_value && hi->has_value ? "-" : "\\-");
-		rx_puts(b, hi->out);
+		xbuf_str(b, lo->has_value && hi->has_value ? "-" : "\\-");
+		xbuf_str(b, hi->out);
 	}
 	if (b->len == body) {
 		/* Everything was dropped: a class that matches nothing (or, negated, anything). */
 		b->len = body - (negated ? 2 : 1);
-		rx_puts(b, negated ? "[\\x{0}-\\x{10FFFF}]" : "[^\\x{0}-\\x{10FFFF}]");
+		xbuf_str(b, negated ? "[\\x{0}-\\x{10FFFF}]" : "[^\\x{0}-\\x{10FFFF}]");
 	} else {
-		rx_puts(b, "]");
+		xbuf_str(b, "]");
 	}
 	free(m);
 	*i = p + 1;
@@ -386,10 +365,10 @@ fail:
 
 char *tok_regex_translate(const char *pat, size_t len, char *err, size_t errlen)
 {
-	struct rx_buf b = { 0 };
+	struct xbuf b = { 0 };
 	struct rx_atom a;
 
-	rx_put(&b, "", 0);
+	xbuf_add(&b, "", 0);
 	for (size_t i = 0; i < len;) {
 		if (pat[i] == '[') {
 			if (rx_class(pat, len, &i, &b, err, errlen) < 0)
@@ -397,15 +376,15 @@ char *tok_regex_translate(const char *pat, size_t len, char *err, size_t errlen)
 		} else if (pat[i] == '\\') {
 			if (rx_escape(pat + i, len - i, false, &a, err, errlen) < 0)
 				goto fail;
-			rx_puts(&b, a.out);
+			xbuf_str(&b, a.out);
 			i += a.src_len;
 		} else {
-			rx_put(&b, pat + i, 1);
+			xbuf_add(&b, pat + i, 1);
 			i++;
 		}
 	}
-	return b.s;
+	return b.p;
 fail:
-	free(b.s);
+	free(b.p);
 	return NULL;
 }

@@ -95,3 +95,19 @@ int errorf(char *err, size_t errlen, const char *fmt, ...)
 	}
 	return -1;
 }
+
+void xbuf_add(struct xbuf *b, const void *data, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void xbuf_str(struct xbuf *b, const char *s)
+{
+	xbuf_add(b, s, strlen(s));
+}

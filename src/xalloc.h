@@ -17,6 +17,15 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes at most errlen bytes of a formatted message into err (if err is not NULL); returns -1 so
  * error paths can say `return errorf(err, errlen, ...)`. */
 int errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A growable byte buffer, always NUL-terminated once something was added; zero-initialise it and free
+ * p when done. */
+struct xbuf {
+	char *p;
+	size_t len, cap;
+};
+void xbuf_add(struct xbuf *b, const void *data, size_t n);
+void xbuf_str(struct xbuf *b, const char *s);
+
 /* For impossible states: prints "dscoder: " + message to stderr and aborts. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
