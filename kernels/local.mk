@@ -3,6 +3,7 @@ noinst_LIBRARIES += libkernels.a
 libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-backend.c kernels/cpu/cpu-backend.h kernels/cpu/cpu-ffn.c kernels/cpu/cpu-mla.c \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
+	kernels/cpu/cpu-kernels-int8.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h \
 	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/membw.c kernels/cpu/membw.h \
 	engine/op-profile.c engine/op-profile.h
@@ -13,6 +14,12 @@ check_PROGRAMS += tests/test-quant-kernels
 tests_test_quant_kernels_SOURCES = tests/test-quant-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_quant_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
 TESTS += tests/test-quant-kernels
+
+# The opt-in int8 set (cpu-kernels-int8.c) against exact math within its activation rounding.
+check_PROGRAMS += tests/test-int8-kernels
+tests_test_int8_kernels_SOURCES = tests/test-int8-kernels.c tests/fixture-util.c tests/fixture-util.h
+tests_test_int8_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+TESTS += tests/test-int8-kernels
 
 # The --bench --profile timers (engine/op-profile.c).
 check_PROGRAMS += tests/test-op-profile

@@ -221,6 +221,20 @@ int cpu_kernels_have_avx512(void)
 #endif
 }
 
+/* AVX512_VNNI: CPUID 7.ECX bit 11. */
+int cpu_kernels_have_avx512_int8(void)
+{
+#if defined(HAVE_AVX512VNNI_TARGET) && (defined(__x86_64__) || defined(__i386__))
+	unsigned a, b, c, d;
+	if (!cpu_kernels_have_avx512())
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (c >> 11) & 1;
+#else
+	return 0;
+#endif
+}
+
 static const struct cpu_kernels *kernels_chosen;
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
@@ -256,13 +270,21 @@ static void kernels_choose(void)
 #endif
 		return;
 	}
-	if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0)
+	if (strcmp(force, "avx512-int8") == 0 && cpu_kernels_have_avx512_int8()) {
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+		kernels_chosen = &cpu_kernels_avx512_int8;
+#endif
+		return;
+	}
+	if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0 || strcmp(force, "avx512-int8") == 0)
 		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s: this CPU (or this build) lacks %s; "
 			"the sets it runs are %s.\n", force, strcmp(force, "avx2") == 0 ? "AVX2/FMA/F16C" :
-			"AVX-512 F/BW/VL/DQ", avx512 ? "ref, avx2 and avx512" : avx2 ? "ref and avx2" : "ref alone");
+			strcmp(force, "avx512") == 0 ? "AVX-512 F/BW/VL/DQ" : "AVX-512 with VNNI",
+			cpu_kernels_have_avx512_int8() ? "ref, avx2, avx512 and avx512-int8" :
+			avx512 ? "ref, avx2 and avx512" : avx2 ? "ref and avx2" : "ref alone");
 	else
-		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2 or "
-			"avx512.\n", force);
+		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2, "
+			"avx512 or avx512-int8.\n", force);
 	exit(1);
 }
 

@@ -15,6 +15,14 @@ struct cpu_kernels {
 	 * read once for all n tokens. */
 	void (*rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 		     float *y, long ldy);
+	/* Prefill as a matrix product, in sets that have one (NULL elsewhere): from packed_from(type)
+	 * tokens on, x is rearranged once per product by pack (pack_floats(n, k) floats at a 64-byte
+	 * aligned xp) and every row block multiplies it with rows_packed; the same results as rows. */
+	int (*packed_from)(enum ds_dtype t);
+	size_t (*pack_floats)(int n, long k);
+	void (*pack)(const float *x, int n, long ldx, long k, float *xp);
+	void (*rows_packed)(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			    long ldy);
 	/* y[c] += a * W[row][c] for c < w->cols */
 	void (*axpy_row)(float *y, float a, const struct ds_tensor *w, long row);
 	float (*dot)(const float *a, const float *b, long n);
@@ -44,15 +52,23 @@ float cpu_avx2_exp_sum(float *s, long n, float max);
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 extern const struct cpu_kernels cpu_kernels_avx512;
 #endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+/* Opt-in, never the default: quantized weights times activations rounded to int8 per block of 32
+ * (cpu-kernels-int8.c); the rest is the AVX-512 set. */
+extern const struct cpu_kernels cpu_kernels_avx512_int8;
+#endif
 
-/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512 in the environment names one; unset,
- * the fastest this CPU runs (AVX-512, then AVX2, then portable). A named set that is not compiled in
- * or that this CPU lacks, or an unknown name, is refused: one sentence on stderr and exit(1). */
+/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512|avx512-int8 in the environment names one
+ * (read at the first call); unset, the fastest exact set this CPU runs (AVX-512, then AVX2, then
+ * portable; avx512-int8 only when named). A named set that is not compiled in or that this CPU lacks,
+ * or an unknown name, is refused: one sentence on stderr and exit(1). */
 const struct cpu_kernels *cpu_kernels_best(void);
 /* Is the AVX2 set compiled in and supported by this CPU? */
 int cpu_kernels_have_avx2(void);
 /* Is the AVX-512 set compiled in and supported by this CPU (and its OS saves the ZMM registers)? */
 int cpu_kernels_have_avx512(void);
+/* Is the int8 set compiled in and supported by this CPU (AVX-512 and AVX512_VNNI)? */
+int cpu_kernels_have_avx512_int8(void);
 
 static inline float cpu_bf16_to_f32(uint16_t h)
 {

@@ -1,0 +1,453 @@
+/* cpu-kernels-int8.c: the opt-in AVX-512 VNNI set (DSCODER_KERNELS=avx512-int8, --kernels avx512-int8):
+ * products of block-quantized weights with activations rounded to int8, summed by vpdpbusd; every other
+ * kernel (float weights, axpy_row, dot, pv, exp_sum) is the exact AVX-512 set's.
+ *
+ * Why a separate set: the F32 kernels widen every quantized weight to F32 before a multiply, which makes
+ * K-quant decode compute-bound (25-33% of memory bandwidth on 2 cores). vpdpbusd multiplies 64 byte
+ * pairs and sums them by 4 into 16 int32 lanes in one instruction, so the weight codes are used as they
+ * are stored. The price is the activations' rounding: each block of 32 is stored as d * q with
+ * d = max|x| / 127 and q = round(x / d) in int8 (llama.cpp's q8_0 activations do the same), which moves a
+ * dot product by up to sum |w| d / 2 and the logits by about 1e-2.
+ *
+ * Every weight type is read as w = s * u + m per group of 16 weights, with u an unsigned code (0..255) and
+ * s, m floats: q8_0 stores u = q + 128 (m = -128 d), q4_0 u = nibble (m = -8 d), q5_0 (m = -16 d), q4_1 and
+ * q5_1 (m = the block's min), q4_K and q5_K (s = d * sc, m = -dmin * min per sub-block of 32), q6_K
+ * (s = d * sc per 16, m = -32 s). Then W . x = sum over lanes of s dx (u . q) + m (dx sum q), where a lane
+ * is 4 consecutive weights: (u . q) is vpdpbusd's int32 lane, exact; dx and dx * sum q of each lane are
+ * stored with the quantized activations, so both terms are one multiply-add per 64 weights. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu-kernels.h"
+
+#define I8_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
+#define I8_FN static inline __attribute__((always_inline, target(I8_TARGET)))
+#define I8_API static __attribute__((target(I8_TARGET)))
+
+/* Quantized activations, per token: per chunk of 64 values, 64 int8 codes, then the 16 lanes' dx, then
+ * the 16 lanes' dx * (sum of their 4 codes). One stream per token, as the weights are read. */
+#define I8_CHUNK 192
+#define I8_ROWBLOCK 16     /* rows whose weights stay in L1 while every token group passes over them */
+#define I8_PF 2048         /* bytes of prefetch ahead in each weight row (decode streams from memory) */
+
+I8_FN float i8_h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+/* ---- activations ---- */
+
+/* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 into a buffer of this thread, kept
+ * for its next call; returns it, tokens stride *tstride bytes apart. */
+I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, long *tstride)
+{
+	static __thread uint8_t *buf;
+	static __thread size_t cap;
+	long nc = (k + 63) / 64;
+	size_t need = (size_t)n * (size_t)nc * I8_CHUNK;
+
+	if (need > cap) {
+		free(buf);
+		cap = need;
+		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+		if (buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
+			abort();
+		}
+	}
+	*tstride = nc * I8_CHUNK;
+	const __m512i ones = _mm512_set1_epi8(1);
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (long)i * ldx;
+		uint8_t *o = buf + (size_t)i * (size_t)nc * I8_CHUNK;
+
+		for (long c = 0; c < nc; c++, o += I8_CHUNK) {
+			float d[2];
+			for (int h = 0; h < 2; h++) {
+				long e = c * 64 + h * 32;
+				if (e >= k) {   /* k is a multiple of 32: the second half of the last chunk */
+					memset(o + h * 32, 0, 32);
+					d[h] = 0;
+					continue;
+				}
+				__m512 a = _mm512_loadu_ps(xi + e), b = _mm512_loadu_ps(xi + e + 16);
+				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+				d[h] = amax / 127.0f;
+				_mm_storeu_si128((__m128i *)(void *)(o + h * 32),
+						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, id))));
+				_mm_storeu_si128((__m128i *)(void *)(o + h * 32 + 16),
+						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(b, id))));
+			}
+			__m512 dl = _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1]));
+			__m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(o));
+			_mm512_storeu_ps(o + 64, dl);
+			_mm512_storeu_ps(o + 128, _mm512_mul_ps(dl, _mm512_cvtepi32_ps(s4)));
+		}
+	}
+	return buf;
+}
+
+/* ---- weights: 64 codes, and the lanes' s and m ---- */
+
+/* 32 nibbles of a q4/q5 block's 16 bytes in natural order: low nibbles are weights 0-15, high 16-31 */
+I8_FN __m256i i8_nib32(const uint8_t *qs)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)qs), f = _mm_set1_epi8(0x0f);
+	return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, f)),
+				       _mm_and_si128(_mm_srli_epi16(v, 4), f), 1);
+}
+
+/* The 32 codes (u) of block b of a 32-weight type, and its s and m. */
+I8_FN __m256i i8_block32(enum ds_dtype t, const uint8_t *b, float *s, float *m)
+{
+	float d = i8_h2f(b);
+	uint32_t qh;
+	__m256i u;
+
+	*s = d;
+	switch (t) {
+	case DS_Q8_0:
+		*m = -128.0f * d;
+		return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)),
+					_mm256_set1_epi8((char)0x80));
+	case DS_Q4_0:
+		*m = -8.0f * d;
+		return i8_nib32(b + 2);
+	case DS_Q4_1:
+		*m = i8_h2f(b + 2);
+		return i8_nib32(b + 4);
+	case DS_Q5_0:
+		*m = -16.0f * d;
+		memcpy(&qh, b + 2, 4);
+		u = i8_nib32(b + 6);
+		return _mm256_mask_add_epi8(u, (__mmask32)qh, u, _mm256_set1_epi8(16));
+	default:   /* DS_Q5_1 */
+		*m = i8_h2f(b + 2);
+		memcpy(&qh, b + 4, 4);
+		u = i8_nib32(b + 8);
+		return _mm256_mask_add_epi8(u, (__mmask32)qh, u, _mm256_set1_epi8(16));
+	}
+}
+
+/* Chunk of blocks b0 and (when two) b0 + bytes of a 32-weight type. */
+I8_FN __m512i i8_chunk32(enum ds_dtype t, const uint8_t *b0, size_t bytes, int two, __m512 *s, __m512 *m)
+{
+	float s0, m0, s1 = 0, m1 = 0;
+	__m256i u0 = i8_block32(t, b0, &s0, &m0), u1 = _mm256_setzero_si256();
+
+	if (two)
+		u1 = i8_block32(t, b0 + bytes, &s1, &m1);
+	*s = _mm512_mask_mov_ps(_mm512_set1_ps(s0), 0xff00, _mm512_set1_ps(s1));
+	*m = _mm512_mask_mov_ps(_mm512_set1_ps(m0), 0xff00, _mm512_set1_ps(m1));
+	return _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
+}
+
+/* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 (the 6-bit pairs as
+ * dtype.c's k_scale_min unpacks them, four at a time) */
+I8_FN void i8_kscales(const uint8_t *b, __m512 *s, __m512 *m)
+{
+	uint32_t u0, u1, u2;
+	memcpy(&u0, b + 4, 4);
+	memcpy(&u1, b + 8, 4);
+	memcpy(&u2, b + 12, 4);
+	uint64_t sc = (u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+	uint64_t mn = (u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+	__m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+	__m512 mnf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b)), scf);
+	*m = _mm512_mul_ps(_mm512_set1_ps(-i8_h2f(b + 2)), mnf);
+}
+
+/* The lanes of chunk j (0-3) of a K-quant super-block: lane l covers weights 64j + 4l .. + 3, whose
+ * group of 16 is 4j + l/4; with 32-weight groups (s8/m8 in lanes 0-7) it is 2j + l/8. */
+I8_FN __m512i i8_lanes32(int j)
+{
+	return _mm512_mask_mov_epi32(_mm512_set1_epi32(2 * j), 0xff00, _mm512_set1_epi32(2 * j + 1));
+}
+
+I8_FN __m512i i8_lanes16(int j)
+{
+	return _mm512_add_epi32(_mm512_set1_epi32(4 * j),
+				_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+								    15), 2));
+}
+
+/* Codes of chunk j of a q4_K (q5 = 0) or q5_K block: the 32 bytes of j hold weights 64j.. in their low
+ * nibbles and 64j + 32.. in their high ones; q5_K's fifth bit of weight l of group 2j (2j + 1) is bit 2j
+ * (2j + 1) of qh[l]. */
+I8_FN __m512i i8_kcodes(const uint8_t *b, int q5, int j)
+{
+	const uint8_t *qs = b + (q5 ? 48 : 16) + 32 * j;
+	__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)qs), f = _mm256_set1_epi8(0x0f);
+	__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, f)),
+				       _mm256_and_si256(_mm256_srli_epi16(v, 4), f), 1);
+	if (q5) {
+		__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b + 16)));
+		__m512i bit = _mm512_mask_mov_epi8(_mm512_set1_epi8((char)(1 << (2 * j))),
+						   0xffffffff00000000ull, _mm512_set1_epi8((char)(1 << (2 * j + 1))));
+		u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(qh, bit), u, _mm512_set1_epi8(16));
+	}
+	return u;
+}
+
+/* q6_K: s = d * sc of each of the 16 groups, m = -32 s */
+I8_FN void i8_q6scales(const uint8_t *b, __m512 *s, __m512 *m)
+{
+	__m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
+	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b + 208)), _mm512_cvtepi32_ps(sc));
+	*m = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *s);
+}
+
+/* Codes of chunk j of a q6_K block: half h = j / 2 has 64 bytes of low nibbles (weights 128h + 0..63
+ * in the low nibbles, + 64..127 in the high ones) and 32 bytes of high 2-bit pairs (bits 0-1 for
+ * weights + 0..31, 2-3 for + 32..63, 4-5 for + 64..95, 6-7 for + 96..127). */
+I8_FN __m512i i8_q6codes(const uint8_t *b, int j)
+{
+	int h = j / 2;
+	__m512i ql = _mm512_loadu_si512(b + 64 * h);
+	__m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * h));
+	__m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+	const __m512i f = _mm512_set1_epi8(0x0f), k30 = _mm512_set1_epi8(0x30);
+	if (j % 2 == 0)
+		return _mm512_or_si512(_mm512_and_si512(ql, f), _mm512_and_si512(_mm512_slli_epi16(hz, 4), k30));
+	return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), f), _mm512_and_si512(hz, k30));
+}
+
+/* ---- the product ---- */
+
+/* acc[r][t] += the chunk's lanes for weight codes u[r] (lanes s, m) and token t's chunk at a */
+#define I8_STEP(R, NT, u, s, m, a, acc, accm) do { \
+	for (int t_ = 0; t_ < (NT); t_++) { \
+		__m512i xq_ = _mm512_loadu_si512((a)[t_]); \
+		__m512 dl_ = _mm512_loadu_ps((const float *)((a)[t_] + 64)); \
+		__m512 sl_ = _mm512_loadu_ps((const float *)((a)[t_] + 128)); \
+		for (int r_ = 0; r_ < (R); r_++) { \
+			__m512i p_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), (u)[r_], xq_); \
+			(acc)[r_][t_] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p_), _mm512_mul_ps((s)[r_], dl_), \
+							(acc)[r_][t_]); \
+			(accm)[r_][t_] = _mm512_fmadd_ps((m)[r_], sl_, (accm)[r_][t_]); \
+		} \
+	} \
+} while (0)
+
+/* y of R rows (w[r], k weights of type t) and NT tokens (quantized at a[t], tstride apart), into
+ * out[t * ldo + r] */
+I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0,
+		   long tstride, float *out, long ldo)
+{
+	__m512 acc[2][4], accm[2][4];
+	const uint8_t *a[4];
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < NT; i++)
+			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
+	for (int i = 0; i < NT; i++)
+		a[i] = a0 + (long)i * tstride;
+
+	if (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) {
+		size_t bb = t == DS_Q4_K ? 144 : t == DS_Q5_K ? 176 : 210;
+		for (long sb = 0; sb < k / 256; sb++) {
+			__m512 s8[2], m8[2];
+			const uint8_t *b[2];
+			for (int r = 0; r < R; r++) {
+				b[r] = w[r] + (size_t)sb * bb;
+				_mm_prefetch((const char *)b[r] + I8_PF, _MM_HINT_T0);
+				_mm_prefetch((const char *)b[r] + I8_PF + 64, _MM_HINT_T0);
+				_mm_prefetch((const char *)b[r] + I8_PF + 128, _MM_HINT_T0);
+				if (t == DS_Q6_K)
+					i8_q6scales(b[r], &s8[r], &m8[r]);
+				else
+					i8_kscales(b[r], &s8[r], &m8[r]);
+			}
+			for (int j = 0; j < 4; j++) {
+				__m512i u[2];
+				__m512 s[2], m[2];
+				__m512i idx = t == DS_Q6_K ? i8_lanes16(j) : i8_lanes32(j);
+				for (int r = 0; r < R; r++) {
+					u[r] = t == DS_Q6_K ? i8_q6codes(b[r], j) : i8_kcodes(b[r], t == DS_Q5_K, j);
+					s[r] = _mm512_permutexvar_ps(idx, s8[r]);
+					m[r] = _mm512_permutexvar_ps(idx, m8[r]);
+				}
+				I8_STEP(R, NT, u, s, m, a, acc, accm);
+				for (int i = 0; i < NT; i++)
+					a[i] += I8_CHUNK;
+			}
+		}
+	} else {
+		size_t bb = ds_dtype_get(t)->block_bytes;
+		long nb = k / 32;
+		for (long c = 0; c < nb; c += 2) {
+			__m512i u[2];
+			__m512 s[2], m[2];
+			for (int r = 0; r < R; r++) {
+				const uint8_t *b = w[r] + (size_t)c * bb;
+				_mm_prefetch((const char *)b + I8_PF, _MM_HINT_T0);
+				u[r] = i8_chunk32(t, b, bb, c + 1 < nb, &s[r], &m[r]);
+			}
+			I8_STEP(R, NT, u, s, m, a, acc, accm);
+			for (int i = 0; i < NT; i++)
+				a[i] += I8_CHUNK;
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < NT; i++)
+			out[(long)i * ldo + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][i], accm[r][i]));
+}
+
+/* rows [r0, r1) of w (type t) for n tokens: blocks of rows whose weights stay in cache while each group
+ * of up to 4 tokens passes over them, two rows at a time (one stream of weights each) */
+I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+		     long tstride, int n, float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t rb = ds_row_bytes(t, k);
+	const uint8_t *base = w->data;
+
+	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
+		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
+		for (int i = 0; i < n; i += 4) {
+			int nt = n - i < 4 ? n - i : 4;
+			const uint8_t *a = aq + (long)i * tstride;
+			for (long r = rb0; r < rb1; r += 2) {
+				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
+				float *o = y + (long)i * ldy + r;
+#define I8_TILE(R, NT) i8_tile(t, R, NT, wr, k, a, tstride, o, ldy)
+				if (r + 1 < rb1) {
+					switch (nt) {
+					case 1: I8_TILE(2, 1); break;
+					case 2: I8_TILE(2, 2); break;
+					case 3: I8_TILE(2, 3); break;
+					default: I8_TILE(2, 4); break;
+					}
+				} else {
+					switch (nt) {
+					case 1: I8_TILE(1, 1); break;
+					case 2: I8_TILE(1, 2); break;
+					case 3: I8_TILE(1, 3); break;
+					default: I8_TILE(1, 4); break;
+					}
+				}
+#undef I8_TILE
+			}
+		}
+	}
+}
+
+I8_API void i8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q4_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q4_1, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q5_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q5_1, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
+}
+
+I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
+			 float *y, long ldy)
+{
+	i8_rows_t(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
+}
+
+static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
+		    long ldy)
+{
+	void (*f)(const struct ds_tensor *, long, long, const uint8_t *, long, int, float *, long);
+
+	switch (w->dtype) {
+	case DS_Q8_0: f = i8_rows_q8_0; break;
+	case DS_Q4_0: f = i8_rows_q4_0; break;
+	case DS_Q4_1: f = i8_rows_q4_1; break;
+	case DS_Q5_0: f = i8_rows_q5_0; break;
+	case DS_Q5_1: f = i8_rows_q5_1; break;
+	case DS_Q4_K: f = i8_rows_q4_k; break;
+	case DS_Q5_K: f = i8_rows_q5_k; break;
+	case DS_Q6_K: f = i8_rows_q6_k; break;
+	default:
+		cpu_kernels_avx512.rows(w, r0, r1, x, n, ldx, y, ldy);
+		return;
+	}
+	if (r0 >= r1 || n <= 0)
+		return;
+	long ts;
+	const uint8_t *a = i8_quantize(x, n, ldx, (long)w->cols, &ts);
+	f(w, r0, r1, a, ts, n, y, ldy);
+}
+
+static void i8_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
+{
+	cpu_kernels_avx512.axpy_row(y, a, w, row);
+}
+
+static float i8_dot(const float *a, const float *b, long n)
+{
+	return cpu_kernels_avx512.dot(a, b, n);
+}
+
+static void i8_axpy(float *y, float a, const float *x, long n)
+{
+	cpu_kernels_avx512.axpy(y, a, x, n);
+}
+
+static void i8_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n, int m,
+		  long kdim)
+{
+	cpu_kernels_avx512.pv(o, ldo, p, ldp, v, ldv, n, m, kdim);
+}
+
+static float i8_exp_sum(float *s, long n, float max)
+{
+	return cpu_kernels_avx512.exp_sum(s, n, max);
+}
+
+const struct cpu_kernels cpu_kernels_avx512_int8 = {
+	.name = "AVX-512 VNNI int8",
+	.rows = i8_rows,
+	.axpy_row = i8_axpy_row,
+	.dot = i8_dot,
+	.axpy = i8_axpy,
+	.pv = i8_pv,
+	.exp_sum = i8_exp_sum,
+};
+
+#endif

@@ -1,0 +1,245 @@
+/* test-int8-kernels.c: the opt-in int8 set (cpu_kernels_avx512_int8) on every block-quantized type
+ * (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K) against exact math on the decoded weights: random
+ * blocks, odd row counts and row ranges, every token count 1..70 at k = 256 and a few at k = 2304 (and
+ * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y; float weights and the
+ * vector kernels must equal the exact AVX-512 set's bit for bit; DSCODER_KERNELS=avx512-int8 picks it.
+ * Exits 77 where the CPU (or the build) lacks AVX-512 VNNI.
+ *
+ * The bound is the activations' rounding itself: each x_c is stored as d_b q_c with d_b = max |x| / 127
+ * over its block b of 32, so |x_c - d_b q_c| <= d_b / 2 and
+ *   |y - exact| <= sum_c |w_c| d_b / 2 (1 + 1e-4) + 1e-5 sum_c (|w_c| + |o_c|) (|x_c| + d_b)
+ * where exact is the double sum of w_c x_c and o_c the offset the kernel subtracts apart (128 d for
+ * q8_0, 8 d / 16 d for q4_0 / q5_0, the min of q4_1/q5_1 and of a K-quant sub-block, 32 d sc for q6_K):
+ * the second term is F32 rounding of sums of a few thousand such terms. A wrong code, scale or lane
+ * is off by about |w x| per weight, some 50 times the first term. */
+#include "build-config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu-kernels.h"
+#include "xalloc.h"
+#include "fixture-util.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+	return (uint32_t)(fix_xorshift(&rng) >> 11);
+}
+
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+
+static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+#define N_TYPES (sizeof types / sizeof types[0])
+
+/* A half as real files have them: 2^-12 .. 2^-3, either sign (the q6_K and min fields may be negative). */
+static uint16_t rnd_scale(void)
+{
+	return (uint16_t)((rnd() % 4 == 0) << 15 | (3 + rnd() % 10) << 10 | (rnd() & 0x3ff));
+}
+
+static void put16(uint8_t *p, uint16_t h)
+{
+	p[0] = (uint8_t)h;
+	p[1] = (uint8_t)(h >> 8);
+}
+
+/* Bytes of a block before its codes (kept when the codes are zeroed to find the offsets). */
+static size_t head_bytes(enum ds_dtype t)
+{
+	switch (t) {
+	case DS_Q8_0: case DS_Q4_0: return 2;
+	case DS_Q4_1: return 4;
+	case DS_Q5_0: return 6;
+	case DS_Q5_1: return 8;
+	case DS_Q4_K: case DS_Q5_K: return 16;
+	default: return 0;
+	}
+}
+
+struct qmat {
+	struct ds_tensor w;
+	float *deq, *off;   /* rows x cols: the decoded weights, |offset| of each weight's group */
+};
+
+static struct qmat make_qmat(enum ds_dtype t, long rows, long cols)
+{
+	const struct ds_dtype_info *info = ds_dtype_get(t);
+	size_t rb = ds_row_bytes(t, cols), bb = info->block_bytes;
+	uint8_t *data = xmalloc(rb * (size_t)rows + 1), z[256];
+	struct qmat q = { .deq = xmalloc(sizeof(float) * (size_t)(rows * cols)),
+			  .off = xmalloc(sizeof(float) * (size_t)(rows * cols)) };
+
+	for (long r = 0; r < rows; r++)
+		for (long c = 0; c < cols; c += info->block) {
+			uint8_t *b = data + (size_t)r * rb + (size_t)(c / info->block) * bb;
+			float *o = q.off + r * cols + c;
+
+			for (size_t i = 0; i < bb; i++)
+				b[i] = (uint8_t)rnd();
+			if (t == DS_Q6_K)
+				put16(b + 208, rnd_scale());
+			else
+				put16(b, rnd_scale());
+			if (t == DS_Q4_1 || t == DS_Q5_1 || t == DS_Q4_K || t == DS_Q5_K)
+				put16(b + 2, rnd_scale());
+			info->to_float(b, q.deq + r * cols + c, info->block);
+			/* the offsets: what the block gives with every code 0 (q6_K keeps its scales at the end) */
+			memset(z, 0, sizeof z);
+			if (t == DS_Q6_K)
+				memcpy(z + 192, b + 192, 18);
+			else
+				memcpy(z, b, head_bytes(t));
+			info->to_float(z, o, info->block);
+			for (int i = 0; i < info->block; i++)
+				o[i] = fabsf(t == DS_Q8_0 ? 128 * ds_f16_to_f32((uint16_t)(b[0] | b[1] << 8)) : o[i]);
+		}
+	q.w = (struct ds_tensor){ .dtype = t, .data = data, .rows = rows, .cols = cols };
+	return q;
+}
+
+static void free_qmat(struct qmat *q)
+{
+	free((void *)q->w.data);
+	free(q->deq);
+	free(q->off);
+}
+
+static double worst_ratio[N_TYPES], sum_rel[N_TYPES];
+static long n_rel[N_TYPES];
+
+/* x for n tokens: mostly values in [-1, 1], an outlier now and then (as real activations have), and
+ * some tokens scaled far from 1 */
+static void fill_x(float *x, int n, long ldx)
+{
+	for (int i = 0; i < n; i++) {
+		float s = i % 5 == 3 ? 1e3f : i % 5 == 4 ? 1e-3f : 1;
+		for (long c = 0; c < ldx; c++)
+			x[i * ldx + c] = s * fix_rndf(&rng) * (rnd() % 61 == 0 ? 20.0f : 1.0f);
+	}
+}
+
+static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols, int n)
+{
+	enum ds_dtype t = types[ti];
+	struct qmat q = make_qmat(t, rows, cols);
+	long ldx = cols + 16, ldy = rows + 3;
+	float *x = xmalloc(sizeof *x * (size_t)(n * ldx)), *y = xmalloc(sizeof *y * (size_t)(n * ldy));
+	float *dh = xmalloc(sizeof *dh * (size_t)(n * cols));   /* d_b / 2 of each activation */
+
+	fill_x(x, n, ldx);
+	for (int i = 0; i < n; i++)
+		for (long b = 0; b < cols; b += 32) {
+			float amax = 0;
+			for (int c = 0; c < 32; c++)
+				amax = fmaxf(amax, fabsf(x[i * ldx + b + c]));
+			for (int c = 0; c < 32; c++)
+				dh[i * cols + b + c] = amax / 127 / 2;
+		}
+	for (long i = 0; i < n * ldy; i++)
+		y[i] = -777;
+	long r0 = 1, r1 = rows - 1;
+	k->rows(&q.w, r0, r1, x, n, ldx, y, ldy);
+	int bad = 0;
+	for (int i = 0; i < n && bad < 3; i++) {
+		if (y[i * ldy] != -777 || y[i * ldy + rows - 1] != -777 || y[i * ldy + rows] != -777) {
+			CHECK(0, "%s %ldx%ld, %d tokens: a row outside [%ld, %ld) was written", ds_dtype_get(t)->name,
+			      rows, cols, n, r0, r1);
+			bad++;
+		}
+		for (long r = r0; r < r1 && bad < 3; r++) {
+			double exact = 0, mag = 0, round = 0, fl = 0;
+			for (long c = 0; c < cols; c++) {
+				double w = q.deq[r * cols + c], xc = x[i * ldx + c], e = dh[i * cols + c];
+				exact += w * xc;
+				mag += fabs(w * xc);
+				round += fabs(w) * e;
+				fl += (fabs(w) + q.off[r * cols + c]) * (fabs(xc) + 2 * e);
+			}
+			double diff = fabs(y[i * ldy + r] - exact), bound = round * (1 + 1e-4) + 1e-5 * fl;
+			if (!(diff <= bound)) {
+				CHECK(0, "%s %ldx%ld, %d tokens: row %ld token %d is %.9g, exact %.9g (|diff| %.3g, "
+				      "bound %.3g)", ds_dtype_get(t)->name, rows, cols, n, r, i, y[i * ldy + r], exact,
+				      diff, bound);
+				bad++;
+			}
+			if (round > 0 && diff / round > worst_ratio[ti])
+				worst_ratio[ti] = diff / round;
+			if (mag > 0) {
+				sum_rel[ti] += diff / mag;
+				n_rel[ti]++;
+			}
+		}
+	}
+	free(x);
+	free(y);
+	free(dh);
+	free_qmat(&q);
+}
+
+/* Float weights and the vector kernels are the exact set's, bit for bit. */
+static void test_delegated(const struct cpu_kernels *k)
+{
+	long rows = 9, cols = 80, n = 5;
+	float *w = xmalloc(sizeof *w * (size_t)(rows * cols)), *x = xmalloc(sizeof *x * (size_t)(n * cols));
+	float *y1 = xcalloc((size_t)(n * rows), sizeof *y1), *y2 = xcalloc((size_t)(n * rows), sizeof *y2);
+	for (long i = 0; i < rows * cols; i++)
+		w[i] = fix_rndf(&rng);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = fix_rndf(&rng);
+	struct ds_tensor t = { .dtype = DS_F32, .data = w, .rows = rows, .cols = cols };
+	k->rows(&t, 0, rows, x, (int)n, cols, y1, rows);
+	cpu_kernels_avx512.rows(&t, 0, rows, x, (int)n, cols, y2, rows);
+	CHECK(memcmp(y1, y2, sizeof *y1 * (size_t)(n * rows)) == 0, "F32 rows differ from the AVX-512 set's");
+	CHECK(k->dot(w, x, cols) == cpu_kernels_avx512.dot(w, x, cols), "dot differs from the AVX-512 set's");
+	struct qmat q = make_qmat(DS_Q4_K, 3, 256);
+	memset(y1, 0, sizeof *y1 * 256);
+	memset(y2, 0, sizeof *y2 * 256);
+	k->axpy_row(y1, 0.5f, &q.w, 1);
+	cpu_kernels_avx512.axpy_row(y2, 0.5f, &q.w, 1);
+	CHECK(memcmp(y1, y2, sizeof *y1 * 256) == 0, "q4_K axpy_row differs from the AVX-512 set's (it stays exact)");
+	free_qmat(&q);
+	free(w), free(x), free(y1), free(y2);
+}
+
+int main(void)
+{
+	if (!cpu_kernels_have_avx512_int8()) {
+		printf("SKIP: this CPU lacks AVX-512 VNNI: the int8 set cannot run here\n");
+		return 77;
+	}
+	setenv("DSCODER_KERNELS", "avx512-int8", 1);
+	const struct cpu_kernels *k = cpu_kernels_best();
+	CHECK(k == &cpu_kernels_avx512_int8, "DSCODER_KERNELS=avx512-int8 chose %s", k->name);
+	k = &cpu_kernels_avx512_int8;
+
+	for (size_t ti = 0; ti < N_TYPES; ti++) {
+		int kq = ds_dtype_get(types[ti])->block == 256;
+		for (int n = 1; n <= 70; n++)
+			test_rows(k, (int)ti, n % 2 ? 37 : 6, 256, n);
+		static const int few[] = { 1, 2, 3, 5, 8, 13, 33 };
+		for (size_t i = 0; i < sizeof few / sizeof few[0]; i++) {
+			test_rows(k, (int)ti, 21, 2304, few[i]);
+			if (!kq)
+				test_rows(k, (int)ti, 19, 2080, few[i]);
+		}
+		printf("%-5s worst |y - exact| / (rounding bound sum |w| d/2): %.3f; mean |y - exact| / sum |w x|: "
+		       "%.2e\n", ds_dtype_get(types[ti])->name, worst_ratio[ti], sum_rel[ti] / (double)n_rel[ti]);
+	}
+	test_delegated(k);
+	return fix_failures ? 1 : 0;
+}
+
+#else
+
+int main(void)
+{
+	(void)rnd;
+	printf("SKIP: this build has no AVX-512 VNNI kernels\n");
+	return 77;
+}
+
+#endif
