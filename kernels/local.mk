@@ -20,6 +20,9 @@ check_PROGRAMS += tests/test-int8-kernels
 tests_test_int8_kernels_SOURCES = tests/test-int8-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_int8_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
 TESTS += tests/test-int8-kernels
+# ... and through the engine: --kernels avx512-int8 on the tiny quantized fixtures (uses tests/f32-compare).
+TESTS += tests/int8-logits.sh
+dist_check_SCRIPTS += tests/int8-logits.sh
 
 # The --bench --profile timers (engine/op-profile.c).
 check_PROGRAMS += tests/test-op-profile

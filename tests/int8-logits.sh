@@ -1,0 +1,41 @@
+#!/bin/sh
+# int8-logits.sh: dscoder-engine --kernels avx512-int8 (the opt-in AVX-512 VNNI set: activations rounded to
+# int8 per block of 32) on the tiny quantized fixtures: the prompt's logits against exact math on the same
+# weights (golden/logits-TYPE.f32) and against llama.cpp's own int8 kernels (golden/llamacpp-TYPE.f32),
+# within the bounds the GGUF tests give quantized files (mean |diff| <= 0.05, max <= 0.5, top-1 >= 90%);
+# they must also differ from the exact set's logits (else the option did nothing). Skips (77) where the
+# CPU lacks AVX-512 VNNI.
+. "$top_srcdir/tests/cli-lib.sh"
+compare="$top_builddir/tests/f32-compare"
+quant="$models/tiny-ds2-quant"
+[ -d "$quant/golden" ] || { echo "SKIP: no fixtures at $quant"; exit 77; }
+tr -s ' \n' '  ' < "$quant/golden/prompt.ids" | sed 's/^ *//' > "$tmp/p.ids"
+
+if ! "$engine" --model "$quant/model-q8_0.gguf" --ids "$tmp/p.ids" --logits "$tmp/probe.f32" --threads 2 \
+	--kernels avx512-int8 2> "$tmp/err"; then
+	grep -q "lacks" "$tmp/err" && { echo "SKIP: $(cat "$tmp/err")"; exit 77; }
+	bad "--kernels avx512-int8 failed: $(cat "$tmp/err")"
+	exit 1
+fi
+
+for t in q8_0 q4_k_m; do
+	m="$quant/model-$t.gguf"
+	"$engine" --model "$m" --ids "$tmp/p.ids" --logits "$tmp/int8.f32" --threads 2 --kernels avx512-int8 &&
+	"$engine" --model "$m" --ids "$tmp/p.ids" --logits "$tmp/exact.f32" --threads 2 --kernels avx512 ||
+		{ bad "$t: the engine failed"; continue; }
+	for g in logits llamacpp; do
+		out=$("$compare" "$tmp/int8.f32" "$quant/golden/$g-$t.f32" 320 0.05 0.5 0.9) &&
+			ok "$t int8 against golden/$g-$t.f32: $out" || bad "$t int8 against golden/$g-$t.f32: $out"
+	done
+	# the exact set is within 1e-2 of golden here; the int8 set moves the logits by more than 1e-3
+	if "$compare" "$tmp/int8.f32" "$tmp/exact.f32" 320 0.001 1000 0 > "$tmp/same"; then
+		bad "$t: --kernels avx512-int8 gave the exact set's logits ($(cat "$tmp/same")): was it used?"
+	else
+		ok "$t: the int8 logits are not the exact ones: $(cat "$tmp/same")"
+	fi
+done
+
+"$engine" --kernels avx512-int9 --help > "$tmp/out" 2> "$tmp/err"
+[ $? -eq 1 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "avx512-int9" "$tmp/err" &&
+	ok "an unknown kernel set is refused: $(cat "$tmp/err")" || bad "--kernels avx512-int9: $(cat "$tmp/err")"
+exit $fail
