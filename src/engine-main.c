@@ -45,6 +45,9 @@ static const char usage_options[] =
 "                           bundled demo model)\n"
 "  --system TEXT            system message for --generate\n"
 "  --threads N              CPU threads (default: one per physical core)\n"
+"  --kernels NAME           CPU kernel set: ref, avx2, avx512 (default: the fastest exact one this CPU\n"
+"                           runs) or avx512-int8 (AVX-512 VNNI: quantized weights times activations\n"
+"                           rounded to 8 bits per block of 32, like llama.cpp; logits move by ~1e-2)\n"
 "  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
 "                           cuda when this build has it and a GPU is visible, else cpu)\n"
 "  --device N               which GPU (default 0)\n"
@@ -122,6 +125,7 @@ enum {
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
 	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_API_KEY_ENV,
+	OPT_KERNELS,
 };
 
 static const struct option long_options[] = {
@@ -140,6 +144,7 @@ static const struct option long_options[] = {
 	{ "model", required_argument, NULL, OPT_MODEL },
 	{ "system", required_argument, NULL, OPT_SYSTEM },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "kernels", required_argument, NULL, OPT_KERNELS },
 	{ "ctx", required_argument, NULL, OPT_CTX },
 	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
 	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
@@ -389,6 +394,16 @@ int main(int argc, char **argv)
 			if (parse_int("--threads", optarg, 1, 4096, &v) != 0)
 				return 1;
 			a.threads = (int)v;
+			break;
+		case OPT_KERNELS:
+			/* the CPU backend reads DSCODER_KERNELS once, when it first multiplies */
+			if (strcmp(optarg, "ref") != 0 && strcmp(optarg, "avx2") != 0 &&
+			    strcmp(optarg, "avx512") != 0 && strcmp(optarg, "avx512-int8") != 0) {
+				fprintf(stderr, "dscoder-engine: --kernels %s is not a kernel set: use ref, avx2, "
+					"avx512 or avx512-int8.\n", optarg);
+				return 1;
+			}
+			setenv("DSCODER_KERNELS", optarg, 1);
 			break;
 		case OPT_CTX:
 			if (parse_int("--ctx", optarg, 16, INT_MAX / 2, &v) != 0)
