@@ -9,7 +9,7 @@ check_PROGRAMS += tests/test-forward tests/test-kernels tests/test-fwd-route tes
 	tests/test-fwd-synth
 tests_test_forward_SOURCES = tests/test-forward.c tests/fixture-util.c tests/fixture-util.h
 tests_test_forward_LDADD = $(FORWARD_TEST_LIBS)
-tests_test_kernels_SOURCES = tests/test-kernels.c tests/fixture-util.c tests/fixture-util.h
+tests_test_kernels_SOURCES = tests/test-kernels.c tests/fixture-util.c tests/fixture-util.h tests/packed-check.h
 tests_test_kernels_LDADD = $(FORWARD_TEST_LIBS)
 tests_test_fwd_route_SOURCES = tests/test-fwd-route.c tests/fixture-util.c tests/fixture-util.h
 tests_test_fwd_route_LDADD = $(FORWARD_TEST_LIBS)

@@ -15,6 +15,7 @@
 #include "cpu/cpu-pool.h"
 #include "xalloc.h"
 #include "fixture-util.h"
+#include "packed-check.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -101,7 +102,10 @@ static void test_rows(const struct cpu_kernels *a, const struct cpu_kernels *b)
 	static const long shapes[][3] = { {1, 1, 1}, {4, 8, 1}, {13, 37, 1}, {9, 8, 3}, {17, 70, 5},
 					  {5, 1, 2}, {33, 131, 7}, {8, 16, 2}, {7, 263, 4}, {64, 512, 9},
 					  /* past one 1024-column chunk of the AVX-512 tiles, several tiles of 6 */
-					  {6, 2100, 8}, {9, 48, 13}, {3, 1030, 2} };
+					  {6, 2100, 8}, {9, 48, 13}, {3, 1030, 2},
+					  /* the matrix-product form: two vectors of tokens, several blocks of 32
+					   * and groups of 128, rows past a 96-row block, columns past 512 */
+					  {25, 77, 33}, {110, 530, 40}, {30, 1100, 140} };
 	for (int t = 0; t < 3; t++) {
 		enum ds_dtype dt = (enum ds_dtype)t;
 		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -142,6 +146,23 @@ static void test_rows(const struct cpu_kernels *a, const struct cpu_kernels *b)
 			free(yb);
 		}
 	}
+}
+
+/* The set's packed product equals its rows() bit for bit, every float type and edge token count */
+static void test_packed(const struct cpu_kernels *k)
+{
+	for (int t = 0; t < 3; t++)
+		for (size_t s = 0; s < sizeof packed_check_ns / sizeof packed_check_ns[0]; s++) {
+			int n = packed_check_ns[s];
+			long rows = 100 + (long)s, cols = 513 + 16 * (long)s, ldx = cols + 7;
+			struct ds_tensor w = make_tensor((enum ds_dtype)t, rows, cols);
+			float *x = xmalloc(sizeof *x * (size_t)n * (size_t)ldx);
+			for (long i = 0; i < n * ldx; i++)
+				x[i] = rndf();
+			packed_check(k, &w, x, n, ldx, 24 + 12 * (long)(s % 3), dtype_name((enum ds_dtype)t));
+			free((void *)w.data);
+			free(x);
+		}
 }
 
 static void test_vectors(const struct cpu_kernels *a, const struct cpu_kernels *b)
@@ -375,6 +396,7 @@ int main(void)
 	if (cpu_kernels_have_avx512()) {
 		test_f16_all(&cpu_kernels_avx512);
 		test_rows(&cpu_kernels_ref, &cpu_kernels_avx512);
+		test_packed(&cpu_kernels_avx512);
 		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx512);
 		test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_avx512);
 		printf("compared %s with %s\n", cpu_kernels_avx512.name, cpu_kernels_ref.name);

@@ -21,6 +21,7 @@
 #include "cpu/cpu-kernels.h"
 #include "xalloc.h"
 #include "fixture-util.h"
+#include "packed-check.h"
 
 #define QK_TOL 2e-6
 
@@ -202,6 +203,22 @@ static void test_axpy_row(const struct cpu_kernels *k, enum ds_dtype t)
 	free_qmat(&q);
 }
 
+/* The set's packed product equals its rows() bit for bit */
+static void test_packed(const struct cpu_kernels *k, enum ds_dtype t)
+{
+	for (size_t s = 0; s < sizeof packed_check_ns / sizeof packed_check_ns[0]; s++) {
+		int n = packed_check_ns[s];
+		long blk = ds_dtype_get(t)->block, cols = blk * (3 + (long)s % 4) * (blk == 32 ? 6 : 1), ldx = cols + 16;
+		struct qmat q = make_qmat(t, 40 + (long)s, cols);
+		float *x = xmalloc(sizeof *x * (size_t)n * (size_t)ldx);
+		for (long i = 0; i < n * ldx; i++)
+			x[i] = fix_rndf(&rng);
+		packed_check(k, &q.w, x, n, ldx, 24, ds_dtype_get(t)->name);
+		free(x);
+		free_qmat(&q);
+	}
+}
+
 static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K };
 
 static void test_set(const struct cpu_kernels *k, int si)
@@ -215,6 +232,9 @@ static void test_set(const struct cpu_kernels *k, int si)
 		for (int wi = 0; wi < 3; wi++)
 			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 				test_rows(k, si, t, 11 + (long)ni % 3, widths[wi], ns[ni]);
+		/* the matrix-product form: rows past a 96-row block, tokens past a group of 128 */
+		test_rows(k, si, t, 110, widths[1], 140);
+		test_packed(k, t);
 		test_onehot(k, t, 1);
 		test_onehot(k, t, 3);
 		test_onehot(k, t, 13);

@@ -39,6 +39,7 @@ static void cpu_destroy(void *ctx)
 	free(c->ffn_gate);
 	free(c->ffn_up);
 	free(c->moe_x);
+	free(c->xpack);
 	free(c->moe_y);
 	free(c->moe_acc);
 	free(c->moe_tok);
@@ -122,6 +123,7 @@ struct matmul_task {
 	long ldy, ldx;
 	const struct ds_tensor *w;
 	const float *x;
+	const float *xp;    /* x packed, or NULL */
 	int n;
 	long bs;
 };
@@ -131,15 +133,34 @@ static void matmul_run(void *arg, int b, int ith)
 	struct matmul_task *t = arg;
 	long lo, hi;
 	cpu_block((long)t->w->rows, t->bs, b, &lo, &hi);
-	if (lo < hi)
+	if (lo >= hi)
+		return;
+	if (t->xp != NULL)
+		t->k->rows_packed(t->w, lo, hi, t->xp, t->n, t->y, t->ldy);
+	else
 		t->k->rows(t->w, lo, hi, t->x, t->n, t->ldx, t->y, t->ldy);
+}
+
+const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n)
+{
+	const struct cpu_kernels *k = c->k;
+	if (k->pack == NULL || n < k->packed_from(w->dtype))
+		return NULL;
+	size_t need = k->pack_floats(n, (long)w->cols);
+	if (need > c->xpack_cap) {
+		free(c->xpack);
+		c->xpack = cpu_xalloc(need);
+		c->xpack_cap = need;
+	}
+	k->pack(x, n, ldx, (long)w->cols, c->xpack);
+	return c->xpack;
 }
 
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n)
 {
 	struct matmul_task t = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n,
-				 .bs = cpu_row_block((long)w->rows) };
+				 .bs = cpu_row_block((long)w->rows), .xp = cpu_pack(c, w, x, ldx, n) };
 	int nb = (int)(((long)w->rows + t.bs - 1) / t.bs);
 	/* tiny products (the router, the test models) are not worth waking the workers */
 	if ((long)w->rows * w->cols * n < 32768)

@@ -20,6 +20,8 @@ struct cpu_ctx {
 	float *ffn_gate, *ffn_up;   /* (max_batch, ffn_width) */
 	float *moe_x, *moe_y;       /* (max_batch, hidden): gathered tokens of one expert, its output */
 	float *moe_acc;             /* (max_batch, hidden): routed sum */
+	float *xpack;               /* activations of one product packed by the kernels' pack */
+	size_t xpack_cap;           /* floats at xpack */
 	int *moe_tok;               /* (max_batch) token index of each gathered row */
 	float *moe_w;               /* (max_batch) its routing weight */
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
@@ -32,14 +34,18 @@ struct cpu_ctx {
 	float *att_batch;           /* (threads, cpu_mla_batch_floats): batch attention scratch */
 };
 
-/* Rows per block of a matrix product: about 64 blocks, so threads even out, and at least 16 rows,
- * so a block is worth claiming. A multiple of 4 (the kernels' row tile) that depends on the row
- * count alone: results do not depend on the number of threads. */
+/* Rows per block of a matrix product: about 64 blocks, so threads even out, and at least 24 rows,
+ * so a block is worth claiming. A multiple of 12 (the row tiles are 4 rows in decode, 12 in prefill)
+ * that depends on the row count alone: results do not depend on the number of threads. */
 static inline long cpu_row_block(long rows)
 {
-	long bs = ((rows + 63) / 64 + 3) & ~3L;
-	return bs < 16 ? 16 : bs;
+	long bs = ((rows + 63) / 64 + 11) / 12 * 12;
+	return bs < 24 ? 24 : bs;
 }
+
+/* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this
+ * set or this many tokens takes rows() on x as it is. */
+const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);
 
 /* Matrix product on all threads: y[i*ldy + r] = W[r] . x[i*ldx ..]. */
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

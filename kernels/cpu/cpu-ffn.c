@@ -15,6 +15,7 @@ struct swiglu_task {
 	struct cpu_ctx *c;
 	const struct ds_tensor *gate, *up;
 	const float *x;
+	const float *xp;    /* x packed, or NULL */
 	int n;
 	long bs;
 };
@@ -28,8 +29,13 @@ static void swiglu_run(void *arg, int b, int ith)
 	cpu_block(w, t->bs, b, &lo, &hi);
 	if (lo >= hi)
 		return;
-	c->k->rows(t->gate, lo, hi, t->x, t->n, (long)t->gate->cols, c->ffn_gate, w);
-	c->k->rows(t->up, lo, hi, t->x, t->n, (long)t->up->cols, c->ffn_up, w);
+	if (t->xp != NULL) {
+		c->k->rows_packed(t->gate, lo, hi, t->xp, t->n, c->ffn_gate, w);
+		c->k->rows_packed(t->up, lo, hi, t->xp, t->n, c->ffn_up, w);
+	} else {
+		c->k->rows(t->gate, lo, hi, t->x, t->n, (long)t->gate->cols, c->ffn_gate, w);
+		c->k->rows(t->up, lo, hi, t->x, t->n, (long)t->up->cols, c->ffn_up, w);
+	}
 	for (int i = 0; i < t->n; i++) {
 		float *g = c->ffn_gate + (long)i * w, *u = c->ffn_up + (long)i * w;
 		for (long r = lo; r < hi; r++)
@@ -44,6 +50,9 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
 	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
 				 .bs = cpu_row_block((long)gate->rows) };
 	int nb = (int)(((long)gate->rows + t.bs - 1) / t.bs);
+	/* gate and up share one packing (the same type, so the same form; else each as it is) */
+	if (gate->dtype == up->dtype)
+		t.xp = cpu_pack(c, gate, x, (long)gate->cols, n);
 	if ((long)gate->rows * gate->cols * n < 16384)
 		for (int b = 0; b < nb; b++)
 			swiglu_run(&t, b, 0);
