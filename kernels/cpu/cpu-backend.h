@@ -43,6 +43,16 @@ static inline long cpu_row_block(long rows)
 	return bs < 24 ? 24 : bs;
 }
 
+/* Rows per block of a product on packed activations: about 4 blocks per thread, since each block
+ * starts its weight stream cold (the first panel waits on memory) and the results of the packed form
+ * do not depend on the blocks. */
+static inline long cpu_packed_block(long rows, int threads)
+{
+	long per = 4L * (threads > 0 ? threads : 1);
+	long bs = ((rows + per - 1) / per + 11) / 12 * 12;
+	return bs > cpu_row_block(rows) ? bs : cpu_row_block(rows);
+}
+
 /* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this
  * set or this many tokens takes rows() on x as it is. */
 const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);

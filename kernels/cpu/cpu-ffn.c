@@ -49,10 +49,12 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
 	struct cpu_ctx *c = ctx;
 	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
 				 .bs = cpu_row_block((long)gate->rows) };
-	int nb = (int)(((long)gate->rows + t.bs - 1) / t.bs);
 	/* gate and up share one packing (the same type, so the same form; else each as it is) */
 	if (gate->dtype == up->dtype)
 		t.xp = cpu_pack(c, gate, x, (long)gate->cols, n);
+	if (t.xp != NULL)
+		t.bs = cpu_packed_block((long)gate->rows, c->nth);
+	int nb = (int)(((long)gate->rows + t.bs - 1) / t.bs);
 	if ((long)gate->rows * gate->cols * n < 16384)
 		for (int b = 0; b < nb; b++)
 			swiglu_run(&t, b, 0);
