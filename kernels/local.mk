@@ -2,6 +2,7 @@
 noinst_LIBRARIES += libkernels.a
 libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-backend.c kernels/cpu/cpu-backend.h kernels/cpu/cpu-ffn.c kernels/cpu/cpu-mla.c \
+	kernels/cpu/cpu-mla-kernels.c kernels/cpu/cpu-mla-kernels.h \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
 	kernels/cpu/cpu-kernels-int8.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h \
@@ -34,3 +35,9 @@ TESTS += tests/test-op-profile
 noinst_PROGRAMS += tools/quant-bench
 tools_quant_bench_SOURCES = tools/quant-bench.c
 tools_quant_bench_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+
+# Decode attention's kernels on every set against sums in double (tests/test-mla-kernels.c).
+check_PROGRAMS += tests/test-mla-kernels
+tests_test_mla_kernels_SOURCES = tests/test-mla-kernels.c tests/fixture-util.c tests/fixture-util.h
+tests_test_mla_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+TESTS += tests/test-mla-kernels

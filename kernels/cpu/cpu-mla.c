@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu-backend.h"
+#include "cpu-mla-kernels.h"
 
 #define MLA_BLOCK 32
 
@@ -29,16 +30,26 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 	return t;
 }
 
-/* The absorbed, scaled query of token i, head h: [scale * q_nope W_UK | scale * q_pe]. */
+/* Rows of W_UK summed by one axpy_rows call of mla_absorb. */
+#define MLA_ABSORB_ROWS 256
+
+/* The absorbed, scaled query of token i, head h: [scale * q_nope W_UK | scale * q_pe]: the head's
+ * nope rows of kv_b_proj weighted by the scaled q_nope and summed, each row read once. */
 static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i, int h)
 {
+	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	long lat = a->kv_rank + a->rope;
 	float *qc = c->att_q + ((long)i * a->n_heads + h) * lat;
 	const float *q = a->q + (long)i * a->n_heads * (a->nope + a->rope) + (long)h * (a->nope + a->rope);
 	long row0 = (long)h * (a->nope + a->v_dim);
+	float qs[MLA_ABSORB_ROWS];
 	memset(qc, 0, (size_t)a->kv_rank * sizeof *qc);
-	for (int j = 0; j < a->nope; j++)
-		c->k->axpy_row(qc, q[j] * a->scale, a->kv_b, row0 + j);
+	for (int j0 = 0; j0 < a->nope; j0 += MLA_ABSORB_ROWS) {
+		int m = a->nope - j0 < MLA_ABSORB_ROWS ? a->nope - j0 : MLA_ABSORB_ROWS;
+		for (int j = 0; j < m; j++)
+			qs[j] = q[j0 + j] * a->scale;
+		mk->axpy_rows(c->k, qc, qs, a->kv_b, row0 + j0, m);
+	}
 	for (int j = 0; j < a->rope; j++)
 		qc[a->kv_rank + j] = q[a->nope + j] * a->scale;
 }
@@ -56,7 +67,9 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 			     float *part, long lo, long hi, int ith)
 {
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
+	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
+	float f[nh];                                          /* each head's rescale of this block */
 	for (int h = 0; h < nh; h++) {
 		float *ph = part + (long)h * (kr + 2);
 		ph[0] = -INFINITY;
@@ -66,25 +79,22 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 	for (long b = lo; b < hi; b += MLA_BLOCK) {
 		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
 		/* scores of every head against these rows: the rows are the "weights", each read once */
-		struct ds_tensor cb = { .dtype = DS_F32, .data = cache + b * lat, .rows = nb, .cols = lat };
-		c->k->rows(&cb, 0, nb, qa, nh, lat, s, MLA_BLOCK);
+		mk->scores(c->k, s, MLA_BLOCK, qa, lat, nh, cache + b * lat, lat, nb, lat);
 		for (int h = 0; h < nh; h++) {
 			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
 			float m = ph[0];
 			for (int j = 0; j < nb; j++)
-				if (sh[j] > m)
-					m = sh[j];
+				m = sh[j] > m ? sh[j] : m;
+			f[h] = 1.0f;
 			if (m > ph[0]) {
-				float f = expf(ph[0] - m);
-				ph[1] *= f;
-				for (int k = 0; k < kr; k++)
-					ph[2 + k] *= f;
+				f[h] = expf(ph[0] - m);
+				ph[1] *= f[h];
 				ph[0] = m;
 			}
 			ph[1] += c->k->exp_sum(sh, nb, m);
 		}
-		/* o_lat of every head += its weights times these rows' c_kv */
-		c->k->pv(part + 2, kr + 2, s, MLA_BLOCK, cache + b * lat, lat, nh, nb, kr);
+		/* o_lat of every head = f * o_lat + its weights times these rows' c_kv */
+		mk->pv_scaled(c->k, part + 2, kr + 2, f, s, MLA_BLOCK, cache + b * lat, lat, nh, nb, kr);
 	}
 }
 
@@ -284,26 +294,7 @@ static void mla_batch_run(void *arg, int h, int ith)
 		c->k->pv(o, kr, s, sld, a->cache + (long)t0 * lat, lat, n, tb, kr);
 	}
 	/* keys of the batch itself, causal */
-	for (int i = 0; i < n; i++) {
-		const float *q = a->q + (long)i * nh * qd + (long)h * qd;
-		float *si = s + (long)i * sld, bm = m[i];
-		for (int j = 0; j <= i; j++) {
-			const float *kv = c->att_kv + (long)j * nh * kvd + (long)h * kvd;
-			const float *kpe = a->cache + (long)(a->pos + j) * lat + kr;
-			si[j] = (c->k->dot(q, kv, a->nope) + c->k->dot(q + a->nope, kpe, a->rope)) * a->scale;
-			if (si[j] > bm)
-				bm = si[j];
-		}
-		f[i] = a->pos > 0 ? expf(m[i] - bm) : 0;     /* rescales the prefix part */
-		l[i] *= f[i];
-		float *vs = vsum + (long)i * vd;
-		memset(vs, 0, (size_t)vd * sizeof *vs);
-		for (int j = 0; j <= i; j++) {
-			float p = expf(si[j] - bm);
-			l[i] += p;
-			c->k->axpy(vs, p, c->att_kv + (long)j * nh * kvd + (long)h * kvd + a->nope, vd);
-		}
-	}
+	cpu_mla_causal(c, a, h, s, sld, m, l, f, vsum);
 	/* out = (f * W_UV o_lat + sum of p v) / l */
 	float *u = s;    /* (n, v) of W_UV o_lat, row stride v; the scores are no longer needed */
 	if (a->pos > 0) {

@@ -1,0 +1,346 @@
+/* cpu-mla-kernels.c: decode attention's weighted row sums (cpu-mla-kernels.h): the generic set on
+ * any kernel set's axpy_row and pv, and an AVX-512 set that keeps 16 sums in registers while it
+ * walks the rows, so y and o are loaded and stored once per block instead of once per row. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#include <string.h>
+
+#include "cpu-mla-kernels.h"
+
+static void generic_axpy_rows(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
+			      long row0, int m)
+{
+	for (int j = 0; j < m; j++)
+		k->axpy_row(y, a[j], w, row0 + j);
+}
+
+static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+			      long ldp, const float *v, long ldv, int n, int m, long kdim)
+{
+	for (int i = 0; i < n; i++) {
+		if (f[i] == 1.0f)
+			continue;
+		float *oi = o + (long)i * ldo;
+		for (long c = 0; c < kdim; c++)
+			oi[c] *= f[i];
+	}
+	k->pv(o, ldo, p, ldp, v, ldv, n, m, kdim);
+}
+
+static void generic_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
+			   const float *v, long ldv, int m, long kdim)
+{
+	/* rows with a row stride: the cache rows as a tensor (cols = ldv) whose first kdim are used is
+	 * not what rows() takes, so the block is a tensor only where kdim spans the whole row */
+	if (kdim == ldv) {
+		struct ds_tensor vb = { .dtype = DS_F32, .data = v, .rows = m, .cols = kdim };
+		k->rows(&vb, 0, m, q, n, ldq, s, lds);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < m; t++)
+			s[(long)i * lds + t] = k->dot(q + (long)i * ldq, v + (long)t * ldv, kdim);
+}
+
+const struct cpu_mla_kernels cpu_mla_kernels_generic = {
+	.name = "generic",
+	.axpy_rows = generic_axpy_rows,
+	.pv_scaled = generic_pv_scaled,
+	.scores = generic_scores,
+};
+
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+
+#include <immintrin.h>
+
+#define MK512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define MK512_INLINE static inline __attribute__((always_inline, \
+	target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+/* Sums kept in registers by axpy_rows: 256 columns per pass over the rows (two passes over a
+ * kv_rank of 512; the second finds the rows in L2). */
+#define AR_V 16
+/* Rows ahead of the one being summed whose lines of this pass are asked for: the rows of one head
+ * are contiguous, but a pass reads only part of each, which the hardware prefetcher follows late. */
+#define AR_AHEAD 8
+
+/* Lanes [0, n) of 16 set, for n in [0, 16]. */
+MK512_INLINE __mmask16 mk_lanes(long n)
+{
+	return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* 16 weights of a float-type row from column c widened to F32 (BF16 is the top half of an F32);
+ * lanes outside m are 0. */
+MK512_INLINE __m512 mk_ld(const char *row, long c, enum ds_dtype t, __mmask16 m)
+{
+	if (t == DS_F32)
+		return _mm512_maskz_loadu_ps(m, (const float *)row + c);
+	__m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + c);
+	if (t == DS_BF16)
+		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	return _mm512_cvtph_ps(h);
+}
+
+MK512_INLINE __m512 mk_ld16(const char *row, long c, enum ds_dtype t)
+{
+	if (t == DS_F32)
+		return _mm512_loadu_ps((const float *)row + c);
+	__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)((const uint16_t *)row + c));
+	if (t == DS_BF16)
+		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	return _mm512_cvtph_ps(h);
+}
+
+/* Weights 16h .. 16h+15 of a Q8_0 block (f16 scale d, then 32 int8): q * d, as the quantized
+ * kernels decode them. */
+MK512_INLINE __m512 mk_q8_half(const uint8_t *blk, int h, __m512 d)
+{
+	__m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 + 16 * h));
+	return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
+}
+
+MK512_INLINE __m512 mk_q8_scale(const uint8_t *blk)
+{
+	uint16_t h;
+	memcpy(&h, blk, 2);
+	return _mm512_set1_ps(_cvtsh_ss(h));
+}
+
+MK512_INLINE void mk_prefetch(const char *p, size_t len)
+{
+	for (size_t o = 0; o < len; o += 64)
+		_mm_prefetch(p + o, _MM_HINT_T0);
+}
+
+/* Columns [c, c + 256) of m rows of a float-type W (rows rb bytes apart from base). */
+MK512_INLINE void ar_float_pass(float *y, const float *a, const char *base, size_t rb, int m, long c,
+				enum ds_dtype t)
+{
+	const size_t es = t == DS_F32 ? 4 : 2;
+	__m512 acc[AR_V];
+#pragma GCC unroll 16
+	for (int v = 0; v < AR_V; v++)
+		acc[v] = _mm512_loadu_ps(y + c + 16 * v);
+	for (int j = 0; j < m; j++) {
+		const char *row = base + (size_t)j * rb;
+		if (j + AR_AHEAD < m)
+			mk_prefetch(row + AR_AHEAD * rb + (size_t)c * es, 16 * AR_V * es);
+		__m512 va = _mm512_set1_ps(a[j]);
+#pragma GCC unroll 16
+		for (int v = 0; v < AR_V; v++)
+			acc[v] = _mm512_fmadd_ps(va, mk_ld16(row, c + 16 * v, t), acc[v]);
+	}
+#pragma GCC unroll 16
+	for (int v = 0; v < AR_V; v++)
+		_mm512_storeu_ps(y + c + 16 * v, acc[v]);
+}
+
+static MK512 void ar_float(float *y, const float *a, const char *base, size_t rb, int m, long k, enum ds_dtype t)
+{
+	long c = 0;
+	for (; c + 16 * AR_V <= k; c += 16 * AR_V) {
+		switch (t) {
+		case DS_F32: ar_float_pass(y, a, base, rb, m, c, DS_F32); break;
+		case DS_BF16: ar_float_pass(y, a, base, rb, m, c, DS_BF16); break;
+		default: ar_float_pass(y, a, base, rb, m, c, DS_F16); break;
+		}
+	}
+	/* the last columns, 16 at a time down the rows */
+	for (; c < k; c += 16) {
+		__mmask16 mk = mk_lanes(k - c);
+		__m512 acc = _mm512_maskz_loadu_ps(mk, y + c);
+		for (int j = 0; j < m; j++)
+			acc = _mm512_fmadd_ps(_mm512_set1_ps(a[j]), mk_ld(base + (size_t)j * rb, c, t, mk), acc);
+		_mm512_mask_storeu_ps(y + c, mk, acc);
+	}
+}
+
+/* Q8_0: 8 blocks of 34 bytes per pass of 256 columns. */
+static MK512 void ar_q8_0(float *y, const float *a, const char *base, size_t rb, int m, long k)
+{
+	long c = 0;
+	for (; c + 16 * AR_V <= k; c += 16 * AR_V) {
+		__m512 acc[AR_V];
+#pragma GCC unroll 16
+		for (int v = 0; v < AR_V; v++)
+			acc[v] = _mm512_loadu_ps(y + c + 16 * v);
+		for (int j = 0; j < m; j++) {
+			const uint8_t *row = (const uint8_t *)base + (size_t)j * rb + (size_t)(c / 32) * 34;
+			if (j + AR_AHEAD < m)
+				mk_prefetch((const char *)row + AR_AHEAD * rb, 8 * 34);
+			__m512 va = _mm512_set1_ps(a[j]);
+#pragma GCC unroll 8
+			for (int b = 0; b < AR_V / 2; b++) {
+				__m512 d = mk_q8_scale(row + 34 * b);
+				acc[2 * b] = _mm512_fmadd_ps(va, mk_q8_half(row + 34 * b, 0, d), acc[2 * b]);
+				acc[2 * b + 1] = _mm512_fmadd_ps(va, mk_q8_half(row + 34 * b, 1, d), acc[2 * b + 1]);
+			}
+		}
+#pragma GCC unroll 16
+		for (int v = 0; v < AR_V; v++)
+			_mm512_storeu_ps(y + c + 16 * v, acc[v]);
+	}
+	/* the last blocks (a row of Q8_0 is whole blocks of 32), one down the rows at a time */
+	for (; c < k; c += 32) {
+		__m512 a0 = _mm512_loadu_ps(y + c), a1 = _mm512_loadu_ps(y + c + 16);
+		for (int j = 0; j < m; j++) {
+			const uint8_t *blk = (const uint8_t *)base + (size_t)j * rb + (size_t)(c / 32) * 34;
+			__m512 va = _mm512_set1_ps(a[j]), d = mk_q8_scale(blk);
+			a0 = _mm512_fmadd_ps(va, mk_q8_half(blk, 0, d), a0);
+			a1 = _mm512_fmadd_ps(va, mk_q8_half(blk, 1, d), a1);
+		}
+		_mm512_storeu_ps(y + c, a0);
+		_mm512_storeu_ps(y + c + 16, a1);
+	}
+}
+
+static void avx512_axpy_rows(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
+			     long row0, int m)
+{
+	const long cols = (long)w->cols;
+	const size_t rb = ds_row_bytes(w->dtype, cols);
+	const char *base = (const char *)w->data + (size_t)row0 * rb;
+	switch (w->dtype) {
+	case DS_F32:
+	case DS_BF16:
+	case DS_F16:
+		ar_float(y, a, base, rb, m, cols, w->dtype);
+		break;
+	case DS_Q8_0:
+		ar_q8_0(y, a, base, rb, m, cols);
+		break;
+	default:
+		/* the other block types: the set's decoder a row at a time */
+		generic_axpy_rows(k, y, a, w, row0, m);
+		break;
+	}
+}
+
+/* Q queries (1..4) x 64 columns from c of pv_scaled: 16 sums in registers over the m rows of v,
+ * each 64-column piece of a row loaded once for the Q queries; lanes past kdim are masked off. */
+MK512_INLINE void pv_tile(int Q, float *o, long ldo, const float *f, const float *p, long ldp, const float *v,
+			  long ldv, int m, long c, long kdim)
+{
+	__mmask16 mk[4];
+	__m512 acc[4][4];
+#pragma GCC unroll 4
+	for (int u = 0; u < 4; u++)
+		mk[u] = mk_lanes(kdim - c - 16 * u);
+#pragma GCC unroll 4
+	for (int q = 0; q < Q; q++) {
+		__m512 fq = _mm512_set1_ps(f[q]);
+#pragma GCC unroll 4
+		for (int u = 0; u < 4; u++)
+			acc[q][u] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[u], o + (long)q * ldo + c + 16 * u), fq);
+	}
+	for (int t = 0; t < m; t++) {
+		const float *vt = v + (long)t * ldv + c;
+		__m512 vv[4];
+#pragma GCC unroll 4
+		for (int u = 0; u < 4; u++)
+			vv[u] = _mm512_maskz_loadu_ps(mk[u], vt + 16 * u);
+#pragma GCC unroll 4
+		for (int q = 0; q < Q; q++) {
+			__m512 pq = _mm512_set1_ps(p[(long)q * ldp + t]);
+#pragma GCC unroll 4
+			for (int u = 0; u < 4; u++)
+				acc[q][u] = _mm512_fmadd_ps(pq, vv[u], acc[q][u]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int q = 0; q < Q; q++)
+#pragma GCC unroll 4
+		for (int u = 0; u < 4; u++)
+			_mm512_mask_storeu_ps(o + (long)q * ldo + c + 16 * u, mk[u], acc[q][u]);
+}
+
+static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+				   long ldp, const float *v, long ldv, int n, int m, long kdim)
+{
+	/* columns outermost: the piece of v's m rows that a tile reads (8 KB for 32 rows) stays in L1
+	 * for every group of queries */
+	for (long c = 0; c < kdim; c += 64) {
+		for (int i = 0; i < n; i += 4) {
+			float *oi = o + (long)i * ldo;
+			const float *pi = p + (long)i * ldp;
+			switch (n - i) {
+			case 1: pv_tile(1, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 2: pv_tile(2, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 3: pv_tile(3, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			default: pv_tile(4, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			}
+		}
+	}
+}
+
+/* R rows (1..4) x Q queries (1..4) of scores: R * Q sums in registers over kdim, each 16-float piece
+ * of a row or a query loaded once per tile. */
+MK512_INLINE void sc_tile(int R, int Q, float *s, long lds, const float *q, long ldq, const float *v, long ldv,
+			  long kdim)
+{
+	__m512 acc[4][4];
+#pragma GCC unroll 4
+	for (int i = 0; i < Q; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			acc[i][t] = _mm512_setzero_ps();
+	for (long c = 0; c < kdim; c += 16) {
+		__mmask16 mk = mk_lanes(kdim - c);
+		__m512 vv[4];
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			vv[t] = _mm512_maskz_loadu_ps(mk, v + (long)t * ldv + c);
+#pragma GCC unroll 4
+		for (int i = 0; i < Q; i++) {
+			__m512 qi = _mm512_maskz_loadu_ps(mk, q + (long)i * ldq + c);
+#pragma GCC unroll 4
+			for (int t = 0; t < R; t++)
+				acc[i][t] = _mm512_fmadd_ps(qi, vv[t], acc[i][t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < Q; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
+				const float *v, long ldv, int m, long kdim)
+{
+	/* rows outermost: 4 rows (9 KB of a 576-wide cache) stay in L1 for every group of queries */
+	int t = 0;
+	for (; t + 4 <= m; t += 4) {
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			sc_tile(4, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim);
+		for (; i < n; i++)
+			sc_tile(4, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim);
+	}
+	for (; t < m; t++) {
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			sc_tile(1, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim);
+		for (; i < n; i++)
+			sc_tile(1, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim);
+	}
+}
+
+const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {
+	.name = "AVX-512",
+	.axpy_rows = avx512_axpy_rows,
+	.pv_scaled = avx512_pv_scaled,
+	.scores = avx512_scores,
+};
+
+#endif
+
+const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k)
+{
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+	if (k == &cpu_kernels_avx512)
+		return &cpu_mla_kernels_avx512;
+#endif
+	return &cpu_mla_kernels_generic;
+}

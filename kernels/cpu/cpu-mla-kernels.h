@@ -1,0 +1,38 @@
+/* cpu-mla-kernels.h: the two inner loops of decode attention (cpu-mla.c) as kernels of their own:
+ * the weighted sum of a block of weight rows (the absorbed query, q_nope W_UK) and the weighted sum
+ * of cache rows with the online softmax's rescale folded in. A set per kernel set of cpu-kernels.h:
+ * the generic one runs that set's axpy_row and pv in loops (its results, bit for bit); the AVX-512
+ * one keeps the sums in registers and reads each row once, with the same sums in the same order. */
+#ifndef DS_CPU_MLA_KERNELS_H
+#define DS_CPU_MLA_KERNELS_H
+
+#include "cpu-kernels.h"
+
+struct cpu_mla_kernels {
+	const char *name;
+	/* y[c] += sum over j < m, in order, of a[j] * W[row0 + j][c] for c < w->cols: W^T a over a
+	 * block of rows, the same sums as m calls of k->axpy_row. Every weight type. */
+	void (*axpy_rows)(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
+			  long row0, int m);
+	/* For each query i < n: o_i = f[i] * o_i, then o_i[c] += p[i*ldp + t] * v[t*ldv + c] for t < m
+	 * in order, c < kdim (o_i at o + i*ldo): k->pv after a rescale of each o_i (none where f[i] is
+	 * 1, which leaves o_i as it is). */
+	void (*pv_scaled)(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+			  long ldp, const float *v, long ldv, int n, int m, long kdim);
+	/* s[i*lds + t] = q_i . v_t over kdim for queries i < n (q_i at q + i*ldq) and F32 rows t < m
+	 * (v_t at v + t*ldv): the attention scores of a block of cache rows, each row read once for
+	 * all queries. The generic set is k->rows; others sum in their own order (F32 rounding). */
+	void (*scores)(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
+		       const float *v, long ldv, int m, long kdim);
+};
+
+extern const struct cpu_mla_kernels cpu_mla_kernels_generic;
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+extern const struct cpu_mla_kernels cpu_mla_kernels_avx512;
+#endif
+
+/* The set that goes with kernel set k: the AVX-512 one with k's AVX-512 set, the generic one with
+ * any other (so DSCODER_KERNELS=ref|avx2 reach attention too). */
+const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k);
+
+#endif
