@@ -71,6 +71,11 @@ static inline int cpu_mla_part_blocks(int max_batch)
 void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
 		const struct ds_tensor *down, const float *x, int n);
 void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a);
+/* The in-chunk (causal) part of the batch attention of head h: scores in s (n rows, sld apart),
+ * the running max m and sum l of each query (from the prefix) updated, the prefix's rescale in f,
+ * the weighted sum of the chunk's V in vsum (n, v_dim). */
+void cpu_mla_causal(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s, long sld,
+		    float *m, float *l, float *f, float *vsum);
 /* Floats of per-thread scratch the batch attention needs. */
 size_t cpu_mla_batch_floats(int max_batch, int kv_rank, int v_dim);
 

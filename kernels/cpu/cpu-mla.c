@@ -260,7 +260,6 @@ static void mla_batch_run(void *arg, int h, int ith)
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
 	const int n = a->n, kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads, vd = a->v_dim;
-	const int qd = a->nope + a->rope, kvd = a->nope + a->v_dim;
 	const long sld = mla_sld(c->max_batch, vd);
 	float *o = c->att_batch + (long)ith * (long)cpu_mla_batch_floats(c->max_batch, kr, vd);
 	float *vsum = o + (long)c->max_batch * kr;              /* (n, v): in-batch weighted V */
