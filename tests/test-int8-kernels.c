@@ -32,7 +32,9 @@ static uint32_t rnd(void)
 
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 
-static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+static const enum ds_dtype types[] = {
+	DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K
+};
 #define N_TYPES (sizeof types / sizeof types[0])
 
 /* A half as real files have them: 2^-12 .. 2^-3, either sign (the q6_K and min fields may be negative). */
@@ -200,7 +202,8 @@ static void test_delegated(const struct cpu_kernels *k)
 	memset(y2, 0, sizeof *y2 * 256);
 	k->axpy_row(y1, 0.5f, &q.w, 1);
 	cpu_kernels_avx512.axpy_row(y2, 0.5f, &q.w, 1);
-	CHECK(memcmp(y1, y2, sizeof *y1 * 256) == 0, "q4_K axpy_row differs from the AVX-512 set's (it stays exact)");
+	CHECK(memcmp(y1, y2, sizeof *y1 * 256) == 0,
+	      "q4_K axpy_row differs from the AVX-512 set's (it stays exact)");
 	free_qmat(&q);
 	free(w), free(x), free(y1), free(y2);
 }

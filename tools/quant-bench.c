@@ -2,6 +2,7 @@
  * decode (1 token) as GB/s of weights against the measured read bandwidth, prefill (64 tokens) as
  * tokens x rows per second. Medians of several runs: the machine is shared. Run by hand:
  *   tools/quant-bench [TYPES [SETS [THREADS [MB [TOKENS]]]]]   e.g. tools/quant-bench q4_K,q8_0 avx512 2
+ * (SETS: ref, avx2, avx512 and the opt-in avx512-int8)
  * (MB of weights for decode, default 256; prefill takes 1/16 of them and TOKENS tokens, default 64) */
 #include "build-config.h"
 
@@ -138,8 +139,8 @@ int main(int argc, char **argv)
 		struct ds_tensor wp = w;
 		wp.rows = rows / 16;
 		float *y = xmalloc(sizeof *y * (size_t)(np * rows));
-		for (int si = 0; si < 3; si++) {
-			static const char *const sn[] = { "ref", "avx2", "avx512" };
+		for (int si = 0; si < 4; si++) {
+			static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8" };
 			const struct cpu_kernels *k = NULL;
 			snprintf(pat, sizeof pat, ",%s,", sn[si]);
 			snprintf(all, sizeof all, ",%s,", sets);
@@ -154,6 +155,10 @@ int main(int argc, char **argv)
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 			if (si == 2 && cpu_kernels_have_avx512())
 				k = &cpu_kernels_avx512;
+#endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+			if (si == 3 && cpu_kernels_have_avx512_int8())
+				k = &cpu_kernels_avx512_int8;   /* opt-in: activations rounded to int8 */
 #endif
 			if (k == NULL)
 				continue;

@@ -31,10 +31,14 @@
 #define I8_API static __attribute__((target(I8_TARGET)))
 
 /* Quantized activations, per token: per chunk of 64 values, 64 int8 codes, then the 16 lanes' dx, then
- * the 16 lanes' dx * (sum of their 4 codes). One stream per token, as the weights are read. */
+ * the 16 lanes' c dx (sum of their 4 codes), c the weight type's offset multiple (i8_offset_mult) or 1.
+ * One stream per token, as the weights are read. */
 #define I8_CHUNK 192
 #define I8_ROWBLOCK 16     /* rows whose weights stay in L1 while every token group passes over them */
-#define I8_PF 2048         /* bytes of prefetch ahead in each weight row (decode streams from memory) */
+#define I8_PF 2048         /* bytes of prefetch ahead in each long weight row (decode streams from memory) */
+/* the loops over rows, tokens and chunks of a tile, unrolled whole so that its accumulators stay in
+ * registers (GCC otherwise keeps them on the stack) */
+#define I8_UNROLL _Pragma("GCC unroll 16")
 
 I8_FN float i8_h2f(const uint8_t *p)
 {
@@ -45,9 +49,13 @@ I8_FN float i8_h2f(const uint8_t *p)
 
 /* ---- activations ---- */
 
-/* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 into a buffer of this thread, kept
- * for its next call; returns it, tokens stride *tstride bytes apart. */
-I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, long *tstride)
+/* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 (lane sums times mult) into a
+ * buffer of this thread, kept for its next call; returns it, tokens *tstride bytes apart. With ksums
+ * (q4_K, q5_K: offsets per sub-block of 32), the sums area of each chunk holds instead the 8 block sums
+ * dx (sum q) of its super-block of 256 (lanes 0-7; 8-15 are 0), so a row's offsets take one
+ * multiply-add per super-block. */
+I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float mult, int ksums,
+				  long *tstride)
 {
 	static __thread uint8_t *buf;
 	static __thread size_t cap;
@@ -69,6 +77,8 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, long 
 		const float *xi = x + (long)i * ldx;
 		uint8_t *o = buf + (size_t)i * (size_t)nc * I8_CHUNK;
 
+		float bsum[8] = { 0 };
+
 		for (long c = 0; c < nc; c++, o += I8_CHUNK) {
 			float d[2];
 			for (int h = 0; h < 2; h++) {
@@ -82,15 +92,25 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, long 
 				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
 				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
 				d[h] = amax / 127.0f;
-				_mm_storeu_si128((__m128i *)(void *)(o + h * 32),
-						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, id))));
-				_mm_storeu_si128((__m128i *)(void *)(o + h * 32 + 16),
-						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(b, id))));
+				__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
+				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
+				_mm_storeu_si128((__m128i *)(void *)(o + h * 32), _mm512_cvtsepi32_epi8(qa));
+				_mm_storeu_si128((__m128i *)(void *)(o + h * 32 + 16), _mm512_cvtsepi32_epi8(qb));
+				if (ksums)
+					bsum[(c % 4) * 2 + h] = d[h] * (float)_mm512_reduce_add_epi32(
+						_mm512_add_epi32(qa, qb));
 			}
 			__m512 dl = _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1]));
 			__m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(o));
 			_mm512_storeu_ps(o + 64, dl);
-			_mm512_storeu_ps(o + 128, _mm512_mul_ps(dl, _mm512_cvtepi32_ps(s4)));
+			if (!ksums) {
+				_mm512_storeu_ps(o + 128, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(mult), dl),
+									_mm512_cvtepi32_ps(s4)));
+			} else if (c % 4 == 3) {   /* k is a multiple of 256 */
+				for (int j = 0; j < 4; j++)
+					_mm512_storeu_ps(o - j * I8_CHUNK + 128,
+							 _mm512_maskz_loadu_ps(0xff, bsum));
+			}
 		}
 	}
 	return buf;
@@ -106,48 +126,53 @@ I8_FN __m256i i8_nib32(const uint8_t *qs)
 				       _mm_and_si128(_mm_srli_epi16(v, 4), f), 1);
 }
 
-/* The 32 codes (u) of block b of a 32-weight type, and its s and m. */
-I8_FN __m256i i8_block32(enum ds_dtype t, const uint8_t *b, float *s, float *m)
+/* The 32 codes (u) of block b of a 32-weight type (the scales are read by i8_chunk32). */
+I8_FN __m256i i8_block32(enum ds_dtype t, const uint8_t *b)
 {
-	float d = i8_h2f(b);
 	uint32_t qh;
 	__m256i u;
 
-	*s = d;
 	switch (t) {
 	case DS_Q8_0:
-		*m = -128.0f * d;
 		return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)),
 					_mm256_set1_epi8((char)0x80));
 	case DS_Q4_0:
-		*m = -8.0f * d;
 		return i8_nib32(b + 2);
 	case DS_Q4_1:
-		*m = i8_h2f(b + 2);
 		return i8_nib32(b + 4);
 	case DS_Q5_0:
-		*m = -16.0f * d;
 		memcpy(&qh, b + 2, 4);
 		u = i8_nib32(b + 6);
 		return _mm256_mask_add_epi8(u, (__mmask32)qh, u, _mm256_set1_epi8(16));
 	default:   /* DS_Q5_1 */
-		*m = i8_h2f(b + 2);
 		memcpy(&qh, b + 4, 4);
 		u = i8_nib32(b + 8);
 		return _mm256_mask_add_epi8(u, (__mmask32)qh, u, _mm256_set1_epi8(16));
 	}
 }
 
-/* Chunk of blocks b0 and (when two) b0 + bytes of a 32-weight type. */
+/* The halves at offset off of blocks b0 and b1 as floats in lanes 0-7 and 8-15 (two scalar loads
+ * and one conversion: cheaper than two broadcasts and a blend) */
+I8_FN __m512 i8_halves(const uint8_t *b0, const uint8_t *b1, int off)
+{
+	uint16_t h0, h1;
+	memcpy(&h0, b0 + off, 2);
+	memcpy(&h1, b1 + off, 2);
+	__m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)(h0 | (uint32_t)h1 << 16))));
+	return _mm512_permutexvar_ps(_mm512_mask_mov_epi32(_mm512_setzero_si512(), 0xff00,
+							   _mm512_set1_epi32(1)), f);
+}
+
+/* Chunk of blocks b0 and (when two) b0 + bytes of a 32-weight type: codes, s and (q4_1, q5_1) m; a
+ * missing second block has codes 0 and reads b0's scales again (its activations are 0). */
 I8_FN __m512i i8_chunk32(enum ds_dtype t, const uint8_t *b0, size_t bytes, int two, __m512 *s, __m512 *m)
 {
-	float s0, m0, s1 = 0, m1 = 0;
-	__m256i u0 = i8_block32(t, b0, &s0, &m0), u1 = _mm256_setzero_si256();
+	const uint8_t *b1 = two ? b0 + bytes : b0;
+	__m256i u0 = i8_block32(t, b0), u1 = two ? i8_block32(t, b1) : _mm256_setzero_si256();
 
-	if (two)
-		u1 = i8_block32(t, b0 + bytes, &s1, &m1);
-	*s = _mm512_mask_mov_ps(_mm512_set1_ps(s0), 0xff00, _mm512_set1_ps(s1));
-	*m = _mm512_mask_mov_ps(_mm512_set1_ps(m0), 0xff00, _mm512_set1_ps(m1));
+	*s = i8_halves(b0, b1, 0);
+	if (t == DS_Q4_1 || t == DS_Q5_1)
+		*m = i8_halves(b0, b1, 2);
 	return _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
 }
 
@@ -224,32 +249,63 @@ I8_FN __m512i i8_q6codes(const uint8_t *b, int j)
 
 /* ---- the product ---- */
 
-/* acc[r][t] += the chunk's lanes for weight codes u[r] (lanes s, m) and token t's chunk at a */
-#define I8_STEP(R, NT, u, s, m, a, acc, accm) do { \
-	for (int t_ = 0; t_ < (NT); t_++) { \
+/* Types whose offset is a fixed multiple of the scale (m = c s): q8_0, q4_0, q5_0, q6_K. Their
+ * activations carry c dx (sum q) in place of dx (sum q), so a lane adds s (dx (u . q) + c dx sum q):
+ * two multiply-adds and no m. */
+static inline int i8_offset_mult(enum ds_dtype t)
+{
+	switch (t) {
+	case DS_Q8_0: return -128;
+	case DS_Q4_0: return -8;
+	case DS_Q5_0: return -16;
+	case DS_Q6_K: return -32;
+	default: return 0;
+	}
+}
+
+/* acc[r][t] += the chunk's lanes for weight codes u[r] (lanes s, m) and token t's chunk at a; accm
+ * takes the m terms when M (types with a free offset per block of 32: q4_1, q5_1) */
+#define I8_STEP(T, M, R, NT, u, s, m, a, acc, accm) do { \
+	I8_UNROLL for (int t_ = 0; t_ < (NT); t_++) { \
 		__m512i xq_ = _mm512_loadu_si512((a)[t_]); \
 		__m512 dl_ = _mm512_loadu_ps((const float *)((a)[t_] + 64)); \
 		__m512 sl_ = _mm512_loadu_ps((const float *)((a)[t_] + 128)); \
-		for (int r_ = 0; r_ < (R); r_++) { \
-			__m512i p_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), (u)[r_], xq_); \
-			(acc)[r_][t_] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p_), _mm512_mul_ps((s)[r_], dl_), \
-							(acc)[r_][t_]); \
-			(accm)[r_][t_] = _mm512_fmadd_ps((m)[r_], sl_, (accm)[r_][t_]); \
+		I8_UNROLL for (int r_ = 0; r_ < (R); r_++) { \
+			__m512 p_ = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), (u)[r_], xq_)); \
+			if (i8_offset_mult(T)) { \
+				(acc)[r_][t_] = _mm512_fmadd_ps((s)[r_], _mm512_fmadd_ps(p_, dl_, sl_), (acc)[r_][t_]); \
+			} else { \
+				(acc)[r_][t_] = _mm512_fmadd_ps(p_, _mm512_mul_ps((s)[r_], dl_), (acc)[r_][t_]); \
+				if (M) \
+					(accm)[r_][t_] = _mm512_fmadd_ps((m)[r_], sl_, (accm)[r_][t_]); \
+			} \
 		} \
 	} \
 } while (0)
 
+/* Prefetch each line once, up to upto: *next is the first line not yet asked for. More prefetches
+ * than lines stall on a full miss queue (perf: half of q8_0 decode on a prefetch per 64 bytes read). */
+I8_FN void i8_prefetch(const uint8_t **next, const uint8_t *upto)
+{
+	while (*next < upto) {
+		_mm_prefetch((const char *)*next, _MM_HINT_T0);
+		*next += 64;
+	}
+}
+
 /* y of R rows (w[r], k weights of type t) and NT tokens (quantized at a[t], tstride apart), into
- * out[t * ldo + r] */
+ * out[t * ldo + r]; pf: how far ahead in each row to prefetch */
 I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0,
-		   long tstride, float *out, long ldo)
+		   long tstride, float *out, long ldo, size_t pf)
 {
 	__m512 acc[2][4], accm[2][4];
-	const uint8_t *a[4];
-	for (int r = 0; r < R; r++)
-		for (int i = 0; i < NT; i++)
+	const uint8_t *a[4], *next[2];
+	I8_UNROLL for (int r = 0; r < R; r++)
+		next[r] = w[r] + pf;
+	I8_UNROLL for (int r = 0; r < R; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
 			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
-	for (int i = 0; i < NT; i++)
+	I8_UNROLL for (int i = 0; i < NT; i++)
 		a[i] = a0 + (long)i * tstride;
 
 	if (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) {
@@ -257,27 +313,29 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
 		for (long sb = 0; sb < k / 256; sb++) {
 			__m512 s8[2], m8[2];
 			const uint8_t *b[2];
-			for (int r = 0; r < R; r++) {
+			I8_UNROLL for (int r = 0; r < R; r++) {
 				b[r] = w[r] + (size_t)sb * bb;
-				_mm_prefetch((const char *)b[r] + I8_PF, _MM_HINT_T0);
-				_mm_prefetch((const char *)b[r] + I8_PF + 64, _MM_HINT_T0);
-				_mm_prefetch((const char *)b[r] + I8_PF + 128, _MM_HINT_T0);
-				if (t == DS_Q6_K)
+				i8_prefetch(&next[r], b[r] + pf + bb);
+				if (t == DS_Q6_K) {
 					i8_q6scales(b[r], &s8[r], &m8[r]);
-				else
+				} else {
 					i8_kscales(b[r], &s8[r], &m8[r]);
+					/* the offsets: m8 . the super-block's block sums */
+					I8_UNROLL for (int i = 0; i < NT; i++)
+						accm[r][i] = _mm512_fmadd_ps(m8[r], _mm512_loadu_ps((const float *)
+									     (a[i] + 128)), accm[r][i]);
+				}
 			}
-			for (int j = 0; j < 4; j++) {
+			I8_UNROLL for (int j = 0; j < 4; j++) {
 				__m512i u[2];
 				__m512 s[2], m[2];
 				__m512i idx = t == DS_Q6_K ? i8_lanes16(j) : i8_lanes32(j);
-				for (int r = 0; r < R; r++) {
+				I8_UNROLL for (int r = 0; r < R; r++) {
 					u[r] = t == DS_Q6_K ? i8_q6codes(b[r], j) : i8_kcodes(b[r], t == DS_Q5_K, j);
 					s[r] = _mm512_permutexvar_ps(idx, s8[r]);
-					m[r] = _mm512_permutexvar_ps(idx, m8[r]);
 				}
-				I8_STEP(R, NT, u, s, m, a, acc, accm);
-				for (int i = 0; i < NT; i++)
+				I8_STEP(t, 0, R, NT, u, s, m, a, acc, accm);
+				I8_UNROLL for (int i = 0; i < NT; i++)
 					a[i] += I8_CHUNK;
 			}
 		}
@@ -287,19 +345,20 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
 		for (long c = 0; c < nb; c += 2) {
 			__m512i u[2];
 			__m512 s[2], m[2];
-			for (int r = 0; r < R; r++) {
+			I8_UNROLL for (int r = 0; r < R; r++) {
 				const uint8_t *b = w[r] + (size_t)c * bb;
-				_mm_prefetch((const char *)b + I8_PF, _MM_HINT_T0);
+				i8_prefetch(&next[r], b + pf + 2 * bb);
 				u[r] = i8_chunk32(t, b, bb, c + 1 < nb, &s[r], &m[r]);
 			}
-			I8_STEP(R, NT, u, s, m, a, acc, accm);
-			for (int i = 0; i < NT; i++)
+			I8_STEP(t, !i8_offset_mult(t), R, NT, u, s, m, a, acc, accm);
+			I8_UNROLL for (int i = 0; i < NT; i++)
 				a[i] += I8_CHUNK;
 		}
 	}
-	for (int r = 0; r < R; r++)
-		for (int i = 0; i < NT; i++)
-			out[(long)i * ldo + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][i], accm[r][i]));
+	I8_UNROLL for (int r = 0; r < R; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			out[(long)i * ldo + r] = _mm512_reduce_add_ps(i8_offset_mult(t) ? acc[r][i] :
+								      _mm512_add_ps(acc[r][i], accm[r][i]));
 }
 
 /* rows [r0, r1) of w (type t) for n tokens: blocks of rows whose weights stay in cache while each group
@@ -311,6 +370,10 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 	size_t rb = ds_row_bytes(t, k);
 	const uint8_t *base = w->data;
 
+	/* two neighbouring rows are read together: short rows prefetch the next pair, long ones I8_PF ahead
+	 * (which stays inside the row) */
+	size_t pf = 2 * rb <= 4 * I8_PF ? 2 * rb : I8_PF;
+
 	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
 		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
 		for (int i = 0; i < n; i += 4) {
@@ -319,7 +382,7 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 			for (long r = rb0; r < rb1; r += 2) {
 				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
 				float *o = y + (long)i * ldy + r;
-#define I8_TILE(R, NT) i8_tile(t, R, NT, wr, k, a, tstride, o, ldy)
+#define I8_TILE(R, NT) i8_tile(t, R, NT, wr, k, a, tstride, o, ldy, pf)
 				if (r + 1 < rb1) {
 					switch (nt) {
 					case 1: I8_TILE(2, 1); break;
@@ -410,7 +473,9 @@ static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x,
 	if (r0 >= r1 || n <= 0)
 		return;
 	long ts;
-	const uint8_t *a = i8_quantize(x, n, ldx, (long)w->cols, &ts);
+	int c = i8_offset_mult(w->dtype);
+	const uint8_t *a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f,
+				       w->dtype == DS_Q4_K || w->dtype == DS_Q5_K, &ts);
 	f(w, r0, r1, a, ts, n, y, ldy);
 }
 
