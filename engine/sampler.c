@@ -5,11 +5,16 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "xalloc.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct candidate {
 	float logit;
@@ -91,14 +96,102 @@ void ds_sampler_free(struct ds_sampler *s)
 	free(s);
 }
 
+/* The arg-max of a vocabulary of logits runs per decoded token; the scalar loop (compare with
+ * x[best], move) was a dependency chain of about 4 ns an element, 0.43 ms for 102400 logits. Here
+ * the maximum is found in 16 independent lanes, then the first index that holds it. */
+
+/* The largest of x[0..n) and init that counts (finite_only: the finite values; otherwise every value
+ * but NaN), as "v > m ? v : m" over the values in any order, which is what maxps computes. */
+static inline float max_counted(const float *x, int n, float init, bool finite_only)
+{
+	float m = init;
+	int i = 0;
+#ifdef __SSE2__
+	const __m128 inf = _mm_set1_ps(INFINITY), ninf = _mm_set1_ps(-INFINITY);
+	const __m128 magnitude = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+	__m128 l0 = _mm_set1_ps(init), l1 = l0, l2 = l0, l3 = l0;
+	float lane[16];
+
+	for (; i + 16 <= n; i += 16) {
+		__m128 v0 = _mm_loadu_ps(x + i), v1 = _mm_loadu_ps(x + i + 4);
+		__m128 v2 = _mm_loadu_ps(x + i + 8), v3 = _mm_loadu_ps(x + i + 12);
+
+		if (finite_only) {
+			/* not finite (|v| not below inf: the infinities and NaN) counts as -inf */
+			__m128 f0 = _mm_cmplt_ps(_mm_and_ps(v0, magnitude), inf);
+			__m128 f1 = _mm_cmplt_ps(_mm_and_ps(v1, magnitude), inf);
+			__m128 f2 = _mm_cmplt_ps(_mm_and_ps(v2, magnitude), inf);
+			__m128 f3 = _mm_cmplt_ps(_mm_and_ps(v3, magnitude), inf);
+
+			v0 = _mm_or_ps(_mm_and_ps(f0, v0), _mm_andnot_ps(f0, ninf));
+			v1 = _mm_or_ps(_mm_and_ps(f1, v1), _mm_andnot_ps(f1, ninf));
+			v2 = _mm_or_ps(_mm_and_ps(f2, v2), _mm_andnot_ps(f2, ninf));
+			v3 = _mm_or_ps(_mm_and_ps(f3, v3), _mm_andnot_ps(f3, ninf));
+		}
+		/* maxps(v, l) is v > l ? v : l: a NaN v leaves the lane as it was */
+		l0 = _mm_max_ps(v0, l0);
+		l1 = _mm_max_ps(v1, l1);
+		l2 = _mm_max_ps(v2, l2);
+		l3 = _mm_max_ps(v3, l3);
+	}
+	_mm_storeu_ps(lane, l0);
+	_mm_storeu_ps(lane + 4, l1);
+	_mm_storeu_ps(lane + 8, l2);
+	_mm_storeu_ps(lane + 12, l3);
+	for (int j = 0; j < 16; j++)
+		m = lane[j] > m ? lane[j] : m;
+#else
+	float lane[16];
+
+	for (int j = 0; j < 16; j++)
+		lane[j] = init;
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++) {
+			float v = x[i + j];
+
+			if (!finite_only || isfinite(v))
+				lane[j] = v > lane[j] ? v : lane[j];
+		}
+	for (int j = 0; j < 16; j++)
+		m = lane[j] > m ? lane[j] : m;
+#endif
+	for (; i < n; i++)
+		if (!finite_only || isfinite(x[i]))
+			m = x[i] > m ? x[i] : m;
+	return m;
+}
+
+/* The first i with x[i] == m (0 and -0 equal), or -1. */
+static int first_equal(const float *x, int n, float m)
+{
+	int i = 0;
+#ifdef __SSE2__
+	__m128 vm = _mm_set1_ps(m);
+
+	for (; i + 16 <= n; i += 16) {
+		__m128 e = _mm_or_ps(_mm_or_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i), vm),
+					       _mm_cmpeq_ps(_mm_loadu_ps(x + i + 4), vm)),
+				     _mm_or_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i + 8), vm),
+					       _mm_cmpeq_ps(_mm_loadu_ps(x + i + 12), vm)));
+
+		if (_mm_movemask_ps(e) != 0)
+			break;          /* the first is among these 16 */
+	}
+#endif
+	for (; i < n; i++)
+		if (x[i] == m)
+			return i;
+	return -1;
+}
+
+/* As the loop "if (x[i] > x[best]) best = i" from best = 0: a NaN in x[0] stays the answer (nothing
+ * compares above it), a NaN elsewhere is never taken. */
 int ds_argmax(const float *x, int n)
 {
-	int best = 0;
-
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
+	if (n <= 1 || isnan(x[0]))
+		return 0;
+	int best = first_equal(x, n, max_counted(x, n, x[0], false));
+	return best < 0 ? 0 : best;
 }
 
 /* The penalty of the CTRL paper as Hugging Face applies it: a positive logit is divided by the
@@ -144,12 +237,10 @@ static int cmp_candidate_desc(const void *a, const void *b)
  * infinities are what a broken forward pass leaves; they are never picked. */
 static int argmax_finite(const float *x, int n)
 {
-	int best = -1;
+	float m = max_counted(x, n, -INFINITY, true);
 
-	for (int i = 0; i < n; i++)
-		if (isfinite(x[i]) && (best < 0 || x[i] > x[best]))
-			best = i;
-	return best;
+	/* finite values are all above -inf: -inf says there was none */
+	return m == -INFINITY ? -1 : first_equal(x, n, m);
 }
 
 int ds_sampler_pick(struct ds_sampler *s, float *logits, const int *history, int n_history)

@@ -174,6 +174,76 @@ static void test_total(void)
 	}
 }
 
+/* The loops the vectorised arg-max replaced: what it must answer on any input. */
+static int argmax_loop(const float *x, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+static int argmax_finite_loop(const float *x, int n)
+{
+	int best = -1;
+
+	for (int i = 0; i < n; i++)
+		if (isfinite(x[i]) && (best < 0 || x[i] > x[best]))
+			best = i;
+	return best < 0 ? 0 : best;    /* the sampler answers 0 when nothing is finite */
+}
+
+/* ds_argmax and the greedy pick (the largest finite logit) against those loops, on lengths around
+ * the 16-value steps and a whole vocabulary, with ties, signed zeros, NaN (first or elsewhere),
+ * the infinities, and the maximum in the tail or the first place. */
+static void test_argmax_equal(void)
+{
+	uint64_t st = 0xa5a5;
+	static const int lens[] = { 1, 2, 15, 16, 17, 31, 32, 33, 47, 100, 1000, 102400 };
+	float *x = malloc(102400 * sizeof *x), *y = malloc(102400 * sizeof *y);
+	struct ds_sampling sp;
+
+	ds_sampling_defaults(&sp);
+	for (int round = 0; round < 600; round++) {
+		int n = lens[round % 12], kind = round / 12 % 10;
+		struct ds_sampler *s = ds_sampler_new(n, &sp);
+
+		for (int j = 0; j < n; j++) {
+			uint64_t r = fix_xorshift(&st) % 64;
+
+			/* kind 0: plain; 1: few distinct values (ties); 2..: specials at growing rates */
+			x[j] = kind == 1 ? (float)(fix_xorshift(&st) % 4) : fix_rndf(&st) * 10.0f;
+			if (kind >= 2 && r < (uint64_t)kind) {
+				static const float special[] = { NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 3e38f, -3e38f };
+
+				x[j] = special[fix_xorshift(&st) % 7];
+			}
+		}
+		if (round % 5 == 1)
+			x[n - 1] = 50.0f;                      /* the maximum in the tail */
+		if (round % 7 == 2)
+			x[0] = NAN;
+		if (round % 11 == 3)
+			for (int j = 0; j < n; j++)
+				x[j] = j % 2 ? -0.0f : 0.0f;
+		if (round % 13 == 4)
+			for (int j = 0; j < n; j++)
+				x[j] = j % 3 ? NAN : -INFINITY;
+		int want = argmax_loop(x, n), got = ds_argmax(x, n);
+		CHECK(got == want, "round %d, %d values (kind %d): ds_argmax %d, the loop %d", round, n, kind, got, want);
+		memcpy(y, x, (size_t)n * sizeof *y);
+		want = argmax_finite_loop(x, n);
+		got = ds_sampler_pick(s, y, NULL, 0);
+		CHECK(got == want, "round %d, %d values (kind %d): greedy pick %d, the largest finite is %d", round, n,
+		      kind, got, want);
+		ds_sampler_free(s);
+	}
+	free(x);
+	free(y);
+}
+
 int main(void)
 {
 	const float probs[5] = { 0.5f, 0.3f, 0.15f, 0.04f, 0.01f };
@@ -276,6 +346,7 @@ int main(void)
 	}
 
 	test_total();
+	test_argmax_equal();
 
 	if (fix_failures == 0)
 		printf("sampler: all checks passed\n");
