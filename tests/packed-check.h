@@ -1,5 +1,5 @@
 /* packed-check.h: a kernel set's prefill matrix product (pack once, then rows_packed per row block)
- * against its own rows() on the same tensor, bit for bit: the two forms do the same sums. Included
+ * against its own rows() on many rows of the same tensor, bit for bit: the two do the same sums. Included
  * by test-kernels.c (float types) and test-quant-kernels.c (block-quantized types) after
  * fixture-util.h. */
 #ifndef DS_PACKED_CHECK_H
@@ -15,8 +15,8 @@
  * several blocks of 32, past a group of 128 */
 static const int packed_check_ns[] = { 4, 12, 13, 16, 17, 32, 33, 70, 129, 140 };
 
-/* w times n tokens of x (ldx apart, filled by the caller) through both forms, in row blocks of bs
- * rows starting off the tiles; returns the number of outputs that differ (and says which first). */
+/* w (at least 97 rows) times n tokens of x (ldx apart, filled by the caller): rows() on rows
+ * [1, rows) at once against rows_packed in blocks of bs rows starting off the tiles; returns the number of outputs that differ (and says which first). */
 static int packed_check(const struct cpu_kernels *k, const struct ds_tensor *w, const float *x, int n,
 			long ldx, long bs, const char *what)
 {
@@ -28,11 +28,10 @@ static int packed_check(const struct cpu_kernels *k, const struct ds_tensor *w, 
 	if (posix_memalign((void **)&xp, 64, k->pack_floats(n, (long)w->cols) * sizeof *xp) != 0)
 		abort();
 	k->pack(x, n, ldx, (long)w->cols, xp);
-	for (long r = 1; r < rows; r += bs) {
-		long hi = r + bs < rows ? r + bs : rows;
-		k->rows(w, r, hi, x, n, ldx, ya, ldy);
-		k->rows_packed(w, r, hi, xp, n, yb, ldy);
-	}
+	/* rows() on 96 rows or more takes the same form, packing as it goes */
+	k->rows(w, 1, rows, x, n, ldx, ya, ldy);
+	for (long r = 1; r < rows; r += bs)
+		k->rows_packed(w, r, r + bs < rows ? r + bs : rows, xp, n, yb, ldy);
 	int bad = 0;
 	for (long i = 0; i < (long)n * ldy; i++)
 		if (memcmp(&ya[i], &yb[i], sizeof *ya) != 0 && bad++ == 0)

@@ -209,7 +209,7 @@ static void test_packed(const struct cpu_kernels *k, enum ds_dtype t)
 	for (size_t s = 0; s < sizeof packed_check_ns / sizeof packed_check_ns[0]; s++) {
 		int n = packed_check_ns[s];
 		long blk = ds_dtype_get(t)->block, cols = blk * (3 + (long)s % 4) * (blk == 32 ? 6 : 1), ldx = cols + 16;
-		struct qmat q = make_qmat(t, 40 + (long)s, cols);
+		struct qmat q = make_qmat(t, 100 + (long)s, cols);
 		float *x = xmalloc(sizeof *x * (size_t)n * (size_t)ldx);
 		for (long i = 0; i < n * ldx; i++)
 			x[i] = fix_rndf(&rng);

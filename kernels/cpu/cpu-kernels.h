@@ -17,7 +17,8 @@ struct cpu_kernels {
 		     float *y, long ldy);
 	/* Prefill as a matrix product, in sets that have one (NULL elsewhere): from packed_from(type)
 	 * tokens on, x is rearranged once per product by pack (pack_floats(n, k) floats at a 64-byte
-	 * aligned xp) and every row block multiplies it with rows_packed; the same results as rows. */
+	 * aligned xp) and every row block multiplies it with rows_packed: the sums of rows() (bit for
+	 * bit where rows() itself takes that form, on 96 rows or more). */
 	int (*packed_from)(enum ds_dtype t);
 	size_t (*pack_floats)(int n, long k);
 	void (*pack)(const float *x, int n, long ldx, long k, float *xp);
