@@ -1,8 +1,10 @@
 /* test-int8-kernels.c: the opt-in int8 set (cpu_kernels_avx512_int8) on every block-quantized type
  * (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K) against exact math on the decoded weights: random
  * blocks, odd row counts and row ranges, every token count 1..70 at k = 256 and a few at k = 2304 (and
- * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y; float weights and the
- * vector kernels must equal the exact AVX-512 set's bit for bit; DSCODER_KERNELS=avx512-int8 picks it.
+ * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y (the fused form below
+ * 16 tokens, the panel form from 16, and pack + rows_packed equal to rows() bit for bit); float
+ * weights and the vector kernels must equal the exact AVX-512 set's bit for bit;
+ * DSCODER_KERNELS=avx512-int8 picks it.
  * Exits 77 where the CPU (or the build) lacks AVX-512 VNNI.
  *
  * The bound is the activations' rounding itself: each x_c is stored as d_b q_c with d_b = max |x| / 127
@@ -145,6 +147,20 @@ static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols,
 		y[i] = -777;
 	long r0 = 1, r1 = rows - 1;
 	k->rows(&q.w, r0, r1, x, n, ldx, y, ldy);
+	if (n >= k->packed_from(t)) {
+		/* packed once per product (cpu_pack), then row blocks: rows()'s results bit for bit */
+		float *xp = aligned_alloc(64, (k->pack_floats(n, cols) * sizeof(float) + 63) & ~(size_t)63);
+		float *y2 = xmalloc(sizeof *y2 * (size_t)(n * ldy));
+		for (long i = 0; i < n * ldy; i++)
+			y2[i] = -777;
+		k->pack(x, n, ldx, cols, xp);
+		k->rows_packed(&q.w, r0, 3, xp, n, y2, ldy);
+		k->rows_packed(&q.w, 3, r1, xp, n, y2, ldy);
+		CHECK(memcmp(y, y2, sizeof *y * (size_t)(n * ldy)) == 0, "%s %ldx%ld, %d tokens: rows_packed in two "
+		      "blocks differs from rows()", ds_dtype_get(t)->name, rows, cols, n);
+		free(xp);
+		free(y2);
+	}
 	int bad = 0;
 	for (int i = 0; i < n && bad < 3; i++) {
 		if (y[i * ldy] != -777 || y[i * ldy + rows - 1] != -777 || y[i * ldy + rows] != -777) {

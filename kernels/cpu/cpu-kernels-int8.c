@@ -20,6 +20,7 @@
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 
 #include <immintrin.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,52 +405,334 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 	}
 }
 
+/* ---- prefill: rows in lanes ----
+ *
+ * With many tokens the form above spends 4 vector instructions per 64 products (its float work is per
+ * lane of 4 weights). Here a lane is a row instead: a panel holds 32 rows' codes decoded once, each
+ * vector of it 16 rows x 4 consecutive codes, and vpdpbusd with 4 activation codes broadcast sums a
+ * whole block of 32 per row in one int32 lane (8 instructions for 16 rows x 32 weights); then 3 float
+ * instructions apply the block's scales. Tiles of 32 rows x 6 tokens, the panel in L2 for every token. */
+
+#define I8_GEMM_MIN 16     /* tokens from which the panel form is used (its decode costs a few tokens) */
+#define I8_GB 64           /* bytes per block of 32 activations: 32 codes, dx, the codes' sum, the sums
+                              of the halves, dx sum (i8_quantize_blocks) */
+#define I8_GR 32           /* rows per panel: two vectors of 16 */
+#define I8_GT 6            /* tokens per tile */
+/* Panel bytes per block of 32 columns: 8 steps x 2 vectors x 64 B of codes, then s of the first (all
+ * types) and second half (q6_K: a scale per 16) of each row's block, then m (free offsets) */
+#define I8_PB (1024 + 3 * I8_GR * 4)
+#define I8_PB_S 1024
+#define I8_PB_M (1024 + 2 * I8_GR * 4)
+
+/* The n tokens of x as blocks of 32 in the prefill layout at buf (n * k / 32 * I8_GB bytes): the same
+ * for every weight type, so that one packing serves a whole product (cpu_pack). */
+I8_API void i8_quantize_blocks(const float *x, int n, long ldx, long k, uint8_t *buf)
+{
+	long nb = k / 32;
+
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (long)i * ldx;
+		uint8_t *o = buf + (size_t)i * (size_t)nb * I8_GB;
+
+		for (long b = 0; b < nb; b++, o += I8_GB) {
+			__m512 va = _mm512_loadu_ps(xi + 32 * b), vb = _mm512_loadu_ps(xi + 32 * b + 16);
+			float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(va), _mm512_abs_ps(vb)));
+			__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+			__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(va, id));
+			__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(vb, id));
+			int32_t sa = _mm512_reduce_add_epi32(qa), sb = _mm512_reduce_add_epi32(qb);
+			int32_t v[3] = { sa + sb, sa, sb };
+			float d = amax / 127.0f, bs = d * (float)(sa + sb);
+
+			_mm_storeu_si128((__m128i *)(void *)o, _mm512_cvtsepi32_epi8(qa));
+			_mm_storeu_si128((__m128i *)(void *)(o + 16), _mm512_cvtsepi32_epi8(qb));
+			memcpy(o + 32, &d, 4);
+			memcpy(o + 36, v, 12);
+			memcpy(o + 48, &bs, 4);
+		}
+	}
+}
+
+/* r[i][j] -> r[j][i] for 16 x 16 dwords: pairs, quads, then 128-bit lanes */
+I8_FN void i8_transpose16(__m512i *r)
+{
+	__m512i t[16], u[16];
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+	}
+	/* u[i + e], lane L: rows i..i+3 of dword 4L + e */
+	for (int i = 0; i < 16; i += 4) {
+		u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+		u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+		u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+		u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+	}
+	for (int e = 0; e < 4; e++) {
+		__m512i ablo = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);
+		__m512i abhi = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xdd);
+		__m512i cdlo = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+		__m512i cdhi = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xdd);
+		r[e] = _mm512_shuffle_i32x4(ablo, cdlo, 0x88);
+		r[4 + e] = _mm512_shuffle_i32x4(abhi, cdhi, 0x88);
+		r[8 + e] = _mm512_shuffle_i32x4(ablo, cdlo, 0xdd);
+		r[12 + e] = _mm512_shuffle_i32x4(abhi, cdhi, 0xdd);
+	}
+}
+
+/* The 16 x 64 codes of chunk c of vector rv (u[i]: row i's), transposed into the panel's steps */
+I8_FN void i8_store_chunk(__m512i *u, uint8_t *panel, long c, long nb, int rv)
+{
+	i8_transpose16(u);
+	for (int j = 0; j < 16 && 2 * c + j / 8 < nb; j++)
+		_mm512_storeu_si512(panel + (size_t)(2 * c + j / 8) * I8_PB + ((j % 8) * 2 + rv) * 64, u[j]);
+}
+
+/* Rows rt .. rt + nrows - 1 (nrows <= 32, row bytes rb from base) of type t into the panel: codes
+ * decoded once, 16 rows a vector; s (and q6_K's second s, and m) per row and block of 32 */
+I8_FN void i8_pack_panel(enum ds_dtype t, const uint8_t *base, size_t rb, long rt, int nrows, long nb,
+			 uint8_t *panel)
+{
+	const int kq = t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
+	for (int rv = 0; rv * 16 < nrows; rv++) {
+		int nr = nrows - rv * 16 < 16 ? nrows - rv * 16 : 16;
+		if (kq) {
+			size_t bb = t == DS_Q4_K ? 144 : t == DS_Q5_K ? 176 : 210;
+			for (long sb = 0; sb < nb / 8; sb++) {
+				__m512i u[4][16];
+				for (int i = 0; i < 16; i++) {
+					float sv[16], mv[16];
+					if (i >= nr) {
+						for (int j = 0; j < 4; j++)
+							u[j][i] = _mm512_setzero_si512();
+						continue;
+					}
+					const uint8_t *b = base + (size_t)(rt + rv * 16 + i) * rb + (size_t)sb * bb;
+					__m512 s8, m8;
+					if (t == DS_Q6_K)
+						i8_q6scales(b, &s8, &m8);
+					else
+						i8_kscales(b, &s8, &m8);
+					_mm512_storeu_ps(sv, s8);
+					_mm512_storeu_ps(mv, m8);
+					for (int j = 0; j < 4; j++)
+						u[j][i] = t == DS_Q6_K ? i8_q6codes(b, j) : i8_kcodes(b, t == DS_Q5_K, j);
+					for (int jb = 0; jb < 8; jb++) {
+						uint8_t *pb = panel + (size_t)(8 * sb + jb) * I8_PB;
+						float *ps = (float *)(void *)(pb + I8_PB_S), *pm = (float *)(void *)(pb + I8_PB_M);
+						ps[16 * rv + i] = t == DS_Q6_K ? sv[2 * jb] : sv[jb];
+						ps[I8_GR + 16 * rv + i] = t == DS_Q6_K ? sv[2 * jb + 1] : 0;
+						pm[16 * rv + i] = t == DS_Q6_K ? 0 : mv[jb];
+					}
+				}
+				for (int j = 0; j < 4; j++)
+					i8_store_chunk(u[j], panel, 4 * sb + j, nb, rv);
+			}
+			continue;
+		}
+		size_t bb = ds_dtype_get(t)->block_bytes;
+		for (long c = 0; c < (nb + 1) / 2; c++) {
+			__m512i u[16];
+			for (int i = 0; i < 16; i++) {
+				float sv[16], mv[16];
+				__m512 s, m = _mm512_setzero_ps();
+				if (i >= nr) {
+					u[i] = _mm512_setzero_si512();
+					continue;
+				}
+				const uint8_t *b = base + (size_t)(rt + rv * 16 + i) * rb + (size_t)(2 * c) * bb;
+				u[i] = i8_chunk32(t, b, bb, 2 * c + 1 < nb, &s, &m);
+				_mm512_storeu_ps(sv, s);
+				_mm512_storeu_ps(mv, m);
+				for (int h = 0; h < 2 && 2 * c + h < nb; h++) {
+					uint8_t *pb = panel + (size_t)(2 * c + h) * I8_PB;
+					((float *)(void *)(pb + I8_PB_S))[16 * rv + i] = sv[8 * h];
+					((float *)(void *)(pb + I8_PB_M))[16 * rv + i] = mv[8 * h];
+				}
+			}
+			i8_store_chunk(u, panel, c, nb, rv);
+		}
+	}
+}
+
+/* y of the panel's rows (nrows of 32) for NT tokens at a0 (tstride apart) into out[t * ldo + row] */
+I8_FN void i8_gemm_tile(enum ds_dtype t, int NT, const uint8_t *panel, long nb, const uint8_t *a0,
+			long tstride, float *out, long ldo, int nrows)
+{
+	const int g16 = t == DS_Q6_K, c = i8_offset_mult(t);
+	__m512 acc[2][I8_GT];
+	I8_UNROLL for (int v = 0; v < 2; v++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[v][i] = _mm512_setzero_ps();
+
+	for (long b = 0; b < nb; b++) {
+		const uint8_t *pb = panel + (size_t)b * I8_PB, *ab = a0 + (size_t)b * I8_GB;
+		I8_UNROLL for (int h = 0; h < 1 + g16; h++) {
+			__m512i acci[2][I8_GT];
+			I8_UNROLL for (int i = 0; i < NT; i++) {
+				int32_t sum = 0;   /* the offsets c * sum(q), summed with the codes' products */
+				if (c)
+					memcpy(&sum, ab + (long)i * tstride + (g16 ? 40 + 4 * h : 36), 4);
+				acci[0][i] = acci[1][i] = _mm512_set1_epi32(c * sum);
+			}
+/* step j: 16 rows x 4 codes of each vector times 4 codes of each token */
+#define I8_GSTEP(j) do { \
+	__m512i w0_ = _mm512_loadu_si512(pb + (j) * 128), w1_ = _mm512_loadu_si512(pb + (j) * 128 + 64); \
+	I8_UNROLL for (int i_ = 0; i_ < NT; i_++) { \
+		int32_t q4_; \
+		memcpy(&q4_, ab + (long)i_ * tstride + 4 * (j), 4); \
+		__m512i xb_ = _mm512_set1_epi32(q4_); \
+		acci[0][i_] = _mm512_dpbusd_epi32(acci[0][i_], w0_, xb_); \
+		acci[1][i_] = _mm512_dpbusd_epi32(acci[1][i_], w1_, xb_); \
+	} \
+} while (0)
+			if (g16) {
+				I8_UNROLL for (int jj = 0; jj < 4; jj++)
+					I8_GSTEP(4 * h + jj);
+			} else {
+				I8_UNROLL for (int jj = 0; jj < 8; jj++)
+					I8_GSTEP(jj);
+			}
+#undef I8_GSTEP
+			__m512 s0 = _mm512_loadu_ps(pb + I8_PB_S + h * I8_GR * 4);
+			__m512 s1 = _mm512_loadu_ps(pb + I8_PB_S + h * I8_GR * 4 + 64);
+			I8_UNROLL for (int i = 0; i < NT; i++) {
+				float d;
+				memcpy(&d, ab + (long)i * tstride + 32, 4);
+				__m512 dx = _mm512_set1_ps(d);
+				acc[0][i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acci[0][i]), s0), dx, acc[0][i]);
+				acc[1][i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acci[1][i]), s1), dx, acc[1][i]);
+			}
+		}
+		if (!c) {
+			__m512 m0 = _mm512_loadu_ps(pb + I8_PB_M), m1 = _mm512_loadu_ps(pb + I8_PB_M + 64);
+			I8_UNROLL for (int i = 0; i < NT; i++) {
+				float bs;
+				memcpy(&bs, ab + (long)i * tstride + 48, 4);
+				acc[0][i] = _mm512_fmadd_ps(m0, _mm512_set1_ps(bs), acc[0][i]);
+				acc[1][i] = _mm512_fmadd_ps(m1, _mm512_set1_ps(bs), acc[1][i]);
+			}
+		}
+	}
+	__mmask16 k0 = nrows >= 16 ? 0xffff : (__mmask16)((1u << nrows) - 1);
+	__mmask16 k1 = nrows >= 32 ? 0xffff : nrows <= 16 ? 0 : (__mmask16)((1u << (nrows - 16)) - 1);
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		_mm512_mask_storeu_ps(out + (long)i * ldo, k0, acc[0][i]);
+		_mm512_mask_storeu_ps(out + (long)i * ldo + 16, k1, acc[1][i]);
+	}
+}
+
+/* rows [r0, r1) of w (type t) for n tokens quantized at aq (tstride apart): panels of 32 rows, each
+ * decoded once for all n tokens */
+I8_FN void i8_gemm_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+		     long tstride, int n, float *y, long ldy)
+{
+	static __thread uint8_t *panel;
+	static __thread size_t cap;
+	long k = (long)w->cols, nb = k / 32;
+	size_t rb = ds_row_bytes(t, k), need = (size_t)nb * I8_PB;
+	const uint8_t *base = w->data;
+
+	if (need > cap) {
+		free(panel);
+		cap = need;
+		panel = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+		if (panel == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory for a %zu-byte int8 weight panel\n", need);
+			abort();
+		}
+	}
+	for (long rt = r0; rt < r1; rt += I8_GR) {
+		int nrows = r1 - rt < I8_GR ? (int)(r1 - rt) : I8_GR;
+		if (nrows < I8_GR)
+			memset(panel, 0, need);
+		i8_pack_panel(t, base, rb, rt, nrows, nb, panel);
+		for (int i = 0; i < n; i += I8_GT) {
+			int nt = n - i < I8_GT ? n - i : I8_GT;
+			const uint8_t *a = aq + (long)i * tstride;
+			float *o = y + (long)i * ldy + rt;
+			switch (nt) {
+			case 1: i8_gemm_tile(t, 1, panel, nb, a, tstride, o, ldy, nrows); break;
+			case 2: i8_gemm_tile(t, 2, panel, nb, a, tstride, o, ldy, nrows); break;
+			case 3: i8_gemm_tile(t, 3, panel, nb, a, tstride, o, ldy, nrows); break;
+			case 4: i8_gemm_tile(t, 4, panel, nb, a, tstride, o, ldy, nrows); break;
+			case 5: i8_gemm_tile(t, 5, panel, nb, a, tstride, o, ldy, nrows); break;
+			default: i8_gemm_tile(t, I8_GT, panel, nb, a, tstride, o, ldy, nrows); break;
+			}
+		}
+	}
+}
+
 I8_API void i8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q8_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q4_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q4_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q4_1, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q4_1, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q4_1, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q5_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q5_1, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q5_1, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q5_1, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q4_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q5_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
 			 float *y, long ldy)
 {
-	i8_rows_t(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
+	if (ts == 0)
+		i8_gemm_t(w, DS_Q6_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else
+		i8_rows_t(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
 }
 
 static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
@@ -474,9 +757,65 @@ static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x,
 		return;
 	long ts;
 	int c = i8_offset_mult(w->dtype);
-	const uint8_t *a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f,
-				       w->dtype == DS_Q4_K || w->dtype == DS_Q5_K, &ts);
+	const uint8_t *a;
+	if (n >= I8_GEMM_MIN) {   /* ts 0: the prefill layout */
+		static __thread uint8_t *buf;
+		static __thread size_t cap;
+		size_t need = (size_t)n * (size_t)w->cols / 32 * I8_GB;
+		if (need > cap) {
+			free(buf);
+			cap = need;
+			buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+			if (buf == NULL) {
+				fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n",
+					need);
+				abort();
+			}
+		}
+		i8_quantize_blocks(x, n, ldx, (long)w->cols, buf);
+		a = buf;
+		ts = 0;
+	} else {
+		a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f,
+				w->dtype == DS_Q4_K || w->dtype == DS_Q5_K, &ts);
+	}
 	f(w, r0, r1, a, ts, n, y, ldy);
+}
+
+/* One int8 packing per product (cpu_pack): quantized weights from I8_GEMM_MIN tokens on; float weights
+ * never (their rows() is the AVX-512 set's, which packs for itself) */
+static int i8_packed_from(enum ds_dtype t)
+{
+	return ds_dtype_is_quantized(t) ? I8_GEMM_MIN : INT_MAX;
+}
+
+static size_t i8_pack_floats(int n, long k)
+{
+	return (size_t)n * (size_t)(k / 32) * I8_GB / sizeof(float);
+}
+
+static void i8_pack(const float *x, int n, long ldx, long k, float *xp)
+{
+	i8_quantize_blocks(x, n, ldx, k, (uint8_t *)xp);
+}
+
+static void i8_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			   long ldy)
+{
+	void (*f)(const struct ds_tensor *, long, long, const uint8_t *, long, int, float *, long);
+
+	switch (w->dtype) {
+	case DS_Q8_0: f = i8_rows_q8_0; break;
+	case DS_Q4_0: f = i8_rows_q4_0; break;
+	case DS_Q4_1: f = i8_rows_q4_1; break;
+	case DS_Q5_0: f = i8_rows_q5_0; break;
+	case DS_Q5_1: f = i8_rows_q5_1; break;
+	case DS_Q4_K: f = i8_rows_q4_k; break;
+	case DS_Q5_K: f = i8_rows_q5_k; break;
+	default: f = i8_rows_q6_k; break;   /* i8_packed_from: only quantized types are packed */
+	}
+	if (r0 < r1)
+		f(w, r0, r1, (const uint8_t *)xp, 0, n, y, ldy);
 }
 
 static void i8_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
@@ -508,6 +847,10 @@ static float i8_exp_sum(float *s, long n, float max)
 const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.name = "AVX-512 VNNI int8",
 	.rows = i8_rows,
+	.packed_from = i8_packed_from,
+	.pack_floats = i8_pack_floats,
+	.pack = i8_pack,
+	.rows_packed = i8_rows_packed,
 	.axpy_row = i8_axpy_row,
 	.dot = i8_dot,
 	.axpy = i8_axpy,
