@@ -383,6 +383,7 @@ int main(void)
 	if (cpu_kernels_have_avx2()) {
 		test_f16_all(&cpu_kernels_avx2);
 		test_rows(&cpu_kernels_ref, &cpu_kernels_avx2);
+		test_packed(&cpu_kernels_avx2);
 		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx2);
 		test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_avx2);
 		printf("compared %s with %s\n", cpu_kernels_avx2.name, cpu_kernels_ref.name);

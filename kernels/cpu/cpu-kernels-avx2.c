@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu-kernels.h"
 
@@ -15,6 +16,7 @@
 #define QV_TARGET "avx2,fma,f16c"
 #define QV(name) avx2_##name
 #include "cpu-quant-simd.h"
+#include "cpu-gemm-simd.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
@@ -200,6 +202,16 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 	}
 }
 
+/* From this many tokens on (and 96 rows, else packing here does not pay), the matrix product of
+ * cpu-gemm-simd.h */
+#define AVX2_GEMM_MIN 16
+
+static int avx2_packed_from(enum ds_dtype t)
+{
+	(void)t;
+	return AVX2_GEMM_MIN;
+}
+
 /* Tokens are taken in groups whose activations fit in L2 (512 KB), so that a wide input (a dense
  * down_proj of 10944 columns) is not streamed from memory once per row tile. Each (row, token)
  * sum is formed the same way whatever the grouping. Block-quantized types go to cpu-quant-simd.h. */
@@ -208,6 +220,10 @@ AVX2 void cpu_avx2_rows(const struct ds_tensor *w, long r0, long r1, const float
 {
 	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
 
+	if (n >= AVX2_GEMM_MIN && r1 - r0 >= GM_RB) {
+		avx2_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
+		return;
+	}
 	if (ds_dtype_is_quantized(w->dtype)) {
 		avx2_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
@@ -390,6 +406,10 @@ AVX2 float cpu_avx2_exp_sum(float *s, long n, float max)
 const struct cpu_kernels cpu_kernels_avx2 = {
 	.name = "AVX2/FMA/F16C",
 	.rows = cpu_avx2_rows,
+	.packed_from = avx2_packed_from,
+	.pack_floats = avx2_gemm_pack_floats,
+	.pack = avx2_gemm_pack,
+	.rows_packed = avx2_gemm_rows_packed,
 	.axpy_row = cpu_avx2_axpy_row,
 	.dot = cpu_avx2_dot,
 	.axpy = cpu_avx2_axpy,

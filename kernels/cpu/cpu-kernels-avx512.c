@@ -1,7 +1,8 @@
 /* cpu-kernels-avx512.c: the AVX-512 (F/BW/VL/DQ) set: the block-quantized kernels of
  * cpu-quant-simd.h on 16-lane registers, and matrix products of the float types (F32/F16/BF16) on
- * 16-lane registers too: a fused form for decode (each weight line read once, prefetched) and 4 x 6
- * tiles for prefill; the vector kernels are the AVX2 set's. Compiled with target attributes;
+ * 16-lane registers too: a fused form for decode (each weight line read once, prefetched), 4 x 6
+ * tiles for a few tokens, and for many tokens (prefill) every type as the matrix product of
+ * cpu-gemm-simd.h; the vector kernels are the AVX2 set's. Compiled with target attributes;
  * cpu_kernels_best picks it only where it runs.
  *
  * No VNNI or BF16 dot instruction is used: both would round the activations (to int8 or bf16) and
@@ -20,6 +21,7 @@
 #define QV_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"
 #define QV(name) avx512_##name
 #include "cpu-quant-simd.h"
+#include "cpu-gemm-simd.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define AVX512_INLINE static inline __attribute__((always_inline, \
@@ -262,297 +264,6 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 	}
 }
 
-/* ---- prefill: a matrix product with the tokens in the vector lanes ----
- *
- * y[t][r] = sum over c of W[r][c] * x[t][c] for many tokens. The activations of up to G_TG tokens
- * are packed per G_KC columns as xp[c][token] (32 tokens, two vectors, per block), the weights of
- * G_MR rows as an F32 panel (BF16/F16 widened, quantized blocks decoded to the format's values), and
- * each step c of the micro-tile multiplies 2 vectors of tokens by the G_MR weights W[r][c]
- * broadcast from the panel: 24 independent accumulators, 2 vector loads and 12 broadcasts per 24
- * FMAs, and no horizontal sums (the 4 x 6 tiles this replaces, with a sum per lane-vector per chunk
- * and 10 vector loads per 24 FMAs, reached about 40% of the FMA peak in the model). */
-#define G_MR 12                /* weight rows per micro-tile */
-#define G_KC 512               /* columns per panel: 12 x 512 F32 = 24 KB of L1 */
-#define G_LDW (G_KC + 16)      /* panel row stride: 2 KB apart, the 12 rows' lines would share L1 sets */
-#define G_TG 128               /* tokens per group: 128 x 512 packed floats (256 KB) stay in L2 */
-
-/* The lines of the next weight panel, asked for a few at a time from inside the micro-tiles: a
- * burst of 200 prefetches at once mostly waits in the miss queues (one thread, 46 MB of BF16 from
- * memory, 96 tokens: 167 GFLOP/s with the burst, against 200 from cache) */
-struct g_pf {
-	const char *p;       /* the next panel's first row, at its first column */
-	size_t rb, len;      /* bytes between rows, bytes of each row's piece */
-	int rows, j;         /* rows of the panel, the row being asked for */
-	size_t o;            /* next byte offset in that row */
-};
-
-#ifndef G_PF_HINT
-#define G_PF_HINT _MM_HINT_T1
-#endif
-
-AVX512_INLINE void g_pf_step(struct g_pf *pf)
-{
-	if (pf->j >= pf->rows)
-		return;
-	_mm_prefetch(pf->p + (size_t)pf->j * pf->rb + pf->o, G_PF_HINT);
-	pf->o += 64;
-	if (pf->o >= pf->len) {
-		pf->o = 0;
-		pf->j++;
-	}
-}
-
-#define G_KS 128               /* columns summed in registers before they join the tile sums */
-
-/* acc[j*G_TG + t] (=, or += when add) sum over c < kc of wb[j*G_LDW + c] * xp[c*16*NV + t], for
- * j < G_MR and t < 16*NV: the sums stay in vectors of tokens, so nothing is summed across lanes and
- * nothing is scattered until a row block is done. Each G_KS columns are summed apart and then added
- * to the tile, so rounding grows with G_KS + k / G_KS terms, not with k. */
-AVX512_INLINE void g_micro(const float *wb, const float *xp, long kc, int NV, float *acc_io, int add,
-			   struct g_pf *pf)
-{
-	for (long c0 = 0; c0 < kc; c0 += G_KS) {
-		long ce = kc - c0 < G_KS ? kc : c0 + G_KS;
-		__m512 acc[G_MR][2];
-#pragma GCC unroll 12
-		for (int j = 0; j < G_MR; j++)
-			acc[j][0] = acc[j][1] = _mm512_setzero_ps();
-		for (long c = c0; c < ce; c++) {
-			if ((c & 1) == 0)
-				g_pf_step(pf);
-			__m512 x0 = _mm512_load_ps(xp + c * 16 * NV);
-			__m512 x1 = NV > 1 ? _mm512_load_ps(xp + c * 32 + 16) : x0;
-#pragma GCC unroll 12
-			for (int j = 0; j < G_MR; j++) {
-				__m512 wv = _mm512_set1_ps(wb[j * G_LDW + c]);
-				acc[j][0] = _mm512_fmadd_ps(wv, x0, acc[j][0]);
-				if (NV > 1)
-					acc[j][1] = _mm512_fmadd_ps(wv, x1, acc[j][1]);
-			}
-		}
-		int first = !add && c0 == 0;
-#pragma GCC unroll 12
-		for (int j = 0; j < G_MR; j++)
-			for (int v = 0; v < NV; v++) {
-				float *p = acc_io + j * G_TG + 16 * v;
-				_mm512_store_ps(p, first ? acc[j][v] : _mm512_add_ps(_mm512_load_ps(p), acc[j][v]));
-			}
-	}
-}
-
-/* 16 vectors as their transpose: r[i] lane j becomes r[j] lane i */
-AVX512_INLINE void g_transpose16(__m512 r[16])
-{
-	__m512 t[16];
-	for (int i = 0; i < 16; i += 2) {
-		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-	}
-	for (int i = 0; i < 16; i += 4) {
-		r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-		r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-		r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-		r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-	}
-	/* lanes now hold 4 x 4 transposed quads; exchange the 128-bit quarters */
-	for (int i = 0; i < 4; i++) {
-		t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-		t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-		t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-		t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-	}
-	for (int i = 0; i < 4; i++) {
-		r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-		r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-		r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-		r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-	}
-}
-
-/* Columns [c0, c0 + kc) of T tokens of x (ldx apart), packed for g_micro: blocks of 32 tokens at
- * xp + b0 * kc (b0 the block's first token), each column's 32 values together (a last block of 16
- * or fewer tokens is packed 16 wide); lanes past T are 0. Transposed 16 x 16 in registers. */
-AVX512_INLINE void g_pack_x(const float *x, long ldx, int T, long c0, long kc, float *xp)
-{
-	for (int b0 = 0; b0 < T; b0 += 32) {
-		int nb = T - b0 < 32 ? T - b0 : 32, wd = nb > 16 ? 32 : 16;
-		float *blk = xp + (long)b0 * kc;
-		for (int h = 0; h < wd; h += 16) {
-			int nt = nb - h < 16 ? (nb - h > 0 ? nb - h : 0) : 16;
-			for (long c = 0; c < kc; c += 16) {
-				int ncol = kc - c < 16 ? (int)(kc - c) : 16;
-				__mmask16 m = (__mmask16)((1u << ncol) - 1);
-				__m512 r[16];
-				for (int i = 0; i < 16; i++)
-					r[i] = i < nt ? _mm512_maskz_loadu_ps(m, x + (long)(b0 + h + i) * ldx + c0 + c) :
-							_mm512_setzero_ps();
-				g_transpose16(r);
-				for (int i = 0; i < ncol; i++)
-					_mm512_store_ps(blk + (c + i) * wd + h, r[i]);
-			}
-		}
-	}
-}
-
-/* Row r, columns [c0, c0 + kc), as F32 into dst: widened, or each block decoded (c0 and kc whole
- * blocks: a row is whole blocks and G_KC a multiple of every block size). */
-AVX512_INLINE void g_fill_row(const struct ds_tensor *w, long r, long c0, long kc, float *dst)
-{
-	const enum ds_dtype t = w->dtype;
-	const long k = (long)w->cols;
-	if (ds_dtype_is_quantized(t)) {
-		const struct ds_dtype_info *info = ds_dtype_get(t);
-		const uint8_t *p = (const uint8_t *)w->data + (size_t)r * ds_row_bytes(t, k) +
-				   (size_t)(c0 / info->block) * info->block_bytes;
-		for (long c = 0; c < kc; c += info->block, p += info->block_bytes)
-			qv_dec_block(t, p, dst + c);
-		return;
-	}
-	const size_t es = t == DS_F32 ? 4 : 2;
-	const char *row = (const char *)w->data + (size_t)r * (size_t)k * es;
-	long c = 0;
-	for (; c + 16 <= kc; c += 16)
-		_mm512_store_ps(dst + c, f_ld16(row, c0 + c, t));
-	if (c < kc)
-		_mm512_store_ps(dst + c, f_ld(row, c0 + c, t, (__mmask16)((1u << (kc - c)) - 1)));
-}
-
-/* The bytes of rows [r, r + R), columns [c0, c0 + kc), asked for in L2: the next panel comes from
- * memory while this one is multiplied (pieces of 12 rows give the hardware prefetcher no stream) */
-AVX512_INLINE void g_prefetch_panel(const struct ds_tensor *w, long r, int R, long c0, long kc)
-{
-	const long k = (long)w->cols;
-	const size_t rb = ds_row_bytes(w->dtype, k);
-	const size_t from = ds_row_bytes(w->dtype, c0), len = ds_row_bytes(w->dtype, kc);
-	for (int j = 0; j < R; j++) {
-		const char *p = (const char *)w->data + (size_t)(r + j) * rb + from;
-		for (size_t o = 0; o < len; o += 64)
-			_mm_prefetch(p + o, _MM_HINT_T1);
-	}
-}
-
-#define G_RB 96                /* rows whose sums for a token group (96 x 128 F32, 48 KB) are kept */
-
-/* Tile sums (row-major, G_TG apart) of R rows x T tokens into y (ldy apart): 16 x 16 transposes */
-AVX512_INLINE void g_store_y(const float *acc, int R, int T, float *y, long ldy)
-{
-	for (int j0 = 0; j0 < R; j0 += 16) {
-		int nr = R - j0 < 16 ? R - j0 : 16;
-		__mmask16 m = (__mmask16)((1u << nr) - 1);
-		for (int t0 = 0; t0 < T; t0 += 16) {
-			__m512 v[16];
-			for (int i = 0; i < 16; i++)
-				v[i] = i < nr ? _mm512_load_ps(acc + (long)(j0 + i) * G_TG + t0) : _mm512_setzero_ps();
-			g_transpose16(v);
-			int nt = T - t0 < 16 ? T - t0 : 16;
-			for (int i = 0; i < nt; i++)
-				_mm512_mask_storeu_ps(y + (long)(t0 + i) * ldy + j0, m, v[i]);
-		}
-	}
-}
-
-/* The thread's tile sums of one row block, kept for its next call */
-static __thread float *g_acc;
-
-/* Rows [r0, r1) times ng <= G_TG packed tokens (the block of 32 from token b0 at xg + b0 * k) into
- * y[t*ldy + r]. Per block of G_RB rows and per G_KC columns, each panel of G_MR rows (decoded once)
- * serves every token block; the sums wait in g_acc until the last chunk. */
-AVX512_INLINE void g_core(const struct ds_tensor *w, long r0, long r1, const float *xg, int ng, float *y,
-			  long ldy)
-{
-	const long k = (long)w->cols;
-	float wb[G_MR * G_LDW] __attribute__((aligned(64)));
-	if (g_acc == NULL && posix_memalign((void **)&g_acc, 64, (size_t)(G_RB + G_MR) * G_TG * sizeof(float)) != 0) {
-		fprintf(stderr, "dscoder-engine: out of memory\n");
-		abort();
-	}
-	for (long rb = r0; rb < r1; rb += G_RB) {
-		long re = r1 - rb < G_RB ? r1 : rb + G_RB;
-		for (long c0 = 0; c0 < k; c0 += G_KC) {
-			long kc = k - c0 < G_KC ? k - c0 : G_KC;
-			for (long r = rb; r < re; r += G_MR) {
-				int R = re - r < G_MR ? (int)(re - r) : G_MR;
-				/* the call's first panel was prefetched by nobody: ask for all of its lines
-				 * before decoding, so that their misses overlap */
-				if (r == r0 && c0 == 0)
-					g_prefetch_panel(w, r, R, c0, kc);
-				for (int j = 0; j < R; j++)
-					g_fill_row(w, r + j, c0, kc, wb + j * G_LDW);
-				if (R < G_MR)
-					memset(wb + R * G_LDW, 0, sizeof(float) * (size_t)(G_MR - R) * G_LDW);
-				long nr = r + G_MR < re ? r + G_MR : c0 + G_KC < k ? rb : re;
-				long nc = r + G_MR < re ? c0 : c0 + G_KC;
-				struct g_pf pf = { .rows = 0 };
-				if (nr < re)
-					pf = (struct g_pf){ .p = (const char *)w->data + (size_t)nr * ds_row_bytes(w->dtype, k) +
-								 ds_row_bytes(w->dtype, nc),
-							    .rb = ds_row_bytes(w->dtype, k),
-							    .len = ds_row_bytes(w->dtype, k - nc < G_KC ? k - nc : G_KC),
-							    .rows = re - nr < G_MR ? (int)(re - nr) : G_MR };
-				float *acc = g_acc + (r - rb) * G_TG;
-				for (int b0 = 0; b0 < ng; b0 += 32) {
-					if (ng - b0 > 16)
-						g_micro(wb, xg + (long)b0 * k + c0 * 32, kc, 2, acc + b0, c0 > 0, &pf);
-					else
-						g_micro(wb, xg + (long)b0 * k + c0 * 16, kc, 1, acc + b0, c0 > 0, &pf);
-				}
-			}
-		}
-		g_store_y(g_acc, (int)(re - rb), ng, y + rb, ldy);
-	}
-}
-
-/* The thread's packed activations for rows(), kept for its next call */
-#define G_XGROUP (512L * 1024)   /* bytes of them */
-static __thread float *g_xbuf;
-static __thread size_t g_xcap;
-
-/* rows() for many tokens: groups of tokens whose packed activations (all k columns) stay in L2 */
-static AVX512 void g_gemm(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
-			  float *y, long ldy)
-{
-	const long k = (long)w->cols;
-	long tg = G_XGROUP / 4 / (k > 0 ? k : 1) / 32 * 32;
-	if (tg < 32)
-		tg = 32;
-	if (tg > G_TG)
-		tg = G_TG;
-	if ((size_t)tg * (size_t)k > g_xcap) {
-		free(g_xbuf);
-		g_xcap = (size_t)tg * (size_t)k;
-		if (posix_memalign((void **)&g_xbuf, 64, g_xcap * sizeof(float)) != 0) {
-			fprintf(stderr, "dscoder-engine: out of memory\n");
-			abort();
-		}
-	}
-	for (long i0 = 0; i0 < n; i0 += tg) {
-		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
-		g_pack_x(x + i0 * ldx, ldx, ng, 0, k, g_xbuf);
-		g_core(w, r0, r1, g_xbuf, ng, y + i0 * ldy, ldy);
-	}
-}
-
-static size_t avx512_pack_floats(int n, long k)
-{
-	return (size_t)(n + 31) / 32 * 32 * (size_t)k;
-}
-
-static AVX512 void avx512_pack(const float *x, int n, long ldx, long k, float *xp)
-{
-	g_pack_x(x, ldx, n, 0, k, xp);
-}
-
-/* rows() on activations packed once by avx512_pack for all row blocks of a product */
-static AVX512 void avx512_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n,
-				      float *y, long ldy)
-{
-	const long k = (long)w->cols;
-	for (long i0 = 0; i0 < n; i0 += G_TG) {
-		int ng = n - i0 < G_TG ? (int)(n - i0) : G_TG;
-		g_core(w, r0, r1, xp + i0 * k, ng, y + i0 * ldy, ldy);
-	}
-}
-
 /* Tokens at which the tiles overtake the fused form (each weight read from memory once either way;
  * past this, the fused form's 4 x 3 accumulators run out of registers) */
 #define F_FUSED_MAX 4
@@ -604,8 +315,8 @@ static void avx512_rows(const struct ds_tensor *w, long r0, long r1, const float
 {
 	/* a few rows do not pay for packing the activations here (one thread, 48 rows per call, 96
 	 * tokens: 118 GFLOP/s against 150 for the tiles); a product packed once per call does */
-	if (n >= G_MIN_TOKENS && r1 - r0 >= G_RB)
-		g_gemm(w, r0, r1, x, n, ldx, y, ldy);
+	if (n >= G_MIN_TOKENS && r1 - r0 >= GM_RB)
+		avx512_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
 	else if (ds_dtype_is_quantized(w->dtype))
 		avx512_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
 	else
@@ -624,9 +335,9 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 	.name = "AVX-512",
 	.rows = avx512_rows,
 	.packed_from = avx512_packed_from,
-	.pack_floats = avx512_pack_floats,
-	.pack = avx512_pack,
-	.rows_packed = avx512_rows_packed,
+	.pack_floats = avx512_gemm_pack_floats,
+	.pack = avx512_gemm_pack,
+	.rows_packed = avx512_gemm_rows_packed,
 	.axpy_row = avx512_axpy_row,
 	.dot = cpu_avx2_dot,
 	.axpy = cpu_avx2_axpy,

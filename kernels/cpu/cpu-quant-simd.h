@@ -54,6 +54,10 @@ typedef __m256 qv_f;
 #define qv_bytes(p) _mm_loadl_epi64((const __m128i *)(const void *)(p))
 #define qv_u8(b) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))
 #define qv_i8(b) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))
+/* QV_W BF16 or F16 values at p, widened */
+#define qv_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
+	_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define qv_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 QV_FN float qv_hsum(__m256 v)
 {
 	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -74,6 +78,9 @@ typedef __m512 qv_f;
 #define qv_bytes(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define qv_u8(b) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b))
 #define qv_i8(b) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))
+#define qv_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32( \
+	_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define qv_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 QV_FN float qv_hsum(__m512 v)
 {
 	__m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
