@@ -60,8 +60,9 @@ const struct cpu_mla_kernels cpu_mla_kernels_generic = {
 /* Sums kept in registers by axpy_rows: 256 columns per pass over the rows (two passes over a
  * kv_rank of 512; the second finds the rows in L2). */
 #define AR_V 16
-/* Rows ahead of the one being summed whose lines of this pass are asked for: the rows of one head
- * are contiguous, but a pass reads only part of each, which the hardware prefetcher follows late. */
+/* Rows ahead of the one being summed that the first pass asks for whole (the later passes find
+ * them in L2): the rows of one head are contiguous, but a pass reads only part of each, which the
+ * hardware prefetcher follows late. */
 #define AR_AHEAD 8
 
 /* Lanes [0, n) of 16 set, for n in [0, 16]. */
@@ -117,15 +118,14 @@ MK512_INLINE void mk_prefetch(const char *p, size_t len)
 MK512_INLINE void ar_float_pass(float *y, const float *a, const char *base, size_t rb, int m, long c,
 				enum ds_dtype t)
 {
-	const size_t es = t == DS_F32 ? 4 : 2;
 	__m512 acc[AR_V];
 #pragma GCC unroll 16
 	for (int v = 0; v < AR_V; v++)
 		acc[v] = _mm512_loadu_ps(y + c + 16 * v);
 	for (int j = 0; j < m; j++) {
 		const char *row = base + (size_t)j * rb;
-		if (j + AR_AHEAD < m)
-			mk_prefetch(row + AR_AHEAD * rb + (size_t)c * es, 16 * AR_V * es);
+		if (c == 0 && j + AR_AHEAD < m)
+			mk_prefetch(row + AR_AHEAD * rb, rb);
 		__m512 va = _mm512_set1_ps(a[j]);
 #pragma GCC unroll 16
 		for (int v = 0; v < AR_V; v++)
@@ -167,8 +167,8 @@ static MK512 void ar_q8_0(float *y, const float *a, const char *base, size_t rb,
 			acc[v] = _mm512_loadu_ps(y + c + 16 * v);
 		for (int j = 0; j < m; j++) {
 			const uint8_t *row = (const uint8_t *)base + (size_t)j * rb + (size_t)(c / 32) * 34;
-			if (j + AR_AHEAD < m)
-				mk_prefetch((const char *)row + AR_AHEAD * rb, 8 * 34);
+			if (c == 0 && j + AR_AHEAD < m)
+				mk_prefetch((const char *)row + AR_AHEAD * rb, rb);
 			__m512 va = _mm512_set1_ps(a[j]);
 #pragma GCC unroll 8
 			for (int b = 0; b < AR_V / 2; b++) {
@@ -274,6 +274,9 @@ static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long l
 	}
 }
 
+/* Rows ahead of the tile being summed whose lines scores asks for. */
+#define SC_AHEAD 8
+
 /* R rows (1..4) x Q queries (1..4) of scores: R * Q sums in registers over kdim, each 16-float piece
  * of a row or a query loaded once per tile. */
 MK512_INLINE void sc_tile(int R, int Q, float *s, long lds, const float *q, long ldq, const float *v, long ldv,
@@ -313,6 +316,11 @@ static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds,
 	int t = 0;
 	for (; t + 4 <= m; t += 4) {
 		int i = 0;
+		/* the 4 rows SC_AHEAD rows on: the loads of a tile's first query group waited on memory.
+		 * Past m they are the cache's next rows (the next block's), or nothing: a prefetch of
+		 * an address past the cache does not fault. */
+		for (int r = 0; r < 4; r++)
+			mk_prefetch((const char *)(v + (long)(t + SC_AHEAD + r) * ldv), (size_t)kdim * sizeof *v);
 		for (; i + 4 <= n; i += 4)
 			sc_tile(4, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim);
 		for (; i < n; i++)
