@@ -17,5 +17,6 @@ tests_test_fwd_rope_SOURCES = tests/test-fwd-rope.c tests/fixture-util.c tests/f
 tests_test_fwd_rope_LDADD = $(FORWARD_TEST_LIBS)
 tests_test_fwd_synth_SOURCES = tests/test-fwd-synth.c tests/fixture-util.c tests/fixture-util.h
 tests_test_fwd_synth_LDADD = $(FORWARD_TEST_LIBS)
-TESTS += tests/test-forward tests/test-kernels tests/test-fwd-route tests/test-fwd-rope tests/test-fwd-synth tests/forward-portable.sh
-dist_check_SCRIPTS += tests/forward-portable.sh
+TESTS += tests/test-forward tests/test-kernels tests/test-fwd-route tests/test-fwd-rope tests/test-fwd-synth tests/forward-portable.sh \
+	tests/forward-avx2.sh
+dist_check_SCRIPTS += tests/forward-portable.sh tests/forward-avx2.sh
