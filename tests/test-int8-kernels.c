@@ -2,7 +2,7 @@
  * (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K) against exact math on the decoded weights: random
  * blocks, odd row counts and row ranges, every token count 1..70 at k = 256 and a few at k = 2304 (and
  * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y (the fused form below
- * 16 tokens, the panel form from 16, and pack + rows_packed equal to rows() bit for bit); float
+ * 10 tokens, the panel form from 10, and pack + rows_packed equal to rows() bit for bit); float
  * weights and the vector kernels must equal the exact AVX-512 set's bit for bit;
  * DSCODER_KERNELS=avx512-int8 picks it.
  * Exits 77 where the CPU (or the build) lacks AVX-512 VNNI.

@@ -413,7 +413,9 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
  * whole block of 32 per row in one int32 lane (8 instructions for 16 rows x 32 weights); then 3 float
  * instructions apply the block's scales. Tiles of 32 rows x 6 tokens, the panel in L2 for every token. */
 
-#define I8_GEMM_MIN 16     /* tokens from which the panel form is used (its decode costs a few tokens) */
+/* Tokens from which the panel form is used (one thread, from cache, q8_0/q4_K/q6_K: at 8 tokens the
+ * fused form does 81/98/100 GMAC/s and the panel form 92/83/79, at 12 80/98/97 against 121/112/105) */
+#define I8_GEMM_MIN 10
 #define I8_GB 64           /* bytes per block of 32 activations: 32 codes, dx, the codes' sum, the sums
                               of the halves, dx sum (i8_quantize_blocks) */
 #define I8_GR 32           /* rows per panel: two vectors of 16 */
