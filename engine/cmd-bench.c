@@ -1,5 +1,5 @@
-/* cmd-bench.c: dscoder-engine --bench: the verb's entry; the CPU benchmark is src/engine-bench.c, the
- * GPU and --synthetic one src/engine-bench-gpu.c. */
+/* cmd-bench.c: dscoder-engine --bench: the verb's entry; the CPU benchmark is engine/bench-cpu.c, the
+ * GPU and --synthetic one engine/bench-gpu.c. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* cmd-quantize.c: dscoder-engine --quantize TYPE --out FILE.gguf: the verb's entry; the conversion is
- * src/engine-quantize.c. */
+ * engine/quantize-checkpoint.c. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #include "engine-cli.h"

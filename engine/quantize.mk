@@ -1,6 +1,6 @@
 # engine/quantize.mk: build fragment (included by Makefile.am): making GGUF files. The quantizers are
 # in libdscommon (kernels/quantize.c, beside dtype.c: src/local.mk); the verbs --quantize and
-# --dequantize are src/engine-quantize.c and engine/cmd-dequantize.c.
+# --dequantize are engine/quantize-checkpoint.c and engine/cmd-dequantize.c.
 libengine_a_SOURCES += engine/tokenizer-gguf-write.c engine/tokenizer-gguf-write.h
 
 check_PROGRAMS += tests/test-quantize tests/f32-compare tests/quant-error

@@ -20,7 +20,7 @@ CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kerne
 libkernels_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
 # The GPU benchmark verb (--bench --backend cuda, --synthetic) and the harness default: the golden
 # tests compare F32 CPU logits, so they run on the CPU unless a test asks for a GPU itself.
-dscoder_engine_SOURCES += src/engine-bench-gpu.c
+dscoder_engine_SOURCES += engine/bench-gpu.c
 AM_TESTS_ENVIRONMENT += DSCODER_BACKEND=cpu; export DSCODER_BACKEND;
 # Choosing a backend by name works in every build (a build without CUDA names what is missing).
 libkernels_a_SOURCES += kernels/cuda/cuda-select.c

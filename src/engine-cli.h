@@ -47,7 +47,7 @@ struct cli_args {
 	int device;                 /* --device N */
 	bool f32;                   /* --dtype f32 */
 	int prompt_tokens;          /* --prompt-tokens N (--bench on a GPU; 0: 512 and 4096) */
-	const char *quantize_type;  /* --quantize TYPE (src/engine-quantize.c) */
+	const char *quantize_type;  /* --quantize TYPE (engine/quantize-checkpoint.c) */
 	const char *out_path;       /* --out FILE.gguf */
 	const char *dequantize_name; /* --dequantize NAME (engine/cmd-dequantize.c) */
 	/* --serve [HOST:]PORT (engine/cmd-serve.c) and --batch-file FILE (engine/cmd-batch-file.c) */
@@ -100,7 +100,7 @@ int cli_plan(const struct cli_args *a);
 int cli_quantize(const struct cli_args *a);
 /* --dequantize NAME: tensor NAME of the GGUF file a->model as float32 on stdout. */
 int cli_dequantize(const struct cli_args *a);
-/* --bench on a GPU, or on a --synthetic model made on the GPU (src/engine-bench-gpu.c). */
+/* --bench on a GPU, or on a --synthetic model made on the GPU (engine/bench-gpu.c). */
 int cli_bench_gpu(const struct cli_args *a);
 struct ds_model;
 struct ds_state;

@@ -1,4 +1,4 @@
-/* engine-bench-gpu.c: dscoder-engine --bench on a GPU (--backend cuda) or on a --synthetic model whose
+/* bench-gpu.c: dscoder-engine --bench on a GPU (--backend cuda) or on a --synthetic model whose
  * random weights are made on the GPU: load time, prefill tokens/s at 512 and 4096 tokens, decode
  * tokens/s at batch 1 after a short and after a 4096-token context, GPU memory, and the fraction of
  * the GPU's memory bandwidth the decode step uses. --synthetic full prints the memory plan of the

@@ -1,4 +1,4 @@
-/* engine-bench.c: dscoder-engine --bench: load time, prefill and decode speed, peak memory, and how
+/* bench-cpu.c: dscoder-engine --bench: load time, prefill and decode speed, peak memory, and how
  * much of the machine's memory bandwidth the decode loop uses (the bound for batch-1 decoding). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 

@@ -1,4 +1,4 @@
-/* engine-quantize.c: dscoder-engine --quantize TYPE --model HF_DIR --out FILE.gguf: a Hugging Face
+/* quantize-checkpoint.c: dscoder-engine --quantize TYPE --model HF_DIR --out FILE.gguf: a Hugging Face
  * checkpoint as a GGUF file laid out as llama.cpp's converter writes deepseek2 (its metadata keys,
  * tensor names, stacked experts, legacy unsplit attn_kv_b) and typed as llama.cpp's quantizer
  * types it (norms F32, the router in the source's float type, Q4_K_M's Q6_K tensors, a type that
