@@ -28,7 +28,7 @@ static int packed_check(const struct cpu_kernels *k, const struct ds_tensor *w, 
 	if (posix_memalign((void **)&xp, 64, k->pack_floats(n, (long)w->cols) * sizeof *xp) != 0)
 		abort();
 	k->pack(x, n, ldx, (long)w->cols, xp);
-	/* rows() on 96 rows or more takes the same form, packing as it goes */
+	/* rows() on a matrix of 96 rows or more takes the same form, packing as it goes */
 	k->rows(w, 1, rows, x, n, ldx, ya, ldy);
 	for (long r = 1; r < rows; r += bs)
 		k->rows_packed(w, r, r + bs < rows ? r + bs : rows, xp, n, yb, ldy);

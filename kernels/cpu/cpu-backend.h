@@ -34,23 +34,17 @@ struct cpu_ctx {
 	float *att_batch;           /* (threads, cpu_mla_batch_floats): batch attention scratch */
 };
 
-/* Rows per block of a matrix product: about 64 blocks, so threads even out, and at least 24 rows,
- * so a block is worth claiming. A multiple of 12 (the row tiles are 4 rows in decode, 12 in prefill)
- * that depends on the row count alone: results do not depend on the number of threads. */
-static inline long cpu_row_block(long rows)
-{
-	long bs = ((rows + 63) / 64 + 11) / 12 * 12;
-	return bs < 24 ? 24 : bs;
-}
-
-/* Rows per block of a product on packed activations: about 4 blocks per thread, since each block
- * starts its weight stream cold (the first panel waits on memory) and the results of the packed form
- * do not depend on the blocks. */
-static inline long cpu_packed_block(long rows, int threads)
+/* Rows per block of a matrix product: about 4 blocks per thread, a multiple of 12 (the row tiles are
+ * 4 rows in decode, 12 in prefill) and at least 24 rows. Each block starts its weight stream cold,
+ * so few long blocks beat many short ones (64 blocks of 24 rows per expert matrix left each thread a
+ * new stream every 48 KB: two threads, decode of 14 expert matrices, 38-39 -> 40-44 GB/s); 4 per
+ * thread still even out a thread that starts late. Every kernel forms each row's sums the same way
+ * whatever its block, so the results do not depend on the number of threads. */
+static inline long cpu_row_block(long rows, int threads)
 {
 	long per = 4L * (threads > 0 ? threads : 1);
 	long bs = ((rows + per - 1) / per + 11) / 12 * 12;
-	return bs > cpu_row_block(rows) ? bs : cpu_row_block(rows);
+	return bs < 24 ? 24 : bs;
 }
 
 /* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this

@@ -48,12 +48,10 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
 {
 	struct cpu_ctx *c = ctx;
 	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
-				 .bs = cpu_row_block((long)gate->rows) };
+				 .bs = cpu_row_block((long)gate->rows, c->nth) };
 	/* gate and up share one packing (the same type, so the same form; else each as it is) */
 	if (gate->dtype == up->dtype)
 		t.xp = cpu_pack(c, gate, x, (long)gate->cols, n);
-	if (t.xp != NULL)
-		t.bs = cpu_packed_block((long)gate->rows, c->nth);
 	int nb = (int)(((long)gate->rows + t.bs - 1) / t.bs);
 	if ((long)gate->rows * gate->cols * n < 16384)
 		for (int b = 0; b < nb; b++)
@@ -184,14 +182,14 @@ static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args 
 		long rows = (long)t.gate[m]->rows;
 		t.off[m] = total;
 		total += rows;
-		t.bs[m] = cpu_row_block(rows);
+		t.bs[m] = cpu_row_block(rows, c->nth);
 		t.blk0[m + 1] = t.blk0[m] + (int)((rows + t.bs[m] - 1) / t.bs[m]);
 		if (t.down[m]->rows != (int64_t)a->hidden)
 			return false;
 	}
 	if (total > (long)c->max_batch * c->ffn_width || t.n_mat == 0)
 		return false;
-	t.down_bs = cpu_row_block(a->hidden);
+	t.down_bs = cpu_row_block(a->hidden, c->nth);
 	cpu_pool_run(c->pool, moe1_gate_run, &t, t.blk0[t.n_mat]);
 	cpu_pool_run(c->pool, moe1_down_run, &t, (int)((a->hidden + t.down_bs - 1) / t.down_bs));
 	return true;

@@ -202,8 +202,9 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 	}
 }
 
-/* From this many tokens on (and 96 rows, else packing here does not pay), the matrix product of
- * cpu-gemm-simd.h */
+/* From this many tokens on, on matrices of 96 rows or more (fewer do not pay for the packing; the
+ * matrix decides, not the row range, so the sums do not depend on the threads), the matrix product
+ * of cpu-gemm-simd.h */
 #define AVX2_GEMM_MIN 16
 
 static int avx2_packed_from(enum ds_dtype t)
@@ -220,7 +221,7 @@ AVX2 void cpu_avx2_rows(const struct ds_tensor *w, long r0, long r1, const float
 {
 	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
 
-	if (n >= AVX2_GEMM_MIN && r1 - r0 >= GM_RB) {
+	if (n >= AVX2_GEMM_MIN && (long)w->rows >= GM_RB) {
 		avx2_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
 	}

@@ -49,7 +49,9 @@ AVX512_INLINE __m512 f_ld16(const void *row, long i, enum ds_dtype t)
 	return _mm512_cvtph_ps(h);
 }
 
+#ifndef F_PF
 #define F_PF 1024      /* bytes of prefetch ahead in each row that decode streams */
+#endif
 
 /* Decode: y[t][r] = W[r] . x[t] for NT (1..3) tokens, 4 rows at a time. Each row is read once, one
  * 64-byte line per step for 16-bit types, with two accumulators per (row, token) so 8 FMA chains
@@ -313,9 +315,10 @@ static int avx512_packed_from(enum ds_dtype t)
 static void avx512_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			float *y, long ldy)
 {
-	/* a few rows do not pay for packing the activations here (one thread, 48 rows per call, 96
-	 * tokens: 118 GFLOP/s against 150 for the tiles); a product packed once per call does */
-	if (n >= G_MIN_TOKENS && r1 - r0 >= GM_RB)
+	/* a matrix of few rows does not pay for packing the activations here (one thread, 48 rows,
+	 * 96 tokens: 118 GFLOP/s against 150 for the tiles). The choice looks at the matrix, never at
+	 * the row range, so that a row's sums do not depend on how the rows were split among threads. */
+	if (n >= G_MIN_TOKENS && (long)w->rows >= GM_RB)
 		avx512_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
 	else if (ds_dtype_is_quantized(w->dtype))
 		avx512_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
