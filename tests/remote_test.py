@@ -273,6 +273,14 @@ def test_keys():
             check(ev["event"] == "error" and "no-such-model" in ev["message"],
                   "an unknown --remote-model is named: %s" % ev)
             p.p.wait(timeout=WAIT)
+            # two sources of the key: refused before anything is sent, one sentence, exit 1
+            r = subprocess.run([ENGINE, "--remote", srv.url, "--api-key-file", keyf, "--api-key-env", "DS_TEST_KEY"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=WAIT,
+                               env=dict(os.environ, DS_TEST_KEY="s3cret-key-4711"))
+            err = r.stderr.strip()
+            check(r.returncode == 1 and "--api-key-env" in err and "--api-key-file" in err
+                  and "s3cret" not in err and err.count("\n") == 0,
+                  "--api-key-env with --api-key-file: one sentence, exit 1: %d %r" % (r.returncode, err))
         finally:
             srv.stop()
 
