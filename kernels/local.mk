@@ -5,7 +5,7 @@ libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-mla-causal.c \
 	kernels/cpu/cpu-mla-kernels.c kernels/cpu/cpu-mla-kernels.h \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
-	kernels/cpu/cpu-kernels-int8.c \
+	kernels/cpu/cpu-kernels-int8.c kernels/cpu/cpu-kernels-bf16.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h kernels/cpu/cpu-gemm-simd.h \
 	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/membw.c kernels/cpu/membw.h \
 	engine/op-profile.c engine/op-profile.h
@@ -25,6 +25,14 @@ TESTS += tests/test-int8-kernels
 # ... and through the engine: --kernels avx512-int8 on the tiny quantized fixtures (uses tests/f32-compare).
 TESTS += tests/int8-logits.sh
 dist_check_SCRIPTS += tests/int8-logits.sh
+
+# The opt-in BF16 set (cpu-kernels-bf16.c) against sums in double within its activation rounding,
+# and through the engine: --kernels avx512-bf16 on the tiny BF16 fixture's golden logits.
+check_PROGRAMS += tests/test-bf16-kernels
+tests_test_bf16_kernels_SOURCES = tests/test-bf16-kernels.c tests/fixture-util.c tests/fixture-util.h
+tests_test_bf16_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
+TESTS += tests/test-bf16-kernels tests/bf16-logits.sh
+dist_check_SCRIPTS += tests/bf16-logits.sh
 
 # The --bench --profile timers (engine/op-profile.c).
 check_PROGRAMS += tests/test-op-profile

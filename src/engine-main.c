@@ -46,8 +46,10 @@ static const char usage_options[] =
 "  --system TEXT            system message for --generate\n"
 "  --threads N              CPU threads (default: one per physical core)\n"
 "  --kernels NAME           CPU kernel set: ref, avx2, avx512 (default: the fastest exact one this CPU\n"
-"                           runs) or avx512-int8 (AVX-512 VNNI: quantized weights times activations\n"
+"                           runs), avx512-int8 (AVX-512 VNNI: quantized weights times activations\n"
 "                           rounded to 8 bits per block of 32, like llama.cpp; logits move by ~1e-2)\n"
+"                           or avx512-bf16 (AVX-512 BF16: BF16 weights times activations rounded to\n"
+"                           BF16, 8 significant bits; logits move by ~1e-2)\n"
 "  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
 "                           cuda when this build has it and a GPU is visible, else cpu)\n"
 "  --device N               which GPU (default 0)\n"
@@ -398,9 +400,10 @@ int main(int argc, char **argv)
 		case OPT_KERNELS:
 			/* the CPU backend reads DSCODER_KERNELS once, when it first multiplies */
 			if (strcmp(optarg, "ref") != 0 && strcmp(optarg, "avx2") != 0 &&
-			    strcmp(optarg, "avx512") != 0 && strcmp(optarg, "avx512-int8") != 0) {
+			    strcmp(optarg, "avx512") != 0 && strcmp(optarg, "avx512-int8") != 0 &&
+			    strcmp(optarg, "avx512-bf16") != 0) {
 				fprintf(stderr, "dscoder-engine: --kernels %s is not a kernel set: use ref, avx2, "
-					"avx512 or avx512-int8.\n", optarg);
+					"avx512, avx512-int8 or avx512-bf16.\n", optarg);
 				return 1;
 			}
 			setenv("DSCODER_KERNELS", optarg, 1);

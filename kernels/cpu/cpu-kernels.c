@@ -235,6 +235,20 @@ int cpu_kernels_have_avx512_int8(void)
 #endif
 }
 
+/* AVX512_BF16: CPUID 7.1.EAX bit 5. */
+int cpu_kernels_have_avx512_bf16(void)
+{
+#if defined(HAVE_AVX512BF16_TARGET) && (defined(__x86_64__) || defined(__i386__))
+	unsigned a, b, c, d;
+	if (!cpu_kernels_have_avx512() || __get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 1, a, b, c, d);
+	return (a >> 5) & 1;
+#else
+	return 0;
+#endif
+}
+
 static const struct cpu_kernels *kernels_chosen;
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
@@ -276,7 +290,16 @@ static void kernels_choose(void)
 #endif
 		return;
 	}
-	if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0 || strcmp(force, "avx512-int8") == 0)
+	if (strcmp(force, "avx512-bf16") == 0 && cpu_kernels_have_avx512_bf16()) {
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+		kernels_chosen = &cpu_kernels_avx512_bf16;
+#endif
+		return;
+	}
+	if (strcmp(force, "avx512-bf16") == 0)
+		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=avx512-bf16: this CPU (or this build) lacks "
+			"AVX-512 BF16 (vdpbf16ps); use avx512 or leave DSCODER_KERNELS unset.\n");
+	else if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0 || strcmp(force, "avx512-int8") == 0)
 		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s: this CPU (or this build) lacks %s; "
 			"the sets it runs are %s.\n", force, strcmp(force, "avx2") == 0 ? "AVX2/FMA/F16C" :
 			strcmp(force, "avx512") == 0 ? "AVX-512 F/BW/VL/DQ" : "AVX-512 with VNNI",
@@ -284,7 +307,7 @@ static void kernels_choose(void)
 			avx512 ? "ref, avx2 and avx512" : avx2 ? "ref and avx2" : "ref alone");
 	else
 		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2, "
-			"avx512 or avx512-int8.\n", force);
+			"avx512, avx512-int8 or avx512-bf16.\n", force);
 	exit(1);
 }
 

@@ -58,11 +58,16 @@ extern const struct cpu_kernels cpu_kernels_avx512;
  * (cpu-kernels-int8.c); the rest is the AVX-512 set. */
 extern const struct cpu_kernels cpu_kernels_avx512_int8;
 #endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+/* Opt-in, never the default: BF16 weights times activations rounded to BF16 (cpu-kernels-bf16.c); the
+ * rest is the AVX-512 set. */
+extern const struct cpu_kernels cpu_kernels_avx512_bf16;
+#endif
 
-/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512|avx512-int8 in the environment names one
- * (read at the first call); unset, the fastest exact set this CPU runs (AVX-512, then AVX2, then
- * portable; avx512-int8 only when named). A named set that is not compiled in or that this CPU lacks,
- * or an unknown name, is refused: one sentence on stderr and exit(1). */
+/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512|avx512-int8|avx512-bf16 in the environment
+ * names one (read at the first call); unset, the fastest exact set this CPU runs (AVX-512, then AVX2,
+ * then portable; avx512-int8 and avx512-bf16 only when named). A named set that is not compiled in or
+ * that this CPU lacks, or an unknown name, is refused: one sentence on stderr and exit(1). */
 const struct cpu_kernels *cpu_kernels_best(void);
 /* Is the AVX2 set compiled in and supported by this CPU? */
 int cpu_kernels_have_avx2(void);
@@ -70,6 +75,8 @@ int cpu_kernels_have_avx2(void);
 int cpu_kernels_have_avx512(void);
 /* Is the int8 set compiled in and supported by this CPU (AVX-512 and AVX512_VNNI)? */
 int cpu_kernels_have_avx512_int8(void);
+/* Is the BF16 set compiled in and supported by this CPU (AVX-512 and AVX512_BF16)? */
+int cpu_kernels_have_avx512_bf16(void);
 
 static inline float cpu_bf16_to_f32(uint16_t h)
 {
