@@ -102,6 +102,42 @@ wait_cmd 20 "a second engine for the team profile" sh -c "[ \$(grep -c '^start\$
 got=$(argv_of 2)
 [ "$got" = "--remote https://team.example.org/v1 --api-key-env TEAM_KEY --model $MODEL" ] || fail "team profile: $got"
 wait_for '│ remote gpu\.example\.org:8443 ' 20
+keys 'Team question.' Enter
+wait_for 'Hello from the server\.' 20
+team_conv=$(grep -l '^profile: team' "$CONVDIR"/*.yaml | head -1)
+[ -n "$team_conv" ] || fail "the team conversation was not saved with its profile"
+keys C-q
+wait_for 'TUI-EXIT=0' 20
+no_key_anywhere
+
+# A conversation goes on to its own profile's engine: opened from the list in a TUI on the model
+# here, the team's conversation starts the team's server engine again; --load does the same.
+: > "$T/argv"
+tui_start 120 30 --engine "$FAKE" --profile here
+wait_for ' ready ' 30
+[ "$(argv_of 1)" = "--model $MODEL" ] || fail "the profile here: $(argv_of 1)"
+keys F2
+wait_for 'Conversations \(' 10
+keys /
+wait_for 'Search conversations' 10
+keys 'Team question'
+wait_for 'Conversations \(1\)' 10
+keys Enter
+keys Enter
+wait_for 'opened "Team question\.": profile team, engine https://team\.example\.org/v1' 20
+wait_cmd 20 "a second engine for the team conversation" sh -c "[ \$(grep -c '^start\$' '$T/argv') = 2 ]"
+got=$(argv_of 2)
+[ "$got" = "--remote https://team.example.org/v1 --api-key-env TEAM_KEY --model $MODEL" ] ||
+	fail "the team conversation's engine: $got"
+wait_for '│ remote gpu\.example\.org:8443 ' 20
+keys C-q
+wait_for 'TUI-EXIT=0' 20
+: > "$T/argv"
+tui_start 120 30 --engine "$FAKE" --load "$team_conv"
+wait_for ' ready ' 30
+got=$(argv_of 1)
+[ "$got" = "--remote https://team.example.org/v1 --api-key-env TEAM_KEY --model $MODEL" ] ||
+	fail "--load of the team conversation: $got"
 keys C-q
 wait_for 'TUI-EXIT=0' 20
 no_key_anywhere

@@ -341,7 +341,22 @@ static void app_open_path(struct app *a, const char *path)
 	}
 	app_save(a);
 	app_set_conversation(a, c);
-	app_notice(a, false, "opened \"%s\"", *c->title ? c->title : c->id);
+	/* Its engine is its profile's (a server, or the model here), as when it was written: a
+	 * conversation of the team profile goes on to the team's server. */
+	struct profile *p = c->profile ? profile_load(c->profile, err, sizeof err) : NULL;
+	const char *title = *c->title ? c->title : c->id;
+	if (app_engine_target(a, app_remote_for(a, p))) {
+		engine_session_stop(&a->es, APP_ENGINE_GRACE_MS);
+		engine_session_start(&a->es);
+		app_notice(a, false, "opened \"%s\": profile %s, engine %s", title, c->profile ? c->profile : "none",
+			   a->remote.url ? a->remote.url : "the model here");
+	} else if (c->profile && !p) {
+		app_notice(a, false, "opened \"%s\": its profile %s is gone, so it keeps this engine", title,
+			   c->profile);
+	} else {
+		app_notice(a, false, "opened \"%s\"", title);
+	}
+	profile_free(p);
 }
 
 static void app_set_title_from(struct app *a, const char *text)
@@ -1650,6 +1665,11 @@ int app_run(const struct app_options *opt, struct config *cfg)
 		}
 		if (prof && opt->profile_explicit)
 			app_apply_profile(a, prof);
+		else if (a->conv->profile) {
+			/* its engine is its own profile's, as when it is opened from the list */
+			profile_free(prof);
+			prof = profile_load(a->conv->profile, err, sizeof err);
+		}
 	} else {
 		a->conv = conv_new();
 		if (prof)
