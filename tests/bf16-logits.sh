@@ -4,7 +4,7 @@
 # exact math on the same weights (golden/logits-bf16.f32) within mean |diff| <= 0.05, max <= 0.5 and top-1
 # agreement >= 90% (the bounds the GGUF tests give a quantized file; the exact set is within 1e-4 here), and
 # they must differ from the exact set's logits (else the option did nothing). 47 prompt tokens take the
-# matrix-product form, greedy steps after them the decode form. Then tiny-ds2-lite
+# matrix-product form, greedy steps after them and the first 15 ids alone the decode form. Then tiny-ds2-lite
 # (27 BF16 layers) within the bounds stated there. Skips (77) where the CPU lacks
 # AVX-512 BF16.
 . "$top_srcdir/tests/cli-lib.sh"
@@ -31,6 +31,17 @@ if "$compare" "$tmp/bf16.f32" "$tmp/exact.f32" 320 0.0001 1000 0 > "$tmp/same"; 
 	bad "--kernels avx512-bf16 gave the exact set's logits ($(cat "$tmp/same")): was it used?"
 else
 	ok "the bf16 logits are not the exact ones: $(cat "$tmp/same")"
+fi
+
+# the first 15 ids alone go through the decode form (fewer than 16 tokens per product): their logits are
+# golden's first 15 positions (causal attention), within the same bounds
+cut -d' ' -f1-15 "$tmp/p.ids" > "$tmp/p15.ids"
+head -c $((15 * 320 * 4)) "$quant/golden/logits-bf16.f32" > "$tmp/golden15.f32"
+if "$engine" --model "$m" --ids "$tmp/p15.ids" --logits "$tmp/bf16-15.f32" --threads 2 --kernels avx512-bf16 &&
+   out=$("$compare" "$tmp/bf16-15.f32" "$tmp/golden15.f32" 320 0.05 0.5 0.9); then
+	ok "15 tokens (decode form) against golden's first 15 positions: $out"
+else
+	bad "15 tokens (decode form) against golden's first 15 positions: ${out:-the engine failed}"
 fi
 
 # tiny-ds2-lite: 27 BF16 layers (safetensors) with rows of 24 to 96 columns, whose logits are nearly chaotic:
