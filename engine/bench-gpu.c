@@ -127,9 +127,13 @@ int cli_bench_gpu(const struct cli_args *a)
 	struct ds_cuda_device_info after;
 	ds_cuda_device_info(a->device, &after, err, sizeof err);
 
-	/* bytes of weights read per decoded token as the GPU stores them */
-	double bytes_tok = (double)ds_model_bytes_per_token(&m) * (a->f32 ? 4.0 : 2.0) /
-			   ((double)ds_tensor_bytes(&m.w.embed) / (double)(m.w.embed.rows * m.w.embed.cols));
+	/* bytes of weights read per decoded token as the GPU stores them: GGUF blocks as the file has
+	 * them (kv_b_proj and the router, decoded to floats, are a few percent more), float weights in
+	 * the GPU's type */
+	double bytes_tok = (double)ds_model_bytes_per_token(&m);
+	if (!ds_dtype_is_quantized(m.w.lm_head.dtype))
+		bytes_tok *= (a->f32 ? 4.0 : 2.0) / ((double)ds_tensor_bytes(&m.w.embed) /
+						     (double)(m.w.embed.rows * m.w.embed.cols));
 	struct run runs[2];
 	int n_runs = 0;
 	/* a first short pass warms cuBLAS up, so the timed ones measure the steady state */

@@ -19,7 +19,7 @@ int cli_plan(const struct cli_args *a)
 	if (a->synthetic != NULL) {
 		if (ds_plan_synthetic_config(a->synthetic, &cfg, err, sizeof err) != 0)
 			return cli_fail("%s", err);
-		name = strcmp(a->synthetic, "full") == 0 ? "DeepSeek-Coder-V2 (236B), released config"
+		name = strncmp(a->synthetic, "full", 4) == 0 ? "DeepSeek-Coder-V2 (236B), released config"
 			: "DeepSeek-Coder-V2-Lite (16B), released config";
 	} else {
 		/* the plan needs only the configuration: no weights are read */

@@ -194,13 +194,18 @@ static void config_lite(struct ds_config *c)
 
 int ds_plan_synthetic_config(const char *which, struct ds_config *c, char *err, size_t errlen)
 {
-	if (strcmp(which, "lite") == 0) {
+	/* a weight format after the name ("lite-q4_k_m") changes the GPU's weights, not the config */
+	size_t base = strcspn(which, "-");
+	if (which[base] != '\0' && strcmp(which + base, "-q8_0") != 0 && strcmp(which + base, "-q4_k_m") != 0)
+		return errorf(err, errlen, "--synthetic %s: the weight formats are -q8_0 and -q4_k_m (or none: BF16)",
+			      which);
+	if (base == 4 && strncmp(which, "lite", 4) == 0) {
 		config_lite(c);
 		return 0;
 	}
-	if (strcmp(which, "full") != 0)
+	if (base != 4 || strncmp(which, "full", 4) != 0)
 		return errorf(err, errlen, "--synthetic %s: the synthetic models are 'lite' (DeepSeek-Coder-V2-Lite) "
-			      "and 'full' (the 236B DeepSeek-Coder-V2)", which);
+			      "and 'full' (the 236B DeepSeek-Coder-V2), BF16 or with -q8_0 or -q4_k_m weights", which);
 	/* DeepSeek-Coder-V2-{Base,Instruct}/config.json: what differs from Lite */
 	config_lite(c);
 	c->hidden_size = 5120;

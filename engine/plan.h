@@ -71,7 +71,8 @@ int64_t ds_plan_fit_context(const struct ds_config *cfg, const struct ds_plan *p
 uint64_t ds_plan_total_params(const struct ds_config *cfg);
 
 /* The released configurations, without files: "lite" (DeepSeek-Coder-V2-Lite, 16B) or "full" (the 236B
- * DeepSeek-Coder-V2). Returns -1 with a sentence in err for another name. */
+ * DeepSeek-Coder-V2), optionally followed by the weight format of the GPU benchmark's random weights
+ * ("lite-q4_k_m", "lite-q8_0"). Returns -1 with a sentence in err for another name. */
 int ds_plan_synthetic_config(const char *which, struct ds_config *cfg, char *err, size_t errlen);
 
 /* Prints the plan of cfg on n_ranks GPUs of gpu_bytes each at n_ctx tokens as lines of text to f:

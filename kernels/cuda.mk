@@ -6,13 +6,14 @@ CUDA_KERNELS = kernels/cuda/cuda-convert.cu kernels/cuda/cuda-embed.cu kernels/c
 	kernels/cuda/cuda-moe-gate.cu kernels/cuda/cuda-moe-group.cu kernels/cuda/cuda-moe-experts.cu \
 	kernels/cuda/cuda-silu-mul.cu kernels/cuda/cuda-add.cu kernels/cuda/cuda-argmax.cu \
 	kernels/cuda/cuda-synthetic.cu kernels/cuda/cuda-cache-store.cu kernels/cuda/cuda-gemv.cu \
-	kernels/cuda/cuda-moe-gather.cu
+	kernels/cuda/cuda-moe-gather.cu kernels/cuda/cuda-dequant.cu
 CUDA_HDRS = kernels/cuda/cuda-check.h kernels/cuda/cuda-device.cuh kernels/cuda/cuda-convert.h \
 	kernels/cuda/cuda-embed.h kernels/cuda/cuda-rmsnorm.h kernels/cuda/cuda-rope.h \
 	kernels/cuda/cuda-mla-absorb.h kernels/cuda/cuda-mla-attention.h kernels/cuda/cuda-moe-gate.h \
 	kernels/cuda/cuda-moe-group.h kernels/cuda/cuda-moe-experts.h kernels/cuda/cuda-silu-mul.h \
 	kernels/cuda/cuda-add.h kernels/cuda/cuda-argmax.h kernels/cuda/cuda-synthetic.h \
-	kernels/cuda/cuda-cache-store.h kernels/cuda/cuda-gemv.h kernels/cuda/cuda-moe-gather.h
+	kernels/cuda/cuda-cache-store.h kernels/cuda/cuda-gemv.h kernels/cuda/cuda-moe-gather.h \
+	kernels/cuda/cuda-quant.cuh kernels/cuda/cuda-dequant.h
 CUDA_BACKEND_SRC = kernels/cuda/cuda-backend.c kernels/cuda/cuda-backend.h kernels/cuda/cuda-int.h \
 	kernels/cuda/cuda-weights.c kernels/cuda/cuda-attention.c kernels/cuda/cuda-moe.c \
 	kernels/cuda/cuda-model.c kernels/cuda/cuda-graph.c

@@ -1,6 +1,7 @@
 /* test-cuda-kernels.c: every operation of the CUDA backend against the CPU backend on the same inputs
- * (F32 weights with --dtype f32, BF16 weights in BF16 mode), the GPU router against engine/moe.c, and
- * the GPU argmax. Exits 77 when no CUDA GPU is visible. */
+ * (F32 weights with --dtype f32, BF16 weights in BF16 mode, and every GGUF block type kept as blocks
+ * on the GPU), the GPU router against engine/moe.c, and the GPU argmax. Exits 77 when no CUDA GPU is
+ * visible. */
 #include "build-config.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 #include "backend.h"
 #include "cuda/cuda-backend.h"
 #include "moe.h"
+#include "quantize.h"
 #include "rope.h"
 #include "xalloc.h"
 #include "fixture-util.h"
@@ -29,6 +31,21 @@ static struct ds_tensor weight(enum ds_dtype t, long rows, long cols, float scal
 		else
 			((uint16_t *)d)[i] = fix_bf16(v);
 	}
+	return (struct ds_tensor){ .dtype = t, .data = d, .rows = rows, .cols = cols };
+}
+
+/* A rows x cols weight of type t (a GGUF block type) quantized from values about scale in size. */
+static struct ds_tensor qweight(enum ds_dtype t, long rows, long cols, float scale)
+{
+	size_t rb = ds_row_bytes(t, cols);
+	char *d = xmalloc((size_t)rows * rb);
+	float *row = xmalloc((size_t)cols * sizeof *row);
+	for (long r = 0; r < rows; r++) {
+		for (long i = 0; i < cols; i++)
+			row[i] = scale * fix_rndf(&rng);
+		ds_quantize_row(t, row, d + (size_t)r * rb, cols);
+	}
+	free(row);
 	return (struct ds_tensor){ .dtype = t, .data = d, .rows = rows, .cols = cols };
 }
 
@@ -308,9 +325,94 @@ static void test_attention(struct pair *p, const struct ds_config *cfg)
 	free(q);
 }
 
-static void run(bool f32)
+/* The shapes of test_quant: rows of whole K-quant blocks (256), wider than a warp's 32 groups of 32. */
+static struct ds_config quant_config(void)
 {
-	struct ds_config cfg = small_config();
+	struct ds_config c = small_config();
+	c.hidden_size = 256;
+	c.intermediate_size = 1536;
+	c.moe_intermediate_size = 512;
+	c.n_routed_experts = 6;
+	c.num_experts_per_tok = 2;
+	c.topk_method = DS_TOPK_GREEDY;
+	c.n_group = 1;
+	c.topk_group = 1;
+	return c;
+}
+
+/* GGUF blocks on the GPU: the products decode them in the kernel (a few tokens, F32 activations as
+ * on the CPU) or into the float form for cuBLAS (a batch), the experts too, mixed types as in a
+ * Q4_K_M file; against the CPU's exact kernels on the same blocks. */
+static void test_quant(struct pair *p)
+{
+	static const enum ds_dtype types[] = { DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+	double tol_few = 2e-4, tol_batch = p->f32 ? 2e-4 : 3e-2;
+	int sizes[] = { 1, 5, BATCH };
+
+	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+		enum ds_dtype t = types[ti];
+		if (!ds_quantize_supported(t))
+			continue;
+		/* 1536 columns: 48 groups of 32, more than a warp's lanes; 77 rows: a partial block of rows */
+		int cols = 1536, rows = 77;
+		struct ds_tensor w = qweight(t, rows, cols, 0.3f);
+		float *x = rnd_vec((size_t)BATCH * cols, 1);
+		for (int si = 0; si < 3; si++) {
+			int nn = sizes[si];
+			char what[64];
+			snprintf(what, sizeof what, "%s matmul n=%d", ds_dtype_get(t)->name, nn);
+			float *cx = cpu_buf(p, x, (size_t)nn * cols), *gx = gpu_buf(p, x, (size_t)nn * cols);
+			float *cy = cpu_buf(p, NULL, (size_t)nn * rows), *gy = gpu_buf(p, NULL, (size_t)nn * rows);
+			p->cb->matmul(p->c, cy, &w, cx, nn);
+			p->gb->matmul(p->g, gy, &w, gx, nn);
+			compare(p, what, cy, gy, (size_t)nn * rows, nn <= 8 ? tol_few : tol_batch);
+		}
+		free(x);
+	}
+
+	/* experts: gate and up Q4_K, down Q6_K (a Q4_K_M file's mix), and all Q8_0 */
+	struct ds_config cfg = quant_config();
+	int hd = cfg.hidden_size, mi = cfg.moe_intermediate_size, ne = cfg.n_routed_experts, k = cfg.num_experts_per_tok;
+	enum ds_dtype mix[2][2] = { { DS_Q4_K, DS_Q6_K }, { DS_Q8_0, DS_Q8_0 } };
+	float *x = rnd_vec((size_t)BATCH * hd, 1), *logits = rnd_vec((size_t)BATCH * ne, 3);
+	int tids[BATCH * 2];
+	float tw[BATCH * 2], scratch[64];
+	for (int i = 0; i < BATCH; i++)
+		ds_moe_route(&cfg, logits + (size_t)i * ne, scratch, tids + i * k, tw + i * k);
+	for (int mti = 0; mti < 2; mti++) {
+		enum ds_dtype gt = mix[mti][0], dt = mix[mti][1];
+		if (!ds_quantize_supported(gt) || !ds_quantize_supported(dt))
+			continue;
+		struct ds_tensor *eg = xmalloc(sizeof *eg * ne), *eu = xmalloc(sizeof *eu * ne), *ed = xmalloc(sizeof *ed * ne);
+		for (int e = 0; e < ne; e++) {
+			eg[e] = qweight(gt, mi, hd, 0.2f);
+			eu[e] = qweight(gt, mi, hd, 0.2f);
+			ed[e] = qweight(dt, hd, mi, 0.2f);
+		}
+		struct ds_tensor sg = qweight(gt, mi, hd, 0.2f), su = qweight(gt, mi, hd, 0.2f), sd = qweight(dt, hd, mi, 0.2f);
+		struct ds_moe_args ma = { .n = 1, .hidden = hd, .top_k = k, .ids = tids, .weights = tw, .n_routed = ne,
+					  .gate = eg, .up = eu, .down = ed, .shared_gate = &sg, .shared_up = &su,
+					  .shared_down = &sd };
+		float *cmx = cpu_buf(p, x, (size_t)BATCH * hd), *gmx = gpu_buf(p, x, (size_t)BATCH * hd);
+		float *cm = cpu_buf(p, NULL, (size_t)BATCH * hd), *gm = gpu_buf(p, NULL, (size_t)BATCH * hd);
+		for (int nn = 1; nn <= BATCH; nn += BATCH - 1) {
+			char what[64];
+			snprintf(what, sizeof what, "moe %s/%s n=%d", ds_dtype_get(gt)->name, ds_dtype_get(dt)->name, nn);
+			ma.n = nn;
+			ma.x = cmx;
+			p->cb->moe(p->c, cm, &ma);
+			ma.x = gmx;
+			p->gb->moe(p->g, gm, &ma);
+			compare(p, what, cm, gm, (size_t)nn * hd, nn <= 8 ? tol_few : tol_batch);
+		}
+	}
+	free(x);
+	free(logits);
+}
+
+static void run(bool f32, bool quant)
+{
+	struct ds_config cfg = quant ? quant_config() : small_config();
 	struct ds_backend_params bp = { .cfg = &cfg, .n_ctx = N_CTX, .max_batch = BATCH, .n_threads = 2 };
 	char err[512];
 	struct ds_cuda_options o = { .device = 0, .f32 = f32 };
@@ -322,8 +424,12 @@ static void run(bool f32)
 		CHECK(0, "create: %s", err);
 		return;
 	}
-	test_ops(&p, &cfg);
-	test_attention(&p, &cfg);
+	if (quant) {
+		test_quant(&p);
+	} else {
+		test_ops(&p, &cfg);
+		test_attention(&p, &cfg);
+	}
 	p.gb->destroy(p.g);
 	p.cb->destroy(p.c);
 }
@@ -342,8 +448,10 @@ int main(void)
 	ds_cuda_set_options(&bad);
 	CHECK(ds_backend_cuda.create(&bp, err, sizeof err) == NULL && strstr(err, "--device 99") != NULL,
 	      "device 99 accepted or unclear: %s", err);
-	run(true);
-	run(false);
+	run(true, false);
+	run(false, false);
+	run(true, true);
+	run(false, true);
 	printf("%s\n", fix_failures ? "FAILED" : "all CUDA kernels agree with the CPU backend");
 	return fix_failures ? 1 : 0;
 }

@@ -193,6 +193,15 @@ static void test_refusals(void)
 	CHECK("0 ranks refused", ds_plan_make(&c, 0, &p, err, sizeof err) != 0);
 	CHECK("unknown synthetic name refused", ds_plan_synthetic_config("medium", &c, err, sizeof err) != 0);
 	CHECK("the refusal names the choices", strstr(err, "'lite'") != NULL && strstr(err, "'full'") != NULL);
+	/* a weight format after the name keeps the configuration; an unknown one is refused */
+	struct ds_config q;
+	CHECK("lite-q4_k_m accepted", ds_plan_synthetic_config("lite-q4_k_m", &q, err, sizeof err) == 0);
+	load("lite", &c);
+	CHECK("lite-q4_k_m is Lite's configuration", q.hidden_size == c.hidden_size && q.n_routed_experts == c.n_routed_experts);
+	CHECK("full-q8_0 accepted", ds_plan_synthetic_config("full-q8_0", &q, err, sizeof err) == 0 && q.hidden_size == 5120);
+	CHECK("lite-q3_k refused", ds_plan_synthetic_config("lite-q3_k", &q, err, sizeof err) != 0 &&
+				   strstr(err, "-q4_k_m") != NULL);
+	CHECK("medium-q8_0 refused", ds_plan_synthetic_config("medium-q8_0", &q, err, sizeof err) != 0);
 	load("full", &c);
 	/* every rank needs a routed expert: Lite cut down to 8 experts cannot go on 9 ranks */
 	load("lite", &c);

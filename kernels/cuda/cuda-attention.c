@@ -23,7 +23,7 @@ void cuda_op_attention(void *ctx, const struct ds_attn_args *a)
 {
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
-	const struct cuda_weight *kvb = cuda_weight(c, a->kv_b);
+	const struct cuda_weight *kvb = cuda_weight(c, a->kv_b, CUDA_USE_DENSE);
 	/* a recorded step reads its position on the device and uses the same slices at any position */
 	int splits = c->capturing ? c->graph_splits : attention_splits(c, a->n, a->pos + a->n);
 	cuda_mla_absorb(c->q_lat, a->q, kvb->dev, kvb->bf16, a->n, a->n_heads, a->nope, a->rope, a->v_dim, a->kv_rank,

@@ -350,7 +350,7 @@ static void cuda_embed_op(void *ctx, float *out, const struct ds_tensor *table, 
 {
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
-	const struct cuda_weight *w = cuda_weight(c, table);
+	const struct cuda_weight *w = cuda_weight(c, table, CUDA_USE_DENSE);
 	if (c->capturing) {
 		/* a recorded step: the token is the one cuda_graph_begin copied up */
 		cuda_embed(out, w->dev, w->bf16, c->step_dev, 1, (int)w->cols, c->st);
@@ -368,16 +368,19 @@ void cuda_gemm(struct cuda_ctx *c, float *y, int ldy, const struct cuda_weight *
 		return;
 	/* a few tokens: one pass over the weights, no BF16 copy of x (decode, the graph's products) */
 	if (n <= GEMV_MAX_TOKENS) {
-		cuda_gemv(y, ldy, w->dev, w->bf16, rows, cols, x, n, c->st);
+		if (cuda_gemv(y, ldy, w->dev, w->wtype, rows, cols, x, n, c->st) != 0)
+			cuda_fail("a weight type the GPU product has no kernel for", "cuda_gemm", __FILE__, __LINE__);
 		return;
 	}
+	/* a prompt: cuBLAS on the weights' float form (GGUF blocks decoded first) */
+	const void *dense = cuda_weight_dense(c, w, 0);
 	if (w->bf16) {
 		if ((size_t)n * (size_t)cols > c->xb_elems)
 			cuda_fail("a product is wider than the scratch it was sized for", "cuda_gemm", __FILE__, __LINE__);
 		cuda_f32_to_bf16(c->xb, x, (size_t)n * (size_t)cols, c->st);
-		cuda_gemm_typed(c, y, ldy, w->dev, true, rows, cols, c->xb, n);
+		cuda_gemm_typed(c, y, ldy, dense, true, rows, cols, c->xb, n);
 	} else {
-		cuda_gemm_typed(c, y, ldy, w->dev, false, rows, cols, x, n);
+		cuda_gemm_typed(c, y, ldy, dense, false, rows, cols, x, n);
 	}
 }
 
@@ -403,7 +406,7 @@ static void cuda_matmul_op(void *ctx, float *y, const struct ds_tensor *w, const
 {
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
-	const struct cuda_weight *dw = cuda_weight(c, w);
+	const struct cuda_weight *dw = cuda_weight(c, w, CUDA_USE_MATRIX);
 	cuda_gemm(c, y, (int)w->rows, dw, x, n);
 }
 
@@ -412,7 +415,7 @@ static void cuda_rmsnorm_op(void *ctx, float *y, int ldy, const float *x, int ld
 {
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
-	const struct cuda_weight *dw = cuda_weight(c, w);
+	const struct cuda_weight *dw = cuda_weight(c, w, CUDA_USE_DENSE);
 	cuda_rmsnorm(y, ldy, x, ldx, dw->dev, dw->bf16, n, (int)w->cols, eps, c->st);
 }
 

@@ -1,8 +1,10 @@
-/* cuda-gemv.cu: the matrix product of decode: a warp per weight row, 16-byte loads of BF16 weights,
- * up to 4 tokens per pass over the row (warp_dot4), so a decode step reads each weight once. */
+/* cuda-gemv.cu: the matrix product of decode: a warp per weight row, up to 4 tokens per pass over the
+ * row (warp_dot4), so a decode step reads each weight once: BF16 rows in 16-byte loads, F32 rows, and
+ * GGUF block-quantized rows decoded in the kernel (cuda-quant.cuh). */
 #include "cuda-check.h"
 #include "cuda-device.cuh"
 #include "cuda-gemv.h"
+#include "cuda-quant.cuh"
 
 #define ROWS_PER_BLOCK 8
 
@@ -12,7 +14,7 @@ static __global__ void gemv_kernel(float *y, int ldy, const W *w, int rows, int 
 	int r = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
 	if (r >= rows)
 		return;
-	const W *row = w + (size_t)r * cols;
+	const W *row = w_row(w, (size_t)r, cols);
 	for (int t0 = 0; t0 < n; t0 += 4) {
 		int nt = n - t0 < 4 ? n - t0 : 4;
 		const float *xs[4];
@@ -26,15 +28,17 @@ static __global__ void gemv_kernel(float *y, int ldy, const W *w, int rows, int 
 	}
 }
 
-extern "C" void cuda_gemv(float *y, int ldy, const void *w, int bf16, int rows, int cols, const float *x, int n,
-			  cudaStream_t st)
+extern "C" int cuda_gemv(float *y, int ldy, const void *w, int wtype, int rows, int cols, const float *x, int n,
+			 cudaStream_t st)
 {
 	if (n <= 0 || rows <= 0)
-		return;
+		return 0;
 	unsigned blocks = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-	if (bf16)
-		gemv_kernel<<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(y, ldy, (const __nv_bfloat16 *)w, rows, cols, x, n);
-	else
-		gemv_kernel<<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(y, ldy, (const float *)w, rows, cols, x, n);
+	bool ok;
+	DS_W_DISPATCH(wtype, ok, gemv_kernel<<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(y, ldy, (const W *)w, rows, cols,
+										    x, n));
+	if (!ok)
+		return -1;
 	CUDA_LAUNCH_CHECK("gemv_kernel");
+	return 0;
 }

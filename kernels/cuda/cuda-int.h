@@ -17,7 +17,8 @@
 struct cuda_weight {
 	const void *host;
 	void *dev;
-	bool bf16;                 /* else F32 */
+	int wtype;                 /* what dev holds (enum ds_dtype): DS_BF16, DS_F32, or the GGUF blocks as stored */
+	bool bf16;                 /* the float form products use: BF16 (dev itself, or blocks decoded to it), else F32 */
 	int64_t rows, cols;
 	int group;                 /* > 0: first of group tensors stored back to back (experts) */
 };
@@ -35,6 +36,10 @@ struct cuda_ctx {
 	void **blocks;
 	size_t n_blocks, cap_blocks;
 	size_t weight_bytes, buffer_bytes;
+	/* GGUF blocks decoded for one cuBLAS product (of a prompt's tokens): deq_elems values of the
+	 * weights' float form */
+	void *deq;
+	size_t deq_elems;
 	/* upload staging */
 	void *stage_host, *stage_dev;
 	size_t stage_bytes;
@@ -77,14 +82,27 @@ struct cuda_ctx {
 
 /* Makes ctx's GPU current on this thread (the service may call from another thread than create). */
 void cuda_enter(struct cuda_ctx *c);
-/* The device copy of t (uploaded now if it was not), NULL for an empty tensor. */
-const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t);
-/* The device copies of n tensors of one shape stored back to back; returns the first. */
+/* What a weight is used for decides its device form. */
+enum cuda_use {
+	CUDA_USE_MATRIX,           /* a matrix product (cuda_gemm, the experts): GGUF blocks stay blocks */
+	CUDA_USE_DENSE,            /* read element by element (embedding, norms, kv_b_proj): BF16 or F32 */
+	CUDA_USE_EXACT,            /* the router: F32 */
+};
+
+/* The device copy of t for use (uploaded now if it was not), NULL for an empty tensor. */
+const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t, enum cuda_use use);
+/* The device copies of n tensors of one shape stored back to back (experts); returns the first. */
 const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_tensor *t, int n);
-/* Allocates and registers device tensors for the host keys t[0..group) (group 0: one), F32 when
- * exact, with --dtype f32, or for a norm (one row), else BF16; values not yet written. */
-struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, bool exact,
+/* Allocates and registers device tensors for the host keys t[0..group) (group 0: one): F32 for
+ * CUDA_USE_EXACT, with --dtype f32, or for a norm (one row), else BF16, and a block-quantized
+ * matrix as its blocks; values not yet written. */
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, enum cuda_use use,
 				      char *err, size_t errlen);
+/* Bytes of one device tensor of w's shape and form. */
+size_t cuda_weight_bytes(const struct cuda_weight *w);
+/* w's float form (BF16 or F32, as w->bf16): w->dev itself, or expert e's blocks decoded into
+ * c->deq (valid until the next call). */
+const void *cuda_weight_dense(struct cuda_ctx *c, const struct cuda_weight *w, int e);
 void cuda_weights_free(struct cuda_ctx *c);
 
 /* y (n, w->rows) with row stride ldy = x (n, w->cols) W^T with cuBLAS: BF16 inputs and FP32

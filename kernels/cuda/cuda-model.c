@@ -11,19 +11,37 @@
 #include "cuda-int.h"
 #include "xalloc.h"
 
-/* Lays the tensors out over [base, base + size): pass base NULL to only count the bytes. */
+/* Lays the tensors out over [base, base + size): pass base NULL to only count the bytes. quant is
+ * the weight format: 0 (BF16), DS_Q8_0, or DS_Q4_K for a Q4_K_M-like mix. */
 struct layout {
 	char *base;
 	uint64_t off;
 	uint64_t params;
+	int quant;
 };
+
+/* The type a quantizer gives a matrix of cols columns: Q4_K_M's Q4_K where whole 256-blocks fit,
+ * else Q5_0 (as llama.cpp falls back for Coder-V2-Lite's 1408-wide experts); vectors stay F32. */
+static enum ds_dtype pick(const struct layout *ly, int64_t rows, int64_t cols)
+{
+	if (ly->quant == 0 || rows == 1)
+		return rows == 1 && ly->quant != 0 ? DS_F32 : DS_BF16;
+	if (ly->quant == DS_Q8_0 || cols % 256 != 0)
+		return cols % 32 == 0 ? (ly->quant == DS_Q8_0 ? DS_Q8_0 : DS_Q5_0) : DS_BF16;
+	return DS_Q4_K;
+}
+
+static struct ds_tensor place_as(struct layout *ly, int64_t rows, int64_t cols, enum ds_dtype t)
+{
+	struct ds_tensor d = { .dtype = t, .data = ly->base ? ly->base + ly->off : NULL, .rows = rows, .cols = cols };
+	ly->off += (uint64_t)rows * ds_row_bytes(t, cols);
+	ly->params += (uint64_t)rows * (uint64_t)cols;
+	return d;
+}
 
 static struct ds_tensor place(struct layout *ly, int64_t rows, int64_t cols)
 {
-	struct ds_tensor t = { .dtype = DS_BF16, .data = ly->base ? ly->base + ly->off : NULL, .rows = rows, .cols = cols };
-	ly->off += (uint64_t)rows * (uint64_t)cols * 2;
-	ly->params += (uint64_t)rows * (uint64_t)cols;
-	return t;
+	return place_as(ly, rows, cols, pick(ly, rows, cols));
 }
 
 static void lay_out(struct ds_model *m, struct layout *ly)
@@ -68,7 +86,9 @@ static void lay_out(struct ds_model *m, struct layout *ly)
 		}
 	}
 	m->w.norm = place(ly, 1, hd);
-	m->w.lm_head = place(ly, c->vocab_size, hd);
+	/* Q4_K_M keeps the output matrix in Q6_K */
+	m->w.lm_head = ly->quant == DS_Q4_K && hd % 256 == 0 ? place_as(ly, c->vocab_size, hd, DS_Q6_K)
+							     : place(ly, c->vocab_size, hd);
 }
 
 int ds_cuda_synthetic_model(const struct ds_config *cfg, const char *name, struct ds_model *m, char *err,
@@ -84,7 +104,9 @@ int ds_cuda_synthetic_model(const struct ds_config *cfg, const char *name, struc
 			m->w.layers[l].exp_up = xcalloc((size_t)c->n_routed_experts, sizeof(struct ds_tensor));
 			m->w.layers[l].exp_down = xcalloc((size_t)c->n_routed_experts, sizeof(struct ds_tensor));
 		}
-	struct layout count = { 0 };
+	const char *fmt = strchr(name, '-');
+	int quant = fmt == NULL ? 0 : strcmp(fmt, "-q8_0") == 0 ? DS_Q8_0 : DS_Q4_K;
+	struct layout count = { .quant = quant };
 	lay_out(m, &count);
 	/* address space only: nothing is committed, and any host read of a weight faults at once */
 	void *base = mmap(NULL, count.off, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -97,7 +119,7 @@ int ds_cuda_synthetic_model(const struct ds_config *cfg, const char *name, struc
 	m->maps[0].addr = base;
 	m->maps[0].size = count.off;
 	m->n_maps = 1;
-	struct layout real = { .base = base };
+	struct layout real = { .base = base, .quant = quant };
 	lay_out(m, &real);
 	m->weight_bytes = real.off;
 	m->n_params = real.params;

@@ -1,10 +1,12 @@
 /* cuda-moe-experts.cu: the routed experts of a MoE layer as two grouped products over all active
  * experts at once (gate and up with the SwiGLU fused, then down), and the weighted combine. A warp
  * computes one output row for up to 4 of the expert's tokens at a time, so each weight row is read
- * from memory once per 4 tokens: decoding reads exactly the chosen experts' weights. */
+ * from memory once per 4 tokens: decoding reads exactly the chosen experts' weights, F32, BF16 or
+ * GGUF blocks decoded in the kernel (cuda-quant.cuh). */
 #include "cuda-check.h"
 #include "cuda-device.cuh"
 #include "cuda-moe-experts.h"
+#include "cuda-quant.cuh"
 
 #define ROWS_PER_BLOCK 8
 
@@ -18,8 +20,8 @@ static __global__ void gate_up_kernel(float *h, const float *x, const int *tok, 
 	int r = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
 	if (r >= inter)
 		return;
-	size_t esz = (size_t)inter * hidden;
-	const W *g_row = gate + e * esz + (size_t)r * hidden, *u_row = up + e * esz + (size_t)r * hidden;
+	size_t er = (size_t)e * inter + r;
+	const W *g_row = w_row(gate, er, hidden), *u_row = w_row(up, er, hidden);
 	int lo = offset[e], hi = offset[e + 1];
 	for (int g0 = lo; g0 < hi; g0 += 4) {
 		int nt = hi - g0 < 4 ? hi - g0 : 4;
@@ -45,7 +47,7 @@ static __global__ void down_kernel(float *yr, const float *h, const int *offset,
 	int r = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
 	if (r >= hidden)
 		return;
-	const W *d_row = down + e * (size_t)hidden * inter + (size_t)r * inter;
+	const W *d_row = w_row(down, (size_t)e * hidden + r, inter);
 	int lo = offset[e], hi = offset[e + 1];
 	for (int g0 = lo; g0 < hi; g0 += 4) {
 		int nt = hi - g0 < 4 ? hi - g0 : 4;
@@ -60,34 +62,36 @@ static __global__ void down_kernel(float *yr, const float *h, const int *offset,
 	}
 }
 
-extern "C" void cuda_moe_gate_up(float *h, const float *x, const int *tok, const int *offset, const int *active,
-				 int max_active, const void *gate, const void *up, int bf16, int inter, int hidden,
-				 cudaStream_t st)
+extern "C" int cuda_moe_gate_up(float *h, const float *x, const int *tok, const int *offset, const int *active,
+				int max_active, const void *gate, const void *up, int wtype, int inter, int hidden,
+				cudaStream_t st)
 {
 	if (max_active <= 0)
-		return;
+		return 0;
 	dim3 grid((unsigned)((inter + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), (unsigned)max_active);
-	if (bf16)
-		gate_up_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(h, x, tok, offset, active, (const __nv_bfloat16 *)gate,
-								      (const __nv_bfloat16 *)up, inter, hidden);
-	else
-		gate_up_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(h, x, tok, offset, active, (const float *)gate,
-								      (const float *)up, inter, hidden);
+	bool ok;
+	DS_W_DISPATCH(wtype, ok, gate_up_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(h, x, tok, offset, active,
+										      (const W *)gate, (const W *)up,
+										      inter, hidden));
+	if (!ok)
+		return -1;
 	CUDA_LAUNCH_CHECK("gate_up_kernel");
+	return 0;
 }
 
-extern "C" void cuda_moe_down(float *yr, const float *h, const int *offset, const int *active, int max_active,
-			      const void *down, int bf16, int hidden, int inter, cudaStream_t st)
+extern "C" int cuda_moe_down(float *yr, const float *h, const int *offset, const int *active, int max_active,
+			     const void *down, int wtype, int hidden, int inter, cudaStream_t st)
 {
 	if (max_active <= 0)
-		return;
+		return 0;
 	dim3 grid((unsigned)((hidden + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), (unsigned)max_active);
-	if (bf16)
-		down_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(yr, h, offset, active, (const __nv_bfloat16 *)down,
-								   hidden, inter);
-	else
-		down_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(yr, h, offset, active, (const float *)down, hidden, inter);
+	bool ok;
+	DS_W_DISPATCH(wtype, ok, down_kernel<<<grid, 32 * ROWS_PER_BLOCK, 0, st>>>(yr, h, offset, active, (const W *)down,
+										   hidden, inter));
+	if (!ok)
+		return -1;
 	CUDA_LAUNCH_CHECK("down_kernel");
+	return 0;
 }
 
 static __global__ void combine_kernel(float *y, const float *yr, const int *slot_row, const float *weights,

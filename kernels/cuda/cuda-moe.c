@@ -14,7 +14,8 @@ void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const str
 {
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
-	const struct cuda_weight *g = cuda_weight(c, gate), *u = cuda_weight(c, up), *d = cuda_weight(c, down);
+	const struct cuda_weight *g = cuda_weight(c, gate, CUDA_USE_MATRIX), *u = cuda_weight(c, up, CUDA_USE_MATRIX);
+	const struct cuda_weight *d = cuda_weight(c, down, CUDA_USE_MATRIX);
 	int w = (int)gate->rows;
 	if (w > c->ffn_width)
 		cuda_fail("an FFN is wider than the scratch it was sized for", "cuda_op_swiglu", __FILE__, __LINE__);
@@ -29,14 +30,14 @@ void cuda_op_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const str
 #define MOE_GEMV_TOKENS 8
 
 /* A batch: the expert offsets come back to the host (one small copy), the rows are gathered in
- * expert order in the weights' type, and each active expert's rows are three products. */
+ * expert order in the weights' float type, and each active expert's rows are three products (GGUF
+ * blocks decoded into the scratch before each). */
 static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const struct cuda_weight *g,
 		      const struct cuda_weight *u, const struct cuda_weight *d, int inter)
 {
 	int hd = a->hidden;
 	bool bf16 = g->bf16;
 	size_t es = bf16 ? 2 : 4;
-	size_t gsz = (size_t)inter * hd * es, dsz = (size_t)hd * inter * (d->bf16 ? 2 : 4);
 	if (d->bf16 != bf16 || u->bf16 != bf16)
 		cuda_fail("expert matrices of one layer in different types", "moe_batch", __FILE__, __LINE__);
 	CUDA_CHECK(cudaMemcpyAsync(c->moe_off_host, c->moe_offset, (size_t)(a->n_routed + 1) * sizeof(int),
@@ -53,8 +54,8 @@ static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const str
 		if (m <= 0)
 			continue;
 		const char *xg = (const char *)c->moe_xg + (size_t)lo * hd * es;
-		cuda_gemm_typed(c, c->moe_h + (size_t)lo * inter, inter, (const char *)g->dev + e * gsz, bf16, inter, hd, xg, m);
-		cuda_gemm_typed(c, c->moe_u + (size_t)lo * inter, inter, (const char *)u->dev + e * gsz, bf16, inter, hd, xg, m);
+		cuda_gemm_typed(c, c->moe_h + (size_t)lo * inter, inter, cuda_weight_dense(c, g, e), bf16, inter, hd, xg, m);
+		cuda_gemm_typed(c, c->moe_u + (size_t)lo * inter, inter, cuda_weight_dense(c, u, e), bf16, inter, hd, xg, m);
 	}
 	cuda_silu_mul(c->moe_h, c->moe_u, (size_t)rows * inter, c->st);
 	cuda_gather_rows(c->moe_hb, bf16, c->moe_h, NULL, rows, inter, c->st);
@@ -62,7 +63,7 @@ static void moe_batch(struct cuda_ctx *c, const struct ds_moe_args *a, const str
 		int lo = c->moe_off_host[e], m = c->moe_off_host[e + 1] - lo;
 		if (m <= 0)
 			continue;
-		cuda_gemm_typed(c, c->moe_yr + (size_t)lo * hd, hd, (const char *)d->dev + e * dsz, bf16, hd, inter,
+		cuda_gemm_typed(c, c->moe_yr + (size_t)lo * hd, hd, cuda_weight_dense(c, d, e), bf16, hd, inter,
 				(const char *)c->moe_hb + (size_t)lo * inter * es, m);
 	}
 }
@@ -106,9 +107,12 @@ void cuda_op_moe(void *ctx, float *y, const struct ds_moe_args *a)
 		cuda_moe_combine(y, c->moe_yr, c->moe_slot, c->moe_w, a->n, a->top_k, a->hidden, shared, c->st);
 		return;
 	}
-	cuda_moe_gate_up(c->moe_h, a->x, c->moe_tok, c->moe_offset, c->moe_active, max_active, g->dev, u->dev, g->bf16,
-			 inter, a->hidden, c->st);
-	cuda_moe_down(c->moe_yr, c->moe_h, c->moe_offset, c->moe_active, max_active, d->dev, d->bf16, a->hidden, inter,
-		      c->st);
+	if (u->wtype != g->wtype ||
+	    cuda_moe_gate_up(c->moe_h, a->x, c->moe_tok, c->moe_offset, c->moe_active, max_active, g->dev, u->dev,
+			     g->wtype, inter, a->hidden, c->st) != 0 ||
+	    cuda_moe_down(c->moe_yr, c->moe_h, c->moe_offset, c->moe_active, max_active, d->dev, d->wtype, a->hidden,
+			  inter, c->st) != 0)
+		cuda_fail("expert weights of a type (or mix of types) the GPU kernels do not take", "cuda_op_moe", __FILE__,
+			  __LINE__);
 	cuda_moe_combine(y, c->moe_yr, c->moe_slot, c->moe_w, a->n, a->top_k, a->hidden, shared, c->st);
 }

@@ -1,6 +1,8 @@
 /* cuda-weights.c: the weights on the GPU. Each host tensor (a view into the mapped checkpoint) gets
- * one device copy, found by the host data address, converted once to BF16 (F32 with --dtype f32). The
- * experts of a layer are stored back to back so one launch can reach all of them. */
+ * one device copy, found by the host data address: float weights converted once to BF16 (F32 with
+ * --dtype f32), GGUF block-quantized matrices kept as their blocks (the products decode them in the
+ * kernel: a Q4_K_M model takes its file's size on the GPU, not four times it). The experts of a layer
+ * are stored back to back so one launch can reach all of them. */
 #include "build-config.h"
 
 #include <math.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "cuda-convert.h"
+#include "cuda-dequant.h"
 #include "cuda-int.h"
 #include "cuda-synthetic.h"
 #include "xalloc.h"
@@ -87,46 +90,110 @@ void cuda_weights_free(struct cuda_ctx *c)
 		cudaFree(c->blocks[i]);
 	free(c->blocks);
 	free(c->map);
+	if (c->deq != NULL)
+		cudaFree(c->deq);
 	c->blocks = NULL;
 	c->map = NULL;
-	c->n_blocks = c->cap_blocks = c->map_cap = c->map_n = 0;
+	c->deq = NULL;
+	c->n_blocks = c->cap_blocks = c->map_cap = c->map_n = c->deq_elems = 0;
 }
 
 /* Norm weights (one row) stay F32 in BF16 mode: they are tiny and scale every value they touch. */
-static bool keeps_f32(const struct cuda_ctx *c, const struct ds_tensor *t, bool exact)
+static bool keeps_f32(const struct cuda_ctx *c, const struct ds_tensor *t, enum cuda_use use)
 {
-	return c->f32 || exact || t->rows == 1;
+	return c->f32 || use == CUDA_USE_EXACT || t->rows == 1;
 }
 
-struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, bool exact,
+/* A block-quantized matrix of a product stays in its blocks (the kernels decode every GGUF type
+ * this program reads, in groups of 32). */
+static bool keeps_blocks(const struct ds_tensor *t, enum cuda_use use)
+{
+	return use == CUDA_USE_MATRIX && ds_dtype_is_quantized(t->dtype) && t->rows > 1 && t->cols % 32 == 0;
+}
+
+size_t cuda_weight_bytes(const struct cuda_weight *w)
+{
+	if (w->wtype != DS_F32 && w->wtype != DS_BF16)
+		return (size_t)w->rows * ds_row_bytes((enum ds_dtype)w->wtype, w->cols);
+	return (size_t)w->rows * (size_t)w->cols * (w->wtype == DS_BF16 ? 2 : 4);
+}
+
+struct cuda_weight *cuda_weight_alloc(struct cuda_ctx *c, const struct ds_tensor *t, int group, enum cuda_use use,
 				      char *err, size_t errlen)
 {
-	size_t n = (size_t)t->rows * (size_t)t->cols, g = group > 0 ? (size_t)group : 1;
-	bool f32 = keeps_f32(c, t, exact);
-	size_t es = f32 ? 4 : 2;
-	void *dev = dev_alloc(c, n * g * es, err, errlen);
+	size_t g = group > 0 ? (size_t)group : 1;
+	bool f32 = keeps_f32(c, t, use);
+	struct cuda_weight form = {
+		.wtype = keeps_blocks(t, use) ? (int)t->dtype : f32 ? DS_F32 : DS_BF16,
+		.bf16 = !f32, .rows = t->rows, .cols = t->cols,
+	};
+	size_t bytes = cuda_weight_bytes(&form);
+	void *dev = dev_alloc(c, bytes * g, err, errlen);
 	if (dev == NULL)
 		return NULL;
 	for (size_t i = 0; i < g; i++) {
 		struct cuda_weight *w = map_insert(c, (const char *)t[i].data);
-		w->dev = (char *)dev + i * n * es;
-		w->bf16 = !f32;
+		*w = form;
+		w->host = t[i].data;
+		w->dev = (char *)dev + i * bytes;
 		w->rows = t[i].rows;
 		w->cols = t[i].cols;
 		w->group = i == 0 ? (int)g : 0;
 	}
+	/* a prompt's products decode the blocks of one matrix at a time into c->deq */
+	if (form.wtype != DS_F32 && form.wtype != DS_BF16) {
+		size_t n = (size_t)t->rows * (size_t)t->cols;
+		if (n > c->deq_elems) {
+			if (c->deq != NULL)
+				CUDA_CHECK(cudaFree(c->deq));
+			c->deq = NULL;
+			c->deq_elems = 0;
+			if (cudaMalloc(&c->deq, n * (f32 ? 4 : 2)) != cudaSuccess) {
+				cudaGetLastError();
+				c->deq = NULL;
+				errorf(err, errlen, "GPU %d has no room for the %.2f GiB that decoding one %lld x %lld matrix "
+				       "for a prompt needs: use a smaller model or more GPUs", c->device,
+				       n * (f32 ? 4.0 : 2.0) / 1073741824.0, (long long)t->rows, (long long)t->cols);
+				return NULL;
+			}
+			c->deq_elems = n;
+		}
+	}
 	return map_find(c, t->data);
 }
 
+const void *cuda_weight_dense(struct cuda_ctx *c, const struct cuda_weight *w, int e)
+{
+	if (w->wtype == DS_F32 || w->wtype == DS_BF16)
+		return (const char *)w->dev + (size_t)e * cuda_weight_bytes(w);
+	if ((size_t)w->rows * (size_t)w->cols > c->deq_elems)
+		cuda_fail("a quantized matrix is larger than its decoding scratch", "cuda_weight_dense", __FILE__, __LINE__);
+	if (cuda_dequant(c->deq, w->bf16, (const char *)w->dev + (size_t)e * cuda_weight_bytes(w), w->wtype,
+			 (size_t)w->rows, (int)w->cols, c->st) != 0)
+		cuda_fail("a weight type the GPU cannot decode", "cuda_weight_dense", __FILE__, __LINE__);
+	return c->deq;
+}
+
 /* Host bytes -> pinned staging -> device staging -> converted into place (BF16 when bf16, else F32),
- * a staging buffer at a time. */
-static void upload_into(struct cuda_ctx *c, void *dst, bool bf16, const struct ds_tensor *t)
+ * a staging buffer at a time; GGUF blocks copied as they are when blocks. */
+static void upload_into(struct cuda_ctx *c, void *dst, bool bf16, bool blocks, const struct ds_tensor *t)
 {
 	size_t n = (size_t)t->rows * (size_t)t->cols, es = ds_dtype_get(t->dtype)->block_bytes, de = bf16 ? 2 : 4;
 
+	if (blocks) {
+		/* the blocks as the file has them */
+		size_t total = (size_t)t->rows * ds_row_bytes(t->dtype, t->cols);
+		for (size_t off = 0; off < total; off += c->stage_bytes) {
+			size_t m = total - off < c->stage_bytes ? total - off : c->stage_bytes;
+			CUDA_CHECK(cudaStreamSynchronize(c->st));
+			memcpy(c->stage_host, (const char *)t->data + off, m);
+			CUDA_CHECK(cudaMemcpyAsync((char *)dst + off, c->stage_host, m, cudaMemcpyHostToDevice, c->st));
+		}
+		return;
+	}
 	if (ds_dtype_is_quantized(t->dtype)) {
-		/* Block-quantized weights (GGUF) are decoded on the host with the format's own decoder, whole
-		 * rows at a time, and stored like F32 weights: the GPU kernels read float types only so far. */
+		/* Block-quantized weights read element by element (the embedding, kv_b_proj) are decoded on
+		 * the host with the format's own decoder, whole rows at a time, and stored like F32 weights. */
 		size_t cols = (size_t)t->cols, rows_per = c->stage_bytes / (cols * sizeof(float));
 		size_t rb = ds_row_bytes(t->dtype, t->cols);
 
@@ -166,37 +233,44 @@ static void upload_into(struct cuda_ctx *c, void *dst, bool bf16, const struct d
 	}
 }
 
-static int upload_group_err(struct cuda_ctx *c, const struct ds_tensor *t, int n, bool exact, char *err,
+static int upload_group_err(struct cuda_ctx *c, const struct ds_tensor *t, int n, enum cuda_use use, char *err,
 			    size_t errlen)
 {
 	for (int i = 1; i < n; i++)
 		if (t[i].rows != t[0].rows || t[i].cols != t[0].cols)
 			return errorf(err, errlen, "expert tensors of one layer differ in shape (%lld x %lld, %lld x %lld)",
 				      (long long)t[0].rows, (long long)t[0].cols, (long long)t[i].rows, (long long)t[i].cols);
-	struct cuda_weight *w = cuda_weight_alloc(c, t, n, exact, err, errlen);
+	struct cuda_weight *w = cuda_weight_alloc(c, t, n, use, err, errlen);
 	if (w == NULL)
 		return -1;
-	size_t bytes = (size_t)t->rows * (size_t)t->cols * (w->bf16 ? 2 : 4);
+	size_t bytes = cuda_weight_bytes(w);
+	bool blocks = w->wtype != DS_F32 && w->wtype != DS_BF16;
 	for (int i = 0; i < n; i++)
-		upload_into(c, (char *)w->dev + (size_t)i * bytes, w->bf16, &t[i]);
+		upload_into(c, (char *)w->dev + (size_t)i * bytes, w->bf16, blocks, &t[i]);
 	return 0;
 }
 
 /* An operation met a weight that load did not upload: it goes up now, or the pass cannot go on. */
-static const struct cuda_weight *upload_group(struct cuda_ctx *c, const struct ds_tensor *t, int n)
+static const struct cuda_weight *upload_group(struct cuda_ctx *c, const struct ds_tensor *t, int n,
+					       enum cuda_use use)
 {
 	char err[512];
-	if (upload_group_err(c, t, n, false, err, sizeof err) != 0)
+	if (upload_group_err(c, t, n, use, err, sizeof err) != 0)
 		cuda_fail(err, "upload of a weight", __FILE__, __LINE__);
 	return map_find(c, t->data);
 }
 
-const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t)
+const struct cuda_weight *cuda_weight(struct cuda_ctx *c, const struct ds_tensor *t, enum cuda_use use)
 {
 	if (t == NULL || t->data == NULL || t->rows * t->cols == 0)
 		return NULL;
 	const struct cuda_weight *w = map_find(c, t->data);
-	return w != NULL ? w : upload_group(c, t, 1);
+	if (w == NULL)
+		return upload_group(c, t, 1, use);
+	/* each tensor has one role, so one form: blocks handed to an element-wise reader would be garbage */
+	if (use != CUDA_USE_MATRIX && w->wtype != DS_F32 && w->wtype != DS_BF16)
+		cuda_fail("a quantized matrix read element by element", "cuda_weight", __FILE__, __LINE__);
+	return w;
 }
 
 const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_tensor *t, int n)
@@ -207,20 +281,19 @@ const struct cuda_weight *cuda_weight_group(struct cuda_ctx *c, const struct ds_
 	if (w != NULL)
 		cuda_fail("expert weights were uploaded one by one, not as a group", "cuda_weight_group", __FILE__,
 			  __LINE__);
-	return upload_group(c, t, n);
+	return upload_group(c, t, n, CUDA_USE_MATRIX);
 }
 
-/* Calls f on every tensor group of m: single tensors with n = 1, each layer's experts with n_routed.
- * exact marks the router, kept in F32: its choice is discrete, and BF16 rounding of the gate would
- * change which experts run. */
-static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struct ds_tensor *t, int n, bool exact),
-		       void *arg)
+/* Calls f on every tensor group of m with its use: single tensors with n = 1, each layer's experts
+ * with n_routed. The router is kept in F32 (CUDA_USE_EXACT): its choice is discrete, and BF16
+ * rounding of the gate would change which experts run. */
+static int each_tensor(const struct ds_model *m,
+		       int (*f)(void *arg, const struct ds_tensor *t, int n, enum cuda_use use), void *arg)
 {
 	const struct ds_weights *W = &m->w;
-	const struct ds_tensor *top[] = { &W->embed, &W->norm, &W->lm_head };
-	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
-		if (f(arg, top[i], 1, false) != 0)
-			return -1;
+	if (f(arg, &W->embed, 1, CUDA_USE_DENSE) != 0 || f(arg, &W->norm, 1, CUDA_USE_DENSE) != 0 ||
+	    f(arg, &W->lm_head, 1, CUDA_USE_MATRIX) != 0)
+		return -1;
 	for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
 		const struct ds_layer *L = &W->layers[l];
 		const struct ds_tensor *ts[] = {
@@ -228,14 +301,17 @@ static int each_tensor(const struct ds_model *m, int (*f)(void *arg, const struc
 			&L->kv_a_norm, &L->kv_b_proj, &L->o_proj, &L->post_norm, &L->gate_proj, &L->up_proj,
 			&L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
 		};
-		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-			if (f(arg, ts[i], 1, ts[i] == &L->router) != 0)
+		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+			enum cuda_use use = ts[i] == &L->router ? CUDA_USE_EXACT
+					    : ts[i] == &L->kv_b_proj || ts[i]->rows == 1 ? CUDA_USE_DENSE : CUDA_USE_MATRIX;
+			if (f(arg, ts[i], 1, use) != 0)
 				return -1;
+		}
 		/* a rank's shard holds only its own experts (model.h: n_expert_tensors) */
 		int ne = m->n_expert_tensors > 0 ? m->n_expert_tensors : m->cfg.n_routed_experts;
 		if (L->exp_gate != NULL && ds_layer_is_moe(&m->cfg, l) && ne > 0) {
-			if (f(arg, L->exp_gate, ne, false) != 0 || f(arg, L->exp_up, ne, false) != 0 ||
-			    f(arg, L->exp_down, ne, false) != 0)
+			if (f(arg, L->exp_gate, ne, CUDA_USE_MATRIX) != 0 || f(arg, L->exp_up, ne, CUDA_USE_MATRIX) != 0 ||
+			    f(arg, L->exp_down, ne, CUDA_USE_MATRIX) != 0)
 				return -1;
 		}
 	}
@@ -253,7 +329,7 @@ struct upload_walk {
 	uint64_t seed;
 };
 
-static int count_tensor(void *arg, const struct ds_tensor *t, int n, bool exact)
+static int count_tensor(void *arg, const struct ds_tensor *t, int n, enum cuda_use use)
 {
 	struct upload_walk *u = arg;
 	if (t->data != NULL)
@@ -268,10 +344,16 @@ static void fill_synthetic(struct upload_walk *u, const struct cuda_weight *w, c
 	size_t count = (size_t)t->rows * (size_t)t->cols * (size_t)n;
 	bool vec = t->rows == 1;
 	float scale = vec ? 0.05f : 1.0f / sqrtf((float)t->cols), offset = vec ? 1.0f : 0.0f;
+	if (w->wtype != DS_F32 && w->wtype != DS_BF16) {
+		const struct ds_dtype_info *in = ds_dtype_get((enum ds_dtype)w->wtype);
+		cuda_fill_random_blocks(w->dev, w->wtype, count / (size_t)in->block, (int)in->block_bytes,
+					u->seed++ * 0x100000001b3ull, scale, u->c->st);
+		return;
+	}
 	cuda_fill_random(w->dev, w->bf16, count, u->seed++ * 0x100000001b3ull, scale, offset, u->c->st);
 }
 
-static int upload_tensor(void *arg, const struct ds_tensor *t, int n, bool exact)
+static int upload_tensor(void *arg, const struct ds_tensor *t, int n, enum cuda_use use)
 {
 	struct upload_walk *u = arg;
 	struct cuda_ctx *c = u->c;
@@ -279,11 +361,11 @@ static int upload_tensor(void *arg, const struct ds_tensor *t, int n, bool exact
 		return 0;
 	if (map_find(c, t->data) == NULL) {
 		if (u->random) {
-			struct cuda_weight *nw = cuda_weight_alloc(c, t, n, exact, u->err, u->errlen);
+			struct cuda_weight *nw = cuda_weight_alloc(c, t, n, use, u->err, u->errlen);
 			if (nw == NULL)
 				return -1;
 			fill_synthetic(u, nw, t, n);
-		} else if (upload_group_err(c, t, n, exact, u->err, u->errlen) != 0) {
+		} else if (upload_group_err(c, t, n, use, u->err, u->errlen) != 0) {
 			return -1;
 		}
 	}
