@@ -113,6 +113,11 @@ fi
 engine=$build/dscoder-engine
 if "$engine" --help 2>&1 | grep -q -- '--backend'; then
 	step "bench: synthetic Coder-V2-Lite, BF16" 200 "$engine" --bench --synthetic lite --backend cuda || status=1
+	# GGUF blocks kept on the GPU and decoded in the kernels (the formats people download)
+	for q in q4_k_m q8_0; do
+		step "bench: synthetic Coder-V2-Lite, $q blocks" 150 "$engine" --bench --synthetic lite-$q --backend cuda --json ||
+			status=1
+	done
 	if [ -z "${DC_QUICK:-}" ]; then
 		step "bench: the same, json" 200 "$engine" --bench --synthetic lite --backend cuda --json || status=1
 		step "bench: synthetic 236B, memory plan" 60 "$engine" --bench --synthetic full --backend cuda || true
