@@ -19,9 +19,6 @@
 /* --batch N: each sequence's prompt; short, as the figure is the decode step's */
 #define BENCH_BATCH_PROMPT 64
 
-static void bench_profile_take(double ms[DS_PROF_N + 1], double total_s, int n_tokens);
-static void bench_profile_json(const char *key, const double ms[DS_PROF_N + 1]);
-static void bench_profile_text(const char *what, const double ms[DS_PROF_N + 1]);
 
 /* --bench --batch N: N sequences in their own cache slots, prefilled together, then decoded one token
  * each per forward pass (ds_forward_batch): the aggregate decode tokens/s of continuous batching. */
@@ -88,7 +85,7 @@ static int bench_batch(const struct cli_args *a)
 	}
 	decode_s = clock_now() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
-	bench_profile_take(prof, decode_s, n_decode);     /* per step */
+	ds_prof_take(prof, decode_s, n_decode);     /* per step */
 	/* CPU time of the decode: on a machine shared with other work, tokens per CPU-second compare
 	 * batch sizes better than the wall clock does */
 	double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
@@ -111,7 +108,7 @@ static int bench_batch(const struct cli_args *a)
 		       e.model.name, ds_state_backend(e.state), threads, N, load_s, total, total / prefill_s, n_decode,
 		       step_ms, agg, agg / N, cpu_s, cpu_s > 0 ? N * n_decode / cpu_s : 0);
 		if (a->profile)
-			bench_profile_json("decode_ms_per_step", prof);
+			ds_prof_json("decode_ms_per_step", prof);
 		printf("}\n");
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
@@ -125,42 +122,10 @@ static int bench_batch(const struct cli_args *a)
 		printf("decode CPU       %.2f tokens per CPU-second (%.1f CPU-ms per step)\n",
 		       cpu_s > 0 ? N * n_decode / cpu_s : 0, 1e3 * cpu_s / n_decode);
 		if (a->profile)
-			bench_profile_text("profile step", prof);
+			ds_prof_text("profile step", prof);
 	}
 	ds_engine_close(&e);
 	return fflush(stdout) == 0 ? 0 : 1;
-}
-
-/* --bench --profile: the time of each operation class per token, and what the classes leave out
- * (norms, embeddings, RoPE, residual adds, the calls between) as "other". */
-static void bench_profile_take(double ms[DS_PROF_N + 1], double total_s, int n_tokens)
-{
-	double sum = 0;
-	for (int c = 0; c < DS_PROF_N; c++) {
-		ms[c] = 1e3 * ds_prof_seconds((enum ds_prof_class)c) / n_tokens;
-		sum += ms[c];
-	}
-	ms[DS_PROF_N] = 1e3 * total_s / n_tokens - sum;
-	ds_prof_reset();
-}
-
-static void bench_profile_json(const char *key, const double ms[DS_PROF_N + 1])
-{
-	printf(",\"%s\":{", key);
-	for (int c = 0; c < DS_PROF_N; c++)
-		printf("\"%s\":%.3f,", ds_prof_name((enum ds_prof_class)c), ms[c]);
-	printf("\"other\":%.3f}", ms[DS_PROF_N]);
-}
-
-static void bench_profile_text(const char *what, const double ms[DS_PROF_N + 1])
-{
-	double total = ms[DS_PROF_N];
-	for (int c = 0; c < DS_PROF_N; c++)
-		total += ms[c];
-	printf("%-16s", what);
-	for (int c = 0; c < DS_PROF_N; c++)
-		printf(" %s %.2f,", ds_prof_name((enum ds_prof_class)c), ms[c]);
-	printf(" other %.2f ms per token (%.2f ms)\n", ms[DS_PROF_N], total);
 }
 
 int cli_bench(const struct cli_args *a)
@@ -201,7 +166,7 @@ int cli_bench(const struct cli_args *a)
 		return cli_fail("the forward pass rejected the benchmark prompt");
 	}
 	prefill_s = clock_now() - t0;
-	bench_profile_take(prof_prefill, prefill_s, BENCH_PROMPT);
+	ds_prof_take(prof_prefill, prefill_s, BENCH_PROMPT);
 
 	pos = BENCH_PROMPT;
 	t0 = clock_now();
@@ -212,7 +177,7 @@ int cli_bench(const struct cli_args *a)
 		ds_forward(e.state, &next, 1, pos++, e.logits, false);
 	}
 	decode_s = clock_now() - t0;
-	bench_profile_take(prof_decode, decode_s, n_decode);
+	ds_prof_take(prof_decode, decode_s, n_decode);
 	ds_prof_enable(false);
 
 	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
@@ -230,8 +195,8 @@ int cli_bench(const struct cli_args *a)
 		       n_decode / decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok,
 		       ru.ru_maxrss / 1024.0, bw_machine, bw_used, bw_used / bw_machine);
 		if (a->profile) {
-			bench_profile_json("prefill_ms_per_token", prof_prefill);
-			bench_profile_json("decode_ms_per_token", prof_decode);
+			ds_prof_json("prefill_ms_per_token", prof_prefill);
+			ds_prof_json("decode_ms_per_token", prof_decode);
 		}
 		printf("}\n");
 	} else {
@@ -246,8 +211,8 @@ int cli_bench(const struct cli_args *a)
 		       bw_machine, 100.0 * bw_used / bw_machine);
 		printf("peak RSS         %.1f MB\n", ru.ru_maxrss / 1024.0);
 		if (a->profile) {
-			bench_profile_text("profile prefill", prof_prefill);
-			bench_profile_text("profile decode", prof_decode);
+			ds_prof_text("profile prefill", prof_prefill);
+			ds_prof_text("profile decode", prof_decode);
 		}
 	}
 	free(prompt);

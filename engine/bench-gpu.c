@@ -13,6 +13,7 @@
 #include "engine-cli.h"
 #include "forward.h"
 #include "model.h"
+#include "op-profile.h"
 #include "plan.h"
 #include "xalloc.h"
 #ifdef HAVE_CUDA
@@ -33,6 +34,7 @@ int cli_bench_gpu(const struct cli_args *a)
 struct run {
 	int prompt;
 	double prefill_tps, decode_tps, decode_gbs;
+	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];   /* --profile */
 };
 
 /* Prefill of n tokens from position 0, then BENCH_DECODE greedy steps: both timed to the id on the host. */
@@ -42,15 +44,18 @@ static int bench_run(struct ds_state *s, const struct ds_model *m, int n, double
 	int *prompt = xmalloc(sizeof *prompt * (size_t)n);
 	for (int i = 0; i < n; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)cfg->vocab_size);   /* any vocabulary */
+	ds_prof_reset();
 	double t0 = clock_now();
 	int next = ds_forward_next(s, prompt, n, 0);
 	double t1 = clock_now();
 	free(prompt);
 	if (next < 0)
 		return -1;
+	ds_prof_take(r->prof_prefill, t1 - t0, n);
 	for (int i = 0; i < BENCH_DECODE; i++)
 		next = ds_forward_next(s, &next, 1, n + i);
 	double t2 = clock_now();
+	ds_prof_take(r->prof_decode, t2 - t1, BENCH_DECODE);
 	r->prompt = n;
 	r->prefill_tps = n / (t1 - t0);
 	r->decode_tps = BENCH_DECODE / (t2 - t1);
@@ -117,6 +122,10 @@ int cli_bench_gpu(const struct cli_args *a)
 	load_s = clock_now() - t0;
 
 	struct ds_backend_choice bc = { .name = "cuda", .device = a->device, .f32 = a->f32 };
+	/* --profile times each operation class to a synchronisation of the GPU, so the decode step runs
+	 * eagerly (a recorded step replays the whole layer stack at once) */
+	if (a->profile)
+		setenv("DSCODER_CUDA_GRAPH", "0", 1);
 	t0 = clock_now();
 	struct ds_state *s = ds_state_new_on(&m, n_ctx, a->threads, &bc, err, sizeof err);
 	upload_s = clock_now() - t0;
@@ -136,6 +145,10 @@ int cli_bench_gpu(const struct cli_args *a)
 						     (double)(m.w.embed.rows * m.w.embed.cols));
 	struct run runs[2];
 	int n_runs = 0;
+	if (a->profile) {
+		ds_prof_set_sync(ds_cuda_sync, ds_state_backend_ctx(s));
+		ds_prof_enable(true);
+	}
 	/* a first short pass warms cuBLAS up, so the timed ones measure the steady state */
 	int warm = ds_forward_next(s, (int[]){ 1000 % m.cfg.vocab_size }, 1, 0);
 	(void)warm;
@@ -161,6 +174,14 @@ int cli_bench_gpu(const struct cli_args *a)
 			printf("%s{\"prompt_tokens\":%d,\"prefill_tps\":%.1f,\"decode_tps\":%.2f,\"decode_bw_gbs\":%.1f,"
 			       "\"bw_fraction\":%.3f}", i ? "," : "", runs[i].prompt, runs[i].prefill_tps, runs[i].decode_tps,
 			       runs[i].decode_gbs, bw > 0 ? runs[i].decode_gbs / bw : 0);
+		if (a->profile)
+			for (int i = 0; i < n_runs; i++) {
+				char key[64];
+				snprintf(key, sizeof key, "prefill_%d_ms_per_token", runs[i].prompt);
+				ds_prof_json(key, runs[i].prof_prefill);
+				snprintf(key, sizeof key, "decode_after_%d_ms_per_step", runs[i].prompt);
+				ds_prof_json(key, runs[i].prof_decode);
+			}
 		printf("]}\n");
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f GB of %s weights on the GPU)\n", m.name,
@@ -177,8 +198,14 @@ int cli_bench_gpu(const struct cli_args *a)
 			       "measured bandwidth (bound: %.0f tokens/s)\n", runs[i].decode_tps, runs[i].prompt,
 			       runs[i].decode_gbs, bw > 0 ? 100.0 * runs[i].decode_gbs / bw : 0,
 			       runs[i].decode_gbs > 0 ? runs[i].decode_tps * bw / runs[i].decode_gbs : 0);
+			if (a->profile) {
+				ds_prof_text("profile prefill", runs[i].prof_prefill);
+				ds_prof_text("profile step", runs[i].prof_decode);
+			}
 		}
 	}
+	ds_prof_enable(false);
+	ds_prof_set_sync(NULL, NULL);
 	ds_state_free(s);
 	ds_model_free(&m);
 	return fflush(stdout) == 0 ? 0 : 1;

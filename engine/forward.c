@@ -71,6 +71,11 @@ void ds_forward_get_backend(struct ds_backend_choice *c)
 	*c = default_choice;
 }
 
+void *ds_state_backend_ctx(const struct ds_state *s)
+{
+	return s->bc;
+}
+
 const char *ds_state_backend(const struct ds_state *s)
 {
 	return s->be->name;
@@ -332,6 +337,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 		be->store_row(bc, s->cache[l], kv, lat, runs[0].pos);
 	/* 5. attention of each run over its sequence's positions 0..pos+n-1; consecutive one-token runs
 	 * (the decode tokens of a continuous-batching step) in one call where the backend can */
+	ds_prof_begin(DS_PROF_MLA);
 	for (int r = 0; r < n_runs;) {
 		const struct run *ru = &runs[r];
 		int k = 1;
@@ -355,6 +361,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 		}
 		r += k;
 	}
+	ds_prof_end(DS_PROF_MLA);
 	/* 6. x += o_proj(attn); h = RMSNorm(x) */
 	be->matmul(bc, s->h, &L->o_proj, s->attn, n);
 	if (s->par.allreduce != NULL)

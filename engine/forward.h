@@ -31,6 +31,8 @@ struct ds_state *ds_state_new_on(const struct ds_model *m, int n_ctx, int n_thre
 				 const struct ds_backend_choice *c, char *err, size_t errlen);
 /* "cpu" or "cuda": the backend s runs on. */
 const char *ds_state_backend(const struct ds_state *s);
+/* The backend's own context of s (for backend-specific calls: the GPU's synchronisation). */
+void *ds_state_backend_ctx(const struct ds_state *s);
 /* The same on backend be (kernels/backend.h), whose create picks up its own options (for CUDA, the
  * device set by ds_cuda_set_options): ds_state_new is this with the CPU backend. */
 struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_backend *be, int n_ctx,

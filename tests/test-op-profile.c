@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "clock.h"
 #include "op-profile.h"
@@ -14,6 +15,14 @@ static void spin(double s)
 	double t0 = clock_now();
 	while (clock_now() - t0 < s)
 		;
+}
+
+/* a backend's synchronisation that takes 1 ms: the class that waits for it is charged */
+static int syncs;
+static void slow_sync(void *arg)
+{
+	syncs += *(int *)arg;
+	spin(0.001);
 }
 
 int main(void)
@@ -46,7 +55,23 @@ int main(void)
 	ds_prof_reset();
 	CHECK(ds_prof_seconds(DS_PROF_EXPERTS) == 0 && ds_prof_seconds(DS_PROF_SHARED) == 0, "reset left time");
 	CHECK(ds_prof_name(DS_PROF_SAMPLING) != NULL && ds_prof_name(DS_PROF_N)[0] == '?', "names");
+	CHECK(strcmp(ds_prof_name(DS_PROF_MLA), "mla") == 0, "the attention core's name: %s", ds_prof_name(DS_PROF_MLA));
+	/* with a sync hook (the GPU's), every begin and end waits for it before reading the clock, so
+	 * the work a class queued is charged to it, not to the next one */
+	int one = 1;
+	ds_prof_set_sync(slow_sync, &one);
+	ds_prof_begin(DS_PROF_ATTENTION);
+	ds_prof_begin(DS_PROF_MLA);
+	ds_prof_end(DS_PROF_MLA);
+	ds_prof_end(DS_PROF_ATTENTION);
+	CHECK(syncs == 4, "%d syncs for two begin/end pairs", syncs);
+	CHECK(ds_prof_seconds(DS_PROF_MLA) >= 0.001 && ds_prof_seconds(DS_PROF_ATTENTION) >= 0.001,
+	      "the inner class's sync went to it (mla %g s, attention %g s)", ds_prof_seconds(DS_PROF_MLA),
+	      ds_prof_seconds(DS_PROF_ATTENTION));
+	ds_prof_set_sync(NULL, NULL);
 	ds_prof_enable(false);
+	ds_prof_begin(DS_PROF_ATTENTION);
+	CHECK(syncs == 4, "profiling off still synchronised");
 	if (fix_failures)
 		printf("%d checks failed\n", fix_failures);
 	return fix_failures ? 1 : 0;

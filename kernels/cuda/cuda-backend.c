@@ -211,6 +211,7 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 	c->n_ctx = p->n_ctx;
 	c->max_batch = p->max_batch > 0 ? p->max_batch : 1;
 	CUDA_CHECK(cudaSetDevice(c->device));
+	CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, c->device));
 	CUDA_CHECK(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
 	CUBLAS_CHECK(cublasCreate(&c->blas));
 	CUBLAS_CHECK(cublasSetStream(c->blas, c->st));
@@ -274,15 +275,9 @@ static void *cuda_create(const struct ds_backend_params *p, char *err, size_t er
 	}
 	/* a recorded product must not allocate: cuBLAS gets its workspace once */
 	CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE));
-	/* the recorded decode step splits the positions the same way at any position: enough slices
-	 * for the whole context at 64 positions each, at most 128 */
-	c->graph_splits = (c->n_ctx + 63) / 64;
-	if (c->graph_splits > 128)
-		c->graph_splits = 128;
-	if (c->graph_splits > c->att_rows)
-		c->graph_splits = c->att_rows;
-	if (c->graph_splits < 1)
-		c->graph_splits = 1;
+	/* the recorded decode step splits the positions the same way at any position: as an eager step
+	 * over the whole context would */
+	c->graph_splits = cuda_attention_splits(c, 1, c->n_ctx);
 	return c;
 }
 
@@ -337,6 +332,13 @@ void ds_cuda_write(void *ctx, float *buf, const float *host, size_t n)
 	struct cuda_ctx *c = ctx;
 	cuda_enter(c);
 	CUDA_CHECK(cudaMemcpyAsync(buf, host, n * sizeof *host, cudaMemcpyHostToDevice, c->st));
+	CUDA_CHECK(cudaStreamSynchronize(c->st));
+}
+
+void ds_cuda_sync(void *ctx)
+{
+	struct cuda_ctx *c = ctx;
+	cuda_enter(c);
 	CUDA_CHECK(cudaStreamSynchronize(c->st));
 }
 

@@ -55,6 +55,8 @@ int ds_cuda_argmax(void *ctx, const float *logits, int vocab);
 int ds_cuda_sample(void *ctx, const float *logits, int vocab, float temperature, float u);
 /* GPU memory the context holds (weights, cache, scratch), in bytes. */
 size_t ds_cuda_bytes(const void *ctx);
+/* Waits until ctx's GPU has done everything issued so far (for timing: --bench --profile). */
+void ds_cuda_sync(void *ctx);
 
 /* The --synthetic models: fills m with cfg (ds_plan_synthetic_config gives the released ones) and
  * BF16 tensors in the checkpoint layout whose data are host addresses reserved but never readable,

@@ -39,7 +39,7 @@ static __device__ __forceinline__ float block_sum(float v, float *red /* 32 floa
 }
 
 /* Dot products of one weight row (cols values) with nt <= 4 activation rows, by one warp; every
- * lane gets the sums. BF16 rows whose length is a multiple of 8 load 16 bytes per lane. */
+ * lane gets the sums. F32 and BF16 rows load 16 bytes per lane where they can (below). */
 template <typename W>
 static __device__ __forceinline__ void warp_dot4(const W *row, const float *const *x, int nt, int cols,
 						 float out[4])
@@ -52,6 +52,42 @@ static __device__ __forceinline__ void warp_dot4(const W *row, const float *cons
 		for (int t = 0; t < 4; t++)
 			if (t < nt)
 				acc[t] += wv * x[t][c];
+	}
+#pragma unroll
+	for (int t = 0; t < 4; t++)
+		out[t] = warp_sum(acc[t]);
+}
+
+/* F32 rows whose length is a multiple of 4 load 16 bytes per lane (the router, --dtype f32) */
+template <>
+__device__ __forceinline__ void warp_dot4<float>(const float *row, const float *const *x, int nt, int cols,
+						 float out[4])
+{
+	float acc[4] = { 0, 0, 0, 0 };
+	int lane = threadIdx.x & 31;
+	bool aligned = (cols & 3) == 0 && ((uintptr_t)row & 15) == 0;
+	for (int t = 0; t < nt; t++)
+		aligned = aligned && ((uintptr_t)x[t] & 15) == 0;
+	if (aligned) {
+		const float4 *r4 = (const float4 *)row;
+		for (int c4 = lane; c4 < cols / 4; c4 += 32) {
+			float4 w = r4[c4];
+#pragma unroll
+			for (int t = 0; t < 4; t++) {
+				if (t < nt) {
+					float4 a = ((const float4 *)x[t])[c4];
+					acc[t] += w.x * a.x + w.y * a.y + w.z * a.z + w.w * a.w;
+				}
+			}
+		}
+	} else {
+		for (int c = lane; c < cols; c += 32) {
+			float wv = row[c];
+#pragma unroll
+			for (int t = 0; t < 4; t++)
+				if (t < nt)
+					acc[t] += wv * x[t][c];
+		}
 	}
 #pragma unroll
 	for (int t = 0; t < 4; t++)

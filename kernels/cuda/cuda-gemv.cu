@@ -6,7 +6,9 @@
 #include "cuda-gemv.h"
 #include "cuda-quant.cuh"
 
-#define ROWS_PER_BLOCK 8
+/* 4 warps a block: twice the blocks of 8 for the small products (kv_a_proj's 576 rows, the router's
+ * 64), where 8 left most multiprocessors idle */
+#define ROWS_PER_BLOCK 4
 
 template <typename W>
 static __global__ void gemv_kernel(float *y, int ldy, const W *w, int rows, int cols, const float *x, int n)

@@ -25,6 +25,7 @@ struct cuda_weight {
 
 struct cuda_ctx {
 	int device;
+	int sm_count;              /* multiprocessors: how finely decode attention slices the positions */
 	bool f32;                  /* weights kept in F32 */
 	cudaStream_t st;
 	cublasHandle_t blas;
@@ -114,6 +115,8 @@ void cuda_gemm_typed(struct cuda_ctx *c, float *y, int ldy, const void *w, bool 
 		     const void *x, int n);
 
 void cuda_op_attention(void *ctx, const struct ds_attn_args *a);
+/* Slices of the positions for n queries over keys positions (the recorded step: keys = n_ctx). */
+int cuda_attention_splits(const struct cuda_ctx *c, int n, int keys);
 int cuda_graph_begin(void *ctx, int token, int pos);
 int cuda_graph_end(void *ctx, const float *logits, int vocab);
 void cuda_store_row(void *ctx, float *cache, const float *row, int lat, int pos);

@@ -1,16 +1,17 @@
 /* cuda-mla-attention.cu: attention of MLA over the latent cache (c_kv | roped k_pe per position) with
- * the absorbed query, for decode and for causal prefill alike. A block takes one query token, 16 heads
+ * the absorbed query, for decode and for causal prefill alike. A block takes one query token, 8 heads
  * and one slice of positions: it loads 16 cache rows at a time into shared memory and every head of
- * the block uses them, so a cache row is read once for all heads (flash-decoding: online softmax per
- * slice, then a merge of the slices). */
+ * the block uses them, so a cache row is read once per 8 heads (flash-decoding: online softmax per
+ * slice, then a merge of the slices). Decode has one query: the work is spread by slicing the
+ * positions finely (cuda-attention.c) and by groups of heads, not by reading the cache once. */
 #include "cuda-check.h"
 #include "cuda-device.cuh"
 #include "cuda-mla-attention.h"
 
 #define TILE 16                                  /* cache rows per shared-memory tile */
 #define HEADS_PER_WARP 2
-#define WARPS 8
-#define HEADS_PER_BLOCK (HEADS_PER_WARP * WARPS)
+#define HEADS_PER_BLOCK CUDA_MLA_HEADS_PER_BLOCK
+#define WARPS (HEADS_PER_BLOCK / HEADS_PER_WARP)
 #define LAT_REGS (CUDA_MLA_MAX_LAT / 32)         /* latent values of a query per lane */
 #define RANK_REGS (CUDA_MLA_MAX_RANK / 32)       /* output accumulators per lane */
 
@@ -110,28 +111,41 @@ mla_split_kernel(float *part, const float *q_lat, const float *cache, int n, int
 	}
 }
 
-/* Block (head, token): merges the slices' (max, sum, weighted c_kv) into the normalised o_lat. */
-static __global__ void mla_merge_kernel(float *o_lat, const float *part, int nh, int kr, int n_splits)
+/* Block (head, token, 128 columns): merges the slices' (max, sum, weighted c_kv) into the normalised
+ * o_lat: each slice's weight exp(m_s - max) once in shared memory, then a column per thread. */
+#define MERGE_THREADS 128
+static __global__ void __launch_bounds__(MERGE_THREADS)
+mla_merge_kernel(float *o_lat, const float *part, int nh, int kr, int n_splits)
 {
-	int h = blockIdx.x, i = blockIdx.y;
+	extern __shared__ float wsplit[];        /* n_splits weights, then 32 for the reductions */
+	float *red = wsplit + n_splits;
+	int h = blockIdx.x, i = blockIdx.y, c = blockIdx.z * MERGE_THREADS + threadIdx.x;
 	const float *ph = part + ((size_t)i * nh + h) * n_splits * (kr + 2);
-	float mx = -INFINITY, l = 0;
-	for (int s = 0; s < n_splits; s++)
+	float mx = -INFINITY;
+	for (int s = threadIdx.x; s < n_splits; s += MERGE_THREADS)
 		mx = fmaxf(mx, ph[(size_t)s * (kr + 2)]);
-	for (int s = 0; s < n_splits; s++) {
+	mx = warp_max(mx);
+	if ((threadIdx.x & 31) == 0)
+		red[threadIdx.x >> 5] = mx;
+	__syncthreads();
+	mx = red[0];
+	for (int w = 1; w < MERGE_THREADS / 32; w++)
+		mx = fmaxf(mx, red[w]);
+	float l = 0;
+	for (int s = threadIdx.x; s < n_splits; s += MERGE_THREADS) {
 		const float *p = ph + (size_t)s * (kr + 2);
-		if (p[1] > 0)
-			l += p[1] * expf(p[0] - mx);
+		float w = p[1] > 0 ? expf(p[0] - mx) : 0.0f;
+		wsplit[s] = w;
+		l += p[1] * w;
 	}
-	for (int c = threadIdx.x; c < kr; c += blockDim.x) {
-		float o = 0;
-		for (int s = 0; s < n_splits; s++) {
-			const float *p = ph + (size_t)s * (kr + 2);
-			if (p[1] > 0)
-				o += p[2 + c] * expf(p[0] - mx);
-		}
-		o_lat[((size_t)i * nh + h) * kr + c] = o / l;
-	}
+	l = block_sum(l, red);       /* syncs: wsplit is complete after it */
+	if (c >= kr)
+		return;
+	float o = 0;
+	for (int s = 0; s < n_splits; s++)
+		if (wsplit[s] != 0)
+			o += ph[(size_t)s * (kr + 2) + 2 + c] * wsplit[s];
+	o_lat[((size_t)i * nh + h) * kr + c] = o / l;
 }
 
 extern "C" void cuda_mla_attention(float *o_lat, float *part, const float *q_lat, const float *cache, int n, int pos,
@@ -143,6 +157,8 @@ extern "C" void cuda_mla_attention(float *o_lat, float *part, const float *q_lat
 	mla_split_kernel<<<grid, 32 * WARPS, 0, st>>>(part, q_lat, cache, n, pos, pos_dev, n_heads, kv_rank,
 						       kv_rank + rope, n_splits);
 	CUDA_LAUNCH_CHECK("mla_split_kernel");
-	mla_merge_kernel<<<dim3((unsigned)n_heads, (unsigned)n), 128, 0, st>>>(o_lat, part, n_heads, kv_rank, n_splits);
+	dim3 mgrid((unsigned)n_heads, (unsigned)n, (unsigned)((kv_rank + MERGE_THREADS - 1) / MERGE_THREADS));
+	mla_merge_kernel<<<mgrid, MERGE_THREADS, ((size_t)n_splits + 32) * sizeof(float), st>>>(o_lat, part, n_heads,
+												    kv_rank, n_splits);
 	CUDA_LAUNCH_CHECK("mla_merge_kernel");
 }

@@ -94,11 +94,12 @@ extern "C" int cuda_moe_down(float *yr, const float *h, const int *offset, const
 	return 0;
 }
 
+/* Block (token, 256 columns): a column per thread. */
 static __global__ void combine_kernel(float *y, const float *yr, const int *slot_row, const float *weights,
 				      int k, int hidden, int accumulate)
 {
-	int i = blockIdx.x;
-	for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
+	int i = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+	if (c < hidden) {
 		float s = 0;
 		for (int j = 0; j < k; j++) {
 			int r = slot_row[(size_t)i * k + j];
@@ -115,6 +116,7 @@ extern "C" void cuda_moe_combine(float *y, const float *yr, const int *slot_row,
 {
 	if (n <= 0)
 		return;
-	combine_kernel<<<n, 256, 0, st>>>(y, yr, slot_row, weights, top_k, hidden, accumulate);
+	dim3 grid((unsigned)n, (unsigned)((hidden + 255) / 256));
+	combine_kernel<<<grid, 256, 0, st>>>(y, yr, slot_row, weights, top_k, hidden, accumulate);
 	CUDA_LAUNCH_CHECK("combine_kernel");
 }

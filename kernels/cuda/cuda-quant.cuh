@@ -25,6 +25,35 @@ static __device__ __forceinline__ float q_mul(float a, float b) { return __fmul_
 static __device__ __forceinline__ float q_mul_sub(float a, float b, float c) { return __fsub_rn(__fmul_rn(a, b), c); }
 static __device__ __forceinline__ float q_mul_add(float a, float b, float c) { return __fadd_rn(__fmul_rn(a, b), c); }
 
+/* N bytes at p as N/2 16-bit loads (p 2-byte aligned: every block type's size and field offsets
+ * are even) or N/16 16-byte loads (p 16-byte aligned: q4_K's and q5_K's quants, 144- and 176-byte
+ * blocks), instead of a load per byte. */
+template <int N>
+static __device__ __forceinline__ void q_ld16(const uint8_t *p, uint8_t out[N])
+{
+	const unsigned short *h = (const unsigned short *)p;
+#pragma unroll
+	for (int j = 0; j < N / 2; j++) {
+		unsigned short v = h[j];
+		out[2 * j] = (uint8_t)(v & 0xff);
+		out[2 * j + 1] = (uint8_t)(v >> 8);
+	}
+}
+
+template <int N>
+static __device__ __forceinline__ void q_ld128(const uint8_t *p, uint8_t out[N])
+{
+	const uint4 *v = (const uint4 *)p;
+#pragma unroll
+	for (int j = 0; j < N / 16; j++) {
+		uint4 u = v[j];
+		unsigned w[4] = { u.x, u.y, u.z, u.w };
+#pragma unroll
+		for (int k = 0; k < 16; k++)
+			out[16 * j + k] = (uint8_t)(w[k / 4] >> (8 * (k % 4)));
+	}
+}
+
 /* K-quants' 6-bit scale and min of sub-block j (of 8) from the 12 scale bytes */
 static __device__ __forceinline__ void q_scale_min(int j, const uint8_t *q, int *sc, int *m)
 {
@@ -43,9 +72,11 @@ struct blk_q8_0 {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		float d = q_f16(b);
+		uint8_t qs[32];
+		q_ld16<32>(b + 2, qs);
 #pragma unroll
 		for (int j = 0; j < 32; j++)
-			v[j] = q_mul((float)(int8_t)b[2 + j], d);
+			v[j] = q_mul((float)(int8_t)qs[j], d);
 	}
 };
 
@@ -55,10 +86,12 @@ struct blk_q4_0 {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		float d = q_f16(b);
+		uint8_t qs[16];
+		q_ld16<16>(b + 2, qs);
 #pragma unroll
 		for (int j = 0; j < 16; j++) {
-			v[j] = q_mul((float)((b[2 + j] & 0x0f) - 8), d);
-			v[j + 16] = q_mul((float)((b[2 + j] >> 4) - 8), d);
+			v[j] = q_mul((float)((qs[j] & 0x0f) - 8), d);
+			v[j + 16] = q_mul((float)((qs[j] >> 4) - 8), d);
 		}
 	}
 };
@@ -69,10 +102,12 @@ struct blk_q4_1 {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		float d = q_f16(b), m = q_f16(b + 2);
+		uint8_t qs[16];
+		q_ld16<16>(b + 4, qs);
 #pragma unroll
 		for (int j = 0; j < 16; j++) {
-			v[j] = q_mul_add((float)(b[4 + j] & 0x0f), d, m);
-			v[j + 16] = q_mul_add((float)(b[4 + j] >> 4), d, m);
+			v[j] = q_mul_add((float)(qs[j] & 0x0f), d, m);
+			v[j + 16] = q_mul_add((float)(qs[j] >> 4), d, m);
 		}
 	}
 };
@@ -88,11 +123,14 @@ struct blk_q5_0 {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		float d = q_f16(b);
-		uint32_t qh = q_u32(b + 2);
+		uint8_t hq[20];
+		q_ld16<20>(b + 2, hq);          /* qh[4], then qs[16] */
+		uint32_t qh = q_u32(hq);
+		const uint8_t *qs = hq + 4;
 #pragma unroll
 		for (int j = 0; j < 16; j++) {
-			int x0 = (int)((b[6 + j] & 0x0f) | ((qh >> j) & 1) << 4) - 16;
-			int x1 = (int)((b[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+			int x0 = (int)((qs[j] & 0x0f) | ((qh >> j) & 1) << 4) - 16;
+			int x1 = (int)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
 			v[j] = q_mul((float)x0, d);
 			v[j + 16] = q_mul((float)x1, d);
 		}
@@ -105,11 +143,14 @@ struct blk_q5_1 {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		float d = q_f16(b), m = q_f16(b + 2);
-		uint32_t qh = q_u32(b + 4);
+		uint8_t hq[20];
+		q_ld16<20>(b + 4, hq);          /* qh[4], then qs[16] */
+		uint32_t qh = q_u32(hq);
+		const uint8_t *qs = hq + 4;
 #pragma unroll
 		for (int j = 0; j < 16; j++) {
-			int x0 = (int)((b[8 + j] & 0x0f) | ((qh >> j) & 1) << 4);
-			int x1 = (int)((b[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+			int x0 = (int)((qs[j] & 0x0f) | ((qh >> j) & 1) << 4);
+			int x1 = (int)((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
 			v[j] = q_mul_add((float)x0, d, m);
 			v[j + 16] = q_mul_add((float)x1, d, m);
 		}
@@ -125,7 +166,8 @@ struct blk_q4_K {
 		int sc, m;
 		q_scale_min(sub, b + 4, &sc, &m);
 		float d1 = q_mul(q_f16(b), (float)sc), m1 = q_mul(q_f16(b + 2), (float)m);
-		const uint8_t *q = b + 16 + 32 * (sub >> 1);
+		uint8_t q[32];
+		q_ld128<32>(b + 16 + 32 * (sub >> 1), q);
 		int shift = 4 * (sub & 1);
 #pragma unroll
 		for (int l = 0; l < 32; l++)
@@ -142,7 +184,9 @@ struct blk_q5_K {
 		int sc, m;
 		q_scale_min(sub, b + 4, &sc, &m);
 		float d1 = q_mul(q_f16(b), (float)sc), m1 = q_mul(q_f16(b + 2), (float)m);
-		const uint8_t *qh = b + 16, *ql = b + 48 + 32 * (sub >> 1);
+		uint8_t qh[32], ql[32];
+		q_ld128<32>(b + 16, qh);
+		q_ld128<32>(b + 48 + 32 * (sub >> 1), ql);
 		int shift = 4 * (sub & 1);
 #pragma unroll
 		for (int l = 0; l < 32; l++)
@@ -158,7 +202,9 @@ struct blk_q6_K {
 	static __device__ __forceinline__ void dec32(const uint8_t *b, int sub, float v[32])
 	{
 		int half = sub >> 2, k = sub & 3;
-		const uint8_t *ql = b + 64 * half + 32 * (k & 1), *qh = b + 128 + 32 * half;
+		uint8_t ql[32], qh[32];
+		q_ld16<32>(b + 64 * half + 32 * (k & 1), ql);
+		q_ld16<32>(b + 128 + 32 * half, qh);
 		const int8_t *sc = (const int8_t *)(b + 192 + 8 * half);
 		float d = q_f16(b + 208);
 		float s0 = q_mul(d, (float)sc[2 * k]), s1 = q_mul(d, (float)sc[2 * k + 1]);
