@@ -18,9 +18,11 @@ const struct cli_verb_entry cli_bench_entry = {
 	.verb = VERB_BENCH, .name = "--bench",
 	.flags = CLI_FORWARD | CLI_SYNTHETIC, .exec = bench_exec,
 	.usage = "  --bench [--json]         load time, prefill and decode tokens/s, peak RSS, memory bandwidth used\n"
-		 "  --bench --profile        also the time per token of each operation class (attention, router,\n"
-		 "                           experts, shared, dense, head, sampling, other)\n"
+		 "  --bench --profile        also the time per token of each operation class (attention, mla,\n"
+		 "                           router, experts, shared, dense, head, sampling, other; on a GPU each\n"
+		 "                           class waits for the GPU, and decode runs without its recorded graph)\n"
 		 "  --bench --batch N        N sequences decoded together: aggregate decode tokens/s\n"
-		 "  --bench --synthetic lite|full [--backend cuda]   --bench on random weights of Coder-V2-Lite or the\n"
-		 "                           236B model made on the GPU, no files (full: its memory plan if too big)\n",
+		 "  --bench --synthetic lite|full[-q8_0|-q4_k_m] [--backend cuda]   --bench on random weights of\n"
+		 "                           Coder-V2-Lite or the 236B model made on the GPU, no files (BF16, or\n"
+		 "                           GGUF blocks; full: its memory plan if too big)\n",
 };
