@@ -64,7 +64,7 @@ static int cli_remote(const struct cli_args *a)
 	static struct remote_open o;
 
 	o.ro = (struct ds_remote_opts){
-		.url = a->remote_url, .model = a->remote_model, .key_env = a->api_key_env,
+		.url = a->remote_url, .fim_url = a->remote_fim_url, .model = a->remote_model, .key_env = a->api_key_env,
 		.key_file = a->api_key_file, .tok_path = a->model_given ? a->model : NULL, .n_ctx = a->n_ctx,
 	};
 	struct ds_serve_opts so = { .model_dir = a->remote_url, .n_ctx = a->n_ctx, .open_backend = rb_open,

@@ -71,8 +71,12 @@ char *ds_remote_endpoint(const char *base, const char *path)
 	size_t n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	bool has_v1 = n >= 3 && memcmp(base + n - 3, "/v1", 3) == 0;
-	return xasprintf("%.*s%s/%s", (int)n, base, has_v1 ? "" : "/v1", path);
+	/* a bare server address gets the usual /v1; an address with a path of its own is the API's base
+	 * as the OpenAI SDKs take it (".../v1", DeepSeek's ".../beta") */
+	const char *host = strstr(base, "://");
+	host = host != NULL ? host + 3 : base;
+	bool has_path = memchr(host, '/', n - (size_t)(host - base)) != NULL;
+	return xasprintf("%.*s%s/%s", (int)n, base, has_path ? "" : "/v1", path);
 }
 
 /* The key from $VAR or the first line of a file, trimmed; -1 with a sentence naming where. */
@@ -121,6 +125,8 @@ static int read_key(struct ds_remote *r, char *err, size_t errlen)
  * streaming parser's state. */
 struct xfer {
 	struct ds_remote *r;
+	const char *url;            /* the address it went to (--remote, or --remote-fim-url for FIM), or NULL:
+	                             * --remote */
 	long status;                /* HTTP status, once the headers are in */
 	char retry_after[64];
 	struct xbuf body;           /* a non-2xx body, or the whole body when not streaming */
@@ -314,6 +320,12 @@ static void body_message(const struct xfer *x, char *out, size_t outlen)
 			*p = ' ';
 }
 
+/* The address a transfer went to, for its sentences. */
+static const char *xfer_url(const struct ds_remote *r, const struct xfer *x)
+{
+	return x != NULL && x->url != NULL ? x->url : r->o.url;
+}
+
 /* The sentence for a transfer that failed at the HTTP level (status >= 300). */
 static void status_sentence(struct ds_remote *r, const struct xfer *x, char *err, size_t errlen)
 {
@@ -323,20 +335,20 @@ static void status_sentence(struct ds_remote *r, const struct xfer *x, char *err
 	long s = x->status;
 	if (s == 401 || s == 403)
 		errorf(err, errlen, "the server at %s refused the API key from %s (HTTP %ld)%s%s; check the key",
-			r->o.url, r->key_origin, s, sep, msg);
+			xfer_url(r, x), r->key_origin, s, sep, msg);
 	else if (s == 404)
 		errorf(err, errlen, "the server at %s has no model '%s' or no such endpoint (HTTP 404)%s%s; check "
-			"--remote-model and the URL", r->o.url, r->info.model, sep, msg);
+			"--remote-model and the URL", xfer_url(r, x), r->info.model, sep, msg);
 	else if (s == 429)
 		errorf(err, errlen, "the server at %s is busy or over its rate limit (HTTP 429)%s%s; retry %s%s%s",
-			r->o.url, sep, msg, x->retry_after[0] ? "in " : "later", x->retry_after,
+			xfer_url(r, x), sep, msg, x->retry_after[0] ? "in " : "later", x->retry_after,
 			x->retry_after[0] ? " s" : "");
 	else if (s == 413)
-		errorf(err, errlen, "the server at %s refused the request as too large (HTTP 413)%s%s", r->o.url, sep, msg);
+		errorf(err, errlen, "the server at %s refused the request as too large (HTTP 413)%s%s", xfer_url(r, x), sep, msg);
 	else if (s >= 500)
-		errorf(err, errlen, "the server at %s failed (HTTP %ld)%s%s", r->o.url, s, sep, msg);
+		errorf(err, errlen, "the server at %s failed (HTTP %ld)%s%s", xfer_url(r, x), s, sep, msg);
 	else
-		errorf(err, errlen, "the server at %s refused the request (HTTP %ld)%s%s", r->o.url, s, sep, msg);
+		errorf(err, errlen, "the server at %s refused the request (HTTP %ld)%s%s", xfer_url(r, x), s, sep, msg);
 }
 
 /* The sentence for a transfer libcurl could not complete. */
@@ -347,10 +359,10 @@ static void curl_sentence(struct ds_remote *r, CURLcode rc, const char *curl_err
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		errorf(err, errlen, "cannot find the host of %s (%s): check the URL", r->o.url, detail);
+		errorf(err, errlen, "cannot find the host of %s (%s): check the URL", xfer_url(r, x), detail);
 		return;
 	case CURLE_COULDNT_CONNECT:
-		errorf(err, errlen, "cannot connect to %s (%s): is the server running there?", r->o.url, detail);
+		errorf(err, errlen, "cannot connect to %s (%s): is the server running there?", xfer_url(r, x), detail);
 		return;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
@@ -360,21 +372,21 @@ static void curl_sentence(struct ds_remote *r, CURLcode rc, const char *curl_err
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 		errorf(err, errlen, "the TLS connection to %s failed (%s): check the URL's scheme and the server's "
-			"certificate", r->o.url, detail);
+			"certificate", xfer_url(r, x), detail);
 		return;
 	case CURLE_OPERATION_TIMEDOUT:
 		if (x != NULL && x->pieces > 0)
 			errorf(err, errlen, "the server at %s sent nothing for %d s after %d tokens; the partial answer "
-				"is kept", r->o.url, r->o.idle_timeout_s, x->pieces);
+				"is kept", xfer_url(r, x), r->o.idle_timeout_s, x->pieces);
 		else
-			errorf(err, errlen, "the server at %s did not answer in time (%s)", r->o.url, detail);
+			errorf(err, errlen, "the server at %s did not answer in time (%s)", xfer_url(r, x), detail);
 		return;
 	default:
 		if (x != NULL && x->pieces > 0)
 			errorf(err, errlen, "the connection to %s broke after %d tokens (%s); the partial answer is kept",
-				r->o.url, x->pieces, detail);
+				xfer_url(r, x), x->pieces, detail);
 		else
-			errorf(err, errlen, "the request to %s failed: %s", r->o.url, detail);
+			errorf(err, errlen, "the request to %s failed: %s", xfer_url(r, x), detail);
 		return;
 	}
 }
@@ -569,9 +581,12 @@ static void run_job(struct ds_remote *r, struct rjob *j)
 	bool chat;
 	json_t *body = request_body(r, &j->req, &chat);
 	x.chat = chat;
+	/* fill-in-the-middle may live at an address of its own (DeepSeek's API: its beta address) */
+	if (j->req.input == DS_SCHED_FIM && r->o.fim_url != NULL)
+		x.url = r->o.fim_url;
 	char *json = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	char *url = ds_remote_endpoint(r->base, chat ? "chat/completions" : "completions");
+	char *url = ds_remote_endpoint(x.url != NULL ? x.url : r->base, chat ? "chat/completions" : "completions");
 	struct curl_slist *hdr = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
 	CURL *c = easy_new(r, &x, url, &hdr, curl_err);
@@ -604,7 +619,7 @@ static void run_job(struct ds_remote *r, struct rjob *j)
 		finish_job(r, j, &x, DS_FINISH_CANCEL);
 	} else if (x.too_big) {
 		errorf(err, sizeof err, "the server at %s sent an event longer than %d MB; the partial answer is kept",
-			r->o.url, REMOTE_MAX_EVENT >> 20);
+			xfer_url(r, &x), REMOTE_MAX_EVENT >> 20);
 		fail_job(j, err);
 	} else if (rc != CURLE_OK) {
 		curl_sentence(r, rc, curl_err, &x, err, sizeof err);
@@ -613,12 +628,12 @@ static void run_job(struct ds_remote *r, struct rjob *j)
 		status_sentence(r, &x, err, sizeof err);
 		fail_job(j, err);
 	} else if (x.stream_error[0]) {
-		errorf(err, sizeof err, "the server at %s stopped the answer%s: %s", r->o.url,
+		errorf(err, sizeof err, "the server at %s stopped the answer%s: %s", xfer_url(r, &x),
 			x.pieces > 0 ? " (the partial answer is kept)" : "", x.stream_error);
 		fail_job(j, err);
 	} else if (!x.saw_done && x.finish == NULL) {
 		errorf(err, sizeof err, "the connection to %s broke after %d tokens (the stream ended without "
-		       "finishing the answer); the partial answer is kept", r->o.url, x.pieces);
+		       "finishing the answer); the partial answer is kept", xfer_url(r, &x), x.pieces);
 		fail_job(j, err);
 	} else {
 		finish_job(r, j, &x, x.finish != NULL && strcmp(x.finish, "length") == 0 ? DS_FINISH_LENGTH
@@ -696,6 +711,10 @@ struct ds_remote *ds_remote_open(const struct ds_remote_opts *o, struct ds_remot
 	if (o->url == NULL || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)) {
 		errorf(err, errlen, "the remote URL '%s' is not an http:// or https:// address",
 			o->url ? o->url : "");
+		return NULL;
+	}
+	if (o->fim_url != NULL && strncmp(o->fim_url, "http://", 7) != 0 && strncmp(o->fim_url, "https://", 8) != 0) {
+		errorf(err, errlen, "--remote-fim-url '%s' is not an http:// or https:// address", o->fim_url);
 		return NULL;
 	}
 	pthread_once(&curl_once, curl_start);

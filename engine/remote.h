@@ -13,8 +13,10 @@
 struct ds_remote;
 
 struct ds_remote_opts {
-	const char *url;            /* http(s)://host[:port][/prefix]: "/v1/..." is appended, or "/..."
-	                             * when the URL already ends in /v1 */
+	const char *url;            /* http(s)://host[:port][/path]: "/v1/..." is appended to a bare
+	                             * host, "/..." to a URL with a path (".../v1", ".../beta") */
+	const char *fim_url;        /* --remote-fim-url: where fill-in-the-middle goes (DeepSeek's API:
+	                             * https://api.deepseek.com/beta); NULL: url */
 	const char *model;          /* --remote-model; NULL: the first model GET /v1/models lists */
 	const char *key_env;        /* --api-key-env VAR: the key is $VAR (NULL: none) */
 	const char *key_file;       /* --api-key-file F: the key is F's first line (NULL: none) */

@@ -31,6 +31,7 @@ void config_free(struct config *cfg)
 void config_remote_free(struct config_remote *r)
 {
 	free(r->url);
+	free(r->fim_url);
 	free(r->model);
 	free(r->api_key_env);
 	free(r->api_key_file);
@@ -40,6 +41,7 @@ void config_remote_free(struct config_remote *r)
 void config_remote_copy(struct config_remote *dst, const struct config_remote *src)
 {
 	dst->url = src->url ? xstrdup(src->url) : NULL;
+	dst->fim_url = src->fim_url ? xstrdup(src->fim_url) : NULL;
 	dst->model = src->model ? xstrdup(src->model) : NULL;
 	dst->api_key_env = src->api_key_env ? xstrdup(src->api_key_env) : NULL;
 	dst->api_key_file = src->api_key_file ? xstrdup(src->api_key_file) : NULL;
@@ -98,19 +100,13 @@ static int config_engine_args(struct yu_doc *d, yaml_node_t *v, struct config *c
 
 /* ---- remote: ------------------------------------------------------------------------------------ */
 
-enum remote_field { REMOTE_URL, REMOTE_MODEL, REMOTE_KEY_ENV, REMOTE_KEY_FILE, REMOTE_NONE };
+enum remote_field { REMOTE_URL, REMOTE_FIM_URL, REMOTE_MODEL, REMOTE_KEY_ENV, REMOTE_KEY_FILE, REMOTE_NONE };
 
-static const char *const remote_keys[] = { "url", "model", "api_key_env", "api_key_file", NULL };
+static const char *const remote_keys[] = { "url", "fim_url", "model", "api_key_env", "api_key_file", NULL };
 
-/* What is wrong with r, as the end of a sentence after its key's name, or NULL. Values are never
- * quoted back: a key pasted into the wrong place would end up on the screen and in logs. */
-static const char *remote_problem(const struct config_remote *r, enum remote_field *field)
+/* What is wrong with a server address, as the end of a sentence after its key's name, or NULL. */
+static const char *url_problem(const char *u)
 {
-	const char *u = r->url;
-
-	*field = REMOTE_URL;
-	if (u == NULL || *u == '\0')
-		return "is missing: give the server's address, like https://api.deepseek.com";
 	size_t skip = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
 	if (skip == 0)
 		return "must start with http:// or https://";
@@ -122,6 +118,25 @@ static const char *remote_problem(const struct config_remote *r, enum remote_fie
 	for (const char *p = u; *p; p++)
 		if ((unsigned char)*p <= ' ')
 			return "must not contain spaces or control characters";
+	return NULL;
+}
+
+/* What is wrong with r, as the end of a sentence after its key's name, or NULL. Values are never
+ * quoted back: a key pasted into the wrong place would end up on the screen and in logs. */
+static const char *remote_problem(const struct config_remote *r, enum remote_field *field)
+{
+	const char *u = r->url;
+
+	*field = REMOTE_URL;
+	if (u == NULL || *u == '\0')
+		return "is missing: give the server's address, like https://api.deepseek.com";
+	const char *why = url_problem(u);
+	if (why != NULL)
+		return why;
+	*field = REMOTE_FIM_URL;
+	if (r->fim_url != NULL && (why = *r->fim_url == '\0' ? "is empty: leave it out to send fill-in-the-middle "
+				 "to the server's address" : url_problem(r->fim_url)) != NULL)
+		return why;
 	*field = REMOTE_MODEL;
 	if (r->model != NULL && *r->model == '\0')
 		return "is empty: leave it out to use the server's model";
@@ -147,7 +162,8 @@ static const char *remote_problem(const struct config_remote *r, enum remote_fie
 
 int config_remote_check_args(const struct config_remote *r, char *err, size_t errlen)
 {
-	static const char *const options[] = { "--remote", "--remote-model", "--api-key-env", "--api-key-file" };
+	static const char *const options[] = { "--remote", "--remote-fim-url", "--remote-model", "--api-key-env",
+					       "--api-key-file" };
 	enum remote_field f;
 	const char *why = remote_problem(r, &f);
 
@@ -157,7 +173,7 @@ int config_remote_check_args(const struct config_remote *r, char *err, size_t er
 	char *msg = xstrdup(why);
 	for (int i = 0; i < REMOTE_NONE; i++) {
 		char *at = strstr(msg, remote_keys[i]);
-		if (at != NULL && i != REMOTE_URL && i != REMOTE_MODEL) {
+		if (at != NULL && i != REMOTE_URL && i != REMOTE_FIM_URL && i != REMOTE_MODEL) {
 			char *o = xasprintf("%.*s%s%s", (int)(at - msg), msg, options[i], at + strlen(remote_keys[i]));
 			free(msg);
 			msg = o;
@@ -178,7 +194,7 @@ static int remote_key(struct yu_doc *d, const char *key, yaml_node_t *v, void *a
 {
 	struct remote_ctx *ctx = arg;
 	struct config_remote *r = ctx->r;
-	char **fields[REMOTE_NONE] = { &r->url, &r->model, &r->api_key_env, &r->api_key_file };
+	char **fields[REMOTE_NONE] = { &r->url, &r->fim_url, &r->model, &r->api_key_env, &r->api_key_file };
 
 	for (int f = 0; f < REMOTE_NONE; f++) {
 		if (strcmp(key, remote_keys[f]) != 0)

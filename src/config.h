@@ -12,6 +12,8 @@ struct yaml_node_s;
  * name of the key's variable or file is kept here, never the key: the settings travel into argv. */
 struct config_remote {
 	char *url;                  /* http:// or https://; NULL: no remote (the local engine) */
+	char *fim_url;              /* --remote-fim-url: where fill-in-the-middle goes (DeepSeek's beta
+	                             * address), or NULL: url */
 	char *model;                /* --remote-model: the server's model id; NULL: the server's choice */
 	char *api_key_env;          /* --api-key-env: the variable that holds the key, or NULL */
 	char *api_key_file;         /* --api-key-file: the file that holds the key (path expanded), or NULL */

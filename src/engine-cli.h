@@ -62,6 +62,7 @@ struct cli_args {
 	/* --remote URL (engine/cmd-remote.c): the pipe service answered by an OpenAI-compatible server */
 	const char *remote_url;
 	const char *remote_model;   /* --remote-model NAME */
+	const char *remote_fim_url; /* --remote-fim-url URL: where fill-in-the-middle goes */
 	const char *api_key_env;    /* --api-key-env VAR */
 	bool model_given;           /* --model was on the command line (not the default model) */
 };

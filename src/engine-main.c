@@ -69,6 +69,8 @@ static const char usage_options[] =
 "                           sent to the server\n"
 "  --api-key-env VAR        --remote: the key sent to the server is $VAR\n"
 "  --remote-model NAME      --remote: the server's model (default: the first GET /v1/models lists)\n"
+"  --remote-fim-url URL     --remote: fill-in-the-middle goes to this address instead (DeepSeek's API\n"
+"                           serves it at https://api.deepseek.com/beta)\n"
 "  --max-body BYTES         --serve: the largest request body (default 8388608); larger get 413\n"
 "  --timeout S              --serve: an idle connection is closed after S seconds (default 60)\n"
 "  --gpus N, --devices LIST split the model over N GPUs joined by NCCL, one thread each (LIST:\n"
@@ -126,7 +128,7 @@ enum {
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
-	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_API_KEY_ENV,
+	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_REMOTE_FIM_URL, OPT_API_KEY_ENV,
 	OPT_KERNELS,
 };
 
@@ -185,6 +187,7 @@ static const struct option long_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "remote", required_argument, NULL, OPT_REMOTE },
 	{ "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
+	{ "remote-fim-url", required_argument, NULL, OPT_REMOTE_FIM_URL },
 	{ "api-key-env", required_argument, NULL, OPT_API_KEY_ENV },
 	{ NULL, 0, NULL, 0 },
 };
@@ -513,6 +516,7 @@ int main(int argc, char **argv)
 		case OPT_API_KEY_FILE: a.api_key_file = optarg; break;
 		case OPT_REMOTE: a.remote_url = optarg; a.verb = VERB_REMOTE; break;
 		case OPT_REMOTE_MODEL: a.remote_model = optarg; break;
+		case OPT_REMOTE_FIM_URL: a.remote_fim_url = optarg; break;
 		case OPT_API_KEY_ENV: a.api_key_env = optarg; break;
 		case OPT_SLOTS:
 			if (parse_int("--slots", optarg, 1, 256, &v) != 0)
@@ -578,8 +582,8 @@ int main(int argc, char **argv)
 		return cli_fail("--max-body, --timeout and --queue work with --serve");
 	if (a.api_key_file != NULL && a.verb != VERB_HTTP && a.verb != VERB_REMOTE)
 		return cli_fail("--api-key-file works with --serve and --remote");
-	if ((a.api_key_env != NULL || a.remote_model != NULL) && a.verb != VERB_REMOTE)
-		return cli_fail("--api-key-env and --remote-model work with --remote URL");
+	if ((a.api_key_env != NULL || a.remote_model != NULL || a.remote_fim_url != NULL) && a.verb != VERB_REMOTE)
+		return cli_fail("--api-key-env, --remote-model and --remote-fim-url work with --remote URL");
 	if (a.api_key_env != NULL && a.api_key_file != NULL)
 		return cli_fail("--api-key-env and --api-key-file both name the key: give one");
 	if (a.bench_batch > 0 && a.verb != VERB_BENCH)

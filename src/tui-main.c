@@ -29,6 +29,7 @@ static void usage(FILE *f)
 		"  --engine PATH         the dscoder-engine program to run\n"
 		"  --remote URL          chat through an OpenAI-compatible server instead of a model here\n"
 		"  --remote-model NAME   the server's model (default: the server's choice)\n"
+		"  --remote-fim-url URL  fill-in-the-middle goes here instead (https://api.deepseek.com/beta)\n"
 		"  --api-key-env VAR     the server's key is in this environment variable\n"
 		"  --api-key-file FILE   or in this file\n"
 		"  --config FILE         settings file (default $XDG_CONFIG_HOME/dscoder-tui/config.yaml)\n"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
 		setlocale(LC_CTYPE, "en_US.UTF-8");
 
 	enum { OPT_MODEL = 256, OPT_PROFILE, OPT_THEME, OPT_LOAD, OPT_ENGINE, OPT_CONFIG, OPT_HELP,
-	       OPT_VERSION, OPT_BENCH, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_KEY_ENV, OPT_KEY_FILE };
+	       OPT_VERSION, OPT_BENCH, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_REMOTE_FIM_URL, OPT_KEY_ENV, OPT_KEY_FILE };
 	static const struct option longopts[] = {
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "profile", required_argument, NULL, OPT_PROFILE },
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
 		{ "bench-render", required_argument, NULL, OPT_BENCH },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
 		{ "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
+		{ "remote-fim-url", required_argument, NULL, OPT_REMOTE_FIM_URL },
 		{ "api-key-env", required_argument, NULL, OPT_KEY_ENV },
 		{ "api-key-file", required_argument, NULL, OPT_KEY_FILE },
 		{ NULL, 0, NULL, 0 }
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
 		case OPT_BENCH: bench = optarg; break;
 		case OPT_REMOTE: remote.url = optarg; break;
 		case OPT_REMOTE_MODEL: remote.model = optarg; break;
+		case OPT_REMOTE_FIM_URL: remote.fim_url = optarg; break;
 		case OPT_KEY_ENV: remote.api_key_env = optarg; break;
 		case OPT_KEY_FILE: remote.api_key_file = optarg; break;
 		case OPT_HELP: usage(stdout); return 0;
@@ -126,8 +129,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char err[1024];
-	if (!remote.url && (remote.model || remote.api_key_env || remote.api_key_file)) {
-		fprintf(stderr, "dscoder-tui: --remote-model, --api-key-env and --api-key-file go with --remote URL.\n");
+	if (!remote.url && (remote.model || remote.fim_url || remote.api_key_env || remote.api_key_file)) {
+		fprintf(stderr, "dscoder-tui: --remote-model, --remote-fim-url, --api-key-env and --api-key-file go with "
+			"--remote URL.\n");
 		return 2;
 	}
 	if (remote.url && config_remote_check_args(&remote, err, sizeof err) < 0) {

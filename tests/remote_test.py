@@ -205,6 +205,23 @@ def test_serve():
               "count with --model is the local tokenizer's: %s, want %d" % (c, want[0][1]["prompt_tokens"]))
         remote.close()
 
+        # fill-in-the-middle at an address of its own (DeepSeek's API keeps it under /beta): a URL with a
+        # path is the API's base as given, and only FIM goes there
+        remote = Pipe(["--remote", srv.url, "--remote-fim-url", srv.url + "/v1/"])
+        remote.first()
+        got3 = run_all(remote, [FIM, CHAT])
+        check(got3[0][0] == want[2][0] and got3[1][0] == want[0][0],
+              "FIM through --remote-fim-url and chat through --remote equal the local answers: %r" % (got3,))
+        remote.close()
+        remote = Pipe(["--remote", srv.url, "--remote-fim-url", "http://127.0.0.1:9/beta"])
+        remote.first()
+        got4 = run_all(remote, [FIM, COMPLETION])
+        check(got4[0][1]["event"] == "error" and "cannot connect to http://127.0.0.1:9/beta" in got4[0][1]["message"],
+              "FIM goes to --remote-fim-url, and its sentence names that address: %s" % (got4[0][1],))
+        check(got4[1][1]["event"] == "done" and got4[1][0] == want[1][0],
+              "a completion still goes to --remote: %s" % (got4[1][1],))
+        check(remote.close() == 0, "shutdown exits 0")
+
         # the server killed mid-answer: an error event for the request, partial text kept by the TUI
         remote = Pipe(["--remote", srv.url])
         remote.first()

@@ -124,6 +124,18 @@ static void test_remote(void)
 		 cfg.remote.model == NULL && cfg.remote.api_key_file == NULL, "api_key_env %s", cfg.remote.api_key_env);
 	config_free(&cfg);
 
+	/* DeepSeek's API: fill-in-the-middle at its beta address */
+	write_config("remote:\n  url: https://api.deepseek.com\n  fim_url: https://api.deepseek.com/beta\n");
+	TS_REQUIRE(config_load(&cfg, NULL, err, sizeof(err)) == 0, "remote with a fim_url: %s", err);
+	TS_CHECK(cfg.remote.fim_url && strcmp(cfg.remote.fim_url, "https://api.deepseek.com/beta") == 0, "fim_url %s",
+		 cfg.remote.fim_url);
+	struct config_remote copy;
+	config_remote_copy(&copy, &cfg.remote);
+	TS_CHECK(copy.fim_url && strcmp(copy.fim_url, cfg.remote.fim_url) == 0 && copy.fim_url != cfg.remote.fim_url,
+		 "a copy owns its fim_url");
+	config_remote_free(&copy);
+	config_free(&cfg);
+
 	write_config("remote: ~\ntheme: light\n");
 	TS_CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0 && cfg.remote.url == NULL, "remote: ~ is no remote: %s",
 		 err);
@@ -142,6 +154,9 @@ static void test_remote(void)
 		{ "remote:\n  url: https://h\n  api_key_env: K\n  api_key_file: /k\n", "config.yaml:3:",
 		  "api_key_env and api_key_file are both set" },
 		{ "remote: https://h\n", "config.yaml:1:", "remote must be a mapping" },
+		{ "remote:\n  url: https://h\n  fim_url: h/beta\n", "config.yaml:3:",
+		  "remote fim_url must start with http:// or https://" },
+		{ "remote:\n  url: https://h\n  fim_url: \"\"\n", "config.yaml:3:", "remote fim_url is empty" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_config(bad[i].text);
@@ -166,6 +181,11 @@ static void test_remote(void)
 	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&
 		 strstr(err, "--api-key-env must name an environment variable") == err && strstr(err, "not a name") == NULL,
 		 "bad --api-key-env: %s", err);
+	r.api_key_env = NULL;
+	r.fim_url = "api.deepseek.com/beta";
+	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&
+		 strcmp(err, "--remote-fim-url must start with http:// or https://") == 0, "bad --remote-fim-url: %s", err);
+	r.fim_url = NULL;
 	r.api_key_env = "K";
 	r.api_key_file = "/k";
 	TS_CHECK(config_remote_check_args(&r, err, sizeof(err)) == -1 &&

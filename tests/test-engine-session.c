@@ -159,6 +159,17 @@ static void test_args(void)
 	free(s);
 	engine_launch_args_free(args);
 
+	/* DeepSeek's API: fill-in-the-middle at its beta address travels as its own option */
+	struct config_remote rd = { .url = "https://api.deepseek.com", .fim_url = "https://api.deepseek.com/beta",
+				    .api_key_env = "DEEPSEEK_API_KEY" };
+	l.remote = &rd;
+	args = engine_launch_args(&l);
+	s = join_args(args);
+	CHECK(strcmp(s, "--remote https://api.deepseek.com --remote-fim-url https://api.deepseek.com/beta "
+		     "--api-key-env DEEPSEEK_API_KEY") == 0, "remote with a FIM address: %s", s);
+	free(s);
+	engine_launch_args_free(args);
+
 	struct config_remote rf = { .url = "http://localhost:8000", .api_key_file = "/home/me/.key" };
 	l.remote = &rf;
 	l.model = "/models/lite.gguf";

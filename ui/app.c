@@ -133,6 +133,7 @@ static bool app_engine_differs(struct app *a, const struct config_remote *remote
 	if (!remote || !remote->url)
 		remote = &none;
 	return !a->es.args || !app_same_str(a->remote.url, remote->url) ||
+	       !app_same_str(a->remote.fim_url, remote->fim_url) ||
 	       !app_same_str(a->remote.model, remote->model) ||
 	       !app_same_str(a->remote.api_key_env, remote->api_key_env) ||
 	       !app_same_str(a->remote.api_key_file, remote->api_key_file);

@@ -53,6 +53,10 @@ char **engine_launch_args(const struct engine_launch *l)
 			es_arg(args, &k, "--remote-model");
 			es_arg(args, &k, r->model);
 		}
+		if (r->fim_url) {
+			es_arg(args, &k, "--remote-fim-url");
+			es_arg(args, &k, r->fim_url);
+		}
 		if (r->api_key_env) {
 			es_arg(args, &k, "--api-key-env");
 			es_arg(args, &k, r->api_key_env);
