@@ -1,5 +1,5 @@
 # engine/loader.mk: build fragment (included by Makefile.am): config.json and safetensors loading.
-libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c \
+libengine_a_SOURCES += engine/config.c engine/safetensors.c engine/safetensors.h engine/model-load.c engine/map-read.c \
 	engine/gguf.c engine/gguf.h engine/model-gguf.c
 
 check_PROGRAMS += tests/test-loader
@@ -7,6 +7,11 @@ tests_test_loader_SOURCES = tests/test-loader.c tests/fixture-util.c tests/fixtu
 tests_test_loader_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_loader_LDADD = libengine.a libdscommon.a $(PCRE2_LIBS) $(JANSSON_LIBS) -lm
 TESTS += tests/test-loader tests/bad-checkpoints.sh
+
+check_PROGRAMS += tests/test-map-read
+tests_test_map_read_SOURCES = tests/test-map-read.c tests/fixture-util.c tests/fixture-util.h
+tests_test_map_read_LDADD = libengine.a libdscommon.a -lm
+TESTS += tests/test-map-read
 dist_check_SCRIPTS += tests/bad-checkpoints.sh
 EXTRA_DIST += tests/make-bad-checkpoints.py
 

@@ -504,12 +504,15 @@ int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn prog
 	}
 	/* read the file in now, in 1/64 steps of progress, so the first prompt pays no page faults */
 	size_t step = (g.size / 64 + 4095) / 4096 * 4096;
+	struct ds_map_reader rd;
+	ds_map_reader_start(&rd, path, (void *)g.map, g.size, g.size);
 	for (size_t off = 0; off < g.size; off += step) {
 		size_t len = g.size - off < step ? g.size - off : step;
-		ds_map_prefetch((const char *)g.map + off, len, g.size);
+		ds_map_reader_step(&rd, off, len);
 		if (progress != NULL)
 			progress(off + len, g.size, arg);
 	}
+	ds_map_reader_finish(&rd);
 	if (progress != NULL)
 		progress(g.size, g.size, arg);
 	/* The model keeps the mapping; the directory of names and keys is no longer needed. */

@@ -91,43 +91,12 @@ static void ml_report(struct ml_ctx *c, uint64_t done, uint64_t total)
 		c->progress(done, total, c->progress_arg);
 }
 
-/* Is read-ahead of total bytes worth asking for? Only when the weights fit easily in RAM: otherwise
- * read-ahead only evicts what it read before (a CPU run of a model larger than memory streams the
- * weights from disk on every token anyway). */
-static bool ml_want_readahead(uint64_t total)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-
-	return pages > 0 && page > 0 && total < (uint64_t)pages * (uint64_t)page / 2;
-}
-
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22   /* Linux 5.14; headers older than the kernel may lack it */
-#endif
-
-void ds_map_prefetch(const void *addr, size_t len, uint64_t total)
-{
-	static int populate_works = 1;
-
-	if (!ml_want_readahead(total) || len == 0)
-		return;
-	/* madvise wants a page-aligned start */
-	uintptr_t a = (uintptr_t)addr, start = a & ~(uintptr_t)4095;
-	len += a - start;
-	if (populate_works && madvise((void *)start, len, MADV_POPULATE_READ) == 0)
-		return;
-	if (errno == EINVAL)
-		populate_works = 0;
-	madvise((void *)start, len, MADV_WILLNEED);
-}
-
-/* Maps every file and reads it in (ds_map_prefetch), reporting progress in steps of at most 1/64 of the
+/* Maps every file and reads it in (ds_map_reader), reporting progress in steps of at most 1/64 of the
  * total. */
 static int ml_map_files(struct ml_ctx *c)
 {
 	uint64_t total = 0, done = 0, step;
 	struct stat st;
-	bool readahead;
 
 	for (int i = 0; i < c->n_files; i++) {
 		char *path = xasprintf("%s/%s", c->dir, c->names[i]);
@@ -144,7 +113,6 @@ static int ml_map_files(struct ml_ctx *c)
 		total += (uint64_t)st.st_size;
 	}
 	step = total / 64 > 0 ? total / 64 : 1;
-	readahead = ml_want_readahead(total);
 	ml_report(c, 0, total);
 	c->files = xcalloc(c->n_files, sizeof(*c->files));
 	for (int i = 0; i < c->n_files; i++) {
@@ -152,9 +120,13 @@ static int ml_map_files(struct ml_ctx *c)
 		int r = st_open(path, &c->files[i], c->err, c->errlen);
 		size_t off = 0;
 
-		free(path);
-		if (r < 0)
+		if (r < 0) {
+			free(path);
 			return -1;
+		}
+		struct ds_map_reader rd;
+		ds_map_reader_start(&rd, path, c->files[i].addr, c->files[i].size, total);
+		free(path);
 		while (off < c->files[i].size) {
 			/* Chunks start on page boundaries: the mapping is page-aligned and step is rounded. */
 			size_t len = c->files[i].size - off;
@@ -163,12 +135,12 @@ static int ml_map_files(struct ml_ctx *c)
 
 			if (len > chunk)
 				len = chunk;
-			if (readahead)
-				ds_map_prefetch((char *)c->files[i].addr + off, len, total);
+			ds_map_reader_step(&rd, off, len);
 			off += len;
 			done += len;
 			ml_report(c, done, total);
 		}
+		ds_map_reader_finish(&rd);
 	}
 	ml_report(c, total, total);
 	return 0;

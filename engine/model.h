@@ -148,6 +148,28 @@ static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
  * and the loading progress is the reading. A model that does not fit so is left to page in on use. */
 void ds_map_prefetch(const void *addr, size_t len, uint64_t total);
 
+/* Reading one file's whole mapping in at load, in steps (for progress): where the model takes at most
+ * half of the memory (total bytes) and the kernel has transparent huge pages, into anonymous memory on
+ * huge pages that then replaces the mapping at the same address (engine/map-read.c says why);
+ * otherwise with ds_map_prefetch. DSCODER_WEIGHTS=mmap keeps the file mapping. */
+struct ds_map_reader {
+	char *base, *twin;
+	size_t size;
+	uint64_t total;
+	int fd;                    /* path, read into the twin */
+};
+/* base, size: the whole mapping of the file at path. */
+void ds_map_reader_start(struct ds_map_reader *r, const char *path, void *base, size_t size, uint64_t total);
+/* Reads [off, off + len) of the mapping (steps in order, page-aligned). */
+void ds_map_reader_step(struct ds_map_reader *r, size_t off, size_t len);
+/* Puts the copy in the mapping's place: 1 when the weights are now on huge pages, 0 when they stay
+ * in the file mapping. */
+int ds_map_reader_finish(struct ds_map_reader *r);
+/* Models loaded after ds_map_keep_file_mappings(true) stay in their file mappings: for a reader that
+ * drops pages it has read (MADV_DONTNEED), which a file mapping reads again from the file and
+ * anonymous memory would read as zeros. */
+void ds_map_keep_file_mappings(bool keep);
+
 /* Loads a GGUF file (llama.cpp's deepseek2 layout) into m, as ds_model_load does a directory;
  * ds_model_load calls it for a .gguf path or a directory that holds one. */
 int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn progress, void *arg,

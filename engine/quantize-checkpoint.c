@@ -318,6 +318,8 @@ int cli_quantize(const struct cli_args *a)
 		return cli_fail("%s is a GGUF file; --quantize reads a Hugging Face checkpoint directory (config.json and safetensors)",
 				a->model);
 	}
+	/* qz_release drops converted source pages: they must come back from the file if read again */
+	ds_map_keep_file_mappings(true);
 	if (ds_model_load(a->model, &m, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
 
