@@ -129,6 +129,24 @@ QV_FN __m128i qv_hi4(__m128i b)
 	return _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0x0f));
 }
 
+/* QV_W bytes at p widened to 32-bit lanes once, their low and high nibbles (minus off) as floats:
+ * one widening per QV_W bytes instead of one per nibble vector (qv_lo4/qv_hi4 then qv_u8), the same
+ * values */
+QV_FN void qv_nibbles(const uint8_t *p, int off, qv_f *lo, qv_f *hi)
+{
+#if QV_W == 16
+	__m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+	__m512i o = _mm512_set1_epi32(off);
+	*lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(w, _mm512_set1_epi32(0x0f)), o));
+	*hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(w, 4), o));
+#else
+	__m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+	__m256i o = _mm256_set1_epi32(off);
+	*lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(w, _mm256_set1_epi32(0x0f)), o));
+	*hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(w, 4), o));
+#endif
+}
+
 /* 16 where bit k of each byte of h is set, else 0 (q5_K's fifth bit) */
 QV_FN __m128i qv_bit16(__m128i h, int k)
 {
@@ -250,13 +268,18 @@ QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, fl
 	_mm256_storeu_ps(dm, qv_scale8(qv_h2f(b + 2), sm + 2));
 	for (int j = 0; j < 4; j++)
 		for (int v = 0; v < QV_NV32; v++) {
-			__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
+			qv_f fl, fh;
 			if (hb != NULL) {
+				__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
 				__m128i h = qv_bytes(hb + v * QV_W);
 				lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
 				hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+				fl = qv_u8(lo);
+				fh = qv_u8(hi);
+			} else {
+				qv_nibbles(qs + 32 * j + v * QV_W, 0, &fl, &fh);
 			}
-			qv_f pl = qv_mul(qv_set1(dsc[2 * j]), qv_u8(lo)), ph = qv_mul(qv_set1(dsc[2 * j + 1]), qv_u8(hi));
+			qv_f pl = qv_mul(qv_set1(dsc[2 * j]), fl), ph = qv_mul(qv_set1(dsc[2 * j + 1]), fh);
 			QV_OPAQUE(pl);
 			QV_OPAQUE(ph);
 			qv_store(y + 64 * j + v * QV_W, qv_sub(pl, qv_set1(dm[2 * j])));
@@ -337,11 +360,10 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 		qv_prefetch(row, &pf, QV_PF + bb);
 		qv_f d = qv_set1(qv_h2f(row)), s[4];
 		if (q4) {
-			const __m128i eight = _mm_set1_epi8(8);
 #pragma GCC unroll 2
 			for (int v = 0; v < 16 / QV_W; v++) {
-				__m128i q = qv_bytes(row + 2 + v * QV_W);
-				qv_f lo = qv_i8(_mm_sub_epi8(qv_lo4(q), eight)), hi = qv_i8(_mm_sub_epi8(qv_hi4(q), eight));
+				qv_f lo, hi;
+				qv_nibbles(row + 2 + v * QV_W, 8, &lo, &hi);
 #pragma GCC unroll 4
 				for (int t = 0; t < NT; t++) {
 					qv_f p = qv_mul(lo, QV_X(t, b * 32 + v * QV_W));
@@ -447,13 +469,17 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 			qv_f s0[4], s1[4];
 #pragma GCC unroll 4
 			for (int v = 0; v < QV_NV32; v++) {
-				__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
+				qv_f fl, fh;
 				if (q5) {
+					__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
 					__m128i h = qv_bytes(qh + v * QV_W);
 					lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
 					hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+					fl = qv_u8(lo);
+					fh = qv_u8(hi);
+				} else {
+					qv_nibbles(qs + 32 * j + v * QV_W, 0, &fl, &fh);
 				}
-				qv_f fl = qv_u8(lo), fh = qv_u8(hi);
 				long o = b * 256 + 64 * j + v * QV_W;
 #pragma GCC unroll 4
 				for (int t = 0; t < NT; t++) {
