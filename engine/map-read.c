@@ -48,7 +48,11 @@ static bool huge_pages_available(void)
 #define MADV_POPULATE_READ 22   /* Linux 5.14; headers older than the kernel may lack it */
 #endif
 
-void ds_map_prefetch(const void *addr, size_t len, uint64_t total)
+/* Reads len bytes of a read-only file mapping at addr in now, page tables included
+ * (MADV_POPULATE_READ, Linux 5.14; older kernels: read-ahead only), when the model takes at most half of
+ * the memory (total bytes): the first prompt then pays no page faults. A model that does not fit so is
+ * left to page in on use. */
+static void map_prefetch(const void *addr, size_t len, uint64_t total)
 {
 	static int populate_works = 1;
 
@@ -109,13 +113,13 @@ void ds_map_reader_start(struct ds_map_reader *r, const char *path, void *base, 
 void ds_map_reader_step(struct ds_map_reader *r, size_t off, size_t len)
 {
 	if (r->twin == NULL) {
-		ds_map_prefetch(r->base + off, len, r->total);
+		map_prefetch(r->base + off, len, r->total);
 		return;
 	}
 	size_t done = 0;
 	while (r->fd >= 0 && done < len) {
 		ssize_t n = pread(r->fd, r->twin + off + done, len - done, (off_t)(off + done));
-		if (n <= 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;

@@ -142,16 +142,11 @@ static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
 	return (uint64_t)t->rows * ds_row_bytes(t->dtype, t->cols);
 }
 
-/* Reads len bytes of a read-only file mapping at addr in now, page tables included
- * (MADV_POPULATE_READ, Linux 5.14; older kernels: read-ahead only), when the model takes at most half of
- * the memory (total bytes): the first prompt then pays no page faults (a fifth of its time on the CPU),
- * and the loading progress is the reading. A model that does not fit so is left to page in on use. */
-void ds_map_prefetch(const void *addr, size_t len, uint64_t total);
-
 /* Reading one file's whole mapping in at load, in steps (for progress): where the model takes at most
  * half of the memory (total bytes) and the kernel has transparent huge pages, into anonymous memory on
  * huge pages that then replaces the mapping at the same address (engine/map-read.c says why);
- * otherwise with ds_map_prefetch. DSCODER_WEIGHTS=mmap keeps the file mapping. */
+ * otherwise in place (MADV_POPULATE_READ: the first prompt then pays no page faults, a fifth of its
+ * time on the CPU), or not at all for a larger model. DSCODER_WEIGHTS=mmap keeps the file mapping. */
 struct ds_map_reader {
 	char *base, *twin;
 	size_t size;

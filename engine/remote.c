@@ -46,7 +46,6 @@ struct rjob {
 struct ds_remote {
 	struct ds_remote_opts o;
 	struct ds_remote_info info;
-	char *base;                 /* the URL without a trailing slash */
 	char *key;                  /* NULL: no Authorization header */
 	char key_origin[300];       /* "the environment variable OPENAI_API_KEY", for messages */
 	struct tokenizer *tok;
@@ -439,7 +438,7 @@ static int fetch_models(struct ds_remote *r, char *err, size_t errlen)
 	struct xfer x = { .r = r };
 	struct curl_slist *hdr = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
-	char *url = ds_remote_endpoint(r->base, "models");
+	char *url = ds_remote_endpoint(r->o.url, "models");
 	CURL *c = easy_new(r, &x, url, &hdr, curl_err);
 	if (c == NULL) {
 		free(url);
@@ -586,7 +585,7 @@ static void run_job(struct ds_remote *r, struct rjob *j)
 		x.url = r->o.fim_url;
 	char *json = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	char *url = ds_remote_endpoint(x.url != NULL ? x.url : r->base, chat ? "chat/completions" : "completions");
+	char *url = ds_remote_endpoint(xfer_url(r, &x), chat ? "chat/completions" : "completions");
 	struct curl_slist *hdr = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
 	CURL *c = easy_new(r, &x, url, &hdr, curl_err);
@@ -699,6 +698,11 @@ static void curl_start(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+static bool http_url(const char *u)
+{
+	return u != NULL && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0);
+}
+
 static bool is_file(const char *path)
 {
 	struct stat st;
@@ -708,12 +712,12 @@ static bool is_file(const char *path)
 struct ds_remote *ds_remote_open(const struct ds_remote_opts *o, struct ds_remote_info *info, char *err,
 				 size_t errlen)
 {
-	if (o->url == NULL || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)) {
+	if (!http_url(o->url)) {
 		errorf(err, errlen, "the remote URL '%s' is not an http:// or https:// address",
 			o->url ? o->url : "");
 		return NULL;
 	}
-	if (o->fim_url != NULL && strncmp(o->fim_url, "http://", 7) != 0 && strncmp(o->fim_url, "https://", 8) != 0) {
+	if (o->fim_url != NULL && !http_url(o->fim_url)) {
 		errorf(err, errlen, "--remote-fim-url '%s' is not an http:// or https:// address", o->fim_url);
 		return NULL;
 	}
@@ -724,7 +728,6 @@ struct ds_remote *ds_remote_open(const struct ds_remote_opts *o, struct ds_remot
 		r->o.connect_timeout_s = 10;
 	if (r->o.idle_timeout_s <= 0)
 		r->o.idle_timeout_s = 300;
-	r->base = xstrdup(o->url);
 	snprintf(r->info.url, sizeof r->info.url, "%s", o->url);
 	r->info.n_ctx = o->n_ctx;
 	r->info.n_ctx_source = o->n_ctx > 0 ? "--ctx" : NULL;
@@ -792,7 +795,6 @@ void ds_remote_free(struct ds_remote *r)
 	}
 	if (r->tok != NULL)
 		tok_free(r->tok);
-	free(r->base);
 	free(r);
 }
 

@@ -197,7 +197,8 @@ static void test_refusals(void)
 	struct ds_config q;
 	CHECK("lite-q4_k_m accepted", ds_plan_synthetic_config("lite-q4_k_m", &q, err, sizeof err) == 0);
 	load("lite", &c);
-	CHECK("lite-q4_k_m is Lite's configuration", q.hidden_size == c.hidden_size && q.n_routed_experts == c.n_routed_experts);
+	CHECK("lite-q4_k_m is Lite's configuration",
+	      q.hidden_size == c.hidden_size && q.n_routed_experts == c.n_routed_experts);
 	CHECK("full-q8_0 accepted", ds_plan_synthetic_config("full-q8_0", &q, err, sizeof err) == 0 && q.hidden_size == 5120);
 	CHECK("lite-q3_k refused", ds_plan_synthetic_config("lite-q3_k", &q, err, sizeof err) != 0 &&
 				   strstr(err, "-q4_k_m") != NULL);

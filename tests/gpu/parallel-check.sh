@@ -79,7 +79,9 @@ PY
 		t1=$(now); timeout 300 "$engine" --model "$dir" --ids "$ids" --greedy 520 --ctx 1024 $path >/dev/null 2>&1
 		t2=$(now)
 		# a model this small decodes 512 tokens in less than the noise of two process starts
-		say "$m: decode with $path: $(python3 -c "d = ($t2 - $t1) - ($t1 - $t0); print('%.0f tokens/s' % (512 / d) if d > 0.05 else 'too fast to time apart from loading (%.3f s)' % d)" 2>/dev/null)"
+		rate=$(python3 -c "d = ($t2 - $t1) - ($t1 - $t0); print('%.0f tokens/s' % (512 / d) if d > 0.05 else
+	'too fast to time apart from loading (%.3f s)' % d)" 2>/dev/null)
+		say "$m: decode with $path: $rate"
 	done
 done
 # The pipe service on the split model (what the TUI starts with gpus: in config.yaml): the CPU ranks
