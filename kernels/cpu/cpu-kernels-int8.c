@@ -51,12 +51,8 @@ I8_FN float i8_h2f(const uint8_t *p)
 /* ---- activations ---- */
 
 /* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 (lane sums times mult) into a
- * buffer of this thread, kept for its next call; returns it, tokens *tstride bytes apart. With ksums
- * (q4_K, q5_K: offsets per sub-block of 32), the sums area of each chunk holds instead the 8 block sums
- * dx (sum q) of its super-block of 256 (lanes 0-7; 8-15 are 0), so a row's offsets take one
- * multiply-add per super-block. */
-I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float mult, int ksums,
-				  long *tstride)
+ * buffer of this thread, kept for its next call; returns it, tokens *tstride bytes apart. */
+I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float mult, long *tstride)
 {
 	static __thread uint8_t *buf;
 	static __thread size_t cap;
@@ -78,8 +74,6 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float
 		const float *xi = x + (long)i * ldx;
 		uint8_t *o = buf + (size_t)i * (size_t)nc * I8_CHUNK;
 
-		float bsum[8] = { 0 };
-
 		for (long c = 0; c < nc; c++, o += I8_CHUNK) {
 			float d[2];
 			for (int h = 0; h < 2; h++) {
@@ -97,21 +91,65 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float
 				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
 				_mm_storeu_si128((__m128i *)(void *)(o + h * 32), _mm512_cvtsepi32_epi8(qa));
 				_mm_storeu_si128((__m128i *)(void *)(o + h * 32 + 16), _mm512_cvtsepi32_epi8(qb));
-				if (ksums)
-					bsum[(c % 4) * 2 + h] = d[h] * (float)_mm512_reduce_add_epi32(
-						_mm512_add_epi32(qa, qb));
 			}
 			__m512 dl = _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1]));
 			__m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(o));
 			_mm512_storeu_ps(o + 64, dl);
-			if (!ksums) {
-				_mm512_storeu_ps(o + 128, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(mult), dl),
-									_mm512_cvtepi32_ps(s4)));
-			} else if (c % 4 == 3) {   /* k is a multiple of 256 */
-				for (int j = 0; j < 4; j++)
-					_mm512_storeu_ps(o - j * I8_CHUNK + 128,
-							 _mm512_maskz_loadu_ps(0xff, bsum));
+			_mm512_storeu_ps(o + 128, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(mult), dl),
+								_mm512_cvtepi32_ps(s4)));
+		}
+	}
+	return buf;
+}
+
+/* q4_K and q5_K activations (decode form), per token and super-block of 256, I8_KSB bytes: the 256
+ * codes (blocks of 32 rounded as i8_quantize does) with the sub-blocks in the order the weights'
+ * nibbles come out of two 64-byte loads (0 2 1 3 4 6 5 7, see i8_ktile); for each 64 codes the lanes'
+ * dx (lanes 0-7 the first sub-block's, 8-15 the second's); then dx (sum q) of the 8 sub-blocks in
+ * natural order, for the mins. */
+#define I8_KSB 576
+static const int i8_ksb_order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
+
+I8_API const uint8_t *i8_quantize_k(const float *x, int n, long ldx, long k, long *tstride)
+{
+	static __thread uint8_t *buf;
+	static __thread size_t cap;
+	long nsb = k / 256;
+	size_t need = (size_t)n * (size_t)nsb * I8_KSB;
+
+	if (need > cap) {
+		free(buf);
+		cap = need;
+		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+		if (buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
+			abort();
+		}
+	}
+	*tstride = nsb * I8_KSB;
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (long)i * ldx;
+		uint8_t *o = buf + (size_t)i * (size_t)nsb * I8_KSB;
+
+		for (long sb = 0; sb < nsb; sb++, o += I8_KSB) {
+			float dx[8], bsum[8];
+			for (int p = 0; p < 8; p++) {
+				int j = i8_ksb_order[p];
+				const float *xs = xi + sb * 256 + 32 * j;
+				__m512 a = _mm512_loadu_ps(xs), b = _mm512_loadu_ps(xs + 16);
+				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+				__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
+				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
+				_mm_storeu_si128((__m128i *)(void *)(o + 32 * p), _mm512_cvtsepi32_epi8(qa));
+				_mm_storeu_si128((__m128i *)(void *)(o + 32 * p + 16), _mm512_cvtsepi32_epi8(qb));
+				dx[p] = amax / 127.0f;
+				bsum[j] = dx[p] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
 			}
+			for (int q = 0; q < 4; q++)
+				_mm512_storeu_ps(o + 256 + 64 * q, _mm512_mask_mov_ps(_mm512_set1_ps(dx[2 * q]), 0xff00,
+										      _mm512_set1_ps(dx[2 * q + 1])));
+			memcpy(o + 512, bsum, sizeof bsum);
 		}
 	}
 	return buf;
@@ -193,13 +231,8 @@ I8_FN void i8_kscales(const uint8_t *b, __m512 *s, __m512 *m)
 	*m = _mm512_mul_ps(_mm512_set1_ps(-i8_h2f(b + 2)), mnf);
 }
 
-/* The lanes of chunk j (0-3) of a K-quant super-block: lane l covers weights 64j + 4l .. + 3, whose
- * group of 16 is 4j + l/4; with 32-weight groups (s8/m8 in lanes 0-7) it is 2j + l/8. */
-I8_FN __m512i i8_lanes32(int j)
-{
-	return _mm512_mask_mov_epi32(_mm512_set1_epi32(2 * j), 0xff00, _mm512_set1_epi32(2 * j + 1));
-}
-
+/* The lanes of chunk j (0-3) of a q6_K super-block: lane l covers weights 64j + 4l .. + 3, whose
+ * group of 16 is 4j + l/4. */
 I8_FN __m512i i8_lanes16(int j)
 {
 	return _mm512_add_epi32(_mm512_set1_epi32(4 * j),
@@ -309,30 +342,21 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
 	I8_UNROLL for (int i = 0; i < NT; i++)
 		a[i] = a0 + (long)i * tstride;
 
-	if (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) {
-		size_t bb = t == DS_Q4_K ? 144 : t == DS_Q5_K ? 176 : 210;
+	if (t == DS_Q6_K) {   /* q4_K and q5_K decode in i8_ktile */
 		for (long sb = 0; sb < k / 256; sb++) {
 			__m512 s8[2], m8[2];
 			const uint8_t *b[2];
 			I8_UNROLL for (int r = 0; r < R; r++) {
-				b[r] = w[r] + (size_t)sb * bb;
-				i8_prefetch(&next[r], b[r] + pf + bb);
-				if (t == DS_Q6_K) {
-					i8_q6scales(b[r], &s8[r], &m8[r]);
-				} else {
-					i8_kscales(b[r], &s8[r], &m8[r]);
-					/* the offsets: m8 . the super-block's block sums */
-					I8_UNROLL for (int i = 0; i < NT; i++)
-						accm[r][i] = _mm512_fmadd_ps(m8[r], _mm512_loadu_ps((const float *)
-									     (a[i] + 128)), accm[r][i]);
-				}
+				b[r] = w[r] + (size_t)sb * 210;
+				i8_prefetch(&next[r], b[r] + pf + 210);
+				i8_q6scales(b[r], &s8[r], &m8[r]);
 			}
 			I8_UNROLL for (int j = 0; j < 4; j++) {
 				__m512i u[2];
 				__m512 s[2], m[2];
-				__m512i idx = t == DS_Q6_K ? i8_lanes16(j) : i8_lanes32(j);
+				__m512i idx = i8_lanes16(j);
 				I8_UNROLL for (int r = 0; r < R; r++) {
-					u[r] = t == DS_Q6_K ? i8_q6codes(b[r], j) : i8_kcodes(b[r], t == DS_Q5_K, j);
+					u[r] = i8_q6codes(b[r], j);
 					s[r] = _mm512_permutexvar_ps(idx, s8[r]);
 				}
 				I8_STEP(t, 0, R, NT, u, s, m, a, acc, accm);
@@ -401,6 +425,148 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 					}
 				}
 #undef I8_TILE
+			}
+		}
+	}
+}
+
+/* q4_K and q5_K, few tokens (decode): y of R rows and NT tokens (i8_quantize_k's layout at a0, tstride
+ * apart) into out[t * ldo + r]. A super-block's 128 bytes of nibbles are two 64-byte loads; the low and
+ * high nibbles of each are 64 codes of two sub-blocks (load 0: sub-blocks 0 and 2 low, 1 and 3 high;
+ * load 1: 4 and 6, 5 and 7), met by the activations stored in that order. vpmaddubsw sums code pairs
+ * times activation codes into 16-bit lanes (at most 2 x 31 x 127), vpdpwssd multiplies those by the
+ * lanes' 6-bit scale and sums them into 32-bit lanes (at most 2 x 7874 x 63): the sub-block scales
+ * cost no float work. Per 64 codes one conversion and one multiply-add with the lanes' dx, per
+ * super-block one with d; the mins, dmin min . (dx sum q), one more on 8 lanes. The old form (a
+ * float multiply-add per 64 codes with s = d sc permuted into the lanes) read q4_K at 51% of the
+ * machine's bandwidth on 2 threads, this one at 60-65% (tools/quant-bench). */
+I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0, long tstride,
+		    float *out, long ldo, size_t pf)
+{
+	const size_t bb = q5 ? 176 : 144;
+	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+	/* 16-bit lanes 0-15 take the scale of the first sub-block of a code vector, 16-31 the second */
+	const __m512i sidx[4] = {
+		_mm512_mask_mov_epi16(_mm512_set1_epi16(0), 0xffff0000u, _mm512_set1_epi16(2)),
+		_mm512_mask_mov_epi16(_mm512_set1_epi16(1), 0xffff0000u, _mm512_set1_epi16(3)),
+		_mm512_mask_mov_epi16(_mm512_set1_epi16(4), 0xffff0000u, _mm512_set1_epi16(6)),
+		_mm512_mask_mov_epi16(_mm512_set1_epi16(5), 0xffff0000u, _mm512_set1_epi16(7)),
+	};
+	/* q5_K: the fifth bit of the code vectors' two sub-blocks s is bit s of qh[weight] */
+	const __m512i hbit[4] = {
+		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x01), 0xffffffff00000000ull, _mm512_set1_epi8(0x04)),
+		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x02), 0xffffffff00000000ull, _mm512_set1_epi8(0x08)),
+		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x10), 0xffffffff00000000ull, _mm512_set1_epi8(0x40)),
+		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x20), 0xffffffff00000000ull, _mm512_set1_epi8((char)0x80)),
+	};
+	__m512 acc[2][4];
+	__m256 accm[2][4];
+	const uint8_t *next[2];
+
+	I8_UNROLL for (int r = 0; r < R; r++) {
+		next[r] = w[r] + pf;
+		I8_UNROLL for (int i = 0; i < NT; i++) {
+			acc[r][i] = _mm512_setzero_ps();
+			accm[r][i] = _mm256_setzero_ps();
+		}
+	}
+	for (long sb = 0; sb < k / 256; sb++) {
+		__m512i u[2][4], sc[2][4];
+		__m256 mn[2];
+		__m512 d[2];
+		I8_UNROLL for (int r = 0; r < R; r++) {
+			const uint8_t *b = w[r] + (size_t)sb * bb;
+			i8_prefetch(&next[r], b + pf + bb);
+			/* the 6-bit scales and mins, as dtype.c's k_scale_min unpacks them, four at a time */
+			uint32_t u0, u1, u2;
+			memcpy(&u0, b + 4, 4);
+			memcpy(&u1, b + 8, 4);
+			memcpy(&u2, b + 12, 4);
+			uint64_t s6 = (u0 & 0x3f3f3f3fu) |
+				      (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+			uint64_t m6 = (u1 & 0x3f3f3f3fu) |
+				      (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+			__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
+			mn[r] = _mm256_mul_ps(_mm256_set1_ps(-i8_h2f(b + 2)),
+					      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m6))));
+			d[r] = _mm512_set1_ps(i8_h2f(b));
+			const uint8_t *qs = b + (q5 ? 48 : 16);
+			I8_UNROLL for (int h = 0; h < 2; h++) {
+				__m512i v = _mm512_loadu_si512(qs + 64 * h);
+				u[r][2 * h] = _mm512_and_si512(v, f);
+				u[r][2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+			}
+			if (q5) {
+				__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)
+											(b + 16)));
+				I8_UNROLL for (int q = 0; q < 4; q++)
+					u[r][q] = _mm512_mask_add_epi8(u[r][q], _mm512_test_epi8_mask(qh, hbit[q]),
+								       u[r][q], sixteen);
+			}
+			I8_UNROLL for (int q = 0; q < 4; q++)
+				sc[r][q] = _mm512_permutexvar_epi16(sidx[q], s16);
+		}
+		I8_UNROLL for (int i = 0; i < NT; i++) {
+			const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
+			__m256 bs = _mm256_loadu_ps((const float *)(const void *)(a + 512));
+			I8_UNROLL for (int r = 0; r < R; r++) {
+				__m512 sum = _mm512_setzero_ps();
+				I8_UNROLL for (int q = 0; q < 4; q++) {
+					__m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(
+						u[r][q], _mm512_loadu_si512(a + 64 * q)), sc[r][q]);
+					sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+							      _mm512_loadu_ps((const float *)(const void *)(a + 256 + 64 * q)),
+							      sum);
+				}
+				acc[r][i] = _mm512_fmadd_ps(sum, d[r], acc[r][i]);
+				accm[r][i] = _mm256_fmadd_ps(mn[r], bs, accm[r][i]);
+			}
+		}
+	}
+	I8_UNROLL for (int r = 0; r < R; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++) {
+			__m256 m = accm[r][i];
+			__m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+			h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+			h = _mm_add_ss(h, _mm_movehdup_ps(h));
+			out[(long)i * ldo + r] = _mm512_reduce_add_ps(acc[r][i]) + _mm_cvtss_f32(h);
+		}
+}
+
+/* rows [r0, r1) of a q4_K or q5_K w for n (few) tokens: as i8_rows_t, through i8_ktile */
+I8_FN void i8_krows_t(const struct ds_tensor *w, int q5, long r0, long r1, const uint8_t *aq, long tstride,
+		      int n, float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t rb = ds_row_bytes(q5 ? DS_Q5_K : DS_Q4_K, k);
+	const uint8_t *base = w->data;
+	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
+
+	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
+		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
+		for (int i = 0; i < n; i += 4) {
+			int nt = n - i < 4 ? n - i : 4;
+			const uint8_t *a = aq + (long)i * tstride;
+			for (long r = rb0; r < rb1; r += 2) {
+				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
+				float *o = y + (long)i * ldy + r;
+#define I8_KTILE(R, NT) i8_ktile(q5, R, NT, wr, k, a, tstride, o, ldy, pf)
+				if (r + 1 < rb1) {
+					switch (nt) {
+					case 1: I8_KTILE(2, 1); break;
+					case 2: I8_KTILE(2, 2); break;
+					case 3: I8_KTILE(2, 3); break;
+					default: I8_KTILE(2, 4); break;
+					}
+				} else {
+					switch (nt) {
+					case 1: I8_KTILE(1, 1); break;
+					case 2: I8_KTILE(1, 2); break;
+					case 3: I8_KTILE(1, 3); break;
+					default: I8_KTILE(1, 4); break;
+					}
+				}
+#undef I8_KTILE
 			}
 		}
 	}
@@ -717,7 +883,7 @@ I8_API void i8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
+		i8_krows_t(w, 0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -726,7 +892,7 @@ I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
+		i8_krows_t(w, 1, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -778,9 +944,10 @@ static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x,
 		i8_quantize_blocks(x, n, ldx, (long)w->cols, buf);
 		a = buf;
 		ts = 0;
+	} else if (w->dtype == DS_Q4_K || w->dtype == DS_Q5_K) {
+		a = i8_quantize_k(x, n, ldx, (long)w->cols, &ts);
 	} else {
-		a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f,
-				w->dtype == DS_Q4_K || w->dtype == DS_Q5_K, &ts);
+		a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f, &ts);
 	}
 	f(w, r0, r1, a, ts, n, y, ldy);
 }

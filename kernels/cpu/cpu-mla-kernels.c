@@ -387,5 +387,15 @@ const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k)
 	if (k == &cpu_kernels_avx512)
 		return &cpu_mla_kernels_avx512;
 #endif
+	/* the opt-in sets' attention kernels (axpy_row, pv, dot) are the exact AVX-512 set's, so its MLA
+	 * kernels are theirs too (their rounding of activations is in the matrix products only) */
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+	if (k == &cpu_kernels_avx512_int8)
+		return &cpu_mla_kernels_avx512;
+#endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+	if (k == &cpu_kernels_avx512_bf16)
+		return &cpu_mla_kernels_avx512;
+#endif
 	return &cpu_mla_kernels_generic;
 }
