@@ -95,9 +95,13 @@ static struct ds_tensor make(enum ds_dtype t, long rows, long cols)
 		switch (t) {
 		case DS_F16: case DS_BF16: memcpy(p + b, &h, 2); break;
 		case DS_F32: { float f = (float)(p[b] % 7) * 0.01f; memcpy(p + b, &f, 4); } break;
-		case DS_Q8_0: case DS_Q4_0: memcpy(p + b, &h, 2); break;
-		case DS_Q4_K: case DS_Q5_K: memcpy(p + b, &h, 2); memcpy(p + b + 2, &h, 2); break;
-		default: memcpy(p + b + 208, &h, 2); break;
+		case DS_Q8_0: case DS_Q4_0: case DS_Q5_0: memcpy(p + b, &h, 2); break;
+		case DS_Q4_1: case DS_Q5_1: case DS_Q4_K: case DS_Q5_K:
+			memcpy(p + b, &h, 2);
+			memcpy(p + b + 2, &h, 2);
+			break;
+		case DS_Q6_K: memcpy(p + b + 208, &h, 2); break;
+		default: break;
 		}
 	return (struct ds_tensor){ .dtype = t, .data = p, .rows = rows, .cols = cols };
 }

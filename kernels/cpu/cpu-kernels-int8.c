@@ -155,6 +155,67 @@ I8_API const uint8_t *i8_quantize_k(const float *x, int n, long ldx, long k, lon
 	return buf;
 }
 
+/* q4_0 and q5_0 activations (decode form), per token and group of 4 blocks of 32 (128 values),
+ * I8_NSB bytes: the 64 codes of the blocks' first halves (block b's values 0-15 in bytes 16b..), the
+ * 64 of their second halves, then per 32-bit lane l (block l / 4) dx, then c dx (sum of the lane's 8
+ * codes: 4 of each half), c the type's offset multiple. A missing last block (k not a multiple of
+ * 128) has codes and dx 0. Blocks of 32 rounded as i8_quantize does. */
+#define I8_NSB 256
+
+I8_API const uint8_t *i8_quantize_n(const float *x, int n, long ldx, long k, float mult, long *tstride)
+{
+	static __thread uint8_t *buf;
+	static __thread size_t cap;
+	long ng = (k + 127) / 128;
+	size_t need = (size_t)n * (size_t)ng * I8_NSB;
+
+	if (need > cap) {
+		free(buf);
+		cap = need;
+		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+		if (buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
+			abort();
+		}
+	}
+	*tstride = ng * I8_NSB;
+	const __m512i ones = _mm512_set1_epi8(1);
+	for (int i = 0; i < n; i++) {
+		const float *xi = x + (long)i * ldx;
+		uint8_t *o = buf + (size_t)i * (size_t)ng * I8_NSB;
+
+		for (long g = 0; g < ng; g++, o += I8_NSB) {
+			float dx[4];
+			for (int b = 0; b < 4; b++) {
+				long e = g * 128 + b * 32;
+				if (e >= k) {   /* k is a multiple of 32 */
+					memset(o + 16 * b, 0, 16);
+					memset(o + 64 + 16 * b, 0, 16);
+					dx[b] = 0;
+					continue;
+				}
+				__m512 lo = _mm512_loadu_ps(xi + e), hi = _mm512_loadu_ps(xi + e + 16);
+				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+				dx[b] = amax / 127.0f;
+				_mm_storeu_si128((__m128i *)(void *)(o + 16 * b),
+						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, id))));
+				_mm_storeu_si128((__m128i *)(void *)(o + 64 + 16 * b),
+						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, id))));
+			}
+			__m512 dl = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+					9, 10, 11, 12, 13, 14, 15), 2), _mm512_castps128_ps512(_mm_loadu_ps(dx)));
+			__m512i s8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones,
+									     _mm512_loadu_si512(o)),
+							 ones, _mm512_loadu_si512(o + 64));
+			_mm512_storeu_ps(o + 128, dl);
+			_mm512_storeu_ps(o + 192, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(mult), dl),
+								_mm512_cvtepi32_ps(s8)));
+		}
+	}
+	return buf;
+}
+
 /* ---- weights: 64 codes, and the lanes' s and m ---- */
 
 /* 32 nibbles of a q4/q5 block's 16 bytes in natural order: low nibbles are weights 0-15, high 16-31 */
@@ -572,6 +633,133 @@ I8_FN void i8_krows_t(const struct ds_tensor *w, int q5, long r0, long r1, const
 	}
 }
 
+/* q4_0 and q5_0, few tokens (decode): y of R rows and NT tokens (i8_quantize_n's layout at a0, tstride
+ * apart) into out[t * ldo + r]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
+ * lanes of one vector, so the low nibbles are the blocks' first halves and the high ones their second
+ * (q5_0: the fifth bits are qh's low and high 16 bits, spread into two byte masks); two vpdpbusd
+ * sum both halves into 32-bit lanes of 8 codes of one block, and two multiply-adds apply the blocks'
+ * d dx and offsets. The form of i8_tile takes two blocks per vector and a block's halves apart, about
+ * twice the instructions per byte (q5_0 read at 40-53% of one thread's bandwidth, compute-bound). */
+I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0, long tstride,
+		    float *out, long ldo, size_t pf)
+{
+	const size_t bb = q5 ? 22 : 18;
+	const long nb = k / 32;
+	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+	const __m512i lane4 = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+								   14, 15), 2);
+	const __m512i spread_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+	const __m512i spread_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+	const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16,
+								    32, 64, (char)128));
+	__m512 acc[2][4];
+	const uint8_t *next[2];
+
+	I8_UNROLL for (int r = 0; r < R; r++) {
+		next[r] = w[r] + pf;
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[r][i] = _mm512_setzero_ps();
+	}
+	for (long g = 0; g * 4 < nb; g++) {
+		int nblk = nb - g * 4 < 4 ? (int)(nb - g * 4) : 4;
+		__m512i lo[2], hi[2];
+		__m512 d[2];
+		I8_UNROLL for (int r = 0; r < R; r++) {
+			const uint8_t *b = w[r] + (size_t)g * 4 * bb;
+			i8_prefetch(&next[r], b + pf + 4 * bb);
+			/* a block past the row's end (its last group) reads as codes 0, scale 0 */
+			uint64_t hh = 0, qh01 = 0, qh23 = 0;
+			__m512i v = _mm512_setzero_si512();
+			I8_UNROLL for (int j = 0; j < 4; j++) {
+				if (j >= nblk)
+					break;
+				const uint8_t *bj = b + (size_t)j * bb;
+				uint16_t h;
+				memcpy(&h, bj, 2);
+				hh |= (uint64_t)h << (16 * j);
+				v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)
+									  (bj + (q5 ? 6 : 2))), j);
+				if (q5) {
+					uint32_t qh;
+					memcpy(&qh, bj + 2, 4);
+					if (j < 2)
+						qh01 |= (uint64_t)qh << (32 * j);
+					else
+						qh23 |= (uint64_t)qh << (32 * (j - 2));
+				}
+			}
+			lo[r] = _mm512_and_si512(v, f);
+			hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+			if (q5) {
+				/* block j's qh in 128-bit lane j, its bytes 0-1 (2-3) spread over the lane's 16
+				 * bytes and tested against each byte's bit: the fifth bits as byte masks */
+				__m512i qv = _mm512_permutexvar_epi32(lane4, _mm512_castsi128_si512(
+					_mm_set_epi64x((long long)qh23, (long long)qh01)));
+				__mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_lo), bitsel);
+				__mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_hi), bitsel);
+				lo[r] = _mm512_mask_add_epi8(lo[r], mlo, lo[r], sixteen);
+				hi[r] = _mm512_mask_add_epi8(hi[r], mhi, hi[r], sixteen);
+			}
+			d[r] = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(
+				_mm_cvtsi64_si128((long long)hh))));
+		}
+		I8_UNROLL for (int i = 0; i < NT; i++) {
+			const uint8_t *a = a0 + (long)i * tstride + g * I8_NSB;
+			__m512i xl = _mm512_loadu_si512(a), xh = _mm512_loadu_si512(a + 64);
+			__m512 dl = _mm512_loadu_ps((const float *)(const void *)(a + 128));
+			__m512 ol = _mm512_loadu_ps((const float *)(const void *)(a + 192));
+			I8_UNROLL for (int r = 0; r < R; r++) {
+				__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], xl),
+								hi[r], xh);
+				acc[r][i] = _mm512_fmadd_ps(d[r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol),
+							    acc[r][i]);
+			}
+		}
+	}
+	I8_UNROLL for (int r = 0; r < R; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			out[(long)i * ldo + r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+/* rows [r0, r1) of a q4_0 or q5_0 w for n (few) tokens: as i8_rows_t, through i8_ntile */
+I8_FN void i8_nrows_t(const struct ds_tensor *w, int q5, long r0, long r1, const uint8_t *aq, long tstride,
+		      int n, float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t rb = ds_row_bytes(q5 ? DS_Q5_0 : DS_Q4_0, k);
+	const uint8_t *base = w->data;
+	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
+
+	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
+		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
+		for (int i = 0; i < n; i += 4) {
+			int nt = n - i < 4 ? n - i : 4;
+			const uint8_t *a = aq + (long)i * tstride;
+			for (long r = rb0; r < rb1; r += 2) {
+				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
+				float *o = y + (long)i * ldy + r;
+#define I8_NTILE(R, NT) i8_ntile(q5, R, NT, wr, k, a, tstride, o, ldy, pf)
+				if (r + 1 < rb1) {
+					switch (nt) {
+					case 1: I8_NTILE(2, 1); break;
+					case 2: I8_NTILE(2, 2); break;
+					case 3: I8_NTILE(2, 3); break;
+					default: I8_NTILE(2, 4); break;
+					}
+				} else {
+					switch (nt) {
+					case 1: I8_NTILE(1, 1); break;
+					case 2: I8_NTILE(1, 2); break;
+					case 3: I8_NTILE(1, 3); break;
+					default: I8_NTILE(1, 4); break;
+					}
+				}
+#undef I8_NTILE
+			}
+		}
+	}
+}
+
 /* ---- prefill: rows in lanes ----
  *
  * With many tokens the form above spends 4 vector instructions per 64 products (its float work is per
@@ -847,7 +1035,7 @@ I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
+		i8_nrows_t(w, 0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q4_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -865,7 +1053,7 @@ I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
+		i8_nrows_t(w, 1, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -946,6 +1134,8 @@ static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x,
 		ts = 0;
 	} else if (w->dtype == DS_Q4_K || w->dtype == DS_Q5_K) {
 		a = i8_quantize_k(x, n, ldx, (long)w->cols, &ts);
+	} else if (w->dtype == DS_Q4_0 || w->dtype == DS_Q5_0) {
+		a = i8_quantize_n(x, n, ldx, (long)w->cols, (float)c, &ts);
 	} else {
 		a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f, &ts);
 	}
