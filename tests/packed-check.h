@@ -25,9 +25,9 @@ static int packed_check(const struct cpu_kernels *k, const struct ds_tensor *w, 
 	long rows = (long)w->rows, ldy = rows + 5;
 	float *ya = xcalloc((size_t)n * (size_t)ldy, sizeof *ya), *yb = xcalloc((size_t)n * (size_t)ldy, sizeof *yb);
 	float *xp = NULL;
-	if (posix_memalign((void **)&xp, 64, k->pack_floats(n, (long)w->cols) * sizeof *xp) != 0)
+	if (posix_memalign((void **)&xp, 64, k->pack_floats(w->dtype, n, (long)w->cols) * sizeof *xp) != 0)
 		abort();
-	k->pack(x, n, ldx, (long)w->cols, xp);
+	k->pack(w->dtype, x, n, ldx, (long)w->cols, xp);
 	/* rows() on a matrix of 96 rows or more takes the same form, packing as it goes */
 	k->rows(w, 1, rows, x, n, ldx, ya, ldy);
 	for (long r = 1; r < rows; r += bs)

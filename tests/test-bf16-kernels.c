@@ -153,9 +153,9 @@ static void same_as_exact(const struct cpu_kernels *k, const struct ds_tensor *w
 	      "set's", what, n);
 	if (n >= k->packed_from(w->dtype)) {
 		float *xp = NULL;
-		if (posix_memalign((void **)&xp, 64, k->pack_floats(n, ldx) * sizeof *xp) != 0)
+		if (posix_memalign((void **)&xp, 64, k->pack_floats(w->dtype, n, ldx) * sizeof *xp) != 0)
 			abort();
-		k->pack(x, n, ldx, ldx, xp);
+		k->pack(w->dtype, x, n, ldx, ldx, xp);
 		memset(y1, 0, sizeof *y1 * (size_t)(n * rows));
 		k->rows_packed(w, 0, rows, xp, n, y1, rows);
 		CHECK(memcmp(y1, y2, sizeof *y1 * (size_t)(n * rows)) == 0, "%s, %d tokens: packed differs from the "

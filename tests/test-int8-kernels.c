@@ -149,11 +149,11 @@ static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols,
 	k->rows(&q.w, r0, r1, x, n, ldx, y, ldy);
 	if (n >= k->packed_from(t)) {
 		/* packed once per product (cpu_pack), then row blocks: rows()'s results bit for bit */
-		float *xp = aligned_alloc(64, (k->pack_floats(n, cols) * sizeof(float) + 63) & ~(size_t)63);
+		float *xp = aligned_alloc(64, (k->pack_floats(t, n, cols) * sizeof(float) + 63) & ~(size_t)63);
 		float *y2 = xmalloc(sizeof *y2 * (size_t)(n * ldy));
 		for (long i = 0; i < n * ldy; i++)
 			y2[i] = -777;
-		k->pack(x, n, ldx, cols, xp);
+		k->pack(t, x, n, ldx, cols, xp);
 		k->rows_packed(&q.w, r0, 3, xp, n, y2, ldy);
 		k->rows_packed(&q.w, 3, r1, xp, n, y2, ldy);
 		CHECK(memcmp(y, y2, sizeof *y * (size_t)(n * ldy)) == 0, "%s %ldx%ld, %d tokens: rows_packed in two "

@@ -40,6 +40,7 @@ static void cpu_destroy(void *ctx)
 	free(c->ffn_up);
 	free(c->moe_x);
 	free(c->xpack);
+	free(c->xpack_each);
 	free(c->moe_y);
 	free(c->moe_acc);
 	free(c->moe_tok);
@@ -146,14 +147,40 @@ const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float 
 	const struct cpu_kernels *k = c->k;
 	if (k->pack == NULL || n < k->packed_from(w->dtype))
 		return NULL;
-	size_t need = k->pack_floats(n, (long)w->cols);
+	size_t need = k->pack_floats(w->dtype, n, (long)w->cols);
 	if (need > c->xpack_cap) {
 		free(c->xpack);
 		c->xpack = cpu_xalloc(need);
 		c->xpack_cap = need;
 	}
-	k->pack(x, n, ldx, (long)w->cols, c->xpack);
+	k->pack(w->dtype, x, n, ldx, (long)w->cols, c->xpack);
 	return c->xpack;
+}
+
+void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, int n,
+		   const float **xp)
+{
+	const struct cpu_kernels *k = c->k;
+	size_t off[n + 1];
+	off[0] = 0;
+	for (int m = 0; m < n; m++) {
+		size_t f = 0;
+		if (k->pack != NULL && k->packed_from(w[m]->dtype) <= 1)
+			f = (k->pack_floats(w[m]->dtype, 1, (long)w[m]->cols) + 15) & ~(size_t)15;   /* 64 B apart */
+		off[m + 1] = off[m] + f;
+	}
+	if (off[n] > c->xpack_each_cap) {
+		free(c->xpack_each);
+		c->xpack_each = cpu_xalloc(off[n]);
+		c->xpack_each_cap = off[n];
+	}
+	for (int m = 0; m < n; m++) {
+		xp[m] = NULL;
+		if (off[m + 1] > off[m]) {
+			k->pack(w[m]->dtype, x[m], 1, (long)w[m]->cols, (long)w[m]->cols, c->xpack_each + off[m]);
+			xp[m] = c->xpack_each + off[m];
+		}
+	}
 }
 
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

@@ -22,6 +22,8 @@ struct cpu_ctx {
 	float *moe_acc;             /* (max_batch, hidden): routed sum */
 	float *xpack;               /* activations of one product packed by the kernels' pack */
 	size_t xpack_cap;           /* floats at xpack */
+	float *xpack_each;          /* several products' activations (cpu_pack_each) */
+	size_t xpack_each_cap;      /* floats at xpack_each */
 	int *moe_tok;               /* (max_batch) token index of each gathered row */
 	float *moe_w;               /* (max_batch) its routing weight */
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
@@ -50,6 +52,12 @@ static inline long cpu_row_block(long rows, int threads)
 /* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this
  * set or this many tokens takes rows() on x as it is. */
 const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);
+
+/* One token's input of each of n matrices w[m] (x[m], w[m]->cols values) packed for it into
+ * c->xpack_each: xp[m], or NULL where the kernels do not pack that type for one token. Products
+ * split in row blocks then round their activations once, not once per block. */
+void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, int n,
+		   const float **xp);
 
 /* Matrix product on all threads: y[i*ldy + r] = W[r] . x[i*ldx ..]. */
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

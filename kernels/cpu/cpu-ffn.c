@@ -72,6 +72,8 @@ struct moe1_task {
 	int shared;                         /* 1 when matrix 0 is the shared experts */
 	const struct ds_tensor *gate[MOE1_MAX], *up[MOE1_MAX], *down[MOE1_MAX];
 	float weight[MOE1_MAX];
+	const float *xp;                    /* x packed for every gate and up (one type), or NULL */
+	const float *down_xp[MOE1_MAX];     /* each down projection's input packed, or NULL */
 	long off[MOE1_MAX];                 /* where each one's intermediate lies in c->ffn_gate/ffn_up */
 	long bs[MOE1_MAX];                  /* rows per block of its gate/up */
 	int blk0[MOE1_MAX + 1];             /* its first block of the first task */
@@ -92,8 +94,13 @@ static void moe1_gate_run(void *arg, int b, int ith)
 	if (lo >= hi)
 		return;
 	float *g = c->ffn_gate + t->off[m], *u = c->ffn_up + t->off[m];
-	c->k->rows(t->gate[m], lo, hi, t->x, 1, (long)t->gate[m]->cols, g, w);
-	c->k->rows(t->up[m], lo, hi, t->x, 1, (long)t->up[m]->cols, u, w);
+	if (t->xp != NULL) {
+		c->k->rows_packed(t->gate[m], lo, hi, t->xp, 1, g, w);
+		c->k->rows_packed(t->up[m], lo, hi, t->xp, 1, u, w);
+	} else {
+		c->k->rows(t->gate[m], lo, hi, t->x, 1, (long)t->gate[m]->cols, g, w);
+		c->k->rows(t->up[m], lo, hi, t->x, 1, (long)t->up[m]->cols, u, w);
+	}
 	for (long r = lo; r < hi; r++)
 		g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
 }
@@ -121,11 +128,16 @@ static void moe1_down_run(void *arg, int b, int ith)
 	for (long r = lo; r < hi; r++)
 		acc[r] = 0;
 	for (int m = t->shared; m < t->n_mat; m++) {
-		c->k->rows(t->down[m], lo, hi, c->ffn_gate + t->off[m], 1, (long)t->down[m]->cols, yo,
-			   t->hidden);
+		if (t->down_xp[m] != NULL)
+			c->k->rows_packed(t->down[m], lo, hi, t->down_xp[m], 1, yo, t->hidden);
+		else
+			c->k->rows(t->down[m], lo, hi, c->ffn_gate + t->off[m], 1, (long)t->down[m]->cols, yo,
+				   t->hidden);
 		c->k->axpy(acc + lo, t->weight[m], yo + lo, hi - lo);
 	}
-	if (t->shared)
+	if (t->shared && t->down_xp[0] != NULL)
+		c->k->rows_packed(t->down[0], lo, hi, t->down_xp[0], 1, t->y, t->hidden);
+	else if (t->shared)
 		c->k->rows(t->down[0], lo, hi, c->ffn_gate, 1, (long)t->down[0]->cols, t->y, t->hidden);
 	else
 		memset(t->y + lo, 0, (size_t)(hi - lo) * sizeof *t->y);
@@ -190,7 +202,17 @@ static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args 
 	if (total > (long)c->max_batch * c->ffn_width || t.n_mat == 0)
 		return false;
 	t.down_bs = cpu_row_block(a->hidden, c->nth);
+	/* x rounded once for all gate and up rows where the kernels pack (the int8 set), not once per
+	 * row block; likewise each down projection's input */
+	bool one_type = true;
+	for (int m = 0; m < t.n_mat; m++)
+		one_type &= t.gate[m]->dtype == t.gate[0]->dtype && t.up[m]->dtype == t.gate[0]->dtype;
+	t.xp = one_type ? cpu_pack(c, t.gate[0], a->x, (long)t.gate[0]->cols, 1) : NULL;
 	cpu_pool_run(c->pool, moe1_gate_run, &t, t.blk0[t.n_mat]);
+	const float *down_x[MOE1_MAX];
+	for (int m = 0; m < t.n_mat; m++)
+		down_x[m] = c->ffn_gate + t.off[m];
+	cpu_pack_each(c, t.down, down_x, t.n_mat, t.down_xp);
 	cpu_pool_run(c->pool, moe1_down_run, &t, (int)((a->hidden + t.down_bs - 1) / t.down_bs));
 	return true;
 }

@@ -292,12 +292,12 @@ QV_API void QV(gemm_rows)(const struct ds_tensor *w, long r0, long r1, const flo
 	}
 }
 
-static size_t QV(gemm_pack_floats)(int n, long k)
+static size_t QV(gemm_pack_floats)(enum ds_dtype t, int n, long k)
 {
 	return (size_t)(n + GM_TB - 1) / GM_TB * GM_TB * (size_t)k;
 }
 
-QV_API void QV(gemm_pack)(const float *x, int n, long ldx, long k, float *xp)
+QV_API void QV(gemm_pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
 	gm_pack_x(x, ldx, n, 0, k, xp);
 }

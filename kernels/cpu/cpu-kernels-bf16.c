@@ -443,25 +443,25 @@ static void b16_rows(const struct ds_tensor *w, long r0, long r1, const float *x
 		b16_rows_gemm(w, r0, r1, x, n, ldx, y, ldy);
 }
 
-/* Packed once per product (cpu_pack) for BF16 weights only: pack() is not told the type, so the other
- * types never pack (their rows() is the exact set's, which packs for itself) */
+/* Packed once per product (cpu_pack) for BF16 weights only (the other types' rows() is the exact
+ * set's, which packs for itself) */
 static int b16_packed_from(enum ds_dtype t)
 {
 	return t == DS_BF16 ? B16_GEMM_MIN : INT_MAX;
 }
 
 /* An odd row length is the exact set's whole: its packing, its product */
-static size_t b16_pack_floats(int n, long k)
+static size_t b16_pack_floats(enum ds_dtype t, int n, long k)
 {
 	if (k % 2 != 0)
-		return cpu_kernels_avx512.pack_floats(n, k);
+		return cpu_kernels_avx512.pack_floats(t, n, k);
 	return b16_words(n, k);   /* a 32-bit word per pair and token: as many floats */
 }
 
-static void b16_pack(const float *x, int n, long ldx, long k, float *xp)
+static void b16_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
 	if (k % 2 != 0)
-		cpu_kernels_avx512.pack(x, n, ldx, k, xp);
+		cpu_kernels_avx512.pack(t, x, n, ldx, k, xp);
 	else
 		b16_pack_words(x, n, ldx, k, (uint32_t *)(void *)xp);
 }

@@ -50,25 +50,11 @@ I8_FN float i8_h2f(const uint8_t *p)
 
 /* ---- activations ---- */
 
-/* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 (lane sums times mult) into a
- * buffer of this thread, kept for its next call; returns it, tokens *tstride bytes apart. */
-I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float mult, long *tstride)
+/* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 (lane sums times mult) at buf,
+ * tokens i8_dec_stride apart (the decode form of every type but q4_0/q5_0 and q4_K/q5_K). */
+I8_API void i8_quantize(const float *x, int n, long ldx, long k, float mult, uint8_t *buf)
 {
-	static __thread uint8_t *buf;
-	static __thread size_t cap;
 	long nc = (k + 63) / 64;
-	size_t need = (size_t)n * (size_t)nc * I8_CHUNK;
-
-	if (need > cap) {
-		free(buf);
-		cap = need;
-		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
-		if (buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
-			abort();
-		}
-	}
-	*tstride = nc * I8_CHUNK;
 	const __m512i ones = _mm512_set1_epi8(1);
 	for (int i = 0; i < n; i++) {
 		const float *xi = x + (long)i * ldx;
@@ -99,7 +85,6 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float
 								_mm512_cvtepi32_ps(s4)));
 		}
 	}
-	return buf;
 }
 
 /* q4_K and q5_K activations (decode form), per token and super-block of 256, I8_KSB bytes: the 256
@@ -110,23 +95,9 @@ I8_API const uint8_t *i8_quantize(const float *x, int n, long ldx, long k, float
 #define I8_KSB 576
 static const int i8_ksb_order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
 
-I8_API const uint8_t *i8_quantize_k(const float *x, int n, long ldx, long k, long *tstride)
+I8_API void i8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
 {
-	static __thread uint8_t *buf;
-	static __thread size_t cap;
 	long nsb = k / 256;
-	size_t need = (size_t)n * (size_t)nsb * I8_KSB;
-
-	if (need > cap) {
-		free(buf);
-		cap = need;
-		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
-		if (buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
-			abort();
-		}
-	}
-	*tstride = nsb * I8_KSB;
 	for (int i = 0; i < n; i++) {
 		const float *xi = x + (long)i * ldx;
 		uint8_t *o = buf + (size_t)i * (size_t)nsb * I8_KSB;
@@ -152,7 +123,6 @@ I8_API const uint8_t *i8_quantize_k(const float *x, int n, long ldx, long k, lon
 			memcpy(o + 512, bsum, sizeof bsum);
 		}
 	}
-	return buf;
 }
 
 /* q4_0 and q5_0 activations (decode form), per token and group of 4 blocks of 32 (128 values),
@@ -162,23 +132,9 @@ I8_API const uint8_t *i8_quantize_k(const float *x, int n, long ldx, long k, lon
  * 128) has codes and dx 0. Blocks of 32 rounded as i8_quantize does. */
 #define I8_NSB 256
 
-I8_API const uint8_t *i8_quantize_n(const float *x, int n, long ldx, long k, float mult, long *tstride)
+I8_API void i8_quantize_n(const float *x, int n, long ldx, long k, float mult, uint8_t *buf)
 {
-	static __thread uint8_t *buf;
-	static __thread size_t cap;
 	long ng = (k + 127) / 128;
-	size_t need = (size_t)n * (size_t)ng * I8_NSB;
-
-	if (need > cap) {
-		free(buf);
-		cap = need;
-		buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
-		if (buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n", need);
-			abort();
-		}
-	}
-	*tstride = ng * I8_NSB;
 	const __m512i ones = _mm512_set1_epi8(1);
 	for (int i = 0; i < n; i++) {
 		const float *xi = x + (long)i * ldx;
@@ -213,7 +169,6 @@ I8_API const uint8_t *i8_quantize_n(const float *x, int n, long ldx, long k, flo
 								_mm512_cvtepi32_ps(s8)));
 		}
 	}
-	return buf;
 }
 
 /* ---- weights: 64 codes, and the lanes' s and m ---- */
@@ -1092,71 +1047,45 @@ I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint
 		i8_rows_t(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
 }
 
-static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
-		    long ldy)
+/* Bytes per token of the decode form's activations for weights of type t, k columns */
+static long i8_dec_stride(enum ds_dtype t, long k)
 {
-	void (*f)(const struct ds_tensor *, long, long, const uint8_t *, long, int, float *, long);
-
-	switch (w->dtype) {
-	case DS_Q8_0: f = i8_rows_q8_0; break;
-	case DS_Q4_0: f = i8_rows_q4_0; break;
-	case DS_Q4_1: f = i8_rows_q4_1; break;
-	case DS_Q5_0: f = i8_rows_q5_0; break;
-	case DS_Q5_1: f = i8_rows_q5_1; break;
-	case DS_Q4_K: f = i8_rows_q4_k; break;
-	case DS_Q5_K: f = i8_rows_q5_k; break;
-	case DS_Q6_K: f = i8_rows_q6_k; break;
-	default:
-		cpu_kernels_avx512.rows(w, r0, r1, x, n, ldx, y, ldy);
-		return;
+	switch (t) {
+	case DS_Q4_K: case DS_Q5_K: return k / 256 * I8_KSB;
+	case DS_Q4_0: case DS_Q5_0: return (k + 127) / 128 * I8_NSB;
+	default: return (k + 63) / 64 * I8_CHUNK;
 	}
-	if (r0 >= r1 || n <= 0)
-		return;
-	long ts;
-	int c = i8_offset_mult(w->dtype);
-	const uint8_t *a;
-	if (n >= I8_GEMM_MIN) {   /* ts 0: the prefill layout */
-		static __thread uint8_t *buf;
-		static __thread size_t cap;
-		size_t need = (size_t)n * (size_t)w->cols / 32 * I8_GB;
-		if (need > cap) {
-			free(buf);
-			cap = need;
-			buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
-			if (buf == NULL) {
-				fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n",
-					need);
-				abort();
-			}
-		}
-		i8_quantize_blocks(x, n, ldx, (long)w->cols, buf);
-		a = buf;
-		ts = 0;
-	} else if (w->dtype == DS_Q4_K || w->dtype == DS_Q5_K) {
-		a = i8_quantize_k(x, n, ldx, (long)w->cols, &ts);
-	} else if (w->dtype == DS_Q4_0 || w->dtype == DS_Q5_0) {
-		a = i8_quantize_n(x, n, ldx, (long)w->cols, (float)c, &ts);
-	} else {
-		a = i8_quantize(x, n, ldx, (long)w->cols, c ? (float)c : 1.0f, &ts);
-	}
-	f(w, r0, r1, a, ts, n, y, ldy);
 }
 
-/* One int8 packing per product (cpu_pack): quantized weights from I8_GEMM_MIN tokens on; float weights
- * never (their rows() is the AVX-512 set's, which packs for itself) */
+/* Every block-quantized type packs from one token on: the activations are rounded to int8 once per
+ * product (cpu_pack), not once per row block. Float weights never (their rows() is the AVX-512
+ * set's, which packs for itself). */
 static int i8_packed_from(enum ds_dtype t)
 {
-	return ds_dtype_is_quantized(t) ? I8_GEMM_MIN : INT_MAX;
+	return ds_dtype_is_quantized(t) ? 1 : INT_MAX;
 }
 
-static size_t i8_pack_floats(int n, long k)
+static size_t i8_pack_floats(enum ds_dtype t, int n, long k)
 {
-	return (size_t)n * (size_t)(k / 32) * I8_GB / sizeof(float);
+	size_t bytes = n >= I8_GEMM_MIN ? (size_t)n * (size_t)(k / 32) * I8_GB : (size_t)n * (size_t)i8_dec_stride(t, k);
+	return (bytes + sizeof(float) - 1) / sizeof(float);
 }
 
-static void i8_pack(const float *x, int n, long ldx, long k, float *xp)
+/* n tokens from I8_GEMM_MIN on: the prefill layout (i8_quantize_blocks); fewer: the decode layout of
+ * the type */
+static void i8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	i8_quantize_blocks(x, n, ldx, k, (uint8_t *)xp);
+	uint8_t *o = (uint8_t *)xp;
+	int c = i8_offset_mult(t);
+
+	if (n >= I8_GEMM_MIN)
+		i8_quantize_blocks(x, n, ldx, k, o);
+	else if (t == DS_Q4_K || t == DS_Q5_K)
+		i8_quantize_k(x, n, ldx, k, o);
+	else if (t == DS_Q4_0 || t == DS_Q5_0)
+		i8_quantize_n(x, n, ldx, k, (float)c, o);
+	else
+		i8_quantize(x, n, ldx, k, c ? (float)c : 1.0f, o);
 }
 
 static void i8_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
@@ -1174,8 +1103,38 @@ static void i8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	case DS_Q5_K: f = i8_rows_q5_k; break;
 	default: f = i8_rows_q6_k; break;   /* i8_packed_from: only quantized types are packed */
 	}
-	if (r0 < r1)
-		f(w, r0, r1, (const uint8_t *)xp, 0, n, y, ldy);
+	/* ts 0: the prefill layout */
+	long ts = n >= I8_GEMM_MIN ? 0 : i8_dec_stride(w->dtype, (long)w->cols);
+	if (r0 < r1 && n > 0)
+		f(w, r0, r1, (const uint8_t *)xp, ts, n, y, ldy);
+}
+
+/* Unpacked: packed here into a buffer of this thread, kept for its next call */
+static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
+		    long ldy)
+{
+	static __thread float *buf;
+	static __thread size_t cap;
+
+	if (!ds_dtype_is_quantized(w->dtype)) {
+		cpu_kernels_avx512.rows(w, r0, r1, x, n, ldx, y, ldy);
+		return;
+	}
+	if (r0 >= r1 || n <= 0)
+		return;
+	size_t need = i8_pack_floats(w->dtype, n, (long)w->cols);
+	if (need > cap) {
+		free(buf);
+		cap = need;
+		buf = aligned_alloc(64, (cap * sizeof *buf + 63) & ~(size_t)63);
+		if (buf == NULL) {
+			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n",
+				need * sizeof *buf);
+			abort();
+		}
+	}
+	i8_pack(w->dtype, x, n, ldx, (long)w->cols, buf);
+	i8_rows_packed(w, r0, r1, buf, n, y, ldy);
 }
 
 static void i8_axpy_row(float *y, float a, const struct ds_tensor *w, long row)

@@ -15,13 +15,15 @@ struct cpu_kernels {
 	 * read once for all n tokens. */
 	void (*rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 		     float *y, long ldy);
-	/* Prefill as a matrix product, in sets that have one (NULL elsewhere): from packed_from(type)
-	 * tokens on, x is rearranged once per product by pack (pack_floats(n, k) floats at a 64-byte
-	 * aligned xp) and every row block multiplies it with rows_packed: the sums of rows() (bit for
-	 * bit where rows() itself takes that form, on 96 rows or more). */
+	/* Activations prepared once per product, in sets that have such a form (NULL elsewhere): from
+	 * packed_from(type) tokens on, x is rearranged for weights of type t by pack (pack_floats(t, n, k)
+	 * floats at a 64-byte aligned xp) and every row block multiplies it with rows_packed: the sums of
+	 * rows() (bit for bit where rows() itself takes that form, on 96 rows or more). The float sets
+	 * pack for their prefill tiles; the int8 set rounds the activations to int8 here, once instead of
+	 * once per row block. */
 	int (*packed_from)(enum ds_dtype t);
-	size_t (*pack_floats)(int n, long k);
-	void (*pack)(const float *x, int n, long ldx, long k, float *xp);
+	size_t (*pack_floats)(enum ds_dtype t, int n, long k);
+	void (*pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp);
 	void (*rows_packed)(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
 			    long ldy);
 	/* y[c] += a * W[row][c] for c < w->cols */
