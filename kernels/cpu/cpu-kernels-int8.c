@@ -50,6 +50,25 @@ I8_FN float i8_h2f(const uint8_t *p)
 
 /* ---- activations ---- */
 
+/* The 32 values at x rounded to int8 codes q = round(x / d), d = max |x| / 127 (0 for a block of 0s):
+ * the codes of values 0-15 in *lo and 16-31 in *hi (16 int32 lanes each); returns d. Every layout
+ * below rounds its blocks of 32 here, so they all hold the same codes. */
+I8_FN float i8_round32(const float *x, __m512i *lo, __m512i *hi)
+{
+	__m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+	float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+	__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+	*lo = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
+	*hi = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
+	return amax / 127.0f;
+}
+
+/* 16 int32 codes as bytes at o */
+I8_FN void i8_store16(uint8_t *o, __m512i q)
+{
+	_mm_storeu_si128((__m128i *)(void *)o, _mm512_cvtsepi32_epi8(q));
+}
+
 /* The n tokens of x (k values each, ldx apart) as int8 blocks of 32 (lane sums times mult) at buf,
  * tokens i8_dec_stride apart (the decode form of every type but q4_0/q5_0 and q4_K/q5_K). */
 I8_API void i8_quantize(const float *x, int n, long ldx, long k, float mult, uint8_t *buf)
@@ -69,14 +88,10 @@ I8_API void i8_quantize(const float *x, int n, long ldx, long k, float mult, uin
 					d[h] = 0;
 					continue;
 				}
-				__m512 a = _mm512_loadu_ps(xi + e), b = _mm512_loadu_ps(xi + e + 16);
-				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-				d[h] = amax / 127.0f;
-				__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
-				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
-				_mm_storeu_si128((__m128i *)(void *)(o + h * 32), _mm512_cvtsepi32_epi8(qa));
-				_mm_storeu_si128((__m128i *)(void *)(o + h * 32 + 16), _mm512_cvtsepi32_epi8(qb));
+				__m512i qa, qb;
+				d[h] = i8_round32(xi + e, &qa, &qb);
+				i8_store16(o + h * 32, qa);
+				i8_store16(o + h * 32 + 16, qb);
 			}
 			__m512 dl = _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1]));
 			__m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(o));
@@ -106,15 +121,10 @@ I8_API void i8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
 			float dx[8], bsum[8];
 			for (int p = 0; p < 8; p++) {
 				int j = i8_ksb_order[p];
-				const float *xs = xi + sb * 256 + 32 * j;
-				__m512 a = _mm512_loadu_ps(xs), b = _mm512_loadu_ps(xs + 16);
-				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-				__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
-				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
-				_mm_storeu_si128((__m128i *)(void *)(o + 32 * p), _mm512_cvtsepi32_epi8(qa));
-				_mm_storeu_si128((__m128i *)(void *)(o + 32 * p + 16), _mm512_cvtsepi32_epi8(qb));
-				dx[p] = amax / 127.0f;
+				__m512i qa, qb;
+				dx[p] = i8_round32(xi + sb * 256 + 32 * j, &qa, &qb);
+				i8_store16(o + 32 * p, qa);
+				i8_store16(o + 32 * p + 16, qb);
 				bsum[j] = dx[p] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
 			}
 			for (int q = 0; q < 4; q++)
@@ -150,14 +160,10 @@ I8_API void i8_quantize_n(const float *x, int n, long ldx, long k, float mult, u
 					dx[b] = 0;
 					continue;
 				}
-				__m512 lo = _mm512_loadu_ps(xi + e), hi = _mm512_loadu_ps(xi + e + 16);
-				float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-				__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-				dx[b] = amax / 127.0f;
-				_mm_storeu_si128((__m128i *)(void *)(o + 16 * b),
-						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, id))));
-				_mm_storeu_si128((__m128i *)(void *)(o + 64 + 16 * b),
-						 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, id))));
+				__m512i qa, qb;
+				dx[b] = i8_round32(xi + e, &qa, &qb);
+				i8_store16(o + 16 * b, qa);
+				i8_store16(o + 64 + 16 * b, qb);
 			}
 			__m512 dl = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
 					9, 10, 11, 12, 13, 14, 15), 2), _mm512_castps128_ps512(_mm_loadu_ps(dx)));
@@ -402,50 +408,6 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
 								      _mm512_add_ps(acc[r][i], accm[r][i]));
 }
 
-/* rows [r0, r1) of w (type t) for n tokens: blocks of rows whose weights stay in cache while each group
- * of up to 4 tokens passes over them, two rows at a time (one stream of weights each) */
-I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
-		     long tstride, int n, float *y, long ldy)
-{
-	long k = (long)w->cols;
-	size_t rb = ds_row_bytes(t, k);
-	const uint8_t *base = w->data;
-
-	/* two neighbouring rows are read together: short rows prefetch the pair about I8_PF bytes ahead,
-	 * long ones I8_PF ahead in each row (one thread, 2048 columns from memory, 2 / 4 / 8 row lengths
-	 * ahead: q8_0 30 / 33 / 19 GB/s, q4_K 17 / 24 / 27, q6_K 17 / 22 / 30) */
-	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
-
-	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
-		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
-		for (int i = 0; i < n; i += 4) {
-			int nt = n - i < 4 ? n - i : 4;
-			const uint8_t *a = aq + (long)i * tstride;
-			for (long r = rb0; r < rb1; r += 2) {
-				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
-				float *o = y + (long)i * ldy + r;
-#define I8_TILE(R, NT) i8_tile(t, R, NT, wr, k, a, tstride, o, ldy, pf)
-				if (r + 1 < rb1) {
-					switch (nt) {
-					case 1: I8_TILE(2, 1); break;
-					case 2: I8_TILE(2, 2); break;
-					case 3: I8_TILE(2, 3); break;
-					default: I8_TILE(2, 4); break;
-					}
-				} else {
-					switch (nt) {
-					case 1: I8_TILE(1, 1); break;
-					case 2: I8_TILE(1, 2); break;
-					case 3: I8_TILE(1, 3); break;
-					default: I8_TILE(1, 4); break;
-					}
-				}
-#undef I8_TILE
-			}
-		}
-	}
-}
-
 /* q4_K and q5_K, few tokens (decode): y of R rows and NT tokens (i8_quantize_k's layout at a0, tstride
  * apart) into out[t * ldo + r]. A super-block's 128 bytes of nibbles are two 64-byte loads; the low and
  * high nibbles of each are 64 codes of two sub-blocks (load 0: sub-blocks 0 and 2 low, 1 and 3 high;
@@ -549,45 +511,6 @@ I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 		}
 }
 
-/* rows [r0, r1) of a q4_K or q5_K w for n (few) tokens: as i8_rows_t, through i8_ktile */
-I8_FN void i8_krows_t(const struct ds_tensor *w, int q5, long r0, long r1, const uint8_t *aq, long tstride,
-		      int n, float *y, long ldy)
-{
-	long k = (long)w->cols;
-	size_t rb = ds_row_bytes(q5 ? DS_Q5_K : DS_Q4_K, k);
-	const uint8_t *base = w->data;
-	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
-
-	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
-		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
-		for (int i = 0; i < n; i += 4) {
-			int nt = n - i < 4 ? n - i : 4;
-			const uint8_t *a = aq + (long)i * tstride;
-			for (long r = rb0; r < rb1; r += 2) {
-				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
-				float *o = y + (long)i * ldy + r;
-#define I8_KTILE(R, NT) i8_ktile(q5, R, NT, wr, k, a, tstride, o, ldy, pf)
-				if (r + 1 < rb1) {
-					switch (nt) {
-					case 1: I8_KTILE(2, 1); break;
-					case 2: I8_KTILE(2, 2); break;
-					case 3: I8_KTILE(2, 3); break;
-					default: I8_KTILE(2, 4); break;
-					}
-				} else {
-					switch (nt) {
-					case 1: I8_KTILE(1, 1); break;
-					case 2: I8_KTILE(1, 2); break;
-					case 3: I8_KTILE(1, 3); break;
-					default: I8_KTILE(1, 4); break;
-					}
-				}
-#undef I8_KTILE
-			}
-		}
-	}
-}
-
 /* q4_0 and q5_0, few tokens (decode): y of R rows and NT tokens (i8_quantize_n's layout at a0, tstride
  * apart) into out[t * ldo + r]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
  * lanes of one vector, so the low nibbles are the blocks' first halves and the high ones their second
@@ -676,13 +599,30 @@ I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 			out[(long)i * ldo + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-/* rows [r0, r1) of a q4_0 or q5_0 w for n (few) tokens: as i8_rows_t, through i8_ntile */
-I8_FN void i8_nrows_t(const struct ds_tensor *w, int q5, long r0, long r1, const uint8_t *aq, long tstride,
-		      int n, float *y, long ldy)
+/* The decode form's tile of type t: q4_K/q5_K and q4_0/q5_0 have their own, every other type i8_tile */
+I8_FN void i8_any_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0,
+		       long tstride, float *out, long ldo, size_t pf)
+{
+	if (t == DS_Q4_K || t == DS_Q5_K)
+		i8_ktile(t == DS_Q5_K, R, NT, w, k, a0, tstride, out, ldo, pf);
+	else if (t == DS_Q4_0 || t == DS_Q5_0)
+		i8_ntile(t == DS_Q5_0, R, NT, w, k, a0, tstride, out, ldo, pf);
+	else
+		i8_tile(t, R, NT, w, k, a0, tstride, out, ldo, pf);
+}
+
+/* rows [r0, r1) of w (type t) for n (few) tokens: blocks of rows whose weights stay in cache while
+ * each group of up to 4 tokens passes over them, two rows at a time (one stream of weights each) */
+I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+		     long tstride, int n, float *y, long ldy)
 {
 	long k = (long)w->cols;
-	size_t rb = ds_row_bytes(q5 ? DS_Q5_0 : DS_Q4_0, k);
+	size_t rb = ds_row_bytes(t, k);
 	const uint8_t *base = w->data;
+
+	/* two neighbouring rows are read together: short rows prefetch the pair about I8_PF bytes ahead,
+	 * long ones I8_PF ahead in each row (one thread, 2048 columns from memory, 2 / 4 / 8 row lengths
+	 * ahead: q8_0 30 / 33 / 19 GB/s, q4_K 17 / 24 / 27, q6_K 17 / 22 / 30) */
 	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
 
 	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
@@ -693,23 +633,23 @@ I8_FN void i8_nrows_t(const struct ds_tensor *w, int q5, long r0, long r1, const
 			for (long r = rb0; r < rb1; r += 2) {
 				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
 				float *o = y + (long)i * ldy + r;
-#define I8_NTILE(R, NT) i8_ntile(q5, R, NT, wr, k, a, tstride, o, ldy, pf)
+#define I8_TILE(R, NT) i8_any_tile(t, R, NT, wr, k, a, tstride, o, ldy, pf)
 				if (r + 1 < rb1) {
 					switch (nt) {
-					case 1: I8_NTILE(2, 1); break;
-					case 2: I8_NTILE(2, 2); break;
-					case 3: I8_NTILE(2, 3); break;
-					default: I8_NTILE(2, 4); break;
+					case 1: I8_TILE(2, 1); break;
+					case 2: I8_TILE(2, 2); break;
+					case 3: I8_TILE(2, 3); break;
+					default: I8_TILE(2, 4); break;
 					}
 				} else {
 					switch (nt) {
-					case 1: I8_NTILE(1, 1); break;
-					case 2: I8_NTILE(1, 2); break;
-					case 3: I8_NTILE(1, 3); break;
-					default: I8_NTILE(1, 4); break;
+					case 1: I8_TILE(1, 1); break;
+					case 2: I8_TILE(1, 2); break;
+					case 3: I8_TILE(1, 3); break;
+					default: I8_TILE(1, 4); break;
 					}
 				}
-#undef I8_NTILE
+#undef I8_TILE
 			}
 		}
 	}
@@ -747,17 +687,14 @@ I8_API void i8_quantize_blocks(const float *x, int n, long ldx, long k, uint8_t 
 		uint8_t *o = buf + (size_t)i * (size_t)nb * I8_GB;
 
 		for (long b = 0; b < nb; b++, o += I8_GB) {
-			__m512 va = _mm512_loadu_ps(xi + 32 * b), vb = _mm512_loadu_ps(xi + 32 * b + 16);
-			float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(va), _mm512_abs_ps(vb)));
-			__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-			__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(va, id));
-			__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(vb, id));
+			__m512i qa, qb;
+			float d = i8_round32(xi + 32 * b, &qa, &qb);
 			int32_t sa = _mm512_reduce_add_epi32(qa), sb = _mm512_reduce_add_epi32(qb);
 			int32_t v[3] = { sa + sb, sa, sb };
-			float d = amax / 127.0f, bs = d * (float)(sa + sb);
+			float bs = d * (float)(sa + sb);
 
-			_mm_storeu_si128((__m128i *)(void *)o, _mm512_cvtsepi32_epi8(qa));
-			_mm_storeu_si128((__m128i *)(void *)(o + 16), _mm512_cvtsepi32_epi8(qb));
+			i8_store16(o, qa);
+			i8_store16(o + 16, qb);
 			memcpy(o + 32, &d, 4);
 			memcpy(o + 36, v, 12);
 			memcpy(o + 48, &bs, 4);
@@ -990,7 +927,7 @@ I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_nrows_t(w, 0, r0, r1, a, ts, n, y, ldy);
+		i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q4_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -1008,7 +945,7 @@ I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_nrows_t(w, 1, r0, r1, a, ts, n, y, ldy);
+		i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_1(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -1026,7 +963,7 @@ I8_API void i8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_krows_t(w, 0, r0, r1, a, ts, n, y, ldy);
+		i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
@@ -1035,7 +972,7 @@ I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else
-		i8_krows_t(w, 1, r0, r1, a, ts, n, y, ldy);
+		i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
 }
 
 I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *a, long ts, int n,
