@@ -74,84 +74,79 @@ struct moe1_task {
 	float weight[MOE1_MAX];
 	const float *xp;                    /* x packed for every gate and up (one type), or NULL */
 	const float *down_xp[MOE1_MAX];     /* each down projection's input packed, or NULL */
-	long off[MOE1_MAX];                 /* where each one's intermediate lies in c->ffn_gate/ffn_up */
-	long bs[MOE1_MAX];                  /* rows per block of its gate/up */
-	int blk0[MOE1_MAX + 1];             /* its first block of the first task */
-	float *y;
-	long hidden, down_bs;
+	long off[MOE1_MAX + 1];             /* where each one's rows start among all the gate rows (and
+					       its intermediate in c->ffn_gate/ffn_up) */
+	long gate_bs, down_bs;              /* rows per block of all gate rows, of all down rows */
+	float *down_out;                    /* (n_mat, hidden): each down projection's output */
+	long hidden;
 };
 
-/* Task 1: block b of some matrix's gate and up rows, then silu(g) * u of those rows. */
-static void moe1_gate_run(void *arg, int b, int ith)
+/* Of rows [lo, hi) of matrices laid end to end (matrix m's from start[m], start[m + 1] the next's):
+ * those of matrix m, as its own rows [*a, *b); false where it has none */
+static bool moe1_part(const long *start, int m, long lo, long hi, long *a, long *b)
 {
-	struct moe1_task *t = arg;
-	struct cpu_ctx *c = t->c;
-	int m = 0;
-	while (b >= t->blk0[m + 1])
-		m++;
-	long lo, hi, w = (long)t->gate[m]->rows;
-	cpu_block(w, t->bs[m], b - t->blk0[m], &lo, &hi);
-	if (lo >= hi)
-		return;
-	float *g = c->ffn_gate + t->off[m], *u = c->ffn_up + t->off[m];
-	if (t->xp != NULL) {
-		c->k->rows_packed(t->gate[m], lo, hi, t->xp, 1, g, w);
-		c->k->rows_packed(t->up[m], lo, hi, t->xp, 1, u, w);
-	} else {
-		c->k->rows(t->gate[m], lo, hi, t->x, 1, (long)t->gate[m]->cols, g, w);
-		c->k->rows(t->up[m], lo, hi, t->x, 1, (long)t->up[m]->cols, u, w);
-	}
-	for (long r = lo; r < hi; r++)
-		g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+	*a = (lo > start[m] ? lo : start[m]) - start[m];
+	*b = (hi < start[m + 1] ? hi : start[m + 1]) - start[m];
+	return *a < *b;
 }
 
-/* Task 2: block b of the output rows through every down projection, summed as cpu_moe's general
- * path sums them (routed in id order into an accumulator from 0, then the shared output plus it). */
-static void moe1_down_run(void *arg, int b, int ith)
+/* Task 1: block b of all the gate and up rows laid end to end (so a thread's block is one or two
+ * long streams per matrix, not a new one every few rows of each), then silu(g) * u of those rows. */
+static void moe1_gate_run(void *arg, int blk, int ith)
 {
-	static __thread float *buf;
-	static __thread long cap;
 	struct moe1_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	long lo, hi;
-	cpu_block(t->hidden, t->down_bs, b, &lo, &hi);
-	if (lo >= hi)
-		return;
-	if (cap < 2 * t->hidden) {
-		free(buf);
-		cap = 2 * t->hidden;
-		buf = malloc((size_t)cap * sizeof *buf);
-		if (buf == NULL)
-			fatal("out of memory for %ld floats of MoE scratch", cap);
+	cpu_block(t->off[t->n_mat], t->gate_bs, blk, &lo, &hi);
+	for (int m = 0; m < t->n_mat; m++) {
+		long a, b, w = (long)t->gate[m]->rows;
+		if (!moe1_part(t->off, m, lo, hi, &a, &b))
+			continue;
+		float *g = c->ffn_gate + t->off[m], *u = c->ffn_up + t->off[m];
+		if (t->xp != NULL) {
+			c->k->rows_packed(t->gate[m], a, b, t->xp, 1, g, w);
+			c->k->rows_packed(t->up[m], a, b, t->xp, 1, u, w);
+		} else {
+			c->k->rows(t->gate[m], a, b, t->x, 1, (long)t->gate[m]->cols, g, w);
+			c->k->rows(t->up[m], a, b, t->x, 1, (long)t->up[m]->cols, u, w);
+		}
+		for (long r = a; r < b; r++)
+			g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
 	}
-	float *yo = buf, *acc = buf + t->hidden;
-	for (long r = lo; r < hi; r++)
-		acc[r] = 0;
-	for (int m = t->shared; m < t->n_mat; m++) {
-		if (t->down_xp[m] != NULL)
-			c->k->rows_packed(t->down[m], lo, hi, t->down_xp[m], 1, yo, t->hidden);
-		else
-			c->k->rows(t->down[m], lo, hi, c->ffn_gate + t->off[m], 1, (long)t->down[m]->cols, yo,
-				   t->hidden);
-		c->k->axpy(acc + lo, t->weight[m], yo + lo, hi - lo);
-	}
-	if (t->shared && t->down_xp[0] != NULL)
-		c->k->rows_packed(t->down[0], lo, hi, t->down_xp[0], 1, t->y, t->hidden);
-	else if (t->shared)
-		c->k->rows(t->down[0], lo, hi, c->ffn_gate, 1, (long)t->down[0]->cols, t->y, t->hidden);
-	else
-		memset(t->y + lo, 0, (size_t)(hi - lo) * sizeof *t->y);
-	c->k->axpy(t->y + lo, 1.0f, acc + lo, hi - lo);
 }
 
-/* One token (decode): every matrix's gate/up blocks in one task and every down projection in a
+/* Task 2: block b of all the down projections' rows laid end to end (hidden each), into each one's
+ * own output row. */
+static void moe1_down_run(void *arg, int blk, int ith)
+{
+	struct moe1_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	long start[MOE1_MAX + 1], lo, hi;
+	for (int m = 0; m <= t->n_mat; m++)
+		start[m] = m * t->hidden;
+	cpu_block(start[t->n_mat], t->down_bs, blk, &lo, &hi);
+	for (int m = 0; m < t->n_mat; m++) {
+		long a, b;
+		float *yo = t->down_out + m * t->hidden;
+		if (!moe1_part(start, m, lo, hi, &a, &b))
+			continue;
+		if (t->down_xp[m] != NULL)
+			c->k->rows_packed(t->down[m], a, b, t->down_xp[m], 1, yo, t->hidden);
+		else
+			c->k->rows(t->down[m], a, b, c->ffn_gate + t->off[m], 1, (long)t->down[m]->cols, yo,
+				   t->hidden);
+	}
+}
+
+/* One token (decode): every matrix's gate/up rows in one task and every down projection's in a
  * second, instead of two tasks per expert: threads wait at 2 barriers per layer instead of 14, and
  * a thread that finishes the shared experts' rows goes on to the routed ones'. Returns false
- * (nothing done) where it does not apply. The sums are formed as in the general path (same row
- * blocks, routed outputs weighted into an accumulator in id order, then added to the shared). */
+ * (nothing done) where it does not apply. The sums are formed as in the general path (each row's
+ * product as the kernels form it in any block, routed outputs weighted into an accumulator in id
+ * order, then added to the shared). */
 static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args *a)
 {
-	struct moe1_task t = { .c = c, .x = a->x, .y = y, .hidden = a->hidden };
+	struct moe1_task t = { .c = c, .x = a->x, .hidden = a->hidden };
 	if (a->n != 1 || a->ids == NULL || a->top_k + 1 > MOE1_MAX)
 		return false;
 	if (a->shared_gate != NULL && a->shared_gate->rows > 0) {
@@ -188,32 +183,41 @@ static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args 
 		t.weight[t.n_mat] = wts[i];
 		t.n_mat++;
 	}
-	long total = 0;
-	t.blk0[0] = 0;
+	t.off[0] = 0;
 	for (int m = 0; m < t.n_mat; m++) {
-		long rows = (long)t.gate[m]->rows;
-		t.off[m] = total;
-		total += rows;
-		t.bs[m] = cpu_row_block(rows, c->nth);
-		t.blk0[m + 1] = t.blk0[m] + (int)((rows + t.bs[m] - 1) / t.bs[m]);
+		t.off[m + 1] = t.off[m] + (long)t.gate[m]->rows;
 		if (t.down[m]->rows != (int64_t)a->hidden)
 			return false;
 	}
-	if (total > (long)c->max_batch * c->ffn_width || t.n_mat == 0)
+	/* the intermediates in ffn_gate/ffn_up; the down outputs in ffn_up once the gate task is done */
+	long room = (long)c->max_batch * c->ffn_width;
+	if (t.off[t.n_mat] > room || (long)t.n_mat * a->hidden > room || t.n_mat == 0)
 		return false;
-	t.down_bs = cpu_row_block(a->hidden, c->nth);
+	t.gate_bs = cpu_row_block(t.off[t.n_mat], c->nth);
+	t.down_bs = cpu_row_block((long)t.n_mat * a->hidden, c->nth);
 	/* x rounded once for all gate and up rows where the kernels pack (the int8 set), not once per
 	 * row block; likewise each down projection's input */
 	bool one_type = true;
 	for (int m = 0; m < t.n_mat; m++)
 		one_type &= t.gate[m]->dtype == t.gate[0]->dtype && t.up[m]->dtype == t.gate[0]->dtype;
 	t.xp = one_type ? cpu_pack(c, t.gate[0], a->x, (long)t.gate[0]->cols, 1) : NULL;
-	cpu_pool_run(c->pool, moe1_gate_run, &t, t.blk0[t.n_mat]);
+	cpu_pool_run(c->pool, moe1_gate_run, &t, (int)((t.off[t.n_mat] + t.gate_bs - 1) / t.gate_bs));
 	const float *down_x[MOE1_MAX];
 	for (int m = 0; m < t.n_mat; m++)
 		down_x[m] = c->ffn_gate + t.off[m];
 	cpu_pack_each(c, t.down, down_x, t.n_mat, t.down_xp);
-	cpu_pool_run(c->pool, moe1_down_run, &t, (int)((a->hidden + t.down_bs - 1) / t.down_bs));
+	t.down_out = c->ffn_up;
+	cpu_pool_run(c->pool, moe1_down_run, &t, (int)(((long)t.n_mat * a->hidden + t.down_bs - 1) / t.down_bs));
+	/* routed outputs weighted into an accumulator from 0 in id order, then the shared output plus it */
+	float *acc = c->moe_acc;
+	memset(acc, 0, (size_t)a->hidden * sizeof *acc);
+	for (int m = t.shared; m < t.n_mat; m++)
+		c->k->axpy(acc, t.weight[m], t.down_out + (long)m * a->hidden, a->hidden);
+	if (t.shared)
+		memcpy(y, t.down_out, (size_t)a->hidden * sizeof *y);
+	else
+		memset(y, 0, (size_t)a->hidden * sizeof *y);
+	c->k->axpy(y, 1.0f, acc, a->hidden);
 	return true;
 }
 
