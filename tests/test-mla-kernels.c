@@ -3,7 +3,7 @@
  * row counts and widths off the 256-column pass and the 16-lane vectors; pv_scaled with rescales of
  * 1, 0 and in between, query counts off the 4-query tile; scores with row strides wider than the
  * sum. The AVX-512 set must also equal the generic set on the AVX-512 kernels bit for bit where it
- * claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0, pv_scaled), and nothing
+ * claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0/Q4_K/Q5_K, pv_scaled), and nothing
  * outside the outputs may be written. */
 #include "build-config.h"
 
@@ -218,7 +218,7 @@ static void test_set(const struct cpu_kernels *k)
 		/* widths: under one pass, one pass, two (kv_rank 512), passes and a tail */
 		long widths[] = { blk == 1 ? 17 : blk, 256, 512, blk == 1 ? 300 : blk == 32 ? 288 : 768, 1040 / blk * blk };
 		static const int ms[] = { 1, 7, 9, 128, 130 };
-		int exact = t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0;
+		int exact = t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K;
 		for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
 			for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
 				if (widths[wi] % blk == 0)

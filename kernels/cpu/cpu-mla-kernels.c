@@ -195,6 +195,79 @@ static MK512 void ar_q8_0(float *y, const float *a, const char *base, size_t rb,
 	}
 }
 
+/* Q4_K (q5 = 0) and Q5_K: a pass of 256 columns is one block of each row, decoded as the quantized
+ * kernels decode it (x = d sc q rounded, less dmin m, per sub-block of 32) and summed down the rows
+ * in registers: the same sums, in the same order, as the generic set's axpy_row a row at a time,
+ * without a row buffer and y stored and loaded again per row. */
+MK512_INLINE void ar_k45_pass(float *y, const float *a, const char *base, size_t rb, int m, long c, int q5)
+{
+	const size_t bb = q5 ? 176 : 144;
+	const __m512i low4 = _mm512_set1_epi32(0x0f);
+	__m512 acc[AR_V];
+#pragma GCC unroll 16
+	for (int v = 0; v < AR_V; v++)
+		acc[v] = _mm512_loadu_ps(y + c + 16 * v);
+	for (int j = 0; j < m; j++) {
+		const uint8_t *blk = (const uint8_t *)base + (size_t)j * rb + (size_t)(c / 256) * bb;
+		if (c == 0 && j + AR_AHEAD < m)
+			mk_prefetch((const char *)blk + AR_AHEAD * rb, rb);
+		uint16_t h0, h1;
+		memcpy(&h0, blk, 2);
+		memcpy(&h1, blk + 2, 2);
+		const float d = _cvtsh_ss(h0), dmin = _cvtsh_ss(h1);
+		const uint8_t *sc = blk + 4, *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
+		__m512 va = _mm512_set1_ps(a[j]);
+#pragma GCC unroll 4
+		for (int s = 0; s < 4; s++) {
+			/* the 6-bit scale and min of sub-blocks 2s and 2s + 1 (dtype.c's k_scale_min) */
+			float ds[2], dm[2];
+			for (int i = 0; i < 2; i++) {
+				int jj = 2 * s + i;
+				unsigned scj = jj < 4 ? sc[jj] & 63u : (sc[jj + 4] & 0x0fu) | (unsigned)(sc[jj - 4] >> 6) << 4;
+				unsigned mj = jj < 4 ? sc[jj + 4] & 63u : (unsigned)(sc[jj + 4] >> 4) | (unsigned)(sc[jj] >> 6) << 4;
+				ds[i] = d * (float)scj;
+				dm[i] = dmin * (float)mj;
+			}
+#pragma GCC unroll 2
+			for (int h = 0; h < 2; h++) {
+				__m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)
+										 (qs + 32 * s + 16 * h)));
+				__m512i lo = _mm512_and_si512(w, low4), hi = _mm512_srli_epi32(w, 4);
+				if (q5) {
+					__m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)
+											 (qh + 16 * h)));
+					lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(
+						_mm512_srli_epi32(b, 2 * s), _mm512_set1_epi32(1)), 4));
+					hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(
+						_mm512_srli_epi32(b, 2 * s + 1), _mm512_set1_epi32(1)), 4));
+				}
+				__m512 pl = _mm512_mul_ps(_mm512_set1_ps(ds[0]), _mm512_cvtepi32_ps(lo));
+				__m512 ph = _mm512_mul_ps(_mm512_set1_ps(ds[1]), _mm512_cvtepi32_ps(hi));
+				/* the product rounded before the difference, as the format's definition */
+				__asm__("" : "+v"(pl));
+				__asm__("" : "+v"(ph));
+				acc[4 * s + h] = _mm512_fmadd_ps(va, _mm512_sub_ps(pl, _mm512_set1_ps(dm[0])),
+								 acc[4 * s + h]);
+				acc[4 * s + 2 + h] = _mm512_fmadd_ps(va, _mm512_sub_ps(ph, _mm512_set1_ps(dm[1])),
+								     acc[4 * s + 2 + h]);
+			}
+		}
+	}
+#pragma GCC unroll 16
+	for (int v = 0; v < AR_V; v++)
+		_mm512_storeu_ps(y + c + 16 * v, acc[v]);
+}
+
+static MK512 void ar_k45(float *y, const float *a, const char *base, size_t rb, int m, long k, int q5)
+{
+	for (long c = 0; c < k; c += 256) {   /* a K-quant row is whole blocks of 256 */
+		if (q5)
+			ar_k45_pass(y, a, base, rb, m, c, 1);
+		else
+			ar_k45_pass(y, a, base, rb, m, c, 0);
+	}
+}
+
 static void avx512_axpy_rows(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
 			     long row0, int m)
 {
@@ -209,6 +282,10 @@ static void avx512_axpy_rows(const struct cpu_kernels *k, float *y, const float 
 		break;
 	case DS_Q8_0:
 		ar_q8_0(y, a, base, rb, m, cols);
+		break;
+	case DS_Q4_K:
+	case DS_Q5_K:
+		ar_k45(y, a, base, rb, m, cols, w->dtype == DS_Q5_K);
 		break;
 	default:
 		/* the other block types: the set's decoder a row at a time */
