@@ -465,8 +465,9 @@ I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 			uint64_t m6 = (u1 & 0x3f3f3f3fu) |
 				      (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
 			__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
+			__m128i m8 = _mm_cvtsi64_si128((long long)m6);
 			mn[r] = _mm256_mul_ps(_mm256_set1_ps(-i8_h2f(b + 2)),
-					      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m6))));
+					      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m8)));
 			d[r] = _mm512_set1_ps(i8_h2f(b));
 			const uint8_t *qs = b + (q5 ? 48 : 16);
 			I8_UNROLL for (int h = 0; h < 2; h++) {
@@ -492,9 +493,8 @@ I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 				I8_UNROLL for (int q = 0; q < 4; q++) {
 					__m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(
 						u[r][q], _mm512_loadu_si512(a + 64 * q)), sc[r][q]);
-					sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-							      _mm512_loadu_ps((const float *)(const void *)(a + 256 + 64 * q)),
-							      sum);
+					__m512 dxq = _mm512_loadu_ps((const float *)(const void *)(a + 256 + 64 * q));
+					sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dxq, sum);
 				}
 				acc[r][i] = _mm512_fmadd_ps(sum, d[r], acc[r][i]);
 				accm[r][i] = _mm256_fmadd_ps(mn[r], bs, accm[r][i]);
@@ -1004,7 +1004,8 @@ static int i8_packed_from(enum ds_dtype t)
 
 static size_t i8_pack_floats(enum ds_dtype t, int n, long k)
 {
-	size_t bytes = n >= I8_GEMM_MIN ? (size_t)n * (size_t)(k / 32) * I8_GB : (size_t)n * (size_t)i8_dec_stride(t, k);
+	size_t per_token = n >= I8_GEMM_MIN ? (size_t)(k / 32) * I8_GB : (size_t)i8_dec_stride(t, k);
+	size_t bytes = (size_t)n * per_token;
 	return (bytes + sizeof(float) - 1) / sizeof(float);
 }
 

@@ -223,8 +223,10 @@ MK512_INLINE void ar_k45_pass(float *y, const float *a, const char *base, size_t
 			float ds[2], dm[2];
 			for (int i = 0; i < 2; i++) {
 				int jj = 2 * s + i;
-				unsigned scj = jj < 4 ? sc[jj] & 63u : (sc[jj + 4] & 0x0fu) | (unsigned)(sc[jj - 4] >> 6) << 4;
-				unsigned mj = jj < 4 ? sc[jj + 4] & 63u : (unsigned)(sc[jj + 4] >> 4) | (unsigned)(sc[jj] >> 6) << 4;
+				unsigned scj = jj < 4 ? sc[jj] & 63u
+						      : (sc[jj + 4] & 0x0fu) | (unsigned)(sc[jj - 4] >> 6) << 4;
+				unsigned mj = jj < 4 ? sc[jj + 4] & 63u
+						     : (unsigned)(sc[jj + 4] >> 4) | (unsigned)(sc[jj] >> 6) << 4;
 				ds[i] = d * (float)scj;
 				dm[i] = dmin * (float)mj;
 			}
