@@ -547,16 +547,16 @@ I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 			i8_prefetch(&next[r], b + pf + 4 * bb);
 			/* a block past the row's end (its last group) reads as codes 0, scale 0 */
 			uint64_t hh = 0, qh01 = 0, qh23 = 0;
-			__m512i v = _mm512_setzero_si512();
+			__m128i q[4];
 			I8_UNROLL for (int j = 0; j < 4; j++) {
+				q[j] = _mm_setzero_si128();
 				if (j >= nblk)
-					break;
+					continue;
 				const uint8_t *bj = b + (size_t)j * bb;
 				uint16_t h;
 				memcpy(&h, bj, 2);
 				hh |= (uint64_t)h << (16 * j);
-				v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)
-									  (bj + (q5 ? 6 : 2))), j);
+				q[j] = _mm_loadu_si128((const __m128i *)(const void *)(bj + (q5 ? 6 : 2)));
 				if (q5) {
 					uint32_t qh;
 					memcpy(&qh, bj + 2, 4);
@@ -566,6 +566,9 @@ I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 						qh23 |= (uint64_t)qh << (32 * (j - 2));
 				}
 			}
+			/* (constant lane numbers: the insert's immediate must be one at every -O level) */
+			__m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+				_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
 			lo[r] = _mm512_and_si512(v, f);
 			hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
 			if (q5) {
