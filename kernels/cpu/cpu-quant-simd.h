@@ -220,8 +220,15 @@ QV_FN void qv_codes32(const uint8_t *qs, uint32_t qh, int q5, int v, __m128i *lo
 	*lo = qv_lo4(q);
 	*hi = qv_hi4(q);
 	if (q5) {
+#if QV_W == 16
+		/* v is 0: the 16 weights of each half, their fifth bits qh's low and high 16 bits as
+		 * masks (AVX-512BW), one masked add each instead of spreading the bits to bytes */
+		*lo = _mm_mask_add_epi8(*lo, (__mmask16)qh, *lo, _mm_set1_epi8(16));
+		*hi = _mm_mask_add_epi8(*hi, (__mmask16)(qh >> 16), *hi, _mm_set1_epi8(16));
+#else
 		*lo = _mm_or_si128(*lo, qv_fifth(qh, 0, v));
 		*hi = _mm_or_si128(*hi, qv_fifth(qh, 1, v));
+#endif
 	}
 }
 
