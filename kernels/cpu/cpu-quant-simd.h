@@ -147,10 +147,16 @@ QV_FN void qv_nibbles(const uint8_t *p, int off, qv_f *lo, qv_f *hi)
 #endif
 }
 
-/* 16 where bit k of each byte of h is set, else 0 (q5_K's fifth bit) */
-QV_FN __m128i qv_bit16(__m128i h, int k)
+/* q plus 16 where bit k of the byte of h is set (q5_K's fifth bit): with AVX-512BW a test into a
+ * mask and a masked add, else the bit shifted into place */
+QV_FN __m128i qv_add_bit16(__m128i q, __m128i h, int k)
 {
-	return _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(h, _mm_cvtsi32_si128(k)), _mm_set1_epi8(1)), 4);
+#if QV_W == 16
+	return _mm_mask_add_epi8(q, _mm_test_epi8_mask(h, _mm_set1_epi8((char)(1 << k))), q, _mm_set1_epi8(16));
+#else
+	return _mm_or_si128(q, _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(h, _mm_cvtsi32_si128(k)),
+							    _mm_set1_epi8(1)), 4));
+#endif
 }
 
 /* 16 in the bytes of weights whose bit is set in qh (q5_0/q5_1: bit j for weight j), for the
@@ -279,8 +285,8 @@ QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, fl
 			if (hb != NULL) {
 				__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
 				__m128i h = qv_bytes(hb + v * QV_W);
-				lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
-				hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+				lo = qv_add_bit16(lo, h, 2 * j);
+				hi = qv_add_bit16(hi, h, 2 * j + 1);
 				fl = qv_u8(lo);
 				fh = qv_u8(hi);
 			} else {
@@ -480,8 +486,8 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 				if (q5) {
 					__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
 					__m128i h = qv_bytes(qh + v * QV_W);
-					lo = _mm_or_si128(lo, qv_bit16(h, 2 * j));
-					hi = _mm_or_si128(hi, qv_bit16(h, 2 * j + 1));
+					lo = qv_add_bit16(lo, h, 2 * j);
+					hi = qv_add_bit16(hi, h, 2 * j + 1);
 					fl = qv_u8(lo);
 					fh = qv_u8(hi);
 				} else {
