@@ -43,6 +43,19 @@ int ds_dtype_from_ggml(uint32_t ggml_type);
  * number no GGUF writer uses. */
 const char *ds_ggml_type_name(uint32_t ggml_type);
 
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block's 12 scale bytes, all at once: sub-block j's in
+ * byte j of *sc and *mn (dtype.c's k_scale_min for every j: the first four pairs in the low 6 bits of
+ * bytes 0-7, the last four in the nibbles of bytes 8-11 with their top bits in bytes 0-7). */
+static inline void ds_k_scales8(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
+{
+	uint32_t u0, u1, u2;
+	memcpy(&u0, s12, 4);
+	memcpy(&u1, s12 + 4, 4);
+	memcpy(&u2, s12 + 8, 4);
+	*sc = (u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+	*mn = (u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+}
+
 static inline bool ds_dtype_is_quantized(enum ds_dtype t)
 {
 	return ds_dtype_get(t)->block > 1;

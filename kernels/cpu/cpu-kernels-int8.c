@@ -237,16 +237,11 @@ I8_FN __m512i i8_chunk32(enum ds_dtype t, const uint8_t *b0, size_t bytes, int t
 	return _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
 }
 
-/* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 (the 6-bit pairs as
- * dtype.c's k_scale_min unpacks them, four at a time) */
+/* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 */
 I8_FN void i8_kscales(const uint8_t *b, __m512 *s, __m512 *m)
 {
-	uint32_t u0, u1, u2;
-	memcpy(&u0, b + 4, 4);
-	memcpy(&u1, b + 8, 4);
-	memcpy(&u2, b + 12, 4);
-	uint64_t sc = (u0 & 0x3f3f3f3fu) | (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
-	uint64_t mn = (u1 & 0x3f3f3f3fu) | (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+	uint64_t sc, mn;
+	ds_k_scales8(b + 4, &sc, &mn);
 	__m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
 	__m512 mnf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
 	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b)), scf);
@@ -455,15 +450,8 @@ I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 		I8_UNROLL for (int r = 0; r < R; r++) {
 			const uint8_t *b = w[r] + (size_t)sb * bb;
 			i8_prefetch(&next[r], b + pf + bb);
-			/* the 6-bit scales and mins, as dtype.c's k_scale_min unpacks them, four at a time */
-			uint32_t u0, u1, u2;
-			memcpy(&u0, b + 4, 4);
-			memcpy(&u1, b + 8, 4);
-			memcpy(&u2, b + 12, 4);
-			uint64_t s6 = (u0 & 0x3f3f3f3fu) |
-				      (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
-			uint64_t m6 = (u1 & 0x3f3f3f3fu) |
-				      (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+			uint64_t s6, m6;
+			ds_k_scales8(b + 4, &s6, &m6);
 			__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
 			__m128i m8 = _mm_cvtsi64_si128((long long)m6);
 			mn[r] = _mm256_mul_ps(_mm256_set1_ps(-i8_h2f(b + 2)),

@@ -215,20 +215,17 @@ MK512_INLINE void ar_k45_pass(float *y, const float *a, const char *base, size_t
 		memcpy(&h0, blk, 2);
 		memcpy(&h1, blk + 2, 2);
 		const float d = _cvtsh_ss(h0), dmin = _cvtsh_ss(h1);
-		const uint8_t *sc = blk + 4, *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
+		const uint8_t *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
+		uint64_t sc, mn;
+		ds_k_scales8(blk + 4, &sc, &mn);
 		__m512 va = _mm512_set1_ps(a[j]);
 #pragma GCC unroll 4
 		for (int s = 0; s < 4; s++) {
-			/* the 6-bit scale and min of sub-blocks 2s and 2s + 1 (dtype.c's k_scale_min) */
+			/* the 6-bit scale and min of sub-blocks 2s and 2s + 1 */
 			float ds[2], dm[2];
 			for (int i = 0; i < 2; i++) {
-				int jj = 2 * s + i;
-				unsigned scj = jj < 4 ? sc[jj] & 63u
-						      : (sc[jj + 4] & 0x0fu) | (unsigned)(sc[jj - 4] >> 6) << 4;
-				unsigned mj = jj < 4 ? sc[jj + 4] & 63u
-						     : (unsigned)(sc[jj + 4] >> 4) | (unsigned)(sc[jj] >> 6) << 4;
-				ds[i] = d * (float)scj;
-				dm[i] = dmin * (float)mj;
+				ds[i] = d * (float)(uint8_t)(sc >> (16 * s + 8 * i));
+				dm[i] = dmin * (float)(uint8_t)(mn >> (16 * s + 8 * i));
 			}
 #pragma GCC unroll 2
 			for (int h = 0; h < 2; h++) {

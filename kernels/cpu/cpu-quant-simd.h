@@ -271,6 +271,19 @@ QV_FN void qv_dec_q41_q51(const uint8_t *b, int q5, float *y)
 	}
 }
 
+/* The codes of chunk j of a q4_K (hb NULL) or q5_K block as floats, QV_W of each half from v*QV_W:
+ * weights 64j + v*QV_W.. (low nibbles) in *fl, 64j + 32 + v*QV_W.. (high nibbles) in *fh */
+QV_FN void qv_k45_codes(const uint8_t *qs, const uint8_t *hb, int j, int v, qv_f *fl, qv_f *fh)
+{
+	if (hb != NULL) {
+		__m128i q = qv_bytes(qs + 32 * j + v * QV_W), h = qv_bytes(hb + v * QV_W);
+		*fl = qv_u8(qv_add_bit16(qv_lo4(q), h, 2 * j));
+		*fh = qv_u8(qv_add_bit16(qv_hi4(q), h, 2 * j + 1));
+	} else {
+		qv_nibbles(qs + 32 * j + v * QV_W, 0, fl, fh);
+	}
+}
+
 /* q4_K (hb == NULL) and q5_K: x = d*sc*q - dmin*m per sub-block of 32 */
 QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, float *y)
 {
@@ -282,16 +295,7 @@ QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, fl
 	for (int j = 0; j < 4; j++)
 		for (int v = 0; v < QV_NV32; v++) {
 			qv_f fl, fh;
-			if (hb != NULL) {
-				__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
-				__m128i h = qv_bytes(hb + v * QV_W);
-				lo = qv_add_bit16(lo, h, 2 * j);
-				hi = qv_add_bit16(hi, h, 2 * j + 1);
-				fl = qv_u8(lo);
-				fh = qv_u8(hi);
-			} else {
-				qv_nibbles(qs + 32 * j + v * QV_W, 0, &fl, &fh);
-			}
+			qv_k45_codes(qs, hb, j, v, &fl, &fh);
 			qv_f pl = qv_mul(qv_set1(dsc[2 * j]), fl), ph = qv_mul(qv_set1(dsc[2 * j + 1]), fh);
 			QV_OPAQUE(pl);
 			QV_OPAQUE(ph);
@@ -483,16 +487,7 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 #pragma GCC unroll 4
 			for (int v = 0; v < QV_NV32; v++) {
 				qv_f fl, fh;
-				if (q5) {
-					__m128i q = qv_bytes(qs + 32 * j + v * QV_W), lo = qv_lo4(q), hi = qv_hi4(q);
-					__m128i h = qv_bytes(qh + v * QV_W);
-					lo = qv_add_bit16(lo, h, 2 * j);
-					hi = qv_add_bit16(hi, h, 2 * j + 1);
-					fl = qv_u8(lo);
-					fh = qv_u8(hi);
-				} else {
-					qv_nibbles(qs + 32 * j + v * QV_W, 0, &fl, &fh);
-				}
+				qv_k45_codes(qs, q5 ? qh : NULL, j, v, &fl, &fh);
 				long o = b * 256 + 64 * j + v * QV_W;
 #pragma GCC unroll 4
 				for (int t = 0; t < NT; t++) {
