@@ -36,7 +36,9 @@
  * One stream per token, as the weights are read. */
 #define I8_CHUNK 192
 #define I8_ROWBLOCK 16     /* rows whose weights stay in L1 while every token group passes over them */
+#ifndef I8_PF
 #define I8_PF 8192         /* bytes of prefetch ahead in the weights (decode streams from memory) */
+#endif
 /* the loops over rows, tokens and chunks of a tile, unrolled whole so that its accumulators stay in
  * registers (GCC otherwise keeps them on the stack) */
 #define I8_UNROLL _Pragma("GCC unroll 16")
@@ -314,22 +316,20 @@ static inline int i8_offset_mult(enum ds_dtype t)
 	}
 }
 
-/* acc[r][t] += the chunk's lanes for weight codes u[r] (lanes s, m) and token t's chunk at a; accm
- * takes the m terms when M (types with a free offset per block of 32: q4_1, q5_1) */
-#define I8_STEP(T, M, R, NT, u, s, m, a, acc, accm) do { \
+/* acc[t] += the chunk's lanes for weight codes u (lanes s, m) and token t's chunk at a; accm takes the
+ * m terms when M (types with a free offset per block of 32: q4_1, q5_1) */
+#define I8_STEP(T, M, NT, u, s, m, a, acc, accm) do { \
 	I8_UNROLL for (int t_ = 0; t_ < (NT); t_++) { \
 		__m512i xq_ = _mm512_loadu_si512((a)[t_]); \
 		__m512 dl_ = _mm512_loadu_ps((const float *)((a)[t_] + 64)); \
 		__m512 sl_ = _mm512_loadu_ps((const float *)((a)[t_] + 128)); \
-		I8_UNROLL for (int r_ = 0; r_ < (R); r_++) { \
-			__m512 p_ = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), (u)[r_], xq_)); \
-			if (i8_offset_mult(T)) { \
-				(acc)[r_][t_] = _mm512_fmadd_ps((s)[r_], _mm512_fmadd_ps(p_, dl_, sl_), (acc)[r_][t_]); \
-			} else { \
-				(acc)[r_][t_] = _mm512_fmadd_ps(p_, _mm512_mul_ps((s)[r_], dl_), (acc)[r_][t_]); \
-				if (M) \
-					(accm)[r_][t_] = _mm512_fmadd_ps((m)[r_], sl_, (accm)[r_][t_]); \
-			} \
+		__m512 p_ = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), (u), xq_)); \
+		if (i8_offset_mult(T)) { \
+			(acc)[t_] = _mm512_fmadd_ps((s), _mm512_fmadd_ps(p_, dl_, sl_), (acc)[t_]); \
+		} else { \
+			(acc)[t_] = _mm512_fmadd_ps(p_, _mm512_mul_ps((s), dl_), (acc)[t_]); \
+			if (M) \
+				(accm)[t_] = _mm512_fmadd_ps((m), sl_, (accm)[t_]); \
 		} \
 	} \
 } while (0)
@@ -344,39 +344,29 @@ I8_FN void i8_prefetch(const uint8_t **next, const uint8_t *upto)
 	}
 }
 
-/* y of R rows (w[r], k weights of type t) and NT tokens (quantized at a[t], tstride apart), into
- * out[t * ldo + r]; pf: how far ahead in each row to prefetch */
-I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0,
-		   long tstride, float *out, long ldo, size_t pf)
+/* One row w (k weights of type t) times NT tokens (quantized at a0, tstride apart), into out[t * ldo];
+ * pf: how far ahead in the row to prefetch */
+I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride,
+		   float *out, long ldo, size_t pf)
 {
-	__m512 acc[2][4], accm[2][4];
-	const uint8_t *a[4], *next[2];
-	I8_UNROLL for (int r = 0; r < R; r++)
-		next[r] = w[r] + pf;
-	I8_UNROLL for (int r = 0; r < R; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
-	I8_UNROLL for (int i = 0; i < NT; i++)
+	__m512 acc[4], accm[4];
+	const uint8_t *a[4], *next = w + pf;
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		acc[i] = accm[i] = _mm512_setzero_ps();
 		a[i] = a0 + (long)i * tstride;
+	}
 
 	if (t == DS_Q6_K) {   /* q4_K and q5_K decode in i8_ktile */
 		for (long sb = 0; sb < k / 256; sb++) {
-			__m512 s8[2], m8[2];
-			const uint8_t *b[2];
-			I8_UNROLL for (int r = 0; r < R; r++) {
-				b[r] = w[r] + (size_t)sb * 210;
-				i8_prefetch(&next[r], b[r] + pf + 210);
-				i8_q6scales(b[r], &s8[r], &m8[r]);
-			}
+			__m512 s8, m8;
+			const uint8_t *b = w + (size_t)sb * 210;
+			i8_prefetch(&next, b + pf + 210);
+			i8_q6scales(b, &s8, &m8);
 			I8_UNROLL for (int j = 0; j < 4; j++) {
-				__m512i u[2];
-				__m512 s[2], m[2];
-				__m512i idx = i8_lanes16(j);
-				I8_UNROLL for (int r = 0; r < R; r++) {
-					u[r] = i8_q6codes(b[r], j);
-					s[r] = _mm512_permutexvar_ps(idx, s8[r]);
-				}
-				I8_STEP(t, 0, R, NT, u, s, m, a, acc, accm);
+				__m512 m = m8;
+				__m512i u = i8_q6codes(b, j);
+				__m512 s = _mm512_permutexvar_ps(i8_lanes16(j), s8);
+				I8_STEP(t, 0, NT, u, s, m, a, acc, accm);
 				I8_UNROLL for (int i = 0; i < NT; i++)
 					a[i] += I8_CHUNK;
 			}
@@ -385,26 +375,21 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
 		size_t bb = ds_dtype_get(t)->block_bytes;
 		long nb = k / 32;
 		for (long c = 0; c < nb; c += 2) {
-			__m512i u[2];
-			__m512 s[2], m[2];
-			I8_UNROLL for (int r = 0; r < R; r++) {
-				const uint8_t *b = w[r] + (size_t)c * bb;
-				i8_prefetch(&next[r], b + pf + 2 * bb);
-				u[r] = i8_chunk32(t, b, bb, c + 1 < nb, &s[r], &m[r]);
-			}
-			I8_STEP(t, !i8_offset_mult(t), R, NT, u, s, m, a, acc, accm);
+			__m512 s, m;
+			const uint8_t *b = w + (size_t)c * bb;
+			i8_prefetch(&next, b + pf + 2 * bb);
+			__m512i u = i8_chunk32(t, b, bb, c + 1 < nb, &s, &m);
+			I8_STEP(t, !i8_offset_mult(t), NT, u, s, m, a, acc, accm);
 			I8_UNROLL for (int i = 0; i < NT; i++)
 				a[i] += I8_CHUNK;
 		}
 	}
-	I8_UNROLL for (int r = 0; r < R; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			out[(long)i * ldo + r] = _mm512_reduce_add_ps(i8_offset_mult(t) ? acc[r][i] :
-								      _mm512_add_ps(acc[r][i], accm[r][i]));
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		out[(long)i * ldo] = _mm512_reduce_add_ps(i8_offset_mult(t) ? acc[i] : _mm512_add_ps(acc[i], accm[i]));
 }
 
-/* q4_K and q5_K, few tokens (decode): y of R rows and NT tokens (i8_quantize_k's layout at a0, tstride
- * apart) into out[t * ldo + r]. A super-block's 128 bytes of nibbles are two 64-byte loads; the low and
+/* q4_K and q5_K, few tokens (decode): one row w times NT tokens (i8_quantize_k's layout at a0, tstride
+ * apart) into out[t * ldo]. A super-block's 128 bytes of nibbles are two 64-byte loads; the low and
  * high nibbles of each are 64 codes of two sub-blocks (load 0: sub-blocks 0 and 2 low, 1 and 3 high;
  * load 1: 4 and 6, 5 and 7), met by the activations stored in that order. vpmaddubsw sums code pairs
  * times activation codes into 16-bit lanes (at most 2 x 31 x 127), vpdpwssd multiplies those by the
@@ -413,8 +398,8 @@ I8_FN void i8_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long
  * super-block one with d; the mins, dmin min . (dx sum q), one more on 8 lanes. The old form (a
  * float multiply-add per 64 codes with s = d sc permuted into the lanes) read q4_K at 51% of the
  * machine's bandwidth on 2 threads, this one at 60-65% (tools/quant-bench). */
-I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0, long tstride,
-		    float *out, long ldo, size_t pf)
+I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
+		    long ldo, size_t pf)
 {
 	const size_t bb = q5 ? 176 : 144;
 	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
@@ -432,82 +417,69 @@ I8_FN void i8_ktile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x10), 0xffffffff00000000ull, _mm512_set1_epi8(0x40)),
 		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x20), 0xffffffff00000000ull, _mm512_set1_epi8((char)0x80)),
 	};
-	__m512 acc[2][4];
-	__m256 accm[2][4];
-	const uint8_t *next[2];
+	__m512 acc[4];
+	__m256 accm[4];
+	const uint8_t *next = w + pf;
 
-	I8_UNROLL for (int r = 0; r < R; r++) {
-		next[r] = w[r] + pf;
-		I8_UNROLL for (int i = 0; i < NT; i++) {
-			acc[r][i] = _mm512_setzero_ps();
-			accm[r][i] = _mm256_setzero_ps();
-		}
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		acc[i] = _mm512_setzero_ps();
+		accm[i] = _mm256_setzero_ps();
 	}
 	for (long sb = 0; sb < k / 256; sb++) {
-		__m512i u[2][4], sc[2][4];
-		__m256 mn[2];
-		__m512 d[2];
-		I8_UNROLL for (int r = 0; r < R; r++) {
-			const uint8_t *b = w[r] + (size_t)sb * bb;
-			i8_prefetch(&next[r], b + pf + bb);
-			uint64_t s6, m6;
-			ds_k_scales8(b + 4, &s6, &m6);
-			__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
-			__m128i m8 = _mm_cvtsi64_si128((long long)m6);
-			mn[r] = _mm256_mul_ps(_mm256_set1_ps(-i8_h2f(b + 2)),
-					      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m8)));
-			d[r] = _mm512_set1_ps(i8_h2f(b));
-			const uint8_t *qs = b + (q5 ? 48 : 16);
-			I8_UNROLL for (int h = 0; h < 2; h++) {
-				__m512i v = _mm512_loadu_si512(qs + 64 * h);
-				u[r][2 * h] = _mm512_and_si512(v, f);
-				u[r][2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
-			}
-			if (q5) {
-				__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)
-											(b + 16)));
-				I8_UNROLL for (int q = 0; q < 4; q++)
-					u[r][q] = _mm512_mask_add_epi8(u[r][q], _mm512_test_epi8_mask(qh, hbit[q]),
-								       u[r][q], sixteen);
-			}
-			I8_UNROLL for (int q = 0; q < 4; q++)
-				sc[r][q] = _mm512_permutexvar_epi16(sidx[q], s16);
+		__m512i u[4], sc[4];
+		const uint8_t *b = w + (size_t)sb * bb;
+		i8_prefetch(&next, b + pf + bb);
+		uint64_t s6, m6;
+		ds_k_scales8(b + 4, &s6, &m6);
+		__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
+		__m128i m8 = _mm_cvtsi64_si128((long long)m6);
+		__m256 mn = _mm256_mul_ps(_mm256_set1_ps(-i8_h2f(b + 2)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m8)));
+		__m512 d = _mm512_set1_ps(i8_h2f(b));
+		const uint8_t *qs = b + (q5 ? 48 : 16);
+		I8_UNROLL for (int h = 0; h < 2; h++) {
+			__m512i v = _mm512_loadu_si512(qs + 64 * h);
+			u[2 * h] = _mm512_and_si512(v, f);
+			u[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
 		}
+		if (q5) {
+			__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b + 16)));
+			I8_UNROLL for (int q = 0; q < 4; q++)
+				u[q] = _mm512_mask_add_epi8(u[q], _mm512_test_epi8_mask(qh, hbit[q]), u[q], sixteen);
+		}
+		I8_UNROLL for (int q = 0; q < 4; q++)
+			sc[q] = _mm512_permutexvar_epi16(sidx[q], s16);
 		I8_UNROLL for (int i = 0; i < NT; i++) {
 			const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
 			__m256 bs = _mm256_loadu_ps((const float *)(const void *)(a + 512));
-			I8_UNROLL for (int r = 0; r < R; r++) {
-				__m512 sum = _mm512_setzero_ps();
-				I8_UNROLL for (int q = 0; q < 4; q++) {
-					__m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(
-						u[r][q], _mm512_loadu_si512(a + 64 * q)), sc[r][q]);
-					__m512 dxq = _mm512_loadu_ps((const float *)(const void *)(a + 256 + 64 * q));
-					sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dxq, sum);
-				}
-				acc[r][i] = _mm512_fmadd_ps(sum, d[r], acc[r][i]);
-				accm[r][i] = _mm256_fmadd_ps(mn[r], bs, accm[r][i]);
+			__m512 sum = _mm512_setzero_ps();
+			I8_UNROLL for (int q = 0; q < 4; q++) {
+				__m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(
+					u[q], _mm512_loadu_si512(a + 64 * q)), sc[q]);
+				__m512 dxq = _mm512_loadu_ps((const float *)(const void *)(a + 256 + 64 * q));
+				sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dxq, sum);
 			}
+			acc[i] = _mm512_fmadd_ps(sum, d, acc[i]);
+			accm[i] = _mm256_fmadd_ps(mn, bs, accm[i]);
 		}
 	}
-	I8_UNROLL for (int r = 0; r < R; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++) {
-			__m256 m = accm[r][i];
-			__m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-			h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-			h = _mm_add_ss(h, _mm_movehdup_ps(h));
-			out[(long)i * ldo + r] = _mm512_reduce_add_ps(acc[r][i]) + _mm_cvtss_f32(h);
-		}
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		__m256 m = accm[i];
+		__m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_add_ss(h, _mm_movehdup_ps(h));
+		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]) + _mm_cvtss_f32(h);
+	}
 }
 
-/* q4_0 and q5_0, few tokens (decode): y of R rows and NT tokens (i8_quantize_n's layout at a0, tstride
- * apart) into out[t * ldo + r]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
+/* q4_0 and q5_0, few tokens (decode): one row w times NT tokens (i8_quantize_n's layout at a0, tstride
+ * apart) into out[t * ldo]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
  * lanes of one vector, so the low nibbles are the blocks' first halves and the high ones their second
  * (q5_0: the fifth bits are qh's low and high 16 bits, spread into two byte masks); two vpdpbusd
  * sum both halves into 32-bit lanes of 8 codes of one block, and two multiply-adds apply the blocks'
  * d dx and offsets. The form of i8_tile takes two blocks per vector and a block's halves apart, about
  * twice the instructions per byte (q5_0 read at 40-53% of one thread's bandwidth, compute-bound). */
-I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0, long tstride,
-		    float *out, long ldo, size_t pf)
+I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
+		    long ldo, size_t pf)
 {
 	const size_t bb = q5 ? 22 : 18;
 	const long nb = k / 32;
@@ -518,92 +490,83 @@ I8_FN void i8_ntile(int q5, int R, int NT, const uint8_t *const *w, long k, cons
 	const __m512i spread_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
 	const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16,
 								    32, 64, (char)128));
-	__m512 acc[2][4];
-	const uint8_t *next[2];
+	__m512 acc[4];
+	const uint8_t *next = w + pf;
 
-	I8_UNROLL for (int r = 0; r < R; r++) {
-		next[r] = w[r] + pf;
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			acc[r][i] = _mm512_setzero_ps();
-	}
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		acc[i] = _mm512_setzero_ps();
 	for (long g = 0; g * 4 < nb; g++) {
 		int nblk = nb - g * 4 < 4 ? (int)(nb - g * 4) : 4;
-		__m512i lo[2], hi[2];
-		__m512 d[2];
-		I8_UNROLL for (int r = 0; r < R; r++) {
-			const uint8_t *b = w[r] + (size_t)g * 4 * bb;
-			i8_prefetch(&next[r], b + pf + 4 * bb);
-			/* a block past the row's end (its last group) reads as codes 0, scale 0 */
-			uint64_t hh = 0, qh01 = 0, qh23 = 0;
-			__m128i q[4];
-			I8_UNROLL for (int j = 0; j < 4; j++) {
-				q[j] = _mm_setzero_si128();
-				if (j >= nblk)
-					continue;
-				const uint8_t *bj = b + (size_t)j * bb;
-				uint16_t h;
-				memcpy(&h, bj, 2);
-				hh |= (uint64_t)h << (16 * j);
-				q[j] = _mm_loadu_si128((const __m128i *)(const void *)(bj + (q5 ? 6 : 2)));
-				if (q5) {
-					uint32_t qh;
-					memcpy(&qh, bj + 2, 4);
-					if (j < 2)
-						qh01 |= (uint64_t)qh << (32 * j);
-					else
-						qh23 |= (uint64_t)qh << (32 * (j - 2));
-				}
-			}
-			/* (constant lane numbers: the insert's immediate must be one at every -O level) */
-			__m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
-				_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
-			lo[r] = _mm512_and_si512(v, f);
-			hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+		const uint8_t *b = w + (size_t)g * 4 * bb;
+		i8_prefetch(&next, b + pf + 4 * bb);
+		/* a block past the row's end (its last group) reads as codes 0, scale 0 */
+		uint64_t hh = 0, qh01 = 0, qh23 = 0;
+		__m128i q[4];
+		I8_UNROLL for (int j = 0; j < 4; j++) {
+			q[j] = _mm_setzero_si128();
+			if (j >= nblk)
+				continue;
+			const uint8_t *bj = b + (size_t)j * bb;
+			uint16_t h;
+			memcpy(&h, bj, 2);
+			hh |= (uint64_t)h << (16 * j);
+			q[j] = _mm_loadu_si128((const __m128i *)(const void *)(bj + (q5 ? 6 : 2)));
 			if (q5) {
-				/* block j's qh in 128-bit lane j, its bytes 0-1 (2-3) spread over the lane's 16
-				 * bytes and tested against each byte's bit: the fifth bits as byte masks */
-				__m512i qv = _mm512_permutexvar_epi32(lane4, _mm512_castsi128_si512(
-					_mm_set_epi64x((long long)qh23, (long long)qh01)));
-				__mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_lo), bitsel);
-				__mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_hi), bitsel);
-				lo[r] = _mm512_mask_add_epi8(lo[r], mlo, lo[r], sixteen);
-				hi[r] = _mm512_mask_add_epi8(hi[r], mhi, hi[r], sixteen);
+				uint32_t qh;
+				memcpy(&qh, bj + 2, 4);
+				if (j < 2)
+					qh01 |= (uint64_t)qh << (32 * j);
+				else
+					qh23 |= (uint64_t)qh << (32 * (j - 2));
 			}
-			d[r] = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(
-				_mm_cvtsi64_si128((long long)hh))));
 		}
+		/* (constant lane numbers: the insert's immediate must be one at every -O level) */
+		__m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+			_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
+		__m512i lo = _mm512_and_si512(v, f), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+		if (q5) {
+			/* block j's qh in 128-bit lane j, its bytes 0-1 (2-3) spread over the lane's 16 bytes
+			 * and tested against each byte's bit: the fifth bits as byte masks */
+			__m512i qv = _mm512_permutexvar_epi32(lane4, _mm512_castsi128_si512(
+				_mm_set_epi64x((long long)qh23, (long long)qh01)));
+			__mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_lo), bitsel);
+			__mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_hi), bitsel);
+			lo = _mm512_mask_add_epi8(lo, mlo, lo, sixteen);
+			hi = _mm512_mask_add_epi8(hi, mhi, hi, sixteen);
+		}
+		__m512 d = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(
+			_mm_cvtsi64_si128((long long)hh))));
 		I8_UNROLL for (int i = 0; i < NT; i++) {
 			const uint8_t *a = a0 + (long)i * tstride + g * I8_NSB;
 			__m512i xl = _mm512_loadu_si512(a), xh = _mm512_loadu_si512(a + 64);
 			__m512 dl = _mm512_loadu_ps((const float *)(const void *)(a + 128));
 			__m512 ol = _mm512_loadu_ps((const float *)(const void *)(a + 192));
-			I8_UNROLL for (int r = 0; r < R; r++) {
-				__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], xl),
-								hi[r], xh);
-				acc[r][i] = _mm512_fmadd_ps(d[r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol),
-							    acc[r][i]);
-			}
+			__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
+			acc[i] = _mm512_fmadd_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol), acc[i]);
 		}
 	}
-	I8_UNROLL for (int r = 0; r < R; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			out[(long)i * ldo + r] = _mm512_reduce_add_ps(acc[r][i]);
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]);
 }
 
 /* The decode form's tile of type t: q4_K/q5_K and q4_0/q5_0 have their own, every other type i8_tile */
-I8_FN void i8_any_tile(enum ds_dtype t, int R, int NT, const uint8_t *const *w, long k, const uint8_t *a0,
-		       long tstride, float *out, long ldo, size_t pf)
+I8_FN void i8_any_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride,
+		       float *out, long ldo, size_t pf)
 {
 	if (t == DS_Q4_K || t == DS_Q5_K)
-		i8_ktile(t == DS_Q5_K, R, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_ktile(t == DS_Q5_K, NT, w, k, a0, tstride, out, ldo, pf);
 	else if (t == DS_Q4_0 || t == DS_Q5_0)
-		i8_ntile(t == DS_Q5_0, R, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_ntile(t == DS_Q5_0, NT, w, k, a0, tstride, out, ldo, pf);
 	else
-		i8_tile(t, R, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_tile(t, NT, w, k, a0, tstride, out, ldo, pf);
 }
 
 /* rows [r0, r1) of w (type t) for n (few) tokens: blocks of rows whose weights stay in cache while
- * each group of up to 4 tokens passes over them, two rows at a time (one stream of weights each) */
+ * each group of up to 4 tokens passes over them, one row at a time: one stream of weights. Two rows
+ * at a time (two streams, the activations loaded once for both) were faster from cache but slower
+ * from memory, where decode reads: tools/quant-bench, one thread, 128 MB, q4_K 17 -> 25 GB/s, q6_K
+ * 20 -> 29, q8_0 23 -> 31; the engine on bench-q4km 91 -> 108 tokens/s (2 threads, alternating
+ * runs), and batches of 2 and 4 gain as much. */
 I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
 		     long tstride, int n, float *y, long ldy)
 {
@@ -611,36 +574,20 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 	size_t rb = ds_row_bytes(t, k);
 	const uint8_t *base = w->data;
 
-	/* two neighbouring rows are read together: short rows prefetch the pair about I8_PF bytes ahead,
-	 * long ones I8_PF ahead in each row (one thread, 2048 columns from memory, 2 / 4 / 8 row lengths
-	 * ahead: q8_0 30 / 33 / 19 GB/s, q4_K 17 / 24 / 27, q6_K 17 / 22 / 30) */
-	size_t pf = 2 * rb <= I8_PF ? 2 * rb * ((I8_PF + 2 * rb - 1) / (2 * rb)) : I8_PF;
-
 	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
 		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
 		for (int i = 0; i < n; i += 4) {
 			int nt = n - i < 4 ? n - i : 4;
 			const uint8_t *a = aq + (long)i * tstride;
-			for (long r = rb0; r < rb1; r += 2) {
-				const uint8_t *wr[2] = { base + (size_t)r * rb, base + (size_t)(r + 1) * rb };
+			for (long r = rb0; r < rb1; r++) {
+				const uint8_t *wr = base + (size_t)r * rb;
 				float *o = y + (long)i * ldy + r;
-#define I8_TILE(R, NT) i8_any_tile(t, R, NT, wr, k, a, tstride, o, ldy, pf)
-				if (r + 1 < rb1) {
-					switch (nt) {
-					case 1: I8_TILE(2, 1); break;
-					case 2: I8_TILE(2, 2); break;
-					case 3: I8_TILE(2, 3); break;
-					default: I8_TILE(2, 4); break;
-					}
-				} else {
-					switch (nt) {
-					case 1: I8_TILE(1, 1); break;
-					case 2: I8_TILE(1, 2); break;
-					case 3: I8_TILE(1, 3); break;
-					default: I8_TILE(1, 4); break;
-					}
+				switch (nt) {
+				case 1: i8_any_tile(t, 1, wr, k, a, tstride, o, ldy, I8_PF); break;
+				case 2: i8_any_tile(t, 2, wr, k, a, tstride, o, ldy, I8_PF); break;
+				case 3: i8_any_tile(t, 3, wr, k, a, tstride, o, ldy, I8_PF); break;
+				default: i8_any_tile(t, 4, wr, k, a, tstride, o, ldy, I8_PF); break;
 				}
-#undef I8_TILE
 			}
 		}
 	}
