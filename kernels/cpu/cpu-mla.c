@@ -145,11 +145,25 @@ static void mla_merge_run(void *arg, int h, int ith)
 	c->k->rows(&uv, 0, a->v_dim, o, 1, a->kv_rank, a->out + (long)h * a->v_dim, a->v_dim);
 }
 
-/* Blocks of positions of a decode over n_keys positions: at least 64 positions each, at most cap. */
+/* Positions per block when n_keys positions are cut into n_blk blocks: a whole number of MLA_BLOCK
+ * rows, so that no block ends in a short piece of a score tile (blocks of 61 positions left a piece of
+ * 29 in every block), and only the last block is shorter. */
+static long mla_block_len(int n_keys, int n_blk)
+{
+	long len = (n_keys + n_blk - 1) / n_blk;
+	return (len + MLA_BLOCK - 1) / MLA_BLOCK * MLA_BLOCK;
+}
+
+/* Blocks of positions of a decode over n_keys positions: about 64 positions each, at most cap, each
+ * mla_block_len long (which the block count alone gives back). Neither depends on the threads, so
+ * the sums do not either. */
 static int mla_decode_blocks(int n_keys, int cap)
 {
 	int n = (n_keys + 63) / 64;
-	return n < cap ? n : cap;
+	if (n > cap)
+		n = cap;
+	long len = mla_block_len(n_keys, n);
+	return (int)((n_keys + len - 1) / len);
 }
 
 /* ---- several sequences' decode tokens in one call ---------------------------------------------- */
@@ -186,7 +200,7 @@ static void mla_multi_decode_run(void *arg, int b, int ith)
 	}
 	int i = lo_i, n_keys = t->tok[i].pos + 1, n_blk = c->att_blk0[i + 1] - c->att_blk0[i];
 	long lo, hi;
-	cpu_block(n_keys, (n_keys + n_blk - 1) / n_blk, b - c->att_blk0[i], &lo, &hi);
+	cpu_block(n_keys, mla_block_len(n_keys, n_blk), b - c->att_blk0[i], &lo, &hi);
 	mla_decode_block(c, a, t->tok[i].cache, c->att_q + (long)i * a->n_heads * lat,
 			 c->att_part + (long)b * a->n_heads * (a->kv_rank + 2), lo, hi, ith);
 }
@@ -315,7 +329,7 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	if (a->n == 1) {
 		/* blocks of at least 64 positions, at most CPU_MLA_BLOCKS of them */
 		t.n_blk = mla_decode_blocks(t.n_keys, CPU_MLA_BLOCKS);
-		t.blk_len = (t.n_keys + t.n_blk - 1) / t.n_blk;
+		t.blk_len = mla_block_len(t.n_keys, t.n_blk);
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
 		cpu_pool_run(c->pool, mla_decode_run, &t, t.n_blk);
 		cpu_pool_run(c->pool, mla_merge_run, &t, a->n_heads);
