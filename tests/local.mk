@@ -14,8 +14,8 @@ tests_test_generate_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_test_generate_LDADD = $(ENGINE_TEST_LIBS)
 tests_f32_maxdiff_SOURCES = tests/f32-maxdiff.c tests/fixture-util.c tests/fixture-util.h
 tests_f32_maxdiff_LDADD = libdscommon.a -lm
-TESTS += tests/test-sampler tests/test-prompt tests/test-generate tests/engine-cli.sh
-dist_check_SCRIPTS += tests/engine-cli.sh
+TESTS += tests/test-sampler tests/test-prompt tests/test-generate tests/engine-cli.sh tests/bench-cli.sh
+dist_check_SCRIPTS += tests/engine-cli.sh tests/bench-cli.sh
 # sourced by tests/*-cli.sh
 EXTRA_DIST += tests/cli-lib.sh
 

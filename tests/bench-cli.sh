@@ -1,0 +1,78 @@
+#!/bin/sh
+# bench-cli.sh: dscoder-engine --bench on the CPU: the JSON report is whole and consistent (bytes per
+# token from the file's own types, the bandwidth figures derived from each other, the machine's
+# bandwidth the larger of the probes before and after the decode, the profile's classes within the
+# time they split), the text report says the same, and a context too small is refused. Nothing here
+# asserts a speed: only what the numbers must satisfy on any machine.
+. "$top_srcdir/tests/cli-lib.sh"
+quant="$models/tiny-ds2-quant"
+[ -f "$quant/model-q4_k_m.gguf" ] || { echo "SKIP: no fixtures at $quant"; exit 77; }
+
+for t in bf16 q8_0 q4_k_m; do
+	"$engine" --model "$quant/model-$t.gguf" --bench --json --profile --threads 2 --max-tokens 4 \
+		> "$tmp/$t.json" 2> "$tmp/$t.err" || bad "--bench --json on model-$t.gguf failed: $(cat "$tmp/$t.err")"
+done
+
+out=$(python3 - "$tmp" <<'EOF'
+import json, sys
+d = {t: json.load(open('%s/%s.json' % (sys.argv[1], t))) for t in ('bf16', 'q8_0', 'q4_k_m')}
+bad = []
+for t, j in d.items():
+    for k in ('prefill_tokens', 'prefill_tps', 'decode_tokens', 'decode_tps', 'weight_bytes', 'bytes_per_token',
+              'machine_bw_gbs', 'machine_bw_before_gbs', 'machine_bw_after_gbs', 'decode_bw_gbs', 'bw_fraction',
+              'prefill_ms_per_token', 'decode_ms_per_token'):
+        if k not in j:
+            bad.append('%s: no %s' % (t, k))
+    if bad:
+        continue
+    if j['prefill_tokens'] != 512 or j['decode_tokens'] != 4 or j['threads'] != 2:
+        bad.append('%s: 512 prompt tokens, 4 decoded, 2 threads expected, got %s' % (t, j))
+    if not (j['prefill_tps'] > 0 and j['decode_tps'] > 0):
+        bad.append('%s: tokens/s not positive' % t)
+    if not (0 < j['bytes_per_token'] <= j['weight_bytes']):
+        bad.append('%s: bytes per token %s outside (0, weights %s]' % (t, j['bytes_per_token'], j['weight_bytes']))
+    bw = j['bytes_per_token'] * j['decode_tps'] / 1e9
+    if abs(j['decode_bw_gbs'] - bw) > 0.006 + 0.01 * bw:
+        bad.append('%s: decode_bw_gbs %s is not bytes/token x tokens/s = %.3f' % (t, j['decode_bw_gbs'], bw))
+    if abs(j['machine_bw_gbs'] - max(j['machine_bw_before_gbs'], j['machine_bw_after_gbs'])) > 0.006:
+        bad.append('%s: machine_bw_gbs is not the larger probe' % t)
+    if j['machine_bw_gbs'] <= 0 or abs(j['bw_fraction'] - j['decode_bw_gbs'] / j['machine_bw_gbs']) > 0.002 + 0.01 * j['bw_fraction']:
+        bad.append('%s: bw_fraction %s is not decode / machine bandwidth' % (t, j['bw_fraction']))
+    for phase, tps, n in (('decode', j['decode_tps'], 4), ('prefill', j['prefill_tps'], 512)):
+        p = j[phase + '_ms_per_token']
+        for c in ('attention', 'mla', 'router', 'experts', 'shared', 'dense', 'head', 'sampling', 'other'):
+            if c not in p or p[c] < 0:
+                bad.append('%s: %s profile lacks %s' % (t, phase, c))
+        # classes split the whole; a clock read apart from it may add a little
+        if sum(p.values()) > 1000.0 / tps * 1.05 + 0.01:
+            bad.append('%s: %s classes sum to %.4f ms, more than the %.4f ms per token' %
+                       (t, phase, sum(p.values()), 1000.0 / tps))
+# the same model in three types: the bytes read per token follow the types (BF16 2 bytes a weight,
+# Q8_0 34 per 32, Q4_K_M about 4.5-6.5 bits), not the element count
+b = {t: d[t]['bytes_per_token'] for t in d} if not bad else {}
+if b and not (b['q4_k_m'] < b['q8_0'] < b['bf16']):
+    bad.append('bytes per token do not follow the types: %s' % b)
+if b and not (0.45 < b['q8_0'] / b['bf16'] < 0.65):
+    bad.append('Q8_0 reads %.3f of the BF16 bytes, about 0.53 expected' % (b['q8_0'] / b['bf16']))
+print('; '.join(bad) if bad else 'ok %s' % ', '.join('%s %.0f bytes/token' % kv for kv in b.items()))
+EOF
+)
+case "$out" in
+ok*) ok "--bench --json: consistent figures: ${out#ok }" ;;
+*) bad "--bench --json: $out" ;;
+esac
+
+# the text report names the same figures
+if "$engine" --model "$quant/model-q8_0.gguf" --bench --threads 1 --max-tokens 2 > "$tmp/text" 2> "$tmp/err" &&
+   grep -q "^decode .* tokens/s" "$tmp/text" && grep -q "^weights/token .* MB read per decoded token" "$tmp/text" &&
+   grep -Eq "^bandwidth .* GB/s measured \([0-9.]+ before, [0-9.]+ after\): [0-9]+%" "$tmp/text"; then
+	ok "--bench text report: $(grep '^bandwidth' "$tmp/text")"
+else
+	bad "--bench text report: $(cat "$tmp/text" "$tmp/err")"
+fi
+
+# a context that cannot hold the benchmark's prompt: one sentence, exit 1, nothing on stdout
+"$engine" --model "$quant/model-q8_0.gguf" --bench --ctx 100 > "$tmp/out" 2> "$tmp/err"
+[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && grep -q "too small" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
+	ok "--bench --ctx 100 refused: $(cat "$tmp/err")" || bad "--bench --ctx 100: $(cat "$tmp/out" "$tmp/err")"
+exit $fail
