@@ -53,72 +53,73 @@ AVX512_INLINE __m512 f_ld16(const void *row, long i, enum ds_dtype t)
 #define F_PF 1024      /* bytes of prefetch ahead in each row that decode streams */
 #endif
 
-/* Decode: y[t][r] = W[r] . x[t] for NT (1..3) tokens, 4 rows at a time. Each row is read once, one
- * 64-byte line per step for 16-bit types, with two accumulators per (row, token) so 8 FMA chains
- * hide the FMA latency; the lines PF_AHEAD bytes on are asked for while these are summed. */
+/* Decode: y[t][r] = W[r] . x[t] for NT (1-4) tokens, RR (2 or 4) rows at a time. Each row is read
+ * once, one 64-byte line per step for 16-bit types, with two accumulators per (row, token), 8-24 FMA
+ * chains to hide the FMA latency; the lines F_PF bytes on are asked for while these are summed.
+ * Every (row, token) sums its columns in the same order whatever RR and NT are (even 16-column chunks
+ * in one accumulator, odd ones in the other, the tail in the first), so a token's result does not
+ * depend on how many others it came with. */
 AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, long k,
-			   const float *const *x, int NT, float *const *y)
+			   const float *const *x, int NT, int RR, float *const *y)
 {
 	const size_t es = t == DS_F32 ? 4 : 2, rb = (size_t)k * es;
 	const long k32 = k & ~31L;
 	const __mmask16 tail = (__mmask16)((1u << (k & 15)) - 1);
 	long r = r0;
-	for (; r < r1; r += 4) {
-		int R = r1 - r >= 4 ? 4 : (int)(r1 - r);
+	for (; r < r1; r += RR) {
+		int R = r1 - r >= RR ? RR : (int)(r1 - r);
 		const char *w[4];
-		for (int j = 0; j < 4; j++)
+		for (int j = 0; j < RR; j++)
 			w[j] = (const char *)base + (size_t)(r + (j < R ? j : 0)) * rb;
-		__m512 a[4][3], b[4][3];
+		__m512 a[4][4], b[4][4];
 #pragma GCC unroll 4
-		for (int j = 0; j < 4; j++)
-#pragma GCC unroll 3
+		for (int j = 0; j < RR; j++)
+#pragma GCC unroll 4
 			for (int i = 0; i < NT; i++)
 				a[j][i] = b[j][i] = _mm512_setzero_ps();
 		long c = 0;
 		for (; c < k32; c += 32) {
 #pragma GCC unroll 4
-			for (int j = 0; j < 4; j++) {
+			for (int j = 0; j < RR; j++) {
 				_mm_prefetch(w[j] + (size_t)c * es + F_PF, _MM_HINT_T0);
 				if (es == 4)
 					_mm_prefetch(w[j] + (size_t)c * es + F_PF + 64, _MM_HINT_T0);
-				/* the same line of the next 4 rows, to L2: each row is a short stream
+				/* the same line of the next rows, to L2: each row is a short stream
 				 * that the in-row prefetch reaches only 1 KB into (tools/quant-bench, one
 				 * thread: F32 28 -> 31-37 GB/s, BF16 20 -> 20-25) */
-				if (r + 4 + j < r1) {
-					_mm_prefetch(w[j] + 4 * rb + (size_t)c * es, _MM_HINT_T1);
+				if (r + RR + j < r1) {
+					_mm_prefetch(w[j] + RR * rb + (size_t)c * es, _MM_HINT_T1);
 					if (es == 4)
-						_mm_prefetch(w[j] + 4 * rb + (size_t)c * es + 64, _MM_HINT_T1);
+						_mm_prefetch(w[j] + RR * rb + (size_t)c * es + 64, _MM_HINT_T1);
 				}
 			}
-			__m512 xa[3], xb[3];
-#pragma GCC unroll 3
-			for (int i = 0; i < NT; i++) {
-				xa[i] = _mm512_loadu_ps(x[i] + c);
-				xb[i] = _mm512_loadu_ps(x[i] + c + 16);
-			}
 #pragma GCC unroll 4
-			for (int j = 0; j < 4; j++) {
+			for (int j = 0; j < RR; j++) {
 				__m512 v0 = f_ld16(w[j], c, t), v1 = f_ld16(w[j], c + 16, t);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
 				for (int i = 0; i < NT; i++) {
-					a[j][i] = _mm512_fmadd_ps(v0, xa[i], a[j][i]);
-					b[j][i] = _mm512_fmadd_ps(v1, xb[i], b[j][i]);
+					a[j][i] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(x[i] + c), a[j][i]);
+					b[j][i] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(x[i] + c + 16), b[j][i]);
 				}
 			}
 		}
 		for (; c < k; c += 16) {
 			__mmask16 m = k - c >= 16 ? (__mmask16)0xffff : tail;
 #pragma GCC unroll 4
-			for (int j = 0; j < 4; j++) {
+			for (int j = 0; j < RR; j++) {
 				__m512 v = f_ld(w[j], c, t, m);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
 				for (int i = 0; i < NT; i++)
 					a[j][i] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, x[i] + c), a[j][i]);
 			}
 		}
-		for (int j = 0; j < R; j++)
+		/* (constant indices: a row count known only at run time would put a and b on the stack) */
+#pragma GCC unroll 4
+		for (int j = 0; j < RR; j++)
+#pragma GCC unroll 4
 			for (int i = 0; i < NT; i++)
-				y[i][r + j] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][i], b[j][i]));
+				if (j < R)
+					y[i][r + j] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][i], b[j][i]));
 	}
 }
 
@@ -266,28 +267,52 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 	}
 }
 
-/* Tokens at which the tiles overtake the fused form (each weight read from memory once either way;
- * past this, the fused form's 4 x 3 accumulators run out of registers) */
+/* Tokens from which the tiles take over from the fused form: 1-3 tokens go through the fused form 4
+ * rows at a time, 4-15 in groups of at most 4 tokens 2 rows at a time (16 accumulators, each
+ * activation vector loaded once for both rows), every group passing over a block of rows that the
+ * first one read from memory. The 4 x 6 tiles widened BF16 rows into a panel first and ran at a
+ * quarter of the FMA peak with so few tokens (tools/quant-bench, 2 threads, 128 MB from memory, 8
+ * tokens: BF16 93-152 -> 193-206 GFLOP/s, F32 103-108 -> 110-124; 12 tokens: BF16 176 -> 204-220,
+ * F32 about the same; one row x 8 tokens, 4 x 3 and 4 x 2 were slower). Batched decode and the
+ * experts' few tokens each in a prompt take this path. */
 #define F_FUSED_MAX 4
+#define F_FEW_MAX 16
+#define F_FEW_NT 4         /* tokens per group */
+#define F_FEW_RB 16        /* rows per block that every token group passes over */
 
 AVX512_INLINE void f_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const float *x,
 			    int n, long ldx, float *y, long ldy)
 {
 	const long k = (long)w->cols;
-	if (n >= F_FUSED_MAX) {
+	if (n >= F_FEW_MAX) {
 		f_tiled(w->data, t, r0, r1, k, x, n, ldx, y, ldy);
 		return;
 	}
-	const float *xp[3];
-	float *yp[3];
+	const float *xp[F_FEW_MAX];
+	float *yp[F_FEW_MAX];
 	for (int i = 0; i < n; i++) {
 		xp[i] = x + (long)i * ldx;
 		yp[i] = y + (long)i * ldy;
 	}
-	switch (n) {
-	case 1: f_fused(w->data, t, r0, r1, k, xp, 1, yp); break;
-	case 2: f_fused(w->data, t, r0, r1, k, xp, 2, yp); break;
-	default: f_fused(w->data, t, r0, r1, k, xp, 3, yp); break;
+	if (n < F_FUSED_MAX) {
+		switch (n) {
+		case 1: f_fused(w->data, t, r0, r1, k, xp, 1, 4, yp); break;
+		case 2: f_fused(w->data, t, r0, r1, k, xp, 2, 4, yp); break;
+		default: f_fused(w->data, t, r0, r1, k, xp, 3, 4, yp); break;
+		}
+		return;
+	}
+	int ng = (n + F_FEW_NT - 1) / F_FEW_NT, gs = (n + ng - 1) / ng;
+	for (long rb0 = r0; rb0 < r1; rb0 += F_FEW_RB) {
+		long rb1 = rb0 + F_FEW_RB < r1 ? rb0 + F_FEW_RB : r1;
+		for (int i = 0; i < n; i += gs) {
+			switch (n - i < gs ? n - i : gs) {
+			case 1: f_fused(w->data, t, rb0, rb1, k, xp + i, 1, 2, yp + i); break;
+			case 2: f_fused(w->data, t, rb0, rb1, k, xp + i, 2, 2, yp + i); break;
+			case 3: f_fused(w->data, t, rb0, rb1, k, xp + i, 3, 2, yp + i); break;
+			default: f_fused(w->data, t, rb0, rb1, k, xp + i, 4, 2, yp + i); break;
+			}
+		}
 	}
 }
 
