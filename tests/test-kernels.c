@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-pool.h"
+#include "cpu/cpu-scratch.h"
 #include "xalloc.h"
 #include "fixture-util.h"
 #include "packed-check.h"
@@ -338,6 +339,41 @@ struct pool_sum {
 	int slow;                 /* blocks take 0.3 ms: the caller outwaits its spin for the workers' and sleeps */
 };
 
+/* Kernel scratch: per thread, aligned, kept while big enough, and freed when its thread ends (a
+ * pool's workers made and freed again must not leave their buffers behind). */
+static void scratch_run(void *arg, int b, int ith)
+{
+	(void)arg;
+	(void)ith;
+	float *p = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)(b + 1) * 4096);
+	memset(p, b, (size_t)(b + 1) * 4096);
+}
+
+static void test_scratch(void)
+{
+	char *p = cpu_scratch(CPU_SCRATCH_ROW, 100);
+	CHECK(((uintptr_t)p & 63) == 0, "scratch not aligned to 64 bytes");
+	CHECK(cpu_scratch(CPU_SCRATCH_ROW, 50) == p, "scratch reallocated for a smaller size");
+	CHECK(cpu_scratch(CPU_SCRATCH_CAUSAL, 100) != p, "two uses share one buffer");
+	p = cpu_scratch(CPU_SCRATCH_ROW, 100000);
+	CHECK(((uintptr_t)p & 63) == 0, "grown scratch not aligned to 64 bytes");
+	memset(p, 1, 100000);
+	/* the caller runs blocks too: its buffer is as big as any block asks already */
+	cpu_scratch(CPU_SCRATCH_I8_PANEL, 64 * 4096);
+	size_t before = cpu_scratch_bytes();
+	for (int round = 0; round < 3; round++) {
+		struct cpu_pool *pool = cpu_pool_new(4);
+		CHECK(pool != NULL, "no pool");
+		if (pool == NULL)
+			return;
+		cpu_pool_run(pool, scratch_run, NULL, 64);
+		cpu_pool_free(pool);
+		CHECK(cpu_scratch_bytes() == before,
+		      "round %d: %zu bytes of scratch left by ended threads (%zu before)", round,
+		      cpu_scratch_bytes(), before);
+	}
+}
+
 static void pool_sum_run(void *arg, int b, int ith)
 {
 	struct pool_sum *p = arg;
@@ -462,6 +498,7 @@ int main(void)
 #endif
 	printf("kernel set in use: %s\n", cpu_kernels_best()->name);
 	test_pool();
+	test_scratch();
 	test_backend_threads();
 	if (fix_failures)
 		printf("%d checks failed\n", fix_failures);

@@ -206,22 +206,16 @@ QV_FN void gm_fill_row(const struct ds_tensor *w, long r, long c0, long kc, floa
 		dst[c] = t == DS_BF16 ? ds_bf16_to_f32(row[c]) : ds_f16_to_f32(row[c]);
 }
 
-/* The thread's tile sums of one row block, kept for its next call */
-static __thread float *gm_acc;
-
 /* Rows [r0, r1) times ng <= GM_TG packed tokens (the block from token b0 at xg + b0 * k) into
  * y[t*ldy + r]. Per block of GM_RB rows and per GM_KC columns, each panel of GM_MR rows (decoded
- * once) serves every token block; the sums wait in gm_acc until the last chunk. */
+ * once) serves every token block; the sums wait in this thread's buffer until the last chunk. */
 QV_FN void gm_core(const struct ds_tensor *w, long r0, long r1, const float *xg, int ng, float *y, long ldy)
 {
 	const long k = (long)w->cols;
 	const size_t rowb = ds_row_bytes(w->dtype, k);
 	float wb[GM_MR * GM_LDW] __attribute__((aligned(64)));
-	if (gm_acc == NULL &&
-	    posix_memalign((void **)&gm_acc, 64, (size_t)(GM_RB + GM_MR) * GM_TG * sizeof(float)) != 0) {
-		fprintf(stderr, "dscoder-engine: out of memory\n");
-		abort();
-	}
+	float *gm_acc = cpu_scratch(CPU_SCRATCH_GEMM_SUMS,
+				    (size_t)(GM_RB + GM_MR) * GM_TG * sizeof(float));
 	for (long rb = r0; rb < r1; rb += GM_RB) {
 		long re = r1 - rb < GM_RB ? r1 : rb + GM_RB;
 		for (long c0 = 0; c0 < k; c0 += GM_KC) {
@@ -263,10 +257,6 @@ QV_FN void gm_core(const struct ds_tensor *w, long r0, long r1, const float *xg,
 	}
 }
 
-/* The thread's packed activations for the unpacked entry, kept for its next call */
-static __thread float *gm_xbuf;
-static __thread size_t gm_xcap;
-
 /* rows() in this form: tokens in groups whose packed activations (all k columns) stay in L2 */
 QV_API void QV(gemm_rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			  float *y, long ldy)
@@ -277,14 +267,8 @@ QV_API void QV(gemm_rows)(const struct ds_tensor *w, long r0, long r1, const flo
 		tg = GM_TB;
 	if (tg > GM_TG)
 		tg = GM_TG;
-	if ((size_t)tg * (size_t)k > gm_xcap) {
-		free(gm_xbuf);
-		gm_xcap = (size_t)tg * (size_t)k;
-		if (posix_memalign((void **)&gm_xbuf, 64, gm_xcap * sizeof(float)) != 0) {
-			fprintf(stderr, "dscoder-engine: out of memory\n");
-			abort();
-		}
-	}
+	/* this thread's packed activations */
+	float *gm_xbuf = cpu_scratch(CPU_SCRATCH_GEMM_X, (size_t)tg * (size_t)k * sizeof(float));
 	for (long i0 = 0; i0 < n; i0 += tg) {
 		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
 		gm_pack_x(x + i0 * ldx, ldx, ng, 0, k, gm_xbuf);

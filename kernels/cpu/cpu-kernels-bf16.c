@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cpu-kernels.h"
+#include "cpu-scratch.h"
 
 #define B16_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c"
 #define B16_FN static inline __attribute__((always_inline, target(B16_TARGET)))
@@ -50,16 +51,6 @@
 #define B16_TG 128          /* tokens per group whose tile sums are kept */
 #define B16_RB 96           /* rows per block whose tile sums (96 x 128 F32) are kept */
 #define B16_XGROUP (512L * 1024)   /* bytes of packed activations rows() packs at a time (L2) */
-
-static void *b16_alloc(size_t bytes)
-{
-	void *p = NULL;
-	if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0) {
-		fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of BF16 kernel buffers\n", bytes);
-		abort();
-	}
-	return p;
-}
 
 /* 32 floats from p, of which the first nvalid are read (the rest are 0), rounded to BF16 to nearest
  * even: as 16 32-bit words, word j = pair (2j, 2j + 1) with the even column in the low half */
@@ -83,15 +74,8 @@ B16_FN __m512 b16_dot(__m512 acc, __m512i w, __m512i x)
  * this thread kept for its next call */
 B16_API const uint16_t *b16_round_tokens(const float *x, int n, long ldx, long k, long kp)
 {
-	static __thread uint16_t *buf;
-	static __thread size_t cap;
-	size_t need = (size_t)n * (size_t)kp;
+	uint16_t *buf = cpu_scratch(CPU_SCRATCH_B16_TOKENS, (size_t)n * (size_t)kp * sizeof(uint16_t));
 
-	if (need > cap) {
-		free(buf);
-		cap = need;
-		buf = b16_alloc(cap * sizeof *buf);
-	}
 	for (int i = 0; i < n; i++)
 		for (long c = 0; c < kp; c += 32)
 			_mm512_store_si512(buf + (size_t)i * (size_t)kp + c, b16_round32(x + (long)i * ldx + c, k - c));
@@ -323,12 +307,9 @@ B16_FN void b16_store_y(const float *acc, int R, int T, float *y, long ldy)
 	}
 }
 
-/* The thread's tile sums of one row block, kept for its next call */
-static __thread float *b16_acc;
-
 /* Rows [r0, r1) times ng <= B16_TG packed tokens (block b0 at xg + b0 * k/2) into y[t*ldy + r]: per
  * block of B16_RB rows and per chunk of B16_KP pairs, each 12 rows' pieces serve every token block; the
- * sums wait in b16_acc until the last chunk. */
+ * sums wait in this thread's buffer until the last chunk. */
 B16_FN void b16_core(const struct ds_tensor *w, long r0, long r1, const uint32_t *xg, int ng, float *y,
 		     long ldy)
 {
@@ -337,8 +318,8 @@ B16_FN void b16_core(const struct ds_tensor *w, long r0, long r1, const uint32_t
 	const char *base = w->data;
 	uint32_t tail[B16_MR * B16_KP] __attribute__((aligned(64)));   /* a last panel of fewer rows */
 
-	if (b16_acc == NULL)
-		b16_acc = b16_alloc((size_t)(B16_RB + B16_MR) * B16_TG * sizeof(float));
+	float *sums = cpu_scratch(CPU_SCRATCH_B16_SUMS,
+				  (size_t)(B16_RB + B16_MR) * B16_TG * sizeof(float));
 	for (long rs = r0; rs < r1; rs += B16_RB) {
 		long re = r1 - rs < B16_RB ? r1 : rs + B16_RB;
 		for (long p0 = 0; p0 < kp; p0 += B16_KP) {
@@ -368,7 +349,7 @@ B16_FN void b16_core(const struct ds_tensor *w, long r0, long r1, const uint32_t
 					pf = (struct b16_pf){ .p = base + (size_t)nr * rb + (size_t)nc * 4, .rb = rb,
 							      .len = (size_t)(kp - nc < B16_KP ? kp - nc : B16_KP) * 4,
 							      .rows = re - nr < B16_MR ? (int)(re - nr) : B16_MR };
-				float *acc = b16_acc + (r - rs) * B16_TG;
+				float *acc = sums + (r - rs) * B16_TG;
 				for (int b0 = 0; b0 < ng; b0 += B16_TB) {
 					if (ng - b0 > 16)
 						b16_micro(wp, ws, xg + (long)b0 * kp + p0 * 32, np, 2, acc + b0, p0 > 0, &pf);
@@ -377,7 +358,7 @@ B16_FN void b16_core(const struct ds_tensor *w, long r0, long r1, const uint32_t
 				}
 			}
 		}
-		b16_store_y(b16_acc, (int)(re - rs), ng, y + rs, ldy);
+		b16_store_y(sums, (int)(re - rs), ng, y + rs, ldy);
 	}
 }
 
@@ -390,19 +371,13 @@ static size_t b16_words(int n, long k)
 B16_API void b16_rows_gemm(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			   float *y, long ldy)
 {
-	static __thread uint32_t *buf;
-	static __thread size_t cap;
 	const long k = (long)w->cols;
 	long tg = B16_XGROUP / (2 * k) / B16_TB * B16_TB;
 	if (tg < B16_TB)
 		tg = B16_TB;
 	if (tg > B16_TG)
 		tg = B16_TG;
-	if (b16_words((int)tg, k) > cap) {
-		free(buf);
-		cap = b16_words((int)tg, k);
-		buf = b16_alloc(cap * sizeof *buf);
-	}
+	uint32_t *buf = cpu_scratch(CPU_SCRATCH_B16_WORDS, b16_words((int)tg, k) * sizeof(uint32_t));
 	for (long i0 = 0; i0 < n; i0 += tg) {
 		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
 		b16_pack_x(x + i0 * ldx, ldx, ng, k, buf);

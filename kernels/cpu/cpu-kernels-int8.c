@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cpu-kernels.h"
+#include "cpu-scratch.h"
 
 #define I8_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
 #define I8_FN static inline __attribute__((always_inline, target(I8_TARGET)))
@@ -814,21 +815,11 @@ I8_FN void i8_gemm_tile(enum ds_dtype t, int NT, const uint8_t *panel, long nb, 
 I8_FN void i8_gemm_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
 		     long tstride, int n, float *y, long ldy)
 {
-	static __thread uint8_t *panel;
-	static __thread size_t cap;
 	long k = (long)w->cols, nb = k / 32;
 	size_t rb = ds_row_bytes(t, k), need = (size_t)nb * I8_PB;
 	const uint8_t *base = w->data;
+	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, need);
 
-	if (need > cap) {
-		free(panel);
-		cap = need;
-		panel = aligned_alloc(64, (cap + 63) & ~(size_t)63);
-		if (panel == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory for a %zu-byte int8 weight panel\n", need);
-			abort();
-		}
-	}
 	for (long rt = r0; rt < r1; rt += I8_GR) {
 		int nrows = r1 - rt < I8_GR ? (int)(r1 - rt) : I8_GR;
 		if (nrows < I8_GR)
@@ -989,26 +980,14 @@ static void i8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 static void i8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
 		    long ldy)
 {
-	static __thread float *buf;
-	static __thread size_t cap;
-
 	if (!ds_dtype_is_quantized(w->dtype)) {
 		cpu_kernels_avx512.rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
 	}
 	if (r0 >= r1 || n <= 0)
 		return;
-	size_t need = i8_pack_floats(w->dtype, n, (long)w->cols);
-	if (need > cap) {
-		free(buf);
-		cap = need;
-		buf = aligned_alloc(64, (cap * sizeof *buf + 63) & ~(size_t)63);
-		if (buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory for %zu bytes of int8 activations\n",
-				need * sizeof *buf);
-			abort();
-		}
-	}
+	float *buf = cpu_scratch(CPU_SCRATCH_I8_ACT, i8_pack_floats(w->dtype, n, (long)w->cols) *
+				 sizeof(float));
 	i8_pack(w->dtype, x, n, ldx, (long)w->cols, buf);
 	i8_rows_packed(w, r0, r1, buf, n, y, ldy);
 }

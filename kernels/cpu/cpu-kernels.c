@@ -10,6 +10,7 @@
 #endif
 
 #include "cpu-kernels.h"
+#include "cpu-scratch.h"
 
 void cpu_tensor_row(const struct ds_tensor *w, long r, float *out)
 {
@@ -32,19 +33,7 @@ float cpu_tensor_at_quant(const struct ds_tensor *w, long r, long c)
 
 float *cpu_row_scratch(long n)
 {
-	static __thread float *buf;
-	static __thread long cap;
-
-	if (n > cap) {
-		free(buf);
-		cap = n;
-		buf = malloc((size_t)cap * sizeof(*buf));
-		if (buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory\n");
-			abort();
-		}
-	}
-	return buf;
+	return cpu_scratch(CPU_SCRATCH_ROW, (size_t)n * sizeof(float));
 }
 
 /* Eight partial sums in fixed-size blocks: the shape compilers turn into vector code (SSE, NEON)

@@ -9,12 +9,9 @@
 #include <string.h>
 
 #include "cpu-backend.h"
+#include "cpu-scratch.h"
 
 #define CAUSAL_KB 64     /* keys per score block: the queries before a block's first key skip it */
-
-/* The thread's copy of one head's keys, [nope | rope] per token, kept for its next call */
-static __thread float *causal_keys;
-static __thread size_t causal_cap;
 
 void cpu_mla_causal(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s, long sld,
 		    float *m, float *l, float *f, float *vsum)
@@ -22,16 +19,8 @@ void cpu_mla_causal(const struct cpu_ctx *c, const struct ds_attn_args *a, int h
 	const int n = a->n, nh = a->n_heads, nope = a->nope, qd = a->nope + a->rope;
 	const int kvd = a->nope + a->v_dim, kr = a->kv_rank, lat = a->kv_rank + a->rope, vd = a->v_dim;
 	const long ldq = (long)nh * qd, ldkv = (long)nh * kvd;
-	size_t need = (size_t)n * (size_t)qd;
-	if (need > causal_cap) {
-		free(causal_keys);
-		causal_cap = need;
-		causal_keys = malloc(need * sizeof *causal_keys);
-		if (causal_keys == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory\n");
-			abort();
-		}
-	}
+	/* this thread's copy of the head's keys, [nope | rope] per token */
+	float *causal_keys = cpu_scratch(CPU_SCRATCH_CAUSAL, (size_t)n * (size_t)qd * sizeof(float));
 	for (int j = 0; j < n; j++) {
 		memcpy(causal_keys + (long)j * qd, c->att_kv + j * ldkv + (long)h * kvd, (size_t)nope * sizeof(float));
 		memcpy(causal_keys + (long)j * qd + nope, a->cache + (long)(a->pos + j) * lat + kr,

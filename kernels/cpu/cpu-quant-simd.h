@@ -19,6 +19,8 @@
 
 #include <immintrin.h>
 
+#include "cpu-scratch.h"
+
 #define QV_FN static inline __attribute__((always_inline, target(QV_TARGET)))
 #define QV_API static __attribute__((target(QV_TARGET)))
 
@@ -583,10 +585,6 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
 	}
 
-/* A thread's buffer for the sums of 32 activations; kept for its next call. */
-static __thread float *qv_sx_buf;
-static __thread long qv_sx_cap;
-
 QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			    float *y, long ldy)
 {
@@ -595,15 +593,9 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
 	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
-	if (need_sx && (long)n * (k / 32) > qv_sx_cap) {
-		free(qv_sx_buf);
-		qv_sx_cap = (long)n * (k / 32);
-		qv_sx_buf = malloc((size_t)qv_sx_cap * sizeof(float));
-		if (qv_sx_buf == NULL) {
-			fprintf(stderr, "dscoder-engine: out of memory\n");
-			abort();
-		}
-	}
+	/* this thread's sums of 32 activations */
+	float *qv_sx_buf = need_sx ? cpu_scratch(CPU_SCRATCH_QUANT_SUMS,
+						 (size_t)n * (size_t)(k / 32) * sizeof(float)) : NULL;
 	if (need_sx)
 		for (int i = 0; i < n; i++)
 			for (long c = 0; c < k; c += 32) {

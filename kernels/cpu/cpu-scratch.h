@@ -1,0 +1,30 @@
+/* cpu-scratch.h: the buffers each thread of the CPU kernels keeps between calls, grown on demand and
+ * freed when the thread ends. */
+#ifndef DS_CPU_SCRATCH_H
+#define DS_CPU_SCRATCH_H
+
+#include <stddef.h>
+
+/* One buffer per use, so that a kernel's buffer and that of a kernel it calls never alias. */
+enum cpu_scratch_use {
+	CPU_SCRATCH_ROW,          /* cpu_row_scratch: one row decoded to floats */
+	CPU_SCRATCH_I8_PANEL,     /* int8 set: a panel of weight rows decoded to codes */
+	CPU_SCRATCH_I8_ACT,       /* int8 set: activations rounded to int8 blocks */
+	CPU_SCRATCH_B16_TOKENS,   /* bf16 set: decode's tokens rounded to BF16 */
+	CPU_SCRATCH_B16_WORDS,    /* bf16 set: the product's activations as BF16 pairs */
+	CPU_SCRATCH_B16_SUMS,     /* bf16 set: a row block's tile sums */
+	CPU_SCRATCH_CAUSAL,       /* prefill attention: one head's keys */
+	CPU_SCRATCH_GEMM_SUMS,    /* float sets' matrix product: a row block's tile sums */
+	CPU_SCRATCH_GEMM_X,       /* float sets' matrix product: packed activations */
+	CPU_SCRATCH_QUANT_SUMS,   /* float sets' quantized decode: sums of 32 activations */
+	CPU_SCRATCH_N
+};
+
+/* This thread's buffer for use, at least bytes long and aligned to 64 bytes. Its contents are not
+ * kept when it grows. Out of memory, prints one line and aborts: a kernel has no way to fail. */
+void *cpu_scratch(enum cpu_scratch_use use, size_t bytes);
+
+/* Bytes that the scratch buffers of all threads hold now: a thread's go when it ends (for tests). */
+size_t cpu_scratch_bytes(void);
+
+#endif
