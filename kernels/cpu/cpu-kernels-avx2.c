@@ -250,8 +250,10 @@ AVX2_INLINE void axpy_row_generic(float *y, float a, const void *row, long n, en
 	long c = 0;
 	for (; c + 8 <= n; c += 8)
 		_mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, ld8(row, c, t), _mm256_loadu_ps(y + c)));
+	/* the tails fused explicitly, as the vector parts and the AVX-512 kernels are: whether a * b + c
+	 * is contracted otherwise depends on the optimisation level (-O1 did not, -O2 did) */
 	for (; c < n; c++)
-		y[c] += a * ld1(row, c, t);
+		y[c] = fmaf(a, ld1(row, c, t), y[c]);
 }
 
 AVX2 void cpu_avx2_axpy_row(float *y, float a, const struct ds_tensor *w, long row)
@@ -293,7 +295,7 @@ AVX2 void cpu_avx2_axpy(float *y, float a, const float *x, long n)
 	for (; c + 8 <= n; c += 8)
 		_mm256_storeu_ps(y + c, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
 	for (; c < n; c++)
-		y[c] += a * x[c];
+		y[c] = fmaf(a, x[c], y[c]);
 }
 
 /* Tiles of 2 queries x 32 columns (8 accumulators) over all m rows: each row of v loaded serves
@@ -346,8 +348,8 @@ AVX2 void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float 
 		}
 		for (; k < kdim; k++)
 			for (int t = 0; t < m; t++) {
-				oa[k] += pa[t] * v[(long)t * ldv + k];
-				ob[k] += pb[t] * v[(long)t * ldv + k];
+				oa[k] = fmaf(pa[t], v[(long)t * ldv + k], oa[k]);
+				ob[k] = fmaf(pb[t], v[(long)t * ldv + k], ob[k]);
 			}
 	}
 	for (; i < n; i++)
