@@ -346,12 +346,12 @@ I8_FN void i8_prefetch(const uint8_t **next, const uint8_t *upto)
 }
 
 /* One row w (k weights of type t) times NT tokens (quantized at a0, tstride apart), into out[t * ldo];
- * pf: how far ahead in the row to prefetch */
+ * the lines I8_PF bytes ahead in the row are asked for as it goes */
 I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride,
-		   float *out, long ldo, size_t pf)
+		   float *out, long ldo)
 {
 	__m512 acc[4], accm[4];
-	const uint8_t *a[4], *next = w + pf;
+	const uint8_t *a[4], *next = w + I8_PF;
 	I8_UNROLL for (int i = 0; i < NT; i++) {
 		acc[i] = accm[i] = _mm512_setzero_ps();
 		a[i] = a0 + (long)i * tstride;
@@ -361,13 +361,12 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
 		for (long sb = 0; sb < k / 256; sb++) {
 			__m512 s8, m8;
 			const uint8_t *b = w + (size_t)sb * 210;
-			i8_prefetch(&next, b + pf + 210);
+			i8_prefetch(&next, b + I8_PF + 210);
 			i8_q6scales(b, &s8, &m8);
 			I8_UNROLL for (int j = 0; j < 4; j++) {
-				__m512 m = m8;
 				__m512i u = i8_q6codes(b, j);
 				__m512 s = _mm512_permutexvar_ps(i8_lanes16(j), s8);
-				I8_STEP(t, 0, NT, u, s, m, a, acc, accm);
+				I8_STEP(t, 0, NT, u, s, m8, a, acc, accm);
 				I8_UNROLL for (int i = 0; i < NT; i++)
 					a[i] += I8_CHUNK;
 			}
@@ -378,7 +377,7 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
 		for (long c = 0; c < nb; c += 2) {
 			__m512 s, m;
 			const uint8_t *b = w + (size_t)c * bb;
-			i8_prefetch(&next, b + pf + 2 * bb);
+			i8_prefetch(&next, b + I8_PF + 2 * bb);
 			__m512i u = i8_chunk32(t, b, bb, c + 1 < nb, &s, &m);
 			I8_STEP(t, !i8_offset_mult(t), NT, u, s, m, a, acc, accm);
 			I8_UNROLL for (int i = 0; i < NT; i++)
@@ -400,7 +399,7 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
  * float multiply-add per 64 codes with s = d sc permuted into the lanes) read q4_K at 51% of the
  * machine's bandwidth on 2 threads, this one at 60-65% (tools/quant-bench). */
 I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
-		    long ldo, size_t pf)
+		    long ldo)
 {
 	const size_t bb = q5 ? 176 : 144;
 	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
@@ -420,7 +419,7 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	};
 	__m512 acc[4];
 	__m256 accm[4];
-	const uint8_t *next = w + pf;
+	const uint8_t *next = w + I8_PF;
 
 	I8_UNROLL for (int i = 0; i < NT; i++) {
 		acc[i] = _mm512_setzero_ps();
@@ -429,7 +428,7 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	for (long sb = 0; sb < k / 256; sb++) {
 		__m512i u[4], sc[4];
 		const uint8_t *b = w + (size_t)sb * bb;
-		i8_prefetch(&next, b + pf + bb);
+		i8_prefetch(&next, b + I8_PF + bb);
 		uint64_t s6, m6;
 		ds_k_scales8(b + 4, &s6, &m6);
 		__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)s6)));
@@ -480,7 +479,7 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
  * d dx and offsets. The form of i8_tile takes two blocks per vector and a block's halves apart, about
  * twice the instructions per byte (q5_0 read at 40-53% of one thread's bandwidth, compute-bound). */
 I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
-		    long ldo, size_t pf)
+		    long ldo)
 {
 	const size_t bb = q5 ? 22 : 18;
 	const long nb = k / 32;
@@ -492,14 +491,14 @@ I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16,
 								    32, 64, (char)128));
 	__m512 acc[4];
-	const uint8_t *next = w + pf;
+	const uint8_t *next = w + I8_PF;
 
 	I8_UNROLL for (int i = 0; i < NT; i++)
 		acc[i] = _mm512_setzero_ps();
 	for (long g = 0; g * 4 < nb; g++) {
 		int nblk = nb - g * 4 < 4 ? (int)(nb - g * 4) : 4;
 		const uint8_t *b = w + (size_t)g * 4 * bb;
-		i8_prefetch(&next, b + pf + 4 * bb);
+		i8_prefetch(&next, b + I8_PF + 4 * bb);
 		/* a block past the row's end (its last group) reads as codes 0, scale 0 */
 		uint64_t hh = 0, qh01 = 0, qh23 = 0;
 		__m128i q[4];
@@ -552,14 +551,14 @@ I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 
 /* The decode form's tile of type t: q4_K/q5_K and q4_0/q5_0 have their own, every other type i8_tile */
 I8_FN void i8_any_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride,
-		       float *out, long ldo, size_t pf)
+		       float *out, long ldo)
 {
 	if (t == DS_Q4_K || t == DS_Q5_K)
-		i8_ktile(t == DS_Q5_K, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_ktile(t == DS_Q5_K, NT, w, k, a0, tstride, out, ldo);
 	else if (t == DS_Q4_0 || t == DS_Q5_0)
-		i8_ntile(t == DS_Q5_0, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_ntile(t == DS_Q5_0, NT, w, k, a0, tstride, out, ldo);
 	else
-		i8_tile(t, NT, w, k, a0, tstride, out, ldo, pf);
+		i8_tile(t, NT, w, k, a0, tstride, out, ldo);
 }
 
 /* rows [r0, r1) of w (type t) for n (few) tokens: blocks of rows whose weights stay in cache while
@@ -584,10 +583,10 @@ I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 				const uint8_t *wr = base + (size_t)r * rb;
 				float *o = y + (long)i * ldy + r;
 				switch (nt) {
-				case 1: i8_any_tile(t, 1, wr, k, a, tstride, o, ldy, I8_PF); break;
-				case 2: i8_any_tile(t, 2, wr, k, a, tstride, o, ldy, I8_PF); break;
-				case 3: i8_any_tile(t, 3, wr, k, a, tstride, o, ldy, I8_PF); break;
-				default: i8_any_tile(t, 4, wr, k, a, tstride, o, ldy, I8_PF); break;
+				case 1: i8_any_tile(t, 1, wr, k, a, tstride, o, ldy); break;
+				case 2: i8_any_tile(t, 2, wr, k, a, tstride, o, ldy); break;
+				case 3: i8_any_tile(t, 3, wr, k, a, tstride, o, ldy); break;
+				default: i8_any_tile(t, 4, wr, k, a, tstride, o, ldy); break;
 				}
 			}
 		}

@@ -327,7 +327,7 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	struct mla_task t = { .c = c, .a = a, .n_keys = a->pos + a->n };
 	int pairs = a->n * a->n_heads;
 	if (a->n == 1) {
-		/* blocks of at least 64 positions, at most CPU_MLA_BLOCKS of them */
+		/* blocks of about 64 positions, at most CPU_MLA_BLOCKS of them */
 		t.n_blk = mla_decode_blocks(t.n_keys, CPU_MLA_BLOCKS);
 		t.blk_len = mla_block_len(t.n_keys, t.n_blk);
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
