@@ -1,5 +1,6 @@
 /* test-kernels.c: the SIMD kernels against the portable ones (every dtype, odd sizes with tails),
- * F16 widening over all finite halves, the thread pool, and threaded products against one thread. */
+ * F16 widening over all finite halves, the thread pool, threaded products against one thread, and
+ * the MoE step of a few tokens against the expert-at-a-time form. */
 #include "build-config.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cpu/cpu-backend.h"
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-pool.h"
 #include "cpu/cpu-scratch.h"
@@ -32,7 +34,7 @@ static float rndf(void)
 
 static const char *dtype_name(enum ds_dtype t)
 {
-	return t == DS_F32 ? "F32" : t == DS_F16 ? "F16" : "BF16";
+	return t == DS_F32 ? "F32" : t == DS_F16 ? "F16" : t == DS_BF16 ? "BF16" : ds_dtype_get(t)->name;
 }
 
 /* A rows x cols tensor of values in about [-2, 2], some F16 ones subnormal. */
@@ -462,6 +464,116 @@ static void test_backend_threads(void)
 	be->destroy(c3);
 }
 
+/* A Q8_0 matrix of random codes and small scales (the int8 set packs its activations) */
+static struct ds_tensor make_q8_0(long rows, long cols)
+{
+	size_t nb = (size_t)rows * (size_t)(cols / 32);
+	uint8_t *data = xmalloc(nb * 34);
+	for (size_t b = 0; b < nb; b++) {
+		uint16_t d = (uint16_t)(0x2000 + rnd() % 0x800);   /* 2^-7 .. 2^-6 */
+		memcpy(data + b * 34, &d, 2);
+		for (int i = 0; i < 32; i++)
+			data[b * 34 + 2 + i] = (uint8_t)rnd();
+	}
+	return (struct ds_tensor){ .dtype = DS_Q8_0, .data = data, .rows = rows, .cols = cols };
+}
+
+/* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks) equals, bit for bit, the
+ * expert-at-a-time form that more tokens take: the shared experts by swiglu, each chosen expert by
+ * swiglu on the tokens that chose it (an expert chosen twice by one token counted twice, a skipped
+ * id -1 not at all), weighted into an accumulator in expert order, the shared output plus it; on 1
+ * and 3 threads, with each weight type and with the int8 set's packed activations. */
+static void test_backend_moe(const struct cpu_kernels *k)
+{
+	enum { H = 128, W = 64, NR = 8, TOPK = 3, NMAX = 16 };
+	struct ds_config cfg = { .hidden_size = H, .intermediate_size = 2 * W, .moe_intermediate_size = W,
+				 .n_shared_experts = 2, .n_routed_experts = NR, .num_experts_per_tok = TOPK,
+				 .num_attention_heads = 2, .kv_lora_rank = 16, .qk_nope_head_dim = 8,
+				 .qk_rope_head_dim = 4, .v_head_dim = 8 };
+	const struct ds_backend *be = &ds_backend_cpu;
+	char err[256];
+	for (int ti = 0; ti < 4; ti++) {
+		enum ds_dtype t = ti == 3 ? DS_Q8_0 : (enum ds_dtype)ti;
+		struct ds_tensor g[NR + 1], u[NR + 1], d[NR + 1];
+		for (int e = 0; e <= NR; e++) {
+			long w = e == NR ? 2 * W : W;   /* the last: the shared experts */
+			g[e] = t == DS_Q8_0 ? make_q8_0(w, H) : make_tensor(t, w, H);
+			u[e] = t == DS_Q8_0 ? make_q8_0(w, H) : make_tensor(t, w, H);
+			d[e] = t == DS_Q8_0 ? make_q8_0(H, w) : make_tensor(t, H, w);
+		}
+		float *x = xmalloc(sizeof *x * NMAX * H), *wts = xmalloc(sizeof *wts * NMAX * TOPK);
+		int ids[NMAX * TOPK];
+		for (int i = 0; i < NMAX * H; i++)
+			x[i] = rndf();
+		for (int i = 0; i < NMAX * TOPK; i++) {
+			ids[i] = (int)(rnd() % NR);
+			wts[i] = 0.5f * rndf();
+		}
+		ids[0 * TOPK + 2] = ids[0 * TOPK + 0];   /* tokens 0 and 1 chose one expert twice */
+		ids[1 * TOPK + 2] = ids[1 * TOPK + 0];
+		ids[2 * TOPK + 1] = -1;                  /* token 2: an expert another rank evaluates */
+		for (int th = 1; th <= 3; th += 2) {
+			struct ds_backend_params bp = { .cfg = &cfg, .n_ctx = 16, .max_batch = NMAX, .n_threads = th };
+			struct cpu_ctx *c = be->create(&bp, err, sizeof err);
+			CHECK(c != NULL, "backend create: %s", err);
+			if (c == NULL)
+				continue;
+			c->k = k;
+			static const int ns[] = { 1, 2, 5, 16 };
+			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+				int n = ns[ni];
+				float *y = xmalloc(sizeof *y * NMAX * H), *ref = xmalloc(sizeof *ref * NMAX * H);
+				float *acc = xcalloc(NMAX * H, sizeof *acc), *xs = xmalloc(sizeof *xs * NMAX * TOPK * H);
+				float *ys = xmalloc(sizeof *ys * NMAX * TOPK * H), ws[NMAX * TOPK];
+				int tok[NMAX * TOPK];
+				struct ds_moe_args a = { .x = x, .n = n, .hidden = H, .top_k = TOPK, .ids = ids,
+							 .weights = wts, .n_routed = NR, .gate = g, .up = u, .down = d,
+							 .shared_gate = &g[NR], .shared_up = &u[NR], .shared_down = &d[NR] };
+				be->moe(c, y, &a);
+				be->swiglu(c, ref, &g[NR], &u[NR], &d[NR], x, n);
+				for (int e = 0; e < NR; e++) {
+					int m = 0;
+					for (int i = 0; i < n; i++)
+						for (int j = 0; j < TOPK; j++)
+							if (ids[i * TOPK + j] == e) {
+								memcpy(xs + m * H, x + i * H, sizeof *xs * H);
+								tok[m] = i;
+								ws[m++] = wts[i * TOPK + j];
+							}
+					if (m == 0)
+						continue;
+					be->swiglu(c, ys, &g[e], &u[e], &d[e], xs, m);
+					for (int r = 0; r < m; r++)
+						k->axpy(acc + tok[r] * H, ws[r], ys + r * H, H);
+				}
+				k->axpy(ref, 1.0f, acc, (long)n * H);
+				int bad = -1;
+				for (int i = 0; i < n * H && bad < 0; i++)
+					if (memcmp(&y[i], &ref[i], sizeof *y) != 0)
+						bad = i;
+				if (bad >= 0)
+					printf("first difference at %d: %.9g vs %.9g\n", bad, y[bad], ref[bad]);
+				CHECK(memcmp(y, ref, sizeof *y * (size_t)n * H) == 0,
+				      "moe %s, %s set, %d tokens, %d threads: the few-token step differs from expert at a time",
+				      dtype_name(t), k->name, n, th);
+				free(y);
+				free(ref);
+				free(acc);
+				free(xs);
+				free(ys);
+			}
+			be->destroy(c);
+		}
+		for (int e = 0; e <= NR; e++) {
+			free((void *)g[e].data);
+			free((void *)u[e].data);
+			free((void *)d[e].data);
+		}
+		free(x);
+		free(wts);
+	}
+}
+
 int main(void)
 {
 	test_conversions();
@@ -500,6 +612,11 @@ int main(void)
 	test_pool();
 	test_scratch();
 	test_backend_threads();
+	test_backend_moe(cpu_kernels_best());
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+	if (cpu_kernels_have_avx512_int8())
+		test_backend_moe(&cpu_kernels_avx512_int8);
+#endif
 	if (fix_failures)
 		printf("%d checks failed\n", fix_failures);
 	return fix_failures ? 1 : 0;

@@ -1,9 +1,10 @@
 /* quant-bench.c: the CPU matrix kernels alone, per weight type and kernel set, on 1 and 2 threads:
  * decode (1 token) as GB/s of weights against the measured read bandwidth, prefill (64 tokens) as
  * tokens x rows per second. Medians of several runs: the machine is shared. Run by hand:
- *   tools/quant-bench [TYPES [SETS [THREADS [MB [TOKENS]]]]]   e.g. tools/quant-bench q4_K,q8_0 avx512 2
+ *   tools/quant-bench [TYPES [SETS [THREADS [MB [TOKENS [COLS]]]]]]   e.g. tools/quant-bench q4_K,q8_0 avx512 2
  * (SETS: ref, avx2, avx512 and the opt-in avx512-int8)
- * (MB of weights for decode, default 256; prefill takes 1/16 of them and TOKENS tokens, default 64) */
+ * (MB of weights for decode, default 256; prefill takes 1/16 of them and TOKENS tokens, default 64;
+ * COLS weights per row, default 2048: the bench model's rows are 1024 long, Coder-V2-Lite's 2048) */
 #include "build-config.h"
 
 #include <stdint.h>
@@ -112,10 +113,10 @@ int main(int argc, char **argv)
 	const char *sets = argc > 2 ? argv[2] : "ref,avx2,avx512";
 	const char *ths = argc > 3 ? argv[3] : "1,2";
 	long mb = argc > 4 ? atol(argv[4]) : 256;
-	const long cols = 2048;
 	const int np = argc > 5 ? atoi(argv[5]) : 64;
-	if (np < 1 || mb < 1) {
-		fprintf(stderr, "quant-bench: MB and TOKENS must be at least 1\n");
+	const long cols = argc > 6 ? atol(argv[6]) : 2048;
+	if (np < 1 || mb < 1 || cols < 256 || cols % 256 != 0) {
+		fprintf(stderr, "quant-bench: MB and TOKENS must be at least 1, COLS a multiple of 256\n");
 		return 2;
 	}
 

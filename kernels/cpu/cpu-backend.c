@@ -52,6 +52,8 @@ static void cpu_destroy(void *ctx)
 	free(c->att_scores);
 	free(c->att_lat);
 	free(c->att_batch);
+	free(c->moef_buf);
+	free(c->moef_mats);
 	free(c);
 }
 
@@ -98,6 +100,8 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
 	c->att_batch = cpu_xalloc((size_t)c->nth * cpu_mla_batch_floats(c->max_batch, c->kv_rank, c->v_dim));
+	c->n_routed = cfg->n_routed_experts;
+	c->moef_mats = xcalloc((size_t)c->n_routed + 1, sizeof *c->moef_mats);
 	return c;
 }
 
@@ -157,30 +161,40 @@ const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float 
 	return c->xpack;
 }
 
-void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, int n,
-		   const float **xp)
+void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, const int *n,
+		   int count, const float **xp)
 {
 	const struct cpu_kernels *k = c->k;
-	size_t off[n + 1];
+	size_t off[count + 1];
 	off[0] = 0;
-	for (int m = 0; m < n; m++) {
+	for (int m = 0; m < count; m++) {
 		size_t f = 0;
-		if (k->pack != NULL && k->packed_from(w[m]->dtype) <= 1)
-			f = (k->pack_floats(w[m]->dtype, 1, (long)w[m]->cols) + 15) & ~(size_t)15;   /* 64 B apart */
+		if (k->pack != NULL && n[m] > 0 && k->packed_from(w[m]->dtype) <= n[m])
+			f = (k->pack_floats(w[m]->dtype, n[m], (long)w[m]->cols) + 15) & ~(size_t)15;   /* 64 B apart */
 		off[m + 1] = off[m] + f;
 	}
-	if (off[n] > c->xpack_each_cap) {
+	if (off[count] > c->xpack_each_cap) {
 		free(c->xpack_each);
-		c->xpack_each = cpu_xalloc(off[n]);
-		c->xpack_each_cap = off[n];
+		c->xpack_each = cpu_xalloc(off[count]);
+		c->xpack_each_cap = off[count];
 	}
-	for (int m = 0; m < n; m++) {
+	for (int m = 0; m < count; m++) {
 		xp[m] = NULL;
 		if (off[m + 1] > off[m]) {
-			k->pack(w[m]->dtype, x[m], 1, (long)w[m]->cols, (long)w[m]->cols, c->xpack_each + off[m]);
+			k->pack(w[m]->dtype, x[m], n[m], (long)w[m]->cols, (long)w[m]->cols, c->xpack_each + off[m]);
 			xp[m] = c->xpack_each + off[m];
 		}
 	}
+}
+
+float *cpu_grow(float **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = cpu_xalloc(n);
+		*cap = n;
+	}
+	return *buf;
 }
 
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

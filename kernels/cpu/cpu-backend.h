@@ -10,6 +10,20 @@
  * so that the sums come out the same on any number of threads). */
 #define CPU_MLA_BLOCKS 32
 
+/* One SwiGLU of a few tokens' MoE step (cpu-ffn.c): the shared experts for every token, or one
+ * routed expert for the tokens that chose it */
+struct moef_mat {
+	const struct ds_tensor *gate, *up, *down;
+	int n;                  /* its tokens */
+	int ent;                /* routed: its first entry in the step's (token, weight) lists */
+	const float *x;         /* its tokens' inputs (n, hidden) */
+	const float *xp;        /* x packed for gate and up, or NULL */
+	const float *down_xp;   /* its intermediate packed for down, or NULL */
+	float *g, *u;           /* its intermediates (n, gate rows) */
+	float *out;             /* its down projection's output (n, hidden) */
+	long row0;              /* where its gate rows start among all the matrices' gate rows */
+};
+
 struct cpu_ctx {
 	struct cpu_pool *pool;
 	const struct cpu_kernels *k;
@@ -34,6 +48,10 @@ struct cpu_ctx {
 	long score_ld;              /* heads * 32 */
 	float *att_lat;             /* (threads, kv_rank) */
 	float *att_batch;           /* (threads, cpu_mla_batch_floats): batch attention scratch */
+	int n_routed;               /* routed experts of the model */
+	struct moef_mat *moef_mats; /* (n_routed + 1): the SwiGLUs of a few tokens' step (cpu-ffn.c) */
+	float *moef_buf;            /* their inputs, intermediates and outputs */
+	size_t moef_cap;            /* floats at moef_buf */
 };
 
 /* Rows per block of a matrix product: about 4 blocks per thread, a multiple of 12 (the row tiles are
@@ -53,11 +71,15 @@ static inline long cpu_row_block(long rows, int threads)
  * set or this many tokens takes rows() on x as it is. */
 const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);
 
-/* One token's input of each of n matrices w[m] (x[m], w[m]->cols values) packed for it into
- * c->xpack_each: xp[m], or NULL where the kernels do not pack that type for one token. Products
- * split in row blocks then round their activations once, not once per block. */
-void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, int n,
-		   const float **xp);
+/* The inputs of count matrices w[m] (x[m]: n[m] tokens, w[m]->cols apart) packed for them into
+ * c->xpack_each: xp[m], or NULL where the kernels do not pack that type for that many tokens.
+ * Products split in row blocks then round their activations once, not once per block. */
+void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, const int *n,
+		   int count, const float **xp);
+
+/* *buf with room for n floats (64-byte aligned), replaced by a larger one when *cap is less; what
+ * it held is not kept. */
+float *cpu_grow(float **buf, size_t *cap, size_t n);
 
 /* Matrix product on all threads: y[i*ldy + r] = W[r] . x[i*ldx ..]. */
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,

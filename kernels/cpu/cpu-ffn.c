@@ -61,163 +61,193 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
 	cpu_matmul_ld(c, y, (long)down->rows, down, c->ffn_gate, (long)gate->rows, n);
 }
 
-/* ---- one token: shared and routed experts as two pool tasks in all ---- */
+/* ---- a few tokens (decode of one or a batch of sequences): every SwiGLU in two pool tasks ---- */
 
-#define MOE1_MAX 33        /* shared + top_k experts this path takes (more: the general path) */
+/* Tokens up to which a step takes this path; more (prefill) go an expert at a time, each expert with
+ * many tokens, where a task per expert costs nothing. */
+#define MOEF_MAX_TOKENS 16
 
-struct moe1_task {
+struct moef_task {
 	struct cpu_ctx *c;
-	const float *x;
-	int n_mat;                          /* matrices: the shared experts (if any), then the routed */
-	int shared;                         /* 1 when matrix 0 is the shared experts */
-	const struct ds_tensor *gate[MOE1_MAX], *up[MOE1_MAX], *down[MOE1_MAX];
-	float weight[MOE1_MAX];
-	const float *xp;                    /* x packed for every gate and up (one type), or NULL */
-	const float *down_xp[MOE1_MAX];     /* each down projection's input packed, or NULL */
-	long off[MOE1_MAX + 1];             /* where each one's rows start among all the gate rows (and
-					       its intermediate in c->ffn_gate/ffn_up) */
-	long gate_bs, down_bs;              /* rows per block of all gate rows, of all down rows */
-	float *down_out;                    /* (n_mat, hidden): each down projection's output */
-	long hidden;
+	struct moef_mat *m;
+	int n_mat;
+	long gate_rows, gate_bs, hidden, down_bs;
 };
 
-/* Of rows [lo, hi) of matrices laid end to end (matrix m's from start[m], start[m + 1] the next's):
- * those of matrix m, as its own rows [*a, *b); false where it has none */
-static bool moe1_part(const long *start, int m, long lo, long hi, long *a, long *b)
+/* Of rows [lo, hi) of matrices laid end to end, those of the one whose rows are [start, start +
+ * rows), as its own rows [*a, *b); false where it has none */
+static bool moef_part(long start, long rows, long lo, long hi, long *a, long *b)
 {
-	*a = (lo > start[m] ? lo : start[m]) - start[m];
-	*b = (hi < start[m + 1] ? hi : start[m + 1]) - start[m];
+	*a = (lo > start ? lo : start) - start;
+	*b = (hi < start + rows ? hi : start + rows) - start;
 	return *a < *b;
 }
 
 /* Task 1: block b of all the gate and up rows laid end to end (so a thread's block is one or two
- * long streams per matrix, not a new one every few rows of each), then silu(g) * u of those rows. */
-static void moe1_gate_run(void *arg, int blk, int ith)
+ * long streams per matrix, not a new one every few rows of each), then silu(g) * u of those rows for
+ * each of the matrix's tokens. */
+static void moef_gate_run(void *arg, int blk, int ith)
 {
-	struct moe1_task *t = arg;
+	struct moef_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	long lo, hi;
-	cpu_block(t->off[t->n_mat], t->gate_bs, blk, &lo, &hi);
-	for (int m = 0; m < t->n_mat; m++) {
-		long a, b, w = (long)t->gate[m]->rows;
-		if (!moe1_part(t->off, m, lo, hi, &a, &b))
+	cpu_block(t->gate_rows, t->gate_bs, blk, &lo, &hi);
+	for (int i = 0; i < t->n_mat; i++) {
+		const struct moef_mat *m = &t->m[i];
+		long a, b, w = (long)m->gate->rows;
+		if (!moef_part(m->row0, w, lo, hi, &a, &b))
 			continue;
-		float *g = c->ffn_gate + t->off[m], *u = c->ffn_up + t->off[m];
-		if (t->xp != NULL) {
-			c->k->rows_packed(t->gate[m], a, b, t->xp, 1, g, w);
-			c->k->rows_packed(t->up[m], a, b, t->xp, 1, u, w);
+		if (m->xp != NULL) {
+			c->k->rows_packed(m->gate, a, b, m->xp, m->n, m->g, w);
+			c->k->rows_packed(m->up, a, b, m->xp, m->n, m->u, w);
 		} else {
-			c->k->rows(t->gate[m], a, b, t->x, 1, (long)t->gate[m]->cols, g, w);
-			c->k->rows(t->up[m], a, b, t->x, 1, (long)t->up[m]->cols, u, w);
+			c->k->rows(m->gate, a, b, m->x, m->n, t->hidden, m->g, w);
+			c->k->rows(m->up, a, b, m->x, m->n, t->hidden, m->u, w);
 		}
-		for (long r = a; r < b; r++)
-			g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+		for (int j = 0; j < m->n; j++) {
+			float *g = m->g + (long)j * w, *u = m->u + (long)j * w;
+			for (long r = a; r < b; r++)
+				g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+		}
 	}
 }
 
 /* Task 2: block b of all the down projections' rows laid end to end (hidden each), into each one's
- * own output row. */
-static void moe1_down_run(void *arg, int blk, int ith)
+ * own output. */
+static void moef_down_run(void *arg, int blk, int ith)
 {
-	struct moe1_task *t = arg;
+	struct moef_task *t = arg;
 	struct cpu_ctx *c = t->c;
-	long start[MOE1_MAX + 1], lo, hi;
-	for (int m = 0; m <= t->n_mat; m++)
-		start[m] = m * t->hidden;
-	cpu_block(start[t->n_mat], t->down_bs, blk, &lo, &hi);
-	for (int m = 0; m < t->n_mat; m++) {
-		long a, b;
-		float *yo = t->down_out + m * t->hidden;
-		if (!moe1_part(start, m, lo, hi, &a, &b))
+	long lo, hi;
+	cpu_block((long)t->n_mat * t->hidden, t->down_bs, blk, &lo, &hi);
+	for (int i = 0; i < t->n_mat; i++) {
+		const struct moef_mat *m = &t->m[i];
+		long a, b, w = (long)m->gate->rows;
+		if (!moef_part((long)i * t->hidden, t->hidden, lo, hi, &a, &b))
 			continue;
-		if (t->down_xp[m] != NULL)
-			c->k->rows_packed(t->down[m], a, b, t->down_xp[m], 1, yo, t->hidden);
+		if (m->down_xp != NULL)
+			c->k->rows_packed(m->down, a, b, m->down_xp, m->n, m->out, t->hidden);
 		else
-			c->k->rows(t->down[m], a, b, c->ffn_gate + t->off[m], 1, (long)t->down[m]->cols, yo,
-				   t->hidden);
+			c->k->rows(m->down, a, b, m->g, m->n, w, m->out, t->hidden);
 	}
 }
 
-/* One token (decode): every matrix's gate/up rows in one task and every down projection's in a
- * second, instead of two tasks per expert: threads wait at 2 barriers per layer instead of 14, and
- * a thread that finishes the shared experts' rows goes on to the routed ones'. Returns false
- * (nothing done) where it does not apply. The sums are formed as in the general path (each row's
- * product as the kernels form it in any block, routed outputs weighted into an accumulator in id
- * order, then added to the shared). */
-static bool moe_one_token(struct cpu_ctx *c, float *y, const struct ds_moe_args *a)
+/* A few tokens (decode; a batch of sequences): the shared experts and every routed expert chosen in
+ * the step, each with the tokens that chose it, as one task over all their gate/up rows and one over
+ * all their down rows, instead of two tasks per expert: threads wait at 2 barriers per layer instead
+ * of 2 per expert (8 sequences touch about 26 of 32 experts a layer: 54), and a thread that finishes
+ * one expert's rows goes on to the next one's. Returns false (nothing done) where it does not
+ * apply. The sums are those of the general path below, bit for bit: each row's product as the
+ * kernels form it in any block for the same tokens, the routed outputs weighted into an accumulator
+ * from 0 in expert order and then token-entry order, the shared output plus it. */
+static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args *a)
 {
-	struct moe1_task t = { .c = c, .x = a->x, .hidden = a->hidden };
-	if (a->n != 1 || a->ids == NULL || a->top_k + 1 > MOE1_MAX)
+	const long hd = a->hidden;
+	if (a->n < 1 || a->n > MOEF_MAX_TOKENS || a->ids == NULL || a->top_k < 1 || a->n_routed > c->n_routed)
 		return false;
+	struct moef_mat *mat = c->moef_mats;
+	int n_mat = 0, n_ent = 0;
 	if (a->shared_gate != NULL && a->shared_gate->rows > 0) {
-		t.gate[0] = a->shared_gate;
-		t.up[0] = a->shared_up;
-		t.down[0] = a->shared_down;
-		t.weight[0] = 1;
-		t.shared = 1;
-		t.n_mat = 1;
+		mat[0] = (struct moef_mat){ .gate = a->shared_gate, .up = a->shared_up, .down = a->shared_down,
+					    .n = a->n, .x = a->x };
+		n_mat = 1;
 	}
-	/* the chosen experts in id order, as the general path visits them */
-	int ids[MOE1_MAX];
-	float wts[MOE1_MAX];
-	int k = 0;
-	for (int j = 0; j < a->top_k; j++) {
-		int e = a->ids[j];
-		if (e < 0 || e >= a->n_routed)
+	const int shared = n_mat;
+	/* (token, weight) entries per expert, in the general path's order */
+	int tok[a->n * a->top_k];
+	float wt[a->n * a->top_k];
+	for (int e = 0; e < a->n_routed; e++) {
+		int first = n_ent;
+		for (int i = 0; i < a->n; i++)
+			for (int j = 0; j < a->top_k; j++)
+				if (a->ids[i * a->top_k + j] == e) {
+					tok[n_ent] = i;
+					wt[n_ent] = a->weights[i * a->top_k + j];
+					n_ent++;
+				}
+		if (n_ent == first)
 			continue;
-		int i = k++;
-		while (i > 0 && ids[i - 1] > e) {
-			ids[i] = ids[i - 1];
-			wts[i] = wts[i - 1];
-			i--;
-		}
-		ids[i] = e;
-		wts[i] = a->weights[j];
+		mat[n_mat++] = (struct moef_mat){ .gate = &a->gate[e], .up = &a->up[e], .down = &a->down[e],
+						  .n = n_ent - first, .ent = first };
 	}
-	for (int i = 0; i < k; i++) {
-		if (i > 0 && ids[i] == ids[i - 1])
-			return false;    /* an expert chosen twice: the general path sums both weights' rows */
-		t.gate[t.n_mat] = &a->gate[ids[i]];
-		t.up[t.n_mat] = &a->up[ids[i]];
-		t.down[t.n_mat] = &a->down[ids[i]];
-		t.weight[t.n_mat] = wts[i];
-		t.n_mat++;
+	if (n_mat == 0) {
+		memset(y, 0, (size_t)a->n * (size_t)hd * sizeof *y);
+		return true;
 	}
-	t.off[0] = 0;
-	for (int m = 0; m < t.n_mat; m++) {
-		t.off[m + 1] = t.off[m] + (long)t.gate[m]->rows;
-		if (t.down[m]->rows != (int64_t)a->hidden)
+	/* one buffer: the routed tokens' gathered inputs, then each matrix's intermediates and output,
+	 * each part 64 bytes apart */
+	size_t need = (size_t)n_ent * (size_t)hd + 16, gate_rows = 0;
+	for (int i = 0; i < n_mat; i++) {
+		if (mat[i].down->rows != (int64_t)hd || mat[i].gate->cols != (int64_t)hd)
 			return false;
+		mat[i].row0 = (long)gate_rows;
+		gate_rows += (size_t)mat[i].gate->rows;
+		need += 2 * (((size_t)mat[i].n * (size_t)mat[i].gate->rows + 15) & ~(size_t)15);
+		need += ((size_t)mat[i].n * (size_t)hd + 15) & ~(size_t)15;
 	}
-	/* the intermediates in ffn_gate/ffn_up; the down outputs in ffn_up once the gate task is done */
-	long room = (long)c->max_batch * c->ffn_width;
-	if (t.off[t.n_mat] > room || (long)t.n_mat * a->hidden > room || t.n_mat == 0)
-		return false;
-	t.gate_bs = cpu_row_block(t.off[t.n_mat], c->nth);
-	t.down_bs = cpu_row_block((long)t.n_mat * a->hidden, c->nth);
-	/* x rounded once for all gate and up rows where the kernels pack (the int8 set), not once per
-	 * row block; likewise each down projection's input */
-	bool one_type = true;
-	for (int m = 0; m < t.n_mat; m++)
-		one_type &= t.gate[m]->dtype == t.gate[0]->dtype && t.up[m]->dtype == t.gate[0]->dtype;
-	t.xp = one_type ? cpu_pack(c, t.gate[0], a->x, (long)t.gate[0]->cols, 1) : NULL;
-	cpu_pool_run(c->pool, moe1_gate_run, &t, (int)((t.off[t.n_mat] + t.gate_bs - 1) / t.gate_bs));
-	const float *down_x[MOE1_MAX];
-	for (int m = 0; m < t.n_mat; m++)
-		down_x[m] = c->ffn_gate + t.off[m];
-	cpu_pack_each(c, t.down, down_x, t.n_mat, t.down_xp);
-	t.down_out = c->ffn_up;
-	cpu_pool_run(c->pool, moe1_down_run, &t, (int)(((long)t.n_mat * a->hidden + t.down_bs - 1) / t.down_bs));
-	/* routed outputs weighted into an accumulator from 0 in id order, then the shared output plus it */
+	float *p = cpu_grow(&c->moef_buf, &c->moef_cap, need);
+	float *xg = p;
+	p += ((size_t)n_ent * (size_t)hd + 15) & ~(size_t)15;
+	for (int i = 0; i < n_mat; i++) {
+		struct moef_mat *m = &mat[i];
+		size_t gi = ((size_t)m->n * (size_t)m->gate->rows + 15) & ~(size_t)15;
+		m->g = p;
+		m->u = p + gi;
+		m->out = p + 2 * gi;
+		p += 2 * gi + (((size_t)m->n * (size_t)hd + 15) & ~(size_t)15);
+		if (i < shared)
+			continue;
+		if (m->n == 1) {   /* its one token's row as it is (an expert chosen twice by one
+				      token has that row twice: gathered) */
+			m->x = a->x + (size_t)tok[m->ent] * (size_t)hd;
+		} else {
+			float *xm = xg + (size_t)m->ent * (size_t)hd;
+			for (int r = 0; r < m->n; r++)
+				memcpy(xm + (size_t)r * (size_t)hd, a->x + (size_t)tok[m->ent + r] * (size_t)hd,
+				       (size_t)hd * sizeof *xm);
+			m->x = xm;
+		}
+	}
+	struct moef_task t = { .c = c, .m = mat, .n_mat = n_mat, .gate_rows = (long)gate_rows, .hidden = hd };
+	t.gate_bs = cpu_row_block(t.gate_rows, c->nth);
+	t.down_bs = cpu_row_block((long)n_mat * hd, c->nth);
+
+	/* each matrix's input rounded once where the kernels pack (the int8 set) for all its gate and up
+	 * rows, not once per row block; gate and up share it where they have one type */
+	const struct ds_tensor *pw[n_mat];
+	const float *px[n_mat], *pp[n_mat];
+	int pn[n_mat];
+	for (int i = 0; i < n_mat; i++) {
+		pw[i] = mat[i].gate;
+		px[i] = mat[i].x;
+		pn[i] = mat[i].gate->dtype == mat[i].up->dtype ? mat[i].n : 0;
+	}
+	cpu_pack_each(c, pw, px, pn, n_mat, pp);
+	for (int i = 0; i < n_mat; i++)
+		mat[i].xp = pp[i];
+	cpu_pool_run(c->pool, moef_gate_run, &t, (int)((t.gate_rows + t.gate_bs - 1) / t.gate_bs));
+	for (int i = 0; i < n_mat; i++) {
+		pw[i] = mat[i].down;
+		px[i] = mat[i].g;
+		pn[i] = mat[i].n;
+	}
+	cpu_pack_each(c, pw, px, pn, n_mat, pp);
+	for (int i = 0; i < n_mat; i++)
+		mat[i].down_xp = pp[i];
+	cpu_pool_run(c->pool, moef_down_run, &t, (int)(((long)n_mat * hd + t.down_bs - 1) / t.down_bs));
+
+	/* routed outputs weighted into an accumulator from 0 in expert order, then the shared plus it */
 	float *acc = c->moe_acc;
-	memset(acc, 0, (size_t)a->hidden * sizeof *acc);
-	for (int m = t.shared; m < t.n_mat; m++)
-		c->k->axpy(acc, t.weight[m], t.down_out + (long)m * a->hidden, a->hidden);
-	if (t.shared)
-		memcpy(y, t.down_out, (size_t)a->hidden * sizeof *y);
+	memset(acc, 0, (size_t)a->n * (size_t)hd * sizeof *acc);
+	for (int i = shared; i < n_mat; i++)
+		for (int r = 0; r < mat[i].n; r++)
+			c->k->axpy(acc + (size_t)tok[mat[i].ent + r] * (size_t)hd, wt[mat[i].ent + r],
+				   mat[i].out + (size_t)r * (size_t)hd, hd);
+	if (shared)
+		memcpy(y, mat[0].out, (size_t)a->n * (size_t)hd * sizeof *y);
 	else
-		memset(y, 0, (size_t)a->hidden * sizeof *y);
-	c->k->axpy(y, 1.0f, acc, a->hidden);
+		memset(y, 0, (size_t)a->n * (size_t)hd * sizeof *y);
+	c->k->axpy(y, 1.0f, acc, (long)a->n * hd);
 	return true;
 }
 
@@ -227,7 +257,7 @@ void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
 {
 	struct cpu_ctx *c = ctx;
 	size_t hd = (size_t)a->hidden;
-	if (moe_one_token(c, y, a))
+	if (moe_few_tokens(c, y, a))
 		return;
 	if (a->shared_gate != NULL && a->shared_gate->rows > 0) {
 		ds_prof_begin(DS_PROF_SHARED);

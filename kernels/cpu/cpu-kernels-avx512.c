@@ -276,6 +276,9 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
  * F32 about the same; one row x 8 tokens, 4 x 3 and 4 x 2 were slower). Batched decode and the
  * experts' few tokens each in a prompt take this path. */
 #define F_FUSED_MAX 4
+#ifndef F_DEC_RR
+#define F_DEC_RR 4
+#endif
 #define F_FEW_MAX 16
 #define F_FEW_NT 4         /* tokens per group */
 #define F_FEW_RB 16        /* rows per block that every token group passes over */
@@ -296,9 +299,9 @@ AVX512_INLINE void f_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0,
 	}
 	if (n < F_FUSED_MAX) {
 		switch (n) {
-		case 1: f_fused(w->data, t, r0, r1, k, xp, 1, 4, yp); break;
-		case 2: f_fused(w->data, t, r0, r1, k, xp, 2, 4, yp); break;
-		default: f_fused(w->data, t, r0, r1, k, xp, 3, 4, yp); break;
+		case 1: f_fused(w->data, t, r0, r1, k, xp, 1, F_DEC_RR, yp); break;
+		case 2: f_fused(w->data, t, r0, r1, k, xp, 2, F_DEC_RR, yp); break;
+		default: f_fused(w->data, t, r0, r1, k, xp, 3, F_DEC_RR, yp); break;
 		}
 		return;
 	}
