@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "cpu/membw.h"
@@ -20,30 +21,25 @@
 #define BENCH_BATCH_PROMPT 64
 
 
-/* --bench --batch N: N sequences in their own cache slots, prefilled together, then decoded one token
- * each per forward pass (ds_forward_batch): the aggregate decode tokens/s of continuous batching. */
-static int bench_batch(const struct cli_args *a)
-{
-	char err[1024];
-	struct ds_engine e;
-	const int N = a->bench_batch;
-	int n_decode = a->sampling.max_tokens > 0 ? a->sampling.max_tokens : BENCH_DECODE;
-	int n_ctx = a->n_ctx > 0 ? a->n_ctx : BENCH_BATCH_PROMPT + n_decode + 1;
-	double t0, load_s, prefill_s, decode_s;
+/* One measurement of N sequences decoded together */
+struct bench_batch_result {
+	double prefill_s, decode_s, cpu_s;
+	double prof[DS_PROF_N + 1];     /* per step, when profiling */
+};
 
-	if (n_ctx < BENCH_BATCH_PROMPT + n_decode)
-		return cli_fail("--ctx %d is too small for the benchmark's %d + %d tokens", n_ctx,
-				BENCH_BATCH_PROMPT, n_decode);
-	t0 = clock_now();
-	if (ds_engine_open(&e, a->model, n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
-		return cli_fail("%s", err);
-	if (ds_state_set_slots(e.state, N, err, sizeof err) != 0) {
-		ds_engine_close(&e);
-		return cli_fail("%s", err);
-	}
-	load_s = clock_now() - t0;
-	const int vocab = e.model.cfg.vocab_size, threads = ds_state_threads(e.state);
-	int known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
+static double rusage_s(const struct rusage *r)
+{
+	return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) +
+	       (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec) / 1e6;
+}
+
+/* N sequences in cache slots 0..N-1, each with a prompt of its own prefilled together (positions from
+ * 0, so a run overwrites what an earlier one left), then n_decode steps of one token each per forward
+ * pass (ds_forward_batch), each sequence's greedy next token: continuous batching's decode step. */
+static int bench_batch_run(struct ds_engine *e, int N, int n_decode, bool profile, struct bench_batch_result *r)
+{
+	const int vocab = e->model.cfg.vocab_size;
+	int known = tok_vocab_size(e->tok) < vocab ? tok_vocab_size(e->tok) : vocab;
 	unsigned range = (unsigned)(known > 1000 ? known - 1000 : known);
 	int total = N * BENCH_BATCH_PROMPT;
 	int *tokens = xcalloc((size_t)total, sizeof *tokens), *pos = xcalloc((size_t)total, sizeof *pos);
@@ -60,19 +56,17 @@ static int bench_batch(const struct cli_args *a)
 			want[i] = j == BENCH_BATCH_PROMPT - 1;
 		}
 	struct ds_batch b = { .n = total, .tokens = tokens, .pos = pos, .seq = seq, .want_logits = want };
-	t0 = clock_now();
-	int rc = ds_forward_batch(e.state, &b, logits);
-	prefill_s = clock_now() - t0;
+	double t0 = clock_now();
+	int rc = ds_forward_batch(e->state, &b, logits);
+	r->prefill_s = clock_now() - t0;
 
-	/* every step: each sequence's greedy next token at its next position */
 	b.n = N;
 	for (int s = 0; s < N; s++) {
 		seq[s] = s;
 		want[s] = true;
 	}
-	double prof[DS_PROF_N + 1];
 	struct rusage ru0, ru1;
-	ds_prof_enable(a->profile);
+	ds_prof_enable(profile);
 	ds_prof_reset();
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = clock_now();
@@ -81,49 +75,179 @@ static int bench_batch(const struct cli_args *a)
 			tokens[s] = ds_argmax(logits + (size_t)s * vocab, vocab);
 			pos[s] = BENCH_BATCH_PROMPT + k;
 		}
-		rc = ds_forward_batch(e.state, &b, logits);
+		rc = ds_forward_batch(e->state, &b, logits);
 	}
-	decode_s = clock_now() - t0;
+	r->decode_s = clock_now() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
-	ds_prof_take(prof, decode_s, n_decode);     /* per step */
+	ds_prof_take(r->prof, r->decode_s, n_decode);     /* per step */
+	ds_prof_enable(false);
 	/* CPU time of the decode: on a machine shared with other work, tokens per CPU-second compare
 	 * batch sizes better than the wall clock does */
-	double cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-		       (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-	ds_prof_enable(false);
+	r->cpu_s = rusage_s(&ru1) - rusage_s(&ru0);
 	free(tokens);
 	free(pos);
 	free(seq);
 	free(want);
 	free(logits);
-	if (rc != 0) {
-		ds_engine_close(&e);
-		return cli_fail("the forward pass rejected the benchmark's batch");
+	return rc == 0 ? 0 : cli_fail("the forward pass rejected the benchmark's batch");
+}
+
+/* The engine with max_n sequence slots, for prompts of BENCH_BATCH_PROMPT and n_decode tokens */
+static int bench_batch_open(const struct cli_args *a, struct ds_engine *e, int max_n, int n_decode,
+			    double *load_s)
+{
+	char err[1024];
+	int n_ctx = a->n_ctx > 0 ? a->n_ctx : BENCH_BATCH_PROMPT + n_decode + 1;
+	if (n_ctx < BENCH_BATCH_PROMPT + n_decode)
+		return cli_fail("--ctx %d is too small for the benchmark's %d + %d tokens", n_ctx,
+				BENCH_BATCH_PROMPT, n_decode);
+	double t0 = clock_now();
+	if (ds_engine_open(e, a->model, n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
+		return cli_fail("%s", err);
+	if (ds_state_set_slots(e->state, max_n, err, sizeof err) != 0) {
+		ds_engine_close(e);
+		return cli_fail("%s", err);
 	}
-	double agg = (double)N * n_decode / decode_s, step_ms = 1000.0 * decode_s / n_decode;
+	*load_s = clock_now() - t0;
+	return 0;
+}
+
+/* --bench --batch N: the aggregate decode tokens/s of N sequences decoded together. */
+static int bench_batch(const struct cli_args *a)
+{
+	struct ds_engine e;
+	struct bench_batch_result r;
+	const int N = a->bench_batch;
+	int n_decode = a->sampling.max_tokens > 0 ? a->sampling.max_tokens : BENCH_DECODE;
+	double load_s;
+
+	if (bench_batch_open(a, &e, N, n_decode, &load_s) != 0)
+		return 1;
+	if (bench_batch_run(&e, N, n_decode, a->profile, &r) != 0) {
+		ds_engine_close(&e);
+		return 1;
+	}
+	const int total = N * BENCH_BATCH_PROMPT, threads = ds_state_threads(e.state);
+	double agg = (double)N * n_decode / r.decode_s, step_ms = 1000.0 * r.decode_s / n_decode;
 	if (a->json) {
 		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,\"load_s\":%.3f,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_steps\":%d,\"step_ms\":%.2f,"
 		       "\"decode_tps\":%.2f,\"decode_tps_per_sequence\":%.2f,\"decode_cpu_s\":%.3f,\"decode_tokens_per_cpu_s\":%.2f",
-		       e.model.name, ds_state_backend(e.state), threads, N, load_s, total, total / prefill_s, n_decode,
-		       step_ms, agg, agg / N, cpu_s, cpu_s > 0 ? N * n_decode / cpu_s : 0);
+		       e.model.name, ds_state_backend(e.state), threads, N, load_s, total, total / r.prefill_s, n_decode,
+		       step_ms, agg, agg / N, r.cpu_s, r.cpu_s > 0 ? N * n_decode / r.cpu_s : 0);
 		if (a->profile)
-			ds_prof_json("decode_ms_per_step", prof);
+			ds_prof_json("decode_ms_per_step", r.prof);
 		printf("}\n");
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          %s, %d threads\n", ds_state_backend(e.state), threads);
 		printf("batch            %d sequences decoded together\n", N);
-		printf("prefill          %.2f tokens/s (%d prompts of %d tokens in one batch)\n", total / prefill_s, N,
+		printf("prefill          %.2f tokens/s (%d prompts of %d tokens in one batch)\n", total / r.prefill_s, N,
 		       BENCH_BATCH_PROMPT);
 		printf("decode           %.2f tokens/s aggregate, %.2f per sequence (%d steps of %.1f ms)\n", agg,
 		       agg / N, n_decode, step_ms);
 		printf("decode CPU       %.2f tokens per CPU-second (%.1f CPU-ms per step)\n",
-		       cpu_s > 0 ? N * n_decode / cpu_s : 0, 1e3 * cpu_s / n_decode);
+		       r.cpu_s > 0 ? N * n_decode / r.cpu_s : 0, 1e3 * r.cpu_s / n_decode);
 		if (a->profile)
-			ds_prof_text("profile step", prof);
+			ds_prof_text("profile step", r.prof);
 	}
+	ds_engine_close(&e);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Median, least and greatest of v[0..n) (v is sorted) */
+static void bench_spread(double *v, int n, double *med, double *lo, double *hi)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	*med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+	*lo = v[0];
+	*hi = v[n - 1];
+}
+
+/* --bench --batch N1,N2,... [--rounds R]: the batch curve in one process, the model loaded once. Each
+ * round measures every size, starting one size later than the round before, so that a machine whose
+ * speed drifts (a shared one) does not favour the sizes measured first; each size's gain over the
+ * base (batch 1 when the list has it, else its first size) is taken within a round, where both ran
+ * minutes apart at most, and the medians over rounds are reported with their spread. */
+static int bench_curve(const struct cli_args *a)
+{
+	struct ds_engine e;
+	const int nc = a->n_bench_curve, rounds = a->bench_rounds > 0 ? a->bench_rounds : CLI_BENCH_ROUNDS;
+	int n_decode = a->sampling.max_tokens > 0 ? a->sampling.max_tokens : BENCH_DECODE;
+	double load_s;
+	int base = 0;
+	const bool progress = isatty(STDERR_FILENO);   /* a line that rewrites itself, on a terminal */
+	for (int i = 0; i < nc; i++)
+		if (a->bench_curve[i] == 1) {
+			base = i;
+			break;
+		}
+	if (bench_batch_open(a, &e, a->bench_batch, n_decode, &load_s) != 0)
+		return 1;
+	double *tps = xcalloc((size_t)nc * (size_t)rounds, sizeof *tps);     /* [size][round] */
+	double *cps = xcalloc((size_t)nc * (size_t)rounds, sizeof *cps);     /* tokens per CPU-second */
+	double *gain = xcalloc((size_t)nc * (size_t)rounds, sizeof *gain);
+	for (int r = 0; r < rounds; r++) {
+		for (int j = 0; j < nc; j++) {
+			int i = (j + r) % nc, N = a->bench_curve[i];
+			struct bench_batch_result res;
+			if (bench_batch_run(&e, N, n_decode, false, &res) != 0) {
+				free(tps);
+				free(cps);
+				free(gain);
+				ds_engine_close(&e);
+				return 1;
+			}
+			tps[(size_t)i * rounds + r] = (double)N * n_decode / res.decode_s;
+			cps[(size_t)i * rounds + r] = res.cpu_s > 0 ? (double)N * n_decode / res.cpu_s : 0;
+			if (progress) {
+				fprintf(stderr, "\rround %d of %d: batch %-3d", r + 1, rounds, N);
+				fflush(stderr);
+			}
+		}
+		for (int i = 0; i < nc; i++)
+			gain[(size_t)i * rounds + r] = tps[(size_t)i * rounds + r] / tps[(size_t)base * rounds + r];
+	}
+	if (progress)
+		fprintf(stderr, "\r%40s\r", "");
+	const int threads = ds_state_threads(e.state);
+	if (a->json)
+		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
+		       "\"decode_steps\":%d,\"base_batch\":%d,\"curve\":[", e.model.name, ds_state_backend(e.state),
+		       threads, load_s, rounds, n_decode, a->bench_curve[base]);
+	else {
+		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
+		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
+		printf("backend          %s, %d threads\n", ds_state_backend(e.state), threads);
+		printf("batch curve      %d rounds of %d decode steps per size; medians (least-greatest);\n"
+		       "                 gain: aggregate tokens/s over batch %d's in the same round\n", rounds, n_decode,
+		       a->bench_curve[base]);
+	}
+	for (int i = 0; i < nc; i++) {
+		double t, tl, th, c, cl, ch, g, gl, gh;
+		bench_spread(tps + (size_t)i * rounds, rounds, &t, &tl, &th);
+		bench_spread(cps + (size_t)i * rounds, rounds, &c, &cl, &ch);
+		bench_spread(gain + (size_t)i * rounds, rounds, &g, &gl, &gh);
+		if (a->json)
+			printf("%s{\"batch\":%d,\"decode_tps\":%.2f,\"decode_tps_min\":%.2f,\"decode_tps_max\":%.2f,"
+			       "\"decode_tokens_per_cpu_s\":%.2f,\"gain\":%.3f,\"gain_min\":%.3f,\"gain_max\":%.3f}",
+			       i ? "," : "", a->bench_curve[i], t, tl, th, c, g, gl, gh);
+		else
+			printf("batch %3d        %8.2f tokens/s aggregate (%.2f-%.2f), %7.2f per CPU-second, "
+			       "gain %.2fx (%.2f-%.2f)\n", a->bench_curve[i], t, tl, th, c, g, gl, gh);
+	}
+	if (a->json)
+		printf("]}\n");
+	free(tps);
+	free(cps);
+	free(gain);
 	ds_engine_close(&e);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -139,6 +263,8 @@ int cli_bench(const struct cli_args *a)
 	double t0, load_s, prefill_s, decode_s, bw_before, bw_after, bw_machine, bw_used, bytes_tok;
 	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];
 
+	if (a->n_bench_curve > 1)
+		return bench_curve(a);
 	if (a->bench_batch > 0)
 		return bench_batch(a);
 	if (n_ctx < BENCH_PROMPT + n_decode)

@@ -22,6 +22,8 @@ const struct cli_verb_entry cli_bench_entry = {
 		 "                           router, experts, shared, dense, head, sampling, other; on a GPU each\n"
 		 "                           class waits for the GPU, and decode runs without its recorded graph)\n"
 		 "  --bench --batch N        N sequences decoded together: aggregate decode tokens/s\n"
+		 "  --bench --batch N1,N2,... [--rounds R]   the batch curve, model loaded once: medians over R\n"
+		 "                           rounds (3) and each size's gain over batch 1 in the same round\n"
 		 "  --bench --synthetic lite|full[-q8_0|-q4_k_m] [--backend cuda]   --bench on random weights of\n"
 		 "                           Coder-V2-Lite or the 236B model made on the GPU, no files (BF16, or\n"
 		 "                           GGUF blocks; full: its memory plan if too big)\n",

@@ -15,6 +15,10 @@ enum cli_verb {
 	VERB_BATCH_FILE, VERB_REMOTE,
 };
 
+/* --bench --batch N1,N2,...: at most this many sizes, measured in CLI_BENCH_ROUNDS rounds by default */
+#define CLI_BENCH_CURVE_MAX 16
+#define CLI_BENCH_ROUNDS 3
+
 struct cli_args {
 	enum cli_verb verb;
 	const char *model;
@@ -58,7 +62,11 @@ struct cli_args {
 	int queue;                  /* --queue N: requests waiting beyond the slots (-1: the default) */
 	long max_body;              /* --max-body BYTES: largest request body (0: the default) */
 	int timeout_s;              /* --timeout S: an idle connection is closed after S seconds (0: default) */
-	int bench_batch;            /* --bench --batch N: N sequences decoded together (0: the one-sequence bench) */
+	int bench_batch;            /* --bench --batch N: N sequences decoded together (0: the one-sequence bench);
+				       with a list, its largest size */
+	int bench_curve[CLI_BENCH_CURVE_MAX];   /* --bench --batch N1,N2,...: the sizes of a batch curve */
+	int n_bench_curve;          /* sizes in bench_curve; a curve when more than one */
+	int bench_rounds;           /* --rounds R: rounds of the curve (0: CLI_BENCH_ROUNDS) */
 	/* --remote URL (engine/cmd-remote.c): the pipe service answered by an OpenAI-compatible server */
 	const char *remote_url;
 	const char *remote_model;   /* --remote-model NAME */

@@ -129,7 +129,7 @@ enum {
 	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
 	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_REMOTE_FIM_URL, OPT_API_KEY_ENV,
-	OPT_KERNELS,
+	OPT_KERNELS, OPT_ROUNDS,
 };
 
 static const struct option long_options[] = {
@@ -182,6 +182,7 @@ static const struct option long_options[] = {
 	{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
 	{ "slots", required_argument, NULL, OPT_SLOTS },
 	{ "batch", required_argument, NULL, OPT_BENCH_BATCH },
+	{ "rounds", required_argument, NULL, OPT_ROUNDS },
 	{ "queue", required_argument, NULL, OPT_QUEUE },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -219,6 +220,35 @@ static int parse_int(const char *opt, const char *arg, long min, long max, long 
 	}
 	*out = v;
 	return 0;
+}
+
+/* --batch N, or N1,N2,... (a curve): each from 1 to 256, at most CLI_BENCH_CURVE_MAX of them;
+ * bench_batch is the largest */
+static int parse_batch_sizes(const char *arg, struct cli_args *a)
+{
+	char piece[32];
+	const char *p = arg;
+	a->n_bench_curve = 0;
+	a->bench_batch = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		long v;
+		if (a->n_bench_curve == CLI_BENCH_CURVE_MAX)
+			return cli_fail("--batch takes at most %d sizes, not '%s'", CLI_BENCH_CURVE_MAX, arg);
+		snprintf(piece, sizeof piece, "%.*s", len < sizeof piece ? (int)len : (int)sizeof piece - 1, p);
+		if (len >= sizeof piece || parse_int("--batch", piece, 1, 256, &v) != 0) {
+			if (len >= sizeof piece)
+				cli_fail("--batch needs whole numbers from 1 to 256 (N, or N1,N2,... for a curve), "
+					 "not '%s'", arg);
+			return -1;
+		}
+		a->bench_curve[a->n_bench_curve++] = (int)v;
+		if (v > a->bench_batch)
+			a->bench_batch = (int)v;
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
 }
 
 static int parse_float(const char *opt, const char *arg, double min, double max, float *out)
@@ -524,9 +554,13 @@ int main(int argc, char **argv)
 			a.slots = (int)v;
 			break;
 		case OPT_BENCH_BATCH:
-			if (parse_int("--batch", optarg, 1, 256, &v) != 0)
+			if (parse_batch_sizes(optarg, &a) != 0)
 				return 1;
-			a.bench_batch = (int)v;
+			break;
+		case OPT_ROUNDS:
+			if (parse_int("--rounds", optarg, 1, 100, &v) != 0)
+				return 1;
+			a.bench_rounds = (int)v;
 			break;
 		case OPT_QUEUE:
 			if (parse_int("--queue", optarg, 0, 100000, &v) != 0)
@@ -590,6 +624,10 @@ int main(int argc, char **argv)
 		return cli_fail("--batch N works with --bench (sequences decoded together)");
 	if (a.profile && a.verb != VERB_BENCH)
 		return cli_fail("--profile works with --bench: time per operation class");
+	if (a.bench_rounds > 0 && a.n_bench_curve < 2)
+		return cli_fail("--rounds works with --bench --batch N1,N2,... (a batch curve)");
+	if (a.profile && a.n_bench_curve > 1)
+		return cli_fail("--profile with --batch takes one size, not a curve");
 	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)
 		return cli_fail("--slots works with --serve and --batch-file");
 	if (check_nodes(&a, node_rank_set) != 0)

@@ -2,7 +2,8 @@
 # bench-cli.sh: dscoder-engine --bench on the CPU: the JSON report is whole and consistent (bytes per
 # token from the file's own types, the bandwidth figures derived from each other, the machine's
 # bandwidth the larger of the probes before and after the decode, the profile's classes within the
-# time they split), the text report says the same, and a context too small is refused. Nothing here
+# time they split), the text report says the same, a batch curve (--batch N1,N2,...) is whole, bad
+# sizes and a context too small are refused. Nothing here
 # asserts a speed: only what the numbers must satisfy on any machine.
 . "$top_srcdir/tests/cli-lib.sh"
 quant="$models/tiny-ds2-quant"
@@ -70,6 +71,48 @@ if "$engine" --model "$quant/model-q8_0.gguf" --bench --threads 1 --max-tokens 2
 else
 	bad "--bench text report: $(cat "$tmp/text" "$tmp/err")"
 fi
+
+# the batch curve: every size in the JSON, in the order given, its gain over batch 1 taken within
+# each round (batch 1's own gain exactly 1), medians within their spread
+"$engine" --model "$quant/model-q8_0.gguf" --bench --batch 4,1,2 --rounds 2 --json --threads 2 --max-tokens 3 \
+	> "$tmp/curve.json" 2> "$tmp/err" || bad "--bench --batch 4,1,2 failed: $(cat "$tmp/err")"
+out=$(python3 - "$tmp/curve.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = []
+if j.get('rounds') != 2 or j.get('decode_steps') != 3 or j.get('base_batch') != 1:
+    bad.append('rounds 2, 3 steps, base 1 expected: %s' % {k: j.get(k) for k in ('rounds', 'decode_steps', 'base_batch')})
+c = j.get('curve', [])
+if [e.get('batch') for e in c] != [4, 1, 2]:
+    bad.append('sizes %s, not [4, 1, 2]' % [e.get('batch') for e in c])
+for e in c:
+    for k in ('decode_tps', 'gain', 'decode_tokens_per_cpu_s'):
+        if not e.get(k, 0) > 0:
+            bad.append('batch %s: %s not positive' % (e.get('batch'), k))
+    if not e['decode_tps_min'] <= e['decode_tps'] <= e['decode_tps_max']:
+        bad.append('batch %s: median outside its spread' % e['batch'])
+    if not e['gain_min'] <= e['gain'] <= e['gain_max']:
+        bad.append('batch %s: gain outside its spread' % e['batch'])
+    if e['batch'] == 1 and not (e['gain'] == e['gain_min'] == e['gain_max'] == 1):
+        bad.append('batch 1 gains %s over itself' % e['gain'])
+print('; '.join(bad) if bad else 'ok ' + ', '.join('%d: %.2fx' % (e['batch'], e['gain']) for e in c))
+EOF
+)
+case "$out" in
+ok*) ok "--bench --batch 4,1,2: a whole curve: ${out#ok }" ;;
+*) bad "--bench --batch 4,1,2: $out" ;;
+esac
+"$engine" --model "$quant/model-q8_0.gguf" --bench --batch 1,2 --rounds 1 --threads 1 --max-tokens 2 > "$tmp/text" \
+	2> "$tmp/err" && grep -Eq "^batch +2 +[0-9.]+ tokens/s aggregate .* gain [0-9.]+x" "$tmp/text" &&
+	ok "--bench --batch 1,2 text: $(grep '^batch   2' "$tmp/text")" || bad "--bench --batch 1,2 text: $(cat "$tmp/text" "$tmp/err")"
+# sizes and rounds out of range, and options that need a curve or one size: one sentence, exit 1
+for args in "--batch 1,,2" "--batch 1,x" "--batch 0,2" "--batch 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" \
+	    "--batch 2 --rounds 3" "--batch 1,2 --rounds 0" "--batch 1,2 --profile"; do
+	# shellcheck disable=SC2086
+	"$engine" --model "$quant/model-q8_0.gguf" --bench $args > "$tmp/out" 2> "$tmp/err"
+	[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
+		ok "--bench $args refused: $(cat "$tmp/err")" || bad "--bench $args: $(cat "$tmp/out" "$tmp/err")"
+done
 
 # a context that cannot hold the benchmark's prompt: one sentence, exit 1, nothing on stdout
 "$engine" --model "$quant/model-q8_0.gguf" --bench --ctx 100 > "$tmp/out" 2> "$tmp/err"
