@@ -446,6 +446,19 @@ def test_cache():
                       % (turn, wd["cached_tokens"], prev, wd["prompt_tokens"]))
 
 
+def until_both_done(eng, a, b):
+    """The done events of requests a and b, in whichever order they come: a shutdown cancels the
+    running request and the queued one together, and either may be answered first."""
+    others = []
+    text, done_a = eng.until_done(a, other=others)
+    for ev in others:
+        if ev.get("id") == b and ev["event"] == "done":
+            return done_a, ev
+    check(all(ev.get("id") == b for ev in others), "events of other requests: %r" % others)
+    text, done_b = eng.until_done(b)
+    return done_a, done_b
+
+
 def test_exit():
     """EOF answers what is queued and exits 0; shutdown and SIGTERM cancel and exit 0; a closed stdout
     (the TUI died) ends the engine without a signal; a bad model is an error event and exit 1."""
@@ -468,10 +481,9 @@ def test_exit():
     eng.next()
     eng.send({"op": "shutdown"})
     eng.resume()
-    text, done = eng.until_done(1)
-    check(done["finish"] == "cancel", "shutdown during a generation: %r" % done)
-    text, done = eng.until_done(2)
-    check(done["finish"] == "cancel" and done["completion_tokens"] == 0, "queued at shutdown: %r" % done)
+    done1, done2 = until_both_done(eng, 1, 2)
+    check(done1["finish"] == "cancel", "shutdown during a generation: %r" % done1)
+    check(done2["finish"] == "cancel" and done2["completion_tokens"] == 0, "queued at shutdown: %r" % done2)
     eng.close(0, how="wait")
 
     for queued in (False, True):
@@ -483,11 +495,12 @@ def test_exit():
         eng.next()
         eng.p.send_signal(signal.SIGTERM)
         eng.resume()
-        text, done = eng.until_done(1)
-        check(done["finish"] == "cancel", "SIGTERM during a generation: %r" % done)
         if queued:
-            text, done = eng.until_done(2)
-            check(done["finish"] == "cancel", "queued at SIGTERM: %r" % done)
+            done1, done2 = until_both_done(eng, 1, 2)
+            check(done2["finish"] == "cancel", "queued at SIGTERM: %r" % done2)
+        else:
+            text, done1 = eng.until_done(1)
+        check(done1["finish"] == "cancel", "SIGTERM during a generation: %r" % done1)
         eng.close(0, how="wait")
     eng = Engine()
     eng.p.send_signal(signal.SIGTERM)

@@ -53,12 +53,16 @@ AVX512_INLINE __m512 f_ld16(const void *row, long i, enum ds_dtype t)
 #define F_PF 1024      /* bytes of prefetch ahead in each row that decode streams */
 #endif
 
-/* Decode: y[t][r] = W[r] . x[t] for NT (1-4) tokens, RR (2 or 4) rows at a time. Each row is read
- * once, one 64-byte line per step for 16-bit types, with two accumulators per (row, token), 8-24 FMA
- * chains to hide the FMA latency; the lines F_PF bytes on are asked for while these are summed.
- * Every (row, token) sums its columns in the same order whatever RR and NT are (even 16-column chunks
- * in one accumulator, odd ones in the other, the tail in the first), so a token's result does not
- * depend on how many others it came with. */
+/* Decode: y[t][r] = W[r] . x[t] for NT (1-4) tokens, RR (up to 4) rows at a time. Each row is read
+ * once, one 64-byte line per step for 16-bit types, widened once for all tokens; each token's two
+ * 16-column pieces are loaded once for all rows; one accumulator per (row, token), RR x NT FMA chains
+ * of two multiply-adds a step (4 rows hide the FMA latency with one token). Loads per FMA are what
+ * bounds the few-token form: two accumulators per (row, token) with 2 rows reloaded each token's
+ * activations for every row, 20 loads and 4 prefetches per 16 FMAs (tools/quant-bench, BF16, 8
+ * tokens, one thread, medians of 5 interleaved runs: 105 -> 129 GFLOP/s). The lines F_PF bytes on
+ * are asked for while these are summed. Every (row, token) sums its 16-column pieces in column
+ * order whatever RR and NT are, so a token's result does not depend on how many others it came
+ * with. */
 AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, long k,
 			   const float *const *x, int NT, int RR, float *const *y)
 {
@@ -71,12 +75,12 @@ AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, 
 		const char *w[4];
 		for (int j = 0; j < RR; j++)
 			w[j] = (const char *)base + (size_t)(r + (j < R ? j : 0)) * rb;
-		__m512 a[4][4], b[4][4];
+		__m512 a[4][4];
 #pragma GCC unroll 4
 		for (int j = 0; j < RR; j++)
 #pragma GCC unroll 4
 			for (int i = 0; i < NT; i++)
-				a[j][i] = b[j][i] = _mm512_setzero_ps();
+				a[j][i] = _mm512_setzero_ps();
 		long c = 0;
 		for (; c < k32; c += 32) {
 #pragma GCC unroll 4
@@ -93,14 +97,18 @@ AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, 
 						_mm_prefetch(w[j] + RR * rb + (size_t)c * es + 64, _MM_HINT_T1);
 				}
 			}
+			__m512 v0[4], v1[4];
 #pragma GCC unroll 4
 			for (int j = 0; j < RR; j++) {
-				__m512 v0 = f_ld16(w[j], c, t), v1 = f_ld16(w[j], c + 16, t);
+				v0[j] = f_ld16(w[j], c, t);
+				v1[j] = f_ld16(w[j], c + 16, t);
+			}
 #pragma GCC unroll 4
-				for (int i = 0; i < NT; i++) {
-					a[j][i] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(x[i] + c), a[j][i]);
-					b[j][i] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(x[i] + c + 16), b[j][i]);
-				}
+			for (int i = 0; i < NT; i++) {
+				__m512 x0 = _mm512_loadu_ps(x[i] + c), x1 = _mm512_loadu_ps(x[i] + c + 16);
+#pragma GCC unroll 4
+				for (int j = 0; j < RR; j++)
+					a[j][i] = _mm512_fmadd_ps(v1[j], x1, _mm512_fmadd_ps(v0[j], x0, a[j][i]));
 			}
 		}
 		for (; c < k; c += 16) {
@@ -113,13 +121,13 @@ AVX512_INLINE void f_fused(const void *base, enum ds_dtype t, long r0, long r1, 
 					a[j][i] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, x[i] + c), a[j][i]);
 			}
 		}
-		/* (constant indices: a row count known only at run time would put a and b on the stack) */
+		/* (constant indices: a row count known only at run time would put a on the stack) */
 #pragma GCC unroll 4
 		for (int j = 0; j < RR; j++)
 #pragma GCC unroll 4
 			for (int i = 0; i < NT; i++)
 				if (j < R)
-					y[i][r + j] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][i], b[j][i]));
+					y[i][r + j] = _mm512_reduce_add_ps(a[j][i]);
 	}
 }
 
@@ -268,8 +276,8 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 }
 
 /* Tokens from which the tiles take over from the fused form: 1-3 tokens go through the fused form 4
- * rows at a time, 4-15 in groups of at most 4 tokens 2 rows at a time (16 accumulators, each
- * activation vector loaded once for both rows), every group passing over a block of rows that the
+ * rows at a time, 4-15 in groups of at most 4 tokens 4 rows at a time (16 accumulators, each
+ * activation vector loaded once for the 4 rows), every group passing over a block of rows that the
  * first one read from memory. The 4 x 6 tiles widened BF16 rows into a panel first and ran at a
  * quarter of the FMA peak with so few tokens (tools/quant-bench, 2 threads, 128 MB from memory, 8
  * tokens: BF16 93-152 -> 193-206 GFLOP/s, F32 103-108 -> 110-124; 12 tokens: BF16 176 -> 204-220,
@@ -281,6 +289,7 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 #endif
 #define F_FEW_MAX 16
 #define F_FEW_NT 4         /* tokens per group */
+#define F_FEW_RR 4         /* rows at a time */
 #define F_FEW_RB 16        /* rows per block that every token group passes over */
 
 AVX512_INLINE void f_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const float *x,
@@ -310,10 +319,10 @@ AVX512_INLINE void f_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0,
 		long rb1 = rb0 + F_FEW_RB < r1 ? rb0 + F_FEW_RB : r1;
 		for (int i = 0; i < n; i += gs) {
 			switch (n - i < gs ? n - i : gs) {
-			case 1: f_fused(w->data, t, rb0, rb1, k, xp + i, 1, 2, yp + i); break;
-			case 2: f_fused(w->data, t, rb0, rb1, k, xp + i, 2, 2, yp + i); break;
-			case 3: f_fused(w->data, t, rb0, rb1, k, xp + i, 3, 2, yp + i); break;
-			default: f_fused(w->data, t, rb0, rb1, k, xp + i, 4, 2, yp + i); break;
+			case 1: f_fused(w->data, t, rb0, rb1, k, xp + i, 1, F_FEW_RR, yp + i); break;
+			case 2: f_fused(w->data, t, rb0, rb1, k, xp + i, 2, F_FEW_RR, yp + i); break;
+			case 3: f_fused(w->data, t, rb0, rb1, k, xp + i, 3, F_FEW_RR, yp + i); break;
+			default: f_fused(w->data, t, rb0, rb1, k, xp + i, 4, F_FEW_RR, yp + i); break;
 			}
 		}
 	}
