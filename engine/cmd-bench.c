@@ -8,8 +8,9 @@
 
 static int bench_exec(const struct cli_args *a)
 {
-	/* --batch runs on whichever backend was chosen (the state's), through the scheduler's forward pass */
-	if (a->bench_batch > 0 && a->synthetic == NULL)
+	/* --batch (never with --synthetic: main refuses it) runs on whichever backend was chosen (the
+	 * state's), through the scheduler's forward pass */
+	if (a->bench_batch > 0)
 		return cli_bench(a);
 	return a->synthetic != NULL || strcmp(a->backend, "cpu") != 0 ? cli_bench_gpu(a) : cli_bench(a);
 }

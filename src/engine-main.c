@@ -624,6 +624,8 @@ int main(int argc, char **argv)
 		return cli_fail("--batch N works with --bench (sequences decoded together)");
 	if (a.profile && a.verb != VERB_BENCH)
 		return cli_fail("--profile works with --bench: time per operation class");
+	if (a.bench_batch > 0 && a.synthetic != NULL)
+		return cli_fail("--bench --batch runs a checkpoint given with --model, not --synthetic weights");
 	if (a.bench_rounds > 0 && a.n_bench_curve < 2)
 		return cli_fail("--rounds works with --bench --batch N1,N2,... (a batch curve)");
 	if (a.profile && a.n_bench_curve > 1)
