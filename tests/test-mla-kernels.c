@@ -208,6 +208,33 @@ static void test_scores(const struct cpu_mla_kernels *mk, const struct cpu_kerne
 	free(v);
 }
 
+/* axpy_rows_n for n queries (y rows ldy apart, a rows lda apart) equals n calls of the same set's
+ * axpy_rows bit for bit, and writes nothing between or past the rows. */
+static void test_axpy_rows_n(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, enum ds_dtype t,
+			     long cols, int m, int n)
+{
+	long rows = m + 5, row0 = 2, ldy = cols + 3, lda = m + 1;
+	float *deq;
+	struct ds_tensor w = make_w(t, rows, cols, &deq);
+	float *a = xmalloc(sizeof *a * (size_t)(n * lda)), *y = xmalloc(sizeof *y * (size_t)(n * ldy));
+	float *y1 = xmalloc(sizeof *y1 * (size_t)(n * ldy));
+	for (long i = 0; i < n * lda; i++)
+		a[i] = fix_rndf(&rng);
+	for (long i = 0; i < n * ldy; i++)
+		y[i] = y1[i] = (i % ldy) < cols ? fix_rndf(&rng) : GUARD;
+	mk->axpy_rows_n(k, y, ldy, a, lda, n, &w, row0, m);
+	for (int i = 0; i < n; i++)
+		mk->axpy_rows(k, y1 + i * ldy, a + i * lda, &w, row0, m);
+	CHECK(memcmp(y, y1, sizeof *y * (size_t)(n * ldy)) == 0,
+	      "%s %s axpy_rows_n %ldx%d, %d queries: not the sums of %d axpy_rows calls (or wrote between rows)",
+	      set_name(mk, k), ds_dtype_get(t)->name, cols, m, n, n);
+	free(a);
+	free(y);
+	free(y1);
+	free(deq);
+	free((void *)w.data);
+}
+
 static void test_set(const struct cpu_kernels *k)
 {
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(k);
@@ -221,8 +248,10 @@ static void test_set(const struct cpu_kernels *k)
 		int exact = t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K;
 		for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
 			for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
-				if (widths[wi] % blk == 0)
+				if (widths[wi] % blk == 0) {
 					test_axpy_rows(mk, k, t, widths[wi], ms[mi], exact || !same_order);
+					test_axpy_rows_n(mk, k, t, widths[wi], ms[mi], 1 + (int)(wi + mi) % 7);
+				}
 	}
 	static const int ns[] = { 1, 2, 3, 4, 5, 16, 17 };
 	static const int pms[] = { 1, 5, 32 };

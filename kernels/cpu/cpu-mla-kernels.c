@@ -14,6 +14,13 @@ static void generic_axpy_rows(const struct cpu_kernels *k, float *y, const float
 		k->axpy_row(y, a[j], w, row0 + j);
 }
 
+static void generic_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, const float *a, long lda, int n,
+				const struct ds_tensor *w, long row0, int m)
+{
+	for (int i = 0; i < n; i++)
+		generic_axpy_rows(k, y + (long)i * ldy, a + (long)i * lda, w, row0, m);
+}
+
 static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
 			      long ldp, const float *v, long ldv, int n, int m, long kdim)
 {
@@ -45,6 +52,7 @@ static void generic_scores(const struct cpu_kernels *k, float *s, long lds, cons
 const struct cpu_mla_kernels cpu_mla_kernels_generic = {
 	.name = "generic",
 	.axpy_rows = generic_axpy_rows,
+	.axpy_rows_n = generic_axpy_rows_n,
 	.pv_scaled = generic_pv_scaled,
 	.scores = generic_scores,
 };
@@ -153,6 +161,86 @@ static MK512 void ar_float(float *y, const float *a, const char *base, size_t rb
 		for (int j = 0; j < m; j++)
 			acc = _mm512_fmadd_ps(_mm512_set1_ps(a[j]), mk_ld(base + (size_t)j * rb, c, t, mk), acc);
 		_mm512_mask_storeu_ps(y + c, mk, acc);
+	}
+}
+
+/* Several queries: columns [c, c + 64) of m rows of a float-type W for NT (1-4) queries, each row's
+ * 64 columns widened once for all of them; per query and column the sums of ar_float_pass, in the
+ * same order. */
+#define ARN_V 4
+
+MK512_INLINE void ar_float_n_pass(int NT, float *y, long ldy, const float *a, long lda, const char *base,
+				  size_t rb, int m, long c, enum ds_dtype t)
+{
+	__m512 acc[4][ARN_V];
+#pragma GCC unroll 4
+	for (int i = 0; i < NT; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < ARN_V; v++)
+			acc[i][v] = _mm512_loadu_ps(y + (long)i * ldy + c + 16 * v);
+	for (int j = 0; j < m; j++) {
+		const char *row = base + (size_t)j * rb;
+		if (c == 0 && j + AR_AHEAD < m)
+			mk_prefetch(row + AR_AHEAD * rb, rb);
+		__m512 wv[ARN_V];
+#pragma GCC unroll 4
+		for (int v = 0; v < ARN_V; v++)
+			wv[v] = mk_ld16(row, c + 16 * v, t);
+#pragma GCC unroll 4
+		for (int i = 0; i < NT; i++) {
+			__m512 va = _mm512_set1_ps(a[(long)i * lda + j]);
+#pragma GCC unroll 4
+			for (int v = 0; v < ARN_V; v++)
+				acc[i][v] = _mm512_fmadd_ps(va, wv[v], acc[i][v]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < NT; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < ARN_V; v++)
+			_mm512_storeu_ps(y + (long)i * ldy + c + 16 * v, acc[i][v]);
+}
+
+MK512_INLINE void ar_float_n_t(int NT, float *y, long ldy, const float *a, long lda, const char *base, size_t rb,
+			       int m, long k, enum ds_dtype t)
+{
+	long c = 0;
+	for (; c + 16 * ARN_V <= k; c += 16 * ARN_V)
+		ar_float_n_pass(NT, y, ldy, a, lda, base, rb, m, c, t);
+	/* the last columns as ar_float's, a query at a time */
+	for (; c < k; c += 16) {
+		__mmask16 mk = mk_lanes(k - c);
+		for (int i = 0; i < NT; i++) {
+			float *yi = y + (long)i * ldy;
+			__m512 acc = _mm512_maskz_loadu_ps(mk, yi + c);
+			for (int j = 0; j < m; j++)
+				acc = _mm512_fmadd_ps(_mm512_set1_ps(a[(long)i * lda + j]),
+						      mk_ld(base + (size_t)j * rb, c, t, mk), acc);
+			_mm512_mask_storeu_ps(yi + c, mk, acc);
+		}
+	}
+}
+
+static MK512 void ar_float_n(float *y, long ldy, const float *a, long lda, int n, const char *base, size_t rb,
+			     int m, long k, enum ds_dtype t)
+{
+	for (int i = 0; i < n; i += 4) {
+		float *yi = y + (long)i * ldy;
+		const float *ai = a + (long)i * lda;
+		int nt = n - i < 4 ? n - i : 4;
+#define ARN_CASE(T) \
+		switch (nt) { \
+		case 1: ar_float_n_t(1, yi, ldy, ai, lda, base, rb, m, k, T); break; \
+		case 2: ar_float_n_t(2, yi, ldy, ai, lda, base, rb, m, k, T); break; \
+		case 3: ar_float_n_t(3, yi, ldy, ai, lda, base, rb, m, k, T); break; \
+		default: ar_float_n_t(4, yi, ldy, ai, lda, base, rb, m, k, T); break; \
+		}
+		switch (t) {
+		case DS_F32: ARN_CASE(DS_F32) break;
+		case DS_BF16: ARN_CASE(DS_BF16) break;
+		default: ARN_CASE(DS_F16) break;
+		}
+#undef ARN_CASE
 	}
 }
 
@@ -291,6 +379,21 @@ static void avx512_axpy_rows(const struct cpu_kernels *k, float *y, const float 
 		generic_axpy_rows(k, y, a, w, row0, m);
 		break;
 	}
+}
+
+/* Float types read each row once for up to 4 queries; block types a query at a time (their rows
+ * are decoded in the pass itself) */
+static void avx512_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, const float *a, long lda, int n,
+			       const struct ds_tensor *w, long row0, int m)
+{
+	if (w->dtype == DS_F32 || w->dtype == DS_BF16 || w->dtype == DS_F16) {
+		const long cols = (long)w->cols;
+		const size_t rb = ds_row_bytes(w->dtype, cols);
+		ar_float_n(y, ldy, a, lda, n, (const char *)w->data + (size_t)row0 * rb, rb, m, cols, w->dtype);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		avx512_axpy_rows(k, y + (long)i * ldy, a + (long)i * lda, w, row0, m);
 }
 
 /* Q queries (1..4) x 64 columns from c of pv_scaled: 16 sums in registers over the m rows of v,
@@ -451,6 +554,7 @@ static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds,
 const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {
 	.name = "AVX-512",
 	.axpy_rows = avx512_axpy_rows,
+	.axpy_rows_n = avx512_axpy_rows_n,
 	.pv_scaled = avx512_pv_scaled,
 	.scores = avx512_scores,
 };

@@ -14,6 +14,11 @@ struct cpu_mla_kernels {
 	 * block of rows, the same sums as m calls of k->axpy_row. Every weight type. */
 	void (*axpy_rows)(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
 			  long row0, int m);
+	/* axpy_rows for n queries: y_i (at y + i*ldy) += sum over j < m, in order, of a_i[j] * W[row0 + j]
+	 * (a_i at a + i*lda): the same sums as n calls of axpy_rows, each row read once for all where
+	 * the set can (the absorbed queries of a batch of sequences, a head at a time). */
+	void (*axpy_rows_n)(const struct cpu_kernels *k, float *y, long ldy, const float *a, long lda, int n,
+			    const struct ds_tensor *w, long row0, int m);
 	/* For each query i < n: o_i = f[i] * o_i, then o_i[c] += p[i*ldp + t] * v[t*ldv + c] for t < m
 	 * in order, c < kdim (o_i at o + i*ldo): k->pv after a rescale of each o_i (none where f[i] is
 	 * 1, which leaves o_i as it is). */

@@ -33,31 +33,44 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 /* Rows of W_UK summed by one axpy_rows call of mla_absorb. */
 #define MLA_ABSORB_ROWS 256
 
-/* The absorbed, scaled query of token i, head h: [scale * q_nope W_UK | scale * q_pe]: the head's
- * nope rows of kv_b_proj weighted by the scaled q_nope and summed, each row read once. */
-static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i, int h)
+/* Tokens whose absorbed queries one axpy_rows_n call forms. */
+#define MLA_ABSORB_TOKENS 4
+
+/* The absorbed, scaled queries of tokens i0 .. i0 + n - 1, head h: [scale * q_nope W_UK | scale *
+ * q_pe]: the head's nope rows of kv_b_proj weighted by each token's scaled q_nope and summed, each
+ * row read once for up to MLA_ABSORB_TOKENS tokens. */
+static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
 {
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
-	long lat = a->kv_rank + a->rope;
-	float *qc = c->att_q + ((long)i * a->n_heads + h) * lat;
-	const float *q = a->q + (long)i * a->n_heads * (a->nope + a->rope) + (long)h * (a->nope + a->rope);
-	long row0 = (long)h * (a->nope + a->v_dim);
-	float qs[MLA_ABSORB_ROWS];
-	memset(qc, 0, (size_t)a->kv_rank * sizeof *qc);
-	for (int j0 = 0; j0 < a->nope; j0 += MLA_ABSORB_ROWS) {
-		int m = a->nope - j0 < MLA_ABSORB_ROWS ? a->nope - j0 : MLA_ABSORB_ROWS;
-		for (int j = 0; j < m; j++)
-			qs[j] = q[j0 + j] * a->scale;
-		mk->axpy_rows(c->k, qc, qs, a->kv_b, row0 + j0, m);
+	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
+	const long row0 = (long)h * (a->nope + a->v_dim);
+	float qs[MLA_ABSORB_TOKENS][MLA_ABSORB_ROWS];
+	for (int g = i0; g < i0 + n; g += MLA_ABSORB_TOKENS) {
+		int nt = i0 + n - g < MLA_ABSORB_TOKENS ? i0 + n - g : MLA_ABSORB_TOKENS;
+		float *qc = c->att_q + ((long)g * a->n_heads + h) * lat;
+		for (int t = 0; t < nt; t++)
+			memset(qc + t * ldq, 0, (size_t)a->kv_rank * sizeof *qc);
+		for (int j0 = 0; j0 < a->nope; j0 += MLA_ABSORB_ROWS) {
+			int m = a->nope - j0 < MLA_ABSORB_ROWS ? a->nope - j0 : MLA_ABSORB_ROWS;
+			for (int t = 0; t < nt; t++) {
+				const float *q = a->q + (long)(g + t) * a->n_heads * qd + (long)h * qd;
+				for (int j = 0; j < m; j++)
+					qs[t][j] = q[j0 + j] * a->scale;
+			}
+			mk->axpy_rows_n(c->k, qc, ldq, qs[0], MLA_ABSORB_ROWS, nt, a->kv_b, row0 + j0, m);
+		}
+		for (int t = 0; t < nt; t++) {
+			const float *q = a->q + (long)(g + t) * a->n_heads * qd + (long)h * qd;
+			for (int j = 0; j < a->rope; j++)
+				qc[t * ldq + a->kv_rank + j] = q[a->nope + j] * a->scale;
+		}
 	}
-	for (int j = 0; j < a->rope; j++)
-		qc[a->kv_rank + j] = q[a->nope + j] * a->scale;
 }
 
 static void mla_absorb_run(void *arg, int b, int ith)
 {
 	struct mla_task *t = arg;
-	mla_absorb(t->c, t->a, b / t->a->n_heads, b % t->a->n_heads);
+	mla_absorb(t->c, t->a, b / t->a->n_heads, 1, b % t->a->n_heads);
 }
 
 /* Decode, phase 1: each block of positions [lo, hi) of cache keeps, for every head of the absorbed
@@ -179,8 +192,7 @@ struct mla_multi_task {
 static void mla_multi_absorb_run(void *arg, int h, int ith)
 {
 	struct mla_multi_task *t = arg;
-	for (int i = 0; i < t->a->n; i++)
-		mla_absorb(t->c, t->a, i, h);
+	mla_absorb(t->c, t->a, 0, t->a->n, h);
 }
 
 /* Phase 1: block b of all the tokens' blocks (token i has blocks att_blk0[i] .. att_blk0[i+1]). */
