@@ -25,6 +25,16 @@ static float *cpu_xalloc(size_t n)
 	return p;
 }
 
+float *cpu_grow(float **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = cpu_xalloc(n);
+		*cap = n;
+	}
+	return *buf;
+}
+
 static void cpu_release(void *ctx, float *buf)
 {
 	free(buf);
@@ -151,12 +161,7 @@ const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float 
 	const struct cpu_kernels *k = c->k;
 	if (k->pack == NULL || n < k->packed_from(w->dtype))
 		return NULL;
-	size_t need = k->pack_floats(w->dtype, n, (long)w->cols);
-	if (need > c->xpack_cap) {
-		free(c->xpack);
-		c->xpack = cpu_xalloc(need);
-		c->xpack_cap = need;
-	}
+	cpu_grow(&c->xpack, &c->xpack_cap, k->pack_floats(w->dtype, n, (long)w->cols));
 	k->pack(w->dtype, x, n, ldx, (long)w->cols, c->xpack);
 	return c->xpack;
 }
@@ -173,11 +178,7 @@ void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const fl
 			f = (k->pack_floats(w[m]->dtype, n[m], (long)w[m]->cols) + 15) & ~(size_t)15;   /* 64 B apart */
 		off[m + 1] = off[m] + f;
 	}
-	if (off[count] > c->xpack_each_cap) {
-		free(c->xpack_each);
-		c->xpack_each = cpu_xalloc(off[count]);
-		c->xpack_each_cap = off[count];
-	}
+	cpu_grow(&c->xpack_each, &c->xpack_each_cap, off[count]);
 	for (int m = 0; m < count; m++) {
 		xp[m] = NULL;
 		if (off[m + 1] > off[m]) {
@@ -185,16 +186,6 @@ void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const fl
 			xp[m] = c->xpack_each + off[m];
 		}
 	}
-}
-
-float *cpu_grow(float **buf, size_t *cap, size_t n)
-{
-	if (n > *cap) {
-		free(*buf);
-		*buf = cpu_xalloc(n);
-		*cap = n;
-	}
-	return *buf;
 }
 
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
