@@ -51,3 +51,8 @@ check_PROGRAMS += tests/test-mla-kernels
 tests_test_mla_kernels_SOURCES = tests/test-mla-kernels.c tests/fixture-util.c tests/fixture-util.h
 tests_test_mla_kernels_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm
 TESTS += tests/test-mla-kernels
+
+# mla-bench: decode attention alone, per kernel set and thread count (run by hand).
+noinst_PROGRAMS += tools/mla-bench
+tools_mla_bench_SOURCES = tools/mla-bench.c
+tools_mla_bench_LDADD = libkernels.a libdscommon.a $(PTHREAD_LIBS) -lm

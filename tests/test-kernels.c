@@ -464,6 +464,84 @@ static void test_backend_threads(void)
 	be->destroy(c3);
 }
 
+/* One token's decode attention on 3 threads equals that on 1 bit for bit, and stays within F32
+ * rounding of a softmax in double: positions in blocks, latent columns in tasks of 64 (160 here: two
+ * whole, one part), heads in the output. */
+static void test_backend_attention_threads(void)
+{
+	const int nh = 3, nope = 8, rope = 8, vd = 8, kr = 160, lat = kr + rope, pos = 250;
+	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
+				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
+				 .qk_rope_head_dim = rope, .v_head_dim = vd };
+	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 300, .max_batch = 1, .n_threads = 1 };
+	struct ds_backend_params p3 = p1;
+	p3.n_threads = 3;
+	const struct ds_backend *be = &ds_backend_cpu;
+	char err[256];
+	void *c1 = be->create(&p1, err, sizeof err), *c3 = be->create(&p3, err, sizeof err);
+	CHECK(c1 != NULL && c3 != NULL, "backend create: %s", err);
+	if (c1 == NULL || c3 == NULL)
+		return;
+	struct ds_tensor kv_b = make_tensor(DS_F32, (long)nh * (nope + vd), kr);
+	float *cache = be->alloc(c1, (size_t)(pos + 1) * lat), *q = be->alloc(c1, (size_t)nh * (nope + rope));
+	float *o1 = be->alloc(c1, (size_t)nh * vd), *o3 = be->alloc(c3, (size_t)nh * vd);
+	for (int i = 0; i < (pos + 1) * lat; i++)
+		cache[i] = rndf();
+	for (int i = 0; i < nh * (nope + rope); i++)
+		q[i] = rndf();
+	const float scale = 0.3f;
+	struct ds_attn_args a = { .out = o1, .q = q, .cache = cache, .kv_b = &kv_b, .n = 1, .pos = pos,
+				  .n_heads = nh, .nope = nope, .rope = rope, .v_dim = vd, .kv_rank = kr, .scale = scale };
+	be->attention(c1, &a);
+	a.out = o3;
+	be->attention(c3, &a);
+	CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(nh * vd)) == 0, "decode attention: 1 and 3 threads differ");
+	/* in double: scores of the absorbed query, softmax, W_UV of the weighted latent sum */
+	const float *w = kv_b.data;
+	for (int h = 0; h < nh; h++) {
+		double qa[lat], sc[pos + 1], mx = -1e300, l = 0, olat[kr];
+		for (int c = 0; c < kr; c++) {
+			qa[c] = 0;
+			for (int d = 0; d < nope; d++)
+				qa[c] += (double)q[h * (nope + rope) + d] * w[((long)h * (nope + vd) + d) * kr + c];
+		}
+		for (int c = 0; c < rope; c++)
+			qa[kr + c] = q[h * (nope + rope) + nope + c];
+		for (int t = 0; t <= pos; t++) {
+			sc[t] = 0;
+			for (int c = 0; c < lat; c++)
+				sc[t] += qa[c] * cache[(long)t * lat + c];
+			sc[t] *= scale;
+			mx = sc[t] > mx ? sc[t] : mx;
+		}
+		for (int c = 0; c < kr; c++)
+			olat[c] = 0;
+		for (int t = 0; t <= pos; t++) {
+			double p = exp(sc[t] - mx);
+			l += p;
+			for (int c = 0; c < kr; c++)
+				olat[c] += p * cache[(long)t * lat + c];
+		}
+		for (int v = 0; v < vd; v++) {
+			double want = 0, mag = 0;
+			for (int c = 0; c < kr; c++) {
+				double term = w[((long)h * (nope + vd) + nope + v) * kr + c] * olat[c] / l;
+				want += term;
+				mag += fabs(term);
+			}
+			CHECK(fabs(o1[h * vd + v] - want) <= 1e-4 * (mag + 1), "decode attention head %d value %d: %.7g, "
+			      "in double %.7g", h, v, o1[h * vd + v], want);
+		}
+	}
+	be->release(c1, cache);
+	be->release(c1, q);
+	be->release(c1, o1);
+	be->release(c3, o3);
+	free((void *)kv_b.data);
+	be->destroy(c1);
+	be->destroy(c3);
+}
+
 /* A Q8_0 matrix of random codes and small scales (the int8 set packs its activations) */
 static struct ds_tensor make_q8_0(long rows, long cols)
 {
@@ -612,6 +690,7 @@ int main(void)
 	test_pool();
 	test_scratch();
 	test_backend_threads();
+	test_backend_attention_threads();
 	test_backend_moe(cpu_kernels_best());
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 	if (cpu_kernels_have_avx512_int8())

@@ -1,9 +1,10 @@
 /* test-mla-kernels.c: decode attention's kernels (kernels/cpu/cpu-mla-kernels.h) on every kernel set
  * this CPU runs, against sums in double: axpy_rows on every weight type (float and block-quantized),
  * row counts and widths off the 256-column pass and the 16-lane vectors; pv_scaled with rescales of
- * 1, 0 and in between, query counts off the 4-query tile; scores with row strides wider than the
- * sum. The AVX-512 set must also equal the generic set on the AVX-512 kernels bit for bit where it
- * claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0/Q4_K/Q5_K, pv_scaled), and nothing
+ * 1, 0 and in between, query counts off the 4-query tile; pv_add_scaled likewise; scores with row
+ * strides wider than the sum. The AVX-512 set must also equal the generic set on the AVX-512 kernels
+ * bit for bit where it claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0/Q4_K/Q5_K,
+ * pv_scaled, pv_add_scaled), and nothing
  * outside the outputs may be written. */
 #include "build-config.h"
 
@@ -171,6 +172,58 @@ static void test_pv_scaled(const struct cpu_mla_kernels *mk, const struct cpu_ke
 	free(v);
 }
 
+/* o_i += f_i (sum of p v): a block's sum added to a running output with its rescale */
+static void test_pv_add_scaled(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim)
+{
+	long ldo = kdim + 5, ldp = m + 3, ldv = kdim + 7;
+	float *o = xmalloc(sizeof *o * (size_t)(n * ldo)), *o2 = xmalloc(sizeof *o2 * (size_t)(n * ldo));
+	float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo)), *f = xmalloc(sizeof *f * (size_t)n);
+	float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
+	for (int i = 0; i < n; i++) {
+		f[i] = i % 3 == 0 ? 1.0f : i % 3 == 1 ? 0.0f : 0.25f + 0.5f * fabsf(fix_rndf(&rng));
+		for (long c = 0; c < ldo; c++)
+			o0[i * ldo + c] = c < kdim ? fix_rndf(&rng) : GUARD;
+		for (int t = 0; t < m; t++)
+			p[i * ldp + t] = fabsf(fix_rndf(&rng));
+	}
+	for (long i = 0; i < m * ldv; i++)
+		v[i] = fix_rndf(&rng);
+	memcpy(o, o0, sizeof *o * (size_t)(n * ldo));
+	memcpy(o2, o0, sizeof *o * (size_t)(n * ldo));
+	mk->pv_add_scaled(k, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	cpu_mla_kernels_generic.pv_add_scaled(k, o2, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	int bad = 0;
+	for (int i = 0; i < n; i++)
+		for (long c = 0; c < ldo; c++) {
+			float got = o[i * ldo + c];
+			if (c >= kdim) {
+				if (got != GUARD && bad++ < 3)
+					CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld past kdim was written",
+					      set_name(mk, k), n, m, kdim, i, c);
+				continue;
+			}
+			double sum = 0, mag = 0;
+			for (int t = 0; t < m; t++) {
+				sum += (double)p[i * ldp + t] * v[t * ldv + c];
+				mag += fabs((double)p[i * ldp + t] * v[t * ldv + c]);
+			}
+			double want = o0[i * ldo + c] + (double)f[i] * sum;
+			mag = fabs((double)o0[i * ldo + c]) + (double)f[i] * mag;
+			if (!(fabs(got - want) <= MK_TOL * (m + 2) * mag) && bad++ < 3)
+				CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld is %.9g, exact %.9g",
+				      set_name(mk, k), n, m, kdim, i, c, got, want);
+			if (memcmp(&got, &o2[i * ldo + c], sizeof got) != 0 && bad++ < 3)
+				CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld is %.9g, the generic set's %.9g",
+				      set_name(mk, k), n, m, kdim, i, c, got, o2[i * ldo + c]);
+		}
+	free(o);
+	free(o2);
+	free(o0);
+	free(f);
+	free(p);
+	free(v);
+}
+
 static void test_scores(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim,
 			long ldv)
 {
@@ -260,6 +313,7 @@ static void test_set(const struct cpu_kernels *k)
 		for (size_t mi = 0; mi < sizeof pms / sizeof pms[0]; mi++)
 			for (size_t ki = 0; ki < sizeof kdims / sizeof kdims[0]; ki++) {
 				test_pv_scaled(mk, k, ns[ni], pms[mi], kdims[ki]);
+				test_pv_add_scaled(mk, k, ns[ni], pms[mi] == 32 ? 64 : pms[mi], kdims[ki]);
 				test_scores(mk, k, ns[ni], pms[mi] == 5 ? 29 : pms[mi], kdims[ki] + 64, kdims[ki] + 64);
 				test_scores(mk, k, ns[ni], pms[mi] + 2, kdims[ki], kdims[ki] + 13);
 			}
@@ -284,8 +338,10 @@ int main(void)
 		test_set(&cpu_kernels_avx512);
 		/* the generic set on the same kernels: the reference the AVX-512 one is compared to */
 		printf("generic on %s: ", cpu_kernels_avx512.name);
-		for (int ni = 1; ni <= 17; ni += 8)
+		for (int ni = 1; ni <= 17; ni += 8) {
 			test_pv_scaled(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 32, 512);
+			test_pv_add_scaled(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 64, 512);
+		}
 		printf("checked\n");
 	} else {
 		printf("this CPU lacks AVX-512: the AVX-512 attention kernels were not tested\n");

@@ -61,6 +61,7 @@ static void cpu_destroy(void *ctx)
 	free(c->att_blk0);
 	free(c->att_scores);
 	free(c->att_lat);
+	free(c->att_p);
 	free(c->att_batch);
 	free(c->moef_buf);
 	free(c->moef_mats);
@@ -109,6 +110,7 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->score_ld = (long)c->n_heads * 32;
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
+	c->att_p = cpu_xalloc(nh * (size_t)cpu_mla_p_stride(c->n_ctx));
 	c->att_batch = cpu_xalloc((size_t)c->nth * cpu_mla_batch_floats(c->max_batch, c->kv_rank, c->v_dim));
 	c->n_routed = cfg->n_routed_experts;
 	c->moef_mats = xcalloc((size_t)c->n_routed + 1, sizeof *c->moef_mats);

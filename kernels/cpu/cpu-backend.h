@@ -47,6 +47,7 @@ struct cpu_ctx {
 	float *att_scores;          /* (threads, score_ld): decode scores of one block of positions */
 	long score_ld;              /* heads * 32 */
 	float *att_lat;             /* (threads, kv_rank) */
+	float *att_p;               /* (heads, cpu_mla_p_stride(n_ctx)): one decode token's softmax weights */
 	float *att_batch;           /* (threads, cpu_mla_batch_floats): batch attention scratch */
 	int n_routed;               /* routed experts of the model */
 	struct moef_mat *moef_mats; /* (n_routed + 1): the SwiGLUs of a few tokens' step (cpu-ffn.c) */
@@ -86,6 +87,9 @@ void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor
 		   long ldx, int n);
 void cpu_attention(void *ctx, const struct ds_attn_args *a);
 void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct ds_attn_token *tok);
+/* Row stride of a decode token's softmax weights (att_p) over n_keys positions (cpu-mla.c) */
+long cpu_mla_p_stride(long n_keys);
+
 /* Blocks of decode partial sums att_part holds: CPU_MLA_BLOCKS for one token, at least one per token
  * of a multi-token decode. */
 static inline int cpu_mla_part_blocks(int max_batch)

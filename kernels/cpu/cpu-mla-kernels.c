@@ -34,6 +34,17 @@ static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, c
 	k->pv(o, ldo, p, ldp, v, ldv, n, m, kdim);
 }
 
+static void generic_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+				  long ldp, const float *v, long ldv, int n, int m, long kdim)
+{
+	float sum[kdim];
+	for (int i = 0; i < n; i++) {
+		memset(sum, 0, sizeof sum);
+		k->pv(sum, kdim, p + (long)i * ldp, ldp, v, ldv, 1, m, kdim);
+		k->axpy(o + (long)i * ldo, f[i], sum, kdim);
+	}
+}
+
 static void generic_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
 			   const float *v, long ldv, int m, long kdim)
 {
@@ -54,6 +65,7 @@ const struct cpu_mla_kernels cpu_mla_kernels_generic = {
 	.axpy_rows = generic_axpy_rows,
 	.axpy_rows_n = generic_axpy_rows_n,
 	.pv_scaled = generic_pv_scaled,
+	.pv_add_scaled = generic_pv_add_scaled,
 	.scores = generic_scores,
 };
 
@@ -398,8 +410,8 @@ static void avx512_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, 
 
 /* Q queries (1..4) x 64 columns from c of pv_scaled: 16 sums in registers over the m rows of v,
  * each 64-column piece of a row loaded once for the Q queries; lanes past kdim are masked off. */
-MK512_INLINE void pv_tile(int Q, float *o, long ldo, const float *f, const float *p, long ldp, const float *v,
-			  long ldv, int m, long c, long kdim)
+MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, const float *p, long ldp,
+			  const float *v, long ldv, int m, long c, long kdim)
 {
 	__mmask16 mk[4];
 	__m512 acc[4][4];
@@ -411,7 +423,8 @@ MK512_INLINE void pv_tile(int Q, float *o, long ldo, const float *f, const float
 		__m512 fq = _mm512_set1_ps(f[q]);
 #pragma GCC unroll 4
 		for (int u = 0; u < 4; u++)
-			acc[q][u] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[u], o + (long)q * ldo + c + 16 * u), fq);
+			acc[q][u] = ADD ? _mm512_setzero_ps()
+					: _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[u], o + (long)q * ldo + c + 16 * u), fq);
 	}
 	for (int t = 0; t < m; t++) {
 		const float *vt = v + (long)t * ldv + c;
@@ -428,14 +441,21 @@ MK512_INLINE void pv_tile(int Q, float *o, long ldo, const float *f, const float
 		}
 	}
 #pragma GCC unroll 4
-	for (int q = 0; q < Q; q++)
+	for (int q = 0; q < Q; q++) {
+		__m512 fq = _mm512_set1_ps(f[q]);
 #pragma GCC unroll 4
-		for (int u = 0; u < 4; u++)
-			_mm512_mask_storeu_ps(o + (long)q * ldo + c + 16 * u, mk[u], acc[q][u]);
+		for (int u = 0; u < 4; u++) {
+			float *oq = o + (long)q * ldo + c + 16 * u;
+			if (ADD)
+				acc[q][u] = _mm512_fmadd_ps(acc[q][u], fq, _mm512_maskz_loadu_ps(mk[u], oq));
+			_mm512_mask_storeu_ps(oq, mk[u], acc[q][u]);
+		}
+	}
 }
 
-static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-				   long ldp, const float *v, long ldv, int n, int m, long kdim)
+/* pv_scaled (ADD 0) and pv_add_scaled (ADD 1): tiles of up to 4 queries x 64 columns */
+MK512_INLINE void pv_tiles(int ADD, float *o, long ldo, const float *f, const float *p, long ldp, const float *v,
+			   long ldv, int n, int m, long kdim)
 {
 	/* columns outermost: the piece of v's m rows that a tile reads (8 KB for 32 rows) stays in L1
 	 * for every group of queries */
@@ -444,13 +464,25 @@ static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long l
 			float *oi = o + (long)i * ldo;
 			const float *pi = p + (long)i * ldp;
 			switch (n - i) {
-			case 1: pv_tile(1, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			case 2: pv_tile(2, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			case 3: pv_tile(3, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			default: pv_tile(4, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 1: pv_tile(1, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 2: pv_tile(2, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 3: pv_tile(3, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			default: pv_tile(4, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
 			}
 		}
 	}
+}
+
+static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+				   long ldp, const float *v, long ldv, int n, int m, long kdim)
+{
+	pv_tiles(0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+}
+
+static MK512 void avx512_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f,
+				       const float *p, long ldp, const float *v, long ldv, int n, int m, long kdim)
+{
+	pv_tiles(1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 }
 
 /* Rows ahead of the tile being summed whose lines scores asks for. */
@@ -556,6 +588,7 @@ const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {
 	.axpy_rows = avx512_axpy_rows,
 	.axpy_rows_n = avx512_axpy_rows_n,
 	.pv_scaled = avx512_pv_scaled,
+	.pv_add_scaled = avx512_pv_add_scaled,
 	.scores = avx512_scores,
 };
 

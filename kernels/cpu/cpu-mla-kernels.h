@@ -24,6 +24,11 @@ struct cpu_mla_kernels {
 	 * 1, which leaves o_i as it is). */
 	void (*pv_scaled)(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
 			  long ldp, const float *v, long ldv, int n, int m, long kdim);
+	/* For each query i < n: o_i[c] += f[i] * (the sum over t < m, in order, of p[i*ldp + t] *
+	 * v[t*ldv + c]) for c < kdim: a block of rows summed on its own and added with its softmax
+	 * rescale (one token's decode sums a column slice of every block so). */
+	void (*pv_add_scaled)(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+			      long ldp, const float *v, long ldv, int n, int m, long kdim);
 	/* s[i*lds + t] = q_i . v_t over kdim for queries i < n (q_i at q + i*ldq) and F32 rows t < m
 	 * (v_t at v + t*ldv): the attention scores of a block of cache rows, each row read once for
 	 * all queries. The generic set is k->rows; others sum in their own order (F32 rounding). */

@@ -18,6 +18,7 @@ struct mla_task {
 	int n_keys;               /* decode: positions 0..n_keys-1 */
 	int n_blk;                /* decode: position blocks, of blk_len positions */
 	long blk_len;
+	long ldp;                 /* decode: row stride of att_p */
 };
 
 /* Rows of kv_b_proj that hold W_UV of head h: a view, nothing copied. */
@@ -111,16 +112,6 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 	}
 }
 
-static void mla_decode_run(void *arg, int blk, int ith)
-{
-	struct mla_task *t = arg;
-	const struct ds_attn_args *a = t->a;
-	long lo, hi;
-	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
-	mla_decode_block(t->c, a, a->cache, t->c->att_q, t->c->att_part + (long)blk * a->n_heads * (a->kv_rank + 2),
-			 lo, hi, ith);
-}
-
 /* Decode, phase 2a: head h's latent output o (kv_rank) from the partial sums of n_blk blocks
  * (parts, a block every heads * (kv_rank + 2) floats). */
 static void mla_merge_head(const struct cpu_ctx *c, const struct ds_attn_args *a, const float *parts, int n_blk,
@@ -144,18 +135,6 @@ static void mla_merge_head(const struct cpu_ctx *c, const struct ds_attn_args *a
 	}
 	for (int k = 0; k < kr; k++)
 		o[k] /= l;
-}
-
-/* Decode, phase 2: per head, merge the blocks' partial sums, then out = W_UV o_lat. */
-static void mla_merge_run(void *arg, int h, int ith)
-{
-	struct mla_task *t = arg;
-	struct cpu_ctx *c = t->c;
-	const struct ds_attn_args *a = t->a;
-	float *o = c->att_lat + (long)ith * a->kv_rank;
-	mla_merge_head(c, a, c->att_part, t->n_blk, h, o);
-	struct ds_tensor uv = mla_w_uv(a, h);
-	c->k->rows(&uv, 0, a->v_dim, o, 1, a->kv_rank, a->out + (long)h * a->v_dim, a->v_dim);
 }
 
 /* Positions per block when n_keys positions are cut into n_blk blocks: a whole number of MLA_BLOCK
@@ -333,6 +312,133 @@ static void mla_batch_run(void *arg, int h, int ith)
 	}
 }
 
+/* ---- one token's decode: scores by blocks of positions, weighted sums by columns ----
+ *
+ * The latent sums are split by columns, not by positions: a block of positions summed on its own
+ * leaves a partial latent output per head (32 KB per block at 16 heads x 512) that another core then
+ * merges, and with two threads those parts crossing between cores cost about as much as the sums.
+ * Here each block of positions writes its scores as exponentials of its own maximum into P (heads x
+ * positions), with that maximum and their sum; a column task then sweeps every block for 64 columns
+ * of every head, each block's sum added with its rescale to the common maximum, into the head's one
+ * latent output. Every sum has the same terms in the same order on any number of threads.
+ * tools/mla-bench, position 576, 16 heads, Q4_K kv_b, int8 set, caches warm: 1 thread 190-210 us a
+ * call either way, 2 threads 150-165 -> 120-131. With the caches flushed between calls, as decode
+ * leaves them, about 190 us either way: there the latent cache and kv_b come from memory, and the
+ * engine's decode tokens/s did not move measurably. */
+
+/* Where the one-token path keeps its per-block numbers in att_part (floats): the blocks' maxima and
+ * sums (block, head, 2), each block's rescale (block, head), 1 / the softmax sum per head,
+ * then the heads' latent outputs (head, kv_rank), 64-byte aligned. */
+static float *mla1_stat(const struct cpu_ctx *c)
+{
+	return c->att_part;
+}
+
+static float *mla1_scale(const struct cpu_ctx *c)
+{
+	return c->att_part + 2L * CPU_MLA_BLOCKS * c->n_heads;
+}
+
+static float *mla1_linv(const struct cpu_ctx *c)
+{
+	return c->att_part + 3L * CPU_MLA_BLOCKS * c->n_heads;
+}
+
+static float *mla1_olat(const struct cpu_ctx *c)
+{
+	return c->att_part + ((3L * CPU_MLA_BLOCKS + 1) * c->n_heads + 15) / 16 * 16;
+}
+
+/* Row stride of att_p for n_keys positions: whole lines, and never a multiple of 4 KB, which would
+ * put every head's row in the same cache sets (n_ctx floats apart, 16 heads' rows thrashed L1). */
+long cpu_mla_p_stride(long n_keys)
+{
+	long ld = (n_keys + 15) / 16 * 16;
+	return ld % 1024 == 0 ? ld + 16 : ld;
+}
+
+/* Phase 1: block b of positions: every head's scores against those cache rows into P, as exp(score
+ * - the block's maximum), with the maximum and the sum kept per head. */
+static void mla1_scores_run(void *arg, int blk, int ith)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int nh = a->n_heads, lat = a->kv_rank + a->rope;
+	long lo, hi;
+	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
+	float *p = c->att_p + lo, *st = mla1_stat(c) + (long)blk * nh * 2;
+	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, lat, nh, a->cache + lo * lat, lat,
+					   (int)(hi - lo), lat);
+	for (int h = 0; h < nh; h++) {
+		float *ph = p + (long)h * t->ldp, m = -INFINITY;
+		for (long j = 0; j < hi - lo; j++)
+			m = ph[j] > m ? ph[j] : m;
+		st[2 * h] = m;
+		st[2 * h + 1] = c->k->exp_sum(ph, hi - lo, m);
+	}
+}
+
+/* Between the phases, on the caller: each head's maximum over the blocks, each block's rescale
+ * exp(its maximum - that) and 1 / the sum of the rescaled sums. */
+static void mla1_rescale(struct cpu_ctx *c, int nh, int n_blk)
+{
+	const float *st = mla1_stat(c);
+	float *f = mla1_scale(c), *linv = mla1_linv(c), fh[n_blk];
+	for (int h = 0; h < nh; h++) {
+		float m = -INFINITY, l = 0;
+		for (int b = 0; b < n_blk; b++) {
+			fh[b] = st[((long)b * nh + h) * 2];
+			m = fh[b] > m ? fh[b] : m;
+		}
+		c->k->exp_sum(fh, n_blk, m);
+		for (int b = 0; b < n_blk; b++) {
+			f[(long)b * nh + h] = fh[b];
+			l += fh[b] * st[((long)b * nh + h) * 2 + 1];
+		}
+		linv[h] = 1.0f / l;
+	}
+}
+
+/* Columns per task of phase 2: one tile of the weighted-sum kernel */
+#define MLA1_COLS 64
+
+/* Phase 2: columns [64 cc, 64 cc + 64) of every head's latent output: each block's weighted sum of
+ * those columns of its cache rows, added with the block's rescale. */
+static void mla1_sums_run(void *arg, int cc, int ith)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int nh = a->n_heads, kr = a->kv_rank, lat = a->kv_rank + a->rope;
+	const long c0 = (long)cc * MLA1_COLS, w = kr - c0 < MLA1_COLS ? kr - c0 : MLA1_COLS;
+	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
+	float *o = mla1_olat(c) + c0;
+	for (int h = 0; h < nh; h++)
+		memset(o + (long)h * kr, 0, (size_t)w * sizeof *o);
+	for (int b = 0; b < t->n_blk; b++) {
+		long lo, hi;
+		cpu_block(t->n_keys, t->blk_len, b, &lo, &hi);
+		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp,
+				  a->cache + lo * lat + c0, lat, nh, (int)(hi - lo), w);
+	}
+}
+
+/* Phase 3: head h: out = W_UV (o_lat / the softmax sum). */
+static void mla1_out_run(void *arg, int h, int ith)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int kr = a->kv_rank;
+	const float *oh = mla1_olat(c) + (long)h * kr, inv = mla1_linv(c)[h];
+	float *o = c->att_lat + (long)ith * kr;
+	for (int k = 0; k < kr; k++)
+		o[k] = oh[k] * inv;
+	struct ds_tensor uv = mla_w_uv(a, h);
+	c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + (long)h * a->v_dim, a->v_dim);
+}
+
 void cpu_attention(void *ctx, const struct ds_attn_args *a)
 {
 	struct cpu_ctx *c = ctx;
@@ -342,9 +448,12 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 		/* blocks of about 64 positions, at most CPU_MLA_BLOCKS of them */
 		t.n_blk = mla_decode_blocks(t.n_keys, CPU_MLA_BLOCKS);
 		t.blk_len = mla_block_len(t.n_keys, t.n_blk);
+		t.ldp = cpu_mla_p_stride(t.n_keys);
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
-		cpu_pool_run(c->pool, mla_decode_run, &t, t.n_blk);
-		cpu_pool_run(c->pool, mla_merge_run, &t, a->n_heads);
+		cpu_pool_run(c->pool, mla1_scores_run, &t, t.n_blk);
+		mla1_rescale(c, a->n_heads, t.n_blk);
+		cpu_pool_run(c->pool, mla1_sums_run, &t, (a->kv_rank + MLA1_COLS - 1) / MLA1_COLS);
+		cpu_pool_run(c->pool, mla1_out_run, &t, a->n_heads);
 		return;
 	}
 	long lat = a->kv_rank + a->rope;

@@ -1,0 +1,151 @@
+/* mla-bench.c: decode attention alone (the CPU backend's attention for one token), at the bench and
+ * Coder-V2-Lite widths (16 heads, latent 512 + 64, nope 128, v 128), per kernel set and thread count.
+ * Decode spends a fifth of its time here on a 512-token context with nothing read from memory but
+ * the latent cache: this is compute, timed apart from the weight streams that --bench mixes it with.
+ * Eight layers' caches and kv_b_proj in turn, as the engine reads them, and (COLD 1) 64 MB read
+ * between calls as the engine's weight streams would, so that the cache rows and kv_b come from memory
+ * as they do in decode; medians of many calls. Run by hand:
+ *   tools/mla-bench [POS [THREADS [TYPE [CALLS [COLD]]]]]   e.g. tools/mla-bench 576 1,2 q4_K 400 1
+ * (TYPE of kv_b_proj: bf16, q8_0 or q4_K; the set is DSCODER_KERNELS's, else the fastest exact one) */
+#include "build-config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "dtype.h"
+#include "quantize.h"
+#include "xalloc.h"
+
+#define LAYERS 8
+
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t rng = 88172645463325252ull;
+
+static float rndf(void)
+{
+	rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+int main(int argc, char **argv)
+{
+	const int pos = argc > 1 ? atoi(argv[1]) : 576;
+	const char *ths = argc > 2 ? argv[2] : "1,2";
+	const char *tname = argc > 3 ? argv[3] : "bf16";
+	const int calls = argc > 4 ? atoi(argv[4]) : 400;
+	const int cold = argc > 5 ? atoi(argv[5]) : 1;
+	enum ds_dtype type = DS_N_DTYPES;
+	for (int t = 0; t < DS_N_DTYPES; t++)
+		if (strcmp(ds_dtype_get((enum ds_dtype)t)->name, tname) == 0)
+			type = (enum ds_dtype)t;
+	if (pos < 1 || calls < 1 || type == DS_N_DTYPES || (type != DS_BF16 && !ds_quantize_supported(type))) {
+		fprintf(stderr, "mla-bench: POS and CALLS must be at least 1, TYPE bf16, q8_0 or q4_K\n");
+		return 2;
+	}
+	const int heads = 16, nope = 128, rope = 64, vd = 128, kr = 512, lat = kr + rope;
+	struct ds_config cfg = { .hidden_size = 2048, .intermediate_size = 256, .moe_intermediate_size = 256,
+				 .num_attention_heads = heads, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
+				 .qk_rope_head_dim = rope, .v_head_dim = vd };
+
+	/* kv_b_proj (heads * (nope + v), kr) of random weights in the chosen type */
+	const long kv_rows = (long)heads * (nope + vd);
+	float *wf = xmalloc(sizeof *wf * (size_t)(kv_rows * kr));
+	for (long i = 0; i < kv_rows * kr; i++)
+		wf[i] = 0.05f * rndf();
+	size_t rb = ds_row_bytes(type, kr), wbytes = rb * (size_t)kv_rows;
+	uint8_t *wq = xmalloc(wbytes * LAYERS);
+	for (long r = 0; r < kv_rows; r++) {
+		if (type == DS_BF16)
+			for (long j = 0; j < kr; j++) {
+				uint32_t u;
+				memcpy(&u, &wf[r * kr + j], 4);
+				uint16_t h = (uint16_t)(u >> 16);
+				memcpy(wq + (size_t)r * rb + 2 * (size_t)j, &h, 2);
+			}
+		else
+			ds_quantize_row(type, wf + r * kr, wq + (size_t)r * rb, kr);
+	}
+	struct ds_tensor kv_b[LAYERS];
+	for (int l = 0; l < LAYERS; l++) {
+		if (l > 0)
+			memcpy(wq + wbytes * (size_t)l, wq, wbytes);
+		kv_b[l] = (struct ds_tensor){ .dtype = type, .data = wq + wbytes * (size_t)l, .rows = kv_rows, .cols = kr };
+	}
+	/* what the weight streams of a layer would push through the caches */
+	const size_t flush_n = (size_t)64 << 20;
+	uint64_t *flush = xmalloc(flush_n), sink = 0;
+	for (size_t i = 0; i < flush_n / 8; i++)
+		flush[i] = i;
+
+	printf("decode attention at position %d, kv_b_proj %s, %d layers in turn, %s\n", pos, tname, LAYERS,
+	       cold ? "caches flushed between calls" : "caches warm");
+	printf("%3s  %10s  %s\n", "thr", "us/call", "GFLOP/s (scores and weighted sums)");
+	for (int nt = 1; nt <= 16; nt++) {
+		char pat[8], all[64];
+		snprintf(pat, sizeof pat, ",%d,", nt);
+		snprintf(all, sizeof all, ",%s,", ths);
+		if (strstr(all, pat) == NULL)
+			continue;
+		struct ds_backend_params p = { .cfg = &cfg, .n_ctx = pos + 1, .max_batch = 1, .n_threads = nt };
+		const struct ds_backend *be = &ds_backend_cpu;
+		char err[256];
+		void *c = be->create(&p, err, sizeof err);
+		if (c == NULL) {
+			fprintf(stderr, "mla-bench: %s\n", err);
+			return 1;
+		}
+		float *cache[LAYERS];
+		for (int l = 0; l < LAYERS; l++) {
+			cache[l] = be->alloc(c, (size_t)(pos + 1) * (size_t)lat);
+			for (long i = 0; i < (long)(pos + 1) * lat; i++)
+				cache[l][i] = rndf();
+		}
+		float *q = be->alloc(c, (size_t)heads * (size_t)(nope + rope));
+		float *out = be->alloc(c, (size_t)heads * (size_t)vd);
+		for (int i = 0; i < heads * (nope + rope); i++)
+			q[i] = rndf();
+		double *wall = xmalloc(sizeof *wall * (size_t)calls);
+		for (int i = -LAYERS; i < calls; i++) {
+			if (cold)
+				for (size_t j = 0; j < flush_n / 8; j += 8)
+					sink += flush[j];
+			int l = (i + LAYERS) % LAYERS;
+			struct ds_attn_args a = { .out = out, .q = q, .cache = cache[l], .kv_b = &kv_b[l],
+						  .n = 1, .pos = pos, .n_heads = heads, .nope = nope, .rope = rope,
+						  .v_dim = vd, .kv_rank = kr, .scale = 0.07f };
+			double t0 = clock_s(CLOCK_MONOTONIC);
+			be->attention(c, &a);
+			if (i >= 0)
+				wall[i] = clock_s(CLOCK_MONOTONIC) - t0;
+		}
+		qsort(wall, (size_t)calls, sizeof *wall, cmp_d);
+		double flops = 2.0 * heads * (double)(pos + 1) * (lat + kr);
+		printf("%3d  %10.1f  %.1f\n", nt, 1e6 * wall[calls / 2], flops / wall[calls / 2] / 1e9);
+		free(wall);
+		for (int l = 0; l < LAYERS; l++)
+			be->release(c, cache[l]);
+		be->release(c, q);
+		be->release(c, out);
+		be->destroy(c);
+	}
+	free(wf);
+	free(wq);
+	free(flush);
+	return sink == 1 ? 3 : 0;   /* (sink keeps the flush reads) */
+}
