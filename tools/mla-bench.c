@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include "backend.h"
 #include "dtype.h"
@@ -69,7 +70,17 @@ int main(int argc, char **argv)
 	for (long i = 0; i < kv_rows * kr; i++)
 		wf[i] = 0.05f * rndf();
 	size_t rb = ds_row_bytes(type, kr), wbytes = rb * (size_t)kv_rows;
-	uint8_t *wq = xmalloc(wbytes * LAYERS);
+	/* on 2 MB pages, as the engine reads a model that fits in half the memory */
+	void *wmem = NULL;
+	const size_t huge = (size_t)2 << 20, wall_bytes = (wbytes * LAYERS + huge - 1) / huge * huge;
+	if (posix_memalign(&wmem, huge, wall_bytes) != 0) {
+		fprintf(stderr, "mla-bench: out of memory\n");
+		return 1;
+	}
+#ifdef MADV_HUGEPAGE
+	madvise(wmem, wall_bytes, MADV_HUGEPAGE);
+#endif
+	uint8_t *wq = wmem;
 	for (long r = 0; r < kv_rows; r++) {
 		if (type == DS_BF16)
 			for (long j = 0; j < kr; j++) {
