@@ -252,6 +252,65 @@ static int bench_curve(const struct cli_args *a)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* One round of the plain benchmark: the prompt prefilled from position 0 (the cache rows of the
+ * round before are overwritten), the machine's bandwidth probed, n_decode tokens decoded, probed
+ * again. */
+struct bench_round {
+	double prefill_s, decode_s, bw_before, bw_after, bw_machine, bw_used, fraction;
+	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];
+};
+
+static int bench_round_run(struct ds_engine *e, const int *prompt, int n_decode, int threads, bool profile,
+			   double bytes_tok, struct rusage *ru, struct bench_round *r)
+{
+	const int vocab = e->model.cfg.vocab_size;
+	ds_prof_enable(profile);
+	ds_prof_reset();
+	double t0 = clock_now();
+	if (ds_forward(e->state, prompt, BENCH_PROMPT, 0, e->logits, false) != 0) {
+		ds_prof_enable(false);
+		return -1;
+	}
+	r->prefill_s = clock_now() - t0;
+	ds_prof_take(r->prof_prefill, r->prefill_s, BENCH_PROMPT);
+
+	/* The machine's bandwidth right before and right after the decode, the larger of the two: on a
+	 * shared machine (a VM) what others take changes within seconds, and one probe after the decode
+	 * gave anywhere from 0.6x to 1.7x of the bandwidth the decode itself met. Peak memory of the
+	 * engine itself (ru, the first round) is taken before the probe's 1 GiB buffer. */
+	ds_prof_enable(false);
+	if (ru != NULL)
+		getrusage(RUSAGE_SELF, ru);
+	r->bw_before = cpu_measure_read_bandwidth(threads);
+	ds_prof_enable(profile);
+	ds_prof_reset();
+	int pos = BENCH_PROMPT;
+	t0 = clock_now();
+	for (int i = 0; i < n_decode; i++) {
+		ds_prof_begin(DS_PROF_SAMPLING);
+		int next = ds_argmax(e->logits, vocab);
+		ds_prof_end(DS_PROF_SAMPLING);
+		ds_forward(e->state, &next, 1, pos++, e->logits, false);
+	}
+	r->decode_s = clock_now() - t0;
+	ds_prof_take(r->prof_decode, r->decode_s, n_decode);
+	ds_prof_enable(false);
+	r->bw_after = cpu_measure_read_bandwidth(threads);
+	r->bw_machine = r->bw_before > r->bw_after ? r->bw_before : r->bw_after;
+	r->bw_used = bytes_tok * (n_decode / r->decode_s) / 1e9;
+	r->fraction = r->bw_machine > 0 ? r->bw_used / r->bw_machine : 0;
+	return 0;
+}
+
+/* Rounds in order of their bandwidth fraction (the report's "median round") */
+static const struct bench_round *bench_sort_rounds;
+
+static int cmp_round(const void *x, const void *y)
+{
+	double a = bench_sort_rounds[*(const int *)x].fraction, b = bench_sort_rounds[*(const int *)y].fraction;
+	return a < b ? -1 : a > b;
+}
+
 int cli_bench(const struct cli_args *a)
 {
 	char err[1024];
@@ -259,9 +318,9 @@ int cli_bench(const struct cli_args *a)
 	struct rusage ru;
 	int n_decode = a->sampling.max_tokens > 0 ? a->sampling.max_tokens : BENCH_DECODE;
 	int n_ctx = a->n_ctx > 0 ? a->n_ctx : BENCH_PROMPT + n_decode + 1;
-	int *prompt, vocab, known, pos, next, threads;
-	double t0, load_s, prefill_s, decode_s, bw_before, bw_after, bw_machine, bw_used, bytes_tok;
-	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];
+	const int rounds = a->bench_rounds > 0 ? a->bench_rounds : 1;
+	int *prompt, vocab, known, threads;
+	double t0, load_s, bytes_tok;
 
 	if (a->n_bench_curve > 1)
 		return bench_curve(a);
@@ -277,58 +336,71 @@ int cli_bench(const struct cli_args *a)
 	vocab = e.model.cfg.vocab_size;
 	known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
 	threads = ds_state_threads(e.state);
+	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
 
 	/* A fixed prompt of ordinary tokens: the numbers do not depend on the text. */
 	prompt = xmalloc(BENCH_PROMPT * sizeof *prompt);
 	for (int i = 0; i < BENCH_PROMPT; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)(known > 1000 ? known - 1000 : known));
 
-	ds_prof_enable(a->profile);
-	ds_prof_reset();
-	t0 = clock_now();
-	if (ds_forward(e.state, prompt, BENCH_PROMPT, 0, e.logits, false) != 0) {
-		free(prompt);
-		ds_engine_close(&e);
-		return cli_fail("the forward pass rejected the benchmark prompt");
+	struct bench_round *r = xcalloc((size_t)rounds, sizeof *r);
+	for (int i = 0; i < rounds; i++) {
+		if (rounds > 1 && !a->json && isatty(STDERR_FILENO))
+			fprintf(stderr, "\rround %d of %d", i + 1, rounds);
+		if (bench_round_run(&e, prompt, n_decode, threads, a->profile, bytes_tok, i == 0 ? &ru : NULL, &r[i]) != 0) {
+			free(r);
+			free(prompt);
+			ds_engine_close(&e);
+			return cli_fail("the forward pass rejected the benchmark prompt");
+		}
 	}
-	prefill_s = clock_now() - t0;
-	ds_prof_take(prof_prefill, prefill_s, BENCH_PROMPT);
+	if (rounds > 1 && !a->json && isatty(STDERR_FILENO))
+		fprintf(stderr, "\r%*s\r", 20, "");
 
-	/* The machine's bandwidth right before and right after the decode, the larger of the two: on a
-	 * shared machine (a VM) what others take changes within seconds, and one probe after the decode
-	 * gave anywhere from 0.6x to 1.7x of the bandwidth the decode itself met. Peak memory of the
-	 * engine itself is taken before the probe's 1 GiB buffer. */
-	getrusage(RUSAGE_SELF, &ru);
-	bw_before = cpu_measure_read_bandwidth(threads);
-	pos = BENCH_PROMPT;
-	t0 = clock_now();
-	for (int i = 0; i < n_decode; i++) {
-		ds_prof_begin(DS_PROF_SAMPLING);
-		next = ds_argmax(e.logits, vocab);
-		ds_prof_end(DS_PROF_SAMPLING);
-		ds_forward(e.state, &next, 1, pos++, e.logits, false);
+	/* The median round by bandwidth fraction reports the figures (they stay one round's, so they
+	 * agree with each other); the spread over rounds comes with them. */
+	int order[rounds];
+	double pre_tps[rounds], dec_tps[rounds], frac[rounds];
+	for (int i = 0; i < rounds; i++) {
+		order[i] = i;
+		pre_tps[i] = BENCH_PROMPT / r[i].prefill_s;
+		dec_tps[i] = n_decode / r[i].decode_s;
+		frac[i] = r[i].fraction;
 	}
-	decode_s = clock_now() - t0;
-	ds_prof_take(prof_decode, decode_s, n_decode);
-	ds_prof_enable(false);
-
-	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
-	bw_after = cpu_measure_read_bandwidth(threads);
-	bw_machine = bw_before > bw_after ? bw_before : bw_after;
-	bw_used = bytes_tok * (n_decode / decode_s) / 1e9;
+	bench_sort_rounds = r;
+	qsort(order, (size_t)rounds, sizeof order[0], cmp_round);
+	const struct bench_round *m = &r[order[rounds / 2]];
+	double pre_med, pre_lo, pre_hi, dec_med, dec_lo, dec_hi, fr_med, fr_lo, fr_hi;
+	bench_spread(pre_tps, rounds, &pre_med, &pre_lo, &pre_hi);
+	bench_spread(dec_tps, rounds, &dec_med, &dec_lo, &dec_hi);
+	bench_spread(frac, rounds, &fr_med, &fr_lo, &fr_hi);
+	(void)dec_med;
+	(void)fr_med;
 
 	if (a->json) {
-		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,"
+		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
 		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
 		       "\"machine_bw_gbs\":%.2f,\"machine_bw_before_gbs\":%.2f,\"machine_bw_after_gbs\":%.2f,"
 		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f",
-		       e.model.name, threads, load_s, BENCH_PROMPT, BENCH_PROMPT / prefill_s, n_decode,
-		       n_decode / decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok,
-		       ru.ru_maxrss / 1024.0, bw_machine, bw_before, bw_after, bw_used, bw_used / bw_machine);
+		       e.model.name, threads, load_s, rounds, BENCH_PROMPT, rounds > 1 ? pre_med : pre_tps[0], n_decode,
+		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok,
+		       ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction);
+		if (rounds > 1) {
+			printf(",\"prefill_tps_range\":[%.2f,%.2f],\"decode_tps_range\":[%.2f,%.2f],"
+			       "\"bw_fraction_range\":[%.3f,%.3f]", pre_lo, pre_hi, dec_lo, dec_hi, fr_lo, fr_hi);
+			/* every round, in the order run */
+			printf(",\"round_decode_tps\":[");
+			for (int i = 0; i < rounds; i++)
+				printf("%s%.2f", i ? "," : "", n_decode / r[i].decode_s);
+			printf("],\"round_bw_fraction\":[");
+			for (int i = 0; i < rounds; i++)
+				printf("%s%.3f", i ? "," : "", r[i].fraction);
+			printf("]");
+		}
 		if (a->profile) {
-			ds_prof_json("prefill_ms_per_token", prof_prefill);
-			ds_prof_json("decode_ms_per_token", prof_decode);
+			ds_prof_json("prefill_ms_per_token", m->prof_prefill);
+			ds_prof_json("decode_ms_per_token", m->prof_decode);
 		}
 		printf("}\n");
 	} else {
@@ -336,17 +408,30 @@ int cli_bench(const struct cli_args *a)
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          cpu, %d threads\n", threads);
 		printf("load             %.3f s\n", load_s);
-		printf("prefill          %.2f tokens/s (%d-token prompt)\n", BENCH_PROMPT / prefill_s, BENCH_PROMPT);
-		printf("decode           %.2f tokens/s (%d tokens after the prompt)\n", n_decode / decode_s, n_decode);
+		if (rounds > 1) {
+			printf("rounds           %d; prefill the median, decode and bandwidth the median round by "
+			       "bandwidth fraction, (least-greatest) over rounds\n", rounds);
+			printf("prefill          %.2f tokens/s (%d-token prompt) (%.2f-%.2f)\n", pre_med, BENCH_PROMPT,
+			       pre_lo, pre_hi);
+			printf("decode           %.2f tokens/s (%d tokens after the prompt) (%.2f-%.2f)\n",
+			       n_decode / m->decode_s, n_decode, dec_lo, dec_hi);
+		} else {
+			printf("prefill          %.2f tokens/s (%d-token prompt)\n", pre_tps[0], BENCH_PROMPT);
+			printf("decode           %.2f tokens/s (%d tokens after the prompt)\n", dec_tps[0], n_decode);
+		}
 		printf("weights/token    %.1f MB read per decoded token\n", bytes_tok / 1e6);
 		printf("bandwidth        %.2f GB/s used by decode of %.2f GB/s measured (%.2f before, %.2f after): "
-		       "%.0f%%\n", bw_used, bw_machine, bw_before, bw_after, 100.0 * bw_used / bw_machine);
+		       "%.0f%%", m->bw_used, m->bw_machine, m->bw_before, m->bw_after, 100.0 * m->fraction);
+		if (rounds > 1)
+			printf(" (%.0f-%.0f%%)", 100.0 * fr_lo, 100.0 * fr_hi);
+		printf("\n");
 		printf("peak RSS         %.1f MB\n", ru.ru_maxrss / 1024.0);
 		if (a->profile) {
-			ds_prof_text("profile prefill", prof_prefill);
-			ds_prof_text("profile decode", prof_decode);
+			ds_prof_text("profile prefill", m->prof_prefill);
+			ds_prof_text("profile decode", m->prof_decode);
 		}
 	}
+	free(r);
 	free(prompt);
 	ds_engine_close(&e);
 	return fflush(stdout) == 0 ? 0 : 1;

@@ -2,6 +2,7 @@
  * GPU and --synthetic one engine/bench-gpu.c. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine-cli.h"
@@ -12,7 +13,11 @@ static int bench_exec(const struct cli_args *a)
 	 * state's), through the scheduler's forward pass */
 	if (a->bench_batch > 0)
 		return cli_bench(a);
-	return a->synthetic != NULL || strcmp(a->backend, "cpu") != 0 ? cli_bench_gpu(a) : cli_bench(a);
+	bool gpu = a->synthetic != NULL || strcmp(a->backend, "cpu") != 0;
+	if (gpu && a->bench_rounds > 0)
+		return cli_fail("--bench --rounds R runs on the CPU backend; on a GPU, --bench measures each prompt "
+				"length once");
+	return gpu ? cli_bench_gpu(a) : cli_bench(a);
 }
 
 const struct cli_verb_entry cli_bench_entry = {
@@ -22,6 +27,8 @@ const struct cli_verb_entry cli_bench_entry = {
 		 "  --bench --profile        also the time per token of each operation class (attention, mla,\n"
 		 "                           router, experts, shared, dense, head, sampling, other; on a GPU each\n"
 		 "                           class waits for the GPU, and decode runs without its recorded graph)\n"
+		 "  --bench --rounds R       R rounds of prefill and decode, model loaded once: the median round\n"
+		 "                           by bandwidth fraction, and the spread (on the CPU; a shared machine)\n"
 		 "  --bench --batch N        N sequences decoded together: aggregate decode tokens/s\n"
 		 "  --bench --batch N1,N2,... [--rounds R]   the batch curve, model loaded once: medians over R\n"
 		 "                           rounds (3) and each size's gain over batch 1 in the same round\n"

@@ -626,8 +626,9 @@ int main(int argc, char **argv)
 		return cli_fail("--profile works with --bench: time per operation class");
 	if (a.bench_batch > 0 && a.synthetic != NULL)
 		return cli_fail("--bench --batch runs a checkpoint given with --model, not --synthetic weights");
-	if (a.bench_rounds > 0 && a.n_bench_curve < 2)
-		return cli_fail("--rounds works with --bench --batch N1,N2,... (a batch curve)");
+	if (a.bench_rounds > 0 && (a.verb != VERB_BENCH || (a.bench_batch > 0 && a.n_bench_curve < 2)))
+		return cli_fail("--rounds works with --bench (rounds of prefill and decode) and --bench --batch "
+				"N1,N2,... (a batch curve), not with one --batch size");
 	if (a.profile && a.n_bench_curve > 1)
 		return cli_fail("--profile with --batch takes one size, not a curve");
 	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)

@@ -2,8 +2,9 @@
 # bench-cli.sh: dscoder-engine --bench on the CPU: the JSON report is whole and consistent (bytes per
 # token from the file's own types, the bandwidth figures derived from each other, the machine's
 # bandwidth the larger of the probes before and after the decode, the profile's classes within the
-# time they split), the text report says the same, a batch curve (--batch N1,N2,...) is whole, bad
-# sizes and a context too small are refused. Nothing here
+# time they split), the text report says the same, rounds (--rounds R) report one round's figures
+# inside their spread, a batch curve (--batch N1,N2,...) is whole, bad sizes and a context too small
+# are refused. Nothing here
 # asserts a speed: only what the numbers must satisfy on any machine.
 . "$top_srcdir/tests/cli-lib.sh"
 quant="$models/tiny-ds2-quant"
@@ -72,6 +73,47 @@ else
 	bad "--bench text report: $(cat "$tmp/text" "$tmp/err")"
 fi
 
+# rounds of prefill and decode, the model loaded once: the figures are one round's (the median by
+# bandwidth fraction), so they agree with each other as above, and sit inside the spread reported
+"$engine" --model "$quant/model-q4_k_m.gguf" --bench --rounds 3 --json --threads 2 --max-tokens 3 \
+	> "$tmp/rounds.json" 2> "$tmp/err" || bad "--bench --rounds 3 failed: $(cat "$tmp/err")"
+out=$(python3 - "$tmp/rounds.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = []
+if j.get('rounds') != 3 or j.get('decode_tokens') != 3:
+    bad.append('3 rounds of 3 tokens expected: %s' % {k: j.get(k) for k in ('rounds', 'decode_tokens')})
+for k in ('prefill_tps', 'decode_tps', 'bw_fraction'):
+    lo, hi = j.get(k + '_range', [1, 0])
+    if not lo <= j.get(k, -1) <= hi or not lo > 0:
+        bad.append('%s %s outside its range [%s, %s]' % (k, j.get(k), lo, hi))
+if abs(j['machine_bw_gbs'] - max(j['machine_bw_before_gbs'], j['machine_bw_after_gbs'])) > 0.006:
+    bad.append('machine_bw_gbs is not the larger probe of its round')
+# the round reported is the median one by bandwidth fraction, and its own decode speed comes with it
+rf, rt = j.get('round_bw_fraction', []), j.get('round_decode_tps', [])
+if len(rf) != 3 or len(rt) != 3:
+    bad.append('3 rounds listed expected: %s %s' % (rf, rt))
+else:
+    med = sorted(range(3), key=lambda i: rf[i])[1]
+    if abs(j['bw_fraction'] - rf[med]) > 0.0015 or abs(j['decode_tps'] - rt[med]) > 0.006:
+        bad.append('reported fraction %s / %s tokens/s are not the median round (%s, %s)' %
+                   (j['bw_fraction'], j['decode_tps'], rf, rt))
+bw = j['bytes_per_token'] * j['decode_tps'] / 1e9
+if abs(j['decode_bw_gbs'] - bw) > 0.006 + 0.01 * bw:
+    bad.append('decode_bw_gbs %s is not bytes/token x tokens/s = %.3f' % (j['decode_bw_gbs'], bw))
+if abs(j['bw_fraction'] - j['decode_bw_gbs'] / j['machine_bw_gbs']) > 0.002 + 0.01 * j['bw_fraction']:
+    bad.append('bw_fraction %s is not decode / machine bandwidth' % j['bw_fraction'])
+print('; '.join(bad) if bad else 'ok decode %.1f tokens/s in [%.1f, %.1f]' % (j['decode_tps'], *j['decode_tps_range']))
+EOF
+)
+case "$out" in
+ok*) ok "--bench --rounds 3: ${out#ok }" ;;
+*) bad "--bench --rounds 3: $out" ;;
+esac
+"$engine" --model "$quant/model-q8_0.gguf" --bench --rounds 2 --threads 1 --max-tokens 2 > "$tmp/text" 2> "$tmp/err" &&
+	grep -Eq "^bandwidth .*: [0-9]+% \([0-9]+-[0-9]+%\)$" "$tmp/text" && grep -Eq "^rounds +2;" "$tmp/text" &&
+	ok "--bench --rounds 2 text: $(grep '^bandwidth' "$tmp/text")" || bad "--bench --rounds 2 text: $(cat "$tmp/text" "$tmp/err")"
+
 # the batch curve: every size in the JSON, in the order given, its gain over batch 1 taken within
 # each round (batch 1's own gain exactly 1), medians within their spread
 "$engine" --model "$quant/model-q8_0.gguf" --bench --batch 4,1,2 --rounds 2 --json --threads 2 --max-tokens 3 \
@@ -107,7 +149,8 @@ esac
 	ok "--bench --batch 1,2 text: $(grep '^batch   2' "$tmp/text")" || bad "--bench --batch 1,2 text: $(cat "$tmp/text" "$tmp/err")"
 # sizes and rounds out of range, and options that need a curve or one size: one sentence, exit 1
 for args in "--batch 1,,2" "--batch 1,x" "--batch 0,2" "--batch 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" \
-	    "--batch 2 --rounds 3" "--batch 1,2 --rounds 0" "--batch 1,2 --profile" "--batch 2 --synthetic lite"; do
+	    "--batch 2 --rounds 3" "--batch 1,2 --rounds 0" "--batch 1,2 --profile" "--batch 2 --synthetic lite" \
+	    "--rounds 101" "--rounds 2 --synthetic lite"; do
 	# shellcheck disable=SC2086
 	"$engine" --model "$quant/model-q8_0.gguf" --bench $args > "$tmp/out" 2> "$tmp/err"
 	[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
