@@ -123,9 +123,11 @@ static void test_axpy_rows(const struct cpu_mla_kernels *mk, const struct cpu_ke
 	free((void *)w.data);
 }
 
-static void test_pv_scaled(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim)
+/* pv_scaled (add 0: o_i = f_i o_i + sum of p v) or pv_add_scaled (add 1: o_i += f_i (sum of p v)) */
+static void test_pv(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim, int add)
 {
-	long ldo = kdim + 3, ldp = m + 2, ldv = kdim + 9;
+	const char *what = add ? "pv_add_scaled" : "pv_scaled";
+	long ldo = kdim + 3 + 2 * add, ldp = m + 2 + add, ldv = kdim + 9 - 2 * add;
 	float *o = xmalloc(sizeof *o * (size_t)(n * ldo)), *o2 = xmalloc(sizeof *o2 * (size_t)(n * ldo));
 	float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo)), *f = xmalloc(sizeof *f * (size_t)n);
 	float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
@@ -140,66 +142,17 @@ static void test_pv_scaled(const struct cpu_mla_kernels *mk, const struct cpu_ke
 		v[i] = fix_rndf(&rng);
 	memcpy(o, o0, sizeof *o * (size_t)(n * ldo));
 	memcpy(o2, o0, sizeof *o * (size_t)(n * ldo));
-	mk->pv_scaled(k, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	cpu_mla_kernels_generic.pv_scaled(k, o2, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	(add ? mk->pv_add_scaled : mk->pv_scaled)(k, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	(add ? cpu_mla_kernels_generic.pv_add_scaled : cpu_mla_kernels_generic.pv_scaled)(k, o2, ldo, f, p, ldp, v,
+											   ldv, n, m, kdim);
 	int bad = 0;
 	for (int i = 0; i < n; i++)
 		for (long c = 0; c < ldo; c++) {
 			float got = o[i * ldo + c];
 			if (c >= kdim) {
 				if (got != GUARD && bad++ < 3)
-					CHECK(0, "%s pv_scaled %dx%dx%ld: query %d column %ld past kdim was written",
-					      set_name(mk, k), n, m, kdim, i, c);
-				continue;
-			}
-			double want = (double)f[i] * o0[i * ldo + c], mag = fabs(want);
-			for (int t = 0; t < m; t++) {
-				want += (double)p[i * ldp + t] * v[t * ldv + c];
-				mag += fabs((double)p[i * ldp + t] * v[t * ldv + c]);
-			}
-			if (!(fabs(got - want) <= MK_TOL * (m + 2) * mag) && bad++ < 3)
-				CHECK(0, "%s pv_scaled %dx%dx%ld: query %d column %ld is %.9g, exact %.9g", set_name(mk, k),
-				      n, m, kdim, i, c, got, want);
-			if (memcmp(&got, &o2[i * ldo + c], sizeof got) != 0 && bad++ < 3)
-				CHECK(0, "%s pv_scaled %dx%dx%ld: query %d column %ld is %.9g, the generic set's %.9g",
-				      set_name(mk, k), n, m, kdim, i, c, got, o2[i * ldo + c]);
-		}
-	free(o);
-	free(o2);
-	free(o0);
-	free(f);
-	free(p);
-	free(v);
-}
-
-/* o_i += f_i (sum of p v): a block's sum added to a running output with its rescale */
-static void test_pv_add_scaled(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim)
-{
-	long ldo = kdim + 5, ldp = m + 3, ldv = kdim + 7;
-	float *o = xmalloc(sizeof *o * (size_t)(n * ldo)), *o2 = xmalloc(sizeof *o2 * (size_t)(n * ldo));
-	float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo)), *f = xmalloc(sizeof *f * (size_t)n);
-	float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
-	for (int i = 0; i < n; i++) {
-		f[i] = i % 3 == 0 ? 1.0f : i % 3 == 1 ? 0.0f : 0.25f + 0.5f * fabsf(fix_rndf(&rng));
-		for (long c = 0; c < ldo; c++)
-			o0[i * ldo + c] = c < kdim ? fix_rndf(&rng) : GUARD;
-		for (int t = 0; t < m; t++)
-			p[i * ldp + t] = fabsf(fix_rndf(&rng));
-	}
-	for (long i = 0; i < m * ldv; i++)
-		v[i] = fix_rndf(&rng);
-	memcpy(o, o0, sizeof *o * (size_t)(n * ldo));
-	memcpy(o2, o0, sizeof *o * (size_t)(n * ldo));
-	mk->pv_add_scaled(k, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	cpu_mla_kernels_generic.pv_add_scaled(k, o2, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	int bad = 0;
-	for (int i = 0; i < n; i++)
-		for (long c = 0; c < ldo; c++) {
-			float got = o[i * ldo + c];
-			if (c >= kdim) {
-				if (got != GUARD && bad++ < 3)
-					CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld past kdim was written",
-					      set_name(mk, k), n, m, kdim, i, c);
+					CHECK(0, "%s %s %dx%dx%ld: query %d column %ld past kdim was written",
+					      set_name(mk, k), what, n, m, kdim, i, c);
 				continue;
 			}
 			double sum = 0, mag = 0;
@@ -207,14 +160,15 @@ static void test_pv_add_scaled(const struct cpu_mla_kernels *mk, const struct cp
 				sum += (double)p[i * ldp + t] * v[t * ldv + c];
 				mag += fabs((double)p[i * ldp + t] * v[t * ldv + c]);
 			}
-			double want = o0[i * ldo + c] + (double)f[i] * sum;
-			mag = fabs((double)o0[i * ldo + c]) + (double)f[i] * mag;
+			double o_in = o0[i * ldo + c];
+			double want = add ? o_in + (double)f[i] * sum : (double)f[i] * o_in + sum;
+			mag = add ? fabs(o_in) + (double)f[i] * mag : (double)f[i] * fabs(o_in) + mag;
 			if (!(fabs(got - want) <= MK_TOL * (m + 2) * mag) && bad++ < 3)
-				CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld is %.9g, exact %.9g",
-				      set_name(mk, k), n, m, kdim, i, c, got, want);
+				CHECK(0, "%s %s %dx%dx%ld: query %d column %ld is %.9g, exact %.9g", set_name(mk, k), what,
+				      n, m, kdim, i, c, got, want);
 			if (memcmp(&got, &o2[i * ldo + c], sizeof got) != 0 && bad++ < 3)
-				CHECK(0, "%s pv_add_scaled %dx%dx%ld: query %d column %ld is %.9g, the generic set's %.9g",
-				      set_name(mk, k), n, m, kdim, i, c, got, o2[i * ldo + c]);
+				CHECK(0, "%s %s %dx%dx%ld: query %d column %ld is %.9g, the generic set's %.9g",
+				      set_name(mk, k), what, n, m, kdim, i, c, got, o2[i * ldo + c]);
 		}
 	free(o);
 	free(o2);
@@ -312,8 +266,8 @@ static void test_set(const struct cpu_kernels *k)
 	for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 		for (size_t mi = 0; mi < sizeof pms / sizeof pms[0]; mi++)
 			for (size_t ki = 0; ki < sizeof kdims / sizeof kdims[0]; ki++) {
-				test_pv_scaled(mk, k, ns[ni], pms[mi], kdims[ki]);
-				test_pv_add_scaled(mk, k, ns[ni], pms[mi] == 32 ? 64 : pms[mi], kdims[ki]);
+				test_pv(mk, k, ns[ni], pms[mi], kdims[ki], 0);
+				test_pv(mk, k, ns[ni], pms[mi] == 32 ? 64 : pms[mi], kdims[ki], 1);
 				test_scores(mk, k, ns[ni], pms[mi] == 5 ? 29 : pms[mi], kdims[ki] + 64, kdims[ki] + 64);
 				test_scores(mk, k, ns[ni], pms[mi] + 2, kdims[ki], kdims[ki] + 13);
 			}
@@ -339,8 +293,8 @@ int main(void)
 		/* the generic set on the same kernels: the reference the AVX-512 one is compared to */
 		printf("generic on %s: ", cpu_kernels_avx512.name);
 		for (int ni = 1; ni <= 17; ni += 8) {
-			test_pv_scaled(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 32, 512);
-			test_pv_add_scaled(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 64, 512);
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 32, 512, 0);
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 64, 512, 1);
 		}
 		printf("checked\n");
 	} else {
