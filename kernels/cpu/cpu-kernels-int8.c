@@ -21,6 +21,8 @@
 
 #include <immintrin.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,72 +480,176 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
  * sum both halves into 32-bit lanes of 8 codes of one block, and two multiply-adds apply the blocks'
  * d dx and offsets. The form of i8_tile takes two blocks per vector and a block's halves apart, about
  * twice the instructions per byte (q5_0 read at 40-53% of one thread's bandwidth, compute-bound). */
+
+/* The group of nblk (1-4) blocks at b: codes of the blocks' first halves (lo) and second halves (hi),
+ * block j in 128-bit lane j, and d in the 32-bit lanes of block j (lanes 4j..4j+3); a block past the
+ * row's end (its last group) reads as codes 0, scale 0. Scalar loads and inserts gather the blocks
+ * (i8_ngroup_vbmi does it with byte permutes where the CPU has them). */
+I8_FN void i8_ngroup(int q5, const uint8_t *b, int nblk, __m512i *lo, __m512i *hi, __m512 *d)
+{
+	const size_t bb = q5 ? 22 : 18;
+	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+	const __m512i lane4 = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+								   14, 15), 2);
+	uint64_t hh = 0, qh01 = 0, qh23 = 0;
+	__m128i q[4];
+	I8_UNROLL for (int j = 0; j < 4; j++) {
+		q[j] = _mm_setzero_si128();
+		if (j >= nblk)
+			continue;
+		const uint8_t *bj = b + (size_t)j * bb;
+		uint16_t h;
+		memcpy(&h, bj, 2);
+		hh |= (uint64_t)h << (16 * j);
+		q[j] = _mm_loadu_si128((const __m128i *)(const void *)(bj + (q5 ? 6 : 2)));
+		if (q5) {
+			uint32_t qh;
+			memcpy(&qh, bj + 2, 4);
+			if (j < 2)
+				qh01 |= (uint64_t)qh << (32 * j);
+			else
+				qh23 |= (uint64_t)qh << (32 * (j - 2));
+		}
+	}
+	/* (constant lane numbers: the insert's immediate must be one at every -O level) */
+	__m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+		_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
+	*lo = _mm512_and_si512(v, f);
+	*hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+	if (q5) {
+		/* block j's qh in 128-bit lane j, its bytes 0-1 (2-3) spread over the lane's 16 bytes and
+		 * tested against each byte's bit: the fifth bits as byte masks */
+		const __m512i spread_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1,
+										1, 1, 1));
+		const __m512i spread_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+										3, 3, 3));
+		const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2,
+									     4, 8, 16, 32, 64, (char)128));
+		__m512i qv = _mm512_permutexvar_epi32(lane4, _mm512_castsi128_si512(
+			_mm_set_epi64x((long long)qh23, (long long)qh01)));
+		__mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_lo), bitsel);
+		__mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_hi), bitsel);
+		*lo = _mm512_mask_add_epi8(*lo, mlo, *lo, sixteen);
+		*hi = _mm512_mask_add_epi8(*hi, mhi, *hi, sixteen);
+	}
+	*d = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)hh))));
+}
+
+/* acc[t] += group g's blocks (codes lo, hi, scales d) times token t's activations */
+I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512i lo, __m512i hi, __m512 d,
+			 __m512 *acc)
+{
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		const uint8_t *a = a0 + (long)i * tstride + g * I8_NSB;
+		__m512i xl = _mm512_loadu_si512(a), xh = _mm512_loadu_si512(a + 64);
+		__m512 dl = _mm512_loadu_ps((const float *)(const void *)(a + 128));
+		__m512 ol = _mm512_loadu_ps((const float *)(const void *)(a + 192));
+		__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
+		acc[i] = _mm512_fmadd_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol), acc[i]);
+	}
+}
+
 I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
 		    long ldo)
 {
 	const size_t bb = q5 ? 22 : 18;
 	const long nb = k / 32;
-	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
-	const __m512i lane4 = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-								   14, 15), 2);
-	const __m512i spread_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-	const __m512i spread_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-	const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16,
-								    32, 64, (char)128));
 	__m512 acc[4];
 	const uint8_t *next = w + I8_PF;
 
 	I8_UNROLL for (int i = 0; i < NT; i++)
 		acc[i] = _mm512_setzero_ps();
 	for (long g = 0; g * 4 < nb; g++) {
-		int nblk = nb - g * 4 < 4 ? (int)(nb - g * 4) : 4;
 		const uint8_t *b = w + (size_t)g * 4 * bb;
 		i8_prefetch(&next, b + I8_PF + 4 * bb);
-		/* a block past the row's end (its last group) reads as codes 0, scale 0 */
-		uint64_t hh = 0, qh01 = 0, qh23 = 0;
-		__m128i q[4];
-		I8_UNROLL for (int j = 0; j < 4; j++) {
-			q[j] = _mm_setzero_si128();
-			if (j >= nblk)
-				continue;
-			const uint8_t *bj = b + (size_t)j * bb;
-			uint16_t h;
-			memcpy(&h, bj, 2);
-			hh |= (uint64_t)h << (16 * j);
-			q[j] = _mm_loadu_si128((const __m128i *)(const void *)(bj + (q5 ? 6 : 2)));
-			if (q5) {
-				uint32_t qh;
-				memcpy(&qh, bj + 2, 4);
-				if (j < 2)
-					qh01 |= (uint64_t)qh << (32 * j);
-				else
-					qh23 |= (uint64_t)qh << (32 * (j - 2));
+		__m512i lo, hi;
+		__m512 d;
+		i8_ngroup(q5, b, nb - g * 4 < 4 ? (int)(nb - g * 4) : 4, &lo, &hi, &d);
+		i8_ngroup_dot(NT, a0, tstride, g, lo, hi, d, acc);
+	}
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]);
+}
+
+/* ---- q4_0/q5_0 decode with AVX-512 VBMI (byte permutes across two registers) ----
+ *
+ * The scalar gathering of i8_ngroup (4 scale loads, 4 qh loads, shifts and ors, 4 inserts) was most
+ * of the q5_0 tile's instructions. With vpermi2b the group's 88 (72) bytes, in two registers, give
+ * the four blocks' nibbles, their qh bytes spread for the bit tests, and their scales in one permute
+ * each. The codes, scales and sums are those of i8_ngroup, so the results are the same bit for bit
+ * (tests/test-int8-kernels compares the two). A CPU with VNNI but not VBMI (Cascade Lake) keeps
+ * i8_ngroup; DSCODER_INT8_VBMI=0 does too (for comparisons). */
+#define I8V_TARGET I8_TARGET ",avx512vbmi"
+#define I8V_FN static inline __attribute__((always_inline, target(I8V_TARGET)))
+#define I8V_API static __attribute__((target(I8V_TARGET)))
+
+/* The byte permutes' indices into the 128 bytes at a group (two registers), for q4_0 [0] and q5_0
+ * [1]: the 16 nibble bytes of block j into 128-bit lane j; its qh bytes 0-1 and 2-3, each spread
+ * over 8 bytes of the lane (q5_0); the 4 blocks' scales as the first 4 words. Filled once
+ * (cpu_kernels_int8_vbmi). */
+static uint8_t i8v_qs[2][64], i8v_qh_lo[2][64], i8v_qh_hi[2][64];
+static uint16_t i8v_d[2][32];
+
+static void i8v_tables(void)
+{
+	for (int q5 = 0; q5 < 2; q5++) {
+		const int bb = q5 ? 22 : 18, qs = q5 ? 6 : 2;
+		for (int j = 0; j < 4; j++)
+			for (int i = 0; i < 16; i++) {
+				i8v_qs[q5][16 * j + i] = (uint8_t)(bb * j + qs + i);
+				i8v_qh_lo[q5][16 * j + i] = (uint8_t)(bb * j + 2 + i / 8);
+				i8v_qh_hi[q5][16 * j + i] = (uint8_t)(bb * j + 4 + i / 8);
 			}
-		}
-		/* (constant lane numbers: the insert's immediate must be one at every -O level) */
-		__m512i v = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
-			_mm512_castsi128_si512(q[0]), q[1], 1), q[2], 2), q[3], 3);
-		__m512i lo = _mm512_and_si512(v, f), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
-		if (q5) {
-			/* block j's qh in 128-bit lane j, its bytes 0-1 (2-3) spread over the lane's 16 bytes
-			 * and tested against each byte's bit: the fifth bits as byte masks */
-			__m512i qv = _mm512_permutexvar_epi32(lane4, _mm512_castsi128_si512(
-				_mm_set_epi64x((long long)qh23, (long long)qh01)));
-			__mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_lo), bitsel);
-			__mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qv, spread_hi), bitsel);
-			lo = _mm512_mask_add_epi8(lo, mlo, lo, sixteen);
-			hi = _mm512_mask_add_epi8(hi, mhi, hi, sixteen);
-		}
-		__m512 d = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(
-			_mm_cvtsi64_si128((long long)hh))));
-		I8_UNROLL for (int i = 0; i < NT; i++) {
-			const uint8_t *a = a0 + (long)i * tstride + g * I8_NSB;
-			__m512i xl = _mm512_loadu_si512(a), xh = _mm512_loadu_si512(a + 64);
-			__m512 dl = _mm512_loadu_ps((const float *)(const void *)(a + 128));
-			__m512 ol = _mm512_loadu_ps((const float *)(const void *)(a + 192));
-			__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
-			acc[i] = _mm512_fmadd_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol), acc[i]);
-		}
+		for (int i = 0; i < 32; i++)
+			i8v_d[q5][i] = (uint16_t)(i < 4 ? bb / 2 * i : 0);
+	}
+}
+
+/* A whole group of 4 blocks at b, as i8_ngroup gives it; ix: the type's 4 index vectors */
+I8V_FN void i8_ngroup_vbmi(int q5, const uint8_t *b, const __m512i *ix, __m512i *lo, __m512i *hi, __m512 *d)
+{
+	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+	const __m512i lane4 = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+								   14, 15), 2);
+	__m512i z0 = _mm512_loadu_si512(b);
+	__m512i z1 = _mm512_maskz_loadu_epi8(q5 ? 0xffffffull : 0xffull, b + 64);   /* to byte 87 (71) */
+	__m512i v = _mm512_permutex2var_epi8(z0, ix[0], z1);
+	*lo = _mm512_and_si512(v, f);
+	*hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+	if (q5) {
+		const __m512i bitsel = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2,
+									     4, 8, 16, 32, 64, (char)128));
+		__mmask64 mlo = _mm512_test_epi8_mask(_mm512_permutex2var_epi8(z0, ix[1], z1), bitsel);
+		__mmask64 mhi = _mm512_test_epi8_mask(_mm512_permutex2var_epi8(z0, ix[2], z1), bitsel);
+		*lo = _mm512_mask_add_epi8(*lo, mlo, *lo, sixteen);
+		*hi = _mm512_mask_add_epi8(*hi, mhi, *hi, sixteen);
+	}
+	__m512i dw = _mm512_permutex2var_epi16(z0, ix[3], z1);
+	*d = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(_mm512_castsi512_si128(dw))));
+}
+
+I8V_FN void i8_ntile_vbmi(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
+			  long ldo)
+{
+	const size_t bb = q5 ? 22 : 18;
+	const long nb = k / 32;
+	const __m512i ix[4] = { _mm512_loadu_si512(i8v_qs[q5]), _mm512_loadu_si512(i8v_qh_lo[q5]),
+				_mm512_loadu_si512(i8v_qh_hi[q5]), _mm512_loadu_si512(i8v_d[q5]) };
+	__m512 acc[4];
+	const uint8_t *next = w + I8_PF;
+
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		acc[i] = _mm512_setzero_ps();
+	for (long g = 0; g * 4 < nb; g++) {
+		const uint8_t *b = w + (size_t)g * 4 * bb;
+		i8_prefetch(&next, b + I8_PF + 4 * bb);
+		__m512i lo, hi;
+		__m512 d;
+		if (nb - g * 4 >= 4)
+			i8_ngroup_vbmi(q5, b, ix, &lo, &hi, &d);
+		else
+			i8_ngroup(q5, b, (int)(nb - g * 4), &lo, &hi, &d);
+		i8_ngroup_dot(NT, a0, tstride, g, lo, hi, d, acc);
 	}
 	I8_UNROLL for (int i = 0; i < NT; i++)
 		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]);
@@ -567,30 +673,66 @@ I8_FN void i8_any_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const 
  * from memory, where decode reads: tools/quant-bench, one thread, 128 MB, q4_K 17 -> 25 GB/s, q6_K
  * 20 -> 29, q8_0 23 -> 31; the engine on bench-q4km 91 -> 108 tokens/s (2 threads, alternating
  * runs), and batches of 2 and 4 gain as much. */
+/* The loop of the decode form over rows [r0, r1) and tokens, TILE(NT, row, activations, out) for
+ * each row and group of up to 4 tokens. */
+#define I8_ROWS_LOOP(TILE) do { \
+	long k_ = (long)w->cols; \
+	size_t rb_ = ds_row_bytes(t, k_); \
+	const uint8_t *base_ = w->data; \
+	for (long rb0_ = r0; rb0_ < r1; rb0_ += I8_ROWBLOCK) { \
+		long rb1_ = rb0_ + I8_ROWBLOCK < r1 ? rb0_ + I8_ROWBLOCK : r1; \
+		for (int i_ = 0; i_ < n; i_ += 4) { \
+			int nt_ = n - i_ < 4 ? n - i_ : 4; \
+			const uint8_t *a_ = aq + (long)i_ * tstride; \
+			for (long r_ = rb0_; r_ < rb1_; r_++) { \
+				const uint8_t *wr_ = base_ + (size_t)r_ * rb_; \
+				float *o_ = y + (long)i_ * ldy + r_; \
+				switch (nt_) { \
+				case 1: TILE(1, wr_, k_, a_, o_); break; \
+				case 2: TILE(2, wr_, k_, a_, o_); break; \
+				case 3: TILE(3, wr_, k_, a_, o_); break; \
+				default: TILE(4, wr_, k_, a_, o_); break; \
+				} \
+			} \
+		} \
+	} \
+} while (0)
+
+#define I8_ANY_TILE(NT, wr, k, a, o) i8_any_tile(t, NT, wr, k, a, tstride, o, ldy)
+#define I8_NTILE_VBMI(NT, wr, k, a, o) i8_ntile_vbmi(t == DS_Q5_0, NT, wr, k, a, tstride, o, ldy)
+
 I8_FN void i8_rows_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
 		     long tstride, int n, float *y, long ldy)
 {
-	long k = (long)w->cols;
-	size_t rb = ds_row_bytes(t, k);
-	const uint8_t *base = w->data;
+	I8_ROWS_LOOP(I8_ANY_TILE);
+}
 
-	for (long rb0 = r0; rb0 < r1; rb0 += I8_ROWBLOCK) {
-		long rb1 = rb0 + I8_ROWBLOCK < r1 ? rb0 + I8_ROWBLOCK : r1;
-		for (int i = 0; i < n; i += 4) {
-			int nt = n - i < 4 ? n - i : 4;
-			const uint8_t *a = aq + (long)i * tstride;
-			for (long r = rb0; r < rb1; r++) {
-				const uint8_t *wr = base + (size_t)r * rb;
-				float *o = y + (long)i * ldy + r;
-				switch (nt) {
-				case 1: i8_any_tile(t, 1, wr, k, a, tstride, o, ldy); break;
-				case 2: i8_any_tile(t, 2, wr, k, a, tstride, o, ldy); break;
-				case 3: i8_any_tile(t, 3, wr, k, a, tstride, o, ldy); break;
-				default: i8_any_tile(t, 4, wr, k, a, tstride, o, ldy); break;
-				}
-			}
-		}
-	}
+/* q4_0/q5_0 decode rows with the VBMI group gathering */
+I8V_API void i8_rows_n_vbmi(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+			    long tstride, int n, float *y, long ldy)
+{
+	I8_ROWS_LOOP(I8_NTILE_VBMI);
+}
+
+/* Whether q4_0/q5_0 decode gathers with VBMI: the CPU has it (CPUID 7.0 ECX bit 1) and
+ * DSCODER_INT8_VBMI is not 0, decided once (pool threads ask concurrently), or as set by
+ * cpu_kernels_int8_vbmi(0 or 1) */
+static atomic_int i8_vbmi;
+static pthread_once_t i8_vbmi_once = PTHREAD_ONCE_INIT;
+
+static void i8_vbmi_init(void)
+{
+	i8v_tables();
+	const char *e = getenv("DSCODER_INT8_VBMI");
+	atomic_store(&i8_vbmi, cpu_kernels_have_avx512_vbmi() && !(e != NULL && strcmp(e, "0") == 0));
+}
+
+int cpu_kernels_int8_vbmi(int on)
+{
+	pthread_once(&i8_vbmi_once, i8_vbmi_init);
+	if (on >= 0)
+		atomic_store(&i8_vbmi, on && cpu_kernels_have_avx512_vbmi());
+	return atomic_load(&i8_vbmi);
 }
 
 /* ---- prefill: rows in lanes ----
@@ -854,6 +996,8 @@ I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (cpu_kernels_int8_vbmi(-1))
+		i8_rows_n_vbmi(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 }
@@ -872,6 +1016,8 @@ I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (cpu_kernels_int8_vbmi(-1))
+		i8_rows_n_vbmi(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 }
@@ -1030,5 +1176,13 @@ const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.pv = i8_pv,
 	.exp_sum = i8_exp_sum,
 };
+
+#else
+
+int cpu_kernels_int8_vbmi(int on)
+{
+	(void)on;
+	return 0;
+}
 
 #endif

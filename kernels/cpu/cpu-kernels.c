@@ -224,6 +224,20 @@ int cpu_kernels_have_avx512_int8(void)
 #endif
 }
 
+/* AVX512_VBMI: CPUID 7.0.ECX bit 1 (with AVX-512: the int8 set's byte permutes) */
+int cpu_kernels_have_avx512_vbmi(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (!cpu_kernels_have_avx512())
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (c >> 1) & 1;
+#else
+	return 0;
+#endif
+}
+
 /* AVX512_BF16: CPUID 7.1.EAX bit 5. */
 int cpu_kernels_have_avx512_bf16(void)
 {

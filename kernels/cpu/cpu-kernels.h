@@ -77,6 +77,11 @@ int cpu_kernels_have_avx2(void);
 int cpu_kernels_have_avx512(void);
 /* Is the int8 set compiled in and supported by this CPU (AVX-512 and AVX512_VNNI)? */
 int cpu_kernels_have_avx512_int8(void);
+/* AVX-512 VBMI (byte permutes: the int8 set's q4_0/q5_0 decode gathers its blocks with them) */
+int cpu_kernels_have_avx512_vbmi(void);
+/* Whether the int8 set's q4_0/q5_0 decode uses VBMI: on = 1 or 0 sets it (1 only where the CPU has
+ * it), -1 asks (the first ask reads DSCODER_INT8_VBMI: 0 turns it off). For tests and benchmarks. */
+int cpu_kernels_int8_vbmi(int on);
 /* Is the BF16 set compiled in and supported by this CPU (AVX-512 and AVX512_BF16)? */
 int cpu_kernels_have_avx512_bf16(void);
 
