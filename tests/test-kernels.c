@@ -652,6 +652,38 @@ static void test_backend_moe(const struct cpu_kernels *k)
 	}
 }
 
+/* pv of two sets that both sum each element as fused multiply-adds in t order (AVX2, AVX-512): equal
+ * bit for bit, at query counts past the AVX-512 tile of 4 and column counts past its 64 */
+static void test_pv_bitwise(const struct cpu_kernels *a, const struct cpu_kernels *b)
+{
+	static const long ks[] = { 1, 15, 16, 17, 63, 64, 65, 100, 128, 130, 512 };
+	static const int ms[] = { 1, 7, 33, 64 };
+	int bad = 0;
+	for (int n = 1; n <= 9; n++)
+		for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
+				int m = ms[im];
+				long kd = ks[ik], ldo = kd + 3, ldp = m + 1, ldv = kd + 7;
+				float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
+				float *oa = xmalloc(sizeof *oa * (size_t)(n * ldo)), *ob = xmalloc(sizeof *ob * (size_t)(n * ldo));
+				for (long i = 0; i < n * ldp; i++)
+					p[i] = rndf() + 1;
+				for (long i = 0; i < m * ldv; i++)
+					v[i] = rndf();
+				for (long i = 0; i < n * ldo; i++)
+					oa[i] = ob[i] = rndf();
+				a->pv(oa, ldo, p, ldp, v, ldv, n, m, kd);
+				b->pv(ob, ldo, p, ldp, v, ldv, n, m, kd);
+				/* the columns past kd (ldo's padding) must be left as they were, too */
+				if (memcmp(oa, ob, sizeof *oa * (size_t)(n * ldo)) != 0 && bad++ < 3)
+					CHECK(0, "pv n=%d m=%d k=%ld: %s and %s differ", n, m, kd, a->name, b->name);
+				free(p);
+				free(v);
+				free(oa);
+				free(ob);
+			}
+}
+
 int main(void)
 {
 	test_conversions();
@@ -683,6 +715,8 @@ int main(void)
 		test_tokens_alone(&cpu_kernels_avx512);
 		test_vectors(&cpu_kernels_ref, &cpu_kernels_avx512);
 		test_attention_kernels(&cpu_kernels_ref, &cpu_kernels_avx512);
+		if (cpu_kernels_have_avx2())
+			test_pv_bitwise(&cpu_kernels_avx2, &cpu_kernels_avx512);
 		printf("compared %s with %s\n", cpu_kernels_avx512.name, cpu_kernels_ref.name);
 	}
 #endif
