@@ -464,12 +464,59 @@ static void test_backend_threads(void)
 	be->destroy(c3);
 }
 
+/* The attention dimensions of the backend tests below */
+struct attn_dims {
+	int nh, nope, rope, vd, kr;
+};
+
+/* Head h of query q (heads x (nope + rope)) over cache rows [0, n_keys) in double: scores of the
+ * absorbed query, softmax, W_UV of the weighted latent sum; CHECKs out (v_dim values) against it */
+static void check_attention_double(const struct attn_dims *d, const float *w, const float *cache, const float *q,
+				   int n_keys, float scale, int h, const float *out, const char *what, int query)
+{
+	const int lat = d->kr + d->rope, qd = d->nope + d->rope;
+	double qa[lat], sc[n_keys], mx = -1e300, l = 0, olat[d->kr];
+	for (int c = 0; c < d->kr; c++) {
+		qa[c] = 0;
+		for (int e = 0; e < d->nope; e++)
+			qa[c] += (double)q[h * qd + e] * w[((long)h * (d->nope + d->vd) + e) * d->kr + c];
+	}
+	for (int c = 0; c < d->rope; c++)
+		qa[d->kr + c] = q[h * qd + d->nope + c];
+	for (int t = 0; t < n_keys; t++) {
+		sc[t] = 0;
+		for (int c = 0; c < lat; c++)
+			sc[t] += qa[c] * cache[(long)t * lat + c];
+		sc[t] *= scale;
+		mx = sc[t] > mx ? sc[t] : mx;
+	}
+	for (int c = 0; c < d->kr; c++)
+		olat[c] = 0;
+	for (int t = 0; t < n_keys; t++) {
+		double p = exp(sc[t] - mx);
+		l += p;
+		for (int c = 0; c < d->kr; c++)
+			olat[c] += p * cache[(long)t * lat + c];
+	}
+	for (int v = 0; v < d->vd; v++) {
+		double want = 0, mag = 0;
+		for (int c = 0; c < d->kr; c++) {
+			double term = w[((long)h * (d->nope + d->vd) + d->nope + v) * d->kr + c] * olat[c] / l;
+			want += term;
+			mag += fabs(term);
+		}
+		CHECK(fabs(out[h * d->vd + v] - want) <= 1e-4 * (mag + 1), "%s query %d head %d value %d: %.7g, "
+		      "in double %.7g", what, query, h, v, out[h * d->vd + v], want);
+	}
+}
+
 /* One token's decode attention on 3 threads equals that on 1 bit for bit, and stays within F32
  * rounding of a softmax in double: positions in blocks, latent columns in tasks of 64 (160 here: two
  * whole, one part), heads in the output. */
 static void test_backend_attention_threads(void)
 {
-	const int nh = 3, nope = 8, rope = 8, vd = 8, kr = 160, lat = kr + rope, pos = 250;
+	const struct attn_dims d = { .nh = 3, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
+	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope, pos = 250;
 	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
 				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
 				 .qk_rope_head_dim = rope, .v_head_dim = vd };
@@ -496,43 +543,62 @@ static void test_backend_attention_threads(void)
 	a.out = o3;
 	be->attention(c3, &a);
 	CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(nh * vd)) == 0, "decode attention: 1 and 3 threads differ");
-	/* in double: scores of the absorbed query, softmax, W_UV of the weighted latent sum */
-	const float *w = kv_b.data;
-	for (int h = 0; h < nh; h++) {
-		double qa[lat], sc[pos + 1], mx = -1e300, l = 0, olat[kr];
-		for (int c = 0; c < kr; c++) {
-			qa[c] = 0;
-			for (int d = 0; d < nope; d++)
-				qa[c] += (double)q[h * (nope + rope) + d] * w[((long)h * (nope + vd) + d) * kr + c];
-		}
-		for (int c = 0; c < rope; c++)
-			qa[kr + c] = q[h * (nope + rope) + nope + c];
-		for (int t = 0; t <= pos; t++) {
-			sc[t] = 0;
-			for (int c = 0; c < lat; c++)
-				sc[t] += qa[c] * cache[(long)t * lat + c];
-			sc[t] *= scale;
-			mx = sc[t] > mx ? sc[t] : mx;
-		}
-		for (int c = 0; c < kr; c++)
-			olat[c] = 0;
-		for (int t = 0; t <= pos; t++) {
-			double p = exp(sc[t] - mx);
-			l += p;
-			for (int c = 0; c < kr; c++)
-				olat[c] += p * cache[(long)t * lat + c];
-		}
-		for (int v = 0; v < vd; v++) {
-			double want = 0, mag = 0;
-			for (int c = 0; c < kr; c++) {
-				double term = w[((long)h * (nope + vd) + nope + v) * kr + c] * olat[c] / l;
-				want += term;
-				mag += fabs(term);
-			}
-			CHECK(fabs(o1[h * vd + v] - want) <= 1e-4 * (mag + 1), "decode attention head %d value %d: %.7g, "
-			      "in double %.7g", h, v, o1[h * vd + v], want);
-		}
+	for (int h = 0; h < nh; h++)
+		check_attention_double(&d, kv_b.data, cache, q, pos + 1, scale, h, o1, "decode attention", 0);
+	be->release(c1, cache);
+	be->release(c1, q);
+	be->release(c1, o1);
+	be->release(c3, o3);
+	free((void *)kv_b.data);
+	be->destroy(c1);
+	be->destroy(c3);
+}
+
+/* A prompt chunk of 37 queries after 150 positions (three expanded blocks, the last part full), in
+ * both forms of the attention to the earlier positions (absorbed, expanded), on 1 and 3 threads:
+ * each query within F32 rounding of its softmax in double over the positions up to its own, and
+ * 1 and 3 threads equal bit for bit. A form that dropped a block, its rescale or its scale fails. */
+static void test_backend_prefix_forms(void)
+{
+	const struct attn_dims d = { .nh = 3, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
+	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope;
+	const int pos = 150, n = 37, qd = nope + rope;
+	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
+				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
+				 .qk_rope_head_dim = rope, .v_head_dim = vd };
+	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 200, .max_batch = 40, .n_threads = 1 };
+	struct ds_backend_params p3 = p1;
+	p3.n_threads = 3;
+	const struct ds_backend *be = &ds_backend_cpu;
+	char err[256];
+	void *c1 = be->create(&p1, err, sizeof err), *c3 = be->create(&p3, err, sizeof err);
+	CHECK(c1 != NULL && c3 != NULL, "backend create: %s", err);
+	if (c1 == NULL || c3 == NULL)
+		return;
+	struct ds_tensor kv_b = make_tensor(DS_F32, (long)nh * (nope + vd), kr);
+	float *cache = be->alloc(c1, (size_t)(pos + n) * lat), *q = be->alloc(c1, (size_t)n * nh * qd);
+	float *o1 = be->alloc(c1, (size_t)n * nh * vd), *o3 = be->alloc(c3, (size_t)n * nh * vd);
+	for (int i = 0; i < (pos + n) * lat; i++)
+		cache[i] = rndf();
+	for (int i = 0; i < n * nh * qd; i++)
+		q[i] = rndf();
+	const float scale = 0.3f;
+	for (int form = 0; form <= 1; form++) {
+		const char *what = form ? "expanded prefix" : "absorbed prefix";
+		cpu_mla_prefix_form = form;
+		struct ds_attn_args a = { .out = o1, .q = q, .cache = cache, .kv_b = &kv_b, .n = n, .pos = pos,
+					  .n_heads = nh, .nope = nope, .rope = rope, .v_dim = vd, .kv_rank = kr,
+					  .scale = scale };
+		be->attention(c1, &a);
+		a.out = o3;
+		be->attention(c3, &a);
+		CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(n * nh * vd)) == 0, "%s: 1 and 3 threads differ", what);
+		for (int i = 0; i < n; i++)
+			for (int h = 0; h < nh; h++)
+				check_attention_double(&d, kv_b.data, cache, q + (long)i * nh * qd, pos + i + 1, scale, h,
+						       o1 + (long)i * nh * vd, what, i);
 	}
+	cpu_mla_prefix_form = -1;
 	be->release(c1, cache);
 	be->release(c1, q);
 	be->release(c1, o1);
@@ -725,6 +791,7 @@ int main(void)
 	test_scratch();
 	test_backend_threads();
 	test_backend_attention_threads();
+	test_backend_prefix_forms();
 	test_backend_moe(cpu_kernels_best());
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 	if (cpu_kernels_have_avx512_int8())

@@ -87,6 +87,9 @@ void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor
 		   long ldx, int n);
 void cpu_attention(void *ctx, const struct ds_attn_args *a);
 void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct ds_attn_token *tok);
+/* How a prompt chunk attends to the positions before it (cpu-mla.c): -1 the cheaper form by count of
+ * multiply-adds, 0 absorbed, 1 expanded (tests set it to compare the two) */
+extern int cpu_mla_prefix_form;
 /* Row stride of a decode token's softmax weights (att_p) over n_keys positions (cpu-mla.c) */
 long cpu_mla_p_stride(long n_keys);
 

@@ -9,6 +9,7 @@
 
 #include "cpu-backend.h"
 #include "cpu-mla-kernels.h"
+#include "cpu-scratch.h"
 
 #define MLA_BLOCK 32
 
@@ -16,6 +17,7 @@ struct mla_task {
 	struct cpu_ctx *c;
 	const struct ds_attn_args *a;
 	int n_keys;               /* decode: positions 0..n_keys-1 */
+	int expanded;             /* batch: positions before it through expanded K/V (mla_prefix_expanded) */
 	int n_blk;                /* decode: position blocks, of blk_len positions */
 	long blk_len;
 	long ldp;                 /* decode: row stride of att_p */
@@ -255,28 +257,39 @@ size_t cpu_mla_batch_floats(int max_batch, int kv_rank, int v_dim)
 	return (size_t)max_batch * ((size_t)kv_rank + (size_t)v_dim + 3 + (size_t)mla_sld(max_batch, v_dim));
 }
 
-/* Batch: one head for all n queries. Keys before the batch go through the absorbed queries as
- * block products (scores = Qc C^T, then the weighted sum of c_kv with an online softmax), so each
- * cached row is read once per head rather than once per query; keys inside the batch use the
- * expanded K/V in att_kv. W_UV then applies to all queries' latent sums at once. */
-static void mla_batch_run(void *arg, int h, int ith)
-{
-	struct mla_task *t = arg;
-	struct cpu_ctx *c = t->c;
-	const struct ds_attn_args *a = t->a;
-	const int n = a->n, kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads, vd = a->v_dim;
-	const long sld = mla_sld(c->max_batch, vd);
-	float *o = c->att_batch + (long)ith * (long)cpu_mla_batch_floats(c->max_batch, kr, vd);
-	float *vsum = o + (long)c->max_batch * kr;              /* (n, v): in-batch weighted V */
-	float *m = vsum + (long)c->max_batch * vd, *l = m + c->max_batch, *f = l + c->max_batch;
-	float *s = f + c->max_batch;                             /* (n, sld) scores */
+/* ---- a prompt chunk's attention to the positions before it ----
+ *
+ * Two forms of the same sums. Absorbed: the queries folded with W_UK score the latent rows (kv_rank +
+ * rope per key and head), the softmax weights sum the latent rows (kv_rank), and W_UV applies once per
+ * query; nothing per key is expanded. Expanded: each block of earlier positions is expanded by kv_b_proj
+ * once for all the chunk's queries, as the chunk's own keys are, and the queries score K (nope + rope)
+ * and sum V (v_dim). Per query, key and head the absorbed form costs lat + kv_rank multiply-adds plus
+ * its per-query folds spread over the keys, kv_rank (nope + v) / pos; the expanded form nope + rope +
+ * v_dim plus the expansion spread over the queries, kv_rank (nope + v) / n. At the real widths that is
+ * 1088 + 131072 / pos against 320 + 131072 / n: a chunk of 512 tokens after 1536 others costs about
+ * half as much expanded; a few tokens (a batch of decode steps) are cheaper absorbed. DeepSeek's own
+ * inference splits prefill and decode the same way. */
 
-	for (int i = 0; i < n; i++) {
-		m[i] = -INFINITY;
-		l[i] = 0;
-	}
-	if (a->pos > 0)
-		memset(o, 0, (size_t)n * (size_t)kr * sizeof *o);
+int cpu_mla_prefix_form = -1;
+
+static int mla_prefix_expanded(const struct ds_attn_args *a)
+{
+	if (a->pos <= 0 || a->v_dim > a->kv_rank)    /* (the expanded sums live where the latent ones would) */
+		return 0;
+	if (cpu_mla_prefix_form >= 0)
+		return cpu_mla_prefix_form;
+	const double fold = (double)a->kv_rank * (a->nope + a->v_dim);
+	double absorbed = a->kv_rank + a->rope + a->kv_rank + fold / a->pos;
+	double expanded = a->nope + a->rope + a->v_dim + fold / a->n;
+	return expanded < absorbed;
+}
+
+/* Head h of the absorbed form: m, l as below, o (n, kv_rank) the weighted sum of the latent rows */
+static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s,
+				     long sld, float *m, float *l, float *o)
+{
+	const int n = a->n, kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
+	memset(o, 0, (size_t)n * (size_t)kr * sizeof *o);
 	for (int t0 = 0; t0 < a->pos; t0 += MLA_TB) {
 		int tb = a->pos - t0 < MLA_TB ? a->pos - t0 : MLA_TB;
 		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + (long)t0 * lat, .rows = tb, .cols = lat };
@@ -297,11 +310,85 @@ static void mla_batch_run(void *arg, int h, int ith)
 		}
 		c->k->pv(o, kr, s, sld, a->cache + (long)t0 * lat, lat, n, tb, kr);
 	}
+}
+
+/* Keys per expanded block: the absorbed form's, which the score rows are sized for; 64 x (nope + rope +
+ * v) floats (80 KB at the real widths) stay in L2 */
+#define MLA_XB MLA_TB
+
+/* Head h of the expanded form: the running maximum m and sum l of each query's softmax over the
+ * positions before the chunk, and o (n, v_dim) the weighted sum of their V, from s (n, sld) as
+ * scratch for the scores. */
+static void mla_prefix_expanded_head(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s,
+				     long sld, float *m, float *l, float *o)
+{
+	const int n = a->n, nope = a->nope, rope = a->rope, qd = nope + rope, kr = a->kv_rank, vd = a->v_dim;
+	const long lat = kr + rope, ldq = (long)a->n_heads * qd;
+	float *kb = cpu_scratch(CPU_SCRATCH_PREFIX_KV, (size_t)MLA_XB * (size_t)(qd + vd) * sizeof(float));
+	float *vb = kb + (long)MLA_XB * qd;
+	struct ds_tensor wk = *a->kv_b, wv = mla_w_uv(a, h);
+	wk.data = (const char *)wk.data + (size_t)h * (size_t)(nope + vd) * ds_row_bytes(wk.dtype, wk.cols);
+	wk.rows = nope;
+	memset(o, 0, (size_t)n * (size_t)vd * sizeof *o);
+	for (int t0 = 0; t0 < a->pos; t0 += MLA_XB) {
+		int tb = a->pos - t0 < MLA_XB ? a->pos - t0 : MLA_XB;
+		const float *cr = a->cache + (long)t0 * lat;
+		/* K = [W_UK c_kv | k_pe] and V = W_UV c_kv of these positions */
+		c->k->rows(&wk, 0, nope, cr, tb, lat, kb, qd);
+		for (int j = 0; j < tb; j++)
+			memcpy(kb + (long)j * qd + nope, cr + (long)j * lat + kr, (size_t)rope * sizeof *kb);
+		c->k->rows(&wv, 0, vd, cr, tb, lat, vb, vd);
+		struct ds_tensor kt = { .dtype = DS_F32, .data = kb, .rows = tb, .cols = qd };
+		c->k->rows(&kt, 0, tb, a->q + (long)h * qd, n, ldq, s, sld);
+		for (int i = 0; i < n; i++) {
+			float *si = s + (long)i * sld, bm = m[i];
+			for (int j = 0; j < tb; j++) {
+				si[j] *= a->scale;
+				bm = si[j] > bm ? si[j] : bm;
+			}
+			if (bm > m[i]) {
+				float r = expf(m[i] - bm);
+				l[i] *= r;
+				for (int k = 0; k < vd; k++)
+					o[(long)i * vd + k] *= r;
+				m[i] = bm;
+			}
+			l[i] += c->k->exp_sum(si, tb, m[i]);
+		}
+		c->k->pv(o, vd, s, sld, vb, vd, n, tb, vd);
+	}
+}
+
+/* Batch: one head for all n queries. Keys before the batch go through the absorbed queries as
+ * block products (scores = Qc C^T, then the weighted sum of c_kv with an online softmax), so each
+ * cached row is read once per head rather than once per query, or through their expanded K/V (above);
+ * keys inside the batch use the expanded K/V in att_kv. W_UV then applies to all queries' latent sums
+ * at once (absorbed). */
+static void mla_batch_run(void *arg, int h, int ith)
+{
+	struct mla_task *t = arg;
+	struct cpu_ctx *c = t->c;
+	const struct ds_attn_args *a = t->a;
+	const int n = a->n, kr = a->kv_rank, nh = a->n_heads, vd = a->v_dim;
+	const long sld = mla_sld(c->max_batch, vd);
+	float *o = c->att_batch + (long)ith * (long)cpu_mla_batch_floats(c->max_batch, kr, vd);
+	float *vsum = o + (long)c->max_batch * kr;              /* (n, v): in-batch weighted V */
+	float *m = vsum + (long)c->max_batch * vd, *l = m + c->max_batch, *f = l + c->max_batch;
+	float *s = f + c->max_batch;                             /* (n, sld) scores */
+
+	for (int i = 0; i < n; i++) {
+		m[i] = -INFINITY;
+		l[i] = 0;
+	}
+	if (t->expanded)
+		mla_prefix_expanded_head(c, a, h, s, sld, m, l, o);
+	else if (a->pos > 0)
+		mla_prefix_absorbed_head(c, a, h, s, sld, m, l, o);
 	/* keys of the batch itself, causal */
 	cpu_mla_causal(c, a, h, s, sld, m, l, f, vsum);
-	/* out = (f * W_UV o_lat + sum of p v) / l */
-	float *u = s;    /* (n, v) of W_UV o_lat, row stride v; the scores are no longer needed */
-	if (a->pos > 0) {
+	/* out = (f * W_UV o_lat + sum of p v) / l (expanded: o is the sum of p v already) */
+	float *u = t->expanded ? o : s;    /* (n, v), row stride v; the scores are no longer needed */
+	if (a->pos > 0 && !t->expanded) {
 		struct ds_tensor uv = mla_w_uv(a, h);
 		c->k->rows(&uv, 0, vd, o, n, kr, u, vd);
 	}
@@ -459,7 +546,8 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	long lat = a->kv_rank + a->rope;
 	/* K/V of the batch's own positions: kv_b_proj (c_kv) for n rows of the cache */
 	cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
-	if (a->pos > 0)
+	t.expanded = mla_prefix_expanded(a);
+	if (a->pos > 0 && !t.expanded)
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
 	cpu_pool_run(c->pool, mla_batch_run, &t, a->n_heads);
 }
