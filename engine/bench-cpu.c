@@ -260,19 +260,19 @@ struct bench_round {
 	double prof_prefill[DS_PROF_N + 1], prof_decode[DS_PROF_N + 1];
 };
 
-static int bench_round_run(struct ds_engine *e, const int *prompt, int n_decode, int threads, bool profile,
-			   double bytes_tok, struct rusage *ru, struct bench_round *r)
+static int bench_round_run(struct ds_engine *e, const int *prompt, int n_prompt, int n_decode, int threads,
+			   bool profile, double bytes_tok, struct rusage *ru, struct bench_round *r)
 {
 	const int vocab = e->model.cfg.vocab_size;
 	ds_prof_enable(profile);
 	ds_prof_reset();
 	double t0 = clock_now();
-	if (ds_forward(e->state, prompt, BENCH_PROMPT, 0, e->logits, false) != 0) {
+	if (ds_forward(e->state, prompt, n_prompt, 0, e->logits, false) != 0) {
 		ds_prof_enable(false);
 		return -1;
 	}
 	r->prefill_s = clock_now() - t0;
-	ds_prof_take(r->prof_prefill, r->prefill_s, BENCH_PROMPT);
+	ds_prof_take(r->prof_prefill, r->prefill_s, n_prompt);
 
 	/* The machine's bandwidth right before and right after the decode, the larger of the two: on a
 	 * shared machine (a VM) what others take changes within seconds, and one probe after the decode
@@ -284,7 +284,7 @@ static int bench_round_run(struct ds_engine *e, const int *prompt, int n_decode,
 	r->bw_before = cpu_measure_read_bandwidth(threads);
 	ds_prof_enable(profile);
 	ds_prof_reset();
-	int pos = BENCH_PROMPT;
+	int pos = n_prompt;
 	t0 = clock_now();
 	for (int i = 0; i < n_decode; i++) {
 		ds_prof_begin(DS_PROF_SAMPLING);
@@ -311,24 +311,35 @@ static int cmp_round(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* Bytes of latent cache one decoded token reads, on average over the n_decode tokens after an
+ * n_prompt-token prompt: every layer's rows up to its position (step i attends to n_prompt + i + 1
+ * rows), F32 on the CPU. At 512 positions of the bench model that is 3% of what the weights are; at
+ * 4096, a quarter, and a bandwidth fraction without it would read low. */
+static double bench_cache_bytes(const struct ds_config *cfg, int n_prompt, int n_decode)
+{
+	double rows = n_prompt + (n_decode + 1) / 2.0;
+	return cfg->num_hidden_layers * rows * (double)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) * sizeof(float);
+}
+
 int cli_bench(const struct cli_args *a)
 {
 	char err[1024];
 	struct ds_engine e;
 	struct rusage ru;
 	int n_decode = a->sampling.max_tokens > 0 ? a->sampling.max_tokens : BENCH_DECODE;
-	int n_ctx = a->n_ctx > 0 ? a->n_ctx : BENCH_PROMPT + n_decode + 1;
+	const int n_prompt = a->prompt_tokens > 0 ? a->prompt_tokens : BENCH_PROMPT;
+	int n_ctx = a->n_ctx > 0 ? a->n_ctx : n_prompt + n_decode + 1;
 	const int rounds = a->bench_rounds > 0 ? a->bench_rounds : 1;
 	int *prompt, vocab, known, threads;
-	double t0, load_s, bytes_tok;
+	double t0, load_s, weight_tok, cache_tok, bytes_tok;
 
 	if (a->n_bench_curve > 1)
 		return bench_curve(a);
 	if (a->bench_batch > 0)
 		return bench_batch(a);
-	if (n_ctx < BENCH_PROMPT + n_decode)
+	if (n_ctx < n_prompt + n_decode)
 		return cli_fail("--ctx %d is too small for the benchmark's %d + %d tokens", n_ctx,
-				BENCH_PROMPT, n_decode);
+				n_prompt, n_decode);
 	t0 = clock_now();
 	if (ds_engine_open(&e, a->model, n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
@@ -336,18 +347,21 @@ int cli_bench(const struct cli_args *a)
 	vocab = e.model.cfg.vocab_size;
 	known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
 	threads = ds_state_threads(e.state);
-	bytes_tok = (double)ds_model_bytes_per_token(&e.model);
+	weight_tok = (double)ds_model_bytes_per_token(&e.model);
+	cache_tok = bench_cache_bytes(&e.model.cfg, n_prompt, n_decode);
+	bytes_tok = weight_tok + cache_tok;
 
 	/* A fixed prompt of ordinary tokens: the numbers do not depend on the text. */
-	prompt = xmalloc(BENCH_PROMPT * sizeof *prompt);
-	for (int i = 0; i < BENCH_PROMPT; i++)
+	prompt = xmalloc((size_t)n_prompt * sizeof *prompt);
+	for (int i = 0; i < n_prompt; i++)
 		prompt[i] = (int)((1000u + (unsigned)i * 7919u) % (unsigned)(known > 1000 ? known - 1000 : known));
 
 	struct bench_round *r = xcalloc((size_t)rounds, sizeof *r);
 	for (int i = 0; i < rounds; i++) {
 		if (rounds > 1 && !a->json && isatty(STDERR_FILENO))
 			fprintf(stderr, "\rround %d of %d", i + 1, rounds);
-		if (bench_round_run(&e, prompt, n_decode, threads, a->profile, bytes_tok, i == 0 ? &ru : NULL, &r[i]) != 0) {
+		if (bench_round_run(&e, prompt, n_prompt, n_decode, threads, a->profile, bytes_tok, i == 0 ? &ru : NULL,
+				    &r[i]) != 0) {
 			free(r);
 			free(prompt);
 			ds_engine_close(&e);
@@ -363,7 +377,7 @@ int cli_bench(const struct cli_args *a)
 	double pre_tps[rounds], dec_tps[rounds], frac[rounds];
 	for (int i = 0; i < rounds; i++) {
 		order[i] = i;
-		pre_tps[i] = BENCH_PROMPT / r[i].prefill_s;
+		pre_tps[i] = n_prompt / r[i].prefill_s;
 		dec_tps[i] = n_decode / r[i].decode_s;
 		frac[i] = r[i].fraction;
 	}
@@ -380,12 +394,13 @@ int cli_bench(const struct cli_args *a)
 	if (a->json) {
 		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
-		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
+		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"weight_bytes_per_token\":%.0f,"
+		       "\"cache_bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
 		       "\"machine_bw_gbs\":%.2f,\"machine_bw_before_gbs\":%.2f,\"machine_bw_after_gbs\":%.2f,"
 		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f",
-		       e.model.name, threads, load_s, rounds, BENCH_PROMPT, rounds > 1 ? pre_med : pre_tps[0], n_decode,
-		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok,
-		       ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction);
+		       e.model.name, threads, load_s, rounds, n_prompt, rounds > 1 ? pre_med : pre_tps[0], n_decode,
+		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok, weight_tok,
+		       cache_tok, ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction);
 		if (rounds > 1) {
 			printf(",\"prefill_tps_range\":[%.2f,%.2f],\"decode_tps_range\":[%.2f,%.2f],"
 			       "\"bw_fraction_range\":[%.3f,%.3f]", pre_lo, pre_hi, dec_lo, dec_hi, fr_lo, fr_hi);
@@ -411,15 +426,16 @@ int cli_bench(const struct cli_args *a)
 		if (rounds > 1) {
 			printf("rounds           %d; prefill the median, decode and bandwidth the median round by "
 			       "bandwidth fraction, (least-greatest) over rounds\n", rounds);
-			printf("prefill          %.2f tokens/s (%d-token prompt) (%.2f-%.2f)\n", pre_med, BENCH_PROMPT,
+			printf("prefill          %.2f tokens/s (%d-token prompt) (%.2f-%.2f)\n", pre_med, n_prompt,
 			       pre_lo, pre_hi);
 			printf("decode           %.2f tokens/s (%d tokens after the prompt) (%.2f-%.2f)\n",
 			       n_decode / m->decode_s, n_decode, dec_lo, dec_hi);
 		} else {
-			printf("prefill          %.2f tokens/s (%d-token prompt)\n", pre_tps[0], BENCH_PROMPT);
+			printf("prefill          %.2f tokens/s (%d-token prompt)\n", pre_tps[0], n_prompt);
 			printf("decode           %.2f tokens/s (%d tokens after the prompt)\n", dec_tps[0], n_decode);
 		}
-		printf("weights/token    %.1f MB read per decoded token\n", bytes_tok / 1e6);
+		printf("read/token       %.1f MB per decoded token: %.1f MB of weights, %.1f MB of latent cache\n",
+		       bytes_tok / 1e6, weight_tok / 1e6, cache_tok / 1e6);
 		printf("bandwidth        %.2f GB/s used by decode of %.2f GB/s measured (%.2f before, %.2f after): "
 		       "%.0f%%", m->bw_used, m->bw_machine, m->bw_before, m->bw_after, 100.0 * m->fraction);
 		if (rounds > 1)

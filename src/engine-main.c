@@ -54,7 +54,8 @@ static const char usage_options[] =
 "                           cuda when this build has it and a GPU is visible, else cpu)\n"
 "  --device N               which GPU (default 0)\n"
 "  --dtype bf16|f32         GPU weights in BF16 (default) or F32 (exact, twice the memory)\n"
-"  --prompt-tokens N        --bench on a GPU: one prompt length instead of 512 and 4096\n"
+"  --prompt-tokens N        --bench: the prompt's length (CPU: default 512; GPU: instead of 512\n"
+"                           and 4096)\n"
 "  --ctx N                  context length (default: the model's, capped by available memory;\n"
 "                           --serve and --batch-file share the default out among the slots)\n"
 "  --max-tokens N           stop after N tokens (default: until EOS)\n"
@@ -629,6 +630,8 @@ int main(int argc, char **argv)
 	if (a.bench_rounds > 0 && (a.verb != VERB_BENCH || (a.bench_batch > 0 && a.n_bench_curve < 2)))
 		return cli_fail("--rounds works with --bench (rounds of prefill and decode) and --bench --batch "
 				"N1,N2,... (a batch curve), not with one --batch size");
+	if (a.prompt_tokens > 0 && (a.verb != VERB_BENCH || a.bench_batch > 0))
+		return cli_fail("--prompt-tokens works with --bench (the prompt's length), not with --batch");
 	if (a.profile && a.n_bench_curve > 1)
 		return cli_fail("--profile with --batch takes one size, not a curve");
 	if (a.slots > 0 && a.verb != VERB_HTTP && a.verb != VERB_BATCH_FILE)

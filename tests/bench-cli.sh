@@ -2,7 +2,8 @@
 # bench-cli.sh: dscoder-engine --bench on the CPU: the JSON report is whole and consistent (bytes per
 # token from the file's own types, the bandwidth figures derived from each other, the machine's
 # bandwidth the larger of the probes before and after the decode, the profile's classes within the
-# time they split), the text report says the same, rounds (--rounds R) report one round's figures
+# time they split, the latent cache read counted with the weights and growing with --prompt-tokens),
+# the text report says the same, rounds (--rounds R) report one round's figures
 # inside their spread, a batch curve (--batch N1,N2,...) is whole, bad sizes and a context too small
 # are refused. Nothing here
 # asserts a speed: only what the numbers must satisfy on any machine.
@@ -21,7 +22,7 @@ d = {t: json.load(open('%s/%s.json' % (sys.argv[1], t))) for t in ('bf16', 'q8_0
 bad = []
 for t, j in d.items():
     for k in ('prefill_tokens', 'prefill_tps', 'decode_tokens', 'decode_tps', 'weight_bytes', 'bytes_per_token',
-              'machine_bw_gbs', 'machine_bw_before_gbs', 'machine_bw_after_gbs', 'decode_bw_gbs', 'bw_fraction',
+              'weight_bytes_per_token', 'cache_bytes_per_token', 'machine_bw_gbs', 'machine_bw_before_gbs', 'machine_bw_after_gbs', 'decode_bw_gbs', 'bw_fraction',
               'prefill_ms_per_token', 'decode_ms_per_token'):
         if k not in j:
             bad.append('%s: no %s' % (t, k))
@@ -31,8 +32,13 @@ for t, j in d.items():
         bad.append('%s: 512 prompt tokens, 4 decoded, 2 threads expected, got %s' % (t, j))
     if not (j['prefill_tps'] > 0 and j['decode_tps'] > 0):
         bad.append('%s: tokens/s not positive' % t)
-    if not (0 < j['bytes_per_token'] <= j['weight_bytes']):
-        bad.append('%s: bytes per token %s outside (0, weights %s]' % (t, j['bytes_per_token'], j['weight_bytes']))
+    if not (0 < j['weight_bytes_per_token'] <= j['weight_bytes']):
+        bad.append('%s: weight bytes per token %s outside (0, weights %s]' % (t, j['weight_bytes_per_token'],
+                                                                           j['weight_bytes']))
+    if not (j['cache_bytes_per_token'] > 0 and
+            abs(j['bytes_per_token'] - j['weight_bytes_per_token'] - j['cache_bytes_per_token']) <= 1):
+        bad.append('%s: bytes per token %s are not weights %s + latent cache %s' %
+                   (t, j['bytes_per_token'], j['weight_bytes_per_token'], j['cache_bytes_per_token']))
     bw = j['bytes_per_token'] * j['decode_tps'] / 1e9
     if abs(j['decode_bw_gbs'] - bw) > 0.006 + 0.01 * bw:
         bad.append('%s: decode_bw_gbs %s is not bytes/token x tokens/s = %.3f' % (t, j['decode_bw_gbs'], bw))
@@ -51,7 +57,10 @@ for t, j in d.items():
                        (t, phase, sum(p.values()), 1000.0 / tps))
 # the same model in three types: the bytes read per token follow the types (BF16 2 bytes a weight,
 # Q8_0 34 per 32, Q4_K_M about 4.5-6.5 bits), not the element count
-b = {t: d[t]['bytes_per_token'] for t in d} if not bad else {}
+b = {t: d[t]['weight_bytes_per_token'] for t in d} if not bad else {}
+# the cache is F32 whatever the weights' type
+if not bad and len({d[t]['cache_bytes_per_token'] for t in d}) != 1:
+    bad.append('the latent cache read differs with the weight type: %s' % {t: d[t]['cache_bytes_per_token'] for t in d})
 if b and not (b['q4_k_m'] < b['q8_0'] < b['bf16']):
     bad.append('bytes per token do not follow the types: %s' % b)
 if b and not (0.45 < b['q8_0'] / b['bf16'] < 0.65):
@@ -66,12 +75,40 @@ esac
 
 # the text report names the same figures
 if "$engine" --model "$quant/model-q8_0.gguf" --bench --threads 1 --max-tokens 2 > "$tmp/text" 2> "$tmp/err" &&
-   grep -q "^decode .* tokens/s" "$tmp/text" && grep -q "^weights/token .* MB read per decoded token" "$tmp/text" &&
+   grep -q "^decode .* tokens/s" "$tmp/text" &&
+   grep -Eq "^read/token .* MB per decoded token: [0-9.]+ MB of weights, [0-9.]+ MB of latent cache$" "$tmp/text" &&
    grep -Eq "^bandwidth .* GB/s measured \([0-9.]+ before, [0-9.]+ after\): [0-9]+%" "$tmp/text"; then
 	ok "--bench text report: $(grep '^bandwidth' "$tmp/text")"
 else
 	bad "--bench text report: $(cat "$tmp/text" "$tmp/err")"
 fi
+
+# --prompt-tokens: the prompt of that length (chunks of 512 on the CPU: 600 takes two), and decode
+# after it reads the cache rows up to each token's position: layers x (kv_rank + rope) F32 per row,
+# over P + (D + 1) / 2 rows on average for D tokens after a P-token prompt
+for p in 40 600; do
+	"$engine" --model "$quant/model-q8_0.gguf" --bench --json --prompt-tokens $p --threads 2 --max-tokens 5 \
+		> "$tmp/p$p.json" 2> "$tmp/err" || bad "--bench --prompt-tokens $p failed: $(cat "$tmp/err")"
+done
+out=$(python3 - "$tmp" <<'EOF'
+import json, sys
+d = {p: json.load(open('%s/p%d.json' % (sys.argv[1], p))) for p in (40, 600)}
+bad = []
+for p, j in d.items():
+    if j['prefill_tokens'] != p or j['decode_tokens'] != 5 or not j['prefill_tps'] > 0:
+        bad.append('%d-token prompt expected, 5 decoded: %s' % (p, j))
+per_row = {p: d[p]['cache_bytes_per_token'] / (p + 3) for p in d}
+if abs(per_row[40] - per_row[600]) > 0.01 or per_row[40] % 4 > 0.01 or per_row[40] <= 0:
+    bad.append('cache bytes per row %s: not the same multiple of 4 at both lengths' % per_row)
+if d[40]['weight_bytes_per_token'] != d[600]['weight_bytes_per_token']:
+    bad.append('the weights read depend on the prompt length')
+print('; '.join(bad) if bad else 'ok %.0f bytes of latent cache per row and token' % per_row[40])
+EOF
+)
+case "$out" in
+ok*) ok "--bench --prompt-tokens 40 and 600: ${out#ok }" ;;
+*) bad "--bench --prompt-tokens: $out" ;;
+esac
 
 # rounds of prefill and decode, the model loaded once: the figures are one round's (the median by
 # bandwidth fraction), so they agree with each other as above, and sit inside the spread reported
@@ -150,7 +187,7 @@ esac
 # sizes and rounds out of range, and options that need a curve or one size: one sentence, exit 1
 for args in "--batch 1,,2" "--batch 1,x" "--batch 0,2" "--batch 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" \
 	    "--batch 2 --rounds 3" "--batch 1,2 --rounds 0" "--batch 1,2 --profile" "--batch 2 --synthetic lite" \
-	    "--rounds 101" "--rounds 2 --synthetic lite"; do
+	    "--rounds 101" "--rounds 2 --synthetic lite" "--prompt-tokens 0" "--prompt-tokens 64 --batch 2"; do
 	# shellcheck disable=SC2086
 	"$engine" --model "$quant/model-q8_0.gguf" --bench $args > "$tmp/out" 2> "$tmp/err"
 	[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
