@@ -267,6 +267,47 @@ static void test_vectors(const struct cpu_kernels *a, const struct cpu_kernels *
 	}
 }
 
+/* pv of sets a and b on n queries of m rows of kd columns, odd strides: both within F32 rounding
+ * of the sums in double, and when bitwise, equal to each other bit for bit (the columns past kd,
+ * ldo's padding, left as they were too) */
+static void pv_case(const struct cpu_kernels *a, const struct cpu_kernels *b, int n, int m, long kd, int bitwise)
+{
+	long ldo = kd + 2, ldp = m + 3, ldv = kd + 5;
+	float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
+	float *oa = xmalloc(sizeof *oa * (size_t)(n * ldo)), *ob = xmalloc(sizeof *ob * (size_t)(n * ldo));
+	float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo));
+	for (long i = 0; i < n * ldp; i++)
+		p[i] = rndf() + 1;
+	for (long i = 0; i < m * ldv; i++)
+		v[i] = rndf();
+	for (long i = 0; i < n * ldo; i++)
+		o0[i] = oa[i] = ob[i] = rndf();
+	a->pv(oa, ldo, p, ldp, v, ldv, n, m, kd);
+	b->pv(ob, ldo, p, ldp, v, ldv, n, m, kd);
+	if (bitwise)
+		CHECK(memcmp(oa, ob, sizeof *oa * (size_t)(n * ldo)) == 0, "pv n=%d m=%d k=%ld: %s and %s differ", n, m,
+		      kd, a->name, b->name);
+	int bad = 0;
+	for (int i = 0; i < n; i++)
+		for (long k = 0; k < ldo; k++) {
+			double want = o0[i * ldo + k], mag = fabs(want);
+			if (k < kd)
+				for (int t = 0; t < m; t++) {
+					want += (double)p[i * ldp + t] * v[t * ldv + k];
+					mag += fabs((double)p[i * ldp + t] * v[t * ldv + k]);
+				}
+			if ((!close_enough(oa[i * ldo + k], want, mag) || !close_enough(ob[i * ldo + k], want, mag)) &&
+			    bad++ < 3)
+				CHECK(0, "pv n=%d m=%d k=%ld at (%d, %ld): %s %.9g, %s %.9g, exact %.9g", n, m, kd, i, k,
+				      a->name, oa[i * ldo + k], b->name, ob[i * ldo + k], want);
+		}
+	free(p);
+	free(v);
+	free(oa);
+	free(ob);
+	free(o0);
+}
+
 /* pv: the weighted sums of rows; exp_sum: softmax numerators. Odd sizes and strides. */
 static void test_attention_kernels(const struct cpu_kernels *a, const struct cpu_kernels *b)
 {
@@ -274,41 +315,8 @@ static void test_attention_kernels(const struct cpu_kernels *a, const struct cpu
 	static const long ks[] = { 1, 7, 8, 31, 32, 33, 77 };
 	for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
 		for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
-			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
-				int n = ns[in], m = ms[im];
-				long kd = ks[ik], ldo = kd + 2, ldp = m + 3, ldv = kd + 5;
-				float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
-				float *oa = xmalloc(sizeof *oa * (size_t)(n * ldo)), *ob = xmalloc(sizeof *ob * (size_t)(n * ldo));
-				for (long i = 0; i < n * ldp; i++)
-					p[i] = rndf() + 1;
-				for (long i = 0; i < m * ldv; i++)
-					v[i] = rndf();
-				for (long i = 0; i < n * ldo; i++)
-					oa[i] = ob[i] = rndf();
-				float *o0 = xmalloc(sizeof *o0 * (size_t)(n * ldo));
-				memcpy(o0, oa, sizeof *o0 * (size_t)(n * ldo));
-				a->pv(oa, ldo, p, ldp, v, ldv, n, m, kd);
-				b->pv(ob, ldo, p, ldp, v, ldv, n, m, kd);
-				int bad = 0;
-				for (int i = 0; i < n; i++)
-					for (long k = 0; k < ldo; k++) {
-						double want = o0[i * ldo + k], mag = fabs(want);
-						if (k < kd)
-							for (int t = 0; t < m; t++) {
-								want += (double)p[i * ldp + t] * v[t * ldv + k];
-								mag += fabs((double)p[i * ldp + t] * v[t * ldv + k]);
-							}
-						if ((!close_enough(oa[i * ldo + k], want, mag) ||
-						     !close_enough(ob[i * ldo + k], want, mag)) && bad++ < 3)
-							CHECK(0, "pv n=%d m=%d k=%ld at (%d, %ld): %s %.9g, %s %.9g, exact %.9g", n, m, kd,
-							      i, k, a->name, oa[i * ldo + k], b->name, ob[i * ldo + k], want);
-					}
-				free(p);
-				free(v);
-				free(oa);
-				free(ob);
-				free(o0);
-			}
+			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++)
+				pv_case(a, b, ns[in], ms[im], ks[ik], 0);
 	for (long n = 1; n <= 41; n += (n < 20 ? 1 : 10)) {
 		float *sa = xmalloc(sizeof *sa * (size_t)n), *sb = xmalloc(sizeof *sb * (size_t)n);
 		float *x = xmalloc(sizeof *x * (size_t)n);
@@ -510,63 +518,18 @@ static void check_attention_double(const struct attn_dims *d, const float *w, co
 	}
 }
 
-/* One token's decode attention on 3 threads equals that on 1 bit for bit, and stays within F32
- * rounding of a softmax in double: positions in blocks, latent columns in tasks of 64 (160 here: two
- * whole, one part), heads in the output. */
-static void test_backend_attention_threads(void)
+/* n queries after pos positions through the CPU backend's attention on 1 and 3 threads: equal bit
+ * for bit, and each query within F32 rounding of its softmax in double over the positions up to its
+ * own. form is how a chunk attends to the positions before it (cpu_mla_prefix_form: 0 absorbed, 1
+ * expanded, -1 by cost; one query is a decode step either way). Three heads, latent 160. */
+static void check_backend_attention(int pos, int n, int form, const char *what)
 {
 	const struct attn_dims d = { .nh = 3, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
-	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope, pos = 250;
+	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope, qd = nope + rope;
 	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
 				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
 				 .qk_rope_head_dim = rope, .v_head_dim = vd };
-	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 300, .max_batch = 1, .n_threads = 1 };
-	struct ds_backend_params p3 = p1;
-	p3.n_threads = 3;
-	const struct ds_backend *be = &ds_backend_cpu;
-	char err[256];
-	void *c1 = be->create(&p1, err, sizeof err), *c3 = be->create(&p3, err, sizeof err);
-	CHECK(c1 != NULL && c3 != NULL, "backend create: %s", err);
-	if (c1 == NULL || c3 == NULL)
-		return;
-	struct ds_tensor kv_b = make_tensor(DS_F32, (long)nh * (nope + vd), kr);
-	float *cache = be->alloc(c1, (size_t)(pos + 1) * lat), *q = be->alloc(c1, (size_t)nh * (nope + rope));
-	float *o1 = be->alloc(c1, (size_t)nh * vd), *o3 = be->alloc(c3, (size_t)nh * vd);
-	for (int i = 0; i < (pos + 1) * lat; i++)
-		cache[i] = rndf();
-	for (int i = 0; i < nh * (nope + rope); i++)
-		q[i] = rndf();
-	const float scale = 0.3f;
-	struct ds_attn_args a = { .out = o1, .q = q, .cache = cache, .kv_b = &kv_b, .n = 1, .pos = pos,
-				  .n_heads = nh, .nope = nope, .rope = rope, .v_dim = vd, .kv_rank = kr, .scale = scale };
-	be->attention(c1, &a);
-	a.out = o3;
-	be->attention(c3, &a);
-	CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(nh * vd)) == 0, "decode attention: 1 and 3 threads differ");
-	for (int h = 0; h < nh; h++)
-		check_attention_double(&d, kv_b.data, cache, q, pos + 1, scale, h, o1, "decode attention", 0);
-	be->release(c1, cache);
-	be->release(c1, q);
-	be->release(c1, o1);
-	be->release(c3, o3);
-	free((void *)kv_b.data);
-	be->destroy(c1);
-	be->destroy(c3);
-}
-
-/* A prompt chunk of 37 queries after 150 positions (three expanded blocks, the last part full), in
- * both forms of the attention to the earlier positions (absorbed, expanded), on 1 and 3 threads:
- * each query within F32 rounding of its softmax in double over the positions up to its own, and
- * 1 and 3 threads equal bit for bit. A form that dropped a block, its rescale or its scale fails. */
-static void test_backend_prefix_forms(void)
-{
-	const struct attn_dims d = { .nh = 3, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
-	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope;
-	const int pos = 150, n = 37, qd = nope + rope;
-	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
-				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
-				 .qk_rope_head_dim = rope, .v_head_dim = vd };
-	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 200, .max_batch = 40, .n_threads = 1 };
+	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = pos + n + 10, .max_batch = n, .n_threads = 1 };
 	struct ds_backend_params p3 = p1;
 	p3.n_threads = 3;
 	const struct ds_backend *be = &ds_backend_cpu;
@@ -583,22 +546,18 @@ static void test_backend_prefix_forms(void)
 	for (int i = 0; i < n * nh * qd; i++)
 		q[i] = rndf();
 	const float scale = 0.3f;
-	for (int form = 0; form <= 1; form++) {
-		const char *what = form ? "expanded prefix" : "absorbed prefix";
-		cpu_mla_prefix_form = form;
-		struct ds_attn_args a = { .out = o1, .q = q, .cache = cache, .kv_b = &kv_b, .n = n, .pos = pos,
-					  .n_heads = nh, .nope = nope, .rope = rope, .v_dim = vd, .kv_rank = kr,
-					  .scale = scale };
-		be->attention(c1, &a);
-		a.out = o3;
-		be->attention(c3, &a);
-		CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(n * nh * vd)) == 0, "%s: 1 and 3 threads differ", what);
-		for (int i = 0; i < n; i++)
-			for (int h = 0; h < nh; h++)
-				check_attention_double(&d, kv_b.data, cache, q + (long)i * nh * qd, pos + i + 1, scale, h,
-						       o1 + (long)i * nh * vd, what, i);
-	}
+	cpu_mla_prefix_form = form;
+	struct ds_attn_args a = { .out = o1, .q = q, .cache = cache, .kv_b = &kv_b, .n = n, .pos = pos,
+				  .n_heads = nh, .nope = nope, .rope = rope, .v_dim = vd, .kv_rank = kr, .scale = scale };
+	be->attention(c1, &a);
+	a.out = o3;
+	be->attention(c3, &a);
 	cpu_mla_prefix_form = -1;
+	CHECK(memcmp(o1, o3, sizeof *o1 * (size_t)(n * nh * vd)) == 0, "%s: 1 and 3 threads differ", what);
+	for (int i = 0; i < n; i++)
+		for (int h = 0; h < nh; h++)
+			check_attention_double(&d, kv_b.data, cache, q + (long)i * nh * qd, pos + i + 1, scale, h,
+					       o1 + (long)i * nh * vd, what, i);
 	be->release(c1, cache);
 	be->release(c1, q);
 	be->release(c1, o1);
@@ -606,6 +565,17 @@ static void test_backend_prefix_forms(void)
 	free((void *)kv_b.data);
 	be->destroy(c1);
 	be->destroy(c3);
+}
+
+/* One token's decode attention: positions in blocks, latent columns in tasks of 64 (160 here: two
+ * whole, one part), heads in the output. A prompt chunk of 37 queries after 150 positions (three
+ * blocks of 64, the last part full) in both forms of its attention to the earlier positions: a form
+ * that dropped a block, its rescale or its scale fails. */
+static void test_backend_attention(void)
+{
+	check_backend_attention(250, 1, -1, "decode attention");
+	check_backend_attention(150, 37, 0, "absorbed prefix");
+	check_backend_attention(150, 37, 1, "expanded prefix");
 }
 
 /* A Q8_0 matrix of random codes and small scales (the int8 set packs its activations) */
@@ -724,30 +694,10 @@ static void test_pv_bitwise(const struct cpu_kernels *a, const struct cpu_kernel
 {
 	static const long ks[] = { 1, 15, 16, 17, 63, 64, 65, 100, 128, 130, 512 };
 	static const int ms[] = { 1, 7, 33, 64 };
-	int bad = 0;
 	for (int n = 1; n <= 9; n++)
 		for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
-			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
-				int m = ms[im];
-				long kd = ks[ik], ldo = kd + 3, ldp = m + 1, ldv = kd + 7;
-				float *p = xmalloc(sizeof *p * (size_t)(n * ldp)), *v = xmalloc(sizeof *v * (size_t)(m * ldv));
-				float *oa = xmalloc(sizeof *oa * (size_t)(n * ldo)), *ob = xmalloc(sizeof *ob * (size_t)(n * ldo));
-				for (long i = 0; i < n * ldp; i++)
-					p[i] = rndf() + 1;
-				for (long i = 0; i < m * ldv; i++)
-					v[i] = rndf();
-				for (long i = 0; i < n * ldo; i++)
-					oa[i] = ob[i] = rndf();
-				a->pv(oa, ldo, p, ldp, v, ldv, n, m, kd);
-				b->pv(ob, ldo, p, ldp, v, ldv, n, m, kd);
-				/* the columns past kd (ldo's padding) must be left as they were, too */
-				if (memcmp(oa, ob, sizeof *oa * (size_t)(n * ldo)) != 0 && bad++ < 3)
-					CHECK(0, "pv n=%d m=%d k=%ld: %s and %s differ", n, m, kd, a->name, b->name);
-				free(p);
-				free(v);
-				free(oa);
-				free(ob);
-			}
+			for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++)
+				pv_case(a, b, n, ms[im], ks[ik], 1);
 }
 
 int main(void)
@@ -790,8 +740,7 @@ int main(void)
 	test_pool();
 	test_scratch();
 	test_backend_threads();
-	test_backend_attention_threads();
-	test_backend_prefix_forms();
+	test_backend_attention();
 	test_backend_moe(cpu_kernels_best());
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 	if (cpu_kernels_have_avx512_int8())

@@ -284,6 +284,30 @@ static int mla_prefix_expanded(const struct ds_attn_args *a)
 	return expanded < absorbed;
 }
 
+/* One block of tb keys' scores s (n queries, sld apart) times scale, then each query's online
+ * softmax: its running maximum m and sum l, and its weighted sums o (n rows of width) rescaled when
+ * the maximum grows; s becomes the block's exp(score - maximum), for pv. (The absorbed queries carry
+ * the scale already: 1, which changes nothing.) */
+static void mla_softmax_block(const struct cpu_ctx *c, float *s, long sld, int n, int tb, float scale, float *m,
+			      float *l, float *o, long width)
+{
+	for (int i = 0; i < n; i++) {
+		float *si = s + (long)i * sld, bm = m[i];
+		for (int j = 0; j < tb; j++) {
+			si[j] *= scale;
+			bm = si[j] > bm ? si[j] : bm;
+		}
+		if (bm > m[i]) {
+			float r = expf(m[i] - bm);
+			l[i] *= r;
+			for (long k = 0; k < width; k++)
+				o[(long)i * width + k] *= r;
+			m[i] = bm;
+		}
+		l[i] += c->k->exp_sum(si, tb, m[i]);
+	}
+}
+
 /* Head h of the absorbed form: m, l as below, o (n, kv_rank) the weighted sum of the latent rows */
 static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s,
 				     long sld, float *m, float *l, float *o)
@@ -294,20 +318,7 @@ static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_at
 		int tb = a->pos - t0 < MLA_TB ? a->pos - t0 : MLA_TB;
 		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + (long)t0 * lat, .rows = tb, .cols = lat };
 		c->k->rows(&cb, 0, tb, c->att_q + (long)h * lat, n, (long)nh * lat, s, sld);
-		for (int i = 0; i < n; i++) {
-			float *si = s + (long)i * sld, bm = m[i];
-			for (int j = 0; j < tb; j++)
-				if (si[j] > bm)
-					bm = si[j];
-			if (bm > m[i]) {
-				float r = expf(m[i] - bm);
-				l[i] *= r;
-				for (int k = 0; k < kr; k++)
-					o[(long)i * kr + k] *= r;
-				m[i] = bm;
-			}
-			l[i] += c->k->exp_sum(si, tb, m[i]);
-		}
+		mla_softmax_block(c, s, sld, n, tb, 1.0f, m, l, o, kr);
 		c->k->pv(o, kr, s, sld, a->cache + (long)t0 * lat, lat, n, tb, kr);
 	}
 }
@@ -340,21 +351,7 @@ static void mla_prefix_expanded_head(const struct cpu_ctx *c, const struct ds_at
 		c->k->rows(&wv, 0, vd, cr, tb, lat, vb, vd);
 		struct ds_tensor kt = { .dtype = DS_F32, .data = kb, .rows = tb, .cols = qd };
 		c->k->rows(&kt, 0, tb, a->q + (long)h * qd, n, ldq, s, sld);
-		for (int i = 0; i < n; i++) {
-			float *si = s + (long)i * sld, bm = m[i];
-			for (int j = 0; j < tb; j++) {
-				si[j] *= a->scale;
-				bm = si[j] > bm ? si[j] : bm;
-			}
-			if (bm > m[i]) {
-				float r = expf(m[i] - bm);
-				l[i] *= r;
-				for (int k = 0; k < vd; k++)
-					o[(long)i * vd + k] *= r;
-				m[i] = bm;
-			}
-			l[i] += c->k->exp_sum(si, tb, m[i]);
-		}
+		mla_softmax_block(c, s, sld, n, tb, a->scale, m, l, o, vd);
 		c->k->pv(o, vd, s, sld, vb, vd, n, tb, vd);
 	}
 }
