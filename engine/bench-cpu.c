@@ -344,6 +344,12 @@ int cli_bench(const struct cli_args *a)
 	if (ds_engine_open(&e, a->model, n_ctx, a->threads, NULL, NULL, err, sizeof err) != 0)
 		return cli_fail("%s", err);
 	load_s = clock_now() - t0;
+	if (n_prompt + n_decode > e.model.cfg.max_position_embeddings) {
+		int max = e.model.cfg.max_position_embeddings;
+		ds_engine_close(&e);
+		return cli_fail("the benchmark's %d + %d tokens are more than the model's context of %d: give a "
+				"smaller --prompt-tokens", n_prompt, n_decode, max);
+	}
 	vocab = e.model.cfg.vocab_size;
 	known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
 	threads = ds_state_threads(e.state);

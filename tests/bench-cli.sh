@@ -187,7 +187,8 @@ esac
 # sizes and rounds out of range, and options that need a curve or one size: one sentence, exit 1
 for args in "--batch 1,,2" "--batch 1,x" "--batch 0,2" "--batch 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" \
 	    "--batch 2 --rounds 3" "--batch 1,2 --rounds 0" "--batch 1,2 --profile" "--batch 2 --synthetic lite" \
-	    "--rounds 101" "--rounds 2 --synthetic lite" "--prompt-tokens 0" "--prompt-tokens 64 --batch 2"; do
+	    "--rounds 101" "--rounds 2 --synthetic lite" "--prompt-tokens 0" "--prompt-tokens 64 --batch 2" \
+	    "--prompt-tokens 170000"; do
 	# shellcheck disable=SC2086
 	"$engine" --model "$quant/model-q8_0.gguf" --bench $args > "$tmp/out" 2> "$tmp/err"
 	[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
