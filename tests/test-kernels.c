@@ -568,12 +568,13 @@ static void check_backend_attention(int pos, int n, int form, const char *what)
 }
 
 /* One token's decode attention: positions in blocks, latent columns in tasks of 64 (160 here: two
- * whole, one part), heads in the output. A prompt chunk of 37 queries after 150 positions (three
+ * whole, one part), heads in the output; past 2048 positions, blocks summed apart and merged. A prompt chunk of 37 queries after 150 positions (three
  * blocks of 64, the last part full) in both forms of its attention to the earlier positions: a form
  * that dropped a block, its rescale or its scale fails. */
 static void test_backend_attention(void)
 {
 	check_backend_attention(250, 1, -1, "decode attention");
+	check_backend_attention(2100, 1, -1, "long decode attention");   /* blocks scored and summed at once */
 	check_backend_attention(150, 37, 0, "absorbed prefix");
 	check_backend_attention(150, 37, 1, "expanded prefix");
 }

@@ -408,7 +408,17 @@ static void mla_batch_run(void *arg, int h, int ith)
  * tools/mla-bench, position 576, 16 heads, Q4_K kv_b, int8 set, caches warm: 1 thread 190-210 us a
  * call either way, 2 threads 150-165 -> 120-131. With the caches flushed between calls, as decode
  * leaves them, about 190 us either way: there the latent cache and kv_b come from memory, and the
- * engine's decode tokens/s did not move measurably. */
+ * engine's decode tokens/s did not move measurably.
+ *
+ * On a long context the column tasks' second pass over the latent cache costs more than the merges
+ * it saves: a layer's cache (2304 bytes a position at the real widths) outgrows the cores' L2 and the
+ * sums read it again from L3 or memory after the scores. From MLA1_FUSED_FROM positions one token goes
+ * the multi-token path's way (cpu_attention_decode): each block of positions scored and summed while
+ * it is in cache, the blocks' partial sums merged per head. tools/mla-bench, 2 threads, Q4_K kv_b,
+ * int8 set, caches flushed as decode leaves them, alternating: 1024 positions 461-465 us (columns)
+ * against 520-536 (blocks), 1536 630-747 against 653-683, 2048 796-915 against 689-742, 4096
+ * 1462-1588 against 1056-1138, 8192 2389-2454 against 1804-1852; one thread at 2048 1218 against 887. */
+#define MLA1_FUSED_FROM 2048
 
 /* Where the one-token path keeps its per-block numbers in att_part (floats): the blocks' maxima and
  * sums (block, head, 2), each block's rescale (block, head), 1 / the softmax sum per head,
@@ -528,6 +538,11 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	struct cpu_ctx *c = ctx;
 	struct mla_task t = { .c = c, .a = a, .n_keys = a->pos + a->n };
 	int pairs = a->n * a->n_heads;
+	if (a->n == 1 && t.n_keys >= MLA1_FUSED_FROM) {
+		struct ds_attn_token tok = { .pos = a->pos, .cache = a->cache };
+		cpu_attention_decode(ctx, a, &tok);
+		return;
+	}
 	if (a->n == 1) {
 		/* blocks of about 64 positions, at most CPU_MLA_BLOCKS of them */
 		t.n_blk = mla_decode_blocks(t.n_keys, CPU_MLA_BLOCKS);
