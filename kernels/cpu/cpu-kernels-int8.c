@@ -549,26 +549,33 @@ I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512
 	}
 }
 
+/* The q4_0/q5_0 decode tile's loop over groups of 4 blocks, GATHER(b, nblk, &lo, &hi, &d) reading
+ * each group's codes and scales (a macro: the VBMI form's gathering needs its own target) */
+#define I8_NTILE_LOOP(GATHER) do { \
+	const size_t bb_ = q5 ? 22 : 18; \
+	const long nb_ = k / 32; \
+	__m512 acc_[4]; \
+	const uint8_t *next_ = w + I8_PF; \
+	I8_UNROLL for (int i_ = 0; i_ < NT; i_++) \
+		acc_[i_] = _mm512_setzero_ps(); \
+	for (long g_ = 0; g_ * 4 < nb_; g_++) { \
+		const uint8_t *b_ = w + (size_t)g_ * 4 * bb_; \
+		i8_prefetch(&next_, b_ + I8_PF + 4 * bb_); \
+		__m512i lo_, hi_; \
+		__m512 d_; \
+		GATHER(b_, nb_ - g_ * 4 < 4 ? (int)(nb_ - g_ * 4) : 4, &lo_, &hi_, &d_); \
+		i8_ngroup_dot(NT, a0, tstride, g_, lo_, hi_, d_, acc_); \
+	} \
+	I8_UNROLL for (int i_ = 0; i_ < NT; i_++) \
+		out[(long)i_ * ldo] = _mm512_reduce_add_ps(acc_[i_]); \
+} while (0)
+
+#define I8_NGROUP(b, nblk, lo, hi, d) i8_ngroup(q5, b, nblk, lo, hi, d)
+
 I8_FN void i8_ntile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
 		    long ldo)
 {
-	const size_t bb = q5 ? 22 : 18;
-	const long nb = k / 32;
-	__m512 acc[4];
-	const uint8_t *next = w + I8_PF;
-
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		acc[i] = _mm512_setzero_ps();
-	for (long g = 0; g * 4 < nb; g++) {
-		const uint8_t *b = w + (size_t)g * 4 * bb;
-		i8_prefetch(&next, b + I8_PF + 4 * bb);
-		__m512i lo, hi;
-		__m512 d;
-		i8_ngroup(q5, b, nb - g * 4 < 4 ? (int)(nb - g * 4) : 4, &lo, &hi, &d);
-		i8_ngroup_dot(NT, a0, tstride, g, lo, hi, d, acc);
-	}
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]);
+	I8_NTILE_LOOP(I8_NGROUP);
 }
 
 /* ---- q4_0/q5_0 decode with AVX-512 VBMI (byte permutes across two registers) ----
@@ -628,31 +635,20 @@ I8V_FN void i8_ngroup_vbmi(int q5, const uint8_t *b, const __m512i *ix, __m512i 
 	*d = _mm512_permutexvar_ps(lane4, _mm512_castps128_ps512(_mm_cvtph_ps(_mm512_castsi512_si128(dw))));
 }
 
+/* a whole group by permutes, a row's short last group as i8_ngroup does it */
+#define I8_NGROUP_VBMI(b, nblk, lo, hi, d) do { \
+	if ((nblk) == 4) \
+		i8_ngroup_vbmi(q5, b, ix, lo, hi, d); \
+	else \
+		i8_ngroup(q5, b, nblk, lo, hi, d); \
+} while (0)
+
 I8V_FN void i8_ntile_vbmi(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
 			  long ldo)
 {
-	const size_t bb = q5 ? 22 : 18;
-	const long nb = k / 32;
 	const __m512i ix[4] = { _mm512_loadu_si512(i8v_qs[q5]), _mm512_loadu_si512(i8v_qh_lo[q5]),
 				_mm512_loadu_si512(i8v_qh_hi[q5]), _mm512_loadu_si512(i8v_d[q5]) };
-	__m512 acc[4];
-	const uint8_t *next = w + I8_PF;
-
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		acc[i] = _mm512_setzero_ps();
-	for (long g = 0; g * 4 < nb; g++) {
-		const uint8_t *b = w + (size_t)g * 4 * bb;
-		i8_prefetch(&next, b + I8_PF + 4 * bb);
-		__m512i lo, hi;
-		__m512 d;
-		if (nb - g * 4 >= 4)
-			i8_ngroup_vbmi(q5, b, ix, &lo, &hi, &d);
-		else
-			i8_ngroup(q5, b, (int)(nb - g * 4), &lo, &hi, &d);
-		i8_ngroup_dot(NT, a0, tstride, g, lo, hi, d, acc);
-	}
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]);
+	I8_NTILE_LOOP(I8_NGROUP_VBMI);
 }
 
 /* The decode form's tile of type t: q4_K/q5_K and q4_0/q5_0 have their own, every other type i8_tile */

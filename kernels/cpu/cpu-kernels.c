@@ -210,15 +210,25 @@ int cpu_kernels_have_avx512(void)
 #endif
 }
 
-/* AVX512_VNNI: CPUID 7.ECX bit 11. */
+#if defined(__x86_64__) || defined(__i386__)
+enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
+
+/* An extension of AVX-512: AVX-512 itself, and bit of register reg of CPUID leaf 7, sub-leaf sub */
+static int avx512_extension(unsigned sub, int reg, int bit)
+{
+	unsigned r[4];
+	if (!cpu_kernels_have_avx512() || __get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, sub, r[CPUID_EAX], r[CPUID_EBX], r[CPUID_ECX], r[CPUID_EDX]);
+	return (r[reg] >> bit) & 1;
+}
+#endif
+
+/* AVX512_VNNI: CPUID 7.0.ECX bit 11. */
 int cpu_kernels_have_avx512_int8(void)
 {
 #if defined(HAVE_AVX512VNNI_TARGET) && (defined(__x86_64__) || defined(__i386__))
-	unsigned a, b, c, d;
-	if (!cpu_kernels_have_avx512())
-		return 0;
-	__cpuid_count(7, 0, a, b, c, d);
-	return (c >> 11) & 1;
+	return avx512_extension(0, CPUID_ECX, 11);
 #else
 	return 0;
 #endif
@@ -228,11 +238,7 @@ int cpu_kernels_have_avx512_int8(void)
 int cpu_kernels_have_avx512_vbmi(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	if (!cpu_kernels_have_avx512())
-		return 0;
-	__cpuid_count(7, 0, a, b, c, d);
-	return (c >> 1) & 1;
+	return avx512_extension(0, CPUID_ECX, 1);
 #else
 	return 0;
 #endif
@@ -242,11 +248,7 @@ int cpu_kernels_have_avx512_vbmi(void)
 int cpu_kernels_have_avx512_bf16(void)
 {
 #if defined(HAVE_AVX512BF16_TARGET) && (defined(__x86_64__) || defined(__i386__))
-	unsigned a, b, c, d;
-	if (!cpu_kernels_have_avx512() || __get_cpuid_max(0, NULL) < 7)
-		return 0;
-	__cpuid_count(7, 1, a, b, c, d);
-	return (a >> 5) & 1;
+	return avx512_extension(1, CPUID_EAX, 5);
 #else
 	return 0;
 #endif
