@@ -356,6 +356,16 @@ I8_FN void i8_prefetch(const uint8_t **next, const uint8_t *upto)
 	}
 }
 
+/* The first I8_PF bytes of [p, end), asked for at once where a range of rows begins: each row's tile
+ * asks for the lines I8_PF bytes past it, so the first I8_PF bytes of a range were left to the
+ * hardware prefetcher, which only starts after a few misses. A task's rows are a new stream every
+ * time (a block of a small matrix is 20-40 KB), so those misses were a good part of it. */
+I8_FN void i8_prefetch_start(const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *upto = p + I8_PF < end ? p + I8_PF : end;
+	i8_prefetch(&p, upto);
+}
+
 /* One row w (k weights of type t) times NT tokens (quantized at a0, tstride apart), into out[t * ldo];
  * the lines I8_PF bytes ahead in the row are asked for as it goes */
 I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride,
@@ -687,6 +697,7 @@ I8_FN void i8_any_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const 
 	long k_ = (long)w->cols; \
 	size_t rb_ = ds_row_bytes(t, k_); \
 	const uint8_t *base_ = w->data; \
+	i8_prefetch_start(base_ + (size_t)r0 * rb_, base_ + (size_t)r1 * rb_); \
 	for (long rb0_ = r0; rb0_ < r1; rb0_ += I8_ROWBLOCK) { \
 		long rb1_ = rb0_ + I8_ROWBLOCK < r1 ? rb0_ + I8_ROWBLOCK : r1; \
 		for (int i_ = 0; i_ < n; i_ += 4) { \

@@ -14,9 +14,11 @@ struct cpu_pool;
 struct cpu_pool *cpu_pool_new(int n_threads);
 void cpu_pool_free(struct cpu_pool *p);
 int cpu_pool_threads(const struct cpu_pool *p);
-/* Runs every block of the task and returns when all are done. The caller works too, and blocks are
- * claimed one by one, so a worker that the OS has not scheduled (a busy machine) delays nothing:
- * the others take its share. Not reentrant. */
+/* Runs every block of the task and returns when all are done. The caller works too. Thread i owns
+ * the i-th of n equal runs of consecutive blocks and takes them in order (consecutive rows of a
+ * matrix: one stream for the prefetchers); a thread done with its own takes blocks from the back of
+ * another's, so a worker that the OS has not scheduled (a busy machine) delays nothing: the others
+ * take its share. Not reentrant. */
 void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks);
 
 /* Block b of size bs in [0, n): [*lo, *hi). */
