@@ -428,6 +428,58 @@ static void test_pool(void)
 	cpu_pool_free(pool);
 }
 
+struct pool_order {
+	atomic_int done;          /* blocks finished */
+	int nb;
+	int ran[3][64], n_ran[3]; /* each thread's blocks in the order it ran them */
+	int stalled;              /* block 0 waited for all the others */
+};
+
+static void pool_order_run(void *arg, int b, int ith)
+{
+	struct pool_order *p = arg;
+	if (b == 0) {
+		/* block 0 (the caller's first, unless a worker got there before it) stalls: the others
+		 * must take the rest of its share */
+		struct timespec ts = { 0, 100000 };
+		for (int i = 0; i < 20000 && atomic_load(&p->done) < p->nb - 1; i++)
+			nanosleep(&ts, NULL);
+		p->stalled = atomic_load(&p->done) == p->nb - 1;
+	}
+	p->ran[ith][p->n_ran[ith]++] = b;
+	atomic_fetch_add(&p->done, 1);
+}
+
+/* Thread i owns the i-th run of consecutive blocks and takes its blocks from the front, in order
+ * (one stream of rows); a thread done with its own takes others' from the back, so a stalled
+ * thread's share is done by the others. */
+static void test_pool_shares(void)
+{
+	struct cpu_pool *pool = cpu_pool_new(3);
+	if (pool == NULL)
+		return;
+	for (int round = 0; round < 5; round++) {
+		static struct pool_order p;
+		memset(&p, 0, sizeof p);
+		p.nb = 30;
+		cpu_pool_run(pool, pool_order_run, &p, p.nb);
+		CHECK(p.stalled, "round %d: while block 0 stalled, the other threads did not take the rest of its "
+		      "share", round);
+		for (int t = 1; t < 3; t++) {
+			int lo = p.nb * t / 3, hi = p.nb * (t + 1) / 3, next = lo;
+			for (int i = 0; i < p.n_ran[t]; i++) {
+				int b = p.ran[t][i];
+				if (b >= lo && b < hi) {
+					CHECK(b == next, "round %d: thread %d ran block %d of its share where %d came next",
+					      round, t, b, next);
+					next = b + 1;
+				}
+			}
+		}
+	}
+	cpu_pool_free(pool);
+}
+
 /* The CPU backend's products on 3 threads equal those on 1 bit for bit (rows are split, never sums). */
 static void test_backend_threads(void)
 {
@@ -739,6 +791,7 @@ int main(void)
 #endif
 	printf("kernel set in use: %s\n", cpu_kernels_best()->name);
 	test_pool();
+	test_pool_shares();
 	test_scratch();
 	test_backend_threads();
 	test_backend_attention();
