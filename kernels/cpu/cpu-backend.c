@@ -194,7 +194,8 @@ void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor
 		   long ldx, int n)
 {
 	struct matmul_task t = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n,
-				 .bs = cpu_row_block((long)w->rows, c->nth), .xp = cpu_pack(c, w, x, ldx, n) };
+				 .bs = cpu_row_block((long)w->rows, ds_row_bytes(w->dtype, w->cols), n, c->nth),
+				 .xp = cpu_pack(c, w, x, ldx, n) };
 	int nb = (int)(((long)w->rows + t.bs - 1) / t.bs);
 	/* tiny products (the router, the test models) are not worth waking the workers */
 	if ((long)w->rows * w->cols * n < 32768)

@@ -55,15 +55,22 @@ struct cpu_ctx {
 	size_t moef_cap;            /* floats at moef_buf */
 };
 
-/* Rows per block of a matrix product: about 4 blocks per thread, a multiple of 12 (the row tiles are
- * 4 rows in decode, 12 in prefill) and at least 24 rows. Each block starts its weight stream cold,
- * so few long blocks beat many short ones (64 blocks of 24 rows per expert matrix left each thread a
- * new stream every 48 KB: two threads, decode of 14 expert matrices, 38-39 -> 40-44 GB/s); 4 per
- * thread still even out a thread that starts late. Every kernel forms each row's sums the same way
- * whatever its block, so the results do not depend on the number of threads. */
-static inline long cpu_row_block(long rows, int threads)
+/* Bytes of weights per block that decode aims at (a few tokens: the product streams them from memory) */
+#define CPU_BLOCK_BYTES (256L * 1024)
+
+/* Rows per block of a product of rows x row_bytes weights with n tokens: at least 4 blocks per
+ * thread, a multiple of 12 (the row tiles are 4 rows in decode, 12 in prefill) and at least 24 rows;
+ * for a few tokens (at most 16) also no more than about CPU_BLOCK_BYTES each. A thread takes its own
+ * blocks in order (cpu_pool_run), so short blocks cost no new weight stream, and they let a thread
+ * that is ahead take a fair part of a slower one's (a busy machine: 8 blocks of a 16 MB BF16 matrix
+ * read 22 GB/s on 2 threads, 64 of 256 KB 36-40, tools-style streaming of 256 MB). Prefill keeps
+ * few long blocks, each reading all the tokens' activations once. Every kernel forms each row's
+ * sums the same way whatever its block, so the results do not depend on the number of threads. */
+static inline long cpu_row_block(long rows, size_t row_bytes, int n, int threads)
 {
 	long per = 4L * (threads > 0 ? threads : 1);
+	if (n <= 16 && rows > 0 && (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES) > per)
+		per = (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES);
 	long bs = ((rows + per - 1) / per + 11) / 12 * 12;
 	return bs < 24 ? 24 : bs;
 }

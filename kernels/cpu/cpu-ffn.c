@@ -48,7 +48,8 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
 {
 	struct cpu_ctx *c = ctx;
 	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
-				 .bs = cpu_row_block((long)gate->rows, c->nth) };
+				 .bs = cpu_row_block((long)gate->rows, ds_row_bytes(gate->dtype, gate->cols), n,
+						     c->nth) };
 	/* gate and up share one packing (the same type, so the same form; else each as it is) */
 	if (gate->dtype == up->dtype)
 		t.xp = cpu_pack(c, gate, x, (long)gate->cols, n);
@@ -209,8 +210,10 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 		}
 	}
 	struct moef_task t = { .c = c, .m = mat, .n_mat = n_mat, .gate_rows = (long)gate_rows, .hidden = hd };
-	t.gate_bs = cpu_row_block(t.gate_rows, c->nth);
-	t.down_bs = cpu_row_block((long)n_mat * hd, c->nth);
+	/* (the row bytes of the last routed expert's matrices stand for all: one type per tensor of experts) */
+	t.gate_bs = cpu_row_block(t.gate_rows, ds_row_bytes(mat[n_mat - 1].gate->dtype, hd), a->n, c->nth);
+	t.down_bs = cpu_row_block((long)n_mat * hd, ds_row_bytes(mat[n_mat - 1].down->dtype,
+								mat[n_mat - 1].down->cols), a->n, c->nth);
 
 	/* each matrix's input rounded once where the kernels pack (the int8 set) for all its gate and up
 	 * rows, not once per row block; gate and up share it where they have one type */
