@@ -417,8 +417,11 @@ static void mla_batch_run(void *arg, int h, int ith)
  * it is in cache, the blocks' partial sums merged per head. tools/mla-bench, 2 threads, Q4_K kv_b,
  * int8 set, caches flushed as decode leaves them, alternating: 1024 positions 461-465 us (columns)
  * against 520-536 (blocks), 1536 630-747 against 653-683, 2048 796-915 against 689-742, 4096
- * 1462-1588 against 1056-1138, 8192 2389-2454 against 1804-1852; one thread at 2048 1218 against 887. */
-#define MLA1_FUSED_FROM 2048
+ * 1462-1588 against 1056-1138, 8192 2389-2454 against 1804-1852; one thread at 2048 1218 against 887.
+ * Since each thread takes its own run of blocks (cpu_pool_run), the blocks win from fewer positions:
+ * 768 positions 329-353 us (columns) against 301-331 (blocks), 1024 429-460 against 367-390, 576
+ * 260-297 against 251-290 (the same, within the noise; one thread 380 against 325). */
+#define MLA1_FUSED_FROM 768
 
 /* Where the one-token path keeps its per-block numbers in att_part (floats): the blocks' maxima and
  * sums (block, head, 2), each block's rescale (block, head), 1 / the softmax sum per head,
