@@ -68,9 +68,9 @@ struct cpu_ctx {
  * sums the same way whatever its block, so the results do not depend on the number of threads. */
 static inline long cpu_row_block(long rows, size_t row_bytes, int n, int threads)
 {
-	long per = 4L * (threads > 0 ? threads : 1);
-	if (n <= 16 && rows > 0 && (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES) > per)
-		per = (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES);
+	long per = 4L * (threads > 0 ? threads : 1), by_bytes = (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES);
+	if (n <= 16 && by_bytes > per)
+		per = by_bytes;
 	long bs = ((rows + per - 1) / per + 11) / 12 * 12;
 	return bs < 24 ? 24 : bs;
 }

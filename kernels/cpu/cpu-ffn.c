@@ -210,7 +210,7 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 		}
 	}
 	struct moef_task t = { .c = c, .m = mat, .n_mat = n_mat, .gate_rows = (long)gate_rows, .hidden = hd };
-	/* (the row bytes of the last routed expert's matrices stand for all: one type per tensor of experts) */
+	/* (the last matrix's row bytes stand for all: one type per tensor of experts) */
 	t.gate_bs = cpu_row_block(t.gate_rows, ds_row_bytes(mat[n_mat - 1].gate->dtype, hd), a->n, c->nth);
 	t.down_bs = cpu_row_block((long)n_mat * hd, ds_row_bytes(mat[n_mat - 1].down->dtype,
 								mat[n_mat - 1].down->cols), a->n, c->nth);

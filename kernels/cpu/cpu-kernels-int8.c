@@ -58,13 +58,17 @@ I8_FN float i8_h2f(const uint8_t *p)
 /* The 32 values at x rounded to int8 codes q = round(x / d), d = max |x| / 127 (0 for a block of 0s):
  * the codes of values 0-15 in *lo and 16-31 in *hi (16 int32 lanes each); returns d. Every layout
  * below rounds its blocks of 32 here, so they all hold the same codes. */
+I8_FN void i8_codes32(const float *x, __m512 id, __m512i *lo, __m512i *hi)
+{
+	*lo = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), id));
+	*hi = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16), id));
+}
+
 I8_FN float i8_round32(const float *x, __m512i *lo, __m512i *hi)
 {
 	__m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
 	float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-	__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-	*lo = _mm512_cvtps_epi32(_mm512_mul_ps(a, id));
-	*hi = _mm512_cvtps_epi32(_mm512_mul_ps(b, id));
+	i8_codes32(x, _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f), lo, hi);
 	return amax / 127.0f;
 }
 
@@ -136,15 +140,14 @@ I8_API void i8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
 			__m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
 			for (int p = 0; p < 8; p++) {
 				int j = i8_ksb_order[p];
-				__m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + 32 * j), id));
-				__m512i qb = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + 32 * j + 16), id));
+				__m512i qa, qb;
+				i8_codes32(xs + 32 * j, id, &qa, &qb);
 				i8_store16(o + 32 * p, qa);
 				i8_store16(o + 32 * p + 16, qb);
 				bsum[j] = dx * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
 			}
 			memcpy(o + I8_KSB_BS, bsum, sizeof bsum);
 			memcpy(o + I8_KSB_DX, &dx, sizeof dx);
-			memset(o + I8_KSB_DX + 4, 0, I8_KSB - I8_KSB_DX - 4);
 		}
 	}
 }
