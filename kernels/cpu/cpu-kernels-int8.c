@@ -603,9 +603,9 @@ I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512
 	const uint8_t *next_ = w + I8_PF; \
 	I8_UNROLL for (int i_ = 0; i_ < NT; i_++) \
 		acc_[i_] = _mm512_setzero_ps(); \
+	i8_prefetch(&next_, w + (size_t)nb_ * bb_ + I8_PF); \
 	for (long g_ = 0; g_ * 4 < nb_; g_++) { \
 		const uint8_t *b_ = w + (size_t)g_ * 4 * bb_; \
-		i8_prefetch(&next_, b_ + I8_PF + 4 * bb_); \
 		__m512i lo_, hi_; \
 		__m512 d_; \
 		GATHER(b_, nb_ - g_ * 4 < 4 ? (int)(nb_ - g_ * 4) : 4, &lo_, &hi_, &d_); \
