@@ -298,11 +298,15 @@ static MK512 void ar_q8_0(float *y, const float *a, const char *base, size_t rb,
 /* Q4_K (q5 = 0) and Q5_K: a pass of 256 columns is one block of each row, decoded as the quantized
  * kernels decode it (x = d sc q rounded, less dmin m, per sub-block of 32) and summed down the rows
  * in registers: the same sums, in the same order, as the generic set's axpy_row a row at a time,
- * without a row buffer and y stored and loaded again per row. */
+ * without a row buffer and y stored and loaded again per row. A sub-block's 16 (Q5_K: 32) possible
+ * values are formed once, d sc q - dmin m for q = 0..15 (31) with the same two roundings, and each
+ * weight looked up by its code (vpermps reads the code's low bits, so the low nibbles need no mask):
+ * a lookup in place of a conversion, a multiply and a subtraction per 16 weights. */
 MK512_INLINE void ar_k45_pass(float *y, const float *a, const char *base, size_t rb, int m, long c, int q5)
 {
 	const size_t bb = q5 ? 176 : 144;
-	const __m512i low4 = _mm512_set1_epi32(0x0f);
+	const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16));
 	__m512 acc[AR_V];
 #pragma GCC unroll 16
 	for (int v = 0; v < AR_V; v++)
@@ -321,34 +325,43 @@ MK512_INLINE void ar_k45_pass(float *y, const float *a, const char *base, size_t
 		__m512 va = _mm512_set1_ps(a[j]);
 #pragma GCC unroll 4
 		for (int s = 0; s < 4; s++) {
-			/* the 6-bit scale and min of sub-blocks 2s and 2s + 1 */
-			float ds[2], dm[2];
+			/* the values of sub-blocks 2s (t[0], t[1] for Q5_K's codes 16-31) and 2s + 1 (t[2], t[3]):
+			 * the product rounded before the difference, as the format's definition */
+			__m512 t[4];
+#pragma GCC unroll 2
 			for (int i = 0; i < 2; i++) {
-				ds[i] = d * (float)(uint8_t)(sc >> (16 * s + 8 * i));
-				dm[i] = dmin * (float)(uint8_t)(mn >> (16 * s + 8 * i));
+				__m512 ds = _mm512_set1_ps(d * (float)(uint8_t)(sc >> (16 * s + 8 * i)));
+				__m512 dm = _mm512_set1_ps(dmin * (float)(uint8_t)(mn >> (16 * s + 8 * i)));
+				__m512 p0 = _mm512_mul_ps(ds, iota);
+				__asm__("" : "+v"(p0));
+				t[2 * i] = _mm512_sub_ps(p0, dm);
+				if (q5) {
+					__m512 p1 = _mm512_mul_ps(ds, iota16);
+					__asm__("" : "+v"(p1));
+					t[2 * i + 1] = _mm512_sub_ps(p1, dm);
+				}
 			}
 #pragma GCC unroll 2
 			for (int h = 0; h < 2; h++) {
 				__m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)
 										 (qs + 32 * s + 16 * h)));
-				__m512i lo = _mm512_and_si512(w, low4), hi = _mm512_srli_epi32(w, 4);
+				__m512i lo = w, hi = _mm512_srli_epi32(w, 4);
+				__m512 xl, xh;
 				if (q5) {
 					__m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)
 											 (qh + 16 * h)));
-					lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(
-						_mm512_srli_epi32(b, 2 * s), _mm512_set1_epi32(1)), 4));
+					lo = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0x0f)), _mm512_slli_epi32(
+						_mm512_and_si512(_mm512_srli_epi32(b, 2 * s), _mm512_set1_epi32(1)), 4));
 					hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(
 						_mm512_srli_epi32(b, 2 * s + 1), _mm512_set1_epi32(1)), 4));
+					xl = _mm512_permutex2var_ps(t[0], lo, t[1]);
+					xh = _mm512_permutex2var_ps(t[2], hi, t[3]);
+				} else {
+					xl = _mm512_permutexvar_ps(lo, t[0]);
+					xh = _mm512_permutexvar_ps(hi, t[2]);
 				}
-				__m512 pl = _mm512_mul_ps(_mm512_set1_ps(ds[0]), _mm512_cvtepi32_ps(lo));
-				__m512 ph = _mm512_mul_ps(_mm512_set1_ps(ds[1]), _mm512_cvtepi32_ps(hi));
-				/* the product rounded before the difference, as the format's definition */
-				__asm__("" : "+v"(pl));
-				__asm__("" : "+v"(ph));
-				acc[4 * s + h] = _mm512_fmadd_ps(va, _mm512_sub_ps(pl, _mm512_set1_ps(dm[0])),
-								 acc[4 * s + h]);
-				acc[4 * s + 2 + h] = _mm512_fmadd_ps(va, _mm512_sub_ps(ph, _mm512_set1_ps(dm[1])),
-								     acc[4 * s + 2 + h]);
+				acc[4 * s + h] = _mm512_fmadd_ps(va, xl, acc[4 * s + h]);
+				acc[4 * s + 2 + h] = _mm512_fmadd_ps(va, xh, acc[4 * s + 2 + h]);
 			}
 		}
 	}
