@@ -421,10 +421,19 @@ static void avx512_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, 
 		avx512_axpy_rows(k, y + (long)i * ldy, a + (long)i * lda, w, row0, m);
 }
 
+/* Rows ahead whose piece the first query group of pv_add_scaled asks for. One token's weighted sums
+ * (the column tasks of cpu-mla.c) read a 64-column piece of every cache row, 256 bytes 2304 apart,
+ * that the score phase left in L2 or in the other core's, and the hardware prefetcher did not follow:
+ * tools/mla-bench, 544 positions, 2 threads, caches flushed, 208-266 -> 183-233 us a call. Past m they
+ * are the next block's rows, or nothing: a prefetch past the cache does not fault. pv_scaled (the
+ * blocks of the long-context path) sums rows its scores have just read, in L1: there the prefetches
+ * cost 2-10% (1024 positions). */
+#define PV_AHEAD 8
+
 /* Q queries (1..4) x 64 columns from c of pv_scaled: 16 sums in registers over the m rows of v,
  * each 64-column piece of a row loaded once for the Q queries; lanes past kdim are masked off. */
 MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, const float *p, long ldp,
-			  const float *v, long ldv, int m, long c, long kdim)
+			  const float *v, long ldv, int m, long c, long kdim, int pf)
 {
 	__mmask16 mk[4];
 	__m512 acc[4][4];
@@ -442,6 +451,10 @@ MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, co
 	for (int t = 0; t < m; t++) {
 		const float *vt = v + (long)t * ldv + c;
 		__m512 vv[4];
+		if (pf)
+#pragma GCC unroll 4
+			for (int u = 0; u < 4; u++)
+				_mm_prefetch((const char *)(vt + PV_AHEAD * ldv + 16 * u), _MM_HINT_T0);
 #pragma GCC unroll 4
 		for (int u = 0; u < 4; u++)
 			vv[u] = _mm512_maskz_loadu_ps(mk[u], vt + 16 * u);
@@ -477,10 +490,10 @@ MK512_INLINE void pv_tiles(int ADD, float *o, long ldo, const float *f, const fl
 			float *oi = o + (long)i * ldo;
 			const float *pi = p + (long)i * ldp;
 			switch (n - i) {
-			case 1: pv_tile(1, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			case 2: pv_tile(2, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			case 3: pv_tile(3, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
-			default: pv_tile(4, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim); break;
+			case 1: pv_tile(1, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			case 2: pv_tile(2, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			case 3: pv_tile(3, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			default: pv_tile(4, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
 			}
 		}
 	}

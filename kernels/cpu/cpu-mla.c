@@ -436,8 +436,12 @@ static void mla_batch_run(void *arg, int h, int ith)
  * 1462-1588 against 1056-1138, 8192 2389-2454 against 1804-1852; one thread at 2048 1218 against 887.
  * Since each thread takes its own run of blocks (cpu_pool_run), the blocks win from fewer positions:
  * 768 positions 329-353 us (columns) against 301-331 (blocks), 1024 429-460 against 367-390, 576
- * 260-297 against 251-290 (the same, within the noise; one thread 380 against 325). */
-#define MLA1_FUSED_FROM 768
+ * 260-297 against 251-290 (the same, within the noise; one thread 380 against 325). Since the weighted
+ * sums ask for their strided pieces of the rows ahead (pv_add_scaled), the columns win again up to
+ * about 2048 (tools/mla-bench with its workers awake at each call, 2 threads, caches flushed): 768
+ * positions 228-262 us (columns) against 245-251 (blocks), 1024 309-310 against 318-320, 1536 379-392
+ * against 416-423, 2048 467-528 against 436-535, 4096 876-966 against 820-836. */
+#define MLA1_FUSED_FROM 2048
 
 /* Where the one-token path keeps its per-block numbers in att_part (floats): the blocks' maxima and
  * sums (block, head, 2), each block's rescale (block, head), 1 / the softmax sum per head,
