@@ -254,13 +254,26 @@ I8_FN __m512i i8_chunk32(enum ds_dtype t, const uint8_t *b0, size_t bytes, int t
 	return _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
 }
 
+/* The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a q4_K/q5_K super-block at b, as
+ * ds_k_scales8 unpacks them, in vector registers: the 12 bytes as three 32-bit lanes u0 u1 u2, scales
+ * u0 & 0x3f.. | (u2 & 0x0f.. | (u0 >> 2) & 0x30..) << 32, mins the same of u1 and u2 >> 4. Scalar, the
+ * unpacking was a fifth of the decode tile's instructions. */
+I8_FN __m128i i8_kscale_bytes(const uint8_t *b)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 4));   /* 12 bytes and 4 of qs */
+	__m128i low = _mm_and_si128(v, _mm_set1_epi32(0x3f3f3f3f));
+	__m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 0));
+	__m128i high = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)),
+				    _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi32(0x30303030)));
+	return _mm_unpacklo_epi32(low, high);
+}
+
 /* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 */
 I8_FN void i8_kscales(const uint8_t *b, __m512 *s, __m512 *m)
 {
-	uint64_t sc, mn;
-	ds_k_scales8(b + 4, &sc, &mn);
-	__m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-	__m512 mnf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+	__m128i sm = i8_kscale_bytes(b);
+	__m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_move_epi64(sm)));
+	__m512 mnf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm, _mm_setzero_si128())));
 	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b)), scf);
 	*m = _mm512_mul_ps(_mm512_set1_ps(-i8_h2f(b + 2)), mnf);
 }
@@ -412,20 +425,6 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
 		out[(long)i * ldo] = _mm512_reduce_add_ps(i8_offset_mult(t) ? acc[i] : _mm512_add_ps(acc[i], accm[i]));
 }
 
-/* The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a q4_K/q5_K super-block at b, as
- * ds_k_scales8 unpacks them, in vector registers: the 12 bytes as three 32-bit lanes u0 u1 u2, scales
- * u0 & 0x3f.. | (u2 & 0x0f.. | (u0 >> 2) & 0x30..) << 32, mins the same of u1 and u2 >> 4. Scalar, the
- * unpacking was a fifth of the decode tile's instructions. */
-I8_FN __m128i i8_k_scales(const uint8_t *b)
-{
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 4));   /* 12 bytes and 4 of qs */
-	__m128i low = _mm_and_si128(v, _mm_set1_epi32(0x3f3f3f3f));
-	__m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 0));
-	__m128i high = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)),
-				    _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi32(0x30303030)));
-	return _mm_unpacklo_epi32(low, high);
-}
-
 /* q4_K and q5_K, few tokens (decode): one row w times NT tokens (i8_quantize_k's layout at a0, tstride
  * apart) into out[t * ldo]. A super-block's 128 bytes of nibbles are two 64-byte loads; the low and
  * high nibbles of each are 64 codes of two sub-blocks (load 0: sub-blocks 0 and 2 low, 1 and 3 high;
@@ -475,7 +474,7 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	for (long sb = 0; sb < k / 256; sb++) {
 		__m512i u[4], sc[4];
 		const uint8_t *b = w + (size_t)sb * bb;
-		__m128i sm = i8_k_scales(b);
+		__m128i sm = i8_kscale_bytes(b);
 		__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
 		int d2;
 		memcpy(&d2, b, sizeof d2);
