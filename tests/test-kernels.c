@@ -645,14 +645,15 @@ static struct ds_tensor make_q8_0(long rows, long cols)
 	return (struct ds_tensor){ .dtype = DS_Q8_0, .data = data, .rows = rows, .cols = cols };
 }
 
-/* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks) equals, bit for bit, the
- * expert-at-a-time form that more tokens take: the shared experts by swiglu, each chosen expert by
- * swiglu on the tokens that chose it (an expert chosen twice by one token counted twice, a skipped
- * id -1 not at all), weighted into an accumulator in expert order, the shared output plus it; on 1
- * and 3 threads, with each weight type and with the int8 set's packed activations. */
+/* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks) and of a prompt chunk
+ * (17-64 tokens: on several threads an expert per thread) equal, bit for bit, the expert-at-a-time
+ * form: the shared experts by swiglu, each chosen expert by swiglu (its rows split among the threads)
+ * on the tokens that chose it (an expert chosen twice by one token counted twice, a skipped id -1 not
+ * at all), weighted into an accumulator in expert order, the shared output plus it; on 1, 2 and 3
+ * threads, with each weight type and with the int8 set's packed activations. */
 static void test_backend_moe(const struct cpu_kernels *k)
 {
-	enum { H = 128, W = 64, NR = 8, TOPK = 3, NMAX = 16 };
+	enum { H = 128, W = 64, NR = 8, TOPK = 3, NMAX = 64 };
 	struct ds_config cfg = { .hidden_size = H, .intermediate_size = 2 * W, .moe_intermediate_size = W,
 				 .n_shared_experts = 2, .n_routed_experts = NR, .num_experts_per_tok = TOPK,
 				 .num_attention_heads = 2, .kv_lora_rank = 16, .qk_nope_head_dim = 8,
@@ -679,14 +680,14 @@ static void test_backend_moe(const struct cpu_kernels *k)
 		ids[0 * TOPK + 2] = ids[0 * TOPK + 0];   /* tokens 0 and 1 chose one expert twice */
 		ids[1 * TOPK + 2] = ids[1 * TOPK + 0];
 		ids[2 * TOPK + 1] = -1;                  /* token 2: an expert another rank evaluates */
-		for (int th = 1; th <= 3; th += 2) {
+		for (int th = 1; th <= 3; th++) {
 			struct ds_backend_params bp = { .cfg = &cfg, .n_ctx = 16, .max_batch = NMAX, .n_threads = th };
 			struct cpu_ctx *c = be->create(&bp, err, sizeof err);
 			CHECK(c != NULL, "backend create: %s", err);
 			if (c == NULL)
 				continue;
 			c->k = k;
-			static const int ns[] = { 1, 2, 5, 16 };
+			static const int ns[] = { 1, 2, 5, 16, 17, 40, 64 };
 			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
 				int n = ns[ni];
 				float *y = xmalloc(sizeof *y * NMAX * H), *ref = xmalloc(sizeof *ref * NMAX * H);
@@ -721,7 +722,7 @@ static void test_backend_moe(const struct cpu_kernels *k)
 				if (bad >= 0)
 					printf("first difference at %d: %.9g vs %.9g\n", bad, y[bad], ref[bad]);
 				CHECK(memcmp(y, ref, sizeof *y * (size_t)n * H) == 0,
-				      "moe %s, %s set, %d tokens, %d threads: the few-token step differs from expert at a time",
+				      "moe %s, %s set, %d tokens, %d threads: the step differs from expert at a time",
 				      dtype_name(t), k->name, n, th);
 				free(y);
 				free(ref);

@@ -303,8 +303,8 @@ void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks)
 	p->arg = arg;
 	p->n_blocks = n_blocks;
 	for (int i = 0; i < p->n; i++)
-		atomic_store(&p->share[i].range, pool_range((unsigned)((long)n_blocks * i / p->n),
-							    (unsigned)((long)n_blocks * (i + 1) / p->n)));
+		atomic_store(&p->share[i].range, pool_range((unsigned)cpu_pool_share(n_blocks, p->n, i),
+							    (unsigned)cpu_pool_share(n_blocks, p->n, i + 1)));
 	atomic_store(&p->done, 0);
 	pthread_mutex_lock(&p->mu);
 	unsigned g = atomic_fetch_add(&p->gen, 1) + 1;

@@ -21,6 +21,13 @@ int cpu_pool_threads(const struct cpu_pool *p);
  * take its share. Not reentrant. */
 void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int n_blocks);
 
+/* The first block of thread i's share of n_blocks on n_threads (cpu_pool_run's equal runs; thread
+ * i owns [cpu_pool_share(n, t, i), cpu_pool_share(n, t, i + 1))). */
+static inline int cpu_pool_share(int n_blocks, int n_threads, int i)
+{
+	return (int)((long)n_blocks * i / n_threads);
+}
+
 /* Block b of size bs in [0, n): [*lo, *hi). */
 static inline void cpu_block(long n, long bs, int b, long *lo, long *hi)
 {
