@@ -480,48 +480,69 @@ static void test_pool_shares(void)
 	cpu_pool_free(pool);
 }
 
-/* The CPU backend's products on 3 threads equal those on 1 bit for bit (rows are split, never sums). */
-static void test_backend_threads(void)
+static struct ds_tensor make_q8_0(long rows, long cols);
+
+/* The CPU backend's products and SwiGLU on 2 and 3 threads equal those on 1 bit for bit, with the
+ * kernel set k: a few tokens split the rows, a prompt's (100) the tokens; never a sum. */
+static void test_backend_threads(const struct cpu_kernels *k)
 {
-	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 200, .moe_intermediate_size = 40,
+	enum { H = 96, W = 200, NMAX = 100 };
+	struct ds_config cfg = { .hidden_size = H, .intermediate_size = W, .moe_intermediate_size = 40,
 				 .num_attention_heads = 2, .kv_lora_rank = 16, .qk_nope_head_dim = 8,
 				 .qk_rope_head_dim = 4, .v_head_dim = 8 };
-	struct ds_backend_params p1 = { .cfg = &cfg, .n_ctx = 16, .max_batch = 6, .n_threads = 1 };
-	struct ds_backend_params p3 = p1;
-	p3.n_threads = 3;
 	const struct ds_backend *be = &ds_backend_cpu;
 	char err[256];
-	void *c1 = be->create(&p1, err, sizeof err), *c3 = be->create(&p3, err, sizeof err);
-	CHECK(c1 != NULL && c3 != NULL, "backend create: %s", err);
-	if (c1 == NULL || c3 == NULL)
-		return;
-	CHECK(be->threads(c3) == 3, "backend has %d threads, asked 3", be->threads(c3));
-	for (int t = 0; t < 3; t++) {
-		struct ds_tensor g = make_tensor((enum ds_dtype)t, 200, 96), u = make_tensor((enum ds_dtype)t, 200, 96);
-		struct ds_tensor d = make_tensor((enum ds_dtype)t, 96, 200);
-		float *x = be->alloc(c1, 6 * 200), *y1 = be->alloc(c1, 6 * 200), *y3 = be->alloc(c3, 6 * 200);
-		for (int i = 0; i < 6 * 200; i++)
+	struct cpu_ctx *c[4] = { NULL };
+	for (int th = 1; th <= 3; th++) {
+		struct ds_backend_params p = { .cfg = &cfg, .n_ctx = 16, .max_batch = NMAX, .n_threads = th };
+		c[th] = be->create(&p, err, sizeof err);
+		CHECK(c[th] != NULL, "backend create: %s", err);
+		if (c[th] == NULL)
+			goto out;
+		c[th]->k = k;
+	}
+	CHECK(be->threads(c[3]) == 3, "backend has %d threads, asked 3", be->threads(c[3]));
+	for (int ti = 0; ti < 4; ti++) {
+		enum ds_dtype t = ti == 3 ? DS_Q8_0 : (enum ds_dtype)ti;
+		struct ds_tensor g = t == DS_Q8_0 ? make_q8_0(W, H) : make_tensor(t, W, H);
+		struct ds_tensor u = t == DS_Q8_0 ? make_q8_0(W, H) : make_tensor(t, W, H);
+		struct ds_tensor d = make_tensor(t == DS_Q8_0 ? DS_BF16 : t, H, W);   /* (W is no block multiple) */
+		float *x = xmalloc(sizeof *x * NMAX * W), *y[4];
+		for (int i = 0; i < NMAX * W; i++)
 			x[i] = rndf();
-		be->matmul(c1, y1, &d, x, 6);
-		be->matmul(c3, y3, &d, x, 6);
-		CHECK(memcmp(y1, y3, sizeof *y1 * 6 * 96) == 0, "matmul %s: 1 and 3 threads differ", dtype_name((enum ds_dtype)t));
-		be->swiglu(c1, y1, &g, &u, &d, x, 5);
-		be->swiglu(c3, y3, &g, &u, &d, x, 5);
-		CHECK(memcmp(y1, y3, sizeof *y1 * 5 * 96) == 0, "swiglu %s: 1 and 3 threads differ", dtype_name((enum ds_dtype)t));
-		for (int i = 0; i < 5 * 96; i++)
-			if (!isfinite(y1[i])) {
-				CHECK(0, "swiglu %s: output %d not finite", dtype_name((enum ds_dtype)t), i);
-				break;
-			}
-		be->release(c1, x);
-		be->release(c1, y1);
-		be->release(c3, y3);
+		for (int th = 1; th <= 3; th++)
+			y[th] = xmalloc(sizeof *y[th] * NMAX * W);
+		static const int ns[] = { 5, 6, 64, 100 };
+		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+			int n = ns[ni];
+			for (int th = 1; th <= 3; th++)
+				be->matmul(c[th], y[th], &d, x, n);
+			for (int th = 2; th <= 3; th++)
+				CHECK(memcmp(y[1], y[th], sizeof *y[1] * (size_t)n * H) == 0,
+				      "matmul %s, %s set, %d tokens: 1 and %d threads differ", dtype_name(d.dtype), k->name,
+				      n, th);
+			for (int th = 1; th <= 3; th++)
+				be->swiglu(c[th], y[th], &g, &u, &d, x, n);
+			for (int th = 2; th <= 3; th++)
+				CHECK(memcmp(y[1], y[th], sizeof *y[1] * (size_t)n * H) == 0,
+				      "swiglu %s, %s set, %d tokens: 1 and %d threads differ", dtype_name(t), k->name, n, th);
+			for (int i = 0; i < n * H; i++)
+				if (!isfinite(y[1][i])) {
+					CHECK(0, "swiglu %s: output %d not finite", dtype_name(t), i);
+					break;
+				}
+		}
+		for (int th = 1; th <= 3; th++)
+			free(y[th]);
+		free(x);
 		free((void *)g.data);
 		free((void *)u.data);
 		free((void *)d.data);
 	}
-	be->destroy(c1);
-	be->destroy(c3);
+out:
+	for (int th = 1; th <= 3; th++)
+		if (c[th] != NULL)
+			be->destroy(c[th]);
 }
 
 /* The attention dimensions of the backend tests below */
@@ -794,12 +815,19 @@ int main(void)
 	test_pool();
 	test_pool_shares();
 	test_scratch();
-	test_backend_threads();
+	test_backend_threads(&cpu_kernels_ref);
+	test_backend_threads(cpu_kernels_best());
 	test_backend_attention();
 	test_backend_moe(cpu_kernels_best());
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
-	if (cpu_kernels_have_avx512_int8())
+	if (cpu_kernels_have_avx512_int8()) {
+		test_backend_threads(&cpu_kernels_avx512_int8);
 		test_backend_moe(&cpu_kernels_avx512_int8);
+	}
+#endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+	if (cpu_kernels_have_avx512_bf16())
+		test_backend_threads(&cpu_kernels_avx512_bf16);
 #endif
 	if (fix_failures)
 		printf("%d checks failed\n", fix_failures);

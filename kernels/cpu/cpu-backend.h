@@ -75,6 +75,17 @@ static inline long cpu_row_block(long rows, size_t row_bytes, int n, int threads
 	return bs < 24 ? 24 : bs;
 }
 
+/* A prompt's products split by tokens instead of rows (cpu-backend.c): the blocks of n tokens for
+ * a product on w, or 0 where the rows are split; block b is [cpu_split_token(n, nb, b),
+ * cpu_split_token(n, nb, b + 1)). packed: whether the blocks pack their activations for
+ * rows_packed (as cpu_pack would for all n) or take rows(). */
+int cpu_split_tokens(const struct cpu_ctx *c, const struct ds_tensor *w, int n, bool *packed);
+
+static inline long cpu_split_token(int n, int n_blocks, int b)
+{
+	return (long)n * b / n_blocks;
+}
+
 /* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this
  * set or this many tokens takes rows() on x as it is. */
 const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);

@@ -48,10 +48,59 @@ static void swiglu_run(void *arg, int b, int ith)
 		silu_mul(c->ffn_gate + (long)i * w + lo, c->ffn_up + (long)i * w + lo, hi - lo);
 }
 
+/* A prompt's SwiGLU split by tokens (cpu_split_tokens): each block of tokens through gate, up, silu
+ * and down on one thread, all in one pool task, the intermediates in its rows of ffn_gate and
+ * ffn_up; packed (or not) as the row split would pack all the tokens. */
+struct swiglu_split_task {
+	struct cpu_ctx *c;
+	float *y;
+	const struct ds_tensor *gate, *up, *down;
+	const float *x;
+	int n, n_blocks;
+	bool packed_gu, packed_down;
+};
+
+static void swiglu_split_run(void *arg, int b, int ith)
+{
+	struct swiglu_split_task *t = arg;
+	const struct cpu_kernels *k = t->c->k;
+	const long t0 = cpu_split_token(t->n, t->n_blocks, b);
+	const int m = (int)(cpu_split_token(t->n, t->n_blocks, b + 1) - t0);
+	const long hd = (long)t->gate->cols, w = (long)t->gate->rows;
+	const float *x = t->x + t0 * hd;
+	float *g = t->c->ffn_gate + t0 * w, *u = t->c->ffn_up + t0 * w;
+	if (t->packed_gu) {
+		float *xp = cpu_scratch(CPU_SCRATCH_SPLIT_X, k->pack_floats(t->gate->dtype, m, hd) * sizeof *xp);
+		k->pack(t->gate->dtype, x, m, hd, hd, xp);
+		k->rows_packed(t->gate, 0, w, xp, m, g, w);
+		k->rows_packed(t->up, 0, w, xp, m, u, w);
+	} else {
+		k->rows(t->gate, 0, w, x, m, hd, g, w);
+		k->rows(t->up, 0, w, x, m, hd, u, w);
+	}
+	silu_mul(g, u, (long)m * w);
+	float *y = t->y + t0 * (long)t->down->rows;
+	if (t->packed_down) {
+		float *gp = cpu_scratch(CPU_SCRATCH_SPLIT_X, k->pack_floats(t->down->dtype, m, w) * sizeof *gp);
+		k->pack(t->down->dtype, g, m, w, w, gp);
+		k->rows_packed(t->down, 0, (long)t->down->rows, gp, m, y, (long)t->down->rows);
+	} else {
+		k->rows(t->down, 0, (long)t->down->rows, g, m, w, y, (long)t->down->rows);
+	}
+}
+
 void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
 		       const struct ds_tensor *down, const float *x, int n)
 {
 	struct cpu_ctx *c = ctx;
+	struct swiglu_split_task st = { .c = c, .y = y, .gate = gate, .up = up, .down = down, .x = x, .n = n };
+	if ((st.n_blocks = cpu_split_tokens(c, gate, n, &st.packed_gu)) > 0 &&
+	    cpu_split_tokens(c, down, n, &st.packed_down) == st.n_blocks) {
+		/* gate and up share one packing where they have one type, as below */
+		st.packed_gu = st.packed_gu && gate->dtype == up->dtype;
+		cpu_pool_run(c->pool, swiglu_split_run, &st, st.n_blocks);
+		return;
+	}
 	struct swiglu_task t = { .c = c, .gate = gate, .up = up, .x = x, .n = n,
 				 .bs = cpu_row_block((long)gate->rows, ds_row_bytes(gate->dtype, gate->cols), n,
 						     c->nth) };

@@ -21,6 +21,7 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_MOE_X,        /* prefill MoE: one expert's gathered tokens */
 	CPU_SCRATCH_MOE_GU,       /* prefill MoE: its gate and up outputs */
 	CPU_SCRATCH_MOE_PACK,     /* prefill MoE: its packed activations */
+	CPU_SCRATCH_SPLIT_X,      /* a product split by tokens: one block's packed activations */
 	CPU_SCRATCH_N
 };
 
