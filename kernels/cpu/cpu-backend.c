@@ -12,10 +12,7 @@
 
 static float *cpu_alloc(void *ctx, size_t n)
 {
-	void *p = NULL;
-	if (posix_memalign(&p, 64, n ? n * sizeof(float) : 64) != 0)
-		return NULL;
-	return p;
+	return cpu_buffer_alloc(n * sizeof(float));
 }
 
 static float *cpu_xalloc(size_t n)

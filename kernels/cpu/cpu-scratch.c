@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "cpu-scratch.h"
 
@@ -63,13 +64,36 @@ void *cpu_scratch(enum cpu_scratch_use use, size_t bytes)
 		atomic_fetch_sub(&scratch_total, s->cap[use]);
 		s->buf[use] = NULL;
 		s->cap[use] = 0;
-		if (posix_memalign(&p, 64, cap) != 0)
+		if ((p = cpu_buffer_alloc(cap)) == NULL)
 			scratch_out_of_memory(cap);
 		s->buf[use] = p;
 		s->cap[use] = cap;
 		atomic_fetch_add(&scratch_total, cap);
 	}
 	return s->buf[use];
+}
+
+#define HUGE_FROM ((size_t)1 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *cpu_buffer_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (bytes == 0)
+		bytes = 64;
+#ifdef MADV_HUGEPAGE
+	if (bytes >= HUGE_FROM) {
+		size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+		if (whole < bytes || posix_memalign(&p, HUGE_PAGE, whole) != 0)
+			return NULL;
+		/* advice only: without huge pages the buffer works as it is */
+		madvise(p, whole, MADV_HUGEPAGE);
+		return p;
+	}
+#endif
+	if (posix_memalign(&p, 64, bytes) != 0)
+		return NULL;
+	return p;
 }
 
 size_t cpu_scratch_bytes(void)
