@@ -140,7 +140,9 @@ struct matmul_task {
 	const float *x;
 	const float *xp;    /* x packed, or NULL */
 	int n;
-	long bs;
+	long bs;            /* split by rows: rows per block */
+	int n_blocks;       /* split by tokens: blocks of tokens */
+	bool packed;        /* split by tokens: each block packs its tokens */
 };
 
 static void matmul_run(void *arg, int b, int ith)
@@ -216,19 +218,9 @@ int cpu_split_tokens(const struct cpu_ctx *c, const struct ds_tensor *w, int n, 
 	return c->nth * per_thread;
 }
 
-struct split_task {
-	const struct cpu_kernels *k;
-	float *y;
-	long ldy, ldx;
-	const struct ds_tensor *w;
-	const float *x;
-	int n, n_blocks;
-	bool packed;
-};
-
 static void matmul_split_run(void *arg, int b, int ith)
 {
-	struct split_task *t = arg;
+	struct matmul_task *t = arg;
 	const long t0 = cpu_split_token(t->n, t->n_blocks, b), m = cpu_split_token(t->n, t->n_blocks, b + 1) - t0;
 	const long rows = (long)t->w->rows, cols = (long)t->w->cols;
 	if (t->packed) {
@@ -243,7 +235,7 @@ static void matmul_split_run(void *arg, int b, int ith)
 void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor *w, const float *x,
 		   long ldx, int n)
 {
-	struct split_task st = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n };
+	struct matmul_task st = { .k = c->k, .y = y, .ldy = ldy, .ldx = ldx, .w = w, .x = x, .n = n };
 	if ((st.n_blocks = cpu_split_tokens(c, w, n, &st.packed)) > 0) {
 		cpu_pool_run(c->pool, matmul_split_run, &st, st.n_blocks);
 		return;

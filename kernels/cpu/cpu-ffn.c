@@ -138,6 +138,21 @@ static bool moef_part(long start, long rows, long lo, long hi, long *a, long *b)
 	return *a < *b;
 }
 
+/* The (token, weight) entries of expert e in token order, then choice order, into tok and wt:
+ * their count. A token that chose e twice has two entries; an id of -1 (another rank's) none. */
+static int moe_entries(const struct ds_moe_args *a, int e, int *tok, float *wt)
+{
+	int m = 0;
+	for (int i = 0; i < a->n; i++)
+		for (int j = 0; j < a->top_k; j++)
+			if (a->ids[i * a->top_k + j] == e) {
+				tok[m] = i;
+				wt[m] = a->weights[i * a->top_k + j];
+				m++;
+			}
+	return m;
+}
+
 /* Task 1: block b of all the gate and up rows laid end to end (so a thread's block is one or two
  * long streams per matrix, not a new one every few rows of each), then silu(g) * u of those rows for
  * each of the matrix's tokens. */
@@ -210,13 +225,7 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 	float wt[a->n * a->top_k];
 	for (int e = 0; e < a->n_routed; e++) {
 		int first = n_ent;
-		for (int i = 0; i < a->n; i++)
-			for (int j = 0; j < a->top_k; j++)
-				if (a->ids[i * a->top_k + j] == e) {
-					tok[n_ent] = i;
-					wt[n_ent] = a->weights[i * a->top_k + j];
-					n_ent++;
-				}
+		n_ent += moe_entries(a, e, tok + n_ent, wt + n_ent);
 		if (n_ent == first)
 			continue;
 		mat[n_mat++] = (struct moef_mat){ .gate = &a->gate[e], .up = &a->up[e], .down = &a->down[e],
@@ -375,14 +384,8 @@ static bool moe_by_expert(struct cpu_ctx *c, const struct ds_moe_args *a)
 	int n_ent = 0, n_exp = 0;
 	for (int e = 0; e < ne; e++) {
 		first[e] = n_ent;
-		for (int i = 0; i < a->n; i++)
-			for (int j = 0; j < a->top_k; j++)
-				if (a->ids[i * a->top_k + j] == e) {
-					tok[n_ent] = i;
-					wt[n_ent] = a->weights[i * a->top_k + j];
-					n_ent++;
-				}
-		count[e] = n_ent - first[e];
+		count[e] = moe_entries(a, e, tok + n_ent, wt + n_ent);
+		n_ent += count[e];
 		if (count[e] > 0 && (a->down[e].rows != (int64_t)a->hidden || a->gate[e].cols != (int64_t)a->hidden))
 			return false;
 		/* a few tokens cost what reading the weights does, as about 8 tokens' products */
@@ -452,14 +455,7 @@ void cpu_moe(void *ctx, float *y, const struct ds_moe_args *a)
 	}
 	memset(c->moe_acc, 0, (size_t)a->n * hd * sizeof *y);
 	for (int e = 0; e < a->n_routed; e++) {
-		int m = 0;
-		for (int i = 0; i < a->n; i++)
-			for (int j = 0; j < a->top_k; j++)
-				if (a->ids[i * a->top_k + j] == e) {
-					c->moe_tok[m] = i;
-					c->moe_w[m] = a->weights[i * a->top_k + j];
-					m++;
-				}
+		int m = moe_entries(a, e, c->moe_tok, c->moe_w);
 		if (m == 0)
 			continue;
 		const float *xs = a->x;
