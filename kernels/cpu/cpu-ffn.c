@@ -2,7 +2,6 @@
  * and the routed mixture, with tokens grouped by expert. */
 #include "build-config.h"
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +20,6 @@ struct swiglu_task {
 	long bs;
 };
 
-/* g = silu(g) * u, n values: the SwiGLU of every FFN here */
-static void silu_mul(float *g, const float *u, long n)
-{
-	for (long i = 0; i < n; i++)
-		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-
 /* A block takes the same rows of gate and up, so it can finish silu(g) * u on its own. */
 static void swiglu_run(void *arg, int b, int ith)
 {
@@ -45,7 +37,7 @@ static void swiglu_run(void *arg, int b, int ith)
 		c->k->rows(t->up, lo, hi, t->x, t->n, (long)t->up->cols, c->ffn_up, w);
 	}
 	for (int i = 0; i < t->n; i++)
-		silu_mul(c->ffn_gate + (long)i * w + lo, c->ffn_up + (long)i * w + lo, hi - lo);
+		c->k->silu_mul(c->ffn_gate + (long)i * w + lo, c->ffn_up + (long)i * w + lo, hi - lo);
 }
 
 /* A prompt's SwiGLU split by tokens (cpu_split_tokens): each block of tokens through gate, up, silu
@@ -78,7 +70,7 @@ static void swiglu_split_run(void *arg, int b, int ith)
 		k->rows(t->gate, 0, w, x, m, hd, g, w);
 		k->rows(t->up, 0, w, x, m, hd, u, w);
 	}
-	silu_mul(g, u, (long)m * w);
+	k->silu_mul(g, u, (long)m * w);
 	float *y = t->y + t0 * (long)t->down->rows;
 	if (t->packed_down) {
 		float *gp = cpu_scratch(CPU_SCRATCH_SPLIT_X, k->pack_floats(t->down->dtype, m, w) * sizeof *gp);
@@ -175,7 +167,7 @@ static void moef_gate_run(void *arg, int blk, int ith)
 			c->k->rows(m->up, a, b, m->x, m->n, t->hidden, m->u, w);
 		}
 		for (int j = 0; j < m->n; j++)
-			silu_mul(m->g + (long)j * w + a, m->u + (long)j * w + a, b - a);
+			c->k->silu_mul(m->g + (long)j * w + a, m->u + (long)j * w + a, b - a);
 	}
 }
 
@@ -359,7 +351,7 @@ static void moep_expert_run(void *arg, int b, int ith)
 		k->rows(gate, 0, w, x, m, hd, g, w);
 		k->rows(up, 0, w, x, m, hd, u, w);
 	}
-	silu_mul(g, u, (long)m * w);
+	k->silu_mul(g, u, (long)m * w);
 	float *out = t->out + (long)t->first[e] * hd;
 	if (k->pack != NULL && m >= k->packed_from(down->dtype)) {
 		float *gp = cpu_scratch(CPU_SCRATCH_MOE_PACK, k->pack_floats(down->dtype, m, w) * sizeof *gp);

@@ -406,6 +406,33 @@ AVX2 float cpu_avx2_exp_sum(float *s, long n, float max)
 	return t;
 }
 
+/* silu(g) * u on 8 lanes: with e = exp(-|g|) (never above 1, so exp_neg), sigmoid(g) is 1 / (1 + e)
+ * for g >= 0 and e / (1 + e) below, without the overflow of exp(-g) for large negative g. */
+AVX2_INLINE __m256 silu_mul8(__m256 g, __m256 u)
+{
+	__m256 neg = _mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_LT_OQ);
+	__m256 e = exp_neg(_mm256_or_ps(g, _mm256_set1_ps(-0.0f)));   /* -|g| */
+	__m256 sig = _mm256_div_ps(_mm256_blendv_ps(_mm256_set1_ps(1.0f), e, neg),
+				   _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+	return _mm256_mul_ps(_mm256_mul_ps(g, sig), u);
+}
+
+/* the last n % 8 values through the same lanes (padded), so that a value's result does not depend
+ * on where it lies */
+AVX2 void cpu_avx2_silu_mul(float *g, const float *u, long n)
+{
+	long j = 0;
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(g + j, silu_mul8(_mm256_loadu_ps(g + j), _mm256_loadu_ps(u + j)));
+	if (j < n) {
+		float gb[8] = { 0 }, ub[8] = { 0 };
+		memcpy(gb, g + j, (size_t)(n - j) * sizeof *gb);
+		memcpy(ub, u + j, (size_t)(n - j) * sizeof *ub);
+		_mm256_storeu_ps(gb, silu_mul8(_mm256_loadu_ps(gb), _mm256_loadu_ps(ub)));
+		memcpy(g + j, gb, (size_t)(n - j) * sizeof *gb);
+	}
+}
+
 const struct cpu_kernels cpu_kernels_avx2 = {
 	.name = "AVX2/FMA/F16C",
 	.rows = cpu_avx2_rows,
@@ -418,6 +445,7 @@ const struct cpu_kernels cpu_kernels_avx2 = {
 	.axpy = cpu_avx2_axpy,
 	.pv = cpu_avx2_pv,
 	.exp_sum = cpu_avx2_exp_sum,
+	.silu_mul = cpu_avx2_silu_mul,
 };
 
 #endif

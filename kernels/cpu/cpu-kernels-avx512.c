@@ -460,6 +460,7 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 	.axpy = cpu_avx2_axpy,
 	.pv = avx512_pv,
 	.exp_sum = cpu_avx2_exp_sum,
+	.silu_mul = cpu_avx2_silu_mul,
 };
 
 #endif

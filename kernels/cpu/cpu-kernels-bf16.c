@@ -477,6 +477,11 @@ static void b16_pv(float *o, long ldo, const float *p, long ldp, const float *v,
 	cpu_kernels_avx512.pv(o, ldo, p, ldp, v, ldv, n, m, kdim);
 }
 
+static void b16_silu_mul(float *g, const float *u, long n)
+{
+	cpu_kernels_avx512.silu_mul(g, u, n);
+}
+
 static float b16_exp_sum(float *s, long n, float max)
 {
 	return cpu_kernels_avx512.exp_sum(s, n, max);
@@ -494,6 +499,7 @@ const struct cpu_kernels cpu_kernels_avx512_bf16 = {
 	.axpy = b16_axpy,
 	.pv = b16_pv,
 	.exp_sum = b16_exp_sum,
+	.silu_mul = b16_silu_mul,
 };
 
 #endif

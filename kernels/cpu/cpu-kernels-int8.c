@@ -1199,6 +1199,11 @@ static void i8_pv(float *o, long ldo, const float *p, long ldp, const float *v, 
 	cpu_kernels_avx512.pv(o, ldo, p, ldp, v, ldv, n, m, kdim);
 }
 
+static void i8_silu_mul(float *g, const float *u, long n)
+{
+	cpu_kernels_avx512.silu_mul(g, u, n);
+}
+
 static float i8_exp_sum(float *s, long n, float max)
 {
 	return cpu_kernels_avx512.exp_sum(s, n, max);
@@ -1216,6 +1221,7 @@ const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.axpy = i8_axpy,
 	.pv = i8_pv,
 	.exp_sum = i8_exp_sum,
+	.silu_mul = i8_silu_mul,
 };
 
 #else

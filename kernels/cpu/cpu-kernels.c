@@ -157,6 +157,12 @@ static float ref_exp_sum(float *s, long n, float max)
 	return sum;
 }
 
+static void ref_silu_mul(float *g, const float *u, long n)
+{
+	for (long j = 0; j < n; j++)
+		g[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+}
+
 const struct cpu_kernels cpu_kernels_ref = {
 	.name = "portable C",
 	.rows = ref_rows,
@@ -165,6 +171,7 @@ const struct cpu_kernels cpu_kernels_ref = {
 	.axpy = ref_axpy,
 	.pv = ref_pv,
 	.exp_sum = ref_exp_sum,
+	.silu_mul = ref_silu_mul,
 };
 
 /* CPUID rather than __builtin_cpu_supports, which clang does not know "f16c" for; the OS must also

@@ -37,6 +37,9 @@ struct cpu_kernels {
 		   long kdim);
 	/* s[j] = exp(s[j] - max) for j < n; returns their sum. */
 	float (*exp_sum)(float *s, long n, float max);
+	/* g[j] = silu(g[j]) * u[j] = g[j] / (1 + exp(-g[j])) * u[j] for j < n: the SwiGLU. Each value's
+	 * result does not depend on where it lies in g (the FFN splits rows and tokens many ways). */
+	void (*silu_mul)(float *g, const float *u, long n);
 };
 
 extern const struct cpu_kernels cpu_kernels_ref;
@@ -51,6 +54,7 @@ void cpu_avx2_axpy(float *y, float a, const float *x, long n);
 void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, long ldv, int n, int m,
 		 long kdim);
 float cpu_avx2_exp_sum(float *s, long n, float max);
+void cpu_avx2_silu_mul(float *g, const float *u, long n);
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 extern const struct cpu_kernels cpu_kernels_avx512;
