@@ -40,6 +40,34 @@ static void swiglu_run(void *arg, int b, int ith)
 		c->k->silu_mul(c->ffn_gate + (long)i * w + lo, c->ffn_up + (long)i * w + lo, hi - lo);
 }
 
+/* The SwiGLU of m tokens x (hd apart) by all rows, on this thread alone: g and u (m x w) the gate
+ * and up outputs, then silu(g) * u in g, y (m x down rows) the output. packed_gu / packed_down:
+ * whether the products pack their activations for rows_packed (decided on all the tokens of the
+ * product, as cpu_pack would), else rows(). */
+static void swiglu_alone(const struct cpu_kernels *k, const struct ds_tensor *gate, const struct ds_tensor *up,
+			 const struct ds_tensor *down, const float *x, int m, float *g, float *u, float *y,
+			 bool packed_gu, bool packed_down)
+{
+	const long hd = (long)gate->cols, w = (long)gate->rows, od = (long)down->rows;
+	if (packed_gu) {
+		float *xp = cpu_scratch(CPU_SCRATCH_FFN_PACK, k->pack_floats(gate->dtype, m, hd) * sizeof *xp);
+		k->pack(gate->dtype, x, m, hd, hd, xp);
+		k->rows_packed(gate, 0, w, xp, m, g, w);
+		k->rows_packed(up, 0, w, xp, m, u, w);
+	} else {
+		k->rows(gate, 0, w, x, m, hd, g, w);
+		k->rows(up, 0, w, x, m, hd, u, w);
+	}
+	k->silu_mul(g, u, (long)m * w);
+	if (packed_down) {
+		float *gp = cpu_scratch(CPU_SCRATCH_FFN_PACK, k->pack_floats(down->dtype, m, w) * sizeof *gp);
+		k->pack(down->dtype, g, m, w, w, gp);
+		k->rows_packed(down, 0, od, gp, m, y, od);
+	} else {
+		k->rows(down, 0, od, g, m, w, y, od);
+	}
+}
+
 /* A prompt's SwiGLU split by tokens (cpu_split_tokens): each block of tokens through gate, up, silu
  * and down on one thread, all in one pool task, the intermediates in its rows of ffn_gate and
  * ffn_up; packed (or not) as the row split would pack all the tokens. */
@@ -55,30 +83,10 @@ struct swiglu_split_task {
 static void swiglu_split_run(void *arg, int b, int ith)
 {
 	struct swiglu_split_task *t = arg;
-	const struct cpu_kernels *k = t->c->k;
-	const long t0 = cpu_split_token(t->n, t->n_blocks, b);
+	const long t0 = cpu_split_token(t->n, t->n_blocks, b), w = (long)t->gate->rows;
 	const int m = (int)(cpu_split_token(t->n, t->n_blocks, b + 1) - t0);
-	const long hd = (long)t->gate->cols, w = (long)t->gate->rows;
-	const float *x = t->x + t0 * hd;
-	float *g = t->c->ffn_gate + t0 * w, *u = t->c->ffn_up + t0 * w;
-	if (t->packed_gu) {
-		float *xp = cpu_scratch(CPU_SCRATCH_SPLIT_X, k->pack_floats(t->gate->dtype, m, hd) * sizeof *xp);
-		k->pack(t->gate->dtype, x, m, hd, hd, xp);
-		k->rows_packed(t->gate, 0, w, xp, m, g, w);
-		k->rows_packed(t->up, 0, w, xp, m, u, w);
-	} else {
-		k->rows(t->gate, 0, w, x, m, hd, g, w);
-		k->rows(t->up, 0, w, x, m, hd, u, w);
-	}
-	k->silu_mul(g, u, (long)m * w);
-	float *y = t->y + t0 * (long)t->down->rows;
-	if (t->packed_down) {
-		float *gp = cpu_scratch(CPU_SCRATCH_SPLIT_X, k->pack_floats(t->down->dtype, m, w) * sizeof *gp);
-		k->pack(t->down->dtype, g, m, w, w, gp);
-		k->rows_packed(t->down, 0, (long)t->down->rows, gp, m, y, (long)t->down->rows);
-	} else {
-		k->rows(t->down, 0, (long)t->down->rows, g, m, w, y, (long)t->down->rows);
-	}
+	swiglu_alone(t->c->k, t->gate, t->up, t->down, t->x + t0 * (long)t->gate->cols, m, t->c->ffn_gate + t0 * w,
+		     t->c->ffn_up + t0 * w, t->y + t0 * (long)t->down->rows, t->packed_gu, t->packed_down);
 }
 
 void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct ds_tensor *up,
@@ -342,24 +350,9 @@ static void moep_expert_run(void *arg, int b, int ith)
 	const size_t gsz = ((size_t)m * (size_t)w + 15) & ~(size_t)15;
 	float *g = cpu_scratch(CPU_SCRATCH_MOE_GU, 2 * gsz * sizeof *g), *u = g + gsz;
 	/* gate and up share one packing where they have one type (as cpu_swiglu) */
-	if (k->pack != NULL && gate->dtype == up->dtype && m >= k->packed_from(gate->dtype)) {
-		float *xp = cpu_scratch(CPU_SCRATCH_MOE_PACK, k->pack_floats(gate->dtype, m, hd) * sizeof *xp);
-		k->pack(gate->dtype, x, m, hd, hd, xp);
-		k->rows_packed(gate, 0, w, xp, m, g, w);
-		k->rows_packed(up, 0, w, xp, m, u, w);
-	} else {
-		k->rows(gate, 0, w, x, m, hd, g, w);
-		k->rows(up, 0, w, x, m, hd, u, w);
-	}
-	k->silu_mul(g, u, (long)m * w);
-	float *out = t->out + (long)t->first[e] * hd;
-	if (k->pack != NULL && m >= k->packed_from(down->dtype)) {
-		float *gp = cpu_scratch(CPU_SCRATCH_MOE_PACK, k->pack_floats(down->dtype, m, w) * sizeof *gp);
-		k->pack(down->dtype, g, m, w, w, gp);
-		k->rows_packed(down, 0, hd, gp, m, out, hd);
-	} else {
-		k->rows(down, 0, hd, g, m, w, out, hd);
-	}
+	const bool packed_gu = k->pack != NULL && gate->dtype == up->dtype && m >= k->packed_from(gate->dtype);
+	const bool packed_down = k->pack != NULL && m >= k->packed_from(down->dtype);
+	swiglu_alone(k, gate, up, down, x, m, g, u, t->out + (long)t->first[e] * hd, packed_gu, packed_down);
 }
 
 /* The routed experts of a prompt chunk an expert per thread (above), into c->moe_acc. False (nothing

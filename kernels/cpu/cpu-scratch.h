@@ -20,7 +20,7 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_QUANT_SUMS,   /* float sets' quantized decode: sums of 32 activations */
 	CPU_SCRATCH_MOE_X,        /* prefill MoE: one expert's gathered tokens */
 	CPU_SCRATCH_MOE_GU,       /* prefill MoE: its gate and up outputs */
-	CPU_SCRATCH_MOE_PACK,     /* prefill MoE: its packed activations */
+	CPU_SCRATCH_FFN_PACK,     /* a SwiGLU on one thread (prefill MoE, token split): packed activations */
 	CPU_SCRATCH_SPLIT_X,      /* a product split by tokens: one block's packed activations */
 	CPU_SCRATCH_N
 };
