@@ -347,7 +347,8 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 		struct ds_attn_args aa = {
 			.out = s->attn + (size_t)ru->off * nh * cfg->v_head_dim,
 			.q = s->q + (size_t)ru->off * nh * qd, .cache = cache_row(s, l, ru->seq, 0),
-			.kv_b = &L->kv_b_proj, .n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
+			.kv_b = L->kv_b_proj.rows > 0 ? &L->kv_b_proj : NULL, .k_b = &L->k_b, .v_b = &L->v_b,
+			.n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
 			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,
 		};
 		if (k > 1) {

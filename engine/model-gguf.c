@@ -334,46 +334,26 @@ static int mg_experts(struct mg_ctx *c, int l, const char *what, int64_t rows, i
 }
 
 /* Newer converters store kv_b_proj split for MLA's weight absorption: attn_k_b (nope, kv_rank,
- * heads), each head's key part transposed, and attn_v_b (kv_rank, v, heads). kv_b_proj is put
- * back together, head by head (nope key rows, then v value rows), decoded to F32: transposing
- * cuts through quantization blocks. The model owns the result. */
-static int mg_kv_b_split(struct mg_ctx *c, int l, struct ds_tensor *kv_b)
+ * heads), each head's key part transposed, and attn_v_b (kv_rank, v, heads). Both are kept as the
+ * file has them, mapped: decode's absorbed form multiplies by them as they are, and putting
+ * kv_b_proj back together would cross quantization blocks and cost floats (226 MB for
+ * Coder-V2-Lite, read again at every token). */
+static int mg_kv_b_split(struct mg_ctx *c, int l, struct ds_layer *L)
 {
 	const struct ds_config *cfg = &c->m->cfg;
 	int64_t heads = cfg->num_attention_heads, nope = cfg->qk_nope_head_dim, v = cfg->v_head_dim;
-	int64_t rank = cfg->kv_lora_rank, per = nope + v;
+	int64_t rank = cfg->kv_lora_rank;
 	int64_t ne_k[3] = { nope, rank, heads }, ne_v[3] = { rank, v, heads };
-	struct ds_tensor k_b, v_b;
 	char name[64];
-	float *out, *kdec, *vdec;
 
 	snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", l);
-	if (mg_tensor(c, name, ne_k, 3, &k_b) < 0)
+	if (mg_tensor(c, name, ne_k, 3, &L->k_b) < 0)
 		return -1;
 	snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", l);
-	if (mg_tensor(c, name, ne_v, 3, &v_b) < 0)
+	if (mg_tensor(c, name, ne_v, 3, &L->v_b) < 0)
 		return -1;
-	out = xmalloc((size_t)(heads * per * rank) * sizeof(float));
-	kdec = xmalloc((size_t)(rank * nope) * sizeof(float));
-	vdec = xmalloc((size_t)(v * rank) * sizeof(float));
-	for (int64_t h = 0; h < heads; h++) {
-		float *head = out + (size_t)(h * per * rank);
-
-		/* k_b[h] is (rank rows of nope): row j of the key part is its column j. */
-		ds_dtype_get(k_b.dtype)->to_float((const char *)k_b.data + (size_t)h * (size_t)rank *
-						   ds_row_bytes(k_b.dtype, nope), kdec, rank * nope);
-		for (int64_t j = 0; j < nope; j++)
-			for (int64_t r = 0; r < rank; r++)
-				head[j * rank + r] = kdec[r * nope + j];
-		ds_dtype_get(v_b.dtype)->to_float((const char *)v_b.data + (size_t)h * (size_t)v *
-						   ds_row_bytes(v_b.dtype, rank), vdec, v * rank);
-		memcpy(head + nope * rank, vdec, (size_t)(v * rank) * sizeof(float));
-	}
-	free(kdec);
-	free(vdec);
-	c->m->owned = xreallocarray(c->m->owned, (size_t)c->m->n_owned + 1, sizeof(*c->m->owned));
-	c->m->owned[c->m->n_owned++] = out;
-	*kv_b = (struct ds_tensor){ .dtype = DS_F32, .data = out, .rows = heads * per, .cols = rank };
+	L->k_b.rows *= heads;
+	L->v_b.rows *= heads;
 	return 0;
 }
 
@@ -404,7 +384,7 @@ static int mg_layer(struct mg_ctx *c, int l)
 		if (gguf_tensor(c->g, name) == NULL) {
 			snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", l);
 			if (gguf_tensor(c->g, name) != NULL) {
-				if (mg_kv_b_split(c, l, &L->kv_b_proj) < 0)
+				if (mg_kv_b_split(c, l, L) < 0)
 					return -1;
 				goto kv_b_done;
 			}

@@ -482,8 +482,8 @@ uint64_t ds_model_bytes_per_token(const struct ds_model *m)
 		 * and either FFN kind. */
 		b += ml_bytes(&L->input_norm) + ml_bytes(&L->q_proj) + ml_bytes(&L->q_a_proj) +
 		     ml_bytes(&L->q_a_norm) + ml_bytes(&L->q_b_proj) + ml_bytes(&L->kv_a_proj) +
-		     ml_bytes(&L->kv_a_norm) + ml_bytes(&L->kv_b_proj) + ml_bytes(&L->o_proj) +
-		     ml_bytes(&L->post_norm);
+		     ml_bytes(&L->kv_a_norm) + ml_bytes(&L->kv_b_proj) + ml_bytes(&L->k_b) + ml_bytes(&L->v_b) +
+		     ml_bytes(&L->o_proj) + ml_bytes(&L->post_norm);
 		b += ml_bytes(&L->gate_proj) + ml_bytes(&L->up_proj) + ml_bytes(&L->down_proj);
 		b += ml_bytes(&L->router) + ml_bytes(&L->shared_gate) + ml_bytes(&L->shared_up) +
 		     ml_bytes(&L->shared_down);

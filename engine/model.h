@@ -67,7 +67,11 @@ struct ds_layer {
 	struct ds_tensor q_b_proj;     /* (heads * (nope + rope), q_lora_rank) */
 	struct ds_tensor kv_a_proj;    /* (kv_lora_rank + rope, hidden): kv_a_proj_with_mqa */
 	struct ds_tensor kv_a_norm;    /* (kv_lora_rank) */
-	struct ds_tensor kv_b_proj;    /* (heads * (nope + v), kv_lora_rank) */
+	struct ds_tensor kv_b_proj;    /* (heads * (nope + v), kv_lora_rank); rows == 0 where k_b/v_b hold it */
+	/* kv_b_proj as newer GGUF converters split it for MLA's weight absorption, in the file's own types:
+	 * rows == 0 where kv_b_proj is whole */
+	struct ds_tensor k_b;          /* (heads * kv_lora_rank, nope): each head's W_UK transposed */
+	struct ds_tensor v_b;          /* (heads * v, kv_lora_rank): each head's W_UV */
 	struct ds_tensor o_proj;       /* (hidden, heads * v) */
 	struct ds_tensor post_norm;    /* (hidden): post_attention_layernorm */
 	/* dense MLP (layer is not MoE) */

@@ -95,7 +95,12 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 			L->q_b_proj = rows_view(&F->q_b_proj, rp->head0 * qd, rp->n_heads * qd);
 		else
 			L->q_proj = rows_view(&F->q_proj, rp->head0 * qd, rp->n_heads * qd);
-		L->kv_b_proj = rows_view(&F->kv_b_proj, rp->head0 * kvd, rp->n_heads * kvd);
+		if (F->kv_b_proj.rows > 0) {
+			L->kv_b_proj = rows_view(&F->kv_b_proj, rp->head0 * kvd, rp->n_heads * kvd);
+		} else {
+			L->k_b = rows_view(&F->k_b, rp->head0 * c->kv_lora_rank, rp->n_heads * c->kv_lora_rank);
+			L->v_b = rows_view(&F->v_b, rp->head0 * c->v_head_dim, rp->n_heads * c->v_head_dim);
+		}
 		L->o_proj = cols_copy(s, &F->o_proj, (int64_t)rp->head0 * c->v_head_dim,
 				      (int64_t)rp->n_heads * c->v_head_dim);
 		if (ds_layer_is_moe(c, l)) {
@@ -135,8 +140,8 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 		const struct ds_layer *L = &m->w.layers[l];
 		const struct ds_tensor *ts[] = {
 			&L->input_norm, &L->q_proj, &L->q_a_proj, &L->q_a_norm, &L->q_b_proj, &L->kv_a_proj,
-			&L->kv_a_norm, &L->kv_b_proj, &L->o_proj, &L->post_norm, &L->gate_proj, &L->up_proj,
-			&L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
+			&L->kv_a_norm, &L->kv_b_proj, &L->k_b, &L->v_b, &L->o_proj, &L->post_norm, &L->gate_proj,
+			&L->up_proj, &L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
 		};
 		for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
 			count(ts[i], &n, &bytes);

@@ -26,7 +26,10 @@ struct ds_attn_args {
 	const float *q;                 /* (n, heads * (nope + rope)), q_pe already roped */
 	const float *cache;             /* (n_ctx, kv_rank + rope): rows [0, pos + n) hold the normed
 	                                 * c_kv and the roped k_pe of this layer */
-	const struct ds_tensor *kv_b;   /* (heads * (nope + v), kv_rank): kv_b_proj */
+	const struct ds_tensor *kv_b;   /* (heads * (nope + v), kv_rank): kv_b_proj; NULL where k_b and
+	                                 * v_b hold it */
+	const struct ds_tensor *k_b;    /* (heads * kv_rank, nope): each head's W_UK transposed */
+	const struct ds_tensor *v_b;    /* (heads * v, kv_rank): each head's W_UV */
 	int n, pos;
 	int n_heads, nope, rope, v_dim, kv_rank;
 	float scale;                    /* softmax scale */

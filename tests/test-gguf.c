@@ -1,7 +1,9 @@
 /* test-gguf.c: GGUF files against the fixtures: every decoder bit for bit against llama.cpp's
  * dequantization (dequant/), the logits and greedy ids of the F32, BF16, Q8_0 and Q4_K_M files
  * against their goldens (portable and fastest kernels), the tokenizer read from the file's own
- * metadata, and bad files of many kinds refused with a sentence naming the file. */
+ * metadata, bad files of many kinds refused with a sentence naming the file, and the split
+ * attn_k_b / attn_v_b layout of newer converters (F32 and quantized, kept in its types) against
+ * kv_b_proj whole on every attention path. */
 #include <dirent.h>
 #include <stdbool.h>
 #include <math.h>
@@ -16,6 +18,7 @@
 #include "gguf-write.h"
 #include "gguf.h"
 #include "model.h"
+#include "quantize.h"
 #include "tokenizer.h"
 #include "xalloc.h"
 
@@ -516,85 +519,96 @@ static void test_bad_files(void)
 
 /* ---- 5. the split attn_k_b / attn_v_b layout of newer converters ---- */
 
+enum split_part { SPLIT_K, SPLIT_V, SPLIT_JOINED };
+
 struct split_src {
 	const struct gguf_tensor *kv_b;
-	bool key;	/* attn_k_b (else attn_v_b) */
+	enum split_part part;
+	enum ds_dtype ktype, vtype;	/* attn_k_b's and attn_v_b's types */
 	int64_t heads, nope, v, rank;
 };
 
-/* What llama.cpp's converter does: kv_b viewed (heads, nope + v, rank), split at nope; the key
- * part transposed to (heads, rank, nope). Written as F32. */
+/* rows rows of n floats at x written as type t (into buf), and t's values put back into x (when
+ * back): what a file of type t holds of them. */
+static void through_type(enum ds_dtype t, float *x, int64_t rows, int64_t n, char *buf, bool back)
+{
+	size_t rb = ds_row_bytes(t, n);
+
+	for (int64_t r = 0; r < rows; r++) {
+		ds_quantize_row(t, x + r * n, buf + (size_t)r * rb, n);
+		if (back)
+			ds_dtype_get(t)->to_float(buf + (size_t)r * rb, x + r * n, n);
+	}
+}
+
+/* What llama.cpp's converter does: kv_b viewed (heads, nope + v, rank), split at nope; the key part
+ * transposed to (heads, rank, nope); each written in its own type (quantized as llama.cpp's quantizer
+ * would, rows nope or rank wide). SPLIT_JOINED: kv_b_proj whole again as F32, from the values the two
+ * split tensors hold, so that both files have the same weights. */
 static int fill_split(void *arg, void *out, char *err, size_t errlen)
 {
 	const struct split_src *s = arg;
-	int64_t per = s->nope + s->v;
-	float *all = xmalloc((size_t)(s->heads * per * s->rank) * sizeof(float)), *o = out;
+	int64_t h_, per = s->nope + s->v, nk = s->heads * s->rank * s->nope, nv = s->heads * s->v * s->rank;
+	float *all = xmalloc((size_t)(s->heads * per * s->rank) * sizeof(float));
+	float *kt = xmalloc((size_t)nk * sizeof(float)), *vt = xmalloc((size_t)nv * sizeof(float));
+	char *tmp = xmalloc((size_t)(nk + nv) * sizeof(float));
 
 	(void)err, (void)errlen;
 	ds_dtype_get(s->kv_b->dtype)->to_float(s->kv_b->data, all, s->heads * per * s->rank);
-	for (int64_t h = 0; h < s->heads; h++) {
-		const float *head = all + h * per * s->rank;
+	for (h_ = 0; h_ < s->heads; h_++) {
+		const float *head = all + h_ * per * s->rank;
 
-		if (s->key) {
+		for (int64_t r = 0; r < s->rank; r++)
+			for (int64_t j = 0; j < s->nope; j++)
+				kt[(h_ * s->rank + r) * s->nope + j] = head[j * s->rank + r];
+		memcpy(vt + h_ * s->v * s->rank, head + s->nope * s->rank, (size_t)(s->v * s->rank) * sizeof(float));
+	}
+	if (s->part == SPLIT_K) {
+		through_type(s->ktype, kt, s->heads * s->rank, s->nope, out, false);
+	} else if (s->part == SPLIT_V) {
+		through_type(s->vtype, vt, s->heads * s->v, s->rank, out, false);
+	} else {
+		float *o = out;
+
+		through_type(s->ktype, kt, s->heads * s->rank, s->nope, tmp, true);
+		through_type(s->vtype, vt, s->heads * s->v, s->rank, tmp, true);
+		for (h_ = 0; h_ < s->heads; h_++) {
+			float *head = o + h_ * per * s->rank;
+
 			for (int64_t r = 0; r < s->rank; r++)
 				for (int64_t j = 0; j < s->nope; j++)
-					*o++ = head[j * s->rank + r];
-		} else {
-			memcpy(o, head + s->nope * s->rank, (size_t)(s->v * s->rank) * sizeof(float));
-			o += s->v * s->rank;
+					head[j * s->rank + r] = kt[(h_ * s->rank + r) * s->nope + j];
+			memcpy(head + s->nope * s->rank, vt + h_ * s->v * s->rank, (size_t)(s->v * s->rank) * sizeof(float));
 		}
 	}
-	free(all);
+	free(all), free(kt), free(vt), free(tmp);
 	return 0;
 }
 
-static float *logits_of(const char *path, const int *ids, int n, int *vocab)
+/* src with each attn_kv_b split (joined == false) or put back together as F32 from what the split
+ * tensors of types ktype and vtype hold (joined == true), written to dst. */
+static void write_split(const char *src, const char *dst, enum ds_dtype ktype, enum ds_dtype vtype, bool joined)
 {
-	struct ds_model m;
-	struct ds_state *s;
-	char err[512];
-	float *lg = NULL;
-
-	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s", err);
-		return NULL;
-	}
-	s = ds_state_new(&m, 128, 2, err, sizeof err);
-	*vocab = m.cfg.vocab_size;
-	lg = xmalloc((size_t)n * (size_t)*vocab * sizeof(float));
-	if (s == NULL || ds_forward(s, ids, n, 0, lg, true) != 0) {
-		CHECK(0, "%s: no logits", path);
-		free(lg);
-		lg = NULL;
-	}
-	ds_state_free(s);
-	ds_model_free(&m);
-	return lg;
-}
-
-static void test_split_kv_b(void)
-{
-	char *q = quant_dir(), *src = xasprintf("%s/model-q8_0.gguf", q), *ids = xasprintf("%s/golden/prompt.ids", q);
-	char *dst = bad_path("split"), err[512];
+	const int64_t heads = 4, nope = 64, rope = 32, v = 64, rank = 256;
 	struct gguf g;
 	struct gguf_writer *w;
 	struct split_src *srcs;
-	int np, V1 = 0, V2 = 0, *prompt = fix_read_ids(ids, &np);
-	int64_t heads = 4, nope = 64, rope = 32, v = 64, rank = 256;
-	float *a, *b;
+	char err[512];
 
-	if (gguf_open(src, &g, err, sizeof err) != 0 || prompt == NULL)
+	if (gguf_open(src, &g, err, sizeof err) != 0)
 		fatal("%s", err);
 	srcs = xcalloc(2 * g.n_tensors, sizeof(*srcs));
 	w = gguf_writer_new();
 	for (size_t i = 0; i < g.n_kv; i++)
 		gguf_writer_copy_kv(w, &g.kv[i]);
-	/* The MLA view of the heads, as such converters write it. */
-	gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", 1);
-	gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(rank + rope));
-	gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)rank);
-	gguf_writer_set_u32(w, "deepseek2.attention.key_length_mla", (uint32_t)(nope + rope));
-	gguf_writer_set_u32(w, "deepseek2.attention.value_length_mla", (uint32_t)v);
+	if (!joined) {
+		/* The MLA view of the heads, as such converters write it. */
+		gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", 1);
+		gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(rank + rope));
+		gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)rank);
+		gguf_writer_set_u32(w, "deepseek2.attention.key_length_mla", (uint32_t)(nope + rope));
+		gguf_writer_set_u32(w, "deepseek2.attention.value_length_mla", (uint32_t)v);
+	}
 	for (size_t i = 0; i < g.n_tensors; i++) {
 		const struct gguf_tensor *t = &g.tensors[i];
 		const char *at = strstr(t->name, "attn_kv_b");
@@ -604,36 +618,129 @@ static void test_split_kv_b(void)
 					       (void *)t);
 			continue;
 		}
+		if (joined) {
+			srcs[2 * i] = (struct split_src){ t, SPLIT_JOINED, ktype, vtype, heads, nope, v, rank };
+			gguf_writer_add_tensor(w, t->name, 2, t->ne, 0, (uint64_t)(t->ne[0] * t->ne[1] * 4), fill_split,
+					       &srcs[2 * i]);
+			continue;
+		}
 		for (int k = 0; k < 2; k++) {
 			struct split_src *sp = &srcs[2 * i + (size_t)k];
 			char name[64];
 			int64_t ne_k[3] = { nope, rank, heads }, ne_v[3] = { rank, v, heads };
+			enum ds_dtype type = k == 0 ? ktype : vtype;
 
-			*sp = (struct split_src){ t, k == 0, heads, nope, v, rank };
+			*sp = (struct split_src){ t, k == 0 ? SPLIT_K : SPLIT_V, ktype, vtype, heads, nope, v, rank };
 			snprintf(name, sizeof name, "%.*s%s", (int)(at - t->name), t->name,
 				 k == 0 ? "attn_k_b.weight" : "attn_v_b.weight");
-			gguf_writer_add_tensor(w, name, 3, k == 0 ? ne_k : ne_v, 0,
-					       (uint64_t)(heads * (k == 0 ? nope : v) * rank * 4), fill_split, sp);
+			gguf_writer_add_tensor(w, name, 3, k == 0 ? ne_k : ne_v, ds_dtype_get(type)->ggml_type,
+					       (uint64_t)heads * ds_row_bytes(type, k == 0 ? nope : rank) *
+						       (uint64_t)(k == 0 ? rank : v),
+					       fill_split, sp);
 		}
 	}
 	if (gguf_writer_write(w, dst, NULL, NULL, err, sizeof err) != 0)
 		fatal("%s", err);
 	gguf_writer_free(w);
-
-	a = logits_of(src, prompt, np, &V1);
-	b = logits_of(dst, prompt, np, &V2);
-	if (a != NULL && b != NULL && V1 == V2) {
-		double d = fix_max_diff(a, b, (size_t)np * (size_t)V1);
-
-		printf("split attn_k_b/attn_v_b layout: logits within %.3g of the unsplit file\n", d);
-		CHECK(d < 1e-4, "the split layout gives logits %.3g away from the unsplit file", d);
-	}
-	free(a);
-	free(b);
 	free(srcs);
 	gguf_close(&g);
+}
+
+extern int cpu_mla_prefix_form;
+
+/* Logits of every attention path a model has, in a row per forward step: a prompt in chunks (the
+ * batch path from position 0, decode steps, a chunk after them reaching its prefix absorbed and then
+ * expanded) and two sequences' decode tokens in one call (the multi-sequence path). np >= 30. */
+static float *paths_logits(const char *path, const int *ids, int np, int *vocab, int *rows, enum ds_dtype want_k)
+{
+	struct ds_model m;
+	struct ds_state *s = NULL, *s2 = NULL;
+	char err[512];
+	float *lg;
+	int V, r = 0, ok = 1;
+
+	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return NULL;
+	}
+	if (want_k != DS_F32 || m.w.layers[0].kv_b_proj.rows == 0)
+		CHECK(m.w.layers[0].kv_b_proj.rows == 0 && m.w.layers[0].k_b.dtype == want_k &&
+			      m.w.layers[0].k_b.rows == 4 * 256 && m.w.layers[0].k_b.cols == 64,
+		      "%s: attn_k_b is not kept as the file has it (%s, %lld x %lld)", path,
+		      ds_dtype_get(m.w.layers[0].k_b.dtype)->name, (long long)m.w.layers[0].k_b.rows,
+		      (long long)m.w.layers[0].k_b.cols);
+	V = *vocab = m.cfg.vocab_size;
+	*rows = 2 * np + 2;
+	lg = xcalloc((size_t)*rows * (size_t)V, sizeof(float));
+	for (int form = 0; form < 2 && ok; form++) {
+		cpu_mla_prefix_form = form;
+		s = ds_state_new(&m, 128, 2, err, sizeof err);
+		ok = s != NULL && ds_forward(s, ids, 16, 0, lg + (size_t)r * V, true) == 0;
+		r += 16;
+		for (int p = 16; p < 20 && ok; p++, r++)
+			ok = ds_forward(s, ids + p, 1, p, lg + (size_t)r * V, true) == 0;
+		ok = ok && ds_forward(s, ids + 20, np - 20, 20, lg + (size_t)r * V, true) == 0;
+		r += np - 20;
+		ds_state_free(s);
+	}
+	cpu_mla_prefix_form = -1;
+	s2 = ok ? ds_state_new(&m, 64, 2, err, sizeof err) : NULL;
+	if (s2 != NULL && ds_state_set_slots(s2, 2, err, sizeof err) == 0) {
+		int pos[20], seq[20], tok[2] = { ids[8], ids[20] }, pos2[2] = { 8, 12 }, seq2[2] = { 0, 1 };
+		struct ds_batch b1 = { .n = 20, .tokens = ids, .pos = pos, .seq = seq };
+		struct ds_batch b2 = { .n = 2, .tokens = tok, .pos = pos2, .seq = seq2,
+				       .want_logits = (const bool[]){ true, true } };
+
+		for (int i = 0; i < 20; i++) {
+			seq[i] = i < 8 ? 0 : 1;
+			pos[i] = i < 8 ? i : i - 8;
+		}
+		ok = ok && ds_forward_batch(s2, &b1, NULL) == 0 && ds_forward_batch(s2, &b2, lg + (size_t)r * V) == 0;
+	} else {
+		ok = 0;
+	}
+	ds_state_free(s2);
+	ds_model_free(&m);
+	if (!ok) {
+		CHECK(0, "%s: a forward pass failed", path);
+		free(lg);
+		return NULL;
+	}
+	return lg;
+}
+
+/* The split layout kept in the file's types gives the logits of kv_b_proj whole holding the same
+ * values, on every attention path: F32, and the types llama.cpp's quantizer gives the split tensors
+ * (attn_k_b's rows are nope wide, too narrow for K-quants: Q8_0, or Q5_0 in a Q4_K_M file). */
+static void test_split_kv_b(void)
+{
+	static const enum ds_dtype types[][2] = { { DS_F32, DS_F32 }, { DS_Q8_0, DS_Q4_K }, { DS_Q5_0, DS_Q6_K } };
+	char *q = quant_dir(), *src = xasprintf("%s/model-q8_0.gguf", q), *ids = xasprintf("%s/golden/prompt.ids", q);
+	int np, *prompt = fix_read_ids(ids, &np);
+
+	if (prompt == NULL || np < 30)
+		fatal("%s: no prompt of 30 ids or more", ids);
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+		char *split = bad_path("split"), *joined = bad_path("joined");
+		int V1 = 0, V2 = 0, R1 = 0, R2 = 0;
+		float *a, *b;
+
+		write_split(src, split, types[i][0], types[i][1], false);
+		write_split(src, joined, types[i][0], types[i][1], true);
+		a = paths_logits(split, prompt, np, &V1, &R1, types[i][0]);
+		b = paths_logits(joined, prompt, np, &V2, &R2, DS_F32);
+		if (a != NULL && b != NULL && V1 == V2 && R1 == R2) {
+			double d = fix_max_diff(a, b, (size_t)R1 * (size_t)V1);
+
+			printf("split attn_k_b %s / attn_v_b %s: logits of every attention path within %.3g of kv_b_proj "
+			       "whole\n", ds_dtype_get(types[i][0])->name, ds_dtype_get(types[i][1])->name, d);
+			CHECK(d < 2e-4, "the split layout (%s, %s) gives logits %.3g away from kv_b_proj whole",
+			      ds_dtype_get(types[i][0])->name, ds_dtype_get(types[i][1])->name, d);
+		}
+		free(a), free(b), free(split), free(joined);
+	}
 	free(prompt);
-	free(dst), free(ids), free(src), free(q);
+	free(ids), free(src), free(q);
 }
 
 int main(int argc, char **argv)
@@ -643,19 +750,20 @@ int main(int argc, char **argv)
 
 	if (!fix_have_models())
 		return 77;
-	if (models_only) {
-		printf("the same models with the portable kernels (DSCODER_KERNELS=ref):\n");
-		test_models();
-		return failures ? 1 : 0;
-	}
-	test_dequant();
-	test_tokenizer();
-	test_models();
 	tmp_dir = mkdtemp(tmpl);
 	if (tmp_dir == NULL)
 		fatal("cannot create a temporary directory");
-	test_bad_files();
-	test_split_kv_b();
+	if (models_only) {
+		printf("the same models with the portable kernels (DSCODER_KERNELS=ref):\n");
+		test_models();
+		test_split_kv_b();
+	} else {
+		test_dequant();
+		test_tokenizer();
+		test_models();
+		test_bad_files();
+		test_split_kv_b();
+	}
 	{
 		char *cmd = xasprintf("rm -rf '%s'", tmp_dir);
 
@@ -663,6 +771,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "cannot remove %s\n", tmp_dir);
 		free(cmd);
 	}
+	if (models_only)
+		return failures ? 1 : 0;
 	/* The kernel set is chosen once per process: the portable one gets a process of its own. */
 	{
 		char *cmd = xasprintf("DSCODER_KERNELS=ref '%s' --models-only", argv[0]);

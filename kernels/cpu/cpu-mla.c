@@ -23,14 +23,44 @@ struct mla_task {
 	long ldp;                 /* decode: row stride of att_p */
 };
 
-/* Rows of kv_b_proj that hold W_UV of head h: a view, nothing copied. */
+/* Rows [h * per, h * per + n) of w: a view, nothing copied. */
+static struct ds_tensor mla_rows_view(const struct ds_tensor *w, int h, long per, long n)
+{
+	struct ds_tensor t = *w;
+	t.data = (const char *)t.data + (size_t)h * (size_t)per * ds_row_bytes(t.dtype, t.cols);
+	t.rows = n;
+	return t;
+}
+
+/* W_UV of head h (v_dim rows of kv_rank): rows of kv_b_proj after the head's W_UK, or of attn_v_b. */
 static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 {
-	struct ds_tensor t = *a->kv_b;
-	size_t r0 = (size_t)h * (size_t)(a->nope + a->v_dim) + (size_t)a->nope;
-	t.data = (const char *)t.data + r0 * ds_row_bytes(t.dtype, t.cols);
+	if (a->kv_b == NULL)
+		return mla_rows_view(a->v_b, h, a->v_dim, a->v_dim);
+	struct ds_tensor t = mla_rows_view(a->kv_b, h, a->nope + a->v_dim, a->nope + a->v_dim);
+	t.data = (const char *)t.data + (size_t)a->nope * ds_row_bytes(t.dtype, t.cols);
 	t.rows = a->v_dim;
 	return t;
+}
+
+/* W_UK of head h (nope rows of kv_rank), for expanding keys: rows of kv_b_proj, or attn_k_b's
+ * (kv_rank rows of nope) transposed into this thread's floats. That costs a decode of the head's
+ * weights per call (64K values at the real widths) against the product of every position of the
+ * block or chunk by them; decode's absorbed form uses attn_k_b as it is (mla_absorb). */
+static struct ds_tensor mla_w_uk(const struct ds_attn_args *a, int h)
+{
+	if (a->kv_b != NULL)
+		return mla_rows_view(a->kv_b, h, a->nope + a->v_dim, a->nope);
+	const long kr = a->kv_rank, nope = a->nope;
+	struct ds_tensor kb = mla_rows_view(a->k_b, h, kr, kr);
+	float *w = cpu_scratch(CPU_SCRATCH_W_UK, (size_t)(nope * kr + nope) * sizeof(float)), *row = w + nope * kr;
+	const size_t rb = ds_row_bytes(kb.dtype, nope);
+	for (long r = 0; r < kr; r++) {
+		ds_dtype_get(kb.dtype)->to_float((const char *)kb.data + (size_t)r * rb, row, nope);
+		for (long j = 0; j < nope; j++)
+			w[j * kr + r] = row[j];
+	}
+	return (struct ds_tensor){ .dtype = DS_F32, .data = w, .rows = nope, .cols = kr };
 }
 
 /* Rows of W_UK summed by one axpy_rows call of mla_absorb. */
@@ -38,6 +68,25 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 
 /* Tokens whose absorbed queries one axpy_rows_n call forms. */
 #define MLA_ABSORB_TOKENS 4
+
+/* mla_absorb from attn_k_b: q_nope W_UK is the product of the head's attn_k_b rows (W_UK transposed)
+ * by q_nope, a plain product in the file's own type, each row read once for the n tokens. */
+static void mla_absorb_split(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
+{
+	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
+	struct ds_tensor kb = mla_rows_view(a->k_b, h, a->kv_rank, a->kv_rank);
+	float *qc = c->att_q + ((long)i0 * a->n_heads + h) * lat;
+	const float *q = a->q + (long)i0 * a->n_heads * qd + (long)h * qd;
+	c->k->rows(&kb, 0, a->kv_rank, q, n, (long)a->n_heads * qd, qc, ldq);
+	for (int t = 0; t < n; t++) {
+		float *qt = qc + t * ldq;
+		const float *qi = q + (long)t * a->n_heads * qd;
+		for (int k = 0; k < a->kv_rank; k++)
+			qt[k] *= a->scale;
+		for (int j = 0; j < a->rope; j++)
+			qt[a->kv_rank + j] = qi[a->nope + j] * a->scale;
+	}
+}
 
 /* The absorbed, scaled queries of tokens i0 .. i0 + n - 1, head h: [scale * q_nope W_UK | scale *
  * q_pe]: the head's nope rows of kv_b_proj weighted by each token's scaled q_nope and summed, each
@@ -48,6 +97,10 @@ static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, 
 	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
 	const long row0 = (long)h * (a->nope + a->v_dim);
 	float qs[MLA_ABSORB_TOKENS][MLA_ABSORB_ROWS];
+	if (a->kv_b == NULL) {
+		mla_absorb_split(c, a, i0, n, h);
+		return;
+	}
 	for (int g = i0; g < i0 + n; g += MLA_ABSORB_TOKENS) {
 		int nt = i0 + n - g < MLA_ABSORB_TOKENS ? i0 + n - g : MLA_ABSORB_TOKENS;
 		float *qc = c->att_q + ((long)g * a->n_heads + h) * lat;
@@ -353,9 +406,7 @@ static void mla_prefix_expanded_head(const struct cpu_ctx *c, const struct ds_at
 	const long lat = kr + rope, ldq = (long)a->n_heads * qd;
 	float *kb = cpu_scratch(CPU_SCRATCH_PREFIX_KV, (size_t)MLA_XB * (size_t)(qd + vd) * sizeof(float));
 	float *vb = kb + (long)MLA_XB * qd;
-	struct ds_tensor wk = *a->kv_b, wv = mla_w_uv(a, h);
-	wk.data = (const char *)wk.data + (size_t)h * (size_t)(nope + vd) * ds_row_bytes(wk.dtype, wk.cols);
-	wk.rows = nope;
+	struct ds_tensor wk = mla_w_uk(a, h), wv = mla_w_uv(a, h);
 	memset(o, 0, (size_t)n * (size_t)vd * sizeof *o);
 	for (int t0 = 0; t0 < a->pos; t0 += MLA_XB) {
 		int tb = a->pos - t0 < MLA_XB ? a->pos - t0 : MLA_XB;
@@ -370,6 +421,20 @@ static void mla_prefix_expanded_head(const struct cpu_ctx *c, const struct ds_at
 		mla_softmax_block(c, s, sld, n, tb, a->scale, m, l, o, vd);
 		c->k->pv(o, vd, s, sld, vb, vd, n, tb, vd);
 	}
+}
+
+/* The batch's own K/V of head h from the split attn_k_b / attn_v_b (kv_b_proj whole takes one
+ * product for all heads): att_kv as that product lays it out, per token [K | V] of each head. */
+static void mla_expand_run(void *arg, int h, int ith)
+{
+	struct mla_task *t = arg;
+	const struct ds_attn_args *a = t->a;
+	const long lat = a->kv_rank + a->rope, ld = (long)a->n_heads * (a->nope + a->v_dim);
+	const float *cr = a->cache + (long)a->pos * lat;
+	float *kv = t->c->att_kv + (long)h * (a->nope + a->v_dim);
+	struct ds_tensor wk = mla_w_uk(a, h), wv = mla_w_uv(a, h);
+	t->c->k->rows(&wk, 0, a->nope, cr, a->n, lat, kv, ld);
+	t->c->k->rows(&wv, 0, a->v_dim, cr, a->n, lat, kv + a->nope, ld);
 }
 
 /* Batch: one head for all n queries. Keys before the batch go through the absorbed queries as
@@ -580,7 +645,10 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	}
 	long lat = a->kv_rank + a->rope;
 	/* K/V of the batch's own positions: kv_b_proj (c_kv) for n rows of the cache */
-	cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
+	if (a->kv_b != NULL)
+		cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
+	else
+		cpu_pool_run(c->pool, mla_expand_run, &t, a->n_heads);
 	t.expanded = mla_prefix_expanded(a);
 	if (a->pos > 0 && !t.expanded)
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);

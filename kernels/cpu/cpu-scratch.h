@@ -15,6 +15,7 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_B16_SUMS,     /* bf16 set: a row block's tile sums */
 	CPU_SCRATCH_CAUSAL,       /* prefill attention: one head's keys */
 	CPU_SCRATCH_PREFIX_KV,    /* prefill attention: one head's K and V of a block of earlier positions */
+	CPU_SCRATCH_W_UK,         /* prefill attention: one head's W_UK from the split attn_k_b, as floats */
 	CPU_SCRATCH_GEMM_SUMS,    /* float sets' matrix product: a row block's tile sums */
 	CPU_SCRATCH_GEMM_X,       /* float sets' matrix product: packed activations */
 	CPU_SCRATCH_QUANT_SUMS,   /* float sets' quantized decode: sums of 32 activations */

@@ -298,12 +298,13 @@ static int each_tensor(const struct ds_model *m,
 		const struct ds_layer *L = &W->layers[l];
 		const struct ds_tensor *ts[] = {
 			&L->input_norm, &L->q_proj, &L->q_a_proj, &L->q_a_norm, &L->q_b_proj, &L->kv_a_proj,
-			&L->kv_a_norm, &L->kv_b_proj, &L->o_proj, &L->post_norm, &L->gate_proj, &L->up_proj,
-			&L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
+			&L->kv_a_norm, &L->kv_b_proj, &L->k_b, &L->v_b, &L->o_proj, &L->post_norm, &L->gate_proj,
+			&L->up_proj, &L->down_proj, &L->router, &L->shared_gate, &L->shared_up, &L->shared_down,
 		};
 		for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+			bool mla = ts[i] == &L->kv_b_proj || ts[i] == &L->k_b || ts[i] == &L->v_b;
 			enum cuda_use use = ts[i] == &L->router ? CUDA_USE_EXACT
-					    : ts[i] == &L->kv_b_proj || ts[i]->rows == 1 ? CUDA_USE_DENSE : CUDA_USE_MATRIX;
+					    : mla || ts[i]->rows == 1 ? CUDA_USE_DENSE : CUDA_USE_MATRIX;
 			if (f(arg, ts[i], 1, use) != 0)
 				return -1;
 		}
