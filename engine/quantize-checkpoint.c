@@ -1,6 +1,7 @@
 /* quantize-checkpoint.c: dscoder-engine --quantize TYPE --model HF_DIR --out FILE.gguf: a Hugging Face
  * checkpoint as a GGUF file laid out as llama.cpp's converter writes deepseek2 (its metadata keys,
- * tensor names, stacked experts, legacy unsplit attn_kv_b) and typed as llama.cpp's quantizer
+ * tensor names, stacked experts, legacy unsplit attn_kv_b or, with --split-kv-b, the attn_k_b and
+ * attn_v_b of newer converters) and typed as llama.cpp's quantizer
  * types it (norms F32, the router in the source's float type, Q4_K_M's Q6_K tensors, a type that
  * fits where a row is not whole blocks). Tensors are converted one at a time while the file is
  * written, so memory holds one tensor, not the model. */
@@ -36,11 +37,20 @@ static const struct qz_type {
 	{ "q8_0", DS_Q8_0, 7, false }, { "q4_k_m", DS_Q4_K, 15, true }, { "q6_k", DS_Q6_K, 18, false },
 };
 
+/* What a tensor of the file holds of its source. */
+enum qz_part {
+	QZ_WHOLE,	/* the source matrices' rows as they are */
+	QZ_K_B,		/* kv_b_proj's key rows of each head, transposed: attn_k_b (nope, kv_rank, heads) */
+	QZ_V_B,		/* kv_b_proj's value rows of each head: attn_v_b (kv_rank, v, heads) */
+};
+
 /* One tensor of the file: n_src matrices (several: experts stacked along the third dimension). */
 struct qz_tensor {
 	char name[96];
 	const struct ds_tensor *src;
 	int n_src;
+	enum qz_part part;
+	int64_t nope, v;	/* QZ_K_B, QZ_V_B: the head widths */
 	enum ds_dtype type;
 	int64_t ne[3];
 	int n_dims;
@@ -126,7 +136,32 @@ static void qz_add(struct qz_run *r, const struct qz_type *q, const struct ds_mo
 	}
 }
 
-static void qz_plan(struct qz_run *r, const struct qz_type *q, const struct ds_model *m)
+/* kv_b_proj of layer l as newer llama.cpp converters split it for MLA's weight absorption: each
+ * head's key part transposed (attn_k_b, rows nope wide: too narrow for K-quants at the released
+ * widths, so Q4_K_M falls back to Q5_0 there) and its value part (attn_v_b). */
+static void qz_add_split(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, int l)
+{
+	const struct ds_config *c = &m->cfg;
+	const struct ds_tensor *kv_b = &m->w.layers[l].kv_b_proj;
+	int64_t heads = c->num_attention_heads, nope = c->qk_nope_head_dim, v = c->v_head_dim, rank = c->kv_lora_rank;
+
+	for (int k = 0; k < 2; k++) {
+		struct qz_tensor *t;
+
+		qz_add(r, q, m, l, k == 0 ? "attn_k_b" : "attn_v_b", kv_b, 1);
+		t = &r->t[r->n - 1];
+		t->part = k == 0 ? QZ_K_B : QZ_V_B;
+		t->nope = nope;
+		t->v = v;
+		t->ne[0] = k == 0 ? nope : rank;
+		t->ne[1] = k == 0 ? rank : v;
+		t->ne[2] = heads;
+		t->n_dims = 3;
+		t->type = fit(q->base, t->ne[0]);
+	}
+}
+
+static void qz_plan(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, bool split_kv_b)
 {
 	const struct ds_config *c = &m->cfg;
 	const struct ds_weights *w = &m->w;
@@ -146,7 +181,10 @@ static void qz_plan(struct qz_run *r, const struct qz_type *q, const struct ds_m
 		}
 		qz_add(r, q, m, l, "attn_kv_a_mqa", &L->kv_a_proj, 1);
 		qz_add(r, q, m, l, "attn_kv_a_norm", &L->kv_a_norm, 1);
-		qz_add(r, q, m, l, "attn_kv_b", &L->kv_b_proj, 1);
+		if (split_kv_b)
+			qz_add_split(r, q, m, l);
+		else
+			qz_add(r, q, m, l, "attn_kv_b", &L->kv_b_proj, 1);
 		qz_add(r, q, m, l, "attn_output", &L->o_proj, 1);
 		qz_add(r, q, m, l, "ffn_norm", &L->post_norm, 1);
 		if (!ds_layer_is_moe(c, l)) {
@@ -171,7 +209,7 @@ static void qz_plan(struct qz_run *r, const struct qz_type *q, const struct ds_m
 
 static uint64_t qz_bytes(const struct qz_tensor *t)
 {
-	return (uint64_t)t->n_src * (uint64_t)t->ne[1] * ds_row_bytes(t->type, t->ne[0]);
+	return (uint64_t)t->ne[2] * (uint64_t)t->ne[1] * ds_row_bytes(t->type, t->ne[0]);
 }
 
 /* Drops the source pages wholly inside [p, p + len) from this process's resident set once converted:
@@ -186,6 +224,39 @@ static void qz_release(const void *p, size_t len)
 		madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
+/* QZ_K_B and QZ_V_B: each head's part of kv_b_proj (heads * (nope + v) rows of kv_rank), its key
+ * rows transposed (kv_rank rows of nope), converted row by row into o. */
+static int qz_fill_split(struct qz_tensor *t, uint8_t *o, char *err, size_t errlen)
+{
+	const struct ds_tensor *s = t->src;
+	const int64_t rank = s->cols, per = t->nope + t->v, heads = s->rows / per;
+	const size_t in_row = ds_row_bytes(s->dtype, s->cols), out_row = ds_row_bytes(t->type, t->ne[0]);
+	float *head = xmalloc((size_t)(per * rank) * sizeof(float)), *row = xmalloc((size_t)rank * sizeof(float));
+
+	for (int64_t h = 0; h < heads; h++) {
+		if (qz_stop) {
+			free(head), free(row);
+			return errorf(err, errlen, "interrupted while converting %s: %s is not written", t->name, t->run->out);
+		}
+		for (int64_t i = 0; i < per; i++)
+			ds_dtype_get(s->dtype)->to_float((const char *)s->data + (size_t)(h * per + i) * in_row,
+							 head + i * rank, rank);
+		if (t->part == QZ_V_B) {
+			for (int64_t i = 0; i < t->v; i++, o += out_row)
+				ds_quantize_row(t->type, head + (t->nope + i) * rank, o, rank);
+			continue;
+		}
+		for (int64_t r = 0; r < rank; r++, o += out_row) {
+			for (int64_t j = 0; j < t->nope; j++)
+				row[j] = head[j * rank + r];
+			ds_quantize_row(t->type, row, o, t->nope);
+		}
+	}
+	free(head), free(row);
+	t->run->done++;
+	return 0;
+}
+
 /* gguf_fill_fn: the tensor's rows, source matrix by source matrix, converted row by row. */
 static int qz_fill(void *arg, void *out, char *err, size_t errlen)
 {
@@ -194,6 +265,8 @@ static int qz_fill(void *arg, void *out, char *err, size_t errlen)
 	const size_t out_row = ds_row_bytes(t->type, t->ne[0]);
 	uint8_t *o = out;
 
+	if (t->part != QZ_WHOLE)
+		return qz_fill_split(t, o, err, errlen);
 	if (t->ne[0] > r->row_cap) {
 		free(r->row);
 		r->row_cap = t->ne[0];
@@ -244,7 +317,7 @@ static void qz_progress(uint64_t done, uint64_t total, void *arg)
 }
 
 /* The deepseek2.* metadata in the order llama.cpp's converter writes them. */
-static void qz_metadata(struct gguf_writer *w, const struct ds_model *m)
+static void qz_metadata(struct gguf_writer *w, const struct ds_model *m, bool split_kv_b)
 {
 	const struct ds_config *c = &m->cfg;
 	const char *slash = strrchr(m->dir, '/'), *name = slash != NULL && slash[1] != '\0' ? slash + 1 : m->dir;
@@ -260,7 +333,9 @@ static void qz_metadata(struct gguf_writer *w, const struct ds_model *m)
 	gguf_writer_set_u32(w, "deepseek2.embedding_length", (uint32_t)c->hidden_size);
 	gguf_writer_set_u32(w, "deepseek2.feed_forward_length", (uint32_t)c->intermediate_size);
 	gguf_writer_set_u32(w, "deepseek2.attention.head_count", (uint32_t)c->num_attention_heads);
-	gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", (uint32_t)c->num_attention_heads);
+	/* split for MLA, the heads are written as one shared latent key and value (MQA), the head widths
+	 * under *_mla */
+	gguf_writer_set_u32(w, "deepseek2.attention.head_count_kv", split_kv_b ? 1 : (uint32_t)c->num_attention_heads);
 	gguf_writer_set_f32(w, "deepseek2.rope.freq_base", c->rope_theta);
 	gguf_writer_set_f32(w, "deepseek2.attention.layer_norm_rms_epsilon", c->rms_norm_eps);
 	gguf_writer_set_u32(w, "deepseek2.expert_used_count", (uint32_t)c->num_experts_per_tok);
@@ -268,8 +343,17 @@ static void qz_metadata(struct gguf_writer *w, const struct ds_model *m)
 	gguf_writer_set_u32(w, "deepseek2.leading_dense_block_count", (uint32_t)c->first_k_dense_replace);
 	gguf_writer_set_u32(w, "deepseek2.vocab_size", (uint32_t)c->vocab_size);
 	gguf_writer_set_u32(w, "deepseek2.attention.kv_lora_rank", (uint32_t)c->kv_lora_rank);
-	gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(c->qk_nope_head_dim + c->qk_rope_head_dim));
-	gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)c->v_head_dim);
+	if (split_kv_b) {
+		gguf_writer_set_u32(w, "deepseek2.attention.key_length", (uint32_t)(c->kv_lora_rank + c->qk_rope_head_dim));
+		gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)c->kv_lora_rank);
+		gguf_writer_set_u32(w, "deepseek2.attention.key_length_mla",
+				    (uint32_t)(c->qk_nope_head_dim + c->qk_rope_head_dim));
+		gguf_writer_set_u32(w, "deepseek2.attention.value_length_mla", (uint32_t)c->v_head_dim);
+	} else {
+		gguf_writer_set_u32(w, "deepseek2.attention.key_length",
+				    (uint32_t)(c->qk_nope_head_dim + c->qk_rope_head_dim));
+		gguf_writer_set_u32(w, "deepseek2.attention.value_length", (uint32_t)c->v_head_dim);
+	}
 	gguf_writer_set_u32(w, "deepseek2.expert_feed_forward_length", (uint32_t)c->moe_intermediate_size);
 	gguf_writer_set_u32(w, "deepseek2.expert_shared_count", (uint32_t)c->n_shared_experts);
 	gguf_writer_set_f32(w, "deepseek2.expert_weights_scale", c->routed_scaling_factor);
@@ -324,7 +408,7 @@ int cli_quantize(const struct cli_args *a)
 		return cli_fail("%s", err);
 
 	w = gguf_writer_new();
-	qz_metadata(w, &m);
+	qz_metadata(w, &m, a->split_kv_b);
 	if (tok_gguf_write_metadata(a->model, m.cfg.vocab_size, m.cfg.bos_token_id, m.cfg.eos_token_id, w, err,
 				    sizeof err) < 0) {
 		rc = cli_fail("%s", err);
@@ -336,7 +420,7 @@ int cli_quantize(const struct cli_args *a)
 		gguf_writer_set_u32(w, "general.quantization_version", 2);
 	gguf_writer_set_u32(w, "general.file_type", (uint32_t)q->file_type);
 
-	qz_plan(&r, q, &m);
+	qz_plan(&r, q, &m, a->split_kv_b);
 	for (int i = 0; i < r.n; i++) {
 		struct qz_tensor *t = &r.t[i];
 

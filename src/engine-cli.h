@@ -53,6 +53,7 @@ struct cli_args {
 	int prompt_tokens;          /* --prompt-tokens N (--bench on a GPU; 0: 512 and 4096) */
 	const char *quantize_type;  /* --quantize TYPE (engine/quantize-checkpoint.c) */
 	const char *out_path;       /* --out FILE.gguf */
+	bool split_kv_b;            /* --split-kv-b: attn_k_b and attn_v_b instead of attn_kv_b */
 	const char *dequantize_name; /* --dequantize NAME (engine/cmd-dequantize.c) */
 	/* --serve [HOST:]PORT (engine/cmd-serve.c) and --batch-file FILE (engine/cmd-batch-file.c) */
 	const char *listen;         /* --serve's argument, as given */

@@ -128,7 +128,7 @@ enum {
 	OPT_PLAN, OPT_GPUS, OPT_DEVICES, OPT_GPU_MEM, OPT_SYNTHETIC, OPT_SIMULATE_RANKS,
 	OPT_BACKEND, OPT_DEVICE, OPT_DTYPE, OPT_PROMPT_TOKENS,
 	OPT_NODES, OPT_NODE_RANK, OPT_RENDEZVOUS, OPT_RDV_TIMEOUT,
-	OPT_QUANTIZE, OPT_OUT, OPT_DEQUANTIZE,
+	OPT_QUANTIZE, OPT_OUT, OPT_SPLIT_KV_B, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
 	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_REMOTE_FIM_URL, OPT_API_KEY_ENV,
 	OPT_KERNELS, OPT_ROUNDS,
@@ -178,6 +178,7 @@ static const struct option long_options[] = {
 	{ "rendezvous-timeout", required_argument, NULL, OPT_RDV_TIMEOUT },
 	{ "quantize", required_argument, NULL, OPT_QUANTIZE },
 	{ "out", required_argument, NULL, OPT_OUT },
+	{ "split-kv-b", no_argument, NULL, OPT_SPLIT_KV_B },
 	{ "dequantize", required_argument, NULL, OPT_DEQUANTIZE },
 	{ "serve", required_argument, NULL, OPT_SERVE },
 	{ "batch-file", required_argument, NULL, OPT_BATCH_FILE },
@@ -542,6 +543,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_QUANTIZE: a.quantize_type = optarg; a.verb = VERB_QUANTIZE; break;
 		case OPT_OUT: a.out_path = optarg; break;
+		case OPT_SPLIT_KV_B: a.split_kv_b = true; break;
 		case OPT_DEQUANTIZE: a.dequantize_name = optarg; a.verb = VERB_DEQUANTIZE; break;
 		case OPT_SERVE: a.listen = optarg; a.verb = VERB_HTTP; break;
 		case OPT_BATCH_FILE: a.batch_path = optarg; a.verb = VERB_BATCH_FILE; break;
@@ -602,6 +604,8 @@ int main(int argc, char **argv)
 		return cli_fail("--ids needs --logits OUT or --greedy N to say what to do with the ids");
 	if ((a.verb == VERB_QUANTIZE) != (a.out_path != NULL))
 		return cli_fail("--quantize TYPE and --out FILE.gguf go together: the type and the file to write");
+	if (a.split_kv_b && a.verb != VERB_QUANTIZE)
+		return cli_fail("--split-kv-b says how --quantize writes attn_kv_b: use it with --quantize TYPE --out FILE.gguf");
 	if (a.verb == VERB_FIM && (a.fim_prefix == NULL || a.fim_suffix == NULL))
 		return cli_fail("fill-in-the-middle needs both --fim-prefix and --fim-suffix");
 	verb = verb_entry(a.verb);

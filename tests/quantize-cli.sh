@@ -14,13 +14,13 @@ compare="$top_builddir/tests/f32-compare"
 qerror="$top_builddir/tests/quant-error"
 [ -d "$models/tiny-ds2-full" ] || { echo "SKIP: no fixtures at $models"; exit 77; }
 
-# quantize DIR TYPE OUT: --quantize, with its progress line on stderr
+# quantize DIR TYPE OUT [OPTION]: --quantize, with its progress line on stderr
 quantize() {
-	if "$engine" --quantize "$2" --model "$1" --out "$3" 2> "$tmp/qerr" &&
+	if "$engine" --quantize "$2" --model "$1" --out "$3" $4 2> "$tmp/qerr" &&
 	   grep -q "^quantizing: [0-9]*/[0-9]* tensors, [0-9.]* [MG]B" "$tmp/qerr"; then
-		ok "--quantize $2 $(basename "$1"): $(tail -n 1 "$tmp/qerr")"
+		ok "--quantize $2 $4 $(basename "$1"): $(tail -n 1 "$tmp/qerr")"
 	else
-		bad "--quantize $2 $(basename "$1"): $(cat "$tmp/qerr")"
+		bad "--quantize $2 $4 $(basename "$1"): $(cat "$tmp/qerr")"
 		return 1
 	fi
 }
@@ -121,6 +121,24 @@ within q6_K "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" output.weight
 within q8_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.2.ffn_down_exps.weight
 within q5_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.1.ffn_down_exps.weight
 within q5_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.1.ffn_down_shexp.weight
+
+# --split-kv-b: kv_b_proj as newer converters write it, each head's key part transposed (attn_k_b,
+# rows of nope = 64: Q8_0, or Q5_0 in Q4_K_M) and its value part (attn_v_b, rows of kv_rank = 256).
+# BF16 gives the checkpoint's logits as the legacy layout does, so the transposition is right; the
+# quantized files stay within the legacy files' bounds; each split tensor is within half a step of the
+# BF16 split file's.
+quantize "$kq" bf16 "$tmp/kqs-bf16.gguf" --split-kv-b &&
+	logits "$tmp/kqs-bf16.gguf" "$prompt" "$tmp/kq.f32" 1e-5 1e-4 1
+quantize "$kq" q8_0 "$tmp/kqs-q8_0.gguf" --split-kv-b &&
+	logits "$tmp/kqs-q8_0.gguf" "$prompt" "$tmp/kq.f32" 0.01 0.05 0.9
+quantize "$kq" q4_k_m "$tmp/kqs-q4_k_m.gguf" --split-kv-b &&
+	logits "$tmp/kqs-q4_k_m.gguf" "$prompt" "$tmp/kq.f32" 0.1 0.45 0
+within q8_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q8_0.gguf" blk.2.attn_k_b.weight
+within q8_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q8_0.gguf" blk.2.attn_v_b.weight
+within q5_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q4_k_m.gguf" blk.1.attn_k_b.weight
+within q4_K "$tmp/kqs-bf16.gguf" "$tmp/kqs-q4_k_m.gguf" blk.1.attn_v_b.weight
+"$engine" --model "$kq" --split-kv-b --generate hi 2> "$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q -- "--quantize" "$tmp/err" && ok "--split-kv-b alone: $(cat "$tmp/err")" || bad "--split-kv-b alone: exit $rc, $(cat "$tmp/err")"
 
 # The file reads as a whole model: its own tokenizer (tokenizer.ggml.*) gives the prompt's ids.
 got=$("$engine" --model "$tmp/kq-q4_k_m.gguf" --tokenize < "$full/golden/prompt.txt")
