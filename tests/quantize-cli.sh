@@ -133,6 +133,11 @@ quantize "$kq" q8_0 "$tmp/kqs-q8_0.gguf" --split-kv-b &&
 	logits "$tmp/kqs-q8_0.gguf" "$prompt" "$tmp/kq.f32" 0.01 0.05 0.9
 quantize "$kq" q4_k_m "$tmp/kqs-q4_k_m.gguf" --split-kv-b &&
 	logits "$tmp/kqs-q4_k_m.gguf" "$prompt" "$tmp/kq.f32" 0.1 0.45 0
+# tensor parallel: each rank's heads are rows of attn_k_b and attn_v_b
+"$engine" --model "$tmp/kqs-q8_0.gguf" --ids "$prompt" --logits "$tmp/kqs-1.f32" --threads 2 &&
+"$engine" --model "$tmp/kqs-q8_0.gguf" --ids "$prompt" --logits "$tmp/kqs-2.f32" --threads 1 --simulate-ranks 2 &&
+	out=$("$maxdiff" "$tmp/kqs-1.f32" "$tmp/kqs-2.f32" 1e-5) && ok "split layout on 2 ranks: $out" ||
+	bad "split layout on 2 ranks: ${out:-the engine failed}"
 within q8_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q8_0.gguf" blk.2.attn_k_b.weight
 within q8_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q8_0.gguf" blk.2.attn_v_b.weight
 within q5_0 "$tmp/kqs-bf16.gguf" "$tmp/kqs-q4_k_m.gguf" blk.1.attn_k_b.weight
