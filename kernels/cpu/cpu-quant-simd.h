@@ -358,10 +358,10 @@ QV_FN void qv_dec_block(enum ds_dtype t, const uint8_t *b, float *y)
 #define QV_X(t, off) qv_load(x[t] + (off))
 
 /* q8_0 and q4_0: d * sum(q x) per block of 32, blocks alternating between two accumulators */
-QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *const *x, int NT, float *out)
+QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *const *x, int NT, float *out,
+			   const uint8_t **pf)
 {
 	const size_t bb = q4 ? 18 : 34;
-	const uint8_t *pf = row;
 	qv_f acc[2][4];
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
@@ -376,7 +376,7 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 			break;
 		const uint8_t *const row0 = row;
 		const uint8_t *row = row0 + par * bb;
-		qv_prefetch(row, &pf, QV_PF + bb);
+		qv_prefetch(row, pf, QV_PF + bb);
 		qv_f d = qv_set1(qv_h2f(row)), s[4];
 		if (q4) {
 #pragma GCC unroll 2
@@ -411,12 +411,11 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 /* q4_1, q5_0 and q5_1 (blocks of 32 with a fifth bit and/or a min): d * sum(q x) + m * sum(x), with
  * q5_0's offset folded into its min (-16 d) and sx[t][b] = the sum of block b's 32 activations */
 QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
-		      const float *const *sx, int NT, float *out)
+		      const float *const *sx, int NT, float *out, const uint8_t **pf)
 {
 	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
 	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
 	const size_t qs_off = ty == DS_Q4_1 ? 4 : ty == DS_Q5_0 ? 6 : 8;
-	const uint8_t *pf = row;
 	qv_f acc[2][4];
 	float corr[4] = { 0, 0, 0, 0 };
 #pragma GCC unroll 4
@@ -430,7 +429,7 @@ QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float
 			break;
 		const uint8_t *const row0 = row;
 		const uint8_t *row = row0 + par * bb;
-		qv_prefetch(row, &pf, QV_PF + bb);
+		qv_prefetch(row, pf, QV_PF + bb);
 		const float d = qv_h2f(row), m = has_m ? qv_h2f(row + 2) : -16.0f * d;
 		uint32_t qh = 0;
 		if (q5)
@@ -462,10 +461,9 @@ QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float
 /* q4_K and q5_K (hb_off 16, qs_off 48): per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j
  * with sx[t][j] = sum of the 32 activations (precomputed per call) */
 QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x, const float *const *sx,
-		      int NT, float *out)
+		      int NT, float *out, const uint8_t **pf)
 {
 	const size_t bb = q5 ? 176 : 144;
-	const uint8_t *pf = row;
 	qv_f acc[2][4];
 	__m256 corr[4];
 #pragma GCC unroll 4
@@ -474,7 +472,7 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 		corr[t] = _mm256_setzero_ps();
 	}
 	for (long b = 0; b < nb; b++, row += bb) {
-		qv_prefetch(row, &pf, QV_PF + bb);
+		qv_prefetch(row, pf, QV_PF + bb);
 		float dsc[8];
 		uint32_t sm[4];
 		qv_k_scales(row + 4, sm);
@@ -510,15 +508,14 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 }
 
 /* q6_K: each QV_W weights times their scale d*sc (the format's value), then one FMA per token */
-QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out)
+QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out, const uint8_t **pf)
 {
-	const uint8_t *pf = row;
 	qv_f acc[2][4];
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		acc[0][t] = acc[1][t] = qv_zero();
 	for (long b = 0; b < nb; b++, row += 210) {
-		qv_prefetch(row, &pf, QV_PF + 210);
+		qv_prefetch(row, pf, QV_PF + 210);
 		const float d = qv_h2f(row + 208);
 		float dsc[16];
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
@@ -547,27 +544,27 @@ QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int N
 }
 
 QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float *const *x,
-		      const float *const *sx, int NT, float *out)
+		      const float *const *sx, int NT, float *out, const uint8_t **pf)
 {
 	switch (ty) {
-	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out); break;
-	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out); break;
-	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out); break;
-	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out); break;
-	case DS_Q4_1: qv_dot_32m(row, k / 32, DS_Q4_1, x, sx, NT, out); break;
-	case DS_Q5_0: qv_dot_32m(row, k / 32, DS_Q5_0, x, sx, NT, out); break;
-	case DS_Q5_1: qv_dot_32m(row, k / 32, DS_Q5_1, x, sx, NT, out); break;
-	default: qv_dot_q6_k(row, k / 256, x, NT, out); break;
+	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out, pf); break;
+	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out, pf); break;
+	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out, pf); break;
+	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out, pf); break;
+	case DS_Q4_1: qv_dot_32m(row, k / 32, DS_Q4_1, x, sx, NT, out, pf); break;
+	case DS_Q5_0: qv_dot_32m(row, k / 32, DS_Q5_0, x, sx, NT, out, pf); break;
+	case DS_Q5_1: qv_dot_32m(row, k / 32, DS_Q5_1, x, sx, NT, out, pf); break;
+	default: qv_dot_q6_k(row, k / 256, x, NT, out, pf); break;
 	}
 }
 
 /* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). */
 QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long k,
-			 const float *const *x, const float *const *sx, int NT, float *const *y)
+			 const float *const *x, const float *const *sx, int NT, float *const *y, const uint8_t **pf)
 {
 	for (long r = r0; r < r1; r++) {
 		float o[4];
-		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, NT, o);
+		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, NT, o, pf);
 		for (int t = 0; t < NT; t++)
 			y[t][r] = o[t];
 	}
@@ -575,14 +572,14 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 
 #define QV_FUSED_CASES(NT, lo, hi) \
 	switch (ty) { \
-	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
-	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp); break; \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
 	}
 
 QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
@@ -592,6 +589,10 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	const long k = (long)w->cols;
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
+	/* the next line not yet asked for: one stream over the rows, each line asked for once, QV_PF bytes
+	 * ahead of the row being read (a pointer per row asked for its first QV_PF bytes again at every
+	 * row: with short rows, such as attn_k_b's 128 weights, most of the work) */
+	const uint8_t *pf = base + (size_t)r0 * rb;
 	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 	/* this thread's sums of 32 activations */
 	float *qv_sx_buf = need_sx ? cpu_scratch(CPU_SCRATCH_QUANT_SUMS,
