@@ -2,7 +2,9 @@
 # tests/gpu/gguf-check.sh: the GGUF fixtures of tiny-ds2-quant on the CUDA backend (quantized weights
 # are decoded on the host when uploaded): logits of prompt.ids with F32 device weights (--dtype f32)
 # against the CPU's on the same file (float rounding only) and, with F32 and BF16 device weights,
-# against the exact-math goldens within issue 11's bounds (the BF16 file's in F32: 1e-3).
+# against the exact-math goldens within issue 11's bounds (the BF16 file's in F32: 1e-3); and a file
+# with the split attn_k_b / attn_v_b layout of newer converters (--quantize --split-kv-b of
+# tiny-ds2-full) against the CPU on the same file.
 # Usage: ENGINE=... COMPARE=... FIXTURES=... OUT=... sh tests/gpu/gguf-check.sh
 q=$FIXTURES/models/tiny-ds2-quant
 status=0
@@ -28,5 +30,16 @@ for t in bf16 q8_0 q4_k_m; do
 		[ $dtype = f32 ] && check "model-$t.gguf --dtype f32 vs the CPU" "$out" "$OUT/cpu.f32" 320 1e-4 1e-3 1
 	done
 done
-rm -f "$OUT/cpu.f32" "$OUT/gpu.f32"
+full=$FIXTURES/models/tiny-ds2-full
+if "$ENGINE" --quantize q8_0 --split-kv-b --model "$full" --out "$OUT/split.gguf" 2>"$OUT/split.err" &&
+   "$ENGINE" --backend cpu --model "$OUT/split.gguf" --ids "$full/golden/prompt.ids" --logits "$OUT/cpu.f32" \
+	2>>"$OUT/split.err" &&
+   "$ENGINE" --backend cuda --dtype f32 --model "$OUT/split.gguf" --ids "$full/golden/prompt.ids" \
+	--logits "$OUT/gpu.f32" 2>>"$OUT/split.err"; then
+	check "split attn_k_b/attn_v_b (q8_0) --dtype f32 vs the CPU" "$OUT/gpu.f32" "$OUT/cpu.f32" 320 1e-4 1e-3 1
+else
+	echo "FAIL the split layout file on the GPU: $(tail -n 2 "$OUT/split.err")"
+	status=1
+fi
+rm -f "$OUT/cpu.f32" "$OUT/gpu.f32" "$OUT/split.gguf"
 exit $status
