@@ -326,10 +326,8 @@ static int mg_experts(struct mg_ctx *c, int l, const char *what, int64_t rows, i
 	if (mg_tensor(c, name, ne, 3, &first) < 0)
 		return -1;
 	*out = xcalloc((size_t)n_exp, sizeof(**out));
-	for (int e = 0; e < n_exp; e++) {
-		(*out)[e] = first;
-		(*out)[e].data = (const char *)first.data + (size_t)e * (size_t)rows * ds_row_bytes(first.dtype, cols);
-	}
+	for (int e = 0; e < n_exp; e++)
+		(*out)[e] = ds_tensor_rows(&first, e * rows, rows);
 	return 0;
 }
 

@@ -146,6 +146,15 @@ static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
 	return (uint64_t)t->rows * ds_row_bytes(t->dtype, t->cols);
 }
 
+/* Rows [r0, r0 + n) of t: a view, nothing copied. */
+static inline struct ds_tensor ds_tensor_rows(const struct ds_tensor *t, int64_t r0, int64_t n)
+{
+	struct ds_tensor v = *t;
+	v.data = (const char *)t->data + (size_t)r0 * ds_row_bytes(t->dtype, t->cols);
+	v.rows = n;
+	return v;
+}
+
 /* Reading one file's whole mapping in at load, in steps (for progress): where the model takes at most
  * half of the memory (total bytes) and the kernel has transparent huge pages, into anonymous memory on
  * huge pages that then replaces the mapping at the same address (engine/map-read.c says why);

@@ -224,35 +224,37 @@ static void qz_release(const void *p, size_t len)
 		madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
-/* QZ_K_B and QZ_V_B: each head's part of kv_b_proj (heads * (nope + v) rows of kv_rank), its key
- * rows transposed (kv_rank rows of nope), converted row by row into o. */
+/* QZ_K_B and QZ_V_B: each head's part of kv_b_proj (heads * (nope + v) rows of kv_rank), its value
+ * rows converted as they are, its key rows decoded and converted transposed (kv_rank rows of nope),
+ * into o. */
 static int qz_fill_split(struct qz_tensor *t, uint8_t *o, char *err, size_t errlen)
 {
 	const struct ds_tensor *s = t->src;
 	const int64_t rank = s->cols, per = t->nope + t->v, heads = s->rows / per;
+	const int64_t first = t->part == QZ_K_B ? 0 : t->nope, n = t->part == QZ_K_B ? t->nope : t->v;
 	const size_t in_row = ds_row_bytes(s->dtype, s->cols), out_row = ds_row_bytes(t->type, t->ne[0]);
-	float *head = xmalloc((size_t)(per * rank) * sizeof(float)), *row = xmalloc((size_t)rank * sizeof(float));
+	float *rows = xmalloc((size_t)(n * rank) * sizeof(float)), *row = xmalloc((size_t)rank * sizeof(float));
 
 	for (int64_t h = 0; h < heads; h++) {
 		if (qz_stop) {
-			free(head), free(row);
+			free(rows), free(row);
 			return errorf(err, errlen, "interrupted while converting %s: %s is not written", t->name, t->run->out);
 		}
-		for (int64_t i = 0; i < per; i++)
-			ds_dtype_get(s->dtype)->to_float((const char *)s->data + (size_t)(h * per + i) * in_row,
-							 head + i * rank, rank);
+		for (int64_t i = 0; i < n; i++)
+			ds_dtype_get(s->dtype)->to_float((const char *)s->data + (size_t)(h * per + first + i) * in_row,
+							 rows + i * rank, rank);
 		if (t->part == QZ_V_B) {
-			for (int64_t i = 0; i < t->v; i++, o += out_row)
-				ds_quantize_row(t->type, head + (t->nope + i) * rank, o, rank);
+			for (int64_t i = 0; i < n; i++, o += out_row)
+				ds_quantize_row(t->type, rows + i * rank, o, rank);
 			continue;
 		}
 		for (int64_t r = 0; r < rank; r++, o += out_row) {
-			for (int64_t j = 0; j < t->nope; j++)
-				row[j] = head[j * rank + r];
-			ds_quantize_row(t->type, row, o, t->nope);
+			for (int64_t j = 0; j < n; j++)
+				row[j] = rows[j * rank + r];
+			ds_quantize_row(t->type, row, o, n);
 		}
 	}
-	free(head), free(row);
+	free(rows), free(row);
 	t->run->done++;
 	return 0;
 }

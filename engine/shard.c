@@ -11,15 +11,6 @@
 
 static const struct ds_tensor empty_tensor = { .dtype = DS_F32, .data = NULL, .rows = 0, .cols = 0 };
 
-/* Rows [r0, r0 + n) of t: a view, nothing copied. */
-static struct ds_tensor rows_view(const struct ds_tensor *t, int64_t r0, int64_t n)
-{
-	struct ds_tensor v = *t;
-	v.data = (const char *)t->data + (size_t)r0 * ds_row_bytes(t->dtype, t->cols);
-	v.rows = n;
-	return v;
-}
-
 /* Columns [c0, c0 + n) of t, copied (same dtype) into a buffer the shard owns. */
 static struct ds_tensor cols_copy(struct ds_shard *s, const struct ds_tensor *t, int64_t c0, int64_t n)
 {
@@ -92,14 +83,14 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 		struct ds_layer *L = &m->w.layers[l];
 		*L = *F;               /* norms, q_a_proj, q_a_norm, kv_a_proj, kv_a_norm, router: replicated */
 		if (c->q_lora_rank > 0)
-			L->q_b_proj = rows_view(&F->q_b_proj, rp->head0 * qd, rp->n_heads * qd);
+			L->q_b_proj = ds_tensor_rows(&F->q_b_proj, rp->head0 * qd, rp->n_heads * qd);
 		else
-			L->q_proj = rows_view(&F->q_proj, rp->head0 * qd, rp->n_heads * qd);
+			L->q_proj = ds_tensor_rows(&F->q_proj, rp->head0 * qd, rp->n_heads * qd);
 		if (F->kv_b_proj.rows > 0) {
-			L->kv_b_proj = rows_view(&F->kv_b_proj, rp->head0 * kvd, rp->n_heads * kvd);
+			L->kv_b_proj = ds_tensor_rows(&F->kv_b_proj, rp->head0 * kvd, rp->n_heads * kvd);
 		} else {
-			L->k_b = rows_view(&F->k_b, rp->head0 * c->kv_lora_rank, rp->n_heads * c->kv_lora_rank);
-			L->v_b = rows_view(&F->v_b, rp->head0 * c->v_head_dim, rp->n_heads * c->v_head_dim);
+			L->k_b = ds_tensor_rows(&F->k_b, rp->head0 * c->kv_lora_rank, rp->n_heads * c->kv_lora_rank);
+			L->v_b = ds_tensor_rows(&F->v_b, rp->head0 * c->v_head_dim, rp->n_heads * c->v_head_dim);
 		}
 		L->o_proj = cols_copy(s, &F->o_proj, (int64_t)rp->head0 * c->v_head_dim,
 				      (int64_t)rp->n_heads * c->v_head_dim);
@@ -119,14 +110,14 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 				L->exp_down[j] = F->exp_down[e];
 			}
 			if (c->n_shared_experts > 0) {
-				L->shared_gate = rows_view(&F->shared_gate, rp->shared0, rp->n_shared);
-				L->shared_up = rows_view(&F->shared_up, rp->shared0, rp->n_shared);
+				L->shared_gate = ds_tensor_rows(&F->shared_gate, rp->shared0, rp->n_shared);
+				L->shared_up = ds_tensor_rows(&F->shared_up, rp->shared0, rp->n_shared);
 				L->shared_down = cols_copy(s, &F->shared_down, rp->shared0, rp->n_shared);
 			}
 		} else {
 			L->exp_gate = L->exp_up = L->exp_down = NULL;
-			L->gate_proj = rows_view(&F->gate_proj, rp->inter0, rp->n_inter);
-			L->up_proj = rows_view(&F->up_proj, rp->inter0, rp->n_inter);
+			L->gate_proj = ds_tensor_rows(&F->gate_proj, rp->inter0, rp->n_inter);
+			L->up_proj = ds_tensor_rows(&F->up_proj, rp->inter0, rp->n_inter);
 			L->down_proj = cols_copy(s, &F->down_proj, rp->inter0, rp->n_inter);
 		}
 	}

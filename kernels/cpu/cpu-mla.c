@@ -23,24 +23,12 @@ struct mla_task {
 	long ldp;                 /* decode: row stride of att_p */
 };
 
-/* Rows [h * per, h * per + n) of w: a view, nothing copied. */
-static struct ds_tensor mla_rows_view(const struct ds_tensor *w, int h, long per, long n)
-{
-	struct ds_tensor t = *w;
-	t.data = (const char *)t.data + (size_t)h * (size_t)per * ds_row_bytes(t.dtype, t.cols);
-	t.rows = n;
-	return t;
-}
-
 /* W_UV of head h (v_dim rows of kv_rank): rows of kv_b_proj after the head's W_UK, or of attn_v_b. */
 static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 {
 	if (a->kv_b == NULL)
-		return mla_rows_view(a->v_b, h, a->v_dim, a->v_dim);
-	struct ds_tensor t = mla_rows_view(a->kv_b, h, a->nope + a->v_dim, a->nope + a->v_dim);
-	t.data = (const char *)t.data + (size_t)a->nope * ds_row_bytes(t.dtype, t.cols);
-	t.rows = a->v_dim;
-	return t;
+		return ds_tensor_rows(a->v_b, (int64_t)h * a->v_dim, a->v_dim);
+	return ds_tensor_rows(a->kv_b, (int64_t)h * (a->nope + a->v_dim) + a->nope, a->v_dim);
 }
 
 /* Rows of attn_k_b decoded at a time by mla_w_uk, then written out transposed a line per column. */
@@ -57,9 +45,9 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 static struct ds_tensor mla_w_uk(const struct cpu_ctx *c, const struct ds_attn_args *a, int h)
 {
 	if (a->kv_b != NULL)
-		return mla_rows_view(a->kv_b, h, a->nope + a->v_dim, a->nope);
+		return ds_tensor_rows(a->kv_b, (int64_t)h * (a->nope + a->v_dim), a->nope);
 	const long kr = a->kv_rank, nope = a->nope;
-	struct ds_tensor kb = mla_rows_view(a->k_b, h, kr, kr);
+	struct ds_tensor kb = ds_tensor_rows(a->k_b, h * kr, kr);
 	float *w = cpu_scratch(CPU_SCRATCH_W_UK, (size_t)(nope * kr + MLA_UK_TILE * nope) * sizeof(float));
 	float *tile = w + nope * kr;
 	for (long r0 = 0; r0 < kr; r0 += MLA_UK_TILE) {
@@ -85,7 +73,7 @@ static struct ds_tensor mla_w_uk(const struct cpu_ctx *c, const struct ds_attn_a
 static void mla_absorb_split(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
 {
 	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
-	struct ds_tensor kb = mla_rows_view(a->k_b, h, a->kv_rank, a->kv_rank);
+	struct ds_tensor kb = ds_tensor_rows(a->k_b, (int64_t)h * a->kv_rank, a->kv_rank);
 	float *qc = c->att_q + ((long)i0 * a->n_heads + h) * lat;
 	const float *q = a->q + (long)i0 * a->n_heads * qd + (long)h * qd;
 	c->k->rows(&kb, 0, a->kv_rank, q, n, (long)a->n_heads * qd, qc, ldq);
@@ -105,13 +93,13 @@ static void mla_absorb_split(struct cpu_ctx *c, const struct ds_attn_args *a, in
 static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
 {
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
-	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
-	const long row0 = (long)h * (a->nope + a->v_dim);
-	float qs[MLA_ABSORB_TOKENS][MLA_ABSORB_ROWS];
 	if (a->kv_b == NULL) {
 		mla_absorb_split(c, a, i0, n, h);
 		return;
 	}
+	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
+	const long row0 = (long)h * (a->nope + a->v_dim);
+	float qs[MLA_ABSORB_TOKENS][MLA_ABSORB_ROWS];
 	for (int g = i0; g < i0 + n; g += MLA_ABSORB_TOKENS) {
 		int nt = i0 + n - g < MLA_ABSORB_TOKENS ? i0 + n - g : MLA_ABSORB_TOKENS;
 		float *qc = c->att_q + ((long)g * a->n_heads + h) * lat;
