@@ -108,7 +108,10 @@ static void test_rows(const struct cpu_kernels *a, const struct cpu_kernels *b)
 					  {6, 2100, 8}, {9, 48, 13}, {3, 1030, 2},
 					  /* the matrix-product form: two vectors of tokens, several blocks of 32
 					   * and groups of 128, rows past a 96-row block, columns past 512 */
-					  {25, 77, 33}, {110, 530, 40}, {30, 1100, 140} };
+					  {25, 77, 33}, {110, 530, 40}, {30, 1100, 140},
+					  /* one token, columns a multiple of 32: the AVX-512 set's 16-bit decode
+					   * loop (f_dec16), with a partial group of rows */
+					  {37, 256, 1}, {10, 2048, 1} };
 	for (int t = 0; t < 3; t++) {
 		enum ds_dtype dt = (enum ds_dtype)t;
 		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
