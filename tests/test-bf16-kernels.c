@@ -1,6 +1,7 @@
 /* test-bf16-kernels.c: the opt-in BF16 set (cpu_kernels_avx512_bf16) on BF16 weights against sums in
  * double: random weights, odd row counts and row ranges, token counts 1..40, 100 and 140 (the decode
- * tiles below 16 tokens, the matrix product from 16 on 96 rows or more, the exact set's tiles on fewer),
+ * tiles from 2 to 15 tokens, the matrix product from 16 on 96 rows or more, the exact set's on one token
+ * and on fewer rows),
  * row lengths 64, 1000 (a masked last line), 2048 and 2050 (a last pair past the 64-byte lines), strided
  * x and y; pack + rows_packed equal to rows() bit for bit; an odd row length, the other weight types and
  * the vector kernels equal to the exact AVX-512 set's bit for bit; DSCODER_KERNELS=avx512-bf16 picks it.
@@ -75,8 +76,8 @@ static void test_rows(const struct cpu_kernels *k, long rows, long cols, int n, 
 	for (long i = 0; i < n * ldy; i++)
 		y[i] = -777;
 	k->rows(&w, r0, r1, x, n, ldx, y, ldy);
-	if (n >= 16 && r1 - r0 < 96) {
-		/* many tokens on a few rows: the exact set's tiles, bit for bit */
+	if (n == 1 || (n >= 16 && r1 - r0 < 96)) {
+		/* one token, or many tokens on a few rows: the exact set's, bit for bit */
 		float *ye = xmalloc(sizeof *ye * (size_t)(n * ldy));
 		for (long i = 0; i < n * ldy; i++)
 			ye[i] = -777;

@@ -2,7 +2,7 @@
  * decode (1 token) as GB/s of weights against the measured read bandwidth, prefill (64 tokens) as
  * tokens x rows per second. Medians of several runs: the machine is shared. Run by hand:
  *   tools/quant-bench [TYPES [SETS [THREADS [MB [TOKENS [COLS]]]]]]   e.g. tools/quant-bench q4_K,q8_0 avx512 2
- * (SETS: ref, avx2, avx512 and the opt-in avx512-int8)
+ * (SETS: ref, avx2, avx512 and the opt-in avx512-int8 and avx512-bf16)
  * (MB of weights for decode, default 256; prefill takes 1/16 of them and TOKENS tokens, default 64;
  * COLS weights per row, default 2048: the bench model's rows are 1024 long, Coder-V2-Lite's 2048) */
 #include "build-config.h"
@@ -144,8 +144,8 @@ int main(int argc, char **argv)
 		struct ds_tensor wp = w;
 		wp.rows = rows / 16;
 		float *y = xmalloc(sizeof *y * (size_t)(np * rows));
-		for (int si = 0; si < 4; si++) {
-			static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8" };
+		for (int si = 0; si < 5; si++) {
+			static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8", "avx512-bf16" };
 			const struct cpu_kernels *k = NULL;
 			snprintf(pat, sizeof pat, ",%s,", sn[si]);
 			snprintf(all, sizeof all, ",%s,", sets);
@@ -164,6 +164,10 @@ int main(int argc, char **argv)
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 			if (si == 3 && cpu_kernels_have_avx512_int8())
 				k = &cpu_kernels_avx512_int8;   /* opt-in: activations rounded to int8 */
+#endif
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+			if (si == 4 && cpu_kernels_have_avx512_bf16())
+				k = &cpu_kernels_avx512_bf16;   /* opt-in: activations rounded to bf16 */
 #endif
 			if (k == NULL)
 				continue;

@@ -11,8 +11,9 @@
  * The products of two BF16 values are exact in F32; the sums are F32 as in the exact set.
  *
  * Two forms, as in the exact set:
- * - decode (fewer than B16_GEMM_MIN tokens): each row read once per tile of 4 rows x up to 6 tokens, a
- *   64-byte line times the token's 32 rounded activations per vdpbf16ps, the lines ahead prefetched;
+ * - decode (2 to B16_GEMM_MIN - 1 tokens): each row read once per tile of 4 rows x up to 6 tokens, a
+ *   64-byte line times the token's 32 rounded activations per vdpbf16ps, the lines ahead prefetched.
+ *   One token is the exact set's (exact, and no slower: memory bounds it, see b16_rows);
  * - prefill (B16_GEMM_MIN tokens or more, on B16_RB rows or more, or packed once per product by the
  *   backend): a matrix product with the tokens in the lanes. The activations are packed per pair of
  *   columns: xp[c/2][t] = the 32-bit word bf16(x[t][c]) | bf16(x[t][c+1]) << 16, 16 tokens per vector;
@@ -405,8 +406,11 @@ B16_API void b16_rows_packed_words(const struct ds_tensor *w, long r0, long r1, 
 static void b16_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
 		     long ldy)
 {
-	if (w->dtype != DS_BF16 || w->cols % 2 != 0 || (n >= B16_GEMM_MIN && r1 - r0 < B16_RB)) {
-		/* a few rows do not pay for packing many tokens; the exact set's tiles do */
+	if (w->dtype != DS_BF16 || w->cols % 2 != 0 || n == 1 || (n >= B16_GEMM_MIN && r1 - r0 < B16_RB)) {
+		/* a few rows do not pay for packing many tokens; the exact set's tiles do. One token is
+		 * bound by memory, and the exact set's loop for it reads more of it a second than the tile
+		 * below: tools/quant-bench, BF16 from memory, 2 threads, 1024 columns: 51-53 GB/s against
+		 * 42-46 (the tile with its row loop rolled, as the exact set's, read no more) */
 		cpu_kernels_avx512.rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
 	}
