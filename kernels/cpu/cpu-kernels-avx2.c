@@ -58,6 +58,63 @@ AVX2_INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/* One token on rows [r0, r1) of a 16-bit type (BF16, F16), r1 - r0 a multiple of 4: the sums of
+ * rows_generic's one-token loop bit for bit (each row's 8-column steps in column order, then the
+ * last columns one by one), but with the loop over the 4 rows left rolled (the accumulators in
+ * memory), each row's lines 1 KB ahead asked for, and the next 4 rows' lines to L2. On this machine's
+ * CPU (AMD Zen 5 EPYC) the 4 rows' loads issued back to back read less from memory: 256 MB of BF16,
+ * one thread, 1024 columns: the unrolled loop 16.5 GB/s, unrolled with these prefetches 18.5, rolled
+ * 27.5 (F32 reads 25 unrolled). The pragmas keep the compiler from unrolling it back. */
+AVX2_INLINE void rows1_16_t(const char *base, enum ds_dtype t, long r0, long r1, long k, const float *x, float *y)
+{
+	const long k8 = k & ~7L;
+	const size_t rb = (size_t)k * 2;
+	for (long r = r0; r < r1; r += 4) {
+		const size_t next = r + 4 < r1 ? 4 * rb : 0;
+		const char *w[4];
+		__m256 a[4];
+#pragma GCC unroll 1
+		for (int j = 0; j < 4; j++) {
+			w[j] = base + (size_t)(r + j) * rb;
+			a[j] = _mm256_setzero_ps();
+		}
+		long c = 0;
+		for (; c + 32 <= k8; c += 32) {
+#pragma GCC unroll 1
+			for (int j = 0; j < 4; j++) {
+				_mm_prefetch(w[j] + (size_t)c * 2 + 1024, _MM_HINT_T0);
+				_mm_prefetch(w[j] + next + (size_t)c * 2, _MM_HINT_T1);
+			}
+#pragma GCC unroll 1
+			for (int j = 0; j < 4; j++) {
+				__m256 acc = a[j];
+				for (int u = 0; u < 32; u += 8)
+					acc = _mm256_fmadd_ps(ld8(w[j], c + u, t), _mm256_loadu_ps(x + c + u), acc);
+				a[j] = acc;
+			}
+		}
+#pragma GCC unroll 1
+		for (int j = 0; j < 4; j++) {
+			__m256 acc = a[j];
+			for (long cc = c; cc < k8; cc += 8)
+				acc = _mm256_fmadd_ps(ld8(w[j], cc, t), _mm256_loadu_ps(x + cc), acc);
+			float sum = hsum(acc);
+			for (long cc = k8; cc < k; cc++)
+				sum += ld1(w[j], cc, t) * x[cc];
+			y[r + j] = sum;
+		}
+	}
+}
+
+/* (t a constant in each: a run-time type left its tests in the loop) */
+static AVX2 void rows1_16(const char *base, enum ds_dtype t, long r0, long r1, long k, const float *x, float *y)
+{
+	if (t == DS_BF16)
+		rows1_16_t(base, DS_BF16, r0, r1, k, x, y);
+	else
+		rows1_16_t(base, DS_F16, r0, r1, k, x, y);
+}
+
 /* Tiles of 4 rows x 3 tokens keep 12 accumulators in registers: each weight vector loaded serves
  * three tokens, each activation vector four rows (4 x 2 and 4 x 1 for the leftover tokens; decode
  * is 4 x 1). Every (row, token) sum is accumulated in the same order in every tile shape. */
@@ -68,6 +125,10 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 	const size_t es = t == DS_F32 ? 4 : 2;
 	const char *base = w->data;
 	long r = r0;
+	if (n == 1 && t != DS_F32) {
+		r = r0 + (r1 - r0) / 4 * 4;
+		rows1_16(base, t, r0, r, k, x, y);
+	}
 	for (; r + 4 <= r1; r += 4) {
 		const void *w0 = base + (size_t)r * (size_t)k * es;
 		const void *w1 = base + (size_t)(r + 1) * (size_t)k * es;
