@@ -276,14 +276,6 @@ AVX512_INLINE void f_tiled(const void *base, enum ds_dtype t, long r0, long r1, 
 	}
 }
 
-/* Tokens from which the tiles take over from the fused form: 1-3 tokens go through the fused form 4
- * rows at a time, 4-15 in groups of at most 4 tokens 4 rows at a time (16 accumulators, each
- * activation vector loaded once for the 4 rows), every group passing over a block of rows that the
- * first one read from memory. The 4 x 6 tiles widened BF16 rows into a panel first and ran at a
- * quarter of the FMA peak with so few tokens (tools/quant-bench, 2 threads, 128 MB from memory, 8
- * tokens: BF16 93-152 -> 193-206 GFLOP/s, F32 103-108 -> 110-124; 12 tokens: BF16 176 -> 204-220,
- * F32 about the same; one row x 8 tokens, 4 x 3 and 4 x 2 were slower). Batched decode and the
- * experts' few tokens each in a prompt take this path. */
 /* One-token decode of a 16-bit type (BF16, F16) with k a multiple of 32: f_fused's sums (each row's
  * 32-column steps in column order, one accumulator, the same reduction: bit for bit), but with the
  * loop over the 4 rows left rolled, so the accumulators live in memory and each row's step is its
@@ -324,6 +316,14 @@ static AVX512 void f_dec16(const void *base, enum ds_dtype t, long r0, long r1, 
 	}
 }
 
+/* Tokens from which the tiles take over from the fused form: 1-3 tokens go through the fused form 4
+ * rows at a time (one token of a 16-bit type through f_dec16, the same sums), 4-15 in groups of at most 4 tokens 4 rows at a time (16 accumulators, each
+ * activation vector loaded once for the 4 rows), every group passing over a block of rows that the
+ * first one read from memory. The 4 x 6 tiles widened BF16 rows into a panel first and ran at a
+ * quarter of the FMA peak with so few tokens (tools/quant-bench, 2 threads, 128 MB from memory, 8
+ * tokens: BF16 93-152 -> 193-206 GFLOP/s, F32 103-108 -> 110-124; 12 tokens: BF16 176 -> 204-220,
+ * F32 about the same; one row x 8 tokens, 4 x 3 and 4 x 2 were slower). Batched decode and the
+ * experts' few tokens each in a prompt take this path. */
 #define F_FUSED_MAX 4
 #ifndef F_DEC_RR     /* rows at a time of one-token decode (-DF_DEC_RR=1|2 to measure: tools/quant-bench, */
 #define F_DEC_RR 4    /* BF16 from memory, 2 threads, 1024 and 2048 columns: 1, 2 and 4 within the noise) */
