@@ -144,8 +144,8 @@ int main(int argc, char **argv)
 		struct ds_tensor wp = w;
 		wp.rows = rows / 16;
 		float *y = xmalloc(sizeof *y * (size_t)(np * rows));
-		for (int si = 0; si < 5; si++) {
-			static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8", "avx512-bf16" };
+		static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8", "avx512-bf16" };
+		for (int si = 0; si < (int)(sizeof sn / sizeof sn[0]); si++) {
 			const struct cpu_kernels *k = NULL;
 			snprintf(pat, sizeof pat, ",%s,", sn[si]);
 			snprintf(all, sizeof all, ",%s,", sets);

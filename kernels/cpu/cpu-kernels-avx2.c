@@ -42,6 +42,7 @@ AVX2_INLINE float ld1(const void *row, long i, enum ds_dtype t)
 }
 
 #define PF_AHEAD 512   /* bytes; measured best of 256..2048 for BF16 rows on the dev machine */
+#define PF16_AHEAD 1024   /* bytes; rows1_16's (one token, 16-bit rows, with the next rows to L2) */
 
 AVX2_INLINE void pf(const void *row, long i, enum ds_dtype t)
 {
@@ -82,7 +83,7 @@ AVX2_INLINE void rows1_16_t(const char *base, enum ds_dtype t, long r0, long r1,
 		for (; c + 32 <= k8; c += 32) {
 #pragma GCC unroll 1
 			for (int j = 0; j < 4; j++) {
-				_mm_prefetch(w[j] + (size_t)c * 2 + 1024, _MM_HINT_T0);
+				_mm_prefetch(w[j] + (size_t)c * 2 + PF16_AHEAD, _MM_HINT_T0);
 				_mm_prefetch(w[j] + next + (size_t)c * 2, _MM_HINT_T1);
 			}
 #pragma GCC unroll 1

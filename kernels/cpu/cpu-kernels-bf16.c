@@ -151,8 +151,9 @@ B16_FN void b16_fused(const char *w0, size_t rb, int R, long k, const uint16_t *
 B16_FN void b16_fused_nt(const char *w0, size_t rb, int R, long k, const uint16_t *xb, long kp, int NT,
 			 int pf, int nnext, float *y, long ldy)
 {
-	switch (NT) {   /* two lines per step where 4 x NT accumulators are too few chains */
-	case 1: b16_fused(w0, rb, R, k, xb, kp, 1, 2, pf, nnext, y, ldy); break;
+	/* two lines per step where 4 x NT accumulators are too few chains; never one token (b16_rows
+	 * gives it to the exact set, and b16_rows_decode's groups of 2-15 tokens are 2 or more each) */
+	switch (NT) {
 	case 2: b16_fused(w0, rb, R, k, xb, kp, 2, 2, pf, nnext, y, ldy); break;
 	case 3: b16_fused(w0, rb, R, k, xb, kp, 3, 1, pf, nnext, y, ldy); break;
 	case 4: b16_fused(w0, rb, R, k, xb, kp, 4, 1, pf, nnext, y, ldy); break;
@@ -161,8 +162,9 @@ B16_FN void b16_fused_nt(const char *w0, size_t rb, int R, long k, const uint16_
 	}
 }
 
-/* Rows [r0, r1) for n < B16_GEMM_MIN tokens: per tile of 4 rows, every group of tokens (groups of
- * equal size, at most 6); the first group streams the rows from memory, the others find them in L1. */
+/* Rows [r0, r1) for 2 <= n < B16_GEMM_MIN tokens: per tile of 4 rows, every group of tokens (groups
+ * of equal size, at most 6, so at least 2 each); the first group streams the rows from memory, the
+ * others find them in L1. */
 B16_API void b16_rows_decode(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			     float *y, long ldy)
 {

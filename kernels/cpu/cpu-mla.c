@@ -92,11 +92,11 @@ static void mla_absorb_split(struct cpu_ctx *c, const struct ds_attn_args *a, in
  * row read once for up to MLA_ABSORB_TOKENS tokens. */
 static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
 {
-	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	if (a->kv_b == NULL) {
 		mla_absorb_split(c, a, i0, n, h);
 		return;
 	}
+	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope, ldq = (long)a->n_heads * lat;
 	const long row0 = (long)h * (a->nope + a->v_dim);
 	float qs[MLA_ABSORB_TOKENS][MLA_ABSORB_ROWS];
