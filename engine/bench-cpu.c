@@ -313,12 +313,13 @@ static int cmp_round(const void *x, const void *y)
 
 /* Bytes of latent cache one decoded token reads, on average over the n_decode tokens after an
  * n_prompt-token prompt: every layer's rows up to its position (step i attends to n_prompt + i + 1
- * rows), F32 on the CPU. At 512 positions of the bench model that is 3% of what the weights are; at
+ * rows), of the cache's type (F32 unless --cache-type bf16). At 512 positions of the bench model that is 3% of what the weights are; at
  * 4096, a quarter, and a bandwidth fraction without it would read low. */
-static double bench_cache_bytes(const struct ds_config *cfg, int n_prompt, int n_decode)
+static double bench_cache_bytes(const struct ds_config *cfg, int cache_type, int n_prompt, int n_decode)
 {
 	double rows = n_prompt + (n_decode + 1) / 2.0;
-	return cfg->num_hidden_layers * rows * (double)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) * sizeof(float);
+	return cfg->num_hidden_layers * rows * (double)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) *
+	       (double)ds_cache_bytes_per_value(cache_type);
 }
 
 int cli_bench(const struct cli_args *a)
@@ -354,7 +355,7 @@ int cli_bench(const struct cli_args *a)
 	known = tok_vocab_size(e.tok) < vocab ? tok_vocab_size(e.tok) : vocab;
 	threads = ds_state_threads(e.state);
 	weight_tok = (double)ds_model_bytes_per_token(&e.model);
-	cache_tok = bench_cache_bytes(&e.model.cfg, n_prompt, n_decode);
+	cache_tok = bench_cache_bytes(&e.model.cfg, ds_state_cache_type(e.state), n_prompt, n_decode);
 	bytes_tok = weight_tok + cache_tok;
 
 	/* A fixed prompt of ordinary tokens: the numbers do not depend on the text. */
@@ -403,10 +404,11 @@ int cli_bench(const struct cli_args *a)
 		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"weight_bytes_per_token\":%.0f,"
 		       "\"cache_bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
 		       "\"machine_bw_gbs\":%.2f,\"machine_bw_before_gbs\":%.2f,\"machine_bw_after_gbs\":%.2f,"
-		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f",
+		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f,\"cache_type\":\"%s\"",
 		       e.model.name, threads, load_s, rounds, n_prompt, rounds > 1 ? pre_med : pre_tps[0], n_decode,
 		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok, weight_tok,
-		       cache_tok, ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction);
+		       cache_tok, ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction,
+		       ds_state_cache_type(e.state) == DS_BF16 ? "bf16" : "f32");
 		if (rounds > 1) {
 			printf(",\"prefill_tps_range\":[%.2f,%.2f],\"decode_tps_range\":[%.2f,%.2f],"
 			       "\"bw_fraction_range\":[%.3f,%.3f]", pre_lo, pre_hi, dec_lo, dec_hi, fr_lo, fr_hi);
@@ -440,8 +442,9 @@ int cli_bench(const struct cli_args *a)
 			printf("prefill          %.2f tokens/s (%d-token prompt)\n", pre_tps[0], n_prompt);
 			printf("decode           %.2f tokens/s (%d tokens after the prompt)\n", dec_tps[0], n_decode);
 		}
-		printf("read/token       %.1f MB per decoded token: %.1f MB of weights, %.1f MB of latent cache\n",
-		       bytes_tok / 1e6, weight_tok / 1e6, cache_tok / 1e6);
+		printf("read/token       %.1f MB per decoded token: %.1f MB of weights, %.1f MB of latent cache (%s)\n",
+		       bytes_tok / 1e6, weight_tok / 1e6, cache_tok / 1e6,
+		       ds_state_cache_type(e.state) == DS_BF16 ? "bf16" : "f32");
 		printf("bandwidth        %.2f GB/s used by decode of %.2f GB/s measured (%.2f before, %.2f after): "
 		       "%.0f%%", m->bw_used, m->bw_machine, m->bw_before, m->bw_after, 100.0 * m->fraction);
 		if (rounds > 1)

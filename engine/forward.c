@@ -36,8 +36,9 @@ struct ds_state {
 	int n_ctx, chunk;
 	int n_slots;                /* sequences the cache holds */
 	struct ds_rope rope;
-	float **cache;              /* per layer (n_slots * n_ctx, kv_lora_rank + rope): c_kv | roped k_pe,
-	                             * slot s at rows s * n_ctx.. */
+	float **cache;              /* per layer (n_slots * n_ctx, kv_lora_rank + rope) of cache_type: c_kv |
+	                             * roped k_pe, slot s at rows s * n_ctx.. */
+	enum ds_dtype cache_type;   /* DS_F32, or DS_BF16 (--cache-type bf16) */
 	float *kvbuf;               /* (chunk, kv_lora_rank + rope): latent rows of a batch of several runs */
 	struct run *runs;           /* (chunk) */
 	struct ds_attn_token *atok; /* (chunk): the decode tokens of one .attention_decode call */
@@ -122,6 +123,30 @@ void ds_state_free(struct ds_state *s)
 		par.release(par.arg);
 }
 
+/* The cache type DSCODER_CACHE_TYPE (--cache-type) names: f32 (also when unset) or bf16. */
+int ds_forward_cache_type(char *err, size_t errlen)
+{
+	const char *e = getenv("DSCODER_CACHE_TYPE");
+	if (e == NULL || *e == '\0' || strcmp(e, "f32") == 0)
+		return DS_F32;
+	if (strcmp(e, "bf16") == 0)
+		return DS_BF16;
+	return errorf(err, errlen, "unknown latent cache type \"%s\" (DSCODER_CACHE_TYPE, --cache-type): use f32 "
+		      "or bf16", e);
+}
+
+size_t ds_cache_bytes_per_value(int cache_type)
+{
+	return cache_type == DS_BF16 ? 2 : 4;
+}
+
+/* Floats of backend memory that hold rows latent rows of the state's cache type. */
+static size_t cache_floats(const struct ds_state *s, size_t rows)
+{
+	size_t lat = (size_t)s->m->cfg.kv_lora_rank + (size_t)s->m->cfg.qk_rope_head_dim;
+	return s->cache_type == DS_BF16 ? (rows * lat + 1) / 2 : rows * lat;
+}
+
 static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
 {
 	float *p = s->be->alloc(s->bc, n > 0 ? n : 1);
@@ -162,9 +187,18 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 		errorf(err, errlen, "the context size must be at least 1 token (got %d)", n_ctx);
 		return NULL;
 	}
+	int cache_type = ds_forward_cache_type(err, errlen);
+	if (cache_type < 0)
+		return NULL;
+	if (cache_type == DS_BF16 && be->cache_store_bf16 == NULL) {
+		errorf(err, errlen, "the %s backend keeps its latent cache in F32: --cache-type bf16 runs on the cpu "
+		       "backend", be->name);
+		return NULL;
+	}
 	struct ds_state *s = xcalloc(1, sizeof *s);
 	s->m = m;
 	s->be = be;
+	s->cache_type = cache_type;
 	s->n_ctx = n_ctx;
 	s->n_slots = 1;
 	int chunk = be->chunk > 0 ? be->chunk : DS_CHUNK;
@@ -194,7 +228,7 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	bool ok = true;
 	s->cache = xcalloc((size_t)cfg->num_hidden_layers, sizeof *s->cache);
 	for (int l = 0; l < cfg->num_hidden_layers && ok; l++)
-		s->cache[l] = state_alloc(s, (size_t)n_ctx * lat, &ok);
+		s->cache[l] = state_alloc(s, cache_floats(s, (size_t)n_ctx), &ok);
 	s->x = state_alloc(s, ch * hd, &ok);
 	s->h = state_alloc(s, ch * hd, &ok);
 	s->ffn = state_alloc(s, ch * hd, &ok);
@@ -209,7 +243,8 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 	if (!ok) {
 		errorf(err, errlen, "not enough memory for a context of %d tokens (%.1f GiB of KV cache): "
 		       "ask for a smaller context", n_ctx,
-		       (double)n_ctx * (double)lat * 4.0 * cfg->num_hidden_layers / (1 << 30));
+		       (double)n_ctx * (double)lat * (double)ds_cache_bytes_per_value(s->cache_type) *
+		       cfg->num_hidden_layers / (1 << 30));
 		ds_state_free(s);
 		return NULL;
 	}
@@ -228,12 +263,11 @@ static bool state_parallel(const struct ds_state *s);
 static bool cache_alloc(struct ds_state *s, int n_slots)
 {
 	const struct ds_config *cfg = &s->m->cfg;
-	size_t lat = (size_t)cfg->kv_lora_rank + (size_t)cfg->qk_rope_head_dim;
 	bool ok = true;
 	for (int l = 0; l < cfg->num_hidden_layers; l++)
 		state_release(s, &s->cache[l]);
 	for (int l = 0; l < cfg->num_hidden_layers && ok; l++)
-		s->cache[l] = state_alloc(s, (size_t)n_slots * (size_t)s->n_ctx * lat, &ok);
+		s->cache[l] = state_alloc(s, cache_floats(s, (size_t)n_slots * (size_t)s->n_ctx), &ok);
 	if (!ok)
 		for (int l = 0; l < cfg->num_hidden_layers; l++)
 			state_release(s, &s->cache[l]);
@@ -261,7 +295,8 @@ int ds_state_set_slots(struct ds_state *s, int n_slots, char *err, size_t errlen
 		fatal("cannot get back the memory of a one-slot KV cache of %d tokens", s->n_ctx);
 	return errorf(err, errlen, "not enough memory for %d sequences of %d tokens (%.1f GiB of KV cache): ask "
 		      "for fewer slots or a smaller context", n_slots, s->n_ctx,
-		      (double)n_slots * s->n_ctx * lat * 4.0 * cfg->num_hidden_layers / (1 << 30));
+		      (double)n_slots * s->n_ctx * lat * (double)ds_cache_bytes_per_value(s->cache_type) *
+		      cfg->num_hidden_layers / (1 << 30));
 }
 
 int ds_state_slots(const struct ds_state *s)
@@ -287,11 +322,17 @@ int ds_state_threads(const struct ds_state *s)
 	return s->be->threads(s->bc);
 }
 
-/* Row pos of layer l's cache in sequence slot seq. */
-static float *cache_row(const struct ds_state *s, int l, int seq, int pos)
+int ds_state_cache_type(const struct ds_state *s)
+{
+	return s->cache_type;
+}
+
+/* Row pos of layer l's cache in sequence slot seq (F32 or BF16 values). */
+static void *cache_row(const struct ds_state *s, int l, int seq, int pos)
 {
 	size_t lat = (size_t)s->m->cfg.kv_lora_rank + (size_t)s->m->cfg.qk_rope_head_dim;
-	return s->cache[l] + ((size_t)seq * (size_t)s->n_ctx + (size_t)pos) * lat;
+	return (char *)s->cache[l] + ((size_t)seq * (size_t)s->n_ctx + (size_t)pos) * lat *
+				     ds_cache_bytes_per_value(s->cache_type);
 }
 
 /* One decoder layer for n tokens in runs[0..n_runs): attention block, then the FFN block. */
@@ -317,10 +358,11 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 	} else {
 		be->matmul(bc, s->q, &L->q_proj, s->h, n);
 	}
-	/* 3. latent K/V: [c_kv | k_pe], c_kv normed; one run goes straight into its cache rows, several
-	 * through kvbuf (a recorded decode step writes a fixed row and stores it at the device's
-	 * position) */
-	float *kv = s->graph ? s->kvrow : n_runs == 1 ? cache_row(s, l, runs[0].seq, runs[0].pos) : s->kvbuf;
+	/* 3. latent K/V: [c_kv | k_pe], c_kv normed; one run goes straight into its F32 cache rows,
+	 * several (or a BF16 cache's) through kvbuf (a recorded decode step writes a fixed row and stores
+	 * it at the device's position) */
+	const bool bf16 = s->cache_type == DS_BF16;
+	float *kv = s->graph ? s->kvrow : n_runs == 1 && !bf16 ? cache_row(s, l, runs[0].seq, runs[0].pos) : s->kvbuf;
 	be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
 	be->rmsnorm(bc, kv, lat, kv, lat, &L->kv_a_norm, n, eps);
 	/* 4. RoPE at each run's positions on k_pe (one head shared by all) and on every head's q_pe */
@@ -328,7 +370,9 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 		const struct run *ru = &runs[r];
 		float *kr_row = kv + (size_t)ru->off * lat;
 		be->rope(bc, kr_row + kr, ru->n, 1, lat, 0, rd, ru->pos, s->rope.inv_freq, s->rope.cos_mscale);
-		if (n_runs > 1)
+		if (bf16)
+			be->cache_store_bf16(bc, cache_row(s, l, ru->seq, ru->pos), kr_row, (size_t)ru->n * lat);
+		else if (n_runs > 1)
 			be->copy(bc, cache_row(s, l, ru->seq, ru->pos), kr_row, (size_t)ru->n * lat);
 		be->rope(bc, s->q + (size_t)ru->off * nh * qd + nope, ru->n, nh, nh * qd, qd, rd, ru->pos,
 			 s->rope.inv_freq, s->rope.cos_mscale);
@@ -347,6 +391,8 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 		struct ds_attn_args aa = {
 			.out = s->attn + (size_t)ru->off * nh * cfg->v_head_dim,
 			.q = s->q + (size_t)ru->off * nh * qd, .cache = cache_row(s, l, ru->seq, 0),
+			.cache_type = s->cache_type,
+			.cur = bf16 ? kv + (size_t)ru->off * lat : cache_row(s, l, ru->seq, ru->pos),
 			.kv_b = L->kv_b_proj.rows > 0 ? &L->kv_b_proj : NULL, .k_b = &L->k_b, .v_b = &L->v_b,
 			.n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
 			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,

@@ -37,7 +37,8 @@ static int default_context(const struct ds_config *cfg)
 {
 	long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	uint64_t per_token = (uint64_t)cfg->num_hidden_layers *
-			     (uint64_t)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) * sizeof(float);
+			     (uint64_t)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) *
+			     ds_cache_bytes_per_value(ds_forward_cache_type(NULL, 0));
 	uint64_t n = (uint64_t)cfg->max_position_embeddings;
 
 	if (pages > 0 && page > 0 && per_token > 0) {

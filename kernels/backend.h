@@ -24,8 +24,11 @@ struct ds_backend_params {
 struct ds_attn_args {
 	float *out;                     /* (n, heads * v_head_dim) */
 	const float *q;                 /* (n, heads * (nope + rope)), q_pe already roped */
-	const float *cache;             /* (n_ctx, kv_rank + rope): rows [0, pos + n) hold the normed
-	                                 * c_kv and the roped k_pe of this layer */
+	const void *cache;              /* (n_ctx, kv_rank + rope) of cache_type: rows [0, pos + n) hold
+	                                 * the normed c_kv and the roped k_pe of this layer */
+	enum ds_dtype cache_type;       /* DS_F32, or DS_BF16 (--cache-type bf16: half the memory) */
+	const float *cur;               /* (n, kv_rank + rope): rows pos..pos+n-1 as F32, the values the
+	                                 * cache holds (the BF16 ones widened); NULL: an F32 cache's own */
 	const struct ds_tensor *kv_b;   /* (heads * (nope + v), kv_rank): kv_b_proj; NULL where k_b and
 	                                 * v_b hold it */
 	const struct ds_tensor *k_b;    /* (heads * kv_rank, nope): each head's W_UK transposed */
@@ -38,7 +41,8 @@ struct ds_attn_args {
 /* One decode token of a multi-sequence attention call (.attention_decode). */
 struct ds_attn_token {
 	int pos;                        /* its position: it attends to rows [0, pos] of cache */
-	const float *cache;             /* its sequence's cache (n_ctx, kv_rank + rope) */
+	const void *cache;              /* its sequence's cache (n_ctx, kv_rank + rope), of the call's
+	                                 * cache_type */
 };
 
 /* The routed experts and shared experts of one MoE layer, once the router has chosen. */
@@ -92,6 +96,10 @@ struct ds_backend {
 	/* dst = src, n floats (buffers from .alloc, not overlapping): the latent rows of a batch of
 	 * several sequences into each one's cache slot */
 	void (*copy)(void *ctx, float *dst, const float *src, size_t n);
+	/* Optional (NULL: the backend keeps its latent cache in F32 only): n floats of rows rounded to
+	 * BF16 (to nearest, ties to even) in place and stored as BF16 at cache, so that the batch that
+	 * wrote them attends to the very values later tokens read back */
+	void (*cache_store_bf16)(void *ctx, void *cache, float *rows, size_t n);
 
 	/* Optional: NULL (0) where a backend has no use for them (the CPU's). */
 	/* Copies the weights of m to the device once, reporting bytes done; -1 and a sentence in err

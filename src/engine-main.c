@@ -59,6 +59,9 @@ static const char usage_options[] =
 "                           and 4096)\n"
 "  --ctx N                  context length (default: the model's, capped by available memory;\n"
 "                           --serve and --batch-file share the default out among the slots)\n"
+"  --cache-type f32|bf16    the latent KV cache's values: f32 (default, exact) or bf16 (CPU: half the\n"
+"                           memory, so twice the context; keys and values rounded to BF16, the\n"
+"                           attention's arithmetic still F32; logits move by ~1e-2)\n"
 "  --max-tokens N           stop after N tokens (default: until EOS)\n"
 "  --temperature T          0 = greedy (default 0)\n"
 "  --top-k N, --top-p P, --min-p P, --repetition-penalty R, --seed S\n"
@@ -131,7 +134,7 @@ enum {
 	OPT_QUANTIZE, OPT_OUT, OPT_SPLIT_KV_B, OPT_DEQUANTIZE,
 	OPT_SERVE, OPT_BATCH_FILE, OPT_API_KEY_FILE, OPT_SLOTS, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT,
 	OPT_BENCH_BATCH, OPT_PROFILE, OPT_REMOTE, OPT_REMOTE_MODEL, OPT_REMOTE_FIM_URL, OPT_API_KEY_ENV,
-	OPT_KERNELS, OPT_ROUNDS,
+	OPT_KERNELS, OPT_ROUNDS, OPT_CACHE_TYPE,
 };
 
 static const struct option long_options[] = {
@@ -151,6 +154,7 @@ static const struct option long_options[] = {
 	{ "system", required_argument, NULL, OPT_SYSTEM },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "kernels", required_argument, NULL, OPT_KERNELS },
+	{ "cache-type", required_argument, NULL, OPT_CACHE_TYPE },
 	{ "ctx", required_argument, NULL, OPT_CTX },
 	{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
 	{ "temperature", required_argument, NULL, OPT_TEMPERATURE },
@@ -443,6 +447,15 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			setenv("DSCODER_KERNELS", optarg, 1);
+			break;
+		case OPT_CACHE_TYPE:
+			/* every state the forward pass makes reads DSCODER_CACHE_TYPE */
+			if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
+				fprintf(stderr, "dscoder-engine: --cache-type %s is not a latent cache type: use f32 or "
+					"bf16.\n", optarg);
+				return 1;
+			}
+			setenv("DSCODER_CACHE_TYPE", optarg, 1);
 			break;
 		case OPT_CTX:
 			if (parse_int("--ctx", optarg, 16, INT_MAX / 2, &v) != 0)

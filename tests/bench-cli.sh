@@ -76,7 +76,7 @@ esac
 # the text report names the same figures
 if "$engine" --model "$quant/model-q8_0.gguf" --bench --threads 1 --max-tokens 2 > "$tmp/text" 2> "$tmp/err" &&
    grep -q "^decode .* tokens/s" "$tmp/text" &&
-   grep -Eq "^read/token .* MB per decoded token: [0-9.]+ MB of weights, [0-9.]+ MB of latent cache$" "$tmp/text" &&
+   grep -Eq "^read/token .* MB per decoded token: [0-9.]+ MB of weights, [0-9.]+ MB of latent cache \(f32\)$" "$tmp/text" &&
    grep -Eq "^bandwidth .* GB/s measured \([0-9.]+ before, [0-9.]+ after\): [0-9]+%" "$tmp/text"; then
 	ok "--bench text report: $(grep '^bandwidth' "$tmp/text")"
 else
@@ -109,6 +109,28 @@ case "$out" in
 ok*) ok "--bench --prompt-tokens 40 and 600: ${out#ok }" ;;
 *) bad "--bench --prompt-tokens: $out" ;;
 esac
+
+# --cache-type bf16: the same rows at 2 bytes a value, so the cache read per token is half the F32 one
+# above, and the report says which
+if "$engine" --model "$quant/model-q8_0.gguf" --bench --json --prompt-tokens 40 --threads 2 --max-tokens 5 \
+	--cache-type bf16 > "$tmp/b16.json" 2> "$tmp/err"; then
+	out=$(python3 -c 'import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+ok = b.get("cache_type") == "bf16" and a.get("cache_type") == "f32" and \
+     abs(2 * b["cache_bytes_per_token"] - a["cache_bytes_per_token"]) <= 2 and \
+     b["weight_bytes_per_token"] == a["weight_bytes_per_token"]
+print(("ok " if ok else "") + "cache bytes per token %s (bf16) against %s (f32)" % (b["cache_bytes_per_token"], a["cache_bytes_per_token"]))' \
+		"$tmp/p40.json" "$tmp/b16.json")
+	case "$out" in
+	ok*) ok "--bench --cache-type bf16: ${out#ok }" ;;
+	*) bad "--bench --cache-type bf16: $out" ;;
+	esac
+else
+	bad "--bench --cache-type bf16 failed: $(cat "$tmp/err")"
+fi
+"$engine" --model "$quant/model-q8_0.gguf" --bench --cache-type fp8 > "$tmp/out" 2> "$tmp/err"
+[ $? -eq 1 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q "fp8" "$tmp/err" &&
+	ok "an unknown cache type is refused: $(cat "$tmp/err")" || bad "--cache-type fp8: $(cat "$tmp/err")"
 
 # rounds of prefill and decode, the model loaded once: the figures are one round's (the median by
 # bandwidth fraction), so they agree with each other as above, and sit inside the spread reported

@@ -2,7 +2,8 @@
  * this CPU runs, against sums in double: axpy_rows on every weight type (float and block-quantized),
  * row counts and widths off the 256-column pass and the 16-lane vectors; pv_scaled with rescales of
  * 1, 0 and in between, query counts off the 4-query tile; pv_add_scaled likewise; scores with row
- * strides wider than the sum. The AVX-512 set must also equal the generic set on the AVX-512 kernels
+ * strides wider than the sum; pv and scores again on BF16 rows (a --cache-type bf16 cache), which must
+ * sum the widened values exactly as F32 rows of them. The AVX-512 set must also equal the generic set on the AVX-512 kernels
  * bit for bit where it claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0/Q4_K/Q5_K,
  * pv_scaled, pv_add_scaled), and nothing
  * outside the outputs may be written. */
@@ -123,8 +124,26 @@ static void test_axpy_rows(const struct cpu_mla_kernels *mk, const struct cpu_ke
 	free((void *)w.data);
 }
 
-/* pv_scaled (add 0: o_i = f_i o_i + sum of p v) or pv_add_scaled (add 1: o_i += f_i (sum of p v)) */
-static void test_pv(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim, int add)
+/* v (count values) as the kernels get it: F32 as it is, or each value rounded to BF16 into vb (and
+ * v rounded in place, the values the sums are held to) */
+static const void *rows_of(enum ds_dtype vt, float *v, long count, uint16_t **vb)
+{
+	*vb = NULL;
+	if (vt == DS_F32)
+		return v;
+	*vb = xmalloc(sizeof **vb * (size_t)count);
+	for (long i = 0; i < count; i++) {
+		(*vb)[i] = fix_bf16(v[i]);
+		uint32_t u = (uint32_t)(*vb)[i] << 16;
+		memcpy(&v[i], &u, sizeof u);
+	}
+	return *vb;
+}
+
+/* pv_scaled (add 0: o_i = f_i o_i + sum of p v) or pv_add_scaled (add 1: o_i += f_i (sum of p v)),
+ * on rows of type vt (F32 or BF16) */
+static void test_pv(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim, int add,
+		    enum ds_dtype vt)
 {
 	const char *what = add ? "pv_add_scaled" : "pv_scaled";
 	long ldo = kdim + 3 + 2 * add, ldp = m + 2 + add, ldv = kdim + 9 - 2 * add;
@@ -142,9 +161,21 @@ static void test_pv(const struct cpu_mla_kernels *mk, const struct cpu_kernels *
 		v[i] = fix_rndf(&rng);
 	memcpy(o, o0, sizeof *o * (size_t)(n * ldo));
 	memcpy(o2, o0, sizeof *o * (size_t)(n * ldo));
-	(add ? mk->pv_add_scaled : mk->pv_scaled)(k, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	(add ? cpu_mla_kernels_generic.pv_add_scaled : cpu_mla_kernels_generic.pv_scaled)(k, o2, ldo, f, p, ldp, v,
-											   ldv, n, m, kdim);
+	uint16_t *vb;
+	const void *rows = rows_of(vt, v, m * ldv, &vb);
+	(add ? mk->pv_add_scaled : mk->pv_scaled)(k, o, ldo, f, p, ldp, rows, vt, ldv, n, m, kdim);
+	(add ? cpu_mla_kernels_generic.pv_add_scaled : cpu_mla_kernels_generic.pv_scaled)(k, o2, ldo, f, p, ldp, rows,
+											   vt, ldv, n, m, kdim);
+	if (vt == DS_BF16) {
+		/* the same sums as F32 rows of the widened values, bit for bit */
+		float *o3 = xmalloc(sizeof *o3 * (size_t)(n * ldo));
+		memcpy(o3, o0, sizeof *o3 * (size_t)(n * ldo));
+		(add ? mk->pv_add_scaled : mk->pv_scaled)(k, o3, ldo, f, p, ldp, v, DS_F32, ldv, n, m, kdim);
+		CHECK(memcmp(o3, o, sizeof *o3 * (size_t)(n * ldo)) == 0, "%s %s %dx%dx%ld on BF16 rows: not its sums "
+		      "on the widened rows as F32", set_name(mk, k), add ? "pv_add_scaled" : "pv_scaled", n, m, kdim);
+		free(o3);
+	}
+	free(vb);
 	int bad = 0;
 	for (int i = 0; i < n; i++)
 		for (long c = 0; c < ldo; c++) {
@@ -179,7 +210,7 @@ static void test_pv(const struct cpu_mla_kernels *mk, const struct cpu_kernels *
 }
 
 static void test_scores(const struct cpu_mla_kernels *mk, const struct cpu_kernels *k, int n, int m, long kdim,
-			long ldv)
+			long ldv, enum ds_dtype vt)
 {
 	long lds = m + 4, ldq = kdim + 5;
 	float *s = xmalloc(sizeof *s * (size_t)(n * lds)), *q = xmalloc(sizeof *q * (size_t)(n * ldq));
@@ -190,7 +221,19 @@ static void test_scores(const struct cpu_mla_kernels *mk, const struct cpu_kerne
 		v[i] = fix_rndf(&rng) * (i % 11 == 0 ? 50.0f : 1.0f);
 	for (long i = 0; i < n * lds; i++)
 		s[i] = GUARD;
-	mk->scores(k, s, lds, q, ldq, n, v, ldv, m, kdim);
+	uint16_t *vb;
+	const void *rows = rows_of(vt, v, m * ldv, &vb);
+	mk->scores(k, s, lds, q, ldq, n, rows, vt, ldv, m, kdim);
+	if (vt == DS_BF16) {
+		float *s3 = xmalloc(sizeof *s3 * (size_t)(n * lds));
+		for (long i = 0; i < n * lds; i++)
+			s3[i] = GUARD;
+		mk->scores(k, s3, lds, q, ldq, n, v, DS_F32, ldv, m, kdim);
+		CHECK(memcmp(s3, s, sizeof *s3 * (size_t)(n * lds)) == 0, "%s scores %dx%dx%ld on BF16 rows: not its "
+		      "sums on the widened rows as F32", set_name(mk, k), n, m, kdim);
+		free(s3);
+	}
+	free(vb);
 	int bad = 0;
 	for (int i = 0; i < n; i++)
 		for (long t = 0; t < lds; t++) {
@@ -266,10 +309,14 @@ static void test_set(const struct cpu_kernels *k)
 	for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 		for (size_t mi = 0; mi < sizeof pms / sizeof pms[0]; mi++)
 			for (size_t ki = 0; ki < sizeof kdims / sizeof kdims[0]; ki++) {
-				test_pv(mk, k, ns[ni], pms[mi], kdims[ki], 0);
-				test_pv(mk, k, ns[ni], pms[mi] == 32 ? 64 : pms[mi], kdims[ki], 1);
-				test_scores(mk, k, ns[ni], pms[mi] == 5 ? 29 : pms[mi], kdims[ki] + 64, kdims[ki] + 64);
-				test_scores(mk, k, ns[ni], pms[mi] + 2, kdims[ki], kdims[ki] + 13);
+				for (int b16 = 0; b16 <= 1; b16++) {
+					enum ds_dtype vt = b16 ? DS_BF16 : DS_F32;
+					test_pv(mk, k, ns[ni], pms[mi], kdims[ki], 0, vt);
+					test_pv(mk, k, ns[ni], pms[mi] == 32 ? 64 : pms[mi], kdims[ki], 1, vt);
+					test_scores(mk, k, ns[ni], pms[mi] == 5 ? 29 : pms[mi], kdims[ki] + 64, kdims[ki] + 64,
+						    vt);
+					test_scores(mk, k, ns[ni], pms[mi] + 2, kdims[ki], kdims[ki] + 13, vt);
+				}
 			}
 	printf("%s: checked\n", set_name(mk, k));
 }
@@ -293,8 +340,8 @@ int main(void)
 		/* the generic set on the same kernels: the reference the AVX-512 one is compared to */
 		printf("generic on %s: ", cpu_kernels_avx512.name);
 		for (int ni = 1; ni <= 17; ni += 8) {
-			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 32, 512, 0);
-			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 64, 512, 1);
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 32, 512, 0, DS_F32);
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx512, ni, 64, 512, 1, DS_BF16);
 		}
 		printf("checked\n");
 	} else {

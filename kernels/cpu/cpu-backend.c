@@ -8,6 +8,7 @@
 
 #include "cpu-backend.h"
 #include "cpu-scratch.h"
+#include "quantize.h"
 #include "xalloc.h"
 
 static float *cpu_alloc(void *ctx, size_t n)
@@ -301,6 +302,15 @@ static void cpu_copy(void *ctx, float *dst, const float *src, size_t n)
 	memcpy(dst, src, n * sizeof *dst);
 }
 
+static void cpu_cache_store_bf16(void *ctx, void *cache, float *rows, size_t n)
+{
+	uint16_t *dst = cache;
+	for (size_t i = 0; i < n; i++) {
+		dst[i] = ds_f32_to_bf16(rows[i]);
+		rows[i] = ds_bf16_to_f32(dst[i]);
+	}
+}
+
 const struct ds_backend ds_backend_cpu = {
 	.name = "cpu",
 	.create = cpu_create,
@@ -319,4 +329,5 @@ const struct ds_backend ds_backend_cpu = {
 	.moe = cpu_moe,
 	.add = cpu_add,
 	.copy = cpu_copy,
+	.cache_store_bf16 = cpu_cache_store_bf16,
 };

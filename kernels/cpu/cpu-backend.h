@@ -108,6 +108,12 @@ void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct 
 /* How a prompt chunk attends to the positions before it (cpu-mla.c): -1 the cheaper form by count of
  * multiply-adds, 0 absorbed, 1 expanded (tests set it to compare the two) */
 extern int cpu_mla_prefix_form;
+
+/* The latent rows of an attention call's own tokens as F32 (struct ds_attn_args, cur). */
+static inline const float *cpu_mla_cur(const struct ds_attn_args *a)
+{
+	return a->cur != NULL ? a->cur : (const float *)a->cache + (long)a->pos * (a->kv_rank + a->rope);
+}
 /* Row stride of a decode token's softmax weights (att_p) over n_keys positions (cpu-mla.c) */
 long cpu_mla_p_stride(long n_keys);
 

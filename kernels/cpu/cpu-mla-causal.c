@@ -23,7 +23,7 @@ void cpu_mla_causal(const struct cpu_ctx *c, const struct ds_attn_args *a, int h
 	float *causal_keys = cpu_scratch(CPU_SCRATCH_CAUSAL, (size_t)n * (size_t)qd * sizeof(float));
 	for (int j = 0; j < n; j++) {
 		memcpy(causal_keys + (long)j * qd, c->att_kv + j * ldkv + (long)h * kvd, (size_t)nope * sizeof(float));
-		memcpy(causal_keys + (long)j * qd + nope, a->cache + (long)(a->pos + j) * lat + kr,
+		memcpy(causal_keys + (long)j * qd + nope, cpu_mla_cur(a) + (long)j * lat + kr,
 		       (size_t)a->rope * sizeof(float));
 	}
 	/* s[i][j] = q_i . k_j for j in a block, i from the block's first key on */

@@ -3,6 +3,7 @@
  * walks the rows, so y and o are loaded and stored once per block instead of once per row. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "cpu-mla-kernels.h"
@@ -21,9 +22,27 @@ static void generic_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy,
 		generic_axpy_rows(k, y + (long)i * ldy, a + (long)i * lda, w, row0, m);
 }
 
-static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-			      long ldp, const float *v, long ldv, int n, int m, long kdim)
+const float *cpu_mla_rows_f32(const void *v, enum ds_dtype vt, long ldv, int m, long kdim,
+			      enum cpu_scratch_use use, long *ld)
 {
+	if (vt == DS_F32) {
+		*ld = ldv;
+		return v;
+	}
+	float *w = cpu_scratch(use, (size_t)(m > 0 ? m : 1) * (size_t)kdim * sizeof *w);
+	for (int t = 0; t < m; t++) {
+		const uint16_t *r = (const uint16_t *)v + (long)t * ldv;
+		for (long c = 0; c < kdim; c++)
+			w[(long)t * kdim + c] = ds_bf16_to_f32(r[c]);
+	}
+	*ld = kdim;
+	return w;
+}
+
+static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+			      long ldp, const void *vv, enum ds_dtype vt, long ldv, int n, int m, long kdim)
+{
+	const float *v = cpu_mla_rows_f32(vv, vt, ldv, m, kdim, CPU_SCRATCH_MLA_ROWS, &ldv);
 	for (int i = 0; i < n; i++) {
 		if (f[i] == 1.0f)
 			continue;
@@ -35,8 +54,9 @@ static void generic_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, c
 }
 
 static void generic_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-				  long ldp, const float *v, long ldv, int n, int m, long kdim)
+				  long ldp, const void *vv, enum ds_dtype vt, long ldv, int n, int m, long kdim)
 {
+	const float *v = cpu_mla_rows_f32(vv, vt, ldv, m, kdim, CPU_SCRATCH_MLA_ROWS, &ldv);
 	float sum[kdim];
 	for (int i = 0; i < n; i++) {
 		memset(sum, 0, sizeof sum);
@@ -46,11 +66,14 @@ static void generic_pv_add_scaled(const struct cpu_kernels *k, float *o, long ld
 }
 
 static void generic_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-			   const float *v, long ldv, int m, long kdim)
+			   const void *vv, enum ds_dtype vt, long ldv, int m, long kdim)
 {
 	/* rows with a row stride: the cache rows as a tensor (cols = ldv) whose first kdim are used is
-	 * not what rows() takes, so the block is a tensor only where kdim spans the whole row */
-	if (kdim == ldv) {
+	 * not what rows() takes, so the block is a tensor only where kdim spans the whole row (decided
+	 * on the rows as given, so that BF16 rows widened get the sums of F32 rows of their values) */
+	const bool whole = kdim == ldv;
+	const float *v = cpu_mla_rows_f32(vv, vt, ldv, m, kdim, CPU_SCRATCH_MLA_ROWS, &ldv);
+	if (whole) {
 		struct ds_tensor vb = { .dtype = DS_F32, .data = v, .rows = m, .cols = kdim };
 		k->rows(&vb, 0, m, q, n, ldq, s, lds);
 		return;
@@ -432,8 +455,8 @@ static void avx512_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, 
 
 /* Q queries (1..4) x 64 columns from c of pv_scaled: 16 sums in registers over the m rows of v,
  * each 64-column piece of a row loaded once for the Q queries; lanes past kdim are masked off. */
-MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, const float *p, long ldp,
-			  const float *v, long ldv, int m, long c, long kdim, int pf)
+MK512_INLINE void pv_tile(int Q, int ADD, int B16, float *o, long ldo, const float *f, const float *p, long ldp,
+			  const void *v, long ldv, int m, long c, long kdim, int pf)
 {
 	__mmask16 mk[4];
 	__m512 acc[4][4];
@@ -449,15 +472,15 @@ MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, co
 					: _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[u], o + (long)q * ldo + c + 16 * u), fq);
 	}
 	for (int t = 0; t < m; t++) {
-		const float *vt = v + (long)t * ldv + c;
+		const char *vt = (const char *)v + ((long)t * ldv + c) * (B16 ? 2 : 4);
 		__m512 vv[4];
 		if (pf)
 #pragma GCC unroll 4
 			for (int u = 0; u < 4; u++)
-				_mm_prefetch((const char *)(vt + PV_AHEAD * ldv + 16 * u), _MM_HINT_T0);
+				_mm_prefetch(vt + (PV_AHEAD * ldv + 16 * u) * (B16 ? 2 : 4), _MM_HINT_T0);
 #pragma GCC unroll 4
 		for (int u = 0; u < 4; u++)
-			vv[u] = _mm512_maskz_loadu_ps(mk[u], vt + 16 * u);
+			vv[u] = mk_ld(vt, 16 * u, B16 ? DS_BF16 : DS_F32, mk[u]);
 #pragma GCC unroll 4
 		for (int q = 0; q < Q; q++) {
 			__m512 pq = _mm512_set1_ps(p[(long)q * ldp + t]);
@@ -479,9 +502,10 @@ MK512_INLINE void pv_tile(int Q, int ADD, float *o, long ldo, const float *f, co
 	}
 }
 
-/* pv_scaled (ADD 0) and pv_add_scaled (ADD 1): tiles of up to 4 queries x 64 columns */
-MK512_INLINE void pv_tiles(int ADD, float *o, long ldo, const float *f, const float *p, long ldp, const float *v,
-			   long ldv, int n, int m, long kdim)
+/* pv_scaled (ADD 0) and pv_add_scaled (ADD 1) on F32 (B16 0) or BF16 rows: tiles of up to 4 queries
+ * x 64 columns */
+MK512_INLINE void pv_tiles(int ADD, int B16, float *o, long ldo, const float *f, const float *p, long ldp,
+			   const void *v, long ldv, int n, int m, long kdim)
 {
 	/* columns outermost: the piece of v's m rows that a tile reads (8 KB for 32 rows) stays in L1
 	 * for every group of queries */
@@ -490,25 +514,32 @@ MK512_INLINE void pv_tiles(int ADD, float *o, long ldo, const float *f, const fl
 			float *oi = o + (long)i * ldo;
 			const float *pi = p + (long)i * ldp;
 			switch (n - i) {
-			case 1: pv_tile(1, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
-			case 2: pv_tile(2, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
-			case 3: pv_tile(3, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
-			default: pv_tile(4, ADD, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			case 1: pv_tile(1, ADD, B16, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			case 2: pv_tile(2, ADD, B16, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			case 3: pv_tile(3, ADD, B16, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
+			default: pv_tile(4, ADD, B16, oi, ldo, f + i, pi, ldp, v, ldv, m, c, kdim, ADD && i == 0); break;
 			}
 		}
 	}
 }
 
 static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-				   long ldp, const float *v, long ldv, int n, int m, long kdim)
+				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
 {
-	pv_tiles(0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	if (vt == DS_BF16)
+		pv_tiles(0, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	else
+		pv_tiles(0, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 }
 
 static MK512 void avx512_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f,
-				       const float *p, long ldp, const float *v, long ldv, int n, int m, long kdim)
+				       const float *p, long ldp, const void *v, enum ds_dtype vt, long ldv, int n,
+				       int m, long kdim)
 {
-	pv_tiles(1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	if (vt == DS_BF16)
+		pv_tiles(1, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	else
+		pv_tiles(1, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 }
 
 /* Rows ahead of the tile being summed whose lines scores asks for. */
@@ -542,9 +573,10 @@ MK512_INLINE void sc_sum16(__m512 acc[4][4], __m128 sum[4])
 
 /* R rows (1..4) x Q queries (1..4) of scores: R * Q sums in registers over kdim, each 16-float piece
  * of a row or a query loaded once per tile. */
-MK512_INLINE void sc_tile(int R, int Q, float *s, long lds, const float *q, long ldq, const float *v, long ldv,
-			  long kdim, const float *pf)
+MK512_INLINE void sc_tile(int R, int Q, int B16, float *s, long lds, const float *q, long ldq, const void *v,
+			  long ldv, long kdim, const void *pf)
 {
+	const int vb = B16 ? 2 : 4;     /* bytes of a value of v */
 	__m512 acc[4][4];
 #pragma GCC unroll 4
 	for (int i = 0; i < Q; i++)
@@ -557,10 +589,10 @@ MK512_INLINE void sc_tile(int R, int Q, float *s, long lds, const float *q, long
 		if (pf != NULL)
 #pragma GCC unroll 4
 			for (int t = 0; t < 4; t++)
-				_mm_prefetch((const char *)(pf + (long)t * ldv + c), _MM_HINT_T0);
+				_mm_prefetch((const char *)pf + ((long)t * ldv + c) * vb, _MM_HINT_T0);
 #pragma GCC unroll 4
 		for (int t = 0; t < R; t++)
-			vv[t] = _mm512_maskz_loadu_ps(mk, v + (long)t * ldv + c);
+			vv[t] = mk_ld((const char *)v + (long)t * ldv * vb, c, B16 ? DS_BF16 : DS_F32, mk);
 #pragma GCC unroll 4
 		for (int i = 0; i < Q; i++) {
 			__m512 qi = _mm512_maskz_loadu_ps(mk, q + (long)i * ldq + c);
@@ -584,29 +616,40 @@ MK512_INLINE void sc_tile(int R, int Q, float *s, long lds, const float *q, long
 			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-				const float *v, long ldv, int m, long kdim)
+MK512_INLINE void sc_rows(int B16, float *s, long lds, const float *q, long ldq, int n, const void *v, long ldv,
+			  int m, long kdim)
 {
+	const int vb = B16 ? 2 : 4;
 	/* rows outermost: 4 rows (9 KB of a 576-wide cache) stay in L1 for every group of queries */
 	int t = 0;
 	for (; t + 4 <= m; t += 4) {
 		/* the first query group asks for the 4 rows SC_AHEAD rows on, a line of each per step:
 		 * the loads waited on memory. Past m they are the cache's next rows (the next block's),
 		 * or nothing: a prefetch of an address past the cache does not fault. */
-		const float *pf = v + (long)(t + SC_AHEAD) * ldv;
+		const char *vt = (const char *)v + (long)t * ldv * vb, *pf = vt + (long)SC_AHEAD * ldv * vb;
 		int i = 0;
 		for (; i + 4 <= n; i += 4, pf = NULL)
-			sc_tile(4, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim, pf);
+			sc_tile(4, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf);
 		for (; i < n; i++, pf = NULL)
-			sc_tile(4, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim, pf);
+			sc_tile(4, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf);
 	}
 	for (; t < m; t++) {
+		const char *vt = (const char *)v + (long)t * ldv * vb;
 		int i = 0;
 		for (; i + 4 <= n; i += 4)
-			sc_tile(1, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim, NULL);
+			sc_tile(1, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL);
 		for (; i < n; i++)
-			sc_tile(1, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, v + (long)t * ldv, ldv, kdim, NULL);
+			sc_tile(1, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL);
 	}
+}
+
+static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
+				const void *v, enum ds_dtype vt, long ldv, int m, long kdim)
+{
+	if (vt == DS_BF16)
+		sc_rows(1, s, lds, q, ldq, n, v, ldv, m, kdim);
+	else
+		sc_rows(0, s, lds, q, ldq, n, v, ldv, m, kdim);
 }
 
 const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {

@@ -7,7 +7,11 @@
 #define DS_CPU_MLA_KERNELS_H
 
 #include "cpu-kernels.h"
+#include "cpu-scratch.h"
 
+/* The cache rows v of pv_scaled, pv_add_scaled and scores are of type vt, DS_F32 or DS_BF16 (a
+ * --cache-type bf16 cache), ldv values apart; BF16 values are widened to F32 exactly, so a set's sums
+ * over BF16 rows are its sums over those rows widened. */
 struct cpu_mla_kernels {
 	const char *name;
 	/* y[c] += sum over j < m, in order, of a[j] * W[row0 + j][c] for c < w->cols: W^T a over a
@@ -23,23 +27,28 @@ struct cpu_mla_kernels {
 	 * in order, c < kdim (o_i at o + i*ldo): k->pv after a rescale of each o_i (none where f[i] is
 	 * 1, which leaves o_i as it is). */
 	void (*pv_scaled)(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-			  long ldp, const float *v, long ldv, int n, int m, long kdim);
+			  long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim);
 	/* For each query i < n: o_i[c] += f[i] * (the sum over t < m, in order, of p[i*ldp + t] *
 	 * v[t*ldv + c]) for c < kdim: a block of rows summed on its own and added with its softmax
 	 * rescale (one token's decode sums a column slice of every block so). */
 	void (*pv_add_scaled)(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-			      long ldp, const float *v, long ldv, int n, int m, long kdim);
-	/* s[i*lds + t] = q_i . v_t over kdim for queries i < n (q_i at q + i*ldq) and F32 rows t < m
+			      long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim);
+	/* s[i*lds + t] = q_i . v_t over kdim for queries i < n (q_i at q + i*ldq) and rows t < m
 	 * (v_t at v + t*ldv): the attention scores of a block of cache rows, each row read once for
 	 * all queries. The generic set is k->rows; others sum in their own order (F32 rounding). */
 	void (*scores)(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-		       const float *v, long ldv, int m, long kdim);
+		       const void *v, enum ds_dtype vt, long ldv, int m, long kdim);
 };
 
 extern const struct cpu_mla_kernels cpu_mla_kernels_generic;
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 extern const struct cpu_mla_kernels cpu_mla_kernels_avx512;
 #endif
+
+/* Rows [0, m) of v (type vt, ldv values apart), columns [0, kdim), as F32 rows *ld apart: v itself
+ * where it is F32 (*ld = ldv), else widened into this thread's scratch buffer for use (*ld = kdim). */
+const float *cpu_mla_rows_f32(const void *v, enum ds_dtype vt, long ldv, int m, long kdim,
+			      enum cpu_scratch_use use, long *ld);
 
 /* The set that goes with kernel set k: the AVX-512 one with k's AVX-512 set, the generic one with
  * any other (so DSCODER_KERNELS=ref|avx2 reach attention too). */

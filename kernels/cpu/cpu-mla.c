@@ -147,9 +147,10 @@ static void mla_absorb_run(void *arg, int b, int ith)
 /* Decode, phase 1: each block of positions [lo, hi) of cache keeps, for every head of the absorbed
  * queries qa (heads, lat), a running max, the sum of exponentials and the weighted sum of c_kv
  * (online softmax) in part (heads, kv_rank + 2), MLA_BLOCK rows at a time. */
-static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, const float *cache, const float *qa,
+static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, const void *cache, const float *qa,
 			     float *part, long lo, long hi, int ith)
 {
+	const size_t vb = a->cache_type == DS_BF16 ? 2 : 4;   /* bytes of a cached value */
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
@@ -163,7 +164,8 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 	for (long b = lo; b < hi; b += MLA_BLOCK) {
 		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
 		/* scores of every head against these rows: the rows are the "weights", each read once */
-		mk->scores(c->k, s, MLA_BLOCK, qa, lat, nh, cache + b * lat, lat, nb, lat);
+		const char *rows = (const char *)cache + (size_t)(b * lat) * vb;
+		mk->scores(c->k, s, MLA_BLOCK, qa, lat, nh, rows, a->cache_type, lat, nb, lat);
 		for (int h = 0; h < nh; h++) {
 			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
 			float m = ph[0];
@@ -178,7 +180,7 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 			ph[1] += c->k->exp_sum(sh, nb, m);
 		}
 		/* o_lat of every head = f * o_lat + its weights times these rows' c_kv */
-		mk->pv_scaled(c->k, part + 2, kr + 2, f, s, MLA_BLOCK, cache + b * lat, lat, nh, nb, kr);
+		mk->pv_scaled(c->k, part + 2, kr + 2, f, s, MLA_BLOCK, rows, a->cache_type, lat, nh, nb, kr);
 	}
 }
 
@@ -376,6 +378,17 @@ static void mla_softmax_block(const struct cpu_ctx *c, float *s, long sld, int n
 	}
 }
 
+/* Rows [t0, t0 + tb) of the cache before the batch as F32 rows lat apart: the cache's own, or a
+ * BF16 cache's widened into this thread's scratch (per head and block: 1/(2 * heads) of the
+ * products' work on them). */
+static const float *mla_prefix_rows(const struct ds_attn_args *a, long t0, int tb)
+{
+	const long lat = a->kv_rank + a->rope;
+	long ld;
+	const void *rows = (const char *)a->cache + (size_t)(t0 * lat) * (a->cache_type == DS_BF16 ? 2 : 4);
+	return cpu_mla_rows_f32(rows, a->cache_type, lat, tb, lat, CPU_SCRATCH_PREFIX_ROWS, &ld);
+}
+
 /* Head h of the absorbed form: m, l as below, o (n, kv_rank) the weighted sum of the latent rows */
 static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_attn_args *a, int h, float *s,
 				     long sld, float *m, float *l, float *o)
@@ -384,10 +397,11 @@ static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_at
 	memset(o, 0, (size_t)n * (size_t)kr * sizeof *o);
 	for (int t0 = 0; t0 < a->pos; t0 += MLA_TB) {
 		int tb = a->pos - t0 < MLA_TB ? a->pos - t0 : MLA_TB;
-		struct ds_tensor cb = { .dtype = DS_F32, .data = a->cache + (long)t0 * lat, .rows = tb, .cols = lat };
+		const float *cr = mla_prefix_rows(a, t0, tb);
+		struct ds_tensor cb = { .dtype = DS_F32, .data = cr, .rows = tb, .cols = lat };
 		c->k->rows(&cb, 0, tb, c->att_q + (long)h * lat, n, (long)nh * lat, s, sld);
 		mla_softmax_block(c, s, sld, n, tb, 1.0f, m, l, o, kr);
-		c->k->pv(o, kr, s, sld, a->cache + (long)t0 * lat, lat, n, tb, kr);
+		c->k->pv(o, kr, s, sld, cr, lat, n, tb, kr);
 	}
 }
 
@@ -409,7 +423,7 @@ static void mla_prefix_expanded_head(const struct cpu_ctx *c, const struct ds_at
 	memset(o, 0, (size_t)n * (size_t)vd * sizeof *o);
 	for (int t0 = 0; t0 < a->pos; t0 += MLA_XB) {
 		int tb = a->pos - t0 < MLA_XB ? a->pos - t0 : MLA_XB;
-		const float *cr = a->cache + (long)t0 * lat;
+		const float *cr = mla_prefix_rows(a, t0, tb);
 		/* K = [W_UK c_kv | k_pe] and V = W_UV c_kv of these positions */
 		c->k->rows(&wk, 0, nope, cr, tb, lat, kb, qd);
 		for (int j = 0; j < tb; j++)
@@ -430,7 +444,7 @@ static void mla_expand_run(void *arg, int h, int ith)
 	const struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
 	const long lat = a->kv_rank + a->rope, ld = (long)a->n_heads * (a->nope + a->v_dim);
-	const float *cr = a->cache + (long)a->pos * lat;
+	const float *cr = cpu_mla_cur(a);
 	float *kv = c->att_kv + (long)h * (a->nope + a->v_dim);
 	struct ds_tensor wk = mla_w_uk(c, a, h), wv = mla_w_uv(a, h);
 	c->k->rows(&wk, 0, a->nope, cr, a->n, lat, kv, ld);
@@ -550,7 +564,8 @@ static void mla1_scores_run(void *arg, int blk, int ith)
 	long lo, hi;
 	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
 	float *p = c->att_p + lo, *st = mla1_stat(c) + (long)blk * nh * 2;
-	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, lat, nh, a->cache + lo * lat, lat,
+	const void *rows = (const char *)a->cache + (size_t)(lo * lat) * (a->cache_type == DS_BF16 ? 2 : 4);
+	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, lat, nh, rows, a->cache_type, lat,
 					   (int)(hi - lo), lat);
 	for (int h = 0; h < nh; h++) {
 		float *ph = p + (long)h * t->ldp, m = -INFINITY;
@@ -595,14 +610,16 @@ static void mla1_sums_run(void *arg, int cc, int ith)
 	const int nh = a->n_heads, kr = a->kv_rank, lat = a->kv_rank + a->rope;
 	const long c0 = (long)cc * MLA1_COLS, w = kr - c0 < MLA1_COLS ? kr - c0 : MLA1_COLS;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
+	const size_t vb = a->cache_type == DS_BF16 ? 2 : 4;
 	float *o = mla1_olat(c) + c0;
 	for (int h = 0; h < nh; h++)
 		memset(o + (long)h * kr, 0, (size_t)w * sizeof *o);
 	for (int b = 0; b < t->n_blk; b++) {
 		long lo, hi;
 		cpu_block(t->n_keys, t->blk_len, b, &lo, &hi);
-		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp,
-				  a->cache + lo * lat + c0, lat, nh, (int)(hi - lo), w);
+		const void *rows = (const char *)a->cache + (size_t)(lo * lat + c0) * vb;
+		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp, rows,
+				  a->cache_type, lat, nh, (int)(hi - lo), w);
 	}
 }
 
@@ -646,7 +663,7 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 	long lat = a->kv_rank + a->rope;
 	/* K/V of the batch's own positions: kv_b_proj (c_kv) for n rows of the cache */
 	if (a->kv_b != NULL)
-		cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, a->cache + (long)a->pos * lat, lat, a->n);
+		cpu_matmul_ld(c, c->att_kv, (long)a->kv_b->rows, a->kv_b, cpu_mla_cur(a), lat, a->n);
 	else
 		cpu_pool_run(c->pool, mla_expand_run, &t, a->n_heads);
 	t.expanded = mla_prefix_expanded(a);

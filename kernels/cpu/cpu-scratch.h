@@ -23,6 +23,8 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_MOE_GU,       /* prefill MoE: its gate and up outputs */
 	CPU_SCRATCH_FFN_PACK,     /* a SwiGLU on one thread (prefill MoE, token split): packed activations */
 	CPU_SCRATCH_SPLIT_X,      /* a product split by tokens: one block's packed activations */
+	CPU_SCRATCH_MLA_ROWS,     /* attention kernels: a block of BF16 cache rows widened to F32 */
+	CPU_SCRATCH_PREFIX_ROWS,  /* prefill attention: a block of earlier BF16 cache rows widened */
 	CPU_SCRATCH_N
 };
 
