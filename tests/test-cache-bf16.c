@@ -4,7 +4,8 @@
  * the quantized files get: a batch over the prompt, one token at a time, a prompt in chunks through
  * either form of the prefix attention, two sequences decoded in one call, and one token after 2,100
  * positions (the long-context form). 1 and 2 threads give the same bits; the logits are not the F32
- * cache's (the rounding happened); an unknown type is one sentence and no state. */
+ * cache's (the rounding happened); an unknown type is one sentence and no state. All of it twice on a
+ * CPU with AVX-512 BF16: decode's products by vdpbf16ps (the default there) and by widened rows. */
 #include "build-config.h"
 
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "cpu/cpu-backend.h"
+#include "cpu/cpu-mla-kernels.h"
 #include "fixture-util.h"
 #include "forward.h"
 #include "model.h"
@@ -66,6 +68,9 @@ static struct ds_state *state(const struct ds_model *m, int n_ctx, int threads, 
 	return s;
 }
 
+/* how decode multiplies BF16 rows, for the messages */
+static const char *dot_name = "";
+
 static void test_file(const char *type)
 {
 	char path[1200], err[512];
@@ -98,7 +103,7 @@ static void test_file(const char *type)
 
 	/* the prompt in one batch; the rounding moved it off the F32 cache's logits */
 	CHECK(ds_forward(s, prompt, np, 0, batch, true) == 0, "%s: batch refused", type);
-	snprintf(what, sizeof what, "%s, bf16 cache, batch vs golden", type);
+	snprintf(what, sizeof what, "%s, bf16 cache%s, batch vs golden", type, dot_name);
 	near(what, batch, gold, np, V);
 	CHECK(ds_forward(f32, prompt, np, 0, other, true) == 0, "%s: f32 batch refused", type);
 	double d = fix_max_diff(batch, other, nlog);
@@ -108,7 +113,7 @@ static void test_file(const char *type)
 	for (int i = 0; i < np; i++)
 		CHECK(ds_forward(s, &prompt[i], 1, i, other + (size_t)i * V, false) == 0, "%s: decode %d refused",
 		      type, i);
-	snprintf(what, sizeof what, "%s, bf16 cache, decode vs golden", type);
+	snprintf(what, sizeof what, "%s, bf16 cache%s, decode vs golden", type, dot_name);
 	near(what, other, gold, np, V);
 
 	/* the prompt in chunks: the second attends to the first through each form of the prefix sums */
@@ -118,8 +123,8 @@ static void test_file(const char *type)
 		CHECK(ds_forward(s, prompt, cut, 0, other, true) == 0, "%s: chunk 1 refused", type);
 		CHECK(ds_forward(s, prompt + cut, np - cut, cut, other + (size_t)cut * V, true) == 0,
 		      "%s: chunk 2 refused", type);
-		snprintf(what, sizeof what, "%s, bf16 cache, chunks of %d + %d (%s prefix) vs golden", type, cut,
-			 np - cut, form ? "expanded" : "absorbed");
+		snprintf(what, sizeof what, "%s, bf16 cache%s, chunks of %d + %d (%s prefix) vs golden", type, dot_name,
+			 cut, np - cut, form ? "expanded" : "absorbed");
 		near(what, other, gold, np, V);
 	}
 	cpu_mla_prefix_form = -1;
@@ -158,7 +163,7 @@ static void test_file(const char *type)
 			memcpy(want0 + ((size_t)i * 2 + 1) * V, gold + (size_t)(half / 2 + i) * V,
 			       (size_t)V * sizeof *got);
 		}
-		snprintf(what, sizeof what, "%s, bf16 cache, two sequences a step per call vs golden", type);
+		snprintf(what, sizeof what, "%s, bf16 cache%s, two sequences a step per call vs golden", type, dot_name);
 		near(what, got, want0, 2 * steps, V);
 		free(got);
 		free(want0);
@@ -178,7 +183,7 @@ static void test_file(const char *type)
 		CHECK(ds_forward(f32, ids, LONG_POS + 1, 0, ref, false) == 0, "%s: f32 long prefill refused", type);
 		CHECK(ds_forward(s, ids, LONG_POS, 0, NULL, false) == 0 &&
 		      ds_forward(s, ids + LONG_POS, 1, LONG_POS, last, false) == 0, "%s: long decode refused", type);
-		snprintf(what, sizeof what, "%s, bf16 cache, token %d vs the f32 cache's", type, LONG_POS);
+		snprintf(what, sizeof what, "%s, bf16 cache%s, token %d vs the f32 cache's", type, dot_name, LONG_POS);
 		near(what, last, ref, 1, V);
 		struct ds_state *s1 = state(&m, n_ctx, 1, "bf16");
 		if (s1 != NULL) {
@@ -214,8 +219,15 @@ int main(void)
 {
 	if (!fix_have_models())
 		return 77;
-	test_file("bf16");
-	test_file("q8_0");
+	for (int widen = 0; widen <= 1; widen++) {
+		if (widen && !cpu_kernels_have_avx512_bf16())
+			break;    /* (widened rows were the only form) */
+		cpu_mla_bf16_dot = widen ? 0 : -1;
+		dot_name = !cpu_kernels_have_avx512_bf16() ? "" : widen ? " (rows widened)" : " (vdpbf16ps)";
+		test_file("bf16");
+		test_file("q8_0");
+	}
+	cpu_mla_bf16_dot = -1;
 
 	/* a type the engine does not know: one sentence, no state */
 	char path[1200], err[512] = "";

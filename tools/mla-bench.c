@@ -5,8 +5,10 @@
  * Eight layers' caches and kv_b_proj in turn, as the engine reads them, and (COLD 1) 64 MB read
  * between calls as the engine's weight streams would, so that the cache rows and kv_b come from memory
  * as they do in decode; medians of many calls. Run by hand:
- *   tools/mla-bench [POS [THREADS [TYPE [CALLS [COLD]]]]]   e.g. tools/mla-bench 576 1,2 q4_K 400 1
- * (TYPE of kv_b_proj: bf16, q8_0 or q4_K; the set is DSCODER_KERNELS's, else the fastest exact one) */
+ *   tools/mla-bench [POS [THREADS [TYPE [CALLS [COLD [CACHE]]]]]]   e.g. tools/mla-bench 576 1,2 q4_K 400 1
+ * (TYPE of kv_b_proj: bf16, q8_0 or q4_K; the set is DSCODER_KERNELS's, else the fastest exact one;
+ * CACHE: f32 (default), bf16 (--cache-type bf16: vdpbf16ps where the CPU has it) or bf16-widen (its
+ * rows widened to F32 for F32 products)) */
 #include "build-config.h"
 
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "backend.h"
+#include "cpu/cpu-mla-kernels.h"
 #include "dtype.h"
 #include "quantize.h"
 #include "xalloc.h"
@@ -51,12 +54,22 @@ int main(int argc, char **argv)
 	const char *tname = argc > 3 ? argv[3] : "bf16";
 	const int calls = argc > 4 ? atoi(argv[4]) : 400;
 	const int cold = argc > 5 ? atoi(argv[5]) : 1;
+	const char *cache_name = argc > 6 ? argv[6] : "f32";
+	const int b16 = strncmp(cache_name, "bf16", 4) == 0;
+	if (strcmp(cache_name, "bf16-widen") == 0)
+		cpu_mla_bf16_dot = 0;
+	else if (b16 && strcmp(cache_name, "bf16") != 0)
+		cache_name = "?";
 	enum ds_dtype type = DS_N_DTYPES;
 	for (int t = 0; t < DS_N_DTYPES; t++)
 		if (strcmp(ds_dtype_get((enum ds_dtype)t)->name, tname) == 0)
 			type = (enum ds_dtype)t;
 	if (pos < 1 || calls < 1 || type == DS_N_DTYPES || (type != DS_BF16 && !ds_quantize_supported(type))) {
 		fprintf(stderr, "mla-bench: POS and CALLS must be at least 1, TYPE bf16, q8_0 or q4_K\n");
+		return 2;
+	}
+	if (!b16 && strcmp(cache_name, "f32") != 0) {
+		fprintf(stderr, "mla-bench: CACHE must be f32, bf16 or bf16-widen\n");
 		return 2;
 	}
 	const int heads = 16, nope = 128, rope = 64, vd = 128, kr = 512, lat = kr + rope;
@@ -104,8 +117,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < flush_n / 8; i++)
 		flush[i] = i;
 
-	printf("decode attention at position %d, kv_b_proj %s, %d layers in turn, %s\n", pos, tname, LAYERS,
-	       cold ? "caches flushed between calls" : "caches warm");
+	printf("decode attention at position %d, kv_b_proj %s, %s latent cache, %d layers in turn, %s\n", pos, tname,
+	       cache_name, LAYERS, cold ? "caches flushed between calls" : "caches warm");
 	printf("%3s  %10s  %s\n", "thr", "us/call", "GFLOP/s (scores and weighted sums)");
 	for (int nt = 1; nt <= 16; nt++) {
 		char pat[8], all[64];
@@ -126,6 +139,12 @@ int main(int argc, char **argv)
 			cache[l] = be->alloc(c, (size_t)(pos + 1) * (size_t)lat);
 			for (long i = 0; i < (long)(pos + 1) * lat; i++)
 				cache[l][i] = rndf();
+			if (b16)    /* the same values in BF16, in the first half of the buffer */
+				for (long i = 0; i < (long)(pos + 1) * lat; i++) {
+					uint32_t u;
+					memcpy(&u, &cache[l][i], 4);
+					((uint16_t *)cache[l])[i] = (uint16_t)(u >> 16);
+				}
 		}
 		float *q = be->alloc(c, (size_t)heads * (size_t)(nope + rope));
 		float *out = be->alloc(c, (size_t)heads * (size_t)vd);
@@ -153,6 +172,7 @@ int main(int argc, char **argv)
 			}
 			int l = (i + LAYERS) % LAYERS;
 			struct ds_attn_args a = { .out = out, .q = q, .cache = cache[l], .kv_b = &kv_b[l],
+						  .cache_type = b16 ? DS_BF16 : DS_F32,
 						  .n = 1, .pos = pos, .n_heads = heads, .nope = nope, .rope = rope,
 						  .v_dim = vd, .kv_rank = kr, .scale = 0.07f };
 			double t0 = clock_s(CLOCK_MONOTONIC);

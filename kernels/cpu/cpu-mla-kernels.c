@@ -3,6 +3,7 @@
  * walks the rows, so y and o are loaded and stored once per block instead of once per row. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -523,25 +524,6 @@ MK512_INLINE void pv_tiles(int ADD, int B16, float *o, long ldo, const float *f,
 	}
 }
 
-static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
-{
-	if (vt == DS_BF16)
-		pv_tiles(0, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	else
-		pv_tiles(0, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-}
-
-static MK512 void avx512_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f,
-				       const float *p, long ldp, const void *v, enum ds_dtype vt, long ldv, int n,
-				       int m, long kdim)
-{
-	if (vt == DS_BF16)
-		pv_tiles(1, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	else
-		pv_tiles(1, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-}
-
 /* Rows ahead of the tile being summed whose lines scores asks for. */
 #define SC_AHEAD 8
 
@@ -569,6 +551,260 @@ MK512_INLINE void sc_sum16(__m512 acc[4][4], __m128 sum[4])
 	sum[1] = _mm512_extractf32x4_ps(all, 1);
 	sum[2] = _mm512_extractf32x4_ps(all, 2);
 	sum[3] = _mm512_extractf32x4_ps(all, 3);
+}
+
+/* ---- BF16 rows times BF16 queries and weights (vdpbf16ps) ----
+ *
+ * On a BF16 cache the scores and weighted sums are half of decode attention's time and all its
+ * arithmetic: a 16-lane FMA per 16 products where vdpbf16ps does 32 (pairs of BF16 products added
+ * to F32 sums). The queries (scores) and the softmax weights (sums) are rounded to BF16 for it, once
+ * per call; the cache rows already are. The scores' pairs are neighbouring columns of a row, as
+ * stored; the sums' pairs are neighbouring rows of a column, so each two rows are interleaved by
+ * 16-bit words (vpunpcklwd/vpunpckhwd, which leave the columns in a lane order that the tile's last
+ * step puts back), for all the queries of a tile at once. */
+#if defined(HAVE_AVX512BF16_TARGET)
+
+#define MKB16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
+#define MKB16_INLINE static inline __attribute__((always_inline, \
+	target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
+
+/* Lanes [0, n) of 32, for n in [0, 32]. */
+MKB16_INLINE __mmask32 mk_lanes32(long n)
+{
+	return n >= 32 ? (__mmask32)0xffffffffu : n <= 0 ? (__mmask32)0 : (__mmask32)((1u << n) - 1);
+}
+
+MKB16_INLINE __m512 mk_dot(__m512 acc, __m512i a, __m512i b)
+{
+	return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+
+/* n rows of x (kdim floats, ldx apart) rounded to BF16 (to nearest, ties to even) into rows ldb
+ * values apart in this thread's scratch for use; a row's values past kdim up to ldb are 0. */
+static MKB16 const uint16_t *mk_round_rows(const float *x, long ldx, int n, long kdim, long ldb,
+					   enum cpu_scratch_use use)
+{
+	uint16_t *b = cpu_scratch(use, (size_t)(n > 0 ? n : 1) * (size_t)ldb * sizeof *b);
+	for (int i = 0; i < n; i++)
+		for (long c = 0; c < ldb; c += 32) {
+			__mmask16 m0 = mk_lanes(kdim - c), m1 = mk_lanes(kdim - c - 16);
+			__m512 lo = _mm512_maskz_loadu_ps(m0, x + (long)i * ldx + c);
+			__m512 hi = _mm512_maskz_loadu_ps(m1, x + (long)i * ldx + c + 16);
+			_mm512_mask_storeu_epi16(b + (long)i * ldb + c, mk_lanes32(ldb - c),
+						 (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+		}
+	return b;
+}
+
+/* R rows (1..4) x Q queries (1..4) of scores over BF16 queries and rows: 32 products per vdpbf16ps,
+ * summed as sc_tile sums */
+MKB16_INLINE void sd_tile(int R, int Q, float *s, long lds, const uint16_t *q, long ldq, const uint16_t *v,
+			  long ldv, long kdim, const uint16_t *pf)
+{
+	__m512 acc[4][4];
+#pragma GCC unroll 4
+	for (int i = 0; i < Q; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			acc[i][t] = _mm512_setzero_ps();
+	for (long c = 0; c < kdim; c += 32) {
+		__mmask32 mk = mk_lanes32(kdim - c);
+		__m512i vv[4];
+		if (pf != NULL)
+#pragma GCC unroll 4
+			for (int t = 0; t < 4; t++)
+				_mm_prefetch((const char *)(pf + (long)t * ldv + c), _MM_HINT_T0);
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			vv[t] = _mm512_maskz_loadu_epi16(mk, v + (long)t * ldv + c);
+#pragma GCC unroll 4
+		for (int i = 0; i < Q; i++) {
+			__m512i qi = _mm512_maskz_loadu_epi16(mk, q + (long)i * ldq + c);
+#pragma GCC unroll 4
+			for (int t = 0; t < R; t++)
+				acc[i][t] = mk_dot(acc[i][t], qi, vv[t]);
+		}
+	}
+	if (R == 4 && Q == 4) {
+		__m128 sum[4];
+		sc_sum16(acc, sum);
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++)
+			_mm_storeu_ps(s + (long)i * lds, sum[i]);
+		return;
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < Q; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+static MKB16 void sd_rows(float *s, long lds, const float *qf, long ldqf, int n, const uint16_t *v, long ldv,
+			  int m, long kdim)
+{
+	const long ldq = (kdim + 31) / 32 * 32;
+	const uint16_t *q = mk_round_rows(qf, ldqf, n, kdim, ldq, CPU_SCRATCH_MLA_QB16);
+	int t = 0;
+	for (; t + 4 <= m; t += 4) {
+		const uint16_t *vt = v + (long)t * ldv, *pf = vt + (long)SC_AHEAD * ldv;
+		int i = 0;
+		for (; i + 4 <= n; i += 4, pf = NULL)
+			sd_tile(4, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf);
+		for (; i < n; i++, pf = NULL)
+			sd_tile(4, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf);
+	}
+	for (; t < m; t++) {
+		const uint16_t *vt = v + (long)t * ldv;
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			sd_tile(1, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL);
+		for (; i < n; i++)
+			sd_tile(1, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL);
+	}
+}
+
+/* Q queries (1..4) x 64 columns from c of the weighted sums over BF16 rows and weights (pb: each
+ * query's m weights as BF16, ldpb apart, 0 past m): sums from 0 over pairs of rows, then o = f o + sum
+ * (ADD 0) or o += f sum (ADD 1). acc[q][2h] and acc[q][2h + 1] hold columns c + 32h .. + 31 in the
+ * order the interleave leaves them: of each 8, the first 4 in the first, the last 4 in the second. */
+MKB16_INLINE void pd_tile(int Q, int ADD, float *o, long ldo, const float *f, const uint16_t *pb, long ldpb,
+			  const uint16_t *v, long ldv, int m, long c, long kdim, int pf)
+{
+	const __m512i back0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+	const __m512i back1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+	__mmask32 mk[2] = { mk_lanes32(kdim - c), mk_lanes32(kdim - c - 32) };
+	__m512 acc[4][4];
+#pragma GCC unroll 4
+	for (int q = 0; q < Q; q++)
+#pragma GCC unroll 4
+		for (int u = 0; u < 4; u++)
+			acc[q][u] = _mm512_setzero_ps();
+	for (int t = 0; t < m; t += 2) {
+		const uint16_t *va = v + (long)t * ldv + c, *vb = va + ldv;
+		const int pair = t + 1 < m;
+		if (pf)
+#pragma GCC unroll 2
+			for (int h = 0; h < 2; h++) {
+				_mm_prefetch((const char *)(va + PV_AHEAD * ldv + 32 * h), _MM_HINT_T0);
+				_mm_prefetch((const char *)(vb + PV_AHEAD * ldv + 32 * h), _MM_HINT_T0);
+			}
+		__m512i w[4];
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			__m512i a = _mm512_maskz_loadu_epi16(mk[h], va + 32 * h);
+			__m512i b = pair ? _mm512_maskz_loadu_epi16(mk[h], vb + 32 * h) : _mm512_setzero_si512();
+			w[2 * h] = _mm512_unpacklo_epi16(a, b);
+			w[2 * h + 1] = _mm512_unpackhi_epi16(a, b);
+		}
+#pragma GCC unroll 4
+		for (int q = 0; q < Q; q++) {
+			uint32_t pp;
+			memcpy(&pp, pb + (long)q * ldpb + t, sizeof pp);
+			__m512i p2 = _mm512_set1_epi32((int)pp);
+#pragma GCC unroll 4
+			for (int u = 0; u < 4; u++)
+				acc[q][u] = mk_dot(acc[q][u], p2, w[u]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int q = 0; q < Q; q++) {
+		__m512 fq = _mm512_set1_ps(f[q]);
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			__m512 col[2] = { _mm512_permutex2var_ps(acc[q][2 * h], back0, acc[q][2 * h + 1]),
+					  _mm512_permutex2var_ps(acc[q][2 * h], back1, acc[q][2 * h + 1]) };
+#pragma GCC unroll 2
+			for (int g = 0; g < 2; g++) {
+				__mmask16 mg = mk_lanes(kdim - c - 32 * h - 16 * g);
+				float *oq = o + (long)q * ldo + c + 32 * h + 16 * g;
+				__m512 old = _mm512_maskz_loadu_ps(mg, oq);
+				__m512 r = ADD ? _mm512_fmadd_ps(col[g], fq, old) : _mm512_fmadd_ps(old, fq, col[g]);
+				_mm512_mask_storeu_ps(oq, mg, r);
+			}
+		}
+	}
+}
+
+static MKB16 void pd_tiles(int ADD, float *o, long ldo, const float *f, const float *p, long ldp,
+			   const uint16_t *v, long ldv, int n, int m, long kdim)
+{
+	const long ldpb = (m + 1) / 2 * 2;
+	const uint16_t *pb = mk_round_rows(p, ldp, n, m, ldpb, CPU_SCRATCH_MLA_PB16);
+	for (long c = 0; c < kdim; c += 64)
+		for (int i = 0; i < n; i += 4) {
+			float *oi = o + (long)i * ldo;
+			const uint16_t *pi = pb + (long)i * ldpb;
+			int pf = ADD && i == 0;
+#define PD_CASE(Q) \
+			(ADD ? pd_tile(Q, 1, oi, ldo, f + i, pi, ldpb, v, ldv, m, c, kdim, pf) \
+			     : pd_tile(Q, 0, oi, ldo, f + i, pi, ldpb, v, ldv, m, c, kdim, pf))
+			switch (n - i) {
+			case 1: PD_CASE(1); break;
+			case 2: PD_CASE(2); break;
+			case 3: PD_CASE(3); break;
+			default: PD_CASE(4); break;
+			}
+#undef PD_CASE
+		}
+}
+
+#endif
+
+int cpu_mla_bf16_dot = -1;
+
+/* Whether the CPU has AVX-512 BF16, asked once: CPUID traps to the hypervisor in a virtual machine
+ * (asked per call, it took 60% of a decode attention call's time) */
+static pthread_once_t mk_cpu_once = PTHREAD_ONCE_INIT;
+static int mk_cpu_bf16;
+
+static void mk_cpu_ask(void)
+{
+	mk_cpu_bf16 = cpu_kernels_have_avx512_bf16();
+}
+
+/* Whether BF16 rows go to the vdpbf16ps forms above */
+static int mk_bf16_dot(void)
+{
+#if defined(HAVE_AVX512BF16_TARGET)
+	if (cpu_mla_bf16_dot == 0)
+		return 0;
+	pthread_once(&mk_cpu_once, mk_cpu_ask);
+	return mk_cpu_bf16;
+#else
+	return 0;
+#endif
+}
+
+static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
+{
+#if defined(HAVE_AVX512BF16_TARGET)
+	if (vt == DS_BF16 && mk_bf16_dot()) {
+		pd_tiles(0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+		return;
+	}
+#endif
+	if (vt == DS_BF16)
+		pv_tiles(0, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	else
+		pv_tiles(0, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+}
+
+static MK512 void avx512_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f,
+				       const float *p, long ldp, const void *v, enum ds_dtype vt, long ldv, int n,
+				       int m, long kdim)
+{
+#if defined(HAVE_AVX512BF16_TARGET)
+	if (vt == DS_BF16 && mk_bf16_dot()) {
+		pd_tiles(1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+		return;
+	}
+#endif
+	if (vt == DS_BF16)
+		pv_tiles(1, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	else
+		pv_tiles(1, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 }
 
 /* R rows (1..4) x Q queries (1..4) of scores: R * Q sums in registers over kdim, each 16-float piece
@@ -646,6 +882,12 @@ MK512_INLINE void sc_rows(int B16, float *s, long lds, const float *q, long ldq,
 static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
 				const void *v, enum ds_dtype vt, long ldv, int m, long kdim)
 {
+#if defined(HAVE_AVX512BF16_TARGET)
+	if (vt == DS_BF16 && mk_bf16_dot()) {
+		sd_rows(s, lds, q, ldq, n, v, ldv, m, kdim);
+		return;
+	}
+#endif
 	if (vt == DS_BF16)
 		sc_rows(1, s, lds, q, ldq, n, v, ldv, m, kdim);
 	else

@@ -50,6 +50,11 @@ extern const struct cpu_mla_kernels cpu_mla_kernels_avx512;
 const float *cpu_mla_rows_f32(const void *v, enum ds_dtype vt, long ldv, int m, long kdim,
 			      enum cpu_scratch_use use, long *ld);
 
+/* BF16 rows in the AVX-512 set: -1 (default) multiplies them by queries and softmax weights rounded
+ * to BF16 with vdpbf16ps where the CPU has AVX-512 BF16 (about twice the products per instruction;
+ * sums in F32), else, and at 0, widens them to F32 and multiplies as F32 rows (tests force both) */
+extern int cpu_mla_bf16_dot;
+
 /* The set that goes with kernel set k: the AVX-512 one with k's AVX-512 set, the generic one with
  * any other (so DSCODER_KERNELS=ref|avx2 reach attention too). */
 const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k);

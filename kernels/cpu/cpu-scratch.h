@@ -25,6 +25,8 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_SPLIT_X,      /* a product split by tokens: one block's packed activations */
 	CPU_SCRATCH_MLA_ROWS,     /* attention kernels: a block of BF16 cache rows widened to F32 */
 	CPU_SCRATCH_PREFIX_ROWS,  /* prefill attention: a block of earlier BF16 cache rows widened */
+	CPU_SCRATCH_MLA_QB16,     /* attention kernels on BF16 rows: the queries rounded to BF16 */
+	CPU_SCRATCH_MLA_PB16,     /* attention kernels on BF16 rows: the softmax weights rounded to BF16 */
 	CPU_SCRATCH_N
 };
 
