@@ -379,8 +379,8 @@ static void mla_softmax_block(const struct cpu_ctx *c, float *s, long sld, int n
 }
 
 /* Rows [t0, t0 + tb) of the cache before the batch as F32 rows lat apart: the cache's own, or a
- * BF16 cache's widened into this thread's scratch (per head and block: 1/(2 * heads) of the
- * products' work on them). */
+ * BF16 cache's widened into this thread's scratch (once per head and block: one conversion per value
+ * against the 2n multiply-adds of the batch's n queries on it). */
 static const float *mla_prefix_rows(const struct ds_attn_args *a, long t0, int tb)
 {
 	const long lat = a->kv_rank + a->rope;
