@@ -553,6 +553,24 @@ MK512_INLINE void sc_sum16(__m512 acc[4][4], __m128 sum[4])
 	sum[3] = _mm512_extractf32x4_ps(all, 3);
 }
 
+/* A tile's R x Q score sums (lane sums of acc[i][t]) into s[i * lds + t] */
+MK512_INLINE void sc_store(int R, int Q, __m512 acc[4][4], float *s, long lds)
+{
+	if (R == 4 && Q == 4) {
+		__m128 sum[4];
+		sc_sum16(acc, sum);
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++)
+			_mm_storeu_ps(s + (long)i * lds, sum[i]);
+		return;
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < Q; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < R; t++)
+			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
 /* ---- BF16 rows times BF16 queries and weights (vdpbf16ps) ----
  *
  * On a BF16 cache the scores and weighted sums are half of decode attention's time and all its
@@ -625,19 +643,7 @@ MKB16_INLINE void sd_tile(int R, int Q, float *s, long lds, const uint16_t *q, l
 				acc[i][t] = mk_dot(acc[i][t], qi, vv[t]);
 		}
 	}
-	if (R == 4 && Q == 4) {
-		__m128 sum[4];
-		sc_sum16(acc, sum);
-#pragma GCC unroll 4
-		for (int i = 0; i < 4; i++)
-			_mm_storeu_ps(s + (long)i * lds, sum[i]);
-		return;
-	}
-#pragma GCC unroll 4
-	for (int i = 0; i < Q; i++)
-#pragma GCC unroll 4
-		for (int t = 0; t < R; t++)
-			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
+	sc_store(R, Q, acc, s, lds);
 }
 
 static MKB16 void sd_rows(float *s, long lds, const float *qf, long ldqf, int n, const uint16_t *v, long ldv,
@@ -837,19 +843,7 @@ MK512_INLINE void sc_tile(int R, int Q, int B16, float *s, long lds, const float
 				acc[i][t] = _mm512_fmadd_ps(qi, vv[t], acc[i][t]);
 		}
 	}
-	if (R == 4 && Q == 4) {
-		__m128 sum[4];
-		sc_sum16(acc, sum);
-#pragma GCC unroll 4
-		for (int i = 0; i < 4; i++)
-			_mm_storeu_ps(s + (long)i * lds, sum[i]);
-		return;
-	}
-#pragma GCC unroll 4
-	for (int i = 0; i < Q; i++)
-#pragma GCC unroll 4
-		for (int t = 0; t < R; t++)
-			s[(long)i * lds + t] = _mm512_reduce_add_ps(acc[i][t]);
+	sc_store(R, Q, acc, s, lds);
 }
 
 MK512_INLINE void sc_rows(int B16, float *s, long lds, const float *q, long ldq, int n, const void *v, long ldv,
