@@ -240,15 +240,29 @@ static void test_scores(const struct cpu_mla_kernels *mk, const struct cpu_kerne
 		s[i] = GUARD;
 	uint16_t *vb;
 	const void *rows = rows_of(vt, v, m * ldv, &vb);
-	mk->scores(k, s, lds, q, ldq, n, rows, vt, ldv, m, kdim);
+	mk->scores(k, s, lds, q, NULL, ldq, n, rows, vt, ldv, m, kdim);
 	const int dp = vt == DS_BF16 && dp_on && mk != &cpu_mla_kernels_generic;
-	if (dp)
+	CHECK(dp == (vt == DS_BF16 && cpu_mla_bf16_products(mk)), "%s: cpu_mla_bf16_products says %d",
+	      set_name(mk, k), cpu_mla_bf16_products(mk));
+	if (dp) {
+		/* the queries rounded by the caller (qb) give the same bits */
+		uint16_t *qb = xmalloc(sizeof *qb * (size_t)(n * ldq));
+		float *s4 = xmalloc(sizeof *s4 * (size_t)(n * lds));
+		for (long i = 0; i < n * lds; i++)
+			s4[i] = GUARD;
+		cpu_mla_round_bf16(q, qb, n * ldq);
+		mk->scores(k, s4, lds, q, qb, ldq, n, rows, vt, ldv, m, kdim);
+		CHECK(memcmp(s4, s, sizeof *s4 * (size_t)(n * lds)) == 0, "%s scores %dx%dx%ld: queries rounded by "
+		      "the caller give other sums", set_name(mk, k), n, m, kdim);
+		free(qb);
+		free(s4);
 		round_bf16(q, n * ldq);
+	}
 	if (vt == DS_BF16 && !dp) {
 		float *s3 = xmalloc(sizeof *s3 * (size_t)(n * lds));
 		for (long i = 0; i < n * lds; i++)
 			s3[i] = GUARD;
-		mk->scores(k, s3, lds, q, ldq, n, v, DS_F32, ldv, m, kdim);
+		mk->scores(k, s3, lds, q, NULL, ldq, n, v, DS_F32, ldv, m, kdim);
 		CHECK(memcmp(s3, s, sizeof *s3 * (size_t)(n * lds)) == 0, "%s scores %dx%dx%ld on BF16 rows: not its "
 		      "sums on the widened rows as F32", set_name(mk, k), n, m, kdim);
 		free(s3);

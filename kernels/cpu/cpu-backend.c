@@ -63,6 +63,7 @@ static void cpu_destroy(void *ctx)
 	free(c->att_p);
 	free(c->att_batch);
 	free(c->moef_buf);
+	free(c->att_qb);
 	free(c->moef_mats);
 	free(c);
 }

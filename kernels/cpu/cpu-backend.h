@@ -41,6 +41,9 @@ struct cpu_ctx {
 	int *moe_tok;               /* (max_batch) token index of each gathered row */
 	float *moe_w;               /* (max_batch) its routing weight */
 	float *att_q;               /* (max_batch, heads, kv_rank + rope): absorbed, scaled queries */
+	float *att_qb;              /* decode on a BF16 cache: att_q rounded to BF16 (uint16_t), for the
+	                             * vdpbf16ps scores, made once per call (grown at first use) */
+	size_t att_qb_cap;          /* floats at att_qb */
 	float *att_kv;              /* (max_batch, heads * (nope + v)): expanded K/V of a batch */
 	float *att_part;            /* (cpu_mla_part_blocks, heads, kv_rank + 2): decode partial sums */
 	int *att_blk0;              /* (max_batch + 1): a multi-token decode's first block per token */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu-mla-kernels.h"
+#include "quantize.h"
 
 static void generic_axpy_rows(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,
 			      long row0, int m)
@@ -66,8 +67,8 @@ static void generic_pv_add_scaled(const struct cpu_kernels *k, float *o, long ld
 	}
 }
 
-static void generic_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-			   const void *vv, enum ds_dtype vt, long ldv, int m, long kdim)
+static void generic_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, const uint16_t *qb,
+			   long ldq, int n, const void *vv, enum ds_dtype vt, long ldv, int m, long kdim)
 {
 	/* rows with a row stride: the cache rows as a tensor (cols = ldv) whose first kdim are used is
 	 * not what rows() takes, so the block is a tensor only where kdim spans the whole row (decided
@@ -597,6 +598,21 @@ MKB16_INLINE __m512 mk_dot(__m512 acc, __m512i a, __m512i b)
 	return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
 
+/* y (ny values) = x (the first nx of them, 0 past) rounded to BF16, to nearest, ties to even */
+MKB16_INLINE void mk_round_row(const float *x, long nx, uint16_t *y, long ny)
+{
+	for (long c = 0; c < ny; c += 32) {
+		__m512 lo = _mm512_maskz_loadu_ps(mk_lanes(nx - c), x + c);
+		__m512 hi = _mm512_maskz_loadu_ps(mk_lanes(nx - c - 16), x + c + 16);
+		_mm512_mask_storeu_epi16(y + c, mk_lanes32(ny - c), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+	}
+}
+
+static MKB16 void mk_round_into(const float *x, uint16_t *y, long n)
+{
+	mk_round_row(x, n, y, n);
+}
+
 /* n rows of x (kdim floats, ldx apart) rounded to BF16 (to nearest, ties to even) into rows ldb
  * values apart in this thread's scratch for use; a row's values past kdim up to ldb are 0. */
 static MKB16 const uint16_t *mk_round_rows(const float *x, long ldx, int n, long kdim, long ldb,
@@ -604,13 +620,7 @@ static MKB16 const uint16_t *mk_round_rows(const float *x, long ldx, int n, long
 {
 	uint16_t *b = cpu_scratch(use, (size_t)(n > 0 ? n : 1) * (size_t)ldb * sizeof *b);
 	for (int i = 0; i < n; i++)
-		for (long c = 0; c < ldb; c += 32) {
-			__mmask16 m0 = mk_lanes(kdim - c), m1 = mk_lanes(kdim - c - 16);
-			__m512 lo = _mm512_maskz_loadu_ps(m0, x + (long)i * ldx + c);
-			__m512 hi = _mm512_maskz_loadu_ps(m1, x + (long)i * ldx + c + 16);
-			_mm512_mask_storeu_epi16(b + (long)i * ldb + c, mk_lanes32(ldb - c),
-						 (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-		}
+		mk_round_row(x + (long)i * ldx, kdim, b + (long)i * ldb, ldb);
 	return b;
 }
 
@@ -646,11 +656,15 @@ MKB16_INLINE void sd_tile(int R, int Q, float *s, long lds, const uint16_t *q, l
 	sc_store(R, Q, acc, s, lds);
 }
 
-static MKB16 void sd_rows(float *s, long lds, const float *qf, long ldqf, int n, const uint16_t *v, long ldv,
-			  int m, long kdim)
+static MKB16 void sd_rows(float *s, long lds, const float *qf, const uint16_t *qb, long ldqf, int n,
+			  const uint16_t *v, long ldv, int m, long kdim)
 {
-	const long ldq = (kdim + 31) / 32 * 32;
-	const uint16_t *q = mk_round_rows(qf, ldqf, n, kdim, ldq, CPU_SCRATCH_MLA_QB16);
+	long ldq = ldqf;
+	const uint16_t *q = qb;
+	if (q == NULL) {
+		ldq = (kdim + 31) / 32 * 32;
+		q = mk_round_rows(qf, ldqf, n, kdim, ldq, CPU_SCRATCH_MLA_QB16);
+	}
 	int t = 0;
 	for (; t + 4 <= m; t += 4) {
 		const uint16_t *vt = v + (long)t * ldv, *pf = vt + (long)SC_AHEAD * ldv;
@@ -756,8 +770,6 @@ static MKB16 void pd_tiles(int ADD, float *o, long ldo, const float *f, const fl
 }
 
 #endif
-
-int cpu_mla_bf16_dot = -1;
 
 /* Whether the CPU has AVX-512 BF16, asked once: CPUID traps to the hypervisor in a virtual machine
  * (asked per call, it took 60% of a decode attention call's time) */
@@ -873,12 +885,12 @@ MK512_INLINE void sc_rows(int B16, float *s, long lds, const float *q, long ldq,
 	}
 }
 
-static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-				const void *v, enum ds_dtype vt, long ldv, int m, long kdim)
+static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, const uint16_t *qb,
+				long ldq, int n, const void *v, enum ds_dtype vt, long ldv, int m, long kdim)
 {
 #if defined(HAVE_AVX512BF16_TARGET)
 	if (vt == DS_BF16 && mk_bf16_dot()) {
-		sd_rows(s, lds, q, ldq, n, v, ldv, m, kdim);
+		sd_rows(s, lds, q, qb, ldq, n, v, ldv, m, kdim);
 		return;
 	}
 #endif
@@ -898,6 +910,29 @@ const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {
 };
 
 #endif
+
+int cpu_mla_bf16_dot = -1;
+
+int cpu_mla_bf16_products(const struct cpu_mla_kernels *mk)
+{
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
+	return mk == &cpu_mla_kernels_avx512 && mk_bf16_dot();
+#else
+	return 0;
+#endif
+}
+
+void cpu_mla_round_bf16(const float *x, uint16_t *y, long n)
+{
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
+	if (mk_bf16_dot()) {
+		mk_round_into(x, y, n);
+		return;
+	}
+#endif
+	for (long i = 0; i < n; i++)
+		y[i] = ds_f32_to_bf16(x[i]);
+}
 
 const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k)
 {

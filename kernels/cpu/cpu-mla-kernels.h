@@ -35,9 +35,11 @@ struct cpu_mla_kernels {
 			      long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim);
 	/* s[i*lds + t] = q_i . v_t over kdim for queries i < n (q_i at q + i*ldq) and rows t < m
 	 * (v_t at v + t*ldv): the attention scores of a block of cache rows, each row read once for
-	 * all queries. The generic set is k->rows; others sum in their own order (F32 rounding). */
-	void (*scores)(const struct cpu_kernels *k, float *s, long lds, const float *q, long ldq, int n,
-		       const void *v, enum ds_dtype vt, long ldv, int m, long kdim);
+	 * all queries. The generic set is k->rows; others sum in their own order (F32 rounding). qb,
+	 * where not NULL, is q rounded by cpu_mla_round_bf16 (the same layout), which the vdpbf16ps
+	 * form of BF16 rows then uses instead of rounding q itself on every call. */
+	void (*scores)(const struct cpu_kernels *k, float *s, long lds, const float *q, const uint16_t *qb,
+		       long ldq, int n, const void *v, enum ds_dtype vt, long ldv, int m, long kdim);
 };
 
 extern const struct cpu_mla_kernels cpu_mla_kernels_generic;
@@ -54,6 +56,13 @@ const float *cpu_mla_rows_f32(const void *v, enum ds_dtype vt, long ldv, int m, 
  * to BF16 with vdpbf16ps where the CPU has AVX-512 BF16 (about twice the products per instruction;
  * sums in F32), else, and at 0, widens them to F32 and multiplies as F32 rows (tests force both) */
 extern int cpu_mla_bf16_dot;
+
+/* Whether mk's scores and weighted sums on BF16 rows take the vdpbf16ps form (so a qb is worth
+ * making for its scores) */
+int cpu_mla_bf16_products(const struct cpu_mla_kernels *mk);
+
+/* y[i] = x[i] rounded to BF16 as the vdpbf16ps form rounds queries (to nearest, ties to even), n values */
+void cpu_mla_round_bf16(const float *x, uint16_t *y, long n);
 
 /* The set that goes with kernel set k: the AVX-512 one with k's AVX-512 set, the generic one with
  * any other (so DSCODER_KERNELS=ref|avx2 reach attention too). */
