@@ -17,9 +17,14 @@
 #include "clock.h"
 #include "xalloc.h"
 
-/* Prompt tokens per step when the options leave it at 0: ds_generate's chunk, so one slot reads a
- * prompt as the pipe service always did, and a cancel waits at most one chunk. */
+/* Prompt tokens per step when the options leave it at 0, while other slots decode: their next
+ * tokens wait for the step, so it stays short. */
 #define SCHED_PREFILL_CHUNK 256
+/* ... and while no slot decodes (the pipe service's one slot, a server with one request): ds_generate's
+ * chunk, so one slot reads a prompt as ds_generate does, at its speed (a step re-expands the K/V of
+ * every position before it: 256-token steps read a 4,096-token prompt 20-25% slower); a cancel waits
+ * at most one step. */
+#define SCHED_PREFILL_ALONE 512
 
 /* A request from submit to its last event. */
 struct sched_req {
@@ -55,11 +60,12 @@ struct slot {
 struct ds_sched {
 	struct ds_engine *e;
 	struct ds_sched_opts o;     /* n_ctx and prefill_chunk filled in */
+	int alone_chunk;            /* prompt tokens per step while no slot decodes */
 	int vocab;
 
 	struct slot *slots;         /* o.n_slots */
 	uint64_t n_admitted;
-	/* one step's batch: at most a token per slot plus prefill_chunk prompt tokens */
+	/* one step's batch: at most a token per slot plus prefill_chunk (alone_chunk) prompt tokens */
 	int *b_tokens, *b_pos, *b_seq, *b_owner;
 	bool *b_want;
 	float *logits;              /* (n_slots, vocab): the wanted rows of a step */
@@ -390,7 +396,7 @@ static int batch_add(struct ds_sched *s, int at, const struct slot *sl, const in
  * theirs (first admitted first) up to prefill_chunk. */
 static void step(struct ds_sched *s)
 {
-	int n = 0, budget = s->o.prefill_chunk;
+	int n = 0;
 
 	for (int i = 0; i < s->o.n_slots; i++) {
 		struct slot *sl = &s->slots[i];
@@ -399,6 +405,7 @@ static void step(struct ds_sched *s)
 		else if (sl->r != NULL && sl->decoding)
 			n = batch_add(s, n, sl, &sl->next, 1, sl->n_cached, true);
 	}
+	int budget = n == 0 ? s->alone_chunk : s->o.prefill_chunk;
 	for (;;) {
 		struct slot *first = NULL;
 		for (int i = 0; i < s->o.n_slots; i++) {
@@ -517,6 +524,7 @@ struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o
 	s->o = *o;
 	if (s->o.n_ctx <= 0)
 		s->o.n_ctx = engine_ctx;
+	s->alone_chunk = s->o.prefill_chunk > 0 ? s->o.prefill_chunk : SCHED_PREFILL_ALONE;
 	if (s->o.prefill_chunk <= 0)
 		s->o.prefill_chunk = SCHED_PREFILL_CHUNK;
 	s->vocab = e->model.cfg.vocab_size;
@@ -538,7 +546,8 @@ struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o
 		s->slots[0].n_cached = e->n_cached;
 	}
 	e->n_cached = 0;            /* the slots own the cache until ds_sched_free */
-	size_t cap = (size_t)o->n_slots + (size_t)s->o.prefill_chunk;
+	size_t cap = (size_t)o->n_slots + (size_t)(s->o.prefill_chunk > s->alone_chunk ? s->o.prefill_chunk
+										      : s->alone_chunk);
 	s->b_tokens = xcalloc(cap, sizeof *s->b_tokens);
 	s->b_pos = xcalloc(cap, sizeof *s->b_pos);
 	s->b_seq = xcalloc(cap, sizeof *s->b_seq);
