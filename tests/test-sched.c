@@ -1,6 +1,7 @@
 /* test-sched.c: the scheduler (engine/scheduler.h) on a fixture model: greedy answers equal ds_generate's
  * (alone and with several requests in flight), a cancel from inside the callback, a queued request
- * cancelled before it runs, the queue limit, count, and shutdown with requests still waiting. */
+ * cancelled before it runs, the queue limit, count, and shutdown with requests still waiting; a lone
+ * request's long prompt read in steps of 512 tokens, as ds_generate reads it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,52 @@ static void streams_flow(struct ds_engine *e)
 	      "answers beside a chunked prompt: '%s' / '%s', alone '%s' / '%s'", a.text, b.text, ref_a.text, ref_b.text);
 }
 
+/* A request alone reads its prompt 512 tokens a step (ds_generate's calls; 256-token steps re-expand
+ * every earlier position's K/V twice as often): a prompt of 513-1024 tokens takes two steps, so one
+ * empty event for the part read before its first token, and the answer is ds_generate's. */
+static void lone_prompt_steps(const char *dir)
+{
+	static struct result ref, r;
+	static char text[16384];
+	struct ds_engine e;
+	char err[1024];
+	if (ds_engine_open(&e, dir, 1100, 2, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return;
+	}
+	int *ids = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	static const char line[] = "for (int i = 0; i < n; i++) sum += a[i] * b[i];\n";
+	while (n < 700 && len + sizeof line < sizeof text) {
+		memcpy(text + len, line, sizeof line);   /* (with its NUL) */
+		len += sizeof line - 1;
+		free(ids);
+		ids = NULL;
+		n = cap = 0;
+		ds_prompt_completion(e.tok, text, &ids, &n, &cap);
+	}
+	free(ids);
+	CHECK(n > 512 && n <= 1024, "the long prompt is %zu tokens, 513-1024 wanted", n);
+	reference(&e, text, 4, &ref);
+	e.n_cached = 0;     /* else the slot would find the prompt in the engine's cache, read just now */
+	struct ds_sched *s = new_sched(&e, 1, 0, true);
+	const long since = event_clock;     /* (handles start at 1 in every scheduler) */
+	struct ds_sched_request q = completion(text, 4, &r);
+	uint64_t h = submit(s, &q, &r);
+	ds_sched_drain(s);
+	ds_sched_free(s);
+	int chunks = 0;
+	for (long t = since + 1; t <= event_clock && t < MAX_LOG; t++)
+		chunks += event_log[t].handle == h && event_log[t].chunk;
+	CHECK(event_clock < MAX_LOG, "the event log is full (%ld events)", event_clock);
+	check_shape(&r, "a lone long prompt");
+	CHECK(chunks == 1, "a lone %zu-token prompt was read in %d steps, 2 wanted (512 tokens a step)", n,
+	      chunks + 1);
+	CHECK(strcmp(r.text, ref.text) == 0, "a lone long prompt's answer '%s' is not ds_generate's '%s'", r.text,
+	      ref.text);
+	ds_engine_close(&e);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4096], err[1024];
@@ -369,6 +416,7 @@ int main(int argc, char **argv)
 	prefill_chunk = 0;
 	streams_flow(&e);
 	ds_engine_close(&e);
+	lone_prompt_steps(dir);
 	if (fix_failures == 0)
 		printf("test-sched: all passed\n");
 	return fix_failures != 0;
