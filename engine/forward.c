@@ -137,14 +137,14 @@ int ds_forward_cache_type(char *err, size_t errlen)
 
 size_t ds_cache_bytes_per_value(int cache_type)
 {
-	return cache_type == DS_BF16 ? 2 : 4;
+	return ds_dtype_get((enum ds_dtype)cache_type)->block_bytes;
 }
 
 /* Floats of backend memory that hold rows latent rows of the state's cache type. */
 static size_t cache_floats(const struct ds_state *s, size_t rows)
 {
 	size_t lat = (size_t)s->m->cfg.kv_lora_rank + (size_t)s->m->cfg.qk_rope_head_dim;
-	return s->cache_type == DS_BF16 ? (rows * lat + 1) / 2 : rows * lat;
+	return (ds_row_bytes(s->cache_type, (int64_t)(rows * lat)) + sizeof(float) - 1) / sizeof(float);
 }
 
 static float *state_alloc(struct ds_state *s, size_t n, bool *ok)
@@ -331,8 +331,8 @@ int ds_state_cache_type(const struct ds_state *s)
 static void *cache_row(const struct ds_state *s, int l, int seq, int pos)
 {
 	size_t lat = (size_t)s->m->cfg.kv_lora_rank + (size_t)s->m->cfg.qk_rope_head_dim;
-	return (char *)s->cache[l] + ((size_t)seq * (size_t)s->n_ctx + (size_t)pos) * lat *
-				     ds_cache_bytes_per_value(s->cache_type);
+	return (char *)s->cache[l] + ds_row_bytes(s->cache_type,
+						  (int64_t)(((size_t)seq * (size_t)s->n_ctx + (size_t)pos) * lat));
 }
 
 /* One decoder layer for n tokens in runs[0..n_runs): attention block, then the FFN block. */

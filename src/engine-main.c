@@ -449,15 +449,16 @@ int main(int argc, char **argv)
 			}
 			setenv("DSCODER_KERNELS", optarg, 1);
 			break;
-		case OPT_CACHE_TYPE:
-			/* every state the forward pass makes reads DSCODER_CACHE_TYPE */
-			if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
-				fprintf(stderr, "dscoder-engine: --cache-type %s is not a latent cache type: use f32 or "
-					"bf16.\n", optarg);
+		case OPT_CACHE_TYPE: {
+			/* every state the forward pass makes reads DSCODER_CACHE_TYPE; its names are forward's */
+			char cerr[256];
+			setenv("DSCODER_CACHE_TYPE", optarg, 1);
+			if (ds_forward_cache_type(cerr, sizeof cerr) < 0) {
+				fprintf(stderr, "dscoder-engine: %s.\n", cerr);
 				return 1;
 			}
-			setenv("DSCODER_CACHE_TYPE", optarg, 1);
 			break;
+		}
 		case OPT_CTX:
 			if (parse_int("--ctx", optarg, 16, INT_MAX / 2, &v) != 0)
 				return 1;

@@ -145,12 +145,10 @@ static const void *rows_of(enum ds_dtype vt, float *v, long count, uint16_t **vb
 	*vb = NULL;
 	if (vt == DS_F32)
 		return v;
+	round_bf16(v, count);
 	*vb = xmalloc(sizeof **vb * (size_t)count);
-	for (long i = 0; i < count; i++) {
-		(*vb)[i] = fix_bf16(v[i]);
-		uint32_t u = (uint32_t)(*vb)[i] << 16;
-		memcpy(&v[i], &u, sizeof u);
-	}
+	for (long i = 0; i < count; i++)
+		(*vb)[i] = fix_bf16(v[i]);     /* (exact: v is rounded) */
 	return *vb;
 }
 

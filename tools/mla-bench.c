@@ -140,11 +140,8 @@ int main(int argc, char **argv)
 			for (long i = 0; i < (long)(pos + 1) * lat; i++)
 				cache[l][i] = rndf();
 			if (b16)    /* the same values in BF16, in the first half of the buffer */
-				for (long i = 0; i < (long)(pos + 1) * lat; i++) {
-					uint32_t u;
-					memcpy(&u, &cache[l][i], 4);
-					((uint16_t *)cache[l])[i] = (uint16_t)(u >> 16);
-				}
+				for (long i = 0; i < (long)(pos + 1) * lat; i++)
+					((uint16_t *)cache[l])[i] = ds_f32_to_bf16(cache[l][i]);
 		}
 		float *q = be->alloc(c, (size_t)heads * (size_t)(nope + rope));
 		float *out = be->alloc(c, (size_t)heads * (size_t)vd);

@@ -794,35 +794,34 @@ static int mk_bf16_dot(void)
 #endif
 }
 
-static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
-				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
+/* pv_scaled (ADD 0) and pv_add_scaled (ADD 1) on rows of type vt: BF16 rows by vdpbf16ps where it
+ * applies, else widened in the F32 tiles */
+MK512_INLINE void pv_any(int ADD, float *o, long ldo, const float *f, const float *p, long ldp, const void *v,
+			 enum ds_dtype vt, long ldv, int n, int m, long kdim)
 {
 #if defined(HAVE_AVX512BF16_TARGET)
 	if (vt == DS_BF16 && mk_bf16_dot()) {
-		pd_tiles(0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+		pd_tiles(ADD, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 		return;
 	}
 #endif
 	if (vt == DS_BF16)
-		pv_tiles(0, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+		pv_tiles(ADD, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
 	else
-		pv_tiles(0, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+		pv_tiles(ADD, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+}
+
+static MK512 void avx512_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
+				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
+{
+	pv_any(0, o, ldo, f, p, ldp, v, vt, ldv, n, m, kdim);
 }
 
 static MK512 void avx512_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f,
 				       const float *p, long ldp, const void *v, enum ds_dtype vt, long ldv, int n,
 				       int m, long kdim)
 {
-#if defined(HAVE_AVX512BF16_TARGET)
-	if (vt == DS_BF16 && mk_bf16_dot()) {
-		pd_tiles(1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-		return;
-	}
-#endif
-	if (vt == DS_BF16)
-		pv_tiles(1, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	else
-		pv_tiles(1, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	pv_any(1, o, ldo, f, p, ldp, v, vt, ldv, n, m, kdim);
 }
 
 /* R rows (1..4) x Q queries (1..4) of scores: R * Q sums in registers over kdim, each 16-float piece

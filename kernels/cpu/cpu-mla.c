@@ -24,6 +24,12 @@ struct mla_task {
 	long ldp;                 /* decode: row stride of att_p */
 };
 
+/* The cached value values into cache (values of a->cache_type, whose bytes the type table gives) */
+static const void *mla_cache_at(const struct ds_attn_args *a, const void *cache, long values)
+{
+	return (const char *)cache + ds_row_bytes(a->cache_type, values);
+}
+
 /* W_UV of head h (v_dim rows of kv_rank): rows of kv_b_proj after the head's W_UK, or of attn_v_b. */
 static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 {
@@ -183,7 +189,6 @@ static void mla_absorb_run(void *arg, int b, int ith)
 static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, const void *cache, const float *qa,
 			     const uint16_t *qb, float *part, long lo, long hi, int ith)
 {
-	const size_t vb = a->cache_type == DS_BF16 ? 2 : 4;   /* bytes of a cached value */
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
 	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
@@ -197,7 +202,7 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 	for (long b = lo; b < hi; b += MLA_BLOCK) {
 		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
 		/* scores of every head against these rows: the rows are the "weights", each read once */
-		const char *rows = (const char *)cache + (size_t)(b * lat) * vb;
+		const void *rows = mla_cache_at(a, cache, b * lat);
 		mk->scores(c->k, s, MLA_BLOCK, qa, qb, lat, nh, rows, a->cache_type, lat, nb, lat);
 		for (int h = 0; h < nh; h++) {
 			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
@@ -423,8 +428,8 @@ static const float *mla_prefix_rows(const struct ds_attn_args *a, long t0, int t
 {
 	const long lat = a->kv_rank + a->rope;
 	long ld;
-	const void *rows = (const char *)a->cache + (size_t)(t0 * lat) * (a->cache_type == DS_BF16 ? 2 : 4);
-	return cpu_mla_rows_f32(rows, a->cache_type, lat, tb, lat, CPU_SCRATCH_PREFIX_ROWS, &ld);
+	return cpu_mla_rows_f32(mla_cache_at(a, a->cache, t0 * lat), a->cache_type, lat, tb, lat,
+				CPU_SCRATCH_PREFIX_ROWS, &ld);
 }
 
 /* Head h of the absorbed form: m, l as below, o (n, kv_rank) the weighted sum of the latent rows */
@@ -602,9 +607,8 @@ static void mla1_scores_run(void *arg, int blk, int ith)
 	long lo, hi;
 	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
 	float *p = c->att_p + lo, *st = mla1_stat(c) + (long)blk * nh * 2;
-	const void *rows = (const char *)a->cache + (size_t)(lo * lat) * (a->cache_type == DS_BF16 ? 2 : 4);
-	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, mla_qb(c, a), lat, nh, rows, a->cache_type, lat,
-					   (int)(hi - lo), lat);
+	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, mla_qb(c, a), lat, nh,
+					   mla_cache_at(a, a->cache, lo * lat), a->cache_type, lat, (int)(hi - lo), lat);
 	for (int h = 0; h < nh; h++) {
 		float *ph = p + (long)h * t->ldp, m = -INFINITY;
 		for (long j = 0; j < hi - lo; j++)
@@ -648,16 +652,14 @@ static void mla1_sums_run(void *arg, int cc, int ith)
 	const int nh = a->n_heads, kr = a->kv_rank, lat = a->kv_rank + a->rope;
 	const long c0 = (long)cc * MLA1_COLS, w = kr - c0 < MLA1_COLS ? kr - c0 : MLA1_COLS;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
-	const size_t vb = a->cache_type == DS_BF16 ? 2 : 4;
 	float *o = mla1_olat(c) + c0;
 	for (int h = 0; h < nh; h++)
 		memset(o + (long)h * kr, 0, (size_t)w * sizeof *o);
 	for (int b = 0; b < t->n_blk; b++) {
 		long lo, hi;
 		cpu_block(t->n_keys, t->blk_len, b, &lo, &hi);
-		const void *rows = (const char *)a->cache + (size_t)(lo * lat + c0) * vb;
-		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp, rows,
-				  a->cache_type, lat, nh, (int)(hi - lo), w);
+		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp,
+				  mla_cache_at(a, a->cache, lo * lat + c0), a->cache_type, lat, nh, (int)(hi - lo), w);
 	}
 }
 
