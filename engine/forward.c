@@ -463,17 +463,21 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 }
 
 /* One batch of at most chunk tokens in runs[0..n_runs); when logits is not NULL, the logits of every
- * token (all), or of those whose want is set (want NULL: the last token's), in order. */
-static void forward_batch(struct ds_state *s, const int *tokens, int n, const struct run *runs, int n_runs,
-			  const bool *want, bool all, float *logits)
+ * token (all), or of those whose want is set (want NULL: the last token's), in order. Returns false
+ * when stop (not NULL) stopped it before a layer. */
+static bool forward_batch(struct ds_state *s, const int *tokens, int n, const struct run *runs, int n_runs,
+			  const bool *want, bool all, float *logits, const struct ds_batch *stop)
 {
 	const struct ds_config *cfg = &s->m->cfg;
 	const int hd = cfg->hidden_size;
 	s->be->embed(s->bc, s->x, &s->m->w.embed, tokens, n);
-	for (int l = 0; l < cfg->num_hidden_layers; l++)
+	for (int l = 0; l < cfg->num_hidden_layers; l++) {
+		if (stop != NULL && stop->stop(stop->stop_arg))
+			return false;
 		forward_layer(s, l, n, runs, n_runs);
+	}
 	if (logits == NULL)
-		return;
+		return true;
 	ds_prof_begin(DS_PROF_HEAD);
 	/* 8. final RMSNorm of the wanted rows (a stretch of them at a time) into h, then lm_head */
 	int rows = 0;
@@ -496,6 +500,7 @@ static void forward_batch(struct ds_state *s, const int *tokens, int n, const st
 		s->be->read(s->bc, logits + (size_t)r * cfg->vocab_size, s->logits, (size_t)m * cfg->vocab_size);
 	}
 	ds_prof_end(DS_PROF_HEAD);
+	return true;
 }
 
 
@@ -518,7 +523,7 @@ int ds_forward(struct ds_state *s, const int *tokens, int n, int pos, float *log
 		else if (logits != NULL && last)
 			out = logits;
 		struct run ru = { .off = 0, .n = c, .pos = pos + done, .seq = 0 };
-		forward_batch(s, tokens + done, c, &ru, 1, NULL, all_logits, out);
+		forward_batch(s, tokens + done, c, &ru, 1, NULL, all_logits, out, NULL);
 		done += c;
 	}
 	return 0;
@@ -570,8 +575,9 @@ int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits
 			rows = last;
 		}
 		/* want NULL asks for the batch's last token only, which only the last piece has */
-		forward_batch(s, b->tokens + done, c, s->runs, n_runs, want, false,
-			      logits != NULL && rows > 0 ? logits : NULL);
+		if (!forward_batch(s, b->tokens + done, c, s->runs, n_runs, want, false,
+				   logits != NULL && rows > 0 ? logits : NULL, b->stop != NULL ? b : NULL))
+			return 1;
 		if (logits != NULL)
 			logits += (size_t)rows * cfg->vocab_size;
 		done += c;
@@ -623,7 +629,7 @@ static void last_step(struct ds_state *s, int token, int pos, bool graph)
 	const int hd = cfg->hidden_size;
 	struct run ru = { .off = 0, .n = 1, .pos = pos, .seq = 0 };
 	s->graph = graph;
-	forward_batch(s, &token, 1, &ru, 1, NULL, false, NULL);
+	forward_batch(s, &token, 1, &ru, 1, NULL, false, NULL, NULL);
 	s->be->rmsnorm(s->bc, s->h, hd, s->x, hd, &s->m->w.norm, 1, cfg->rms_norm_eps);
 	s->be->matmul(s->bc, s->logits, &s->m->w.lm_head, s->h, 1);
 	s->graph = false;

@@ -69,6 +69,11 @@ struct ds_batch {
 	const int *pos;             /* (n) position of each token in its sequence */
 	const int *seq;             /* (n) its sequence: a cache slot in [0, ds_state_slots) */
 	const bool *want_logits;    /* (n) which tokens' logits to return; NULL: the last token's */
+	/* Asked before each layer when not NULL: nonzero stops the pass there (a cancel need not wait
+	 * for the whole batch: a 512-token step of the 27-layer Coder-V2-Lite takes seconds on a few
+	 * cores). Not asked on a state split over ranks, whose other ranks run every layer. */
+	int (*stop)(void *arg);
+	void *stop_arg;
 };
 
 /* Gives s n_slots cache slots of n_ctx positions each (ds_state_new makes one). The cache contents
@@ -81,8 +86,10 @@ int ds_state_slots(const struct ds_state *s);
 /* Runs batch b: writes each token's latent K/V into its slot at its position, and, if logits is not
  * NULL, vocab_size floats per token whose want_logits is set, in batch order. Requires token ids in
  * [0, vocab_size), positions in [0, n_ctx), sequences in [0, slots): returns -1 otherwise, without
- * touching the cache. On a state split over ranks (ds_state_set_parallel) only one sequence in slot 0
- * at consecutive positions with at most the last token's logits is accepted (ds_forward). */
+ * touching the cache. Returns 1 when b->stop stopped it: then the cache rows at the batch's positions
+ * hold nothing usable (the rows before them are as they were) and logits nothing. On a state split
+ * over ranks (ds_state_set_parallel) only one sequence in slot 0 at consecutive positions with at most
+ * the last token's logits is accepted (ds_forward). */
 int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits);
 
 /* ds_forward, then the argmax of the last position's logits, taken where the logits are (on a GPU

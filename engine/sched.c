@@ -67,6 +67,7 @@ struct ds_sched {
 	uint64_t n_admitted;
 	/* one step's batch: at most a token per slot plus prefill_chunk (alone_chunk) prompt tokens */
 	int *b_tokens, *b_pos, *b_seq, *b_owner;
+	int *step_slots, n_step_slots;  /* the slots with tokens in the step (n_slots room) */
 	bool *b_want;
 	float *logits;              /* (n_slots, vocab): the wanted rows of a step */
 
@@ -392,6 +393,18 @@ static int batch_add(struct ds_sched *s, int at, const struct slot *sl, const in
 	return at;
 }
 
+/* The step's stop (ds_batch.stop), asked before each layer: every request with tokens in the step is
+ * cancelled (ds_sched_cancel, or the scheduler stopping), so nothing the step computes would be used,
+ * and the cancel need not wait for the rest of a prompt step (seconds on a large model). */
+static int step_stop(void *arg)
+{
+	const struct ds_sched *s = arg;
+	for (int i = 0; i < s->n_step_slots; i++)
+		if (!atomic_load(&s->slots[s->step_slots[i]].r->cancel))
+			return 0;
+	return 1;
+}
+
 /* One forward pass: every decoding slot's next token, then prompt tokens of the slots still reading
  * theirs (first admitted first) up to prefill_chunk. */
 static void step(struct ds_sched *s)
@@ -426,9 +439,16 @@ static void step(struct ds_sched *s)
 	if (n == 0)
 		return;
 
+	s->n_step_slots = 0;
+	for (int t = 0; t < n; t++)
+		if (t == 0 || s->b_owner[t] != s->b_owner[t - 1])
+			s->step_slots[s->n_step_slots++] = s->b_owner[t];
 	struct ds_batch b = { .n = n, .tokens = s->b_tokens, .pos = s->b_pos, .seq = s->b_seq,
-			      .want_logits = s->b_want };
-	if (ds_forward_batch(s->e->state, &b, s->logits) != 0) {
+			      .want_logits = s->b_want, .stop = step_stop, .stop_arg = s };
+	int rc = ds_forward_batch(s->e->state, &b, s->logits);
+	if (rc == 1)    /* all of it cancelled: the next step ends them; their caches keep what they had */
+		return;
+	if (rc != 0) {
 		for (int i = 0; i < s->o.n_slots; i++) {
 			struct slot *sl = &s->slots[i];
 			bool in = false;
@@ -552,6 +572,7 @@ struct ds_sched *ds_sched_new(struct ds_engine *e, const struct ds_sched_opts *o
 	s->b_pos = xcalloc(cap, sizeof *s->b_pos);
 	s->b_seq = xcalloc(cap, sizeof *s->b_seq);
 	s->b_owner = xcalloc(cap, sizeof *s->b_owner);
+	s->step_slots = xcalloc((size_t)s->o.n_slots, sizeof *s->step_slots);
 	s->b_want = xcalloc(cap, sizeof *s->b_want);
 	s->logits = xcalloc((size_t)o->n_slots * (size_t)s->vocab, sizeof *s->logits);
 	s->next_handle = 1;
@@ -600,6 +621,7 @@ void ds_sched_free(struct ds_sched *s)
 	free(s->b_pos);
 	free(s->b_seq);
 	free(s->b_owner);
+	free(s->step_slots);
 	free(s->b_want);
 	free(s->logits);
 	pthread_cond_destroy(&s->work);

@@ -2,7 +2,8 @@
  * (ds_forward) on the fixture models: four sequences in their own cache slots, prefilled together, then
  * decoded greedily one token each per call, a fourth joining mid-way (its prompt in the same call as
  * the others' decode tokens) and a prefill split over calls; every logit within 1e-4 of the
- * one-sequence pass and every greedy id the same. */
+ * one-sequence pass and every greedy id the same. A batch stopped between layers (ds_batch.stop)
+ * leaves the cache before it intact. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,66 @@ static void run_model(const char *name, int chunk_prompt)
 	ds_engine_close(&e);
 }
 
+/* A stop that says yes at its at-th question (0: never), counting them */
+struct stop_count {
+	int asked, at;
+};
+
+static int stop_at(void *arg)
+{
+	struct stop_count *c = arg;
+	return ++c->asked == c->at;
+}
+
+/* ds_batch.stop: asked before each layer; a yes ends the pass there (1), the rows before the batch's
+ * positions intact: the same batch run again gives the logits of a run never stopped, bit for bit. */
+static void stopped_batch(void)
+{
+	char dir[4096], err[1024];
+	struct ds_engine e;
+
+	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-full", fix_dir());
+	if (ds_engine_open(&e, dir, 64, 2, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return;
+	}
+	const int V = e.model.cfg.vocab_size, L = e.model.cfg.num_hidden_layers;
+	int tok[18], pos[18], seq[18] = { 0 };
+	for (int i = 0; i < 18; i++) {
+		tok[i] = 3 + 37 * i % (V - 3);
+		pos[i] = i;
+	}
+	float *ref = xcalloc((size_t)V, sizeof *ref), *lg = xcalloc((size_t)V, sizeof *lg);
+	struct ds_batch prefix = { .n = 10, .tokens = tok, .pos = pos, .seq = seq };
+	struct ds_batch rest = { .n = 8, .tokens = tok + 10, .pos = pos + 10, .seq = seq };
+	CHECK(ds_forward_batch(e.state, &prefix, NULL) == 0 && ds_forward_batch(e.state, &rest, ref) == 0,
+	      "the unstopped batches run");
+
+	struct stop_count never = { .at = 0 }, third = { .at = 3 }, first = { .at = 1 };
+	struct ds_batch asked = rest;
+	asked.stop = stop_at;
+	asked.stop_arg = &never;
+	CHECK(ds_forward_batch(e.state, &asked, lg) == 0 && memcmp(lg, ref, sizeof *lg * (size_t)V) == 0,
+	      "a stop that never says yes changes nothing");
+	CHECK(never.asked == L, "the stop is asked before each of the %d layers: asked %d times", L, never.asked);
+
+	asked.stop_arg = &third;
+	CHECK(ds_forward_batch(e.state, &asked, lg) == 1, "a yes at the third question stops the batch (1)");
+	CHECK(third.asked == 3, "the pass stopped at the yes: asked %d times, not 3", third.asked);
+	CHECK(ds_forward_batch(e.state, &rest, lg) == 0 && memcmp(lg, ref, sizeof *lg * (size_t)V) == 0,
+	      "after a stopped batch the same batch gives the unstopped logits, bit for bit");
+
+	asked.stop_arg = &first;
+	CHECK(ds_forward_batch(e.state, &asked, lg) == 1 && first.asked == 1,
+	      "a yes before the first layer stops the batch");
+	CHECK(ds_forward_batch(e.state, &rest, lg) == 0 && memcmp(lg, ref, sizeof *lg * (size_t)V) == 0,
+	      "and the batch run again gives the unstopped logits");
+	printf("stopped batches: asked before each of %d layers, stopped at the yes, the cache before intact\n", L);
+	free(ref);
+	free(lg);
+	ds_engine_close(&e);
+}
+
 /* A model split over ranks takes one sequence (the ranks follow ds_forward), and says so. */
 static void split_state(void)
 {
@@ -173,9 +234,12 @@ static void split_state(void)
 		CHECK(ds_state_set_slots(e.state, 4, err, sizeof err) == -1 && strstr(err, "ranks") != NULL &&
 		      ds_state_slots(e.state) == 1, "four slots on a split model: refused with '%s'", err);
 		int t[2] = { 5, 6 }, p[2] = { 0, 1 }, q[2] = { 0, 0 };
-		struct ds_batch b = { .n = 2, .tokens = t, .pos = p, .seq = q };
+		struct stop_count always = { .at = 1 };
+		struct ds_batch b = { .n = 2, .tokens = t, .pos = p, .seq = q, .stop = stop_at, .stop_arg = &always };
 		float *lg = xcalloc((size_t)e.model.cfg.vocab_size, sizeof *lg);
-		CHECK(ds_forward_batch(e.state, &b, lg) == 0, "one sequence on a split model runs");
+		/* every rank runs every layer: the stop is not asked there */
+		CHECK(ds_forward_batch(e.state, &b, lg) == 0 && always.asked == 0,
+		      "one sequence on a split model runs (its stop not asked)");
 		free(lg);
 	}
 	ds_engine_close(&e);
@@ -192,6 +256,7 @@ int main(void)
 		run_model(models[i], 7);
 	}
 	split_state();
+	stopped_batch();
 
 	/* the same on a GPU where there is one (F32 weights, cuBLAS without TF32: exact enough for the
 	 * bound); the runs of a batch go to the device's attention one at a time */
