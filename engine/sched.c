@@ -22,8 +22,8 @@
 #define SCHED_PREFILL_CHUNK 256
 /* ... and while no slot decodes (the pipe service's one slot, a server with one request): ds_generate's
  * chunk, so one slot reads a prompt as ds_generate does, at its speed (a step re-expands the K/V of
- * every position before it: 256-token steps read a 4,096-token prompt 20-25% slower); a cancel waits
- * at most one step. */
+ * every position before it: 256-token steps read a 4,096-token prompt 20-25% slower). A cancel does
+ * not wait for the step: step_stop ends it between layers. */
 #define SCHED_PREFILL_ALONE 512
 
 /* A request from submit to its last event. */
