@@ -156,6 +156,19 @@ static void run_model(const char *name, int chunk_prompt)
 	ds_engine_close(&e);
 }
 
+/* e = the full fixture with 64 positions on 2 threads; false (a failure counted) when it cannot open */
+static bool open_full(struct ds_engine *e)
+{
+	char dir[4096], err[1024];
+
+	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-full", fix_dir());
+	if (ds_engine_open(e, dir, 64, 2, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return false;
+	}
+	return true;
+}
+
 /* A stop that says yes at its at-th question (0: never), counting them */
 struct stop_count {
 	int asked, at;
@@ -171,14 +184,10 @@ static int stop_at(void *arg)
  * positions intact: the same batch run again gives the logits of a run never stopped, bit for bit. */
 static void stopped_batch(void)
 {
-	char dir[4096], err[1024];
 	struct ds_engine e;
 
-	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-full", fix_dir());
-	if (ds_engine_open(&e, dir, 64, 2, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s", err);
+	if (!open_full(&e))
 		return;
-	}
 	const int V = e.model.cfg.vocab_size, L = e.model.cfg.num_hidden_layers;
 	int tok[18], pos[18], seq[18] = { 0 };
 	for (int i = 0; i < 18; i++) {
@@ -219,14 +228,11 @@ static void stopped_batch(void)
 /* A model split over ranks takes one sequence (the ranks follow ds_forward), and says so. */
 static void split_state(void)
 {
-	char dir[4096], err[1024];
+	char err[1024];
 	struct ds_engine e;
 
-	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-full", fix_dir());
-	if (ds_engine_open(&e, dir, 64, 2, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s", err);
+	if (!open_full(&e))
 		return;
-	}
 	if (ds_sim_replace_state(&e.model, &e.state, 2, 0, 2, err, sizeof err) != 0) {
 		CHECK(0, "two simulated ranks: %s", err);
 	} else {
