@@ -322,6 +322,38 @@ static double bench_cache_bytes(const struct ds_config *cfg, int cache_type, int
 	       (double)ds_cache_bytes_per_value(cache_type);
 }
 
+/* Bytes each decoded token reads, by profile class (out[c] for ds_prof_class c, out[DS_PROF_N] the
+ * rest: an embedding row, the post-attention norms): the latent cache with the attention that reads it,
+ * the shared experts with the routed ones where they had no time of their own (the CPU runs them in
+ * one task). With the time per class, each class's bandwidth: the next bottleneck by name. */
+static void bench_class_bytes(const struct ds_model *m, double cache_tok, const double ms[DS_PROF_N + 1],
+			      double out[DS_PROF_N + 1])
+{
+	struct ds_token_bytes b;
+	ds_model_token_bytes(m, &b);
+	for (int c = 0; c <= DS_PROF_N; c++)
+		out[c] = 0;
+	out[DS_PROF_ATTENTION] = (double)b.attention;
+	out[DS_PROF_MLA] = (double)b.mla + cache_tok;
+	out[DS_PROF_ROUTER] = (double)b.router;
+	out[DS_PROF_EXPERTS] = (double)b.experts;
+	out[ms[DS_PROF_SHARED] > 0 ? DS_PROF_SHARED : DS_PROF_EXPERTS] += (double)b.shared;
+	out[DS_PROF_DENSE] = (double)b.dense;
+	out[DS_PROF_HEAD] = (double)b.head;
+	out[DS_PROF_N] = (double)b.other;
+}
+
+static const char *bench_class_name(int c)
+{
+	return c < DS_PROF_N ? ds_prof_name((enum ds_prof_class)c) : "other";
+}
+
+/* GB/s of class c: its bytes over its time (0 where it took none) */
+static double bench_class_gbs(const double bytes[DS_PROF_N + 1], const double ms[DS_PROF_N + 1], int c)
+{
+	return ms[c] > 0 ? bytes[c] / (ms[c] * 1e-3) / 1e9 : 0;
+}
+
 int cli_bench(const struct cli_args *a)
 {
 	char err[1024];
@@ -422,8 +454,18 @@ int cli_bench(const struct cli_args *a)
 			printf("]");
 		}
 		if (a->profile) {
+			double cb[DS_PROF_N + 1];
+			bench_class_bytes(&e.model, cache_tok, m->prof_decode, cb);
 			ds_prof_json("prefill_ms_per_token", m->prof_prefill);
 			ds_prof_json("decode_ms_per_token", m->prof_decode);
+			printf(",\"decode_mb_per_token_by_class\":{");
+			for (int c = 0; c <= DS_PROF_N; c++)
+				printf("%s\"%s\":%.4f", c ? "," : "", bench_class_name(c), cb[c] / 1e6);
+			printf("},\"decode_gbs_by_class\":{");
+			for (int c = 0; c <= DS_PROF_N; c++)
+				printf("%s\"%s\":%.3f", c ? "," : "", bench_class_name(c),
+				       bench_class_gbs(cb, m->prof_decode, c));
+			printf("}");
 		}
 		printf("}\n");
 	} else {
@@ -452,8 +494,21 @@ int cli_bench(const struct cli_args *a)
 		printf("\n");
 		printf("peak RSS         %.1f MB\n", ru.ru_maxrss / 1024.0);
 		if (a->profile) {
+			double cb[DS_PROF_N + 1];
+			bench_class_bytes(&e.model, cache_tok, m->prof_decode, cb);
 			ds_prof_text("profile prefill", m->prof_prefill);
 			ds_prof_text("profile decode", m->prof_decode);
+			/* the classes that read memory, as a fraction of the machine's bandwidth too */
+			printf("decode GB/s     ");
+			for (int c = 0, first = 1; c <= DS_PROF_N; c++) {
+				if (cb[c] < 1e6 || m->prof_decode[c] <= 0)
+					continue;
+				double g = bench_class_gbs(cb, m->prof_decode, c);
+				printf("%s %s %.1f (%.0f%%, %.1f MB)", first ? "" : ",", bench_class_name(c), g,
+				       m->bw_machine > 0 ? 100.0 * g / m->bw_machine : 0.0, cb[c] / 1e6);
+				first = 0;
+			}
+			printf("\n");
 		}
 	}
 	free(r);

@@ -465,35 +465,42 @@ static uint64_t ml_bytes(const struct ds_tensor *t)
 	return t->data != NULL ? ds_tensor_bytes(t) : 0;
 }
 
-uint64_t ds_model_bytes_per_token(const struct ds_model *m)
+void ds_model_token_bytes(const struct ds_model *m, struct ds_token_bytes *b)
 {
 	const struct ds_config *cfg = &m->cfg;
-	uint64_t b;
 
+	memset(b, 0, sizeof *b);
 	if (m->w.layers == NULL)
-		return 0;
-	/* One row of the embedding table, the final norm and the whole lm_head. */
-	b = ds_row_bytes(m->w.embed.dtype, m->w.embed.cols);
-	b += ml_bytes(&m->w.norm) + ml_bytes(&m->w.lm_head);
+		return;
+	b->other = ds_row_bytes(m->w.embed.dtype, m->w.embed.cols);
+	b->head = ml_bytes(&m->w.norm) + ml_bytes(&m->w.lm_head);
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
 		const struct ds_layer *L = &m->w.layers[l];
 
-		/* Tensors a layer does not have are zeroed, so summing them all is right for either q path
-		 * and either FFN kind. */
-		b += ml_bytes(&L->input_norm) + ml_bytes(&L->q_proj) + ml_bytes(&L->q_a_proj) +
-		     ml_bytes(&L->q_a_norm) + ml_bytes(&L->q_b_proj) + ml_bytes(&L->kv_a_proj) +
-		     ml_bytes(&L->kv_a_norm) + ml_bytes(&L->kv_b_proj) + ml_bytes(&L->k_b) + ml_bytes(&L->v_b) +
-		     ml_bytes(&L->o_proj) + ml_bytes(&L->post_norm);
-		b += ml_bytes(&L->gate_proj) + ml_bytes(&L->up_proj) + ml_bytes(&L->down_proj);
-		b += ml_bytes(&L->router) + ml_bytes(&L->shared_gate) + ml_bytes(&L->shared_up) +
-		     ml_bytes(&L->shared_down);
+		/* Tensors a layer does not have are zeroed, so summing them all is right for either q path,
+		 * either kv_b layout and either FFN kind. */
+		b->attention += ml_bytes(&L->input_norm) + ml_bytes(&L->q_proj) + ml_bytes(&L->q_a_proj) +
+				ml_bytes(&L->q_a_norm) + ml_bytes(&L->q_b_proj) + ml_bytes(&L->kv_a_proj) +
+				ml_bytes(&L->kv_a_norm) + ml_bytes(&L->o_proj);
+		b->mla += ml_bytes(&L->kv_b_proj) + ml_bytes(&L->k_b) + ml_bytes(&L->v_b);
+		b->other += ml_bytes(&L->post_norm);
+		b->dense += ml_bytes(&L->gate_proj) + ml_bytes(&L->up_proj) + ml_bytes(&L->down_proj);
+		b->router += ml_bytes(&L->router);
+		b->shared += ml_bytes(&L->shared_gate) + ml_bytes(&L->shared_up) + ml_bytes(&L->shared_down);
 		if (L->exp_gate != NULL && cfg->n_routed_experts > 0) {
 			/* The k experts a token picks vary; expert 0 stands for them (all share a shape, and
 			 * checkpoints store them in one dtype). */
 			uint64_t one = ml_bytes(&L->exp_gate[0]) + ml_bytes(&L->exp_up[0]) + ml_bytes(&L->exp_down[0]);
 
-			b += one * (uint64_t)cfg->num_experts_per_tok;
+			b->experts += one * (uint64_t)cfg->num_experts_per_tok;
 		}
 	}
-	return b;
+}
+
+uint64_t ds_model_bytes_per_token(const struct ds_model *m)
+{
+	struct ds_token_bytes b;
+
+	ds_model_token_bytes(m, &b);
+	return b.attention + b.mla + b.router + b.experts + b.shared + b.dense + b.head + b.other;
 }

@@ -140,6 +140,20 @@ void ds_model_free(struct ds_model *m);
  * experts of top-k, shared experts, lm_head): the numerator of the bandwidth figure. */
 uint64_t ds_model_bytes_per_token(const struct ds_model *m);
 
+/* The same bytes by part, as --bench --profile times the operations that read them */
+struct ds_token_bytes {
+	uint64_t attention;     /* norms, q_proj (or q_a_proj, its norm and q_b_proj), kv_a_proj and its
+				 * norm, o_proj */
+	uint64_t mla;           /* kv_b_proj, or attn_k_b and attn_v_b (W_UK and W_UV) */
+	uint64_t router;
+	uint64_t experts;       /* top-k routed experts (expert 0's size for each) */
+	uint64_t shared;        /* shared experts */
+	uint64_t dense;         /* the dense MLPs of the first layers */
+	uint64_t head;          /* final norm and lm_head */
+	uint64_t other;         /* an embedding row, the post-attention norms */
+};
+void ds_model_token_bytes(const struct ds_model *m, struct ds_token_bytes *b);
+
 /* Bytes of the whole tensor t. */
 static inline uint64_t ds_tensor_bytes(const struct ds_tensor *t)
 {

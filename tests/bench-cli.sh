@@ -2,7 +2,8 @@
 # bench-cli.sh: dscoder-engine --bench on the CPU: the JSON report is whole and consistent (bytes per
 # token from the file's own types, the bandwidth figures derived from each other, the machine's
 # bandwidth the larger of the probes before and after the decode, the profile's classes within the
-# time they split, the latent cache read counted with the weights and growing with --prompt-tokens),
+# time they split, the bytes by class adding up to the bytes per token, the latent cache read counted
+# with the weights and growing with --prompt-tokens),
 # the text report says the same, rounds (--rounds R) report one round's figures
 # inside their spread, a batch curve (--batch N1,N2,...) is whole, bad sizes and a context too small
 # are refused. Nothing here
@@ -55,6 +56,20 @@ for t, j in d.items():
         if sum(p.values()) > 1000.0 / tps * 1.05 + 0.01:
             bad.append('%s: %s classes sum to %.4f ms, more than the %.4f ms per token' %
                        (t, phase, sum(p.values()), 1000.0 / tps))
+    # the bytes a decoded token reads, by class: they add up to bytes_per_token, the latent cache with
+    # the attention (mla); each class's GB/s is its bytes over its time
+    mb, gbs, ms = j.get('decode_mb_per_token_by_class'), j.get('decode_gbs_by_class'), j['decode_ms_per_token']
+    if mb is None or gbs is None or set(mb) != set(ms) or set(gbs) != set(ms):
+        bad.append('%s: decode bytes or GB/s by class missing or not the profile\'s classes' % t)
+        continue
+    if abs(sum(mb.values()) - j['bytes_per_token'] / 1e6) > 0.001:
+        bad.append('%s: bytes by class sum to %.4f MB, not the %.4f MB per token' %
+                   (t, sum(mb.values()), j['bytes_per_token'] / 1e6))
+    if mb['mla'] < j['cache_bytes_per_token'] / 1e6 - 0.0001 or min(mb['attention'], mb['experts'], mb['head']) <= 0:
+        bad.append('%s: implausible bytes by class %s' % (t, mb))
+    for c in ms:
+        if ms[c] >= 0.05 and abs(gbs[c] - mb[c] / ms[c]) > 0.02 * gbs[c] + 0.01:
+            bad.append('%s: %s reads %s GB/s, not its %.4f MB over %.3f ms' % (t, c, gbs[c], mb[c], ms[c]))
 # the same model in three types: the bytes read per token follow the types (BF16 2 bytes a weight,
 # Q8_0 34 per 32, Q4_K_M about 4.5-6.5 bits), not the element count
 b = {t: d[t]['weight_bytes_per_token'] for t in d} if not bad else {}
