@@ -498,10 +498,10 @@ int cli_bench(const struct cli_args *a)
 			bench_class_bytes(&e.model, cache_tok, m->prof_decode, cb);
 			ds_prof_text("profile prefill", m->prof_prefill);
 			ds_prof_text("profile decode", m->prof_decode);
-			/* the classes that read memory, as a fraction of the machine's bandwidth too */
+			/* the classes that read a share of the bytes, as a fraction of the machine's bandwidth too */
 			printf("decode GB/s     ");
 			for (int c = 0, first = 1; c <= DS_PROF_N; c++) {
-				if (cb[c] < 1e6 || m->prof_decode[c] <= 0)
+				if (cb[c] < 0.01 * bytes_tok || m->prof_decode[c] <= 0)
 					continue;
 				double g = bench_class_gbs(cb, m->prof_decode, c);
 				printf("%s %s %.1f (%.0f%%, %.1f MB)", first ? "" : ",", bench_class_name(c), g,
