@@ -464,15 +464,15 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 
 /* One batch of at most chunk tokens in runs[0..n_runs); when logits is not NULL, the logits of every
  * token (all), or of those whose want is set (want NULL: the last token's), in order. Returns false
- * when stop (not NULL) stopped it before a layer. */
+ * when the stop of b (the caller's batch, or NULL) stopped it before a layer. */
 static bool forward_batch(struct ds_state *s, const int *tokens, int n, const struct run *runs, int n_runs,
-			  const bool *want, bool all, float *logits, const struct ds_batch *stop)
+			  const bool *want, bool all, float *logits, const struct ds_batch *b)
 {
 	const struct ds_config *cfg = &s->m->cfg;
 	const int hd = cfg->hidden_size;
 	s->be->embed(s->bc, s->x, &s->m->w.embed, tokens, n);
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
-		if (stop != NULL && stop->stop(stop->stop_arg))
+		if (b != NULL && b->stop != NULL && b->stop(b->stop_arg))
 			return false;
 		forward_layer(s, l, n, runs, n_runs);
 	}
@@ -576,7 +576,7 @@ int ds_forward_batch(struct ds_state *s, const struct ds_batch *b, float *logits
 		}
 		/* want NULL asks for the batch's last token only, which only the last piece has */
 		if (!forward_batch(s, b->tokens + done, c, s->runs, n_runs, want, false,
-				   logits != NULL && rows > 0 ? logits : NULL, b->stop != NULL ? b : NULL))
+				   logits != NULL && rows > 0 ? logits : NULL, b))
 			return 1;
 		if (logits != NULL)
 			logits += (size_t)rows * cfg->vocab_size;

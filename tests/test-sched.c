@@ -388,19 +388,31 @@ static size_t prompt_of(struct ds_engine *e, const char *line_text, char *text, 
 	return n;
 }
 
+/* e = the model in dir with n_ctx positions, text (size bytes) a long prompt of at least want tokens
+ * (checked to be lo + 1 to hi), ref ds_generate's 4-token answer to it; the prompt's tokens, or 0 (a
+ * failure counted) when the model does not open. */
+static size_t long_prompt_setup(const char *dir, int n_ctx, size_t want, size_t lo, size_t hi, char *text,
+				size_t size, struct ds_engine *e, struct result *ref)
+{
+	char err[1024];
+	if (ds_engine_open(e, dir, n_ctx, 2, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s", err);
+		return 0;
+	}
+	size_t n = long_prompt(e, text, size, want);
+	CHECK(n > lo && n <= hi, "the long prompt is %zu tokens, %zu-%zu wanted", n, lo + 1, hi);
+	reference(e, text, 4, ref);
+	return n;
+}
+
 static void lone_prompt_steps(const char *dir)
 {
 	static struct result ref, r;
 	static char text[16384];
 	struct ds_engine e;
-	char err[1024];
-	if (ds_engine_open(&e, dir, 1100, 2, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s", err);
+	size_t n = long_prompt_setup(dir, 1100, 700, 512, 1024, text, sizeof text, &e, &ref);
+	if (n == 0)
 		return;
-	}
-	size_t n = long_prompt(&e, text, sizeof text, 700);
-	CHECK(n > 512 && n <= 1024, "the long prompt is %zu tokens, 513-1024 wanted", n);
-	reference(&e, text, 4, &ref);
 	e.n_cached = 0;     /* else the slot would find the prompt in the engine's cache, read just now */
 	struct ds_sched *s = new_sched(&e, 1, 0, true);
 	const long since = event_clock;     /* (handles start at 1 in every scheduler) */
@@ -430,14 +442,8 @@ static void cancel_mid_prompt(const char *dir)
 	static struct result ref, r1, r2;
 	static char text[32768];
 	struct ds_engine e;
-	char err[1024];
-	if (ds_engine_open(&e, dir, 2100, 2, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s", err);
+	if (long_prompt_setup(dir, 2100, 1600, 1536, 2048, text, sizeof text, &e, &ref) == 0)
 		return;
-	}
-	size_t n = long_prompt(&e, text, sizeof text, 1600);
-	CHECK(n > 1536 && n <= 2048, "the long prompt is %zu tokens, 1537-2048 wanted", n);
-	reference(&e, text, 4, &ref);
 	/* another prompt over the same cache rows, so that rows a stopped step left unwritten do not hold
 	 * this prompt's values from the reference run */
 	static struct result other;
