@@ -703,7 +703,8 @@ static struct ds_tensor make_q8_0(long rows, long cols)
 	return (struct ds_tensor){ .dtype = DS_Q8_0, .data = data, .rows = rows, .cols = cols };
 }
 
-/* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks) and of a prompt chunk
+/* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks; one token's on 1 and 2
+ * threads, whose three matrices share out evenly, a matrix per thread) and of a prompt chunk
  * (17-64 tokens: on several threads an expert per thread) equal, bit for bit, the expert-at-a-time
  * form: the shared experts by swiglu, each chosen expert by swiglu (its rows split among the threads)
  * on the tokens that chose it (an expert chosen twice by one token counted twice, a skipped id -1 not

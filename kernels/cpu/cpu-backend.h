@@ -19,6 +19,7 @@ struct moef_mat {
 	const float *x;         /* its tokens' inputs (n, hidden) */
 	const float *xp;        /* x packed for gate and up, or NULL */
 	const float *down_xp;   /* its intermediate packed for down, or NULL */
+	float *down_pack;       /* a matrix per thread: where its thread packs it, or NULL */
 	float *g, *u;           /* its intermediates (n, gate rows) */
 	float *out;             /* its down projection's output (n, hidden) */
 	long row0;              /* where its gate rows start among all the matrices' gate rows */
