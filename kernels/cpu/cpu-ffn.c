@@ -2,6 +2,7 @@
  * and the routed mixture, with tokens grouped by expert. */
 #include "build-config.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,8 +219,22 @@ static void moef_down_run(void *arg, int blk, int ith)
  * so the sums are those of the row split bit for bit. One layer's experts of the bench model
  * (Q4_K_M, int8 set, 2 threads, random routing), the two forms alternating call by call in one
  * process: 439-451 against 462-482 us a call (4 runs of 2,100 calls each); the 13 MB of 16 of its
- * routed experts' gate rows, one product, read at 56-60 GB/s in the same minutes. */
+ * routed experts' gate rows, one product, read at 56-60 GB/s in the same minutes. In the whole
+ * decode the gain is within the machine's noise (dscoder-engine --bench --profile with
+ * DSCODER_MOE_WHOLE=0 and 1, alternating: the experts' share of the measured bandwidth 66-71%
+ * against 60-74%). */
 #define MOEF_WHOLE_SLACK 1.05   /* a thread's share of the bytes at most this over an even share */
+
+/* Whether the one-token form may be taken: DSCODER_MOE_WHOLE=0 keeps the row split (the same sums;
+ * for comparisons), read once (pool threads never ask: the caller decides) */
+static pthread_once_t moef_whole_once = PTHREAD_ONCE_INIT;
+static bool moef_whole_allowed;
+
+static void moef_whole_init(void)
+{
+	const char *e = getenv("DSCODER_MOE_WHOLE");
+	moef_whole_allowed = !(e != NULL && strcmp(e, "0") == 0);
+}
 
 static void moef_whole_run(void *arg, int i, int ith)
 {
@@ -303,7 +318,8 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 	}
 	/* one token, matrices that share out evenly: a matrix per thread, each packing its own
 	 * intermediate for down (where the set packs, as cpu_pack_each would) */
-	const bool whole = a->n == 1 && moef_whole_even(mat, n_mat, c->nth);
+	pthread_once(&moef_whole_once, moef_whole_init);
+	const bool whole = a->n == 1 && moef_whole_allowed && moef_whole_even(mat, n_mat, c->nth);
 	size_t down_pack[n_mat];
 	for (int i = 0; i < n_mat; i++) {
 		const struct moef_mat *m = &mat[i];
