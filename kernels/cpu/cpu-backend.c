@@ -170,18 +170,22 @@ const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float 
 	return c->xpack;
 }
 
+size_t cpu_pack_room(const struct cpu_ctx *c, const struct ds_tensor *w, int n)
+{
+	const struct cpu_kernels *k = c->k;
+	if (k->pack == NULL || n <= 0 || k->packed_from(w->dtype) > n)
+		return 0;
+	return (k->pack_floats(w->dtype, n, (long)w->cols) + 15) & ~(size_t)15;   /* 64 B apart */
+}
+
 void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const float *const *x, const int *n,
 		   int count, const float **xp)
 {
 	const struct cpu_kernels *k = c->k;
 	size_t off[count + 1];
 	off[0] = 0;
-	for (int m = 0; m < count; m++) {
-		size_t f = 0;
-		if (k->pack != NULL && n[m] > 0 && k->packed_from(w[m]->dtype) <= n[m])
-			f = (k->pack_floats(w[m]->dtype, n[m], (long)w[m]->cols) + 15) & ~(size_t)15;   /* 64 B apart */
-		off[m + 1] = off[m] + f;
-	}
+	for (int m = 0; m < count; m++)
+		off[m + 1] = off[m] + cpu_pack_room(c, w[m], n[m]);
 	cpu_grow(&c->xpack_each, &c->xpack_each_cap, off[count]);
 	for (int m = 0; m < count; m++) {
 		xp[m] = NULL;

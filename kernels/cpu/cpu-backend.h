@@ -94,6 +94,10 @@ static inline long cpu_split_token(int n, int n_blocks, int b)
  * set or this many tokens takes rows() on x as it is. */
 const float *cpu_pack(struct cpu_ctx *c, const struct ds_tensor *w, const float *x, long ldx, int n);
 
+/* Floats (whole 64-byte lines) that n tokens' inputs to w take packed for rows_packed, or 0 where
+ * the kernels do not pack that type for that many tokens: cpu_pack_each's room for each matrix */
+size_t cpu_pack_room(const struct cpu_ctx *c, const struct ds_tensor *w, int n);
+
 /* The inputs of count matrices w[m] (x[m]: n[m] tokens, w[m]->cols apart) packed for them into
  * c->xpack_each: xp[m], or NULL where the kernels do not pack that type for that many tokens.
  * Products split in row blocks then round their activations once, not once per block. */

@@ -317,15 +317,12 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 		need += ((size_t)mat[i].n * (size_t)hd + 15) & ~(size_t)15;
 	}
 	/* one token, matrices that share out evenly: a matrix per thread, each packing its own
-	 * intermediate for down (where the set packs, as cpu_pack_each would) */
+	 * intermediate for down where the set packs (the room cpu_pack_each would give it) */
 	pthread_once(&moef_whole_once, moef_whole_init);
 	const bool whole = a->n == 1 && moef_whole_allowed && moef_whole_even(mat, n_mat, c->nth);
 	size_t down_pack[n_mat];
 	for (int i = 0; i < n_mat; i++) {
-		const struct moef_mat *m = &mat[i];
-		down_pack[i] = 0;
-		if (whole && c->k->pack != NULL && c->k->packed_from(m->down->dtype) <= m->n)
-			down_pack[i] = (c->k->pack_floats(m->down->dtype, m->n, (long)m->down->cols) + 15) & ~(size_t)15;
+		down_pack[i] = whole ? cpu_pack_room(c, mat[i].down, mat[i].n) : 0;
 		need += down_pack[i];
 	}
 	float *p = cpu_grow(&c->moef_buf, &c->moef_cap, need);
