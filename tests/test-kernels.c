@@ -631,10 +631,10 @@ static void check_attention_double(const struct attn_dims *d, const float *w, co
 /* n queries after pos positions through the CPU backend's attention on 1 and 3 threads: equal bit
  * for bit, and each query within F32 rounding of its softmax in double over the positions up to its
  * own. form is how a chunk attends to the positions before it (cpu_mla_prefix_form: 0 absorbed, 1
- * expanded, -1 by cost; one query is a decode step either way). Three heads, latent 160. */
-static void check_backend_attention(int pos, int n, int form, const char *what)
+ * expanded, -1 by cost; one query is a decode step either way). nh heads, latent 160. */
+static void check_backend_attention(int nh_, int pos, int n, int form, const char *what)
 {
-	const struct attn_dims d = { .nh = 3, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
+	const struct attn_dims d = { .nh = nh_, .nope = 8, .rope = 8, .vd = 8, .kr = 160 };
 	const int nh = d.nh, nope = d.nope, rope = d.rope, vd = d.vd, kr = d.kr, lat = kr + rope, qd = nope + rope;
 	struct ds_config cfg = { .hidden_size = 96, .intermediate_size = 64, .moe_intermediate_size = 32,
 				 .num_attention_heads = nh, .kv_lora_rank = kr, .qk_nope_head_dim = nope,
@@ -678,15 +678,19 @@ static void check_backend_attention(int pos, int n, int form, const char *what)
 }
 
 /* One token's decode attention: positions in blocks, latent columns in tasks of 64 (160 here: two
- * whole, one part), heads in the output; past 2048 positions, blocks summed apart and merged. A prompt chunk of 37 queries after 150 positions (three
- * blocks of 64, the last part full) in both forms of its attention to the earlier positions: a form
- * that dropped a block, its rescale or its scale fails. */
+ * whole, one part), heads in the output; with 8 and 12 heads, the blocks and columns in tasks of 4
+ * heads (a group that took another's queries, scores or outputs fails); past 2048 positions, blocks
+ * summed apart and merged. A prompt chunk of 37 queries after 150 positions (three blocks of 64, the
+ * last part full) in both forms of its attention to the earlier positions: a form that dropped a
+ * block, its rescale or its scale fails. */
 static void test_backend_attention(void)
 {
-	check_backend_attention(250, 1, -1, "decode attention");
-	check_backend_attention(2100, 1, -1, "long decode attention");   /* blocks scored and summed at once */
-	check_backend_attention(150, 37, 0, "absorbed prefix");
-	check_backend_attention(150, 37, 1, "expanded prefix");
+	check_backend_attention(3, 250, 1, -1, "decode attention");
+	check_backend_attention(8, 250, 1, -1, "decode attention, 8 heads");
+	check_backend_attention(12, 131, 1, -1, "decode attention, 12 heads");
+	check_backend_attention(3, 2100, 1, -1, "long decode attention");   /* blocks scored and summed at once */
+	check_backend_attention(3, 150, 37, 0, "absorbed prefix");
+	check_backend_attention(3, 150, 37, 1, "expanded prefix");
 }
 
 /* A Q8_0 matrix of random codes and small scales (the int8 set packs its activations) */

@@ -901,6 +901,7 @@ static MK512 void avx512_scores(const struct cpu_kernels *k, float *s, long lds,
 
 const struct cpu_mla_kernels cpu_mla_kernels_avx512 = {
 	.name = "AVX-512",
+	.queries_alone = true,     /* tiles of 4 queries, each with its own sums (sc_rows, pv_tiles) */
 	.axpy_rows = avx512_axpy_rows,
 	.axpy_rows_n = avx512_axpy_rows_n,
 	.pv_scaled = avx512_pv_scaled,

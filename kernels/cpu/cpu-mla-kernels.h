@@ -14,6 +14,9 @@
  * over BF16 rows are its sums over those rows widened. */
 struct cpu_mla_kernels {
 	const char *name;
+	/* scores and pv_add_scaled form each query's sums alone where the queries come in fours: a call
+	 * for queries [4g, 4g + 4) gives them the bits a call for all of them does */
+	bool queries_alone;
 	/* y[c] += sum over j < m, in order, of a[j] * W[row0 + j][c] for c < w->cols: W^T a over a
 	 * block of rows, the same sums as m calls of k->axpy_row. Every weight type. */
 	void (*axpy_rows)(const struct cpu_kernels *k, float *y, const float *a, const struct ds_tensor *w,

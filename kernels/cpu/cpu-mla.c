@@ -22,6 +22,7 @@ struct mla_task {
 	int n_blk;                /* decode: position blocks, of blk_len positions */
 	long blk_len;
 	long ldp;                 /* decode: row stride of att_p */
+	int groups;               /* one token's decode: head groups of a phase's tasks (mla1_groups) */
 };
 
 /* The cached value values into cache (values of a->cache_type, whose bytes the type table gives) */
@@ -596,20 +597,42 @@ long cpu_mla_p_stride(long n_keys)
 	return ld % 1024 == 0 ? ld + 16 : ld;
 }
 
-/* Phase 1: block b of positions: every head's scores against those cache rows into P, as exp(score
- * - the block's maximum), with the maximum and the sum kept per head. */
-static void mla1_scores_run(void *arg, int blk, int ith)
+/* Head groups of one token's score or sum tasks: with fewer than two tasks a thread (n_tasks per
+ * group of all the heads), the heads split in groups of a multiple of 4 where the kernels form each
+ * head's sums alone in fours (queries_alone: then a group's results are those it gets among all
+ * the heads, bit for bit, so they do not depend on the threads), as few groups as give two tasks a
+ * thread. A 576-position decode had 9 score tasks and 8 column tasks: past 8 or 9 threads the rest
+ * waited. On 2 threads it keeps one group: more groups read each block's rows again per group
+ * (tools/mla-bench, 1024 positions: 233 -> 245-252 us a call with 4 groups always). */
+static int mla1_groups(const struct cpu_ctx *c, int n_heads, int n_tasks)
+{
+	if (!cpu_mla_kernels_for(c->k)->queries_alone || n_heads % 4 != 0)
+		return 1;
+	int g = 1;
+	for (int d = 2; d <= n_heads / 4 && (long)n_tasks * g < 2L * c->nth; d++)
+		if ((n_heads / d) % 4 == 0 && n_heads % d == 0)
+			g = d;
+	return g;
+}
+
+/* Phase 1: task b: block b / groups of positions, head group b % groups (t->groups): those heads'
+ * scores against the block's cache rows into P, as exp(score - the block's maximum), with the
+ * maximum and the sum kept per head. */
+static void mla1_scores_run(void *arg, int b, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
-	const int nh = a->n_heads, lat = a->kv_rank + a->rope;
+	const int nh = a->n_heads, lat = a->kv_rank + a->rope, gh = nh / t->groups;
+	const int blk = b / t->groups, h0 = b % t->groups * gh;
 	long lo, hi;
 	cpu_block(t->n_keys, t->blk_len, blk, &lo, &hi);
 	float *p = c->att_p + lo, *st = mla1_stat(c) + (long)blk * nh * 2;
-	cpu_mla_kernels_for(c->k)->scores(c->k, p, t->ldp, c->att_q, mla_qb(c, a), lat, nh,
+	const uint16_t *qb = mla_qb(c, a);
+	cpu_mla_kernels_for(c->k)->scores(c->k, p + (long)h0 * t->ldp, t->ldp, c->att_q + (long)h0 * lat,
+					   qb != NULL ? qb + (long)h0 * lat : NULL, lat, gh,
 					   mla_cache_at(a, a->cache, lo * lat), a->cache_type, lat, (int)(hi - lo), lat);
-	for (int h = 0; h < nh; h++) {
+	for (int h = h0; h < h0 + gh; h++) {
 		float *ph = p + (long)h * t->ldp, m = -INFINITY;
 		for (long j = 0; j < hi - lo; j++)
 			m = ph[j] > m ? ph[j] : m;
@@ -642,24 +665,27 @@ static void mla1_rescale(struct cpu_ctx *c, int nh, int n_blk)
 /* Columns per task of phase 2: one tile of the weighted-sum kernel */
 #define MLA1_COLS 64
 
-/* Phase 2: columns [64 cc, 64 cc + 64) of every head's latent output: each block's weighted sum of
- * those columns of its cache rows, added with the block's rescale. */
-static void mla1_sums_run(void *arg, int cc, int ith)
+/* Phase 2: task b: columns [64 cc, 64 cc + 64) (cc = b / groups) of head group b % groups' latent
+ * outputs: each block's weighted sum of those columns of its cache rows, added with the block's
+ * rescale. */
+static void mla1_sums_run(void *arg, int b, int ith)
 {
 	struct mla_task *t = arg;
 	struct cpu_ctx *c = t->c;
 	const struct ds_attn_args *a = t->a;
-	const int nh = a->n_heads, kr = a->kv_rank, lat = a->kv_rank + a->rope;
+	const int nh = a->n_heads, kr = a->kv_rank, lat = a->kv_rank + a->rope, gh = nh / t->groups;
+	const int cc = b / t->groups, h0 = b % t->groups * gh;
 	const long c0 = (long)cc * MLA1_COLS, w = kr - c0 < MLA1_COLS ? kr - c0 : MLA1_COLS;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
-	float *o = mla1_olat(c) + c0;
-	for (int h = 0; h < nh; h++)
+	float *o = mla1_olat(c) + (long)h0 * kr + c0;
+	for (int h = 0; h < gh; h++)
 		memset(o + (long)h * kr, 0, (size_t)w * sizeof *o);
-	for (int b = 0; b < t->n_blk; b++) {
+	for (int bl = 0; bl < t->n_blk; bl++) {
 		long lo, hi;
-		cpu_block(t->n_keys, t->blk_len, b, &lo, &hi);
-		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)b * nh, c->att_p + lo, t->ldp,
-				  mla_cache_at(a, a->cache, lo * lat + c0), a->cache_type, lat, nh, (int)(hi - lo), w);
+		cpu_block(t->n_keys, t->blk_len, bl, &lo, &hi);
+		mk->pv_add_scaled(c->k, o, kr, mla1_scale(c) + (long)bl * nh + h0, c->att_p + (long)h0 * t->ldp + lo,
+				  t->ldp, mla_cache_at(a, a->cache, lo * lat + c0), a->cache_type, lat, gh,
+				  (int)(hi - lo), w);
 	}
 }
 
@@ -695,9 +721,12 @@ void cpu_attention(void *ctx, const struct ds_attn_args *a)
 		t.ldp = cpu_mla_p_stride(t.n_keys);
 		mla_qb_ready(c, a, 1);
 		cpu_pool_run(c->pool, mla_absorb_run, &t, pairs);
-		cpu_pool_run(c->pool, mla1_scores_run, &t, t.n_blk);
+		const int n_cols = (a->kv_rank + MLA1_COLS - 1) / MLA1_COLS;
+		t.groups = mla1_groups(c, a->n_heads, t.n_blk);
+		cpu_pool_run(c->pool, mla1_scores_run, &t, t.n_blk * t.groups);
 		mla1_rescale(c, a->n_heads, t.n_blk);
-		cpu_pool_run(c->pool, mla1_sums_run, &t, (a->kv_rank + MLA1_COLS - 1) / MLA1_COLS);
+		t.groups = mla1_groups(c, a->n_heads, n_cols);
+		cpu_pool_run(c->pool, mla1_sums_run, &t, n_cols * t.groups);
 		cpu_pool_run(c->pool, mla1_out_run, &t, a->n_heads);
 		return;
 	}
