@@ -288,10 +288,8 @@ static int mg_tensor(struct mg_ctx *c, const char *name, const int64_t *ne, int 
 	    strstr(name, "norm") != NULL)
 		return errorf(c->err, c->errlen, "%s: tensor '%s' is %s; norm weights must be f32, f16 or bf16",
 			      c->g->path, name, ds_dtype_get(g->dtype)->name);
-	t->dtype = g->dtype;
-	t->data = g->data;
-	t->rows = n > 1 ? ne[1] : 1;
-	t->cols = ne[0];
+	*t = (struct ds_tensor){ .dtype = g->dtype, .data = g->data, .rows = n > 1 ? ne[1] : 1, .cols = ne[0],
+				 .layout = DS_LAYOUT_ROWS };
 	c->m->n_params += (uint64_t)t->rows * (uint64_t)t->cols * (uint64_t)(n > 2 ? ne[2] : 1);
 	c->m->weight_bytes += g->nbytes;
 	return 0;
@@ -490,7 +488,7 @@ int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn prog
 		if (progress != NULL)
 			progress(off + len, g.size, arg);
 	}
-	ds_map_reader_finish(&rd);
+	bool in_memory = ds_map_reader_finish(&rd) == 1;
 	if (progress != NULL)
 		progress(g.size, g.size, arg);
 	/* The model keeps the mapping; the directory of names and keys is no longer needed. */
@@ -498,6 +496,7 @@ int ds_model_load_gguf(const char *path, struct ds_model *m, ds_progress_fn prog
 	m->n_maps = 1;
 	m->maps[0].addr = g.map;
 	m->maps[0].size = g.size;
+	m->maps[0].in_memory = in_memory;
 	g.map = NULL;
 	gguf_close(&g);
 	return 0;

@@ -213,10 +213,8 @@ static int ml_tensor(struct ml_ctx *c, const char *name, int64_t rows, int64_t c
 		return errorf(c->err, c->errlen,
 			      "%s: tensor '%s' starts at a byte offset that is not a multiple of its %zu-byte elements; rewrite the file with the safetensors library",
 			      f->path, name, esize);
-	t->dtype = s->dtype == ST_F32 ? DS_F32 : s->dtype == ST_F16 ? DS_F16 : DS_BF16;
-	t->data = s->data;
-	t->rows = rows == 0 ? 1 : rows;
-	t->cols = cols;
+	*t = (struct ds_tensor){ .dtype = s->dtype == ST_F32 ? DS_F32 : s->dtype == ST_F16 ? DS_F16 : DS_BF16,
+				 .data = s->data, .rows = rows == 0 ? 1 : rows, .cols = cols, .layout = DS_LAYOUT_ROWS };
 	c->m->n_params += (uint64_t)t->rows * (uint64_t)t->cols;
 	c->m->weight_bytes += s->nbytes;
 	return 0;

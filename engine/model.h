@@ -42,6 +42,13 @@ struct ds_config {
 	char dtype_name[16];        /* torch_dtype, for display */
 };
 
+/* How a tensor's bytes are arranged: row after row as the file has them, or (the CPU backend with the
+ * int8 kernels, kernels/cpu/cpu-rows4.h) each group of 4 rows interleaved in place. */
+enum ds_layout {
+	DS_LAYOUT_ROWS = 0,
+	DS_LAYOUT_ROWS4,
+};
+
 /* A view of one weight tensor inside a mapped file (never owned). 1-D tensors have rows == 1.
  * Matrices are row-major (out_features rows of in_features columns), as PyTorch's Linear stores them;
  * a row of a block-quantized type is cols / block blocks (ds_row_bytes). */
@@ -49,6 +56,7 @@ struct ds_tensor {
 	enum ds_dtype dtype;
 	const void *data;
 	int64_t rows, cols;
+	enum ds_layout layout;   /* DS_LAYOUT_ROWS unless the CPU backend rearranged it */
 };
 
 /* Is layer l a MoE layer under cfg? */
@@ -98,6 +106,8 @@ struct ds_weights {
 struct ds_mapping {
 	void *addr;
 	size_t size;
+	bool in_memory;   /* the file was read into anonymous memory at load (ds_map_reader_finish): its
+	                   * bytes may be rewritten in place without copying pages (cpu-rows4.c) */
 };
 
 struct ds_model {

@@ -8,11 +8,13 @@
  * what int8-logits.sh asks against llama.cpp's own quantized kernels, not the 90% of the batch form:
  * 10 of the 47 golden positions have their two best logits under 0.05 apart, and with a mean |diff| of
  * about 0.03 which of those wins is a coin toss (one token at a time the q8_0 file agrees on 41,
- * the batch form on 44; llama.cpp's kernels on 45 and 44). Skips (77) where the CPU lacks AVX-512
- * VNNI. */
+ * the batch form on 44; llama.cpp's kernels on 45 and 44). The Q8_0 file runs twice, its matrices in
+ * the rows4 layout (what the CPU backend does with this set) and as the file has them (DSCODER_ROWS4=0):
+ * the logits must be the same bits. Skips (77) where the CPU lacks AVX-512 VNNI. */
 #include "build-config.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +30,19 @@
 #define MAX_BOUND 0.5
 #define TOP1_BOUND 0.85
 
-static void test_type(const char *type)
+/* Decodes the prompt of type's fixture one token at a time against the golden; returns every
+ * position's logits (to free). rows4: whether the CPU backend may rearrange the Q8_0 matrices into the
+ * rows4 layout (DSCODER_ROWS4), and then must have: the output head is one. */
+static float *test_type(const char *type, bool rows4, size_t *n_logits)
 {
+	*n_logits = 0;
 	char dir[1024], path[1200], err[512];
 	snprintf(dir, sizeof dir, "%s/models/tiny-ds2-quant", fix_dir());
 	snprintf(path, sizeof path, "%s/model-%s.gguf", dir, type);
 	struct ds_model m;
 	if (ds_model_load(path, &m, NULL, NULL, err, sizeof err) != 0) {
 		CHECK(0, "%s: %s", type, err);
-		return;
+		return NULL;
 	}
 	const int V = m.cfg.vocab_size;
 	int np = 0;
@@ -46,16 +52,25 @@ static void test_type(const char *type)
 	snprintf(path, sizeof path, "%s/golden/logits-%s.f32", dir, type);
 	float *gold = fix_read_f32(path, &n_gold);
 	struct ds_state *s = NULL;
-	float *lg = xmalloc(sizeof *lg * (size_t)V);
+	float *lg = xmalloc(sizeof *lg * (size_t)V), *all = NULL;
 	if (prompt == NULL || gold == NULL || n_gold != (size_t)np * (size_t)V) {
 		CHECK(0, "%s: golden prompt or logits missing or of the wrong size", type);
 		goto out;
 	}
+	setenv("DSCODER_ROWS4", rows4 ? "1" : "0", 1);
 	s = ds_state_new(&m, np + 8, 2, err, sizeof err);
 	if (s == NULL) {
 		CHECK(0, "%s: ds_state_new: %s", type, err);
 		goto out;
 	}
+	/* only weights read into memory at load are rearranged (not where the kernel lacks huge pages) */
+	bool q8 = m.w.lm_head.dtype == DS_Q8_0, in_memory = m.n_maps == 1 && m.maps[0].in_memory;
+	CHECK((m.w.lm_head.layout == DS_LAYOUT_ROWS4) == (rows4 && q8 && in_memory), "%s: the output head (%s) "
+	      "is %sin rows4", type, ds_dtype_get(m.w.lm_head.dtype)->name,
+	      m.w.lm_head.layout == DS_LAYOUT_ROWS4 ? "" : "not ");
+	if (rows4 && q8 && !in_memory)
+		printf("%s: the file stayed mapped (no transparent huge pages?): rows4 not exercised here\n", type);
+	all = xmalloc(sizeof *all * (size_t)np * (size_t)V);
 	double sum = 0, worst = 0;
 	int top1 = 0;
 	for (int i = 0; i < np; i++) {
@@ -63,6 +78,7 @@ static void test_type(const char *type)
 			CHECK(0, "%s: decode step %d refused", type, i);
 			goto out;
 		}
+		memcpy(all + (size_t)i * (size_t)V, lg, sizeof *lg * (size_t)V);
 		const float *g = gold + (size_t)i * (size_t)V;
 		for (int v = 0; v < V; v++) {
 			double d = fabs((double)lg[v] - (double)g[v]);
@@ -76,14 +92,16 @@ static void test_type(const char *type)
 	CHECK(mean <= MEAN_BOUND && worst <= MAX_BOUND && agree >= TOP1_BOUND,
 	      "%s: decoded one token at a time, mean |diff| %.4f (bound %.2f), max %.4f (bound %.1f), top-1 %d of %d",
 	      type, mean, MEAN_BOUND, worst, MAX_BOUND, top1, np);
-	printf("%s: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n", type, np,
-	       mean, worst, top1, np);
+	printf("%s%s: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n", type,
+	       rows4 ? "" : " (rows layout)", np, mean, worst, top1, np);
+	*n_logits = (size_t)np * (size_t)V;
 out:
 	ds_state_free(s);
 	free(lg);
 	free(prompt);
 	free(gold);
 	ds_model_free(&m);
+	return all;
 }
 
 int main(void)
@@ -95,8 +113,14 @@ int main(void)
 	}
 	/* read once, when the first state chooses its kernels */
 	setenv("DSCODER_KERNELS", "avx512-int8", 1);
-	test_type("q8_0");
-	test_type("q4_k_m");
+	size_t n4 = 0, n0 = 0, nk = 0;
+	float *l4 = test_type("q8_0", true, &n4), *l0 = test_type("q8_0", false, &n0);
+	/* the rows4 kernels take each row's steps of the rows layout's in its order */
+	CHECK(l4 != NULL && l0 != NULL && n4 == n0 && memcmp(l4, l0, sizeof *l4 * n4) == 0,
+	      "q8_0: the logits with the matrices in rows4 differ from those in the file's layout");
+	free(test_type("q4_k_m", true, &nk));
+	free(l4);
+	free(l0);
 	CHECK(strcmp(cpu_kernels_best()->name, cpu_kernels_avx512_int8.name) == 0,
 	      "the states ran on the %s kernels, not the int8 set", cpu_kernels_best()->name);
 	if (fix_failures)

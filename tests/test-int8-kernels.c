@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cpu/cpu-kernels.h"
+#include "cpu/cpu-rows4.h"
 #include "xalloc.h"
 #include "fixture-util.h"
 
@@ -261,6 +262,75 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 	printf("q4_0/q5_0 decode: the VBMI and scalar gatherings agree bit for bit\n");
 }
 
+/* Q8_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per block pair): rows() and
+ * pack + rows_packed give the rows layout's results bit for bit, decode form (1-9 tokens) and panel form
+ * (10 on), for row ranges that start and end inside a group; rows outside the range are not written;
+ * the rows read back as floats the same; restoring gives the file's bytes back. */
+static void test_rows4(const struct cpu_kernels *k)
+{
+	static const long shapes[][2] = { { 8, 64 }, { 36, 2304 }, { 12, 2112 } };
+	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13 };
+	static const long ranges[][2] = { { 0, 0 }, { 1, -1 }, { 4, 0 }, { 3, -2 } };   /* r1 from rows */
+	CHECK(k->rows4 != NULL && k->rows4(DS_Q8_0), "the int8 set does not read Q8_0 in rows4");
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		long rows = shapes[si][0], cols = shapes[si][1];
+		struct qmat q = make_qmat(DS_Q8_0, rows, cols);
+		size_t rb = ds_row_bytes(DS_Q8_0, cols), bytes = rb * (size_t)rows;
+		uint8_t *d4 = xmalloc(bytes), *scratch = xmalloc(4 * rb);
+		memcpy(d4, q.w.data, bytes);
+		struct ds_tensor w4 = q.w;
+		w4.data = d4;
+		CHECK(cpu_rows4_fits(&q.w), "Q8_0 %ldx%ld does not fit rows4", rows, cols);
+		cpu_rows4_arrange(&w4, d4, scratch);
+		w4.layout = DS_LAYOUT_ROWS4;
+		CHECK(memcmp(d4, q.w.data, bytes) != 0, "rows4 left Q8_0 %ldx%ld as it was", rows, cols);
+		float *r_a = xmalloc(sizeof(float) * (size_t)cols), *r_b = xmalloc(sizeof(float) * (size_t)cols);
+		for (long r = 0; r < rows; r++) {
+			cpu_tensor_row(&q.w, r, r_a);
+			cpu_tensor_row(&w4, r, r_b);
+			CHECK(memcmp(r_a, r_b, sizeof(float) * (size_t)cols) == 0, "rows4 row %ld of %ldx%ld reads "
+			      "back otherwise", r, rows, cols);
+			CHECK(cpu_tensor_at(&w4, r, cols - 1) == r_a[cols - 1], "rows4 element (%ld, %ld) differs", r,
+			      cols - 1);
+		}
+		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+			for (size_t ri = 0; ri < sizeof ranges / sizeof ranges[0]; ri++) {
+				int n = ns[ni];
+				long r0 = ranges[ri][0], r1 = rows + ranges[ri][1], ldx = cols + 16, ldy = rows + 3;
+				float *x = xmalloc(sizeof *x * (size_t)(n * ldx));
+				float *y = xmalloc(sizeof *y * (size_t)(n * ldy)), *y4 = xmalloc(sizeof *y4 * (size_t)(n * ldy));
+				fill_x(x, n, ldx);
+				for (long i = 0; i < n * ldy; i++)
+					y[i] = y4[i] = -777;
+				k->rows(&q.w, r0, r1, x, n, ldx, y, ldy);
+				k->rows(&w4, r0, r1, x, n, ldx, y4, ldy);
+				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "Q8_0 %ldx%ld rows [%ld, %ld), %d "
+				      "tokens: rows4 differs from the rows layout", rows, cols, r0, r1, n);
+				float *xp = aligned_alloc(64, (k->pack_floats(DS_Q8_0, n, cols) * sizeof(float) + 63) &
+							  ~(size_t)63);
+				for (long i = 0; i < n * ldy; i++)
+					y4[i] = -777;
+				k->pack(DS_Q8_0, x, n, ldx, cols, xp);
+				k->rows_packed(&w4, r0, r0 + (r1 - r0) / 2, xp, n, y4, ldy);
+				k->rows_packed(&w4, r0 + (r1 - r0) / 2, r1, xp, n, y4, ldy);
+				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "Q8_0 %ldx%ld rows [%ld, %ld), %d "
+				      "tokens: rows4 rows_packed in two blocks differs from rows()", rows, cols, r0, r1, n);
+				free(xp), free(x), free(y), free(y4);
+			}
+		cpu_rows4_restore(&w4, d4, scratch);
+		CHECK(memcmp(d4, q.w.data, bytes) == 0, "rows4 of Q8_0 %ldx%ld restored is not the original", rows,
+		      cols);
+		free(r_a), free(r_b), free(d4), free(scratch);
+		free_qmat(&q);
+	}
+	struct ds_tensor odd_rows = { .dtype = DS_Q8_0, .rows = 6, .cols = 64 };
+	struct ds_tensor odd_blocks = { .dtype = DS_Q8_0, .rows = 8, .cols = 96 };
+	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 64 };
+	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
+	      "rows4 claims shapes or types it has no form for");
+	printf("Q8_0 rows4: the same sums as the rows layout, bit for bit\n");
+}
+
 int main(void)
 {
 	if (!cpu_kernels_have_avx512_int8()) {
@@ -296,6 +366,7 @@ int main(void)
 			}
 	cpu_kernels_int8_vbmi(vbmi);
 	test_vbmi_gather(k);
+	test_rows4(k);
 	test_delegated(k);
 	return fix_failures ? 1 : 0;
 }

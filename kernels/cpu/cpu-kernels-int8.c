@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cpu-kernels.h"
+#include "cpu-rows4.h"
 #include "cpu-scratch.h"
 
 #define I8_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
@@ -517,6 +518,76 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	}
 }
 
+/* Q8_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g times NT tokens (i8_quantize's
+ * layout at a0, tstride apart) into o[t][row]. Per block pair one 16-byte load gives the 4 rows'
+ * scales, and each row's codes are one aligned 64-byte load; each row then takes the steps of i8_tile
+ * in its order (codes, s lanes, I8_STEP, one sum per row), so the results are i8_tile's on the rows
+ * layout, bit for bit. next: the first line of the stream not yet asked for. */
+I8_FN void i8_r4tile_q8_0(int NT, const uint8_t *g, long nb, const uint8_t *a0, long tstride, float o[4][4],
+			  const uint8_t **next)
+{
+	/* lanes 0-7 take row i's first block's scale (2i), 8-15 its second's (2i + 1) */
+	const __m512i sidx[4] = {
+		_mm512_mask_mov_epi32(_mm512_set1_epi32(0), 0xff00, _mm512_set1_epi32(1)),
+		_mm512_mask_mov_epi32(_mm512_set1_epi32(2), 0xff00, _mm512_set1_epi32(3)),
+		_mm512_mask_mov_epi32(_mm512_set1_epi32(4), 0xff00, _mm512_set1_epi32(5)),
+		_mm512_mask_mov_epi32(_mm512_set1_epi32(6), 0xff00, _mm512_set1_epi32(7)),
+	};
+	const __m512i flip = _mm512_set1_epi8((char)0x80);
+	__m512 acc[4][4], accm[4][4];
+	const uint8_t *a[4];
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		a[i] = a0 + (long)i * tstride;
+	for (long p = 0; p < nb / 2; p++) {
+		const uint8_t *pp = g + (size_t)p * CPU_ROWS4_Q8_0_PAIR;
+		i8_prefetch(next, pp + I8_PF + CPU_ROWS4_Q8_0_PAIR);
+		__m512 d8 = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)pp)));
+		I8_UNROLL for (int r = 0; r < 4; r++) {
+			__m512i u = _mm512_xor_si512(_mm512_loadu_si512(pp + 16 + 64 * r), flip);
+			__m512 s = _mm512_permutexvar_ps(sidx[r], d8), m = s;
+			I8_STEP(DS_Q8_0, 0, NT, u, s, m, a, acc[r], accm[r]);
+		}
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			a[i] += I8_CHUNK;
+	}
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+/* rows [r0, r1) of a Q8_0 rows4 w for n (few) tokens: groups of 4 rows in order, each for every group
+ * of up to 4 tokens while its bytes are in L1; rows of a group outside [r0, r1) are not stored */
+I8_FN void i8_rows4_q8_0_dec(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long tstride,
+			     int n, float *y, long ldy)
+{
+	long nb = (long)w->cols / 32;
+	size_t gb = 4 * ds_row_bytes(DS_Q8_0, w->cols);
+	const uint8_t *base = w->data, *next = base + (size_t)(r0 / 4) * gb;
+	i8_prefetch_start(next, base + (size_t)((r1 + 3) / 4) * gb);
+	next += I8_PF;
+	for (long g = r0 / 4; g * 4 < r1; g++) {
+		const uint8_t *gp = base + (size_t)g * gb;
+		for (int i = 0; i < n; i += 4) {
+			int nt = n - i < 4 ? n - i : 4;
+			const uint8_t *a = aq + (long)i * tstride;
+			float o[4][4];
+			switch (nt) {
+			case 1: i8_r4tile_q8_0(1, gp, nb, a, tstride, o, &next); break;
+			case 2: i8_r4tile_q8_0(2, gp, nb, a, tstride, o, &next); break;
+			case 3: i8_r4tile_q8_0(3, gp, nb, a, tstride, o, &next); break;
+			default: i8_r4tile_q8_0(4, gp, nb, a, tstride, o, &next); break;
+			}
+			for (int t = 0; t < nt; t++)
+				for (int r = 0; r < 4; r++)
+					if (g * 4 + r >= r0 && g * 4 + r < r1)
+						y[(long)(i + t) * ldy + g * 4 + r] = o[t][r];
+		}
+	}
+}
+
 /* q4_0 and q5_0, few tokens (decode): one row w times NT tokens (i8_quantize_n's layout at a0, tstride
  * apart) into out[t * ldo]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
  * lanes of one vector, so the low nibbles are the blocks' first halves and the high ones their second
@@ -860,9 +931,10 @@ I8_FN void i8_store_chunk(__m512i *u, uint8_t *panel, long c, long nb, int rv)
 
 /* Rows rt .. rt + nrows - 1 (nrows <= 32, row bytes rb from base) of type t into the panel: codes
  * decoded once, 16 rows a vector; s (and q6_K's second s, and m) per row and block of 32 */
-I8_FN void i8_pack_panel(enum ds_dtype t, const uint8_t *base, size_t rb, long rt, int nrows, long nb,
-			 uint8_t *panel)
+I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8_t *base, size_t rb, long rt,
+			 int nrows, long nb, uint8_t *panel)
 {
+	const bool rows4 = w->layout == DS_LAYOUT_ROWS4;
 	const int kq = t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
 	for (int rv = 0; rv * 16 < nrows; rv++) {
 		int nr = nrows - rv * 16 < 16 ? nrows - rv * 16 : 16;
@@ -910,8 +982,17 @@ I8_FN void i8_pack_panel(enum ds_dtype t, const uint8_t *base, size_t rb, long r
 					u[i] = _mm512_setzero_si512();
 					continue;
 				}
-				const uint8_t *b = base + (size_t)(rt + rv * 16 + i) * rb + (size_t)(2 * c) * bb;
-				u[i] = i8_chunk32(t, b, bb, 2 * c + 1 < nb, &s, &m);
+				long row = rt + rv * 16 + i;
+				if (rows4) {   /* Q8_0 (nb even): i8_chunk32's codes and scales, from the group */
+					int ri;
+					const uint8_t *pp = cpu_rows4_q8_0_pair(w, row, c, &ri);
+					u[i] = _mm512_xor_si512(_mm512_loadu_si512(pp + 16 + 64 * ri),
+								_mm512_set1_epi8((char)0x80));
+					s = i8_halves(pp + 4 * ri, pp + 4 * ri + 2, 0);
+				} else {
+					const uint8_t *b = base + (size_t)row * rb + (size_t)(2 * c) * bb;
+					u[i] = i8_chunk32(t, b, bb, 2 * c + 1 < nb, &s, &m);
+				}
 				_mm512_storeu_ps(sv, s);
 				_mm512_storeu_ps(mv, m);
 				for (int h = 0; h < 2 && 2 * c + h < nb; h++) {
@@ -1006,7 +1087,7 @@ I8_FN void i8_gemm_t(const struct ds_tensor *w, enum ds_dtype t, long r0, long r
 		int nrows = r1 - rt < I8_GR ? (int)(r1 - rt) : I8_GR;
 		if (nrows < I8_GR)
 			memset(panel, 0, need);
-		i8_pack_panel(t, base, rb, rt, nrows, nb, panel);
+		i8_pack_panel(w, t, base, rb, rt, nrows, nb, panel);
 		for (int i = 0; i < n; i += I8_GT) {
 			int nt = n - i < I8_GT ? n - i : I8_GT;
 			const uint8_t *a = aq + (long)i * tstride;
@@ -1028,6 +1109,8 @@ I8_API void i8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q8_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_q8_0_dec(w, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
 }
@@ -1209,6 +1292,13 @@ static float i8_exp_sum(float *s, long n, float max)
 	return cpu_kernels_avx512.exp_sum(s, n, max);
 }
 
+/* Q8_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time (i8_r4tile_q8_0), prefill panels
+ * gathered from the groups */
+static bool i8_rows4(enum ds_dtype t)
+{
+	return t == DS_Q8_0;
+}
+
 const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.name = "AVX-512 VNNI int8",
 	.rows = i8_rows,
@@ -1216,6 +1306,7 @@ const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.pack_floats = i8_pack_floats,
 	.pack = i8_pack,
 	.rows_packed = i8_rows_packed,
+	.rows4 = i8_rows4,
 	.axpy_row = i8_axpy_row,
 	.dot = i8_dot,
 	.axpy = i8_axpy,

@@ -10,23 +10,37 @@
 #endif
 
 #include "cpu-kernels.h"
+#include "cpu-rows4.h"
 #include "cpu-scratch.h"
 
 void cpu_tensor_row(const struct ds_tensor *w, long r, float *out)
 {
-	const char *row = (const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols);
+	const struct ds_dtype_info *info = ds_dtype_get(w->dtype);
 
-	ds_dtype_get(w->dtype)->to_float(row, out, w->cols);
+	if (w->layout == DS_LAYOUT_ROWS4) {
+		uint8_t block[256];
+		for (long b = 0; b < w->cols / info->block; b++) {
+			cpu_rows4_block(w, r, b, block);
+			info->to_float(block, out + b * info->block, info->block);
+		}
+		return;
+	}
+	info->to_float((const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols), out, w->cols);
 }
 
 float cpu_tensor_at_quant(const struct ds_tensor *w, long r, long c)
 {
 	const struct ds_dtype_info *info = ds_dtype_get(w->dtype);
 	long b = c / info->block;
-	const char *block = (const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols) +
+	const void *block = (const char *)w->data + (size_t)r * ds_row_bytes(w->dtype, w->cols) +
 			    (size_t)b * info->block_bytes;
+	uint8_t gathered[256];
 	float v[256];
 
+	if (w->layout == DS_LAYOUT_ROWS4) {
+		cpu_rows4_block(w, r, b, gathered);
+		block = gathered;
+	}
 	info->to_float(block, v, info->block);
 	return v[c - b * info->block];
 }

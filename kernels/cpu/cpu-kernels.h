@@ -4,6 +4,7 @@
 #ifndef DS_CPU_KERNELS_H
 #define DS_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -26,6 +27,9 @@ struct cpu_kernels {
 	void (*pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp);
 	void (*rows_packed)(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
 			    long ldy);
+	/* Types whose matrices this set also reads in the rows4 layout (cpu-rows4.h), through rows and
+	 * rows_packed: the CPU backend rearranges them so at load. NULL: none. */
+	bool (*rows4)(enum ds_dtype t);
 	/* y[c] += a * W[row][c] for c < w->cols */
 	void (*axpy_row)(float *y, float a, const struct ds_tensor *w, long row);
 	float (*dot)(const float *a, const float *b, long n);

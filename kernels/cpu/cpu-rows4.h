@@ -1,0 +1,57 @@
+/* cpu-rows4.h: the rows4 layout, weights that the int8 kernels read four rows at a time, and the
+ * CPU backend's rearranging of a model's matrices into it in place (same bytes, other order).
+ *
+ * Why: the decode form of the int8 set multiplies one row at a time, and per block pair it spent more
+ * instructions gathering two scales from 34-byte blocks (scalar loads, shifts, a conversion, a
+ * permute) and two unaligned halves of codes than on the products; its compute was only 1.1-1.3x the
+ * memory rate, so the stream of weights reached 60-70% of the bandwidth. Four rows interleaved per
+ * pair of blocks give the four rows' eight scales in one 16-byte load and each row's 64 codes in one
+ * aligned load, and the activations are loaded once for four rows; one stream instead of four.
+ *
+ * Q8_0 rows4 (rows a multiple of 4, blocks per row even): group g holds rows 4g .. 4g + 3 where those
+ * rows lay (4 x row bytes from row 4g); in it, block pair p (blocks 2p, 2p + 1 of each row) is 272
+ * bytes at 272 p: the 8 f16 scales, row i's block 2p + h at scale 2i + h, then each row's 64 codes
+ * (block 2p's 32, then block 2p + 1's) at 16 + 64 i. */
+#ifndef DS_CPU_ROWS4_H
+#define DS_CPU_ROWS4_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's block pair */
+
+/* Whether w's type and shape have a rows4 form (Q8_0: rows a multiple of 4, an even number of blocks
+ * per row) */
+bool cpu_rows4_fits(const struct ds_tensor *w);
+
+/* Block pair p of row r of a Q8_0 rows4 tensor: its group's pair, and r's place in the group */
+static inline const uint8_t *cpu_rows4_q8_0_pair(const struct ds_tensor *w, long r, long p, int *ri)
+{
+	size_t rb = (size_t)(w->cols / 32) * 34;
+
+	*ri = (int)(r % 4);
+	return (const uint8_t *)w->data + (size_t)(r / 4) * 4 * rb + (size_t)p * CPU_ROWS4_Q8_0_PAIR;
+}
+
+/* Block b of row r of a rows4 tensor as the file stores a block (34 bytes for Q8_0) into out */
+void cpu_rows4_block(const struct ds_tensor *w, long r, long b, uint8_t *out);
+
+/* The rows of w (rows layout, cpu_rows4_fits) rearranged into rows4 at data, which holds w's bytes
+ * and is writable; scratch holds 4 rows' bytes */
+void cpu_rows4_arrange(const struct ds_tensor *w, void *data, void *scratch);
+
+/* The inverse: rows4 back to rows (tests) */
+void cpu_rows4_restore(const struct ds_tensor *w, void *data, void *scratch);
+
+/* Every matrix of m that the CPU multiplies through rows() and that fits (the projections, the
+ * experts, the output head: not the embeddings, nor kv_b, whose rows attention reads one at a time)
+ * rearranged in place where it lies in one of m's mappings that was read into memory at load
+ * (ds_mapping.in_memory), its layout then DS_LAYOUT_ROWS4; types(t) says which types to rearrange.
+ * The mappings are made writable for it and read-only again after. Tensors elsewhere (a model too
+ * large to be read in, DSCODER_WEIGHTS=mmap) keep the file's layout: the kernels read both. Returns
+ * the number of tensors rearranged. */
+int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t));
+
+#endif
