@@ -8,9 +8,9 @@
  * what int8-logits.sh asks against llama.cpp's own quantized kernels, not the 90% of the batch form:
  * 10 of the 47 golden positions have their two best logits under 0.05 apart, and with a mean |diff| of
  * about 0.03 which of those wins is a coin toss (one token at a time the q8_0 file agrees on 41,
- * the batch form on 44; llama.cpp's kernels on 45 and 44). The Q8_0 file runs twice, its matrices in
- * the rows4 layout (what the CPU backend does with this set) and as the file has them (DSCODER_ROWS4=0):
- * the logits must be the same bits. Skips (77) where the CPU lacks AVX-512 VNNI. */
+ * the batch form on 44; llama.cpp's kernels on 45 and 44). Each file runs twice, its Q8_0 and Q4_K
+ * matrices in the rows4 layout (what the CPU backend does with this set) and as the file has them
+ * (DSCODER_ROWS4=0): the logits must be the same bits. Skips (77) where the CPU lacks AVX-512 VNNI. */
 #include "build-config.h"
 
 #include <math.h>
@@ -64,11 +64,15 @@ static float *test_type(const char *type, bool rows4, size_t *n_logits)
 		goto out;
 	}
 	/* only weights read into memory at load are rearranged (not where the kernel lacks huge pages) */
-	bool q8 = m.w.lm_head.dtype == DS_Q8_0, in_memory = m.n_maps == 1 && m.maps[0].in_memory;
-	CHECK((m.w.lm_head.layout == DS_LAYOUT_ROWS4) == (rows4 && q8 && in_memory), "%s: the output head (%s) "
-	      "is %sin rows4", type, ds_dtype_get(m.w.lm_head.dtype)->name,
-	      m.w.lm_head.layout == DS_LAYOUT_ROWS4 ? "" : "not ");
-	if (rows4 && q8 && !in_memory)
+	bool in_memory = m.n_maps == 1 && m.maps[0].in_memory;
+	const struct ds_tensor *probe[] = { &m.w.lm_head, &m.w.layers[0].q_proj, &m.w.layers[0].o_proj };
+	for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++) {
+		const struct ds_tensor *t = probe[i];
+		bool can = cpu_kernels_best()->rows4(t->dtype) && t->rows % 4 == 0;
+		CHECK((t->layout == DS_LAYOUT_ROWS4) == (rows4 && can && in_memory), "%s: matrix %zu (%s) is %sin "
+		      "rows4", type, i, ds_dtype_get(t->dtype)->name, t->layout == DS_LAYOUT_ROWS4 ? "" : "not ");
+	}
+	if (rows4 && !in_memory)
 		printf("%s: the file stayed mapped (no transparent huge pages?): rows4 not exercised here\n", type);
 	all = xmalloc(sizeof *all * (size_t)np * (size_t)V);
 	double sum = 0, worst = 0;
@@ -113,14 +117,16 @@ int main(void)
 	}
 	/* read once, when the first state chooses its kernels */
 	setenv("DSCODER_KERNELS", "avx512-int8", 1);
-	size_t n4 = 0, n0 = 0, nk = 0;
-	float *l4 = test_type("q8_0", true, &n4), *l0 = test_type("q8_0", false, &n0);
-	/* the rows4 kernels take each row's steps of the rows layout's in its order */
-	CHECK(l4 != NULL && l0 != NULL && n4 == n0 && memcmp(l4, l0, sizeof *l4 * n4) == 0,
-	      "q8_0: the logits with the matrices in rows4 differ from those in the file's layout");
-	free(test_type("q4_k_m", true, &nk));
-	free(l4);
-	free(l0);
+	static const char *types[] = { "q8_0", "q4_k_m" };
+	for (int i = 0; i < 2; i++) {
+		size_t n4 = 0, n0 = 0;
+		float *l4 = test_type(types[i], true, &n4), *l0 = test_type(types[i], false, &n0);
+		/* the rows4 kernels take each row's steps of the rows layout's in its order */
+		CHECK(l4 != NULL && l0 != NULL && n4 == n0 && memcmp(l4, l0, sizeof *l4 * n4) == 0,
+		      "%s: the logits with the matrices in rows4 differ from those in the file's layout", types[i]);
+		free(l4);
+		free(l0);
+	}
 	CHECK(strcmp(cpu_kernels_best()->name, cpu_kernels_avx512_int8.name) == 0,
 	      "the states ran on the %s kernels, not the int8 set", cpu_kernels_best()->name);
 	if (fix_failures)

@@ -262,36 +262,40 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 	printf("q4_0/q5_0 decode: the VBMI and scalar gatherings agree bit for bit\n");
 }
 
-/* Q8_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per block pair): rows() and
- * pack + rows_packed give the rows layout's results bit for bit, decode form (1-9 tokens) and panel form
- * (10 on), for row ranges that start and end inside a group; rows outside the range are not written;
- * the rows read back as floats the same; restoring gives the file's bytes back. */
+/* Q8_0, Q4_K and Q5_K matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
+ * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, decode form (1-9
+ * tokens) and panel form (10 on), for row ranges that start and end inside a group; rows outside the
+ * range are not written; the rows read back as floats the same; restoring gives the file's bytes back. */
 static void test_rows4(const struct cpu_kernels *k)
 {
-	static const long shapes[][2] = { { 8, 64 }, { 36, 2304 }, { 12, 2112 } };
+	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K };
+	static const long shapes[][3] = { { 8, 64, 256 }, { 36, 2304, 2304 }, { 12, 2112, 1280 } };   /* rows, Q8_0 cols, K cols */
 	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13 };
 	static const long ranges[][2] = { { 0, 0 }, { 1, -1 }, { 4, 0 }, { 3, -2 } };   /* r1 from rows */
-	CHECK(k->rows4 != NULL && k->rows4(DS_Q8_0), "the int8 set does not read Q8_0 in rows4");
+	for (size_t ti = 0; ti < sizeof r4types / sizeof r4types[0]; ti++)
 	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-		long rows = shapes[si][0], cols = shapes[si][1];
-		struct qmat q = make_qmat(DS_Q8_0, rows, cols);
-		size_t rb = ds_row_bytes(DS_Q8_0, cols), bytes = rb * (size_t)rows;
+		enum ds_dtype t = r4types[ti];
+		const char *tn = ds_dtype_get(t)->name;
+		long rows = shapes[si][0], cols = shapes[si][t == DS_Q8_0 ? 1 : 2];
+		CHECK(k->rows4 != NULL && k->rows4(t), "the int8 set does not read %s in rows4", tn);
+		struct qmat q = make_qmat(t, rows, cols);
+		size_t rb = ds_row_bytes(t, cols), bytes = rb * (size_t)rows;
 		uint8_t *d4 = xmalloc(bytes), *scratch = xmalloc(4 * rb);
 		memcpy(d4, q.w.data, bytes);
 		struct ds_tensor w4 = q.w;
 		w4.data = d4;
-		CHECK(cpu_rows4_fits(&q.w), "Q8_0 %ldx%ld does not fit rows4", rows, cols);
+		CHECK(cpu_rows4_fits(&q.w), "%s %ldx%ld does not fit rows4", tn, rows, cols);
 		cpu_rows4_arrange(&w4, d4, scratch);
 		w4.layout = DS_LAYOUT_ROWS4;
-		CHECK(memcmp(d4, q.w.data, bytes) != 0, "rows4 left Q8_0 %ldx%ld as it was", rows, cols);
+		CHECK(memcmp(d4, q.w.data, bytes) != 0, "rows4 left %s %ldx%ld as it was", tn, rows, cols);
 		float *r_a = xmalloc(sizeof(float) * (size_t)cols), *r_b = xmalloc(sizeof(float) * (size_t)cols);
 		for (long r = 0; r < rows; r++) {
 			cpu_tensor_row(&q.w, r, r_a);
 			cpu_tensor_row(&w4, r, r_b);
-			CHECK(memcmp(r_a, r_b, sizeof(float) * (size_t)cols) == 0, "rows4 row %ld of %ldx%ld reads "
-			      "back otherwise", r, rows, cols);
-			CHECK(cpu_tensor_at(&w4, r, cols - 1) == r_a[cols - 1], "rows4 element (%ld, %ld) differs", r,
-			      cols - 1);
+			CHECK(memcmp(r_a, r_b, sizeof(float) * (size_t)cols) == 0, "rows4 row %ld of %s %ldx%ld reads "
+			      "back otherwise", r, tn, rows, cols);
+			CHECK(cpu_tensor_at(&w4, r, cols - 1) == r_a[cols - 1], "rows4 %s element (%ld, %ld) differs", tn,
+			      r, cols - 1);
 		}
 		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 			for (size_t ri = 0; ri < sizeof ranges / sizeof ranges[0]; ri++) {
@@ -304,21 +308,20 @@ static void test_rows4(const struct cpu_kernels *k)
 					y[i] = y4[i] = -777;
 				k->rows(&q.w, r0, r1, x, n, ldx, y, ldy);
 				k->rows(&w4, r0, r1, x, n, ldx, y4, ldy);
-				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "Q8_0 %ldx%ld rows [%ld, %ld), %d "
-				      "tokens: rows4 differs from the rows layout", rows, cols, r0, r1, n);
-				float *xp = aligned_alloc(64, (k->pack_floats(DS_Q8_0, n, cols) * sizeof(float) + 63) &
-							  ~(size_t)63);
+				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "%s %ldx%ld rows [%ld, %ld), %d "
+				      "tokens: rows4 differs from the rows layout", tn, rows, cols, r0, r1, n);
+				float *xp = aligned_alloc(64, (k->pack_floats(t, n, cols) * sizeof(float) + 63) & ~(size_t)63);
 				for (long i = 0; i < n * ldy; i++)
 					y4[i] = -777;
-				k->pack(DS_Q8_0, x, n, ldx, cols, xp);
+				k->pack(t, x, n, ldx, cols, xp);
 				k->rows_packed(&w4, r0, r0 + (r1 - r0) / 2, xp, n, y4, ldy);
 				k->rows_packed(&w4, r0 + (r1 - r0) / 2, r1, xp, n, y4, ldy);
-				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "Q8_0 %ldx%ld rows [%ld, %ld), %d "
-				      "tokens: rows4 rows_packed in two blocks differs from rows()", rows, cols, r0, r1, n);
+				CHECK(memcmp(y, y4, sizeof *y * (size_t)(n * ldy)) == 0, "%s %ldx%ld rows [%ld, %ld), %d "
+				      "tokens: rows4 rows_packed in two blocks differs from rows()", tn, rows, cols, r0, r1, n);
 				free(xp), free(x), free(y), free(y4);
 			}
 		cpu_rows4_restore(&w4, d4, scratch);
-		CHECK(memcmp(d4, q.w.data, bytes) == 0, "rows4 of Q8_0 %ldx%ld restored is not the original", rows,
+		CHECK(memcmp(d4, q.w.data, bytes) == 0, "rows4 of %s %ldx%ld restored is not the original", tn, rows,
 		      cols);
 		free(r_a), free(r_b), free(d4), free(scratch);
 		free_qmat(&q);
@@ -328,7 +331,7 @@ static void test_rows4(const struct cpu_kernels *k)
 	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 64 };
 	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
 	      "rows4 claims shapes or types it has no form for");
-	printf("Q8_0 rows4: the same sums as the rows layout, bit for bit\n");
+	printf("q8_0, q4_K, q5_K rows4: the same sums as the rows layout, bit for bit\n");
 }
 
 int main(void)

@@ -255,13 +255,30 @@ I8_FN __m512i i8_chunk32(enum ds_dtype t, const uint8_t *b0, size_t bytes, int t
 	return _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
 }
 
-/* The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a q4_K/q5_K super-block at b, as
- * ds_k_scales8 unpacks them, in vector registers: the 12 bytes as three 32-bit lanes u0 u1 u2, scales
- * u0 & 0x3f.. | (u2 & 0x0f.. | (u0 >> 2) & 0x30..) << 32, mins the same of u1 and u2 >> 4. Scalar, the
- * unpacking was a fifth of the decode tile's instructions. */
-I8_FN __m128i i8_kscale_bytes(const uint8_t *b)
+/* Where the parts of one row's q4_K/q5_K super-block lie: the file's block at b, or a rows4 group's
+ * super-block g (cpu-rows4.h) for its row i */
+struct i8_kparts {
+	const uint8_t *dm, *sc, *qh, *qs;   /* d and dmin, 12 scale bytes, fifth bits (q5_K), nibbles */
+};
+
+I8_FN struct i8_kparts i8_kparts_block(const uint8_t *b, int q5)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 4));   /* 12 bytes and 4 of qs */
+	return (struct i8_kparts){ .dm = b, .sc = b + 4, .qh = b + 16, .qs = b + (q5 ? 48 : 16) };
+}
+
+I8_FN struct i8_kparts i8_kparts_rows4(const uint8_t *g, int q5, int i)
+{
+	return (struct i8_kparts){ .dm = g + 4 * i, .sc = g + 16 + 12 * i, .qh = g + 64 + 32 * i,
+				   .qs = g + (q5 ? 192 : 64) + 128 * i };
+}
+
+/* The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 12 bytes v (lanes 0-2 of each 128-bit lane;
+ * lane 3 is not read) as ds_k_scales8 unpacks them: the 12 bytes as three 32-bit lanes u0 u1 u2,
+ * scales u0 & 0x3f.. | (u2 & 0x0f.. | (u0 >> 2) & 0x30..) << 32, mins the same of u1 and u2 >> 4.
+ * Scalar, the unpacking was a fifth of the decode tile's instructions. 128-bit: one super-block;
+ * 512-bit (i8_kscale_bytes4): four, one per 128-bit lane. */
+I8_FN __m128i i8_kscale_v(__m128i v)
+{
 	__m128i low = _mm_and_si128(v, _mm_set1_epi32(0x3f3f3f3f));
 	__m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 0));
 	__m128i high = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)),
@@ -269,14 +286,34 @@ I8_FN __m128i i8_kscale_bytes(const uint8_t *b)
 	return _mm_unpacklo_epi32(low, high);
 }
 
-/* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 */
-I8_FN void i8_kscales(const uint8_t *b, __m512 *s, __m512 *m)
+/* The scale and min bytes of a super-block's 12 scale bytes at sc (16 bytes are read) */
+I8_FN __m128i i8_kscale_bytes(const uint8_t *sc)
 {
-	__m128i sm = i8_kscale_bytes(b);
+	return i8_kscale_v(_mm_loadu_si128((const __m128i *)(const void *)sc));
+}
+
+/* The same for the 4 rows of a rows4 super-block g at once: row i's in 128-bit lane i */
+I8_FN __m512i i8_kscale_bytes4(const uint8_t *g)
+{
+	/* the 48 scale bytes from 16 (and 16 more, not read), row i's three words into lane i */
+	__m512i v = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 1, 2, 2, 3, 4, 5, 5, 6, 7, 8, 8, 9, 10, 11, 11),
+					     _mm512_loadu_si512(g + 16));
+	__m512i low = _mm512_and_si512(v, _mm512_set1_epi32(0x3f3f3f3f));
+	__m512i u2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(v, 0xaa),
+				       _mm512_setr_epi32(0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0));
+	__m512i high = _mm512_or_si512(_mm512_and_si512(u2, _mm512_set1_epi32(0x0f0f0f0f)),
+				       _mm512_and_si512(_mm512_srli_epi32(v, 2), _mm512_set1_epi32(0x30303030)));
+	return _mm512_unpacklo_epi32(low, high);
+}
+
+/* q4_K/q5_K: the 8 sub-blocks' s = d * sc and m = -dmin * min in lanes 0-7 */
+I8_FN void i8_kscales(struct i8_kparts b, __m512 *s, __m512 *m)
+{
+	__m128i sm = i8_kscale_bytes(b.sc);
 	__m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_move_epi64(sm)));
 	__m512 mnf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm, _mm_setzero_si128())));
-	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b)), scf);
-	*m = _mm512_mul_ps(_mm512_set1_ps(-i8_h2f(b + 2)), mnf);
+	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b.dm)), scf);
+	*m = _mm512_mul_ps(_mm512_set1_ps(-i8_h2f(b.dm + 2)), mnf);
 }
 
 /* The lanes of chunk j (0-3) of a q6_K super-block: lane l covers weights 64j + 4l .. + 3, whose
@@ -291,14 +328,14 @@ I8_FN __m512i i8_lanes16(int j)
 /* Codes of chunk j of a q4_K (q5 = 0) or q5_K block: the 32 bytes of j hold weights 64j.. in their low
  * nibbles and 64j + 32.. in their high ones; q5_K's fifth bit of weight l of group 2j (2j + 1) is bit 2j
  * (2j + 1) of qh[l]. */
-I8_FN __m512i i8_kcodes(const uint8_t *b, int q5, int j)
+I8_FN __m512i i8_kcodes(struct i8_kparts b, int q5, int j)
 {
-	const uint8_t *qs = b + (q5 ? 48 : 16) + 32 * j;
+	const uint8_t *qs = b.qs + 32 * j;
 	__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)qs), f = _mm256_set1_epi8(0x0f);
 	__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, f)),
 				       _mm256_and_si256(_mm256_srli_epi16(v, 4), f), 1);
 	if (q5) {
-		__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b + 16)));
+		__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)b.qh));
 		__m512i bit = _mm512_mask_mov_epi8(_mm512_set1_epi8((char)(1 << (2 * j))),
 						   0xffffffff00000000ull, _mm512_set1_epi8((char)(1 << (2 * j + 1))));
 		u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(qh, bit), u, _mm512_set1_epi8(16));
@@ -440,10 +477,11 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
  * (tools/quant-bench), and the one conversion per super-block takes 11% less time from cache than
  * that (1 thread, pinned: 4.7 against 5.3 us for 256 rows of 1024) and 10-15% more GB/s streaming
  * 113 MB on 2 threads (34-37 against 27-33 on average over 20 passes, alternating). */
-I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
-		    long ldo)
+/* One row's super-block sb (parts b, scale bytes sm, d and dmin as floats) times NT tokens into
+ * acc[t] and accm[t]: the step of i8_ktile and i8_r4ktile */
+I8_FN void i8_ksb_step(int q5, int NT, struct i8_kparts b, __m128i sm, float dh, float dmin, const uint8_t *a0,
+		       long tstride, long sb, __m512 *acc, __m256 *accm)
 {
-	const size_t bb = q5 ? 176 : 144;
 	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
 	/* 16-bit lanes 0-15 take the scale of the first sub-block of a code vector, 16-31 the second */
 	const __m512i sidx[4] = {
@@ -459,6 +497,48 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x10), 0xffffffff00000000ull, _mm512_set1_epi8(0x40)),
 		_mm512_mask_mov_epi8(_mm512_set1_epi8(0x20), 0xffffffff00000000ull, _mm512_set1_epi8((char)0x80)),
 	};
+	__m512i u[4], sc[4];
+	__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+	__m256 mn = _mm256_mul_ps(_mm256_set1_ps(dmin),
+				  _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm))));
+	I8_UNROLL for (int h = 0; h < 2; h++) {
+		__m512i v = _mm512_loadu_si512(b.qs + 64 * h);
+		u[2 * h] = _mm512_and_si512(v, f);
+		u[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+	}
+	if (q5) {
+		__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)b.qh));
+		I8_UNROLL for (int q = 0; q < 4; q++)
+			u[q] = _mm512_mask_add_epi8(u[q], _mm512_test_epi8_mask(qh, hbit[q]), u[q], sixteen);
+	}
+	I8_UNROLL for (int q = 0; q < 4; q++)
+		sc[q] = _mm512_permutexvar_epi16(sidx[q], s16);
+	I8_UNROLL for (int i = 0; i < NT; i++) {
+		const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
+		__m256 bs = _mm256_loadu_ps((const float *)(const void *)(a + I8_KSB_BS));
+		float dx;
+		memcpy(&dx, a + I8_KSB_DX, sizeof dx);
+		__m512i p = _mm512_setzero_si512();
+		I8_UNROLL for (int q = 0; q < 4; q++)
+			p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(u[q], _mm512_loadu_si512(a + 64 * q)), sc[q]);
+		acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dh * dx), acc[i]);
+		accm[i] = _mm256_fnmadd_ps(mn, bs, accm[i]);
+	}
+}
+
+/* The sum of a row's acc and accm (i8_ksb_step's) */
+I8_FN float i8_ksum(__m512 acc, __m256 m)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	return _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(h);
+}
+
+I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0, long tstride, float *out,
+		    long ldo)
+{
+	const size_t bb = q5 ? 176 : 144;
 	__m512 acc[4];
 	__m256 accm[4];
 	const uint8_t *next = w + I8_PF;
@@ -473,49 +553,50 @@ I8_FN void i8_ktile(int q5, int NT, const uint8_t *w, long k, const uint8_t *a0,
 	 * bandwidth against 60-69% (4 alternating runs); the sums are the same, bit for bit. */
 	i8_prefetch(&next, w + (size_t)(k / 256) * bb + I8_PF);
 	for (long sb = 0; sb < k / 256; sb++) {
-		__m512i u[4], sc[4];
 		const uint8_t *b = w + (size_t)sb * bb;
-		__m128i sm = i8_kscale_bytes(b);
-		__m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
 		int d2;
 		memcpy(&d2, b, sizeof d2);
 		__m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(d2));   /* d, dmin */
-		__m256 mn = _mm256_mul_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
-					  _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm))));
-		float dh = _mm_cvtss_f32(dd);
-		const uint8_t *qs = b + (q5 ? 48 : 16);
-		I8_UNROLL for (int h = 0; h < 2; h++) {
-			__m512i v = _mm512_loadu_si512(qs + 64 * h);
-			u[2 * h] = _mm512_and_si512(v, f);
-			u[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
-		}
-		if (q5) {
-			__m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b + 16)));
-			I8_UNROLL for (int q = 0; q < 4; q++)
-				u[q] = _mm512_mask_add_epi8(u[q], _mm512_test_epi8_mask(qh, hbit[q]), u[q], sixteen);
-		}
-		I8_UNROLL for (int q = 0; q < 4; q++)
-			sc[q] = _mm512_permutexvar_epi16(sidx[q], s16);
+		i8_ksb_step(q5, NT, i8_kparts_block(b, q5), i8_kscale_bytes(b + 4), _mm_cvtss_f32(dd),
+			    _mm_cvtss_f32(_mm_movehdup_ps(dd)), a0, tstride, sb, acc, accm);
+	}
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		out[(long)i * ldo] = i8_ksum(acc[i], accm[i]);
+}
+
+/* q4_K/q5_K rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g times NT tokens into
+ * o[t][row]. Per super-block the 4 rows' d and dmin are one conversion and their scale bytes one
+ * unpacking on 512 bits (i8_kscale_bytes4); each row then takes i8_ktile's step in its order, so the
+ * sums are i8_ktile's on the rows layout, bit for bit. */
+I8_FN void i8_r4ktile(int q5, int NT, const uint8_t *g, long nsb, const uint8_t *a0, long tstride,
+		      float o[4][4], const uint8_t **next)
+{
+	const size_t ub = 4 * (size_t)(q5 ? 176 : 144);
+	__m512 acc[4][4];
+	__m256 accm[4][4];
+	I8_UNROLL for (int r = 0; r < 4; r++)
 		I8_UNROLL for (int i = 0; i < NT; i++) {
-			const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
-			__m256 bs = _mm256_loadu_ps((const float *)(const void *)(a + I8_KSB_BS));
-			float dx;
-			memcpy(&dx, a + I8_KSB_DX, sizeof dx);
-			__m512i p = _mm512_setzero_si512();
-			I8_UNROLL for (int q = 0; q < 4; q++)
-				p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(u[q], _mm512_loadu_si512(a + 64 * q)),
-							sc[q]);
-			acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dh * dx), acc[i]);
-			accm[i] = _mm256_fnmadd_ps(mn, bs, accm[i]);
+			acc[r][i] = _mm512_setzero_ps();
+			accm[r][i] = _mm256_setzero_ps();
 		}
+	for (long sb = 0; sb < nsb; sb++) {
+		const uint8_t *gs = g + (size_t)sb * ub;
+		i8_prefetch(next, gs + I8_PF + ub);
+		__m512i sm4 = i8_kscale_bytes4(gs);
+		float dm[8];   /* d, dmin of each row */
+		_mm256_storeu_ps(dm, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gs)));
+		i8_ksb_step(q5, NT, i8_kparts_rows4(gs, q5, 0), _mm512_castsi512_si128(sm4), dm[0], dm[1], a0,
+			    tstride, sb, acc[0], accm[0]);
+		i8_ksb_step(q5, NT, i8_kparts_rows4(gs, q5, 1), _mm512_extracti32x4_epi32(sm4, 1), dm[2], dm[3], a0,
+			    tstride, sb, acc[1], accm[1]);
+		i8_ksb_step(q5, NT, i8_kparts_rows4(gs, q5, 2), _mm512_extracti32x4_epi32(sm4, 2), dm[4], dm[5], a0,
+			    tstride, sb, acc[2], accm[2]);
+		i8_ksb_step(q5, NT, i8_kparts_rows4(gs, q5, 3), _mm512_extracti32x4_epi32(sm4, 3), dm[6], dm[7], a0,
+			    tstride, sb, acc[3], accm[3]);
 	}
-	I8_UNROLL for (int i = 0; i < NT; i++) {
-		__m256 m = accm[i];
-		__m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-		h = _mm_add_ss(h, _mm_movehdup_ps(h));
-		out[(long)i * ldo] = _mm512_reduce_add_ps(acc[i]) + _mm_cvtss_f32(h);
-	}
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			o[i][r] = i8_ksum(acc[r][i], accm[r][i]);
 }
 
 /* Q8_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g times NT tokens (i8_quantize's
@@ -558,13 +639,23 @@ I8_FN void i8_r4tile_q8_0(int NT, const uint8_t *g, long nb, const uint8_t *a0, 
 			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-/* rows [r0, r1) of a Q8_0 rows4 w for n (few) tokens: groups of 4 rows in order, each for every group
- * of up to 4 tokens while its bytes are in L1; rows of a group outside [r0, r1) are not stored */
-I8_FN void i8_rows4_q8_0_dec(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long tstride,
-			     int n, float *y, long ldy)
+/* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K) for the group at g */
+I8_FN void i8_r4any(enum ds_dtype t, int NT, const uint8_t *g, long k, const uint8_t *a, long tstride, float o[4][4],
+		    const uint8_t **next)
 {
-	long nb = (long)w->cols / 32;
-	size_t gb = 4 * ds_row_bytes(DS_Q8_0, w->cols);
+	if (t == DS_Q8_0)
+		i8_r4tile_q8_0(NT, g, k / 32, a, tstride, o, next);
+	else
+		i8_r4ktile(t == DS_Q5_K, NT, g, k / 256, a, tstride, o, next);
+}
+
+/* rows [r0, r1) of a rows4 w of type t for n (few) tokens: groups of 4 rows in order, each for every
+ * group of up to 4 tokens while its bytes are in L1; rows of a group outside [r0, r1) are not stored */
+I8_FN void i8_rows4_dec(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+			long tstride, int n, float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t gb = 4 * ds_row_bytes(t, w->cols);
 	const uint8_t *base = w->data, *next = base + (size_t)(r0 / 4) * gb;
 	i8_prefetch_start(next, base + (size_t)((r1 + 3) / 4) * gb);
 	next += I8_PF;
@@ -575,15 +666,15 @@ I8_FN void i8_rows4_q8_0_dec(const struct ds_tensor *w, long r0, long r1, const 
 			const uint8_t *a = aq + (long)i * tstride;
 			float o[4][4];
 			switch (nt) {
-			case 1: i8_r4tile_q8_0(1, gp, nb, a, tstride, o, &next); break;
-			case 2: i8_r4tile_q8_0(2, gp, nb, a, tstride, o, &next); break;
-			case 3: i8_r4tile_q8_0(3, gp, nb, a, tstride, o, &next); break;
-			default: i8_r4tile_q8_0(4, gp, nb, a, tstride, o, &next); break;
+			case 1: i8_r4any(t, 1, gp, k, a, tstride, o, &next); break;
+			case 2: i8_r4any(t, 2, gp, k, a, tstride, o, &next); break;
+			case 3: i8_r4any(t, 3, gp, k, a, tstride, o, &next); break;
+			default: i8_r4any(t, 4, gp, k, a, tstride, o, &next); break;
 			}
-			for (int t = 0; t < nt; t++)
+			for (int j = 0; j < nt; j++)
 				for (int r = 0; r < 4; r++)
 					if (g * 4 + r >= r0 && g * 4 + r < r1)
-						y[(long)(i + t) * ldy + g * 4 + r] = o[t][r];
+						y[(long)(i + j) * ldy + g * 4 + r] = o[j][r];
 		}
 	}
 }
@@ -949,16 +1040,21 @@ I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8
 							u[j][i] = _mm512_setzero_si512();
 						continue;
 					}
-					const uint8_t *b = base + (size_t)(rt + rv * 16 + i) * rb + (size_t)sb * bb;
+					long row = rt + rv * 16 + i;
+					const uint8_t *b = base + (size_t)row * rb + (size_t)sb * bb;
+					struct i8_kparts kp = rows4 ? i8_kparts_rows4(base + (size_t)(row / 4) * 4 * rb +
+										      (size_t)sb * 4 * bb,
+										      t == DS_Q5_K, (int)(row % 4))
+								    : i8_kparts_block(b, t == DS_Q5_K);
 					__m512 s8, m8;
 					if (t == DS_Q6_K)
 						i8_q6scales(b, &s8, &m8);
 					else
-						i8_kscales(b, &s8, &m8);
+						i8_kscales(kp, &s8, &m8);
 					_mm512_storeu_ps(sv, s8);
 					_mm512_storeu_ps(mv, m8);
 					for (int j = 0; j < 4; j++)
-						u[j][i] = t == DS_Q6_K ? i8_q6codes(b, j) : i8_kcodes(b, t == DS_Q5_K, j);
+						u[j][i] = t == DS_Q6_K ? i8_q6codes(b, j) : i8_kcodes(kp, t == DS_Q5_K, j);
 					for (int jb = 0; jb < 8; jb++) {
 						uint8_t *pb = panel + (size_t)(8 * sb + jb) * I8_PB;
 						float *ps = (float *)(void *)(pb + I8_PB_S), *pm = (float *)(void *)(pb + I8_PB_M);
@@ -1110,7 +1206,7 @@ I8_API void i8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q8_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
 	else if (w->layout == DS_LAYOUT_ROWS4)
-		i8_rows4_q8_0_dec(w, r0, r1, a, ts, n, y, ldy);
+		i8_rows4_dec(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q8_0, r0, r1, a, ts, n, y, ldy);
 }
@@ -1160,6 +1256,8 @@ I8_API void i8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_dec(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q4_K, r0, r1, a, ts, n, y, ldy);
 }
@@ -1169,6 +1267,8 @@ I8_API void i8_rows_q5_k(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_dec(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q5_K, r0, r1, a, ts, n, y, ldy);
 }
@@ -1292,11 +1392,11 @@ static float i8_exp_sum(float *s, long n, float max)
 	return cpu_kernels_avx512.exp_sum(s, n, max);
 }
 
-/* Q8_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time (i8_r4tile_q8_0), prefill panels
- * gathered from the groups */
+/* Q8_0, Q4_K and Q5_K matrices in rows4 (cpu-rows4.h): decode 4 rows at a time (i8_r4tile_q8_0,
+ * i8_r4ktile), prefill panels gathered from the groups */
 static bool i8_rows4(enum ds_dtype t)
 {
-	return t == DS_Q8_0;
+	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K;
 }
 
 const struct cpu_kernels cpu_kernels_avx512_int8 = {

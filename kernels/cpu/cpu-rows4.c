@@ -10,55 +10,80 @@
 #include "cpu-rows4.h"
 #include "xalloc.h"
 
-bool cpu_rows4_fits(const struct ds_tensor *w)
+/* A type's rows4 form as pieces: each unit (blocks per_unit of each of the 4 rows, 4 x per_unit x
+ * block bytes) holds piece p of block h of row ri, len bytes from off in the block, at base + ri *
+ * stride in the unit. */
+struct rows4_piece {
+	int h, off, len, base, stride;
+};
+
+struct rows4_form {
+	int per_unit, n_pieces;
+	struct rows4_piece piece[4];
+};
+
+static const struct rows4_form *rows4_form(enum ds_dtype t)
 {
-	if (w->layout != DS_LAYOUT_ROWS || w->rows <= 0 || w->rows % 4 != 0)
-		return false;
-	switch (w->dtype) {
-	case DS_Q8_0: return w->cols > 0 && w->cols % 64 == 0;
-	default: return false;
+	static const struct rows4_form q8_0 = { 2, 4, { { 0, 0, 2, 0, 4 }, { 1, 0, 2, 2, 4 },
+							 { 0, 2, 32, 16, 64 }, { 1, 2, 32, 48, 64 } } };
+	static const struct rows4_form q4_k = { 1, 3, { { 0, 0, 4, 0, 4 }, { 0, 4, 12, 16, 12 },
+							 { 0, 16, 128, 64, 128 } } };
+	static const struct rows4_form q5_k = { 1, 4, { { 0, 0, 4, 0, 4 }, { 0, 4, 12, 16, 12 },
+							 { 0, 16, 32, 64, 32 }, { 0, 48, 128, 192, 128 } } };
+	switch (t) {
+	case DS_Q8_0: return &q8_0;
+	case DS_Q4_K: return &q4_k;
+	case DS_Q5_K: return &q5_k;
+	default: return NULL;
 	}
 }
 
-/* Where the scale (codes 0) or the codes (codes 1) of block b of row ri (0-3) of a group lie in the
- * group's rows4 bytes (Q8_0: 2 bytes of scale, 32 of codes) */
-static size_t q8_0_place(long b, int ri, int codes)
+bool cpu_rows4_fits(const struct ds_tensor *w)
 {
-	size_t pair = (size_t)(b / 2) * CPU_ROWS4_Q8_0_PAIR;
-	int h = (int)(b % 2);
+	const struct rows4_form *f = rows4_form(w->dtype);
 
-	return codes ? pair + 16 + (size_t)(64 * ri + 32 * h) : pair + (size_t)(2 * (2 * ri + h));
+	if (f == NULL || w->layout != DS_LAYOUT_ROWS || w->rows <= 0 || w->rows % 4 != 0 || w->cols <= 0)
+		return false;
+	return w->cols / ds_dtype_get(w->dtype)->block % f->per_unit == 0;
 }
 
 void cpu_rows4_block(const struct ds_tensor *w, long r, long b, uint8_t *out)
 {
-	size_t rb = (size_t)(w->cols / 32) * 34;
-	const uint8_t *g = (const uint8_t *)w->data + (size_t)(r / 4) * 4 * rb;
+	const struct rows4_form *f = rows4_form(w->dtype);
+	const struct ds_dtype_info *info = ds_dtype_get(w->dtype);
+	size_t rb = ds_row_bytes(w->dtype, w->cols), ub = 4 * (size_t)f->per_unit * info->block_bytes;
+	const uint8_t *u = (const uint8_t *)w->data + (size_t)(r / 4) * 4 * rb + (size_t)(b / f->per_unit) * ub;
 
-	memcpy(out, g + q8_0_place(b, (int)(r % 4), 0), 2);
-	memcpy(out + 2, g + q8_0_place(b, (int)(r % 4), 1), 32);
+	for (int p = 0; p < f->n_pieces; p++) {
+		const struct rows4_piece *pc = &f->piece[p];
+		if (pc->h == b % f->per_unit)
+			memcpy(out + pc->off, u + pc->base + (r % 4) * pc->stride, (size_t)pc->len);
+	}
 }
 
 /* Each 4-row group between rows and rows4, through scratch */
 static void rows4_move(const struct ds_tensor *w, void *data, void *scratch, bool to_rows4)
 {
-	size_t rb = (size_t)(w->cols / 32) * 34;
-	long nb = (long)(w->cols / 32);
+	const struct rows4_form *f = rows4_form(w->dtype);
+	const struct ds_dtype_info *info = ds_dtype_get(w->dtype);
+	size_t rb = ds_row_bytes(w->dtype, w->cols), bb = info->block_bytes;
+	size_t ub = 4 * (size_t)f->per_unit * bb;
+	long nu = (long)(w->cols / info->block / f->per_unit);
 
 	for (long g = 0; g < w->rows / 4; g++) {
 		uint8_t *grp = (uint8_t *)data + (size_t)g * 4 * rb, *tmp = scratch;
 		memcpy(tmp, grp, 4 * rb);
-		for (int ri = 0; ri < 4; ri++)
-			for (long b = 0; b < nb; b++) {
-				size_t at = (size_t)ri * rb + (size_t)b * 34, s = q8_0_place(b, ri, 0), c = q8_0_place(b, ri, 1);
-				if (to_rows4) {
-					memcpy(grp + s, tmp + at, 2);
-					memcpy(grp + c, tmp + at + 2, 32);
-				} else {
-					memcpy(grp + at, tmp + s, 2);
-					memcpy(grp + at + 2, tmp + c, 32);
+		for (long u = 0; u < nu; u++)
+			for (int ri = 0; ri < 4; ri++)
+				for (int p = 0; p < f->n_pieces; p++) {
+					const struct rows4_piece *pc = &f->piece[p];
+					size_t in_rows = (size_t)ri * rb + (size_t)(u * f->per_unit + pc->h) * bb + (size_t)pc->off;
+					size_t in_r4 = (size_t)u * ub + (size_t)(pc->base + ri * pc->stride);
+					if (to_rows4)
+						memcpy(grp + in_r4, tmp + in_rows, (size_t)pc->len);
+					else
+						memcpy(grp + in_rows, tmp + in_r4, (size_t)pc->len);
 				}
-			}
 	}
 }
 

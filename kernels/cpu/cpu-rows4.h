@@ -8,10 +8,15 @@
  * pair of blocks give the four rows' eight scales in one 16-byte load and each row's 64 codes in one
  * aligned load, and the activations are loaded once for four rows; one stream instead of four.
  *
- * Q8_0 rows4 (rows a multiple of 4, blocks per row even): group g holds rows 4g .. 4g + 3 where those
- * rows lay (4 x row bytes from row 4g); in it, block pair p (blocks 2p, 2p + 1 of each row) is 272
- * bytes at 272 p: the 8 f16 scales, row i's block 2p + h at scale 2i + h, then each row's 64 codes
- * (block 2p's 32, then block 2p + 1's) at 16 + 64 i. */
+ * Group g holds rows 4g .. 4g + 3 where those rows lay (4 x row bytes from row 4g), in units of the
+ * same blocks of the 4 rows, one after another (rows a multiple of 4):
+ * - Q8_0 (blocks per row even): unit p is blocks 2p, 2p + 1, 272 bytes: the 8 f16 scales, row i's
+ *   block 2p + h at scale 2i + h, then each row's 64 codes (block 2p's 32, then block 2p + 1's) at
+ *   16 + 64 i.
+ * - Q4_K: unit s is super-block s, 576 bytes: each row's d and dmin (4 bytes, row i at 4 i), its 12
+ *   scale bytes at 16 + 12 i, its 128 bytes of nibbles at 64 + 128 i.
+ * - Q5_K: as Q4_K, 704 bytes, with each row's 32 bytes of fifth bits at 64 + 32 i and the nibbles at
+ *   192 + 128 i. */
 #ifndef DS_CPU_ROWS4_H
 #define DS_CPU_ROWS4_H
 
@@ -20,10 +25,10 @@
 
 #include "model.h"
 
-#define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's block pair */
+#define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's Q8_0 block pair */
 
-/* Whether w's type and shape have a rows4 form (Q8_0: rows a multiple of 4, an even number of blocks
- * per row) */
+/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K; rows a multiple of 4; Q8_0 an
+ * even number of blocks per row) */
 bool cpu_rows4_fits(const struct ds_tensor *w);
 
 /* Block pair p of row r of a Q8_0 rows4 tensor: its group's pair, and r's place in the group */
@@ -35,7 +40,7 @@ static inline const uint8_t *cpu_rows4_q8_0_pair(const struct ds_tensor *w, long
 	return (const uint8_t *)w->data + (size_t)(r / 4) * 4 * rb + (size_t)p * CPU_ROWS4_Q8_0_PAIR;
 }
 
-/* Block b of row r of a rows4 tensor as the file stores a block (34 bytes for Q8_0) into out */
+/* Block b of row r of a rows4 tensor as the file stores a block into out */
 void cpu_rows4_block(const struct ds_tensor *w, long r, long b, uint8_t *out);
 
 /* The rows of w (rows layout, cpu_rows4_fits) rearranged into rows4 at data, which holds w's bytes
