@@ -262,21 +262,23 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 	printf("q4_0/q5_0 decode: the VBMI and scalar gatherings agree bit for bit\n");
 }
 
-/* Q8_0, Q4_K and Q5_K matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
+/* Q8_0, Q4_K, Q5_K, Q4_0 and Q5_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
  * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, decode form (1-9
  * tokens) and panel form (10 on), for row ranges that start and end inside a group; rows outside the
  * range are not written; the rows read back as floats the same; restoring gives the file's bytes back. */
 static void test_rows4(const struct cpu_kernels *k)
 {
-	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K };
-	static const long shapes[][3] = { { 8, 64, 256 }, { 36, 2304, 2304 }, { 12, 2112, 1280 } };   /* rows, Q8_0 cols, K cols */
+	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q4_0, DS_Q5_0 };
+	/* rows, then columns for Q8_0, the K-quants, Q4_0/Q5_0 */
+	static const long shapes[][4] = { { 8, 64, 256, 128 }, { 36, 2304, 2304, 1408 }, { 12, 2112, 1280, 2304 } };
 	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13 };
 	static const long ranges[][2] = { { 0, 0 }, { 1, -1 }, { 4, 0 }, { 3, -2 } };   /* r1 from rows */
 	for (size_t ti = 0; ti < sizeof r4types / sizeof r4types[0]; ti++)
 	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
 		enum ds_dtype t = r4types[ti];
 		const char *tn = ds_dtype_get(t)->name;
-		long rows = shapes[si][0], cols = shapes[si][t == DS_Q8_0 ? 1 : 2];
+		long rows = shapes[si][0];
+		long cols = shapes[si][t == DS_Q8_0 ? 1 : t == DS_Q4_0 || t == DS_Q5_0 ? 3 : 2];
 		CHECK(k->rows4 != NULL && k->rows4(t), "the int8 set does not read %s in rows4", tn);
 		struct qmat q = make_qmat(t, rows, cols);
 		size_t rb = ds_row_bytes(t, cols), bytes = rb * (size_t)rows;
@@ -328,10 +330,10 @@ static void test_rows4(const struct cpu_kernels *k)
 	}
 	struct ds_tensor odd_rows = { .dtype = DS_Q8_0, .rows = 6, .cols = 64 };
 	struct ds_tensor odd_blocks = { .dtype = DS_Q8_0, .rows = 8, .cols = 96 };
-	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 64 };
+	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 96 };
 	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
 	      "rows4 claims shapes or types it has no form for");
-	printf("q8_0, q4_K, q5_K rows4: the same sums as the rows layout, bit for bit\n");
+	printf("q8_0, q4_K, q5_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n");
 }
 
 int main(void)

@@ -639,46 +639,6 @@ I8_FN void i8_r4tile_q8_0(int NT, const uint8_t *g, long nb, const uint8_t *a0, 
 			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-/* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K) for the group at g */
-I8_FN void i8_r4any(enum ds_dtype t, int NT, const uint8_t *g, long k, const uint8_t *a, long tstride, float o[4][4],
-		    const uint8_t **next)
-{
-	if (t == DS_Q8_0)
-		i8_r4tile_q8_0(NT, g, k / 32, a, tstride, o, next);
-	else
-		i8_r4ktile(t == DS_Q5_K, NT, g, k / 256, a, tstride, o, next);
-}
-
-/* rows [r0, r1) of a rows4 w of type t for n (few) tokens: groups of 4 rows in order, each for every
- * group of up to 4 tokens while its bytes are in L1; rows of a group outside [r0, r1) are not stored */
-I8_FN void i8_rows4_dec(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
-			long tstride, int n, float *y, long ldy)
-{
-	long k = (long)w->cols;
-	size_t gb = 4 * ds_row_bytes(t, w->cols);
-	const uint8_t *base = w->data, *next = base + (size_t)(r0 / 4) * gb;
-	i8_prefetch_start(next, base + (size_t)((r1 + 3) / 4) * gb);
-	next += I8_PF;
-	for (long g = r0 / 4; g * 4 < r1; g++) {
-		const uint8_t *gp = base + (size_t)g * gb;
-		for (int i = 0; i < n; i += 4) {
-			int nt = n - i < 4 ? n - i : 4;
-			const uint8_t *a = aq + (long)i * tstride;
-			float o[4][4];
-			switch (nt) {
-			case 1: i8_r4any(t, 1, gp, k, a, tstride, o, &next); break;
-			case 2: i8_r4any(t, 2, gp, k, a, tstride, o, &next); break;
-			case 3: i8_r4any(t, 3, gp, k, a, tstride, o, &next); break;
-			default: i8_r4any(t, 4, gp, k, a, tstride, o, &next); break;
-			}
-			for (int j = 0; j < nt; j++)
-				for (int r = 0; r < 4; r++)
-					if (g * 4 + r >= r0 && g * 4 + r < r1)
-						y[(long)(i + j) * ldy + g * 4 + r] = o[j][r];
-		}
-	}
-}
-
 /* q4_0 and q5_0, few tokens (decode): one row w times NT tokens (i8_quantize_n's layout at a0, tstride
  * apart) into out[t * ldo]. Four blocks at a time: their 16 bytes of nibbles in the four 128-bit
  * lanes of one vector, so the low nibbles are the blocks' first halves and the high ones their second
@@ -752,6 +712,87 @@ I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512
 		__m512 ol = _mm512_loadu_ps((const float *)(const void *)(a + 192));
 		__m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
 		acc[i] = _mm512_fmadd_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dl, ol), acc[i]);
+	}
+}
+
+/* q4_0/q5_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g (nb blocks a row, a
+ * multiple of 4) times NT tokens into o[t][row]. A unit's 16 scales are one conversion; each row's 4
+ * blocks of nibbles are one load, in the 128-bit lanes i8_ngroup gathers them into, and its fifth
+ * bits two narrowing moves into the byte masks i8_ngroup tests for: the same codes and scales, then
+ * i8_ngroup_dot, so the sums are the rows layout's bit for bit. */
+I8_FN void i8_r4ntile(int q5, int NT, const uint8_t *g, long nb, const uint8_t *a0, long tstride, float o[4][4],
+		      const uint8_t **next)
+{
+	const size_t ub = q5 ? 352 : 288;
+	const __m512i f = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+	const __m512i lane4 = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+								   14, 15), 2);
+	__m512 acc[4][4];
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[r][i] = _mm512_setzero_ps();
+	for (long u = 0; u < nb / 4; u++) {
+		const uint8_t *gu = g + (size_t)u * ub;
+		i8_prefetch(next, gu + I8_PF + ub);
+		__m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)gu));
+		I8_UNROLL for (int r = 0; r < 4; r++) {
+			__m512i v = _mm512_loadu_si512(gu + (q5 ? 96 : 32) + 64 * r);
+			__m512i lo = _mm512_and_si512(v, f), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+			if (q5) {
+				__m128i qh = _mm_loadu_si128((const __m128i *)(const void *)(gu + 32 + 16 * r));
+				__mmask64 mlo = (__mmask64)_mm_cvtsi128_si64(_mm_cvtepi32_epi16(qh));
+				__mmask64 mhi = (__mmask64)_mm_cvtsi128_si64(_mm_cvtepi32_epi16(_mm_srli_epi32(qh, 16)));
+				lo = _mm512_mask_add_epi8(lo, mlo, lo, sixteen);
+				hi = _mm512_mask_add_epi8(hi, mhi, hi, sixteen);
+			}
+			__m512 d = _mm512_permutexvar_ps(_mm512_add_epi32(lane4, _mm512_set1_epi32(4 * r)), d16);
+			i8_ngroup_dot(NT, a0, tstride, u, lo, hi, d, acc[r]);
+		}
+	}
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+/* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K, Q4_0, Q5_0) for the group at g */
+I8_FN void i8_r4any(enum ds_dtype t, int NT, const uint8_t *g, long k, const uint8_t *a, long tstride, float o[4][4],
+		    const uint8_t **next)
+{
+	if (t == DS_Q8_0)
+		i8_r4tile_q8_0(NT, g, k / 32, a, tstride, o, next);
+	else if (t == DS_Q4_0 || t == DS_Q5_0)
+		i8_r4ntile(t == DS_Q5_0, NT, g, k / 32, a, tstride, o, next);
+	else
+		i8_r4ktile(t == DS_Q5_K, NT, g, k / 256, a, tstride, o, next);
+}
+
+/* rows [r0, r1) of a rows4 w of type t for n (few) tokens: groups of 4 rows in order, each for every
+ * group of up to 4 tokens while its bytes are in L1; rows of a group outside [r0, r1) are not stored */
+I8_FN void i8_rows4_dec(const struct ds_tensor *w, enum ds_dtype t, long r0, long r1, const uint8_t *aq,
+			long tstride, int n, float *y, long ldy)
+{
+	long k = (long)w->cols;
+	size_t gb = 4 * ds_row_bytes(t, w->cols);
+	const uint8_t *base = w->data, *next = base + (size_t)(r0 / 4) * gb;
+	i8_prefetch_start(next, base + (size_t)((r1 + 3) / 4) * gb);
+	next += I8_PF;
+	for (long g = r0 / 4; g * 4 < r1; g++) {
+		const uint8_t *gp = base + (size_t)g * gb;
+		for (int i = 0; i < n; i += 4) {
+			int nt = n - i < 4 ? n - i : 4;
+			const uint8_t *a = aq + (long)i * tstride;
+			float o[4][4];
+			switch (nt) {
+			case 1: i8_r4any(t, 1, gp, k, a, tstride, o, &next); break;
+			case 2: i8_r4any(t, 2, gp, k, a, tstride, o, &next); break;
+			case 3: i8_r4any(t, 3, gp, k, a, tstride, o, &next); break;
+			default: i8_r4any(t, 4, gp, k, a, tstride, o, &next); break;
+			}
+			for (int j = 0; j < nt; j++)
+				for (int r = 0; r < 4; r++)
+					if (g * 4 + r >= r0 && g * 4 + r < r1)
+						y[(long)(i + j) * ldy + g * 4 + r] = o[j][r];
+		}
 	}
 }
 
@@ -1079,12 +1120,18 @@ I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8
 					continue;
 				}
 				long row = rt + rv * 16 + i;
-				if (rows4) {   /* Q8_0 (nb even): i8_chunk32's codes and scales, from the group */
+				if (rows4 && t == DS_Q8_0) {   /* nb even: i8_chunk32's codes and scales, from the group */
 					int ri;
 					const uint8_t *pp = cpu_rows4_q8_0_pair(w, row, c, &ri);
 					u[i] = _mm512_xor_si512(_mm512_loadu_si512(pp + 16 + 64 * ri),
 								_mm512_set1_epi8((char)0x80));
 					s = i8_halves(pp + 4 * ri, pp + 4 * ri + 2, 0);
+				} else if (rows4) {   /* Q4_0, Q5_0: the two blocks as the file has them */
+					uint8_t two[2 * 22];
+					cpu_rows4_block(w, row, 2 * c, two);
+					if (2 * c + 1 < nb)
+						cpu_rows4_block(w, row, 2 * c + 1, two + bb);
+					u[i] = i8_chunk32(t, two, bb, 2 * c + 1 < nb, &s, &m);
 				} else {
 					const uint8_t *b = base + (size_t)row * rb + (size_t)(2 * c) * bb;
 					u[i] = i8_chunk32(t, b, bb, 2 * c + 1 < nb, &s, &m);
@@ -1216,6 +1263,8 @@ I8_API void i8_rows_q4_0(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q4_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_dec(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 	else if (cpu_kernels_int8_vbmi(-1))
 		i8_rows_n_vbmi(w, DS_Q4_0, r0, r1, a, ts, n, y, ldy);
 	else
@@ -1236,6 +1285,8 @@ I8_API void i8_rows_q5_0(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q5_0, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_dec(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 	else if (cpu_kernels_int8_vbmi(-1))
 		i8_rows_n_vbmi(w, DS_Q5_0, r0, r1, a, ts, n, y, ldy);
 	else
@@ -1392,11 +1443,11 @@ static float i8_exp_sum(float *s, long n, float max)
 	return cpu_kernels_avx512.exp_sum(s, n, max);
 }
 
-/* Q8_0, Q4_K and Q5_K matrices in rows4 (cpu-rows4.h): decode 4 rows at a time (i8_r4tile_q8_0,
- * i8_r4ktile), prefill panels gathered from the groups */
+/* Q8_0, Q4_K, Q5_K, Q4_0 and Q5_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time
+ * (i8_r4tile_q8_0, i8_r4ktile, i8_r4ntile), prefill panels gathered from the groups */
 static bool i8_rows4(enum ds_dtype t)
 {
-	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K;
+	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K || t == DS_Q4_0 || t == DS_Q5_0;
 }
 
 const struct cpu_kernels cpu_kernels_avx512_int8 = {

@@ -19,7 +19,7 @@ struct rows4_piece {
 
 struct rows4_form {
 	int per_unit, n_pieces;
-	struct rows4_piece piece[4];
+	struct rows4_piece piece[12];
 };
 
 static const struct rows4_form *rows4_form(enum ds_dtype t)
@@ -30,10 +30,20 @@ static const struct rows4_form *rows4_form(enum ds_dtype t)
 							 { 0, 16, 128, 64, 128 } } };
 	static const struct rows4_form q5_k = { 1, 4, { { 0, 0, 4, 0, 4 }, { 0, 4, 12, 16, 12 },
 							 { 0, 16, 32, 64, 32 }, { 0, 48, 128, 192, 128 } } };
+	static const struct rows4_form q4_0 = { 4, 8, { { 0, 0, 2, 0, 8 }, { 1, 0, 2, 2, 8 }, { 2, 0, 2, 4, 8 },
+							 { 3, 0, 2, 6, 8 }, { 0, 2, 16, 32, 64 }, { 1, 2, 16, 48, 64 },
+							 { 2, 2, 16, 64, 64 }, { 3, 2, 16, 80, 64 } } };
+	static const struct rows4_form q5_0 = { 4, 12, { { 0, 0, 2, 0, 8 }, { 1, 0, 2, 2, 8 }, { 2, 0, 2, 4, 8 },
+							  { 3, 0, 2, 6, 8 }, { 0, 2, 4, 32, 16 }, { 1, 2, 4, 36, 16 },
+							  { 2, 2, 4, 40, 16 }, { 3, 2, 4, 44, 16 }, { 0, 6, 16, 96, 64 },
+							  { 1, 6, 16, 112, 64 }, { 2, 6, 16, 128, 64 },
+							  { 3, 6, 16, 144, 64 } } };
 	switch (t) {
 	case DS_Q8_0: return &q8_0;
 	case DS_Q4_K: return &q4_k;
 	case DS_Q5_K: return &q5_k;
+	case DS_Q4_0: return &q4_0;
+	case DS_Q5_0: return &q5_0;
 	default: return NULL;
 	}
 }

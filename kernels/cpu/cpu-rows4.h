@@ -16,7 +16,11 @@
  * - Q4_K: unit s is super-block s, 576 bytes: each row's d and dmin (4 bytes, row i at 4 i), its 12
  *   scale bytes at 16 + 12 i, its 128 bytes of nibbles at 64 + 128 i.
  * - Q5_K: as Q4_K, 704 bytes, with each row's 32 bytes of fifth bits at 64 + 32 i and the nibbles at
- *   192 + 128 i. */
+ *   192 + 128 i.
+ * - Q4_0 (blocks per row a multiple of 4): unit q is blocks 4q .. 4q + 3, 288 bytes: the 16 f16 scales,
+ *   row i's block 4q + j at scale 4i + j, then each row's 4 x 16 bytes of nibbles at 32 + 64 i.
+ * - Q5_0: as Q4_0, 352 bytes, with each row's 4 x 4 bytes of fifth bits at 32 + 16 i and the nibbles at
+ *   96 + 64 i. */
 #ifndef DS_CPU_ROWS4_H
 #define DS_CPU_ROWS4_H
 
@@ -27,8 +31,8 @@
 
 #define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's Q8_0 block pair */
 
-/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K; rows a multiple of 4; Q8_0 an
- * even number of blocks per row) */
+/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K, Q4_0, Q5_0; rows a multiple of 4;
+ * Q8_0 an even number of blocks per row, Q4_0 and Q5_0 a multiple of 4) */
 bool cpu_rows4_fits(const struct ds_tensor *w);
 
 /* Block pair p of row r of a Q8_0 rows4 tensor: its group's pair, and r's place in the group */
