@@ -1126,12 +1126,20 @@ I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8
 					u[i] = _mm512_xor_si512(_mm512_loadu_si512(pp + 16 + 64 * ri),
 								_mm512_set1_epi8((char)0x80));
 					s = i8_halves(pp + 4 * ri, pp + 4 * ri + 2, 0);
-				} else if (rows4) {   /* Q4_0, Q5_0: the two blocks as the file has them */
-					uint8_t two[2 * 22];
-					cpu_rows4_block(w, row, 2 * c, two);
-					if (2 * c + 1 < nb)
-						cpu_rows4_block(w, row, 2 * c + 1, two + bb);
-					u[i] = i8_chunk32(t, two, bb, 2 * c + 1 < nb, &s, &m);
+				} else if (rows4) {   /* Q4_0, Q5_0 (nb a multiple of 4): i8_chunk32's, from the unit */
+					int q5 = t == DS_Q5_0, h = (int)(2 * c % 4), ri = (int)(row % 4);
+					const uint8_t *un = base + (size_t)(row / 4) * 4 * rb + (size_t)(2 * c / 4) * (q5 ? 352 : 288);
+					__m256i uu[2];
+					for (int e = 0; e < 2; e++) {
+						uu[e] = i8_nib32(un + (q5 ? 96 : 32) + 64 * ri + 16 * (h + e));
+						if (q5) {
+							uint32_t qh;
+							memcpy(&qh, un + 32 + 16 * ri + 4 * (h + e), 4);
+							uu[e] = _mm256_mask_add_epi8(uu[e], (__mmask32)qh, uu[e], _mm256_set1_epi8(16));
+						}
+					}
+					s = i8_halves(un + 8 * ri + 2 * h, un + 8 * ri + 2 * h + 2, 0);
+					u[i] = _mm512_inserti64x4(_mm512_castsi256_si512(uu[0]), uu[1], 1);
 				} else {
 					const uint8_t *b = base + (size_t)row * rb + (size_t)(2 * c) * bb;
 					u[i] = i8_chunk32(t, b, bb, 2 * c + 1 < nb, &s, &m);
