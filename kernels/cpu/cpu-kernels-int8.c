@@ -1061,8 +1061,9 @@ I8_FN void i8_store_chunk(__m512i *u, uint8_t *panel, long c, long nb, int rv)
 		_mm512_storeu_si512(panel + (size_t)(2 * c + j / 8) * I8_PB + ((j % 8) * 2 + rv) * 64, u[j]);
 }
 
-/* Rows rt .. rt + nrows - 1 (nrows <= 32, row bytes rb from base) of type t into the panel: codes
- * decoded once, 16 rows a vector; s (and q6_K's second s, and m) per row and block of 32 */
+/* Rows rt .. rt + nrows - 1 (nrows <= 32, row bytes rb from base) of w (type t) into the panel: codes
+ * decoded once, 16 rows a vector; s (and q6_K's second s, and m) per row and block of 32. A rows4 w
+ * gives each row's codes and scales from their places in its group, the same values. */
 I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8_t *base, size_t rb, long rt,
 			 int nrows, long nb, uint8_t *panel)
 {
