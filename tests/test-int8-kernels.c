@@ -262,13 +262,13 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 	printf("q4_0/q5_0 decode: the VBMI and scalar gatherings agree bit for bit\n");
 }
 
-/* Q8_0, Q4_K, Q5_K, Q4_0 and Q5_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
+/* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0 and Q5_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
  * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, decode form (1-9
  * tokens) and panel form (10 on), for row ranges that start and end inside a group; rows outside the
  * range are not written; the rows read back as floats the same; restoring gives the file's bytes back. */
 static void test_rows4(const struct cpu_kernels *k)
 {
-	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q4_0, DS_Q5_0 };
+	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_Q4_0, DS_Q5_0 };
 	/* rows, then columns for Q8_0, the K-quants, Q4_0/Q5_0 */
 	static const long shapes[][4] = { { 8, 64, 256, 128 }, { 36, 2304, 2304, 1408 }, { 12, 2112, 1280, 2304 } };
 	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13 };
@@ -333,7 +333,7 @@ static void test_rows4(const struct cpu_kernels *k)
 	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 96 };
 	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
 	      "rows4 claims shapes or types it has no form for");
-	printf("q8_0, q4_K, q5_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n");
+	printf("q8_0, q4_K, q5_K, q6_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n");
 }
 
 int main(void)

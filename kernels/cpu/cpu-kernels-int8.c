@@ -343,27 +343,38 @@ I8_FN __m512i i8_kcodes(struct i8_kparts b, int q5, int j)
 	return u;
 }
 
-/* q6_K: s = d * sc of each of the 16 groups, m = -32 s */
-I8_FN void i8_q6scales(const uint8_t *b, __m512 *s, __m512 *m)
+/* q6_K: s = d * sc of each of the 16 groups (scale bytes at sc16, d at dp), m = -32 s */
+I8_FN void i8_q6scales_at(const uint8_t *sc16, const uint8_t *dp, __m512 *s, __m512 *m)
 {
-	__m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
-	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b + 208)), _mm512_cvtepi32_ps(sc));
+	__m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)sc16));
+	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(dp)), _mm512_cvtepi32_ps(sc));
 	*m = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *s);
 }
 
-/* Codes of chunk j of a q6_K block: half h = j / 2 has 64 bytes of low nibbles (weights 128h + 0..63
- * in the low nibbles, + 64..127 in the high ones) and 32 bytes of high 2-bit pairs (bits 0-1 for
- * weights + 0..31, 2-3 for + 32..63, 4-5 for + 64..95, 6-7 for + 96..127). */
-I8_FN __m512i i8_q6codes(const uint8_t *b, int j)
+I8_FN void i8_q6scales(const uint8_t *b, __m512 *s, __m512 *m)
+{
+	i8_q6scales_at(b + 192, b + 208, s, m);
+}
+
+/* Codes of chunk j of a q6_K block (its 128 bytes of low nibbles at ql, 64 of high pairs at qh): half
+ * h = j / 2 has 64 bytes of low nibbles (weights 128h + 0..63 in the low nibbles, + 64..127 in the
+ * high ones) and 32 bytes of high 2-bit pairs (bits 0-1 for weights + 0..31, 2-3 for + 32..63, 4-5 for
+ * + 64..95, 6-7 for + 96..127). */
+I8_FN __m512i i8_q6codes_at(const uint8_t *qlb, const uint8_t *qhb, int j)
 {
 	int h = j / 2;
-	__m512i ql = _mm512_loadu_si512(b + 64 * h);
-	__m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * h));
+	__m512i ql = _mm512_loadu_si512(qlb + 64 * h);
+	__m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(qhb + 32 * h));
 	__m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
 	const __m512i f = _mm512_set1_epi8(0x0f), k30 = _mm512_set1_epi8(0x30);
 	if (j % 2 == 0)
 		return _mm512_or_si512(_mm512_and_si512(ql, f), _mm512_and_si512(_mm512_slli_epi16(hz, 4), k30));
 	return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), f), _mm512_and_si512(hz, k30));
+}
+
+I8_FN __m512i i8_q6codes(const uint8_t *b, int j)
+{
+	return i8_q6codes_at(b, b + 128, j);
 }
 
 /* ---- the product ---- */
@@ -715,6 +726,40 @@ I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512
 	}
 }
 
+/* q6_K rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g times NT tokens into o[t][row].
+ * Each row takes i8_tile's q6_K steps in its order, chunk by chunk, the activations loaded once for
+ * the 4 rows: the same sums as i8_tile, bit for bit. */
+I8_FN void i8_r4tile_q6(int NT, const uint8_t *g, long nsb, const uint8_t *a0, long tstride, float o[4][4],
+			const uint8_t **next)
+{
+	__m512 acc[4][4], accm[4][4];
+	const uint8_t *a[4];
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		a[i] = a0 + (long)i * tstride;
+	for (long sb = 0; sb < nsb; sb++) {
+		const uint8_t *gs = g + (size_t)sb * CPU_ROWS4_Q6_K_UNIT;
+		i8_prefetch(next, gs + I8_PF + CPU_ROWS4_Q6_K_UNIT);
+		__m512 s8[4], m8[4];
+		I8_UNROLL for (int r = 0; r < 4; r++)
+			i8_q6scales_at(gs + 768 + 16 * r, gs + 832 + 2 * r, &s8[r], &m8[r]);
+		I8_UNROLL for (int j = 0; j < 4; j++) {
+			I8_UNROLL for (int r = 0; r < 4; r++) {
+				__m512i u = i8_q6codes_at(gs + 128 * r, gs + 512 + 64 * r, j);
+				__m512 sj = _mm512_permutexvar_ps(i8_lanes16(j), s8[r]);
+				I8_STEP(DS_Q6_K, 0, NT, u, sj, m8[r], a, acc[r], accm[r]);
+			}
+			I8_UNROLL for (int i = 0; i < NT; i++)
+				a[i] += I8_CHUNK;
+		}
+	}
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
 /* q4_0/q5_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g (nb blocks a row, a
  * multiple of 4) times NT tokens into o[t][row]. A unit's 16 scales are one conversion; each row's 4
  * blocks of nibbles are one load, in the 128-bit lanes i8_ngroup gathers them into, and its fifth
@@ -754,12 +799,14 @@ I8_FN void i8_r4ntile(int q5, int NT, const uint8_t *g, long nb, const uint8_t *
 			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-/* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K, Q4_0, Q5_0) for the group at g */
+/* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0) for the group at g */
 I8_FN void i8_r4any(enum ds_dtype t, int NT, const uint8_t *g, long k, const uint8_t *a, long tstride, float o[4][4],
 		    const uint8_t **next)
 {
 	if (t == DS_Q8_0)
 		i8_r4tile_q8_0(NT, g, k / 32, a, tstride, o, next);
+	else if (t == DS_Q6_K)
+		i8_r4tile_q6(NT, g, k / 256, a, tstride, o, next);
 	else if (t == DS_Q4_0 || t == DS_Q5_0)
 		i8_r4ntile(t == DS_Q5_0, NT, g, k / 32, a, tstride, o, next);
 	else
@@ -1088,15 +1135,21 @@ I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8
 										      (size_t)sb * 4 * bb,
 										      t == DS_Q5_K, (int)(row % 4))
 								    : i8_kparts_block(b, t == DS_Q5_K);
+					const uint8_t *q6u = base + (size_t)(row / 4) * 4 * rb + (size_t)sb * CPU_ROWS4_Q6_K_UNIT;
+					int ri = (int)(row % 4);
 					__m512 s8, m8;
-					if (t == DS_Q6_K)
+					if (t == DS_Q6_K && rows4)
+						i8_q6scales_at(q6u + 768 + 16 * ri, q6u + 832 + 2 * ri, &s8, &m8);
+					else if (t == DS_Q6_K)
 						i8_q6scales(b, &s8, &m8);
 					else
 						i8_kscales(kp, &s8, &m8);
 					_mm512_storeu_ps(sv, s8);
 					_mm512_storeu_ps(mv, m8);
 					for (int j = 0; j < 4; j++)
-						u[j][i] = t == DS_Q6_K ? i8_q6codes(b, j) : i8_kcodes(kp, t == DS_Q5_K, j);
+						u[j][i] = t != DS_Q6_K ? i8_kcodes(kp, t == DS_Q5_K, j) :
+							  rows4 ? i8_q6codes_at(q6u + 128 * ri, q6u + 512 + 64 * ri, j) :
+							  i8_q6codes(b, j);
 					for (int jb = 0; jb < 8; jb++) {
 						uint8_t *pb = panel + (size_t)(8 * sb + jb) * I8_PB;
 						float *ps = (float *)(void *)(pb + I8_PB_S), *pm = (float *)(void *)(pb + I8_PB_M);
@@ -1338,6 +1391,8 @@ I8_API void i8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint
 {
 	if (ts == 0)
 		i8_gemm_t(w, DS_Q6_K, r0, r1, a, (long)w->cols / 32 * I8_GB, n, y, ldy);
+	else if (w->layout == DS_LAYOUT_ROWS4)
+		i8_rows4_dec(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
 	else
 		i8_rows_t(w, DS_Q6_K, r0, r1, a, ts, n, y, ldy);
 }
@@ -1452,11 +1507,11 @@ static float i8_exp_sum(float *s, long n, float max)
 	return cpu_kernels_avx512.exp_sum(s, n, max);
 }
 
-/* Q8_0, Q4_K, Q5_K, Q4_0 and Q5_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time
- * (i8_r4tile_q8_0, i8_r4ktile, i8_r4ntile), prefill panels gathered from the groups */
+/* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0 and Q5_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time
+ * (i8_r4tile_q8_0, i8_r4ktile, i8_r4tile_q6, i8_r4ntile), prefill panels gathered from the groups */
 static bool i8_rows4(enum ds_dtype t)
 {
-	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K || t == DS_Q4_0 || t == DS_Q5_0;
+	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K || t == DS_Q4_0 || t == DS_Q5_0;
 }
 
 const struct cpu_kernels cpu_kernels_avx512_int8 = {

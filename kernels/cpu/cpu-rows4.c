@@ -38,8 +38,11 @@ static const struct rows4_form *rows4_form(enum ds_dtype t)
 							  { 2, 2, 4, 40, 16 }, { 3, 2, 4, 44, 16 }, { 0, 6, 16, 96, 64 },
 							  { 1, 6, 16, 112, 64 }, { 2, 6, 16, 128, 64 },
 							  { 3, 6, 16, 144, 64 } } };
+	static const struct rows4_form q6_k = { 1, 4, { { 0, 0, 128, 0, 128 }, { 0, 128, 64, 512, 64 },
+							 { 0, 192, 16, 768, 16 }, { 0, 208, 2, 832, 2 } } };
 	switch (t) {
 	case DS_Q8_0: return &q8_0;
+	case DS_Q6_K: return &q6_k;
 	case DS_Q4_K: return &q4_k;
 	case DS_Q5_K: return &q5_k;
 	case DS_Q4_0: return &q4_0;

@@ -17,6 +17,8 @@
  *   scale bytes at 16 + 12 i, its 128 bytes of nibbles at 64 + 128 i.
  * - Q5_K: as Q4_K, 704 bytes, with each row's 32 bytes of fifth bits at 64 + 32 i and the nibbles at
  *   192 + 128 i.
+ * - Q6_K: unit s is super-block s, 840 bytes: each row's 128 bytes of low nibbles at 128 i, its 64 of
+ *   high pairs at 512 + 64 i, its 16 scales at 768 + 16 i, its d at 832 + 2 i.
  * - Q4_0 (blocks per row a multiple of 4): unit q is blocks 4q .. 4q + 3, 288 bytes: the 16 f16 scales,
  *   row i's block 4q + j at scale 4i + j, then each row's 4 x 16 bytes of nibbles at 32 + 64 i.
  * - Q5_0: as Q4_0, 352 bytes, with each row's 4 x 4 bytes of fifth bits at 32 + 16 i and the nibbles at
@@ -30,8 +32,9 @@
 #include "model.h"
 
 #define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's Q8_0 block pair */
+#define CPU_ROWS4_Q6_K_UNIT 840   /* bytes of a group's Q6_K super-block */
 
-/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K, Q4_0, Q5_0; rows a multiple of 4;
+/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0; rows a multiple of 4;
  * Q8_0 an even number of blocks per row, Q4_0 and Q5_0 a multiple of 4) */
 bool cpu_rows4_fits(const struct ds_tensor *w);
 
