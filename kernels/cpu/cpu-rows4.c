@@ -153,53 +153,48 @@ int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
 	size_t scratch_bytes = 0;
 	void *scratch = NULL;
 
-	/* in address order, so that tensors sharing bytes (none in a valid file) are met together */
+	/* in address order: names for the same bytes come together, and overlaps show */
 	qsort(v, (size_t)n, sizeof *v, by_data);
 	for (int mi = 0; mi < m->n_maps; mi++) {
 		uint8_t *lo = m->maps[mi].addr, *hi = lo + m->maps[mi].size;
+		uintptr_t start = (uintptr_t)lo & ~(uintptr_t)(page - 1);
+		const uint8_t *reached = lo;   /* the end of the furthest tensor met so far */
 		bool writable = false;
-		const void *last = NULL;
 
 		/* a file mapping would copy every page it writes (5.5 s for 1.4 GB here) and keep the
 		 * page cache's too: a model that large for this machine stays in the file's layout */
 		if (!m->maps[mi].in_memory)
 			continue;
-		for (int i = 0; i < n; i++) {
-			struct ds_tensor *w = v[i];
-			const uint8_t *d = w->data;
-			if (w->rows <= 0 || !types(w->dtype) || d < lo || d >= hi)
-				continue;
-			if (d == last) {   /* the same bytes under another name: already rearranged */
-				if (v[i - 1]->layout == DS_LAYOUT_ROWS4 && v[i - 1]->rows == w->rows &&
-				    v[i - 1]->cols == w->cols && v[i - 1]->dtype == w->dtype)
-					w->layout = DS_LAYOUT_ROWS4;
-				continue;
-			}
-			size_t bytes = ds_row_bytes(w->dtype, w->cols) * (size_t)w->rows;
-			if (!cpu_rows4_fits(w) || d + bytes > hi || (i + 1 < n && (const uint8_t *)v[i + 1]->data > d &&
-								       (const uint8_t *)v[i + 1]->data < d + bytes))
+		for (int i = 0, j; i < n; i = j) {
+			const uint8_t *d = v[i]->data;
+			size_t bytes = ds_row_bytes(v[i]->dtype, v[i]->cols) * (size_t)(v[i]->rows > 0 ? v[i]->rows : 0);
+			/* the names of these bytes: rearranged together, only if all see them alike */
+			bool alike = true;
+			for (j = i + 1; j < n && v[j]->data == d; j++)
+				alike &= v[j]->dtype == v[i]->dtype && v[j]->rows == v[i]->rows && v[j]->cols == v[i]->cols;
+			bool overlaps = d < reached || (j < n && (const uint8_t *)v[j]->data < d + bytes);
+			if (d + bytes > reached)
+				reached = d + bytes;
+			if (d < lo || d + bytes > hi || !alike || overlaps || !types(v[i]->dtype) || !cpu_rows4_fits(v[i]))
 				continue;
 			if (!writable) {
-				uintptr_t start = (uintptr_t)lo & ~(uintptr_t)(page - 1);
 				if (mprotect((void *)start, (size_t)(hi - (uint8_t *)start), PROT_READ | PROT_WRITE) != 0)
 					break;
 				writable = true;
 			}
-			size_t need = 4 * ds_row_bytes(w->dtype, w->cols);
+			size_t need = 4 * ds_row_bytes(v[i]->dtype, v[i]->cols);
 			if (need > scratch_bytes) {
 				free(scratch);
 				scratch = xmalloc(need);
 				scratch_bytes = need;
 			}
-			cpu_rows4_arrange(w, (void *)(uintptr_t)w->data, scratch);
-			w->layout = DS_LAYOUT_ROWS4;
-			last = d;
+			cpu_rows4_arrange(v[i], (void *)(uintptr_t)d, scratch);
+			for (int e = i; e < j; e++)
+				v[e]->layout = DS_LAYOUT_ROWS4;
 			done++;
 		}
-		if (writable) {
-			uintptr_t start = (uintptr_t)lo & ~(uintptr_t)(page - 1);
+		if (writable)
 			mprotect((void *)start, (size_t)(hi - (uint8_t *)start), PROT_READ);
-		}
 	}
 	free(scratch);
 	free(v);
