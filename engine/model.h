@@ -123,6 +123,8 @@ struct ds_model {
 	uint64_t n_params;             /* sum of all tensors' elements */
 	int n_expert_tensors;          /* routed experts in each MoE layer's exp_* arrays when fewer than
 	                                * n_routed_experts (a rank's shard, engine/shard.h); 0: all */
+	int n_rows4;                   /* matrices the CPU backend rearranged in place (cpu-rows4.h): no
+	                                * other backend reads them so */
 };
 
 /* Progress while mapping/checking the files: called with bytes done and total. May be NULL. */

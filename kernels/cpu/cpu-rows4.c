@@ -198,5 +198,6 @@ int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
 	}
 	free(scratch);
 	free(v);
+	m->n_rows4 += done;
 	return done;
 }

@@ -481,6 +481,11 @@ int ds_cuda_argmax(void *ctx, const float *logits, int vocab)
 static int cuda_load(void *ctx, const struct ds_model *m, ds_progress_fn progress, void *arg, char *err,
 		     size_t errlen)
 {
+	if (m->n_rows4 > 0) {
+		errorf(err, errlen, "%s: this model's weights were rearranged for the CPU's int8 kernels in this "
+		       "process; load it again for the cuda backend", m->name != NULL ? m->name : "model");
+		return -1;
+	}
 	/* a --synthetic model has no values on the host: they are made on the GPU */
 	if (m->dir != NULL && strncmp(m->dir, "synthetic:", 10) == 0)
 		return ds_cuda_synthetic_upload(ctx, m, err, errlen);
