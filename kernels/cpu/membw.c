@@ -1,6 +1,7 @@
 /* membw.c: the read bandwidth every thread together gets from a buffer that no cache holds. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +77,23 @@ static void membw_run(void *arg, int b, int ith)
 	t->sink[ith % 64] ^= s;
 }
 
+/* The buffer, filled once and kept for the process's next probes: allocating and touching 1 GiB again
+ * took 3 s a probe here (page faults on a virtual machine), against 0.05 s for the reads themselves,
+ * and --bench --rounds 3 probes six times */
+static uint64_t *membw_buf;
+static pthread_mutex_t membw_lock = PTHREAD_MUTEX_INITIALIZER;
+
 double cpu_measure_read_bandwidth(int n_threads)
 {
-	uint64_t *buf = malloc(MEMBW_BYTES);
-	if (buf == NULL)
-		return 0;
-	/* touch every page first: the first-touch faults are not bandwidth */
-	memset(buf, 0x5a, MEMBW_BYTES);
-	struct cpu_pool *pool = cpu_pool_new(n_threads);
+	pthread_mutex_lock(&membw_lock);
+	if (membw_buf == NULL && (membw_buf = malloc(MEMBW_BYTES)) != NULL)
+		memset(membw_buf, 0x5a, MEMBW_BYTES);   /* every page touched: first-touch faults are not bandwidth */
+	struct cpu_pool *pool = membw_buf != NULL ? cpu_pool_new(n_threads) : NULL;
 	if (pool == NULL) {
-		free(buf);
+		pthread_mutex_unlock(&membw_lock);
 		return 0;
 	}
-	struct membw_task t = { .buf = buf, .n = MEMBW_BYTES / sizeof *buf,
+	struct membw_task t = { .buf = membw_buf, .n = MEMBW_BYTES / sizeof *membw_buf,
 				.avx2 = cpu_kernels_have_avx2() };
 	double best = 0;
 	for (int run = 0; run < MEMBW_RUNS; run++) {
@@ -100,6 +105,6 @@ double cpu_measure_read_bandwidth(int n_threads)
 			best = gbs;
 	}
 	cpu_pool_free(pool);
-	free(buf);
+	pthread_mutex_unlock(&membw_lock);
 	return best;
 }
