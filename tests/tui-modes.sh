@@ -4,6 +4,14 @@
 # the hole between them), and the profile chooser.
 . "$top_srcdir/tests/tui-lib.sh"
 
+# The coder profile as shipped, but with answers of at most 48 tokens: its random seed let the tiny
+# model's fill-in-the-middle answer run to 1,500 tokens now and then, which scrolled the
+# "Fill-in-the-middle" header this test looks for off the screen.
+sed -e 's/^  max_tokens: .*/  max_tokens: 48/' "$top_srcdir/profiles/coder.yaml" \
+	> "$XDG_CONFIG_HOME/dscoder-tui/profiles/coder.yaml"
+grep -q '^  max_tokens: 48$' "$XDG_CONFIG_HOME/dscoder-tui/profiles/coder.yaml" ||
+	fail "profiles/coder.yaml has no sampling max_tokens line to shorten"
+
 tui_start 100 30 --profile coder
 wait_for ' ready ' 60
 
