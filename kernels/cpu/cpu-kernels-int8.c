@@ -343,38 +343,44 @@ I8_FN __m512i i8_kcodes(struct i8_kparts b, int q5, int j)
 	return u;
 }
 
-/* q6_K: s = d * sc of each of the 16 groups (scale bytes at sc16, d at dp), m = -32 s */
-I8_FN void i8_q6scales_at(const uint8_t *sc16, const uint8_t *dp, __m512 *s, __m512 *m)
+/* Where the parts of one row's q6_K super-block lie: the file's block at b, or a rows4 group's
+ * super-block g (cpu-rows4.h) for its row i */
+struct i8_q6parts {
+	const uint8_t *ql, *qh, *sc, *d;   /* 128 bytes of low nibbles, 64 of high pairs, 16 scales, d */
+};
+
+I8_FN struct i8_q6parts i8_q6parts_block(const uint8_t *b)
 {
-	__m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)sc16));
-	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(dp)), _mm512_cvtepi32_ps(sc));
+	return (struct i8_q6parts){ .ql = b, .qh = b + 128, .sc = b + 192, .d = b + 208 };
+}
+
+I8_FN struct i8_q6parts i8_q6parts_rows4(const uint8_t *g, int i)
+{
+	return (struct i8_q6parts){ .ql = g + 128 * i, .qh = g + 512 + 64 * i, .sc = g + 768 + 16 * i,
+				    .d = g + 832 + 2 * i };
+}
+
+/* q6_K: s = d * sc of each of the 16 groups, m = -32 s */
+I8_FN void i8_q6scales(struct i8_q6parts b, __m512 *s, __m512 *m)
+{
+	__m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b.sc));
+	*s = _mm512_mul_ps(_mm512_set1_ps(i8_h2f(b.d)), _mm512_cvtepi32_ps(sc));
 	*m = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *s);
 }
 
-I8_FN void i8_q6scales(const uint8_t *b, __m512 *s, __m512 *m)
-{
-	i8_q6scales_at(b + 192, b + 208, s, m);
-}
-
-/* Codes of chunk j of a q6_K block (its 128 bytes of low nibbles at ql, 64 of high pairs at qh): half
- * h = j / 2 has 64 bytes of low nibbles (weights 128h + 0..63 in the low nibbles, + 64..127 in the
- * high ones) and 32 bytes of high 2-bit pairs (bits 0-1 for weights + 0..31, 2-3 for + 32..63, 4-5 for
- * + 64..95, 6-7 for + 96..127). */
-I8_FN __m512i i8_q6codes_at(const uint8_t *qlb, const uint8_t *qhb, int j)
+/* Codes of chunk j of a q6_K block: half h = j / 2 has 64 bytes of low nibbles (weights 128h + 0..63
+ * in the low nibbles, + 64..127 in the high ones) and 32 bytes of high 2-bit pairs (bits 0-1 for
+ * weights + 0..31, 2-3 for + 32..63, 4-5 for + 64..95, 6-7 for + 96..127). */
+I8_FN __m512i i8_q6codes(struct i8_q6parts b, int j)
 {
 	int h = j / 2;
-	__m512i ql = _mm512_loadu_si512(qlb + 64 * h);
-	__m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(qhb + 32 * h));
+	__m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+	__m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(b.qh + 32 * h));
 	__m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
 	const __m512i f = _mm512_set1_epi8(0x0f), k30 = _mm512_set1_epi8(0x30);
 	if (j % 2 == 0)
 		return _mm512_or_si512(_mm512_and_si512(ql, f), _mm512_and_si512(_mm512_slli_epi16(hz, 4), k30));
 	return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), f), _mm512_and_si512(hz, k30));
-}
-
-I8_FN __m512i i8_q6codes(const uint8_t *b, int j)
-{
-	return i8_q6codes_at(b, b + 128, j);
 }
 
 /* ---- the product ---- */
@@ -448,9 +454,9 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
 			__m512 s8, m8;
 			const uint8_t *b = w + (size_t)sb * 210;
 			i8_prefetch(&next, b + I8_PF + 210);
-			i8_q6scales(b, &s8, &m8);
+			i8_q6scales(i8_q6parts_block(b), &s8, &m8);
 			I8_UNROLL for (int j = 0; j < 4; j++) {
-				__m512i u = i8_q6codes(b, j);
+				__m512i u = i8_q6codes(i8_q6parts_block(b), j);
 				__m512 s = _mm512_permutexvar_ps(i8_lanes16(j), s8);
 				I8_STEP(t, 0, NT, u, s, m8, a, acc, accm);
 				I8_UNROLL for (int i = 0; i < NT; i++)
@@ -610,6 +616,26 @@ I8_FN void i8_r4ktile(int q5, int NT, const uint8_t *g, long nsb, const uint8_t 
 			o[i][r] = i8_ksum(acc[r][i], accm[r][i]);
 }
 
+/* The start of a rows4 decode tile: the 4 rows' sums for NT tokens zeroed, the tokens' activations
+ * at a[t] (from a0, tstride apart) */
+I8_FN void i8_r4_begin(int NT, __m512 acc[4][4], __m512 accm[4][4], const uint8_t **a, const uint8_t *a0,
+		       long tstride)
+{
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
+	I8_UNROLL for (int i = 0; i < NT; i++)
+		a[i] = a0 + (long)i * tstride;
+}
+
+/* Its end: each row's sum for each token into o[t][row] */
+I8_FN void i8_r4_end(int NT, __m512 acc[4][4], float o[4][4])
+{
+	I8_UNROLL for (int r = 0; r < 4; r++)
+		I8_UNROLL for (int i = 0; i < NT; i++)
+			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
 /* Q8_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g times NT tokens (i8_quantize's
  * layout at a0, tstride apart) into o[t][row]. Per block pair one 16-byte load gives the 4 rows'
  * scales, and each row's codes are one aligned 64-byte load; each row then takes the steps of i8_tile
@@ -628,11 +654,7 @@ I8_FN void i8_r4tile_q8_0(int NT, const uint8_t *g, long nb, const uint8_t *a0, 
 	const __m512i flip = _mm512_set1_epi8((char)0x80);
 	__m512 acc[4][4], accm[4][4];
 	const uint8_t *a[4];
-	I8_UNROLL for (int r = 0; r < 4; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		a[i] = a0 + (long)i * tstride;
+	i8_r4_begin(NT, acc, accm, a, a0, tstride);
 	for (long p = 0; p < nb / 2; p++) {
 		const uint8_t *pp = g + (size_t)p * CPU_ROWS4_Q8_0_PAIR;
 		i8_prefetch(next, pp + I8_PF + CPU_ROWS4_Q8_0_PAIR);
@@ -645,9 +667,7 @@ I8_FN void i8_r4tile_q8_0(int NT, const uint8_t *g, long nb, const uint8_t *a0, 
 		I8_UNROLL for (int i = 0; i < NT; i++)
 			a[i] += I8_CHUNK;
 	}
-	I8_UNROLL for (int r = 0; r < 4; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+	i8_r4_end(NT, acc, o);
 }
 
 /* q4_0 and q5_0, few tokens (decode): one row w times NT tokens (i8_quantize_n's layout at a0, tstride
@@ -734,20 +754,16 @@ I8_FN void i8_r4tile_q6(int NT, const uint8_t *g, long nsb, const uint8_t *a0, l
 {
 	__m512 acc[4][4], accm[4][4];
 	const uint8_t *a[4];
-	I8_UNROLL for (int r = 0; r < 4; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			acc[r][i] = accm[r][i] = _mm512_setzero_ps();
-	I8_UNROLL for (int i = 0; i < NT; i++)
-		a[i] = a0 + (long)i * tstride;
+	i8_r4_begin(NT, acc, accm, a, a0, tstride);
 	for (long sb = 0; sb < nsb; sb++) {
 		const uint8_t *gs = g + (size_t)sb * CPU_ROWS4_Q6_K_UNIT;
 		i8_prefetch(next, gs + I8_PF + CPU_ROWS4_Q6_K_UNIT);
 		__m512 s8[4], m8[4];
 		I8_UNROLL for (int r = 0; r < 4; r++)
-			i8_q6scales_at(gs + 768 + 16 * r, gs + 832 + 2 * r, &s8[r], &m8[r]);
+			i8_q6scales(i8_q6parts_rows4(gs, r), &s8[r], &m8[r]);
 		I8_UNROLL for (int j = 0; j < 4; j++) {
 			I8_UNROLL for (int r = 0; r < 4; r++) {
-				__m512i u = i8_q6codes_at(gs + 128 * r, gs + 512 + 64 * r, j);
+				__m512i u = i8_q6codes(i8_q6parts_rows4(gs, r), j);
 				__m512 sj = _mm512_permutexvar_ps(i8_lanes16(j), s8[r]);
 				I8_STEP(DS_Q6_K, 0, NT, u, sj, m8[r], a, acc[r], accm[r]);
 			}
@@ -755,9 +771,7 @@ I8_FN void i8_r4tile_q6(int NT, const uint8_t *g, long nsb, const uint8_t *a0, l
 				a[i] += I8_CHUNK;
 		}
 	}
-	I8_UNROLL for (int r = 0; r < 4; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+	i8_r4_end(NT, acc, o);
 }
 
 /* q4_0/q5_0 rows4 (cpu-rows4.h), few tokens (decode): the 4 rows of group g (nb blocks a row, a
@@ -794,9 +808,7 @@ I8_FN void i8_r4ntile(int q5, int NT, const uint8_t *g, long nb, const uint8_t *
 			i8_ngroup_dot(NT, a0, tstride, u, lo, hi, d, acc[r]);
 		}
 	}
-	I8_UNROLL for (int r = 0; r < 4; r++)
-		I8_UNROLL for (int i = 0; i < NT; i++)
-			o[i][r] = _mm512_reduce_add_ps(acc[r][i]);
+	i8_r4_end(NT, acc, o);
 }
 
 /* The rows4 decode tile of type t (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0) for the group at g */
@@ -1131,25 +1143,20 @@ I8_FN void i8_pack_panel(const struct ds_tensor *w, enum ds_dtype t, const uint8
 					}
 					long row = rt + rv * 16 + i;
 					const uint8_t *b = base + (size_t)row * rb + (size_t)sb * bb;
-					struct i8_kparts kp = rows4 ? i8_kparts_rows4(base + (size_t)(row / 4) * 4 * rb +
-										      (size_t)sb * 4 * bb,
-										      t == DS_Q5_K, (int)(row % 4))
-								    : i8_kparts_block(b, t == DS_Q5_K);
-					const uint8_t *q6u = base + (size_t)(row / 4) * 4 * rb + (size_t)sb * CPU_ROWS4_Q6_K_UNIT;
-					int ri = (int)(row % 4);
+					/* rows4: the row's super-block in its group's unit (4 blocks' bytes) */
+					const uint8_t *unit = base + (size_t)(row / 4) * 4 * rb + (size_t)sb * 4 * bb;
+					int ri = (int)(row % 4), q5 = t == DS_Q5_K;
+					struct i8_kparts kp = rows4 ? i8_kparts_rows4(unit, q5, ri) : i8_kparts_block(b, q5);
+					struct i8_q6parts q6 = rows4 ? i8_q6parts_rows4(unit, ri) : i8_q6parts_block(b);
 					__m512 s8, m8;
-					if (t == DS_Q6_K && rows4)
-						i8_q6scales_at(q6u + 768 + 16 * ri, q6u + 832 + 2 * ri, &s8, &m8);
-					else if (t == DS_Q6_K)
-						i8_q6scales(b, &s8, &m8);
+					if (t == DS_Q6_K)
+						i8_q6scales(q6, &s8, &m8);
 					else
 						i8_kscales(kp, &s8, &m8);
 					_mm512_storeu_ps(sv, s8);
 					_mm512_storeu_ps(mv, m8);
 					for (int j = 0; j < 4; j++)
-						u[j][i] = t != DS_Q6_K ? i8_kcodes(kp, t == DS_Q5_K, j) :
-							  rows4 ? i8_q6codes_at(q6u + 128 * ri, q6u + 512 + 64 * ri, j) :
-							  i8_q6codes(b, j);
+						u[j][i] = t == DS_Q6_K ? i8_q6codes(q6, j) : i8_kcodes(kp, q5, j);
 					for (int jb = 0; jb < 8; jb++) {
 						uint8_t *pb = panel + (size_t)(8 * sb + jb) * I8_PB;
 						float *ps = (float *)(void *)(pb + I8_PB_S), *pm = (float *)(void *)(pb + I8_PB_M);
