@@ -394,6 +394,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 			.cache_type = s->cache_type,
 			.cur = bf16 ? kv + (size_t)ru->off * lat : cache_row(s, l, ru->seq, ru->pos),
 			.kv_b = L->kv_b_proj.rows > 0 ? &L->kv_b_proj : NULL, .k_b = &L->k_b, .v_b = &L->v_b,
+			.uk4 = L->kv_b_uk4.rows > 0 ? &L->kv_b_uk4 : NULL,
 			.n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
 			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,
 		};

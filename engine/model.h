@@ -47,6 +47,7 @@ struct ds_config {
 enum ds_layout {
 	DS_LAYOUT_ROWS = 0,
 	DS_LAYOUT_ROWS4,
+	DS_LAYOUT_UK4,           /* a kv_b_proj's W_UK as the CPU's int8 absorb reads it (cpu-uk4.h) */
 };
 
 /* A view of one weight tensor inside a mapped file (never owned). 1-D tensors have rows == 1.
@@ -80,6 +81,9 @@ struct ds_layer {
 	 * rows == 0 where kv_b_proj is whole */
 	struct ds_tensor k_b;          /* (heads * kv_lora_rank, nope): each head's W_UK transposed */
 	struct ds_tensor v_b;          /* (heads * v, kv_lora_rank): each head's W_UV */
+	/* kv_b_proj's key rows again, as the CPU backend's int8 absorb reads them (cpu-uk4.h), made at its
+	 * load and owned by the model; rows == 0: none. Decode reads these instead of those rows. */
+	struct ds_tensor kv_b_uk4;     /* (heads * nope, kv_lora_rank), layout DS_LAYOUT_UK4 */
 	struct ds_tensor o_proj;       /* (hidden, heads * v) */
 	struct ds_tensor post_norm;    /* (hidden): post_attention_layernorm */
 	/* dense MLP (layer is not MoE) */

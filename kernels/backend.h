@@ -33,6 +33,8 @@ struct ds_attn_args {
 	                                 * v_b hold it */
 	const struct ds_tensor *k_b;    /* (heads * kv_rank, nope): each head's W_UK transposed */
 	const struct ds_tensor *v_b;    /* (heads * v, kv_rank): each head's W_UV */
+	const struct ds_tensor *uk4;    /* NULL, or kv_b's W_UK as the CPU backend's load tabled it
+	                                 * for its int8 absorb (cpu-uk4.h) */
 	int n, pos;
 	int n_heads, nope, rope, v_dim, kv_rank;
 	float scale;                    /* softmax scale */

@@ -10,7 +10,8 @@
  * about 0.03 which of those wins is a coin toss (one token at a time the q8_0 file agrees on 41,
  * the batch form on 44; llama.cpp's kernels on 45 and 44). Each file runs twice, its Q8_0 and Q4_K
  * matrices in the rows4 layout (what the CPU backend does with this set) and as the file has them
- * (DSCODER_ROWS4=0): the logits must be the same bits. Skips (77) where the CPU lacks AVX-512 VNNI. */
+ * (DSCODER_ROWS4=0): the logits must be the same bits; and a third time with W_UK folded into the
+ * queries in F32 rather than from the uk4 tables (DSCODER_UK4=0), within the same bounds. Skips (77) where the CPU lacks AVX-512 VNNI. */
 #include "build-config.h"
 
 #include <math.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "cpu/cpu-kernels.h"
+#include "cpu/cpu-uk4.h"
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
@@ -33,7 +35,7 @@
 /* Decodes the prompt of type's fixture one token at a time against the golden; returns every
  * position's logits (to free). rows4: whether the CPU backend may rearrange the Q8_0 matrices into the
  * rows4 layout (DSCODER_ROWS4), and then must have: the output head is one. */
-static float *test_type(const char *type, bool rows4, size_t *n_logits)
+static float *test_type(const char *type, bool rows4, bool uk4, size_t *n_logits)
 {
 	*n_logits = 0;
 	char dir[1024], path[1200], err[512];
@@ -58,6 +60,7 @@ static float *test_type(const char *type, bool rows4, size_t *n_logits)
 		goto out;
 	}
 	setenv("DSCODER_ROWS4", rows4 ? "1" : "0", 1);
+	setenv("DSCODER_UK4", uk4 ? "1" : "0", 1);
 	s = ds_state_new(&m, np + 8, 2, err, sizeof err);
 	if (s == NULL) {
 		CHECK(0, "%s: ds_state_new: %s", type, err);
@@ -71,6 +74,16 @@ static float *test_type(const char *type, bool rows4, size_t *n_logits)
 		bool can = cpu_kernels_best()->rows4(t->dtype) && t->rows % 4 == 0;
 		CHECK((t->layout == DS_LAYOUT_ROWS4) == (rows4 && can && in_memory), "%s: matrix %zu (%s) is %sin "
 		      "rows4", type, i, ds_dtype_get(t->dtype)->name, t->layout == DS_LAYOUT_ROWS4 ? "" : "not ");
+	}
+	/* the absorb's tables of a Q4_K kv_b_proj (cpu-uk4.h), in every layer where the set reads them */
+	const struct ds_config *cfg = &m.cfg;
+	for (int l = 0; l < cfg->num_hidden_layers; l++) {
+		const struct ds_layer *L = &m.w.layers[l];
+		bool fits = cpu_uk4_fits(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim, cfg->v_head_dim);
+		CHECK((L->kv_b_uk4.rows > 0) == (uk4 && fits) && (!uk4 || !fits || (L->kv_b_uk4.layout == DS_LAYOUT_UK4 &&
+		      L->kv_b_uk4.rows == (int64_t)cfg->num_attention_heads * cfg->qk_nope_head_dim)),
+		      "%s: layer %d's kv_b_proj (%s) %s uk4 tables", type, l, ds_dtype_get(L->kv_b_proj.dtype)->name,
+		      L->kv_b_uk4.rows > 0 ? "has" : "lacks");
 	}
 	if (rows4 && !in_memory)
 		printf("%s: the file stayed mapped (no transparent huge pages?): rows4 not exercised here\n", type);
@@ -96,8 +109,8 @@ static float *test_type(const char *type, bool rows4, size_t *n_logits)
 	CHECK(mean <= MEAN_BOUND && worst <= MAX_BOUND && agree >= TOP1_BOUND,
 	      "%s: decoded one token at a time, mean |diff| %.4f (bound %.2f), max %.4f (bound %.1f), top-1 %d of %d",
 	      type, mean, MEAN_BOUND, worst, MAX_BOUND, top1, np);
-	printf("%s%s: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n", type,
-	       rows4 ? "" : " (rows layout)", np, mean, worst, top1, np);
+	printf("%s%s%s: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n", type,
+	       rows4 ? "" : " (rows layout)", uk4 ? "" : " (W_UK folded in F32)", np, mean, worst, top1, np);
 	*n_logits = (size_t)np * (size_t)V;
 out:
 	ds_state_free(s);
@@ -119,13 +132,16 @@ int main(void)
 	setenv("DSCODER_KERNELS", "avx512-int8", 1);
 	static const char *types[] = { "q8_0", "q4_k_m" };
 	for (int i = 0; i < 2; i++) {
-		size_t n4 = 0, n0 = 0;
-		float *l4 = test_type(types[i], true, &n4), *l0 = test_type(types[i], false, &n0);
+		size_t n4 = 0, n0 = 0, nf = 0;
+		float *l4 = test_type(types[i], true, true, &n4), *l0 = test_type(types[i], false, true, &n0);
 		/* the rows4 kernels take each row's steps of the rows layout's in its order */
 		CHECK(l4 != NULL && l0 != NULL && n4 == n0 && memcmp(l4, l0, sizeof *l4 * n4) == 0,
 		      "%s: the logits with the matrices in rows4 differ from those in the file's layout", types[i]);
+		/* and the F32 fold of W_UK, within the same bounds (the tables change the sums a little) */
+		float *lf = test_type(types[i], true, false, &nf);
 		free(l4);
 		free(l0);
+		free(lf);
 	}
 	CHECK(strcmp(cpu_kernels_best()->name, cpu_kernels_avx512_int8.name) == 0,
 	      "the states ran on the %s kernels, not the int8 set", cpu_kernels_best()->name);

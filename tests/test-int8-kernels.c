@@ -23,6 +23,7 @@
 
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-rows4.h"
+#include "cpu/cpu-uk4.h"
 #include "xalloc.h"
 #include "fixture-util.h"
 
@@ -336,6 +337,70 @@ static void test_rows4(const struct cpu_kernels *k)
 	printf("q8_0, q4_K, q5_K, q6_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n");
 }
 
+/* The absorb from uk4 tables (cpu-uk4.h) of Q4_K kv_b_proj rows against the exact sum down the
+ * rows: the VNNI kernel equal to the portable reference bit for bit, both within the rounding of
+ * the rows' weights to 15 bits, |y_k - exact| <= scale (7.5 nope U_s (1 + 1e-3) + 1e-5 sum_j |q_j|
+ * (|W_jk| + |o_jk|)) with U_s = max_j |q_j d_j sc_js| / 16319 for k's sub-block s. */
+static void test_uk4(const struct cpu_kernels *k, int heads, int nope, int vd, long kr, int zero_q)
+{
+	struct qmat m = make_qmat(DS_Q4_K, (long)heads * (nope + vd), kr);
+	const size_t hb = cpu_uk4_head_bytes(nope, kr), rb = ds_row_bytes(DS_Q4_K, kr);
+	uint8_t *t = aligned_alloc(64, hb * (size_t)heads);
+	float *q = xmalloc(sizeof *q * (size_t)nope), *y = xmalloc(sizeof *y * (size_t)kr),
+	      *yr = xmalloc(sizeof *yr * (size_t)kr);
+	const float scale = 0.0883883f;
+	double worst = 0, sum_err = 0, sum_ex = 0;
+
+	CHECK(cpu_uk4_fits(&m.w, heads, nope, vd), "uk4 refuses a Q4_K kv_b of %d heads, %d + %d rows, %ld wide",
+	      heads, nope, vd, kr);
+	for (int h = 0; h < heads; h++) {
+		const long row0 = (long)h * (nope + vd);
+		cpu_uk4_build(&m.w, h, nope, vd, t + (size_t)h * hb);
+		fill_x(q, 1, nope);
+		for (int j = 0; j < nope; j++)
+			q[j] = zero_q ? 0 : q[j] * (j % 7 == 3 ? 30.0f : 1.0f);
+		k->absorb_uk4(y, q, scale, t + (size_t)h * hb, nope, kr);
+		cpu_uk4_absorb_ref(yr, q, scale, t + (size_t)h * hb, nope, kr);
+		CHECK(memcmp(y, yr, sizeof *y * (size_t)kr) == 0, "uk4 absorb (%d heads, nope %d, %ld wide, head %d): "
+		      "the VNNI kernel differs from the reference", heads, nope, kr, h);
+		for (long c = 0; c < kr; c++) {
+			double ex = 0, mag = 0, umax = 0;
+			for (int j = 0; j < nope; j++) {
+				long r = row0 + j;
+				const uint8_t *blk = (const uint8_t *)m.w.data + (size_t)r * rb + (size_t)(c / 256) * 144;
+				uint64_t sc, mn;
+				ds_k_scales8(blk + 4, &sc, &mn);
+				double w = fabs((double)q[j] * ds_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)) *
+						(double)(uint8_t)(sc >> (8 * (c % 256 / 32))));
+				umax = w > umax ? w : umax;
+				ex += (double)q[j] * m.deq[r * kr + c];
+				mag += fabs(q[j]) * (fabs(m.deq[r * kr + c]) + m.off[r * kr + c]);
+			}
+			ex *= scale;
+			double bound = scale * (7.5 * nope * umax / CPU_UK4_EMAX * (1 + 1e-3) + 1e-5 * mag) + 1e-30;
+			double ratio = fabs(y[c] - ex) / bound;
+			sum_err += fabs(y[c] - ex);
+			sum_ex += fabs(ex);
+			worst = ratio > worst ? ratio : worst;
+			if (zero_q)
+				CHECK(y[c] == 0, "uk4 absorb of q = 0 gave %g at column %ld", y[c], c);
+			if (ratio > 1) {
+				CHECK(0, "uk4 absorb (%d heads, nope %d, %ld wide, head %d) column %ld: %.9g, exact %.9g "
+				      "(bound %.3g)", heads, nope, kr, h, c, y[c], ex, bound);
+				break;
+			}
+		}
+	}
+	printf("uk4 absorb, %d heads, nope %d, %ld wide%s: VNNI = reference bit for bit; worst |y - exact| / "
+	       "bound %.3f, mean |y - exact| / mean |exact| %.1e\n", heads, nope, kr, zero_q ? ", q = 0" : "", worst,
+	       sum_ex > 0 ? sum_err / sum_ex : 0);
+	free(t);
+	free(q);
+	free(y);
+	free(yr);
+	free_qmat(&m);
+}
+
 int main(void)
 {
 	if (!cpu_kernels_have_avx512_int8()) {
@@ -372,6 +437,9 @@ int main(void)
 	cpu_kernels_int8_vbmi(vbmi);
 	test_vbmi_gather(k);
 	test_rows4(k);
+	test_uk4(k, 3, 16, 8, 256, 0);
+	test_uk4(k, 2, 128, 128, 512, 0);
+	test_uk4(k, 1, 32, 0, 768, 1);
 	test_delegated(k);
 	return fix_failures ? 1 : 0;
 }

@@ -19,7 +19,9 @@
 #include <sys/mman.h>
 
 #include "backend.h"
+#include "cpu/cpu-kernels.h"
 #include "cpu/cpu-mla-kernels.h"
+#include "cpu/cpu-uk4.h"
 #include "dtype.h"
 #include "quantize.h"
 #include "xalloc.h"
@@ -111,14 +113,29 @@ int main(int argc, char **argv)
 			memcpy(wq + wbytes * (size_t)l, wq, wbytes);
 		kv_b[l] = (struct ds_tensor){ .dtype = type, .data = wq + wbytes * (size_t)l, .rows = kv_rows, .cols = kr };
 	}
+	/* the int8 set's absorb tables of Q4_K kv_b_proj, as the CPU backend's load makes them
+	 * (DSCODER_UK4=0: the float absorb) */
+	struct ds_tensor uk4[LAYERS];
+	const char *uk4_env = getenv("DSCODER_UK4");
+	const bool use_uk4 = cpu_kernels_best()->absorb_uk4 != NULL && cpu_uk4_fits(&kv_b[0], heads, nope, vd) &&
+			     (uk4_env == NULL || strcmp(uk4_env, "0") != 0);
+	for (int l = 0; l < LAYERS && use_uk4; l++) {
+		size_t hb = cpu_uk4_head_bytes(nope, kr);
+		uint8_t *t = aligned_alloc(64, hb * heads);
+		for (int h = 0; h < heads; h++)
+			cpu_uk4_build(&kv_b[l], h, nope, vd, t + hb * h);
+		uk4[l] = (struct ds_tensor){ .dtype = DS_Q4_K, .data = t, .rows = (int64_t)heads * nope, .cols = kr,
+					     .layout = DS_LAYOUT_UK4 };
+	}
 	/* what the weight streams of a layer would push through the caches */
 	const size_t flush_n = (size_t)64 << 20;
 	uint64_t *flush = xmalloc(flush_n), sink = 0;
 	for (size_t i = 0; i < flush_n / 8; i++)
 		flush[i] = i;
 
-	printf("decode attention at position %d, kv_b_proj %s, %s latent cache, %d layers in turn, %s\n", pos, tname,
-	       cache_name, LAYERS, cold ? "caches flushed between calls" : "caches warm");
+	printf("decode attention at position %d, kv_b_proj %s%s, %s latent cache, %d layers in turn, %s\n", pos, tname,
+	       use_uk4 ? " (absorb from uk4 tables)" : "", cache_name, LAYERS,
+	       cold ? "caches flushed between calls" : "caches warm");
 	printf("%3s  %10s  %s\n", "thr", "us/call", "GFLOP/s (scores and weighted sums)");
 	for (int nt = 1; nt <= 16; nt++) {
 		char pat[8], all[64];
@@ -169,6 +186,7 @@ int main(int argc, char **argv)
 			}
 			int l = (i + LAYERS) % LAYERS;
 			struct ds_attn_args a = { .out = out, .q = q, .cache = cache[l], .kv_b = &kv_b[l],
+						  .uk4 = use_uk4 ? &uk4[l] : NULL,
 						  .cache_type = b16 ? DS_BF16 : DS_F32,
 						  .n = 1, .pos = pos, .n_heads = heads, .nope = nope, .rope = rope,
 						  .v_dim = vd, .kv_rank = kr, .scale = 0.07f };
@@ -190,6 +208,8 @@ int main(int argc, char **argv)
 		be->release(c, out);
 		be->destroy(c);
 	}
+	for (int l = 0; l < LAYERS && use_uk4; l++)
+		free((void *)uk4[l].data);
 	free(wf);
 	free(wq);
 	free(flush);

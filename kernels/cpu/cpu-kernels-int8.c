@@ -30,6 +30,7 @@
 #include "cpu-kernels.h"
 #include "cpu-rows4.h"
 #include "cpu-scratch.h"
+#include "cpu-uk4.h"
 
 #define I8_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
 #define I8_FN static inline __attribute__((always_inline, target(I8_TARGET)))
@@ -1514,6 +1515,106 @@ static float i8_exp_sum(float *s, long n, float max)
 	return cpu_kernels_avx512.exp_sum(s, n, max);
 }
 
+/* ---- decode attention's absorb from a uk4 table (cpu-uk4.h) ---- */
+
+/* Bytes ahead of the codes it reads that the absorb asks for: the table is read from start to end,
+ * the heads of a layer one after another, and comes from memory in decode */
+#ifndef I8_UK4_PF
+#define I8_UK4_PF 2048
+#endif
+
+/* Sixteen rows' (j .. j + 15) scale or min of sub-block sb of the block whose scale planes are pl:
+ * ds_k_scales8 on sixteen rows at once */
+I8_FN __m512 i8_uk4_scale(const uint8_t *pl, int nope, int sb, int j, int min)
+{
+#define I8_PL(i) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(pl + (size_t)(i) * nope + j)))
+	const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15);
+	__m512i v;
+	if (sb < 4)
+		v = _mm512_and_si512(I8_PL(min ? sb + 4 : sb), m6);
+	else if (!min)
+		v = _mm512_or_si512(_mm512_and_si512(I8_PL(sb + 4), m4),
+				    _mm512_slli_epi32(_mm512_srli_epi32(I8_PL(sb - 4), 6), 4));
+	else
+		v = _mm512_or_si512(_mm512_srli_epi32(I8_PL(sb + 4), 4),
+				    _mm512_slli_epi32(_mm512_srli_epi32(I8_PL(sb), 6), 4));
+#undef I8_PL
+	return _mm512_cvtepi32_ps(v);
+}
+
+/* cpu_uk4_absorb_ref's sums, the same roundings (bit for bit): per sub-block, the rows' weights
+ * q_j d_j sc_j rounded to 15 bits and split into two int8 halves, then 32 rows at a time two 64-byte
+ * units of codes against both halves (vpdpbusd: 4 rows per lane), in two sets of accumulators so
+ * that the chains of vpdpbusd overlap. */
+I8_API void i8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *t, int nope, long kv_rank)
+{
+	const __m512i nib = _mm512_set1_epi8(15), half = _mm512_set1_epi32(64);
+	const __m512 sign = _mm512_set1_ps(-0.0f);
+	float w[nope] __attribute__((aligned(64)));
+	int8_t e_hi[nope] __attribute__((aligned(64))), e_lo[nope] __attribute__((aligned(64)));
+
+	for (long s = 0; s < kv_rank / 32; s++) {
+		const int sb = (int)(s % 8);
+		const uint8_t *dd = t + (size_t)(s / 8) * nope * 144, *dm = dd + 2 * nope, *pl = dm + 2 * nope;
+		const uint8_t *u = pl + 12 * nope + (size_t)sb * (nope / 4) * 64;
+		__m512 vmax = _mm512_setzero_ps(), lanes = _mm512_setzero_ps();
+		for (int j = 0; j < nope; j += 16) {
+			__m512 qv = _mm512_loadu_ps(q + j);
+			__m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(dd + 2 * j)));
+			__m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(dm + 2 * j)));
+			__m512 wv = _mm512_mul_ps(qv, _mm512_mul_ps(d, i8_uk4_scale(pl, nope, sb, j, 0)));
+			__m512 mv = _mm512_mul_ps(dmin, i8_uk4_scale(pl, nope, sb, j, 1));
+			__asm__("" : "+v"(mv));  /* (fmaf's operand, rounded) */
+			lanes = _mm512_fmadd_ps(qv, mv, lanes);
+			vmax = _mm512_max_ps(vmax, _mm512_andnot_ps(sign, wv));
+			_mm512_store_ps(w + j, wv);
+		}
+		float lane[16], mins = 0;
+		_mm512_storeu_ps(lane, lanes);
+		for (int i = 0; i < 16; i++)
+			mins += lane[i];
+		const float max = _mm512_reduce_max_ps(vmax);
+		const float inv = max > 0 ? (float)CPU_UK4_EMAX / max : 0, unit = max / (float)CPU_UK4_EMAX;
+		const __m512 vinv = _mm512_set1_ps(inv);
+		for (int j = 0; j < nope; j += 16) {
+			__m512i e = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(w + j), vinv));
+			__m512i hi = _mm512_srai_epi32(_mm512_add_epi32(e, half), 7);
+			_mm_store_si128((__m128i *)(void *)(e_hi + j), _mm512_cvtepi32_epi8(hi));
+			_mm_store_si128((__m128i *)(void *)(e_lo + j),
+					_mm512_cvtepi32_epi8(_mm512_sub_epi32(e, _mm512_slli_epi32(hi, 7))));
+		}
+		/* sets 0 and 1: low-nibble (columns c) and high-nibble (c + 16) sums against e_hi and e_lo */
+		__m512i acc[2][4];
+		for (int k = 0; k < 2; k++)
+			for (int i = 0; i < 4; i++)
+				acc[k][i] = _mm512_setzero_si512();
+		for (int g = 0; g < nope / 4; g += 2) {
+#pragma GCC unroll 2
+			for (int k = 0; k < 2; k++) {
+				const uint8_t *unit_p = u + (size_t)(g + k) * 64;
+				_mm_prefetch((const char *)unit_p + I8_UK4_PF, _MM_HINT_T0);
+				__m512i z = _mm512_load_si512((const void *)unit_p);
+				__m512i lo = _mm512_and_si512(z, nib), hn = _mm512_and_si512(_mm512_srli_epi16(z, 4), nib);
+				int32_t eh, el;
+				memcpy(&eh, e_hi + 4 * (g + k), 4);
+				memcpy(&el, e_lo + 4 * (g + k), 4);
+				__m512i vh = _mm512_set1_epi32(eh), vl = _mm512_set1_epi32(el);
+				acc[k][0] = _mm512_dpbusd_epi32(acc[k][0], lo, vh);
+				acc[k][1] = _mm512_dpbusd_epi32(acc[k][1], hn, vh);
+				acc[k][2] = _mm512_dpbusd_epi32(acc[k][2], lo, vl);
+				acc[k][3] = _mm512_dpbusd_epi32(acc[k][3], hn, vl);
+			}
+		}
+		const __m512 vunit = _mm512_set1_ps(unit), vmins = _mm512_set1_ps(mins), vscale = _mm512_set1_ps(scale);
+		for (int h = 0; h < 2; h++) {
+			__m512i hi = _mm512_add_epi32(acc[0][h], acc[1][h]), lo = _mm512_add_epi32(acc[0][2 + h], acc[1][2 + h]);
+			__m512 v = _mm512_mul_ps(vunit, _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(hi, 7), lo)));
+			__asm__("" : "+v"(v));   /* rounded before the difference, as the reference */
+			_mm512_storeu_ps(y + 32 * s + 16 * h, _mm512_mul_ps(vscale, _mm512_sub_ps(v, vmins)));
+		}
+	}
+}
+
 /* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0 and Q5_0 matrices in rows4 (cpu-rows4.h): decode 4 rows at a time
  * (i8_r4tile_q8_0, i8_r4ktile, i8_r4tile_q6, i8_r4ntile), prefill panels gathered from the groups */
 static bool i8_rows4(enum ds_dtype t)
@@ -1529,6 +1630,7 @@ const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.pack = i8_pack,
 	.rows_packed = i8_rows_packed,
 	.rows4 = i8_rows4,
+	.absorb_uk4 = i8_absorb_uk4,
 	.axpy_row = i8_axpy_row,
 	.dot = i8_dot,
 	.axpy = i8_axpy,

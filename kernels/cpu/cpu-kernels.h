@@ -30,6 +30,10 @@ struct cpu_kernels {
 	/* Types whose matrices this set also reads in the rows4 layout (cpu-rows4.h), through rows and
 	 * rows_packed: the CPU backend rearranges them so at load. NULL: none. */
 	bool (*rows4)(enum ds_dtype t);
+	/* Decode attention's absorb from one head's uk4 table t (cpu-uk4.h), y[k] = scale * sum over
+	 * j < nope of q[j] W_UK[j][k] (k < kv_rank), in sets that read such tables (the CPU backend makes
+	 * them at load then); NULL: none. */
+	void (*absorb_uk4)(float *y, const float *q, float scale, const uint8_t *t, int nope, long kv_rank);
 	/* y[c] += a * W[row][c] for c < w->cols */
 	void (*axpy_row)(float *y, float a, const struct ds_tensor *w, long row);
 	float (*dot)(const float *a, const float *b, long n);

@@ -11,6 +11,7 @@
 #include "cpu-backend.h"
 #include "cpu-mla-kernels.h"
 #include "cpu-scratch.h"
+#include "cpu-uk4.h"
 
 #define MLA_BLOCK 32
 
@@ -95,6 +96,21 @@ static void mla_absorb_split(struct cpu_ctx *c, const struct ds_attn_args *a, in
 	}
 }
 
+/* mla_absorb from the head's uk4 table (cpu-uk4.h): the int8 set's, a token at a time (the table
+ * stays in L1/L2 from one token to the next). */
+static void mla_absorb_uk4(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, int n, int h)
+{
+	const long lat = a->kv_rank + a->rope, qd = a->nope + a->rope;
+	const uint8_t *t = (const uint8_t *)a->uk4->data + (size_t)h * cpu_uk4_head_bytes(a->nope, a->kv_rank);
+	for (int i = i0; i < i0 + n; i++) {
+		float *qc = c->att_q + ((long)i * a->n_heads + h) * lat;
+		const float *q = a->q + (long)i * a->n_heads * qd + (long)h * qd;
+		c->k->absorb_uk4(qc, q, a->scale, t, a->nope, a->kv_rank);
+		for (int j = 0; j < a->rope; j++)
+			qc[a->kv_rank + j] = q[a->nope + j] * a->scale;
+	}
+}
+
 /* The absorbed, scaled queries of tokens i0 .. i0 + n - 1, head h: [scale * q_nope W_UK | scale *
  * q_pe]: the head's nope rows of kv_b_proj weighted by each token's scaled q_nope and summed, each
  * row read once for up to MLA_ABSORB_TOKENS tokens. */
@@ -102,6 +118,10 @@ static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, 
 {
 	if (a->kv_b == NULL) {
 		mla_absorb_split(c, a, i0, n, h);
+		return;
+	}
+	if (a->uk4 != NULL && c->k->absorb_uk4 != NULL) {
+		mla_absorb_uk4(c, a, i0, n, h);
 		return;
 	}
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
