@@ -25,6 +25,7 @@ struct ml_ctx {
 	json_t *weight_map;
 	char **names;              /* file names relative to dir */
 	struct st_file *files;
+	bool *in_memory;           /* per file: read into anonymous memory at load (ds_map_reader_finish) */
 	int n_files;
 	ds_progress_fn progress;
 	void *progress_arg;
@@ -115,6 +116,7 @@ static int ml_map_files(struct ml_ctx *c)
 	step = total / 64 > 0 ? total / 64 : 1;
 	ml_report(c, 0, total);
 	c->files = xcalloc(c->n_files, sizeof(*c->files));
+	c->in_memory = xcalloc(c->n_files, sizeof(*c->in_memory));
 	for (int i = 0; i < c->n_files; i++) {
 		char *path = xasprintf("%s/%s", c->dir, c->names[i]);
 		int r = st_open(path, &c->files[i], c->err, c->errlen);
@@ -140,7 +142,7 @@ static int ml_map_files(struct ml_ctx *c)
 			done += len;
 			ml_report(c, done, total);
 		}
-		ds_map_reader_finish(&rd);
+		c->in_memory[i] = ds_map_reader_finish(&rd) == 1;
 	}
 	ml_report(c, total, total);
 	return 0;
@@ -391,6 +393,7 @@ static void ml_ctx_free(struct ml_ctx *c)
 		free(c->names[i]);
 	}
 	free(c->files);
+	free(c->in_memory);
 	free(c->names);
 	free(c->index_path);
 	json_decref(c->index);
@@ -426,8 +429,10 @@ int ds_model_load(const char *dir, struct ds_model *m, ds_progress_fn progress, 
 	m->name = ml_base_name(dir);
 	m->maps = xcalloc(c.n_files, sizeof(*m->maps));
 	m->n_maps = c.n_files;
-	for (int i = 0; i < c.n_files; i++)
+	for (int i = 0; i < c.n_files; i++) {
 		st_detach(&c.files[i], &m->maps[i].addr, &m->maps[i].size);
+		m->maps[i].in_memory = c.in_memory[i];
+	}
 	ml_ctx_free(&c);
 	return 0;
 fail:
