@@ -10,6 +10,11 @@
  * integer one once the weights w_js = q_j d_j sc_js of the sub-block are rounded to integers, which
  * vpdpbusd forms 64 byte products at a time if each 32-bit lane holds 4 rows' codes of one column.
  *
+ * Measured: 16 heads of 128 x 512 from cache, one thread, 44 -> 20 us; tools/mla-bench at 576 positions,
+ * 2 threads, caches flushed, the absorb 54 -> 35 us of a 184 -> 168 us call; the bench model's Q4_K_M
+ * decode (--bench --profile, 4 alternating pairs) spent 1.21-1.29 ms a token in attention's latent
+ * part against 1.35-1.54 with the F32 fold.
+ *
  * The weights are rounded to 15 bits per sub-block, e = round(w / U) with U = max_j |w_js| / 16319, and
  * split as e = 128 e_hi + e_lo (e_hi in [-127, 127], e_lo in [-64, 63]) so that both halves are int8:
  * the error is at most U / 2 per row, about 3e-5 of the largest term; the codes are exact. Same bytes as
