@@ -119,14 +119,11 @@ int main(int argc, char **argv)
 	const char *uk4_env = getenv("DSCODER_UK4");
 	const bool use_uk4 = cpu_kernels_best()->absorb_uk4 != NULL && cpu_uk4_fits(&kv_b[0], heads, nope, vd) &&
 			     (uk4_env == NULL || strcmp(uk4_env, "0") != 0);
-	for (int l = 0; l < LAYERS && use_uk4; l++) {
-		size_t hb = cpu_uk4_head_bytes(nope, kr);
-		uint8_t *t = aligned_alloc(64, hb * heads);
-		for (int h = 0; h < heads; h++)
-			cpu_uk4_build(&kv_b[l], h, nope, vd, t + hb * h);
-		uk4[l] = (struct ds_tensor){ .dtype = DS_Q4_K, .data = t, .rows = (int64_t)heads * nope, .cols = kr,
-					     .layout = DS_LAYOUT_UK4 };
-	}
+	for (int l = 0; l < LAYERS && use_uk4; l++)
+		if (!cpu_uk4_make(&kv_b[l], heads, nope, vd, &uk4[l])) {
+			fprintf(stderr, "mla-bench: out of memory\n");
+			return 1;
+		}
 	/* what the weight streams of a layer would push through the caches */
 	const size_t flush_n = (size_t)64 << 20;
 	uint64_t *flush = xmalloc(flush_n), sink = 0;

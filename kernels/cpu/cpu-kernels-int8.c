@@ -1555,8 +1555,9 @@ I8_API void i8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *
 
 	for (long s = 0; s < kv_rank / 32; s++) {
 		const int sb = (int)(s % 8);
-		const uint8_t *dd = t + (size_t)(s / 8) * nope * 144, *dm = dd + 2 * nope, *pl = dm + 2 * nope;
-		const uint8_t *u = pl + 12 * nope + (size_t)sb * (nope / 4) * 64;
+		const struct cpu_uk4_block tb = cpu_uk4_block(t, nope, s / 8);
+		const uint8_t *dd = tb.d, *dm = tb.dmin, *pl = tb.scales;
+		const uint8_t *u = tb.codes + (size_t)sb * (nope / 4) * 64;
 		__m512 vmax = _mm512_setzero_ps(), lanes = _mm512_setzero_ps();
 		for (int j = 0; j < nope; j += 16) {
 			__m512 qv = _mm512_loadu_ps(q + j);

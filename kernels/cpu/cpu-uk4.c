@@ -10,8 +10,6 @@
 #include "dtype.h"
 #include "xalloc.h"
 
-#define Q4K_BYTES 144   /* d, dmin (f16), 12 scale bytes, 128 bytes of nibbles */
-
 bool cpu_uk4_fits(const struct ds_tensor *kv_b, int heads, int nope, int v_dim)
 {
 	return kv_b != NULL && kv_b->dtype == DS_Q4_K && kv_b->layout == DS_LAYOUT_ROWS && nope > 0 && nope % 16 == 0 &&
@@ -27,7 +25,7 @@ size_t cpu_uk4_head_bytes(int nope, long kv_rank)
 /* The 4-bit code of column x of a Q4_K row (x < its columns) */
 static unsigned q4k_code(const uint8_t *row, long x)
 {
-	const uint8_t *qs = row + (size_t)(x / 256) * Q4K_BYTES + 16;
+	const uint8_t *qs = row + (size_t)(x / 256) * CPU_UK4_ROW_BYTES + 16;
 	long i = x % 256, p = i / 64, c = i % 64;
 	return c < 32 ? qs[32 * p + c] & 15 : qs[32 * p + c - 32] >> 4;
 }
@@ -39,10 +37,11 @@ void cpu_uk4_build(const struct ds_tensor *kv_b, int h, int nope, int v_dim, uin
 	const uint8_t *rows = (const uint8_t *)kv_b->data + (size_t)h * (size_t)(nope + v_dim) * rb;
 
 	for (long b = 0; b < nb; b++) {
-		uint8_t *dd = out + (size_t)b * nope * Q4K_BYTES, *dm = dd + 2 * nope, *sp = dm + 2 * nope;
-		uint8_t *codes = sp + 12 * nope;
+		struct cpu_uk4_block tb = cpu_uk4_block(out, nope, b);
+		uint8_t *dd = (uint8_t *)tb.d, *dm = (uint8_t *)tb.dmin, *sp = (uint8_t *)tb.scales;
+		uint8_t *codes = (uint8_t *)tb.codes;
 		for (int j = 0; j < nope; j++) {
-			const uint8_t *blk = rows + (size_t)j * rb + (size_t)b * Q4K_BYTES;
+			const uint8_t *blk = rows + (size_t)j * rb + (size_t)b * CPU_UK4_ROW_BYTES;
 			memcpy(dd + 2 * j, blk, 2);
 			memcpy(dm + 2 * j, blk + 2, 2);
 			for (int i = 0; i < 12; i++)
@@ -61,38 +60,26 @@ void cpu_uk4_build(const struct ds_tensor *kv_b, int h, int nope, int v_dim, uin
 	}
 }
 
-/* Row j's scale (*sc) and min (*mn) of sub-block sb (< 8), from its block's scale planes pl (as
- * ds_k_scales8 unpacks a block's 12 bytes) */
-static void uk4_scale_min(const uint8_t *pl, int nope, int sb, int j, unsigned *sc, unsigned *mn)
-{
-#define PL(i) ((unsigned)pl[(size_t)(i) * nope + j])
-	if (sb < 4) {
-		*sc = PL(sb) & 63;
-		*mn = PL(sb + 4) & 63;
-	} else {
-		*sc = (PL(sb + 4) & 15) | (PL(sb - 4) >> 6) << 4;
-		*mn = (PL(sb + 4) >> 4) | (PL(sb) >> 6) << 4;
-	}
-#undef PL
-}
-
 void cpu_uk4_absorb_ref(float *y, const float *q, float scale, const uint8_t *t, int nope, long kv_rank)
 {
 	float w[nope];
 	int8_t e_hi[nope], e_lo[nope];
 
 	for (long s = 0; s < kv_rank / 32; s++) {
-		const uint8_t *dd = t + (size_t)(s / 8) * nope * Q4K_BYTES, *dm = dd + 2 * nope, *sp = dm + 2 * nope;
-		const uint8_t *codes = sp + 12 * nope + (size_t)(s % 8) * (nope / 4) * 64;
+		const struct cpu_uk4_block tb = cpu_uk4_block(t, nope, s / 8);
+		const uint8_t *codes = tb.codes + (size_t)(s % 8) * (nope / 4) * 64;
 		float max = 0, mins = 0, lane[16] = { 0 };
 		for (int j = 0; j < nope; j++) {
-			unsigned sc, mn;
+			uint8_t s12[12];
+			uint64_t sc, mn;
 			uint16_t h0, h1;
-			uk4_scale_min(sp, nope, (int)(s % 8), j, &sc, &mn);
-			memcpy(&h0, dd + 2 * j, 2);
-			memcpy(&h1, dm + 2 * j, 2);
-			w[j] = q[j] * (ds_f16_to_f32(h0) * (float)sc);
-			lane[j % 16] = fmaf(q[j], ds_f16_to_f32(h1) * (float)mn, lane[j % 16]);
+			for (int i = 0; i < 12; i++)   /* row j's scale bytes, gathered from their planes */
+				s12[i] = tb.scales[i * nope + j];
+			ds_k_scales8(s12, &sc, &mn);
+			memcpy(&h0, tb.d + 2 * j, 2);
+			memcpy(&h1, tb.dmin + 2 * j, 2);
+			w[j] = q[j] * (ds_f16_to_f32(h0) * (float)(uint8_t)(sc >> (8 * (s % 8))));
+			lane[j % 16] = fmaf(q[j], ds_f16_to_f32(h1) * (float)(uint8_t)(mn >> (8 * (s % 8))), lane[j % 16]);
 			max = fabsf(w[j]) > max ? fabsf(w[j]) : max;
 		}
 		for (int i = 0; i < 16; i++)   /* the mins summed as the kernel's 16 lanes, then in order */
@@ -120,26 +107,34 @@ void cpu_uk4_absorb_ref(float *y, const float *q, float scale, const uint8_t *t,
 	}
 }
 
+bool cpu_uk4_make(const struct ds_tensor *kv_b, int heads, int nope, int v_dim, struct ds_tensor *out)
+{
+	if (!cpu_uk4_fits(kv_b, heads, nope, v_dim))
+		return false;
+	const size_t hb = cpu_uk4_head_bytes(nope, (long)kv_b->cols);
+	uint8_t *t = aligned_alloc(64, (hb * (size_t)heads + 63) / 64 * 64);
+	if (t == NULL)
+		return false;
+	for (int h = 0; h < heads; h++)
+		cpu_uk4_build(kv_b, h, nope, v_dim, t + (size_t)h * hb);
+	*out = (struct ds_tensor){ .dtype = DS_Q4_K, .data = t, .rows = (int64_t)heads * nope, .cols = kv_b->cols,
+				   .layout = DS_LAYOUT_UK4 };
+	return true;
+}
+
 int cpu_uk4_model(struct ds_model *m)
 {
 	const struct ds_config *cfg = &m->cfg;
-	const int heads = cfg->num_attention_heads, nope = cfg->qk_nope_head_dim, vd = cfg->v_head_dim;
 	int done = 0;
 
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
 		struct ds_layer *L = &m->w.layers[l];
-		if (!cpu_uk4_fits(&L->kv_b_proj, heads, nope, vd))
+		/* where it does not fit, or memory is short, the float absorb reads kv_b_proj itself */
+		if (!cpu_uk4_make(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim, cfg->v_head_dim,
+				  &L->kv_b_uk4))
 			continue;
-		const size_t hb = cpu_uk4_head_bytes(nope, (long)L->kv_b_proj.cols);
-		uint8_t *t = aligned_alloc(64, (hb * (size_t)heads + 63) / 64 * 64);
-		if (t == NULL)
-			break;   /* the float absorb reads kv_b_proj itself */
-		for (int h = 0; h < heads; h++)
-			cpu_uk4_build(&L->kv_b_proj, h, nope, vd, t + (size_t)h * hb);
 		m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
-		m->owned[m->n_owned++] = t;
-		L->kv_b_uk4 = (struct ds_tensor){ .dtype = DS_Q4_K, .data = t, .rows = (int64_t)heads * nope,
-						  .cols = L->kv_b_proj.cols, .layout = DS_LAYOUT_UK4 };
+		m->owned[m->n_owned++] = (void *)L->kv_b_uk4.data;
 		done++;
 	}
 	return done;

@@ -40,6 +40,20 @@
 /* The largest |e| of a sub-block's rounded weights: 127 * 128 + 63 */
 #define CPU_UK4_EMAX 16319
 
+/* Bytes of one row's part of a block of 256 columns: Q4_K's block */
+#define CPU_UK4_ROW_BYTES 144
+
+/* Where block b (256 columns) of a head's table t keeps its parts (the layout above) */
+struct cpu_uk4_block {
+	const uint8_t *d, *dmin, *scales, *codes;
+};
+
+static inline struct cpu_uk4_block cpu_uk4_block(const uint8_t *t, int nope, long b)
+{
+	const uint8_t *d = t + (size_t)b * (size_t)nope * CPU_UK4_ROW_BYTES;
+	return (struct cpu_uk4_block){ .d = d, .dmin = d + 2 * nope, .scales = d + 4 * nope, .codes = d + 16 * nope };
+}
+
 /* Whether kv_b (heads * (nope + v_dim) rows of kv_rank) has a uk4 table: Q4_K in the rows layout,
  * nope a multiple of 16 */
 bool cpu_uk4_fits(const struct ds_tensor *kv_b, int heads, int nope, int v_dim);
@@ -49,6 +63,11 @@ size_t cpu_uk4_head_bytes(int nope, long kv_rank);
 
 /* Head h's table in out (cpu_uk4_head_bytes, 64-byte aligned) from its key rows of kv_b */
 void cpu_uk4_build(const struct ds_tensor *kv_b, int h, int nope, int v_dim, uint8_t *out);
+
+/* Every head's table of kv_b (cpu_uk4_fits) in one 64-byte aligned allocation, as *out: (heads * nope,
+ * kv_rank), layout DS_LAYOUT_UK4, its data to free(); false where kv_b does not fit or memory is
+ * short */
+bool cpu_uk4_make(const struct ds_tensor *kv_b, int heads, int nope, int v_dim, struct ds_tensor *out);
 
 /* y[k] = scale * sum over j < nope of q[j] W_UK[j][k] for k < kv_rank, from head table t: the
  * portable form of the VNNI kernel (cpu_kernels.absorb_uk4), the same roundings */
