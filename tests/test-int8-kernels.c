@@ -8,7 +8,7 @@
  * Exits 77 where the CPU (or the build) lacks AVX-512 VNNI.
  *
  * The bound is the activations' rounding itself: each x_c is stored as d_b q_c with d_b = max |x| / 127
- * over its block b of 32 (of 256 for q4_K and q5_K below 10 tokens), so |x_c - d_b q_c| <= d_b / 2 and
+ * over its block b of 32 (of 256 for q4_K, q5_K and q6_K below 10 tokens), so |x_c - d_b q_c| <= d_b / 2 and
  *   |y - exact| <= sum_c |w_c| d_b / 2 (1 + 1e-4) + 1e-5 sum_c (|w_c| + |o_c|) (|x_c| + d_b)
  * where exact is the double sum of w_c x_c and o_c the offset the kernel subtracts apart (128 d for
  * q8_0, 8 d / 16 d for q4_0 / q5_0, the min of q4_1/q5_1 and of a K-quant sub-block, 32 d sc for q6_K):
@@ -137,9 +137,9 @@ static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols,
 	float *dh = xmalloc(sizeof *dh * (size_t)(n * cols));   /* d_b / 2 of each activation */
 
 	fill_x(x, n, ldx);
-	/* q4_K and q5_K in the decode form (fewer than 10 tokens, I8_GEMM_MIN) round the activations with
-	 * one scale per super-block of 256, llama.cpp's Q8_K; every other product per block of 32 */
-	int rb = (t == DS_Q4_K || t == DS_Q5_K) && n < 10 ? 256 : 32;
+	/* q4_K, q5_K and q6_K in the decode form (fewer than 10 tokens, I8_GEMM_MIN) round the activations
+	 * with one scale per super-block of 256, llama.cpp's Q8_K; every other product per block of 32 */
+	int rb = (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) && n < 10 ? 256 : 32;
 	for (int i = 0; i < n; i++)
 		for (long b = 0; b < cols; b += 32) {
 			float amax = 0;
