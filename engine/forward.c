@@ -123,11 +123,14 @@ void ds_state_free(struct ds_state *s)
 		par.release(par.arg);
 }
 
-/* The cache type DSCODER_CACHE_TYPE (--cache-type) names: f32 (also when unset) or bf16. */
-int ds_forward_cache_type(char *err, size_t errlen)
+/* The cache type DSCODER_CACHE_TYPE (--cache-type) names, f32 or bf16; unset, backend be's default
+ * (F32 where be is NULL or has none). */
+int ds_forward_cache_type(const struct ds_backend *be, char *err, size_t errlen)
 {
 	const char *e = getenv("DSCODER_CACHE_TYPE");
-	if (e == NULL || *e == '\0' || strcmp(e, "f32") == 0)
+	if (e == NULL || *e == '\0')
+		return be != NULL && be->cache_type_default != NULL ? be->cache_type_default() : DS_F32;
+	if (strcmp(e, "f32") == 0)
 		return DS_F32;
 	if (strcmp(e, "bf16") == 0)
 		return DS_BF16;
@@ -187,7 +190,7 @@ static struct ds_state *state_create(const struct ds_model *m, const struct ds_b
 		errorf(err, errlen, "the context size must be at least 1 token (got %d)", n_ctx);
 		return NULL;
 	}
-	int cache_type = ds_forward_cache_type(err, errlen);
+	int cache_type = ds_forward_cache_type(be, err, errlen);
 	if (cache_type < 0)
 		return NULL;
 	if (cache_type == DS_BF16 && be->cache_store_bf16 == NULL) {

@@ -39,10 +39,12 @@ struct ds_state *ds_state_new_backend(const struct ds_model *m, const struct ds_
 				      int n_threads, char *err, size_t errlen);
 void ds_state_free(struct ds_state *s);
 
-/* The latent cache's element type new states get: DS_F32, or DS_BF16 where DSCODER_CACHE_TYPE
- * (--cache-type) says bf16 (half the memory; keys and values rounded to BF16, the attention's
- * arithmetic F32); -1 with one sentence in err for another value. */
-int ds_forward_cache_type(char *err, size_t errlen);
+/* The latent cache's element type new states on backend be get: DS_F32, or DS_BF16 where
+ * DSCODER_CACHE_TYPE (--cache-type) says bf16 (half the memory; keys and values rounded to BF16, the
+ * attention's arithmetic F32); unset, be's default (cache_type_default: the CPU backend's is BF16
+ * with the kernel sets that round activations), F32 where be is NULL; -1 with one sentence in err
+ * for another value. */
+int ds_forward_cache_type(const struct ds_backend *be, char *err, size_t errlen);
 /* Bytes of one cached value of that type (4 or 2). */
 size_t ds_cache_bytes_per_value(int cache_type);
 /* The cache type of s (DS_F32 or DS_BF16). */

@@ -35,12 +35,12 @@ const char *ds_finish_name(enum ds_finish f)
 /* The default context: the model's, but the latent cache may take at most half of the memory that
  * is available now, so a 128K-context model opens on a small machine with a shorter window instead
  * of failing. */
-static int default_context(const struct ds_config *cfg)
+static int default_context(const struct ds_config *cfg, const struct ds_backend *be)
 {
 	long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	uint64_t per_token = (uint64_t)cfg->num_hidden_layers *
 			     (uint64_t)(cfg->kv_lora_rank + cfg->qk_rope_head_dim) *
-			     ds_cache_bytes_per_value(ds_forward_cache_type(NULL, 0));
+			     ds_cache_bytes_per_value(ds_forward_cache_type(be, NULL, 0));
 	uint64_t n = (uint64_t)cfg->max_position_embeddings;
 
 	if (pages > 0 && page > 0 && per_token > 0) {
@@ -62,7 +62,7 @@ static int device_context(const struct ds_config *cfg, const struct ds_backend_c
 {
 	char ignored[256];
 	const struct ds_backend *be = ds_backend_find(c->name != NULL ? c->name : "cpu", ignored, sizeof ignored);
-	int n = default_context(cfg);
+	int n = default_context(cfg, be);
 	if (be != NULL && be->free_memory != NULL) {
 		struct ds_plan plan;
 		uint64_t free_bytes = be->free_memory(c->device);

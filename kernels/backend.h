@@ -102,6 +102,9 @@ struct ds_backend {
 	 * BF16 (to nearest, ties to even) in place and stored as BF16 at cache, so that the batch that
 	 * wrote them attends to the very values later tokens read back */
 	void (*cache_store_bf16)(void *ctx, void *cache, float *rows, size_t n);
+	/* Optional (NULL: DS_F32): the latent cache type where --cache-type (DSCODER_CACHE_TYPE) names
+	 * none; DS_BF16 only from a backend with cache_store_bf16 */
+	int (*cache_type_default)(void);
 
 	/* Optional: NULL (0) where a backend has no use for them (the CPU's). */
 	/* Copies the weights of m to the device once, reporting bytes done; -1 and a sentence in err

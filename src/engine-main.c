@@ -453,7 +453,7 @@ int main(int argc, char **argv)
 			/* every state the forward pass makes reads DSCODER_CACHE_TYPE; its names are forward's */
 			char cerr[256];
 			setenv("DSCODER_CACHE_TYPE", optarg, 1);
-			if (ds_forward_cache_type(cerr, sizeof cerr) < 0) {
+			if (ds_forward_cache_type(NULL, cerr, sizeof cerr) < 0) {
 				fprintf(stderr, "dscoder-engine: %s.\n", cerr);
 				return 1;
 			}

@@ -10,8 +10,10 @@
  * about 0.03 which of those wins is a coin toss (one token at a time the q8_0 file agrees on 41,
  * the batch form on 44; llama.cpp's kernels on 45 and 44). Each file runs twice, its Q8_0 and Q4_K
  * matrices in the rows4 layout (what the CPU backend does with this set) and as the file has them
- * (DSCODER_ROWS4=0): the logits must be the same bits; and a third time with W_UK folded into the
- * queries in F32 rather than from the uk4 tables (DSCODER_UK4=0), within the same bounds. Skips (77) where the CPU lacks AVX-512 VNNI. */
+ * (DSCODER_ROWS4=0): the logits must be the same bits; a third time with W_UK folded into the
+ * queries in F32 rather than from the uk4 tables (DSCODER_UK4=0), within the same bounds; those three
+ * with the latent cache this set gets when --cache-type names none (BF16), and a fourth with an F32
+ * cache (DSCODER_CACHE_TYPE=f32), within the same bounds. Skips (77) where the CPU lacks AVX-512 VNNI. */
 #include "build-config.h"
 
 #include <math.h>
@@ -35,7 +37,7 @@
 /* Decodes the prompt of type's fixture one token at a time against the golden; returns every
  * position's logits (to free). rows4: whether the CPU backend may rearrange the Q8_0 matrices into the
  * rows4 layout (DSCODER_ROWS4), and then must have: the output head is one. */
-static float *test_type(const char *type, bool rows4, bool uk4, size_t *n_logits)
+static float *test_type(const char *type, bool rows4, bool uk4, bool f32_cache, size_t *n_logits)
 {
 	*n_logits = 0;
 	char dir[1024], path[1200], err[512];
@@ -61,11 +63,18 @@ static float *test_type(const char *type, bool rows4, bool uk4, size_t *n_logits
 	}
 	setenv("DSCODER_ROWS4", rows4 ? "1" : "0", 1);
 	setenv("DSCODER_UK4", uk4 ? "1" : "0", 1);
+	if (f32_cache)
+		setenv("DSCODER_CACHE_TYPE", "f32", 1);
+	else
+		unsetenv("DSCODER_CACHE_TYPE");
 	s = ds_state_new(&m, np + 8, 2, err, sizeof err);
 	if (s == NULL) {
 		CHECK(0, "%s: ds_state_new: %s", type, err);
 		goto out;
 	}
+	/* the int8 set rounds activations: its states' cache is BF16 unless asked for F32 */
+	CHECK(ds_state_cache_type(s) == (f32_cache ? DS_F32 : DS_BF16), "%s: the latent cache is %s, not %s", type,
+	      ds_state_cache_type(s) == DS_BF16 ? "bf16" : "f32", f32_cache ? "f32" : "bf16 (the int8 set's default)");
 	/* only weights read into memory at load are rearranged (not where the kernel lacks huge pages) */
 	bool in_memory = m.n_maps == 1 && m.maps[0].in_memory;
 	const struct ds_tensor *probe[] = { &m.w.lm_head, &m.w.layers[0].q_proj, &m.w.layers[0].o_proj };
@@ -109,8 +118,9 @@ static float *test_type(const char *type, bool rows4, bool uk4, size_t *n_logits
 	CHECK(mean <= MEAN_BOUND && worst <= MAX_BOUND && agree >= TOP1_BOUND,
 	      "%s: decoded one token at a time, mean |diff| %.4f (bound %.2f), max %.4f (bound %.1f), top-1 %d of %d",
 	      type, mean, MEAN_BOUND, worst, MAX_BOUND, top1, np);
-	printf("%s%s%s: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n", type,
-	       rows4 ? "" : " (rows layout)", uk4 ? "" : " (W_UK folded in F32)", np, mean, worst, top1, np);
+	printf("%s%s%s, %s cache: %d positions decoded one at a time: mean |diff| %.4f, max %.4f, top-1 %d of %d\n",
+	       type, rows4 ? "" : " (rows layout)", uk4 ? "" : " (W_UK folded in F32)", f32_cache ? "f32" : "bf16", np,
+	       mean, worst, top1, np);
 	*n_logits = (size_t)np * (size_t)V;
 out:
 	ds_state_free(s);
@@ -132,16 +142,19 @@ int main(void)
 	setenv("DSCODER_KERNELS", "avx512-int8", 1);
 	static const char *types[] = { "q8_0", "q4_k_m" };
 	for (int i = 0; i < 2; i++) {
-		size_t n4 = 0, n0 = 0, nf = 0;
-		float *l4 = test_type(types[i], true, true, &n4), *l0 = test_type(types[i], false, true, &n0);
+		size_t n4 = 0, n0 = 0, nf = 0, nc = 0;
+		float *l4 = test_type(types[i], true, true, false, &n4), *l0 = test_type(types[i], false, true, false, &n0);
 		/* the rows4 kernels take each row's steps of the rows layout's in its order */
 		CHECK(l4 != NULL && l0 != NULL && n4 == n0 && memcmp(l4, l0, sizeof *l4 * n4) == 0,
 		      "%s: the logits with the matrices in rows4 differ from those in the file's layout", types[i]);
 		/* and the F32 fold of W_UK, within the same bounds (the tables change the sums a little) */
-		float *lf = test_type(types[i], true, false, &nf);
+		float *lf = test_type(types[i], true, false, false, &nf);
+		/* and with an F32 cache */
+		float *lc = test_type(types[i], true, true, true, &nc);
 		free(l4);
 		free(l0);
 		free(lf);
+		free(lc);
 	}
 	CHECK(strcmp(cpu_kernels_best()->name, cpu_kernels_avx512_int8.name) == 0,
 	      "the states ran on the %s kernels, not the int8 set", cpu_kernels_best()->name);

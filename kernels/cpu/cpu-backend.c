@@ -309,6 +309,16 @@ static void cpu_copy(void *ctx, float *dst, const float *src, size_t n)
 	memcpy(dst, src, n * sizeof *dst);
 }
 
+/* BF16 with the kernel sets that round their products' activations: their logits move by about
+ * 1e-2 (the int8 set's), the BF16 cache's rounding by about 3e-3 more (tests/test-cache-bf16 on the
+ * tiny fixtures), and decode attention over BF16 rows takes vdpbf16ps, 32 products an instruction
+ * against 16, on half the bytes: the bench model's Q4_K_M decode, attention's latent part 1.36-1.61
+ * -> 0.96-1.13 ms a token (--bench --profile, 4 alternating pairs). F32 with the exact sets. */
+static int cpu_cache_type_default(void)
+{
+	return cpu_kernels_best()->rounds_activations ? DS_BF16 : DS_F32;
+}
+
 static void cpu_cache_store_bf16(void *ctx, void *cache, float *rows, size_t n)
 {
 	uint16_t *dst = cache;
@@ -356,5 +366,6 @@ const struct ds_backend ds_backend_cpu = {
 	.add = cpu_add,
 	.copy = cpu_copy,
 	.cache_store_bf16 = cpu_cache_store_bf16,
+	.cache_type_default = cpu_cache_type_default,
 	.load = cpu_load,
 };

@@ -495,6 +495,7 @@ static float b16_exp_sum(float *s, long n, float max)
 
 const struct cpu_kernels cpu_kernels_avx512_bf16 = {
 	.name = "AVX-512 BF16",
+	.rounds_activations = true,
 	.rows = b16_rows,
 	.packed_from = b16_packed_from,
 	.pack_floats = b16_pack_floats,

@@ -1688,6 +1688,7 @@ static bool i8_rows4(enum ds_dtype t)
 
 const struct cpu_kernels cpu_kernels_avx512_int8 = {
 	.name = "AVX-512 VNNI int8",
+	.rounds_activations = true,
 	.rows = i8_rows,
 	.packed_from = i8_packed_from,
 	.pack_floats = i8_pack_floats,

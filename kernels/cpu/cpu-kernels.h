@@ -12,6 +12,9 @@
 
 struct cpu_kernels {
 	const char *name;
+	/* Whether the set rounds the activations of its products (avx512-int8 to 8 bits, avx512-bf16 to
+	 * BF16): the latent cache is then BF16 unless --cache-type says otherwise (cpu-backend.c) */
+	bool rounds_activations;
 	/* y[i*ldy + r] = W[r] . x[i*ldx ..] for rows r in [r0, r1) and tokens i < n: each weight row is
 	 * read once for all n tokens. */
 	void (*rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
