@@ -150,19 +150,6 @@ static void mla_absorb(struct cpu_ctx *c, const struct ds_attn_args *a, int i0, 
 	}
 }
 
-/* W_UV of head h asked for into L2 (the rows right after the head's W_UK rows in kv_b_proj): one
- * token's last phase runs the head on the thread that absorbed it (the same count of tasks, so the
- * same shares), a phase of cache reads later, and found the rows in memory, a new stream of 36 KB
- * (Q4_K, 512 wide) for each head. The bench model's 544 positions, int8 set: that phase 27-31 ->
- * 19-28 us a layer (4 alternating runs). */
-static void mla_prefetch_w_uv(const struct ds_attn_args *a, int h)
-{
-	struct ds_tensor uv = mla_w_uv(a, h);
-	const char *p = uv.data, *end = p + (size_t)uv.rows * ds_row_bytes(uv.dtype, uv.cols);
-	for (; p < end; p += 64)
-		__builtin_prefetch(p, 0, 2);
-}
-
 /* Where decode's scores multiply BF16 rows by BF16 queries (cpu_mla_bf16_products), the absorbed
  * queries rounded once per call into att_qb (else every block of positions would round them again:
  * at 4,096 positions a fifth of the scores' time), NULL elsewhere. Sized by mla_qb_ready. */
@@ -198,10 +185,14 @@ static void mla_absorb_run(void *arg, int b, int ith)
 	struct mla_task *t = arg;
 	int h = b % t->a->n_heads;
 	mla_absorb(t->c, t->a, b / t->a->n_heads, 1, h);
-	if (t->a->n == 1) {     /* one token's decode (a batch's absorbed prefix uses neither) */
+	/* one token's decode (a batch's absorbed prefix does not use it). W_UV of the head was asked
+	 * for into L2 here too, for the last phase: with the uk4 tables that cost the absorb more than
+	 * it saved the last phase (tools/mla-bench, 576 positions, 2 threads, caches flushed, BF16
+	 * cache: absorb 56-60 -> 41-42 us, W_UV 27.5 -> 31-32.5; the call 145-184 -> 137-174 us in 3
+	 * alternating pairs), and the exact set's call took the same time without it (186-191 against
+	 * 190-193 us). */
+	if (t->a->n == 1)
 		mla_qb_round(t->c, t->a, 0, h);
-		mla_prefetch_w_uv(t->a, h);
-	}
 }
 
 /* Decode, phase 1: each block of positions [lo, hi) of cache keeps, for every head of the absorbed
