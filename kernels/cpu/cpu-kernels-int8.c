@@ -484,6 +484,19 @@ I8_FN void i8_tile(enum ds_dtype t, int NT, const uint8_t *w, long k, const uint
  * (tools/quant-bench), and the one conversion per super-block takes 11% less time from cache than
  * that (1 thread, pinned: 4.7 against 5.3 us for 256 rows of 1024) and 10-15% more GB/s streaming
  * 113 MB on 2 threads (34-37 against 27-33 on average over 20 passes, alternating). */
+/* One token's super-block in the K form at a (i8_quantize_k's) times a row's 4 code vectors u, each
+ * 16-bit lane pair taking its scale from sc: vpmaddubsw sums code pairs times activation codes into
+ * 16-bit lanes, vpdpwssd multiplies those by the scales into 32-bit lanes (their sum is the
+ * super-block's, in integers); *dx the token's scale. The step of q4_K/q5_K and of q6_K. */
+I8_FN __m512i i8_ksb_dot(const __m512i u[4], const __m512i sc[4], const uint8_t *a, float *dx)
+{
+	memcpy(dx, a + I8_KSB_DX, sizeof *dx);
+	__m512i p = _mm512_setzero_si512();
+	I8_UNROLL for (int q = 0; q < 4; q++)
+		p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(u[q], _mm512_loadu_si512(a + 64 * q)), sc[q]);
+	return p;
+}
+
 /* One row's super-block sb (parts b, scale bytes sm, d and dmin as floats) times NT tokens into
  * acc[t] and accm[t]: the step of i8_ktile and i8_r4ktile */
 I8_FN void i8_ksb_step(int q5, int NT, int MINS, struct i8_kparts b, __m512i smb, float dh, float dmin,
@@ -527,10 +540,7 @@ I8_FN void i8_ksb_step(int q5, int NT, int MINS, struct i8_kparts b, __m512i smb
 	I8_UNROLL for (int i = 0; i < NT; i++) {
 		const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
 		float dx;
-		memcpy(&dx, a + I8_KSB_DX, sizeof dx);
-		__m512i p = _mm512_setzero_si512();
-		I8_UNROLL for (int q = 0; q < 4; q++)
-			p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(u[q], _mm512_loadu_si512(a + 64 * q)), sc[q]);
+		__m512i p = i8_ksb_dot(u, sc, a, &dx);
 		acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dh * dx), acc[i]);
 		if (MINS)
 			accm[i] = _mm256_fnmadd_ps(mn, _mm256_loadu_ps((const float *)(const void *)(a + I8_KSB_BS)),
@@ -788,10 +798,7 @@ I8_FN void i8_q6sb_step(int NT, struct i8_q6parts b, float d, const uint8_t *a0,
 	I8_UNROLL for (int i = 0; i < NT; i++) {
 		const uint8_t *a = a0 + (long)i * tstride + sb * I8_KSB;
 		float dx;
-		memcpy(&dx, a + I8_KSB_DX, sizeof dx);
-		__m512i p = _mm512_setzero_si512();
-		I8_UNROLL for (int j = 0; j < 4; j++)
-			p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(u[j], _mm512_loadu_si512(a + 64 * j)), sc[j]);
+		__m512i p = i8_ksb_dot(u, sc, a, &dx);
 		__m512i gs = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + I8_KSB_GS)));
 		__m512i off = _mm512_dpwssd_epi32(_mm512_setzero_si512(), sc16, gs);
 		p = _mm512_sub_epi32(p, _mm512_slli_epi32(off, 5));
