@@ -124,9 +124,9 @@ I8_API void i8_quantize(const float *x, int n, long ldx, long k, float mult, uin
  * scale per 32 it converted and multiplied per 64 codes, and q4_K decode was bound by those
  * multiplies, not by memory. The price: a value's rounding error is up to half the super-block's
  * dx, not its block of 32's (logits move by about as much as llama.cpp's, tests/int8-logits.sh).
- * q6_K's form (i8_quantize_k6) is the same size with the codes in natural order, i8_q6codes's, and
- * at I8_KSB_GS, in place of the sub-block sums, the 16 groups of 16's sums of codes as int16 (at
- * most 16 x 127 in size), for the -32 offset of q6_K's codes. */
+ * q6_K's form (i8_quantize_k with q6 set) is the same size with the codes in natural order,
+ * i8_q6codes's, and at I8_KSB_GS, in place of the sub-block sums, the 16 groups of 16's sums of
+ * codes as int16 (at most 16 x 127 in size), for the -32 offset of q6_K's codes. */
 #define I8_KSB 320
 #define I8_KSB_BS 256
 #define I8_KSB_GS 256
@@ -150,7 +150,8 @@ I8_FN void i8_quantize_ksb(const float *xs, int q6, uint8_t *o)
 		i8_store16(o + 32 * p + 16, qb);
 		gsum[2 * j] = (int16_t)_mm512_reduce_add_epi32(qa);
 		gsum[2 * j + 1] = (int16_t)_mm512_reduce_add_epi32(qb);
-		bsum[j] = dx * (float)(gsum[2 * j] + gsum[2 * j + 1]);
+		if (!q6)
+			bsum[j] = dx * (float)(gsum[2 * j] + gsum[2 * j + 1]);
 	}
 	if (q6)
 		memcpy(o + I8_KSB_GS, gsum, sizeof gsum);
@@ -771,8 +772,8 @@ I8_FN void i8_ngroup_dot(int NT, const uint8_t *a0, long tstride, long g, __m512
 	}
 }
 
-/* q6_K, few tokens (decode): one row's super-block (parts b, d as a float) times NT tokens (the form
- * of i8_quantize_k6 at a0, tstride apart) into acc[t]. As i8_ksb_step does for q4_K: vpmaddubsw sums
+/* q6_K, few tokens (decode): one row's super-block (parts b, d as a float) times NT tokens (q6_K's form
+ * of i8_quantize_k at a0, tstride apart) into acc[t]. As i8_ksb_step does for q4_K: vpmaddubsw sums
  * code pairs (0-63) times activation codes into 16-bit lanes (at most 2 x 63 x 127), vpdpwssd
  * multiplies those by their group's scale (int8, widened) into 32-bit lanes; the -32 of every code is
  * -32 sum_g sc_g (the sum of group g's activation codes), one more vpdpwssd over the 16 groups; then
