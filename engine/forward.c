@@ -398,6 +398,7 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 			.cur = bf16 ? kv + (size_t)ru->off * lat : cache_row(s, l, ru->seq, ru->pos),
 			.kv_b = L->kv_b_proj.rows > 0 ? &L->kv_b_proj : NULL, .k_b = &L->k_b, .v_b = &L->v_b,
 			.uk4 = L->kv_b_uk4.rows > 0 ? &L->kv_b_uk4 : NULL,
+			.uv4 = L->kv_b_uv4.rows > 0 ? &L->kv_b_uv4 : NULL,
 			.n = ru->n, .pos = ru->pos, .n_heads = nh, .nope = nope, .rope = rd,
 			.v_dim = cfg->v_head_dim, .kv_rank = kr, .scale = s->rope.attn_scale,
 		};

@@ -84,6 +84,10 @@ struct ds_layer {
 	/* kv_b_proj's key rows again, as the CPU backend's int8 absorb reads them (cpu-uk4.h), made at its
 	 * load and owned by the model; rows == 0: none. Decode reads these instead of those rows. */
 	struct ds_tensor kv_b_uk4;     /* (heads * nope, kv_lora_rank), layout DS_LAYOUT_UK4 */
+	/* kv_b_proj's value rows (each head's W_UV) one head after another, in the rows4 layout of the
+	 * CPU backend's int8 set (cpu-rows4.h), made at its load and owned by the model; rows == 0: none.
+	 * One-token decode's last MLA phase reads these instead of those rows. */
+	struct ds_tensor kv_b_uv4;     /* (heads * v, kv_lora_rank), layout DS_LAYOUT_ROWS4 */
 	struct ds_tensor o_proj;       /* (hidden, heads * v) */
 	struct ds_tensor post_norm;    /* (hidden): post_attention_layernorm */
 	/* dense MLP (layer is not MoE) */

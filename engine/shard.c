@@ -82,7 +82,8 @@ void ds_shard_build(const struct ds_model *full, const struct ds_plan *p, int ra
 		const struct ds_layer *F = &full->w.layers[l];
 		struct ds_layer *L = &m->w.layers[l];
 		*L = *F;               /* norms, q_a_proj, q_a_norm, kv_a_proj, kv_a_norm, router: replicated */
-		L->kv_b_uk4 = empty_tensor;   /* a backend's load makes it for the shard's own heads */
+		L->kv_b_uk4 = empty_tensor;   /* a backend's load makes these for the shard's own heads */
+		L->kv_b_uv4 = empty_tensor;
 		if (c->q_lora_rank > 0)
 			L->q_b_proj = ds_tensor_rows(&F->q_b_proj, rp->head0 * qd, rp->n_heads * qd);
 		else

@@ -35,6 +35,9 @@ struct ds_attn_args {
 	const struct ds_tensor *v_b;    /* (heads * v, kv_rank): each head's W_UV */
 	const struct ds_tensor *uk4;    /* NULL, or kv_b's W_UK as the CPU backend's load tabled it
 	                                 * for its int8 absorb (cpu-uk4.h) */
+	const struct ds_tensor *uv4;    /* NULL, or kv_b's W_UV rows of every head together in the
+	                                 * rows4 layout, as the CPU backend's load copied them
+	                                 * (cpu_rows4_uv_model), for decode */
 	int n, pos;
 	int n_heads, nope, rope, v_dim, kv_rank;
 	float scale;                    /* softmax scale */

@@ -330,8 +330,9 @@ static void cpu_cache_store_bf16(void *ctx, void *cache, float *rows, size_t n)
 
 /* The CPU reads the weights where they lie, so its copy of them is the model's own: with a kernel set
  * that reads some types four rows at a time (the int8 set), those matrices are rearranged in place
- * (cpu-rows4.h), and where the set absorbs from uk4 tables, each Q4_K kv_b_proj's key rows are
- * tabled so beside it (cpu-uk4.h). Nothing else of the model changes; a model is loaded for one
+ * (cpu-rows4.h) and each kv_b_proj's value rows copied beside it in that layout for decode, and
+ * where the set absorbs from uk4 tables, each Q4_K kv_b_proj's key rows are tabled so beside it
+ * (cpu-uk4.h). Nothing else of the model changes; a model is loaded for one
  * backend. */
 static int cpu_load(void *ctx, const struct ds_model *m, ds_progress_fn progress, void *arg, char *err,
 		    size_t errlen)
@@ -340,8 +341,10 @@ static int cpu_load(void *ctx, const struct ds_model *m, ds_progress_fn progress
 	const char *rows4 = getenv("DSCODER_ROWS4");   /* 0: the file's layout, for comparisons */
 	const char *uk4 = getenv("DSCODER_UK4");       /* 0: the float absorb from kv_b_proj */
 	(void)ctx, (void)progress, (void)arg, (void)err, (void)errlen;
-	if (k->rows4 != NULL && (rows4 == NULL || strcmp(rows4, "0") != 0))
+	if (k->rows4 != NULL && (rows4 == NULL || strcmp(rows4, "0") != 0)) {
 		cpu_rows4_model((struct ds_model *)m, k->rows4);
+		cpu_rows4_uv_model((struct ds_model *)m, k->rows4);
+	}
 	if (k->absorb_uk4 != NULL && (uk4 == NULL || strcmp(uk4, "0") != 0))
 		cpu_uk4_model((struct ds_model *)m);
 	return 0;

@@ -40,6 +40,18 @@ static struct ds_tensor mla_w_uv(const struct ds_attn_args *a, int h)
 	return ds_tensor_rows(a->kv_b, (int64_t)h * (a->nope + a->v_dim) + a->nope, a->v_dim);
 }
 
+/* W_UV of head h for decode's products: the rows4 copy where the backend made one (cpu_rows4_uv_model),
+ * one stream read four rows at a time by the int8 set's rows4 kernels, not 16 runs of rows between
+ * the key rows read a row at a time (the engine's one-token decode timed per phase, bench model
+ * Q4_K_M, about 576 positions, 2 threads, 2 alternating pairs: the last phase 27.5-31.5 -> 23-25 us
+ * a layer), else mla_w_uv's rows. */
+static struct ds_tensor mla_w_uv_decode(const struct ds_attn_args *a, int h)
+{
+	if (a->uv4 != NULL)
+		return ds_tensor_rows(a->uv4, (int64_t)h * a->v_dim, a->v_dim);
+	return mla_w_uv(a, h);
+}
+
 /* Rows of attn_k_b decoded at a time by mla_w_uk, then written out transposed a line per column. */
 #define MLA_UK_TILE 16
 
@@ -339,7 +351,7 @@ static void mla_multi_unabsorb_run(void *arg, int h, int ith)
 {
 	struct mla_multi_task *t = arg;
 	const struct ds_attn_args *a = t->a;
-	struct ds_tensor uv = mla_w_uv(a, h);
+	struct ds_tensor uv = mla_w_uv_decode(a, h);
 	t->c->k->rows(&uv, 0, a->v_dim, t->c->att_q + (long)h * a->kv_rank, a->n, (long)a->n_heads * a->kv_rank,
 		      a->out + (long)h * a->v_dim, (long)a->n_heads * a->v_dim);
 }
@@ -711,7 +723,7 @@ static void mla1_out_run(void *arg, int h, int ith)
 	float *o = c->att_lat + (long)ith * kr;
 	for (int k = 0; k < kr; k++)
 		o[k] = oh[k] * inv;
-	struct ds_tensor uv = mla_w_uv(a, h);
+	struct ds_tensor uv = mla_w_uv_decode(a, h);
 	c->k->rows(&uv, 0, a->v_dim, o, 1, kr, a->out + (long)h * a->v_dim, a->v_dim);
 }
 

@@ -145,6 +145,43 @@ static int by_data(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int cpu_rows4_uv_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
+{
+	const struct ds_config *cfg = &m->cfg;
+	const int heads = cfg->num_attention_heads, nope = cfg->qk_nope_head_dim, vd = cfg->v_head_dim;
+	int done = 0;
+
+	for (int l = 0; l < cfg->num_hidden_layers; l++) {
+		struct ds_layer *L = &m->w.layers[l];
+		const struct ds_tensor *kv = &L->kv_b_proj;
+		if (kv->rows != (int64_t)heads * (nope + vd) || kv->layout != DS_LAYOUT_ROWS || !types(kv->dtype))
+			continue;
+		struct ds_tensor uv = { .dtype = kv->dtype, .rows = (int64_t)heads * vd, .cols = kv->cols };
+		if (!cpu_rows4_fits(&uv) || vd % 4 != 0)
+			continue;
+		const size_t rb = ds_row_bytes(kv->dtype, kv->cols), head_bytes = (size_t)vd * rb;
+		uint8_t *data = aligned_alloc(64, ((size_t)heads * head_bytes + 63) / 64 * 64);
+		void *scratch = malloc(4 * rb);
+		if (data == NULL || scratch == NULL) {   /* memory short: decode reads kv_b_proj's rows */
+			free(data);
+			free(scratch);
+			break;
+		}
+		for (int h = 0; h < heads; h++)
+			memcpy(data + (size_t)h * head_bytes,
+			       (const uint8_t *)kv->data + ((size_t)h * (size_t)(nope + vd) + (size_t)nope) * rb, head_bytes);
+		uv.data = data;
+		cpu_rows4_arrange(&uv, data, scratch);
+		free(scratch);
+		uv.layout = DS_LAYOUT_ROWS4;
+		L->kv_b_uv4 = uv;
+		m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
+		m->owned[m->n_owned++] = data;
+		done++;
+	}
+	return done;
+}
+
 int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
 {
 	struct ds_tensor **v;

@@ -66,4 +66,11 @@ void cpu_rows4_restore(const struct ds_tensor *w, void *data, void *scratch);
  * the number of tensors rearranged. */
 int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t));
 
+/* Each layer's W_UV rows of kv_b_proj (whole, of a type types(t) takes and that fits), every head's
+ * copied one after another and rearranged into rows4, as layer.kv_b_uv4 (owned by m): one-token
+ * decode's last MLA phase multiplies each head's W_UV by its latent output, 16 products of v_dim rows
+ * that in kv_b_proj lie between the key rows and read one row at a time. Same bytes again (0.6 MB a
+ * layer at Coder-V2-Lite's widths in Q4_K). Returns how many layers got one. */
+int cpu_rows4_uv_model(struct ds_model *m, bool (*types)(enum ds_dtype t));
+
 #endif
