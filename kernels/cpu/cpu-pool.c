@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cpu-pool.h"
@@ -46,21 +47,26 @@ struct pool_share {
 	_Alignas(64) _Atomic unsigned long long range;
 };
 
+/* Lines by who writes them, since a line written on one core and read on another crosses between
+ * them (0.5 us each way here): the task, written by the caller and read by the workers; what the
+ * workers write and the caller waits on, done and active together (a worker leaving a task writes
+ * both, one after the other, and the caller reads both); the mutex and condition variable of
+ * sleeping workers apart from both. */
 struct cpu_pool {
 	int n;
 	struct pool_worker *w;
-	pthread_mutex_t mu;
-	pthread_cond_t start;
-	atomic_uint gen;          /* bumped for each task */
-	atomic_uint closed;       /* gen of the last task whose blocks are all done */
-	atomic_int active;        /* workers inside a task */
 	struct pool_share *share;  /* one per thread */
-	atomic_int done;          /* blocks finished */
+	_Alignas(64) atomic_uint gen;   /* bumped for each task */
+	atomic_uint closed;       /* gen of the last task whose blocks are all done */
 	atomic_int sleeping;      /* the caller sleeps on done (futex) */
 	atomic_bool quit;
 	int n_blocks;
 	cpu_task_fn fn;
 	void *arg;
+	_Alignas(64) atomic_int done;   /* blocks finished */
+	atomic_int active;        /* workers inside a task */
+	_Alignas(64) pthread_mutex_t mu;
+	pthread_cond_t start;
 };
 
 static inline void pool_relax(void)
@@ -99,15 +105,22 @@ static int pool_claim(struct pool_share *s, bool front)
 	}
 }
 
+/* The blocks a thread ran are added to done once per share it worked on, not once a block: done is
+ * the one line every thread writes, and each add moved it between cores (a round trip between this
+ * machine's two cores took 1 us; a pool run of 16 empty blocks 3.9-4.2 us with an add per block).
+ * Its own share's count goes in before it looks at the others' (each look a line from another core),
+ * so a caller waiting for it does not wait for the look too. */
 static void pool_work(struct cpu_pool *p, int ith)
 {
+	const int n_blocks = p->n_blocks;   /* read while the task is open: done's last add may end it */
 	for (int k = 0; k < p->n; k++) {
-		int owner = (ith + k) % p->n, b;
+		int owner = (ith + k) % p->n, b, ran = 0;
 		while ((b = pool_claim(&p->share[owner], k == 0)) >= 0) {
 			p->fn(p->arg, b, ith);
-			if (atomic_fetch_add(&p->done, 1) + 1 == p->n_blocks && atomic_load(&p->sleeping))
-				pool_futex_wake(&p->done);
+			ran++;
 		}
+		if (ran > 0 && atomic_fetch_add(&p->done, ran) + ran == n_blocks && atomic_load(&p->sleeping))
+			pool_futex_wake(&p->done);
 	}
 }
 
@@ -193,7 +206,10 @@ struct cpu_pool *cpu_pool_new(int n_threads)
 {
 	if (n_threads <= 0)
 		n_threads = pool_cores();
-	struct cpu_pool *p = xcalloc(1, sizeof *p);
+	struct cpu_pool *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);   /* its lines as laid out */
+	if (p == NULL)
+		fatal("out of memory allocating a pool of %d threads", n_threads);
+	memset(p, 0, sizeof *p);
 	p->n = n_threads;
 	p->w = xcalloc((size_t)n_threads, sizeof *p->w);
 	pthread_mutex_init(&p->mu, NULL);
