@@ -252,8 +252,11 @@ void cpu_matmul_ld(struct cpu_ctx *c, float *y, long ldy, const struct ds_tensor
 				 .bs = cpu_row_block((long)w->rows, ds_row_bytes(w->dtype, w->cols), n, c->nth),
 				 .xp = cpu_pack(c, w, x, ldx, n) };
 	int nb = (int)(((long)w->rows + t.bs - 1) / t.bs);
-	/* tiny products (the router, the test models) are not worth waking the workers */
-	if ((long)w->rows * w->cols * n < 32768)
+	/* tiny products (the router, the test models) are not worth waking the workers: handing a task
+	 * to another core and back costs microseconds on a virtual machine (a round trip between this
+	 * one's two cores took 1 us), more than a thread takes for 128 KB of weights once (bench model's
+	 * BF16 router, 32 x 1024, one token: 4.6-4.9 us a product on 2 threads, 1.7 on the caller) */
+	if ((double)w->rows * (double)ds_row_bytes(w->dtype, w->cols) * n < 128 * 1024.0)
 		for (int b = 0; b < nb; b++)
 			matmul_run(&t, b, 0);
 	else
