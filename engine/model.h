@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dtype.h"
+#include "xalloc.h"
 
 enum ds_topk_method { DS_TOPK_GREEDY = 0, DS_TOPK_GROUP_LIMITED = 1 };
 
@@ -134,6 +135,14 @@ struct ds_model {
 	int n_rows4;                   /* matrices the CPU backend rearranged in place (cpu-rows4.h): no
 	                                * other backend reads them so */
 };
+
+/* p (from malloc or aligned_alloc) freed with m: a table or copy a backend's load made beside the
+ * weights */
+static inline void ds_model_own(struct ds_model *m, void *p)
+{
+	m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
+	m->owned[m->n_owned++] = p;
+}
 
 /* Progress while mapping/checking the files: called with bytes done and total. May be NULL. */
 typedef void (*ds_progress_fn)(uint64_t done, uint64_t total, void *arg);

@@ -175,8 +175,7 @@ int cpu_rows4_uv_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
 		free(scratch);
 		uv.layout = DS_LAYOUT_ROWS4;
 		L->kv_b_uv4 = uv;
-		m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
-		m->owned[m->n_owned++] = data;
+		ds_model_own(m, data);
 		done++;
 	}
 	return done;

@@ -133,8 +133,7 @@ int cpu_uk4_model(struct ds_model *m)
 		if (!cpu_uk4_make(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim, cfg->v_head_dim,
 				  &L->kv_b_uk4))
 			continue;
-		m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
-		m->owned[m->n_owned++] = (void *)L->kv_b_uk4.data;
+		ds_model_own(m, (void *)L->kv_b_uk4.data);
 		done++;
 	}
 	return done;
