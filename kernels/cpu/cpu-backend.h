@@ -57,6 +57,14 @@ struct cpu_ctx {
 	struct moef_mat *moef_mats; /* (n_routed + 1): the SwiGLUs of a few tokens' step (cpu-ffn.c) */
 	float *moef_buf;            /* their inputs, intermediates and outputs */
 	size_t moef_cap;            /* floats at moef_buf */
+	/* RoPE's cos and sin (times mscale) of positions rope_pos .. rope_pos + rope_n - 1, dim values a
+	 * position (cos, sin of each pair), for rope_freq and rope_mscale: made by the first call at a
+	 * position, read by the rest (cpu_rope_table) */
+	float *rope_cs;
+	size_t rope_cap;            /* floats at rope_cs */
+	double *rope_freq;          /* rope_dim / 2 */
+	int rope_pos, rope_n, rope_dim;
+	float rope_mscale;
 };
 
 /* Bytes of weights per block that decode aims at (a few tokens: the product streams them from memory) */
