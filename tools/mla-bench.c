@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-mla-kernels.h"
+#include "cpu/cpu-rows4.h"
 #include "cpu/cpu-uk4.h"
 #include "dtype.h"
 #include "quantize.h"
@@ -124,14 +125,21 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mla-bench: out of memory\n");
 			return 1;
 		}
+	/* the int8 set's W_UV copies for decode's last phase, as the backend's load makes them
+	 * (DSCODER_ROWS4=0: kv_b_proj's own rows) */
+	struct ds_tensor uv4[LAYERS];
+	const char *rows4_env = getenv("DSCODER_ROWS4");
+	bool use_uv4 = cpu_kernels_best()->rows4 != NULL && (rows4_env == NULL || strcmp(rows4_env, "0") != 0);
+	for (int l = 0; l < LAYERS && use_uv4; l++)
+		use_uv4 = cpu_rows4_uv_make(&kv_b[l], heads, nope, vd, cpu_kernels_best()->rows4, &uv4[l]);
 	/* what the weight streams of a layer would push through the caches */
 	const size_t flush_n = (size_t)64 << 20;
 	uint64_t *flush = xmalloc(flush_n), sink = 0;
 	for (size_t i = 0; i < flush_n / 8; i++)
 		flush[i] = i;
 
-	printf("decode attention at position %d, kv_b_proj %s%s, %s latent cache, %d layers in turn, %s\n", pos, tname,
-	       use_uk4 ? " (absorb from uk4 tables)" : "", cache_name, LAYERS,
+	printf("decode attention at position %d, kv_b_proj %s%s%s, %s latent cache, %d layers in turn, %s\n", pos,
+	       tname, use_uk4 ? " (absorb from uk4 tables)" : "", use_uv4 ? " (W_UV rows4 copy)" : "", cache_name, LAYERS,
 	       cold ? "caches flushed between calls" : "caches warm");
 	printf("%3s  %10s  %s\n", "thr", "us/call", "GFLOP/s (scores and weighted sums)");
 	for (int nt = 1; nt <= 16; nt++) {
@@ -184,6 +192,7 @@ int main(int argc, char **argv)
 			int l = (i + LAYERS) % LAYERS;
 			struct ds_attn_args a = { .out = out, .q = q, .cache = cache[l], .kv_b = &kv_b[l],
 						  .uk4 = use_uk4 ? &uk4[l] : NULL,
+						  .uv4 = use_uv4 ? &uv4[l] : NULL,
 						  .cache_type = b16 ? DS_BF16 : DS_F32,
 						  .n = 1, .pos = pos, .n_heads = heads, .nope = nope, .rope = rope,
 						  .v_dim = vd, .kv_rank = kr, .scale = 0.07f };
@@ -207,6 +216,8 @@ int main(int argc, char **argv)
 	}
 	for (int l = 0; l < LAYERS && use_uk4; l++)
 		free((void *)uk4[l].data);
+	for (int l = 0; l < LAYERS && use_uv4; l++)
+		free((void *)uv4[l].data);
 	free(wf);
 	free(wq);
 	free(flush);

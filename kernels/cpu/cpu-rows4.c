@@ -145,37 +145,45 @@ static int by_data(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+bool cpu_rows4_uv_make(const struct ds_tensor *kv, int heads, int nope, int vd, bool (*types)(enum ds_dtype t),
+		       struct ds_tensor *out)
+{
+	if (kv->rows != (int64_t)heads * (nope + vd) || kv->layout != DS_LAYOUT_ROWS || !types(kv->dtype))
+		return false;
+	struct ds_tensor uv = { .dtype = kv->dtype, .rows = (int64_t)heads * vd, .cols = kv->cols };
+	if (!cpu_rows4_fits(&uv) || vd % 4 != 0)
+		return false;
+	const size_t rb = ds_row_bytes(kv->dtype, kv->cols), head_bytes = (size_t)vd * rb;
+	uint8_t *data = aligned_alloc(64, ((size_t)heads * head_bytes + 63) / 64 * 64);
+	void *scratch = malloc(4 * rb);
+	if (data == NULL || scratch == NULL) {
+		free(data);
+		free(scratch);
+		return false;
+	}
+	for (int h = 0; h < heads; h++)
+		memcpy(data + (size_t)h * head_bytes,
+		       (const uint8_t *)kv->data + ((size_t)h * (size_t)(nope + vd) + (size_t)nope) * rb, head_bytes);
+	uv.data = data;
+	cpu_rows4_arrange(&uv, data, scratch);
+	free(scratch);
+	uv.layout = DS_LAYOUT_ROWS4;
+	*out = uv;
+	return true;
+}
+
 int cpu_rows4_uv_model(struct ds_model *m, bool (*types)(enum ds_dtype t))
 {
 	const struct ds_config *cfg = &m->cfg;
-	const int heads = cfg->num_attention_heads, nope = cfg->qk_nope_head_dim, vd = cfg->v_head_dim;
 	int done = 0;
 
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
 		struct ds_layer *L = &m->w.layers[l];
-		const struct ds_tensor *kv = &L->kv_b_proj;
-		if (kv->rows != (int64_t)heads * (nope + vd) || kv->layout != DS_LAYOUT_ROWS || !types(kv->dtype))
+		/* (memory short: decode reads kv_b_proj's rows) */
+		if (!cpu_rows4_uv_make(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim,
+				       cfg->v_head_dim, types, &L->kv_b_uv4))
 			continue;
-		struct ds_tensor uv = { .dtype = kv->dtype, .rows = (int64_t)heads * vd, .cols = kv->cols };
-		if (!cpu_rows4_fits(&uv) || vd % 4 != 0)
-			continue;
-		const size_t rb = ds_row_bytes(kv->dtype, kv->cols), head_bytes = (size_t)vd * rb;
-		uint8_t *data = aligned_alloc(64, ((size_t)heads * head_bytes + 63) / 64 * 64);
-		void *scratch = malloc(4 * rb);
-		if (data == NULL || scratch == NULL) {   /* memory short: decode reads kv_b_proj's rows */
-			free(data);
-			free(scratch);
-			break;
-		}
-		for (int h = 0; h < heads; h++)
-			memcpy(data + (size_t)h * head_bytes,
-			       (const uint8_t *)kv->data + ((size_t)h * (size_t)(nope + vd) + (size_t)nope) * rb, head_bytes);
-		uv.data = data;
-		cpu_rows4_arrange(&uv, data, scratch);
-		free(scratch);
-		uv.layout = DS_LAYOUT_ROWS4;
-		L->kv_b_uv4 = uv;
-		ds_model_own(m, data);
+		ds_model_own(m, (void *)L->kv_b_uv4.data);
 		done++;
 	}
 	return done;

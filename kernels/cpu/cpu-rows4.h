@@ -73,4 +73,9 @@ int cpu_rows4_model(struct ds_model *m, bool (*types)(enum ds_dtype t));
  * layer at Coder-V2-Lite's widths in Q4_K). Returns how many layers got one. */
 int cpu_rows4_uv_model(struct ds_model *m, bool (*types)(enum ds_dtype t));
 
+/* One kv_b_proj's copy of that kind into *out (its data the caller's to free); false where kv does
+ * not fit (shape, layout, types(t)) or memory is short. */
+bool cpu_rows4_uv_make(const struct ds_tensor *kv, int heads, int nope, int vd, bool (*types)(enum ds_dtype t),
+		       struct ds_tensor *out);
+
 #endif
