@@ -111,7 +111,7 @@ static void *cpu_create(const struct ds_backend_params *p, char *err, size_t err
 	c->att_kv = cpu_xalloc(mb * nh * (size_t)(c->nope + c->v_dim));
 	c->att_part = cpu_xalloc((size_t)cpu_mla_part_blocks(c->max_batch) * nh * (size_t)(c->kv_rank + 2));
 	c->att_blk0 = xcalloc(mb + 1, sizeof *c->att_blk0);
-	c->score_ld = (long)c->n_heads * 32;
+	c->score_ld = (long)c->n_heads * CPU_MLA_STEP;
 	c->att_scores = cpu_xalloc((size_t)c->nth * (size_t)c->score_ld);
 	c->att_lat = cpu_xalloc((size_t)c->nth * (size_t)c->kv_rank);
 	c->att_p = cpu_xalloc(nh * (size_t)cpu_mla_p_stride(c->n_ctx));

@@ -10,6 +10,14 @@
  * so that the sums come out the same on any number of threads). */
 #define CPU_MLA_BLOCKS 32
 
+/* Positions a decode block's online softmax takes per step (scores of every head, then their
+ * weighted sums): att_scores holds a step's scores, heads x CPU_MLA_STEP a thread. Each step
+ * rescales and rewrites the block's latent sums (heads x kv_rank floats, 32 KB at 16 x 512), so a
+ * longer step rewrites them less often; tools/mla-bench, 2 threads, Q4_K, BF16 cache, caches flushed,
+ * steps of 32 -> 128 with blocks of about 256 positions (cpu-mla.c): 2048 positions 226-268 -> 211-234
+ * us a call, 4096 389-432 -> 340-379, 8192 671-790 -> 652-667. */
+#define CPU_MLA_STEP 128
+
 /* One SwiGLU of a few tokens' MoE step (cpu-ffn.c): the shared experts for every token, or one
  * routed expert for the tokens that chose it */
 struct moef_mat {

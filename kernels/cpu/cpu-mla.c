@@ -227,13 +227,13 @@ static void mla_absorb_run(void *arg, int b, int ith)
 
 /* Decode, phase 1: each block of positions [lo, hi) of cache keeps, for every head of the absorbed
  * queries qa (heads, lat), a running max, the sum of exponentials and the weighted sum of c_kv
- * (online softmax) in part (heads, kv_rank + 2), MLA_BLOCK rows at a time. */
+ * (online softmax) in part (heads, kv_rank + 2), CPU_MLA_STEP rows at a time. */
 static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, const void *cache, const float *qa,
 			     const uint16_t *qb, float *part, long lo, long hi, int ith)
 {
 	const int kr = a->kv_rank, lat = a->kv_rank + a->rope, nh = a->n_heads;
 	const struct cpu_mla_kernels *mk = cpu_mla_kernels_for(c->k);
-	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, MLA_BLOCK) */
+	float *s = c->att_scores + (long)ith * c->score_ld;   /* (heads, CPU_MLA_STEP) */
 	float f[nh];                                          /* each head's rescale of this block */
 	for (int h = 0; h < nh; h++) {
 		float *ph = part + (long)h * (kr + 2);
@@ -241,13 +241,13 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 		ph[1] = 0;
 		memset(ph + 2, 0, (size_t)kr * sizeof *ph);
 	}
-	for (long b = lo; b < hi; b += MLA_BLOCK) {
-		int nb = hi - b < MLA_BLOCK ? (int)(hi - b) : MLA_BLOCK;
+	for (long b = lo; b < hi; b += CPU_MLA_STEP) {
+		int nb = hi - b < CPU_MLA_STEP ? (int)(hi - b) : CPU_MLA_STEP;
 		/* scores of every head against these rows: the rows are the "weights", each read once */
 		const void *rows = mla_cache_at(a, cache, b * lat);
-		mk->scores(c->k, s, MLA_BLOCK, qa, qb, lat, nh, rows, a->cache_type, lat, nb, lat);
+		mk->scores(c->k, s, CPU_MLA_STEP, qa, qb, lat, nh, rows, a->cache_type, lat, nb, lat);
 		for (int h = 0; h < nh; h++) {
-			float *ph = part + (long)h * (kr + 2), *sh = s + h * MLA_BLOCK;
+			float *ph = part + (long)h * (kr + 2), *sh = s + h * CPU_MLA_STEP;
 			float m = mla_max(sh, nb);
 			m = ph[0] > m ? ph[0] : m;
 			f[h] = 1.0f;
@@ -259,7 +259,7 @@ static void mla_decode_block(struct cpu_ctx *c, const struct ds_attn_args *a, co
 			ph[1] += c->k->exp_sum(sh, nb, m);
 		}
 		/* o_lat of every head = f * o_lat + its weights times these rows' c_kv */
-		mk->pv_scaled(c->k, part + 2, kr + 2, f, s, MLA_BLOCK, rows, a->cache_type, lat, nh, nb, kr);
+		mk->pv_scaled(c->k, part + 2, kr + 2, f, s, CPU_MLA_STEP, rows, a->cache_type, lat, nh, nb, kr);
 	}
 }
 
@@ -297,16 +297,34 @@ static long mla_block_len(int n_keys, int n_blk)
 	return (len + MLA_BLOCK - 1) / MLA_BLOCK * MLA_BLOCK;
 }
 
-/* Blocks of positions of a decode over n_keys positions: about 64 positions each, at most cap, each
- * mla_block_len long (which the block count alone gives back). Neither depends on the threads, so
- * the sums do not either. */
-static int mla_decode_blocks(int n_keys, int cap)
+/* Blocks of n blocks' length over n_keys positions (at most cap of them), each mla_block_len long:
+ * the count that gives back. Neither depends on the threads, so the sums do not either. */
+static int mla_blocks_of(int n_keys, int n, int cap)
 {
-	int n = (n_keys + 63) / 64;
 	if (n > cap)
 		n = cap;
 	long len = mla_block_len(n_keys, n);
 	return (int)((n_keys + len - 1) / len);
+}
+
+/* One token's column path (cpu_attention): score tasks of about 64 positions each. */
+static int mla_decode_blocks(int n_keys, int cap)
+{
+	return mla_blocks_of(n_keys, (n_keys + 63) / 64, cap);
+}
+
+/* The block path (cpu_attention_decode), where a block's latent sums are its own and merged at the
+ * end: about 256 positions a block, and as many as 16 blocks (of at least 64 positions) where that
+ * gives more, so that a 16-core machine has a block a core from 1024 positions. Blocks of 64 merged
+ * 32 KB of sums per 64 positions: tools/mla-bench (2 threads, Q4_K, BF16 cache, caches flushed, with
+ * CPU_MLA_STEP 128) at 2048 positions 245-254 us a call with blocks of 64, 232-248 with 128, 226-230
+ * with 256; at 3072 312-336, 319-332, 294. */
+static int mla_long_blocks(int n_keys, int cap)
+{
+	int n = (n_keys + 255) / 256, n64 = (n_keys + 63) / 64;
+	if (n < 16)
+		n = n64 < 16 ? n64 : 16;
+	return mla_blocks_of(n_keys, n, cap);
 }
 
 /* ---- several sequences' decode tokens in one call ---------------------------------------------- */
@@ -386,7 +404,7 @@ void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct 
 		cap = 1;
 	c->att_blk0[0] = 0;
 	for (int i = 0; i < a->n; i++)
-		c->att_blk0[i + 1] = c->att_blk0[i] + mla_decode_blocks(tok[i].pos + 1, cap);
+		c->att_blk0[i + 1] = c->att_blk0[i] + mla_long_blocks(tok[i].pos + 1, cap);
 	mla_qb_ready(c, a, a->n);
 	cpu_pool_run(c->pool, mla_multi_absorb_run, &t, a->n_heads);
 	cpu_pool_run(c->pool, mla_multi_decode_run, &t, c->att_blk0[a->n]);
@@ -603,7 +621,10 @@ static void mla_batch_run(void *arg, int h, int ith)
  * sums ask for their strided pieces of the rows ahead (pv_add_scaled), the columns win again up to
  * about 2048 (tools/mla-bench with its workers awake at each call, 2 threads, caches flushed): 768
  * positions 228-262 us (columns) against 245-251 (blocks), 1024 309-310 against 318-320, 1536 379-392
- * against 416-423, 2048 467-528 against 436-535, 4096 876-966 against 820-836. */
+ * against 416-423, 2048 467-528 against 436-535, 4096 876-966 against 820-836. With the block path's
+ * blocks of about 256 positions and steps of 128 (mla_long_blocks, CPU_MLA_STEP), alternating, caches
+ * flushed, Q4_K kv_b, BF16 cache: 576 positions 111-117 us (columns) against 119-123 (blocks), 1024
+ * 141-150 against 146-194, 1536 186-201 against 174-204, so the threshold stays. */
 #define MLA1_FUSED_FROM 2048
 
 /* Where the one-token path keeps its per-block numbers in att_part (floats): the blocks' maxima and
