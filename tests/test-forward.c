@@ -149,6 +149,47 @@ out_files:
 	ds_model_free(&m);
 }
 
+/* A prompt of PREFIX_N tokens in chunks of PREFIX_CHUNK against one pass: each later chunk attends
+ * to several blocks of the positions before it (the prefix sums, cpu-mla.c's MLA_TB keys a block),
+ * a block boundary falling inside and between chunks. The tokens are arbitrary ids; the two ways
+ * must agree, whatever the model says. */
+#define PREFIX_N 700
+#define PREFIX_CHUNK 150
+
+static void test_long_prefix(const char *name)
+{
+	char dir[1024], err[512];
+	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
+	struct ds_model m;
+	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s: %s", name, err);
+		return;
+	}
+	const int V = m.cfg.vocab_size;
+	int *tok = xmalloc(PREFIX_N * sizeof *tok);
+	for (int i = 0; i < PREFIX_N; i++)
+		tok[i] = (int)(((long)i * 7919 + 13) % V);
+	float *one = xmalloc((size_t)V * sizeof *one), *chunked = xmalloc((size_t)V * sizeof *chunked);
+	struct ds_state *s = ds_state_new(&m, PREFIX_N + 8, 2, err, sizeof err);
+	CHECK(s != NULL && ds_forward(s, tok, PREFIX_N, 0, one, false) == 0, "%s: %d-token pass: %s", name,
+	      PREFIX_N, err);
+	ds_state_free(s);
+	s = ds_state_new(&m, PREFIX_N + 8, 2, err, sizeof err);
+	for (int p = 0; s != NULL && p < PREFIX_N; p += PREFIX_CHUNK) {
+		int k = PREFIX_N - p < PREFIX_CHUNK ? PREFIX_N - p : PREFIX_CHUNK;
+		CHECK(ds_forward(s, tok + p, k, p, chunked, false) == 0, "%s: chunk at %d refused", name, p);
+	}
+	double d = fix_max_diff(one, chunked, (size_t)V);
+	printf("%s: %d tokens in chunks of %d vs one pass: max |diff| %.3g\n", name, PREFIX_N, PREFIX_CHUNK, d);
+	CHECK(d <= 1e-4, "%s: %d tokens in chunks of %d differ from one pass by %.3g (> 1e-4)", name, PREFIX_N,
+	      PREFIX_CHUNK, d);
+	ds_state_free(s);
+	free(one);
+	free(chunked);
+	free(tok);
+	ds_model_free(&m);
+}
+
 int main(void)
 {
 	if (!fix_have_models())
@@ -157,6 +198,8 @@ int main(void)
 	test_model("tiny-ds2-full");
 	test_model("tiny-ds2-lite");
 	test_model("tiny-ds2-group");
+	test_long_prefix("tiny-ds2-full");
+	test_long_prefix("tiny-ds2-lite");
 	if (fix_failures)
 		printf("%d checks failed\n", fix_failures);
 	return fix_failures ? 1 : 0;

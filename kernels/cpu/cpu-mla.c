@@ -412,9 +412,13 @@ void cpu_attention_decode(void *ctx, const struct ds_attn_args *a, const struct 
 	cpu_pool_run(c->pool, mla_multi_unabsorb_run, &t, a->n_heads);
 }
 
-/* Positions per block of the batch path: a block of the cache (64 x 576 floats for the real
- * models) stays in L2 while every query of a head uses it. */
-#define MLA_TB 64
+/* Positions per block of the batch path: a block of the cache (128 x 576 floats for the real
+ * models, 295 KB) stays in L2 while every query of a head uses it. Each block also rescales the
+ * chunk's running sums (n x kv_rank or n x v_dim a head), so 128 did that half as often as 64:
+ * lite4 Q4_K_M (int8 set), a 4,096-token prompt, alternating, prefill 644-657 -> 677-693 tokens/s;
+ * lite4 BF16 (exact set), 2,048 tokens, 350-353 -> 358-361; 256 was no faster (626-646); a 512-token
+ * prompt (no positions before its chunk) is unchanged. */
+#define MLA_TB 128
 
 /* Row stride of the per-thread score block: it holds MLA_TB prefix scores or n in-batch ones per
  * query, and then the n x v_dim output of W_UV. */
@@ -507,8 +511,8 @@ static void mla_prefix_absorbed_head(const struct cpu_ctx *c, const struct ds_at
 	}
 }
 
-/* Keys per expanded block: the absorbed form's, which the score rows are sized for; 64 x (nope + rope +
- * v) floats (80 KB at the real widths) stay in L2 */
+/* Keys per expanded block: the absorbed form's, which the score rows are sized for; 128 x (nope + rope +
+ * v) floats (160 KB at the real widths) stay in L2 */
 #define MLA_XB MLA_TB
 
 /* Head h of the expanded form: the running maximum m and sum l of each query's softmax over the
