@@ -3,6 +3,7 @@
 #include "build-config.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,25 @@ static void greedy(struct ds_state *s, const int *prompt, int np, int vocab, int
 	free(lg);
 }
 
+/* Fixture model NAME into *m, its folder into dir (dirlen bytes); false (a failed check) where it
+ * does not load. */
+static bool load_fixture(const char *name, char *dir, size_t dirlen, struct ds_model *m)
+{
+	char err[512];
+	snprintf(dir, dirlen, "%s/models/%s", fix_dir(), name);
+	if (ds_model_load(dir, m, NULL, NULL, err, sizeof err) != 0) {
+		CHECK(0, "%s: %s", name, err);
+		return false;
+	}
+	return true;
+}
+
 static void test_model(const char *name)
 {
 	char dir[1024], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
 	struct ds_model m;
-	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s: %s", name, err);
+	if (!load_fixture(name, dir, sizeof dir, &m))
 		return;
-	}
 	const int V = m.cfg.vocab_size;
 	struct fix_golden golden;
 	int have_golden = fix_read_golden(dir, V, GREEDY_N, &golden) == 0;
@@ -158,13 +169,10 @@ out_files:
 
 static void test_long_prefix(const char *name)
 {
-	char dir[1024], err[512];
-	snprintf(dir, sizeof dir, "%s/models/%s", fix_dir(), name);
+	char dir[1024], err[512] = "";
 	struct ds_model m;
-	if (ds_model_load(dir, &m, NULL, NULL, err, sizeof err) != 0) {
-		CHECK(0, "%s: %s", name, err);
+	if (!load_fixture(name, dir, sizeof dir, &m))
 		return;
-	}
 	const int V = m.cfg.vocab_size;
 	int *tok = xmalloc(PREFIX_N * sizeof *tok);
 	for (int i = 0; i < PREFIX_N; i++)
