@@ -78,6 +78,19 @@ static inline float ds_bf16_to_f32(uint16_t h)
 	return f;
 }
 
+/* Float to bfloat16, round to nearest even (NaN kept a quiet NaN, subnormals kept). Inline: the CPU
+ * backend rounds each latent cache row with it on the decode path. */
+static inline uint16_t ds_f32_to_bf16(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);	/* NaN: keep it a quiet NaN */
+	u += 0x7fffu + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
 /* IEEE half to float, exact (subnormals, infinities and NaN included). */
 static inline float ds_f16_to_f32(uint16_t h)
 {

@@ -18,17 +18,6 @@ bool ds_quantize_supported(enum ds_dtype t)
 	       t == DS_Q6_K;
 }
 
-uint16_t ds_f32_to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40);	/* NaN: keep it a quiet NaN */
-	u += 0x7fffu + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
-}
-
 static void wr16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;

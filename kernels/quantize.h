@@ -17,7 +17,6 @@ bool ds_quantize_supported(enum ds_dtype t);
  * inputs are not representable in the block types and give unspecified codes. */
 void ds_quantize_row(enum ds_dtype t, const float *src, void *dst, int64_t n);
 
-/* Float to bfloat16, round to nearest even (NaN kept a quiet NaN). */
-uint16_t ds_f32_to_bf16(float f);
+/* (ds_f32_to_bf16, float to bfloat16, is in dtype.h) */
 
 #endif
