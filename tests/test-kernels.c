@@ -708,7 +708,8 @@ static struct ds_tensor make_q8_0(long rows, long cols)
 }
 
 /* The MoE step of 1-16 tokens (every SwiGLU of the step in two pool tasks; one token's on 1 and 2
- * threads, whose three matrices share out evenly, a matrix per thread) and of a prompt chunk
+ * threads, whose three matrices share out evenly, a matrix per thread, its chunks shared once every
+ * matrix has a thread) and of a prompt chunk
  * (17-64 tokens: on several threads an expert per thread) equal, bit for bit, the expert-at-a-time
  * form: the shared experts by swiglu, each chosen expert by swiglu (its rows split among the threads)
  * on the tokens that chose it (an expert chosen twice by one token counted twice, a skipped id -1 not
@@ -867,6 +868,15 @@ int main(void)
 		test_backend_moe(&cpu_kernels_avx512_int8);
 	}
 #endif
+	/* one token's matrices in chunks of 16 rows (several each), which the threads share */
+	long chunk_bytes = cpu_moef_chunk_bytes;
+	cpu_moef_chunk_bytes = 1;
+	test_backend_moe(cpu_kernels_best());
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+	if (cpu_kernels_have_avx512_int8())
+		test_backend_moe(&cpu_kernels_avx512_int8);
+#endif
+	cpu_moef_chunk_bytes = chunk_bytes;
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)
 	if (cpu_kernels_have_avx512_bf16())
 		test_backend_threads(&cpu_kernels_avx512_bf16);

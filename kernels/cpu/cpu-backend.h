@@ -75,6 +75,10 @@ struct cpu_ctx {
 	float rope_mscale;
 };
 
+/* Bytes of weights per chunk of one token's experts, a matrix per thread (cpu-ffn.c): 128 KB; tests
+ * make it small so that a matrix has many chunks */
+extern long cpu_moef_chunk_bytes;
+
 /* Bytes of weights per block that decode aims at (a few tokens: the product streams them from memory) */
 #define CPU_BLOCK_BYTES (256L * 1024)
 

@@ -3,6 +3,8 @@
 #include "build-config.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,11 +125,21 @@ void cpu_swiglu(void *ctx, float *y, const struct ds_tensor *gate, const struct 
  * many tokens, where a task per expert costs nothing. */
 #define MOEF_MAX_TOKENS 16
 
+/* One token's whole-matrix form (moef_whole_run): the chunks of a matrix's gate and up rows and of
+ * its down rows, claimed in order by whichever thread works on it, and whether its intermediate is
+ * ready for down (packed where the set packs). A line each: two threads may claim from one. */
+struct moef_claim {
+	_Alignas(64) atomic_int gu_next;
+	atomic_int gu_done, dn_next, ready;
+};
+
 struct moef_task {
 	struct cpu_ctx *c;
 	struct moef_mat *m;
 	int n_mat;
 	long gate_rows, gate_bs, hidden, down_bs;
+	struct moef_claim *claim;   /* (n_mat) the whole-matrix form's */
+	long gu_chunk, dn_chunk;    /* rows of its chunks */
 };
 
 /* Of rows [lo, hi) of matrices laid end to end, those of the one whose rows are [start, start +
@@ -222,7 +234,8 @@ static void moef_down_run(void *arg, int blk, int ith)
  * routed experts' gate rows, one product, read at 56-60 GB/s in the same minutes. In the whole
  * decode the gain is within the machine's noise (dscoder-engine --bench --profile with
  * DSCODER_MOE_WHOLE=0 and 1, alternating: the experts' share of the measured bandwidth 66-71%
- * against 60-74%). */
+ * against 60-74%). A matrix's rows go in chunks of about cpu_moef_chunk_bytes, in order, so that a
+ * thread done with its share takes chunks of the matrices still being worked on (moef_whole_run). */
 #define MOEF_WHOLE_SLACK 1.05   /* a thread's share of the bytes at most this over an even share */
 
 /* Whether the one-token form may be taken: DSCODER_MOE_WHOLE=0 keeps the row split (the same sums;
@@ -236,15 +249,78 @@ static void moef_whole_init(void)
 	moef_whole_allowed = !(e != NULL && strcmp(e, "0") == 0);
 }
 
+#define MOEF_WAIT_SPIN 20000   /* pauses (a chunk takes a few microseconds) */
+
+static inline void moef_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* The chunks of matrix i left to claim, claimed one at a time: its gate and up rows; the thread that
+ * ends the last of those packs the intermediate; then its down rows, once that is ready. A thread
+ * that finds the gate and up chunks all claimed but not all done waits for them (one chunk at most,
+ * being run by the thread that claimed it). */
+static void moef_whole_work(struct moef_task *t, int i)
+{
+	struct moef_mat *m = &t->m[i];
+	struct moef_claim *cl = &t->claim[i];
+	const long w = (long)m->gate->rows, n_gu = (w + t->gu_chunk - 1) / t->gu_chunk;
+	const long n_dn = (t->hidden + t->dn_chunk - 1) / t->dn_chunk;
+	long ch;
+	while ((ch = atomic_fetch_add(&cl->gu_next, 1)) < n_gu) {
+		long lo = ch * t->gu_chunk, hi = lo + t->gu_chunk < w ? lo + t->gu_chunk : w;
+		moef_gate_rows(t->c, m, lo, hi, t->hidden);
+		if (atomic_fetch_add(&cl->gu_done, 1) + 1 == n_gu) {
+			if (m->down_pack != NULL)
+				t->c->k->pack(m->down->dtype, m->g, m->n, w, w, m->down_pack);
+			atomic_store(&cl->ready, 1);
+		}
+	}
+	if (atomic_load(&cl->dn_next) >= n_dn)
+		return;
+	/* spinning, then yielding: on a busy machine the thread that runs the last chunk may be off
+	 * its core */
+	for (int spin = 0; !atomic_load(&cl->ready); spin++)
+		if (spin < MOEF_WAIT_SPIN)
+			moef_relax();
+		else
+			sched_yield();
+	while ((ch = atomic_fetch_add(&cl->dn_next, 1)) < n_dn) {
+		long lo = ch * t->dn_chunk, hi = lo + t->dn_chunk < t->hidden ? lo + t->dn_chunk : t->hidden;
+		moef_down_rows(t->c, m, m->down_pack, lo, hi, t->hidden);
+	}
+}
+
+/* Matrix i, whole, then (once every matrix has a thread) the chunks left of those still being
+ * worked on. The pool hands out whole matrices, and the thread whose last one ended first waited
+ * for the other's (23 us of the 435 of a bench Q4_K_M layer's experts on 2 threads, 5%); now it
+ * takes the rest of that matrix's chunks with it. The same rows by the same kernels, so the same
+ * sums. In-process A/B per token (the two forms on alternate tokens), 2 threads, the token's time
+ * with chunks against whole: bench Q4_K_M 0.913-0.983 (5 runs), Q8_0 0.932-0.938, BF16 (exact set)
+ * 0.923-0.991, lite4 Q4_K_M 0.931-0.979, lite4 BF16 0.959; chunks of 32-512 KB alike. */
 static void moef_whole_run(void *arg, int i, int ith)
 {
 	struct moef_task *t = arg;
-	struct moef_mat *m = &t->m[i];
-	const long w = (long)m->gate->rows;
-	moef_gate_rows(t->c, m, 0, w, t->hidden);
-	if (m->down_pack != NULL)
-		t->c->k->pack(m->down->dtype, m->g, m->n, w, w, m->down_pack);
-	moef_down_rows(t->c, m, m->down_pack, 0, t->hidden, t->hidden);
+	(void)ith;
+	moef_whole_work(t, i);
+	for (int j = 0; j < t->n_mat; j++)
+		if (atomic_load(&t->claim[j].gu_next) == 0)
+			return;    /* a matrix no thread has begun: the pool gives it out */
+	for (int j = 0; j < t->n_mat; j++)
+		moef_whole_work(t, j);
+}
+
+/* Rows of a chunk of the whole-matrix form: about cpu_moef_chunk_bytes of weights (mats matrices of w's
+ * type and width read per row: gate and up, or down), a multiple of 4 rows (rows4 groups) */
+long cpu_moef_chunk_bytes = 128L * 1024;
+
+static long moef_chunk_rows(const struct ds_tensor *w, int mats)
+{
+	long rows = cpu_moef_chunk_bytes / ((long)ds_row_bytes(w->dtype, w->cols) * mats);
+	rows = rows / 4 * 4;
+	return rows < 16 ? 16 : rows;
 }
 
 /* Whether the pool's split of the n_mat matrices (in order) among nth threads gives each thread at
@@ -370,6 +446,16 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 	for (int i = 0; i < n_mat; i++)
 		mat[i].xp = pp[i];
 	if (whole) {
+		struct moef_claim claim[n_mat];
+		for (int i = 0; i < n_mat; i++) {
+			atomic_init(&claim[i].gu_next, 0);
+			atomic_init(&claim[i].gu_done, 0);
+			atomic_init(&claim[i].dn_next, 0);
+			atomic_init(&claim[i].ready, 0);
+		}
+		t.claim = claim;
+		t.gu_chunk = moef_chunk_rows(mat[n_mat - 1].gate, 2);
+		t.dn_chunk = moef_chunk_rows(mat[n_mat - 1].down, 1);
 		cpu_pool_run(c->pool, moef_whole_run, &t, n_mat);
 	} else {
 		cpu_pool_run(c->pool, moef_gate_run, &t, (int)((t.gate_rows + t.gate_bs - 1) / t.gate_bs));
