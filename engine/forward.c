@@ -353,20 +353,24 @@ static void forward_layer(struct ds_state *s, int l, int n, const struct run *ru
 	/* 1. h = RMSNorm(x) */
 	ds_prof_begin(DS_PROF_ATTENTION);
 	be->rmsnorm(bc, s->h, hd, s->x, hd, &L->input_norm, n, eps);
-	/* 2. queries: q_proj, or q_b_proj(RMSNorm(q_a_proj h)) */
-	if (cfg->q_lora_rank > 0) {
-		be->matmul(bc, s->qa, &L->q_a_proj, s->h, n);
-		be->rmsnorm(bc, s->qa, cfg->q_lora_rank, s->qa, cfg->q_lora_rank, &L->q_a_norm, n, eps);
-		be->matmul(bc, s->q, &L->q_b_proj, s->qa, n);
-	} else {
-		be->matmul(bc, s->q, &L->q_proj, s->h, n);
-	}
-	/* 3. latent K/V: [c_kv | k_pe], c_kv normed; one run goes straight into its F32 cache rows,
-	 * several (or a BF16 cache's) through kvbuf (a recorded decode step writes a fixed row and stores
-	 * it at the device's position) */
+	/* 2. queries: q_proj, or q_b_proj(RMSNorm(q_a_proj h)); 3. latent K/V: [c_kv | k_pe], c_kv
+	 * normed; one run goes straight into its F32 cache rows, several (or a BF16 cache's) through
+	 * kvbuf (a recorded decode step writes a fixed row and stores it at the device's position). The
+	 * two products of h in one backend call where it takes two. */
 	const bool bf16 = s->cache_type == DS_BF16;
 	float *kv = s->graph ? s->kvrow : n_runs == 1 && !bf16 ? cache_row(s, l, runs[0].seq, runs[0].pos) : s->kvbuf;
-	be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
+	const struct ds_tensor *wq = cfg->q_lora_rank > 0 ? &L->q_a_proj : &L->q_proj;
+	float *yq = cfg->q_lora_rank > 0 ? s->qa : s->q;
+	if (be->matmul2 != NULL) {
+		be->matmul2(bc, yq, wq, kv, &L->kv_a_proj, s->h, n);
+	} else {
+		be->matmul(bc, yq, wq, s->h, n);
+		be->matmul(bc, kv, &L->kv_a_proj, s->h, n);
+	}
+	if (cfg->q_lora_rank > 0) {
+		be->rmsnorm(bc, s->qa, cfg->q_lora_rank, s->qa, cfg->q_lora_rank, &L->q_a_norm, n, eps);
+		be->matmul(bc, s->q, &L->q_b_proj, s->qa, n);
+	}
 	be->rmsnorm(bc, kv, lat, kv, lat, &L->kv_a_norm, n, eps);
 	/* 4. RoPE at each run's positions on k_pe (one head shared by all) and on every head's q_pe */
 	for (int r = 0; r < n_runs; r++) {

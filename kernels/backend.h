@@ -79,6 +79,10 @@ struct ds_backend {
 	void (*embed)(void *ctx, float *out, const struct ds_tensor *table, const int *ids, int n);
 	/* y (n, w->rows) = x (n, w->cols) W^T */
 	void (*matmul)(void *ctx, float *y, const struct ds_tensor *w, const float *x, int n);
+	/* Optional: matmul of two matrices on one input (a layer's query and latent K/V projections of
+	 * h), y0 = x W0^T and y1 = x W1^T, the same sums as two matmul calls */
+	void (*matmul2)(void *ctx, float *y0, const struct ds_tensor *w0, float *y1, const struct ds_tensor *w1,
+			const float *x, int n);
 	/* y[i] = x[i] * rsqrt(mean(x[i]^2) + eps) * w for n rows of w->cols, row strides ldy and ldx */
 	void (*rmsnorm)(void *ctx, float *y, int ldy, const float *x, int ldx, const struct ds_tensor *w,
 			int n, float eps);

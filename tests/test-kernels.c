@@ -520,7 +520,8 @@ static void test_pool_shares(void)
 static struct ds_tensor make_q8_0(long rows, long cols);
 
 /* The CPU backend's products and SwiGLU on 2 and 3 threads equal those on 1 bit for bit, with the
- * kernel set k: a few tokens split the rows, a prompt's (100) the tokens; never a sum. */
+ * kernel set k: a few tokens split the rows, a prompt's (100) the tokens; never a sum. matmul2 of
+ * two matrices equals two matmul calls. */
 static void test_backend_threads(const struct cpu_kernels *k)
 {
 	enum { H = 96, W = 200, NMAX = 100 };
@@ -558,6 +559,24 @@ static void test_backend_threads(const struct cpu_kernels *k)
 				CHECK(memcmp(y[1], y[th], sizeof *y[1] * (size_t)n * H) == 0,
 				      "matmul %s, %s set, %d tokens: 1 and %d threads differ", dtype_name(d.dtype), k->name,
 				      n, th);
+			/* matmul2 (gate and up on x) equals two matmul calls on 1 thread */
+			float *r0 = xmalloc(sizeof *r0 * NMAX * W), *r1 = xmalloc(sizeof *r1 * NMAX * W);
+			be->matmul(c[1], r0, &g, x, n);
+			be->matmul(c[1], r1, &u, x, n);
+			for (int th = 1; th <= 3; th++) {
+				float *z0 = xmalloc(sizeof *z0 * NMAX * W), *z1 = xmalloc(sizeof *z1 * NMAX * W);
+				for (int i = 0; i < NMAX * W; i++)
+					z0[i] = z1[i] = NAN;   /* no row left from an earlier call */
+				be->matmul2(c[th], z0, &g, z1, &u, x, n);
+				CHECK(memcmp(z0, r0, sizeof *z0 * (size_t)n * W) == 0 &&
+				      memcmp(z1, r1, sizeof *z1 * (size_t)n * W) == 0,
+				      "matmul2 %s, %s set, %d tokens, %d threads: differs from two matmul calls",
+				      dtype_name(t), k->name, n, th);
+				free(z0);
+				free(z1);
+			}
+			free(r0);
+			free(r1);
 			for (int th = 1; th <= 3; th++)
 				be->swiglu(c[th], y[th], &g, &u, &d, x, n);
 			for (int th = 2; th <= 3; th++)

@@ -270,6 +270,67 @@ static void cpu_matmul(void *ctx, float *y, const struct ds_tensor *w, const flo
 	cpu_matmul_ld(ctx, y, (long)w->rows, w, x, (long)w->cols, n);
 }
 
+/* Two products on one input split by rows in one pool run: blocks of both matrices' rows, of about
+ * equal bytes, one list. Decode's kv_a_proj alone (0.33 MB at the bench and Lite widths in Q4_K)
+ * was a run of its own whose blocks were each a new short stream: 9-13 us a layer, against 34-50
+ * for q_proj's 1.77 MB. Each block's rows are multiplied as matmul multiplies them, so the sums are
+ * the same. */
+struct matmul2_task {
+	struct matmul_task m[2];
+	int nb0;            /* blocks of m[0]; m[1]'s follow */
+};
+
+static void matmul2_run(void *arg, int b, int ith)
+{
+	struct matmul2_task *t = arg;
+	if (b < t->nb0)
+		matmul_run(&t->m[0], b, ith);
+	else
+		matmul_run(&t->m[1], b - t->nb0, ith);
+}
+
+/* Rows per block of w for blocks of about block_bytes: a multiple of 12, at least 24 (cpu_row_block's) */
+static long cpu_rows_for(const struct ds_tensor *w, double block_bytes)
+{
+	long bs = (long)(block_bytes / (double)ds_row_bytes(w->dtype, w->cols));
+	bs = (bs + 11) / 12 * 12;
+	return bs < 24 ? 24 : bs;
+}
+
+static void cpu_matmul2(void *ctx, float *y0, const struct ds_tensor *w0, float *y1, const struct ds_tensor *w1,
+			const float *x, int n)
+{
+	struct cpu_ctx *c = ctx;
+	bool packed;
+	const double bytes = (double)ds_tensor_bytes(w0) + (double)ds_tensor_bytes(w1);
+	if (c->nth < 2 || w0->cols != w1->cols || cpu_split_tokens(c, w0, n, &packed) > 0 ||
+	    cpu_split_tokens(c, w1, n, &packed) > 0 || bytes * n < 128 * 1024.0) {
+		cpu_matmul(c, y0, w0, x, n);
+		cpu_matmul(c, y1, w1, x, n);
+		return;
+	}
+	/* cpu_row_block's blocks for the two as one matrix: at least 4 a thread, at most about
+	 * CPU_BLOCK_BYTES each for a few tokens */
+	double blocks = 4.0 * c->nth;
+	if (n <= 16 && bytes / CPU_BLOCK_BYTES > blocks)
+		blocks = bytes / CPU_BLOCK_BYTES;
+	const struct ds_tensor *w[2] = { w0, w1 };
+	const float *xs[2] = { x, x }, *xp[2];
+	const int ns[2] = { n, n };
+	cpu_pack_each(c, w, xs, ns, 2, xp);
+	struct matmul2_task t;
+	float *y[2] = { y0, y1 };
+	int nb[2];
+	for (int i = 0; i < 2; i++) {
+		t.m[i] = (struct matmul_task){ .k = c->k, .y = y[i], .ldy = (long)w[i]->rows, .ldx = (long)w[i]->cols,
+					       .w = w[i], .x = x, .n = n, .bs = cpu_rows_for(w[i], bytes / blocks),
+					       .xp = xp[i] };
+		nb[i] = (int)(((long)w[i]->rows + t.m[i].bs - 1) / t.m[i].bs);
+	}
+	t.nb0 = nb[0];
+	cpu_pool_run(c->pool, matmul2_run, &t, nb[0] + nb[1]);
+}
+
 static void cpu_rmsnorm(void *ctx, float *y, int ldy, const float *x, int ldx, const struct ds_tensor *w,
 			int n, float eps)
 {
@@ -423,6 +484,7 @@ const struct ds_backend ds_backend_cpu = {
 	.read = cpu_read,
 	.embed = cpu_embed,
 	.matmul = cpu_matmul,
+	.matmul2 = cpu_matmul2,
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,
 	.attention = cpu_attention,
