@@ -166,13 +166,27 @@ static int moe_entries(const struct ds_moe_args *a, int e, int *tok, float *wt)
 	return m;
 }
 
+/* Bytes of gate rows, then as many of up, at a time in moef_gate_rows where the kernels take packed
+ * activations (the int8 set): the two matrices' streams stay prefetched side by side instead of
+ * one stopping while the other runs a whole chunk. In-process A/B per token, 2 threads, against a
+ * chunk of gate then a chunk of up: bench Q4_K_M (32 rows a piece) 0.927-1.038 of the token's time,
+ * median 0.960 (7 runs), lite4 Q4_K_M (16 rows) 0.954-0.970 (3 runs); pieces of 9 KB on the
+ * bench model and of 36 KB on lite4 were no faster. */
+#define MOEF_PIECE_BYTES (18L * 1024)
+
 /* Gate and up rows [a, b) of matrix m, then silu(g) * u of those rows for each of its tokens */
 static void moef_gate_rows(const struct cpu_ctx *c, const struct moef_mat *m, long a, long b, long hidden)
 {
 	const long w = (long)m->gate->rows;
 	if (m->xp != NULL) {
-		c->k->rows_packed(m->gate, a, b, m->xp, m->n, m->g, w);
-		c->k->rows_packed(m->up, a, b, m->xp, m->n, m->u, w);
+		/* a multiple of 4 rows (rows4 groups), at least 4 */
+		long piece = MOEF_PIECE_BYTES / (long)ds_row_bytes(m->gate->dtype, m->gate->cols) / 4 * 4;
+		piece = piece < 4 ? 4 : piece;
+		for (long lo = a; lo < b; lo += piece) {
+			long hi = lo + piece < b ? lo + piece : b;
+			c->k->rows_packed(m->gate, lo, hi, m->xp, m->n, m->g, w);
+			c->k->rows_packed(m->up, lo, hi, m->xp, m->n, m->u, w);
+		}
 	} else {
 		c->k->rows(m->gate, a, b, m->x, m->n, hidden, m->g, w);
 		c->k->rows(m->up, a, b, m->x, m->n, hidden, m->u, w);
