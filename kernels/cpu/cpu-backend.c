@@ -289,14 +289,6 @@ static void matmul2_run(void *arg, int b, int ith)
 		matmul_run(&t->m[1], b - t->nb0, ith);
 }
 
-/* Rows per block of w for blocks of about block_bytes: a multiple of 12, at least 24 (cpu_row_block's) */
-static long cpu_rows_for(const struct ds_tensor *w, double block_bytes)
-{
-	long bs = (long)(block_bytes / (double)ds_row_bytes(w->dtype, w->cols));
-	bs = (bs + 11) / 12 * 12;
-	return bs < 24 ? 24 : bs;
-}
-
 static void cpu_matmul2(void *ctx, float *y0, const struct ds_tensor *w0, float *y1, const struct ds_tensor *w1,
 			const float *x, int n)
 {
@@ -309,11 +301,8 @@ static void cpu_matmul2(void *ctx, float *y0, const struct ds_tensor *w0, float 
 		cpu_matmul(c, y1, w1, x, n);
 		return;
 	}
-	/* cpu_row_block's blocks for the two as one matrix: at least 4 a thread, at most about
-	 * CPU_BLOCK_BYTES each for a few tokens */
-	double blocks = 4.0 * c->nth;
-	if (n <= 16 && bytes / CPU_BLOCK_BYTES > blocks)
-		blocks = bytes / CPU_BLOCK_BYTES;
+	/* cpu_row_block's blocks for the two as one matrix, each matrix's rows cut to their bytes */
+	const long blocks = cpu_block_count((size_t)bytes, n, c->nth);
 	const struct ds_tensor *w[2] = { w0, w1 };
 	const float *xs[2] = { x, x }, *xp[2];
 	const int ns[2] = { n, n };
@@ -323,7 +312,8 @@ static void cpu_matmul2(void *ctx, float *y0, const struct ds_tensor *w0, float 
 	int nb[2];
 	for (int i = 0; i < 2; i++) {
 		t.m[i] = (struct matmul_task){ .k = c->k, .y = y[i], .ldy = (long)w[i]->rows, .ldx = (long)w[i]->cols,
-					       .w = w[i], .x = x, .n = n, .bs = cpu_rows_for(w[i], bytes / blocks),
+					       .w = w[i], .x = x, .n = n, .bs = cpu_block_rows((long)(bytes / (double)blocks /
+								     (double)ds_row_bytes(w[i]->dtype, w[i]->cols))),
 					       .xp = xp[i] };
 		nb[i] = (int)(((long)w[i]->rows + t.m[i].bs - 1) / t.m[i].bs);
 	}

@@ -82,7 +82,8 @@ extern long cpu_moef_chunk_bytes;
 /* Bytes of weights per block that decode aims at (a few tokens: the product streams them from memory) */
 #define CPU_BLOCK_BYTES (256L * 1024)
 
-/* Rows per block of a product of rows x row_bytes weights with n tokens: at least 4 blocks per
+/* Blocks (cpu_block_count) and rows per block (cpu_row_block) of a product of rows x row_bytes
+ * weights with n tokens: at least 4 blocks per
  * thread, a multiple of 12 (the row tiles are 4 rows in decode, 12 in prefill) and at least 24 rows;
  * for a few tokens (at most 16) also no more than about CPU_BLOCK_BYTES each. A thread takes its own
  * blocks in order (cpu_pool_run), so short blocks cost no new weight stream, and they let a thread
@@ -90,13 +91,23 @@ extern long cpu_moef_chunk_bytes;
  * read 22 GB/s on 2 threads, 64 of 256 KB 36-40, tools-style streaming of 256 MB). Prefill keeps
  * few long blocks, each reading all the tokens' activations once. Every kernel forms each row's
  * sums the same way whatever its block, so the results do not depend on the number of threads. */
+static inline long cpu_block_count(size_t bytes, int n, int threads)
+{
+	long per = 4L * (threads > 0 ? threads : 1), by_bytes = (long)(bytes / CPU_BLOCK_BYTES);
+	return n <= 16 && by_bytes > per ? by_bytes : per;
+}
+
+/* A block of about rows_per_block rows as cpu_row_block sizes it: a multiple of 12, at least 24 */
+static inline long cpu_block_rows(long rows_per_block)
+{
+	long bs = (rows_per_block + 11) / 12 * 12;
+	return bs < 24 ? 24 : bs;
+}
+
 static inline long cpu_row_block(long rows, size_t row_bytes, int n, int threads)
 {
-	long per = 4L * (threads > 0 ? threads : 1), by_bytes = (long)((size_t)rows * row_bytes / CPU_BLOCK_BYTES);
-	if (n <= 16 && by_bytes > per)
-		per = by_bytes;
-	long bs = ((rows + per - 1) / per + 11) / 12 * 12;
-	return bs < 24 ? 24 : bs;
+	long per = cpu_block_count((size_t)rows * row_bytes, n, threads);
+	return cpu_block_rows((rows + per - 1) / per);
 }
 
 /* A prompt's products split by tokens instead of rows (cpu-backend.c): the blocks of n tokens for

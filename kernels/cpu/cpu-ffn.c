@@ -174,14 +174,20 @@ static int moe_entries(const struct ds_moe_args *a, int e, int *tok, float *wt)
  * bench model and of 36 KB on lite4 were no faster. */
 #define MOEF_PIECE_BYTES (18L * 1024)
 
+/* Rows of w in about bytes of weights (each row read mats times: gate and up are 2), a multiple of 4
+ * (rows4 groups), at least least */
+static long moef_rows(const struct ds_tensor *w, long bytes, int mats, long least)
+{
+	long rows = bytes / ((long)ds_row_bytes(w->dtype, w->cols) * mats) / 4 * 4;
+	return rows < least ? least : rows;
+}
+
 /* Gate and up rows [a, b) of matrix m, then silu(g) * u of those rows for each of its tokens */
 static void moef_gate_rows(const struct cpu_ctx *c, const struct moef_mat *m, long a, long b, long hidden)
 {
 	const long w = (long)m->gate->rows;
 	if (m->xp != NULL) {
-		/* a multiple of 4 rows (rows4 groups), at least 4 */
-		long piece = MOEF_PIECE_BYTES / (long)ds_row_bytes(m->gate->dtype, m->gate->cols) / 4 * 4;
-		piece = piece < 4 ? 4 : piece;
+		const long piece = moef_rows(m->gate, MOEF_PIECE_BYTES, 1, 4);
 		for (long lo = a; lo < b; lo += piece) {
 			long hi = lo + piece < b ? lo + piece : b;
 			c->k->rows_packed(m->gate, lo, hi, m->xp, m->n, m->g, w);
@@ -326,16 +332,7 @@ static void moef_whole_run(void *arg, int i, int ith)
 		moef_whole_work(t, j);
 }
 
-/* Rows of a chunk of the whole-matrix form: about cpu_moef_chunk_bytes of weights (mats matrices of w's
- * type and width read per row: gate and up, or down), a multiple of 4 rows (rows4 groups) */
 long cpu_moef_chunk_bytes = 128L * 1024;
-
-static long moef_chunk_rows(const struct ds_tensor *w, int mats)
-{
-	long rows = cpu_moef_chunk_bytes / ((long)ds_row_bytes(w->dtype, w->cols) * mats);
-	rows = rows / 4 * 4;
-	return rows < 16 ? 16 : rows;
-}
 
 /* Whether the pool's split of the n_mat matrices (in order) among nth threads gives each thread at
  * most MOEF_WHOLE_SLACK times an even share of their weight bytes */
@@ -468,8 +465,9 @@ static bool moe_few_tokens(struct cpu_ctx *c, float *y, const struct ds_moe_args
 			atomic_init(&claim[i].ready, 0);
 		}
 		t.claim = claim;
-		t.gu_chunk = moef_chunk_rows(mat[n_mat - 1].gate, 2);
-		t.dn_chunk = moef_chunk_rows(mat[n_mat - 1].down, 1);
+		/* chunks of about cpu_moef_chunk_bytes of gate and up together, or of down */
+		t.gu_chunk = moef_rows(mat[n_mat - 1].gate, cpu_moef_chunk_bytes, 2, 16);
+		t.dn_chunk = moef_rows(mat[n_mat - 1].down, cpu_moef_chunk_bytes, 1, 16);
 		cpu_pool_run(c->pool, moef_whole_run, &t, n_mat);
 	} else {
 		cpu_pool_run(c->pool, moef_gate_run, &t, (int)((t.gate_rows + t.gate_bs - 1) / t.gate_bs));

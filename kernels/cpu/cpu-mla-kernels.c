@@ -540,6 +540,12 @@ static inline int sc_prefetch_rows(int n)
 	return groups >= 4 ? 1 : groups >= 2 ? 2 : 4;
 }
 
+/* The rows that query group g asks for, per of them a group: none past the tile's 4 */
+static inline int sc_prefetch_count(int g, int per)
+{
+	return g * per < 4 ? per : 0;
+}
+
 /* The 16 lane sums of acc[i][t] as sum[i] = {t = 0..3}: a tree of adds over interleaved halves
  * (45 instructions, against about 130 for 16 separate horizontal sums). */
 MK512_INLINE void sc_sum16(__m512 acc[4][4], __m128 sum[4])
@@ -682,10 +688,10 @@ static MKB16 void sd_rows(float *s, long lds, const float *qf, const uint16_t *q
 		int i = 0, g = 0;
 		for (; i + 4 <= n; i += 4, g++)
 			sd_tile(4, 4, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim,
-				pf + (long)g * per * ldv, g * per < 4 ? per : 0);
+				pf + (long)g * per * ldv, sc_prefetch_count(g, per));
 		for (; i < n; i++, g++)
 			sd_tile(4, 1, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim,
-				pf + (long)g * per * ldv, g * per < 4 ? per : 0);
+				pf + (long)g * per * ldv, sc_prefetch_count(g, per));
 	}
 	for (; t < m; t++) {
 		const uint16_t *vt = v + (long)t * ldv;
@@ -883,10 +889,10 @@ MK512_INLINE void sc_rows(int B16, float *s, long lds, const float *q, long ldq,
 		int i = 0, g = 0;
 		for (; i + 4 <= n; i += 4, g++)
 			sc_tile(4, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim,
-				pf + (long)g * per * ldv * vb, g * per < 4 ? per : 0);
+				pf + (long)g * per * ldv * vb, sc_prefetch_count(g, per));
 		for (; i < n; i++, g++)
 			sc_tile(4, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim,
-				pf + (long)g * per * ldv * vb, g * per < 4 ? per : 0);
+				pf + (long)g * per * ldv * vb, sc_prefetch_count(g, per));
 	}
 	for (; t < m; t++) {
 		const char *vt = (const char *)v + (long)t * ldv * vb;
