@@ -5,7 +5,7 @@ libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-mla-causal.c \
 	kernels/cpu/cpu-mla-kernels.c kernels/cpu/cpu-mla-kernels.h \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
-	kernels/cpu/cpu-kernels-int8.c kernels/cpu/cpu-kernels-bf16.c \
+	kernels/cpu/cpu-kernels-int8.c kernels/cpu/cpu-kernels-avx2-int8.c kernels/cpu/cpu-kernels-bf16.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h kernels/cpu/cpu-gemm-simd.h \
 	kernels/cpu/cpu-pool.c kernels/cpu/cpu-pool.h kernels/cpu/cpu-rows4.c kernels/cpu/cpu-rows4.h \
 	kernels/cpu/cpu-uk4.c kernels/cpu/cpu-uk4.h \

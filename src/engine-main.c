@@ -48,7 +48,8 @@ static const char usage_options[] =
 "  --kernels NAME           CPU kernel set: ref, avx2, avx512 (default: the fastest exact one this CPU\n"
 "                           runs), avx512-int8 (AVX-512 VNNI: quantized weights times activations\n"
 "                           rounded to 8 bits per block of 32 (K-quant decode: 256), like\n"
-"                           llama.cpp; logits move by ~1e-2)\n"
+"                           llama.cpp; logits move by ~1e-2), avx2-int8 (the same for Q8_0, Q4_K\n"
+"                           and Q6_K weights on CPUs with AVX2 but no AVX-512)\n"
 "                           or avx512-bf16 (AVX-512 BF16: BF16 weights times activations rounded to\n"
 "                           BF16, 8 significant bits; logits move by ~1e-2)\n"
 "  --backend cpu|cuda|auto  where the forward pass runs (default: $DSCODER_BACKEND, else auto:\n"
@@ -60,7 +61,7 @@ static const char usage_options[] =
 "  --ctx N                  context length (default: the model's, capped by available memory;\n"
 "                           --serve and --batch-file share the default out among the slots)\n"
 "  --cache-type f32|bf16    the latent KV cache's values: f32 (exact; the default but with the\n"
-"                           avx512-int8 and avx512-bf16 kernels) or bf16 (CPU: half the memory, so\n"
+"                           avx2-int8, avx512-int8 and avx512-bf16 kernels) or bf16 (CPU: half the memory, so\n"
 "                           twice the context; keys and values rounded to BF16, and with AVX-512 BF16\n"
 "                           decode's attention products too (faster); logits move by a few 1e-3)\n"
 "  --max-tokens N           stop after N tokens (default: until EOS)\n"
@@ -441,10 +442,10 @@ int main(int argc, char **argv)
 		case OPT_KERNELS:
 			/* the CPU backend reads DSCODER_KERNELS once, when it first multiplies */
 			if (strcmp(optarg, "ref") != 0 && strcmp(optarg, "avx2") != 0 &&
-			    strcmp(optarg, "avx512") != 0 && strcmp(optarg, "avx512-int8") != 0 &&
+			    strcmp(optarg, "avx2-int8") != 0 && strcmp(optarg, "avx512") != 0 && strcmp(optarg, "avx512-int8") != 0 &&
 			    strcmp(optarg, "avx512-bf16") != 0) {
 				fprintf(stderr, "dscoder-engine: --kernels %s is not a kernel set: use ref, avx2, "
-					"avx512, avx512-int8 or avx512-bf16.\n", optarg);
+					"avx2-int8, avx512, avx512-int8 or avx512-bf16.\n", optarg);
 				return 1;
 			}
 			setenv("DSCODER_KERNELS", optarg, 1);

@@ -304,6 +304,12 @@ static void kernels_choose(void)
 #endif
 		return;
 	}
+	if (strcmp(force, "avx2-int8") == 0 && avx2) {
+#ifdef HAVE_AVX2_TARGET
+		kernels_chosen = &cpu_kernels_avx2_int8;
+#endif
+		return;
+	}
 	if (strcmp(force, "avx512") == 0 && avx512) {
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 		kernels_chosen = &cpu_kernels_avx512;
@@ -325,14 +331,15 @@ static void kernels_choose(void)
 	if (strcmp(force, "avx512-bf16") == 0)
 		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=avx512-bf16: this CPU (or this build) lacks "
 			"AVX-512 BF16 (vdpbf16ps); use avx512 or leave DSCODER_KERNELS unset.\n");
-	else if (strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0 || strcmp(force, "avx512-int8") == 0)
+	else if (strcmp(force, "avx2") == 0 || strcmp(force, "avx2-int8") == 0 || strcmp(force, "avx512") == 0 ||
+		 strcmp(force, "avx512-int8") == 0)
 		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s: this CPU (or this build) lacks %s; "
-			"the sets it runs are %s.\n", force, strcmp(force, "avx2") == 0 ? "AVX2/FMA/F16C" :
+			"the sets it runs are %s.\n", force, strncmp(force, "avx2", 4) == 0 ? "AVX2/FMA/F16C" :
 			strcmp(force, "avx512") == 0 ? "AVX-512 F/BW/VL/DQ" : "AVX-512 with VNNI",
-			cpu_kernels_have_avx512_int8() ? "ref, avx2, avx512 and avx512-int8" :
-			avx512 ? "ref, avx2 and avx512" : avx2 ? "ref and avx2" : "ref alone");
+			cpu_kernels_have_avx512_int8() ? "ref, avx2, avx2-int8, avx512 and avx512-int8" :
+			avx512 ? "ref, avx2, avx2-int8 and avx512" : avx2 ? "ref, avx2 and avx2-int8" : "ref alone");
 	else
-		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2, "
+		fprintf(stderr, "dscoder-engine: DSCODER_KERNELS=%s is not a kernel set: use ref, avx2, avx2-int8, "
 			"avx512, avx512-int8 or avx512-bf16.\n", force);
 	exit(1);
 }

@@ -66,6 +66,9 @@ void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, l
 		 long kdim);
 float cpu_avx2_exp_sum(float *s, long n, float max);
 void cpu_avx2_silu_mul(float *g, const float *u, long n);
+/* Opt-in, never the default: Q8_0, Q4_K and Q6_K weights times activations rounded to int8 with AVX2
+ * (cpu-kernels-avx2-int8.c), for CPUs without AVX-512; the rest is the AVX2 set. */
+extern const struct cpu_kernels cpu_kernels_avx2_int8;
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 extern const struct cpu_kernels cpu_kernels_avx512;
@@ -81,9 +84,9 @@ extern const struct cpu_kernels cpu_kernels_avx512_int8;
 extern const struct cpu_kernels cpu_kernels_avx512_bf16;
 #endif
 
-/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx512|avx512-int8|avx512-bf16 in the environment
- * names one (read at the first call); unset, the fastest exact set this CPU runs (AVX-512, then AVX2,
- * then portable; avx512-int8 and avx512-bf16 only when named). A named set that is not compiled in or
+/* The set this process uses: DSCODER_KERNELS=ref|avx2|avx2-int8|avx512|avx512-int8|avx512-bf16 in the
+ * environment names one (read at the first call); unset, the fastest exact set this CPU runs (AVX-512,
+ * then AVX2, then portable; avx2-int8, avx512-int8 and avx512-bf16 only when named). A named set that is not compiled in or
  * that this CPU lacks, or an unknown name, is refused: one sentence on stderr and exit(1). */
 const struct cpu_kernels *cpu_kernels_best(void);
 /* Is the AVX2 set compiled in and supported by this CPU? */

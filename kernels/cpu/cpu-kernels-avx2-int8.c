@@ -1,0 +1,597 @@
+/* cpu-kernels-avx2-int8.c: the opt-in AVX2 int8 set (DSCODER_KERNELS=avx2-int8, --kernels avx2-int8):
+ * Q8_0, Q4_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw and vpmaddwd;
+ * every other kernel (float weights, the other block types, axpy_row, dot, pv, exp_sum) is the exact
+ * AVX2 set's.
+ *
+ * Why: on a CPU without AVX-512 (AMD Zen 2 and 3, Intel before Ice Lake) the exact AVX2 set widens each
+ * quantized weight to F32 before its multiply, and K-quant decode is bound by that arithmetic, not by
+ * memory: bench Q4_K_M reached 28% of the read bandwidth on 2 Zen 3 cores. Here the weight codes are
+ * multiplied as the file stores them, 32 byte pairs an instruction, and one scale conversion is left
+ * per block (Q8_0) or super-block (Q4_K, Q6_K).
+ *
+ * The price is the activations' rounding, as in the AVX-512 VNNI set: per token, each block of 32
+ * values (Q8_0) or super-block of 256 (Q4_K, Q6_K, as llama.cpp's Q8_K) is stored as dx * q with
+ * dx = max |x| / 127 and q = round(x / dx) in int8, which moves a dot product by up to sum |w| dx / 2.
+ *
+ * The sums, per row and token:
+ * - Q8_0: sum over blocks of d dx (w . q); w is signed, so vpmaddubsw takes |w| and q with w's sign
+ *   (vpsignb), exact: pairs reach at most 2 x 128 x 127 < 2^15.
+ * - Q4_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32, u the
+ *   nibbles (0..15); the sub-block scales are applied in integers (vpmaddwd by sc_j), one conversion
+ *   per super-block.
+ * - Q6_K: d dx (sum_g sc_g (u_g . q_g) - 32 sum_g sc_g (sum of q_g)), g the 16 groups of 16, u the 6-bit
+ *   codes (0..63: pairs at most 2 x 63 x 127 < 2^15).
+ * Each row's sum is formed the same way in any tile, row range or layout (the rows layout of the file
+ * or rows4, cpu-rows4.h), so results do not depend on the number of threads or tokens. */
+#include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
+
+#ifdef HAVE_AVX2_TARGET
+
+#include <immintrin.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu-kernels.h"
+#include "cpu-scratch.h"
+
+#define A8_TARGET "avx2,fma,f16c"
+#define A8_FN static inline __attribute__((always_inline, target(A8_TARGET)))
+#define A8_API static __attribute__((target(A8_TARGET)))
+#define A8_UNROLL _Pragma("GCC unroll 8")
+
+/* Bytes of weights ahead of the tile that decode asks for (it streams them from memory) */
+#define A8_PF 4096
+#define A8_ROWBLOCK 16     /* rows whose weights stay in L1 while every group of tokens passes over them */
+#define A8_NT 4            /* tokens per tile */
+
+/* ---- activations ----
+ * Q8_0 form, per token and block of 32: the 32 codes, then dx (36 bytes).
+ * K form, per token and super-block of 256 (A8_KSB bytes): the 256 codes in order; at A8_KSB_GS the
+ * 16 groups of 16's sums of codes as int16 (Q6_K's offset); at A8_KSB_BS the 8 sub-blocks of 32's
+ * (Q4_K's mins); at A8_KSB_DX dx. */
+#define A8_QB 36
+#define A8_KSB 320
+#define A8_KSB_GS 256
+#define A8_KSB_BS 288
+#define A8_KSB_DX 304
+
+A8_FN float a8_absmax(const float *x, int n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 m = _mm256_setzero_ps();
+	for (int i = 0; i < n; i += 8)
+		m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_max_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+/* The 32 values at x times id rounded to int8 codes at o (nearest, ties to even) */
+A8_FN void a8_codes32(const float *x, __m256 id, int8_t *o)
+{
+	__m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+	__m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+	__m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+	__m256i d = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+	/* the packs work per 128-bit lane: a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7, then put in order */
+	__m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+	v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *)(void *)o, v);
+}
+
+A8_API void a8_quantize_q8(const float *x, int n, long ldx, long k, uint8_t *buf)
+{
+	long nb = k / 32;
+	for (int i = 0; i < n; i++)
+		for (long b = 0; b < nb; b++) {
+			const float *xb = x + (long)i * ldx + b * 32;
+			uint8_t *o = buf + ((size_t)i * (size_t)nb + (size_t)b) * A8_QB;
+			float amax = a8_absmax(xb, 32), dx = amax / 127.0f;
+			a8_codes32(xb, _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f), (int8_t *)o);
+			memcpy(o + 32, &dx, sizeof dx);
+		}
+}
+
+A8_API void a8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
+{
+	long nsb = k / 256;
+	for (int i = 0; i < n; i++)
+		for (long s = 0; s < nsb; s++) {
+			const float *xs = x + (long)i * ldx + s * 256;
+			uint8_t *o = buf + ((size_t)i * (size_t)nsb + (size_t)s) * A8_KSB;
+			float amax = a8_absmax(xs, 256), dx = amax / 127.0f;
+			__m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+			int16_t gs[16], bs[8];
+			for (int j = 0; j < 8; j++)
+				a8_codes32(xs + 32 * j, id, (int8_t *)o + 32 * j);
+			for (int g = 0; g < 16; g++) {
+				int sum = 0;
+				for (int c = 0; c < 16; c++)
+					sum += ((const int8_t *)o)[16 * g + c];
+				gs[g] = (int16_t)sum;
+			}
+			for (int j = 0; j < 8; j++)
+				bs[j] = (int16_t)(gs[2 * j] + gs[2 * j + 1]);
+			memcpy(o + A8_KSB_GS, gs, sizeof gs);
+			memcpy(o + A8_KSB_BS, bs, sizeof bs);
+			memcpy(o + A8_KSB_DX, &dx, sizeof dx);
+		}
+}
+
+/* ---- where a row's blocks lie ----
+ * A tile reads NR rows (4 in rows4, where a group's rows are interleaved, 1 in the file's layout)
+ * through the pointers of their first block's parts and the bytes from one block of a row to the next
+ * (the unit: a rows4 group's block of 4 rows, or one block). */
+struct a8_rows {
+	const uint8_t *p0[4];   /* Q8_0: the scale; Q4_K: d and dmin; Q6_K: the low nibbles */
+	const uint8_t *p1[4];   /* Q8_0: the codes; Q4_K: the 12 scale bytes; Q6_K: the high pairs */
+	const uint8_t *p2[4];   /* Q4_K: the nibbles; Q6_K: the 16 scales */
+	const uint8_t *p3[4];   /* Q6_K: d */
+	size_t unit;            /* bytes between consecutive blocks (Q8_0) or super-blocks of a row */
+};
+
+/* The 4 rows of rows4 group g */
+static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
+{
+	for (int i = 0; i < 4; i++)
+		switch (t) {
+		case DS_Q8_0:   /* pairs of blocks: handled by a8_q8_0_at */
+			r->p0[i] = g + 4 * i;
+			r->p1[i] = g + 16 + 64 * i;
+			r->unit = 272;
+			break;
+		case DS_Q4_K:
+			r->p0[i] = g + 4 * i;
+			r->p1[i] = g + 16 + 12 * i;
+			r->p2[i] = g + 64 + 128 * i;
+			r->unit = 576;
+			break;
+		default:        /* Q6_K */
+			r->p0[i] = g + 128 * i;
+			r->p1[i] = g + 512 + 64 * i;
+			r->p2[i] = g + 768 + 16 * i;
+			r->p3[i] = g + 832 + 2 * i;
+			r->unit = 840;
+			break;
+		}
+}
+
+/* Row w in the file's layout, in slot 0 (and in the others, which are computed but not stored) */
+static void a8_rows_plain(enum ds_dtype t, const uint8_t *w, struct a8_rows *r)
+{
+	for (int i = 0; i < 4; i++)
+		switch (t) {
+		case DS_Q8_0:
+			r->p0[i] = w;
+			r->p1[i] = w + 2;
+			r->unit = 34;
+			break;
+		case DS_Q4_K:
+			r->p0[i] = w;
+			r->p1[i] = w + 4;
+			r->p2[i] = w + 16;
+			r->unit = 144;
+			break;
+		default:
+			r->p0[i] = w;
+			r->p1[i] = w + 128;
+			r->p2[i] = w + 192;
+			r->p3[i] = w + 208;
+			r->unit = 210;
+			break;
+		}
+}
+
+/* ---- reductions ---- */
+
+/* The sums of the 8 lanes of a[0..3], in that order: the same additions for each row */
+A8_FN __m128i a8_hsum4_epi32(const __m256i *a)
+{
+	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+A8_FN __m128 a8_hsum4_ps(const __m256 *a)
+{
+	__m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+	return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+A8_FN float a8_h2f(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return _cvtsh_ss(h);
+}
+
+/* Prefetch the unit that starts A8_PF bytes after p, a line at a time */
+A8_FN void a8_prefetch_unit(const uint8_t *p, size_t unit)
+{
+	for (size_t o = 0; o < unit; o += 64)
+		_mm_prefetch((const char *)p + A8_PF + o, _MM_HINT_T0);
+}
+
+/* ---- Q8_0 ----
+ * rows4 keeps a group's blocks in pairs: block b of row i has its scale at p0 + 2 (b % 2) within pair
+ * b / 2 (the rows' 8 scales come first, row i's two at 4 i) and its codes at p1 + 32 (b % 2). */
+A8_FN void a8_q8_0_at(int r4, const struct a8_rows *r, int i, long b, const uint8_t **sc, const uint8_t **q)
+{
+	if (r4) {
+		size_t off = (size_t)(b / 2) * r->unit, h = (size_t)(b % 2);
+		*sc = r->p0[i] + off + 2 * h;
+		*q = r->p1[i] + off + 32 * h;
+	} else {
+		*sc = r->p0[i] + (size_t)b * r->unit;
+		*q = r->p1[i] + (size_t)b * r->unit;
+	}
+}
+
+/* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart) */
+A8_FN void a8_tile_q8_0(int r4, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0,
+			long tstride, int pf, float out[][4])
+{
+	const long nb = k / 32;
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc[A8_NT][4];
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		A8_UNROLL for (int i = 0; i < 4; i++)
+			acc[t][i] = _mm256_setzero_ps();
+	for (long b = 0; b < nb; b++) {
+		if (pf && (!r4 || b % 2 == 0)) {   /* a rows4 pair holds the group's 4 rows, a block one row's */
+			const uint8_t *sc, *q;
+			a8_q8_0_at(r4, r, 0, b, &sc, &q);
+			a8_prefetch_unit(sc, r4 ? r->unit : 64);
+		}
+		A8_UNROLL for (int i = 0; i < NR; i++) {
+			const uint8_t *sc, *q;
+			a8_q8_0_at(r4, r, i, b, &sc, &q);
+			const float d = a8_h2f(sc);
+			const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)q), aw = _mm256_sign_epi8(w, w);
+			A8_UNROLL for (int t = 0; t < NT; t++) {
+				const uint8_t *a = a0 + (long)t * tstride + b * A8_QB;
+				float dx;
+				memcpy(&dx, a + 32, sizeof dx);
+				__m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
+				__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
+				acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[t][i]);
+			}
+		}
+	}
+	A8_UNROLL for (int t = 0; t < NT; t++) {
+		A8_UNROLL for (int i = NR; i < 4; i++)
+			acc[t][i] = acc[t][0];
+		_mm_storeu_ps(out[t], a8_hsum4_ps(acc[t]));
+	}
+}
+
+/* ---- Q4_K ---- */
+
+/* shuffle indices that repeat int16 lane j of each 128-bit lane */
+static const int8_t a8_bcast16[8][32] __attribute__((aligned(32))) = {
+#define A8_B(j) { 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, \
+	2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1, 2*j, 2*j+1 }
+	A8_B(0), A8_B(1), A8_B(2), A8_B(3), A8_B(4), A8_B(5), A8_B(6), A8_B(7)
+#undef A8_B
+};
+
+A8_FN __m256i a8_bcast(__m256i v, int j)
+{
+	return _mm256_shuffle_epi8(v, _mm256_load_si256((const __m256i *)(const void *)a8_bcast16[j]));
+}
+
+A8_FN void a8_tile_q4_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+			int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	const __m256i nib = _mm256_set1_epi8(0x0f);
+	__m128 acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		acc[t] = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
+		__m256i isum[A8_NT][4];
+		__m128i msum[A8_NT][4];
+		float d[4], dmin[4];
+		A8_UNROLL for (int i = 0; i < NR; i++) {
+			uint64_t sc, mn;
+			ds_k_scales8(r->p1[i] + off, &sc, &mn);
+			d[i] = a8_h2f(r->p0[i] + off);
+			dmin[i] = a8_h2f(r->p0[i] + off + 2);
+			const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+			const __m128i mnv = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
+			const uint8_t *qs = r->p2[i] + off;
+			A8_UNROLL for (int t = 0; t < NT; t++) {
+				isum[t][i] = _mm256_setzero_si256();
+				msum[t][i] = _mm_madd_epi16(mnv, _mm_loadu_si128((const __m128i *)(const void *)
+							(a0 + (long)t * tstride + s * A8_KSB + A8_KSB_BS)));
+			}
+			A8_UNROLL for (int j = 0; j < 4; j++) {
+				const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
+				const __m256i lo = _mm256_and_si256(w, nib), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), nib);
+				const __m256i slo = a8_bcast(scv, 2 * j), shi = a8_bcast(scv, 2 * j + 1);
+				A8_UNROLL for (int t = 0; t < NT; t++) {
+					const uint8_t *a = a0 + (long)t * tstride + s * A8_KSB + 64 * j;
+					__m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)a));
+					__m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(a + 32)));
+					isum[t][i] = _mm256_add_epi32(isum[t][i], _mm256_add_epi32(_mm256_madd_epi16(pl, slo),
+												 _mm256_madd_epi16(ph, shi)));
+				}
+			}
+		}
+		A8_UNROLL for (int i = NR; i < 4; i++) {
+			d[i] = d[0];
+			dmin[i] = dmin[0];
+			A8_UNROLL for (int t = 0; t < NT; t++) {
+				isum[t][i] = isum[t][0];
+				msum[t][i] = msum[t][0];
+			}
+		}
+		const __m128 dv = _mm_loadu_ps(d), mv = _mm_loadu_ps(dmin);
+		A8_UNROLL for (int t = 0; t < NT; t++) {
+			float dx;
+			memcpy(&dx, a0 + (long)t * tstride + s * A8_KSB + A8_KSB_DX, sizeof dx);
+			const __m128 vdx = _mm_set1_ps(dx);
+			__m128i m4 = _mm_hadd_epi32(_mm_hadd_epi32(msum[t][0], msum[t][1]), _mm_hadd_epi32(msum[t][2], msum[t][3]));
+			acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(isum[t])), _mm_mul_ps(dv, vdx), acc[t]);
+			acc[t] = _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(mv, vdx), acc[t]);
+		}
+	}
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		_mm_storeu_ps(out[t], acc[t]);
+}
+
+/* ---- Q6_K ---- */
+
+/* the bytes of groups 2c (in lanes 0-7 of the result) and 2c + 1 (8-15) of 16 scales, as int16 */
+static const int8_t a8_q6_pair[8][16] __attribute__((aligned(16))) = {
+#define A8_P(c) { 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1 }
+	A8_P(0), A8_P(1), A8_P(2), A8_P(3), A8_P(4), A8_P(5), A8_P(6), A8_P(7)
+#undef A8_P
+};
+
+A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+			int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
+	__m128 acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		acc[t] = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
+		__m256i isum[A8_NT][4];
+		float d[4];
+		A8_UNROLL for (int i = 0; i < NR; i++) {
+			const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)(r->p2[i] + off));
+			const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+			d[i] = a8_h2f(r->p3[i] + off);
+			A8_UNROLL for (int t = 0; t < NT; t++)   /* the -32 offset: -32 sum_g sc_g (sum of q_g) */
+				isum[t][i] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)
+						(const void *)(a0 + (long)t * tstride + s * A8_KSB + A8_KSB_GS))), 5);
+			A8_UNROLL for (int t = 0; t < NT; t++)
+				isum[t][i] = _mm256_sub_epi32(_mm256_setzero_si256(), isum[t][i]);
+			A8_UNROLL for (int h = 0; h < 2; h++) {
+				const uint8_t *ql = r->p0[i] + off + 64 * h, *qh = r->p1[i] + off + 32 * h;
+				const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+				const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+				const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+				__m256i u[4];
+				u[0] = _mm256_or_si256(_mm256_and_si256(l0, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two));
+				u[1] = _mm256_or_si256(_mm256_and_si256(l1, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two));
+				u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nib), _mm256_and_si256(hb, two));
+				u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
+						       _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
+				A8_UNROLL for (int q = 0; q < 4; q++) {
+					const int c = 4 * h + q;   /* values 32c .. 32c + 31: groups 2c and 2c + 1 */
+					const __m256i scp = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc,
+							_mm_load_si128((const __m128i *)(const void *)a8_q6_pair[c])));
+					A8_UNROLL for (int t = 0; t < NT; t++) {
+						const uint8_t *a = a0 + (long)t * tstride + s * A8_KSB + 32 * c;
+						__m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)a));
+						isum[t][i] = _mm256_add_epi32(isum[t][i], _mm256_madd_epi16(p, scp));
+					}
+				}
+			}
+		}
+		A8_UNROLL for (int i = NR; i < 4; i++) {
+			d[i] = d[0];
+			A8_UNROLL for (int t = 0; t < NT; t++)
+				isum[t][i] = isum[t][0];
+		}
+		const __m128 dv = _mm_loadu_ps(d);
+		A8_UNROLL for (int t = 0; t < NT; t++) {
+			float dx;
+			memcpy(&dx, a0 + (long)t * tstride + s * A8_KSB + A8_KSB_DX, sizeof dx);
+			acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(isum[t])), _mm_mul_ps(dv, _mm_set1_ps(dx)), acc[t]);
+		}
+	}
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		_mm_storeu_ps(out[t], acc[t]);
+}
+
+/* ---- the rows ---- */
+
+A8_FN void a8_tile(enum ds_dtype t, int r4, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
+		   long tstride, int pf, float out[][4])
+{
+	if (t == DS_Q8_0)
+		a8_tile_q8_0(r4, NR, NT, r, k, a, tstride, pf, out);
+	else if (t == DS_Q4_K)
+		a8_tile_q4_k(NR, NT, r, k, a, tstride, pf, out);
+	else
+		a8_tile_q6_k(NR, NT, r, k, a, tstride, pf, out);
+}
+
+/* One tile of NR rows (4 of a rows4 group, or 1) for nt (1..A8_NT) tokens */
+A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, long k, const uint8_t *a,
+		     long tstride, int pf, float out[][4])
+{
+	switch (nt) {
+	case 1: a8_tile(t, r4, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out); break;
+	case 2: a8_tile(t, r4, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out); break;
+	case 3: a8_tile(t, r4, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out); break;
+	default: a8_tile(t, r4, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out); break;
+	}
+}
+
+/* rows [r0, r1) of w for n tokens quantized at aq (tstride apart), into y[t * ldy + row]: blocks of
+ * A8_ROWBLOCK rows whose weights stay in cache while each group of up to A8_NT tokens passes over
+ * them; rows4 matrices a group of 4 rows a tile (rows outside [r0, r1) computed, not stored), the
+ * file's layout a row a tile (one stream from memory). */
+A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
+		     long tstride, int n, float *y, long ldy)
+{
+	const long k = (long)w->cols;
+	const size_t rb = ds_row_bytes(t, w->cols);
+	const uint8_t *base = w->data;
+	const int step = r4 ? 4 : 1, pf = n <= A8_NT;
+	for (long b0 = r4 ? r0 / 4 * 4 : r0; b0 < r1; b0 += A8_ROWBLOCK) {
+		long b1 = b0 + A8_ROWBLOCK < r1 ? b0 + A8_ROWBLOCK : r1;
+		for (int i = 0; i < n; i += A8_NT) {
+			int nt = n - i < A8_NT ? n - i : A8_NT;
+			for (long g = b0; g < b1; g += step) {
+				struct a8_rows r;
+				float o[A8_NT][4];
+				if (r4)
+					a8_rows_group(t, base + (size_t)g * rb, &r);
+				else
+					a8_rows_plain(t, base + (size_t)g * rb, &r);
+				a8_tile_n(t, r4, nt, &r, k, aq + (long)i * tstride, tstride, pf, o);
+				for (int j = 0; j < nt; j++)
+					for (int q = 0; q < step; q++)
+						if (g + q >= r0 && g + q < r1)
+							y[(long)(i + j) * ldy + g + q] = o[j][q];
+			}
+		}
+	}
+}
+
+A8_API void a8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
+			 float *y, long ldy)
+{
+	if (w->layout == DS_LAYOUT_ROWS4)
+		a8_rows_t(DS_Q8_0, 1, w, r0, r1, aq, ts, n, y, ldy);
+	else
+		a8_rows_t(DS_Q8_0, 0, w, r0, r1, aq, ts, n, y, ldy);
+}
+
+A8_API void a8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
+			 float *y, long ldy)
+{
+	if (w->layout == DS_LAYOUT_ROWS4)
+		a8_rows_t(DS_Q4_K, 1, w, r0, r1, aq, ts, n, y, ldy);
+	else
+		a8_rows_t(DS_Q4_K, 0, w, r0, r1, aq, ts, n, y, ldy);
+}
+
+A8_API void a8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
+			 float *y, long ldy)
+{
+	if (w->layout == DS_LAYOUT_ROWS4)
+		a8_rows_t(DS_Q6_K, 1, w, r0, r1, aq, ts, n, y, ldy);
+	else
+		a8_rows_t(DS_Q6_K, 0, w, r0, r1, aq, ts, n, y, ldy);
+}
+
+/* ---- the set ---- */
+
+static bool a8_type(enum ds_dtype t)
+{
+	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q6_K;
+}
+
+/* Bytes per token of the activations for weights of type t, k columns */
+static long a8_stride(enum ds_dtype t, long k)
+{
+	return t == DS_Q8_0 ? k / 32 * A8_QB : k / 256 * A8_KSB;
+}
+
+/* This set's types pack from one token on (the activations rounded once per product); the rest are
+ * the AVX2 set's, which packs its float prefill tiles */
+static int a8_packed_from(enum ds_dtype t)
+{
+	return a8_type(t) ? 1 : cpu_kernels_avx2.packed_from(t);
+}
+
+static size_t a8_pack_floats(enum ds_dtype t, int n, long k)
+{
+	if (!a8_type(t))
+		return cpu_kernels_avx2.pack_floats(t, n, k);
+	return ((size_t)n * (size_t)a8_stride(t, k) + sizeof(float) - 1) / sizeof(float);
+}
+
+static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
+{
+	if (!a8_type(t))
+		cpu_kernels_avx2.pack(t, x, n, ldx, k, xp);
+	else if (t == DS_Q8_0)
+		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
+	else
+		a8_quantize_k(x, n, ldx, k, (uint8_t *)xp);
+}
+
+static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			   long ldy)
+{
+	if (!a8_type(w->dtype)) {
+		cpu_kernels_avx2.rows_packed(w, r0, r1, xp, n, y, ldy);
+		return;
+	}
+	if (r0 >= r1 || n <= 0)
+		return;
+	const long ts = a8_stride(w->dtype, (long)w->cols);
+	const uint8_t *a = (const uint8_t *)xp;
+	if (w->dtype == DS_Q8_0)
+		a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy);
+	else if (w->dtype == DS_Q4_K)
+		a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy);
+	else
+		a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy);
+}
+
+/* Unpacked: packed here into a buffer of this thread, kept for its next call */
+static void a8_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx, float *y,
+		    long ldy)
+{
+	if (!a8_type(w->dtype)) {
+		cpu_avx2_rows(w, r0, r1, x, n, ldx, y, ldy);
+		return;
+	}
+	if (r0 >= r1 || n <= 0)
+		return;
+	float *buf = cpu_scratch(CPU_SCRATCH_I8_ACT, a8_pack_floats(w->dtype, n, (long)w->cols) * sizeof(float));
+	a8_pack(w->dtype, x, n, ldx, (long)w->cols, buf);
+	a8_rows_packed(w, r0, r1, buf, n, y, ldy);
+}
+
+/* Matrices of these types are read in rows4 (cpu-rows4.h): a tile's 4 rows one stream, their codes
+ * loaded once per block for every token */
+static bool a8_rows4(enum ds_dtype t)
+{
+	return a8_type(t);
+}
+
+const struct cpu_kernels cpu_kernels_avx2_int8 = {
+	.name = "AVX2 int8",
+	.rounds_activations = true,
+	.rows = a8_rows,
+	.packed_from = a8_packed_from,
+	.pack_floats = a8_pack_floats,
+	.pack = a8_pack,
+	.rows_packed = a8_rows_packed,
+	.rows4 = a8_rows4,
+	.axpy_row = cpu_avx2_axpy_row,
+	.dot = cpu_avx2_dot,
+	.axpy = cpu_avx2_axpy,
+	.pv = cpu_avx2_pv,
+	.exp_sum = cpu_avx2_exp_sum,
+	.silu_mul = cpu_avx2_silu_mul,
+};
+
+#endif
