@@ -3,7 +3,7 @@ noinst_LIBRARIES += libkernels.a
 libkernels_a_SOURCES = kernels/backend.h \
 	kernels/cpu/cpu-backend.c kernels/cpu/cpu-backend.h kernels/cpu/cpu-ffn.c kernels/cpu/cpu-mla.c \
 	kernels/cpu/cpu-mla-causal.c \
-	kernels/cpu/cpu-mla-kernels.c kernels/cpu/cpu-mla-kernels.h \
+	kernels/cpu/cpu-mla-kernels.c kernels/cpu/cpu-mla-kernels-avx2.c kernels/cpu/cpu-mla-kernels.h \
 	kernels/cpu/cpu-kernels.c kernels/cpu/cpu-kernels-avx2.c kernels/cpu/cpu-kernels-avx512.c \
 	kernels/cpu/cpu-kernels-int8.c kernels/cpu/cpu-kernels-avx2-int8.c kernels/cpu/cpu-kernels-bf16.c \
 	kernels/cpu/cpu-kernels.h kernels/cpu/cpu-quant-simd.h kernels/cpu/cpu-gemm-simd.h \

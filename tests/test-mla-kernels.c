@@ -3,7 +3,8 @@
  * row counts and widths off the 256-column pass and the 16-lane vectors; pv_scaled with rescales of
  * 1, 0 and in between, query counts off the 4-query tile; pv_add_scaled likewise; scores with row
  * strides wider than the sum; pv and scores again on BF16 rows (a --cache-type bf16 cache), which must
- * sum the widened values exactly as F32 rows of them. The AVX-512 set must also equal the generic set on the AVX-512 kernels
+ * sum the widened values exactly as F32 rows of them. The AVX-512 and AVX2 sets must also equal the generic set on
+ * their kernels
  * bit for bit where it claims the same sums in the same order (axpy_rows on F32/F16/BF16/Q8_0/Q4_K/Q5_K,
  * pv_scaled, pv_add_scaled), and nothing
  * outside the outputs may be written. */
@@ -359,9 +360,19 @@ int main(void)
 	      "the portable kernels do not get the generic attention kernels");
 	test_set(&cpu_kernels_ref);
 #ifdef HAVE_AVX2_TARGET
-	if (cpu_kernels_have_avx2())
+	if (cpu_kernels_have_avx2()) {
+		CHECK(cpu_mla_kernels_for(&cpu_kernels_avx2) == &cpu_mla_kernels_avx2 &&
+		      cpu_mla_kernels_for(&cpu_kernels_avx2_int8) == &cpu_mla_kernels_avx2,
+		      "the AVX2 kernels do not get the AVX2 attention kernels");
 		test_set(&cpu_kernels_avx2);
-	else
+		/* the generic set on the same kernels: the reference the AVX2 one is compared to */
+		printf("generic on %s: ", cpu_kernels_avx2.name);
+		for (int ni = 1; ni <= 17; ni += 8) {
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx2, ni, 32, 512, 0, DS_F32);
+			test_pv(&cpu_mla_kernels_generic, &cpu_kernels_avx2, ni, 64, 512, 1, DS_F32);
+		}
+		printf("checked\n");
+	} else
 		printf("this CPU lacks AVX2/FMA/F16C: the AVX2 set was not tested\n");
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)

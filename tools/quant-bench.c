@@ -2,7 +2,7 @@
  * decode (1 token) as GB/s of weights against the measured read bandwidth, prefill (64 tokens) as
  * tokens x rows per second. Medians of several runs: the machine is shared. Run by hand:
  *   tools/quant-bench [TYPES [SETS [THREADS [MB [TOKENS [COLS]]]]]]   e.g. tools/quant-bench q4_K,q8_0 avx512 2
- * (SETS: ref, avx2, avx512 and the opt-in avx512-int8 and avx512-bf16)
+ * (SETS: ref, avx2, avx512 and the opt-in avx512-int8, avx512-bf16 and avx2-int8)
  * (MB of weights for decode, default 256; prefill takes 1/16 of them and TOKENS tokens, default 64;
  * COLS weights per row, default 2048: the bench model's rows are 1024 long, Coder-V2-Lite's 2048) */
 #include "build-config.h"
@@ -15,6 +15,7 @@
 
 #include "cpu/cpu-kernels.h"
 #include "cpu/cpu-pool.h"
+#include "cpu/cpu-rows4.h"
 #include "cpu/membw.h"
 #include "xalloc.h"
 
@@ -144,7 +145,8 @@ int main(int argc, char **argv)
 		struct ds_tensor wp = w;
 		wp.rows = rows / 16;
 		float *y = xmalloc(sizeof *y * (size_t)(np * rows));
-		static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8", "avx512-bf16" };
+		static const char *const sn[] = { "ref", "avx2", "avx512", "avx512-int8", "avx512-bf16",
+						     "avx2-int8" };
 		for (int si = 0; si < (int)(sizeof sn / sizeof sn[0]); si++) {
 			const struct cpu_kernels *k = NULL;
 			snprintf(pat, sizeof pat, ",%s,", sn[si]);
@@ -156,6 +158,8 @@ int main(int argc, char **argv)
 #ifdef HAVE_AVX2_TARGET
 			if (si == 1 && cpu_kernels_have_avx2())
 				k = &cpu_kernels_avx2;
+			if (si == 5 && cpu_kernels_have_avx2())
+				k = &cpu_kernels_avx2_int8;   /* opt-in: activations rounded to int8 */
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 			if (si == 2 && cpu_kernels_have_avx512())
@@ -171,6 +175,21 @@ int main(int argc, char **argv)
 #endif
 			if (k == NULL)
 				continue;
+			/* a set that reads this type in rows4 gets the matrix so, as the engine gives it (but with
+			 * DSCODER_ROWS4=0, as the engine) */
+			struct ds_tensor w4 = w;
+			const char *r4env = getenv("DSCODER_ROWS4");
+			if (k->rows4 != NULL && k->rows4(t) && cpu_rows4_fits(&w) && (r4env == NULL || strcmp(r4env, "0") != 0)) {
+				size_t bytes4 = ds_row_bytes(t, cols) * (size_t)rows;
+				void *d4 = xmalloc(bytes4), *scratch = xmalloc(4 * ds_row_bytes(t, cols));
+				memcpy(d4, w.data, bytes4);
+				cpu_rows4_arrange(&w, d4, scratch);
+				free(scratch);
+				w4.data = d4;
+				w4.layout = DS_LAYOUT_ROWS4;
+			}
+			struct ds_tensor wp4 = w4;
+			wp4.rows = wp.rows;
 			for (int nt = 1; nt <= 2; nt++) {
 				char tpat[8];
 				snprintf(tpat, sizeof tpat, ",%d,", nt);
@@ -178,11 +197,11 @@ int main(int argc, char **argv)
 				if (strstr(all, tpat) == NULL)
 					continue;
 				struct cpu_pool *pool = cpu_pool_new(nt);
-				struct job j = { .k = k, .w = &w, .x = x, .y = y, .n = 1 };
+				struct job j = { .k = k, .w = &w4, .x = x, .y = y, .n = 1 };
 				double cd, cp;
 				double td = time_rows(pool, &j, 7, nt, &cd);
 				double bytes = (double)ds_row_bytes(t, cols) * (double)rows;
-				j.w = &wp;
+				j.w = &wp4;
 				j.n = np;
 				double tp = time_rows(pool, &j, si == 0 ? 3 : 5, nt, &cp);
 				double tr = (double)np * (double)wp.rows / tp, trc = (double)np * (double)wp.rows / cp / nt;
@@ -192,6 +211,8 @@ int main(int argc, char **argv)
 				fflush(stdout);
 				cpu_pool_free(pool);
 			}
+			if (w4.data != w.data)
+				free((void *)w4.data);
 		}
 		free((void *)w.data);
 		free(y);

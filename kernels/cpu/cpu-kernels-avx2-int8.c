@@ -1,5 +1,7 @@
 /* cpu-kernels-avx2-int8.c: the opt-in AVX2 int8 set (DSCODER_KERNELS=avx2-int8, --kernels avx2-int8):
- * Q8_0, Q4_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw and vpmaddwd;
+ * Q8_0, Q4_0, Q5_0, Q4_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw and
+ * vpmaddwd (the types of a Q4_K_M or Q8_0 file: Q4_K_M keeps Q5_0 and Q8_0 for rows whose width is not
+ * a multiple of 256, as Coder-V2-Lite's experts' down projections);
  * every other kernel (float weights, the other block types, axpy_row, dot, pv, exp_sum) is the exact
  * AVX2 set's.
  *
@@ -10,12 +12,13 @@
  * per block (Q8_0) or super-block (Q4_K, Q6_K).
  *
  * The price is the activations' rounding, as in the AVX-512 VNNI set: per token, each block of 32
- * values (Q8_0) or super-block of 256 (Q4_K, Q6_K, as llama.cpp's Q8_K) is stored as dx * q with
+ * values (Q8_0, Q4_0, Q5_0) or super-block of 256 (Q4_K, Q6_K, as llama.cpp's Q8_K) is stored as dx * q with
  * dx = max |x| / 127 and q = round(x / dx) in int8, which moves a dot product by up to sum |w| dx / 2.
  *
  * The sums, per row and token:
- * - Q8_0: sum over blocks of d dx (w . q); w is signed, so vpmaddubsw takes |w| and q with w's sign
- *   (vpsignb), exact: pairs reach at most 2 x 128 x 127 < 2^15.
+ * - Q8_0, Q4_0, Q5_0: sum over blocks of d dx (c . q), c the signed codes (Q4_0 nibble - 8, Q5_0 5 bits
+ *   - 16); vpmaddubsw takes |c| and q with c's sign (vpsignb), exact: pairs reach at most 2 x 128 x 127
+ *   < 2^15.
  * - Q4_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32, u the
  *   nibbles (0..15); the sub-block scales are applied in integers (vpmaddwd by sc_j), one conversion
  *   per super-block.
@@ -46,7 +49,7 @@
 #define A8_NT 4            /* tokens per tile */
 
 /* ---- activations ----
- * Q8_0 form, per token and block of 32: the 32 codes, then dx (36 bytes).
+ * Q8_0 form (also Q4_0's and Q5_0's), per token and block of 32: the 32 codes, then dx (36 bytes).
  * K form, per token and super-block of 256 (A8_KSB bytes): the 256 codes in order; at A8_KSB_GS the
  * 16 groups of 16's sums of codes as int16 (Q6_K's offset); at A8_KSB_BS the 8 sub-blocks of 32's
  * (Q4_K's mins); at A8_KSB_DX dx. */
@@ -125,35 +128,60 @@ A8_API void a8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
  * through the pointers of their first block's parts and the bytes from one block of a row to the next
  * (the unit: a rows4 group's block of 4 rows, or one block). */
 struct a8_rows {
-	const uint8_t *p0[4];   /* Q8_0: the scale; Q4_K: d and dmin; Q6_K: the low nibbles */
-	const uint8_t *p1[4];   /* Q8_0: the codes; Q4_K: the 12 scale bytes; Q6_K: the high pairs */
-	const uint8_t *p2[4];   /* Q4_K: the nibbles; Q6_K: the 16 scales */
+	const uint8_t *p0[4];   /* 32-weight types: the scale; Q4_K: d and dmin; Q6_K: the low nibbles */
+	const uint8_t *p1[4];   /* 32-weight types: the codes; Q4_K: the 12 scale bytes; Q6_K: the high pairs */
+	const uint8_t *p2[4];   /* Q5_0: the fifth bits; Q4_K: the nibbles; Q6_K: the 16 scales */
 	const uint8_t *p3[4];   /* Q6_K: d */
-	size_t unit;            /* bytes between consecutive blocks (Q8_0) or super-blocks of a row */
+	size_t unit;            /* bytes between consecutive units of a row: rows4 units or blocks */
+	int per;                /* 32-weight types: blocks of a row per unit (rows4 2 or 4, else 1) */
+	int cstep;              /* 32-weight types in rows4: bytes from a block's codes to the next's */
 };
 
-/* The 4 rows of rows4 group g */
+/* The 4 rows of rows4 group g (cpu-rows4.h) */
 static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 {
+	switch (t) {
+	case DS_Q8_0:   /* pairs of blocks: the 4 rows' scales, then each row's two blocks of codes */
+		*r = (struct a8_rows){ .unit = 272, .per = 2, .cstep = 32 };
+		break;
+	case DS_Q4_0:   /* blocks in fours: 16 scales, then each row's 4 x 16 bytes of nibbles */
+		*r = (struct a8_rows){ .unit = 288, .per = 4, .cstep = 16 };
+		break;
+	case DS_Q5_0:   /* as Q4_0, with each row's 4 x 4 bytes of fifth bits before the nibbles */
+		*r = (struct a8_rows){ .unit = 352, .per = 4, .cstep = 16 };
+		break;
+	case DS_Q4_K:
+		*r = (struct a8_rows){ .unit = 576 };
+		break;
+	default:        /* Q6_K */
+		*r = (struct a8_rows){ .unit = 840 };
+		break;
+	}
 	for (int i = 0; i < 4; i++)
 		switch (t) {
-		case DS_Q8_0:   /* pairs of blocks: handled by a8_q8_0_at */
+		case DS_Q8_0:
 			r->p0[i] = g + 4 * i;
 			r->p1[i] = g + 16 + 64 * i;
-			r->unit = 272;
+			break;
+		case DS_Q4_0:
+			r->p0[i] = g + 8 * i;
+			r->p1[i] = g + 32 + 64 * i;
+			break;
+		case DS_Q5_0:
+			r->p0[i] = g + 8 * i;
+			r->p2[i] = g + 32 + 16 * i;
+			r->p1[i] = g + 96 + 64 * i;
 			break;
 		case DS_Q4_K:
 			r->p0[i] = g + 4 * i;
 			r->p1[i] = g + 16 + 12 * i;
 			r->p2[i] = g + 64 + 128 * i;
-			r->unit = 576;
 			break;
-		default:        /* Q6_K */
+		default:
 			r->p0[i] = g + 128 * i;
 			r->p1[i] = g + 512 + 64 * i;
 			r->p2[i] = g + 768 + 16 * i;
 			r->p3[i] = g + 832 + 2 * i;
-			r->unit = 840;
 			break;
 		}
 }
@@ -161,27 +189,28 @@ static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 /* Row w in the file's layout, in slot 0 (and in the others, which are computed but not stored) */
 static void a8_rows_plain(enum ds_dtype t, const uint8_t *w, struct a8_rows *r)
 {
-	for (int i = 0; i < 4; i++)
+	*r = (struct a8_rows){ .unit = ds_dtype_get(t)->block_bytes, .per = 1 };
+	for (int i = 0; i < 4; i++) {
+		r->p0[i] = w;
 		switch (t) {
-		case DS_Q8_0:
-			r->p0[i] = w;
+		case DS_Q8_0: case DS_Q4_0:
 			r->p1[i] = w + 2;
-			r->unit = 34;
+			break;
+		case DS_Q5_0:
+			r->p2[i] = w + 2;
+			r->p1[i] = w + 6;
 			break;
 		case DS_Q4_K:
-			r->p0[i] = w;
 			r->p1[i] = w + 4;
 			r->p2[i] = w + 16;
-			r->unit = 144;
 			break;
 		default:
-			r->p0[i] = w;
 			r->p1[i] = w + 128;
 			r->p2[i] = w + 192;
 			r->p3[i] = w + 208;
-			r->unit = 210;
 			break;
 		}
+	}
 }
 
 /* ---- reductions ---- */
@@ -213,56 +242,64 @@ A8_FN void a8_prefetch_unit(const uint8_t *p, size_t unit)
 		_mm_prefetch((const char *)p + A8_PF + o, _MM_HINT_T0);
 }
 
-/* ---- Q8_0 ----
- * rows4 keeps a group's blocks in pairs: block b of row i has its scale at p0 + 2 (b % 2) within pair
- * b / 2 (the rows' 8 scales come first, row i's two at 4 i) and its codes at p1 + 32 (b % 2). */
-A8_FN void a8_q8_0_at(int r4, const struct a8_rows *r, int i, long b, const uint8_t **sc, const uint8_t **q)
+/* ---- Q8_0, Q4_0 and Q5_0: blocks of 32 weights w = d c, c signed (Q4_0: nibble - 8, Q5_0: 5 bits - 16) ---- */
+
+/* Block b of row i of r: its scale, and its 32 codes as signed bytes */
+A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long b, float *d)
 {
-	if (r4) {
-		size_t off = (size_t)(b / 2) * r->unit, h = (size_t)(b % 2);
-		*sc = r->p0[i] + off + 2 * h;
-		*q = r->p1[i] + off + 32 * h;
-	} else {
-		*sc = r->p0[i] + (size_t)b * r->unit;
-		*q = r->p1[i] + (size_t)b * r->unit;
-	}
+	const size_t u = (size_t)(b / r->per) * r->unit, j = (size_t)(b % r->per);
+	const uint8_t *q = r->p1[i] + u + j * (size_t)r->cstep;
+	*d = a8_h2f(r->p0[i] + u + 2 * j);
+	if (t == DS_Q8_0)
+		return _mm256_loadu_si256((const __m256i *)(const void *)q);
+	/* 16 bytes of nibbles: weights 0-15 in the low ones, 16-31 in the high ones */
+	const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+	__m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(0x0f));
+	if (t == DS_Q4_0)
+		return _mm256_sub_epi8(c, _mm256_set1_epi8(8));
+	/* Q5_0: bit v of the 4 bytes of fifth bits is weight v's: byte v / 8 spread over 8 bytes, then
+	 * each tested for its bit */
+	uint32_t h;
+	memcpy(&h, r->p2[i] + u + 4 * j, 4);
+	const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+		_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+				 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+	const __m256i top = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+	return _mm256_sub_epi8(_mm256_or_si256(c, top), _mm256_set1_epi8(16));
 }
 
 /* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart) */
-A8_FN void a8_tile_q8_0(int r4, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0,
-			long tstride, int pf, float out[][4])
+A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0,
+		       long tstride, int pf, float out[][4])
 {
 	const long nb = k / 32;
 	const __m256i ones = _mm256_set1_epi16(1);
 	__m256 acc[A8_NT][4];
-	A8_UNROLL for (int t = 0; t < NT; t++)
+	A8_UNROLL for (int n = 0; n < NT; n++)
 		A8_UNROLL for (int i = 0; i < 4; i++)
-			acc[t][i] = _mm256_setzero_ps();
+			acc[n][i] = _mm256_setzero_ps();
 	for (long b = 0; b < nb; b++) {
-		if (pf && (!r4 || b % 2 == 0)) {   /* a rows4 pair holds the group's 4 rows, a block one row's */
-			const uint8_t *sc, *q;
-			a8_q8_0_at(r4, r, 0, b, &sc, &q);
-			a8_prefetch_unit(sc, r4 ? r->unit : 64);
-		}
+		if (pf && b % r->per == 0)   /* a rows4 unit holds the group's 4 rows, a block one row's */
+			a8_prefetch_unit(r->p0[0] + (size_t)(b / r->per) * r->unit, r->per > 1 ? r->unit : 64);
 		A8_UNROLL for (int i = 0; i < NR; i++) {
-			const uint8_t *sc, *q;
-			a8_q8_0_at(r4, r, i, b, &sc, &q);
-			const float d = a8_h2f(sc);
-			const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)q), aw = _mm256_sign_epi8(w, w);
-			A8_UNROLL for (int t = 0; t < NT; t++) {
-				const uint8_t *a = a0 + (long)t * tstride + b * A8_QB;
+			float d;
+			const __m256i w = a8_b32_codes(t, r, i, b, &d), aw = _mm256_sign_epi8(w, w);
+			A8_UNROLL for (int n = 0; n < NT; n++) {
+				const uint8_t *a = a0 + (long)n * tstride + b * A8_QB;
 				float dx;
 				memcpy(&dx, a + 32, sizeof dx);
+				/* |w| times x with w's sign: vpmaddubsw takes its first operand unsigned */
 				__m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
 				__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
-				acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[t][i]);
+				acc[n][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[n][i]);
 			}
 		}
 	}
-	A8_UNROLL for (int t = 0; t < NT; t++) {
+	A8_UNROLL for (int n = 0; n < NT; n++) {
 		A8_UNROLL for (int i = NR; i < 4; i++)
-			acc[t][i] = acc[t][0];
-		_mm_storeu_ps(out[t], a8_hsum4_ps(acc[t]));
+			acc[n][i] = acc[n][0];
+		_mm_storeu_ps(out[n], a8_hsum4_ps(acc[n]));
 	}
 }
 
@@ -417,11 +454,11 @@ A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const u
 
 /* ---- the rows ---- */
 
-A8_FN void a8_tile(enum ds_dtype t, int r4, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
+A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
 		   long tstride, int pf, float out[][4])
 {
-	if (t == DS_Q8_0)
-		a8_tile_q8_0(r4, NR, NT, r, k, a, tstride, pf, out);
+	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0)
+		a8_tile_b32(t, NR, NT, r, k, a, tstride, pf, out);
 	else if (t == DS_Q4_K)
 		a8_tile_q4_k(NR, NT, r, k, a, tstride, pf, out);
 	else
@@ -433,10 +470,10 @@ A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, l
 		     long tstride, int pf, float out[][4])
 {
 	switch (nt) {
-	case 1: a8_tile(t, r4, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out); break;
-	case 2: a8_tile(t, r4, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out); break;
-	case 3: a8_tile(t, r4, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out); break;
-	default: a8_tile(t, r4, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out); break;
+	case 1: a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out); break;
+	case 2: a8_tile(t, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out); break;
+	case 3: a8_tile(t, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out); break;
+	default: a8_tile(t, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out); break;
 	}
 }
 
@@ -472,44 +509,34 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
 	}
 }
 
-A8_API void a8_rows_q8_0(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
-			 float *y, long ldy)
-{
-	if (w->layout == DS_LAYOUT_ROWS4)
-		a8_rows_t(DS_Q8_0, 1, w, r0, r1, aq, ts, n, y, ldy);
-	else
-		a8_rows_t(DS_Q8_0, 0, w, r0, r1, aq, ts, n, y, ldy);
+/* Each type and layout its own copy of the loops, the type's tile inlined */
+#define A8_ROWS_FN(name, type) \
+A8_API void name(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n, float *y, \
+		 long ldy) \
+{ \
+	if (w->layout == DS_LAYOUT_ROWS4) \
+		a8_rows_t(type, 1, w, r0, r1, aq, ts, n, y, ldy); \
+	else \
+		a8_rows_t(type, 0, w, r0, r1, aq, ts, n, y, ldy); \
 }
-
-A8_API void a8_rows_q4_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
-			 float *y, long ldy)
-{
-	if (w->layout == DS_LAYOUT_ROWS4)
-		a8_rows_t(DS_Q4_K, 1, w, r0, r1, aq, ts, n, y, ldy);
-	else
-		a8_rows_t(DS_Q4_K, 0, w, r0, r1, aq, ts, n, y, ldy);
-}
-
-A8_API void a8_rows_q6_k(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n,
-			 float *y, long ldy)
-{
-	if (w->layout == DS_LAYOUT_ROWS4)
-		a8_rows_t(DS_Q6_K, 1, w, r0, r1, aq, ts, n, y, ldy);
-	else
-		a8_rows_t(DS_Q6_K, 0, w, r0, r1, aq, ts, n, y, ldy);
-}
+A8_ROWS_FN(a8_rows_q8_0, DS_Q8_0)
+A8_ROWS_FN(a8_rows_q4_0, DS_Q4_0)
+A8_ROWS_FN(a8_rows_q5_0, DS_Q5_0)
+A8_ROWS_FN(a8_rows_q4_k, DS_Q4_K)
+A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
+#undef A8_ROWS_FN
 
 /* ---- the set ---- */
 
 static bool a8_type(enum ds_dtype t)
 {
-	return t == DS_Q8_0 || t == DS_Q4_K || t == DS_Q6_K;
+	return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q4_K || t == DS_Q6_K;
 }
 
 /* Bytes per token of the activations for weights of type t, k columns */
 static long a8_stride(enum ds_dtype t, long k)
 {
-	return t == DS_Q8_0 ? k / 32 * A8_QB : k / 256 * A8_KSB;
+	return t == DS_Q4_K || t == DS_Q6_K ? k / 256 * A8_KSB : k / 32 * A8_QB;
 }
 
 /* This set's types pack from one token on (the activations rounded once per product); the rest are
@@ -530,10 +557,10 @@ static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, fl
 {
 	if (!a8_type(t))
 		cpu_kernels_avx2.pack(t, x, n, ldx, k, xp);
-	else if (t == DS_Q8_0)
-		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
-	else
+	else if (t == DS_Q4_K || t == DS_Q6_K)
 		a8_quantize_k(x, n, ldx, k, (uint8_t *)xp);
+	else
+		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
 }
 
 static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
@@ -547,12 +574,13 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 		return;
 	const long ts = a8_stride(w->dtype, (long)w->cols);
 	const uint8_t *a = (const uint8_t *)xp;
-	if (w->dtype == DS_Q8_0)
-		a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy);
-	else if (w->dtype == DS_Q4_K)
-		a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy);
-	else
-		a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy);
+	switch (w->dtype) {
+	case DS_Q8_0: a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
+	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;
+	}
 }
 
 /* Unpacked: packed here into a buffer of this thread, kept for its next call */

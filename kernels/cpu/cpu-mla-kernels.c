@@ -956,6 +956,10 @@ void cpu_mla_round_bf16(const float *x, uint16_t *y, long n)
 
 const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k)
 {
+#ifdef HAVE_AVX2_TARGET
+	if (k == &cpu_kernels_avx2 || k == &cpu_kernels_avx2_int8)
+		return &cpu_mla_kernels_avx2;
+#endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 	if (k == &cpu_kernels_avx512)
 		return &cpu_mla_kernels_avx512;

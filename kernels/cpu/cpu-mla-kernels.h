@@ -46,6 +46,10 @@ struct cpu_mla_kernels {
 };
 
 extern const struct cpu_mla_kernels cpu_mla_kernels_generic;
+#ifdef HAVE_AVX2_TARGET
+/* The AVX2 sets' (avx2, avx2-int8): cpu-mla-kernels-avx2.c */
+extern const struct cpu_mla_kernels cpu_mla_kernels_avx2;
+#endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 extern const struct cpu_mla_kernels cpu_mla_kernels_avx512;
 #endif
@@ -67,8 +71,8 @@ int cpu_mla_bf16_products(const struct cpu_mla_kernels *mk);
 /* y[i] = x[i] rounded to BF16 as the vdpbf16ps form rounds queries (to nearest, ties to even), n values */
 void cpu_mla_round_bf16(const float *x, uint16_t *y, long n);
 
-/* The set that goes with kernel set k: the AVX-512 one with k's AVX-512 set, the generic one with
- * any other (so DSCODER_KERNELS=ref|avx2 reach attention too). */
+/* The set that goes with kernel set k: the AVX-512 one with the AVX-512 sets, the AVX2 one with the
+ * AVX2 sets, the generic one with the portable set (so DSCODER_KERNELS=ref reaches attention too). */
 const struct cpu_mla_kernels *cpu_mla_kernels_for(const struct cpu_kernels *k);
 
 #endif
