@@ -1,4 +1,5 @@
-/* test-int8-decode.c: the opt-in int8 kernels (DSCODER_KERNELS=avx512-int8) on the decode path, one
+/* test-int8-decode.c: the opt-in int8 kernels (DSCODER_KERNELS=avx512-int8, and avx2-int8 in a process of
+ * its own) on the decode path, one
  * token at a time through the KV cache, on the quantized fixtures (tiny-ds2-quant: Q8_0 and Q4_K_M
  * GGUF files made by llama.cpp): every position's logits against golden/logits-TYPE.f32 (exact math on
  * the dequantized weights) within the GGUF issue's bounds for mean and max, |diff| <= 0.05 and <= 0.5.
@@ -13,7 +14,8 @@
  * (DSCODER_ROWS4=0): the logits must be the same bits; a third time with W_UK folded into the
  * queries in F32 rather than from the uk4 tables (DSCODER_UK4=0), within the same bounds; those three
  * with the latent cache this set gets when --cache-type names none (BF16), and a fourth with an F32
- * cache (DSCODER_CACHE_TYPE=f32), within the same bounds. Skips (77) where the CPU lacks AVX-512 VNNI. */
+ * cache (DSCODER_CACHE_TYPE=f32), within the same bounds. The AVX2 set reads no uk4 tables: its runs with
+ * and without DSCODER_UK4 are the same. Skips (77) where the CPU has neither set (no AVX2). */
 #include "build-config.h"
 
 #include <math.h>
@@ -88,7 +90,8 @@ static float *test_type(const char *type, bool rows4, bool uk4, bool f32_cache, 
 	const struct ds_config *cfg = &m.cfg;
 	for (int l = 0; l < cfg->num_hidden_layers; l++) {
 		const struct ds_layer *L = &m.w.layers[l];
-		bool fits = cpu_uk4_fits(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim, cfg->v_head_dim);
+		bool fits = cpu_uk4_fits(&L->kv_b_proj, cfg->num_attention_heads, cfg->qk_nope_head_dim, cfg->v_head_dim) &&
+			    cpu_kernels_best()->absorb_uk4 != NULL;
 		CHECK((L->kv_b_uk4.rows > 0) == (uk4 && fits) && (!uk4 || !fits || (L->kv_b_uk4.layout == DS_LAYOUT_UK4 &&
 		      L->kv_b_uk4.rows == (int64_t)cfg->num_attention_heads * cfg->qk_nope_head_dim)),
 		      "%s: layer %d's kv_b_proj (%s) %s uk4 tables", type, l, ds_dtype_get(L->kv_b_proj.dtype)->name,
@@ -131,15 +134,10 @@ out:
 	return all;
 }
 
-int main(void)
+/* The tests on the set DSCODER_KERNELS names (set in this process before its first state) */
+static int test_set(const char *set, const char *name)
 {
-#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
-	if (!cpu_kernels_have_avx512_int8()) {
-		printf("SKIP: this CPU (or this build) lacks AVX-512 VNNI: the int8 kernels cannot run\n");
-		return 77;
-	}
-	/* read once, when the first state chooses its kernels */
-	setenv("DSCODER_KERNELS", "avx512-int8", 1);
+	setenv("DSCODER_KERNELS", set, 1);
 	static const char *types[] = { "q8_0", "q4_k_m" };
 	for (int i = 0; i < 2; i++) {
 		size_t n4 = 0, n0 = 0, nf = 0, nc = 0;
@@ -156,13 +154,44 @@ int main(void)
 		free(lf);
 		free(lc);
 	}
-	CHECK(strcmp(cpu_kernels_best()->name, cpu_kernels_avx512_int8.name) == 0,
-	      "the states ran on the %s kernels, not the int8 set", cpu_kernels_best()->name);
+	CHECK(strcmp(cpu_kernels_best()->name, name) == 0, "the states ran on the %s kernels, not %s",
+	      cpu_kernels_best()->name, name);
 	if (fix_failures)
-		printf("%d checks failed\n", fix_failures);
+		printf("%s: %d checks failed\n", set, fix_failures);
 	return fix_failures ? 1 : 0;
-#else
-	printf("SKIP: built without the int8 kernels\n");
-	return 77;
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	/* a process chooses its kernels once: each set in a child of its own */
+	const char *child = getenv("INT8_DECODE_SET");
+#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+	if (child != NULL && strcmp(child, "avx512-int8") == 0)
+		return test_set(child, cpu_kernels_avx512_int8.name);
 #endif
+#ifdef HAVE_AVX2_TARGET
+	if (child != NULL && strcmp(child, "avx2-int8") == 0)
+		return test_set(child, cpu_kernels_avx2_int8.name);
+#endif
+	static const char *const sets[] = { "avx512-int8", "avx2-int8" };
+	const int have[] = { cpu_kernels_have_avx512_int8(), cpu_kernels_have_avx2() };
+	int ran = 0;
+	for (int i = 0; i < 2; i++) {
+		if (!have[i]) {
+			printf("this CPU lacks %s: not tested\n", sets[i]);
+			continue;
+		}
+		printf("--- %s\n", sets[i]);
+		fflush(stdout);
+		char *cmd = xasprintf("INT8_DECODE_SET=%s '%s'", sets[i], argv[0]);
+		CHECK(system(cmd) == 0, "%s: failed (above)", sets[i]);
+		free(cmd);
+		ran = 1;
+	}
+	if (!ran) {
+		printf("SKIP: this CPU (or this build) has neither int8 set\n");
+		return 77;
+	}
+	return fix_failures ? 1 : 0;
 }

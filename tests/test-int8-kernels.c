@@ -1,14 +1,17 @@
-/* test-int8-kernels.c: the opt-in int8 set (cpu_kernels_avx512_int8) on every block-quantized type
- * (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K) against exact math on the decoded weights: random
+/* test-int8-kernels.c: the opt-in int8 sets (cpu_kernels_avx512_int8, cpu_kernels_avx2_int8), each where
+ * the CPU runs it, on every block-quantized type (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K; the
+ * AVX2 set rounds q8_0, q4_0, q5_0, q4_K and q6_K and leaves the rest to the exact AVX2 set, which the
+ * same bound holds) against exact math on the decoded weights: random
  * blocks, odd row counts and row ranges, every token count 1..70 at k = 256 and a few at k = 2304 (and
  * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y (the fused form below
  * 10 tokens, the panel form from 10, and pack + rows_packed equal to rows() bit for bit); float
- * weights and the vector kernels must equal the exact AVX-512 set's bit for bit;
- * DSCODER_KERNELS=avx512-int8 picks it.
- * Exits 77 where the CPU (or the build) lacks AVX-512 VNNI.
+ * weights and the vector kernels must equal the exact set's (AVX-512, AVX2) bit for bit;
+ * DSCODER_KERNELS=avx512-int8 and avx2-int8 pick them.
+ * Exits 77 where the CPU (or the build) has neither (no AVX2).
  *
  * The bound is the activations' rounding itself: each x_c is stored as d_b q_c with d_b = max |x| / 127
- * over its block b of 32 (of 256 for q4_K, q5_K and q6_K below 10 tokens), so |x_c - d_b q_c| <= d_b / 2 and
+ * over its block b of 32 (of 256 for q4_K, q5_K and q6_K: the AVX-512 set below 10 tokens, the AVX2 set
+ * always), so |x_c - d_b q_c| <= d_b / 2 and
  *   |y - exact| <= sum_c |w_c| d_b / 2 (1 + 1e-4) + 1e-5 sum_c (|w_c| + |o_c|) (|x_c| + d_b)
  * where exact is the double sum of w_c x_c and o_c the offset the kernel subtracts apart (128 d for
  * q8_0, 8 d / 16 d for q4_0 / q5_0, the min of q4_1/q5_1 and of a K-quant sub-block, 32 d sc for q6_K):
@@ -16,6 +19,7 @@
  * is off by about |w x| per weight, some 50 times the first term. */
 #include "build-config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +38,16 @@ static uint32_t rnd(void)
 	return (uint32_t)(fix_xorshift(&rng) >> 11);
 }
 
-#if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+#ifdef HAVE_AVX2_TARGET
+
+/* The set under test: its exact sibling (float weights and vector kernels), and the token count from
+ * which its K-quant products round activations per 32 instead of per 256 */
+struct int8_set {
+	const struct cpu_kernels *k, *exact;
+	int k256_below;
+	bool rows4_k5;      /* it reads q5_K in rows4 too */
+};
+static struct int8_set cur;
 
 static const enum ds_dtype types[] = {
 	DS_Q8_0, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K, DS_Q6_K
@@ -139,7 +152,7 @@ static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols,
 	fill_x(x, n, ldx);
 	/* q4_K, q5_K and q6_K in the decode form (fewer than 10 tokens, I8_GEMM_MIN) round the activations
 	 * with one scale per super-block of 256, llama.cpp's Q8_K; every other product per block of 32 */
-	int rb = (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) && n < 10 ? 256 : 32;
+	int rb = (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K) && n < cur.k256_below ? 256 : 32;
 	for (int i = 0; i < n; i++)
 		for (long b = 0; b < cols; b += 32) {
 			float amax = 0;
@@ -204,7 +217,7 @@ static void test_rows(const struct cpu_kernels *k, int ti, long rows, long cols,
 	free_qmat(&q);
 }
 
-/* Float weights and the vector kernels are the exact set's, bit for bit. */
+/* Float weights and the vector kernels are the exact set's (cur.exact), bit for bit. */
 static void test_delegated(const struct cpu_kernels *k)
 {
 	long rows = 9, cols = 80, n = 5;
@@ -216,16 +229,16 @@ static void test_delegated(const struct cpu_kernels *k)
 		x[i] = fix_rndf(&rng);
 	struct ds_tensor t = { .dtype = DS_F32, .data = w, .rows = rows, .cols = cols };
 	k->rows(&t, 0, rows, x, (int)n, cols, y1, rows);
-	cpu_kernels_avx512.rows(&t, 0, rows, x, (int)n, cols, y2, rows);
-	CHECK(memcmp(y1, y2, sizeof *y1 * (size_t)(n * rows)) == 0, "F32 rows differ from the AVX-512 set's");
-	CHECK(k->dot(w, x, cols) == cpu_kernels_avx512.dot(w, x, cols), "dot differs from the AVX-512 set's");
+	cur.exact->rows(&t, 0, rows, x, (int)n, cols, y2, rows);
+	CHECK(memcmp(y1, y2, sizeof *y1 * (size_t)(n * rows)) == 0, "F32 rows differ from the %s set's", cur.exact->name);
+	CHECK(k->dot(w, x, cols) == cur.exact->dot(w, x, cols), "dot differs from the %s set's", cur.exact->name);
 	struct qmat q = make_qmat(DS_Q4_K, 3, 256);
 	memset(y1, 0, sizeof *y1 * 256);
 	memset(y2, 0, sizeof *y2 * 256);
 	k->axpy_row(y1, 0.5f, &q.w, 1);
-	cpu_kernels_avx512.axpy_row(y2, 0.5f, &q.w, 1);
+	cur.exact->axpy_row(y2, 0.5f, &q.w, 1);
 	CHECK(memcmp(y1, y2, sizeof *y1 * 256) == 0,
-	      "q4_K axpy_row differs from the AVX-512 set's (it stays exact)");
+	      "q4_K axpy_row differs from the %s set's (it stays exact)", cur.exact->name);
 	free_qmat(&q);
 	free(w), free(x), free(y1), free(y2);
 }
@@ -280,6 +293,8 @@ static void test_rows4(const struct cpu_kernels *k)
 		const char *tn = ds_dtype_get(t)->name;
 		long rows = shapes[si][0];
 		long cols = shapes[si][t == DS_Q8_0 ? 1 : t == DS_Q4_0 || t == DS_Q5_0 ? 3 : 2];
+		if (t == DS_Q5_K && !cur.rows4_k5)
+			continue;
 		CHECK(k->rows4 != NULL && k->rows4(t), "the int8 set does not read %s in rows4", tn);
 		struct qmat q = make_qmat(t, rows, cols);
 		size_t rb = ds_row_bytes(t, cols), bytes = rb * (size_t)rows;
@@ -334,7 +349,8 @@ static void test_rows4(const struct cpu_kernels *k)
 	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 96 };
 	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
 	      "rows4 claims shapes or types it has no form for");
-	printf("q8_0, q4_K, q5_K, q6_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n");
+	printf("q8_0, q4_K,%s q6_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n",
+	       cur.rows4_k5 ? " q5_K," : "");
 }
 
 /* The absorb from uk4 tables (cpu-uk4.h) of Q4_K kv_b_proj rows against the exact sum down the
@@ -401,17 +417,15 @@ static void test_uk4(const struct cpu_kernels *k, int heads, int nope, int vd, l
 	free_qmat(&m);
 }
 
-int main(void)
+/* Every test on one set, after DSCODER_KERNELS=env picked it in a child process */
+static void test_set(const struct int8_set *set, const char *env)
 {
-	if (!cpu_kernels_have_avx512_int8()) {
-		printf("SKIP: this CPU lacks AVX-512 VNNI: the int8 set cannot run here\n");
-		return 77;
-	}
-	setenv("DSCODER_KERNELS", "avx512-int8", 1);
-	const struct cpu_kernels *k = cpu_kernels_best();
-	CHECK(k == &cpu_kernels_avx512_int8, "DSCODER_KERNELS=avx512-int8 chose %s", k->name);
-	k = &cpu_kernels_avx512_int8;
-
+	const struct cpu_kernels *k = set->k;
+	cur = *set;
+	memset(worst_ratio, 0, sizeof worst_ratio);
+	memset(sum_rel, 0, sizeof sum_rel);
+	memset(n_rel, 0, sizeof n_rel);
+	printf("--- %s (DSCODER_KERNELS=%s)\n", k->name, env);
 	for (size_t ti = 0; ti < N_TYPES; ti++) {
 		int kq = ds_dtype_get(types[ti])->block == 256;
 		for (int n = 1; n <= 70; n++)
@@ -425,22 +439,60 @@ int main(void)
 		printf("%-5s worst |y - exact| / (rounding bound sum |w| d/2): %.3f; mean |y - exact| / sum |w x|: "
 		       "%.2e\n", ds_dtype_get(types[ti])->name, worst_ratio[ti], sum_rel[ti] / (double)n_rel[ti]);
 	}
-	/* q4_0/q5_0 decode again on the scalar gathering (the above ran on VBMI where the CPU has it) */
-	int vbmi = cpu_kernels_int8_vbmi(-1);
-	cpu_kernels_int8_vbmi(0);
-	for (size_t ti = 0; ti < N_TYPES; ti++)
-		if (types[ti] == DS_Q4_0 || types[ti] == DS_Q5_0)
-			for (int n = 1; n <= 5; n++) {
-				test_rows(k, (int)ti, 21, 2304, n);
-				test_rows(k, (int)ti, 19, 2080, n);
-			}
-	cpu_kernels_int8_vbmi(vbmi);
-	test_vbmi_gather(k);
 	test_rows4(k);
-	test_uk4(k, 3, 16, 8, 256, 0);
-	test_uk4(k, 2, 128, 128, 512, 0);
-	test_uk4(k, 1, 32, 0, 768, 1);
 	test_delegated(k);
+}
+
+/* DSCODER_KERNELS=env chooses set k, asked of a process of its own (a process chooses once) */
+static void check_chosen(const char *self, const char *env, const struct cpu_kernels *k)
+{
+	char *cmd = xasprintf("INT8_TEST_CHOOSE='%s' DSCODER_KERNELS=%s '%s'", k->name, env, self);
+	CHECK(system(cmd) == 0, "DSCODER_KERNELS=%s did not choose %s", env, k->name);
+	free(cmd);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	const char *choose = getenv("INT8_TEST_CHOOSE");
+	if (choose != NULL)   /* check_chosen's child: which set did DSCODER_KERNELS pick? */
+		return strcmp(cpu_kernels_best()->name, choose) == 0 ? 0 : 1;
+	int ran = 0;
+#if defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
+	if (cpu_kernels_have_avx512_int8()) {
+		check_chosen(argv[0], "avx512-int8", &cpu_kernels_avx512_int8);
+		const struct int8_set s = { &cpu_kernels_avx512_int8, &cpu_kernels_avx512, 10, true };
+		const struct cpu_kernels *k = s.k;
+		test_set(&s, "avx512-int8");
+		/* q4_0/q5_0 decode again on the scalar gathering (the above ran on VBMI where the CPU has it) */
+		int vbmi = cpu_kernels_int8_vbmi(-1);
+		cpu_kernels_int8_vbmi(0);
+		for (size_t ti = 0; ti < N_TYPES; ti++)
+			if (types[ti] == DS_Q4_0 || types[ti] == DS_Q5_0)
+				for (int n = 1; n <= 5; n++) {
+					test_rows(k, (int)ti, 21, 2304, n);
+					test_rows(k, (int)ti, 19, 2080, n);
+				}
+		cpu_kernels_int8_vbmi(vbmi);
+		test_vbmi_gather(k);
+		test_uk4(k, 3, 16, 8, 256, 0);
+		test_uk4(k, 2, 128, 128, 512, 0);
+		test_uk4(k, 1, 32, 0, 768, 1);
+		ran = 1;
+	} else {
+		printf("this CPU lacks AVX-512 VNNI: the avx512-int8 set was not tested\n");
+	}
+#endif
+	if (cpu_kernels_have_avx2()) {
+		check_chosen(argv[0], "avx2-int8", &cpu_kernels_avx2_int8);
+		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, false };
+		test_set(&s, "avx2-int8");
+		ran = 1;
+	}
+	if (!ran) {
+		printf("SKIP: this CPU has neither int8 set (no AVX2)\n");
+		return 77;
+	}
 	return fix_failures ? 1 : 0;
 }
 
@@ -449,7 +501,7 @@ int main(void)
 int main(void)
 {
 	(void)rnd;
-	printf("SKIP: this build has no AVX-512 VNNI kernels\n");
+	printf("SKIP: this build has no AVX2 kernels\n");
 	return 77;
 }
 

@@ -887,6 +887,12 @@ int main(void)
 		test_backend_moe(&cpu_kernels_avx512_int8);
 	}
 #endif
+#ifdef HAVE_AVX2_TARGET
+	if (cpu_kernels_have_avx2()) {
+		test_backend_threads(&cpu_kernels_avx2_int8);
+		test_backend_moe(&cpu_kernels_avx2_int8);
+	}
+#endif
 	/* one token's matrices in chunks of 16 rows (several each), which the threads share */
 	long chunk_bytes = cpu_moef_chunk_bytes;
 	cpu_moef_chunk_bytes = 1;
@@ -894,6 +900,10 @@ int main(void)
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512VNNI_TARGET)
 	if (cpu_kernels_have_avx512_int8())
 		test_backend_moe(&cpu_kernels_avx512_int8);
+#endif
+#ifdef HAVE_AVX2_TARGET
+	if (cpu_kernels_have_avx2())
+		test_backend_moe(&cpu_kernels_avx2_int8);
 #endif
 	cpu_moef_chunk_bytes = chunk_bytes;
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET) && defined(HAVE_AVX512BF16_TARGET)

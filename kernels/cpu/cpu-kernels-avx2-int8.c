@@ -539,25 +539,22 @@ static long a8_stride(enum ds_dtype t, long k)
 	return t == DS_Q4_K || t == DS_Q6_K ? k / 256 * A8_KSB : k / 32 * A8_QB;
 }
 
-/* This set's types pack from one token on (the activations rounded once per product); the rest are
- * the AVX2 set's, which packs its float prefill tiles */
+/* This set's types pack from one token on: the activations are rounded to int8 once per product
+ * (cpu_pack), not once per row block. Other types never (their rows() is the AVX2 set's, which packs
+ * for itself). */
 static int a8_packed_from(enum ds_dtype t)
 {
-	return a8_type(t) ? 1 : cpu_kernels_avx2.packed_from(t);
+	return a8_type(t) ? 1 : INT_MAX;
 }
 
 static size_t a8_pack_floats(enum ds_dtype t, int n, long k)
 {
-	if (!a8_type(t))
-		return cpu_kernels_avx2.pack_floats(t, n, k);
 	return ((size_t)n * (size_t)a8_stride(t, k) + sizeof(float) - 1) / sizeof(float);
 }
 
 static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	if (!a8_type(t))
-		cpu_kernels_avx2.pack(t, x, n, ldx, k, xp);
-	else if (t == DS_Q4_K || t == DS_Q6_K)
+	if (t == DS_Q4_K || t == DS_Q6_K)
 		a8_quantize_k(x, n, ldx, k, (uint8_t *)xp);
 	else
 		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
@@ -566,10 +563,6 @@ static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, fl
 static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
 			   long ldy)
 {
-	if (!a8_type(w->dtype)) {
-		cpu_kernels_avx2.rows_packed(w, r0, r1, xp, n, y, ldy);
-		return;
-	}
 	if (r0 >= r1 || n <= 0)
 		return;
 	const long ts = a8_stride(w->dtype, (long)w->cols);
@@ -579,7 +572,7 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
-	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;
+	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;   /* a8_packed_from: only this set's types */
 	}
 }
 
