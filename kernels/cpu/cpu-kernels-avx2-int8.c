@@ -452,6 +452,139 @@ A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const u
 		_mm_storeu_ps(out[t], acc[t]);
 }
 
+/* ---- one token (decode): the same sums with each row's in registers ----
+ * The tiles above keep every (token, row) sum of a super-block in arrays sized for A8_NT tokens, which
+ * GCC leaves on the stack: a 5 KB frame and a third of the loop's instructions moving sums to and from
+ * it. Decode multiplies one token, so it has tiles of its own whose sums are plain variables. Each
+ * row's integer sums are those of the tiles above, in the same order, and so are the conversions. */
+
+/* One row's Q4_K super-block (d and dmin at dm, 12 scale bytes at sc12, nibbles at qs) times a token's
+ * super-block a: the integer sum of sc_j (u_j . q_j) in 8 lanes, and of m_j (sum of q_j) in 4 */
+A8_FN __m256i a8_q4k_row(const uint8_t *sc12, const uint8_t *qs, const uint8_t *a, __m128i *msum)
+{
+	const __m256i nib = _mm256_set1_epi8(0x0f);
+	uint64_t sc, mn;
+	ds_k_scales8(sc12, &sc, &mn);
+	const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+	*msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)),
+			       _mm_loadu_si128((const __m128i *)(const void *)(a + A8_KSB_BS)));
+	__m256i isum = _mm256_setzero_si256();
+	A8_UNROLL for (int j = 0; j < 4; j++) {
+		const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
+		const __m256i lo = _mm256_and_si256(w, nib), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), nib);
+		__m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j)));
+		__m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j + 32)));
+		isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(pl, a8_bcast(scv, 2 * j)),
+							       _mm256_madd_epi16(ph, a8_bcast(scv, 2 * j + 1))));
+	}
+	return isum;
+}
+
+/* d and dmin of the NR rows (4: a rows4 group's, interleaved at dm; 1: the row's, in every lane) */
+A8_FN void a8_q4k_dm(int NR, const uint8_t *dm, __m128 *d, __m128 *dmin)
+{
+	__m128i h;
+	if (NR == 4) {
+		h = _mm_loadu_si128((const __m128i *)(const void *)dm);
+	} else {
+		int32_t v;
+		memcpy(&v, dm, 4);
+		h = _mm_set1_epi32(v);
+	}
+	const __m256 f = _mm256_cvtph_ps(h);
+	const __m128 lo = _mm256_castps256_ps128(f), hi = _mm256_extractf128_ps(f, 1);
+	*d = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+	*dmin = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+A8_FN void a8_tile1_q4_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	__m128 acc = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		const uint8_t *a = a0 + s * A8_KSB;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
+		__m128i m0, m1, m2, m3;
+		__m256i i0 = a8_q4k_row(r->p1[0] + off, r->p2[0] + off, a, &m0), i1 = i0, i2 = i0, i3 = i0;
+		m1 = m2 = m3 = m0;
+		if (NR == 4) {
+			i1 = a8_q4k_row(r->p1[1] + off, r->p2[1] + off, a, &m1);
+			i2 = a8_q4k_row(r->p1[2] + off, r->p2[2] + off, a, &m2);
+			i3 = a8_q4k_row(r->p1[3] + off, r->p2[3] + off, a, &m3);
+		}
+		const __m256i is[4] = { i0, i1, i2, i3 };
+		const __m128i m4 = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3));
+		__m128 d, dmin;
+		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
+		float dx;
+		memcpy(&dx, a + A8_KSB_DX, sizeof dx);
+		const __m128 vdx = _mm_set1_ps(dx);
+		acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(d, vdx), acc);
+		acc = _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(dmin, vdx), acc);
+	}
+	_mm_storeu_ps(out[0], acc);
+}
+
+/* One row's Q6_K super-block (low nibbles ql, high pairs qh, 16 scales sc) times a token's super-block
+ * a: the integer sum of sc_g (u_g . q_g) - 32 sc_g (sum of q_g) in 8 lanes */
+A8_FN __m256i a8_q6k_row(const uint8_t *ql, const uint8_t *qh, const uint8_t *scp, const uint8_t *a)
+{
+	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
+	const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)scp);
+	/* the -32 offset first: -32 sum_g sc_g (sum of q_g) */
+	__m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(
+		_mm256_cvtepi8_epi16(sc), _mm256_loadu_si256((const __m256i *)(const void *)(a + A8_KSB_GS))), 5));
+	A8_UNROLL for (int h = 0; h < 2; h++) {
+		const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 64 * h));
+		const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 64 * h + 32));
+		const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)(qh + 32 * h));
+		__m256i u[4];
+		u[0] = _mm256_or_si256(_mm256_and_si256(l0, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two));
+		u[1] = _mm256_or_si256(_mm256_and_si256(l1, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two));
+		u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nib), _mm256_and_si256(hb, two));
+		u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
+				       _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
+		A8_UNROLL for (int q = 0; q < 4; q++) {
+			const int c = 4 * h + q;
+			const __m256i scq = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc,
+					_mm_load_si128((const __m128i *)(const void *)a8_q6_pair[c])));
+			const __m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)(a + 32 * c)));
+			isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scq));
+		}
+	}
+	return isum;
+}
+
+A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	__m128 acc = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		const uint8_t *a = a0 + s * A8_KSB;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
+		__m256i i0 = a8_q6k_row(r->p0[0] + off, r->p1[0] + off, r->p2[0] + off, a), i1 = i0, i2 = i0, i3 = i0;
+		__m128 dv;
+		if (NR == 4) {
+			i1 = a8_q6k_row(r->p0[1] + off, r->p1[1] + off, r->p2[1] + off, a);
+			i2 = a8_q6k_row(r->p0[2] + off, r->p1[2] + off, r->p2[2] + off, a);
+			i3 = a8_q6k_row(r->p0[3] + off, r->p1[3] + off, r->p2[3] + off, a);
+			/* the group's 4 d, one after another */
+			dv = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)(r->p3[0] + off)));
+		} else {
+			dv = _mm_set1_ps(a8_h2f(r->p3[0] + off));
+		}
+		const __m256i is[4] = { i0, i1, i2, i3 };
+		float dx;
+		memcpy(&dx, a + A8_KSB_DX, sizeof dx);
+		acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(dv, _mm_set1_ps(dx)), acc);
+	}
+	_mm_storeu_ps(out[0], acc);
+}
+
 /* ---- the rows ---- */
 
 A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
@@ -470,7 +603,14 @@ A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, l
 		     long tstride, int pf, float out[][4])
 {
 	switch (nt) {
-	case 1: a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out); break;
+	case 1:
+		if (t == DS_Q4_K)
+			a8_tile1_q4_k(r4 ? 4 : 1, r, k, a, pf, out);
+		else if (t == DS_Q6_K)
+			a8_tile1_q6_k(r4 ? 4 : 1, r, k, a, pf, out);
+		else
+			a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out);
+		break;
 	case 2: a8_tile(t, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out); break;
 	case 3: a8_tile(t, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out); break;
 	default: a8_tile(t, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out); break;
