@@ -269,35 +269,56 @@ A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long
 	return _mm256_sub_epi8(_mm256_or_si256(c, top), _mm256_set1_epi8(16));
 }
 
-/* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart) */
+/* acc += block b of row i times token a's block: d dx (c . q), the 8 lanes' sums converted */
+A8_FN __m256 a8_b32_step(__m256 acc, __m256i w, __m256i aw, float d, const uint8_t *a)
+{
+	float dx;
+	memcpy(&dx, a + 32, sizeof dx);
+	/* |c| times q with c's sign: vpmaddubsw takes its first operand unsigned */
+	const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
+	const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), _mm256_set1_epi16(1));
+	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc);
+}
+
+/* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart). One token
+ * walks the blocks with the NR rows' sums in registers (a rows4 unit's rows one after another, one
+ * stream); several walk a row at a time with the tokens' sums in registers (the rows are in cache:
+ * the loop over row blocks keeps them there for every group of tokens). Each (row, token) sum is the
+ * same steps in the same order either way. */
 A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0,
 		       long tstride, int pf, float out[][4])
 {
 	const long nb = k / 32;
-	const __m256i ones = _mm256_set1_epi16(1);
 	__m256 acc[A8_NT][4];
-	A8_UNROLL for (int n = 0; n < NT; n++)
+	if (NT == 1) {
 		A8_UNROLL for (int i = 0; i < 4; i++)
-			acc[n][i] = _mm256_setzero_ps();
-	for (long b = 0; b < nb; b++) {
-		if (pf && b % r->per == 0)   /* a rows4 unit holds the group's 4 rows, a block one row's */
-			a8_prefetch_unit(r->p0[0] + (size_t)(b / r->per) * r->unit, r->per > 1 ? r->unit : 64);
-		A8_UNROLL for (int i = 0; i < NR; i++) {
-			float d;
-			const __m256i w = a8_b32_codes(t, r, i, b, &d), aw = _mm256_sign_epi8(w, w);
-			A8_UNROLL for (int n = 0; n < NT; n++) {
-				const uint8_t *a = a0 + (long)n * tstride + b * A8_QB;
-				float dx;
-				memcpy(&dx, a + 32, sizeof dx);
-				/* |w| times x with w's sign: vpmaddubsw takes its first operand unsigned */
-				__m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
-				__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
-				acc[n][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc[n][i]);
+			acc[0][i] = _mm256_setzero_ps();
+		for (long b = 0; b < nb; b++) {
+			if (pf && b % r->per == 0)   /* a rows4 unit holds the group's 4 rows, a block one row's */
+				a8_prefetch_unit(r->p0[0] + (size_t)(b / r->per) * r->unit, r->per > 1 ? r->unit : 64);
+			A8_UNROLL for (int i = 0; i < NR; i++) {
+				float d;
+				const __m256i w = a8_b32_codes(t, r, i, b, &d);
+				acc[0][i] = a8_b32_step(acc[0][i], w, _mm256_sign_epi8(w, w), d, a0 + b * A8_QB);
 			}
+		}
+	} else {
+		for (int i = 0; i < NR; i++) {
+			__m256 ai[A8_NT];
+			A8_UNROLL for (int n = 0; n < NT; n++)
+				ai[n] = _mm256_setzero_ps();
+			for (long b = 0; b < nb; b++) {
+				float d;
+				const __m256i w = a8_b32_codes(t, r, i, b, &d), aw = _mm256_sign_epi8(w, w);
+				A8_UNROLL for (int n = 0; n < NT; n++)
+					ai[n] = a8_b32_step(ai[n], w, aw, d, a0 + (long)n * tstride + b * A8_QB);
+			}
+			A8_UNROLL for (int n = 0; n < NT; n++)
+				acc[n][i] = ai[n];
 		}
 	}
 	A8_UNROLL for (int n = 0; n < NT; n++) {
-		A8_UNROLL for (int i = NR; i < 4; i++)
+		for (int i = NR; i < 4; i++)
 			acc[n][i] = acc[n][0];
 		_mm_storeu_ps(out[n], a8_hsum4_ps(acc[n]));
 	}
@@ -318,166 +339,36 @@ A8_FN __m256i a8_bcast(__m256i v, int j)
 	return _mm256_shuffle_epi8(v, _mm256_load_si256((const __m256i *)(const void *)a8_bcast16[j]));
 }
 
-A8_FN void a8_tile_q4_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
-			int pf, float out[][4])
-{
-	const long nsb = k / 256;
-	const __m256i nib = _mm256_set1_epi8(0x0f);
-	__m128 acc[A8_NT];
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		acc[t] = _mm_setzero_ps();
-	for (long s = 0; s < nsb; s++) {
-		const size_t off = (size_t)s * r->unit;
-		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
-		__m256i isum[A8_NT][4];
-		__m128i msum[A8_NT][4];
-		float d[4], dmin[4];
-		A8_UNROLL for (int i = 0; i < NR; i++) {
-			uint64_t sc, mn;
-			ds_k_scales8(r->p1[i] + off, &sc, &mn);
-			d[i] = a8_h2f(r->p0[i] + off);
-			dmin[i] = a8_h2f(r->p0[i] + off + 2);
-			const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-			const __m128i mnv = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
-			const uint8_t *qs = r->p2[i] + off;
-			A8_UNROLL for (int t = 0; t < NT; t++) {
-				isum[t][i] = _mm256_setzero_si256();
-				msum[t][i] = _mm_madd_epi16(mnv, _mm_loadu_si128((const __m128i *)(const void *)
-							(a0 + (long)t * tstride + s * A8_KSB + A8_KSB_BS)));
-			}
-			A8_UNROLL for (int j = 0; j < 4; j++) {
-				const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
-				const __m256i lo = _mm256_and_si256(w, nib), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), nib);
-				const __m256i slo = a8_bcast(scv, 2 * j), shi = a8_bcast(scv, 2 * j + 1);
-				A8_UNROLL for (int t = 0; t < NT; t++) {
-					const uint8_t *a = a0 + (long)t * tstride + s * A8_KSB + 64 * j;
-					__m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)a));
-					__m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(a + 32)));
-					isum[t][i] = _mm256_add_epi32(isum[t][i], _mm256_add_epi32(_mm256_madd_epi16(pl, slo),
-												 _mm256_madd_epi16(ph, shi)));
-				}
-			}
-		}
-		A8_UNROLL for (int i = NR; i < 4; i++) {
-			d[i] = d[0];
-			dmin[i] = dmin[0];
-			A8_UNROLL for (int t = 0; t < NT; t++) {
-				isum[t][i] = isum[t][0];
-				msum[t][i] = msum[t][0];
-			}
-		}
-		const __m128 dv = _mm_loadu_ps(d), mv = _mm_loadu_ps(dmin);
-		A8_UNROLL for (int t = 0; t < NT; t++) {
-			float dx;
-			memcpy(&dx, a0 + (long)t * tstride + s * A8_KSB + A8_KSB_DX, sizeof dx);
-			const __m128 vdx = _mm_set1_ps(dx);
-			__m128i m4 = _mm_hadd_epi32(_mm_hadd_epi32(msum[t][0], msum[t][1]), _mm_hadd_epi32(msum[t][2], msum[t][3]));
-			acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(isum[t])), _mm_mul_ps(dv, vdx), acc[t]);
-			acc[t] = _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(mv, vdx), acc[t]);
-		}
-	}
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		_mm_storeu_ps(out[t], acc[t]);
-}
-
-/* ---- Q6_K ---- */
-
-/* the bytes of groups 2c (in lanes 0-7 of the result) and 2c + 1 (8-15) of 16 scales, as int16 */
-static const int8_t a8_q6_pair[8][16] __attribute__((aligned(16))) = {
-#define A8_P(c) { 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1 }
-	A8_P(0), A8_P(1), A8_P(2), A8_P(3), A8_P(4), A8_P(5), A8_P(6), A8_P(7)
-#undef A8_P
-};
-
-A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
-			int pf, float out[][4])
-{
-	const long nsb = k / 256;
-	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
-	__m128 acc[A8_NT];
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		acc[t] = _mm_setzero_ps();
-	for (long s = 0; s < nsb; s++) {
-		const size_t off = (size_t)s * r->unit;
-		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
-		__m256i isum[A8_NT][4];
-		float d[4];
-		A8_UNROLL for (int i = 0; i < NR; i++) {
-			const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)(r->p2[i] + off));
-			const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
-			d[i] = a8_h2f(r->p3[i] + off);
-			A8_UNROLL for (int t = 0; t < NT; t++)   /* the -32 offset: -32 sum_g sc_g (sum of q_g) */
-				isum[t][i] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)
-						(const void *)(a0 + (long)t * tstride + s * A8_KSB + A8_KSB_GS))), 5);
-			A8_UNROLL for (int t = 0; t < NT; t++)
-				isum[t][i] = _mm256_sub_epi32(_mm256_setzero_si256(), isum[t][i]);
-			A8_UNROLL for (int h = 0; h < 2; h++) {
-				const uint8_t *ql = r->p0[i] + off + 64 * h, *qh = r->p1[i] + off + 32 * h;
-				const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-				const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-				const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)qh);
-				__m256i u[4];
-				u[0] = _mm256_or_si256(_mm256_and_si256(l0, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two));
-				u[1] = _mm256_or_si256(_mm256_and_si256(l1, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two));
-				u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), nib), _mm256_and_si256(hb, two));
-				u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
-						       _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
-				A8_UNROLL for (int q = 0; q < 4; q++) {
-					const int c = 4 * h + q;   /* values 32c .. 32c + 31: groups 2c and 2c + 1 */
-					const __m256i scp = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc,
-							_mm_load_si128((const __m128i *)(const void *)a8_q6_pair[c])));
-					A8_UNROLL for (int t = 0; t < NT; t++) {
-						const uint8_t *a = a0 + (long)t * tstride + s * A8_KSB + 32 * c;
-						__m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)a));
-						isum[t][i] = _mm256_add_epi32(isum[t][i], _mm256_madd_epi16(p, scp));
-					}
-				}
-			}
-		}
-		A8_UNROLL for (int i = NR; i < 4; i++) {
-			d[i] = d[0];
-			A8_UNROLL for (int t = 0; t < NT; t++)
-				isum[t][i] = isum[t][0];
-		}
-		const __m128 dv = _mm_loadu_ps(d);
-		A8_UNROLL for (int t = 0; t < NT; t++) {
-			float dx;
-			memcpy(&dx, a0 + (long)t * tstride + s * A8_KSB + A8_KSB_DX, sizeof dx);
-			acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(isum[t])), _mm_mul_ps(dv, _mm_set1_ps(dx)), acc[t]);
-		}
-	}
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		_mm_storeu_ps(out[t], acc[t]);
-}
-
-/* ---- one token (decode): the same sums with each row's in registers ----
- * The tiles above keep every (token, row) sum of a super-block in arrays sized for A8_NT tokens, which
- * GCC leaves on the stack: a 5 KB frame and a third of the loop's instructions moving sums to and from
- * it. Decode multiplies one token, so it has tiles of its own whose sums are plain variables. Each
- * row's integer sums are those of the tiles above, in the same order, and so are the conversions. */
-
-/* One row's Q4_K super-block (d and dmin at dm, 12 scale bytes at sc12, nibbles at qs) times a token's
- * super-block a: the integer sum of sc_j (u_j . q_j) in 8 lanes, and of m_j (sum of q_j) in 4 */
-A8_FN __m256i a8_q4k_row(const uint8_t *sc12, const uint8_t *qs, const uint8_t *a, __m128i *msum)
+/* One row's Q4_K super-block (12 scale bytes at sc12, nibbles at qs) times NT tokens' super-blocks (at
+ * a, tstride apart): per token t the integer sum of sc_j (u_j . q_j) in 8 lanes at isum[t * os], and of
+ * m_j (sum of q_j) in 4 at msum[t * os]; each sub-block's nibbles taken apart once for all the tokens */
+A8_FN void a8_q4k_row(int NT, const uint8_t *sc12, const uint8_t *qs, const uint8_t *a, long tstride,
+		      __m256i *isum, __m128i *msum, int os)
 {
 	const __m256i nib = _mm256_set1_epi8(0x0f);
 	uint64_t sc, mn;
 	ds_k_scales8(sc12, &sc, &mn);
 	const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-	*msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)),
-			       _mm_loadu_si128((const __m128i *)(const void *)(a + A8_KSB_BS)));
-	__m256i isum = _mm256_setzero_si256();
+	const __m128i mnv = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
+	__m256i acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++) {
+		msum[t * os] = _mm_madd_epi16(mnv, _mm_loadu_si128((const __m128i *)(const void *)
+							(a + (long)t * tstride + A8_KSB_BS)));
+		acc[t] = _mm256_setzero_si256();
+	}
 	A8_UNROLL for (int j = 0; j < 4; j++) {
 		const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
 		const __m256i lo = _mm256_and_si256(w, nib), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), nib);
-		__m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j)));
-		__m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j + 32)));
-		isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(pl, a8_bcast(scv, 2 * j)),
-							       _mm256_madd_epi16(ph, a8_bcast(scv, 2 * j + 1))));
+		const __m256i slo = a8_bcast(scv, 2 * j), shi = a8_bcast(scv, 2 * j + 1);
+		A8_UNROLL for (int t = 0; t < NT; t++) {
+			const uint8_t *at = a + (long)t * tstride + 64 * j;
+			__m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)at));
+			__m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(at + 32)));
+			acc[t] = _mm256_add_epi32(acc[t], _mm256_add_epi32(_mm256_madd_epi16(pl, slo), _mm256_madd_epi16(ph, shi)));
+		}
 	}
-	return isum;
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		isum[t * os] = acc[t];
 }
 
 /* d and dmin of the NR rows (4: a rows4 group's, interleaved at dm; 1: the row's, in every lane) */
@@ -497,45 +388,74 @@ A8_FN void a8_q4k_dm(int NR, const uint8_t *dm, __m128 *d, __m128 *dmin)
 	*dmin = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-A8_FN void a8_tile1_q4_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
+/* acc (the NR rows' sums) += one super-block's integer sums is (4 rows' 8 lanes) and m4 (the rows' min
+ * sums), scaled by d dx and dmin dx */
+A8_FN __m128 a8_q4k_add(__m128 acc, const __m256i *is, __m128i m0, __m128i m1, __m128i m2, __m128i m3, __m128 d,
+			__m128 dmin, const uint8_t *a)
+{
+	float dx;
+	memcpy(&dx, a + A8_KSB_DX, sizeof dx);
+	const __m128 vdx = _mm_set1_ps(dx);
+	const __m128i m4 = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3));
+	acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(d, vdx), acc);
+	return _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(dmin, vdx), acc);
+}
+
+/* Several tokens: each row's sums for the NT tokens written to is and ms (on the stack: written once a
+ * row and super-block, while the sums of the row's loop stay in registers) */
+A8_FN void a8_tile_q4_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+			int pf, float out[][4])
 {
 	const long nsb = k / 256;
-	__m128 acc = _mm_setzero_ps();
+	__m128 acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		acc[t] = _mm_setzero_ps();
 	for (long s = 0; s < nsb; s++) {
 		const size_t off = (size_t)s * r->unit;
 		const uint8_t *a = a0 + s * A8_KSB;
 		if (pf)
 			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
-		__m128i m0, m1, m2, m3;
-		__m256i i0 = a8_q4k_row(r->p1[0] + off, r->p2[0] + off, a, &m0), i1 = i0, i2 = i0, i3 = i0;
-		m1 = m2 = m3 = m0;
-		if (NR == 4) {
-			i1 = a8_q4k_row(r->p1[1] + off, r->p2[1] + off, a, &m1);
-			i2 = a8_q4k_row(r->p1[2] + off, r->p2[2] + off, a, &m2);
-			i3 = a8_q4k_row(r->p1[3] + off, r->p2[3] + off, a, &m3);
-		}
-		const __m256i is[4] = { i0, i1, i2, i3 };
-		const __m128i m4 = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3));
+		__m256i is[A8_NT][4];
+		__m128i ms[A8_NT][4];
+		for (int i = 0; i < NR; i++)
+			a8_q4k_row(NT, r->p1[i] + off, r->p2[i] + off, a, tstride, &is[0][i], &ms[0][i], 4);
 		__m128 d, dmin;
 		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
-		float dx;
-		memcpy(&dx, a + A8_KSB_DX, sizeof dx);
-		const __m128 vdx = _mm_set1_ps(dx);
-		acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(d, vdx), acc);
-		acc = _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(dmin, vdx), acc);
+		A8_UNROLL for (int t = 0; t < NT; t++) {
+			for (int i = NR; i < 4; i++) {
+				is[t][i] = is[t][0];
+				ms[t][i] = ms[t][0];
+			}
+			acc[t] = a8_q4k_add(acc[t], is[t], ms[t][0], ms[t][1], ms[t][2], ms[t][3], d, dmin,
+					    a + (long)t * tstride);
+		}
 	}
-	_mm_storeu_ps(out[0], acc);
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		_mm_storeu_ps(out[t], acc[t]);
 }
 
-/* One row's Q6_K super-block (low nibbles ql, high pairs qh, 16 scales sc) times a token's super-block
- * a: the integer sum of sc_g (u_g . q_g) - 32 sc_g (sum of q_g) in 8 lanes */
-A8_FN __m256i a8_q6k_row(const uint8_t *ql, const uint8_t *qh, const uint8_t *scp, const uint8_t *a)
+/* ---- Q6_K ---- */
+
+/* the bytes of groups 2c (in lanes 0-7 of the result) and 2c + 1 (8-15) of 16 scales, as int16 */
+static const int8_t a8_q6_pair[8][16] __attribute__((aligned(16))) = {
+#define A8_P(c) { 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1 }
+	A8_P(0), A8_P(1), A8_P(2), A8_P(3), A8_P(4), A8_P(5), A8_P(6), A8_P(7)
+#undef A8_P
+};
+
+/* One row's Q6_K super-block (low nibbles ql, high pairs qh, 16 scales at scp) times NT tokens'
+ * super-blocks (at a, tstride apart): per token t the integer sum of sc_g (u_g . q_g) - 32 sc_g (sum of
+ * q_g) in 8 lanes at isum[t * os]; the codes taken apart once for all the tokens */
+A8_FN void a8_q6k_row(int NT, const uint8_t *ql, const uint8_t *qh, const uint8_t *scp, const uint8_t *a,
+		      long tstride, __m256i *isum, int os)
 {
 	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
 	const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)scp);
-	/* the -32 offset first: -32 sum_g sc_g (sum of q_g) */
-	__m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(
-		_mm256_cvtepi8_epi16(sc), _mm256_loadu_si256((const __m256i *)(const void *)(a + A8_KSB_GS))), 5));
+	const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+	__m256i acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++)   /* the -32 offset first: -32 sum_g sc_g (sum of q_g) */
+		acc[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16,
+			_mm256_loadu_si256((const __m256i *)(const void *)(a + (long)t * tstride + A8_KSB_GS))), 5));
 	A8_UNROLL for (int h = 0; h < 2; h++) {
 		const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 64 * h));
 		const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 64 * h + 32));
@@ -547,14 +467,92 @@ A8_FN __m256i a8_q6k_row(const uint8_t *ql, const uint8_t *qh, const uint8_t *sc
 		u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), nib),
 				       _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
 		A8_UNROLL for (int q = 0; q < 4; q++) {
-			const int c = 4 * h + q;
+			const int c = 4 * h + q;   /* values 32c .. 32c + 31: groups 2c and 2c + 1 */
 			const __m256i scq = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc,
 					_mm_load_si128((const __m128i *)(const void *)a8_q6_pair[c])));
-			const __m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)(a + 32 * c)));
-			isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scq));
+			A8_UNROLL for (int t = 0; t < NT; t++) {
+				const uint8_t *at = a + (long)t * tstride + 32 * c;
+				__m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)at));
+				acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, scq));
+			}
 		}
 	}
-	return isum;
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		isum[t * os] = acc[t];
+}
+
+/* d of the NR rows (4: a rows4 group's, one after another at dp; 1: the row's, in every lane) */
+A8_FN __m128 a8_q6k_d(int NR, const uint8_t *dp)
+{
+	if (NR == 4)
+		return _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)dp));
+	return _mm_set1_ps(a8_h2f(dp));
+}
+
+A8_FN __m128 a8_q6k_add(__m128 acc, const __m256i *is, __m128 d, const uint8_t *a)
+{
+	float dx;
+	memcpy(&dx, a + A8_KSB_DX, sizeof dx);
+	return _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(d, _mm_set1_ps(dx)), acc);
+}
+
+A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+			int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	__m128 acc[A8_NT];
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		acc[t] = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		const uint8_t *a = a0 + s * A8_KSB;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
+		__m256i is[A8_NT][4];
+		for (int i = 0; i < NR; i++)
+			a8_q6k_row(NT, r->p0[i] + off, r->p1[i] + off, r->p2[i] + off, a, tstride, &is[0][i], 4);
+		const __m128 d = a8_q6k_d(NR, r->p3[0] + off);
+		A8_UNROLL for (int t = 0; t < NT; t++) {
+			for (int i = NR; i < 4; i++)
+				is[t][i] = is[t][0];
+			acc[t] = a8_q6k_add(acc[t], is[t], d, a + (long)t * tstride);
+		}
+	}
+	A8_UNROLL for (int t = 0; t < NT; t++)
+		_mm_storeu_ps(out[t], acc[t]);
+}
+
+/* ---- one token (decode): the same sums with each row's in registers ----
+ * The tiles above keep every (token, row) sum of a super-block in arrays sized for A8_NT tokens, which
+ * GCC leaves on the stack: a 5 KB frame and a third of the loop's instructions moving sums to and from
+ * it. Decode multiplies one token, so it has tiles of its own whose sums are plain variables. Each
+ * row's integer sums are those of the tiles above, in the same order, and so are the conversions. */
+
+A8_FN void a8_tile1_q4_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
+{
+	const long nsb = k / 256;
+	__m128 acc = _mm_setzero_ps();
+	for (long s = 0; s < nsb; s++) {
+		const size_t off = (size_t)s * r->unit;
+		const uint8_t *a = a0 + s * A8_KSB;
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
+		__m256i i0, i1, i2, i3;
+		__m128i m0, m1, m2, m3;
+		a8_q4k_row(1, r->p1[0] + off, r->p2[0] + off, a, 0, &i0, &m0, 1);
+		i1 = i2 = i3 = i0;
+		m1 = m2 = m3 = m0;
+		if (NR == 4) {
+			a8_q4k_row(1, r->p1[1] + off, r->p2[1] + off, a, 0, &i1, &m1, 1);
+			a8_q4k_row(1, r->p1[2] + off, r->p2[2] + off, a, 0, &i2, &m2, 1);
+			a8_q4k_row(1, r->p1[3] + off, r->p2[3] + off, a, 0, &i3, &m3, 1);
+		}
+		const __m256i is[4] = { i0, i1, i2, i3 };
+		__m128 d, dmin;
+		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
+		acc = a8_q4k_add(acc, is, m0, m1, m2, m3, d, dmin, a);
+	}
+	_mm_storeu_ps(out[0], acc);
 }
 
 A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
@@ -566,21 +564,16 @@ A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t 
 		const uint8_t *a = a0 + s * A8_KSB;
 		if (pf)
 			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
-		__m256i i0 = a8_q6k_row(r->p0[0] + off, r->p1[0] + off, r->p2[0] + off, a), i1 = i0, i2 = i0, i3 = i0;
-		__m128 dv;
+		__m256i i0, i1, i2, i3;
+		a8_q6k_row(1, r->p0[0] + off, r->p1[0] + off, r->p2[0] + off, a, 0, &i0, 1);
+		i1 = i2 = i3 = i0;
 		if (NR == 4) {
-			i1 = a8_q6k_row(r->p0[1] + off, r->p1[1] + off, r->p2[1] + off, a);
-			i2 = a8_q6k_row(r->p0[2] + off, r->p1[2] + off, r->p2[2] + off, a);
-			i3 = a8_q6k_row(r->p0[3] + off, r->p1[3] + off, r->p2[3] + off, a);
-			/* the group's 4 d, one after another */
-			dv = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)(r->p3[0] + off)));
-		} else {
-			dv = _mm_set1_ps(a8_h2f(r->p3[0] + off));
+			a8_q6k_row(1, r->p0[1] + off, r->p1[1] + off, r->p2[1] + off, a, 0, &i1, 1);
+			a8_q6k_row(1, r->p0[2] + off, r->p1[2] + off, r->p2[2] + off, a, 0, &i2, 1);
+			a8_q6k_row(1, r->p0[3] + off, r->p1[3] + off, r->p2[3] + off, a, 0, &i3, 1);
 		}
 		const __m256i is[4] = { i0, i1, i2, i3 };
-		float dx;
-		memcpy(&dx, a + A8_KSB_DX, sizeof dx);
-		acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(dv, _mm_set1_ps(dx)), acc);
+		acc = a8_q6k_add(acc, is, a8_q6k_d(NR, r->p3[0] + off), a);
 	}
 	_mm_storeu_ps(out[0], acc);
 }
