@@ -387,7 +387,7 @@ static void test_uk4(const struct cpu_kernels *k, int heads, int nope, int vd, l
 		k->absorb_uk4(y, q, scale, t + (size_t)h * hb, nope, kr);
 		cpu_uk4_absorb_ref(yr, q, scale, t + (size_t)h * hb, nope, kr);
 		CHECK(memcmp(y, yr, sizeof *y * (size_t)kr) == 0, "uk4 absorb (%d heads, nope %d, %ld wide, head %d): "
-		      "the VNNI kernel differs from the reference", heads, nope, kr, h);
+		      "the %s kernel differs from the reference", heads, nope, kr, h, k->name);
 		for (long c = 0; c < kr; c++) {
 			double ex = 0, mag = 0, umax = 0;
 			for (int j = 0; j < nope; j++) {
@@ -416,8 +416,8 @@ static void test_uk4(const struct cpu_kernels *k, int heads, int nope, int vd, l
 			}
 		}
 	}
-	printf("uk4 absorb, %d heads, nope %d, %ld wide%s: VNNI = reference bit for bit; worst |y - exact| / "
-	       "bound %.3f, mean |y - exact| / mean |exact| %.1e\n", heads, nope, kr, zero_q ? ", q = 0" : "", worst,
+	printf("uk4 absorb (%s), %d heads, nope %d, %ld wide%s: kernel = reference bit for bit; worst |y - exact| / "
+	       "bound %.3f, mean |y - exact| / mean |exact| %.1e\n", k->name, heads, nope, kr, zero_q ? ", q = 0" : "", worst,
 	       sum_ex > 0 ? sum_err / sum_ex : 0);
 	free(t);
 	free(q);
@@ -496,6 +496,9 @@ int main(int argc, char **argv)
 		check_chosen(argv[0], "avx2-int8", &cpu_kernels_avx2_int8);
 		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, false, true };
 		test_set(&s, "avx2-int8");
+		test_uk4(s.k, 3, 16, 8, 256, 0);
+		test_uk4(s.k, 2, 128, 128, 512, 0);
+		test_uk4(s.k, 1, 32, 0, 768, 1);
 		ran = 1;
 	}
 	if (!ran) {

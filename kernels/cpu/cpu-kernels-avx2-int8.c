@@ -37,6 +37,7 @@
 
 #include "cpu-kernels.h"
 #include "cpu-scratch.h"
+#include "cpu-uk4.h"
 
 #define A8_TARGET "avx2,fma,f16c"
 #define A8_FN static inline __attribute__((always_inline, target(A8_TARGET)))
@@ -724,6 +725,107 @@ static void a8_rows(const struct ds_tensor *w, long r0, long r1, const float *x,
 	a8_rows_packed(w, r0, r1, buf, n, y, ldy);
 }
 
+/* ---- decode attention's absorb from a uk4 table (cpu-uk4.h) ---- */
+
+/* Row j .. j + 7's 6-bit scale (mins 0) or min (1) of sub-block sb of the block whose scale planes are
+ * pl (byte i of row j at i nope + j), as floats */
+A8_FN __m256 a8_uk4_scale(const uint8_t *pl, int nope, int sb, int j, int mins)
+{
+#define A8_PL(i) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(pl + (size_t)(i) * nope + j)))
+	const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15);
+	__m256i v;
+	if (sb < 4)
+		v = _mm256_and_si256(A8_PL(sb + 4 * mins), m63);
+	else if (!mins)
+		v = _mm256_or_si256(_mm256_and_si256(A8_PL(sb + 4), m15), _mm256_slli_epi32(_mm256_srli_epi32(A8_PL(sb - 4), 6), 4));
+	else
+		v = _mm256_or_si256(_mm256_srli_epi32(A8_PL(sb + 4), 4), _mm256_slli_epi32(_mm256_srli_epi32(A8_PL(sb), 6), 4));
+#undef A8_PL
+	return _mm256_cvtepi32_ps(v);
+}
+
+/* cpu_uk4_absorb_ref's sums with the same roundings, bit for bit: per sub-block the rows' weights
+ * q_j d_j sc_j rounded to 15 bits in two int8 halves, times the codes by vpmaddubsw (a 32-bit lane holds
+ * 4 rows' codes of a column; pairs are at most 2 x 15 x 127, and 8 groups of rows' sums stay in 16
+ * bits), the mins in 16 lanes summed in order */
+A8_API void a8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *t, int nope, long kv_rank)
+{
+	float w[nope] __attribute__((aligned(32)));
+	int8_t e_hi[nope] __attribute__((aligned(32))), e_lo[nope] __attribute__((aligned(32)));
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+	for (long s = 0; s < kv_rank / 32; s++) {
+		const struct cpu_uk4_block tb = cpu_uk4_block(t, nope, s / 8);
+		const int sb = (int)(s % 8);
+		const uint8_t *codes = tb.codes + (size_t)sb * (size_t)(nope / 4) * 64;
+		__m256 vmax = _mm256_setzero_ps(), lane[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+		for (int j = 0; j < nope; j += 8) {
+			const __m256 qv = _mm256_loadu_ps(q + j);
+			const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.d + 2 * j)));
+			const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.dmin + 2 * j)));
+			const __m256 wv = _mm256_mul_ps(qv, _mm256_mul_ps(d, a8_uk4_scale(tb.scales, nope, sb, j, 0)));
+			__m256 mv = _mm256_mul_ps(dm, a8_uk4_scale(tb.scales, nope, sb, j, 1));
+			__asm__("" : "+x"(mv));  /* (fmaf's operand, rounded) */
+			lane[(j / 8) % 2] = _mm256_fmadd_ps(qv, mv, lane[(j / 8) % 2]);
+			vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, wv));
+			_mm256_store_ps(w + j, wv);
+		}
+		float l16[16], mins = 0;
+		_mm256_storeu_ps(l16, lane[0]);
+		_mm256_storeu_ps(l16 + 8, lane[1]);
+		for (int i = 0; i < 16; i++)
+			mins += l16[i];
+		__m128 mx = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+		mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
+		mx = _mm_max_ss(mx, _mm_movehdup_ps(mx));
+		const float max = _mm_cvtss_f32(mx);
+		const float inv = max > 0 ? (float)CPU_UK4_EMAX / max : 0, unit = max / (float)CPU_UK4_EMAX;
+		const __m256 vinv = _mm256_set1_ps(inv);
+		for (int j = 0; j < nope; j += 8) {
+			int32_t e[8], hi8[8];
+			const __m256i ev = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(w + j), vinv));
+			const __m256i hv = _mm256_srai_epi32(_mm256_add_epi32(ev, _mm256_set1_epi32(64)), 7);
+			_mm256_storeu_si256((__m256i *)(void *)e, _mm256_sub_epi32(ev, _mm256_slli_epi32(hv, 7)));
+			_mm256_storeu_si256((__m256i *)(void *)hi8, hv);
+			for (int i = 0; i < 8; i++) {
+				e_hi[j + i] = (int8_t)hi8[i];
+				e_lo[j + i] = (int8_t)e[i];
+			}
+		}
+		/* columns c of the sub-block's halves (low nibbles: 32 s + c, high: 32 s + 16 + c), 8 a pass */
+		for (int part = 0; part < 2; part++) {
+			__m256i sum[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+					   _mm256_setzero_si256() };   /* lo x e_hi, lo x e_lo, hi x e_hi, hi x e_lo */
+			for (int g0 = 0; g0 < nope / 4; g0 += 8) {
+				__m256i p16[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+						   _mm256_setzero_si256() };
+				const int g1 = g0 + 8 < nope / 4 ? g0 + 8 : nope / 4;
+				for (int g = g0; g < g1; g++) {
+					const __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(codes + (size_t)g * 64 + 32 * part));
+					const __m256i lo = _mm256_and_si256(z, nib), hn = _mm256_and_si256(_mm256_srli_epi16(z, 4), nib);
+					int32_t eh, el;
+					memcpy(&eh, e_hi + 4 * g, 4);
+					memcpy(&el, e_lo + 4 * g, 4);
+					const __m256i vh = _mm256_set1_epi32(eh), vl = _mm256_set1_epi32(el);
+					p16[0] = _mm256_add_epi16(p16[0], _mm256_maddubs_epi16(lo, vh));
+					p16[1] = _mm256_add_epi16(p16[1], _mm256_maddubs_epi16(lo, vl));
+					p16[2] = _mm256_add_epi16(p16[2], _mm256_maddubs_epi16(hn, vh));
+					p16[3] = _mm256_add_epi16(p16[3], _mm256_maddubs_epi16(hn, vl));
+				}
+				for (int i = 0; i < 4; i++)
+					sum[i] = _mm256_add_epi32(sum[i], _mm256_madd_epi16(p16[i], ones));
+			}
+			const __m256 vunit = _mm256_set1_ps(unit), vmins = _mm256_set1_ps(mins), vscale = _mm256_set1_ps(scale);
+			for (int h = 0; h < 2; h++) {
+				const __m256i tot = _mm256_add_epi32(_mm256_slli_epi32(sum[2 * h], 7), sum[2 * h + 1]);
+				__m256 v = _mm256_mul_ps(vunit, _mm256_cvtepi32_ps(tot));
+				__asm__("" : "+x"(v));   /* rounded before the difference, as the reference */
+				_mm256_storeu_ps(y + 32 * s + 16 * h + 8 * part, _mm256_mul_ps(vscale, _mm256_sub_ps(v, vmins)));
+			}
+		}
+	}
+}
+
 /* Matrices of these types are read in rows4 (cpu-rows4.h): a tile's 4 rows one stream, their codes
  * loaded once per block for every token */
 static bool a8_rows4(enum ds_dtype t)
@@ -740,6 +842,7 @@ const struct cpu_kernels cpu_kernels_avx2_int8 = {
 	.pack = a8_pack,
 	.rows_packed = a8_rows_packed,
 	.rows4 = a8_rows4,
+	.absorb_uk4 = a8_absorb_uk4,
 	.axpy_row = cpu_avx2_axpy_row,
 	.dot = cpu_avx2_dot,
 	.axpy = cpu_avx2_axpy,
