@@ -237,10 +237,12 @@ A8_FN float a8_h2f(const uint8_t *p)
 }
 
 /* Prefetch the unit that starts A8_PF bytes after p, a line at a time */
+extern int a8_exp;
 A8_FN void a8_prefetch_unit(const uint8_t *p, size_t unit)
 {
+	const size_t dist = A8_PF;
 	for (size_t o = 0; o < unit; o += 64)
-		_mm_prefetch((const char *)p + A8_PF + o, _MM_HINT_T0);
+		_mm_prefetch((const char *)p + dist + o, _MM_HINT_T0);
 }
 
 /* ---- Q8_0, Q4_0 and Q5_0: blocks of 32 weights w = d c, c signed (Q4_0: nibble - 8, Q5_0: 5 bits - 16) ---- */
@@ -579,6 +581,7 @@ A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t 
 	_mm_storeu_ps(out[0], acc);
 }
 
+int a8_exp;
 /* ---- the rows ---- */
 
 A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,

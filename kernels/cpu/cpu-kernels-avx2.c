@@ -42,7 +42,7 @@ AVX2_INLINE float ld1(const void *row, long i, enum ds_dtype t)
 }
 
 #define PF_AHEAD 512   /* bytes; measured best of 256..2048 for BF16 rows on the dev machine */
-#define PF16_AHEAD 1024   /* bytes; rows1_16's (one token, 16-bit rows, with the next rows to L2) */
+#define PF16_AHEAD 1024   /* bytes; rows1_16's (one token, 16-bit rows) */
 
 AVX2_INLINE void pf(const void *row, long i, enum ds_dtype t)
 {
@@ -59,51 +59,36 @@ AVX2_INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* One token on rows [r0, r1) of a 16-bit type (BF16, F16), r1 - r0 a multiple of 4: the sums of
- * rows_generic's one-token loop bit for bit (each row's 8-column steps in column order, then the
- * last columns one by one), but with the loop over the 4 rows left rolled (the accumulators in
- * memory), each row's lines 1 KB ahead asked for, and the next 4 rows' lines to L2. On this machine's
- * CPU (AMD Zen 5 EPYC) the 4 rows' loads issued back to back read less from memory: 256 MB of BF16,
- * one thread, 1024 columns: the unrolled loop 16.5 GB/s, unrolled with these prefetches 18.5, rolled
- * 27.5 (F32 reads 25 unrolled). The pragmas keep the compiler from unrolling it back. */
+/* One token on rows [r0, r1) of a 16-bit type (BF16, F16): a row at a time, one stream from memory,
+ * with its lines PF16_AHEAD on asked for once each and two accumulators (the 8-column steps of odd
+ * and even 8-column groups, added at the end; then the last columns one by one). History: the form
+ * before this read 4 rows in turn with the loop left rolled and the next 4 rows sent to L2, which on
+ * an AMD Zen 5 EPYC read 27.5 GB/s against 16.5 for the unrolled loop (256 MB of BF16, one thread,
+ * 1024 columns); on a 2-core Zen 3 EPYC one row at a time took 0.72-0.91 of its time and 0.93-0.99 of
+ * the same with one accumulator (256 MB, 1024 and 2048 columns, 2 threads, the forms alternating call
+ * by call); 512 or 2048 bytes ahead were 4-14% slower. */
 AVX2_INLINE void rows1_16_t(const char *base, enum ds_dtype t, long r0, long r1, long k, const float *x, float *y)
 {
 	const long k8 = k & ~7L;
 	const size_t rb = (size_t)k * 2;
-	for (long r = r0; r < r1; r += 4) {
-		const size_t next = r + 4 < r1 ? 4 * rb : 0;
-		const char *w[4];
-		__m256 a[4];
-#pragma GCC unroll 1
-		for (int j = 0; j < 4; j++) {
-			w[j] = base + (size_t)(r + j) * rb;
-			a[j] = _mm256_setzero_ps();
-		}
+	for (long r = r0; r < r1; r++) {
+		const char *w = base + (size_t)r * rb;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0;
 		long c = 0;
 		for (; c + 32 <= k8; c += 32) {
-#pragma GCC unroll 1
-			for (int j = 0; j < 4; j++) {
-				_mm_prefetch(w[j] + (size_t)c * 2 + PF16_AHEAD, _MM_HINT_T0);
-				_mm_prefetch(w[j] + next + (size_t)c * 2, _MM_HINT_T1);
-			}
-#pragma GCC unroll 1
-			for (int j = 0; j < 4; j++) {
-				__m256 acc = a[j];
-				for (int u = 0; u < 32; u += 8)
-					acc = _mm256_fmadd_ps(ld8(w[j], c + u, t), _mm256_loadu_ps(x + c + u), acc);
-				a[j] = acc;
-			}
+			_mm_prefetch(w + (size_t)c * 2 + PF16_AHEAD, _MM_HINT_T0);
+			a0 = _mm256_fmadd_ps(ld8(w, c, t), _mm256_loadu_ps(x + c), a0);
+			a1 = _mm256_fmadd_ps(ld8(w, c + 8, t), _mm256_loadu_ps(x + c + 8), a1);
+			a0 = _mm256_fmadd_ps(ld8(w, c + 16, t), _mm256_loadu_ps(x + c + 16), a0);
+			a1 = _mm256_fmadd_ps(ld8(w, c + 24, t), _mm256_loadu_ps(x + c + 24), a1);
 		}
-#pragma GCC unroll 1
-		for (int j = 0; j < 4; j++) {
-			__m256 acc = a[j];
-			for (long cc = c; cc < k8; cc += 8)
-				acc = _mm256_fmadd_ps(ld8(w[j], cc, t), _mm256_loadu_ps(x + cc), acc);
-			float sum = hsum(acc);
-			for (long cc = k8; cc < k; cc++)
-				sum += ld1(w[j], cc, t) * x[cc];
-			y[r + j] = sum;
-		}
+		__m256 acc = _mm256_add_ps(a0, a1);
+		for (; c < k8; c += 8)
+			acc = _mm256_fmadd_ps(ld8(w, c, t), _mm256_loadu_ps(x + c), acc);
+		float sum = hsum(acc);
+		for (; c < k; c++)
+			sum += ld1(w, c, t) * x[c];
+		y[r] = sum;
 	}
 }
 
@@ -126,9 +111,9 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 	const size_t es = t == DS_F32 ? 4 : 2;
 	const char *base = w->data;
 	long r = r0;
-	if (n == 1 && t != DS_F32) {
-		r = r0 + (r1 - r0) / 4 * 4;
-		rows1_16(base, t, r0, r, k, x, y);
+	if (n == 1 && t != DS_F32) {   /* every row: its sums do not depend on the range */
+		rows1_16(base, t, r0, r1, k, x, y);
+		return;
 	}
 	for (; r + 4 <= r1; r += 4) {
 		const void *w0 = base + (size_t)r * (size_t)k * es;
