@@ -237,7 +237,6 @@ A8_FN float a8_h2f(const uint8_t *p)
 }
 
 /* Prefetch the unit that starts A8_PF bytes after p, a line at a time */
-extern int a8_exp;
 A8_FN void a8_prefetch_unit(const uint8_t *p, size_t unit)
 {
 	const size_t dist = A8_PF;
@@ -283,6 +282,74 @@ A8_FN __m256 a8_b32_step(__m256 acc, __m256i w, __m256i aw, float d, const uint8
 	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc);
 }
 
+/* One token on a rows4 group of Q8_0, Q4_0 or Q5_0: per unit (2 or 4 blocks of the 4 rows) the rows'
+ * scales converted at once and multiplied by the blocks' dx (the same products d dx as a8_b32_step's),
+ * each block's activations loaded once for the 4 rows, and Q4_0/Q5_0's codes taken unsigned (u = c + 8
+ * or c + 16), the offset subtracted from vpmaddubsw's pairs (u . q - o (q pair sums), the same 16-bit
+ * values as |c| times q with c's sign): the sums of a8_tile_b32, bit for bit. */
+A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, const uint8_t *a0, int pf,
+			   float out[][4])
+{
+	const long nb = k / 32;
+	const int per = r->per;                  /* 2 (Q8_0) or 4 */
+	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), nib = _mm256_set1_epi8(0x0f);
+	__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+	for (long b0 = 0; b0 < nb; b0 += per) {
+		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
+		if (pf)
+			a8_prefetch_unit(unit, r->unit);
+		/* the units' scales, row-major: Q8_0 row i's 2 at lanes 2i, 2i + 1; Q4_0/Q5_0 rows 0-1 in c[0],
+		 * 2-3 in c[1], row i's 4 at lanes 4 (i % 2) .. */
+		float dx[4];
+		for (int j = 0; j < per; j++)
+			memcpy(&dx[j], a0 + (b0 + j) * A8_QB + 32, sizeof dx[j]);
+		__m256 c[2];
+		if (per == 2) {
+			c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)),
+					     _mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1]));
+			c[1] = c[0];
+		} else {
+			const __m256 dv = _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
+			c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv);
+			c[1] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(unit + 16))), dv);
+		}
+		A8_UNROLL for (int j = 0; j < per; j++) {
+			const long b = b0 + j;
+			const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(a0 + b * A8_QB));
+			__m256i corr = _mm256_setzero_si256();
+			if (t != DS_Q8_0)   /* o (pair sums of q): 8 for Q4_0, 16 for Q5_0 */
+				corr = _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, q), t == DS_Q4_0 ? 3 : 4);
+			A8_UNROLL for (int i = 0; i < 4; i++) {
+				const uint8_t *cq = r->p1[i] + (size_t)(b0 / per) * r->unit + (size_t)j * (size_t)r->cstep;
+				__m256i p;
+				if (t == DS_Q8_0) {
+					const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)cq);
+					p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+				} else {
+					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)cq);
+					__m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), nib);
+					if (t == DS_Q5_0) {
+						uint32_t h;
+						memcpy(&h, r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j, 4);
+						const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+							_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+									 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+						const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+						u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+											_mm256_set1_epi8(0x10)));
+					}
+					p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), corr);
+				}
+				const __m256i sv = _mm256_madd_epi16(p, ones16);
+				const int lane = per == 2 ? 2 * i + j : 4 * (i % 2) + j;
+				const __m256 scale = _mm256_permutevar8x32_ps(c[per == 2 ? 0 : i / 2], _mm256_set1_epi32(lane));
+				acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), scale, acc[i]);
+			}
+		}
+	}
+	_mm_storeu_ps(out[0], a8_hsum4_ps(acc));
+}
+
 /* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart). One token
  * walks the blocks with the NR rows' sums in registers (a rows4 unit's rows one after another, one
  * stream); several walk a row at a time with the tokens' sums in registers (the rows are in cache:
@@ -293,6 +360,10 @@ A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r,
 {
 	const long nb = k / 32;
 	__m256 acc[A8_NT][4];
+	if (NT == 1 && NR == 4) {
+		a8_tile1_b32_r4(t, r, k, a0, pf, out);
+		return;
+	}
 	if (NT == 1) {
 		A8_UNROLL for (int i = 0; i < 4; i++)
 			acc[0][i] = _mm256_setzero_ps();
@@ -581,7 +652,6 @@ A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t 
 	_mm_storeu_ps(out[0], acc);
 }
 
-int a8_exp;
 /* ---- the rows ---- */
 
 A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
