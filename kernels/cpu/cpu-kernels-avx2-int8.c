@@ -510,10 +510,12 @@ A8_FN void a8_tile_q4_k(int NR, int NT, const struct a8_rows *r, long k, const u
 
 /* ---- Q6_K ---- */
 
-/* the bytes of groups 2c (in lanes 0-7 of the result) and 2c + 1 (8-15) of 16 scales, as int16 */
-static const int8_t a8_q6_pair[8][16] __attribute__((aligned(16))) = {
-#define A8_P(c) { 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1, 2*c+1 }
-	A8_P(0), A8_P(1), A8_P(2), A8_P(3), A8_P(4), A8_P(5), A8_P(6), A8_P(7)
+/* pshufb indices that give, from 8 int16 scales in each 128-bit lane, scale 2c in every int16 of the
+ * low lane and scale 2c + 1 in every int16 of the high lane (c < 4) */
+static const int8_t a8_q6_pair[4][32] __attribute__((aligned(32))) = {
+#define A8_P(c) { 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, 4*c, 4*c+1, \
+	4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3, 4*c+2, 4*c+3 }
+	A8_P(0), A8_P(1), A8_P(2), A8_P(3)
 #undef A8_P
 };
 
@@ -526,6 +528,9 @@ A8_FN void a8_q6k_row(int NT, const uint8_t *ql, const uint8_t *qh, const uint8_
 	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
 	const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)scp);
 	const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+	/* scales 0-7 (for the first half's chunks) and 8-15 (the second's) as int16 in both lanes */
+	const __m256i sclo = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sc16));
+	const __m256i schi = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(sc16, 1));
 	__m256i acc[A8_NT];
 	A8_UNROLL for (int t = 0; t < NT; t++)   /* the -32 offset first: -32 sum_g sc_g (sum of q_g) */
 		acc[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16,
@@ -542,8 +547,8 @@ A8_FN void a8_q6k_row(int NT, const uint8_t *ql, const uint8_t *qh, const uint8_
 				       _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
 		A8_UNROLL for (int q = 0; q < 4; q++) {
 			const int c = 4 * h + q;   /* values 32c .. 32c + 31: groups 2c and 2c + 1 */
-			const __m256i scq = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc,
-					_mm_load_si128((const __m128i *)(const void *)a8_q6_pair[c])));
+			const __m256i scq = _mm256_shuffle_epi8(h ? schi : sclo,
+					_mm256_load_si256((const __m256i *)(const void *)a8_q6_pair[q]));
 			A8_UNROLL for (int t = 0; t < NT; t++) {
 				const uint8_t *at = a + (long)t * tstride + 32 * c;
 				__m256i p = _mm256_maddubs_epi16(u[q], _mm256_loadu_si256((const __m256i *)(const void *)at));
