@@ -475,39 +475,6 @@ A8_FN __m128 a8_q4k_add(__m128 acc, const __m256i *is, __m128i m0, __m128i m1, _
 	return _mm_fnmadd_ps(_mm_cvtepi32_ps(m4), _mm_mul_ps(dmin, vdx), acc);
 }
 
-/* Several tokens: each row's sums for the NT tokens written to is and ms (on the stack: written once a
- * row and super-block, while the sums of the row's loop stay in registers) */
-A8_FN void a8_tile_q4_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
-			int pf, float out[][4])
-{
-	const long nsb = k / 256;
-	__m128 acc[A8_NT];
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		acc[t] = _mm_setzero_ps();
-	for (long s = 0; s < nsb; s++) {
-		const size_t off = (size_t)s * r->unit;
-		const uint8_t *a = a0 + s * A8_KSB;
-		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
-		__m256i is[A8_NT][4];
-		__m128i ms[A8_NT][4];
-		for (int i = 0; i < NR; i++)
-			a8_q4k_row(NT, r->p1[i] + off, r->p2[i] + off, a, tstride, &is[0][i], &ms[0][i], 4);
-		__m128 d, dmin;
-		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
-		A8_UNROLL for (int t = 0; t < NT; t++) {
-			for (int i = NR; i < 4; i++) {
-				is[t][i] = is[t][0];
-				ms[t][i] = ms[t][0];
-			}
-			acc[t] = a8_q4k_add(acc[t], is[t], ms[t][0], ms[t][1], ms[t][2], ms[t][3], d, dmin,
-					    a + (long)t * tstride);
-		}
-	}
-	A8_UNROLL for (int t = 0; t < NT; t++)
-		_mm_storeu_ps(out[t], acc[t]);
-}
-
 /* ---- Q6_K ---- */
 
 /* pshufb indices that give, from 8 int16 scales in each 128-bit lane, scale 2c in every int16 of the
@@ -575,8 +542,34 @@ A8_FN __m128 a8_q6k_add(__m128 acc, const __m256i *is, __m128 d, const uint8_t *
 	return _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(is)), _mm_mul_ps(d, _mm_set1_ps(dx)), acc);
 }
 
-A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
-			int pf, float out[][4])
+/* ---- the K-quant tiles (Q4_K: q6 0, Q6_K: q6 1) ---- */
+
+/* Row i of r's super-block at off times NT tokens' (at a, tstride apart): its integer sums into is[t * os]
+ * (and Q4_K's min sums into ms[t * os]) */
+A8_FN void a8_krow(int q6, int NT, const struct a8_rows *r, int i, size_t off, const uint8_t *a, long tstride,
+		   __m256i *is, __m128i *ms, int os)
+{
+	if (q6)
+		a8_q6k_row(NT, r->p0[i] + off, r->p1[i] + off, r->p2[i] + off, a, tstride, is, os);
+	else
+		a8_q4k_row(NT, r->p1[i] + off, r->p2[i] + off, a, tstride, is, ms, os);
+}
+
+/* acc (the 4 rows' sums for one token) += a super-block's integer sums is and ms, converted and scaled */
+A8_FN __m128 a8_kadd(int q6, int NR, const struct a8_rows *r, size_t off, __m128 acc, const __m256i *is,
+		     const __m128i *ms, const uint8_t *a)
+{
+	if (q6)
+		return a8_q6k_add(acc, is, a8_q6k_d(NR, r->p3[0] + off), a);
+	__m128 d, dmin;
+	a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
+	return a8_q4k_add(acc, is, ms[0], ms[1], ms[2], ms[3], d, dmin, a);
+}
+
+/* Several tokens: each row's sums for the NT tokens written to is and ms (on the stack: written once a
+ * row and super-block, while the sums of the row's loop stay in registers) */
+A8_FN void a8_tile_k(int q6, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+		     int pf, float out[][4])
 {
 	const long nsb = k / 256;
 	__m128 acc[A8_NT];
@@ -586,28 +579,28 @@ A8_FN void a8_tile_q6_k(int NR, int NT, const struct a8_rows *r, long k, const u
 		const size_t off = (size_t)s * r->unit;
 		const uint8_t *a = a0 + s * A8_KSB;
 		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : q6 ? 210 : 144);
 		__m256i is[A8_NT][4];
+		__m128i ms[A8_NT][4];
 		for (int i = 0; i < NR; i++)
-			a8_q6k_row(NT, r->p0[i] + off, r->p1[i] + off, r->p2[i] + off, a, tstride, &is[0][i], 4);
-		const __m128 d = a8_q6k_d(NR, r->p3[0] + off);
+			a8_krow(q6, NT, r, i, off, a, tstride, &is[0][i], &ms[0][i], 4);
 		A8_UNROLL for (int t = 0; t < NT; t++) {
-			for (int i = NR; i < 4; i++)
+			for (int i = NR; i < 4; i++) {
 				is[t][i] = is[t][0];
-			acc[t] = a8_q6k_add(acc[t], is[t], d, a + (long)t * tstride);
+				ms[t][i] = ms[t][0];
+			}
+			acc[t] = a8_kadd(q6, NR, r, off, acc[t], is[t], ms[t], a + (long)t * tstride);
 		}
 	}
 	A8_UNROLL for (int t = 0; t < NT; t++)
 		_mm_storeu_ps(out[t], acc[t]);
 }
 
-/* ---- one token (decode): the same sums with each row's in registers ----
- * The tiles above keep every (token, row) sum of a super-block in arrays sized for A8_NT tokens, which
- * GCC leaves on the stack: a 5 KB frame and a third of the loop's instructions moving sums to and from
- * it. Decode multiplies one token, so it has tiles of its own whose sums are plain variables. Each
- * row's integer sums are those of the tiles above, in the same order, and so are the conversions. */
-
-A8_FN void a8_tile1_q4_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
+/* One token (decode): the same sums with each row's in plain variables. a8_tile_k's arrays, sized for
+ * A8_NT tokens, GCC leaves on the stack: a 5 KB frame and a third of the loop's instructions moving
+ * sums to and from it (in-process A/B from L3, one thread: these 0.90-0.98 of the time). Each row's
+ * integer sums are a8_tile_k's, in the same order, and so are the conversions. */
+A8_FN void a8_tile1_k(int q6, int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
 {
 	const long nsb = k / 256;
 	__m128 acc = _mm_setzero_ps();
@@ -615,44 +608,20 @@ A8_FN void a8_tile1_q4_k(int NR, const struct a8_rows *r, long k, const uint8_t 
 		const size_t off = (size_t)s * r->unit;
 		const uint8_t *a = a0 + s * A8_KSB;
 		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 144);
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : q6 ? 210 : 144);
 		__m256i i0, i1, i2, i3;
-		__m128i m0, m1, m2, m3;
-		a8_q4k_row(1, r->p1[0] + off, r->p2[0] + off, a, 0, &i0, &m0, 1);
+		__m128i m0 = _mm_setzero_si128(), m1, m2, m3;
+		a8_krow(q6, 1, r, 0, off, a, 0, &i0, &m0, 1);
 		i1 = i2 = i3 = i0;
 		m1 = m2 = m3 = m0;
 		if (NR == 4) {
-			a8_q4k_row(1, r->p1[1] + off, r->p2[1] + off, a, 0, &i1, &m1, 1);
-			a8_q4k_row(1, r->p1[2] + off, r->p2[2] + off, a, 0, &i2, &m2, 1);
-			a8_q4k_row(1, r->p1[3] + off, r->p2[3] + off, a, 0, &i3, &m3, 1);
+			a8_krow(q6, 1, r, 1, off, a, 0, &i1, &m1, 1);
+			a8_krow(q6, 1, r, 2, off, a, 0, &i2, &m2, 1);
+			a8_krow(q6, 1, r, 3, off, a, 0, &i3, &m3, 1);
 		}
 		const __m256i is[4] = { i0, i1, i2, i3 };
-		__m128 d, dmin;
-		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
-		acc = a8_q4k_add(acc, is, m0, m1, m2, m3, d, dmin, a);
-	}
-	_mm_storeu_ps(out[0], acc);
-}
-
-A8_FN void a8_tile1_q6_k(int NR, const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
-{
-	const long nsb = k / 256;
-	__m128 acc = _mm_setzero_ps();
-	for (long s = 0; s < nsb; s++) {
-		const size_t off = (size_t)s * r->unit;
-		const uint8_t *a = a0 + s * A8_KSB;
-		if (pf)
-			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : 210);
-		__m256i i0, i1, i2, i3;
-		a8_q6k_row(1, r->p0[0] + off, r->p1[0] + off, r->p2[0] + off, a, 0, &i0, 1);
-		i1 = i2 = i3 = i0;
-		if (NR == 4) {
-			a8_q6k_row(1, r->p0[1] + off, r->p1[1] + off, r->p2[1] + off, a, 0, &i1, 1);
-			a8_q6k_row(1, r->p0[2] + off, r->p1[2] + off, r->p2[2] + off, a, 0, &i2, 1);
-			a8_q6k_row(1, r->p0[3] + off, r->p1[3] + off, r->p2[3] + off, a, 0, &i3, 1);
-		}
-		const __m256i is[4] = { i0, i1, i2, i3 };
-		acc = a8_q6k_add(acc, is, a8_q6k_d(NR, r->p3[0] + off), a);
+		const __m128i ms[4] = { m0, m1, m2, m3 };
+		acc = a8_kadd(q6, NR, r, off, acc, is, ms, a);
 	}
 	_mm_storeu_ps(out[0], acc);
 }
@@ -664,10 +633,8 @@ A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, lon
 {
 	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0)
 		a8_tile_b32(t, NR, NT, r, k, a, tstride, pf, out);
-	else if (t == DS_Q4_K)
-		a8_tile_q4_k(NR, NT, r, k, a, tstride, pf, out);
 	else
-		a8_tile_q6_k(NR, NT, r, k, a, tstride, pf, out);
+		a8_tile_k(t == DS_Q6_K, NR, NT, r, k, a, tstride, pf, out);
 }
 
 /* One tile of NR rows (4 of a rows4 group, or 1) for nt (1..A8_NT) tokens */
@@ -676,10 +643,8 @@ A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, l
 {
 	switch (nt) {
 	case 1:
-		if (t == DS_Q4_K)
-			a8_tile1_q4_k(r4 ? 4 : 1, r, k, a, pf, out);
-		else if (t == DS_Q6_K)
-			a8_tile1_q6_k(r4 ? 4 : 1, r, k, a, pf, out);
+		if (t == DS_Q4_K || t == DS_Q6_K)
+			a8_tile1_k(t == DS_Q6_K, r4 ? 4 : 1, r, k, a, pf, out);
 		else
 			a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out);
 		break;

@@ -289,24 +289,28 @@ MK2_INLINE void pv2_tiles(int ADD, int B16, float *o, long ldo, const float *f, 
 	}
 }
 
+/* pv_scaled (ADD 0) and pv_add_scaled (ADD 1) on F32 or BF16 rows */
+MK2_INLINE void pv2_any(int ADD, float *o, long ldo, const float *f, const float *p, long ldp, const void *v,
+			enum ds_dtype vt, long ldv, int n, int m, long kdim)
+{
+	if (vt == DS_BF16)
+		pv2_tiles(ADD, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	else
+		pv2_tiles(ADD, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+}
+
 static MK2 void avx2_pv_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
 			       long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
 {
 	(void)k;
-	if (vt == DS_BF16)
-		pv2_tiles(0, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	else
-		pv2_tiles(0, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	pv2_any(0, o, ldo, f, p, ldp, v, vt, ldv, n, m, kdim);
 }
 
 static MK2 void avx2_pv_add_scaled(const struct cpu_kernels *k, float *o, long ldo, const float *f, const float *p,
 				   long ldp, const void *v, enum ds_dtype vt, long ldv, int n, int m, long kdim)
 {
 	(void)k;
-	if (vt == DS_BF16)
-		pv2_tiles(1, 1, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
-	else
-		pv2_tiles(1, 0, o, ldo, f, p, ldp, v, ldv, n, m, kdim);
+	pv2_any(1, o, ldo, f, p, ldp, v, vt, ldv, n, m, kdim);
 }
 
 /* ---- scores ---- */
