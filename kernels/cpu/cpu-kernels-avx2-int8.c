@@ -30,6 +30,11 @@
 
 #ifdef HAVE_AVX2_TARGET
 
+/* GCC's -O3 on this file alone (the build's -O2 elsewhere): in-process A/B from L3, one thread, the two
+ * builds alternating call by call, 2 runs each: Q6_K 0.86-0.91 of the time, Q5_0 0.92-0.94, Q4_K
+ * 0.94-0.99, Q8_0 0.98-1.00 */
+#pragma GCC optimize("O3")
+
 #include <immintrin.h>
 #include <limits.h>
 #include <stdint.h>
