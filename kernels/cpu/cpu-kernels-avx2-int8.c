@@ -355,6 +355,81 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 	_mm_storeu_ps(out[0], a8_hsum4_ps(acc));
 }
 
+/* Two tokens on a rows4 group of Q8_0, Q4_0 or Q5_0 (prompts and batches, the group's bytes in cache):
+ * a8_tile1_b32_r4's steps with each block's codes taken apart once for both tokens and 8 sums in
+ * registers, the scales d dx of each token kept on the stack and broadcast from there; each (row, token)
+ * sum is a8_tile1_b32_r4's, bit for bit. */
+A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+			   float out[][4])
+{
+	const long nb = k / 32;
+	const int per = r->per;
+	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), nib = _mm256_set1_epi8(0x0f);
+	__m256 acc[2][4];
+	A8_UNROLL for (int n = 0; n < 2; n++)
+		A8_UNROLL for (int i = 0; i < 4; i++)
+			acc[n][i] = _mm256_setzero_ps();
+	for (long b0 = 0; b0 < nb; b0 += per) {
+		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
+		/* each token's d dx of the unit's 4 rows x per blocks, lane 4 (i % 2) + j of c[i / 2] as
+		 * a8_tile1_b32_r4 has them (Q8_0: lane 2 i + j of c[0]) */
+		float cs[2][16] __attribute__((aligned(32)));
+		A8_UNROLL for (int n = 0; n < 2; n++) {
+			float dx[4];
+			for (int j = 0; j < per; j++)
+				memcpy(&dx[j], a0 + (long)n * tstride + (b0 + j) * A8_QB + 32, sizeof dx[j]);
+			if (per == 2) {
+				_mm256_store_ps(cs[n], _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)),
+					_mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1])));
+			} else {
+				const __m256 dv = _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
+				_mm256_store_ps(cs[n], _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv));
+				_mm256_store_ps(cs[n] + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)
+										(unit + 16))), dv));
+			}
+		}
+		A8_UNROLL for (int j = 0; j < per; j++) {
+			const long b = b0 + j;
+			__m256i q[2], corr[2];
+			A8_UNROLL for (int n = 0; n < 2; n++) {
+				q[n] = _mm256_loadu_si256((const __m256i *)(const void *)(a0 + (long)n * tstride + b * A8_QB));
+				corr[n] = t == DS_Q8_0 ? _mm256_setzero_si256()
+						       : _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, q[n]), t == DS_Q4_0 ? 3 : 4);
+			}
+			A8_UNROLL for (int i = 0; i < 4; i++) {
+				const uint8_t *cq = r->p1[i] + (size_t)(b0 / per) * r->unit + (size_t)j * (size_t)r->cstep;
+				__m256i w = _mm256_setzero_si256(), u = w;
+				if (t == DS_Q8_0) {
+					w = _mm256_loadu_si256((const __m256i *)(const void *)cq);
+					u = _mm256_sign_epi8(w, w);
+				} else {
+					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)cq);
+					u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), nib);
+					if (t == DS_Q5_0) {
+						uint32_t h;
+						memcpy(&h, r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j, 4);
+						const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+							_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+									 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+						const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+						u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+											_mm256_set1_epi8(0x10)));
+					}
+				}
+				const int lane = per == 2 ? 2 * i + j : 8 * (i / 2) + 4 * (i % 2) + j;
+				A8_UNROLL for (int n = 0; n < 2; n++) {
+					const __m256i p = t == DS_Q8_0 ? _mm256_maddubs_epi16(u, _mm256_sign_epi8(q[n], w))
+								       : _mm256_sub_epi16(_mm256_maddubs_epi16(u, q[n]), corr[n]);
+					acc[n][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16)),
+								    _mm256_broadcast_ss(&cs[n][lane]), acc[n][i]);
+				}
+			}
+		}
+	}
+	A8_UNROLL for (int n = 0; n < 2; n++)
+		_mm_storeu_ps(out[n], a8_hsum4_ps(acc[n]));
+}
+
 /* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart). One token
  * walks the blocks with the NR rows' sums in registers (a rows4 unit's rows one after another, one
  * stream); several walk a row at a time with the tokens' sums in registers (the rows are in cache:
@@ -365,8 +440,12 @@ A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r,
 {
 	const long nb = k / 32;
 	__m256 acc[A8_NT][4];
-	if (NT == 1 && NR == 4) {
-		a8_tile1_b32_r4(t, r, k, a0, pf, out);
+	if (NR == 4) {   /* rows4: the tokens in pairs, a last odd one alone */
+		int n = 0;
+		for (; n + 2 <= NT; n += 2)
+			a8_tile2_b32_r4(t, r, k, a0 + (long)n * tstride, tstride, out + n);
+		if (n < NT)
+			a8_tile1_b32_r4(t, r, k, a0 + (long)n * tstride, pf, out + n);
 		return;
 	}
 	if (NT == 1) {
