@@ -251,6 +251,25 @@ A8_FN void a8_prefetch_unit(const uint8_t *p, size_t unit)
 
 /* ---- Q8_0, Q4_0 and Q5_0: blocks of 32 weights w = d c, c signed (Q4_0: nibble - 8, Q5_0: 5 bits - 16) ---- */
 
+/* The 32 unsigned codes of a Q4_0 (qh NULL) or Q5_0 block: 16 bytes of nibbles at q (weights 0-15 in
+ * the low ones, 16-31 in the high ones) and, for Q5_0, bit v of the 4 bytes at qh as weight v's fifth
+ * bit (byte v / 8 spread over 8 bytes, then each tested for its bit) */
+A8_FN __m256i a8_nibble_codes(const uint8_t *q, const uint8_t *qh)
+{
+	const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+	const __m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(0x0f));
+	if (qh == NULL)
+		return c;
+	uint32_t h;
+	memcpy(&h, qh, 4);
+	const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+		_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+				 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+	return _mm256_or_si256(c, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+						   _mm256_set1_epi8(0x10)));
+}
+
 /* Block b of row i of r: its scale, and its 32 codes as signed bytes */
 A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long b, float *d)
 {
@@ -259,21 +278,8 @@ A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long
 	*d = a8_h2f(r->p0[i] + u + 2 * j);
 	if (t == DS_Q8_0)
 		return _mm256_loadu_si256((const __m256i *)(const void *)q);
-	/* 16 bytes of nibbles: weights 0-15 in the low ones, 16-31 in the high ones */
-	const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-	__m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(0x0f));
-	if (t == DS_Q4_0)
-		return _mm256_sub_epi8(c, _mm256_set1_epi8(8));
-	/* Q5_0: bit v of the 4 bytes of fifth bits is weight v's: byte v / 8 spread over 8 bytes, then
-	 * each tested for its bit */
-	uint32_t h;
-	memcpy(&h, r->p2[i] + u + 4 * j, 4);
-	const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
-		_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-				 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-	const __m256i top = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
-	return _mm256_sub_epi8(_mm256_or_si256(c, top), _mm256_set1_epi8(16));
+	const __m256i c = a8_nibble_codes(q, t == DS_Q5_0 ? r->p2[i] + u + 4 * j : NULL);
+	return _mm256_sub_epi8(c, _mm256_set1_epi8(t == DS_Q4_0 ? 8 : 16));
 }
 
 /* acc += block b of row i times token a's block: d dx (c . q), the 8 lanes' sums converted */
@@ -297,7 +303,7 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 {
 	const long nb = k / 32;
 	const int per = r->per;                  /* 2 (Q8_0) or 4 */
-	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), nib = _mm256_set1_epi8(0x0f);
+	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
 	__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
 	for (long b0 = 0; b0 < nb; b0 += per) {
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
@@ -331,18 +337,8 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)cq);
 					p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
 				} else {
-					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)cq);
-					__m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), nib);
-					if (t == DS_Q5_0) {
-						uint32_t h;
-						memcpy(&h, r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j, 4);
-						const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
-							_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-									 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-						const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-						u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
-											_mm256_set1_epi8(0x10)));
-					}
+					const __m256i u = a8_nibble_codes(cq, t == DS_Q5_0 ? r->p2[i] + (size_t)(b0 / per) * r->unit +
+									  4 * (size_t)j : NULL);
 					p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), corr);
 				}
 				const __m256i sv = _mm256_madd_epi16(p, ones16);
@@ -364,7 +360,7 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 {
 	const long nb = k / 32;
 	const int per = r->per;
-	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), nib = _mm256_set1_epi8(0x0f);
+	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
 	__m256 acc[2][4];
 	A8_UNROLL for (int n = 0; n < 2; n++)
 		A8_UNROLL for (int i = 0; i < 4; i++)
@@ -403,18 +399,8 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					w = _mm256_loadu_si256((const __m256i *)(const void *)cq);
 					u = _mm256_sign_epi8(w, w);
 				} else {
-					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)cq);
-					u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), nib);
-					if (t == DS_Q5_0) {
-						uint32_t h;
-						memcpy(&h, r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j, 4);
-						const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
-							_mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-									 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-						const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-						u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
-											_mm256_set1_epi8(0x10)));
-					}
+					u = a8_nibble_codes(cq, t == DS_Q5_0 ? r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j
+									  : NULL);
 				}
 				const int lane = per == 2 ? 2 * i + j : 8 * (i / 2) + 4 * (i % 2) + j;
 				A8_UNROLL for (int n = 0; n < 2; n++) {
