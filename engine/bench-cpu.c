@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cpu/cpu-kernels.h"
 #include "cpu/membw.h"
 #include "engine-cli.h"
 #include "generate.h"
@@ -431,13 +432,14 @@ int cli_bench(const struct cli_args *a)
 	(void)fr_med;
 
 	if (a->json) {
-		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
-		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
+		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"kernels\":\"%s\",\"threads\":%d,\"load_s\":%.3f,"
+		       "\"rounds\":%d,\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
 		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"weight_bytes_per_token\":%.0f,"
 		       "\"cache_bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
 		       "\"machine_bw_gbs\":%.2f,\"machine_bw_before_gbs\":%.2f,\"machine_bw_after_gbs\":%.2f,"
 		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f,\"cache_type\":\"%s\"",
-		       e.model.name, threads, load_s, rounds, n_prompt, rounds > 1 ? pre_med : pre_tps[0], n_decode,
+		       e.model.name, cpu_kernels_best()->name, threads, load_s, rounds, n_prompt,
+		       rounds > 1 ? pre_med : pre_tps[0], n_decode,
 		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok, weight_tok,
 		       cache_tok, ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction,
 		       ds_state_cache_type(e.state) == DS_BF16 ? "bf16" : "f32");
@@ -471,7 +473,7 @@ int cli_bench(const struct cli_args *a)
 	} else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
-		printf("backend          cpu, %d threads\n", threads);
+		printf("backend          cpu, %d threads, kernels %s\n", threads, cpu_kernels_best()->name);
 		printf("load             %.3f s\n", load_s);
 		if (rounds > 1) {
 			printf("rounds           %d; prefill the median, decode and bandwidth the median round by "

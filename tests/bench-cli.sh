@@ -4,7 +4,7 @@
 # bandwidth the larger of the probes before and after the decode, the profile's classes within the
 # time they split, the bytes by class adding up to the bytes per token, the latent cache read counted
 # with the weights and growing with --prompt-tokens),
-# the text report says the same, rounds (--rounds R) report one round's figures
+# the text report says the same, both name the kernel set, rounds (--rounds R) report one round's figures
 # inside their spread, a batch curve (--batch N1,N2,...) is whole, bad sizes and a context too small
 # are refused. Nothing here
 # asserts a speed: only what the numbers must satisfy on any machine.
@@ -231,6 +231,15 @@ for args in "--batch 1,,2" "--batch 1,x" "--batch 0,2" "--batch 1,2,3,4,5,6,7,8,
 	[ $? -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
 		ok "--bench $args refused: $(cat "$tmp/err")" || bad "--bench $args: $(cat "$tmp/out" "$tmp/err")"
 done
+
+# the report names the kernel set that ran: the portable one when asked for, in the JSON and the text
+"$engine" --model "$quant/model-q8_0.gguf" --bench --json --rounds 1 --threads 1 --max-tokens 2 --kernels ref \
+	> "$tmp/ref.json" 2> "$tmp/err" &&
+	python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])).get("kernels") != "portable C")' "$tmp/ref.json" &&
+	ok "--bench --json --kernels ref: \"kernels\": \"portable C\"" || bad "--bench --kernels ref: $(cat "$tmp/ref.json" "$tmp/err")"
+"$engine" --model "$quant/model-q8_0.gguf" --bench --rounds 1 --threads 1 --max-tokens 2 --kernels ref > "$tmp/text" \
+	2> "$tmp/err" && grep -q "^backend  *cpu, 1 threads, kernels portable C$" "$tmp/text" &&
+	ok "--bench text: $(grep '^backend' "$tmp/text")" || bad "--bench text backend line: $(cat "$tmp/text" "$tmp/err")"
 
 # a context that cannot hold the benchmark's prompt: one sentence, exit 1, nothing on stdout
 "$engine" --model "$quant/model-q8_0.gguf" --bench --ctx 100 > "$tmp/out" 2> "$tmp/err"
