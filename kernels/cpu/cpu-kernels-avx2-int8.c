@@ -90,15 +90,24 @@ A8_FN void a8_codes32(const float *x, __m256 id, int8_t *o)
 	_mm256_storeu_si256((__m256i *)(void *)o, v);
 }
 
+/* The n values at x (a multiple of 32) rounded to int8 codes at o with one scale dx = max |x| / 127
+ * (0 for values all 0), returned */
+A8_FN float a8_round(const float *x, int n, int8_t *o)
+{
+	const float amax = a8_absmax(x, n);
+	const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+	for (int j = 0; j < n; j += 32)
+		a8_codes32(x + j, id, o + j);
+	return amax / 127.0f;
+}
+
 A8_API void a8_quantize_q8(const float *x, int n, long ldx, long k, uint8_t *buf)
 {
 	long nb = k / 32;
 	for (int i = 0; i < n; i++)
 		for (long b = 0; b < nb; b++) {
-			const float *xb = x + (long)i * ldx + b * 32;
 			uint8_t *o = buf + ((size_t)i * (size_t)nb + (size_t)b) * A8_QB;
-			float amax = a8_absmax(xb, 32), dx = amax / 127.0f;
-			a8_codes32(xb, _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f), (int8_t *)o);
+			const float dx = a8_round(x + (long)i * ldx + b * 32, 32, (int8_t *)o);
 			memcpy(o + 32, &dx, sizeof dx);
 		}
 }
@@ -108,13 +117,9 @@ A8_API void a8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
 	long nsb = k / 256;
 	for (int i = 0; i < n; i++)
 		for (long s = 0; s < nsb; s++) {
-			const float *xs = x + (long)i * ldx + s * 256;
 			uint8_t *o = buf + ((size_t)i * (size_t)nsb + (size_t)s) * A8_KSB;
-			float amax = a8_absmax(xs, 256), dx = amax / 127.0f;
-			__m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+			const float dx = a8_round(x + (long)i * ldx + s * 256, 256, (int8_t *)o);
 			int16_t gs[16], bs[8];
-			for (int j = 0; j < 8; j++)
-				a8_codes32(xs + 32 * j, id, (int8_t *)o + 32 * j);
 			for (int g = 0; g < 16; g++) {
 				int sum = 0;
 				for (int c = 0; c < 16; c++)
@@ -293,6 +298,20 @@ A8_FN __m256 a8_b32_step(__m256 acc, __m256i w, __m256i aw, float d, const uint8
 	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc);
 }
 
+/* d dx of a rows4 unit of Q8_0 (per 2: lane 2 i + j of c[0], c[1] the same) or Q4_0/Q5_0 (per 4: rows
+ * 0-1 in c[0], 2-3 in c[1], row i's block j at lane 4 (i % 2) + j): the unit's f16 scales converted
+ * at once and multiplied by the blocks' dx from the token's activations at a (the unit's first block) */
+A8_FN void a8_unit_scales(const uint8_t *unit, int per, const uint8_t *a, __m256 c[2])
+{
+	float dx[4];
+	for (int j = 0; j < per; j++)
+		memcpy(&dx[j], a + j * A8_QB + 32, sizeof dx[j]);
+	const __m256 dv = per == 2 ? _mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1])
+				   : _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
+	c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv);
+	c[1] = per == 2 ? c[0] : _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(unit + 16))), dv);
+}
+
 /* One token on a rows4 group of Q8_0, Q4_0 or Q5_0: per unit (2 or 4 blocks of the 4 rows) the rows'
  * scales converted at once and multiplied by the blocks' dx (the same products d dx as a8_b32_step's),
  * each block's activations loaded once for the 4 rows, and Q4_0/Q5_0's codes taken unsigned (u = c + 8
@@ -309,21 +328,8 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
 		if (pf)
 			a8_prefetch_unit(unit, r->unit);
-		/* the units' scales, row-major: Q8_0 row i's 2 at lanes 2i, 2i + 1; Q4_0/Q5_0 rows 0-1 in c[0],
-		 * 2-3 in c[1], row i's 4 at lanes 4 (i % 2) .. */
-		float dx[4];
-		for (int j = 0; j < per; j++)
-			memcpy(&dx[j], a0 + (b0 + j) * A8_QB + 32, sizeof dx[j]);
 		__m256 c[2];
-		if (per == 2) {
-			c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)),
-					     _mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1]));
-			c[1] = c[0];
-		} else {
-			const __m256 dv = _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
-			c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv);
-			c[1] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(unit + 16))), dv);
-		}
+		a8_unit_scales(unit, per, a0 + b0 * A8_QB, c);
 		A8_UNROLL for (int j = 0; j < per; j++) {
 			const long b = b0 + j;
 			const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(a0 + b * A8_QB));
@@ -371,18 +377,10 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 		 * a8_tile1_b32_r4 has them (Q8_0: lane 2 i + j of c[0]) */
 		float cs[2][16] __attribute__((aligned(32)));
 		A8_UNROLL for (int n = 0; n < 2; n++) {
-			float dx[4];
-			for (int j = 0; j < per; j++)
-				memcpy(&dx[j], a0 + (long)n * tstride + (b0 + j) * A8_QB + 32, sizeof dx[j]);
-			if (per == 2) {
-				_mm256_store_ps(cs[n], _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)),
-					_mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1])));
-			} else {
-				const __m256 dv = _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
-				_mm256_store_ps(cs[n], _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv));
-				_mm256_store_ps(cs[n] + 8, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)
-										(unit + 16))), dv));
-			}
+			__m256 c[2];
+			a8_unit_scales(unit, per, a0 + (long)n * tstride + b0 * A8_QB, c);
+			_mm256_store_ps(cs[n], c[0]);
+			_mm256_store_ps(cs[n] + 8, c[1]);
 		}
 		A8_UNROLL for (int j = 0; j < per; j++) {
 			const long b = b0 + j;
