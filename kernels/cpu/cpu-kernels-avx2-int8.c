@@ -855,10 +855,20 @@ A8_FN __m256 a8_uk4_scale(const uint8_t *pl, int nope, int sb, int j, int mins)
 	return _mm256_cvtepi32_ps(v);
 }
 
+/* 8 int32 lanes in [-128, 127] as their 8 bytes, in order, in the low half */
+A8_FN __m128i a8_bytes8(__m256i v)
+{
+	const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	return _mm_packs_epi16(w, w);
+}
+
 /* cpu_uk4_absorb_ref's sums with the same roundings, bit for bit: per sub-block the rows' weights
  * q_j d_j sc_j rounded to 15 bits in two int8 halves, times the codes by vpmaddubsw (a 32-bit lane holds
  * 4 rows' codes of a column; pairs are at most 2 x 15 x 127, and 8 groups of rows' sums stay in 16
- * bits), the mins in 16 lanes summed in order */
+ * bits), the mins in 16 lanes summed in order. The halves are packed to bytes by vector packs, and
+ * each sub-block asks for the next one's codes (2 KB on) as it goes: 8 layers' tables read in turn,
+ * one thread, tables from memory 105 -> 71-82 us a layer (from L3 77 -> 40), where the bytes went out
+ * one at a time and the codes came in on demand. */
 A8_API void a8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *t, int nope, long kv_rank)
 {
 	float w[nope] __attribute__((aligned(32)));
@@ -870,17 +880,19 @@ A8_API void a8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *
 		const int sb = (int)(s % 8);
 		const uint8_t *codes = tb.codes + (size_t)sb * (size_t)(nope / 4) * 64;
 		__m256 vmax = _mm256_setzero_ps(), lane[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
-		for (int j = 0; j < nope; j += 8) {
-			const __m256 qv = _mm256_loadu_ps(q + j);
-			const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.d + 2 * j)));
-			const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.dmin + 2 * j)));
-			const __m256 wv = _mm256_mul_ps(qv, _mm256_mul_ps(d, a8_uk4_scale(tb.scales, nope, sb, j, 0)));
-			__m256 mv = _mm256_mul_ps(dm, a8_uk4_scale(tb.scales, nope, sb, j, 1));
-			__asm__("" : "+x"(mv));  /* (fmaf's operand, rounded) */
-			lane[(j / 8) % 2] = _mm256_fmadd_ps(qv, mv, lane[(j / 8) % 2]);
-			vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, wv));
-			_mm256_store_ps(w + j, wv);
-		}
+		for (int j = 0; j < nope; j += 16)   /* nope: a multiple of 16 (cpu_uk4_fits) */
+			for (int u = 0; u < 2; u++) {
+				const int jj = j + 8 * u;
+				const __m256 qv = _mm256_loadu_ps(q + jj);
+				const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.d + 2 * jj)));
+				const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(tb.dmin + 2 * jj)));
+				const __m256 wv = _mm256_mul_ps(qv, _mm256_mul_ps(d, a8_uk4_scale(tb.scales, nope, sb, jj, 0)));
+				__m256 mv = _mm256_mul_ps(dm, a8_uk4_scale(tb.scales, nope, sb, jj, 1));
+				__asm__("" : "+x"(mv));  /* (fmaf's operand, rounded) */
+				lane[u] = _mm256_fmadd_ps(qv, mv, lane[u]);
+				vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, wv));
+				_mm256_store_ps(w + jj, wv);
+			}
 		float l16[16], mins = 0;
 		_mm256_storeu_ps(l16, lane[0]);
 		_mm256_storeu_ps(l16 + 8, lane[1]);
@@ -893,15 +905,10 @@ A8_API void a8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *
 		const float inv = max > 0 ? (float)CPU_UK4_EMAX / max : 0, unit = max / (float)CPU_UK4_EMAX;
 		const __m256 vinv = _mm256_set1_ps(inv);
 		for (int j = 0; j < nope; j += 8) {
-			int32_t e[8], hi8[8];
 			const __m256i ev = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(w + j), vinv));
 			const __m256i hv = _mm256_srai_epi32(_mm256_add_epi32(ev, _mm256_set1_epi32(64)), 7);
-			_mm256_storeu_si256((__m256i *)(void *)e, _mm256_sub_epi32(ev, _mm256_slli_epi32(hv, 7)));
-			_mm256_storeu_si256((__m256i *)(void *)hi8, hv);
-			for (int i = 0; i < 8; i++) {
-				e_hi[j + i] = (int8_t)hi8[i];
-				e_lo[j + i] = (int8_t)e[i];
-			}
+			_mm_storel_epi64((__m128i *)(void *)(e_hi + j), a8_bytes8(hv));
+			_mm_storel_epi64((__m128i *)(void *)(e_lo + j), a8_bytes8(_mm256_sub_epi32(ev, _mm256_slli_epi32(hv, 7))));
 		}
 		/* columns c of the sub-block's halves (low nibbles: 32 s + c, high: 32 s + 16 + c), 8 a pass */
 		for (int part = 0; part < 2; part++) {
@@ -912,6 +919,11 @@ A8_API void a8_absorb_uk4(float *y, const float *q, float scale, const uint8_t *
 						   _mm256_setzero_si256() };
 				const int g1 = g0 + 8 < nope / 4 ? g0 + 8 : nope / 4;
 				for (int g = g0; g < g1; g++) {
+					if (part == 0) {
+						_mm_prefetch((const char *)codes + (size_t)g * 64 + 2048, _MM_HINT_T0);
+						if (sb == 7)
+							_mm_prefetch((const char *)codes + (size_t)g * 64 + 4096, _MM_HINT_T0);
+					}
 					const __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(codes + (size_t)g * 64 + 32 * part));
 					const __m256i lo = _mm256_and_si256(z, nib), hn = _mm256_and_si256(_mm256_srli_epi16(z, 4), nib);
 					int32_t eh, el;
