@@ -7,7 +7,7 @@
  * BF16 cache was first widened into a scratch copy of every block of rows; on 2 Zen 3 cores decode
  * attention took 1.1-1.5 ms a layer at 576 positions (tools/mla-bench), a quarter of a bench Q4_K_M
  * token. Here each tile keeps 8 sums in registers, BF16 rows are widened as they are loaded, and
- * each piece of a row is loaded once for 4 queries.
+ * each piece of a row is loaded once for 4 or 6 queries.
  *
  * The weighted sums (pv_scaled, pv_add_scaled) and axpy_rows on float, Q8_0 and Q4_K rows are the
  * generic set's on the AVX2 set bit for bit: per column the same fused multiply-adds in the same order. The scores sum
@@ -218,7 +218,7 @@ static void avx2_axpy_rows_n(const struct cpu_kernels *k, float *y, long ldy, co
 
 /* ---- weighted sums of cache rows ---- */
 
-/* Q queries (1..4) x 16 columns from c of pv_scaled (ADD 0: o = f o, then o += p_t v_t in row order)
+/* Q queries (1..6) x 16 columns from c of pv_scaled (ADD 0: o = f o, then o += p_t v_t in row order)
  * or pv_add_scaled (ADD 1: o += f (the sum from 0 of p_t v_t)); FULL: all 16 columns lie before kdim,
  * else lanes past kdim are masked off. */
 MK2_INLINE void pv2_tile(int Q, int ADD, int B16, int FULL, float *o, long ldo, const float *f, const float *p,
@@ -228,7 +228,7 @@ MK2_INLINE void pv2_tile(int Q, int ADD, int B16, int FULL, float *o, long ldo, 
 	const int vb = B16 ? 2 : 4;
 	const long n0 = kdim - c, n1 = kdim - c - 8;
 	const __m256i mk[2] = { m2_mask(n0), m2_mask(n1) };
-	__m256 acc[4][2];
+	__m256 acc[6][2];
 	MK2_UNROLL for (int q = 0; q < Q; q++) {
 		const __m256 fq = _mm256_set1_ps(f[q]);
 		MK2_UNROLL for (int u = 0; u < 2; u++) {
@@ -269,10 +269,11 @@ MK2_INLINE void pv2_tiles(int ADD, int B16, float *o, long ldo, const float *f, 
 			  const void *v, long ldv, int n, int m, long kdim)
 {
 	/* columns outermost: the piece of v's m rows that a tile reads stays in L1 for every group of
-	 * queries */
+	 * queries. Groups of 6 queries (12 sums, each row piece loaded once for 6) against 4: 0.89-0.90 of
+	 * the time at 16 heads x 576 positions, one thread */
 	for (long c = 0; c < kdim; c += 16) {
 		const int full = c + 16 <= kdim;
-		for (int i = 0; i < n; i += 4) {
+		for (int i = 0; i < n; i += 6) {
 			float *oi = o + (long)i * ldo;
 			const float *pi = p + (long)i * ldp;
 			const int pf = ADD && i == 0;
@@ -282,7 +283,9 @@ MK2_INLINE void pv2_tiles(int ADD, int B16, float *o, long ldo, const float *f, 
 			case 1: PV2_CASE(1); break;
 			case 2: PV2_CASE(2); break;
 			case 3: PV2_CASE(3); break;
-			default: PV2_CASE(4); break;
+			case 4: PV2_CASE(4); break;
+			case 5: PV2_CASE(5); break;
+			default: PV2_CASE(6); break;
 			}
 #undef PV2_CASE
 		}
@@ -315,23 +318,40 @@ static MK2 void avx2_pv_add_scaled(const struct cpu_kernels *k, float *o, long l
 
 /* ---- scores ---- */
 
-/* R rows (1..2) x Q queries (1..4) of scores: R * Q sums of 8 lanes over kdim, each 8 values of a row
+/* R rows (1..3) x Q queries (1..4) of scores: R * Q sums of 8 lanes over kdim, each 8 values of a row
  * or a query loaded once per tile; npf rows at pf asked for a line per 64 bytes as the tile goes */
 MK2_INLINE void sc2_tile(int R, int Q, int B16, float *s, long lds, const float *q, long ldq, const void *v,
 			 long ldv, long kdim, const char *pf, int npf)
 {
 	const enum ds_dtype vt = B16 ? DS_BF16 : DS_F32;
 	const int vb = B16 ? 2 : 4;
-	__m256 acc[4][2];
+	__m256 acc[4][3];
 	MK2_UNROLL for (int i = 0; i < Q; i++)
 		MK2_UNROLL for (int t = 0; t < R; t++)
 			acc[i][t] = _mm256_setzero_ps();
 	long c = 0;
+	/* 32 values a step, the rows' lines asked for once a step and each query's 8 values loaded once
+	 * into a register for the R rows (left to itself the compiler folded them into every product,
+	 * twice the loads): tools/mla-bench-style A/B, 16 heads x 576 positions, one thread, with the
+	 * 3-row tiles, 163 -> 140 us */
+	for (; c + 32 <= kdim; c += 32) {
+		for (int t = 0; t < npf; t++)
+			for (int o = 0; o < 32 * vb; o += 64)
+				_mm_prefetch(pf + ((long)t * ldv + c) * vb + o, _MM_HINT_T0);
+		MK2_UNROLL for (int u = 0; u < 4; u++) {
+			__m256 vv[3];
+			MK2_UNROLL for (int t = 0; t < R; t++)
+				vv[t] = m2_ld((const char *)v + (long)t * ldv * vb, c + 8 * u, vt);
+			MK2_UNROLL for (int i = 0; i < Q; i++) {
+				__m256 qi = _mm256_loadu_ps(q + (long)i * ldq + c + 8 * u);
+				__asm__("" : "+x"(qi));
+				MK2_UNROLL for (int t = 0; t < R; t++)
+					acc[i][t] = _mm256_fmadd_ps(qi, vv[t], acc[i][t]);
+			}
+		}
+	}
 	for (; c + 8 <= kdim; c += 8) {
-		if ((c * vb) % 64 == 0)
-			for (int t = 0; t < npf; t++)
-				_mm_prefetch(pf + ((long)t * ldv + c) * vb, _MM_HINT_T0);
-		__m256 vv[2];
+		__m256 vv[3];
 		MK2_UNROLL for (int t = 0; t < R; t++)
 			vv[t] = m2_ld((const char *)v + (long)t * ldv * vb, c, vt);
 		MK2_UNROLL for (int i = 0; i < Q; i++) {
@@ -342,7 +362,7 @@ MK2_INLINE void sc2_tile(int R, int Q, int B16, float *s, long lds, const float 
 	}
 	if (c < kdim) {
 		const __m256i mk = m2_mask(kdim - c);
-		__m256 vv[2];
+		__m256 vv[3];
 		MK2_UNROLL for (int t = 0; t < R; t++)
 			vv[t] = m2_ld_tail((const char *)v + (long)t * ldv * vb, c, vt, kdim - c);
 		MK2_UNROLL for (int i = 0; i < Q; i++) {
@@ -360,9 +380,21 @@ MK2_INLINE void sc2_rows(int B16, float *s, long lds, const float *q, long ldq, 
 			 int m, long kdim)
 {
 	const int vb = B16 ? 2 : 4;
-	/* rows outermost: 2 rows stay in L1 for every group of queries; the first group asks for the
-	 * rows SC2_AHEAD on (past m, the next block's rows or nothing: a prefetch does not fault) */
+	/* rows outermost: 3 rows (12 sums in registers) stay in L1 for every group of queries; the first
+	 * group asks for the rows SC2_AHEAD on (past m, the next block's rows or nothing: a prefetch does
+	 * not fault). 3 rows x 4 queries against 2 x 4: 0.85-0.86 of the time; 2 x 6 no faster than 3 x 4,
+	 * nor chunks of 12 or 24 rows with the queries outermost */
 	int t = 0;
+	for (; t + 3 <= m; t += 3) {
+		const char *vt = (const char *)v + (long)t * ldv * vb, *pf = vt + (long)SC2_AHEAD * ldv * vb;
+		int i = 0;
+		for (; i + 4 <= n; i += 4)
+			sc2_tile(3, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
+				 i == 0 ? 3 : 0);
+		for (; i < n; i++)
+			sc2_tile(3, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
+				 i == 0 ? 3 : 0);
+	}
 	for (; t + 2 <= m; t += 2) {
 		const char *vt = (const char *)v + (long)t * ldv * vb, *pf = vt + (long)SC2_AHEAD * ldv * vb;
 		int i = 0;
