@@ -754,6 +754,180 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
 	}
 }
 
+/* ---- Q4_K on many tokens: rows in the lanes ----
+ * The tiles above keep a row's super-block in the lanes and the tokens in registers; every (row,
+ * token) then pays for its own sums across the lanes, and a16 products of one token reach the lanes
+ * of only one row. On a prompt the rows take the lanes instead: a panel of 8 rows is taken apart once
+ * (each 32-bit lane one row's 4 codes of 4 consecutive columns) and every token's 4 activation codes
+ * of those columns are broadcast against it, so one vpmaddubsw forms 32 products for 8 rows and the
+ * sums need no reduction across lanes: the sub-block's int16 sums meet its scales in one vpmaddwd
+ * (pairs of 16 bits: at most 8 x 2 x 15 x 127 = 30480), the mins in 4 per super-block. The integers
+ * are those of a8_q4k_row (exact sums, in any order) and the float steps per super-block those of
+ * a8_q4k_add lane for lane (the same fused products of d dx and dmin dx), so each (row, token) sum is
+ * the one-token tile's, bit for bit, whatever the tokens' number. The panel (2496 bytes a super-block)
+ * is rebuilt per 8 rows and read from L1 by every group of 4 tokens. In-process A/B, 2 MB of Q4_K
+ * (rows4) from L3, one thread, against the row tiles: 64 tokens 41 -> 75 G products a second (0.55
+ * of the time), 96 tokens 0.54, 16 0.67, 8 0.86; 4 tokens took 1.20 times as long and 5 1.03, hence
+ * A8_PQ_MIN. Kept out of line: inlined next to the row tiles, it cost those 5-10% at 2-3 tokens. */
+
+#define A8_PQ_SB 2496       /* panel bytes per super-block: the codes, then: */
+#define A8_PQ_SC 2048       /* each sub-block's scales, row r's in int16 lanes 2r and 2r + 1 */
+#define A8_PQ_MN 2304       /* each pair of sub-blocks' mins, row r's (m_2p, m_2p+1) in lanes 2r, 2r + 1 */
+#define A8_PQ_D 2432        /* the 8 rows' d as floats */
+#define A8_PQ_DMIN 2464     /* and their dmin */
+#ifndef A8_PQ_MIN
+#define A8_PQ_MIN 8         /* tokens from which Q4_K goes this way (the A/B above) */
+#endif
+
+/* v[i] lane j <- v[j] lane i, for 8 vectors of 8 32-bit lanes */
+A8_FN void a8_transpose8(__m256i v[8])
+{
+	__m256i t[8], u[8];
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+		t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+		u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+		u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+		u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+	}
+	for (int i = 0; i < 4; i++) {
+		v[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+		v[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+	}
+}
+
+/* The panel of 8 rows (lane r: the rows4 group or row that rows[r / 4] or rows[r] holds, slot r % 4 or
+ * 0; see a8_rows_q4k_lanes) over nsb super-blocks */
+A8_FN void a8_pq_build(const struct a8_rows *rows, int r4, long nsb, uint8_t *panel)
+{
+	const __m256i nib = _mm256_set1_epi8(0x0f);
+	const uint8_t *dm[8], *sc12[8], *qs[8];
+	for (int r = 0; r < 8; r++) {
+		const struct a8_rows *g = &rows[r4 ? r / 4 : r];
+		const int i = r4 ? r % 4 : 0;
+		dm[r] = g->p0[i], sc12[r] = g->p1[i], qs[r] = g->p2[i];
+	}
+	const size_t unit = rows[0].unit;
+	for (long s = 0; s < nsb; s++) {
+		uint8_t *ps = panel + (size_t)s * A8_PQ_SB;
+		const size_t off = (size_t)s * unit;
+		for (int j = 0; j < 8; j++) {   /* sub-block j: the low (j even) or high nibbles of 32 bytes */
+			__m256i v[8];
+			A8_UNROLL for (int r = 0; r < 8; r++) {
+				const __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(qs[r] + off + 32 * (j / 2)));
+				v[r] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(w, 4) : w, nib);
+			}
+			a8_transpose8(v);
+			A8_UNROLL for (int q = 0; q < 8; q++)
+				_mm256_store_si256((__m256i *)(void *)(ps + 256 * j + 32 * q), v[q]);
+		}
+		int16_t sc[128], mn[64];
+		float d[8], dmin[8];
+		for (int r = 0; r < 8; r++) {
+			uint64_t scv, mnv;
+			ds_k_scales8(sc12[r] + off, &scv, &mnv);
+			for (int j = 0; j < 8; j++) {
+				sc[16 * j + 2 * r] = sc[16 * j + 2 * r + 1] = (int16_t)(uint8_t)(scv >> (8 * j));
+				mn[16 * (j / 2) + 2 * r + j % 2] = (int16_t)(uint8_t)(mnv >> (8 * j));
+			}
+			d[r] = a8_h2f(dm[r] + off);
+			dmin[r] = a8_h2f(dm[r] + off + 2);
+		}
+		memcpy(ps + A8_PQ_SC, sc, sizeof sc);
+		memcpy(ps + A8_PQ_MN, mn, sizeof mn);
+		memcpy(ps + A8_PQ_D, d, sizeof d);
+		memcpy(ps + A8_PQ_DMIN, dmin, sizeof dmin);
+	}
+}
+
+/* The 8 rows of a panel times T tokens (K form at a, tstride apart): acc[t] lane r += row r . token t */
+A8_FN void a8_pq_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, long tstride, __m256 *acc)
+{
+	for (long s = 0; s < nsb; s++) {
+		const uint8_t *ps = panel + (size_t)s * A8_PQ_SB, *as = a + s * A8_KSB;
+		__m256i isum[4];
+		A8_UNROLL for (int t = 0; t < T; t++)
+			isum[t] = _mm256_setzero_si256();
+		for (int j = 0; j < 8; j++) {
+			__m256i a16[4];
+			A8_UNROLL for (int t = 0; t < T; t++)
+				a16[t] = _mm256_setzero_si256();
+			_Pragma("GCC unroll 2") for (int q = 0; q < 8; q++) {
+				const __m256i w = _mm256_load_si256((const __m256i *)(const void *)(ps + 256 * j + 32 * q));
+				A8_UNROLL for (int t = 0; t < T; t++) {
+					int32_t x;
+					memcpy(&x, as + (long)t * tstride + 32 * j + 4 * q, 4);
+					a16[t] = _mm256_add_epi16(a16[t], _mm256_maddubs_epi16(w, _mm256_set1_epi32(x)));
+				}
+			}
+			const __m256i sc = _mm256_load_si256((const __m256i *)(const void *)(ps + A8_PQ_SC + 32 * j));
+			A8_UNROLL for (int t = 0; t < T; t++)
+				isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(a16[t], sc));
+		}
+		const __m256 d = _mm256_load_ps((const float *)(const void *)(ps + A8_PQ_D));
+		const __m256 dmin = _mm256_load_ps((const float *)(const void *)(ps + A8_PQ_DMIN));
+		A8_UNROLL for (int t = 0; t < T; t++) {
+			const uint8_t *at = as + (long)t * tstride;
+			__m256i m4 = _mm256_setzero_si256();
+			A8_UNROLL for (int p = 0; p < 4; p++) {
+				int32_t b;
+				memcpy(&b, at + A8_KSB_BS + 4 * p, 4);
+				m4 = _mm256_add_epi32(m4, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)
+							(ps + A8_PQ_MN + 32 * p)), _mm256_set1_epi32(b)));
+			}
+			float dx;
+			memcpy(&dx, at + A8_KSB_DX, sizeof dx);
+			const __m256 vdx = _mm256_set1_ps(dx);
+			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, vdx), acc[t]);
+			acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m4), _mm256_mul_ps(dmin, vdx), acc[t]);
+		}
+	}
+}
+
+/* Rows [r0, r1) of a Q4_K matrix (rows4: r4 1) for n tokens, 8 rows a panel: rows past r1 in a panel
+ * repeat its first group or row (computed, not stored), as do the rows of a first rows4 group before
+ * r0 */
+static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4k_lanes(int r4, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
+			     long tstride, int n, float *y, long ldy)
+{
+	const long nsb = (long)w->cols / 256;
+	const size_t rb = ds_row_bytes(DS_Q4_K, w->cols);
+	const uint8_t *base = w->data;
+	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nsb * A8_PQ_SB);
+	for (long g = r4 ? r0 / 4 * 4 : r0; g < r1; g += 8) {
+		struct a8_rows rows[8];
+		for (int i = 0; i < (r4 ? 2 : 8); i++) {
+			const long row = g + (long)i * (r4 ? 4 : 1) < r1 ? g + (long)i * (r4 ? 4 : 1) : g;
+			if (r4)
+				a8_rows_group(DS_Q4_K, base + (size_t)row * rb, &rows[i]);
+			else
+				a8_rows_plain(DS_Q4_K, base + (size_t)row * rb, &rows[i]);
+		}
+		a8_pq_build(rows, r4, nsb, panel);
+		for (int i = 0; i < n; i += 4) {
+			const int nt = n - i < 4 ? n - i : 4;
+			__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+			const uint8_t *a = aq + (long)i * tstride;
+			switch (nt) {
+			case 1: a8_pq_tile(1, panel, nsb, a, tstride, acc); break;
+			case 2: a8_pq_tile(2, panel, nsb, a, tstride, acc); break;
+			case 3: a8_pq_tile(3, panel, nsb, a, tstride, acc); break;
+			default: a8_pq_tile(4, panel, nsb, a, tstride, acc); break;
+			}
+			for (int t = 0; t < nt; t++) {
+				float o[8];
+				_mm256_storeu_ps(o, acc[t]);
+				for (int r = 0; r < 8; r++)
+					if (g + r >= r0 && g + r < r1)
+						y[(long)(i + t) * ldy + g + r] = o[r];
+			}
+		}
+	}
+}
+
 /* Bytes of a rows4 group of Q8_0 over k columns: units of 2 blocks of the 4 rows (a8_rows_group) */
 #define A8_Q8_GROUP(k) ((size_t)(k) / 64 * 272)
 
@@ -818,6 +992,8 @@ A8_API void name(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
 { \
 	if (w->layout == DS_LAYOUT_ROWS4 && (type == DS_Q4_0 || type == DS_Q5_0) && n >= 2) \
 		a8_rows_b32_as_q8(type, w, r0, r1, aq, ts, n, y, ldy); \
+	else if (type == DS_Q4_K && n >= A8_PQ_MIN) \
+		a8_rows_q4k_lanes(w->layout == DS_LAYOUT_ROWS4, w, r0, r1, aq, ts, n, y, ldy); \
 	else if (w->layout == DS_LAYOUT_ROWS4) \
 		a8_rows_t(type, 1, w, r0, r1, aq, ts, n, y, ldy); \
 	else \
