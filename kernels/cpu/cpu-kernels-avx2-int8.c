@@ -768,7 +768,8 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
  * is rebuilt per 8 rows and read from L1 by every group of 4 tokens. In-process A/B, 2 MB of Q4_K
  * (rows4) from L3, one thread, against the row tiles: 64 tokens 41 -> 75 G products a second (0.55
  * of the time), 96 tokens 0.54, 16 0.67, 8 0.86; 4 tokens took 1.20 times as long and 5 1.03, hence
- * A8_PQ_MIN. Kept out of line: inlined next to the row tiles, it cost those 5-10% at 2-3 tokens. */
+ * A8_PQ_MIN. Kept out of line (a8_rows_packed chooses): inlined next to the row tiles, it cost those
+ * 5-10% at 2-3 tokens. */
 
 #define A8_PQ_SB 2496       /* panel bytes per super-block: the codes, then: */
 #define A8_PQ_SC 2048       /* each sub-block's scales, row r's in int16 lanes 2r and 2r + 1 */
@@ -990,11 +991,7 @@ A8_FN void a8_rows_b32_as_q8(enum ds_dtype t, const struct ds_tensor *w, long r0
 A8_API void name(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq, long ts, int n, float *y, \
 		 long ldy) \
 { \
-	if (w->layout == DS_LAYOUT_ROWS4 && (type == DS_Q4_0 || type == DS_Q5_0) && n >= 2) \
-		a8_rows_b32_as_q8(type, w, r0, r1, aq, ts, n, y, ldy); \
-	else if (type == DS_Q4_K && n >= A8_PQ_MIN) \
-		a8_rows_q4k_lanes(w->layout == DS_LAYOUT_ROWS4, w, r0, r1, aq, ts, n, y, ldy); \
-	else if (w->layout == DS_LAYOUT_ROWS4) \
+	if (w->layout == DS_LAYOUT_ROWS4) \
 		a8_rows_t(type, 1, w, r0, r1, aq, ts, n, y, ldy); \
 	else \
 		a8_rows_t(type, 0, w, r0, r1, aq, ts, n, y, ldy); \
@@ -1005,6 +1002,21 @@ A8_ROWS_FN(a8_rows_q5_0, DS_Q5_0)
 A8_ROWS_FN(a8_rows_q4_k, DS_Q4_K)
 A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
 #undef A8_ROWS_FN
+
+/* The prompt forms above, each a function of its own: a branch to them inside the row tiles' functions
+ * changed the compiler's code for one token (Q4_K decode from memory, in-process A/B: 1.27 times the
+ * time) */
+static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4_0_as_q8(const struct ds_tensor *w, long r0,
+		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
+{
+	a8_rows_b32_as_q8(DS_Q4_0, w, r0, r1, aq, ts, n, y, ldy);
+}
+
+static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q5_0_as_q8(const struct ds_tensor *w, long r0,
+		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
+{
+	a8_rows_b32_as_q8(DS_Q5_0, w, r0, r1, aq, ts, n, y, ldy);
+}
 
 /* ---- the set ---- */
 
@@ -1049,9 +1061,24 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	const uint8_t *a = (const uint8_t *)xp;
 	switch (w->dtype) {
 	case DS_Q8_0: a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy); break;
-	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
-	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
-	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q4_0:
+		if (w->layout == DS_LAYOUT_ROWS4 && n >= 2)
+			a8_rows_q4_0_as_q8(w, r0, r1, a, ts, n, y, ldy);
+		else
+			a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy);
+		break;
+	case DS_Q5_0:
+		if (w->layout == DS_LAYOUT_ROWS4 && n >= 2)
+			a8_rows_q5_0_as_q8(w, r0, r1, a, ts, n, y, ldy);
+		else
+			a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy);
+		break;
+	case DS_Q4_K:
+		if (n >= A8_PQ_MIN)
+			a8_rows_q4k_lanes(w->layout == DS_LAYOUT_ROWS4, w, r0, r1, a, ts, n, y, ldy);
+		else
+			a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy);
+		break;
 	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;   /* a8_packed_from: only this set's types */
 	}
 }
