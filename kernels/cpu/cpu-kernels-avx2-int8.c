@@ -18,14 +18,16 @@
  * The sums, per row and token:
  * - Q8_0, Q4_0, Q5_0: sum over blocks of d dx (c . q), c the signed codes (Q4_0 nibble - 8, Q5_0 5 bits
  *   - 16); vpmaddubsw takes |c| and q with c's sign (vpsignb), exact: pairs reach at most 2 x 128 x 127
- *   < 2^15.
+ *   < 2^15. Each block's c . q is a whole integer S, added as fma(S, d dx, acc) block after block.
  * - Q4_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32, u the
  *   nibbles (0..15); the sub-block scales are applied in integers (vpmaddwd by sc_j), one conversion
  *   per super-block.
  * - Q6_K: d dx (sum_g sc_g (u_g . q_g) - 32 sum_g sc_g (sum of q_g)), g the 16 groups of 16, u the 6-bit
  *   codes (0..63: pairs at most 2 x 63 x 127 < 2^15).
  * Each row's sum is formed the same way in any tile, row range or layout (the rows layout of the file
- * or rows4, cpu-rows4.h), so results do not depend on the number of threads or tokens. */
+ * or rows4, cpu-rows4.h), so results do not depend on the number of threads or tokens. One token takes
+ * row tiles (a row's block in the lanes, the rows' sums in registers); a prompt takes panels of 8 rows
+ * with the rows in the lanes, each token's codes broadcast (about twice the products a second). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #ifdef HAVE_AVX2_TARGET
@@ -226,10 +228,13 @@ static void a8_rows_plain(enum ds_dtype t, const uint8_t *w, struct a8_rows *r)
 
 /* ---- reductions ---- */
 
-/* The sums of the 8 lanes of a[0..3], in that order: the same additions for each row */
+/* The sums of the 8 lanes of a[0..3], in that order (integers: exact in any order), by unpacks and
+ * adds: with vphaddd the one-token Q5_0 tile took 1.03-1.04 times as long (in-process A/B from memory) */
 A8_FN __m128i a8_hsum4_epi32(const __m256i *a)
 {
-	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+	const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(a[0], a[1]), _mm256_unpackhi_epi32(a[0], a[1]));
+	const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(a[2], a[3]), _mm256_unpackhi_epi32(a[2], a[3]));
+	const __m256i h = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
 	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
@@ -287,15 +292,27 @@ A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long
 	return _mm256_sub_epi8(c, _mm256_set1_epi8(t == DS_Q4_0 ? 8 : 16));
 }
 
-/* acc += block b of row i times token a's block: d dx (c . q), the 8 lanes' sums converted */
-A8_FN __m256 a8_b32_step(__m256 acc, __m256i w, __m256i aw, float d, const uint8_t *a)
+/* Block b of a row times token a's block: the 8 lanes of c . q (vpmaddubsw takes its first operand
+ * unsigned: |c| times q with c's sign), each lane the products of 4 consecutive columns */
+A8_FN __m256i a8_b32_lanes(__m256i w, __m256i aw, const uint8_t *a)
+{
+	const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), _mm256_set1_epi16(1));
+}
+
+A8_FN float a8_dx(const uint8_t *a)
 {
 	float dx;
 	memcpy(&dx, a + 32, sizeof dx);
-	/* |c| times q with c's sign: vpmaddubsw takes its first operand unsigned */
-	const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)a), w);
-	const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), _mm256_set1_epi16(1));
-	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * dx), acc);
+	return dx;
+}
+
+/* The sum of the 8 lanes of v */
+A8_FN int a8_hsum_epi32(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
 }
 
 /* d dx of a rows4 unit of Q8_0 (per 2: lane 2 i + j of c[0], c[1] the same) or Q4_0/Q5_0 (per 4: rows
@@ -305,25 +322,36 @@ A8_FN void a8_unit_scales(const uint8_t *unit, int per, const uint8_t *a, __m256
 {
 	float dx[4];
 	for (int j = 0; j < per; j++)
-		memcpy(&dx[j], a + j * A8_QB + 32, sizeof dx[j]);
+		dx[j] = a8_dx(a + j * A8_QB);
 	const __m256 dv = per == 2 ? _mm256_setr_ps(dx[0], dx[1], dx[0], dx[1], dx[0], dx[1], dx[0], dx[1])
 				   : _mm256_setr_ps(dx[0], dx[1], dx[2], dx[3], dx[0], dx[1], dx[2], dx[3]);
 	c[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)unit)), dv);
 	c[1] = per == 2 ? c[0] : _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(unit + 16))), dv);
 }
 
+/* Block j's d dx for the unit's 4 rows, row i in lane i, from a8_unit_scales' c */
+A8_FN __m128 a8_block_scales4(const __m256 c[2], int per, int j)
+{
+	if (per == 2)
+		return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(c[0], _mm256_setr_epi32(j, 2 + j, 4 + j, 6 + j, 0, 0, 0, 0)));
+	const __m256i ix = _mm256_setr_epi32(j, 4 + j, 0, 0, 0, 0, 0, 0);
+	return _mm_movelh_ps(_mm256_castps256_ps128(_mm256_permutevar8x32_ps(c[0], ix)),
+			     _mm256_castps256_ps128(_mm256_permutevar8x32_ps(c[1], ix)));
+}
+
 /* One token on a rows4 group of Q8_0, Q4_0 or Q5_0: per unit (2 or 4 blocks of the 4 rows) the rows'
- * scales converted at once and multiplied by the blocks' dx (the same products d dx as a8_b32_step's),
- * each block's activations loaded once for the 4 rows, and Q4_0/Q5_0's codes taken unsigned (u = c + 8
- * or c + 16), the offset subtracted from vpmaddubsw's pairs (u . q - o (q pair sums), the same 16-bit
- * values as |c| times q with c's sign): the sums of a8_tile_b32, bit for bit. */
+ * scales converted at once and multiplied by the blocks' dx, each block's activations loaded once for
+ * the 4 rows, and Q4_0/Q5_0's codes taken unsigned (u = c + 8 or c + 16), the offset subtracted from
+ * vpmaddubsw's pairs (u . q - o (q pair sums), the same 16-bit values as |c| times q with c's sign).
+ * Each block's 4 sums are whole integers (one horizontal sum for the 4 rows), converted and added as
+ * fma(S, d dx, acc) in block order: the sums every b32 tile forms, bit for bit. */
 A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, const uint8_t *a0, int pf,
 			   float out[][4])
 {
 	const long nb = k / 32;
 	const int per = r->per;                  /* 2 (Q8_0) or 4 */
-	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
-	__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+	const __m256i ones8 = _mm256_set1_epi8(1);
+	__m128 acc = _mm_setzero_ps();
 	for (long b0 = 0; b0 < nb; b0 += per) {
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
 		if (pf)
@@ -336,6 +364,7 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 			__m256i corr = _mm256_setzero_si256();
 			if (t != DS_Q8_0)   /* o (pair sums of q): 8 for Q4_0, 16 for Q5_0 */
 				corr = _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, q), t == DS_Q4_0 ? 3 : 4);
+			__m256i sv[4];
 			A8_UNROLL for (int i = 0; i < 4; i++) {
 				const uint8_t *cq = r->p1[i] + (size_t)(b0 / per) * r->unit + (size_t)j * (size_t)r->cstep;
 				__m256i p;
@@ -347,41 +376,29 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 									  4 * (size_t)j : NULL);
 					p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q), corr);
 				}
-				const __m256i sv = _mm256_madd_epi16(p, ones16);
-				const int lane = per == 2 ? 2 * i + j : 4 * (i % 2) + j;
-				const __m256 scale = _mm256_permutevar8x32_ps(c[per == 2 ? 0 : i / 2], _mm256_set1_epi32(lane));
-				acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), scale, acc[i]);
+				sv[i] = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 			}
+			acc = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(sv)), a8_block_scales4(c, per, j), acc);
 		}
 	}
-	_mm_storeu_ps(out[0], a8_hsum4_ps(acc));
+	_mm_storeu_ps(out[0], acc);
 }
 
 /* Two tokens on a rows4 group of Q8_0, Q4_0 or Q5_0 (prompts and batches, the group's bytes in cache):
- * a8_tile1_b32_r4's steps with each block's codes taken apart once for both tokens and 8 sums in
- * registers, the scales d dx of each token kept on the stack and broadcast from there; each (row, token)
+ * a8_tile1_b32_r4's steps with each block's codes taken apart once for both tokens; each (row, token)
  * sum is a8_tile1_b32_r4's, bit for bit. */
 A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
 			   float out[][4])
 {
 	const long nb = k / 32;
 	const int per = r->per;
-	const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
-	__m256 acc[2][4];
-	A8_UNROLL for (int n = 0; n < 2; n++)
-		A8_UNROLL for (int i = 0; i < 4; i++)
-			acc[n][i] = _mm256_setzero_ps();
+	const __m256i ones8 = _mm256_set1_epi8(1);
+	__m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
 	for (long b0 = 0; b0 < nb; b0 += per) {
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
-		/* each token's d dx of the unit's 4 rows x per blocks, lane 4 (i % 2) + j of c[i / 2] as
-		 * a8_tile1_b32_r4 has them (Q8_0: lane 2 i + j of c[0]) */
-		float cs[2][16] __attribute__((aligned(32)));
-		A8_UNROLL for (int n = 0; n < 2; n++) {
-			__m256 c[2];
-			a8_unit_scales(unit, per, a0 + (long)n * tstride + b0 * A8_QB, c);
-			_mm256_store_ps(cs[n], c[0]);
-			_mm256_store_ps(cs[n] + 8, c[1]);
-		}
+		__m256 c[2][2];
+		A8_UNROLL for (int n = 0; n < 2; n++)
+			a8_unit_scales(unit, per, a0 + (long)n * tstride + b0 * A8_QB, c[n]);
 		A8_UNROLL for (int j = 0; j < per; j++) {
 			const long b = b0 + j;
 			__m256i q[2], corr[2];
@@ -390,6 +407,7 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 				corr[n] = t == DS_Q8_0 ? _mm256_setzero_si256()
 						       : _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, q[n]), t == DS_Q4_0 ? 3 : 4);
 			}
+			__m256i sv[2][4];
 			A8_UNROLL for (int i = 0; i < 4; i++) {
 				const uint8_t *cq = r->p1[i] + (size_t)(b0 / per) * r->unit + (size_t)j * (size_t)r->cstep;
 				__m256i w = _mm256_setzero_si256(), u = w;
@@ -400,30 +418,28 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					u = a8_nibble_codes(cq, t == DS_Q5_0 ? r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j
 									  : NULL);
 				}
-				const int lane = per == 2 ? 2 * i + j : 8 * (i / 2) + 4 * (i % 2) + j;
 				A8_UNROLL for (int n = 0; n < 2; n++) {
 					const __m256i p = t == DS_Q8_0 ? _mm256_maddubs_epi16(u, _mm256_sign_epi8(q[n], w))
 								       : _mm256_sub_epi16(_mm256_maddubs_epi16(u, q[n]), corr[n]);
-					acc[n][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16)),
-								    _mm256_broadcast_ss(&cs[n][lane]), acc[n][i]);
+					sv[n][i] = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 				}
 			}
+			A8_UNROLL for (int n = 0; n < 2; n++)
+				acc[n] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(sv[n])), a8_block_scales4(c[n], per, j), acc[n]);
 		}
 	}
 	A8_UNROLL for (int n = 0; n < 2; n++)
-		_mm_storeu_ps(out[n], a8_hsum4_ps(acc[n]));
+		_mm_storeu_ps(out[n], acc[n]);
 }
 
-/* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart). One token
- * walks the blocks with the NR rows' sums in registers (a rows4 unit's rows one after another, one
- * stream); several walk a row at a time with the tokens' sums in registers (the rows are in cache:
- * the loop over row blocks keeps them there for every group of tokens). Each (row, token) sum is the
- * same steps in the same order either way. */
+/* out[t][i] = row i . token t for NR rows and NT tokens (activations at a0, tstride apart). rows4 takes
+ * the tokens in pairs; the file's layout walks a row at a time with the tokens' sums in registers, 4
+ * blocks' integer sums of a token at once (one horizontal sum), then added block by block. Each (row,
+ * token) sum is fma(S_b, d_b dx_b, acc) over the blocks b in order either way. */
 A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0,
 		       long tstride, int pf, float out[][4])
 {
 	const long nb = k / 32;
-	__m256 acc[A8_NT][4];
 	if (NR == 4) {   /* rows4: the tokens in pairs, a last odd one alone */
 		int n = 0;
 		for (; n + 2 <= NT; n += 2)
@@ -432,38 +448,41 @@ A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r,
 			a8_tile1_b32_r4(t, r, k, a0 + (long)n * tstride, pf, out + n);
 		return;
 	}
-	if (NT == 1) {
-		A8_UNROLL for (int i = 0; i < 4; i++)
-			acc[0][i] = _mm256_setzero_ps();
-		for (long b = 0; b < nb; b++) {
-			if (pf && b % r->per == 0)   /* a rows4 unit holds the group's 4 rows, a block one row's */
-				a8_prefetch_unit(r->p0[0] + (size_t)(b / r->per) * r->unit, r->per > 1 ? r->unit : 64);
-			A8_UNROLL for (int i = 0; i < NR; i++) {
-				float d;
-				const __m256i w = a8_b32_codes(t, r, i, b, &d);
-				acc[0][i] = a8_b32_step(acc[0][i], w, _mm256_sign_epi8(w, w), d, a0 + b * A8_QB);
-			}
+	float acc[A8_NT] = { 0 };
+	long b = 0;
+	for (; b + 4 <= nb; b += 4) {
+		if (pf)   /* a block is one row's */
+			for (int j = 0; j < 4; j++)
+				a8_prefetch_unit(r->p0[0] + (size_t)(b + j) * r->unit, 64);
+		float d[4];
+		__m256i w[4], aw[4];
+		A8_UNROLL for (int j = 0; j < 4; j++) {
+			w[j] = a8_b32_codes(t, r, 0, b + j, &d[j]);
+			aw[j] = _mm256_sign_epi8(w[j], w[j]);
 		}
-	} else {
-		for (int i = 0; i < NR; i++) {
-			__m256 ai[A8_NT];
-			A8_UNROLL for (int n = 0; n < NT; n++)
-				ai[n] = _mm256_setzero_ps();
-			for (long b = 0; b < nb; b++) {
-				float d;
-				const __m256i w = a8_b32_codes(t, r, i, b, &d), aw = _mm256_sign_epi8(w, w);
-				A8_UNROLL for (int n = 0; n < NT; n++)
-					ai[n] = a8_b32_step(ai[n], w, aw, d, a0 + (long)n * tstride + b * A8_QB);
-			}
-			A8_UNROLL for (int n = 0; n < NT; n++)
-				acc[n][i] = ai[n];
+		A8_UNROLL for (int n = 0; n < NT; n++) {
+			const uint8_t *a = a0 + (long)n * tstride + b * A8_QB;
+			__m256i sv[4];
+			float s[4];
+			A8_UNROLL for (int j = 0; j < 4; j++)
+				sv[j] = a8_b32_lanes(w[j], aw[j], a + j * A8_QB);
+			_mm_storeu_ps(s, _mm_cvtepi32_ps(a8_hsum4_epi32(sv)));
+			A8_UNROLL for (int j = 0; j < 4; j++)
+				acc[n] = __builtin_fmaf(s[j], d[j] * a8_dx(a + j * A8_QB), acc[n]);
 		}
 	}
-	A8_UNROLL for (int n = 0; n < NT; n++) {
-		for (int i = NR; i < 4; i++)
-			acc[n][i] = acc[n][0];
-		_mm_storeu_ps(out[n], a8_hsum4_ps(acc[n]));
+	for (; b < nb; b++) {
+		if (pf)
+			a8_prefetch_unit(r->p0[0] + (size_t)b * r->unit, 64);
+		float d;
+		const __m256i w = a8_b32_codes(t, r, 0, b, &d), aw = _mm256_sign_epi8(w, w);
+		A8_UNROLL for (int n = 0; n < NT; n++) {
+			const uint8_t *a = a0 + (long)n * tstride + b * A8_QB;
+			acc[n] = __builtin_fmaf((float)a8_hsum_epi32(a8_b32_lanes(w, aw, a)), d * a8_dx(a), acc[n]);
+		}
 	}
+	A8_UNROLL for (int n = 0; n < NT; n++)
+		out[n][0] = out[n][1] = out[n][2] = out[n][3] = acc[n];
 }
 
 /* ---- Q4_K ---- */
@@ -929,60 +948,121 @@ static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4k_lanes(int r
 	}
 }
 
-/* Bytes of a rows4 group of Q8_0 over k columns: units of 2 blocks of the 4 rows (a8_rows_group) */
-#define A8_Q8_GROUP(k) ((size_t)(k) / 64 * 272)
+/* ---- Q8_0, Q4_0 and Q5_0 on many tokens: rows in the lanes ----
+ * As for Q4_K above: a panel of 8 rows (per block of 32 columns: each 32-bit lane one row's signed
+ * codes of 4 consecutive columns, then the rows' d), each token's 4 codes of those columns broadcast
+ * against it. A block's sums are whole integers in any form (pairs of |c| times q with c's sign, at
+ * most 2 x 128 x 127: Q8_0's are widened at once, Q4_0/Q5_0's, |c| <= 16, kept in 16 bits for the
+ * block's 8 steps: 8 x 2 x 16 x 127 = 32512), then fma(S, d dx, acc) as the row tiles: the same bits.
+ * In-process A/B, 2 MB (rows4) from L3, one thread, against the row tiles: Q8_0 64 tokens 0.67 of the
+ * time, 8 tokens 0.76, 4 0.80, 3 0.87, 2 1.31 (hence A8_PB_MIN); Q5_0, against its rows rewritten as
+ * Q8_0 for the Q8_0 tiles (the form before): 64 tokens 0.55, 8 0.65, 2 0.92. */
 
-/* The rows4 group r of Q4_0 or Q5_0 (k columns) as a rows4 group of Q8_0 at dst: each block's scale
- * as it is and its codes c = u - 8 or u - 16 as signed bytes (a8_b32_codes' codes) */
-A8_FN void a8_group_as_q8(enum ds_dtype t, const struct a8_rows *r, long k, uint8_t *dst)
+#define A8_PB_BLK 288       /* panel bytes per block: 8 steps of 32 bytes of codes, then the 8 rows' d */
+#ifndef A8_PB_MIN
+#define A8_PB_MIN 3         /* tokens from which Q8_0 goes this way (Q4_0 and Q5_0: 2) */
+#endif
+
+/* The panel of 8 rows of type t (lane r: rows[r / 4] slot r % 4 in rows4, else rows[r]) over nb blocks */
+A8_FN void a8_pb_build(enum ds_dtype t, const struct a8_rows *rows, int r4, long nb, uint8_t *panel)
 {
-	for (long b = 0; b < k / 32; b++) {
-		const size_t u = (size_t)(b / r->per) * r->unit, j = (size_t)(b % r->per);
-		uint8_t *du = dst + (size_t)(b / 2) * 272;
-		const int h = (int)(b % 2);
-		A8_UNROLL for (int i = 0; i < 4; i++) {
-			float d;
-			const __m256i c = a8_b32_codes(t, r, i, b, &d);
-			memcpy(du + 4 * i + 2 * h, r->p0[i] + u + 2 * j, 2);
-			_mm256_storeu_si256((__m256i *)(void *)(du + 16 + 64 * i + 32 * h), c);
+	for (long b = 0; b < nb; b++) {
+		uint8_t *pb = panel + (size_t)b * A8_PB_BLK;
+		__m256i v[8];
+		float d[8];
+		A8_UNROLL for (int r = 0; r < 8; r++)
+			v[r] = a8_b32_codes(t, &rows[r4 ? r / 4 : r], r4 ? r % 4 : 0, b, &d[r]);
+		a8_transpose8(v);
+		A8_UNROLL for (int q = 0; q < 8; q++)
+			_mm256_store_si256((__m256i *)(void *)(pb + 32 * q), v[q]);
+		memcpy(pb + 256, d, sizeof d);
+	}
+}
+
+/* The 8 rows of a panel times T tokens (Q8_0 form at a, tstride apart): acc[t] lane r += row r . token t */
+A8_FN void a8_pb_tile(int Q8, int T, const uint8_t *panel, long nb, const uint8_t *a, long tstride, __m256 *acc)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	for (long b = 0; b < nb; b++) {
+		const uint8_t *pb = panel + (size_t)b * A8_PB_BLK, *ab = a + b * A8_QB;
+		__m256i sum[4];
+		A8_UNROLL for (int t = 0; t < T; t++)
+			sum[t] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 2") for (int q = 0; q < 8; q++) {
+			const __m256i c = _mm256_load_si256((const __m256i *)(const void *)(pb + 32 * q));
+			const __m256i ac = _mm256_sign_epi8(c, c);
+			A8_UNROLL for (int t = 0; t < T; t++) {
+				int32_t x;
+				memcpy(&x, ab + (long)t * tstride + 4 * q, 4);
+				const __m256i p = _mm256_maddubs_epi16(ac, _mm256_sign_epi8(_mm256_set1_epi32(x), c));
+				sum[t] = Q8 ? _mm256_add_epi32(sum[t], _mm256_madd_epi16(p, ones)) : _mm256_add_epi16(sum[t], p);
+			}
+		}
+		const __m256 d = _mm256_load_ps((const float *)(const void *)(pb + 256));
+		A8_UNROLL for (int t = 0; t < T; t++) {
+			const __m256i s = Q8 ? sum[t] : _mm256_madd_epi16(sum[t], ones);
+			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a8_dx(ab + (long)t * tstride))),
+						 acc[t]);
 		}
 	}
 }
 
-/* Q4_0 and Q5_0 in rows4 on several tokens: each block of A8_ROWBLOCK rows rewritten once as Q8_0
- * (a8_group_as_q8) into this thread's panel buffer, then the Q8_0 tiles for every group of tokens.
- * Their 16-bit pair values |c| (q with c's sign) are the u . q - o (q pair sums) of the Q4_0/Q5_0
- * tiles and their products d dx the same, so each (row, token) sum is a8_tile1_b32_r4's, bit for bit;
- * the codes are taken apart once per row block instead of once per pair of tokens, and the pairs'
- * steps are Q8_0's, about half the instructions. In-process A/B, 2 MB of Q5_0 from L3, one thread,
- * 64 tokens: 0.67 of the time (18-20 -> 28-30 G products a second). Q4_K_M files hold Q5_0 where rows
- * are not a multiple of 256 long: the routed experts' down projections at the DeepSeek widths (1408). */
-A8_FN void a8_rows_b32_as_q8(enum ds_dtype t, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
-			     long tstride, int n, float *y, long ldy)
+/* Rows [r0, r1) of a Q8_0, Q4_0 or Q5_0 matrix for n tokens, 8 rows a panel (as a8_rows_q4k_lanes) */
+A8_FN void a8_rows_b32_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0, long r1,
+			       const uint8_t *aq, long tstride, int n, float *y, long ldy)
 {
-	const long k = (long)w->cols;
-	const size_t rb = ds_row_bytes(t, w->cols), gb = A8_Q8_GROUP(k);
-	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, gb * (A8_ROWBLOCK / 4));
-	for (long b0 = r0 / 4 * 4; b0 < r1; b0 += A8_ROWBLOCK) {
-		const long b1 = b0 + A8_ROWBLOCK < r1 ? b0 + A8_ROWBLOCK : r1;
-		for (long g = b0; g < b1; g += 4) {
-			struct a8_rows r;
-			a8_rows_group(t, (const uint8_t *)w->data + (size_t)g * rb, &r);
-			a8_group_as_q8(t, &r, k, panel + (size_t)(g - b0) / 4 * gb);
+	const long nb = (long)w->cols / 32;
+	const size_t rb = ds_row_bytes(t, w->cols);
+	const uint8_t *base = w->data;
+	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nb * A8_PB_BLK);
+	for (long g = r4 ? r0 / 4 * 4 : r0; g < r1; g += 8) {
+		struct a8_rows rows[8];
+		for (int i = 0; i < (r4 ? 2 : 8); i++) {
+			const long row = g + (long)i * (r4 ? 4 : 1) < r1 ? g + (long)i * (r4 ? 4 : 1) : g;
+			if (r4)
+				a8_rows_group(t, base + (size_t)row * rb, &rows[i]);
+			else
+				a8_rows_plain(t, base + (size_t)row * rb, &rows[i]);
 		}
-		for (int i = 0; i < n; i += A8_NT) {
-			const int nt = n - i < A8_NT ? n - i : A8_NT;
-			for (long g = b0; g < b1; g += 4) {
-				struct a8_rows r;
-				float o[A8_NT][4];
-				a8_rows_group(DS_Q8_0, panel + (size_t)(g - b0) / 4 * gb, &r);
-				a8_tile_n(DS_Q8_0, 1, nt, &r, k, aq + (long)i * tstride, tstride, 0, o);
-				for (int j = 0; j < nt; j++)
-					for (int q = 0; q < 4; q++)
-						if (g + q >= r0 && g + q < r1)
-							y[(long)(i + j) * ldy + g + q] = o[j][q];
+		a8_pb_build(t, rows, r4, nb, panel);
+		for (int i = 0; i < n; i += 4) {
+			const int nt = n - i < 4 ? n - i : 4, q8 = t == DS_Q8_0;
+			__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+			const uint8_t *a = aq + (long)i * tstride;
+			switch (nt) {
+			case 1: q8 ? a8_pb_tile(1, 1, panel, nb, a, tstride, acc) : a8_pb_tile(0, 1, panel, nb, a, tstride, acc); break;
+			case 2: q8 ? a8_pb_tile(1, 2, panel, nb, a, tstride, acc) : a8_pb_tile(0, 2, panel, nb, a, tstride, acc); break;
+			case 3: q8 ? a8_pb_tile(1, 3, panel, nb, a, tstride, acc) : a8_pb_tile(0, 3, panel, nb, a, tstride, acc); break;
+			default: q8 ? a8_pb_tile(1, 4, panel, nb, a, tstride, acc) : a8_pb_tile(0, 4, panel, nb, a, tstride, acc); break;
+			}
+			for (int j = 0; j < nt; j++) {
+				float o[8];
+				_mm256_storeu_ps(o, acc[j]);
+				for (int r = 0; r < 8; r++)
+					if (g + r >= r0 && g + r < r1)
+						y[(long)(i + j) * ldy + g + r] = o[r];
 			}
 		}
+	}
+}
+
+static __attribute__((noinline, target(A8_TARGET))) void a8_rows_b32_lanes(const struct ds_tensor *w, long r0,
+		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
+{
+	const int r4 = w->layout == DS_LAYOUT_ROWS4;
+	switch (w->dtype) {
+	case DS_Q8_0:
+		r4 ? a8_rows_b32_lanes_t(DS_Q8_0, 1, w, r0, r1, aq, ts, n, y, ldy)
+		   : a8_rows_b32_lanes_t(DS_Q8_0, 0, w, r0, r1, aq, ts, n, y, ldy);
+		break;
+	case DS_Q4_0:
+		r4 ? a8_rows_b32_lanes_t(DS_Q4_0, 1, w, r0, r1, aq, ts, n, y, ldy)
+		   : a8_rows_b32_lanes_t(DS_Q4_0, 0, w, r0, r1, aq, ts, n, y, ldy);
+		break;
+	default:
+		r4 ? a8_rows_b32_lanes_t(DS_Q5_0, 1, w, r0, r1, aq, ts, n, y, ldy)
+		   : a8_rows_b32_lanes_t(DS_Q5_0, 0, w, r0, r1, aq, ts, n, y, ldy);
+		break;
 	}
 }
 
@@ -1002,21 +1082,6 @@ A8_ROWS_FN(a8_rows_q5_0, DS_Q5_0)
 A8_ROWS_FN(a8_rows_q4_k, DS_Q4_K)
 A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
 #undef A8_ROWS_FN
-
-/* The prompt forms above, each a function of its own: a branch to them inside the row tiles' functions
- * changed the compiler's code for one token (Q4_K decode from memory, in-process A/B: 1.27 times the
- * time) */
-static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4_0_as_q8(const struct ds_tensor *w, long r0,
-		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
-{
-	a8_rows_b32_as_q8(DS_Q4_0, w, r0, r1, aq, ts, n, y, ldy);
-}
-
-static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q5_0_as_q8(const struct ds_tensor *w, long r0,
-		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
-{
-	a8_rows_b32_as_q8(DS_Q5_0, w, r0, r1, aq, ts, n, y, ldy);
-}
 
 /* ---- the set ---- */
 
@@ -1060,16 +1125,21 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	const long ts = a8_stride(w->dtype, (long)w->cols);
 	const uint8_t *a = (const uint8_t *)xp;
 	switch (w->dtype) {
-	case DS_Q8_0: a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q8_0:
+		if (n >= A8_PB_MIN)
+			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
+		else
+			a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy);
+		break;
 	case DS_Q4_0:
-		if (w->layout == DS_LAYOUT_ROWS4 && n >= 2)
-			a8_rows_q4_0_as_q8(w, r0, r1, a, ts, n, y, ldy);
+		if (n >= 2)
+			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
 		else
 			a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy);
 		break;
 	case DS_Q5_0:
-		if (w->layout == DS_LAYOUT_ROWS4 && n >= 2)
-			a8_rows_q5_0_as_q8(w, r0, r1, a, ts, n, y, ldy);
+		if (n >= 2)
+			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
 		else
 			a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy);
 		break;
