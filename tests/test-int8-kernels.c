@@ -286,15 +286,16 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 }
 
 /* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0 and Q5_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
- * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, decode form (1-9
- * tokens) and panel form (10 on), for row ranges that start and end inside a group; rows outside the
+ * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, in every form a
+ * set takes by the number of tokens (the AVX2 set: row tiles, and panels of 8 rows from 3, 5 or 16
+ * tokens by type, up to 21), for row ranges that start and end inside a group; rows outside the
  * range are not written; the rows read back as floats the same; restoring gives the file's bytes back. */
 static void test_rows4(const struct cpu_kernels *k)
 {
 	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_Q4_0, DS_Q5_0 };
 	/* rows, then columns for Q8_0, the K-quants, Q4_0/Q5_0 */
 	static const long shapes[][4] = { { 8, 64, 256, 128 }, { 36, 2304, 2304, 1408 }, { 12, 2112, 1280, 2304 } };
-	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13 };
+	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13, 17, 21 };
 	static const long ranges[][2] = { { 0, 0 }, { 1, -1 }, { 4, 0 }, { 3, -2 } };   /* r1 from rows */
 	for (size_t ti = 0; ti < sizeof r4types / sizeof r4types[0]; ti++)
 	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {

@@ -786,9 +786,10 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
  * the one-token tile's, bit for bit, whatever the tokens' number. The panel (2496 bytes a super-block)
  * is rebuilt per 8 rows and read from L1 by every group of 4 tokens. In-process A/B, 2 MB of Q4_K
  * (rows4) from L3, one thread, against the row tiles: 64 tokens 41 -> 75 G products a second (0.55
- * of the time), 96 tokens 0.54, 16 0.67, 8 0.86; 4 tokens took 1.20 times as long and 5 1.03, hence
- * A8_PQ_MIN. Kept out of line (a8_rows_packed chooses): inlined next to the row tiles, it cost those
- * 5-10% at 2-3 tokens. */
+ * of the time), 96 tokens 0.54, 16 0.67, 8 0.86. With the weights from memory (64 MB), as a batch of
+ * decode steps reads them, the row tiles' prefetch wins up to 12 tokens (8: 1.28 times the time, 12:
+ * 1.05; 16: 0.94, 24: 0.82, 32: 0.69), hence A8_PQ_MIN. Kept out of line (a8_rows_packed chooses):
+ * inlined next to the row tiles, it cost those 5-10% at 2-3 tokens. */
 
 #define A8_PQ_SB 2496       /* panel bytes per super-block: the codes, then: */
 #define A8_PQ_SC 2048       /* each sub-block's scales, row r's in int16 lanes 2r and 2r + 1 */
@@ -796,7 +797,7 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
 #define A8_PQ_D 2432        /* the 8 rows' d as floats */
 #define A8_PQ_DMIN 2464     /* and their dmin */
 #ifndef A8_PQ_MIN
-#define A8_PQ_MIN 8         /* tokens from which Q4_K goes this way (the A/B above) */
+#define A8_PQ_MIN 16        /* tokens from which Q4_K goes this way (the A/B above) */
 #endif
 
 /* v[i] lane j <- v[j] lane i, for 8 vectors of 8 32-bit lanes */
@@ -954,7 +955,7 @@ static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4k_lanes(int r
  * offset comes from the tokens' group sums in 8 more, and fma(S, d dx, acc) per super-block as
  * a8_q6k_add lane for lane: the one-token tile's bits. In-process A/B, 2 MB (rows4) from L3, one
  * thread, against the row tiles: 64 tokens 39 -> 61 G products a second (0.64 of the time), 16 tokens
- * 0.88, 12 the same, 8 1.24 times (hence A8_P6_MIN). */
+ * 0.88, 12 the same, 8 1.24 times (hence A8_P6_MIN); from memory (64 MB) 16 tokens 0.81, 32 0.70. */
 
 #define A8_P6_SB 2848       /* panel bytes per super-block: the codes (2048), then: */
 #define A8_P6_SC 2048       /* each group of 16's scales, row r's in int16 lanes 2r and 2r + 1 */
@@ -1098,12 +1099,17 @@ static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q6k_lanes(int r
  * most 2 x 128 x 127: Q8_0's are widened at once, Q4_0/Q5_0's, |c| <= 16, kept in 16 bits for the
  * block's 8 steps: 8 x 2 x 16 x 127 = 32512), then fma(S, d dx, acc) as the row tiles: the same bits.
  * In-process A/B, 2 MB (rows4) from L3, one thread, against the row tiles: Q8_0 64 tokens 0.67 of the
- * time, 8 tokens 0.76, 4 0.80, 3 0.87, 2 1.31 (hence A8_PB_MIN); Q5_0, against its rows rewritten as
- * Q8_0 for the Q8_0 tiles (the form before): 64 tokens 0.55, 8 0.65, 2 0.92. */
+ * time, 8 tokens 0.76, 4 0.80; Q5_0, against its rows rewritten as Q8_0 for the Q8_0 tiles (the form
+ * before): 64 tokens 0.55, 8 0.65. From memory (64 MB), as batches of decode steps read them: Q8_0 3
+ * tokens 1.17 times the row tiles' time, 4 1.03, 5 0.95, 8 0.83, 16 0.74; Q5_0 2 tokens 1.18, 3 0.85,
+ * 4 0.76, 16 0.42 (hence A8_PB_MIN and A8_P5_MIN). */
 
 #define A8_PB_BLK 288       /* panel bytes per block: 8 steps of 32 bytes of codes, then the 8 rows' d */
 #ifndef A8_PB_MIN
-#define A8_PB_MIN 3         /* tokens from which Q8_0 goes this way (Q4_0 and Q5_0: 2) */
+#define A8_PB_MIN 5         /* tokens from which Q8_0 goes this way */
+#endif
+#ifndef A8_P5_MIN
+#define A8_P5_MIN 3         /* and Q4_0, Q5_0 */
 #endif
 
 /* The panel of 8 rows of type t (lane r: rows[r / 4] slot r % 4 in rows4, else rows[r]) over nb blocks */
@@ -1275,13 +1281,13 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 			a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy);
 		break;
 	case DS_Q4_0:
-		if (n >= 2)
+		if (n >= A8_P5_MIN)
 			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
 		else
 			a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy);
 		break;
 	case DS_Q5_0:
-		if (n >= 2)
+		if (n >= A8_P5_MIN)
 			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
 		else
 			a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy);
