@@ -821,7 +821,7 @@ A8_FN void a8_transpose8(__m256i v[8])
 }
 
 /* The panel of 8 rows (lane r: the rows4 group or row that rows[r / 4] or rows[r] holds, slot r % 4 or
- * 0; see a8_rows_q4k_lanes) over nsb super-blocks */
+ * 0; see a8_rows_lanes_t) over nsb super-blocks */
 A8_FN void a8_pq_build(const struct a8_rows *rows, int r4, long nsb, uint8_t *panel)
 {
 	const __m256i nib = _mm256_set1_epi8(0x0f);
@@ -904,47 +904,6 @@ A8_FN void a8_pq_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, l
 			const __m256 vdx = _mm256_set1_ps(dx);
 			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, vdx), acc[t]);
 			acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m4), _mm256_mul_ps(dmin, vdx), acc[t]);
-		}
-	}
-}
-
-/* Rows [r0, r1) of a Q4_K matrix (rows4: r4 1) for n tokens, 8 rows a panel: rows past r1 in a panel
- * repeat its first group or row (computed, not stored), as do the rows of a first rows4 group before
- * r0 */
-static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q4k_lanes(int r4, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
-			     long tstride, int n, float *y, long ldy)
-{
-	const long nsb = (long)w->cols / 256;
-	const size_t rb = ds_row_bytes(DS_Q4_K, w->cols);
-	const uint8_t *base = w->data;
-	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nsb * A8_PQ_SB);
-	for (long g = r4 ? r0 / 4 * 4 : r0; g < r1; g += 8) {
-		struct a8_rows rows[8];
-		for (int i = 0; i < (r4 ? 2 : 8); i++) {
-			const long row = g + (long)i * (r4 ? 4 : 1) < r1 ? g + (long)i * (r4 ? 4 : 1) : g;
-			if (r4)
-				a8_rows_group(DS_Q4_K, base + (size_t)row * rb, &rows[i]);
-			else
-				a8_rows_plain(DS_Q4_K, base + (size_t)row * rb, &rows[i]);
-		}
-		a8_pq_build(rows, r4, nsb, panel);
-		for (int i = 0; i < n; i += 4) {
-			const int nt = n - i < 4 ? n - i : 4;
-			__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-			const uint8_t *a = aq + (long)i * tstride;
-			switch (nt) {
-			case 1: a8_pq_tile(1, panel, nsb, a, tstride, acc); break;
-			case 2: a8_pq_tile(2, panel, nsb, a, tstride, acc); break;
-			case 3: a8_pq_tile(3, panel, nsb, a, tstride, acc); break;
-			default: a8_pq_tile(4, panel, nsb, a, tstride, acc); break;
-			}
-			for (int t = 0; t < nt; t++) {
-				float o[8];
-				_mm256_storeu_ps(o, acc[t]);
-				for (int r = 0; r < 8; r++)
-					if (g + r >= r0 && g + r < r1)
-						y[(long)(i + t) * ldy + g + r] = o[r];
-			}
 		}
 	}
 }
@@ -1053,45 +1012,6 @@ A8_FN void a8_p6_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, l
 	}
 }
 
-/* Rows [r0, r1) of a Q6_K matrix for n tokens, 8 rows a panel (as a8_rows_q4k_lanes) */
-static __attribute__((noinline, target(A8_TARGET))) void a8_rows_q6k_lanes(int r4, const struct ds_tensor *w,
-		long r0, long r1, const uint8_t *aq, long tstride, int n, float *y, long ldy)
-{
-	const long nsb = (long)w->cols / 256;
-	const size_t rb = ds_row_bytes(DS_Q6_K, w->cols);
-	const uint8_t *base = w->data;
-	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nsb * A8_P6_SB);
-	for (long g = r4 ? r0 / 4 * 4 : r0; g < r1; g += 8) {
-		struct a8_rows rows[8];
-		for (int i = 0; i < (r4 ? 2 : 8); i++) {
-			const long row = g + (long)i * (r4 ? 4 : 1) < r1 ? g + (long)i * (r4 ? 4 : 1) : g;
-			if (r4)
-				a8_rows_group(DS_Q6_K, base + (size_t)row * rb, &rows[i]);
-			else
-				a8_rows_plain(DS_Q6_K, base + (size_t)row * rb, &rows[i]);
-		}
-		a8_p6_build(rows, r4, nsb, panel);
-		for (int i = 0; i < n; i += 4) {
-			const int nt = n - i < 4 ? n - i : 4;
-			__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-			const uint8_t *a = aq + (long)i * tstride;
-			switch (nt) {
-			case 1: a8_p6_tile(1, panel, nsb, a, tstride, acc); break;
-			case 2: a8_p6_tile(2, panel, nsb, a, tstride, acc); break;
-			case 3: a8_p6_tile(3, panel, nsb, a, tstride, acc); break;
-			default: a8_p6_tile(4, panel, nsb, a, tstride, acc); break;
-			}
-			for (int j = 0; j < nt; j++) {
-				float o[8];
-				_mm256_storeu_ps(o, acc[j]);
-				for (int r = 0; r < 8; r++)
-					if (g + r >= r0 && g + r < r1)
-						y[(long)(i + j) * ldy + g + r] = o[r];
-			}
-		}
-	}
-}
-
 /* ---- Q8_0, Q4_0 and Q5_0 on many tokens: rows in the lanes ----
  * As for Q4_K above: a panel of 8 rows (per block of 32 columns: each 32-bit lane one row's signed
  * codes of 4 consecutive columns, then the rows' d), each token's 4 codes of those columns broadcast
@@ -1156,14 +1076,33 @@ A8_FN void a8_pb_tile(int Q8, int T, const uint8_t *panel, long nb, const uint8_
 	}
 }
 
-/* Rows [r0, r1) of a Q8_0, Q4_0 or Q5_0 matrix for n tokens, 8 rows a panel (as a8_rows_q4k_lanes) */
-A8_FN void a8_rows_b32_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0, long r1,
-			       const uint8_t *aq, long tstride, int n, float *y, long ldy)
+/* ---- the panels' loops, for every type ---- */
+
+/* Panel bytes per unit of type t's rows (a super-block of 256 or a block of 32 columns) */
+#define A8_PANEL_UNIT(t) ((t) == DS_Q4_K ? A8_PQ_SB : (t) == DS_Q6_K ? A8_P6_SB : A8_PB_BLK)
+
+/* T tokens over a panel of type t with nu units */
+A8_FN void a8_panel_tile(enum ds_dtype t, int T, const uint8_t *panel, long nu, const uint8_t *a, long tstride,
+			 __m256 *acc)
 {
-	const long nb = (long)w->cols / 32;
+	if (t == DS_Q4_K)
+		a8_pq_tile(T, panel, nu, a, tstride, acc);
+	else if (t == DS_Q6_K)
+		a8_p6_tile(T, panel, nu, a, tstride, acc);
+	else
+		a8_pb_tile(t == DS_Q8_0, T, panel, nu, a, tstride, acc);
+}
+
+/* Rows [r0, r1) of a matrix of type t (rows4: r4 1) for n tokens, 8 rows a panel: rows past r1 in a
+ * panel repeat its first group or row (computed, not stored), as do the rows of a first rows4 group
+ * before r0; each panel built once and read by every group of 4 tokens */
+A8_FN void a8_rows_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
+			   long tstride, int n, float *y, long ldy)
+{
+	const long nu = (long)w->cols / (t == DS_Q4_K || t == DS_Q6_K ? 256 : 32);
 	const size_t rb = ds_row_bytes(t, w->cols);
 	const uint8_t *base = w->data;
-	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nb * A8_PB_BLK);
+	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nu * A8_PANEL_UNIT(t));
 	for (long g = r4 ? r0 / 4 * 4 : r0; g < r1; g += 8) {
 		struct a8_rows rows[8];
 		for (int i = 0; i < (r4 ? 2 : 8); i++) {
@@ -1173,16 +1112,21 @@ A8_FN void a8_rows_b32_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *
 			else
 				a8_rows_plain(t, base + (size_t)row * rb, &rows[i]);
 		}
-		a8_pb_build(t, rows, r4, nb, panel);
+		if (t == DS_Q4_K)
+			a8_pq_build(rows, r4, nu, panel);
+		else if (t == DS_Q6_K)
+			a8_p6_build(rows, r4, nu, panel);
+		else
+			a8_pb_build(t, rows, r4, nu, panel);
 		for (int i = 0; i < n; i += 4) {
-			const int nt = n - i < 4 ? n - i : 4, q8 = t == DS_Q8_0;
+			const int nt = n - i < 4 ? n - i : 4;
 			__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
 			const uint8_t *a = aq + (long)i * tstride;
 			switch (nt) {
-			case 1: q8 ? a8_pb_tile(1, 1, panel, nb, a, tstride, acc) : a8_pb_tile(0, 1, panel, nb, a, tstride, acc); break;
-			case 2: q8 ? a8_pb_tile(1, 2, panel, nb, a, tstride, acc) : a8_pb_tile(0, 2, panel, nb, a, tstride, acc); break;
-			case 3: q8 ? a8_pb_tile(1, 3, panel, nb, a, tstride, acc) : a8_pb_tile(0, 3, panel, nb, a, tstride, acc); break;
-			default: q8 ? a8_pb_tile(1, 4, panel, nb, a, tstride, acc) : a8_pb_tile(0, 4, panel, nb, a, tstride, acc); break;
+			case 1: a8_panel_tile(t, 1, panel, nu, a, tstride, acc); break;
+			case 2: a8_panel_tile(t, 2, panel, nu, a, tstride, acc); break;
+			case 3: a8_panel_tile(t, 3, panel, nu, a, tstride, acc); break;
+			default: a8_panel_tile(t, 4, panel, nu, a, tstride, acc); break;
 			}
 			for (int j = 0; j < nt; j++) {
 				float o[8];
@@ -1195,24 +1139,21 @@ A8_FN void a8_rows_b32_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *
 	}
 }
 
-static __attribute__((noinline, target(A8_TARGET))) void a8_rows_b32_lanes(const struct ds_tensor *w, long r0,
-		long r1, const uint8_t *aq, long ts, int n, float *y, long ldy)
+/* The panels' form of w, a function of its own: a branch to it inside the row tiles' functions
+ * changed their code for one token (Q4_K decode from memory, in-process A/B: 1.27 times the time) */
+static __attribute__((noinline, target(A8_TARGET))) void a8_rows_lanes(const struct ds_tensor *w, long r0, long r1,
+		const uint8_t *aq, long ts, int n, float *y, long ldy)
 {
-	const int r4 = w->layout == DS_LAYOUT_ROWS4;
+#define A8_LANES(type) (w->layout == DS_LAYOUT_ROWS4 ? a8_rows_lanes_t(type, 1, w, r0, r1, aq, ts, n, y, ldy) \
+						     : a8_rows_lanes_t(type, 0, w, r0, r1, aq, ts, n, y, ldy))
 	switch (w->dtype) {
-	case DS_Q8_0:
-		r4 ? a8_rows_b32_lanes_t(DS_Q8_0, 1, w, r0, r1, aq, ts, n, y, ldy)
-		   : a8_rows_b32_lanes_t(DS_Q8_0, 0, w, r0, r1, aq, ts, n, y, ldy);
-		break;
-	case DS_Q4_0:
-		r4 ? a8_rows_b32_lanes_t(DS_Q4_0, 1, w, r0, r1, aq, ts, n, y, ldy)
-		   : a8_rows_b32_lanes_t(DS_Q4_0, 0, w, r0, r1, aq, ts, n, y, ldy);
-		break;
-	default:
-		r4 ? a8_rows_b32_lanes_t(DS_Q5_0, 1, w, r0, r1, aq, ts, n, y, ldy)
-		   : a8_rows_b32_lanes_t(DS_Q5_0, 0, w, r0, r1, aq, ts, n, y, ldy);
-		break;
+	case DS_Q8_0: A8_LANES(DS_Q8_0); break;
+	case DS_Q4_0: A8_LANES(DS_Q4_0); break;
+	case DS_Q5_0: A8_LANES(DS_Q5_0); break;
+	case DS_Q4_K: A8_LANES(DS_Q4_K); break;
+	default: A8_LANES(DS_Q6_K); break;
 	}
+#undef A8_LANES
 }
 
 /* Each type and layout its own copy of the loops, the type's tile inlined */
@@ -1273,37 +1214,19 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 		return;
 	const long ts = a8_stride(w->dtype, (long)w->cols);
 	const uint8_t *a = (const uint8_t *)xp;
-	switch (w->dtype) {
-	case DS_Q8_0:
-		if (n >= A8_PB_MIN)
-			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
-		else
-			a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy);
-		break;
-	case DS_Q4_0:
-		if (n >= A8_P5_MIN)
-			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
-		else
-			a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy);
-		break;
-	case DS_Q5_0:
-		if (n >= A8_P5_MIN)
-			a8_rows_b32_lanes(w, r0, r1, a, ts, n, y, ldy);
-		else
-			a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy);
-		break;
-	case DS_Q4_K:
-		if (n >= A8_PQ_MIN)
-			a8_rows_q4k_lanes(w->layout == DS_LAYOUT_ROWS4, w, r0, r1, a, ts, n, y, ldy);
-		else
-			a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy);
-		break;
-	default:   /* Q6_K (a8_packed_from: only this set's types) */
-		if (n >= A8_P6_MIN)
-			a8_rows_q6k_lanes(w->layout == DS_LAYOUT_ROWS4, w, r0, r1, a, ts, n, y, ldy);
-		else
-			a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy);
-		break;
+	const enum ds_dtype t = w->dtype;   /* a8_packed_from: only this set's types */
+	const int panels_from = t == DS_Q8_0 ? A8_PB_MIN : t == DS_Q4_0 || t == DS_Q5_0 ? A8_P5_MIN
+			      : t == DS_Q4_K ? A8_PQ_MIN : A8_P6_MIN;
+	if (n >= panels_from) {
+		a8_rows_lanes(w, r0, r1, a, ts, n, y, ldy);
+		return;
+	}
+	switch (t) {
+	case DS_Q8_0: a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
+	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;
 	}
 }
 

@@ -376,43 +376,37 @@ MK2_INLINE void sc2_tile(int R, int Q, int B16, float *s, long lds, const float 
 			s[(long)i * lds + t] = m2_hsum(acc[i][t]);
 }
 
+/* Scores of R rows from row t for all n queries, in groups of 4 (then 1); pf: the first group asks for
+ * the rows SC2_AHEAD on (past m, the next block's rows or nothing: a prefetch does not fault) */
+MK2_INLINE void sc2_group(int R, int B16, float *s, long lds, const float *q, long ldq, int n, const void *v,
+			  long ldv, int t, long kdim, int pf)
+{
+	const int vb = B16 ? 2 : 4;
+	const char *vt = (const char *)v + (long)t * ldv * vb, *pfp = pf ? vt + (long)SC2_AHEAD * ldv * vb : NULL;
+	int i = 0;
+	for (; i + 4 <= n; i += 4)
+		sc2_tile(R, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pfp,
+			 pf && i == 0 ? R : 0);
+	for (; i < n; i++)
+		sc2_tile(R, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pfp,
+			 pf && i == 0 ? R : 0);
+}
+
+/* Rows outermost: 3 rows (12 sums in registers) stay in L1 for every group of queries. 3 rows x 4
+ * queries against 2 x 4: 0.85-0.86 of the time; 2 x 6 no faster than 3 x 4, nor chunks of 12 or 24
+ * rows with the queries outermost. */
 MK2_INLINE void sc2_rows(int B16, float *s, long lds, const float *q, long ldq, int n, const void *v, long ldv,
 			 int m, long kdim)
 {
-	const int vb = B16 ? 2 : 4;
-	/* rows outermost: 3 rows (12 sums in registers) stay in L1 for every group of queries; the first
-	 * group asks for the rows SC2_AHEAD on (past m, the next block's rows or nothing: a prefetch does
-	 * not fault). 3 rows x 4 queries against 2 x 4: 0.85-0.86 of the time; 2 x 6 no faster than 3 x 4,
-	 * nor chunks of 12 or 24 rows with the queries outermost */
 	int t = 0;
-	for (; t + 3 <= m; t += 3) {
-		const char *vt = (const char *)v + (long)t * ldv * vb, *pf = vt + (long)SC2_AHEAD * ldv * vb;
-		int i = 0;
-		for (; i + 4 <= n; i += 4)
-			sc2_tile(3, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
-				 i == 0 ? 3 : 0);
-		for (; i < n; i++)
-			sc2_tile(3, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
-				 i == 0 ? 3 : 0);
+	for (; t + 3 <= m; t += 3)
+		sc2_group(3, B16, s, lds, q, ldq, n, v, ldv, t, kdim, 1);
+	if (t + 2 <= m) {
+		sc2_group(2, B16, s, lds, q, ldq, n, v, ldv, t, kdim, 1);
+		t += 2;
 	}
-	for (; t + 2 <= m; t += 2) {
-		const char *vt = (const char *)v + (long)t * ldv * vb, *pf = vt + (long)SC2_AHEAD * ldv * vb;
-		int i = 0;
-		for (; i + 4 <= n; i += 4)
-			sc2_tile(2, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
-				 i == 0 ? 2 : 0);
-		for (; i < n; i++)
-			sc2_tile(2, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, pf,
-				 i == 0 ? 2 : 0);
-	}
-	for (; t < m; t++) {
-		const char *vt = (const char *)v + (long)t * ldv * vb;
-		int i = 0;
-		for (; i + 4 <= n; i += 4)
-			sc2_tile(1, 4, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL, 0);
-		for (; i < n; i++)
-			sc2_tile(1, 1, B16, s + (long)i * lds + t, lds, q + (long)i * ldq, ldq, vt, ldv, kdim, NULL, 0);
-	}
+	for (; t < m; t++)
+		sc2_group(1, B16, s, lds, q, ldq, n, v, ldv, t, kdim, 0);
 }
 
 static MK2 void avx2_scores(const struct cpu_kernels *k, float *s, long lds, const float *q, const uint16_t *qb,
