@@ -820,15 +820,21 @@ A8_FN void a8_transpose8(__m256i v[8])
 	}
 }
 
-/* The panel of 8 rows (lane r: the rows4 group or row that rows[r / 4] or rows[r] holds, slot r % 4 or
- * 0; see a8_rows_lanes_t) over nsb super-blocks */
+/* A panel's lane r: the rows4 group rows[r / 4], slot r % 4 (r4), or the row rows[r], slot 0 */
+A8_FN const struct a8_rows *a8_lane_row(const struct a8_rows *rows, int r4, int r, int *slot)
+{
+	*slot = r4 ? r % 4 : 0;
+	return &rows[r4 ? r / 4 : r];
+}
+
+/* The panel of 8 Q4_K rows (lane r: a8_lane_row; see a8_rows_lanes_t) over nsb super-blocks */
 A8_FN void a8_pq_build(const struct a8_rows *rows, int r4, long nsb, uint8_t *panel)
 {
 	const __m256i nib = _mm256_set1_epi8(0x0f);
 	const uint8_t *dm[8], *sc12[8], *qs[8];
 	for (int r = 0; r < 8; r++) {
-		const struct a8_rows *g = &rows[r4 ? r / 4 : r];
-		const int i = r4 ? r % 4 : 0;
+		int i;
+		const struct a8_rows *g = a8_lane_row(rows, r4, r, &i);
 		dm[r] = g->p0[i], sc12[r] = g->p1[i], qs[r] = g->p2[i];
 	}
 	const size_t unit = rows[0].unit;
@@ -924,14 +930,14 @@ A8_FN void a8_pq_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, l
 #define A8_P6_MIN 16        /* tokens from which Q6_K goes this way */
 #endif
 
-/* The panel of 8 Q6_K rows (lane r: rows[r / 4] slot r % 4 in rows4, else rows[r]) over nsb super-blocks */
+/* The panel of 8 Q6_K rows (lane r: a8_lane_row) over nsb super-blocks */
 A8_FN void a8_p6_build(const struct a8_rows *rows, int r4, long nsb, uint8_t *panel)
 {
 	const __m256i nib = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x30);
 	const uint8_t *ql[8], *qh[8], *scp[8], *dp[8];
 	for (int r = 0; r < 8; r++) {
-		const struct a8_rows *g = &rows[r4 ? r / 4 : r];
-		const int i = r4 ? r % 4 : 0;
+		int i;
+		const struct a8_rows *g = a8_lane_row(rows, r4, r, &i);
 		ql[r] = g->p0[i], qh[r] = g->p1[i], scp[r] = g->p2[i], dp[r] = g->p3[i];
 	}
 	const size_t unit = rows[0].unit;
@@ -1032,15 +1038,18 @@ A8_FN void a8_p6_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, l
 #define A8_P5_MIN 3         /* and Q4_0, Q5_0 */
 #endif
 
-/* The panel of 8 rows of type t (lane r: rows[r / 4] slot r % 4 in rows4, else rows[r]) over nb blocks */
+/* The panel of 8 rows of type t (lane r: a8_lane_row) over nb blocks */
 A8_FN void a8_pb_build(enum ds_dtype t, const struct a8_rows *rows, int r4, long nb, uint8_t *panel)
 {
 	for (long b = 0; b < nb; b++) {
 		uint8_t *pb = panel + (size_t)b * A8_PB_BLK;
 		__m256i v[8];
 		float d[8];
-		A8_UNROLL for (int r = 0; r < 8; r++)
-			v[r] = a8_b32_codes(t, &rows[r4 ? r / 4 : r], r4 ? r % 4 : 0, b, &d[r]);
+		A8_UNROLL for (int r = 0; r < 8; r++) {
+			int i;
+			const struct a8_rows *g = a8_lane_row(rows, r4, r, &i);
+			v[r] = a8_b32_codes(t, g, i, b, &d[r]);
+		}
 		a8_transpose8(v);
 		A8_UNROLL for (int q = 0; q < 8; q++)
 			_mm256_store_si256((__m256i *)(void *)(pb + 32 * q), v[q]);
