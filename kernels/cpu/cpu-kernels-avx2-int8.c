@@ -613,76 +613,25 @@ A8_FN __m256i a8_q4k_scales2(const uint8_t *s)
 	return _mm256_or_si256(_mm256_or_si256(low, high_nibble), top);
 }
 
-/* One token, a rows4 group of Q4_K (4 rows of a super-block in a unit: d and dmin at 0, 12 scale bytes
- * each at 16, 128 bytes of nibbles each at 64): a8_tile1_k's integer sums, with the two sub-blocks of
- * each 64 weights side by side, one per 128-bit lane. Byte i of a row's 32 bytes at 32 j holds weight
- * 64 j + i in its low nibble and 64 j + 32 + i in its high one, so its first 16 bytes broadcast to
- * both lanes and shifted by 0 in lane 0 and 4 in lane 1 are weights 0-15 of sub-block 2 j and 0-15
- * of sub-block 2 j + 1, its last 16 bytes the same for 16-31; against the activations in that order
- * (permuted once for the 4 rows), the two products add in 16 bits (at most 4 x 15 x 127) and one
- * vpmaddwd by (scale 2 j, scale 2 j + 1) a lane takes them to 32. Against a8_tile1_k's loop, which
- * took each 32 bytes' low and high nibbles apart as whole sub-blocks: one multiply in 16 bits less and
- * one broadcast of a scale less per 64 weights and row, the scales unpacked two rows at once in
- * vector registers, the activations loaded once for the 4 rows: 280 instructions a super-block of 4
- * rows against 400. In-process A/B against that loop, one thread, 1-16 MB of weights (this kernel
- * is the limit there, not the memory): 0.71-0.77 of the time (10.1 -> 14.2 GB/s); two threads
- * streaming 256 MB from memory, 0.85-0.97 (17.6-18.2 -> 18.2-21.5 GB/s). */
-A8_FN void a8_tile1_q4k_r4(const struct a8_rows *r, long k, const uint8_t *a0, int pf, float out[][4])
-{
-	const long nsb = k / 256;
-	const __m256i nib = _mm256_set1_epi8(0x0f), lane_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-	const __m256i min_words = _mm256_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1,
-						   8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1);
-	__m128 acc = _mm_setzero_ps();
-	for (long s = 0; s < nsb; s++) {
-		const uint8_t *g = r->p0[0] + (size_t)s * r->unit, *a = a0 + s * A8_KSB;
-		if (pf)
-			a8_prefetch_unit(g, r->unit);
-		const __m256i sc01 = a8_q4k_scales2(g + 16), sc23 = a8_q4k_scales2(g + 40);
-		const __m256i sv[4] = { _mm256_permute2x128_si256(sc01, sc01, 0x00),
-					_mm256_permute2x128_si256(sc01, sc01, 0x11),
-					_mm256_permute2x128_si256(sc23, sc23, 0x00),
-					_mm256_permute2x128_si256(sc23, sc23, 0x11) };
-		__m256i is[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-				  _mm256_setzero_si256() };
-		A8_UNROLL for (int j = 0; j < 4; j++) {
-			const __m256i a_first = _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j));
-			const __m256i a_second = _mm256_loadu_si256((const __m256i *)(const void *)(a + 64 * j + 32));
-			const __m256i x_lo = _mm256_permute2x128_si256(a_first, a_second, 0x20);
-			const __m256i x_hi = _mm256_permute2x128_si256(a_first, a_second, 0x31);
-			const __m256i pick = _mm256_setr_epi8(2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1,
-							      2 * j, -1, 2 * j, -1, 2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1,
-							      2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1,
-							      2 * j + 1, -1);
-			A8_UNROLL for (int i = 0; i < 4; i++) {
-				const uint8_t *q = g + 64 + 128 * i + 32 * j;
-				const __m256i w_lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
-					_mm_loadu_si128((const __m128i *)(const void *)q)), lane_shift), nib);
-				const __m256i w_hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
-					_mm_loadu_si128((const __m128i *)(const void *)(q + 16))), lane_shift), nib);
-				const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w_lo, x_lo),
-								   _mm256_maddubs_epi16(w_hi, x_hi));
-				is[i] = _mm256_add_epi32(is[i], _mm256_madd_epi16(p, _mm256_shuffle_epi8(sv[i], pick)));
-			}
-		}
-		/* the rows' min sums: each row's 8 mins as words against the 8 block sums */
-		const __m256i bs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(a + A8_KSB_BS)));
-		const __m256i m01 = _mm256_madd_epi16(_mm256_shuffle_epi8(sc01, min_words), bs);
-		const __m256i m23 = _mm256_madd_epi16(_mm256_shuffle_epi8(sc23, min_words), bs);
-		const __m256i h = _mm256_hadd_epi32(m01, m23), hh = _mm256_hadd_epi32(h, h);
-		/* hh: lane 0 (rows 0, 2, 0, 2), lane 1 (rows 1, 3, 1, 3) */
-		const __m128i m4 = _mm_unpacklo_epi32(_mm256_castsi256_si128(hh), _mm256_extracti128_si256(hh, 1));
-		__m128 d, dmin;
-		a8_q4k_dm(4, g, &d, &dmin);
-		acc = a8_q4k_add4(acc, is, m4, d, dmin, a);
-	}
-	_mm_storeu_ps(out[0], acc);
-}
-
-/* a8_tile1_q4k_r4's sums for NT (2..A8_NT) tokens (at a0, tstride apart): each row's weights taken
- * apart once for all the tokens, the tokens' activations permuted once a super-block for the 4 rows;
- * every token's integer sums and float steps are a8_tile1_q4k_r4's. In-process A/B against a8_tile_k,
- * one thread, 4 MB from L3: 2-4 tokens 0.81-0.84 of the time, 8 0.80, 12 0.78-0.80, same bits. */
+/* NT tokens (1..A8_NT, at a0, tstride apart) on a rows4 group of Q4_K (4 rows of a super-block in a
+ * unit: d and dmin at 0, 12 scale bytes each at 16, 128 bytes of nibbles each at 64): a8_tile_k's
+ * integer sums and float steps, with the two sub-blocks of each 64 weights side by side, one per
+ * 128-bit lane. Byte i of a row's 32 bytes at 32 j holds weight 64 j + i in its low nibble and
+ * 64 j + 32 + i in its high one, so its first 16 bytes broadcast to both lanes and shifted by 0 in
+ * lane 0 and 4 in lane 1 are weights 0-15 of sub-block 2 j and 0-15 of sub-block 2 j + 1, its last
+ * 16 bytes the same for 16-31. Against the activations in that order (permuted once a super-block
+ * for the 4 rows) the two products add in 16 bits (at most 4 x 15 x 127), and one vpmaddwd by
+ * (scale 2 j, scale 2 j + 1) a lane takes them to 32. Against a8_tile_k, which took each 32 bytes'
+ * low and high nibbles apart as whole sub-blocks: one multiply in 16 bits and one broadcast of a
+ * scale less per 64 weights and row, the scales unpacked two rows at once in vector registers, the
+ * activations loaded once for the 4 rows; for one token about 280 instructions a super-block of 4
+ * rows against 400.
+ * In-process A/B against a8_tile_k (same bits):
+ * - one token, one thread, 1-16 MB (this kernel, not the memory, is the limit there): 0.71-0.77 of
+ *   the time (10.1 -> 14.2 GB/s); two threads streaming 256 MB from memory: 0.85-0.97;
+ * - 2-12 tokens (tiles of up to 4), one thread, 4 MB from L3: 0.78-0.84.
+ * A one-token copy that kept the activations in registers across the rows was 0.93-0.97 of this
+ * one's time from L3, but even or slower with two threads from memory, where decode reads. */
 A8_FN void a8_tile_q4k_r4(int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride, int pf,
 			  float out[][4])
 {
@@ -918,7 +867,7 @@ A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, l
 	switch (nt) {
 	case 1:
 		if (t == DS_Q4_K && r4)
-			a8_tile1_q4k_r4(r, k, a, pf, out);
+			a8_tile_q4k_r4(1, r, k, a, 0, pf, out);
 		else if (t == DS_Q4_K || t == DS_Q6_K)
 			a8_tile1_k(t == DS_Q6_K, r4 ? 4 : 1, r, k, a, pf, out);
 		else
