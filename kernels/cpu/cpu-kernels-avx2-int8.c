@@ -856,6 +856,10 @@ A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, lon
 {
 	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0)
 		a8_tile_b32(t, NR, NT, r, k, a, tstride, pf, out);
+	else if (t == DS_Q4_K && NR == 4)
+		a8_tile_q4k_r4(NT, r, k, a, tstride, pf, out);
+	else if (NT == 1)
+		a8_tile1_k(t == DS_Q6_K, NR, r, k, a, pf, out);
 	else
 		a8_tile_k(t == DS_Q6_K, NR, NT, r, k, a, tstride, pf, out);
 }
@@ -865,32 +869,10 @@ A8_FN void a8_tile_n(enum ds_dtype t, int r4, int nt, const struct a8_rows *r, l
 		     long tstride, int pf, float out[][4])
 {
 	switch (nt) {
-	case 1:
-		if (t == DS_Q4_K && r4)
-			a8_tile_q4k_r4(1, r, k, a, 0, pf, out);
-		else if (t == DS_Q4_K || t == DS_Q6_K)
-			a8_tile1_k(t == DS_Q6_K, r4 ? 4 : 1, r, k, a, pf, out);
-		else
-			a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out);
-		break;
-	case 2:
-		if (t == DS_Q4_K && r4)
-			a8_tile_q4k_r4(2, r, k, a, tstride, pf, out);
-		else
-			a8_tile(t, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out);
-		break;
-	case 3:
-		if (t == DS_Q4_K && r4)
-			a8_tile_q4k_r4(3, r, k, a, tstride, pf, out);
-		else
-			a8_tile(t, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out);
-		break;
-	default:
-		if (t == DS_Q4_K && r4)
-			a8_tile_q4k_r4(4, r, k, a, tstride, pf, out);
-		else
-			a8_tile(t, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out);
-		break;
+	case 1: a8_tile(t, r4 ? 4 : 1, 1, r, k, a, tstride, pf, out); break;
+	case 2: a8_tile(t, r4 ? 4 : 1, 2, r, k, a, tstride, pf, out); break;
+	case 3: a8_tile(t, r4 ? 4 : 1, 3, r, k, a, tstride, pf, out); break;
+	default: a8_tile(t, r4 ? 4 : 1, 4, r, k, a, tstride, pf, out); break;
 	}
 }
 
