@@ -26,8 +26,10 @@
  *   codes (0..63: pairs at most 2 x 63 x 127 < 2^15).
  * Each row's sum is formed the same way in any tile, row range or layout (the rows layout of the file
  * or rows4, cpu-rows4.h), so results do not depend on the number of threads or tokens. One token takes
- * row tiles (a row's block in the lanes, the rows' sums in registers); a prompt takes panels of 8 rows
- * with the rows in the lanes, each token's codes broadcast (about twice the products a second). */
+ * row tiles (a row's block in the lanes, the rows' sums in registers; a rows4 Q4_K tile puts each 64
+ * weights' two sub-blocks side by side, one per 128-bit lane, a8_tile_q4k_r4); a prompt takes panels
+ * of 8 rows with the rows in the lanes, each token's codes broadcast (about twice the products a
+ * second). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
 
 #ifdef HAVE_AVX2_TARGET
