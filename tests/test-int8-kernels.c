@@ -495,7 +495,7 @@ int main(int argc, char **argv)
 #endif
 	if (cpu_kernels_have_avx2()) {
 		check_chosen(argv[0], "avx2-int8", &cpu_kernels_avx2_int8);
-		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, false, true };
+		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, true, true };
 		test_set(&s, "avx2-int8");
 		test_uk4(s.k, 3, 16, 8, 256, 0);
 		test_uk4(s.k, 2, 128, 128, 512, 0);

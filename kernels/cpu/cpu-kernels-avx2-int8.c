@@ -1,7 +1,7 @@
 /* cpu-kernels-avx2-int8.c: the opt-in AVX2 int8 set (DSCODER_KERNELS=avx2-int8, --kernels avx2-int8):
- * Q8_0, Q4_0, Q5_0, Q4_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw and
- * vpmaddwd (the types of a Q4_K_M or Q8_0 file: Q4_K_M keeps Q5_0 and Q8_0 for rows whose width is not
- * a multiple of 256, as Coder-V2-Lite's experts' down projections);
+ * Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw
+ * and vpmaddwd (the types of a Q4_K_M, Q5_K_M or Q8_0 file: the K-quant files keep Q5_0 and Q8_0 for
+ * rows whose width is not a multiple of 256, as Coder-V2-Lite's experts' down projections);
  * every other kernel (float weights, the other block types, axpy_row, dot, pv, exp_sum) is the exact
  * AVX2 set's.
  *
@@ -9,25 +9,26 @@
  * quantized weight to F32 before its multiply, and K-quant decode is bound by that arithmetic, not by
  * memory: bench Q4_K_M reached 28% of the read bandwidth on 2 Zen 3 cores. Here the weight codes are
  * multiplied as the file stores them, 32 byte pairs an instruction, and one scale conversion is left
- * per block (Q8_0) or super-block (Q4_K, Q6_K).
+ * per block (Q8_0) or super-block (Q4_K, Q5_K, Q6_K).
  *
  * The price is the activations' rounding, as in the AVX-512 VNNI set: per token, each block of 32
- * values (Q8_0, Q4_0, Q5_0) or super-block of 256 (Q4_K, Q6_K, as llama.cpp's Q8_K) is stored as dx * q with
+ * values (Q8_0, Q4_0, Q5_0) or super-block of 256 (the K-quants, as llama.cpp's Q8_K) is stored as dx * q with
  * dx = max |x| / 127 and q = round(x / dx) in int8, which moves a dot product by up to sum |w| dx / 2.
  *
  * The sums, per row and token:
  * - Q8_0, Q4_0, Q5_0: sum over blocks of d dx (c . q), c the signed codes (Q4_0 nibble - 8, Q5_0 5 bits
  *   - 16); vpmaddubsw takes |c| and q with c's sign (vpsignb), exact: pairs reach at most 2 x 128 x 127
  *   < 2^15. Each block's c . q is a whole integer S, added as fma(S, d dx, acc) block after block.
- * - Q4_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32, u the
- *   nibbles (0..15); the sub-block scales are applied in integers (vpmaddwd by sc_j), one conversion
- *   per super-block.
+ * - Q4_K, Q5_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32,
+ *   u the nibbles (0..15; Q5_K with the fifth bit, 0..31); the sub-block scales are applied in
+ *   integers (vpmaddwd by sc_j), one conversion per super-block. Q5_K has no prompt panels: its
+ *   prompts take the row tiles, up to 4 tokens a tile.
  * - Q6_K: d dx (sum_g sc_g (u_g . q_g) - 32 sum_g sc_g (sum of q_g)), g the 16 groups of 16, u the 6-bit
  *   codes (0..63: pairs at most 2 x 63 x 127 < 2^15).
  * Each row's sum is formed the same way in any tile, row range or layout (the rows layout of the file
  * or rows4, cpu-rows4.h), so results do not depend on the number of threads or tokens. One token takes
  * row tiles (a row's block in the lanes, the rows' sums in registers; a rows4 Q4_K tile puts each 64
- * weights' two sub-blocks side by side, one per 128-bit lane, a8_tile_q4k_r4); a prompt takes panels
+ * weights' two sub-blocks side by side, one per 128-bit lane, a8_tile_k45); a prompt takes panels
  * of 8 rows with the rows in the lanes, each token's codes broadcast (about twice the products a
  * second). */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
@@ -149,10 +150,11 @@ A8_API void a8_quantize_k(const float *x, int n, long ldx, long k, uint8_t *buf)
  * through the pointers of their first block's parts and the bytes from one block of a row to the next
  * (the unit: a rows4 group's block of 4 rows, or one block). */
 struct a8_rows {
-	const uint8_t *p0[4];   /* 32-weight types: the scale; Q4_K: d and dmin; Q6_K: the low nibbles */
-	const uint8_t *p1[4];   /* 32-weight types: the codes; Q4_K: the 12 scale bytes; Q6_K: the high pairs */
-	const uint8_t *p2[4];   /* Q5_0: the fifth bits; Q4_K: the nibbles; Q6_K: the 16 scales */
-	const uint8_t *p3[4];   /* Q6_K: d */
+	const uint8_t *p0[4];   /* 32-weight types: the scale; Q4_K, Q5_K: d and dmin; Q6_K: the low nibbles */
+	const uint8_t *p1[4];   /* 32-weight types: the codes; Q4_K, Q5_K: the 12 scale bytes; Q6_K: the high
+	                         * pairs */
+	const uint8_t *p2[4];   /* Q5_0: the fifth bits; Q4_K, Q5_K: the nibbles; Q6_K: the 16 scales */
+	const uint8_t *p3[4];   /* Q5_K: the 32 bytes of fifth bits; Q6_K: d */
 	size_t unit;            /* bytes between consecutive units of a row: rows4 units or blocks */
 	int per;                /* 32-weight types: blocks of a row per unit (rows4 2 or 4, else 1) */
 	int cstep;              /* 32-weight types in rows4: bytes from a block's codes to the next's */
@@ -173,6 +175,9 @@ static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 		break;
 	case DS_Q4_K:
 		*r = (struct a8_rows){ .unit = 576 };
+		break;
+	case DS_Q5_K:
+		*r = (struct a8_rows){ .unit = 704 };
 		break;
 	default:        /* Q6_K */
 		*r = (struct a8_rows){ .unit = 840 };
@@ -197,6 +202,12 @@ static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 			r->p0[i] = g + 4 * i;
 			r->p1[i] = g + 16 + 12 * i;
 			r->p2[i] = g + 64 + 128 * i;
+			break;
+		case DS_Q5_K:
+			r->p0[i] = g + 4 * i;
+			r->p1[i] = g + 16 + 12 * i;
+			r->p3[i] = g + 64 + 32 * i;
+			r->p2[i] = g + 192 + 128 * i;
 			break;
 		default:
 			r->p0[i] = g + 128 * i;
@@ -224,6 +235,11 @@ static void a8_rows_plain(enum ds_dtype t, const uint8_t *w, struct a8_rows *r)
 		case DS_Q4_K:
 			r->p1[i] = w + 4;
 			r->p2[i] = w + 16;
+			break;
+		case DS_Q5_K:
+			r->p1[i] = w + 4;
+			r->p3[i] = w + 16;
+			r->p2[i] = w + 48;
 			break;
 		default:
 			r->p1[i] = w + 128;
@@ -597,11 +613,11 @@ A8_FN __m128 a8_q4k_add(__m128 acc, const __m256i *is, __m128i m0, __m128i m1, _
 	return a8_q4k_add4(acc, is, _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3)), d, dmin, a);
 }
 
-/* Two rows' 12 scale bytes (row A at s, row B at s + 12) unpacked as ds_k_scales8 does, lane 0 row A's
- * and lane 1 row B's: bytes 0-7 the 8 sub-block scales, 8-15 the 8 mins */
-A8_FN __m256i a8_q4k_scales2(const uint8_t *s)
+/* Two rows' 12 scale bytes (row A's at sa, row B's at sb) unpacked as ds_k_scales8 does, lane 0 row A's
+ * and lane 1 row B's: bytes 0-7 the 8 sub-block scales, 8-15 the 8 mins (16 bytes read at each) */
+A8_FN __m256i a8_q4k_scales2(const uint8_t *sa, const uint8_t *sb)
 {
-	const __m256i raw = _mm256_loadu2_m128i((const __m128i *)(const void *)(s + 12), (const __m128i *)(const void *)s);
+	const __m256i raw = _mm256_loadu2_m128i((const __m128i *)(const void *)sb, (const __m128i *)(const void *)sa);
 	const __m256i a = _mm256_shuffle_epi8(raw, _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11,
 								   0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
 	const __m256i b = _mm256_shuffle_epi8(raw, _mm256_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7,
@@ -615,27 +631,28 @@ A8_FN __m256i a8_q4k_scales2(const uint8_t *s)
 	return _mm256_or_si256(_mm256_or_si256(low, high_nibble), top);
 }
 
-/* NT tokens (1..A8_NT, at a0, tstride apart) on a rows4 group of Q4_K (4 rows of a super-block in a
- * unit: d and dmin at 0, 12 scale bytes each at 16, 128 bytes of nibbles each at 64): a8_tile_k's
- * integer sums and float steps, with the two sub-blocks of each 64 weights side by side, one per
- * 128-bit lane. Byte i of a row's 32 bytes at 32 j holds weight 64 j + i in its low nibble and
- * 64 j + 32 + i in its high one, so its first 16 bytes broadcast to both lanes and shifted by 0 in
- * lane 0 and 4 in lane 1 are weights 0-15 of sub-block 2 j and 0-15 of sub-block 2 j + 1, its last
- * 16 bytes the same for 16-31. Against the activations in that order (permuted once a super-block
- * for the 4 rows) the two products add in 16 bits (at most 4 x 15 x 127), and one vpmaddwd by
- * (scale 2 j, scale 2 j + 1) a lane takes them to 32. Against a8_tile_k, which took each 32 bytes'
- * low and high nibbles apart as whole sub-blocks: one multiply in 16 bits and one broadcast of a
- * scale less per 64 weights and row, the scales unpacked two rows at once in vector registers, the
- * activations loaded once for the 4 rows; for one token about 280 instructions a super-block of 4
- * rows against 400.
- * In-process A/B against a8_tile_k (same bits):
+/* NT tokens (1..A8_NT, at a0, tstride apart) on NR rows (4 of a rows4 group, or 1 in the file's
+ * layout) of Q4_K, or of Q5_K (q5: a fifth bit per weight from 32 bytes, bit 2 j of byte i for weight
+ * 64 j + i, bit 2 j + 1 for 64 j + 32 + i): a8_tile_k's integer sums and float steps, with the two
+ * sub-blocks of each 64 weights side by side, one per 128-bit lane. Byte i of a row's 32 bytes at
+ * 32 j holds weight 64 j + i in its low nibble and 64 j + 32 + i in its high one, so its first 16
+ * bytes broadcast to both lanes and shifted by 0 in lane 0 and 4 in lane 1 are weights 0-15 of
+ * sub-block 2 j and 0-15 of sub-block 2 j + 1, its last 16 bytes the same for 16-31 (Q5_K's fifth
+ * bits the same way: bit 2 j tested in lane 0, 2 j + 1 in lane 1). Against the activations in that
+ * order (permuted once a super-block for the rows) the two products add in 16 bits (at most
+ * 4 x 15 x 127, Q5_K 4 x 31 x 127), and one vpmaddwd by (scale 2 j, scale 2 j + 1) a lane takes them
+ * to 32. Against a8_tile_k, which took each 32 bytes' low and high nibbles apart as whole sub-blocks:
+ * one multiply in 16 bits and one broadcast of a scale less per 64 weights and row, the scales
+ * unpacked two rows at once in vector registers, the activations loaded once for the 4 rows; for
+ * one token of Q4_K about 280 instructions a super-block of 4 rows against 400.
+ * In-process A/B against a8_tile_k on Q4_K rows4 (same bits):
  * - one token, one thread, 1-16 MB (this kernel, not the memory, is the limit there): 0.71-0.77 of
  *   the time (10.1 -> 14.2 GB/s); two threads streaming 256 MB from memory: 0.85-0.97;
  * - 2-12 tokens (tiles of up to 4), one thread, 4 MB from L3: 0.78-0.84.
  * A one-token copy that kept the activations in registers across the rows was 0.93-0.97 of this
  * one's time from L3, but even or slower with two threads from memory, where decode reads. */
-A8_FN void a8_tile_q4k_r4(int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride, int pf,
-			  float out[][4])
+A8_FN void a8_tile_k45(int q5, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a0, long tstride,
+		       int pf, float out[][4])
 {
 	const long nsb = k / 256;
 	const __m256i nib = _mm256_set1_epi8(0x0f), lane_shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
@@ -645,9 +662,9 @@ A8_FN void a8_tile_q4k_r4(int NT, const struct a8_rows *r, long k, const uint8_t
 	A8_UNROLL for (int t = 0; t < NT; t++)
 		acc[t] = _mm_setzero_ps();
 	for (long s = 0; s < nsb; s++) {
-		const uint8_t *g = r->p0[0] + (size_t)s * r->unit;
+		const size_t off = (size_t)s * r->unit;
 		if (pf)
-			a8_prefetch_unit(g, r->unit);
+			a8_prefetch_unit(r->p0[0] + off, NR == 4 ? r->unit : q5 ? 176 : 144);
 		__m256i x[A8_NT][4][2];
 		A8_UNROLL for (int t = 0; t < NT; t++)
 			A8_UNROLL for (int j = 0; j < 4; j++) {
@@ -657,20 +674,43 @@ A8_FN void a8_tile_q4k_r4(int NT, const struct a8_rows *r, long k, const uint8_t
 				x[t][j][0] = _mm256_permute2x128_si256(a_first, a_second, 0x20);
 				x[t][j][1] = _mm256_permute2x128_si256(a_first, a_second, 0x31);
 			}
-		const __m256i sc01 = a8_q4k_scales2(g + 16), sc23 = a8_q4k_scales2(g + 40);
+		/* the rows' scales and mins, lane 0 row 0 (2), lane 1 row 1 (3); one row: itself in both */
+		const __m256i sc01 = a8_q4k_scales2(r->p1[0] + off, r->p1[NR == 4 ? 1 : 0] + off);
+		const __m256i sc23 = NR == 4 ? a8_q4k_scales2(r->p1[2] + off, r->p1[3] + off) : sc01;
 		__m256i is[A8_NT][4];
-		A8_UNROLL for (int i = 0; i < 4; i++) {
+		A8_UNROLL for (int i = 0; i < NR; i++) {
 			const __m256i sv = _mm256_permute2x128_si256(i < 2 ? sc01 : sc23, i < 2 ? sc01 : sc23,
 								     i % 2 ? 0x11 : 0x00);
 			__m256i row[A8_NT];
 			A8_UNROLL for (int t = 0; t < NT; t++)
 				row[t] = _mm256_setzero_si256();
 			A8_UNROLL for (int j = 0; j < 4; j++) {
-				const uint8_t *q = g + 64 + 128 * i + 32 * j;
-				const __m256i w_lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
+				const uint8_t *q = r->p2[i] + off + 32 * j;
+				__m256i w_lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
 					_mm_loadu_si128((const __m128i *)(const void *)q)), lane_shift), nib);
-				const __m256i w_hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
+				__m256i w_hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(
 					_mm_loadu_si128((const __m128i *)(const void *)(q + 16))), lane_shift), nib);
+				if (q5) {   /* + 16 where the weight's fifth bit is set */
+					const uint8_t *qh = r->p3[i] + off;
+					const __m256i bit = _mm256_setr_epi8(
+						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
+						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
+						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
+						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
+						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
+						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
+						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
+						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
+						(char)(1 << (2 * j + 1)));
+					const __m256i h_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qh));
+					const __m256i h_hi = _mm256_broadcastsi128_si256(
+						_mm_loadu_si128((const __m128i *)(const void *)(qh + 16)));
+					const __m256i sixteen = _mm256_set1_epi8(16);
+					w_lo = _mm256_or_si256(w_lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h_lo, bit), bit),
+										       sixteen));
+					w_hi = _mm256_or_si256(w_hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h_hi, bit), bit),
+										       sixteen));
+				}
 				const __m256i scale = _mm256_shuffle_epi8(sv, _mm256_setr_epi8(
 					2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1, 2 * j, -1,
 					2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1, 2 * j + 1, -1,
@@ -684,14 +724,18 @@ A8_FN void a8_tile_q4k_r4(int NT, const struct a8_rows *r, long k, const uint8_t
 			A8_UNROLL for (int t = 0; t < NT; t++)
 				is[t][i] = row[t];
 		}
+		A8_UNROLL for (int t = 0; t < NT; t++)   /* one row: its sums in every slot, as a8_tile_k */
+			for (int i = NR; i < 4; i++)
+				is[t][i] = is[t][0];
 		__m128 d, dmin;
-		a8_q4k_dm(4, g, &d, &dmin);
+		a8_q4k_dm(NR, r->p0[0] + off, &d, &dmin);
 		const __m256i mw01 = _mm256_shuffle_epi8(sc01, min_words), mw23 = _mm256_shuffle_epi8(sc23, min_words);
 		A8_UNROLL for (int t = 0; t < NT; t++) {
 			const uint8_t *a = a0 + (long)t * tstride + s * A8_KSB;
 			const __m256i bs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(a + A8_KSB_BS)));
 			const __m256i h = _mm256_hadd_epi32(_mm256_madd_epi16(mw01, bs), _mm256_madd_epi16(mw23, bs));
 			const __m256i hh = _mm256_hadd_epi32(h, h);
+			/* hh: lane 0 (rows 0, 2, 0, 2), lane 1 (rows 1, 3, 1, 3) */
 			const __m128i m4 = _mm_unpacklo_epi32(_mm256_castsi256_si128(hh), _mm256_extracti128_si256(hh, 1));
 			acc[t] = a8_q4k_add4(acc[t], is[t], m4, d, dmin, a);
 		}
@@ -856,10 +900,12 @@ A8_FN void a8_tile1_k(int q6, int NR, const struct a8_rows *r, long k, const uin
 A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, long k, const uint8_t *a,
 		   long tstride, int pf, float out[][4])
 {
+	/* Q4_K in the file's layout keeps a8_tile_k's form: for one row a8_tile_k45 permutes the
+	 * activations for that row alone (in-process A/B, one token: 1.05-1.08 times a8_tile1_k's time) */
 	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0)
 		a8_tile_b32(t, NR, NT, r, k, a, tstride, pf, out);
-	else if (t == DS_Q4_K && NR == 4)
-		a8_tile_q4k_r4(NT, r, k, a, tstride, pf, out);
+	else if ((t == DS_Q4_K && NR == 4) || t == DS_Q5_K)
+		a8_tile_k45(t == DS_Q5_K, NR, NT, r, k, a, tstride, pf, out);
 	else if (NT == 1)
 		a8_tile1_k(t == DS_Q6_K, NR, r, k, a, pf, out);
 	else
@@ -926,7 +972,7 @@ A8_FN void a8_rows_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0
  * of the time), 96 tokens 0.54, 16 0.67, 8 0.86. With the weights from memory (64 MB), as a batch of
  * decode steps reads them, the row tiles' prefetch wins up to 12 tokens (8: 1.28 times the time, 12:
  * 1.05; 16: 0.94, 24: 0.82, 32: 0.69), hence A8_PQ_MIN; against the later row tiles with each 64
- * weights' sub-blocks side by side (a8_tile_q4k_r4), even at 16 tokens (0.96-1.00 of the panels'
+ * weights' sub-blocks side by side (a8_tile_k45), even at 16 tokens (0.96-1.00 of the panels'
  * time), 1.06 at 20, 1.09 at 24, 1.15 at 32. Kept out of line (a8_rows_packed chooses):
  * inlined next to the row tiles, it cost those 5-10% at 2-3 tokens. */
 
@@ -1318,6 +1364,7 @@ A8_ROWS_FN(a8_rows_q8_0, DS_Q8_0)
 A8_ROWS_FN(a8_rows_q4_0, DS_Q4_0)
 A8_ROWS_FN(a8_rows_q5_0, DS_Q5_0)
 A8_ROWS_FN(a8_rows_q4_k, DS_Q4_K)
+A8_ROWS_FN(a8_rows_q5_k, DS_Q5_K)
 A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
 #undef A8_ROWS_FN
 
@@ -1325,13 +1372,13 @@ A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
 
 static bool a8_type(enum ds_dtype t)
 {
-	return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q4_K || t == DS_Q6_K;
+	return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
 }
 
 /* Bytes per token of the activations for weights of type t, k columns */
 static long a8_stride(enum ds_dtype t, long k)
 {
-	return t == DS_Q4_K || t == DS_Q6_K ? k / 256 * A8_KSB : k / 32 * A8_QB;
+	return t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K ? k / 256 * A8_KSB : k / 32 * A8_QB;
 }
 
 /* This set's types pack from one token on: the activations are rounded to int8 once per product
@@ -1349,7 +1396,7 @@ static size_t a8_pack_floats(enum ds_dtype t, int n, long k)
 
 static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	if (t == DS_Q4_K || t == DS_Q6_K)
+	if (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K)
 		a8_quantize_k(x, n, ldx, k, (uint8_t *)xp);
 	else
 		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
@@ -1364,7 +1411,7 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	const uint8_t *a = (const uint8_t *)xp;
 	const enum ds_dtype t = w->dtype;   /* a8_packed_from: only this set's types */
 	const int panels_from = t == DS_Q8_0 ? A8_PB_MIN : t == DS_Q4_0 || t == DS_Q5_0 ? A8_P5_MIN
-			      : t == DS_Q4_K ? A8_PQ_MIN : A8_P6_MIN;
+			      : t == DS_Q4_K ? A8_PQ_MIN : t == DS_Q6_K ? A8_P6_MIN : INT_MAX;   /* Q5_K: no panels */
 	if (n >= panels_from) {
 		a8_rows_lanes(w, r0, r1, a, ts, n, y, ldy);
 		return;
@@ -1374,6 +1421,7 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q5_K: a8_rows_q5_k(w, r0, r1, a, ts, n, y, ldy); break;
 	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;
 	}
 }

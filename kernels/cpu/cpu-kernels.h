@@ -66,7 +66,7 @@ void cpu_avx2_pv(float *o, long ldo, const float *p, long ldp, const float *v, l
 		 long kdim);
 float cpu_avx2_exp_sum(float *s, long n, float max);
 void cpu_avx2_silu_mul(float *g, const float *u, long n);
-/* Opt-in, never the default: Q8_0, Q4_0, Q5_0, Q4_K and Q6_K weights times activations rounded to int8 with AVX2
+/* Opt-in, never the default: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights times activations rounded to int8 with AVX2
  * (cpu-kernels-avx2-int8.c), for CPUs without AVX-512; the rest is the AVX2 set. */
 extern const struct cpu_kernels cpu_kernels_avx2_int8;
 #endif
