@@ -85,6 +85,10 @@ struct qmat {
 	float *deq, *off;   /* rows x cols: the decoded weights, |offset| of each weight's group */
 };
 
+/* 1: every code at its largest magnitude (Q8_0 -128, the others all bits set) and every activation 1,
+ * so that each activation code is 127: the 16-bit sums of the int8 sets at their bound */
+static int extreme;
+
 static struct qmat make_qmat(enum ds_dtype t, long rows, long cols)
 {
 	const struct ds_dtype_info *info = ds_dtype_get(t);
@@ -99,7 +103,7 @@ static struct qmat make_qmat(enum ds_dtype t, long rows, long cols)
 			float *o = q.off + r * cols + c;
 
 			for (size_t i = 0; i < bb; i++)
-				b[i] = (uint8_t)rnd();
+				b[i] = extreme ? (t == DS_Q8_0 ? 0x80 : 0xff) : (uint8_t)rnd();
 			if (t == DS_Q6_K)
 				put16(b + 208, rnd_scale());
 			else
@@ -138,7 +142,7 @@ static void fill_x(float *x, int n, long ldx)
 	for (int i = 0; i < n; i++) {
 		float s = i % 5 == 3 ? 1e3f : i % 5 == 4 ? 1e-3f : 1;
 		for (long c = 0; c < ldx; c++)
-			x[i * ldx + c] = s * fix_rndf(&rng) * (rnd() % 61 == 0 ? 20.0f : 1.0f);
+			x[i * ldx + c] = extreme ? 1.0f : s * fix_rndf(&rng) * (rnd() % 61 == 0 ? 20.0f : 1.0f);
 	}
 }
 
@@ -451,6 +455,16 @@ static void test_set(const struct int8_set *set, const char *env)
 	}
 	test_rows4(k);
 	test_delegated(k);
+	/* the largest codes against activation codes of 127 in every form (row tiles of 1-4 tokens, panels
+	 * from 3, 5 or 16, rows4): a 16-bit sum that could overflow would be far off */
+	extreme = 1;
+	static const int big[] = { 1, 2, 3, 4, 5, 8, 16, 17, 24 };
+	for (size_t ti = 0; ti < N_TYPES; ti++)
+		for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+			test_rows(k, (int)ti, 37, 256, big[i]);
+	test_rows4(k);
+	extreme = 0;
+	printf("%s: the largest codes against activation codes of 127 within the bound, every form\n", env);
 }
 
 /* DSCODER_KERNELS=env chooses set k, asked of a process of its own (a process chooses once) */
