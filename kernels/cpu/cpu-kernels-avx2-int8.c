@@ -71,6 +71,12 @@
 #define A8_KSB_BS 288
 #define A8_KSB_DX 304
 
+/* Whether weights of type t (one of this set's) take the K form of the activations: the K-quants */
+static inline bool a8_k_form(enum ds_dtype t)
+{
+	return t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
+}
+
 A8_FN float a8_absmax(const float *x, int n)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -691,16 +697,8 @@ A8_FN void a8_tile_k45(int q5, int NR, int NT, const struct a8_rows *r, long k, 
 					_mm_loadu_si128((const __m128i *)(const void *)(q + 16))), lane_shift), nib);
 				if (q5) {   /* + 16 where the weight's fifth bit is set */
 					const uint8_t *qh = r->p3[i] + off;
-					const __m256i bit = _mm256_setr_epi8(
-						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
-						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
-						1 << 2 * j, 1 << 2 * j, 1 << 2 * j, 1 << 2 * j,
-						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
-						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
-						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
-						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
-						(char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)), (char)(1 << (2 * j + 1)),
-						(char)(1 << (2 * j + 1)));
+					const __m256i bit = _mm256_setr_m128i(_mm_set1_epi8((char)(1 << 2 * j)),
+									_mm_set1_epi8((char)(1 << (2 * j + 1))));
 					const __m256i h_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qh));
 					const __m256i h_hi = _mm256_broadcastsi128_si256(
 						_mm_loadu_si128((const __m128i *)(const void *)(qh + 16)));
@@ -1308,7 +1306,7 @@ A8_FN void a8_panel_tile(enum ds_dtype t, int T, const uint8_t *panel, long nu, 
 A8_FN void a8_rows_lanes_t(enum ds_dtype t, int r4, const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
 			   long tstride, int n, float *y, long ldy)
 {
-	const long nu = (long)w->cols / (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K ? 256 : 32);
+	const long nu = (long)w->cols / (a8_k_form(t) ? 256 : 32);
 	const size_t rb = ds_row_bytes(t, w->cols);
 	const uint8_t *base = w->data;
 	uint8_t *panel = cpu_scratch(CPU_SCRATCH_I8_PANEL, (size_t)nu * A8_PANEL_UNIT(t));
@@ -1394,7 +1392,7 @@ static bool a8_type(enum ds_dtype t)
 /* Bytes per token of the activations for weights of type t, k columns */
 static long a8_stride(enum ds_dtype t, long k)
 {
-	return t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K ? k / 256 * A8_KSB : k / 32 * A8_QB;
+	return a8_k_form(t) ? k / 256 * A8_KSB : k / 32 * A8_QB;
 }
 
 /* This set's types pack from one token on: the activations are rounded to int8 once per product
@@ -1412,7 +1410,7 @@ static size_t a8_pack_floats(enum ds_dtype t, int n, long k)
 
 static void a8_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	if (t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K)
+	if (a8_k_form(t))
 		a8_quantize_k(x, n, ldx, k, (uint8_t *)xp);
 	else
 		a8_quantize_q8(x, n, ldx, k, (uint8_t *)xp);
