@@ -10,7 +10,8 @@
  *   scales are factored out of each sub-block's sum (q8_0/q4_0/q4_K/q5_K: d*sc * sum(q x) -
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
- *   one stream, prefetched ahead.
+ *   one stream, prefetched ahead. With 8 lanes, q4_1/q5_0/q5_1/q5_K/q6_K codes are widened in lane
+ *   order against activations permuted to match (qv8_*, below).
  * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
  *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
  *   (tokens whose activations fit in L2).
@@ -543,9 +544,240 @@ QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int N
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
 }
 
+#if QV_W == 8
+/* ---- 8 lanes: codes widened in lane order ----
+ *
+ * Widening codes to floats dominated the AVX2 decode: vpmovzxbd/vpmovsxbd (8 bytes over 8 lanes) runs
+ * at about one a cycle on Zen 3 and shares its pipes with the byte shuffles, while shifts and masks
+ * within 32-bit lanes run at 2-4 a cycle. So here the 32 codes of a block (or sub-block) are formed as
+ * bytes in one 256-bit register, natural order, and vector k of its 4 takes byte k of each 32-bit
+ * lane: lane i holds weight 4i + k. The activations are permuted to match once per call
+ * (qv8_permute): xq[32b + 8k + i] = x[32b + 4i + k]. The sums have the same terms as the format's
+ * dot product in another order; one-hot activations still give each decoded weight exactly. */
+
+/* x (k columns, a multiple of 32) permuted to lane order into xq */
+QV_FN void qv8_permute(const float *x, long k, float *xq)
+{
+	const __m256i idx = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (long c = 0; c < k; c += 32) {
+		/* rows r = 0..3 of x[c + 8r ..]: a 4 x 8 -> 8 x 4 transpose of the block viewed as 8 x 4 */
+		__m256 a = _mm256_loadu_ps(x + c), b = _mm256_loadu_ps(x + c + 8), e = _mm256_loadu_ps(x + c + 16),
+		       f = _mm256_loadu_ps(x + c + 24);
+		/* a = x0..7: lanes i = 0,1 of k = 0..3; unpack pairs then quads */
+		__m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);   /* x0 x8 x1 x9 | x4 x12 x5 x13 ; x2 x10 x3 x11 | x6 x14 x7 x15 */
+		__m256 t2 = _mm256_unpacklo_ps(e, f), t3 = _mm256_unpackhi_ps(e, f);   /* x16 x24 x17 x25 | x20 x28 x21 x29 ; ... */
+		__m256 u0 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))); /* x0 x8 x16 x24 | x4 x12 x20 x28 */
+		__m256 u1 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))); /* x1 x9 x17 x25 | x5 .. */
+		__m256 u2 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))); /* x2 x10 x18 x26 | x6 .. */
+		__m256 u3 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))); /* x3 x11 x19 x27 | x7 .. */
+		/* u_k holds lanes i = 0, 2, 4, 6, 1, 3, 5, 7 of vector k: put them in order */
+		_mm256_storeu_ps(xq + c, _mm256_permutevar8x32_ps(u0, idx));
+		_mm256_storeu_ps(xq + c + 8, _mm256_permutevar8x32_ps(u1, idx));
+		_mm256_storeu_ps(xq + c + 16, _mm256_permutevar8x32_ps(u2, idx));
+		_mm256_storeu_ps(xq + c + 24, _mm256_permutevar8x32_ps(u3, idx));
+	}
+}
+
+/* 32 unsigned byte codes as 4 vectors of floats in lane order */
+QV_FN void qv8_widen_u8(__m256i c, __m256 f[4])
+{
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	f[0] = _mm256_cvtepi32_ps(_mm256_and_si256(c, ff));
+	f[1] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(c, 8), ff));
+	f[2] = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(c, 16), ff));
+	f[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(c, 24));
+}
+
+/* 32 signed byte codes as 4 vectors of floats in lane order */
+QV_FN void qv8_widen_i8(__m256i c, __m256 f[4])
+{
+	f[0] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(c, 24), 24));
+	f[1] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(c, 16), 24));
+	f[2] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(c, 8), 24));
+	f[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(c, 24));
+}
+
+/* sum over the 4 vectors of f[v] * xq[t] + 8v: one token's products of 32 weights, lanes apart */
+#define QV8_SUM4(f, xq) qv_fma((f)[3], qv_load((xq) + 24), qv_fma((f)[2], qv_load((xq) + 16), \
+			 qv_fma((f)[1], qv_load((xq) + 8), qv_mul((f)[0], qv_load(xq)))))
+
+/* The 16 nibble bytes at p: low nibbles (weights 0-15) in lane 0, high nibbles (16-31) in lane 1 */
+QV_FN __m256i qv8_nibbles16(const uint8_t *p)
+{
+	__m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+	return _mm256_and_si256(_mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+				_mm256_set1_epi8(0x0f));
+}
+
+/* 16 in the byte of each weight j < 32 whose bit j of qh is set */
+QV_FN __m256i qv8_fifth32(uint32_t qh)
+{
+	/* lane 0: qh's byte 0 to bytes 0-7, byte 1 to bytes 8-15; lane 1: bytes 2 and 3 */
+	const __m256i sel = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+					       0x0303030303030303LL);
+	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+	__m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
+	return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit), _mm256_set1_epi8(16));
+}
+
+/* q4_1, q5_0 and q5_1: d * sum(q x) + m * sum(x) per block, as qv_dot_32m (q5_0's offset -16 d folded
+ * in as its min) */
+QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
+		       const float *const *sx, int NT, float *out, const uint8_t **pf)
+{
+	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
+	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
+	const size_t qs_off = ty == DS_Q4_1 ? 4 : ty == DS_Q5_0 ? 6 : 8;
+	__m256 acc[2][4];
+	float corr[4] = { 0, 0, 0, 0 };
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = qv_zero();
+	/* blocks in pairs, the parity a constant once unrolled (see qv_dot_q8_q4_0) */
+	for (long b0 = 0; b0 < nb; b0 += 2, row += 2 * bb)
+#pragma GCC unroll 2
+	for (int par = 0; par < 2; par++) {
+		const long b = b0 + par;
+		if (b >= nb)
+			break;
+		const uint8_t *const row0 = row;
+		const uint8_t *row = row0 + par * bb;
+		qv_prefetch(row, pf, QV_PF + bb);
+		const float d = qv_h2f(row);
+		const float m = has_m ? qv_h2f(row + 2) : -16.0f * d;
+		__m256i c = qv8_nibbles16(row + qs_off);
+		if (q5) {
+			uint32_t qh;
+			memcpy(&qh, row + qs_off - 4, 4);
+			c = _mm256_or_si256(c, qv8_fifth32(qh));
+		}
+		__m256 f[4];
+		qv8_widen_u8(c, f);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++) {
+			acc[par][t] = qv_fma(QV8_SUM4(f, x[t] + b * 32), qv_set1(d), acc[par][t]);
+			corr[t] += m * sx[t][b];
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) + corr[t];
+}
+
+/* q5_K: per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j, as qv_dot_k45. (q4_K stays with
+ * qv_dot_k45, as q8_0 and q4_0 with qv_dot_q8_q4_0: their codes widen straight from memory,
+ * vpmovzxbd/vpmovsxbd with a memory operand, which was faster than these: in-process A/B, one thread
+ * from L3, q4_K 1.00-1.10 of the time, q8_0 1.09-1.15, q4_0 1.07.) */
+QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+			int NT, float *out, const uint8_t **pf)
+{
+	const size_t bb = 176;
+	__m256 acc[2][4], corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++) {
+		acc[0][t] = acc[1][t] = qv_zero();
+		corr[t] = _mm256_setzero_ps();
+	}
+	const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+	for (long b = 0; b < nb; b++, row += bb) {
+		qv_prefetch(row, pf, QV_PF + bb);
+		float dsc[8];
+		uint32_t sm[4];
+		qv_k_scales(row + 4, sm);
+		_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(row), sm));
+		__m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+		const uint8_t *qs = row + 48;
+		const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)(row + 16));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * j));
+			__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+			/* bit 2j of each qh byte is weight 64j + l's fifth, bit 2j + 1 weight 64j + 32 + l's:
+			 * each moved to bit 4 of its byte (16-bit shifts; the mask keeps bits of the byte) */
+			const __m256i l5 = 2 * j <= 4 ? _mm256_slli_epi16(hb, 4 - 2 * j) : _mm256_srli_epi16(hb, 2 * j - 4);
+			const __m256i h5 = 2 * j + 1 <= 4 ? _mm256_slli_epi16(hb, 3 - 2 * j) : _mm256_srli_epi16(hb, 2 * j - 3);
+			lo = _mm256_or_si256(lo, _mm256_and_si256(l5, b4));
+			hi = _mm256_or_si256(hi, _mm256_and_si256(h5, b4));
+			__m256 fl[4], fh[4];
+			qv8_widen_u8(lo, fl);
+			qv8_widen_u8(hi, fh);
+			const long o = b * 256 + 64 * j;
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				acc[0][t] = qv_fma(QV8_SUM4(fl, x[t] + o), qv_set1(dsc[2 * j]), acc[0][t]);
+				acc[1][t] = qv_fma(QV8_SUM4(fh, x[t] + o + 32), qv_set1(dsc[2 * j + 1]), acc[1][t]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) - qv_hsum8(corr[t]);
+}
+
+/* q6_K: each 32 weights' sum times the scales of their two halves of 16 (lanes 0-3 and 4-7 in lane
+ * order), one multiply per 8 lanes: q * (d * sc) rounded as the format's value when x is one-hot */
+QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out, const uint8_t **pf)
+{
+	__m256 acc[2][4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = qv_zero();
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	for (long b = 0; b < nb; b++, row += 210) {
+		qv_prefetch(row, pf, QV_PF + 210);
+		const __m256 d = _mm256_set1_ps(qv_h2f(row + 208));
+		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
+		const __m256 dsc[2] = { _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
+					_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))) };
+#pragma GCC unroll 2
+		for (int half = 0; half < 2; half++) {
+			const uint8_t *ql = row + 64 * half, *qh = row + 128 + 32 * half;
+			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+			__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+			__m256i g[4] = {
+				_mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+				_mm256_or_si256(_mm256_and_si256(c, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(h, m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
+						_mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
+			};
+#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				__m256 f[4];
+				qv8_widen_i8(_mm256_sub_epi8(g[k], k32), f);
+				/* weights 128 half + 32 k + 4i + j: scale 8 half + 2k (lanes 0-3), + 1 (4-7) */
+				const __m256i si = _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1,
+								     2 * k + 1, 2 * k + 1);
+				const __m256 sv = _mm256_permutevar8x32_ps(dsc[half], si);
+				const long o = b * 256 + 128 * half + 32 * k;
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++)
+					acc[k & 1][t] = qv_fma(QV8_SUM4(f, x[t] + o), sv, acc[k & 1][t]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
+}
+#endif
+
 QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float *const *x,
 		      const float *const *sx, int NT, float *out, const uint8_t **pf)
 {
+#if QV_W == 8
+	/* x in lane order (qv8_permute) for these */
+	switch (ty) {
+	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out, pf); return;
+	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out, pf); return;
+	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, NT, out, pf); return;
+	default: break;
+	}
+#endif
 	switch (ty) {
 	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out, pf); break;
 	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out, pf); break;
@@ -606,6 +838,17 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 					s = qv_add(s, qv_load(xi + v * QV_W));
 				qv_sx_buf[(long)i * (k / 32) + c / 32] = qv_hsum(s);
 			}
+#if QV_W == 8
+	/* this thread's activations in lane order for the types read that way (rows are whole blocks
+	 * of 32) */
+	if (ty != DS_Q8_0 && ty != DS_Q4_0 && ty != DS_Q4_K) {
+		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)k * sizeof(float));
+		for (int i = 0; i < n; i++)
+			qv8_permute(x + (long)i * ldx, k, xq + (long)i * k);
+		x = xq;
+		ldx = k;
+	}
+#endif
 	/* Tokens in groups whose activations stay in L2, rows in blocks of QV_RB: for more than 4
 	 * tokens, a block's weights come from cache for every 4 tokens after the first. */
 	long tg = QV_XGROUP / 4 / (k > 0 ? k : 1);
