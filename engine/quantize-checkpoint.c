@@ -2,7 +2,7 @@
  * checkpoint as a GGUF file laid out as llama.cpp's converter writes deepseek2 (its metadata keys,
  * tensor names, stacked experts, legacy unsplit attn_kv_b or, with --split-kv-b, the attn_k_b and
  * attn_v_b of newer converters) and typed as llama.cpp's quantizer
- * types it (norms F32, the router in the source's float type, Q4_K_M's Q6_K tensors, a type that
+ * types it (norms F32, the router in the source's float type, Q4_K_M's and Q5_K_M's Q6_K tensors, a type that
  * fits where a row is not whole blocks). Tensors are converted one at a time while the file is
  * written, so memory holds one tensor, not the model. */
 #include "build-config.h"  /* autoconf results (src/config.h is config.yaml) */
@@ -31,10 +31,11 @@ static const struct qz_type {
 	const char *name;
 	enum ds_dtype base;
 	int file_type;
-	bool k_mix;	/* Q4_K_M: output.weight and some ffn_down in Q6_K */
+	bool k_mix;	/* Q4_K_M, Q5_K_M: output.weight and some ffn_down in Q6_K */
 } qz_types[] = {
 	{ "f32", DS_F32, 0, false }, { "f16", DS_F16, 1, false }, { "bf16", DS_BF16, 32, false },
-	{ "q8_0", DS_Q8_0, 7, false }, { "q4_k_m", DS_Q4_K, 15, true }, { "q6_k", DS_Q6_K, 18, false },
+	{ "q8_0", DS_Q8_0, 7, false }, { "q4_k_m", DS_Q4_K, 15, true }, { "q5_k_m", DS_Q5_K, 17, true },
+	{ "q6_k", DS_Q6_K, 18, false },
 };
 
 /* What a tensor of the file holds of its source. */
@@ -78,22 +79,22 @@ static void qz_on_signal(int sig)
 	qz_stop = 1;
 }
 
-/* llama.cpp's use_more_bits: the layers whose ffn_down Q4_K_M keeps in Q6_K. */
+/* llama.cpp's use_more_bits: the layers whose ffn_down Q4_K_M and Q5_K_M keep in Q6_K. */
 static bool more_bits(int l, int n)
 {
 	return l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2;
 }
 
 /* The type of a matrix of cols columns: the wanted type, or, a row not being whole blocks of 256,
- * the 32-weight type llama.cpp falls back to (Q4_K: Q5_0, Q6_K: Q8_0; Coder-V2-Lite's experts are
- * 1408 wide, so its ffn_down tensors take these), else F16. */
+ * the 32-weight type llama.cpp falls back to (Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0; Coder-V2-Lite's
+ * experts are 1408 wide, so its ffn_down tensors take these), else F16. */
 static enum ds_dtype fit(enum ds_dtype want, int64_t cols)
 {
 	if (cols % ds_dtype_get(want)->block == 0)
 		return want;
 	if (cols % 32 != 0)
 		return DS_F16;
-	return want == DS_Q4_K ? DS_Q5_0 : DS_Q8_0;
+	return want == DS_Q4_K ? DS_Q5_0 : want == DS_Q5_K ? DS_Q5_1 : DS_Q8_0;
 }
 
 static void qz_add(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, int l, const char *what,
@@ -138,7 +139,7 @@ static void qz_add(struct qz_run *r, const struct qz_type *q, const struct ds_mo
 
 /* kv_b_proj of layer l as newer llama.cpp converters split it for MLA's weight absorption: each
  * head's key part transposed (attn_k_b, rows nope wide: too narrow for K-quants at the released
- * widths, so Q4_K_M falls back to Q5_0 there) and its value part (attn_v_b). */
+ * widths, so Q4_K_M falls back to Q5_0 there, Q5_K_M to Q5_1) and its value part (attn_v_b). */
 static void qz_add_split(struct qz_run *r, const struct qz_type *q, const struct ds_model *m, int l)
 {
 	const struct ds_config *c = &m->cfg;
@@ -398,7 +399,7 @@ int cli_quantize(const struct cli_args *a)
 		if (strcasecmp(a->quantize_type, qz_types[i].name) == 0)
 			q = &qz_types[i];
 	if (q == NULL)
-		return cli_fail("--quantize needs one of q4_k_m, q8_0, q6_k, bf16, f16, f32, not '%s'", a->quantize_type);
+		return cli_fail("--quantize needs one of q4_k_m, q5_k_m, q8_0, q6_k, bf16, f16, f32, not '%s'", a->quantize_type);
 	if (gguf != NULL) {
 		free(gguf);
 		return cli_fail("%s is a GGUF file; --quantize reads a Hugging Face checkpoint directory (config.json and safetensors)",

@@ -1,4 +1,4 @@
-/* quantize.c: float rows to F32, F16, BF16, Q8_0, Q5_0, Q4_K and Q6_K, written from the block layouts
+/* quantize.c: float rows to F32, F16, BF16, Q8_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, written from the block layouts
  * that dtype.c decodes. The scales are chosen so that every value is representable (the grid of
  * each block covers its values), rounding the f16 super-scales up and the 6- or 8-bit sub-block
  * scales up too; each value is then rounded to the nearest point of the grid its block decodes to,
@@ -14,8 +14,8 @@
 
 bool ds_quantize_supported(enum ds_dtype t)
 {
-	return t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q5_0 || t == DS_Q4_K ||
-	       t == DS_Q6_K;
+	return t == DS_F32 || t == DS_F16 || t == DS_BF16 || t == DS_Q8_0 || t == DS_Q5_0 || t == DS_Q5_1 ||
+	       t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
 }
 
 static void wr16(uint8_t *p, uint16_t v)
@@ -99,14 +99,52 @@ static void quantize_q5_0(const float *x, uint8_t *b, int64_t n)
 	}
 }
 
-/* block_q4_K: x = d * sc * q - dmin * m with q in 0..15 and sc, m 6-bit codes per sub-block of 32.
- * m takes the sub-block's minimum (or 0, when all are positive) so that the grid starts at or below
- * it; sc then makes 15 steps reach the maximum. */
-static void quantize_q4_k(const float *x, uint8_t *b, int64_t n)
+/* block_q5_1: x = q * d + m with q in 0..31: m is the greatest f16 not above the block's minimum,
+ * d the least f16 with 31 d + m at or above its maximum; the fifth bits go to qh as in q5_0 */
+static void quantize_q5_1(const float *x, uint8_t *b, int64_t n)
 {
-	for (int64_t i = 0; i < n; i += QK_K, x += QK_K, b += 144) {
+	for (int64_t i = 0; i < n; i += 32, x += 32, b += 24) {
+		float hi = x[0], lo = x[0];
+
+		for (int j = 1; j < 32; j++) {
+			hi = fmaxf(hi, x[j]);
+			lo = fminf(lo, x[j]);
+		}
+		/* the f16 at or below lo: rounded up as -lo's negation */
+		const uint16_t hm = lo < 0 ? (uint16_t)(f16_up(-lo) | 0x8000) : ds_f32_to_f16(lo);
+		uint16_t hmin = hm;
+		if (ds_f16_to_f32(hmin) > lo)
+			hmin = hmin == 0 ? 0x8001 : hmin & 0x8000 ? (uint16_t)(hmin + 1) : (uint16_t)(hmin - 1);
+		const float m = ds_f16_to_f32(hmin);
+		const uint16_t h = f16_up((hi - m) / 31.0f);
+		const float d = ds_f16_to_f32(h);
+		uint32_t qh = 0;
+		int q[32];
+
+		for (int j = 0; j < 32; j++) {
+			q[j] = d > 0 ? clampi((x[j] - m) / d, 0, 31) : 0;
+			qh |= (uint32_t)(q[j] >> 4) << j;
+		}
+		wr16(b, h);
+		wr16(b + 2, hmin);
+		for (int j = 0; j < 4; j++)
+			b[4 + j] = (uint8_t)(qh >> (8 * j));
+		for (int j = 0; j < 16; j++)
+			b[8 + j] = (uint8_t)((q[j] & 15) | (q[j + 16] & 15) << 4);
+	}
+}
+
+/* block_q4_K (q5 false) and block_q5_K: x = d * sc * q - dmin * m with q in 0..15 (0..31) and sc, m
+ * 6-bit codes per sub-block of 32. m takes the sub-block's minimum (or 0, when all are positive) so
+ * that the grid starts at or below it; sc then makes 15 (31) steps reach the maximum. */
+static void quantize_k45(const float *x, uint8_t *b, int64_t n, bool q5)
+{
+	const int qmax = q5 ? 31 : 15;
+	const size_t bb = q5 ? 176 : 144;
+
+	for (int64_t i = 0; i < n; i += QK_K, x += QK_K, b += bb) {
 		float lo[8], hi[8], m1[8], range[8], max_neg = 0, max_range = 0;
-		uint8_t sc[8], mc[8], *scales = b + 4, *qs = b + 16;
+		uint8_t sc[8], mc[8], *scales = b + 4, *qh = b + 16, *qs = b + (q5 ? 48 : 16);
 
 		for (int j = 0; j < 8; j++) {
 			lo[j] = 0;
@@ -126,11 +164,11 @@ static void quantize_q4_k(const float *x, uint8_t *b, int64_t n)
 			range[j] = fmaxf(hi[j] + m1[j], 0);
 			max_range = fmaxf(max_range, range[j]);
 		}
-		const uint16_t hd = f16_up(max_range / (15.0f * 63.0f));
+		const uint16_t hd = f16_up(max_range / ((float)qmax * 63.0f));
 		const float d = ds_f16_to_f32(hd);
 
 		for (int j = 0; j < 8; j++)
-			sc[j] = (uint8_t)code_up(range[j] / 15.0f, d, 63);
+			sc[j] = (uint8_t)code_up(range[j] / (float)qmax, d, 63);
 		wr16(b, hd);
 		wr16(b + 2, hmin);
 		/* The packing k_scale_min (dtype.c) reads. */
@@ -145,16 +183,21 @@ static void quantize_q4_k(const float *x, uint8_t *b, int64_t n)
 				scales[j] |= (uint8_t)((mc[j] >> 4) << 6);
 			}
 		}
-		/* Weights 64k .. 64k+31 are the low nibbles of qs[32k ..], the next 32 the high ones. */
+		/* Weights 64k .. 64k+31 are the low nibbles of qs[32k ..], the next 32 the high ones;
+		 * q5_K: the fifth bit of weight 32j + l is bit j of qh[l]. */
 		memset(qs, 0, 128);
+		if (q5)
+			memset(qh, 0, 32);
 		for (int j = 0; j < 8; j++) {
 			const float step = d * sc[j];
 
 			for (int l = 0; l < 32; l++) {
-				const int q = step > 0 ? clampi((x[32 * j + l] + m1[j]) / step, 0, 15) : 0;
+				const int q = step > 0 ? clampi((x[32 * j + l] + m1[j]) / step, 0, qmax) : 0;
 				uint8_t *p = &qs[32 * (j / 2) + l];
 
-				*p = (uint8_t)(*p | (j % 2 == 0 ? q : q << 4));
+				*p = (uint8_t)(*p | (j % 2 == 0 ? q & 15 : (q & 15) << 4));
+				if (q5)
+					qh[l] = (uint8_t)(qh[l] | (q >> 4) << j);
 			}
 		}
 	}
@@ -226,8 +269,14 @@ void ds_quantize_row(enum ds_dtype t, const float *src, void *dst, int64_t n)
 	case DS_Q5_0:
 		quantize_q5_0(src, p, n);
 		return;
+	case DS_Q5_1:
+		quantize_q5_1(src, p, n);
+		return;
 	case DS_Q4_K:
-		quantize_q4_k(src, p, n);
+		quantize_k45(src, p, n, false);
+		return;
+	case DS_Q5_K:
+		quantize_k45(src, p, n, true);
 		return;
 	case DS_Q6_K:
 		quantize_q6_k(src, p, n);

@@ -1,7 +1,8 @@
 /* quant-error.c: test helper: is every value of DEQ (a tensor --dequantize wrote) within half of its
  * block's quantization step of SRC (the same tensor before quantizing)? The step is the coarsest the
  * format needs for the block's source values when the scales are chosen to cover them (kernels/
- * quantize.c), so a quantizer that clips or picks coarse scales fails. TYPE: q8_0, q5_0, q4_K, q6_K.
+ * quantize.c), so a quantizer that clips or picks coarse scales fails. TYPE: q8_0, q5_0, q5_1, q4_K,
+ * q5_K, q6_K.
  * Exit 1 with the worst value when one is outside. */
 #include <math.h>
 #include <stdio.h>
@@ -32,8 +33,21 @@ static double needed_step(const char *type, const float *x, size_t i)
 		}
 		return fmax(hi / 15, -lo / 16) * (1 + 0x1p-10) + 0x1p-24;
 	}
+	if (strcmp(type, "q5_1") == 0) {
+		/* the min an f16 at or below the block's minimum (one f16 step under it at most), then 31
+		 * steps to its maximum */
+		const float *b = x + i / 32 * 32;
+		double hi = b[0], lo = b[0];
+
+		for (int j = 1; j < 32; j++) {
+			hi = fmax(hi, b[j]);
+			lo = fmin(lo, b[j]);
+		}
+		return (hi - lo + fabs(lo) * 0x1p-10 + 0x1p-24) / 31 * (1 + 0x1p-10) + 0x1p-24;
+	}
 	const float *b = x + i / 256 * 256;
-	if (strcmp(type, "q4_K") == 0) {
+	if (strcmp(type, "q4_K") == 0 || strcmp(type, "q5_K") == 0) {
+		const double qmax = strcmp(type, "q5_K") == 0 ? 31 : 15;
 		double lo[8], hi[8], max_neg = 0, max_range = 0, dmin, d;
 		int j = (int)(i % 256) / 32;
 
@@ -49,8 +63,8 @@ static double needed_step(const char *type, const float *x, size_t i)
 		dmin = max_neg / 63 * (1 + 0x1p-10) + 0x1p-24;
 		for (int k = 0; k < 8; k++)
 			max_range = fmax(max_range, hi[k] - lo[k] + dmin);
-		d = max_range / 945 * (1 + 0x1p-10) + 0x1p-24;
-		return (hi[j] - lo[j] + dmin) / 15 * (1 + 0x1p-20) + d;
+		d = max_range / (qmax * 63) * (1 + 0x1p-10) + 0x1p-24;
+		return (hi[j] - lo[j] + dmin) / qmax * (1 + 0x1p-20) + d;
 	}
 	double want = 0, max_want = 0;
 	int j = (int)(i % 256) / 16;
@@ -77,13 +91,14 @@ int main(int argc, char **argv)
 	double worst_ratio = 0, se = 0, sx = 0;
 
 	if (argc != 4 || (strcmp(argv[1], "q8_0") != 0 && strcmp(argv[1], "q5_0") != 0 &&
-			  strcmp(argv[1], "q4_K") != 0 && strcmp(argv[1], "q6_K") != 0)) {
-		fprintf(stderr, "usage: quant-error q8_0|q5_0|q4_K|q6_K SRC.f32 DEQ.f32\n");
+			  strcmp(argv[1], "q5_1") != 0 && strcmp(argv[1], "q4_K") != 0 &&
+			  strcmp(argv[1], "q5_K") != 0 && strcmp(argv[1], "q6_K") != 0)) {
+		fprintf(stderr, "usage: quant-error q8_0|q5_0|q5_1|q4_K|q5_K|q6_K SRC.f32 DEQ.f32\n");
 		return 2;
 	}
 	x = fix_read_f32(argv[2], &n);
 	y = fix_read_f32(argv[3], &nd);
-	block = strcmp(argv[1], "q8_0") == 0 || strcmp(argv[1], "q5_0") == 0 ? 32 : 256;
+	block = argv[1][1] == '8' || strcmp(argv[1], "q5_0") == 0 || strcmp(argv[1], "q5_1") == 0 ? 32 : 256;
 	if (x == NULL || y == NULL || n != nd || n % block != 0) {
 		fprintf(stderr, "quant-error: %s and %s are not two tensors of the same length in whole blocks\n", argv[2], argv[3]);
 		return 2;

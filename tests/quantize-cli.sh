@@ -122,6 +122,44 @@ within q8_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.2.ffn_down_exps.weight
 within q5_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.1.ffn_down_exps.weight
 within q5_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q4_k_m.gguf" blk.1.ffn_down_shexp.weight
 
+# Q5_K_M: Q5_K matrices, Q6_K where Q4_K_M has them, and llama.cpp's fallback for Q5_K, Q5_1, where
+# rows are not whole blocks of 256. Measured against the checkpoint: 0.020 mean / 0.088 max (between
+# Q6_K and Q4_K_M, as its bits are).
+quantize "$kq" q5_k_m "$tmp/kq-q5_k_m.gguf" && logits "$tmp/kq-q5_k_m.gguf" "$prompt" "$tmp/kq.f32" 0.05 0.25 0
+for t in token_embd.weight blk.1.ffn_gate_exps.weight blk.2.attn_kv_b.weight; do
+	within q5_K "$tmp/kq-bf16.gguf" "$tmp/kq-q5_k_m.gguf" $t
+done
+within q6_K "$tmp/kq-bf16.gguf" "$tmp/kq-q5_k_m.gguf" output.weight
+within q8_0 "$tmp/kq-bf16.gguf" "$tmp/kq-q5_k_m.gguf" blk.2.ffn_down_exps.weight
+within q5_1 "$tmp/kq-bf16.gguf" "$tmp/kq-q5_k_m.gguf" blk.1.ffn_down_exps.weight
+within q5_1 "$tmp/kq-bf16.gguf" "$tmp/kq-q5_k_m.gguf" blk.1.ffn_down_shexp.weight
+# Its Q5_K and Q5_1 through each kernel set this CPU runs, on the 47-token prompt (the prefill forms)
+# and on its first 9 tokens (fewer than 10 a product: the decode forms): the exact sets within F32
+# rounding of the portable reference (measured 6e-7 max), the opt-in int8 sets (activations rounded
+# to 8 bits) within the int8 bounds of int8-logits.sh (measured 0.003 mean, 0.015 max) and not equal
+# to the exact logits
+cut -d' ' -f1-9 "$prompt" > "$tmp/p9.ids"
+for p in "$prompt" "$tmp/p9.ids"; do
+	n=$(wc -w < "$p")
+	"$engine" --model "$tmp/kq-q5_k_m.gguf" --ids "$p" --logits "$tmp/q5-ref.f32" --threads 2 --kernels ref ||
+		bad "the q5_k_m file on the reference kernels failed"
+	for set in avx2 avx512 avx2-int8 avx512-int8; do
+		case $set in *int8) bounds="0.05 0.5 0";; *) bounds="1e-5 1e-4 1";; esac
+		if "$engine" --model "$tmp/kq-q5_k_m.gguf" --ids "$p" --logits "$tmp/q5-$set.f32" --threads 2 \
+			--kernels $set 2> "$tmp/err"; then
+			out=$("$compare" "$tmp/q5-$set.f32" "$tmp/q5-ref.f32" 320 $bounds) &&
+				ok "q5_k_m file, $n tokens, $set kernels against the reference: $out" ||
+				bad "q5_k_m file, $n tokens, $set kernels against the reference: $out"
+			case $set in *int8)
+				"$compare" "$tmp/q5-$set.f32" "$tmp/q5-ref.f32" 320 0.0001 1000 0 > "$tmp/same" &&
+					bad "q5_k_m file: --kernels $set gave the exact logits ($(cat "$tmp/same")): was it used?";;
+			esac
+		else
+			grep -q "lacks" "$tmp/err" && echo "(no $set here)" || bad "q5_k_m file, --kernels $set: $(cat "$tmp/err")"
+		fi
+	done
+done
+
 # --split-kv-b: kv_b_proj as newer converters write it, each head's key part transposed (attn_k_b,
 # rows of nope = 64: Q8_0, or Q5_0 in Q4_K_M) and its value part (attn_v_b, rows of kv_rank = 256).
 # BF16 gives the checkpoint's logits as the legacy layout does, so the transposition is right; the
@@ -168,7 +206,7 @@ rm -rf "$tmp/cv2" "$tmp/cv2.gguf"
 
 # Mistakes: one sentence, exit 1, no file left.
 "$engine" --quantize q3_k --model "$full" --out "$tmp/x.gguf" 2> "$tmp/err"; rc=$?
-[ $rc -eq 1 ] && grep -q "q4_k_m, q8_0" "$tmp/err" && ok "an unknown type: $(cat "$tmp/err")" || bad "an unknown type: exit $rc, $(cat "$tmp/err")"
+[ $rc -eq 1 ] && grep -q "q4_k_m, q5_k_m, q8_0" "$tmp/err" && ok "an unknown type: $(cat "$tmp/err")" || bad "an unknown type: exit $rc, $(cat "$tmp/err")"
 "$engine" --quantize q8_0 --model "$full" 2> "$tmp/err"; rc=$?
 [ $rc -eq 1 ] && grep -q -- "--out" "$tmp/err" && ok "no --out: $(cat "$tmp/err")" || bad "no --out: exit $rc"
 "$engine" --quantize q8_0 --model "$full/model.gguf" --out "$tmp/x.gguf" 2> "$tmp/err"; rc=$?

@@ -33,7 +33,7 @@ static float rd16f(const uint8_t *p)
  * coarsest step the format needs there (from the source x), or -1 for the float types. */
 static double step_of(enum ds_dtype t, const uint8_t *q, const float *x, int64_t i, double *needed)
 {
-	const int64_t bsz = t == DS_Q8_0 || t == DS_Q5_0 ? 32 : 256, blk = i / bsz;
+	const int64_t bsz = t == DS_Q8_0 || t == DS_Q5_0 || t == DS_Q5_1 ? 32 : 256, blk = i / bsz;
 	const float *xb = x + blk * bsz;
 	const uint8_t *b;
 
@@ -56,13 +56,27 @@ static double step_of(enum ds_dtype t, const uint8_t *q, const float *x, int64_t
 		*needed = fmax(hi / 15, -lo / 16) * (1 + 0x1p-10) + 0x1p-24;
 		return rd16f(q + blk * 22);
 	}
-	if (t == DS_Q4_K) {
-		const int j = (int)(i % 256) / 32;
+	if (t == DS_Q5_1) {
+		double hi = xb[0], lo = xb[0], m;
+
+		for (int j = 1; j < 32; j++) {
+			hi = fmax(hi, xb[j]);
+			lo = fmin(lo, xb[j]);
+		}
+		b = q + blk * 24;
+		m = rd16f(b + 2);
+		/* the min at or below the block's minimum, at most one f16 step under it */
+		CHECK(m <= lo && m >= lo - fabs(lo) * 0x1p-10 - 0x1p-24, "q5_1 min %g for a minimum of %g", m, lo);
+		*needed = (hi - lo + fabs(lo) * 0x1p-10 + 0x1p-24) / 31 * (1 + 0x1p-10) + 0x1p-24;
+		return rd16f(b);
+	}
+	if (t == DS_Q4_K || t == DS_Q5_K) {
+		const int j = (int)(i % 256) / 32, qmax = t == DS_Q5_K ? 31 : 15;
 		const uint8_t *s;
 		double lo[8], hi[8], max_neg = 0, max_range = 0, d, dmin;
 		uint8_t sc;
 
-		b = q + blk * 144;
+		b = q + blk * (t == DS_Q5_K ? 176 : 144);
 		s = b + 4;
 		d = rd16f(b);
 		dmin = rd16f(b + 2);
@@ -80,8 +94,9 @@ static double step_of(enum ds_dtype t, const uint8_t *q, const float *x, int64_t
 		CHECK(dmin <= max_neg / 63 * (1 + 0x1p-10) + 0x1p-24, "q4_K dmin %g for a minimum of %g", dmin, -max_neg);
 		for (int k = 0; k < 8; k++)
 			max_range = fmax(max_range, hi[k] - lo[k] + dmin);
-		CHECK(d <= max_range / 945 * (1 + 0x1p-10) + 0x1p-24, "q4_K d %g for a range of %g", d, max_range);
-		*needed = (hi[j] - lo[j] + dmin) / 15 * (1 + 0x1p-20) + d;
+		CHECK(d <= max_range / (qmax * 63) * (1 + 0x1p-10) + 0x1p-24, "%s d %g for a range of %g",
+		      ds_dtype_get(t)->name, d, max_range);
+		*needed = (hi[j] - lo[j] + dmin) / qmax * (1 + 0x1p-20) + d;
 		return d * sc;
 	}
 	if (t == DS_Q6_K) {
@@ -181,7 +196,8 @@ static void test_known_blocks(void)
 
 int main(void)
 {
-	static const enum ds_dtype types[] = { DS_F32, DS_F16, DS_BF16, DS_Q8_0, DS_Q5_0, DS_Q4_K, DS_Q6_K };
+	static const enum ds_dtype types[] = { DS_F32, DS_F16, DS_BF16, DS_Q8_0, DS_Q5_0, DS_Q5_1, DS_Q4_K, DS_Q5_K,
+					       DS_Q6_K };
 
 	test_known_blocks();
 	static float x[N];
