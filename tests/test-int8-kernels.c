@@ -1,7 +1,7 @@
 /* test-int8-kernels.c: the opt-in int8 sets (cpu_kernels_avx512_int8, cpu_kernels_avx2_int8), each where
  * the CPU runs it, on every block-quantized type (q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K; the
- * AVX2 set rounds q8_0, q4_0, q5_0, q4_K and q6_K and leaves the rest to the exact AVX2 set, which the
- * same bound holds) against exact math on the decoded weights: random
+ * AVX2 set rounds all but q4_1 and leaves that to the exact AVX2 set, which the same bound holds)
+ * against exact math on the decoded weights: random
  * blocks, odd row counts and row ranges, every token count 1..70 at k = 256 and a few at k = 2304 (and
  * 2080 = 65 blocks for the 32-weight types: an odd last block), strided x and y (the fused form below
  * 10 tokens, the panel form from 10, and pack + rows_packed equal to rows() bit for bit); float
@@ -47,6 +47,7 @@ struct int8_set {
 	int k256_below;
 	bool rows4_k5;      /* it reads q5_K in rows4 too */
 	bool tokens_alone;  /* each token's sums (on the types it rounds) are those of a call with it alone */
+	bool rows4_q51;     /* it rounds q5_1 (in rows4 too) */
 };
 static struct int8_set cur;
 
@@ -289,15 +290,15 @@ static void test_vbmi_gather(const struct cpu_kernels *k)
 	printf("q4_0/q5_0 decode: the VBMI and scalar gatherings agree bit for bit\n");
 }
 
-/* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0 and Q5_0 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
+/* Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0 and Q5_1 matrices in the rows4 layout (cpu-rows4.h: 4 rows interleaved per unit of
  * blocks): rows() and pack + rows_packed give the rows layout's results bit for bit, in every form a
  * set takes by the number of tokens (the AVX2 set: row tiles, and panels of 8 rows from 3, 5 or 16
  * tokens by type, up to 21), for row ranges that start and end inside a group; rows outside the
  * range are not written; the rows read back as floats the same; restoring gives the file's bytes back. */
 static void test_rows4(const struct cpu_kernels *k)
 {
-	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_Q4_0, DS_Q5_0 };
-	/* rows, then columns for Q8_0, the K-quants, Q4_0/Q5_0 */
+	static const enum ds_dtype r4types[] = { DS_Q8_0, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_Q4_0, DS_Q5_0, DS_Q5_1 };
+	/* rows, then columns for Q8_0, the K-quants, Q4_0/Q5_0/Q5_1 */
 	static const long shapes[][4] = { { 8, 64, 256, 128 }, { 36, 2304, 2304, 1408 }, { 12, 2112, 1280, 2304 } };
 	static const int ns[] = { 1, 2, 3, 4, 5, 9, 10, 13, 17, 21 };
 	static const long ranges[][2] = { { 0, 0 }, { 1, -1 }, { 4, 0 }, { 3, -2 } };   /* r1 from rows */
@@ -306,8 +307,8 @@ static void test_rows4(const struct cpu_kernels *k)
 		enum ds_dtype t = r4types[ti];
 		const char *tn = ds_dtype_get(t)->name;
 		long rows = shapes[si][0];
-		long cols = shapes[si][t == DS_Q8_0 ? 1 : t == DS_Q4_0 || t == DS_Q5_0 ? 3 : 2];
-		if (t == DS_Q5_K && !cur.rows4_k5)
+		long cols = shapes[si][t == DS_Q8_0 ? 1 : t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q5_1 ? 3 : 2];
+		if ((t == DS_Q5_K && !cur.rows4_k5) || (t == DS_Q5_1 && !cur.rows4_q51))
 			continue;
 		CHECK(k->rows4 != NULL && k->rows4(t), "the int8 set does not read %s in rows4", tn);
 		struct qmat q = make_qmat(t, rows, cols);
@@ -363,8 +364,8 @@ static void test_rows4(const struct cpu_kernels *k)
 	struct ds_tensor q4 = { .dtype = DS_Q4_0, .rows = 8, .cols = 96 };
 	CHECK(!cpu_rows4_fits(&odd_rows) && !cpu_rows4_fits(&odd_blocks) && !cpu_rows4_fits(&q4),
 	      "rows4 claims shapes or types it has no form for");
-	printf("q8_0, q4_K,%s q6_K, q4_0, q5_0 rows4: the same sums as the rows layout, bit for bit\n",
-	       cur.rows4_k5 ? " q5_K," : "");
+	printf("q8_0, q4_K,%s q6_K, q4_0, q5_0%s rows4: the same sums as the rows layout, bit for bit\n",
+	       cur.rows4_k5 ? " q5_K," : "", cur.rows4_q51 ? ", q5_1" : "");
 }
 
 /* The absorb from uk4 tables (cpu-uk4.h) of Q4_K kv_b_proj rows against the exact sum down the
@@ -516,7 +517,7 @@ int main(int argc, char **argv)
 #endif
 	if (cpu_kernels_have_avx2()) {
 		check_chosen(argv[0], "avx2-int8", &cpu_kernels_avx2_int8);
-		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, true, true };
+		const struct int8_set s = { &cpu_kernels_avx2_int8, &cpu_kernels_avx2, INT_MAX, true, true, true };
 		test_set(&s, "avx2-int8");
 		test_extreme(&s, "avx2-int8");
 		test_uk4(s.k, 3, 16, 8, 256, 0);

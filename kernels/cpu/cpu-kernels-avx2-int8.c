@@ -1,7 +1,7 @@
 /* cpu-kernels-avx2-int8.c: the opt-in AVX2 int8 set (DSCODER_KERNELS=avx2-int8, --kernels avx2-int8):
- * Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights times activations rounded to int8, summed by vpmaddubsw
- * and vpmaddwd (the types of a Q4_K_M, Q5_K_M or Q8_0 file: the K-quant files keep Q5_0 and Q8_0 for
- * rows whose width is not a multiple of 256, as Coder-V2-Lite's experts' down projections);
+ * Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights times activations rounded to int8, summed by
+ * vpmaddubsw and vpmaddwd (the types of a Q4_K_M, Q5_K_M or Q8_0 file: the K-quant files keep Q5_0, Q5_1
+ * and Q8_0 for rows whose width is not a multiple of 256, as Coder-V2-Lite's experts' down projections);
  * every other kernel (float weights, the other block types, axpy_row, dot, pv, exp_sum) is the exact
  * AVX2 set's.
  *
@@ -19,6 +19,8 @@
  * - Q8_0, Q4_0, Q5_0: sum over blocks of d dx (c . q), c the signed codes (Q4_0 nibble - 8, Q5_0 5 bits
  *   - 16); vpmaddubsw takes |c| and q with c's sign (vpsignb), exact: pairs reach at most 2 x 128 x 127
  *   < 2^15. Each block's c . q is a whole integer S, added as fma(S, d dx, acc) block after block.
+ *   Q5_1 (w = d u + m, u 0..31): fma(S, d dx, acc), then fma(Q, m dx, acc) with Q the sum of the
+ *   block's q, as llama.cpp's q8_1 blocks carry it.
  * - Q4_K, Q5_K: d dx sum_j sc_j (u_j . q_j) - dmin dx sum_j m_j (sum of q_j), j the 8 sub-blocks of 32,
  *   u the nibbles (0..15; Q5_K with the fifth bit, 0..31); the sub-block scales are applied in
  *   integers (vpmaddwd by sc_j), one conversion per super-block.
@@ -158,8 +160,8 @@ struct a8_rows {
 	const uint8_t *p0[4];   /* 32-weight types: the scale; Q4_K, Q5_K: d and dmin; Q6_K: the low nibbles */
 	const uint8_t *p1[4];   /* 32-weight types: the codes; Q4_K, Q5_K: the 12 scale bytes; Q6_K: the high
 	                         * pairs */
-	const uint8_t *p2[4];   /* Q5_0: the fifth bits; Q4_K, Q5_K: the nibbles; Q6_K: the 16 scales */
-	const uint8_t *p3[4];   /* Q5_K: the 32 bytes of fifth bits; Q6_K: d */
+	const uint8_t *p2[4];   /* Q5_0, Q5_1: the fifth bits; Q4_K, Q5_K: the nibbles; Q6_K: the 16 scales */
+	const uint8_t *p3[4];   /* Q5_1: the min; Q5_K: the 32 bytes of fifth bits; Q6_K: d */
 	size_t unit;            /* bytes between consecutive units of a row: rows4 units or blocks */
 	int per;                /* 32-weight types: blocks of a row per unit (rows4 2 or 4, else 1) */
 	int cstep;              /* 32-weight types in rows4: bytes from a block's codes to the next's */
@@ -177,6 +179,9 @@ static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 		break;
 	case DS_Q5_0:   /* as Q4_0, with each row's 4 x 4 bytes of fifth bits before the nibbles */
 		*r = (struct a8_rows){ .unit = 352, .per = 4, .cstep = 16 };
+		break;
+	case DS_Q5_1:   /* as Q5_0, with the 16 mins after the 16 scales */
+		*r = (struct a8_rows){ .unit = 384, .per = 4, .cstep = 16 };
 		break;
 	case DS_Q4_K:
 		*r = (struct a8_rows){ .unit = 576 };
@@ -202,6 +207,12 @@ static void a8_rows_group(enum ds_dtype t, const uint8_t *g, struct a8_rows *r)
 			r->p0[i] = g + 8 * i;
 			r->p2[i] = g + 32 + 16 * i;
 			r->p1[i] = g + 96 + 64 * i;
+			break;
+		case DS_Q5_1:
+			r->p0[i] = g + 8 * i;
+			r->p3[i] = g + 32 + 8 * i;
+			r->p2[i] = g + 64 + 16 * i;
+			r->p1[i] = g + 128 + 64 * i;
 			break;
 		case DS_Q4_K:
 			r->p0[i] = g + 4 * i;
@@ -236,6 +247,11 @@ static void a8_rows_plain(enum ds_dtype t, const uint8_t *w, struct a8_rows *r)
 		case DS_Q5_0:
 			r->p2[i] = w + 2;
 			r->p1[i] = w + 6;
+			break;
+		case DS_Q5_1:
+			r->p3[i] = w + 2;
+			r->p2[i] = w + 4;
+			r->p1[i] = w + 8;
 			break;
 		case DS_Q4_K:
 			r->p1[i] = w + 4;
@@ -323,16 +339,29 @@ A8_FN __m256i a8_nibble_codes(const uint8_t *q, const uint8_t *qh)
 						   _mm256_set1_epi8(0x10)));
 }
 
-/* Block b of row i of r: its scale, and its 32 codes as signed bytes */
-A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long b, float *d)
+/* Block b of row i of r: its scale, and its 32 codes as signed bytes (Q5_1: its unsigned codes, 0..31,
+ * and its min in *m; the others leave *m alone) */
+A8_FN __m256i a8_b32_codes(enum ds_dtype t, const struct a8_rows *r, int i, long b, float *d, float *m)
 {
 	const size_t u = (size_t)(b / r->per) * r->unit, j = (size_t)(b % r->per);
 	const uint8_t *q = r->p1[i] + u + j * (size_t)r->cstep;
 	*d = a8_h2f(r->p0[i] + u + 2 * j);
 	if (t == DS_Q8_0)
 		return _mm256_loadu_si256((const __m256i *)(const void *)q);
-	const __m256i c = a8_nibble_codes(q, t == DS_Q5_0 ? r->p2[i] + u + 4 * j : NULL);
+	const __m256i c = a8_nibble_codes(q, t == DS_Q5_0 || t == DS_Q5_1 ? r->p2[i] + u + 4 * j : NULL);
+	if (t == DS_Q5_1) {
+		*m = a8_h2f(r->p3[i] + u + 2 * j);
+		return c;
+	}
 	return _mm256_sub_epi8(c, _mm256_set1_epi8(t == DS_Q4_0 ? 8 : 16));
+}
+
+/* The sum of the codes of an activation block */
+A8_FN float a8_qsum(const uint8_t *a)
+{
+	int32_t qsum;
+	memcpy(&qsum, a + A8_QB_SUM, sizeof qsum);
+	return (float)qsum;
 }
 
 /* Block b of a row times token a's block: the 8 lanes of c . q (vpmaddubsw takes its first operand
@@ -402,8 +431,10 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
 		if (pf)
 			a8_prefetch_unit(unit, r->unit);
-		__m256 c[2];
+		__m256 c[2], cm[2];
 		a8_unit_scales(unit, per, a0 + b0 * A8_QB, c);
+		if (t == DS_Q5_1)   /* the mins times dx */
+			a8_unit_scales(unit + 32, per, a0 + b0 * A8_QB, cm);
 		A8_UNROLL for (int j = 0; j < per; j++) {
 			const long b = b0 + j;
 			const uint8_t *ab = a0 + b * A8_QB;
@@ -416,20 +447,24 @@ A8_FN void a8_tile1_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					sv[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w)),
 								  _mm256_set1_epi16(1));
 				} else {   /* u . q in 16 bits: pairs of at most 2 x 31 x 127 */
-					const __m256i u = a8_nibble_codes(cq, t == DS_Q5_0 ? r->p2[i] + (size_t)(b0 / per) * r->unit +
-									  4 * (size_t)j : NULL);
+					const __m256i u = a8_nibble_codes(cq, t == DS_Q5_0 || t == DS_Q5_1 ? r->p2[i] +
+									  (size_t)(b0 / per) * r->unit + 4 * (size_t)j : NULL);
 					sv[i] = _mm256_maddubs_epi16(u, q);
 				}
 			}
 			__m128i sums;
 			if (t == DS_Q8_0) {
 				sums = a8_hsum4_epi32(sv);
+			} else if (t == DS_Q5_1) {   /* its min is added apart */
+				sums = a8_hsum4_epi16(sv);
 			} else {   /* less the offset o (8 for Q4_0, 16 for Q5_0) times the codes' sum */
 				int32_t qsum;
 				memcpy(&qsum, ab + A8_QB_SUM, sizeof qsum);
 				sums = _mm_sub_epi32(a8_hsum4_epi16(sv), _mm_set1_epi32(qsum * (t == DS_Q4_0 ? 8 : 16)));
 			}
 			acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), a8_block_scales4(c, per, j), acc);
+			if (t == DS_Q5_1)
+				acc = _mm_fmadd_ps(_mm_set1_ps(a8_qsum(ab)), a8_block_scales4(cm, per, j), acc);
 		}
 	}
 	_mm_storeu_ps(out[0], acc);
@@ -447,15 +482,18 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 	__m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
 	for (long b0 = 0; b0 < nb; b0 += per) {
 		const uint8_t *unit = r->p0[0] + (size_t)(b0 / per) * r->unit;
-		__m256 c[2][2];
-		A8_UNROLL for (int n = 0; n < 2; n++)
+		__m256 c[2][2], cm[2][2];
+		A8_UNROLL for (int n = 0; n < 2; n++) {
 			a8_unit_scales(unit, per, a0 + (long)n * tstride + b0 * A8_QB, c[n]);
+			if (t == DS_Q5_1)
+				a8_unit_scales(unit + 32, per, a0 + (long)n * tstride + b0 * A8_QB, cm[n]);
+		}
 		A8_UNROLL for (int j = 0; j < per; j++) {
 			const long b = b0 + j;
 			__m256i q[2], corr[2];
 			A8_UNROLL for (int n = 0; n < 2; n++) {
 				q[n] = _mm256_loadu_si256((const __m256i *)(const void *)(a0 + (long)n * tstride + b * A8_QB));
-				corr[n] = t == DS_Q8_0 ? _mm256_setzero_si256()
+				corr[n] = t == DS_Q8_0 || t == DS_Q5_1 ? _mm256_setzero_si256()
 						       : _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, q[n]), t == DS_Q4_0 ? 3 : 4);
 			}
 			__m256i sv[2][4];
@@ -466,8 +504,8 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					w = _mm256_loadu_si256((const __m256i *)(const void *)cq);
 					u = _mm256_sign_epi8(w, w);
 				} else {
-					u = a8_nibble_codes(cq, t == DS_Q5_0 ? r->p2[i] + (size_t)(b0 / per) * r->unit + 4 * (size_t)j
-									  : NULL);
+					u = a8_nibble_codes(cq, t == DS_Q5_0 || t == DS_Q5_1 ? r->p2[i] + (size_t)(b0 / per) *
+									  r->unit + 4 * (size_t)j : NULL);
 				}
 				A8_UNROLL for (int n = 0; n < 2; n++) {
 					const __m256i p = t == DS_Q8_0 ? _mm256_maddubs_epi16(u, _mm256_sign_epi8(q[n], w))
@@ -475,8 +513,12 @@ A8_FN void a8_tile2_b32_r4(enum ds_dtype t, const struct a8_rows *r, long k, con
 					sv[n][i] = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 				}
 			}
-			A8_UNROLL for (int n = 0; n < 2; n++)
+			A8_UNROLL for (int n = 0; n < 2; n++) {
 				acc[n] = _mm_fmadd_ps(_mm_cvtepi32_ps(a8_hsum4_epi32(sv[n])), a8_block_scales4(c[n], per, j), acc[n]);
+				if (t == DS_Q5_1)
+					acc[n] = _mm_fmadd_ps(_mm_set1_ps(a8_qsum(a0 + (long)n * tstride + b * A8_QB)),
+							      a8_block_scales4(cm[n], per, j), acc[n]);
+			}
 		}
 	}
 	A8_UNROLL for (int n = 0; n < 2; n++)
@@ -505,10 +547,10 @@ A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r,
 		if (pf)   /* a block is one row's */
 			for (int j = 0; j < 4; j++)
 				a8_prefetch_unit(r->p0[0] + (size_t)(b + j) * r->unit, 64);
-		float d[4];
+		float d[4], m[4] = { 0, 0, 0, 0 };
 		__m256i w[4], aw[4];
 		A8_UNROLL for (int j = 0; j < 4; j++) {
-			w[j] = a8_b32_codes(t, r, 0, b + j, &d[j]);
+			w[j] = a8_b32_codes(t, r, 0, b + j, &d[j], &m[j]);
 			aw[j] = _mm256_sign_epi8(w[j], w[j]);
 		}
 		A8_UNROLL for (int n = 0; n < NT; n++) {
@@ -518,18 +560,23 @@ A8_FN void a8_tile_b32(enum ds_dtype t, int NR, int NT, const struct a8_rows *r,
 			A8_UNROLL for (int j = 0; j < 4; j++)
 				sv[j] = a8_b32_lanes(w[j], aw[j], a + j * A8_QB);
 			_mm_storeu_ps(s, _mm_cvtepi32_ps(a8_hsum4_epi32(sv)));
-			A8_UNROLL for (int j = 0; j < 4; j++)
+			A8_UNROLL for (int j = 0; j < 4; j++) {
 				acc[n] = __builtin_fmaf(s[j], d[j] * a8_dx(a + j * A8_QB), acc[n]);
+				if (t == DS_Q5_1)
+					acc[n] = __builtin_fmaf(a8_qsum(a + j * A8_QB), m[j] * a8_dx(a + j * A8_QB), acc[n]);
+			}
 		}
 	}
 	for (; b < nb; b++) {
 		if (pf)
 			a8_prefetch_unit(r->p0[0] + (size_t)b * r->unit, 64);
-		float d;
-		const __m256i w = a8_b32_codes(t, r, 0, b, &d), aw = _mm256_sign_epi8(w, w);
+		float d, m = 0;
+		const __m256i w = a8_b32_codes(t, r, 0, b, &d, &m), aw = _mm256_sign_epi8(w, w);
 		A8_UNROLL for (int n = 0; n < NT; n++) {
 			const uint8_t *a = a0 + (long)n * tstride + b * A8_QB;
 			acc[n] = __builtin_fmaf((float)a8_hsum_epi32(a8_b32_lanes(w, aw, a)), d * a8_dx(a), acc[n]);
+			if (t == DS_Q5_1)
+				acc[n] = __builtin_fmaf(a8_qsum(a), m * a8_dx(a), acc[n]);
 		}
 	}
 	A8_UNROLL for (int n = 0; n < NT; n++)
@@ -899,7 +946,7 @@ A8_FN void a8_tile(enum ds_dtype t, int NR, int NT, const struct a8_rows *r, lon
 {
 	/* Q4_K in the file's layout keeps a8_tile_k's form: for one row a8_tile_k45 permutes the
 	 * activations for that row alone (in-process A/B, one token: 1.05-1.08 times a8_tile1_k's time) */
-	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0)
+	if (t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q5_1)
 		a8_tile_b32(t, NR, NT, r, k, a, tstride, pf, out);
 	else if ((t == DS_Q4_K && NR == 4) || t == DS_Q5_K)
 		a8_tile_k45(t == DS_Q5_K, NR, NT, r, k, a, tstride, pf, out);
@@ -1242,11 +1289,11 @@ A8_FN void a8_pb_build(enum ds_dtype t, const struct a8_rows *rows, int r4, long
 	for (long b = 0; b < nb; b++) {
 		uint8_t *pb = panel + (size_t)b * A8_PB_BLK;
 		__m256i v[8];
-		float d[8];
+		float d[8], m;
 		A8_UNROLL for (int r = 0; r < 8; r++) {
 			int i;
 			const struct a8_rows *g = a8_lane_row(rows, r4, r, &i);
-			v[r] = a8_b32_codes(t, g, i, b, &d[r]);
+			v[r] = a8_b32_codes(t, g, i, b, &d[r], &m);
 		}
 		a8_transpose8(v);
 		A8_UNROLL for (int q = 0; q < 8; q++)
@@ -1377,6 +1424,7 @@ A8_API void name(const struct ds_tensor *w, long r0, long r1, const uint8_t *aq,
 A8_ROWS_FN(a8_rows_q8_0, DS_Q8_0)
 A8_ROWS_FN(a8_rows_q4_0, DS_Q4_0)
 A8_ROWS_FN(a8_rows_q5_0, DS_Q5_0)
+A8_ROWS_FN(a8_rows_q5_1, DS_Q5_1)
 A8_ROWS_FN(a8_rows_q4_k, DS_Q4_K)
 A8_ROWS_FN(a8_rows_q5_k, DS_Q5_K)
 A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
@@ -1386,7 +1434,8 @@ A8_ROWS_FN(a8_rows_q6_k, DS_Q6_K)
 
 static bool a8_type(enum ds_dtype t)
 {
-	return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q4_K || t == DS_Q5_K || t == DS_Q6_K;
+	return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q5_0 || t == DS_Q5_1 || t == DS_Q4_K || t == DS_Q5_K ||
+	       t == DS_Q6_K;
 }
 
 /* Bytes per token of the activations for weights of type t, k columns */
@@ -1424,8 +1473,9 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	const long ts = a8_stride(w->dtype, (long)w->cols);
 	const uint8_t *a = (const uint8_t *)xp;
 	const enum ds_dtype t = w->dtype;   /* a8_packed_from: only this set's types */
+	/* Q5_1 has no panels: its prompts take the row tiles (rows4: tokens in pairs) */
 	const int panels_from = t == DS_Q8_0 ? A8_PB_MIN : t == DS_Q4_0 || t == DS_Q5_0 ? A8_P5_MIN
-			      : t == DS_Q4_K || t == DS_Q5_K ? A8_PQ_MIN : A8_P6_MIN;
+			      : t == DS_Q4_K || t == DS_Q5_K ? A8_PQ_MIN : t == DS_Q5_1 ? INT_MAX : A8_P6_MIN;
 	if (n >= panels_from) {
 		a8_rows_lanes(w, r0, r1, a, ts, n, y, ldy);
 		return;
@@ -1434,6 +1484,7 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	case DS_Q8_0: a8_rows_q8_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q4_0: a8_rows_q4_0(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q5_0: a8_rows_q5_0(w, r0, r1, a, ts, n, y, ldy); break;
+	case DS_Q5_1: a8_rows_q5_1(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q4_K: a8_rows_q4_k(w, r0, r1, a, ts, n, y, ldy); break;
 	case DS_Q5_K: a8_rows_q5_k(w, r0, r1, a, ts, n, y, ldy); break;
 	default: a8_rows_q6_k(w, r0, r1, a, ts, n, y, ldy); break;

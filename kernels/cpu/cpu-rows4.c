@@ -19,7 +19,7 @@ struct rows4_piece {
 
 struct rows4_form {
 	int per_unit, n_pieces;
-	struct rows4_piece piece[12];
+	struct rows4_piece piece[16];
 };
 
 static const struct rows4_form *rows4_form(enum ds_dtype t)
@@ -38,6 +38,12 @@ static const struct rows4_form *rows4_form(enum ds_dtype t)
 							  { 2, 2, 4, 40, 16 }, { 3, 2, 4, 44, 16 }, { 0, 6, 16, 96, 64 },
 							  { 1, 6, 16, 112, 64 }, { 2, 6, 16, 128, 64 },
 							  { 3, 6, 16, 144, 64 } } };
+	static const struct rows4_form q5_1 = { 4, 16, { { 0, 0, 2, 0, 8 }, { 1, 0, 2, 2, 8 }, { 2, 0, 2, 4, 8 },
+							  { 3, 0, 2, 6, 8 }, { 0, 2, 2, 32, 8 }, { 1, 2, 2, 34, 8 },
+							  { 2, 2, 2, 36, 8 }, { 3, 2, 2, 38, 8 }, { 0, 4, 4, 64, 16 },
+							  { 1, 4, 4, 68, 16 }, { 2, 4, 4, 72, 16 }, { 3, 4, 4, 76, 16 },
+							  { 0, 8, 16, 128, 64 }, { 1, 8, 16, 144, 64 },
+							  { 2, 8, 16, 160, 64 }, { 3, 8, 16, 176, 64 } } };
 	static const struct rows4_form q6_k = { 1, 4, { { 0, 0, 128, 0, 128 }, { 0, 128, 64, 512, 64 },
 							 { 0, 192, 16, 768, 16 }, { 0, 208, 2, 832, 2 } } };
 	switch (t) {
@@ -47,6 +53,7 @@ static const struct rows4_form *rows4_form(enum ds_dtype t)
 	case DS_Q5_K: return &q5_k;
 	case DS_Q4_0: return &q4_0;
 	case DS_Q5_0: return &q5_0;
+	case DS_Q5_1: return &q5_1;
 	default: return NULL;
 	}
 }

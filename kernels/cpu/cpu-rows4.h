@@ -22,7 +22,9 @@
  * - Q4_0 (blocks per row a multiple of 4): unit q is blocks 4q .. 4q + 3, 288 bytes: the 16 f16 scales,
  *   row i's block 4q + j at scale 4i + j, then each row's 4 x 16 bytes of nibbles at 32 + 64 i.
  * - Q5_0: as Q4_0, 352 bytes, with each row's 4 x 4 bytes of fifth bits at 32 + 16 i and the nibbles at
- *   96 + 64 i. */
+ *   96 + 64 i.
+ * - Q5_1: as Q5_0, 384 bytes: the 16 f16 scales, then the 16 f16 mins in the same order at 32, each
+ *   row's 4 x 4 bytes of fifth bits at 64 + 16 i and its nibbles at 128 + 64 i. */
 #ifndef DS_CPU_ROWS4_H
 #define DS_CPU_ROWS4_H
 
@@ -34,8 +36,8 @@
 #define CPU_ROWS4_Q8_0_PAIR 272   /* bytes of a group's Q8_0 block pair */
 #define CPU_ROWS4_Q6_K_UNIT 840   /* bytes of a group's Q6_K super-block */
 
-/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0; rows a multiple of 4;
- * Q8_0 an even number of blocks per row, Q4_0 and Q5_0 a multiple of 4) */
+/* Whether w's type and shape have a rows4 form (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1; rows a multiple
+ * of 4; Q8_0 an even number of blocks per row, Q4_0, Q5_0 and Q5_1 a multiple of 4) */
 bool cpu_rows4_fits(const struct ds_tensor *w);
 
 /* Block pair p of row r of a Q8_0 rows4 tensor: its group's pair, and r's place in the group */
