@@ -1276,38 +1276,49 @@ A8_FN void a8_p6_tile(int T, const uint8_t *panel, long nsb, const uint8_t *a, l
  * 4 0.76, 16 0.42 (hence A8_PB_MIN and A8_P5_MIN). */
 
 #define A8_PB_BLK 288       /* panel bytes per block: 8 steps of 32 bytes of codes, then the 8 rows' d */
+#define A8_PB1_BLK 320      /* Q5_1: then the 8 rows' m */
 #ifndef A8_PB_MIN
 #define A8_PB_MIN 5         /* tokens from which Q8_0 goes this way */
 #endif
 #ifndef A8_P5_MIN
 #define A8_P5_MIN 3         /* and Q4_0, Q5_0 */
 #endif
+#ifndef A8_P51_MIN
+#define A8_P51_MIN 3        /* and Q5_1 */
+#endif
 
 /* The panel of 8 rows of type t (lane r: a8_lane_row) over nb blocks */
 A8_FN void a8_pb_build(enum ds_dtype t, const struct a8_rows *rows, int r4, long nb, uint8_t *panel)
 {
+	const size_t blk = t == DS_Q5_1 ? A8_PB1_BLK : A8_PB_BLK;
 	for (long b = 0; b < nb; b++) {
-		uint8_t *pb = panel + (size_t)b * A8_PB_BLK;
+		uint8_t *pb = panel + (size_t)b * blk;
 		__m256i v[8];
-		float d[8], m;
+		float d[8], m[8];
 		A8_UNROLL for (int r = 0; r < 8; r++) {
 			int i;
 			const struct a8_rows *g = a8_lane_row(rows, r4, r, &i);
-			v[r] = a8_b32_codes(t, g, i, b, &d[r], &m);
+			v[r] = a8_b32_codes(t, g, i, b, &d[r], &m[r]);
 		}
 		a8_transpose8(v);
 		A8_UNROLL for (int q = 0; q < 8; q++)
 			_mm256_store_si256((__m256i *)(void *)(pb + 32 * q), v[q]);
 		memcpy(pb + 256, d, sizeof d);
+		if (t == DS_Q5_1)
+			memcpy(pb + 288, m, sizeof m);
 	}
 }
 
-/* The 8 rows of a panel times T tokens (Q8_0 form at a, tstride apart): acc[t] lane r += row r . token t */
-A8_FN void a8_pb_tile(int Q8, int T, const uint8_t *panel, long nb, const uint8_t *a, long tstride, __m256 *acc)
+/* The 8 rows of a panel times T tokens (Q8_0 form at a, tstride apart): acc[t] lane r += row r . token t.
+ * Q8 (Q8_0, Q5_1): each step's pairs widened to 32 bits (Q8_0's reach 2 x 128 x 127, Q5_1's 2 x 31 x 127:
+ * 8 steps of either overflow 16 bits); Q5_1 then adds m dx times the token's code sum, after the
+ * block's d dx S as its row tile does. */
+A8_FN void a8_pb_tile(int Q8, int Q51, int T, const uint8_t *panel, long nb, const uint8_t *a, long tstride,
+		      __m256 *acc)
 {
 	const __m256i ones = _mm256_set1_epi16(1);
 	for (long b = 0; b < nb; b++) {
-		const uint8_t *pb = panel + (size_t)b * A8_PB_BLK, *ab = a + b * A8_QB;
+		const uint8_t *pb = panel + (size_t)b * (Q51 ? A8_PB1_BLK : A8_PB_BLK), *ab = a + b * A8_QB;
 		__m256i sum[4];
 		A8_UNROLL for (int t = 0; t < T; t++)
 			sum[t] = _mm256_setzero_si256();
@@ -1326,6 +1337,10 @@ A8_FN void a8_pb_tile(int Q8, int T, const uint8_t *panel, long nb, const uint8_
 			const __m256i s = Q8 ? sum[t] : _mm256_madd_epi16(sum[t], ones);
 			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a8_dx(ab + (long)t * tstride))),
 						 acc[t]);
+			if (Q51)
+				acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a8_qsum(ab + (long)t * tstride)),
+							 _mm256_mul_ps(_mm256_load_ps((const float *)(const void *)(pb + 288)),
+								       _mm256_set1_ps(a8_dx(ab + (long)t * tstride))), acc[t]);
 		}
 	}
 }
@@ -1333,7 +1348,8 @@ A8_FN void a8_pb_tile(int Q8, int T, const uint8_t *panel, long nb, const uint8_
 /* ---- the panels' loops, for every type ---- */
 
 /* Panel bytes per unit of type t's rows (a super-block of 256 or a block of 32 columns) */
-#define A8_PANEL_UNIT(t) ((t) == DS_Q4_K || (t) == DS_Q5_K ? A8_PQ_SB : (t) == DS_Q6_K ? A8_P6_SB : A8_PB_BLK)
+#define A8_PANEL_UNIT(t) ((t) == DS_Q4_K || (t) == DS_Q5_K ? A8_PQ_SB : (t) == DS_Q6_K ? A8_P6_SB \
+			  : (t) == DS_Q5_1 ? A8_PB1_BLK : A8_PB_BLK)
 
 /* T tokens over a panel of type t with nu units */
 A8_FN void a8_panel_tile(enum ds_dtype t, int T, const uint8_t *panel, long nu, const uint8_t *a, long tstride,
@@ -1344,7 +1360,7 @@ A8_FN void a8_panel_tile(enum ds_dtype t, int T, const uint8_t *panel, long nu, 
 	else if (t == DS_Q6_K)
 		a8_p6_tile(T, panel, nu, a, tstride, acc);
 	else
-		a8_pb_tile(t == DS_Q8_0, T, panel, nu, a, tstride, acc);
+		a8_pb_tile(t == DS_Q8_0 || t == DS_Q5_1, t == DS_Q5_1, T, panel, nu, a, tstride, acc);
 }
 
 /* Rows [r0, r1) of a matrix of type t (rows4: r4 1) for n tokens, 8 rows a panel: rows past r1 in a
@@ -1404,6 +1420,7 @@ static __attribute__((noinline, target(A8_TARGET))) void a8_rows_lanes(const str
 	case DS_Q8_0: A8_LANES(DS_Q8_0); break;
 	case DS_Q4_0: A8_LANES(DS_Q4_0); break;
 	case DS_Q5_0: A8_LANES(DS_Q5_0); break;
+	case DS_Q5_1: A8_LANES(DS_Q5_1); break;
 	case DS_Q4_K: A8_LANES(DS_Q4_K); break;
 	case DS_Q5_K: A8_LANES(DS_Q5_K); break;
 	default: A8_LANES(DS_Q6_K); break;
@@ -1473,9 +1490,8 @@ static void a8_rows_packed(const struct ds_tensor *w, long r0, long r1, const fl
 	const long ts = a8_stride(w->dtype, (long)w->cols);
 	const uint8_t *a = (const uint8_t *)xp;
 	const enum ds_dtype t = w->dtype;   /* a8_packed_from: only this set's types */
-	/* Q5_1 has no panels: its prompts take the row tiles (rows4: tokens in pairs) */
 	const int panels_from = t == DS_Q8_0 ? A8_PB_MIN : t == DS_Q4_0 || t == DS_Q5_0 ? A8_P5_MIN
-			      : t == DS_Q4_K || t == DS_Q5_K ? A8_PQ_MIN : t == DS_Q5_1 ? INT_MAX : A8_P6_MIN;
+			      : t == DS_Q4_K || t == DS_Q5_K ? A8_PQ_MIN : t == DS_Q5_1 ? A8_P51_MIN : A8_P6_MIN;
 	if (n >= panels_from) {
 		a8_rows_lanes(w, r0, r1, a, ts, n, y, ldy);
 		return;
