@@ -344,6 +344,16 @@ static void bench_class_bytes(const struct ds_model *m, double cache_tok, const 
 	out[DS_PROF_N] = (double)b.other;
 }
 
+/* The opt-in int8 set this CPU runs that would read m's quantized matrices (its output head or its
+ * first layer's o_proj quantized), where the set in use keeps exact products; NULL otherwise. */
+static const char *bench_int8_hint(const struct ds_model *m)
+{
+	if (cpu_kernels_best()->rounds_activations || m->cfg.num_hidden_layers < 1 ||
+	    !(ds_dtype_is_quantized(m->w.lm_head.dtype) || ds_dtype_is_quantized(m->w.layers[0].o_proj.dtype)))
+		return NULL;
+	return cpu_kernels_have_avx512_int8() ? "avx512-int8" : cpu_kernels_have_avx2() ? "avx2-int8" : NULL;
+}
+
 static const char *bench_class_name(int c)
 {
 	return c < DS_PROF_N ? ds_prof_name((enum ds_prof_class)c) : "other";
@@ -474,6 +484,9 @@ int cli_bench(const struct cli_args *a)
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          cpu, %d threads, kernels %s\n", threads, cpu_kernels_best()->name);
+		if (bench_int8_hint(&e.model) != NULL)
+			printf("hint             --kernels %s rounds activations to 8 bits, as llama.cpp does (logits move by "
+			       "~1e-2), and multiplies these quantized weights about twice as fast\n", bench_int8_hint(&e.model));
 		printf("load             %.3f s\n", load_s);
 		if (rounds > 1) {
 			printf("rounds           %d; prefill the median, decode and bandwidth the median round by "

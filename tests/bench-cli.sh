@@ -240,6 +240,19 @@ done
 "$engine" --model "$quant/model-q8_0.gguf" --bench --rounds 1 --threads 1 --max-tokens 2 --kernels ref > "$tmp/text" \
 	2> "$tmp/err" && grep -q "^backend  *cpu, 1 threads, kernels portable C$" "$tmp/text" &&
 	ok "--bench text: $(grep '^backend' "$tmp/text")" || bad "--bench text backend line: $(cat "$tmp/text" "$tmp/err")"
+# exact kernels on quantized weights: a hint names the opt-in int8 set where this CPU runs one; not
+# under that set, nor on BF16 weights
+cp "$tmp/text" "$tmp/exact.txt"
+if "$engine" --model "$quant/model-q8_0.gguf" --bench --rounds 1 --threads 1 --max-tokens 2 --kernels avx2-int8 \
+	> "$tmp/int8.txt" 2> "$tmp/err"; then
+	grep -q "^hint  *--kernels avx[0-9]*-int8 rounds activations" "$tmp/exact.txt" && ! grep -q "^hint" "$tmp/int8.txt" &&
+		ok "--bench hint: $(grep '^hint' "$tmp/exact.txt")" || bad "--bench hint: $(cat "$tmp/exact.txt" "$tmp/int8.txt")"
+else
+	! grep -q "^hint" "$tmp/exact.txt" && ok "--bench: no int8 hint on a CPU without AVX2" ||
+		bad "--bench hint without an int8 set: $(cat "$tmp/exact.txt")"
+fi
+"$engine" --model "$quant/model-bf16.gguf" --bench --rounds 1 --threads 1 --max-tokens 2 > "$tmp/text" 2> "$tmp/err" &&
+	! grep -q "^hint" "$tmp/text" && ok "--bench on BF16 weights: no int8 hint" || bad "--bench hint on BF16: $(cat "$tmp/text" "$tmp/err")"
 
 # a context that cannot hold the benchmark's prompt: one sentence, exit 1, nothing on stdout
 "$engine" --model "$quant/model-q8_0.gguf" --bench --ctx 100 > "$tmp/out" 2> "$tmp/err"
