@@ -6,8 +6,10 @@
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
  * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
- * min in q4_1/q5_1, 16 d in q5_0 (0 in the other types). That sum bounds every term the kernels add (the K-quant kernels sum d*sc*q*x and m*x
- * apart), so the bound says: F32 rounding of sums of at most a few thousand terms, and nothing
+ * min in q4_1/q5_1, 16 d in q5_0, 32 d * sc in q6_K (0 in q8_0 and q4_0). That sum bounds every
+ * term the kernels add (the K-quant kernels sum d*sc*q*x and m*x apart; the AVX-512 set's q6_K sums
+ * d*sc*q*x over codes 0-63 and 32 d*sc*x apart), so the bound says: F32 rounding of sums of at
+ * most a few thousand terms, and nothing
  * coarser (no activation rounded to 8 or 16 bits). */
 #include "build-config.h"
 
@@ -70,14 +72,18 @@ static void block_offsets(enum ds_dtype t, const uint8_t *b, float *m)
 {
 	int blk = ds_dtype_get(t)->block;
 	/* bytes of scales and mins before the quants */
-	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 ? 2 : 0;
+	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 ? 2 :
+		      t == DS_Q6_K ? 18 : 0;
 	if (head == 0) {
 		memset(m, 0, sizeof *m * (size_t)blk);
 		return;
 	}
-	uint8_t z[176];
-	memcpy(z, b, head);
-	memset(z + head, 0, sizeof z - head);
+	uint8_t z[210];
+	memset(z, 0, sizeof z);
+	if (t == DS_Q6_K)
+		memcpy(z + 192, b + 192, 18);   /* scales and d after the codes */
+	else
+		memcpy(z, b, head);
 	ds_dtype_get(t)->to_float(z, m, blk);
 	for (int i = 0; i < blk; i++)
 		m[i] = -m[i];
@@ -116,16 +122,22 @@ static void free_qmat(struct qmat *q)
 
 static double worst_ratio[8];
 
-static void test_rows(const struct cpu_kernels *k, int si, enum ds_dtype t, long rows, long cols, int n)
+/* Token i's activations are scale[i] times random values in [-1, 1) (scale NULL: 1, with every
+ * fifth token at 1e4 and at 1e-4); where spike is set, each token's column 5 is spike times its scale
+ * (a wide range within one token) */
+static void test_rows_scaled(const struct cpu_kernels *k, int si, enum ds_dtype t, long rows, long cols, int n,
+			     const float *scale, float spike)
 {
 	struct qmat q = make_qmat(t, rows, cols);
 	long ldx = cols + 16, ldy = rows + 3;
 	float *x = xmalloc(sizeof *x * (size_t)(n * ldx)), *y = xmalloc(sizeof *y * (size_t)(n * ldy));
 	for (int i = 0; i < n; i++) {
 		/* some tokens far from 1 in size */
-		float s = i % 5 == 3 ? 1e4f : i % 5 == 4 ? 1e-4f : 1;
+		float s = scale != NULL ? scale[i] : i % 5 == 3 ? 1e4f : i % 5 == 4 ? 1e-4f : 1;
 		for (long c = 0; c < ldx; c++)
 			x[i * ldx + c] = s * fix_rndf(&rng);
+		if (spike != 0 && cols > 5)
+			x[i * ldx + 5] = s * spike;
 	}
 	for (long i = 0; i < n * ldy; i++)
 		y[i] = -777;
@@ -142,17 +154,49 @@ static void test_rows(const struct cpu_kernels *k, int si, enum ds_dtype t, long
 				exact += w * xc;
 				mag += (fabs(w) + 2 * fabs((double)q.off[r * cols + c])) * fabs(xc);
 			}
+			/* sums past F32's range are not asked for; sums in its subnormal range lose up to
+			 * half of 2^-149 an addition */
+			if (mag >= 0x1p126)
+				continue;
 			double got = y[i * ldy + r], err = fabs(got - exact);
-			if (mag > 0 && err / mag > worst_ratio[si])
+			if (mag > 0x1p-100 && err / mag > worst_ratio[si])
 				worst_ratio[si] = err / mag;
-			if (!(err <= QK_TOL * mag) && bad++ < 3)
+			if (!(err <= QK_TOL * mag + (double)cols * 0x1p-150) && bad++ < 3)
 				CHECK(0, "%s %s %ldx%ld, %d tokens: row %ld token %d is %.9g, exact %.9g (|diff| %.3g, bound %.3g)",
-				      k->name, ds_dtype_get(t)->name, rows, cols, n, r, i, got, exact, err, QK_TOL * mag);
+				      k->name, ds_dtype_get(t)->name, rows, cols, n, r, i, got, exact, err,
+				      QK_TOL * mag + (double)cols * 0x1p-150);
 		}
 	}
 	free(x);
 	free(y);
 	free_qmat(&q);
+}
+
+static void test_rows(const struct cpu_kernels *k, int si, enum ds_dtype t, long rows, long cols, int n)
+{
+	test_rows_scaled(k, si, t, rows, cols, n, NULL, 0);
+}
+
+/* Activations at the edges of the AVX-512 set's scaled q4_K form (2^100 and 2^-100: inside, it
+ * scales them; outside, it widens the codes instead), all zero, subnormal, and one token far outside
+ * among ordinary ones (the whole product then takes the widening form): each within the bound */
+static void test_magnitudes(const struct cpu_kernels *k, int si, enum ds_dtype t)
+{
+	static const float one[][4] = {
+		{ 0x1p99f, 0x1p99f, 0x1p99f, 0x1p99f }, { 0x1p-99f, 0x1p-99f, 0x1p-99f, 0x1p-99f },
+		{ 0x1p101f, 0x1p101f, 0x1p101f, 0x1p101f }, { 0x1p-101f, 0x1p-101f, 0x1p-101f, 0x1p-101f },
+		{ 0, 0, 0, 0 }, { 0x1p-140f, 0x1p-140f, 0x1p-140f, 0x1p-140f },
+		{ 1, 0x1p101f, 1e-3f, 0 }, { 1, 1e-3f, 0x1p-120f, 7 },
+	};
+	long cols = ds_dtype_get(t)->block == 32 ? 96 : 768;
+	for (size_t c = 0; c < sizeof one / sizeof one[0]; c++)
+		for (int n = 1; n <= 4; n++)
+			test_rows_scaled(k, si, t, 13, cols, n, one[c], 0);
+	/* one column 2^40 times the rest: the products of the others come within 2^-60 of the
+	 * largest, far inside the normal range either way */
+	static const float wide[4] = { 0x1p50f, 1, 0x1p-60f, 3 };
+	test_rows_scaled(k, si, t, 13, cols, 1, wide, 0x1p40f);
+	test_rows_scaled(k, si, t, 13, cols, 4, wide, 0x1p40f);
 }
 
 /* One-hot activations pick single weights: every form must give the decoded value bit for bit. */
@@ -235,6 +279,7 @@ static void test_set(const struct cpu_kernels *k, int si)
 		/* the matrix-product form: rows past a 96-row block, tokens past a group of 128 */
 		test_rows(k, si, t, 110, widths[1], 140);
 		test_packed(k, t);
+		test_magnitudes(k, si, t);
 		test_onehot(k, t, 1);
 		test_onehot(k, t, 3);
 		test_onehot(k, t, 13);

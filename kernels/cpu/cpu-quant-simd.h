@@ -19,6 +19,7 @@
  * (tests/test-quant-kernels.c states the bound). */
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "cpu-scratch.h"
 
@@ -767,8 +768,215 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 }
 #endif
 
+#if QV_W == 16
+/* ---- 16 lanes: q4_K codes as exact subnormal floats ----
+ *
+ * On 512-bit registers the widening was the bound: each 16 codes took a vpmovzxbd and a vcvtdq2ps,
+ * and both share the two FP pipes with the FMAs (Zen 5: 16 weights a cycle for widen + convert +
+ * FMA, 26 for mask + FMA). A float whose exponent field is 0 is the subnormal m * 2^-149 of its
+ * mantissa bits m, exactly; so a 4-bit code masked in place at bit p of a 32-bit lane, its
+ * neighbours cleared, is the float q * 2^(p - 149) with no conversion. FMAs take subnormal inputs at
+ * full speed and their products are exact, so each code is multiplied by its activation scaled by
+ * 2^(s - p) (s per token, from the largest |x|), which makes every product q x 2^(s - 149): the
+ * same terms as q x, scaled by a power of 2, and rounded as they are. The sums are scaled back at the
+ * end. s keeps the scaled activations below 2^126 and the products of the largest activations near
+ * 2^-20, so no product or sum leaves the normal range unless it is below 2^-100 of the largest.
+ *
+ * The 64 bytes of two q4_K chunks (qs + 64 g) give 8 vectors: vector n takes nibble n of each
+ * 32-bit lane (byte n / 2, high nibble when n is odd), lane i holding weight
+ * 128 g + 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 of the super-block, so lanes 0-7 are in
+ * sub-block 4 g + (n & 1), lanes 8-15 in 4 g + 2 + (n & 1). Nibbles 6 and 7 would overlap the
+ * exponent field: their byte is first shifted down by 8. The activations are put in that order and
+ * scaled once per call (qv16_permute). */
+
+/* Where nibble field n's lowest bit lies once masked */
+#define QV16_POS(n) ((n) < 6 ? 4 * (n) : 4 * (n) - 8)
+
+/* The scale exponent s for activations whose largest magnitude is amax: 0 when the scaled form
+ * could leave the normal range (activations above 2^100 or nonzero below 2^-100, infinities, NaN),
+ * and then the caller keeps the widening kernels; s = 125 - e for 2^e <= amax < 2^(e + 1) */
+QV_FN int qv16_scale_exp(float amax)
+{
+	if (amax == 0)
+		return 125;
+	if (!(amax >= 0x1p-100f && amax < 0x1p100f))
+		return 0;
+	int e;
+	(void)frexpf(amax, &e);   /* amax = f 2^e, 0.5 <= f < 1 */
+	return 125 - (e - 1);
+}
+
+QV_FN float qv16_amax(const float *x, long k)
+{
+	__m512 m = _mm512_setzero_ps();
+	for (long c = 0; c < k; c += 16)
+		m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + c)));
+	return _mm512_reduce_max_ps(m);
+}
+
+/* x (k columns, whole super-blocks) put in the order of a type's vectors, each vector n of every
+ * 128 scaled by 2^(s - pos n): vector n lane i takes x[base + 4 (i & 7) + b[n]] where base is the
+ * 32 columns at lo[n] for lanes 0-7 and at hi[n] for lanes 8-15 (offsets in the 128) */
+struct qv16_order {
+	int lo[8], hi[8], b[8], pos[8];
+};
+
+/* q4_K (above): vector n holds weights 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 */
+static const struct qv16_order qv16_order_k4 = {
+	{ 0, 32, 0, 32, 0, 32, 0, 32 }, { 64, 96, 64, 96, 64, 96, 64, 96 }, { 0, 0, 1, 1, 2, 2, 3, 3 },
+	{ QV16_POS(0), QV16_POS(1), QV16_POS(2), QV16_POS(3), QV16_POS(4), QV16_POS(5), QV16_POS(6), QV16_POS(7) },
+};
+
+/* q6_K (qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code in byte k of each lane
+ * (byte 3 shifted down by 8) */
+static const struct qv16_order qv16_order_q6 = {
+	{ 0, 0, 0, 0, 64, 64, 64, 64 }, { 32, 32, 32, 32, 96, 96, 96, 96 }, { 0, 1, 2, 3, 0, 1, 2, 3 },
+	{ 0, 8, 16, 16, 0, 8, 16, 16 },
+};
+
+QV_FN void qv16_permute(const float *x, long k, int s, const struct qv16_order *o, float *xq)
+{
+	const __m512i lanes = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+	for (long c = 0; c < k; c += 128) {
+		__m512 v[8];
+		for (int j = 0; j < 8; j++)
+			v[j] = _mm512_loadu_ps(x + c + 16 * j);
+#pragma GCC unroll 8
+		for (int n = 0; n < 8; n++) {
+			const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(o->b[n]));
+			__m512 lo = _mm512_permutex2var_ps(v[o->lo[n] / 16], idx, v[o->lo[n] / 16 + 1]);
+			__m512 hi = _mm512_permutex2var_ps(v[o->hi[n] / 16], idx, v[o->hi[n] / 16 + 1]);
+			__m512 y = _mm512_mask_blend_ps(0xff00, lo, hi);
+			_mm512_storeu_ps(xq + c + 16 * n, _mm512_scalef_ps(y, _mm512_set1_ps((float)(s - o->pos[n]))));
+		}
+	}
+}
+
+/* q4_K on activations so ordered and scaled: per sub-block d*sc * sum(q x) - dmin*m * sx as
+ * qv_dot_k45, us[t] = 2^(149 - s) undoing token t's scale */
+QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+		       const float *us, int NT, float *out, const uint8_t **pf)
+{
+	__m512 acc[2][4];
+	__m256 corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++) {
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+		corr[t] = _mm256_setzero_ps();
+	}
+	/* the scale of each lane of vector n in group g: lanes 0-7 sub-block 4 g + (n & 1), 8-15 that + 2 */
+	const __m512i si[2][2] = {
+		{ _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+		  _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3) },
+		{ _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
+		  _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7) },
+	};
+	for (long b = 0; b < nb; b++, row += 144) {
+		qv_prefetch(row, pf, QV_PF + 144);
+		uint32_t sm[4];
+		qv_k_scales(row + 4, sm);
+		const __m512 dsc = _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
+		const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+#pragma GCC unroll 2
+		for (int g = 0; g < 2; g++) {
+			const __m512i c = _mm512_loadu_si512((const void *)(row + 16 + 64 * g));
+			const __m512i c3 = _mm512_srli_epi32(c, 8);
+			__m512 q[8];
+#pragma GCC unroll 8
+			for (int n = 0; n < 8; n++)
+				q[n] = _mm512_castsi512_ps(_mm512_and_si512(n < 6 ? c : c3,
+									    _mm512_set1_epi32(0xf << QV16_POS(n))));
+#pragma GCC unroll 2
+			for (int h = 0; h < 2; h++) {
+				const __m512 sv = _mm512_permutexvar_ps(si[g][h], dsc);
+				const long o = b * 256 + 128 * g;
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++) {
+					/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
+					__m512 s = _mm512_fmadd_ps(q[h], _mm512_loadu_ps(x[t] + o + 16 * h), _mm512_setzero_ps());
+					s = _mm512_fmadd_ps(q[2 + h], _mm512_loadu_ps(x[t] + o + 32 + 16 * h), s);
+					s = _mm512_fmadd_ps(q[4 + h], _mm512_loadu_ps(x[t] + o + 64 + 16 * h), s);
+					s = _mm512_fmadd_ps(q[6 + h], _mm512_loadu_ps(x[t] + o + 96 + 16 * h), s);
+					acc[h][t] = _mm512_fmadd_ps(s, sv, acc[h][t]);
+				}
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+}
+
+/* q6_K on activations in qv16_order_q6, scaled: its codes q (0-63) as subnormals, and
+ * d * sc * (q - 32) summed as d * sc * sum(q x) - 32 d * sc * sx16, sx16[t][j] the sum of activations
+ * 16 j .. 16 j + 15 (precomputed per call). Scales change every 16 weights: lanes 4 m .. 4 m + 3 of
+ * group g of half h hold weights 128 h + 64 g + 16 m + 4 (i & 3) + k, scale 8 h + 4 g + m. */
+QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx16,
+			 const float *us, int NT, float *out, const uint8_t **pf)
+{
+	__m512 acc[2][4], corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = corr[t] = _mm512_setzero_ps();
+	const __m512i si[4] = {
+		_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+		_mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+		_mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
+		_mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
+	};
+	const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+	/* qh's two bits of weight l + 32 j at bits 4-5 of byte l: shifts by 4 - 2 j (j = 0, 1 for the
+	 * low 64 weights of a half, bytes 0-31 and 32-63) and by 2 j - 4... (j = 2, 3: right by 0, 2) */
+	const __m512i sh_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), sh_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+	for (long b = 0; b < nb; b++, row += 210) {
+		qv_prefetch(row, pf, QV_PF + 210);
+		const __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(qv_h2f(row + 208)), _mm512_cvtepi32_ps(
+			_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(row + 192)))));
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm512_fmadd_ps(dsc, _mm512_loadu_ps(sx16[t] + b * 16), corr[t]);
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			const __m512i ql = _mm512_loadu_si512((const void *)(row + 64 * h));
+			const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 128 + 32 * h)));
+			__m512i c[2] = {
+				_mm512_ternarylogic_epi32(ql, m4, _mm512_and_si512(_mm512_sllv_epi64(qh, sh_lo), m30), 0xea),
+				_mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4,
+							  _mm512_and_si512(_mm512_srlv_epi64(qh, sh_hi), m30), 0xea),
+			};
+#pragma GCC unroll 2
+			for (int g = 0; g < 2; g++) {
+				const __m512i c3 = _mm512_srli_epi32(c[g], 8);
+				const __m512 q0 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f)));
+				const __m512 q1 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f00)));
+				const __m512 q2 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f0000)));
+				const __m512 q3 = _mm512_castsi512_ps(_mm512_and_si512(c3, _mm512_set1_epi32(0x3f0000)));
+				const __m512 sv = _mm512_permutexvar_ps(si[2 * h + g], dsc);
+				const long o = b * 256 + 128 * h + 64 * g;
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++) {
+					/* the first product an FMA on zero, not a multiply: multiplies take
+					 * subnormal inputs slowly (Zen 5: 5 cycles, not 3), FMAs at full speed */
+					__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
+					v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
+					v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
+					v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
+					acc[g][t] = _mm512_fmadd_ps(v, sv, acc[g][t]);
+				}
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - 32.0f * qv_hsum(corr[t]);
+}
+#endif
+
 QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float *const *x,
-		      const float *const *sx, int NT, float *out, const uint8_t **pf)
+		      const float *const *sx, const float *us, int NT, float *out, const uint8_t **pf)
 {
 #if QV_W == 8
 	/* x in lane order (qv8_permute) for these */
@@ -777,6 +985,15 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out, pf); return;
 	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, NT, out, pf); return;
 	default: break;
+	}
+#endif
+#if QV_W == 16
+	if (us != NULL) {
+		if (ty == DS_Q4_K)
+			qv16_dot_k4(row, k / 256, x, sx, us, NT, out, pf);
+		else
+			qv16_dot_q6_k(row, k / 256, x, sx, us, NT, out, pf);
+		return;
 	}
 #endif
 	switch (ty) {
@@ -793,11 +1010,12 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 
 /* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). */
 QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long k,
-			 const float *const *x, const float *const *sx, int NT, float *const *y, const uint8_t **pf)
+			 const float *const *x, const float *const *sx, const float *us, int NT, float *const *y,
+			 const uint8_t **pf)
 {
 	for (long r = r0; r < r1; r++) {
 		float o[4];
-		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, NT, o, pf);
+		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, us, NT, o, pf);
 		for (int t = 0; t < NT; t++)
 			y[t][r] = o[t];
 	}
@@ -805,14 +1023,14 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 
 #define QV_FUSED_CASES(NT, lo, hi) \
 	switch (ty) { \
-	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
-	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, NT, yp, &pf); break; \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
 	}
 
 QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
@@ -826,18 +1044,20 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	 * ahead of the row being read (a pointer per row asked for its first QV_PF bytes again at every
 	 * row: with short rows, such as attn_k_b's 128 weights, most of the work) */
 	const uint8_t *pf = base + (size_t)r0 * rb;
-	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
-	/* this thread's sums of 32 activations */
-	float *qv_sx_buf = need_sx ? cpu_scratch(CPU_SCRATCH_QUANT_SUMS,
-						 (size_t)n * (size_t)(k / 32) * sizeof(float)) : NULL;
+	/* the 16-lane set's q6_K subtracts its codes' offset as sums of 16 activations (its scales' span) */
+	const int q6_16 = QV_W == 16 && ty == DS_Q6_K;
+	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1 || q6_16;
+	const long sw = q6_16 ? 16 : 32, ns = k / sw;
+	/* this thread's sums of sw activations */
+	float *qv_sx_buf = need_sx ? cpu_scratch(CPU_SCRATCH_QUANT_SUMS, (size_t)n * (size_t)ns * sizeof(float)) : NULL;
 	if (need_sx)
 		for (int i = 0; i < n; i++)
-			for (long c = 0; c < k; c += 32) {
+			for (long c = 0; c < k; c += sw) {
 				const float *xi = x + (long)i * ldx + c;
 				qv_f s = qv_load(xi);
-				for (int v = 1; v < QV_NV32; v++)
+				for (int v = 1; v < sw / QV_W; v++)
 					s = qv_add(s, qv_load(xi + v * QV_W));
-				qv_sx_buf[(long)i * (k / 32) + c / 32] = qv_hsum(s);
+				qv_sx_buf[(long)i * ns + c / sw] = qv_hsum(s);
 			}
 #if QV_W == 8
 	/* this thread's activations in lane order for the types read that way (rows are whole blocks
@@ -848,6 +1068,29 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 			qv8_permute(x + (long)i * ldx, k, xq + (long)i * k);
 		x = xq;
 		ldx = k;
+	}
+#else
+	/* q4_K and q6_K: codes as subnormal floats against activations ordered and scaled to match,
+	 * where every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
+	float *us = NULL;
+	if (ty == DS_Q4_K || ty == DS_Q6_K) {
+		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
+		float *u = xq + (size_t)n * (size_t)k;
+		int ok = 1;
+		for (int i = 0; i < n && ok; i++) {
+			int s = qv16_scale_exp(qv16_amax(x + (long)i * ldx, k));
+			ok = s != 0;
+			if (ok) {
+				qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : &qv16_order_q6,
+					     xq + (long)i * k);
+				u[i] = ldexpf(1.0f, 149 - s);
+			}
+		}
+		if (ok) {
+			x = xq;
+			ldx = k;
+			us = u;
+		}
 	}
 #endif
 	/* Tokens in groups whose activations stay in L2, rows in blocks of QV_RB: for more than 4
@@ -862,13 +1105,18 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 				int nt = g1 - i >= 4 ? 4 : g1 - i;
 				const float *xp[4];
 				const float *sp[4] = { NULL, NULL, NULL, NULL };
+				const float *usp = NULL;
 				float *yp[4];
 				for (int t = 0; t < nt; t++) {
 					xp[t] = x + (long)(i + t) * ldx;
 					yp[t] = y + (long)(i + t) * ldy;
 					if (need_sx)
-						sp[t] = qv_sx_buf + (long)(i + t) * (k / 32);
+						sp[t] = qv_sx_buf + (long)(i + t) * ns;
 				}
+#if QV_W == 16
+				if (us != NULL)
+					usp = us + i;
+#endif
 				switch (nt) {
 				case 1: QV_FUSED_CASES(1, lo, hi) break;
 				case 2: QV_FUSED_CASES(2, lo, hi) break;
