@@ -827,8 +827,8 @@ static const struct qv16_order qv16_order_k4 = {
 	{ QV16_POS(0), QV16_POS(1), QV16_POS(2), QV16_POS(3), QV16_POS(4), QV16_POS(5), QV16_POS(6), QV16_POS(7) },
 };
 
-/* q6_K (qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code in byte k of each lane
- * (byte 3 shifted down by 8) */
+/* q5_K and q6_K (qv16_dot_q5_k, qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code
+ * in byte k of each lane (byte 3 shifted down by 8) */
 static const struct qv16_order qv16_order_q6 = {
 	{ 0, 0, 0, 0, 64, 64, 64, 64 }, { 32, 32, 32, 32, 96, 96, 96, 96 }, { 0, 1, 2, 3, 0, 1, 2, 3 },
 	{ 0, 8, 16, 16, 0, 8, 16, 16 },
@@ -902,6 +902,68 @@ QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const
 					s = _mm512_fmadd_ps(q[6 + h], _mm512_loadu_ps(x[t] + o + 96 + 16 * h), s);
 					acc[h][t] = _mm512_fmadd_ps(s, sv, acc[h][t]);
 				}
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+}
+
+/* q5_K on activations in qv16_order_q6 (the same order), scaled: per sub-block d*sc * sum(q x) -
+ * dmin*m * sx as qv_dot_k45. Each chunk j of 32 qs bytes and the 32 qh bytes make 64 five-bit codes
+ * as bytes: bytes 0-31 sub-block 2 j (low nibbles, fifth bit 2 j of qh), bytes 32-63 sub-block
+ * 2 j + 1 (high nibbles, bit 2 j + 1), so vector k lane i holds weight
+ * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down by 8). */
+QV_FN void qv16_dot_q5_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+			 const float *us, int NT, float *out, const uint8_t **pf)
+{
+	__m512 acc[2][4];
+	__m256 corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++) {
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+		corr[t] = _mm256_setzero_ps();
+	}
+	const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+	/* the nibble of each half: low in bytes 0-31, high in 32-63 */
+	const __m512i nib_sh = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+	for (long b = 0; b < nb; b++, row += 176) {
+		qv_prefetch(row, pf, QV_PF + 176);
+		uint32_t sm[4];
+		qv_k_scales(row + 4, sm);
+		const __m512 dsc = _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
+		const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+		const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 16)));
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			const __m512i qs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 48 + 32 * j)));
+			/* bit 2 j (bytes 0-31) or 2 j + 1 (32-63) of each qh byte to bit 4: rotations by
+			 * 4 - 2 j and 3 - 2 j, modulo 64 (a right shift by up to 3 stays in the byte) */
+			const __m512i rot = _mm512_setr_epi64((4 - 2 * j) & 63, (4 - 2 * j) & 63, (4 - 2 * j) & 63, (4 - 2 * j) & 63,
+							      (3 - 2 * j) & 63, (3 - 2 * j) & 63, (3 - 2 * j) & 63, (3 - 2 * j) & 63);
+			const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
+								    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
+			const __m512i c3 = _mm512_srli_epi32(c, 8);
+			const __m512 q0 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f)));
+			const __m512 q1 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f00)));
+			const __m512 q2 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f0000)));
+			const __m512 q3 = _mm512_castsi512_ps(_mm512_and_si512(c3, _mm512_set1_epi32(0x1f0000)));
+			const __m512 sv = _mm512_permutexvar_ps(_mm512_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j,
+									  2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+									  2 * j + 1, 2 * j + 1), dsc);
+			const long o = b * 256 + 64 * j;
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
+				__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
+				v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
+				v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
+				v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
+				acc[j & 1][t] = _mm512_fmadd_ps(v, sv, acc[j & 1][t]);
 			}
 		}
 	}
@@ -991,6 +1053,8 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	if (us != NULL) {
 		if (ty == DS_Q4_K)
 			qv16_dot_k4(row, k / 256, x, sx, us, NT, out, pf);
+		else if (ty == DS_Q5_K)
+			qv16_dot_q5_k(row, k / 256, x, sx, us, NT, out, pf);
 		else
 			qv16_dot_q6_k(row, k / 256, x, sx, us, NT, out, pf);
 		return;
@@ -1070,10 +1134,10 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 		ldx = k;
 	}
 #else
-	/* q4_K and q6_K: codes as subnormal floats against activations ordered and scaled to match,
-	 * where every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
+	/* q4_K, q5_K and q6_K: codes as subnormal floats against activations ordered and scaled to
+	 * match, where every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
 	float *us = NULL;
-	if (ty == DS_Q4_K || ty == DS_Q6_K) {
+	if (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K) {
 		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
 		float *u = xq + (size_t)n * (size_t)k;
 		int ok = 1;
