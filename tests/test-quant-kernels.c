@@ -2,7 +2,8 @@
  * q5_1, q4_K, q5_K, q6_K) against exact math on the weights as the format's decoder gives them: random blocks with
  * extreme scales (subnormal, huge, zero, negative), token counts 1..7, 13, 20 and 50 (the fused form
  * and the prefill tiles of each set), row ranges off the tiles, widths past the decode panel; one-hot activations
- * that must give the decoded weights bit for bit; axpy_row; and the DSCODER_KERNELS choice.
+ * that must give the decoded weights bit for bit; axpy_row; and the DSCODER_KERNELS choice. The
+ * AVX-512 set runs twice: its K-quant decode with codes as subnormal floats and widened.
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
  * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
@@ -342,9 +343,17 @@ int main(void)
 		printf("this CPU lacks AVX2/FMA/F16C: the AVX2 set was not tested\n");
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
-	if (cpu_kernels_have_avx512())
-		test_set(&cpu_kernels_avx512, si++);
-	else
+	if (cpu_kernels_have_avx512()) {
+		/* its q4_K/q5_K/q6_K decode both ways: codes as subnormal floats (AMD) and widened (Intel) */
+		int sub = cpu_kernels_subnormal_codes(-1);
+		for (int pass = 0; pass < 2; pass++) {
+			cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);
+			printf("AVX-512 set, codes %s:\n", pass == 0 ? "as subnormal floats" : "widened");
+			test_set(&cpu_kernels_avx512, si);
+		}
+		si++;
+		cpu_kernels_subnormal_codes(sub);
+	} else
 		printf("this CPU lacks AVX-512: the AVX-512 set was not tested\n");
 #else
 	printf("built without AVX-512 kernels\n");

@@ -3,8 +3,10 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -229,6 +231,34 @@ int cpu_kernels_have_avx512(void)
 #else
 	return 0;
 #endif
+}
+
+/* Whether the AVX-512 set's exact q4_K/q5_K/q6_K decode multiplies codes as subnormal floats
+ * (cpu-quant-simd.h): on AMD cores, whose FMAs take subnormal inputs at full speed (Zen 5, measured),
+ * and DSCODER_SUBNORMAL_CODES not 0; Intel cores take a microcode assist for subnormal operands (a
+ * hundred cycles or more), so there the set widens the codes. Decided once (pool threads ask
+ * concurrently), or as set by cpu_kernels_subnormal_codes(0 or 1). */
+static atomic_int subnormal_codes;
+static pthread_once_t subnormal_codes_once = PTHREAD_ONCE_INIT;
+
+static void subnormal_codes_init(void)
+{
+	int amd = 0;
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (__get_cpuid(0, &a, &b, &c, &d))
+		amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   /* "Auth" "enti" "cAMD" */
+#endif
+	const char *e = getenv("DSCODER_SUBNORMAL_CODES");
+	atomic_store(&subnormal_codes, e != NULL ? strcmp(e, "0") != 0 : amd);
+}
+
+int cpu_kernels_subnormal_codes(int on)
+{
+	pthread_once(&subnormal_codes_once, subnormal_codes_init);
+	if (on >= 0)
+		atomic_store(&subnormal_codes, on != 0);
+	return atomic_load(&subnormal_codes);
 }
 
 #if defined(__x86_64__) || defined(__i386__)

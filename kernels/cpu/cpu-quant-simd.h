@@ -787,7 +787,9 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
  * 128 g + 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 of the super-block, so lanes 0-7 are in
  * sub-block 4 g + (n & 1), lanes 8-15 in 4 g + 2 + (n & 1). Nibbles 6 and 7 would overlap the
  * exponent field: their byte is first shifted down by 8. The activations are put in that order and
- * scaled once per call (qv16_permute). */
+ * scaled once per call (qv16_permute). Only where FMAs take subnormals at full speed: Intel cores
+ * take a microcode assist for them, and there the widening kernels above run
+ * (cpu_kernels_subnormal_codes). */
 
 /* Where nibble field n's lowest bit lies once masked */
 #define QV16_POS(n) ((n) < 6 ? 4 * (n) : 4 * (n) - 8)
@@ -1135,9 +1137,10 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	}
 #else
 	/* q4_K, q5_K and q6_K: codes as subnormal floats against activations ordered and scaled to
-	 * match, where every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
+	 * match, on CPUs that multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where
+	 * every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
 	float *us = NULL;
-	if (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K) {
+	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K) && cpu_kernels_subnormal_codes(-1)) {
 		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
 		float *u = xq + (size_t)n * (size_t)k;
 		int ok = 1;
