@@ -189,7 +189,7 @@ static void test_magnitudes(const struct cpu_kernels *k, int si, enum ds_dtype t
 		{ 0, 0, 0, 0 }, { 0x1p-140f, 0x1p-140f, 0x1p-140f, 0x1p-140f },
 		{ 1, 0x1p101f, 1e-3f, 0 }, { 1, 1e-3f, 0x1p-120f, 7 },
 	};
-	long cols = ds_dtype_get(t)->block == 32 ? 96 : 768;
+	long cols = ds_dtype_get(t)->block == 32 ? 384 : 768;
 	for (size_t c = 0; c < sizeof one / sizeof one[0]; c++)
 		for (int n = 1; n <= 4; n++)
 			test_rows_scaled(k, si, t, 13, cols, n, one[c], 0);
@@ -272,9 +272,10 @@ static void test_set(const struct cpu_kernels *k, int si)
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
 		enum ds_dtype t = types[ti];
 		int small = ds_dtype_get(t)->block == 32;
-		/* widths: one block, a few, past the 1024-column panel with a short last panel */
-		long widths[3] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304 };
-		for (int wi = 0; wi < 3; wi++)
+		/* widths: one block, a few, past the 1024-column panel with a short last panel, and whole
+		 * 128s (the AVX-512 set's q8_0 pairs of pairs) */
+		long widths[4] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304, small ? 640 : 1280 };
+		for (int wi = 0; wi < 4; wi++)
 			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 				test_rows(k, si, t, 11 + (long)ni % 3, widths[wi], ns[ni]);
 		/* the matrix-product form: rows past a 96-row block, tokens past a group of 128 */

@@ -836,6 +836,9 @@ static const struct qv16_order qv16_order_q6 = {
 	{ 0, 8, 16, 16, 0, 8, 16, 16 },
 };
 
+/* q8_0 (qv16_dot_q8_0): the same, its magnitudes at the same places */
+#define qv16_order_q8 qv16_order_q6
+
 QV_FN void qv16_permute(const float *x, long k, int s, const struct qv16_order *o, float *xq)
 {
 	const __m512i lanes = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
@@ -974,6 +977,55 @@ QV_FN void qv16_dot_q5_k(const uint8_t *row, long nb, const float *const *x, con
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
 }
 
+/* q8_0 (rows of whole 128s) on activations in qv16_order_q6, scaled: blocks in pairs, the 32 codes of block 2 p in lanes
+ * 0-7 and of 2 p + 1 in lanes 8-15 (vector k lane i: weight 64 p + 32 (i >= 8) + 4 (i & 7) + k). The
+ * codes are signed, so each is its magnitude (up to 128: 8 bits, in place at bits 0, 8, 16, or 16
+ * after a shift for byte 3, where 128 lands on the exponent's lowest bit as 2^-126 = 128 2^-133, the
+ * same value) with the code's sign bit moved to bit 31: d * sum(q x) per block exactly as the
+ * widened codes give it. */
+QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, const float *us, int NT,
+			 float *out, const uint8_t **pf)
+{
+	__m512 acc[2][4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+	/* two pairs a step (nb is a multiple of 4), each into its own accumulators */
+	for (long b = 0; b < nb; b += 4, row += 136)
+#pragma GCC unroll 2
+	for (int par = 0; par < 2; par++) {
+		const uint8_t *const p = row + 68 * par;
+		qv_prefetch(p, pf, QV_PF + 68);
+		const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+			(const __m256i *)(const void *)(p + 2))), _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
+		const __m512i a = _mm512_abs_epi8(c), a3 = _mm512_srli_epi32(a, 8);
+		/* (magnitude field) | (sign bit of byte k, shifted to bit 31) */
+		const __m512 q0 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff)),
+									       _mm512_slli_epi32(c, 24), sign, 0xf8));
+		const __m512 q1 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff00)),
+									       _mm512_slli_epi32(c, 16), sign, 0xf8));
+		const __m512 q2 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff0000)),
+									       _mm512_slli_epi32(c, 8), sign, 0xf8));
+		const __m512 q3 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a3, _mm512_set1_epi32(0xff0000)),
+									       c, sign, 0xf8));
+		const __m512 sv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(qv_h2f(p)), _mm512_set1_ps(qv_h2f(p + 34)));
+		const long o = (b + 2 * par) * 32;
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++) {
+			/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
+			__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
+			v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
+			v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
+			v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
+			acc[par][t] = _mm512_fmadd_ps(v, sv, acc[par][t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t];
+}
+
 /* q6_K on activations in qv16_order_q6, scaled: its codes q (0-63) as subnormals, and
  * d * sc * (q - 32) summed as d * sc * sum(q x) - 32 d * sc * sx16, sx16[t][j] the sum of activations
  * 16 j .. 16 j + 15 (precomputed per call). Scales change every 16 weights: lanes 4 m .. 4 m + 3 of
@@ -1055,6 +1107,8 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	if (us != NULL) {
 		if (ty == DS_Q4_K)
 			qv16_dot_k4(row, k / 256, x, sx, us, NT, out, pf);
+		else if (ty == DS_Q8_0)
+			qv16_dot_q8_0(row, k / 32, x, us, NT, out, pf);
 		else if (ty == DS_Q5_K)
 			qv16_dot_q5_k(row, k / 256, x, sx, us, NT, out, pf);
 		else
@@ -1136,11 +1190,14 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 		ldx = k;
 	}
 #else
-	/* q4_K, q5_K and q6_K: codes as subnormal floats against activations ordered and scaled to
-	 * match, on CPUs that multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where
-	 * every token's activations allow it (qv16_scale_exp); us[i] undoes token i's scale */
+	/* q4_K, q5_K, q6_K and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as
+	 * much as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68): codes as subnormal
+	 * floats against activations ordered and scaled to match, on CPUs that multiply subnormals at
+	 * full speed (cpu_kernels_subnormal_codes) and where every token's activations allow it
+	 * (qv16_scale_exp); us[i] undoes token i's scale */
 	float *us = NULL;
-	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K) && cpu_kernels_subnormal_codes(-1)) {
+	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) &&
+	    cpu_kernels_subnormal_codes(-1)) {
 		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
 		float *u = xq + (size_t)n * (size_t)k;
 		int ok = 1;
@@ -1148,7 +1205,8 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 			int s = qv16_scale_exp(qv16_amax(x + (long)i * ldx, k));
 			ok = s != 0;
 			if (ok) {
-				qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : &qv16_order_q6,
+				qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : ty == DS_Q8_0 ?
+					     &qv16_order_q8 : &qv16_order_q6,
 					     xq + (long)i * k);
 				u[i] = ldexpf(1.0f, 149 - s);
 			}
