@@ -857,6 +857,44 @@ QV_FN void qv16_permute(const float *x, long k, int s, const struct qv16_order *
 	}
 }
 
+/* sum over j < 4 of q[j] times the 16 activations at x + j * step, starting from an FMA on zero, not
+ * a multiply: multiplies take subnormal inputs slowly (Zen 5: 5 cycles, not 3), FMAs at full speed
+ * (a first version with a multiply took 1.7 times the widening kernel's time) */
+QV_FN __m512 qv16_sum4(__m512 q0, __m512 q1, __m512 q2, __m512 q3, const float *x, int step)
+{
+	__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x), _mm512_setzero_ps());
+	v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x + step), v);
+	v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x + 2 * step), v);
+	return _mm512_fmadd_ps(q3, _mm512_loadu_ps(x + 3 * step), v);
+}
+
+/* The magnitudes' bits in mask, with bit 31 of s as the sign: a signed code as a subnormal float */
+QV_FN __m512 qv16_signed(__m512i mag, uint32_t mask, __m512i s)
+{
+	return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(mag, _mm512_set1_epi32((int)mask)), s,
+							     _mm512_set1_epi32((int)0x80000000u), 0xf8));   /* a | (b & c) */
+}
+
+/* The bits of c in mask, as floats */
+QV_FN __m512 qv16_field(__m512i c, uint32_t mask)
+{
+	return _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32((int)mask)));
+}
+
+/* 32 bytes at p in both 256-bit halves */
+QV_FN __m512i qv16_bcast32(const uint8_t *p)
+{
+	return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* Scales s (8 floats in the low half) for lanes 0-7 from s[a], lanes 8-15 from s[b] */
+QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
+{
+	/* (a set of constants once unrolled: a blend of two broadcasts was built at run time, 1.09 times
+	 * the time of one token's q4_K) */
+	return _mm512_permutexvar_ps(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b), s);
+}
+
 /* q4_K on activations so ordered and scaled: per sub-block d*sc * sum(q x) - dmin*m * sx as
  * qv_dot_k45, us[t] = 2^(149 - s) undoing token t's scale */
 QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
@@ -869,13 +907,6 @@ QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const
 		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
 		corr[t] = _mm256_setzero_ps();
 	}
-	/* the scale of each lane of vector n in group g: lanes 0-7 sub-block 4 g + (n & 1), 8-15 that + 2 */
-	const __m512i si[2][2] = {
-		{ _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
-		  _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3) },
-		{ _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6),
-		  _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7) },
-	};
 	for (long b = 0; b < nb; b++, row += 144) {
 		qv_prefetch(row, pf, QV_PF + 144);
 		uint32_t sm[4];
@@ -892,21 +923,16 @@ QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const
 			__m512 q[8];
 #pragma GCC unroll 8
 			for (int n = 0; n < 8; n++)
-				q[n] = _mm512_castsi512_ps(_mm512_and_si512(n < 6 ? c : c3,
-									    _mm512_set1_epi32(0xf << QV16_POS(n))));
+				q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV16_POS(n));
 #pragma GCC unroll 2
 			for (int h = 0; h < 2; h++) {
-				const __m512 sv = _mm512_permutexvar_ps(si[g][h], dsc);
-				const long o = b * 256 + 128 * g;
+				/* lanes 0-7 in sub-block 4 g + h, 8-15 in 4 g + 2 + h */
+				const __m512 sv = qv16_scales2(dsc, 4 * g + h, 4 * g + 2 + h);
+				const long o = b * 256 + 128 * g + 16 * h;
 #pragma GCC unroll 4
-				for (int t = 0; t < NT; t++) {
-					/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
-					__m512 s = _mm512_fmadd_ps(q[h], _mm512_loadu_ps(x[t] + o + 16 * h), _mm512_setzero_ps());
-					s = _mm512_fmadd_ps(q[2 + h], _mm512_loadu_ps(x[t] + o + 32 + 16 * h), s);
-					s = _mm512_fmadd_ps(q[4 + h], _mm512_loadu_ps(x[t] + o + 64 + 16 * h), s);
-					s = _mm512_fmadd_ps(q[6 + h], _mm512_loadu_ps(x[t] + o + 96 + 16 * h), s);
-					acc[h][t] = _mm512_fmadd_ps(s, sv, acc[h][t]);
-				}
+				for (int t = 0; t < NT; t++)
+					acc[h][t] = _mm512_fmadd_ps(qv16_sum4(q[h], q[2 + h], q[4 + h], q[6 + h], x[t] + o, 32),
+								    sv, acc[h][t]);
 			}
 		}
 	}
@@ -942,34 +968,24 @@ QV_FN void qv16_dot_q5_k(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
 			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
-		const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 16)));
+		const __m512i qh = qv16_bcast32(row + 16);
 #pragma GCC unroll 4
 		for (int j = 0; j < 4; j++) {
-			const __m512i qs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 48 + 32 * j)));
+			const __m512i qs = qv16_bcast32(row + 48 + 32 * j);
 			/* bit 2 j (bytes 0-31) or 2 j + 1 (32-63) of each qh byte to bit 4: rotations by
 			 * 4 - 2 j and 3 - 2 j, modulo 64 (a right shift by up to 3 stays in the byte) */
-			const __m512i rot = _mm512_setr_epi64((4 - 2 * j) & 63, (4 - 2 * j) & 63, (4 - 2 * j) & 63, (4 - 2 * j) & 63,
-							      (3 - 2 * j) & 63, (3 - 2 * j) & 63, (3 - 2 * j) & 63, (3 - 2 * j) & 63);
+			const long r0 = (4 - 2 * j) & 63, r1 = (3 - 2 * j) & 63;
+			const __m512i rot = _mm512_setr_epi64(r0, r0, r0, r0, r1, r1, r1, r1);
 			const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
 								    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
 			const __m512i c3 = _mm512_srli_epi32(c, 8);
-			const __m512 q0 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f)));
-			const __m512 q1 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f00)));
-			const __m512 q2 = _mm512_castsi512_ps(_mm512_and_si512(c, _mm512_set1_epi32(0x1f0000)));
-			const __m512 q3 = _mm512_castsi512_ps(_mm512_and_si512(c3, _mm512_set1_epi32(0x1f0000)));
-			const __m512 sv = _mm512_permutexvar_ps(_mm512_setr_epi32(2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j,
-									  2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
-									  2 * j + 1, 2 * j + 1), dsc);
+			const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
+				     q3 = qv16_field(c3, 0x1f0000);
+			const __m512 sv = qv16_scales2(dsc, 2 * j, 2 * j + 1);
 			const long o = b * 256 + 64 * j;
 #pragma GCC unroll 4
-			for (int t = 0; t < NT; t++) {
-				/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
-				__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
-				v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
-				v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
-				v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
-				acc[j & 1][t] = _mm512_fmadd_ps(v, sv, acc[j & 1][t]);
-			}
+			for (int t = 0; t < NT; t++)
+				acc[j & 1][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + o, 16), sv, acc[j & 1][t]);
 		}
 	}
 #pragma GCC unroll 4
@@ -990,7 +1006,6 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
 	/* two pairs a step (nb is a multiple of 4), each into its own accumulators */
 	for (long b = 0; b < nb; b += 4, row += 136)
 #pragma GCC unroll 2
@@ -1000,26 +1015,14 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 		const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
 			(const __m256i *)(const void *)(p + 2))), _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
 		const __m512i a = _mm512_abs_epi8(c), a3 = _mm512_srli_epi32(a, 8);
-		/* (magnitude field) | (sign bit of byte k, shifted to bit 31) */
-		const __m512 q0 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff)),
-									       _mm512_slli_epi32(c, 24), sign, 0xf8));
-		const __m512 q1 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff00)),
-									       _mm512_slli_epi32(c, 16), sign, 0xf8));
-		const __m512 q2 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a, _mm512_set1_epi32(0xff0000)),
-									       _mm512_slli_epi32(c, 8), sign, 0xf8));
-		const __m512 q3 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(a3, _mm512_set1_epi32(0xff0000)),
-									       c, sign, 0xf8));
+		const __m512 q0 = qv16_signed(a, 0xff, _mm512_slli_epi32(c, 24)),
+			     q1 = qv16_signed(a, 0xff00, _mm512_slli_epi32(c, 16)),
+			     q2 = qv16_signed(a, 0xff0000, _mm512_slli_epi32(c, 8)), q3 = qv16_signed(a3, 0xff0000, c);
 		const __m512 sv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(qv_h2f(p)), _mm512_set1_ps(qv_h2f(p + 34)));
 		const long o = (b + 2 * par) * 32;
 #pragma GCC unroll 4
-		for (int t = 0; t < NT; t++) {
-			/* an FMA on zero, not a multiply: see qv16_dot_q6_k */
-			__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
-			v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
-			v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
-			v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
-			acc[par][t] = _mm512_fmadd_ps(v, sv, acc[par][t]);
-		}
+		for (int t = 0; t < NT; t++)
+			acc[par][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + o, 16), sv, acc[par][t]);
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
@@ -1057,7 +1060,7 @@ QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
 			const __m512i ql = _mm512_loadu_si512((const void *)(row + 64 * h));
-			const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(row + 128 + 32 * h)));
+			const __m512i qh = qv16_bcast32(row + 128 + 32 * h);
 			__m512i c[2] = {
 				_mm512_ternarylogic_epi32(ql, m4, _mm512_and_si512(_mm512_sllv_epi64(qh, sh_lo), m30), 0xea),
 				_mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4,
@@ -1066,22 +1069,13 @@ QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 2
 			for (int g = 0; g < 2; g++) {
 				const __m512i c3 = _mm512_srli_epi32(c[g], 8);
-				const __m512 q0 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f)));
-				const __m512 q1 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f00)));
-				const __m512 q2 = _mm512_castsi512_ps(_mm512_and_si512(c[g], _mm512_set1_epi32(0x3f0000)));
-				const __m512 q3 = _mm512_castsi512_ps(_mm512_and_si512(c3, _mm512_set1_epi32(0x3f0000)));
+				const __m512 q0 = qv16_field(c[g], 0x3f), q1 = qv16_field(c[g], 0x3f00),
+					     q2 = qv16_field(c[g], 0x3f0000), q3 = qv16_field(c3, 0x3f0000);
 				const __m512 sv = _mm512_permutexvar_ps(si[2 * h + g], dsc);
 				const long o = b * 256 + 128 * h + 64 * g;
 #pragma GCC unroll 4
-				for (int t = 0; t < NT; t++) {
-					/* the first product an FMA on zero, not a multiply: multiplies take
-					 * subnormal inputs slowly (Zen 5: 5 cycles, not 3), FMAs at full speed */
-					__m512 v = _mm512_fmadd_ps(q0, _mm512_loadu_ps(x[t] + o), _mm512_setzero_ps());
-					v = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x[t] + o + 16), v);
-					v = _mm512_fmadd_ps(q2, _mm512_loadu_ps(x[t] + o + 32), v);
-					v = _mm512_fmadd_ps(q3, _mm512_loadu_ps(x[t] + o + 48), v);
-					acc[g][t] = _mm512_fmadd_ps(v, sv, acc[g][t]);
-				}
+				for (int t = 0; t < NT; t++)
+					acc[g][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + o, 16), sv, acc[g][t]);
 			}
 		}
 	}
