@@ -829,7 +829,7 @@ static const struct qv16_order qv16_order_k4 = {
 	{ QV16_POS(0), QV16_POS(1), QV16_POS(2), QV16_POS(3), QV16_POS(4), QV16_POS(5), QV16_POS(6), QV16_POS(7) },
 };
 
-/* q5_K and q6_K (qv16_dot_q5_k, qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code
+/* q5_K and q6_K (qv16_q5_block, qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code
  * in byte k of each lane (byte 3 shifted down by 8) */
 static const struct qv16_order qv16_order_q6 = {
 	{ 0, 0, 0, 0, 64, 64, 64, 64 }, { 32, 32, 32, 32, 96, 96, 96, 96 }, { 0, 1, 2, 3, 0, 1, 2, 3 },
@@ -895,98 +895,93 @@ QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
 	return _mm512_permutexvar_ps(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b), s);
 }
 
-/* q4_K on activations so ordered and scaled: per sub-block d*sc * sum(q x) - dmin*m * sx as
- * qv_dot_k45, us[t] = 2^(149 - s) undoing token t's scale */
-QV_FN void qv16_dot_k4(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
-		       const float *us, int NT, float *out, const uint8_t **pf)
+/* A q4_K/q5_K block's scales d*sc (returned, 8 floats in the low half) and its mins' part of each
+ * token's sum, dmin*m times the sums of 32 activations sx, added to corr */
+QV_FN __m512 qv16_k_block(const uint8_t *row, long b, const float *const *sx, int NT, __m256 corr[4])
 {
-	__m512 acc[2][4];
-	__m256 corr[4];
-#pragma GCC unroll 4
-	for (int t = 0; t < NT; t++) {
-		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-		corr[t] = _mm256_setzero_ps();
-	}
-	for (long b = 0; b < nb; b++, row += 144) {
-		qv_prefetch(row, pf, QV_PF + 144);
-		uint32_t sm[4];
-		qv_k_scales(row + 4, sm);
-		const __m512 dsc = _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
-		const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
-#pragma GCC unroll 4
-		for (int t = 0; t < NT; t++)
-			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
-#pragma GCC unroll 2
-		for (int g = 0; g < 2; g++) {
-			const __m512i c = _mm512_loadu_si512((const void *)(row + 16 + 64 * g));
-			const __m512i c3 = _mm512_srli_epi32(c, 8);
-			__m512 q[8];
-#pragma GCC unroll 8
-			for (int n = 0; n < 8; n++)
-				q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV16_POS(n));
-#pragma GCC unroll 2
-			for (int h = 0; h < 2; h++) {
-				/* lanes 0-7 in sub-block 4 g + h, 8-15 in 4 g + 2 + h */
-				const __m512 sv = qv16_scales2(dsc, 4 * g + h, 4 * g + 2 + h);
-				const long o = b * 256 + 128 * g + 16 * h;
-#pragma GCC unroll 4
-				for (int t = 0; t < NT; t++)
-					acc[h][t] = _mm512_fmadd_ps(qv16_sum4(q[h], q[2 + h], q[4 + h], q[6 + h], x[t] + o, 32),
-								    sv, acc[h][t]);
-			}
-		}
-	}
+	uint32_t sm[4];
+	qv_k_scales(row + 4, sm);
+	const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+		corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+	return _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
 }
 
-/* q5_K on activations in qv16_order_q6 (the same order), scaled: per sub-block d*sc * sum(q x) -
- * dmin*m * sx as qv_dot_k45. Each chunk j of 32 qs bytes and the 32 qh bytes make 64 five-bit codes
- * as bytes: bytes 0-31 sub-block 2 j (low nibbles, fifth bit 2 j of qh), bytes 32-63 sub-block
- * 2 j + 1 (high nibbles, bit 2 j + 1), so vector k lane i holds weight
- * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down by 8). */
-QV_FN void qv16_dot_q5_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
-			 const float *us, int NT, float *out, const uint8_t **pf)
+/* q4_K (qv16_order_k4): the 64 bytes of chunks 2 g and 2 g + 1 as 8 vectors of nibbles, lanes 0-7 in
+ * sub-block 4 g + (n & 1), 8-15 in 4 g + 2 + (n & 1); acc[h] takes the vectors of nibble parity h */
+QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 dsc, const float *const *x, int NT, __m512 acc[2][4])
 {
-	__m512 acc[2][4];
-	__m256 corr[4];
+#pragma GCC unroll 2
+	for (int g = 0; g < 2; g++) {
+		const __m512i c = _mm512_loadu_si512((const void *)(row + 16 + 64 * g));
+		const __m512i c3 = _mm512_srli_epi32(c, 8);
+		__m512 q[8];
+#pragma GCC unroll 8
+		for (int n = 0; n < 8; n++)
+			q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV16_POS(n));
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			const __m512 sv = qv16_scales2(dsc, 4 * g + h, 4 * g + 2 + h);
+			const long o = b * 256 + 128 * g + 16 * h;
 #pragma GCC unroll 4
-	for (int t = 0; t < NT; t++) {
-		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-		corr[t] = _mm256_setzero_ps();
+			for (int t = 0; t < NT; t++)
+				acc[h][t] = _mm512_fmadd_ps(qv16_sum4(q[h], q[2 + h], q[4 + h], q[6 + h], x[t] + o, 32),
+							    sv, acc[h][t]);
+		}
 	}
+}
+
+/* q5_K (qv16_order_q6, the same order as q6_K): each chunk j of 32 qs bytes and the 32 qh bytes make
+ * 64 five-bit codes as bytes: bytes 0-31 sub-block 2 j (low nibbles, fifth bit 2 j of qh), bytes 32-63
+ * sub-block 2 j + 1 (high nibbles, bit 2 j + 1), so vector k lane i holds weight
+ * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down by 8) */
+QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 dsc, const float *const *x, int NT, __m512 acc[2][4])
+{
 	const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
 	/* the nibble of each half: low in bytes 0-31, high in 32-63 */
 	const __m512i nib_sh = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-	for (long b = 0; b < nb; b++, row += 176) {
-		qv_prefetch(row, pf, QV_PF + 176);
-		uint32_t sm[4];
-		qv_k_scales(row + 4, sm);
-		const __m512 dsc = _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
-		const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+	const __m512i qh = qv16_bcast32(row + 16);
+#pragma GCC unroll 4
+	for (int j = 0; j < 4; j++) {
+		const __m512i qs = qv16_bcast32(row + 48 + 32 * j);
+		/* bit 2 j (bytes 0-31) or 2 j + 1 (32-63) of each qh byte to bit 4: rotations by 4 - 2 j and
+		 * 3 - 2 j, modulo 64 (a right shift by up to 3 stays in the byte) */
+		const long r0 = (4 - 2 * j) & 63, r1 = (3 - 2 * j) & 63;
+		const __m512i rot = _mm512_setr_epi64(r0, r0, r0, r0, r1, r1, r1, r1);
+		const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
+							    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
+		const __m512i c3 = _mm512_srli_epi32(c, 8);
+		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
+			     q3 = qv16_field(c3, 0x1f0000);
+		const __m512 sv = qv16_scales2(dsc, 2 * j, 2 * j + 1);
+		const long o = b * 256 + 64 * j;
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
-			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
-		const __m512i qh = qv16_bcast32(row + 16);
+			acc[j & 1][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + o, 16), sv, acc[j & 1][t]);
+	}
+}
+
+/* q4_K and q5_K on activations ordered (above) and scaled: per sub-block d*sc * sum(q x) - dmin*m * sx
+ * as qv_dot_k45, us[t] = 2^(149 - s) undoing token t's scale */
+QV_FN void qv16_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x, const float *const *sx,
+			const float *us, int NT, float *out, const uint8_t **pf)
+{
+	const size_t bb = q5 ? 176 : 144;
+	__m512 acc[2][4];
+	__m256 corr[4];
 #pragma GCC unroll 4
-		for (int j = 0; j < 4; j++) {
-			const __m512i qs = qv16_bcast32(row + 48 + 32 * j);
-			/* bit 2 j (bytes 0-31) or 2 j + 1 (32-63) of each qh byte to bit 4: rotations by
-			 * 4 - 2 j and 3 - 2 j, modulo 64 (a right shift by up to 3 stays in the byte) */
-			const long r0 = (4 - 2 * j) & 63, r1 = (3 - 2 * j) & 63;
-			const __m512i rot = _mm512_setr_epi64(r0, r0, r0, r0, r1, r1, r1, r1);
-			const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
-								    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
-			const __m512i c3 = _mm512_srli_epi32(c, 8);
-			const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
-				     q3 = qv16_field(c3, 0x1f0000);
-			const __m512 sv = qv16_scales2(dsc, 2 * j, 2 * j + 1);
-			const long o = b * 256 + 64 * j;
-#pragma GCC unroll 4
-			for (int t = 0; t < NT; t++)
-				acc[j & 1][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + o, 16), sv, acc[j & 1][t]);
-		}
+	for (int t = 0; t < NT; t++) {
+		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+		corr[t] = _mm256_setzero_ps();
+	}
+	for (long b = 0; b < nb; b++, row += bb) {
+		qv_prefetch(row, pf, QV_PF + bb);
+		const __m512 dsc = qv16_k_block(row, b, sx, NT, corr);
+		if (q5)
+			qv16_q5_block(row, b, dsc, x, NT, acc);
+		else
+			qv16_q4_block(row, b, dsc, x, NT, acc);
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
@@ -1099,12 +1094,10 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 #endif
 #if QV_W == 16
 	if (us != NULL) {
-		if (ty == DS_Q4_K)
-			qv16_dot_k4(row, k / 256, x, sx, us, NT, out, pf);
+		if (ty == DS_Q4_K || ty == DS_Q5_K)
+			qv16_dot_k45(row, k / 256, ty == DS_Q5_K, x, sx, us, NT, out, pf);
 		else if (ty == DS_Q8_0)
 			qv16_dot_q8_0(row, k / 32, x, us, NT, out, pf);
-		else if (ty == DS_Q5_K)
-			qv16_dot_q5_k(row, k / 256, x, sx, us, NT, out, pf);
 		else
 			qv16_dot_q6_k(row, k / 256, x, sx, us, NT, out, pf);
 		return;
