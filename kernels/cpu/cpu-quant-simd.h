@@ -769,27 +769,29 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 #endif
 
 #if QV_W == 16
-/* ---- 16 lanes: q4_K codes as exact subnormal floats ----
+/* ---- 16 lanes: K-quant and q8_0 codes as exact subnormal floats ----
  *
  * On 512-bit registers the widening was the bound: each 16 codes took a vpmovzxbd and a vcvtdq2ps,
  * and both share the two FP pipes with the FMAs (Zen 5: 16 weights a cycle for widen + convert +
  * FMA, 26 for mask + FMA). A float whose exponent field is 0 is the subnormal m * 2^-149 of its
- * mantissa bits m, exactly; so a 4-bit code masked in place at bit p of a 32-bit lane, its
- * neighbours cleared, is the float q * 2^(p - 149) with no conversion. FMAs take subnormal inputs at
- * full speed and their products are exact, so each code is multiplied by its activation scaled by
- * 2^(s - p) (s per token, from the largest |x|), which makes every product q x 2^(s - 149): the
- * same terms as q x, scaled by a power of 2, and rounded as they are. The sums are scaled back at the
- * end. s keeps the scaled activations below 2^126 and the products of the largest activations near
- * 2^-20, so no product or sum leaves the normal range unless it is below 2^-100 of the largest.
+ * mantissa bits m, exactly (and the encoding runs on seamlessly into exponent 1: any m below 2^24
+ * is m * 2^-149); so a code masked in place at bit p of a 32-bit lane, its neighbours cleared, is
+ * the float q * 2^(p - 149) with no conversion (q8_0's codes keep their sign in bit 31). FMAs take
+ * subnormal inputs at full speed and their products are exact, so each code is multiplied by its
+ * activation scaled by 2^(s - p) (s per token, from the largest |x|), which makes every product
+ * q x 2^(s - 149): the same terms as q x, scaled by a power of 2, and rounded as they are. The sums
+ * are scaled back at the end. s keeps the scaled activations below 2^126 and the products of the
+ * largest activations at most 2^-16, so no product or sum leaves the normal range unless it is below
+ * 2^-100 of the largest. q6_K's codes are summed unsigned (0-63), its offset of 32 subtracted apart.
  *
  * The 64 bytes of two q4_K chunks (qs + 64 g) give 8 vectors: vector n takes nibble n of each
  * 32-bit lane (byte n / 2, high nibble when n is odd), lane i holding weight
  * 128 g + 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 of the super-block, so lanes 0-7 are in
  * sub-block 4 g + (n & 1), lanes 8-15 in 4 g + 2 + (n & 1). Nibbles 6 and 7 would overlap the
- * exponent field: their byte is first shifted down by 8. The activations are put in that order and
- * scaled once per call (qv16_permute). Only where FMAs take subnormals at full speed: Intel cores
- * take a microcode assist for them, and there the widening kernels above run
- * (cpu_kernels_subnormal_codes). */
+ * exponent field: their byte is first shifted down by 8. q5_K, q6_K and q8_0 form their codes as
+ * bytes, one vector per byte of the lane. The activations are put in the matching order and scaled
+ * once per call (qv16_permute). Only where FMAs take subnormals at full speed: Intel cores take a
+ * microcode assist for them, and there the widening kernels above run (cpu_kernels_subnormal_codes). */
 
 /* Where nibble field n's lowest bit lies once masked */
 #define QV16_POS(n) ((n) < 6 ? 4 * (n) : 4 * (n) - 8)
