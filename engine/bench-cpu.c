@@ -484,9 +484,10 @@ int cli_bench(const struct cli_args *a)
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          cpu, %d threads, kernels %s\n", threads, cpu_kernels_best()->name);
-		if (bench_int8_hint(&e.model) != NULL)
+		const char *hint = bench_int8_hint(&e.model);
+		if (hint != NULL)
 			printf("hint             --kernels %s rounds activations to 8 bits, as llama.cpp does (logits move by "
-			       "~1e-2), and multiplies these quantized weights about twice as fast\n", bench_int8_hint(&e.model));
+			       "~1e-2), and multiplies these quantized weights about twice as fast\n", hint);
 		printf("load             %.3f s\n", load_s);
 		if (rounds > 1) {
 			printf("rounds           %d; prefill the median, decode and bandwidth the median round by "

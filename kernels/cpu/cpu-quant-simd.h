@@ -1153,8 +1153,30 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	 * ahead of the row being read (a pointer per row asked for its first QV_PF bytes again at every
 	 * row: with short rows, such as attn_k_b's 128 weights, most of the work) */
 	const uint8_t *pf = base + (size_t)r0 * rb;
-	/* the 16-lane set's q6_K subtracts its codes' offset as sums of 16 activations (its scales' span) */
-	const int q6_16 = QV_W == 16 && ty == DS_Q6_K;
+	/* 16 lanes: q4_K, q5_K, q6_K and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs
+	 * cost as much as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their
+	 * codes as subnormal floats against activations ordered and scaled to match (below), on CPUs that
+	 * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
+	 * activations allow it (qv16_scale_exp): us[i] holds token i's scale exponent until the activations
+	 * are ordered, then the factor that undoes it */
+	float *us = NULL, *xq = NULL;
+#if QV_W == 16
+	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) &&
+	    cpu_kernels_subnormal_codes(-1)) {
+		xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
+		float *u = xq + (size_t)n * (size_t)k;
+		int ok = 1;
+		for (int i = 0; i < n && ok; i++) {
+			int s = qv16_scale_exp(qv16_amax(x + (long)i * ldx, k));
+			ok = s != 0;
+			u[i] = (float)s;
+		}
+		if (ok)
+			us = u;
+	}
+#endif
+	/* that q6_K subtracts its codes' offset as sums of 16 activations (its scales' span) */
+	const int q6_16 = us != NULL && ty == DS_Q6_K;
 	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1 || q6_16;
 	const long sw = q6_16 ? 16 : 32, ns = k / sw;
 	/* this thread's sums of sw activations */
@@ -1172,39 +1194,22 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	/* this thread's activations in lane order for the types read that way (rows are whole blocks
 	 * of 32) */
 	if (ty != DS_Q8_0 && ty != DS_Q4_0 && ty != DS_Q4_K) {
-		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)k * sizeof(float));
+		xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)k * sizeof(float));
 		for (int i = 0; i < n; i++)
 			qv8_permute(x + (long)i * ldx, k, xq + (long)i * k);
 		x = xq;
 		ldx = k;
 	}
 #else
-	/* q4_K, q5_K, q6_K and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as
-	 * much as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68): codes as subnormal
-	 * floats against activations ordered and scaled to match, on CPUs that multiply subnormals at
-	 * full speed (cpu_kernels_subnormal_codes) and where every token's activations allow it
-	 * (qv16_scale_exp); us[i] undoes token i's scale */
-	float *us = NULL;
-	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) &&
-	    cpu_kernels_subnormal_codes(-1)) {
-		float *xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
-		float *u = xq + (size_t)n * (size_t)k;
-		int ok = 1;
-		for (int i = 0; i < n && ok; i++) {
-			int s = qv16_scale_exp(qv16_amax(x + (long)i * ldx, k));
-			ok = s != 0;
-			if (ok) {
-				qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : ty == DS_Q8_0 ?
-					     &qv16_order_q8 : &qv16_order_q6,
-					     xq + (long)i * k);
-				u[i] = ldexpf(1.0f, 149 - s);
-			}
+	if (us != NULL) {
+		for (int i = 0; i < n; i++) {
+			const int s = (int)us[i];
+			qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : ty == DS_Q8_0 ?
+				     &qv16_order_q8 : &qv16_order_q6, xq + (long)i * k);
+			us[i] = ldexpf(1.0f, 149 - s);
 		}
-		if (ok) {
-			x = xq;
-			ldx = k;
-			us = u;
-		}
+		x = xq;
+		ldx = k;
 	}
 #endif
 	/* Tokens in groups whose activations stay in L2, rows in blocks of QV_RB: for more than 4
