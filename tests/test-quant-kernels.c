@@ -7,9 +7,10 @@
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
  * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
- * min in q4_1/q5_1, 16 d in q5_0, 32 d * sc in q6_K (0 in q8_0 and q4_0). That sum bounds every
+ * min in q4_1/q5_1, 16 d in q5_0, 8 d in q4_0, 32 d * sc in q6_K (0 in q8_0). That sum bounds every
  * term the kernels add (the K-quant kernels sum d*sc*q*x and m*x apart; the AVX-512 set's q6_K sums
- * d*sc*q*x over codes 0-63 and 32 d*sc*x apart), so the bound says: F32 rounding of sums of at
+ * d*sc*q*x over codes 0-63 and 32 d*sc*x apart, its q4_0 and q5_0 d*q*x over codes 0-15 or 0-31 and
+ * 8 d*x or 16 d*x apart), so the bound says: F32 rounding of sums of at
  * most a few thousand terms, and nothing
  * coarser (no activation rounded to 8 or 16 bits). */
 #include "build-config.h"
@@ -73,7 +74,7 @@ static void block_offsets(enum ds_dtype t, const uint8_t *b, float *m)
 {
 	int blk = ds_dtype_get(t)->block;
 	/* bytes of scales and mins before the quants */
-	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 ? 2 :
+	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 || t == DS_Q4_0 ? 2 :
 		      t == DS_Q6_K ? 18 : 0;
 	if (head == 0) {
 		memset(m, 0, sizeof *m * (size_t)blk);
@@ -272,10 +273,12 @@ static void test_set(const struct cpu_kernels *k, int si)
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
 		enum ds_dtype t = types[ti];
 		int small = ds_dtype_get(t)->block == 32;
-		/* widths: one block, a few, past the 1024-column panel with a short last panel, and whole
-		 * 128s (the AVX-512 set's q8_0 pairs of pairs) */
-		long widths[4] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304, small ? 640 : 1280 };
-		for (int wi = 0; wi < 4; wi++)
+		/* widths: one block, a few, past the 1024-column panel with a short last panel, whole 128s
+		 * (the AVX-512 set's q8_0 pairs of pairs) and an odd number of 64s (its other blocks of 32 in
+		 * pairs: an odd last pair, and a last 64 put in lane order alone) */
+		long widths[5] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304, small ? 640 : 1280,
+				   small ? 1472 : 3328 };
+		for (int wi = 0; wi < 5; wi++)
 			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 				test_rows(k, si, t, 11 + (long)ni % 3, widths[wi], ns[ni]);
 		/* the matrix-product form: rows past a 96-row block, tokens past a group of 128 */

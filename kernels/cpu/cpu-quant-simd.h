@@ -194,12 +194,14 @@ QV_FN __m256 qv_scale8(float f, const void *p)
 		_mm_loadl_epi64((const __m128i *)p))));
 }
 
-QV_FN void qv_prefetch(const uint8_t *p, const uint8_t **next, size_t upto)
+/* Asks for the lines QV_PF bytes ahead of the block of `bytes` at p being read, one per 64 bytes
+ * whatever lines they fall in: no branch, so nothing to mispredict. (A loop that asked for each
+ * line once, keeping a pointer to the next, took 1.3 times the time of a q4_K or q5_0 row from
+ * cache: its branch, taken or not by the block's place in a line, mispredicted.) */
+QV_FN void qv_prefetch(const uint8_t *p, size_t bytes)
 {
-	while (*next < p + upto) {
-		_mm_prefetch((const char *)*next, _MM_HINT_T0);
-		*next += 64;
-	}
+	for (size_t o = 0; o < bytes; o += 64)
+		_mm_prefetch((const char *)p + QV_PF + o, _MM_HINT_T0);
 }
 
 /* ---- decoders: one block to its float values, the format's arithmetic (tests compare them) ---- */
@@ -360,8 +362,7 @@ QV_FN void qv_dec_block(enum ds_dtype t, const uint8_t *b, float *y)
 #define QV_X(t, off) qv_load(x[t] + (off))
 
 /* q8_0 and q4_0: d * sum(q x) per block of 32, blocks alternating between two accumulators */
-QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *const *x, int NT, float *out,
-			   const uint8_t **pf)
+QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *const *x, int NT, float *out)
 {
 	const size_t bb = q4 ? 18 : 34;
 	qv_f acc[2][4];
@@ -378,7 +379,7 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 			break;
 		const uint8_t *const row0 = row;
 		const uint8_t *row = row0 + par * bb;
-		qv_prefetch(row, pf, QV_PF + bb);
+		qv_prefetch(row, bb);
 		qv_f d = qv_set1(qv_h2f(row)), s[4];
 		if (q4) {
 #pragma GCC unroll 2
@@ -413,7 +414,7 @@ QV_FN void qv_dot_q8_q4_0(const uint8_t *row, long nb, int q4, const float *cons
 /* q4_1, q5_0 and q5_1 (blocks of 32 with a fifth bit and/or a min): d * sum(q x) + m * sum(x), with
  * q5_0's offset folded into its min (-16 d) and sx[t][b] = the sum of block b's 32 activations */
 QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
-		      const float *const *sx, int NT, float *out, const uint8_t **pf)
+		      const float *const *sx, int NT, float *out)
 {
 	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
 	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
@@ -431,7 +432,7 @@ QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float
 			break;
 		const uint8_t *const row0 = row;
 		const uint8_t *row = row0 + par * bb;
-		qv_prefetch(row, pf, QV_PF + bb);
+		qv_prefetch(row, bb);
 		const float d = qv_h2f(row), m = has_m ? qv_h2f(row + 2) : -16.0f * d;
 		uint32_t qh = 0;
 		if (q5)
@@ -463,7 +464,7 @@ QV_FN void qv_dot_32m(const uint8_t *row, long nb, enum ds_dtype ty, const float
 /* q4_K and q5_K (hb_off 16, qs_off 48): per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j
  * with sx[t][j] = sum of the 32 activations (precomputed per call) */
 QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x, const float *const *sx,
-		      int NT, float *out, const uint8_t **pf)
+		      int NT, float *out)
 {
 	const size_t bb = q5 ? 176 : 144;
 	qv_f acc[2][4];
@@ -474,7 +475,7 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 		corr[t] = _mm256_setzero_ps();
 	}
 	for (long b = 0; b < nb; b++, row += bb) {
-		qv_prefetch(row, pf, QV_PF + bb);
+		qv_prefetch(row, bb);
 		float dsc[8];
 		uint32_t sm[4];
 		qv_k_scales(row + 4, sm);
@@ -510,14 +511,14 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 }
 
 /* q6_K: each QV_W weights times their scale d*sc (the format's value), then one FMA per token */
-QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out, const uint8_t **pf)
+QV_FN void qv_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out)
 {
 	qv_f acc[2][4];
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		acc[0][t] = acc[1][t] = qv_zero();
 	for (long b = 0; b < nb; b++, row += 210) {
-		qv_prefetch(row, pf, QV_PF + 210);
+		qv_prefetch(row, 210);
 		const float d = qv_h2f(row + 208);
 		float dsc[16];
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
@@ -625,7 +626,7 @@ QV_FN __m256i qv8_fifth32(uint32_t qh)
  * in as its min). Its own function: qv_dot_32m's loop fed these codes (pairs of products added) took
  * 1.05-1.09 times the time for 4 tokens (in-process A/B, one thread from L3; even for one). */
 QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
-		       const float *const *sx, int NT, float *out, const uint8_t **pf)
+		       const float *const *sx, int NT, float *out)
 {
 	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
 	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
@@ -644,7 +645,7 @@ QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const floa
 			break;
 		const uint8_t *const row0 = row;
 		const uint8_t *row = row0 + par * bb;
-		qv_prefetch(row, pf, QV_PF + bb);
+		qv_prefetch(row, bb);
 		const float d = qv_h2f(row);
 		const float m = has_m ? qv_h2f(row + 2) : -16.0f * d;
 		__m256i c = qv8_nibbles16(row + qs_off);
@@ -671,7 +672,7 @@ QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const floa
  * vpmovzxbd/vpmovsxbd with a memory operand, which was faster than these: in-process A/B, one thread
  * from L3, q4_K 1.00-1.10 of the time, q8_0 1.09-1.15, q4_0 1.07.) */
 QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
-			int NT, float *out, const uint8_t **pf)
+			int NT, float *out)
 {
 	const size_t bb = 176;
 	__m256 acc[2][4], corr[4];
@@ -682,7 +683,7 @@ QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, cons
 	}
 	const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
 	for (long b = 0; b < nb; b++, row += bb) {
-		qv_prefetch(row, pf, QV_PF + bb);
+		qv_prefetch(row, bb);
 		float dsc[8];
 		uint32_t sm[4];
 		qv_k_scales(row + 4, sm);
@@ -721,7 +722,7 @@ QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, cons
 
 /* q6_K: each 32 weights' sum times the scales of their two halves of 16 (lanes 0-3 and 4-7 in lane
  * order), one multiply per 8 lanes: q * (d * sc) rounded as the format's value when x is one-hot */
-QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out, const uint8_t **pf)
+QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out)
 {
 	__m256 acc[2][4];
 #pragma GCC unroll 4
@@ -729,7 +730,7 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 		acc[0][t] = acc[1][t] = qv_zero();
 	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
 	for (long b = 0; b < nb; b++, row += 210) {
-		qv_prefetch(row, pf, QV_PF + 210);
+		qv_prefetch(row, 210);
 		const __m256 d = _mm256_set1_ps(qv_h2f(row + 208));
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
 		const __m256 dsc[2] = { _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
@@ -818,9 +819,12 @@ QV_FN float qv16_amax(const float *x, long k)
 	return _mm512_reduce_max_ps(m);
 }
 
-/* x (k columns, whole super-blocks) put in the order of a type's vectors, each vector n of every
- * 128 scaled by 2^(s - pos n): vector n lane i takes x[base + 4 (i & 7) + b[n]] where base is the
- * 32 columns at lo[n] for lanes 0-7 and at hi[n] for lanes 8-15 (offsets in the 128) */
+/* x (k columns, whole 128s; the q6 order also takes a last 64) put in the order of a type's vectors
+ * (qv16_permute), each vector n of every 128 scaled by 2^(s - pos n): vector n lane i takes
+ * x[base + 4 (i & 7) + b[n]] where base is the 32 columns at lo[n] for lanes 0-7 and at hi[n] for
+ * lanes 8-15 (offsets in the 128). xs, when asked for (q6 order), gets for each 64 the sum of its 4
+ * vectors unscaled: lane i the sum of x[64 p + 4 i .. 4 i + 3], the activations a block of 32's offset
+ * or min multiplies (qv16_dot_b32). */
 struct qv16_order {
 	int lo[8], hi[8], b[8], pos[8];
 };
@@ -838,23 +842,34 @@ static const struct qv16_order qv16_order_q6 = {
 	{ 0, 8, 16, 16, 0, 8, 16, 16 },
 };
 
-/* q8_0 (qv16_dot_q8_0): the same, its magnitudes at the same places */
+/* q8_0 (qv16_dot_q8_0) and q4_0/q4_1/q5_0/q5_1 (qv16_dot_b32): the same, their codes at the same places */
 #define qv16_order_q8 qv16_order_q6
 
-QV_FN void qv16_permute(const float *x, long k, int s, const struct qv16_order *o, float *xq)
+QV_FN void qv16_permute(const float *x, long k, int s, const struct qv16_order *o, float *xq, float *xs)
 {
 	const __m512i lanes = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
 	for (long c = 0; c < k; c += 128) {
-		__m512 v[8];
-		for (int j = 0; j < 8; j++)
+		/* a last 64 (q6 order only: its vectors 0-3 take the first 64 of the 128, 4-7 the second) */
+		const int nv = k - c >= 128 ? 8 : 4;
+		__m512 v[8], sum = _mm512_setzero_ps();
+		for (int j = 0; j < nv; j++)
 			v[j] = _mm512_loadu_ps(x + c + 16 * j);
 #pragma GCC unroll 8
 		for (int n = 0; n < 8; n++) {
+			if (n >= nv)
+				break;
 			const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(o->b[n]));
 			__m512 lo = _mm512_permutex2var_ps(v[o->lo[n] / 16], idx, v[o->lo[n] / 16 + 1]);
 			__m512 hi = _mm512_permutex2var_ps(v[o->hi[n] / 16], idx, v[o->hi[n] / 16 + 1]);
 			__m512 y = _mm512_mask_blend_ps(0xff00, lo, hi);
 			_mm512_storeu_ps(xq + c + 16 * n, _mm512_scalef_ps(y, _mm512_set1_ps((float)(s - o->pos[n]))));
+			if (xs != NULL) {
+				sum = _mm512_add_ps(sum, y);
+				if (n % 4 == 3) {
+					_mm512_storeu_ps(xs + c / 4 + 16 * (n / 4), sum);
+					sum = _mm512_setzero_ps();
+				}
+			}
 		}
 	}
 }
@@ -889,7 +904,7 @@ QV_FN __m512i qv16_bcast32(const uint8_t *p)
 	return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
 
-/* Scales s (8 floats in the low half) for lanes 0-7 from s[a], lanes 8-15 from s[b] */
+/* Lanes 0-7 from s[a], lanes 8-15 from s[b] */
 QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
 {
 	/* (a set of constants once unrolled: a blend of two broadcasts was built at run time, 1.09 times
@@ -897,22 +912,36 @@ QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
 	return _mm512_permutexvar_ps(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b), s);
 }
 
-/* A q4_K/q5_K block's scales d*sc (returned, 8 floats in the low half) and its mins' part of each
- * token's sum, dmin*m times the sums of 32 activations sx, added to corr */
-QV_FN __m512 qv16_k_block(const uint8_t *row, long b, const float *const *sx, int NT, __m256 corr[4])
+/* A q4_K/q5_K block's mins dmin*m in lanes 0-7 and scales d*sc in lanes 8-15 (returned), and the
+ * mins' part of each token's sum, dmin*m times the sums of 32 activations sx, added to corr (lanes
+ * 0-7; 8-15 stay 0). The 12 bytes of six-bit scales and mins unpack in one register, as
+ * qv_k_scales does in four words: scalar, with the conversions of two sets of 8, they were a third of
+ * one token's q4_K time. */
+QV_FN __m512 qv16_k_block(const uint8_t *row, long b, const float *const *sx, int NT, __m512 corr[4])
 {
-	uint32_t sm[4];
-	qv_k_scales(row + 4, sm);
-	const __m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+	/* the 12 bytes as words u0, u1, u2 (and 4 bytes of codes, unused). Words out: m0-3 = u1 & 0x3f..,
+	 * m4-7 = (u2 >> 4) & 0x0f.. | (u1 >> 6 & 3..) << 4, sc0-3 = u0 & 0x3f.., sc4-7 = u2 & 0x0f.. |
+	 * (u0 >> 6 & 3..) << 4; (u >> 6 & 3) << 4 is (u >> 2) & 0x30 */
+	const __m128i u = _mm_loadu_si128((const __m128i *)(const void *)(row + 4));
+	const __m128i lo = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 0, 2, 1)), _mm_setr_epi32(0, 4, 0, 0));
+	const __m128i hi = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(0, 0, 1, 1)), _mm_setr_epi32(0, 2, 0, 2));
+	const __m128i ms = _mm_ternarylogic_epi32(_mm_and_si128(lo, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f,
+										0x0f0f0f0f)),
+						  hi, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030), 0xf8);   /* a | (b & c) */
+	/* dmin to lanes 0-7, d to 8-15 */
+	const __m512 f = _mm512_permutexvar_ps(_mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+					       _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadu_si32(row))));
+	const __m512 v = _mm512_mul_ps(f, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ms)));
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
-	return _mm512_castps256_ps512(qv_scale8(qv_h2f(row), sm));
+		corr[t] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(0x00ff, sx[t] + b * 8), corr[t]);
+	return v;
 }
 
 /* q4_K (qv16_order_k4): the 64 bytes of chunks 2 g and 2 g + 1 as 8 vectors of nibbles, lanes 0-7 in
  * sub-block 4 g + (n & 1), 8-15 in 4 g + 2 + (n & 1); acc[h] takes the vectors of nibble parity h */
-QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 dsc, const float *const *x, int NT, __m512 acc[2][4])
+QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 mins_scales, const float *const *x, int NT,
+			   __m512 acc[2][4])
 {
 #pragma GCC unroll 2
 	for (int g = 0; g < 2; g++) {
@@ -924,7 +953,7 @@ QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 dsc, const float *co
 			q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV16_POS(n));
 #pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
-			const __m512 sv = qv16_scales2(dsc, 4 * g + h, 4 * g + 2 + h);
+			const __m512 sv = qv16_scales2(mins_scales, 8 + 4 * g + h, 8 + 4 * g + 2 + h);
 			const long o = b * 256 + 128 * g + 16 * h;
 #pragma GCC unroll 4
 			for (int t = 0; t < NT; t++)
@@ -938,7 +967,8 @@ QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 dsc, const float *co
  * 64 five-bit codes as bytes: bytes 0-31 sub-block 2 j (low nibbles, fifth bit 2 j of qh), bytes 32-63
  * sub-block 2 j + 1 (high nibbles, bit 2 j + 1), so vector k lane i holds weight
  * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down by 8) */
-QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 dsc, const float *const *x, int NT, __m512 acc[2][4])
+QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 mins_scales, const float *const *x, int NT,
+			   __m512 acc[2][4])
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
 	/* the nibble of each half: low in bytes 0-31, high in 32-63 */
@@ -956,7 +986,7 @@ QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 dsc, const float *co
 		const __m512i c3 = _mm512_srli_epi32(c, 8);
 		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
 			     q3 = qv16_field(c3, 0x1f0000);
-		const __m512 sv = qv16_scales2(dsc, 2 * j, 2 * j + 1);
+		const __m512 sv = qv16_scales2(mins_scales, 8 + 2 * j, 8 + 2 * j + 1);
 		const long o = b * 256 + 64 * j;
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
@@ -967,27 +997,24 @@ QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 dsc, const float *co
 /* q4_K and q5_K on activations ordered (above) and scaled: per sub-block d*sc * sum(q x) - dmin*m * sx
  * as qv_dot_k45, us[t] = 2^(149 - s) undoing token t's scale */
 QV_FN void qv16_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x, const float *const *sx,
-			const float *us, int NT, float *out, const uint8_t **pf)
+			const float *us, int NT, float *out)
 {
 	const size_t bb = q5 ? 176 : 144;
-	__m512 acc[2][4];
-	__m256 corr[4];
+	__m512 acc[2][4], corr[4];
 #pragma GCC unroll 4
-	for (int t = 0; t < NT; t++) {
-		acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-		corr[t] = _mm256_setzero_ps();
-	}
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = corr[t] = _mm512_setzero_ps();
 	for (long b = 0; b < nb; b++, row += bb) {
-		qv_prefetch(row, pf, QV_PF + bb);
-		const __m512 dsc = qv16_k_block(row, b, sx, NT, corr);
+		qv_prefetch(row, bb);
+		const __m512 mins_scales = qv16_k_block(row, b, sx, NT, corr);
 		if (q5)
-			qv16_q5_block(row, b, dsc, x, NT, acc);
+			qv16_q5_block(row, b, mins_scales, x, NT, acc);
 		else
-			qv16_q4_block(row, b, dsc, x, NT, acc);
+			qv16_q4_block(row, b, mins_scales, x, NT, acc);
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum(corr[t]);
 }
 
 /* q8_0 (rows of whole 128s) on activations in qv16_order_q6, scaled: blocks in pairs, the 32 codes of block 2 p in lanes
@@ -997,7 +1024,7 @@ QV_FN void qv16_dot_k45(const uint8_t *row, long nb, int q5, const float *const 
  * same value) with the code's sign bit moved to bit 31: d * sum(q x) per block exactly as the
  * widened codes give it. */
 QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, const float *us, int NT,
-			 float *out, const uint8_t **pf)
+			 float *out)
 {
 	__m512 acc[2][4];
 #pragma GCC unroll 4
@@ -1008,7 +1035,7 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 2
 	for (int par = 0; par < 2; par++) {
 		const uint8_t *const p = row + 68 * par;
-		qv_prefetch(p, pf, QV_PF + 68);
+		qv_prefetch(p, 68);
 		const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
 			(const __m256i *)(const void *)(p + 2))), _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
 		const __m512i a = _mm512_abs_epi8(c), a3 = _mm512_srli_epi32(a, 8);
@@ -1026,12 +1053,70 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t];
 }
 
+/* q4_0, q4_1, q5_0 and q5_1 (rows of whole 64s) on activations in qv16_order_q6, scaled: blocks in pairs
+ * as q8_0, the 32 codes of block 2 p in lanes 0-7 and of 2 p + 1 in lanes 8-15. A pair's 16 + 16 qs
+ * bytes, each in two 128-bit lanes, the second copy shifted down by 4, are its 64 nibbles as bytes in
+ * weight order (low nibbles are weights 0-15 of a block, high ones 16-31); q5's fifth bits, one per
+ * weight in qh, are added as 16 where a 64-bit mask of both blocks' qh is set. The codes stay
+ * unsigned: d * sum(q x) per block, plus its offset (-8 d, -16 d) or min m times the sums of its
+ * activations (xs: per lane, the 4 unscaled activations its fields multiply). */
+QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
+			const float *const *xs, const float *us, int NT, float *out)
+{
+	const int q5 = ty == DS_Q5_0 || ty == DS_Q5_1, has_m = ty == DS_Q4_1 || ty == DS_Q5_1;
+	const size_t bb = ty == DS_Q4_0 ? 18 : ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
+	const size_t qs_off = bb - 16, qh_off = qs_off - 4;
+	/* the offset's factor of d where there is no min (q4_0: q - 8, q5_0: q - 16) */
+	const float off = has_m ? 1.0f : ty == DS_Q4_0 ? -8.0f : -16.0f;
+	const __m512i nib_sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), m4 = _mm512_set1_epi8(0x0f),
+		      k16 = _mm512_set1_epi8(16);
+	/* a pair's [d, m] halves as 4 floats: d of each block (and m) to its 8 lanes */
+	const __m512i d_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+	const __m512i m_lanes = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
+	__m512 acc[2][4], corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = corr[t] = _mm512_setzero_ps();
+	const long np = nb / 2;
+	for (long p0 = 0; p0 < np; p0 += 2)
+#pragma GCC unroll 2
+	for (int par = 0; par < 2; par++) {
+		const long p = p0 + par;
+		if (p >= np)
+			break;
+		const uint8_t *const a = row + (size_t)(2 * p) * bb, *const b = a + bb;
+		qv_prefetch(a, 2 * bb);
+		__m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qv_bytes(a + qs_off))),
+					       _mm256_broadcastsi128_si256(qv_bytes(b + qs_off)), 1);
+		c = _mm512_and_si512(_mm512_srlv_epi64(c, nib_sh), m4);
+		if (q5) {
+			uint32_t ha, hb;
+			memcpy(&ha, a + qh_off, 4);
+			memcpy(&hb, b + qh_off, 4);
+			c = _mm512_mask_add_epi8(c, (__mmask64)ha | (__mmask64)hb << 32, c, k16);
+		}
+		const __m512i c3 = _mm512_srli_epi32(c, 8);
+		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
+			     q3 = qv16_field(c3, 0x1f0000);
+		const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_loadu_si32(a), _mm_loadu_si32(b))));
+		const __m512 sv = _mm512_permutexvar_ps(d_lanes, dm), mv = has_m ? _mm512_permutexvar_ps(m_lanes, dm) : sv;
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++) {
+			acc[par][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + 64 * p, 16), sv, acc[par][t]);
+			corr[t] = _mm512_fmadd_ps(_mm512_loadu_ps(xs[t] + 16 * p), mv, corr[t]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] + off * qv_hsum(corr[t]);
+}
+
 /* q6_K on activations in qv16_order_q6, scaled: its codes q (0-63) as subnormals, and
  * d * sc * (q - 32) summed as d * sc * sum(q x) - 32 d * sc * sx16, sx16[t][j] the sum of activations
  * 16 j .. 16 j + 15 (precomputed per call). Scales change every 16 weights: lanes 4 m .. 4 m + 3 of
  * group g of half h hold weights 128 h + 64 g + 16 m + 4 (i & 3) + k, scale 8 h + 4 g + m. */
 QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx16,
-			 const float *us, int NT, float *out, const uint8_t **pf)
+			 const float *us, int NT, float *out)
 {
 	__m512 acc[2][4], corr[4];
 #pragma GCC unroll 4
@@ -1048,7 +1133,7 @@ QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, con
 	 * low 64 weights of a half, bytes 0-31 and 32-63) and by 2 j - 4... (j = 2, 3: right by 0, 2) */
 	const __m512i sh_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2), sh_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
 	for (long b = 0; b < nb; b++, row += 210) {
-		qv_prefetch(row, pf, QV_PF + 210);
+		qv_prefetch(row, 210);
 		const __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(qv_h2f(row + 208)), _mm512_cvtepi32_ps(
 			_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(row + 192)))));
 #pragma GCC unroll 4
@@ -1083,48 +1168,49 @@ QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, con
 #endif
 
 QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float *const *x,
-		      const float *const *sx, const float *us, int NT, float *out, const uint8_t **pf)
+		      const float *const *sx, const float *us, int NT, float *out)
 {
 #if QV_W == 8
 	/* x in lane order (qv8_permute) for these */
 	switch (ty) {
-	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out, pf); return;
-	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out, pf); return;
-	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, NT, out, pf); return;
+	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out); return;
+	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out); return;
+	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, NT, out); return;
 	default: break;
 	}
 #endif
 #if QV_W == 16
 	if (us != NULL) {
 		if (ty == DS_Q4_K || ty == DS_Q5_K)
-			qv16_dot_k45(row, k / 256, ty == DS_Q5_K, x, sx, us, NT, out, pf);
+			qv16_dot_k45(row, k / 256, ty == DS_Q5_K, x, sx, us, NT, out);
 		else if (ty == DS_Q8_0)
-			qv16_dot_q8_0(row, k / 32, x, us, NT, out, pf);
+			qv16_dot_q8_0(row, k / 32, x, us, NT, out);
+		else if (ty != DS_Q6_K)
+			qv16_dot_b32(row, k / 32, ty, x, sx, us, NT, out);
 		else
-			qv16_dot_q6_k(row, k / 256, x, sx, us, NT, out, pf);
+			qv16_dot_q6_k(row, k / 256, x, sx, us, NT, out);
 		return;
 	}
 #endif
 	switch (ty) {
-	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out, pf); break;
-	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out, pf); break;
-	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out, pf); break;
-	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out, pf); break;
-	case DS_Q4_1: qv_dot_32m(row, k / 32, DS_Q4_1, x, sx, NT, out, pf); break;
-	case DS_Q5_0: qv_dot_32m(row, k / 32, DS_Q5_0, x, sx, NT, out, pf); break;
-	case DS_Q5_1: qv_dot_32m(row, k / 32, DS_Q5_1, x, sx, NT, out, pf); break;
-	default: qv_dot_q6_k(row, k / 256, x, NT, out, pf); break;
+	case DS_Q8_0: qv_dot_q8_q4_0(row, k / 32, 0, x, NT, out); break;
+	case DS_Q4_0: qv_dot_q8_q4_0(row, k / 32, 1, x, NT, out); break;
+	case DS_Q4_K: qv_dot_k45(row, k / 256, 0, x, sx, NT, out); break;
+	case DS_Q5_K: qv_dot_k45(row, k / 256, 1, x, sx, NT, out); break;
+	case DS_Q4_1: qv_dot_32m(row, k / 32, DS_Q4_1, x, sx, NT, out); break;
+	case DS_Q5_0: qv_dot_32m(row, k / 32, DS_Q5_0, x, sx, NT, out); break;
+	case DS_Q5_1: qv_dot_32m(row, k / 32, DS_Q5_1, x, sx, NT, out); break;
+	default: qv_dot_q6_k(row, k / 256, x, NT, out); break;
 	}
 }
 
 /* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). */
 QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long k,
-			 const float *const *x, const float *const *sx, const float *us, int NT, float *const *y,
-			 const uint8_t **pf)
+			 const float *const *x, const float *const *sx, const float *us, int NT, float *const *y)
 {
 	for (long r = r0; r < r1; r++) {
 		float o[4];
-		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, us, NT, o, pf);
+		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, us, NT, o);
 		for (int t = 0; t < NT; t++)
 			y[t][r] = o[t];
 	}
@@ -1132,14 +1218,14 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 
 #define QV_FUSED_CASES(NT, lo, hi) \
 	switch (ty) { \
-	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
-	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp, &pf); break; \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
 	}
 
 QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
@@ -1149,20 +1235,21 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	const long k = (long)w->cols;
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
-	/* the next line not yet asked for: one stream over the rows, each line asked for once, QV_PF bytes
-	 * ahead of the row being read (a pointer per row asked for its first QV_PF bytes again at every
-	 * row: with short rows, such as attn_k_b's 128 weights, most of the work) */
-	const uint8_t *pf = base + (size_t)r0 * rb;
-	/* 16 lanes: q4_K, q5_K, q6_K and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs
-	 * cost as much as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their
-	 * codes as subnormal floats against activations ordered and scaled to match (below), on CPUs that
+	/* the first QV_PF bytes of the rows: the kernels ask for the lines QV_PF ahead of each block
+	 * they read (qv_prefetch), one stream over the rows */
+	for (size_t o = 0; o < QV_PF && o < (size_t)(r1 - r0) * rb; o += 64)
+		_mm_prefetch((const char *)base + (size_t)r0 * rb + o, _MM_HINT_T0);
+	/* 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1 (rows of whole 64s) and q8_0 (rows of whole
+	 * 128s, 2 tokens or more: for one its signs cost as much as the widening, in-process A/B 0.98 of
+	 * the time, 4 tokens 0.64-0.68) take their codes as subnormal floats against activations ordered and scaled to match (below), on CPUs that
 	 * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
 	 * activations allow it (qv16_scale_exp): us[i] holds token i's scale exponent until the activations
 	 * are ordered, then the factor that undoes it */
 	float *us = NULL, *xq = NULL;
+	const int b32 = ty == DS_Q4_0 || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 #if QV_W == 16
-	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) &&
-	    cpu_kernels_subnormal_codes(-1)) {
+	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
+	     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) && cpu_kernels_subnormal_codes(-1)) {
 		xq = cpu_scratch(CPU_SCRATCH_QUANT_LANES, (size_t)n * (size_t)(k + 16) * sizeof(float));
 		float *u = xq + (size_t)n * (size_t)k;
 		int ok = 1;
@@ -1175,12 +1262,15 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 			us = u;
 	}
 #endif
-	/* that q6_K subtracts its codes' offset as sums of 16 activations (its scales' span) */
-	const int q6_16 = us != NULL && ty == DS_Q6_K;
-	const int need_sx = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1 || q6_16;
-	const long sw = q6_16 ? 16 : 32, ns = k / sw;
+	/* that q6_K subtracts its codes' offset as sums of 16 activations (its scales' span), and that the
+	 * blocks of 32 take theirs as sums of each lane's 4 activations (from qv16_permute) */
+	const int q6_16 = us != NULL && ty == DS_Q6_K, b32_16 = us != NULL && b32;
+	const int need_sx = !b32_16 && (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 ||
+					 ty == DS_Q5_1 || q6_16);
+	const long sw = b32_16 ? 4 : q6_16 ? 16 : 32, ns = k / sw;
 	/* this thread's sums of sw activations */
-	float *qv_sx_buf = need_sx ? cpu_scratch(CPU_SCRATCH_QUANT_SUMS, (size_t)n * (size_t)ns * sizeof(float)) : NULL;
+	float *qv_sx_buf = need_sx || b32_16 ?
+		cpu_scratch(CPU_SCRATCH_QUANT_SUMS, (size_t)n * (size_t)ns * sizeof(float)) : NULL;
 	if (need_sx)
 		for (int i = 0; i < n; i++)
 			for (long c = 0; c < k; c += sw) {
@@ -1205,7 +1295,8 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 		for (int i = 0; i < n; i++) {
 			const int s = (int)us[i];
 			qv16_permute(x + (long)i * ldx, k, s, ty == DS_Q4_K ? &qv16_order_k4 : ty == DS_Q8_0 ?
-				     &qv16_order_q8 : &qv16_order_q6, xq + (long)i * k);
+				     &qv16_order_q8 : &qv16_order_q6, xq + (long)i * k,
+				     b32_16 ? qv_sx_buf + (long)i * ns : NULL);
 			us[i] = ldexpf(1.0f, 149 - s);
 		}
 		x = xq;
@@ -1229,7 +1320,7 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 				for (int t = 0; t < nt; t++) {
 					xp[t] = x + (long)(i + t) * ldx;
 					yp[t] = y + (long)(i + t) * ldy;
-					if (need_sx)
+					if (qv_sx_buf != NULL)
 						sp[t] = qv_sx_buf + (long)(i + t) * ns;
 				}
 #if QV_W == 16
