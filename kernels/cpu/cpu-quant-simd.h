@@ -174,24 +174,27 @@ QV_FN __m128i qv_fifth(uint32_t qh, int half, int v)
 	return v == 0 ? h : _mm_srli_si128(h, 8);
 }
 
-/* The 8 six-bit scales and mins of a K-quant block's 12 bytes (ggml's get_scale_min_k4 for all j at
- * once): sc in bytes 0-7, m in bytes 8-15 of out. */
-QV_FN void qv_k_scales(const uint8_t *s12, uint32_t out[4])
+/* A q4_K/q5_K block's eight six-bit mins (bytes 0-7) and scales (bytes 8-15) from its 12 bytes at
+ * b + 4, in one register (ggml's get_scale_min_k4 for all 8 sub-blocks). The bytes as words u0-u2:
+ * mins 0-3 = u1 & 0x3f.., 4-7 = (u2 >> 4) & 0x0f.. | (u1 >> 6 & 3..) << 4, scales 0-3 = u0 & 0x3f..,
+ * 4-7 = u2 & 0x0f.. | (u0 >> 6 & 3..) << 4, and (u >> 6 & 3) << 4 is (u >> 2) & 0x30. (Four scalar
+ * words, each moved to a vector register to convert, were a third of one token's q4_K time.) */
+QV_FN __m128i qv_k_mins_scales(const uint8_t *b)
 {
-	const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-	uint32_t u[3];
-	memcpy(u, s12, 12);
-	out[0] = u[0] & k1;
-	out[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-	out[2] = u[1] & k1;
-	out[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+	const __m128i u = _mm_loadu_si128((const __m128i *)(const void *)(b + 4));   /* and 4 code bytes */
+	const __m128i lo = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 0, 2, 1)), _mm_setr_epi32(0, 4, 0, 0));
+	const __m128i hi = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(0, 0, 1, 1)), _mm_setr_epi32(0, 2, 0, 2));
+	return _mm_or_si128(_mm_and_si128(lo, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+			    _mm_and_si128(hi, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
 }
 
-/* f * the 8 bytes at p, as 8 floats */
-QV_FN __m256 qv_scale8(float f, const void *p)
+/* A q4_K/q5_K block's mins dmin*m and scales d*sc, 8 floats each */
+QV_FN void qv_k_block_scales(const uint8_t *b, __m256 *dm, __m256 *dsc)
 {
-	return _mm256_mul_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-		_mm_loadl_epi64((const __m128i *)p))));
+	const __m128i ms = qv_k_mins_scales(b);
+	const __m128 d = _mm_cvtph_ps(_mm_loadu_si32(b));   /* d, dmin */
+	*dm = _mm256_mul_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(ms)));
+	*dsc = _mm256_mul_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(ms, 8))));
 }
 
 /* Asks for the lines QV_PF bytes ahead of the block of `bytes` at p being read, one per 64 bytes
@@ -294,10 +297,10 @@ QV_FN void qv_k45_codes(const uint8_t *qs, const uint8_t *hb, int j, int v, qv_f
 QV_FN void qv_dec_k45(const uint8_t *b, const uint8_t *hb, const uint8_t *qs, float *y)
 {
 	float dsc[8], dm[8];
-	uint32_t sm[4];
-	qv_k_scales(b + 4, sm);
-	_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(b), sm));
-	_mm256_storeu_ps(dm, qv_scale8(qv_h2f(b + 2), sm + 2));
+	__m256 vm, vs;
+	qv_k_block_scales(b, &vm, &vs);
+	_mm256_storeu_ps(dsc, vs);
+	_mm256_storeu_ps(dm, vm);
 	for (int j = 0; j < 4; j++)
 		for (int v = 0; v < QV_NV32; v++) {
 			qv_f fl, fh;
@@ -477,10 +480,9 @@ QV_FN void qv_dot_k45(const uint8_t *row, long nb, int q5, const float *const *x
 	for (long b = 0; b < nb; b++, row += bb) {
 		qv_prefetch(row, bb);
 		float dsc[8];
-		uint32_t sm[4];
-		qv_k_scales(row + 4, sm);
-		_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(row), sm));
-		__m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+		__m256 dm, vs;
+		qv_k_block_scales(row, &dm, &vs);
+		_mm256_storeu_ps(dsc, vs);
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
 			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
@@ -685,10 +687,9 @@ QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, cons
 	for (long b = 0; b < nb; b++, row += bb) {
 		qv_prefetch(row, bb);
 		float dsc[8];
-		uint32_t sm[4];
-		qv_k_scales(row + 4, sm);
-		_mm256_storeu_ps(dsc, qv_scale8(qv_h2f(row), sm));
-		__m256 dm = qv_scale8(qv_h2f(row + 2), sm + 2);
+		__m256 dm, vs;
+		qv_k_block_scales(row, &dm, &vs);
+		_mm256_storeu_ps(dsc, vs);
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
 			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
@@ -914,24 +915,13 @@ QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
 
 /* A q4_K/q5_K block's mins dmin*m in lanes 0-7 and scales d*sc in lanes 8-15 (returned), and the
  * mins' part of each token's sum, dmin*m times the sums of 32 activations sx, added to corr (lanes
- * 0-7; 8-15 stay 0). The 12 bytes of six-bit scales and mins unpack in one register, as
- * qv_k_scales does in four words: scalar, with the conversions of two sets of 8, they were a third of
- * one token's q4_K time. */
+ * 0-7; 8-15 stay 0) */
 QV_FN __m512 qv16_k_block(const uint8_t *row, long b, const float *const *sx, int NT, __m512 corr[4])
 {
-	/* the 12 bytes as words u0, u1, u2 (and 4 bytes of codes, unused). Words out: m0-3 = u1 & 0x3f..,
-	 * m4-7 = (u2 >> 4) & 0x0f.. | (u1 >> 6 & 3..) << 4, sc0-3 = u0 & 0x3f.., sc4-7 = u2 & 0x0f.. |
-	 * (u0 >> 6 & 3..) << 4; (u >> 6 & 3) << 4 is (u >> 2) & 0x30 */
-	const __m128i u = _mm_loadu_si128((const __m128i *)(const void *)(row + 4));
-	const __m128i lo = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 0, 2, 1)), _mm_setr_epi32(0, 4, 0, 0));
-	const __m128i hi = _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(0, 0, 1, 1)), _mm_setr_epi32(0, 2, 0, 2));
-	const __m128i ms = _mm_ternarylogic_epi32(_mm_and_si128(lo, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f,
-										0x0f0f0f0f)),
-						  hi, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030), 0xf8);   /* a | (b & c) */
 	/* dmin to lanes 0-7, d to 8-15 */
 	const __m512 f = _mm512_permutexvar_ps(_mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
 					       _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadu_si32(row))));
-	const __m512 v = _mm512_mul_ps(f, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ms)));
+	const __m512 v = _mm512_mul_ps(f, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(qv_k_mins_scales(row))));
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		corr[t] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(0x00ff, sx[t] + b * 8), corr[t]);
