@@ -39,8 +39,11 @@
 #define QV_RB 16           /* rows per block of the fused form, reused from cache by each 4 tokens */
 #define QV_KC 1024         /* columns decoded per row tile: 4 x 1024 floats = 16 KB */
 #ifndef QV_PF
-#define QV_PF 3072         /* bytes of prefetch ahead of the row being read (decode): tools/quant-bench,
-                              q8_0 on one thread, 768: 18-20 GB/s per CPU-second, 2048: 20-23, 4096: 25 */
+/* bytes of prefetch ahead of the block being read (decode). tools/quant-bench, q8_0 on one thread:
+ * 768: 18-20 GB/s per CPU-second, 2048: 20-23, 4096: 25. Engine, lite4 Q4_K_M on Zen 5, 2 threads,
+ * exact decode's fraction of the bandwidth: 1536: 0.49-0.52, 3072: 0.53-0.54, 6144: 0.54-0.57,
+ * 9216 and 16384: 0.55-0.57 (a non-temporal hint: the same) */
+#define QV_PF 6144
 #endif
 #define QV_XGROUP (512L * 1024)   /* bytes of activations kept in L2 by the prefill tiles */
 
