@@ -796,8 +796,9 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
  * 32-bit lane (byte n / 2, high nibble when n is odd), lane i holding weight
  * 128 g + 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 of the super-block, so lanes 0-7 are in
  * sub-block 4 g + (n & 1), lanes 8-15 in 4 g + 2 + (n & 1). Nibbles 6 and 7 would overlap the
- * exponent field: their byte is first shifted down by 8. q5_K, q6_K and q8_0 form their codes as
- * bytes, one vector per byte of the lane. The activations are put in the matching order and scaled
+ * exponent field: their byte is first shifted down by 8. q5_K, q6_K, q8_0 and the blocks of 32
+ * form their codes as bytes, one vector per byte of the lane (the top byte shifted down to bits 0-7,
+ * qv16_top). The activations are put in the matching order and scaled
  * once per call (qv16_permute). Only where FMAs take subnormals at full speed: Intel cores take a
  * microcode assist for them, and there the widening kernels above run (cpu_kernels_subnormal_codes). */
 
@@ -843,10 +844,10 @@ static const struct qv16_order qv16_order_k4 = {
 };
 
 /* q5_K and q6_K (qv16_q5_block, qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code
- * in byte k of each lane (byte 3 shifted down by 8) */
+ * in byte k of each lane (byte 3 shifted down to byte 0) */
 static const struct qv16_order qv16_order_q6 = {
 	{ 0, 0, 0, 0, 64, 64, 64, 64 }, { 32, 32, 32, 32, 96, 96, 96, 96 }, { 0, 1, 2, 3, 0, 1, 2, 3 },
-	{ 0, 8, 16, 16, 0, 8, 16, 16 },
+	{ 0, 8, 16, 0, 0, 8, 16, 0 },
 };
 
 /* q8_0 (qv16_dot_q8_0) and q4_0/q4_1/q5_0/q5_1 (qv16_dot_b32): the same, their codes at the same places */
@@ -897,6 +898,13 @@ QV_FN __m512 qv16_signed(__m512i mag, uint32_t mask, __m512i s)
 {
 	return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_and_si512(mag, _mm512_set1_epi32((int)mask)), s,
 							     _mm512_set1_epi32((int)0x80000000u), 0xf8));   /* a | (b & c) */
+}
+
+/* The top byte of each lane of c, moved to bits 0-7 (one shift: in place, bits 24-31, it would
+ * overlap the exponent field), as floats */
+QV_FN __m512 qv16_top(__m512i c)
+{
+	return _mm512_castsi512_ps(_mm512_srli_epi32(c, 24));
 }
 
 /* The bits of c in mask, as floats */
@@ -962,7 +970,7 @@ QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 mins_scales, const f
 /* q5_K (qv16_order_q6, the same order as q6_K): each chunk j of 32 qs bytes and the 32 qh bytes make
  * 64 five-bit codes as bytes: bytes 0-31 sub-block 2 j (low nibbles, fifth bit 2 j of qh), bytes 32-63
  * sub-block 2 j + 1 (high nibbles, bit 2 j + 1), so vector k lane i holds weight
- * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down by 8) */
+ * 64 j + 32 (i >= 8) + 4 (i & 7) + k, its code in byte k of the lane (byte 3 shifted down to byte 0) */
 QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 mins_scales, const float *const *x, int NT,
 			   __m512 acc[2][4])
 {
@@ -979,9 +987,8 @@ QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 mins_scales, const f
 		const __m512i rot = _mm512_setr_epi64(r0, r0, r0, r0, r1, r1, r1, r1);
 		const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
 							    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
-		const __m512i c3 = _mm512_srli_epi32(c, 8);
 		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
-			     q3 = qv16_field(c3, 0x1f0000);
+			     q3 = qv16_top(c);
 		const __m512 sv = qv16_scales2(mins_scales, 8 + 2 * j, 8 + 2 * j + 1);
 		const long o = b * 256 + 64 * j;
 #pragma GCC unroll 4
@@ -1015,9 +1022,9 @@ QV_FN void qv16_dot_k45(const uint8_t *row, long nb, int q5, const float *const 
 
 /* q8_0 (rows of whole 128s) on activations in qv16_order_q6, scaled: blocks in pairs, the 32 codes of block 2 p in lanes
  * 0-7 and of 2 p + 1 in lanes 8-15 (vector k lane i: weight 64 p + 32 (i >= 8) + 4 (i & 7) + k). The
- * codes are signed, so each is its magnitude (up to 128: 8 bits, in place at bits 0, 8, 16, or 16
- * after a shift for byte 3, where 128 lands on the exponent's lowest bit as 2^-126 = 128 2^-133, the
- * same value) with the code's sign bit moved to bit 31: d * sum(q x) per block exactly as the
+ * codes are signed, so each is its magnitude (up to 128: 8 bits, in place at bits 0, 8, 16, or 0
+ * after a shift for byte 3; at bit 16, 128 lands on the exponent's lowest bit as 2^-126 = 128 2^-133,
+ * the same value) with the code's sign bit moved to bit 31: d * sum(q x) per block exactly as the
  * widened codes give it. */
 QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, const float *us, int NT,
 			 float *out)
@@ -1034,10 +1041,12 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 		qv_prefetch(p, 68);
 		const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
 			(const __m256i *)(const void *)(p + 2))), _mm256_loadu_si256((const __m256i *)(const void *)(p + 36)), 1);
-		const __m512i a = _mm512_abs_epi8(c), a3 = _mm512_srli_epi32(a, 8);
+		const __m512i a = _mm512_abs_epi8(c);
 		const __m512 q0 = qv16_signed(a, 0xff, _mm512_slli_epi32(c, 24)),
 			     q1 = qv16_signed(a, 0xff00, _mm512_slli_epi32(c, 16)),
-			     q2 = qv16_signed(a, 0xff0000, _mm512_slli_epi32(c, 8)), q3 = qv16_signed(a3, 0xff0000, c);
+			     q2 = qv16_signed(a, 0xff0000, _mm512_slli_epi32(c, 8)),
+			     q3 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_srli_epi32(a, 24), c,
+					     _mm512_set1_epi32((int)0x80000000u), 0xf8));   /* a | (b & c) */
 		const __m512 sv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(qv_h2f(p)), _mm512_set1_ps(qv_h2f(p + 34)));
 		const long o = (b + 2 * par) * 32;
 #pragma GCC unroll 4
@@ -1091,9 +1100,8 @@ QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const flo
 			memcpy(&hb, b + qh_off, 4);
 			c = _mm512_mask_add_epi8(c, (__mmask64)ha | (__mmask64)hb << 32, c, k16);
 		}
-		const __m512i c3 = _mm512_srli_epi32(c, 8);
 		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
-			     q3 = qv16_field(c3, 0x1f0000);
+			     q3 = qv16_top(c);
 		const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_loadu_si32(a), _mm_loadu_si32(b))));
 		const __m512 sv = _mm512_permutexvar_ps(d_lanes, dm), mv = has_m ? _mm512_permutexvar_ps(m_lanes, dm) : sv;
 #pragma GCC unroll 4
@@ -1146,9 +1154,8 @@ QV_FN void qv16_dot_q6_k(const uint8_t *row, long nb, const float *const *x, con
 			};
 #pragma GCC unroll 2
 			for (int g = 0; g < 2; g++) {
-				const __m512i c3 = _mm512_srli_epi32(c[g], 8);
 				const __m512 q0 = qv16_field(c[g], 0x3f), q1 = qv16_field(c[g], 0x3f00),
-					     q2 = qv16_field(c[g], 0x3f0000), q3 = qv16_field(c3, 0x3f0000);
+					     q2 = qv16_field(c[g], 0x3f0000), q3 = qv16_top(c[g]);
 				const __m512 sv = _mm512_permutexvar_ps(si[2 * h + g], dsc);
 				const long o = b * 256 + 128 * h + 64 * g;
 #pragma GCC unroll 4
