@@ -3,7 +3,7 @@
  * extreme scales (subnormal, huge, zero, negative), token counts 1..7, 13, 20 and 50 (the fused form
  * and the prefill tiles of each set), row ranges off the tiles, widths past the decode panel; one-hot activations
  * that must give the decoded weights bit for bit; axpy_row; and the DSCODER_KERNELS choice. The
- * AVX-512 set runs twice: its K-quant decode with codes as subnormal floats and widened.
+ * AVX-512 set runs twice: its quantized decode with codes as subnormal floats and widened.
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
  * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
@@ -74,8 +74,8 @@ static void block_offsets(enum ds_dtype t, const uint8_t *b, float *m)
 {
 	int blk = ds_dtype_get(t)->block;
 	/* bytes of scales and mins before the quants */
-	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 : t == DS_Q5_0 || t == DS_Q4_0 ? 2 :
-		      t == DS_Q6_K ? 18 : 0;
+	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 :
+		      t == DS_Q5_0 || t == DS_Q4_0 ? 2 : t == DS_Q6_K ? 18 : 0;
 	if (head == 0) {
 		memset(m, 0, sizeof *m * (size_t)blk);
 		return;
@@ -348,7 +348,7 @@ int main(void)
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
 	if (cpu_kernels_have_avx512()) {
-		/* its q4_K/q5_K/q6_K decode both ways: codes as subnormal floats (AMD) and widened (Intel) */
+		/* its quantized decode both ways: codes as subnormal floats (AMD) and widened (Intel) */
 		int sub = cpu_kernels_subnormal_codes(-1);
 		for (int pass = 0; pass < 2; pass++) {
 			cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);

@@ -233,9 +233,9 @@ int cpu_kernels_have_avx512(void)
 #endif
 }
 
-/* Whether the AVX-512 set's exact q4_K/q5_K/q6_K/q8_0 decode multiplies codes as subnormal floats
- * (cpu-quant-simd.h): on AMD cores, whose FMAs take subnormal inputs at full speed (Zen 5, measured),
- * and DSCODER_SUBNORMAL_CODES not 0; Intel cores take a microcode assist for subnormal operands (a
+/* Whether the AVX-512 set's exact quantized decode (K-quants, q8_0 and the other blocks of 32)
+ * multiplies codes as subnormal floats (cpu-quant-simd.h): on AMD cores, whose FMAs take subnormal
+ * inputs at full speed (Zen 5, measured), and DSCODER_SUBNORMAL_CODES not 0; Intel cores take a microcode assist for subnormal operands (a
  * hundred cycles or more), so there the set widens the codes. Decided once (pool threads ask
  * concurrently), or as set by cpu_kernels_subnormal_codes(0 or 1). */
 static atomic_int subnormal_codes;

@@ -100,9 +100,9 @@ int cpu_kernels_have_avx512_vbmi(void);
 /* Whether the int8 set's q4_0/q5_0 decode uses VBMI: on = 1 or 0 sets it (1 only where the CPU has
  * it), -1 asks (the first ask reads DSCODER_INT8_VBMI: 0 turns it off). For tests and benchmarks. */
 int cpu_kernels_int8_vbmi(int on);
-/* Whether the AVX-512 set's exact q4_K/q5_K/q6_K/q8_0 decode takes the codes as subnormal floats (on AMD
- * cores; DSCODER_SUBNORMAL_CODES=0 or 1 overrides, read at the first ask): on = 1 or 0 sets it, -1
- * asks. For tests and benchmarks. */
+/* Whether the AVX-512 set's exact quantized decode (K-quants, q8_0 and the other blocks of 32) takes the
+ * codes as subnormal floats (on AMD cores; DSCODER_SUBNORMAL_CODES=0 or 1 overrides, read at the first
+ * ask): on = 1 or 0 sets it, -1 asks. For tests and benchmarks. */
 int cpu_kernels_subnormal_codes(int on);
 /* Is the BF16 set compiled in and supported by this CPU (AVX-512 and AVX512_BF16)? */
 int cpu_kernels_have_avx512_bf16(void);

@@ -927,6 +927,19 @@ QV_FN __m512 qv16_scales2(__m512 s, int a, int b)
 	return _mm512_permutexvar_ps(_mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b), s);
 }
 
+/* The halves at a and at b as 4 floats: a, a + 2, b, b + 2 (a pair of blocks' d, and m where it follows) */
+QV_FN __m512 qv16_pair_halves(const uint8_t *a, const uint8_t *b)
+{
+	return _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_loadu_si32(a), _mm_loadu_si32(b))));
+}
+
+/* Lanes 0-7 from element e of v, lanes 8-15 from element e + 2 (of qv16_pair_halves: block a's, then b's) */
+QV_FN __m512 qv16_pair_lanes(__m512 v, int e)
+{
+	return _mm512_permutexvar_ps(_mm512_setr_epi32(e, e, e, e, e, e, e, e, e + 2, e + 2, e + 2, e + 2, e + 2, e + 2,
+						       e + 2, e + 2), v);
+}
+
 /* A q4_K/q5_K block's mins dmin*m in lanes 0-7 and scales d*sc in lanes 8-15 (returned), and the
  * mins' part of each token's sum, dmin*m times the sums of 32 activations sx, added to corr (lanes
  * 0-7; 8-15 stay 0) */
@@ -1047,7 +1060,7 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 			     q2 = qv16_signed(a, 0xff0000, _mm512_slli_epi32(c, 8)),
 			     q3 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_srli_epi32(a, 24), c,
 					     _mm512_set1_epi32((int)0x80000000u), 0xf8));   /* a | (b & c) */
-		const __m512 sv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(qv_h2f(p)), _mm512_set1_ps(qv_h2f(p + 34)));
+		const __m512 sv = qv16_pair_lanes(qv16_pair_halves(p, p + 34), 0);
 		const long o = (b + 2 * par) * 32;
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++)
@@ -1075,9 +1088,6 @@ QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const flo
 	const float off = has_m ? 1.0f : ty == DS_Q4_0 ? -8.0f : -16.0f;
 	const __m512i nib_sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), m4 = _mm512_set1_epi8(0x0f),
 		      k16 = _mm512_set1_epi8(16);
-	/* a pair's [d, m] halves as 4 floats: d of each block (and m) to its 8 lanes */
-	const __m512i d_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
-	const __m512i m_lanes = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
 	__m512 acc[2][4], corr[4];
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
@@ -1102,8 +1112,9 @@ QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const flo
 		}
 		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
 			     q3 = qv16_top(c);
-		const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_loadu_si32(a), _mm_loadu_si32(b))));
-		const __m512 sv = _mm512_permutexvar_ps(d_lanes, dm), mv = has_m ? _mm512_permutexvar_ps(m_lanes, dm) : sv;
+		/* d of each block (and m) to its 8 lanes */
+		const __m512 dm = qv16_pair_halves(a, b);
+		const __m512 sv = qv16_pair_lanes(dm, 0), mv = has_m ? qv16_pair_lanes(dm, 1) : sv;
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++) {
 			acc[par][t] = _mm512_fmadd_ps(qv16_sum4(q0, q1, q2, q3, x[t] + 64 * p, 16), sv, acc[par][t]);
@@ -1244,10 +1255,11 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 		_mm_prefetch((const char *)base + (size_t)r0 * rb + o, _MM_HINT_T0);
 	/* 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1 (rows of whole 64s) and q8_0 (rows of whole
 	 * 128s, 2 tokens or more: for one its signs cost as much as the widening, in-process A/B 0.98 of
-	 * the time, 4 tokens 0.64-0.68) take their codes as subnormal floats against activations ordered and scaled to match (below), on CPUs that
-	 * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
-	 * activations allow it (qv16_scale_exp): us[i] holds token i's scale exponent until the activations
-	 * are ordered, then the factor that undoes it */
+	 * the time, 4 tokens 0.64-0.68) take their codes as subnormal floats against activations ordered
+	 * and scaled to match (below), on CPUs that multiply subnormals at full speed
+	 * (cpu_kernels_subnormal_codes) and where every token's activations allow it (qv16_scale_exp):
+	 * us[i] holds token i's scale exponent until the activations are ordered, then the factor that
+	 * undoes it */
 	float *us = NULL, *xq = NULL;
 	const int b32 = ty == DS_Q4_0 || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 #if QV_W == 16

@@ -18,7 +18,7 @@ enum cpu_scratch_use {
 	CPU_SCRATCH_W_UK,         /* prefill attention: one head's W_UK from the split attn_k_b, as floats */
 	CPU_SCRATCH_GEMM_SUMS,    /* float sets' matrix product: a row block's tile sums */
 	CPU_SCRATCH_GEMM_X,       /* float sets' matrix product: packed activations */
-	CPU_SCRATCH_QUANT_SUMS,   /* float sets' quantized decode: sums of 32 activations */
+	CPU_SCRATCH_QUANT_SUMS,   /* float sets' quantized decode: sums of activations its offsets and mins multiply */
 	CPU_SCRATCH_QUANT_LANES,  /* float sets' quantized decode: activations in the kernels' lane order */
 	CPU_SCRATCH_MOE_X,        /* prefill MoE: one expert's gathered tokens */
 	CPU_SCRATCH_MOE_GU,       /* prefill MoE: its gate and up outputs */
