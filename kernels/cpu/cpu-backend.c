@@ -210,7 +210,9 @@ void cpu_pack_each(struct cpu_ctx *c, const struct ds_tensor *const *w, const fl
  * product is compute-bound many times over: 64 BF16 tokens do 64 multiply-adds per 2 bytes). A
  * kernel forms each (row, token) sum the same way whatever the token blocks, as long as each
  * block takes the form all n tokens would (blocks of at least 32: every set's matrix-product
- * form), so the results do not depend on the number of threads either. */
+ * form; cpu_split_token puts every bound but the last at a multiple of 16, so that only the last
+ * block leaves a few tokens to other kernels, the ones all n would), so the results do not depend
+ * on the number of threads either. */
 #define CPU_SPLIT_FROM 64       /* tokens from which products split by tokens */
 #define CPU_SPLIT_MIN 32        /* tokens a block has at least */
 #define CPU_SPLIT_MAX 128       /* tokens a block has at most, where there are enough */

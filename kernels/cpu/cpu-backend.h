@@ -118,7 +118,10 @@ int cpu_split_tokens(const struct cpu_ctx *c, const struct ds_tensor *w, int n, 
 
 static inline long cpu_split_token(int n, int n_blocks, int b)
 {
-	return (long)n * b / n_blocks;
+	/* at multiples of 16 tokens but the last: the prefill tiles hand a product's last few tokens to
+	 * other kernels (cpu-gemm-simd.h, gm_rest), so only the last block may leave such a rest, and it
+	 * is the one all n tokens would leave (blocks of 32 or more stay at 17 or more) */
+	return b >= n_blocks ? n : (long)n * b / n_blocks / 16 * 16;
 }
 
 /* x (n tokens, ldx apart) packed for the kernels' rows_packed on w, in c->xpack; NULL when this

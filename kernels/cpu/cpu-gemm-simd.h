@@ -11,7 +11,8 @@
  * x 16 tokens in 12 of 16. (The 4 x 6 tiles before, a sum across lanes per vector and chunk and 10
  * vector loads per 24 FMAs, reached about 40% of this Zen 5 core's FMA peak in the model; these reach
  * 80-90% from cache.) Each (row, token) sum is formed the same way whatever the row range, token
- * grouping or packing, so the packed and unpacked entry points agree bit for bit. */
+ * grouping or packing, so the packed and unpacked entry points agree bit for bit; only a call's last
+ * few tokens may go to other kernels (gm_rest), decided on the call's token count alone. */
 
 #if QV_W == 16
 #define GM_MR 12                 /* weight rows per micro-tile */
@@ -25,6 +26,22 @@
 #define GM_RB 96                 /* rows whose sums for a token group (96 x 128 F32, 48 KB) are kept */
 #define GM_KS 128                /* columns summed in registers before they join the tile sums */
 #define GM_XGROUP (512L * 1024)  /* bytes of activations the unpacked entry packs at a time */
+
+/* The tokens past the last whole vector, when they are GM_REST_MAX or fewer, go to the few-token
+ * kernels GM_REST_ROWS(w, r0, r1, x, n, ldx, y, ldy) that the including file names (none where it
+ * does not): in the tiles a last vector of r tokens costs what a whole one does, in the fused decode
+ * forms r tokens cost about r/8 of it. A routed expert of a prompt has some 48 tokens, seldom a
+ * whole number of vectors (figures at GM_REST_MAX's definition). */
+#ifndef GM_REST_MAX
+#define GM_REST_MAX 0
+#endif
+
+/* Of n tokens, those the tiles leave to GM_REST_ROWS: the same for every row range, so a row's sums
+ * never depend on how the rows were split */
+static inline int gm_rest(int n)
+{
+	return n > QV_W && n % QV_W <= GM_REST_MAX ? n % QV_W : 0;
+}
 
 /* The lines of the next weight panel, asked for a few at a time from inside the micro-tiles: a
  * burst of 200 prefetches at once mostly waits in the miss queues (one thread, 46 MB of BF16 from
@@ -234,16 +251,18 @@ QV_FN void gm_core(const struct ds_tensor *w, long r0, long r1, const float *xg,
 				if (R < GM_MR)
 					memset(wb + R * GM_LDW, 0, sizeof(float) * (size_t)(GM_MR - R) * GM_LDW);
 				/* the next panel: the next rows of this chunk, else the block's first rows of
-				 * the next chunk */
+				 * the next chunk, else the next block's first rows (a block's first panel
+				 * waited on memory before) */
 				long nr = r + GM_MR < re ? r + GM_MR : c0 + GM_KC < k ? rb : re;
-				long nc = r + GM_MR < re ? c0 : c0 + GM_KC;
+				long nc = r + GM_MR < re ? c0 : c0 + GM_KC < k ? c0 + GM_KC : 0;
+				long ne = nr < re ? re : r1 - re < GM_RB ? r1 : re + GM_RB;
 				struct gm_pf pf = { .rows = 0 };
-				if (nr < re)
+				if (nr < r1)
 					pf = (struct gm_pf){ .p = (const char *)w->data + (size_t)nr * rowb +
 								  ds_row_bytes(w->dtype, nc),
 							     .rb = rowb,
 							     .len = ds_row_bytes(w->dtype, k - nc < GM_KC ? k - nc : GM_KC),
-							     .rows = re - nr < GM_MR ? (int)(re - nr) : GM_MR };
+							     .rows = ne - nr < GM_MR ? (int)(ne - nr) : GM_MR };
 				float *acc = gm_acc + (r - rb) * GM_TG;
 				for (int b0 = 0; b0 < ng; b0 += GM_TB) {
 					if (ng - b0 > QV_W)
@@ -267,23 +286,38 @@ QV_API void QV(gemm_rows)(const struct ds_tensor *w, long r0, long r1, const flo
 		tg = GM_TB;
 	if (tg > GM_TG)
 		tg = GM_TG;
+	const int rest = gm_rest(n), tiled = n - rest;
 	/* this thread's packed activations */
 	float *gm_xbuf = cpu_scratch(CPU_SCRATCH_GEMM_X, (size_t)tg * (size_t)k * sizeof(float));
-	for (long i0 = 0; i0 < n; i0 += tg) {
-		int ng = n - i0 < tg ? (int)(n - i0) : (int)tg;
+	for (long i0 = 0; i0 < tiled; i0 += tg) {
+		int ng = tiled - i0 < tg ? (int)(tiled - i0) : (int)tg;
 		gm_pack_x(x + i0 * ldx, ldx, ng, 0, k, gm_xbuf);
 		gm_core(w, r0, r1, gm_xbuf, ng, y + i0 * ldy, ldy);
 	}
+#if GM_REST_MAX > 0
+	if (rest > 0)
+		GM_REST_ROWS(w, r0, r1, x + tiled * ldx, rest, ldx, y + tiled * ldy, ldy);
+#endif
+}
+
+/* Packed: the tiled tokens in blocks, then the rest (gm_rest) as rows of k */
+static inline size_t gm_tiled_floats(int n, long k)
+{
+	return (size_t)(n - gm_rest(n) + GM_TB - 1) / GM_TB * GM_TB * (size_t)k;
 }
 
 static size_t QV(gemm_pack_floats)(enum ds_dtype t, int n, long k)
 {
-	return (size_t)(n + GM_TB - 1) / GM_TB * GM_TB * (size_t)k;
+	return gm_tiled_floats(n, k) + (size_t)gm_rest(n) * (size_t)k;
 }
 
 QV_API void QV(gemm_pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	gm_pack_x(x, ldx, n, 0, k, xp);
+	const int rest = gm_rest(n), tiled = n - rest;
+	gm_pack_x(x, ldx, tiled, 0, k, xp);
+	for (int i = 0; i < rest; i++)
+		memcpy(xp + gm_tiled_floats(n, k) + (size_t)i * (size_t)k, x + (long)(tiled + i) * ldx,
+		       (size_t)k * sizeof *xp);
 }
 
 /* rows() on activations packed once by gemm_pack for all row blocks of a product */
@@ -291,8 +325,13 @@ QV_API void QV(gemm_rows_packed)(const struct ds_tensor *w, long r0, long r1, co
 				 float *y, long ldy)
 {
 	const long k = (long)w->cols;
-	for (long i0 = 0; i0 < n; i0 += GM_TG) {
-		int ng = n - i0 < GM_TG ? (int)(n - i0) : GM_TG;
+	const int rest = gm_rest(n), tiled = n - rest;
+	for (long i0 = 0; i0 < tiled; i0 += GM_TG) {
+		int ng = tiled - i0 < GM_TG ? (int)(tiled - i0) : GM_TG;
 		gm_core(w, r0, r1, xp + i0 * k, ng, y + i0 * ldy, ldy);
 	}
+#if GM_REST_MAX > 0
+	if (rest > 0)
+		GM_REST_ROWS(w, r0, r1, xp + gm_tiled_floats(n, k), rest, k, y + tiled * ldy, ldy);
+#endif
 }

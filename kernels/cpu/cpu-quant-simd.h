@@ -27,13 +27,15 @@
 #define QV_API static __attribute__((target(QV_TARGET)))
 
 /* From this many tokens on, decode to L1 and multiply as F32 tiles (measured with tools/quant-bench:
- * with 16 ymm registers the AVX2 tiles are no faster than the fused form until about 64 tokens; the
- * AVX-512 tiles of 4 x 6 win from about 8-16) */
+ * with 16 ymm registers the AVX2 tiles are no faster than the fused form until about 64 tokens. The
+ * AVX-512 tiles of 4 x 6 won from about 8-16 tokens over the widening fused form; over the fused form
+ * with subnormal codes they do not: one thread, a 1408 x 2048 Q8_0 expert's gate, up and down, 12-15
+ * tokens: 56-63 GFLOP/s against 108-114, so they serve only matrices too small for cpu-gemm-simd.h) */
 #ifndef QV_FUSED_MAX
 #if QV_W == 8
 #define QV_FUSED_MAX 48
 #else
-#define QV_FUSED_MAX 12
+#define QV_FUSED_MAX 16
 #endif
 #endif
 #define QV_RB 16           /* rows per block of the fused form, reused from cache by each 4 tokens */
