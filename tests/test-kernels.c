@@ -550,7 +550,9 @@ static void test_backend_threads(const struct cpu_kernels *k)
 			x[i] = rndf();
 		for (int th = 1; th <= 3; th++)
 			y[th] = xmalloc(sizeof *y[th] * NMAX * W);
-		static const int ns[] = { 5, 6, 64, 100 };
+		/* 99 and 100: products split by tokens, whose tiles leave their last 3 (99) or 4 tokens to
+		 * the few-token forms (cpu-gemm-simd.h, gm_rest) */
+		static const int ns[] = { 5, 6, 64, 99, 100 };
 		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
 			int n = ns[ni];
 			for (int th = 1; th <= 3; th++)
