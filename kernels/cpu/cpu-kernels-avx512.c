@@ -412,11 +412,35 @@ static void avx512_rest_rows(const struct ds_tensor *w, long r0, long r1, const 
  * one thread, 2816 x 1024 BF16 from cache, 4 / 8 / 12 / 16 tokens: 34 / 66 / 101 / 130 GFLOP/s
  * against 65 / 81 / 112 / 120 for the 4 x 6 tiles and the fused form) */
 #define G_MIN_TOKENS 16
+_Static_assert(G_MIN_TOKENS <= QV_PACK_MAX, "the decode form's header holds fewer tokens");
 
+/* Quantized types pack from one token on: below G_MIN_TOKENS the decode form (activations
+ * prepared once per product, cpu-quant-simd.h), from it on the tiles' */
 static int avx512_packed_from(enum ds_dtype t)
 {
-	(void)t;
-	return G_MIN_TOKENS;
+	return ds_dtype_is_quantized(t) ? 1 : G_MIN_TOKENS;
+}
+
+static size_t avx512_pack_floats(enum ds_dtype t, int n, long k)
+{
+	return n < G_MIN_TOKENS ? qv_pack_floats(n, k) : avx512_gemm_pack_floats(t, n, k);
+}
+
+static void avx512_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
+{
+	if (n < G_MIN_TOKENS)
+		avx512_quant_pack(t, x, n, ldx, k, xp);
+	else
+		avx512_gemm_pack(t, x, n, ldx, k, xp);
+}
+
+static void avx512_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			       long ldy)
+{
+	if (n < G_MIN_TOKENS)
+		avx512_quant_rows_packed(w, r0, r1, xp, n, y, ldy);
+	else
+		avx512_gemm_rows_packed(w, r0, r1, xp, n, y, ldy);
 }
 
 static void avx512_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
@@ -521,9 +545,9 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 	.name = "AVX-512",
 	.rows = avx512_rows,
 	.packed_from = avx512_packed_from,
-	.pack_floats = avx512_gemm_pack_floats,
-	.pack = avx512_gemm_pack,
-	.rows_packed = avx512_gemm_rows_packed,
+	.pack_floats = avx512_pack_floats,
+	.pack = avx512_pack,
+	.rows_packed = avx512_rows_packed,
 	.axpy_row = avx512_axpy_row,
 	.dot = cpu_avx2_dot,
 	.axpy = cpu_avx2_axpy,

@@ -23,8 +23,9 @@ struct cpu_kernels {
 	 * packed_from(type) tokens on, x is rearranged for weights of type t by pack (pack_floats(t, n, k)
 	 * floats at a 64-byte aligned xp) and every row block multiplies it with rows_packed: the sums of
 	 * rows() (bit for bit where rows() itself takes that form, on 96 rows or more). The float sets
-	 * pack for their prefill tiles; the int8 set rounds the activations to int8 here, once instead of
-	 * once per row block. */
+	 * pack for their prefill tiles (the AVX-512 set, for quantized types, from one token on: below
+	 * the tiles, decode's activations ordered, scaled and summed once per product); the int8 set
+	 * rounds the activations to int8 here, once instead of once per row block. */
 	int (*packed_from)(enum ds_dtype t);
 	size_t (*pack_floats)(enum ds_dtype t, int n, long k);
 	void (*pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp);
