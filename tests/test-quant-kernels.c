@@ -7,11 +7,10 @@
  *
  * The bound: |y - exact| <= QK_TOL * sum over c of (|w_c| + 2 |m_c|) |x_c|, where exact is the sum
  * in double of w_c x_c, and m_c the offset of c's block or sub-block: dmin * m in q4_K/q5_K, the
- * min in q4_1/q5_1, 16 d in q5_0, 8 d in q4_0, 32 d * sc in q6_K, 128 d in q8_0. That sum bounds every
+ * min in q4_1/q5_1, 16 d in q5_0, 8 d in q4_0, 32 d * sc in q6_K (0 in q8_0). That sum bounds every
  * term the kernels add (the K-quant kernels sum d*sc*q*x and m*x apart; the AVX-512 set's q6_K sums
  * d*sc*q*x over codes 0-63 and 32 d*sc*x apart, its q4_0 and q5_0 d*q*x over codes 0-15 or 0-31 and
- * 8 d*x or 16 d*x apart, its one-token q8_0 d*q*x over codes 0-255 and 128 d*x apart), so the bound
- * says: F32 rounding of sums of at
+ * 8 d*x or 16 d*x apart), so the bound says: F32 rounding of sums of at
  * most a few thousand terms, and nothing
  * coarser (no activation rounded to 8 or 16 bits). */
 #include "build-config.h"
@@ -70,18 +69,10 @@ static void rnd_block(enum ds_dtype t, uint8_t *b)
 	}
 }
 
-/* The offset dmin*m of each weight's sub-block: minus the value a block with all quants 0 gives
- * (q8_0 has none in its format: the 128 d that the AVX-512 one-token form subtracts). */
+/* The offset dmin*m of each weight's sub-block: minus the value a block with all quants 0 gives. */
 static void block_offsets(enum ds_dtype t, const uint8_t *b, float *m)
 {
 	int blk = ds_dtype_get(t)->block;
-	if (t == DS_Q8_0) {
-		uint16_t h;
-		memcpy(&h, b, 2);
-		for (int i = 0; i < blk; i++)
-			m[i] = 128.0f * ds_f16_to_f32(h);
-		return;
-	}
 	/* bytes of scales and mins before the quants */
 	size_t head = t == DS_Q4_K || t == DS_Q5_K ? 16 : t == DS_Q4_1 || t == DS_Q5_1 ? 4 :
 		      t == DS_Q5_0 || t == DS_Q4_0 ? 2 : t == DS_Q6_K ? 18 : 0;

@@ -49,13 +49,6 @@
 #endif
 #define QV_XGROUP (512L * 1024)   /* bytes of activations kept in L2 by the prefill tiles */
 
-/* Columns up to which one token's q8_0 rows take their codes unsigned as subnormals (qv16_dot_b32)
- * rather than widened: that form reads the activations reordered plus a quarter more of sums, and
- * past about 32 KB of them a row no longer finds them in L1 (in-process A/B, one thread, 64 MB,
- * time against the widening kernel: 2048 columns 0.76-0.80, 4096 0.94, 6144 0.91, 8192 1.18, 10944
- * 1.40) */
-#define QV16_Q8_ONE_COLS 6144
-
 #if QV_W == 8
 typedef __m256 qv_f;
 #define qv_zero() _mm256_setzero_ps()
@@ -1009,7 +1002,7 @@ QV_FN void qv16_q5_block(const uint8_t *row, long b, __m512 mins_scales, const f
 		const __m512i rot = _mm512_setr_epi64(r0, r0, r0, r0, r1, r1, r1, r1);
 		const __m512i c = _mm512_ternarylogic_epi32(_mm512_srlv_epi64(qs, nib_sh), m4,
 							    _mm512_and_si512(_mm512_rolv_epi64(qh, rot), b4), 0xea);
-		const __m512 q0 = qv16_field(c, 0xff), q1 = qv16_field(c, 0xff00), q2 = qv16_field(c, 0xff0000),
+		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
 			     q3 = qv16_top(c);
 		const __m512 sv = qv16_scales2(mins_scales, 8 + 2 * j, 8 + 2 * j + 1);
 		const long o = b * 256 + 64 * j;
@@ -1080,27 +1073,26 @@ QV_FN void qv16_dot_q8_0(const uint8_t *row, long nb, const float *const *x, con
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t];
 }
 
-/* q4_0, q4_1, q5_0 and q5_1 (rows of whole 64s), and q8_0 for one token, on activations in
- * qv16_order_q6, scaled: blocks in pairs as q8_0, the 32 codes of block 2 p in lanes 0-7 and of 2 p + 1
- * in lanes 8-15. A pair's 16 + 16 qs bytes, each in two 128-bit lanes, the second copy shifted down by
- * 4, are its 64 nibbles as bytes in weight order (low nibbles are weights 0-15 of a block, high ones
- * 16-31); q5's fifth bits, one per weight in qh, are added as 16 where a 64-bit mask of both blocks' qh
- * is set; q8_0's 32 + 32 signed codes become q + 128 by flipping their top bits. The codes stay
- * unsigned: d * sum(q x) per block, plus its offset (-8 d, -16 d, -128 d) or min m times the sums of
- * its activations (xs: per lane, the 4 unscaled activations its fields multiply). For q8_0 that is 7
- * vector operations per 64 weights besides the FMAs, against 16 for the signed form below (its sign
- * bits) or 8 conversions in the widening kernel, at the price of the offset's rounding: terms up to
- * 255 d x instead of 128 d x (test-quant-kernels counts 128 d in its bound). With 2 or more tokens
- * the signed form is as fast (each token's offset FMA and sums cost what the signs saved: in-process
- * A/B, 2 tokens 0.98-0.99 of the time, 4 tokens 1.0-1.03), so it keeps them exact as widened. */
+/* q4_0, q4_1, q5_0 and q5_1 (rows of whole 64s) on activations in qv16_order_q6, scaled: blocks in pairs
+ * as q8_0, the 32 codes of block 2 p in lanes 0-7 and of 2 p + 1 in lanes 8-15. A pair's 16 + 16 qs
+ * bytes, each in two 128-bit lanes, the second copy shifted down by 4, are its 64 nibbles as bytes in
+ * weight order (low nibbles are weights 0-15 of a block, high ones 16-31); q5's fifth bits, one per
+ * weight in qh, are added as 16 where a 64-bit mask of both blocks' qh is set. The codes stay
+ * unsigned: d * sum(q x) per block, plus its offset (-8 d, -16 d) or min m times the sums of its
+ * activations (xs: per lane, the 4 unscaled activations its fields multiply). Tried and not kept:
+ * one token's q8_0 here too, its codes + 128 (top bits flipped) with a -128 d offset, 7 vector
+ * operations per 64 weights besides the FMAs against 8 conversions widened: in-process 0.71-0.80 of
+ * the widening kernel's time at 2048 columns (past 6144 slower: the sums push the activations out
+ * of L1), but in the engine lite4 Q8_0 decoded no faster (2 threads 78-80 against 81-83 tokens/s, 1
+ * thread 45-48 against 50: the bandwidth binds), and the offset doubles the largest terms' rounding. */
 QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
 			const float *const *xs, const float *us, int NT, float *out)
 {
-	const int q5 = ty == DS_Q5_0 || ty == DS_Q5_1, has_m = ty == DS_Q4_1 || ty == DS_Q5_1, q8 = ty == DS_Q8_0;
-	const size_t bb = q8 ? 34 : ty == DS_Q4_0 ? 18 : ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
+	const int q5 = ty == DS_Q5_0 || ty == DS_Q5_1, has_m = ty == DS_Q4_1 || ty == DS_Q5_1;
+	const size_t bb = ty == DS_Q4_0 ? 18 : ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
 	const size_t qs_off = bb - 16, qh_off = qs_off - 4;
-	/* the offset's factor of d where there is no min (q4_0: q - 8, q5_0: q - 16, q8_0: q - 128) */
-	const float off = has_m ? 1.0f : q8 ? -128.0f : ty == DS_Q4_0 ? -8.0f : -16.0f;
+	/* the offset's factor of d where there is no min (q4_0: q - 8, q5_0: q - 16) */
+	const float off = has_m ? 1.0f : ty == DS_Q4_0 ? -8.0f : -16.0f;
 	const __m512i nib_sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), m4 = _mm512_set1_epi8(0x0f),
 		      k16 = _mm512_set1_epi8(16);
 	__m512 acc[2][4], corr[4];
@@ -1116,24 +1108,16 @@ QV_FN void qv16_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const flo
 			break;
 		const uint8_t *const a = row + (size_t)(2 * p) * bb, *const b = a + bb;
 		qv_prefetch(a, 2 * bb);
-		__m512i c;
-		if (q8) {
-			/* the signed codes plus 128 (their top bits flipped): 0-255 */
-			c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 2))),
-					       _mm256_loadu_si256((const __m256i *)(const void *)(b + 2)), 1);
-			c = _mm512_xor_si512(c, _mm512_set1_epi8((char)0x80));
-		} else {
-			c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qv_bytes(a + qs_off))),
+		__m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(qv_bytes(a + qs_off))),
 					       _mm256_broadcastsi128_si256(qv_bytes(b + qs_off)), 1);
-			c = _mm512_and_si512(_mm512_srlv_epi64(c, nib_sh), m4);
-		}
+		c = _mm512_and_si512(_mm512_srlv_epi64(c, nib_sh), m4);
 		if (q5) {
 			uint32_t ha, hb;
 			memcpy(&ha, a + qh_off, 4);
 			memcpy(&hb, b + qh_off, 4);
 			c = _mm512_mask_add_epi8(c, (__mmask64)ha | (__mmask64)hb << 32, c, k16);
 		}
-		const __m512 q0 = qv16_field(c, 0xff), q1 = qv16_field(c, 0xff00), q2 = qv16_field(c, 0xff0000),
+		const __m512 q0 = qv16_field(c, 0x1f), q1 = qv16_field(c, 0x1f00), q2 = qv16_field(c, 0x1f0000),
 			     q3 = qv16_top(c);
 		/* d of each block (and m) to its 8 lanes */
 		const __m512 dm = qv16_pair_halves(a, b);
@@ -1220,7 +1204,7 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	if (us != NULL) {
 		if (ty == DS_Q4_K || ty == DS_Q5_K)
 			qv16_dot_k45(row, k / 256, ty == DS_Q5_K, x, sx, us, NT, out);
-		else if (ty == DS_Q8_0 && sx[0] == NULL)
+		else if (ty == DS_Q8_0)
 			qv16_dot_q8_0(row, k / 32, x, us, NT, out);
 		else if (ty != DS_Q6_K)
 			qv16_dot_b32(row, k / 32, ty, x, sx, us, NT, out);
@@ -1276,19 +1260,18 @@ struct qv_prep {
 
 /* n tokens' activations x (ldx apart, k columns) prepared for rows of type ty into the caller's room:
  * lanes (n k floats), sums (n k / 4) and usroom (n). 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1
- * (rows of whole 64s) and q8_0 (one token: rows of whole 64s up to QV16_Q8_ONE_COLS columns,
- * unsigned with an offset, in-process A/B 0.71-0.80 of the widening kernel's time; 2 tokens or
- * more: rows of whole 128s, signed, 4 tokens 0.64-0.68) take their codes as subnormal floats against
- * activations ordered and scaled to match, on CPUs that multiply subnormals at full speed
- * (cpu_kernels_subnormal_codes) and where every token's activations allow it (qv16_scale_exp). */
+ * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
+ * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
+ * subnormal floats against activations ordered and scaled to match, on CPUs that multiply
+ * subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's activations allow
+ * it (qv16_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
 			 float *usroom, struct qv_prep *p)
 {
 	/* usroom[i] holds token i's scale exponent until the activations are ordered, then the factor
 	 * that undoes it */
 	float *us = NULL;
-	const int b32 = ty == DS_Q4_0 || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1 ||
-			(ty == DS_Q8_0 && n == 1 && k <= QV16_Q8_ONE_COLS);
+	const int b32 = ty == DS_Q4_0 || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 #if QV_W == 16
 	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
 	     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) && cpu_kernels_subnormal_codes(-1)) {
