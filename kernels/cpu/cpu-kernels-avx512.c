@@ -423,12 +423,12 @@ static int avx512_packed_from(enum ds_dtype t)
 
 static size_t avx512_pack_floats(enum ds_dtype t, int n, long k)
 {
-	return n < G_MIN_TOKENS ? qv_pack_floats(n, k) : avx512_gemm_pack_floats(t, n, k);
+	return n < G_MIN_TOKENS && ds_dtype_is_quantized(t) ? qv_pack_floats(n, k) : avx512_gemm_pack_floats(t, n, k);
 }
 
 static void avx512_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
 {
-	if (n < G_MIN_TOKENS)
+	if (n < G_MIN_TOKENS && ds_dtype_is_quantized(t))
 		avx512_quant_pack(t, x, n, ldx, k, xp);
 	else
 		avx512_gemm_pack(t, x, n, ldx, k, xp);
@@ -437,7 +437,7 @@ static void avx512_pack(enum ds_dtype t, const float *x, int n, long ldx, long k
 static void avx512_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
 			       long ldy)
 {
-	if (n < G_MIN_TOKENS)
+	if (n < G_MIN_TOKENS && ds_dtype_is_quantized(w->dtype))
 		avx512_quant_rows_packed(w, r0, r1, xp, n, y, ldy);
 	else
 		avx512_gemm_rows_packed(w, r0, r1, xp, n, y, ldy);
