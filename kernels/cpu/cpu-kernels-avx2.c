@@ -261,11 +261,35 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
  * matrix decides, not the row range, so the sums do not depend on the threads), the matrix product
  * of cpu-gemm-simd.h */
 #define AVX2_GEMM_MIN 16
+_Static_assert(AVX2_GEMM_MIN <= QV_PACK_MAX, "the decode form's header holds fewer tokens");
 
+/* Quantized types pack from one token on: below AVX2_GEMM_MIN the decode form (activations
+ * prepared once per product, cpu-quant-simd.h), from it on the tiles' */
 static int avx2_packed_from(enum ds_dtype t)
 {
-	(void)t;
-	return AVX2_GEMM_MIN;
+	return ds_dtype_is_quantized(t) ? 1 : AVX2_GEMM_MIN;
+}
+
+static size_t avx2_pack_floats(enum ds_dtype t, int n, long k)
+{
+	return n < AVX2_GEMM_MIN && ds_dtype_is_quantized(t) ? qv_pack_floats(n, k) : avx2_gemm_pack_floats(t, n, k);
+}
+
+static void avx2_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
+{
+	if (n < AVX2_GEMM_MIN && ds_dtype_is_quantized(t))
+		avx2_quant_pack(t, x, n, ldx, k, xp);
+	else
+		avx2_gemm_pack(t, x, n, ldx, k, xp);
+}
+
+static void avx2_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			     long ldy)
+{
+	if (n < AVX2_GEMM_MIN && ds_dtype_is_quantized(w->dtype))
+		avx2_quant_rows_packed(w, r0, r1, xp, n, y, ldy);
+	else
+		avx2_gemm_rows_packed(w, r0, r1, xp, n, y, ldy);
 }
 
 /* Tokens are taken in groups whose activations fit in L2 (512 KB), so that a wide input (a dense
@@ -492,9 +516,9 @@ const struct cpu_kernels cpu_kernels_avx2 = {
 	.name = "AVX2/FMA/F16C",
 	.rows = cpu_avx2_rows,
 	.packed_from = avx2_packed_from,
-	.pack_floats = avx2_gemm_pack_floats,
-	.pack = avx2_gemm_pack,
-	.rows_packed = avx2_gemm_rows_packed,
+	.pack_floats = avx2_pack_floats,
+	.pack = avx2_pack,
+	.rows_packed = avx2_rows_packed,
 	.axpy_row = cpu_avx2_axpy_row,
 	.dot = cpu_avx2_dot,
 	.axpy = cpu_avx2_axpy,

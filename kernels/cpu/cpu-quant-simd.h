@@ -1510,7 +1510,6 @@ QV_API void QV(quant_fused)(const struct ds_tensor *w, long r0, long r1, const f
 	qv_fused_run(w, r0, r1, &pr, n, y, ldy);
 }
 
-#if QV_W == 16
 /* Decode's packed form (a few tokens, cpu_pack): the activations prepared once per product instead of
  * once per row block. A step's experts are multiplied in chunks of about 128 KB of weights, a rows()
  * call each, and every call ordered, scaled and summed its activations again (in-process, one
@@ -1548,7 +1547,6 @@ QV_API void QV(quant_rows_packed)(const struct ds_tensor *w, long r0, long r1, c
 				    .ns = (long)xp[18], .us = xp[16] != 0 ? xp : NULL };
 	qv_fused_run(w, r0, r1, &pr, n, y, ldy);
 }
-#endif
 
 /* Block-quantized w: y[i*ldy + r] = W[r] . x[i] */
 QV_API void QV(quant_rows)(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
