@@ -335,3 +335,35 @@ QV_API void QV(gemm_rows_packed)(const struct ds_tensor *w, long r0, long r1, co
 		GM_REST_ROWS(w, r0, r1, xp + gm_tiled_floats(n, k), rest, k, y + tiled * ldy, ldy);
 #endif
 }
+
+/* The set's packed products: quantized types from one token on, below GM_MIN_TOKENS (the including
+ * file's) in the decode form of cpu-quant-simd.h (activations prepared once per product), from it on
+ * the tiles' */
+_Static_assert(GM_MIN_TOKENS <= QV_PACK_MAX, "the decode form's header holds fewer tokens");
+
+static int QV(packed_from)(enum ds_dtype t)
+{
+	return ds_dtype_is_quantized(t) ? 1 : GM_MIN_TOKENS;
+}
+
+static size_t QV(pack_floats)(enum ds_dtype t, int n, long k)
+{
+	return n < GM_MIN_TOKENS && ds_dtype_is_quantized(t) ? qv_pack_floats(n, k) : QV(gemm_pack_floats)(t, n, k);
+}
+
+QV_API void QV(pack)(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
+{
+	if (n < GM_MIN_TOKENS && ds_dtype_is_quantized(t))
+		QV(quant_pack)(t, x, n, ldx, k, xp);
+	else
+		QV(gemm_pack)(t, x, n, ldx, k, xp);
+}
+
+QV_API void QV(rows_packed)(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
+			    long ldy)
+{
+	if (n < GM_MIN_TOKENS && ds_dtype_is_quantized(w->dtype))
+		QV(quant_rows_packed)(w, r0, r1, xp, n, y, ldy);
+	else
+		QV(gemm_rows_packed)(w, r0, r1, xp, n, y, ldy);
+}

@@ -24,6 +24,10 @@
  * the tiles that are left end in a block of one vector. */
 #define GM_REST_MAX 3
 #define GM_REST_ROWS cpu_avx2_rows
+/* From this many tokens on, on matrices of 96 rows or more (fewer do not pay for the packing; the
+ * matrix decides, not the row range, so the sums do not depend on the threads), the matrix product
+ * of cpu-gemm-simd.h */
+#define GM_MIN_TOKENS 16
 #include "cpu-gemm-simd.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -257,41 +261,6 @@ AVX2_INLINE void rows_generic(const struct ds_tensor *w, long r0, long r1, const
 	}
 }
 
-/* From this many tokens on, on matrices of 96 rows or more (fewer do not pay for the packing; the
- * matrix decides, not the row range, so the sums do not depend on the threads), the matrix product
- * of cpu-gemm-simd.h */
-#define AVX2_GEMM_MIN 16
-_Static_assert(AVX2_GEMM_MIN <= QV_PACK_MAX, "the decode form's header holds fewer tokens");
-
-/* Quantized types pack from one token on: below AVX2_GEMM_MIN the decode form (activations
- * prepared once per product, cpu-quant-simd.h), from it on the tiles' */
-static int avx2_packed_from(enum ds_dtype t)
-{
-	return ds_dtype_is_quantized(t) ? 1 : AVX2_GEMM_MIN;
-}
-
-static size_t avx2_pack_floats(enum ds_dtype t, int n, long k)
-{
-	return n < AVX2_GEMM_MIN && ds_dtype_is_quantized(t) ? qv_pack_floats(n, k) : avx2_gemm_pack_floats(t, n, k);
-}
-
-static void avx2_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
-{
-	if (n < AVX2_GEMM_MIN && ds_dtype_is_quantized(t))
-		avx2_quant_pack(t, x, n, ldx, k, xp);
-	else
-		avx2_gemm_pack(t, x, n, ldx, k, xp);
-}
-
-static void avx2_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
-			     long ldy)
-{
-	if (n < AVX2_GEMM_MIN && ds_dtype_is_quantized(w->dtype))
-		avx2_quant_rows_packed(w, r0, r1, xp, n, y, ldy);
-	else
-		avx2_gemm_rows_packed(w, r0, r1, xp, n, y, ldy);
-}
-
 /* Tokens are taken in groups whose activations fit in L2 (512 KB), so that a wide input (a dense
  * down_proj of 10944 columns) is not streamed from memory once per row tile. Each (row, token)
  * sum is formed the same way whatever the grouping. Block-quantized types go to cpu-quant-simd.h. */
@@ -300,7 +269,7 @@ AVX2 void cpu_avx2_rows(const struct ds_tensor *w, long r0, long r1, const float
 {
 	long tb = 512L * 1024 / 4 / (w->cols > 0 ? (long)w->cols : 1);
 
-	if (n >= AVX2_GEMM_MIN && (long)w->rows >= GM_RB) {
+	if (n >= GM_MIN_TOKENS && (long)w->rows >= GM_RB) {
 		avx2_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
 		return;
 	}

@@ -33,6 +33,10 @@
 static void avx512_rest_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			     float *y, long ldy);
 #define GM_REST_ROWS avx512_rest_rows
+/* From this many tokens on, the matrix-product form (below, its 16 lanes of tokens are partly empty:
+ * one thread, 2816 x 1024 BF16 from cache, 4 / 8 / 12 / 16 tokens: 34 / 66 / 101 / 130 GFLOP/s
+ * against 65 / 81 / 112 / 120 for the 4 x 6 tiles and the fused form) */
+#define GM_MIN_TOKENS 16
 #include "cpu-gemm-simd.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
@@ -408,48 +412,13 @@ static void avx512_rest_rows(const struct ds_tensor *w, long r0, long r1, const 
 		avx512_float_rows(w, r0, r1, x, n, ldx, y, ldy);
 }
 
-/* From this many tokens on, the matrix-product form (below, its 16 lanes of tokens are partly empty:
- * one thread, 2816 x 1024 BF16 from cache, 4 / 8 / 12 / 16 tokens: 34 / 66 / 101 / 130 GFLOP/s
- * against 65 / 81 / 112 / 120 for the 4 x 6 tiles and the fused form) */
-#define G_MIN_TOKENS 16
-_Static_assert(G_MIN_TOKENS <= QV_PACK_MAX, "the decode form's header holds fewer tokens");
-
-/* Quantized types pack from one token on: below G_MIN_TOKENS the decode form (activations
- * prepared once per product, cpu-quant-simd.h), from it on the tiles' */
-static int avx512_packed_from(enum ds_dtype t)
-{
-	return ds_dtype_is_quantized(t) ? 1 : G_MIN_TOKENS;
-}
-
-static size_t avx512_pack_floats(enum ds_dtype t, int n, long k)
-{
-	return n < G_MIN_TOKENS && ds_dtype_is_quantized(t) ? qv_pack_floats(n, k) : avx512_gemm_pack_floats(t, n, k);
-}
-
-static void avx512_pack(enum ds_dtype t, const float *x, int n, long ldx, long k, float *xp)
-{
-	if (n < G_MIN_TOKENS && ds_dtype_is_quantized(t))
-		avx512_quant_pack(t, x, n, ldx, k, xp);
-	else
-		avx512_gemm_pack(t, x, n, ldx, k, xp);
-}
-
-static void avx512_rows_packed(const struct ds_tensor *w, long r0, long r1, const float *xp, int n, float *y,
-			       long ldy)
-{
-	if (n < G_MIN_TOKENS && ds_dtype_is_quantized(w->dtype))
-		avx512_quant_rows_packed(w, r0, r1, xp, n, y, ldy);
-	else
-		avx512_gemm_rows_packed(w, r0, r1, xp, n, y, ldy);
-}
-
 static void avx512_rows(const struct ds_tensor *w, long r0, long r1, const float *x, int n, long ldx,
 			float *y, long ldy)
 {
 	/* a matrix of few rows does not pay for packing the activations here (one thread, 48 rows,
 	 * 96 tokens: 118 GFLOP/s against 150 for the tiles). The choice looks at the matrix, never at
 	 * the row range, so that a row's sums do not depend on how the rows were split among threads. */
-	if (n >= G_MIN_TOKENS && (long)w->rows >= GM_RB)
+	if (n >= GM_MIN_TOKENS && (long)w->rows >= GM_RB)
 		avx512_gemm_rows(w, r0, r1, x, n, ldx, y, ldy);
 	else if (ds_dtype_is_quantized(w->dtype))
 		avx512_quant_rows(w, r0, r1, x, n, ldx, y, ldy);
