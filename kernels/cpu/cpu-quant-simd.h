@@ -1225,28 +1225,34 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	}
 }
 
-/* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). */
-QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long k,
-			 const float *const *x, const float *const *sx, const float *us, int NT, float *const *y)
+/* Rows [r0, r1) for NT tokens, one type: the compiler makes one loop per (type, NT). The rows' bytes
+ * start at base (each rb apart) and hold kc columns; add: add to y, not store (a later column chunk). */
+QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long r0, long r1, long kc, int add,
+			 size_t piece, const float *const *x, const float *const *sx, const float *us, int NT, float *const *y)
 {
+	/* A chunk's piece of each row is read apart from the rest of the row, so the prefetches ahead of
+	 * each block (qv_prefetch) land in the row's later chunks: each row asks for its piece of the
+	 * row QV_RB on (the next block's, read next) into L2: piece bytes, 0 where rows are whole */
 	for (long r = r0; r < r1; r++) {
 		float o[4];
-		qv_dot_row(ty, base + (size_t)r * rb, k, x, sx, us, NT, o);
+		for (size_t b = 0; b < piece; b += 64)
+			_mm_prefetch((const char *)base + (size_t)(r + QV_RB) * rb + b, _MM_HINT_T1);
+		qv_dot_row(ty, base + (size_t)r * rb, kc, x, sx, us, NT, o);
 		for (int t = 0; t < NT; t++)
-			y[t][r] = o[t];
+			y[t][r] = add ? y[t][r] + o[t] : o[t];
 	}
 }
 
 #define QV_FUSED_CASES(NT, lo, hi) \
 	switch (ty) { \
-	case DS_Q8_0: qv_fused_rows(DS_Q8_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q4_0: qv_fused_rows(DS_Q4_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q4_K: qv_fused_rows(DS_Q4_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q5_K: qv_fused_rows(DS_Q5_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q4_1: qv_fused_rows(DS_Q4_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q5_0: qv_fused_rows(DS_Q5_0, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	case DS_Q5_1: qv_fused_rows(DS_Q5_1, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
-	default: qv_fused_rows(DS_Q6_K, base, rb, lo, hi, k, xp, sp, usp, NT, yp); break; \
+	case DS_Q8_0: qv_fused_rows(DS_Q8_0, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_0: qv_fused_rows(DS_Q4_0, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_K: qv_fused_rows(DS_Q4_K, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_K: qv_fused_rows(DS_Q5_K, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q4_1: qv_fused_rows(DS_Q4_1, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_0: qv_fused_rows(DS_Q5_0, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	case DS_Q5_1: qv_fused_rows(DS_Q5_1, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
+	default: qv_fused_rows(DS_Q6_K, cbase, rb, lo, hi, kc, c0 > 0, piece, xp, sp, usp, NT, yp); break; \
 	}
 
 /* One product's activations as the fused decode forms read them (qv_fused_prep) */
@@ -1327,6 +1333,31 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 #endif
 }
 
+/* Columns of a row that the fused form takes at a time. Its kernels read 4 bytes of activations per
+ * weight (ordered, scaled F32) against 0.5-1 byte of weights, so in one piece a long row pushed its
+ * own activations out of L1 with its weights, and every row waited on them from L2.
+ * tools/quant-bench, one thread, 64 MB from memory, Zen 4 (32 KB L1), GB/s of weights at 2048 /
+ * 4096 / 5120 / 8192 / 16384 columns in one piece: q8_0 18.9 / 14.7-17.3 / 11.4-14.6 / 11.1-11.8 /
+ * 10.5-12.0, q4_K 14.5 / 13.4-14.8 / 12.5-13.5 / 9.0-9.4 / 8.5-8.8. (DeepSeek-V2 236B's rows are
+ * mostly 5120 long, its o_proj's 16384; Lite's dense ffn_down's 10944.) So longer rows are taken
+ * QV_XCOLS columns at a time for a block of QV_RB rows, their partial sums added: at 16384 columns
+ * q8_0 17.2-18.1, q4_K 12.5-13.1, q6_K 13.5-14.5, q5_0 11.8. Chunks of 1024 and of 4096 did no
+ * better; for 2-4 tokens chunks of 2048 / tokens lost (at 2048 columns, 4 tokens: 4 chunks of two
+ * q4_K blocks each, whose sums and stores cost a fifth of their products). */
+#ifndef QV_XCOLS
+#define QV_XCOLS 2048L
+#endif
+
+/* The columns per chunk for rows of k columns: whole 256s (every type's blocks and activation
+ * order), as equal as they can be, or k itself where one chunk holds them */
+QV_FN long qv_chunk_cols(long k)
+{
+	if (k <= QV_XCOLS)
+		return k;
+	const long chunks = (k + QV_XCOLS - 1) / QV_XCOLS, per = (k + chunks - 1) / chunks;
+	return (per + 255) / 256 * 256;
+}
+
 /* Rows [r0, r1) of w times the n prepared tokens into y[i*ldy + r] */
 QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struct qv_prep *pr, int n, float *y,
 			long ldy)
@@ -1351,25 +1382,31 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 			long hi = r1 - lo < QV_RB ? r1 : lo + QV_RB;
 			for (int i = (int)g0; i < g1;) {
 				int nt = g1 - i >= 4 ? 4 : g1 - i;
-				const float *xp[4];
-				const float *sp[4] = { NULL, NULL, NULL, NULL };
-				const float *usp = NULL;
-				float *yp[4];
-				for (int t = 0; t < nt; t++) {
-					xp[t] = x + (long)(i + t) * ldx;
-					yp[t] = y + (long)(i + t) * ldy;
-					if (qv_sx_buf != NULL)
-						sp[t] = qv_sx_buf + (long)(i + t) * ns;
-				}
+				const long ck = qv_chunk_cols(k);
+				for (long c0 = 0; c0 < k; c0 += ck) {
+					const long kc = k - c0 < ck ? k - c0 : ck;
+					const uint8_t *cbase = base + ds_row_bytes(ty, c0);
+					const size_t piece = ck < k ? ds_row_bytes(ty, kc) : 0;
+					const float *xp[4];
+					const float *sp[4] = { NULL, NULL, NULL, NULL };
+					const float *usp = NULL;
+					float *yp[4];
+					for (int t = 0; t < nt; t++) {
+						xp[t] = x + (long)(i + t) * ldx + c0;
+						yp[t] = y + (long)(i + t) * ldy;
+						if (qv_sx_buf != NULL)
+							sp[t] = qv_sx_buf + (long)(i + t) * ns + c0 / (k / ns);
+					}
 #if QV_W == 16
-				if (us != NULL)
-					usp = us + i;
+					if (us != NULL)
+						usp = us + i;
 #endif
-				switch (nt) {
-				case 1: QV_FUSED_CASES(1, lo, hi) break;
-				case 2: QV_FUSED_CASES(2, lo, hi) break;
-				case 3: QV_FUSED_CASES(3, lo, hi) break;
-				default: QV_FUSED_CASES(4, lo, hi) break;
+					switch (nt) {
+					case 1: QV_FUSED_CASES(1, lo, hi) break;
+					case 2: QV_FUSED_CASES(2, lo, hi) break;
+					case 3: QV_FUSED_CASES(3, lo, hi) break;
+					default: QV_FUSED_CASES(4, lo, hi) break;
+					}
 				}
 				i += nt;
 			}
