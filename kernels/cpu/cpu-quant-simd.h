@@ -1341,9 +1341,13 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
  * 10.5-12.0, q4_K 14.5 / 13.4-14.8 / 12.5-13.5 / 9.0-9.4 / 8.5-8.8. (DeepSeek-V2 236B's rows are
  * mostly 5120 long, its o_proj's 16384; Lite's dense ffn_down's 10944.) So longer rows are taken
  * QV_XCOLS columns at a time for a block of QV_RB rows, their partial sums added: at 16384 columns
- * q8_0 17.2-18.1, q4_K 12.5-13.1, q6_K 13.5-14.5, q5_0 11.8. Chunks of 1024 and of 4096 did no
- * better; for 2-4 tokens chunks of 2048 / tokens lost (at 2048 columns, 4 tokens: 4 chunks of two
- * q4_K blocks each, whose sums and stores cost a fifth of their products). */
+ * q8_0 17.2-18.1, q4_K 12.5-13.1, q6_K 13.5-14.5, q5_0 11.8; two threads, 256 MB, 16384 / 5120
+ * columns: q8_0 20.5-22.7 -> 29.7-34.6 / 27.3-27.6 -> 34.1-35.3, q4_K 17.8-18.0 -> 27.3-27.8 /
+ * 25.3-25.8 -> 26.9-28.0, q6_K 18.4 -> 30.3-31.0 / 25.2-27.5 -> 31.6. Chunks of 1024 and of 4096 did
+ * no better; for 2-4 tokens chunks of 2048 / tokens lost (at 2048 columns, 4 tokens: 4 chunks of two
+ * q4_K blocks each, whose sums and stores cost a fifth of their products). The chunks leave the rows'
+ * one stream, so each row asks for its next-block piece ahead (qv_fused_rows): without that, 16384
+ * columns gave q8_0 10.4-11.5, q4_K 7.0-7.2, below the rows in one piece. */
 #ifndef QV_XCOLS
 #define QV_XCOLS 2048L
 #endif
