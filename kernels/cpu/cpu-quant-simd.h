@@ -1232,7 +1232,10 @@ QV_FN void qv_fused_rows(enum ds_dtype ty, const uint8_t *base, size_t rb, long 
 {
 	/* A chunk's piece of each row is read apart from the rest of the row, so the prefetches ahead of
 	 * each block (qv_prefetch) land in the row's later chunks: each row asks for its piece of the
-	 * row QV_RB on (the next block's, read next) into L2: piece bytes, 0 where rows are whole */
+	 * row QV_RB on (the next block's, read next) into L2: piece bytes, 0 where rows are whole. Past
+	 * the call's rows too: a thread's next call mostly takes the rows that follow (tools/quant-bench,
+	 * 16384 columns, one thread: stopping at the call's last row took q8_0 from 17.5 to 13.2 GB/s,
+	 * q4_K from 13.2 to 11.3), and a prefetch past the tensor does not fault. */
 	for (long r = r0; r < r1; r++) {
 		float o[4];
 		for (size_t b = 0; b < piece; b += 64)
