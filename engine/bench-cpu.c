@@ -28,6 +28,16 @@ struct bench_batch_result {
 	double prof[DS_PROF_N + 1];     /* per step, when profiling */
 };
 
+/* The processor, for the report (cpu_kernels_cpu_name): figures from different machines differ more
+ * than the changes they measure */
+static const char *bench_cpu(void)
+{
+	static char name[96];
+	if (name[0] == '\0')
+		cpu_kernels_cpu_name(name, sizeof name);
+	return name;
+}
+
 static double rusage_s(const struct rusage *r)
 {
 	return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) +
@@ -131,10 +141,10 @@ static int bench_batch(const struct cli_args *a)
 	const int total = N * BENCH_BATCH_PROMPT, threads = ds_state_threads(e.state);
 	double agg = (double)N * n_decode / r.decode_s, step_ms = 1000.0 * r.decode_s / n_decode;
 	if (a->json) {
-		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"batch\":%d,\"load_s\":%.3f,"
+		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"cpu\":\"%s\",\"threads\":%d,\"batch\":%d,\"load_s\":%.3f,"
 		       "\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_steps\":%d,\"step_ms\":%.2f,"
 		       "\"decode_tps\":%.2f,\"decode_tps_per_sequence\":%.2f,\"decode_cpu_s\":%.3f,\"decode_tokens_per_cpu_s\":%.2f",
-		       e.model.name, ds_state_backend(e.state), threads, N, load_s, total, total / r.prefill_s, n_decode,
+		       e.model.name, ds_state_backend(e.state), bench_cpu(), threads, N, load_s, total, total / r.prefill_s, n_decode,
 		       step_ms, agg, agg / N, r.cpu_s, r.cpu_s > 0 ? N * n_decode / r.cpu_s : 0);
 		if (a->profile)
 			ds_prof_json("decode_ms_per_step", r.prof);
@@ -143,6 +153,7 @@ static int bench_batch(const struct cli_args *a)
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          %s, %d threads\n", ds_state_backend(e.state), threads);
+		printf("cpu              %s\n", bench_cpu());
 		printf("batch            %d sequences decoded together\n", N);
 		printf("prefill          %.2f tokens/s (%d prompts of %d tokens in one batch)\n", total / r.prefill_s, N,
 		       BENCH_BATCH_PROMPT);
@@ -220,13 +231,14 @@ static int bench_curve(const struct cli_args *a)
 		fprintf(stderr, "\r%40s\r", "");
 	const int threads = ds_state_threads(e.state);
 	if (a->json)
-		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
+		printf("{\"model\":\"%s\",\"backend\":\"%s\",\"cpu\":\"%s\",\"threads\":%d,\"load_s\":%.3f,\"rounds\":%d,"
 		       "\"decode_steps\":%d,\"base_batch\":%d,\"curve\":[", e.model.name, ds_state_backend(e.state),
-		       threads, load_s, rounds, n_decode, a->bench_curve[base]);
+		       bench_cpu(), threads, load_s, rounds, n_decode, a->bench_curve[base]);
 	else {
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          %s, %d threads\n", ds_state_backend(e.state), threads);
+		printf("cpu              %s\n", bench_cpu());
 		printf("batch curve      %d rounds of %d decode steps per size; medians (least-greatest);\n"
 		       "                 gain: aggregate tokens/s over batch %d's in the same round\n", rounds, n_decode,
 		       a->bench_curve[base]);
@@ -442,13 +454,13 @@ int cli_bench(const struct cli_args *a)
 	(void)fr_med;
 
 	if (a->json) {
-		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"kernels\":\"%s\",\"threads\":%d,\"load_s\":%.3f,"
+		printf("{\"model\":\"%s\",\"backend\":\"cpu\",\"cpu\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,\"load_s\":%.3f,"
 		       "\"rounds\":%d,\"prefill_tokens\":%d,\"prefill_tps\":%.2f,\"decode_tokens\":%d,\"decode_tps\":%.2f,"
 		       "\"weight_bytes\":%llu,\"bytes_per_token\":%.0f,\"weight_bytes_per_token\":%.0f,"
 		       "\"cache_bytes_per_token\":%.0f,\"peak_rss_mb\":%.1f,"
 		       "\"machine_bw_gbs\":%.2f,\"machine_bw_before_gbs\":%.2f,\"machine_bw_after_gbs\":%.2f,"
 		       "\"decode_bw_gbs\":%.2f,\"bw_fraction\":%.3f,\"cache_type\":\"%s\"",
-		       e.model.name, cpu_kernels_best()->name, threads, load_s, rounds, n_prompt,
+		       e.model.name, bench_cpu(), cpu_kernels_best()->name, threads, load_s, rounds, n_prompt,
 		       rounds > 1 ? pre_med : pre_tps[0], n_decode,
 		       n_decode / m->decode_s, (unsigned long long)e.model.weight_bytes, bytes_tok, weight_tok,
 		       cache_tok, ru.ru_maxrss / 1024.0, m->bw_machine, m->bw_before, m->bw_after, m->bw_used, m->fraction,
@@ -484,6 +496,7 @@ int cli_bench(const struct cli_args *a)
 		printf("model            %s (%.2f B parameters, %.1f MB of weights)\n", e.model.name,
 		       e.model.n_params / 1e9, e.model.weight_bytes / 1e6);
 		printf("backend          cpu, %d threads, kernels %s\n", threads, cpu_kernels_best()->name);
+		printf("cpu              %s\n", bench_cpu());
 		const char *hint = bench_int8_hint(&e.model);
 		if (hint != NULL)
 			printf("hint             --kernels %s rounds activations to 8 bits, as llama.cpp does (logits move by "

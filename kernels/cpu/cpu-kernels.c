@@ -214,6 +214,41 @@ int cpu_kernels_have_avx2(void)
 #endif
 }
 
+void cpu_kernels_cpu_name(char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	snprintf(buf, len, "unknown");
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned r[12], a, b, c, d;
+	char brand[49] = "";
+	if (__get_cpuid_max(0x80000000, NULL) >= 0x80000004) {
+		for (unsigned i = 0; i < 3; i++)
+			__get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+		memcpy(brand, r, 48);
+	}
+	/* the brand string padded with spaces (Intel pads in front), anything unprintable dropped */
+	char clean[49];
+	size_t n = 0;
+	for (const char *p = brand; *p != '\0'; p++)
+		if (*p >= ' ' && *p <= '~' && *p != '"' && *p != '\\' && !(*p == ' ' && (n == 0 || clean[n - 1] == ' ')))
+			clean[n++] = *p;
+	while (n > 0 && clean[n - 1] == ' ')
+		n--;
+	clean[n] = '\0';
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	/* the displayed family and model: the extended fields count where the base family is 15 (and the
+	 * extended model from family 6 on) */
+	unsigned family = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
+	if (family == 0xf)
+		family += (a >> 20) & 0xff;
+	if (family >= 6)
+		model += ((a >> 16) & 0xf) << 4;
+	snprintf(buf, len, "%s%sx86 family %u model %u", clean, n > 0 ? ", " : "", family, model);
+#endif
+}
+
 /* AVX-512 F, BW, VL and DQ (CPUID 7.EBX bits 16, 30, 31, 17) on top of AVX2, with the opmask and
  * ZMM state enabled by the OS (XCR0 bits 5-7). */
 int cpu_kernels_have_avx512(void)

@@ -98,6 +98,11 @@ int cpu_kernels_have_avx512(void);
 int cpu_kernels_have_avx512_int8(void);
 /* AVX-512 VBMI (byte permutes: the int8 set's q4_0/q5_0 decode gathers its blocks with them) */
 int cpu_kernels_have_avx512_vbmi(void);
+/* The processor as --bench reports it, into buf (len bytes, NUL-terminated): on x86 the CPUID brand
+ * string and its family and model numbers ("AMD EPYC, x86 family 25 model 17"), which tell apart
+ * machines a virtual machine's brand string does not (that one is Zen 4); elsewhere "unknown".
+ * Printable ASCII without quotes or backslashes, so it goes into JSON as it is. */
+void cpu_kernels_cpu_name(char *buf, size_t len);
 /* Whether the int8 set's q4_0/q5_0 decode uses VBMI: on = 1 or 0 sets it (1 only where the CPU has
  * it), -1 asks (the first ask reads DSCODER_INT8_VBMI: 0 turns it off). For tests and benchmarks. */
 int cpu_kernels_int8_vbmi(int on);
