@@ -343,9 +343,17 @@ int main(void)
 	int si = 0;
 	test_set(&cpu_kernels_ref, si++);
 #ifdef HAVE_AVX2_TARGET
-	if (cpu_kernels_have_avx2())
-		test_set(&cpu_kernels_avx2, si++);
-	else
+	if (cpu_kernels_have_avx2()) {
+		/* its q4_K decode both ways too: codes as subnormal floats (AMD) and widened */
+		int sub = cpu_kernels_subnormal_codes(-1);
+		for (int pass = 0; pass < 2; pass++) {
+			cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);
+			printf("AVX2 set, q4_K codes %s:\n", pass == 0 ? "as subnormal floats" : "widened");
+			test_set(&cpu_kernels_avx2, si);
+		}
+		si++;
+		cpu_kernels_subnormal_codes(sub);
+	} else
 		printf("this CPU lacks AVX2/FMA/F16C: the AVX2 set was not tested\n");
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)

@@ -11,7 +11,8 @@
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
  *   one stream, prefetched ahead. With 8 lanes, q4_1/q5_0/q5_1/q5_K/q6_K codes are widened in lane
- *   order against activations permuted to match (qv8_*, below).
+ *   order against activations permuted to match (qv8_*, below), and q4_K's are taken as subnormal
+ *   floats where the CPU multiplies those at full speed (qv8s_*; with 16 lanes, qv16_*).
  * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
  *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
  *   (tokens whose activations fit in L2).
@@ -778,6 +779,128 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 }
 #endif
 
+/* ---- codes as exact subnormal floats (the 16-lane section below tells how) ---- */
+
+/* Where nibble field n's lowest bit lies once masked */
+#define QV_SUB_POS(n) ((n) < 6 ? 4 * (n) : 4 * (n) - 8)
+
+/* The scale exponent s for activations whose largest magnitude is amax: 0 when the scaled form
+ * could leave the normal range (activations above 2^100 or nonzero below 2^-100, infinities, NaN),
+ * and then the caller keeps the widening kernels; s = 125 - e for 2^e <= amax < 2^(e + 1) */
+QV_FN int qv_scale_exp(float amax)
+{
+	if (amax == 0)
+		return 125;
+	if (!(amax >= 0x1p-100f && amax < 0x1p100f))
+		return 0;
+	int e;
+	(void)frexpf(amax, &e);   /* amax = f 2^e, 0.5 <= f < 1 */
+	return 125 - (e - 1);
+}
+
+/* The largest |x| of k activations (k a multiple of QV_W) */
+QV_FN float qv_amax(const float *x, long k)
+{
+#if QV_W == 16
+	__m512 m = _mm512_setzero_ps();
+	for (long c = 0; c < k; c += 16)
+		m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + c)));
+	return _mm512_reduce_max_ps(m);
+#else
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 m = _mm256_setzero_ps();
+	for (long c = 0; c < k; c += 8)
+		m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + c)));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+#endif
+}
+
+#if QV_W == 8
+/* ---- 8 lanes: q4_K codes as exact subnormal floats ----
+ *
+ * The 16-lane section's way on 256-bit registers, for q4_K (the bulk of a Q4_K_M file): the widening
+ * form spends a vpmovzxbd, a shift or mask and a vcvtdq2ps per 8 codes, and the byte widening takes a
+ * shuffle port; here each 8 codes are one mask (nibbles 6 and 7 after a shift of their word by 8)
+ * and go to the FMA as they are. Chunk j of a block (32 bytes: weights 64 j + l in the low nibbles,
+ * 64 j + 32 + l in the high) as one vector: lane i holds bytes 4 i .. 4 i + 3, so field n of lane i
+ * is weight 64 j + 32 (n & 1) + 4 i + n / 2, every lane of field n in sub-block 2 j + (n & 1): its
+ * scale is one broadcast. The activations are put in that order and scaled by 2^(s - pos n) once per
+ * product (qv8s_order_q4_k). tools/quant-bench with the AVX2 set forced on a Zen 4, 2048 columns, 64
+ * MB from memory: one thread 9.9-10.3 -> 13.9-14.0 GB/s, two 17.6-19.8 -> 27.0-27.4; the engine's
+ * decode of lite4 Q4_K_M (--kernels avx2, 2 threads) 50.7-50.8 -> 54.6-55.2 tokens/s. Not measured on
+ * an AVX2-only processor (Zen 2 and 3): there the timing at the first ask decides
+ * (cpu_kernels_subnormal_codes). */
+
+QV_FN void qv8s_order_q4_k(const float *x, long k, int s, float *xq)
+{
+	/* 2^(s - pos n) reaches 2^226 (qv_scale_exp), past a float: past 2^127 it is two factors, 2^100
+	 * and the rest, both scaling up, so neither product rounds (the result stays below 2^126) */
+	float f[8], g[8];
+	for (int n = 0; n < 8; n++) {
+		const int e = s - QV_SUB_POS(n);
+		f[n] = ldexpf(1.0f, e > 127 ? e - 100 : e);
+		g[n] = e > 127 ? 0x1p100f : 1.0f;
+	}
+	for (long c = 0; c < k; c += 64)
+		for (int n = 0; n < 8; n++) {
+			const float *src = x + c + 32 * (n & 1) + n / 2;
+			for (int i = 0; i < 8; i++)
+				xq[c + 8 * n + i] = src[4 * i] * f[n] * g[n];
+		}
+}
+
+/* q4_K on activations in that order: per sub-block d*sc * sum(q x) - dmin*m * sx, us[t] = 2^(149 - s)
+ * undoing token t's scale */
+QV_FN void qv8s_dot_q4_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+			 const float *us, int NT, float *out)
+{
+	__m256 acc[2][4], corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = corr[t] = _mm256_setzero_ps();
+	for (long b = 0; b < nb; b++, row += 144) {
+		qv_prefetch(row, 144);
+		float dsc[8];
+		__m256 dm, vs;
+		qv_k_block_scales(row, &dm, &vs);
+		_mm256_storeu_ps(dsc, vs);
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++)
+			corr[t] = _mm256_fmadd_ps(dm, _mm256_loadu_ps(sx[t] + b * 8), corr[t]);
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(row + 16 + 32 * j));
+			const __m256i c3 = _mm256_srli_epi32(c, 8);
+			__m256 q[8];
+#pragma GCC unroll 8
+			for (int n = 0; n < 8; n++)
+				q[n] = _mm256_castsi256_ps(_mm256_and_si256(n < 6 ? c : c3,
+									     _mm256_set1_epi32((int)(0xfu << QV_SUB_POS(n)))));
+			const __m256 s0 = _mm256_set1_ps(dsc[2 * j]), s1 = _mm256_set1_ps(dsc[2 * j + 1]);
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				const float *xt = x[t] + b * 256 + 64 * j;
+				/* from an FMA on zero, not a multiply: see qv16_sum4 */
+				__m256 e = _mm256_fmadd_ps(q[0], _mm256_loadu_ps(xt), _mm256_setzero_ps());
+				__m256 o = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(xt + 8), _mm256_setzero_ps());
+#pragma GCC unroll 3
+				for (int n = 2; n < 8; n += 2) {
+					e = _mm256_fmadd_ps(q[n], _mm256_loadu_ps(xt + 8 * n), e);
+					o = _mm256_fmadd_ps(q[n + 1], _mm256_loadu_ps(xt + 8 * n + 8), o);
+				}
+				acc[0][t] = _mm256_fmadd_ps(e, s0, acc[0][t]);
+				acc[1][t] = _mm256_fmadd_ps(o, s1, acc[1][t]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+}
+#endif
+
 #if QV_W == 16
 /* ---- 16 lanes: K-quant and q8_0 codes as exact subnormal floats ----
  *
@@ -804,31 +927,6 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
  * once per call (qv16_permute). Only where FMAs take subnormals at full speed: Intel cores take a
  * microcode assist for them, and there the widening kernels above run (cpu_kernels_subnormal_codes). */
 
-/* Where nibble field n's lowest bit lies once masked */
-#define QV16_POS(n) ((n) < 6 ? 4 * (n) : 4 * (n) - 8)
-
-/* The scale exponent s for activations whose largest magnitude is amax: 0 when the scaled form
- * could leave the normal range (activations above 2^100 or nonzero below 2^-100, infinities, NaN),
- * and then the caller keeps the widening kernels; s = 125 - e for 2^e <= amax < 2^(e + 1) */
-QV_FN int qv16_scale_exp(float amax)
-{
-	if (amax == 0)
-		return 125;
-	if (!(amax >= 0x1p-100f && amax < 0x1p100f))
-		return 0;
-	int e;
-	(void)frexpf(amax, &e);   /* amax = f 2^e, 0.5 <= f < 1 */
-	return 125 - (e - 1);
-}
-
-QV_FN float qv16_amax(const float *x, long k)
-{
-	__m512 m = _mm512_setzero_ps();
-	for (long c = 0; c < k; c += 16)
-		m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + c)));
-	return _mm512_reduce_max_ps(m);
-}
-
 /* x (k columns, whole 128s; the q6 order also takes a last 64) put in the order of a type's vectors
  * (qv16_permute), each vector n of every 128 scaled by 2^(s - pos n): vector n lane i takes
  * x[base + 4 (i & 7) + b[n]] where base is the 32 columns at lo[n] for lanes 0-7 and at hi[n] for
@@ -842,7 +940,7 @@ struct qv16_order {
 /* q4_K (above): vector n holds weights 64 (i >= 8) + 32 (n & 1) + 4 (i & 7) + n / 2 */
 static const struct qv16_order qv16_order_k4 = {
 	{ 0, 32, 0, 32, 0, 32, 0, 32 }, { 64, 96, 64, 96, 64, 96, 64, 96 }, { 0, 0, 1, 1, 2, 2, 3, 3 },
-	{ QV16_POS(0), QV16_POS(1), QV16_POS(2), QV16_POS(3), QV16_POS(4), QV16_POS(5), QV16_POS(6), QV16_POS(7) },
+	{ QV_SUB_POS(0), QV_SUB_POS(1), QV_SUB_POS(2), QV_SUB_POS(3), QV_SUB_POS(4), QV_SUB_POS(5), QV_SUB_POS(6), QV_SUB_POS(7) },
 };
 
 /* q5_K and q6_K (qv16_q5_block, qv16_dot_q6_k): vector 4 g + k holds weights 64 g + 4 i + k, its code
@@ -969,7 +1067,7 @@ QV_FN void qv16_q4_block(const uint8_t *row, long b, __m512 mins_scales, const f
 		__m512 q[8];
 #pragma GCC unroll 8
 		for (int n = 0; n < 8; n++)
-			q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV16_POS(n));
+			q[n] = qv16_field(n < 6 ? c : c3, 0xfu << QV_SUB_POS(n));
 #pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
 			const __m512 sv = qv16_scales2(mins_scales, 8 + 4 * g + h, 8 + 4 * g + 2 + h);
@@ -1192,6 +1290,10 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 		      const float *const *sx, const float *us, int NT, float *out)
 {
 #if QV_W == 8
+	if (us != NULL) {   /* q4_K codes as subnormal floats, x in their order (qv8s_order_q4_k) */
+		qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
+		return;
+	}
 	/* x in lane order (qv8_permute) for these */
 	switch (ty) {
 	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out); return;
@@ -1271,9 +1373,9 @@ struct qv_prep {
  * lanes (n k floats), sums (n k / 4) and usroom (n). 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1
  * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
  * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
- * subnormal floats against activations ordered and scaled to match, on CPUs that multiply
- * subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's activations allow
- * it (qv16_scale_exp). */
+ * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K. On CPUs that
+ * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
+ * activations allow it (qv_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
 			 float *usroom, struct qv_prep *p)
 {
@@ -1282,20 +1384,21 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	float *us = NULL;
 	const int b32 = ty == DS_Q4_0 || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 #if QV_W == 16
-	if ((ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
-	     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2)) && cpu_kernels_subnormal_codes(-1)) {
+	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
+			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
+#else
+	const int sub_type = ty == DS_Q4_K;
+#endif
+	if (sub_type && cpu_kernels_subnormal_codes(-1)) {
 		int ok = 1;
 		for (int i = 0; i < n && ok; i++) {
-			int s = qv16_scale_exp(qv16_amax(x + (long)i * ldx, k));
+			int s = qv_scale_exp(qv_amax(x + (long)i * ldx, k));
 			ok = s != 0;
 			usroom[i] = (float)s;
 		}
 		if (ok)
 			us = usroom;
 	}
-#else
-	(void)usroom;
-#endif
 	/* that q6_K subtracts its codes' offset as sums of 16 activations (its scales' span), and that the
 	 * blocks of 32 take theirs as sums of each lane's 4 activations (from qv16_permute) */
 	const int q6_16 = us != NULL && ty == DS_Q6_K, b32_16 = us != NULL && b32;
@@ -1313,8 +1416,17 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 				sums[(long)i * ns + c / sw] = qv_hsum(s);
 			}
 #if QV_W == 8
-	/* activations in lane order for the types read that way (rows are whole blocks of 32) */
-	if (ty != DS_Q8_0 && ty != DS_Q4_0 && ty != DS_Q4_K) {
+	if (us != NULL) {
+		for (int i = 0; i < n; i++) {
+			const int s = (int)us[i];
+			qv8s_order_q4_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
+			us[i] = ldexpf(1.0f, 149 - s);
+		}
+		p->x = lanes;
+		p->ldx = k;
+		p->us = us;
+	} else if (ty != DS_Q8_0 && ty != DS_Q4_0 && ty != DS_Q4_K) {
+		/* activations in lane order for the types read that way (rows are whole blocks of 32) */
 		for (int i = 0; i < n; i++)
 			qv8_permute(x + (long)i * ldx, k, lanes + (long)i * k);
 		p->x = lanes;
@@ -1374,7 +1486,6 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
 	const float *x = pr->x, *qv_sx_buf = pr->sx, *us = pr->us;
-	(void)us;
 	/* the first QV_PF bytes of the rows: the kernels ask for the lines QV_PF ahead of each block
 	 * they read (qv_prefetch), one stream over the rows */
 	for (size_t o = 0; o < QV_PF && o < (size_t)(r1 - r0) * rb; o += 64)
@@ -1404,10 +1515,8 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 						if (qv_sx_buf != NULL)
 							sp[t] = qv_sx_buf + (long)(i + t) * ns + c0 / (k / ns);
 					}
-#if QV_W == 16
 					if (us != NULL)
 						usp = us + i;
-#endif
 					switch (nt) {
 					case 1: QV_FUSED_CASES(1, lo, hi) break;
 					case 2: QV_FUSED_CASES(2, lo, hi) break;
