@@ -11,8 +11,8 @@
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
  *   one stream, prefetched ahead. With 8 lanes, q4_1/q5_0/q5_1/q5_K/q6_K codes are widened in lane
- *   order against activations permuted to match (qv8_*, below), and q4_K's are taken as subnormal
- *   floats where the CPU multiplies those at full speed (qv8s_*; with 16 lanes, qv16_*).
+ *   order against activations permuted to match (qv8_*, below), and q4_K's and q6_K's are taken as
+ *   subnormal floats where the CPU multiplies those at full speed (qv8s_*; with 16 lanes, qv16_*).
  * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
  *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
  *   (tokens whose activations fit in L2).
@@ -818,7 +818,7 @@ QV_FN float qv_amax(const float *x, long k)
 }
 
 #if QV_W == 8
-/* ---- 8 lanes: q4_K codes as exact subnormal floats ----
+/* ---- 8 lanes: q4_K and q6_K codes as exact subnormal floats ----
  *
  * The 16-lane section's way on 256-bit registers, for q4_K (the bulk of a Q4_K_M file): the widening
  * form spends a vpmovzxbd, a shift or mask and a vcvtdq2ps per 8 codes, and the byte widening takes a
@@ -831,7 +831,9 @@ QV_FN float qv_amax(const float *x, long k)
  * MB from memory: one thread 9.9-10.3 -> 13.9-14.0 GB/s, two 17.6-19.8 -> 27.0-27.4; the engine's
  * decode of lite4 Q4_K_M (--kernels avx2, 2 threads) 50.7-50.8 -> 54.6-55.2 tokens/s. Not measured on
  * an AVX2-only processor (Zen 2 and 3): there the timing at the first ask decides
- * (cpu_kernels_subnormal_codes). */
+ * (cpu_kernels_subnormal_codes). q6_K (qv8s_dot_q6_k, below) the same way in qv8_permute's order: one
+ * thread 10.9 -> 15.5 GB/s, two 19.1-21.6 -> 24.8-30.5; with both, lite4 Q4_K_M --kernels avx2 decodes
+ * at 60.9-64.0 tokens/s where it decoded 50.5-51.4 (its Q6_K output head 21.2-21.5 -> 29.2-30.3 GB/s). */
 
 QV_FN void qv8s_order_q4_k(const float *x, long k, int s, float *xq)
 {
@@ -898,6 +900,91 @@ QV_FN void qv8s_dot_q4_k(const uint8_t *row, long nb, const float *const *x, con
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
+}
+
+/* q6_K in qv8_permute's lane order (byte k of each lane: weight 4 i + k of each 32), each vector k of
+ * every 32 scaled by 2^(s - pos k), the code bytes at bits 0, 8 and 16 and the top one shifted down */
+QV_FN void qv8s_order_q6_k(const float *x, long k, int s, float *xq)
+{
+	static const int pos[4] = { 0, 8, 16, 0 };
+	float f[4], g[4];
+	for (int v = 0; v < 4; v++) {
+		const int e = s - pos[v];
+		f[v] = ldexpf(1.0f, e > 127 ? e - 100 : e);   /* as qv8s_order_q4_k */
+		g[v] = e > 127 ? 0x1p100f : 1.0f;
+	}
+	qv8_permute(x, k, xq);
+	for (long c = 0; c < k; c += 32)
+		for (int v = 0; v < 4; v++) {
+			const __m256 fv = _mm256_set1_ps(f[v]), gv = _mm256_set1_ps(g[v]);
+			float *p = xq + c + 8 * v;
+			_mm256_storeu_ps(p, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(p), fv), gv));
+		}
+}
+
+/* q6_K's codes unsigned (0-63) as subnormal floats against those activations: per 16 weights
+ * d*sc * (sum(q x) - 32 sum(x)), the offset's part from the sums of 16 unscaled activations sx (as
+ * qv16_dot_q6_k) */
+QV_FN void qv8s_dot_q6_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+			 const float *us, int NT, float *out)
+{
+	__m256 acc[2][4], corr[4];
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		acc[0][t] = acc[1][t] = corr[t] = _mm256_setzero_ps();
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+	for (long b = 0; b < nb; b++, row += 210) {
+		qv_prefetch(row, 210);
+		const __m256 d = _mm256_set1_ps(qv_h2f(row + 208));
+		__m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)(row + 192));
+		const __m256 dsc[2] = { _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
+					_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))) };
+#pragma GCC unroll 4
+		for (int t = 0; t < NT; t++) {
+			corr[t] = _mm256_fmadd_ps(dsc[0], _mm256_loadu_ps(sx[t] + b * 16), corr[t]);
+			corr[t] = _mm256_fmadd_ps(dsc[1], _mm256_loadu_ps(sx[t] + b * 16 + 8), corr[t]);
+		}
+#pragma GCC unroll 2
+		for (int half = 0; half < 2; half++) {
+			const uint8_t *ql = row + 64 * half, *qh = row + 128 + 32 * half;
+			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+			__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+			/* the codes of weights 128 half + 32 k + l as byte l of g[k] (qv8_dot_q6_k) */
+			__m256i g[4] = {
+				_mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+				_mm256_or_si256(_mm256_and_si256(c, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(h, m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
+						_mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
+			};
+#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				const __m256 q0 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f))),
+					     q1 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f00))),
+					     q2 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f0000))),
+					     q3 = _mm256_castsi256_ps(_mm256_srli_epi32(g[k], 24));
+				/* weights 128 half + 32 k + 4i + j: scale 8 half + 2k (lanes 0-3), + 1 (4-7) */
+				const __m256i si = _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1,
+								     2 * k + 1, 2 * k + 1);
+				const __m256 sv = _mm256_permutevar8x32_ps(dsc[half], si);
+				const long o = b * 256 + 128 * half + 32 * k;
+#pragma GCC unroll 4
+				for (int t = 0; t < NT; t++) {
+					const float *xt = x[t] + o;
+					/* from an FMA on zero, not a multiply: see qv16_sum4 */
+					__m256 e = _mm256_fmadd_ps(q0, _mm256_loadu_ps(xt), _mm256_setzero_ps());
+					e = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xt + 8), e);
+					e = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xt + 16), e);
+					e = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xt + 24), e);
+					acc[k & 1][t] = _mm256_fmadd_ps(e, sv, acc[k & 1][t]);
+				}
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < NT; t++)
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - 32.0f * qv_hsum8(corr[t]);
 }
 #endif
 
@@ -1290,8 +1377,11 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 		      const float *const *sx, const float *us, int NT, float *out)
 {
 #if QV_W == 8
-	if (us != NULL) {   /* q4_K codes as subnormal floats, x in their order (qv8s_order_q4_k) */
-		qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
+	if (us != NULL) {   /* codes as subnormal floats, x in their order (qv8s_order_*) */
+		if (ty == DS_Q6_K)
+			qv8s_dot_q6_k(row, k / 256, x, sx, us, NT, out);
+		else
+			qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
 		return;
 	}
 	/* x in lane order (qv8_permute) for these */
@@ -1373,7 +1463,7 @@ struct qv_prep {
  * lanes (n k floats), sums (n k / 4) and usroom (n). 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1
  * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
  * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
- * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K. On CPUs that
+ * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K and q6_K. On CPUs that
  * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
  * activations allow it (qv_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
@@ -1387,7 +1477,7 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
 			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
 #else
-	const int sub_type = ty == DS_Q4_K;
+	const int sub_type = ty == DS_Q4_K || ty == DS_Q6_K;
 #endif
 	if (sub_type && cpu_kernels_subnormal_codes(-1)) {
 		int ok = 1;
@@ -1419,7 +1509,10 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	if (us != NULL) {
 		for (int i = 0; i < n; i++) {
 			const int s = (int)us[i];
-			qv8s_order_q4_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
+			if (ty == DS_Q6_K)
+				qv8s_order_q6_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
+			else
+				qv8s_order_q4_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
 			us[i] = ldexpf(1.0f, 149 - s);
 		}
 		p->x = lanes;
