@@ -11,8 +11,9 @@
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
  *   one stream, prefetched ahead. With 8 lanes, q4_1/q5_0/q5_1/q5_K/q6_K codes are widened in lane
- *   order against activations permuted to match (qv8_*, below), and q4_K's and q6_K's are taken as
- *   subnormal floats where the CPU multiplies those at full speed (qv8s_*; with 16 lanes, qv16_*).
+ *   order against activations permuted to match (qv8_*, below), and q4_K, q6_K, q4_1, q5_0 and q5_1
+ *   codes are taken as subnormal floats where the CPU multiplies those at full speed (qv8s_*; with
+ *   16 lanes, qv16_*).
  * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
  *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
  *   (tokens whose activations fit in L2).
@@ -636,8 +637,10 @@ QV_FN __m256i qv8_fifth32(uint32_t qh)
 /* q4_1, q5_0 and q5_1: d * sum(q x) + m * sum(x) per block, as qv_dot_32m (q5_0's offset -16 d folded
  * in as its min). Its own function: qv_dot_32m's loop fed these codes (pairs of products added) took
  * 1.05-1.09 times the time for 4 tokens (in-process A/B, one thread from L3; even for one). */
+/* us not NULL: the codes as subnormal floats against activations in qv8s_order_bytes' order and scale,
+ * us[t] undoing token t's (the 8-lane subnormal section, below) */
 QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const float *const *x,
-		       const float *const *sx, int NT, float *out)
+		       const float *const *sx, const float *us, int NT, float *out)
 {
 	const int q5 = ty != DS_Q4_1, has_m = ty != DS_Q5_0;
 	const size_t bb = ty == DS_Q4_1 ? 20 : ty == DS_Q5_0 ? 22 : 24;
@@ -666,16 +669,30 @@ QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const floa
 			c = _mm256_or_si256(c, qv8_fifth32(qh));
 		}
 		__m256 f[4];
-		qv8_widen_u8(c, f);
+		if (us != NULL) {
+			/* each byte is its code alone: in place at bits 0, 8, 16, the top one shifted down */
+			f[0] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff)));
+			f[1] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff00)));
+			f[2] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff0000)));
+			f[3] = _mm256_castsi256_ps(_mm256_srli_epi32(c, 24));
+		} else {
+			qv8_widen_u8(c, f);
+		}
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++) {
-			acc[par][t] = qv_fma(QV8_SUM4(f, x[t] + b * 32), qv_set1(d), acc[par][t]);
+			const float *xt = x[t] + b * 32;
+			/* from an FMA on zero, not a multiply, for the subnormal codes (qv16_sum4) */
+			__m256 e = qv_fma(f[0], qv_load(xt), qv_zero());
+			e = qv_fma(f[1], qv_load(xt + 8), e);
+			e = qv_fma(f[2], qv_load(xt + 16), e);
+			e = qv_fma(f[3], qv_load(xt + 24), e);
+			acc[par][t] = qv_fma(e, qv_set1(d), acc[par][t]);
 			corr[t] += m * sx[t][b];
 		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) + corr[t];
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * (us != NULL ? us[t] : 1.0f) + corr[t];
 }
 
 /* q5_K: per sub-block j of 32, d*sc_j * sum(q x) - dmin*m_j * sx_j, as qv_dot_k45. (q4_K stays with
@@ -818,7 +835,7 @@ QV_FN float qv_amax(const float *x, long k)
 }
 
 #if QV_W == 8
-/* ---- 8 lanes: q4_K and q6_K codes as exact subnormal floats ----
+/* ---- 8 lanes: q4_K, q6_K and blocks of 32 codes as exact subnormal floats ----
  *
  * The 16-lane section's way on 256-bit registers, for q4_K (the bulk of a Q4_K_M file): the widening
  * form spends a vpmovzxbd, a shift or mask and a vcvtdq2ps per 8 codes, and the byte widening takes a
@@ -833,7 +850,10 @@ QV_FN float qv_amax(const float *x, long k)
  * an AVX2-only processor (Zen 2 and 3): there the timing at the first ask decides
  * (cpu_kernels_subnormal_codes). q6_K (qv8s_dot_q6_k, below) the same way in qv8_permute's order: one
  * thread 10.9 -> 15.5 GB/s, two 19.1-21.6 -> 24.8-30.5; with both, lite4 Q4_K_M --kernels avx2 decodes
- * at 60.9-64.0 tokens/s where it decoded 50.5-51.4 (its Q6_K output head 21.2-21.5 -> 29.2-30.3 GB/s). */
+ * at 60.9-64.0 tokens/s where it decoded 50.5-51.4 (its Q6_K output head 21.2-21.5 -> 29.2-30.3 GB/s).
+ * q4_1, q5_0 and q5_1 in qv8_dot_b32 (above) on the same order: one thread q4_1 8.8-9.2 -> 11.9-12.1,
+ * q5_0 7.6-7.8 -> 9.6, q5_1 7.7 -> 8.8-9.7; lite4 Q4_K_M --kernels avx2 then 63.1-64.8 tokens/s
+ * against 50.6-51.2 with none of them (its dense ffn_down is q5_0: 17.2-17.5 -> 20.9-22.2 GB/s). */
 
 QV_FN void qv8s_order_q4_k(const float *x, long k, int s, float *xq)
 {
@@ -902,9 +922,10 @@ QV_FN void qv8s_dot_q4_k(const uint8_t *row, long nb, const float *const *x, con
 		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - qv_hsum8(corr[t]);
 }
 
-/* q6_K in qv8_permute's lane order (byte k of each lane: weight 4 i + k of each 32), each vector k of
- * every 32 scaled by 2^(s - pos k), the code bytes at bits 0, 8 and 16 and the top one shifted down */
-QV_FN void qv8s_order_q6_k(const float *x, long k, int s, float *xq)
+/* q6_K and the blocks of 32 (q4_1, q5_0, q5_1) in qv8_permute's lane order (byte k of each lane:
+ * weight 4 i + k of each 32), each vector k of every 32 scaled by 2^(s - pos k), the code bytes at
+ * bits 0, 8 and 16 and the top one shifted down */
+QV_FN void qv8s_order_bytes(const float *x, long k, int s, float *xq)
 {
 	static const int pos[4] = { 0, 8, 16, 0 };
 	float f[4], g[4];
@@ -1377,18 +1398,18 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 		      const float *const *sx, const float *us, int NT, float *out)
 {
 #if QV_W == 8
-	if (us != NULL) {   /* codes as subnormal floats, x in their order (qv8s_order_*) */
+	if (us != NULL && (ty == DS_Q6_K || ty == DS_Q4_K)) {   /* codes as subnormal floats (qv8s_order_*) */
 		if (ty == DS_Q6_K)
 			qv8s_dot_q6_k(row, k / 256, x, sx, us, NT, out);
 		else
 			qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
 		return;
 	}
-	/* x in lane order (qv8_permute) for these */
+	/* x in lane order (qv8_permute; scaled where us is given) for these */
 	switch (ty) {
 	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out); return;
 	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out); return;
-	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, NT, out); return;
+	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, us, NT, out); return;
 	default: break;
 	}
 #endif
@@ -1463,7 +1484,8 @@ struct qv_prep {
  * lanes (n k floats), sums (n k / 4) and usroom (n). 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1
  * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
  * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
- * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K and q6_K. On CPUs that
+ * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K, q6_K, q4_1, q5_0
+ * and q5_1. On CPUs that
  * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
  * activations allow it (qv_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
@@ -1477,7 +1499,7 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
 			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
 #else
-	const int sub_type = ty == DS_Q4_K || ty == DS_Q6_K;
+	const int sub_type = ty == DS_Q4_K || ty == DS_Q6_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
 #endif
 	if (sub_type && cpu_kernels_subnormal_codes(-1)) {
 		int ok = 1;
@@ -1491,7 +1513,7 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	}
 	/* that q6_K subtracts its codes' offset as sums of 16 activations (its scales' span), and that the
 	 * blocks of 32 take theirs as sums of each lane's 4 activations (from qv16_permute) */
-	const int q6_16 = us != NULL && ty == DS_Q6_K, b32_16 = us != NULL && b32;
+	const int q6_16 = us != NULL && ty == DS_Q6_K, b32_16 = QV_W == 16 && us != NULL && b32;
 	const int need_sx = !b32_16 && (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q4_1 || ty == DS_Q5_0 ||
 					 ty == DS_Q5_1 || q6_16);
 	const long sw = b32_16 ? 4 : q6_16 ? 16 : 32, ns = k / sw;
@@ -1509,10 +1531,10 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	if (us != NULL) {
 		for (int i = 0; i < n; i++) {
 			const int s = (int)us[i];
-			if (ty == DS_Q6_K)
-				qv8s_order_q6_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
-			else
+			if (ty == DS_Q4_K)
 				qv8s_order_q4_k(x + (long)i * ldx, k, s, lanes + (long)i * k);
+			else
+				qv8s_order_bytes(x + (long)i * ldx, k, s, lanes + (long)i * k);
 			us[i] = ldexpf(1.0f, 149 - s);
 		}
 		p->x = lanes;
