@@ -271,7 +271,7 @@ int cpu_kernels_have_avx512(void)
 }
 
 /* Whether the exact quantized decode takes codes as subnormal floats (cpu-quant-simd.h: the AVX-512
- * set's K-quants, q8_0 and other blocks of 32, the AVX2 set's q4_K, q6_K and blocks of 32): where this CPU's FMAs take
+ * set's K-quants, q8_0 and other blocks of 32, the AVX2 set's K-quants, q4_1, q5_0 and q5_1): where this CPU's FMAs take
  * subnormal inputs at full speed, as AMD's Zen 4 and 5 do (measured), and DSCODER_SUBNORMAL_CODES is
  * not 0. Many Intel cores take a microcode assist for a subnormal operand, a hundred cycles or more,
  * and older cores may, so the CPU is asked by timing it (fma_subnormal_fast), not by its vendor.

@@ -107,7 +107,7 @@ void cpu_kernels_cpu_name(char *buf, size_t len);
  * it), -1 asks (the first ask reads DSCODER_INT8_VBMI: 0 turns it off). For tests and benchmarks. */
 int cpu_kernels_int8_vbmi(int on);
 /* Whether the exact quantized decode (the AVX-512 set's K-quants, q8_0 and other blocks of 32, the AVX2
- * set's q4_K, q6_K and blocks of 32) takes the codes as subnormal floats: where a timing at the first ask finds this CPU's FMAs
+ * set's K-quants, q4_1, q5_0 and q5_1) takes the codes as subnormal floats: where a timing at the first ask finds this CPU's FMAs
  * as fast on subnormal inputs as on normal ones (AMD Zen 4 and 5; not Intel cores that take an assist);
  * DSCODER_SUBNORMAL_CODES=0 or 1 overrides, read at the first ask. on = 1 or 0 sets it, -1 asks. */
 int cpu_kernels_subnormal_codes(int on);

@@ -11,8 +11,8 @@
  *   dmin*m * sum(x), with sum(x) per 32 activations computed once per call), q6_K multiplies each
  *   16 weights by their scale (its scales change every 16). Rows are contiguous, so each thread reads
  *   one stream, prefetched ahead. With 8 lanes, q4_1/q5_0/q5_1/q5_K/q6_K codes are widened in lane
- *   order against activations permuted to match (qv8_*, below), and q4_K, q6_K, q4_1, q5_0 and q5_1
- *   codes are taken as subnormal floats where the CPU multiplies those at full speed (qv8s_*; with
+ *   order against activations permuted to match (qv8_*, below), and q4_K, q5_K, q6_K, q4_1, q5_0 and
+ *   q5_1 codes are taken as subnormal floats where the CPU multiplies those at full speed (qv8s_*; with
  *   16 lanes, qv16_*).
  * - many tokens (prefill): 4 rows x QV_KC columns decoded to the format's values in an L1 buffer,
  *   then tiles of 4 rows x QV_TT tokens of F32 FMAs; each weight is decoded once per token group
@@ -615,6 +615,30 @@ QV_FN void qv8_widen_i8(__m256i c, __m256 f[4])
 #define QV8_SUM4(f, xq) qv_fma((f)[3], qv_load((xq) + 24), qv_fma((f)[2], qv_load((xq) + 16), \
 			 qv_fma((f)[1], qv_load((xq) + 8), qv_mul((f)[0], qv_load(xq)))))
 
+/* The same from an FMA on zero, not a multiply: where f are subnormal codes (qv16_sum4) */
+QV_FN __m256 qv8_sum4z(const __m256 f[4], const float *xq)
+{
+	__m256 e = qv_fma(f[0], qv_load(xq), qv_zero());
+	e = qv_fma(f[1], qv_load(xq + 8), e);
+	e = qv_fma(f[2], qv_load(xq + 16), e);
+	return qv_fma(f[3], qv_load(xq + 24), e);
+}
+
+/* 32 unsigned byte codes, each byte its code alone, as 4 vectors in lane order: widened (sub 0) or as
+ * subnormal floats (sub 1: in place at bits 0, 8 and 16, the top byte shifted down, for activations
+ * scaled by qv8s_order_bytes) */
+QV_FN void qv8_codes_u8(__m256i c, int sub, __m256 f[4])
+{
+	if (!sub) {
+		qv8_widen_u8(c, f);
+		return;
+	}
+	f[0] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff)));
+	f[1] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff00)));
+	f[2] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff0000)));
+	f[3] = _mm256_castsi256_ps(_mm256_srli_epi32(c, 24));
+}
+
 /* The 16 nibble bytes at p: low nibbles (weights 0-15) in lane 0, high nibbles (16-31) in lane 1 */
 QV_FN __m256i qv8_nibbles16(const uint8_t *p)
 {
@@ -669,24 +693,10 @@ QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const floa
 			c = _mm256_or_si256(c, qv8_fifth32(qh));
 		}
 		__m256 f[4];
-		if (us != NULL) {
-			/* each byte is its code alone: in place at bits 0, 8, 16, the top one shifted down */
-			f[0] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff)));
-			f[1] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff00)));
-			f[2] = _mm256_castsi256_ps(_mm256_and_si256(c, _mm256_set1_epi32(0xff0000)));
-			f[3] = _mm256_castsi256_ps(_mm256_srli_epi32(c, 24));
-		} else {
-			qv8_widen_u8(c, f);
-		}
+		qv8_codes_u8(c, us != NULL, f);
 #pragma GCC unroll 4
 		for (int t = 0; t < NT; t++) {
-			const float *xt = x[t] + b * 32;
-			/* from an FMA on zero, not a multiply, for the subnormal codes (qv16_sum4) */
-			__m256 e = qv_fma(f[0], qv_load(xt), qv_zero());
-			e = qv_fma(f[1], qv_load(xt + 8), e);
-			e = qv_fma(f[2], qv_load(xt + 16), e);
-			e = qv_fma(f[3], qv_load(xt + 24), e);
-			acc[par][t] = qv_fma(e, qv_set1(d), acc[par][t]);
+			acc[par][t] = qv_fma(qv8_sum4z(f, x[t] + b * 32), qv_set1(d), acc[par][t]);
 			corr[t] += m * sx[t][b];
 		}
 	}
@@ -700,7 +710,7 @@ QV_FN void qv8_dot_b32(const uint8_t *row, long nb, enum ds_dtype ty, const floa
  * vpmovzxbd/vpmovsxbd with a memory operand, which was faster than these: in-process A/B, one thread
  * from L3, q4_K 1.00-1.10 of the time, q8_0 1.09-1.15, q4_0 1.07.) */
 QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
-			int NT, float *out)
+			const float *us, int NT, float *out)
 {
 	const size_t bb = 176;
 	__m256 acc[2][4], corr[4];
@@ -732,19 +742,19 @@ QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, cons
 			lo = _mm256_or_si256(lo, _mm256_and_si256(l5, b4));
 			hi = _mm256_or_si256(hi, _mm256_and_si256(h5, b4));
 			__m256 fl[4], fh[4];
-			qv8_widen_u8(lo, fl);
-			qv8_widen_u8(hi, fh);
+			qv8_codes_u8(lo, us != NULL, fl);
+			qv8_codes_u8(hi, us != NULL, fh);
 			const long o = b * 256 + 64 * j;
 #pragma GCC unroll 4
 			for (int t = 0; t < NT; t++) {
-				acc[0][t] = qv_fma(QV8_SUM4(fl, x[t] + o), qv_set1(dsc[2 * j]), acc[0][t]);
-				acc[1][t] = qv_fma(QV8_SUM4(fh, x[t] + o + 32), qv_set1(dsc[2 * j + 1]), acc[1][t]);
+				acc[0][t] = qv_fma(qv8_sum4z(fl, x[t] + o), qv_set1(dsc[2 * j]), acc[0][t]);
+				acc[1][t] = qv_fma(qv8_sum4z(fh, x[t] + o + 32), qv_set1(dsc[2 * j + 1]), acc[1][t]);
 			}
 		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) - qv_hsum8(corr[t]);
+		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * (us != NULL ? us[t] : 1.0f) - qv_hsum8(corr[t]);
 }
 
 /* q6_K: each 32 weights' sum times the scales of their two halves of 16 (lanes 0-3 and 4-7 in lane
@@ -853,7 +863,8 @@ QV_FN float qv_amax(const float *x, long k)
  * at 60.9-64.0 tokens/s where it decoded 50.5-51.4 (its Q6_K output head 21.2-21.5 -> 29.2-30.3 GB/s).
  * q4_1, q5_0 and q5_1 in qv8_dot_b32 (above) on the same order: one thread q4_1 8.8-9.2 -> 11.9-12.1,
  * q5_0 7.6-7.8 -> 9.6, q5_1 7.7 -> 8.8-9.7; lite4 Q4_K_M --kernels avx2 then 63.1-64.8 tokens/s
- * against 50.6-51.2 with none of them (its dense ffn_down is q5_0: 17.2-17.5 -> 20.9-22.2 GB/s). */
+ * against 50.6-51.2 with none of them (its dense ffn_down is q5_0: 17.2-17.5 -> 20.9-22.2 GB/s).
+ * q5_K in qv8_dot_q5_k the same way: one thread 9.9 -> 12.4-12.6 GB/s. */
 
 QV_FN void qv8s_order_q4_k(const float *x, long k, int s, float *xq)
 {
@@ -1407,7 +1418,7 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 	}
 	/* x in lane order (qv8_permute; scaled where us is given) for these */
 	switch (ty) {
-	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, NT, out); return;
+	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, us, NT, out); return;
 	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out); return;
 	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, us, NT, out); return;
 	default: break;
@@ -1484,8 +1495,8 @@ struct qv_prep {
  * lanes (n k floats), sums (n k / 4) and usroom (n). 16 lanes: q4_K, q5_K, q6_K, q4_0/q4_1/q5_0/q5_1
  * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
  * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
- * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K, q6_K, q4_1, q5_0
- * and q5_1. On CPUs that
+ * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K, q5_K, q6_K, q4_1,
+ * q5_0 and q5_1. On CPUs that
  * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
  * activations allow it (qv_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
@@ -1499,7 +1510,8 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
 			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
 #else
-	const int sub_type = ty == DS_Q4_K || ty == DS_Q6_K || ty == DS_Q4_1 || ty == DS_Q5_0 || ty == DS_Q5_1;
+	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || ty == DS_Q4_1 || ty == DS_Q5_0 ||
+			     ty == DS_Q5_1;
 #endif
 	if (sub_type && cpu_kernels_subnormal_codes(-1)) {
 		int ok = 1;
