@@ -1496,7 +1496,7 @@ struct qv_prep {
  * (rows of whole 64s) and q8_0 (rows of whole 128s, 2 tokens or more: for one its signs cost as much
  * as the widening, in-process A/B 0.98 of the time, 4 tokens 0.64-0.68) take their codes as
  * subnormal floats against activations ordered and scaled to match; 8 lanes: q4_K, q5_K, q6_K, q4_1,
- * q5_0 and q5_1. On CPUs that
+ * q5_0 and q5_1, for one token. On CPUs that
  * multiply subnormals at full speed (cpu_kernels_subnormal_codes) and where every token's
  * activations allow it (qv_scale_exp). */
 QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long ldx, float *lanes, float *sums,
@@ -1510,8 +1510,11 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || (b32 && k % 64 == 0) ||
 			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
 #else
-	const int sub_type = ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || ty == DS_Q4_1 || ty == DS_Q5_0 ||
-			     ty == DS_Q5_1;
+	/* one token: with more, each kernel's codes, sums and scales outgrow the 16 ymm registers
+	 * (tools/quant-bench, Zen 4, AVX2 set forced, 4-12 tokens: q4_K 0.6-0.8 of the widening form's
+	 * speed, q6_K and q5_0 0.7-0.9) */
+	const int sub_type = n == 1 && (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || ty == DS_Q4_1 ||
+					ty == DS_Q5_0 || ty == DS_Q5_1);
 #endif
 	if (sub_type && cpu_kernels_subnormal_codes(-1)) {
 		int ok = 1;
