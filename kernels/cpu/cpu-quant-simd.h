@@ -1511,8 +1511,8 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 			     (ty == DS_Q8_0 && k % 128 == 0 && n >= 2);
 #else
 	/* one token: with more, each kernel's codes, sums and scales outgrow the 16 ymm registers
-	 * (tools/quant-bench, Zen 4, AVX2 set forced, 4-12 tokens: q4_K 0.6-0.8 of the widening form's
-	 * speed, q6_K and q5_0 0.7-0.9) */
+	 * (tools/quant-bench, Zen 4, AVX2 set forced, 4 and 8 tokens: q4_K 0.7 of the widening form's
+	 * speed, q6_K 0.75-0.8, q5_0 0.9-0.95) */
 	const int sub_type = n == 1 && (ty == DS_Q4_K || ty == DS_Q5_K || ty == DS_Q6_K || ty == DS_Q4_1 ||
 					ty == DS_Q5_0 || ty == DS_Q5_1);
 #endif
