@@ -338,36 +338,33 @@ static void test_choice(void)
 	      "DSCODER_KERNELS=avx512: status %d, set '%s'", st, name);
 }
 
+/* A set's quantized decode both ways: codes as subnormal floats (where FMAs take them at full speed)
+ * and widened (where they do not), whichever this CPU would choose */
+static void test_set_both_ways(const struct cpu_kernels *k, int si, const char *name)
+{
+	int sub = cpu_kernels_subnormal_codes(-1);
+	for (int pass = 0; pass < 2; pass++) {
+		cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);
+		printf("%s set, codes %s:\n", name, pass == 0 ? "as subnormal floats" : "widened");
+		test_set(k, si);
+	}
+	cpu_kernels_subnormal_codes(sub);
+}
+
 int main(void)
 {
 	int si = 0;
 	test_set(&cpu_kernels_ref, si++);
 #ifdef HAVE_AVX2_TARGET
-	if (cpu_kernels_have_avx2()) {
-		/* its q4_K decode both ways too: codes as subnormal floats (AMD) and widened */
-		int sub = cpu_kernels_subnormal_codes(-1);
-		for (int pass = 0; pass < 2; pass++) {
-			cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);
-			printf("AVX2 set, q4_K codes %s:\n", pass == 0 ? "as subnormal floats" : "widened");
-			test_set(&cpu_kernels_avx2, si);
-		}
-		si++;
-		cpu_kernels_subnormal_codes(sub);
-	} else
+	if (cpu_kernels_have_avx2())
+		test_set_both_ways(&cpu_kernels_avx2, si++, "AVX2");
+	else
 		printf("this CPU lacks AVX2/FMA/F16C: the AVX2 set was not tested\n");
 #endif
 #if defined(HAVE_AVX2_TARGET) && defined(HAVE_AVX512_TARGET)
-	if (cpu_kernels_have_avx512()) {
-		/* its quantized decode both ways: codes as subnormal floats (AMD) and widened (Intel) */
-		int sub = cpu_kernels_subnormal_codes(-1);
-		for (int pass = 0; pass < 2; pass++) {
-			cpu_kernels_subnormal_codes(pass == 0 ? 1 : 0);
-			printf("AVX-512 set, codes %s:\n", pass == 0 ? "as subnormal floats" : "widened");
-			test_set(&cpu_kernels_avx512, si);
-		}
-		si++;
-		cpu_kernels_subnormal_codes(sub);
-	} else
+	if (cpu_kernels_have_avx512())
+		test_set_both_ways(&cpu_kernels_avx512, si++, "AVX-512");
+	else
 		printf("this CPU lacks AVX-512: the AVX-512 set was not tested\n");
 #else
 	printf("built without AVX-512 kernels\n");

@@ -611,11 +611,9 @@ QV_FN void qv8_widen_i8(__m256i c, __m256 f[4])
 	f[3] = _mm256_cvtepi32_ps(_mm256_srai_epi32(c, 24));
 }
 
-/* sum over the 4 vectors of f[v] * xq[t] + 8v: one token's products of 32 weights, lanes apart */
-#define QV8_SUM4(f, xq) qv_fma((f)[3], qv_load((xq) + 24), qv_fma((f)[2], qv_load((xq) + 16), \
-			 qv_fma((f)[1], qv_load((xq) + 8), qv_mul((f)[0], qv_load(xq)))))
-
-/* The same from an FMA on zero, not a multiply: where f are subnormal codes (qv16_sum4) */
+/* The sum over the 4 vectors of f[v] * xq + 8v: one token's products of 32 weights, lanes apart, from
+ * an FMA on zero rather than a multiply (the same bits for widened codes; subnormal codes need it,
+ * qv16_sum4) */
 QV_FN __m256 qv8_sum4z(const __m256 f[4], const float *xq)
 {
 	__m256 e = qv_fma(f[0], qv_load(xq), qv_zero());
@@ -759,12 +757,13 @@ QV_FN void qv8_dot_q5_k(const uint8_t *row, long nb, const float *const *x, cons
 
 /* q6_K: each 32 weights' sum times the scales of their two halves of 16 (lanes 0-3 and 4-7 in lane
  * order), one multiply per 8 lanes: q * (d * sc) rounded as the format's value when x is one-hot */
-QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int NT, float *out)
+QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
+			const float *us, int NT, float *out)
 {
-	__m256 acc[2][4];
+	__m256 acc[2][4], corr[4];
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		acc[0][t] = acc[1][t] = qv_zero();
+		acc[0][t] = acc[1][t] = corr[t] = qv_zero();
 	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
 	for (long b = 0; b < nb; b++, row += 210) {
 		qv_prefetch(row, 210);
@@ -772,6 +771,14 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)(row + 192));
 		const __m256 dsc[2] = { _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
 					_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))) };
+		/* subnormal codes are unsigned (0-63): the offset of 32 comes off as d*sc times the sums of
+		 * 16 activations */
+		if (us != NULL)
+#pragma GCC unroll 4
+			for (int t = 0; t < NT; t++) {
+				corr[t] = _mm256_fmadd_ps(dsc[0], _mm256_loadu_ps(sx[t] + b * 16), corr[t]);
+				corr[t] = _mm256_fmadd_ps(dsc[1], _mm256_loadu_ps(sx[t] + b * 16 + 8), corr[t]);
+			}
 #pragma GCC unroll 2
 		for (int half = 0; half < 2; half++) {
 			const uint8_t *ql = row + 64 * half, *qh = row + 128 + 32 * half;
@@ -788,7 +795,10 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 #pragma GCC unroll 4
 			for (int k = 0; k < 4; k++) {
 				__m256 f[4];
-				qv8_widen_i8(_mm256_sub_epi8(g[k], k32), f);
+				if (us != NULL)
+					qv8_codes_u8(g[k], 1, f);
+				else
+					qv8_widen_i8(_mm256_sub_epi8(g[k], k32), f);
 				/* weights 128 half + 32 k + 4i + j: scale 8 half + 2k (lanes 0-3), + 1 (4-7) */
 				const __m256i si = _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1,
 								     2 * k + 1, 2 * k + 1);
@@ -796,13 +806,14 @@ QV_FN void qv8_dot_q6_k(const uint8_t *row, long nb, const float *const *x, int 
 				const long o = b * 256 + 128 * half + 32 * k;
 #pragma GCC unroll 4
 				for (int t = 0; t < NT; t++)
-					acc[k & 1][t] = qv_fma(QV8_SUM4(f, x[t] + o), sv, acc[k & 1][t]);
+					acc[k & 1][t] = qv_fma(qv8_sum4z(f, x[t] + o), sv, acc[k & 1][t]);
 			}
 		}
 	}
 #pragma GCC unroll 4
 	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t]));
+		out[t] = us != NULL ? qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - 32.0f * qv_hsum8(corr[t])
+				    : qv_hsum(qv_add(acc[0][t], acc[1][t]));
 }
 #endif
 
@@ -858,7 +869,7 @@ QV_FN float qv_amax(const float *x, long k)
  * MB from memory: one thread 9.9-10.3 -> 13.9-14.0 GB/s, two 17.6-19.8 -> 27.0-27.4; the engine's
  * decode of lite4 Q4_K_M (--kernels avx2, 2 threads) 50.7-50.8 -> 54.6-55.2 tokens/s. Not measured on
  * an AVX2-only processor (Zen 2 and 3): there the timing at the first ask decides
- * (cpu_kernels_subnormal_codes). q6_K (qv8s_dot_q6_k, below) the same way in qv8_permute's order: one
+ * (cpu_kernels_subnormal_codes). q6_K (qv8_dot_q6_k, above) the same way in qv8_permute's order: one
  * thread 10.9 -> 15.5 GB/s, two 19.1-21.6 -> 24.8-30.5; with both, lite4 Q4_K_M --kernels avx2 decodes
  * at 60.9-64.0 tokens/s where it decoded 50.5-51.4 (its Q6_K output head 21.2-21.5 -> 29.2-30.3 GB/s).
  * q4_1, q5_0 and q5_1 in qv8_dot_b32 (above) on the same order: one thread q4_1 8.8-9.2 -> 11.9-12.1,
@@ -954,70 +965,6 @@ QV_FN void qv8s_order_bytes(const float *x, long k, int s, float *xq)
 		}
 }
 
-/* q6_K's codes unsigned (0-63) as subnormal floats against those activations: per 16 weights
- * d*sc * (sum(q x) - 32 sum(x)), the offset's part from the sums of 16 unscaled activations sx (as
- * qv16_dot_q6_k) */
-QV_FN void qv8s_dot_q6_k(const uint8_t *row, long nb, const float *const *x, const float *const *sx,
-			 const float *us, int NT, float *out)
-{
-	__m256 acc[2][4], corr[4];
-#pragma GCC unroll 4
-	for (int t = 0; t < NT; t++)
-		acc[0][t] = acc[1][t] = corr[t] = _mm256_setzero_ps();
-	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
-	for (long b = 0; b < nb; b++, row += 210) {
-		qv_prefetch(row, 210);
-		const __m256 d = _mm256_set1_ps(qv_h2f(row + 208));
-		__m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)(row + 192));
-		const __m256 dsc[2] = { _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
-					_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))) };
-#pragma GCC unroll 4
-		for (int t = 0; t < NT; t++) {
-			corr[t] = _mm256_fmadd_ps(dsc[0], _mm256_loadu_ps(sx[t] + b * 16), corr[t]);
-			corr[t] = _mm256_fmadd_ps(dsc[1], _mm256_loadu_ps(sx[t] + b * 16 + 8), corr[t]);
-		}
-#pragma GCC unroll 2
-		for (int half = 0; half < 2; half++) {
-			const uint8_t *ql = row + 64 * half, *qh = row + 128 + 32 * half;
-			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-			__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
-			/* the codes of weights 128 half + 32 k + l as byte l of g[k] (qv8_dot_q6_k) */
-			__m256i g[4] = {
-				_mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
-				_mm256_or_si256(_mm256_and_si256(c, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(h, m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
-						_mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
-			};
-#pragma GCC unroll 4
-			for (int k = 0; k < 4; k++) {
-				const __m256 q0 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f))),
-					     q1 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f00))),
-					     q2 = _mm256_castsi256_ps(_mm256_and_si256(g[k], _mm256_set1_epi32(0x3f0000))),
-					     q3 = _mm256_castsi256_ps(_mm256_srli_epi32(g[k], 24));
-				/* weights 128 half + 32 k + 4i + j: scale 8 half + 2k (lanes 0-3), + 1 (4-7) */
-				const __m256i si = _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1,
-								     2 * k + 1, 2 * k + 1);
-				const __m256 sv = _mm256_permutevar8x32_ps(dsc[half], si);
-				const long o = b * 256 + 128 * half + 32 * k;
-#pragma GCC unroll 4
-				for (int t = 0; t < NT; t++) {
-					const float *xt = x[t] + o;
-					/* from an FMA on zero, not a multiply: see qv16_sum4 */
-					__m256 e = _mm256_fmadd_ps(q0, _mm256_loadu_ps(xt), _mm256_setzero_ps());
-					e = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xt + 8), e);
-					e = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xt + 16), e);
-					e = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xt + 24), e);
-					acc[k & 1][t] = _mm256_fmadd_ps(e, sv, acc[k & 1][t]);
-				}
-			}
-		}
-	}
-#pragma GCC unroll 4
-	for (int t = 0; t < NT; t++)
-		out[t] = qv_hsum(qv_add(acc[0][t], acc[1][t])) * us[t] - 32.0f * qv_hsum8(corr[t]);
-}
 #endif
 
 #if QV_W == 16
@@ -1409,18 +1356,31 @@ QV_FN void qv_dot_row(enum ds_dtype ty, const uint8_t *row, long k, const float 
 		      const float *const *sx, const float *us, int NT, float *out)
 {
 #if QV_W == 8
-	if (us != NULL && (ty == DS_Q6_K || ty == DS_Q4_K)) {   /* codes as subnormal floats (qv8s_order_*) */
-		if (ty == DS_Q6_K)
-			qv8s_dot_q6_k(row, k / 256, x, sx, us, NT, out);
-		else
-			qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
+	if (us != NULL && ty == DS_Q4_K) {   /* codes as subnormal floats (qv8s_order_q4_k) */
+		qv8s_dot_q4_k(row, k / 256, x, sx, us, NT, out);
 		return;
 	}
 	/* x in lane order (qv8_permute; scaled where us is given) for these */
+	/* each kernel made twice, with and without us, so that neither carries the other's branches */
 	switch (ty) {
-	case DS_Q5_K: qv8_dot_q5_k(row, k / 256, x, sx, us, NT, out); return;
-	case DS_Q6_K: qv8_dot_q6_k(row, k / 256, x, NT, out); return;
-	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: qv8_dot_b32(row, k / 32, ty, x, sx, us, NT, out); return;
+	case DS_Q5_K:
+		if (us != NULL)
+			qv8_dot_q5_k(row, k / 256, x, sx, us, NT, out);
+		else
+			qv8_dot_q5_k(row, k / 256, x, sx, NULL, NT, out);
+		return;
+	case DS_Q6_K:
+		if (us != NULL)
+			qv8_dot_q6_k(row, k / 256, x, sx, us, NT, out);
+		else
+			qv8_dot_q6_k(row, k / 256, x, sx, NULL, NT, out);
+		return;
+	case DS_Q4_1: case DS_Q5_0: case DS_Q5_1:
+		if (us != NULL)
+			qv8_dot_b32(row, k / 32, ty, x, sx, us, NT, out);
+		else
+			qv8_dot_b32(row, k / 32, ty, x, sx, NULL, NT, out);
+		return;
 	default: break;
 	}
 #endif
