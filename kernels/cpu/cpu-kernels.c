@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
 #endif
 
+#include "clock.h"
 #include "cpu-kernels.h"
 #include "cpu-rows4.h"
 #include "cpu-scratch.h"
@@ -287,8 +287,7 @@ __attribute__((target("avx2,fma"), noinline)) static double fma_chains(float q, 
 	const __m256 vq = _mm256_set1_ps(q), vx = _mm256_set1_ps(0x1p120f);
 	__m256 a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1), a2 = _mm256_set1_ps(2), a3 = _mm256_set1_ps(3);
 	__m256 a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5), a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const double t0 = clock_now();
 	for (int r = 0; r < reps; r++) {
 		a0 = _mm256_fmadd_ps(vq, vx, a0);
 		a1 = _mm256_fmadd_ps(vq, vx, a1);
@@ -301,9 +300,9 @@ __attribute__((target("avx2,fma"), noinline)) static double fma_chains(float q, 
 		/* in registers, and not folded into fewer operations */
 		__asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	const double t1 = clock_now();
 	__asm__ volatile("" : : "x"(a0), "x"(a1), "x"(a2), "x"(a3), "x"(a4), "x"(a5), "x"(a6), "x"(a7));
-	return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	return t1 - t0;
 }
 
 /* Whether FMAs with a subnormal multiplicand run at the speed of normal ones: the quicker of 5 timings

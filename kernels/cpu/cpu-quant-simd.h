@@ -877,16 +877,19 @@ QV_FN float qv_amax(const float *x, long k)
  * against 50.6-51.2 with none of them (its dense ffn_down is q5_0: 17.2-17.5 -> 20.9-22.2 GB/s).
  * q5_K in qv8_dot_q5_k the same way: one thread 9.9 -> 12.4-12.6 GB/s. */
 
+/* 2^e as the factors *f and *g: e reaches 226 (qv_scale_exp), past a float, so past 127 it is 2^100
+ * and the rest, both scaling up, and neither product x f g rounds (the result stays below 2^126) */
+QV_FN void qv8s_pow2(int e, float *f, float *g)
+{
+	*f = ldexpf(1.0f, e > 127 ? e - 100 : e);
+	*g = e > 127 ? 0x1p100f : 1.0f;
+}
+
 QV_FN void qv8s_order_q4_k(const float *x, long k, int s, float *xq)
 {
-	/* 2^(s - pos n) reaches 2^226 (qv_scale_exp), past a float: past 2^127 it is two factors, 2^100
-	 * and the rest, both scaling up, so neither product rounds (the result stays below 2^126) */
 	float f[8], g[8];
-	for (int n = 0; n < 8; n++) {
-		const int e = s - QV_SUB_POS(n);
-		f[n] = ldexpf(1.0f, e > 127 ? e - 100 : e);
-		g[n] = e > 127 ? 0x1p100f : 1.0f;
-	}
+	for (int n = 0; n < 8; n++)
+		qv8s_pow2(s - QV_SUB_POS(n), &f[n], &g[n]);
 	for (long c = 0; c < k; c += 64)
 		for (int n = 0; n < 8; n++) {
 			const float *src = x + c + 32 * (n & 1) + n / 2;
@@ -951,11 +954,8 @@ QV_FN void qv8s_order_bytes(const float *x, long k, int s, float *xq)
 {
 	static const int pos[4] = { 0, 8, 16, 0 };
 	float f[4], g[4];
-	for (int v = 0; v < 4; v++) {
-		const int e = s - pos[v];
-		f[v] = ldexpf(1.0f, e > 127 ? e - 100 : e);   /* as qv8s_order_q4_k */
-		g[v] = e > 127 ? 0x1p100f : 1.0f;
-	}
+	for (int v = 0; v < 4; v++)
+		qv8s_pow2(s - pos[v], &f[v], &g[v]);
 	qv8_permute(x, k, xq);
 	for (long c = 0; c < k; c += 32)
 		for (int v = 0; v < 4; v++) {
