@@ -199,11 +199,12 @@ def load(n):
         fail("%d of %d requests accounted for, %d failed" % (total, n, counts.get("failed", 0)))
     if h.get("status") != "ok":
         fail("health after the load: %s" % h)
-    # flat: what the load round adds over the warm-up round is noise, not a leak per request
+    # flat: what the load round adds over the warm-up round is noise (thread stacks, malloc's free
+    # lists: 0.1-0.3 MB here with serve-load.sh's resident cache), not a leak per request
     grown = rss1 - rss0
-    print("%s RSS %d kB after the warm-up, %d kB after the load (%+d kB)" % ("ok  " if grown < 16384 else "FAIL",
+    print("%s RSS %d kB after the warm-up, %d kB after the load (%+d kB)" % ("ok  " if grown < 8192 else "FAIL",
           rss0, rss1, grown), flush=True)
-    if grown >= 16384:
+    if grown >= 8192:
         failures.append("rss")
 
 
