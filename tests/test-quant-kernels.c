@@ -276,11 +276,13 @@ static void test_set(const struct cpu_kernels *k, int si)
 		/* widths: one block, a few, past the 1024-column panel with a short last panel, whole 128s
 		 * (the AVX-512 set's q8_0 pairs of pairs) and an odd number of 64s (its other blocks of 32 in
 		 * pairs: an odd last pair, and a last 64 put in lane order alone); then rows the fused form
-		 * takes in column chunks (past 2048 columns: three chunks, the last shorter), of whole 128s
-		 * and of an odd number of 64s */
-		long widths[7] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304, small ? 640 : 1280,
-				   small ? 1472 : 3328, small ? 4224 : 5376, small ? 4160 : 4352 };
-		for (int wi = 0; wi < 7; wi++)
+		 * takes in column chunks on a 32 KB L1 and in one piece on a 48 KB one (qv_whole_cols: three
+		 * chunks, the last shorter), and rows it takes in chunks on any L1 up to 64 KB (five, the
+		 * last shorter), each of whole 128s and of an odd number of 64s */
+		long widths[9] = { small ? 32 : 256, small ? 96 : 768, small ? 1056 : 2304, small ? 640 : 1280,
+				   small ? 1472 : 3328, small ? 4224 : 5376, small ? 4160 : 4352,
+				   small ? 8576 : 8704, small ? 8640 : 8448 };
+		for (int wi = 0; wi < 9; wi++)
 			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
 				test_rows(k, si, t, 11 + (long)ni % 3, widths[wi], ns[ni]);
 		/* the matrix-product form: rows past a 96-row block, tokens past a group of 128 */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -268,6 +269,22 @@ int cpu_kernels_have_avx512(void)
 #else
 	return 0;
 #endif
+}
+
+long cpu_kernels_l1d_bytes(void)
+{
+	static atomic_long cached;
+	long b = atomic_load(&cached);
+	if (b == 0) {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+		b = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+		/* below 16 KB or past 1 MB is no L1 of an x86 core of this century: a reading to ignore */
+		if (b < 16384 || b > (1L << 20))
+			b = 32768;
+		atomic_store(&cached, b);
+	}
+	return b;
 }
 
 /* Whether the exact quantized decode takes codes as subnormal floats (cpu-quant-simd.h: the AVX-512

@@ -111,6 +111,9 @@ int cpu_kernels_int8_vbmi(int on);
  * as fast on subnormal inputs as on normal ones (AMD Zen 4 and 5; not Intel cores that take an assist);
  * DSCODER_SUBNORMAL_CODES=0 or 1 overrides, read at the first ask. on = 1 or 0 sets it, -1 asks. */
 int cpu_kernels_subnormal_codes(int on);
+/* The L1 data cache of one core in bytes, as the C library reads it from the CPU (sysconf), or 32 KB
+ * where it tells nothing: the fused decode kernels size their whole rows by it (cpu-quant-simd.h) */
+long cpu_kernels_l1d_bytes(void);
 /* Is the BF16 set compiled in and supported by this CPU (AVX-512 and AVX512_BF16)? */
 int cpu_kernels_have_avx512_bf16(void);
 

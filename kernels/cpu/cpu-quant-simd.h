@@ -1557,11 +1557,27 @@ QV_FN void qv_fused_prep(enum ds_dtype ty, long k, const float *x, int n, long l
 #define QV_XCOLS 2048L
 #endif
 
-/* The columns per chunk for rows of k columns: whole 256s (every type's blocks and activation
- * order), as equal as they can be, or k itself where one chunk holds them */
-QV_FN long qv_chunk_cols(long k)
+/* The longest rows taken in one piece: those whose activations (4 bytes a column) and the weights
+ * in flight ahead of them (QV_PF) fill at most 3/5 of L1, whole 256s, and never fewer than QV_XCOLS.
+ * The line is the L1's, not a fixed width: on a Zen 5 (48 KB L1) rows of 5120 columns in one
+ * piece ran at 1.3-1.6 times their speed in chunks of QV_XCOLS (tools/quant-bench, 256 MB, two
+ * threads, alternating: q8_0 55-57 against 34-41 GB/s, q4_K 42.5-43.0 against 26-33, q6_K 45.5-46.6
+ * against 29-35), where on a Zen 4 (32 KB) the chunks won (above); that is 20 + 6 KB in 48 and in
+ * 32 KB. Rows of 10752 and 16384 columns (43 and 64 KB of activations) still ran best in chunks of
+ * QV_XCOLS on the Zen 5 (one thread, q4_K 13-19 against 9-11 GB/s in one piece and 14-16 in two or
+ * three chunks of 5376-5632). So 3328 columns on a 32 KB L1, 5632 on 48 KB, 8192 on 64 KB. */
+QV_FN long qv_whole_cols(void)
 {
-	if (k <= QV_XCOLS)
+	const long fit = (cpu_kernels_l1d_bytes() * 3 / 5 - QV_PF) / 4 / 256 * 256;
+	return fit > QV_XCOLS ? fit : QV_XCOLS;
+}
+
+/* The columns per chunk for rows of k columns: k itself where the row is taken in one piece (up to
+ * whole, qv_whole_cols), else whole 256s (every type's blocks and activation order) of at most
+ * QV_XCOLS, as equal as they can be */
+QV_FN long qv_chunk_cols(long k, long whole)
+{
+	if (k <= whole)
 		return k;
 	const long chunks = (k + QV_XCOLS - 1) / QV_XCOLS, per = (k + chunks - 1) / chunks;
 	return (per + 255) / 256 * 256;
@@ -1576,6 +1592,7 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
 	const float *x = pr->x, *qv_sx_buf = pr->sx, *us = pr->us;
+	const long ck = qv_chunk_cols(k, qv_whole_cols());
 	/* the first QV_PF bytes of the rows: the kernels ask for the lines QV_PF ahead of each block
 	 * they read (qv_prefetch), one stream over the rows */
 	for (size_t o = 0; o < QV_PF && o < (size_t)(r1 - r0) * rb; o += 64)
@@ -1590,7 +1607,6 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 			long hi = r1 - lo < QV_RB ? r1 : lo + QV_RB;
 			for (int i = (int)g0; i < g1;) {
 				int nt = g1 - i >= 4 ? 4 : g1 - i;
-				const long ck = qv_chunk_cols(k);
 				for (long c0 = 0; c0 < k; c0 += ck) {
 					const long kc = k - c0 < ck ? k - c0 : ck;
 					const uint8_t *cbase = base + ds_row_bytes(ty, c0);
