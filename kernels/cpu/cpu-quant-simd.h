@@ -1572,12 +1572,12 @@ QV_FN long qv_whole_cols(void)
 	return fit > QV_XCOLS ? fit : QV_XCOLS;
 }
 
-/* The columns per chunk for rows of k columns: k itself where the row is taken in one piece (up to
- * whole, qv_whole_cols), else whole 256s (every type's blocks and activation order) of at most
- * QV_XCOLS, as equal as they can be */
-QV_FN long qv_chunk_cols(long k, long whole)
+/* The columns per chunk for rows of k columns: k itself where the row is taken in one piece
+ * (qv_whole_cols), else whole 256s (every type's blocks and activation order) of at most QV_XCOLS,
+ * as equal as they can be */
+QV_FN long qv_chunk_cols(long k)
 {
-	if (k <= whole)
+	if (k <= qv_whole_cols())
 		return k;
 	const long chunks = (k + QV_XCOLS - 1) / QV_XCOLS, per = (k + chunks - 1) / chunks;
 	return (per + 255) / 256 * 256;
@@ -1592,7 +1592,7 @@ QV_FN void qv_fused_run(const struct ds_tensor *w, long r0, long r1, const struc
 	const size_t rb = ds_row_bytes(ty, k);
 	const uint8_t *base = w->data;
 	const float *x = pr->x, *qv_sx_buf = pr->sx, *us = pr->us;
-	const long ck = qv_chunk_cols(k, qv_whole_cols());
+	const long ck = qv_chunk_cols(k);
 	/* the first QV_PF bytes of the rows: the kernels ask for the lines QV_PF ahead of each block
 	 * they read (qv_prefetch), one stream over the rows */
 	for (size_t o = 0; o < QV_PF && o < (size_t)(r1 - r0) * rb; o += 64)
